@@ -1,0 +1,420 @@
+"""Learners: one training objective each, and everything derived from it.
+
+Every supported victim minimises, over θ = (W, b) with K output rows,
+
+    L(θ) = s(N) · Σ_i ℓ(W φ(x_i), t_i) + (λ₂/2)·‖W‖² + λ₁·‖W‖₁,
+
+with φ(x) = (x − shift, 1) when the model has an intercept (the intercept is never
+penalised; ``shift`` = x_c keeps the Gram matrix well conditioned and is undone by
+:func:`to_public`) and φ(x) = x without one. ``s(N)`` is a constant, or a constant
+over N = number of rows trained on. :class:`Learner` holds (ℓ, s, λ₁, λ₂); the
+scikit-learn conventions (DESIGN.md) map onto it in :mod:`flexpoison._estimators`.
+
+From ℓ's derivatives alone this module derives
+
+* the stationarity condition g(θ) = ∇_θ L = s Σ_i ℓ'(z_i) ⊗ φ_i + λ₂ P θ (+ λ₁ sign w);
+* the Hessian H = s Σ_i ℓ''(z_i) ⊗ φ_i φ_iᵀ + λ₂ P  (P masks the intercepts);
+* the mixed derivative of g with respect to the poison row x_p,
+  ∂g/∂x_p = s (ℓ'(z_p) ⊗ ∂φ/∂x + ℓ''(z_p) W ⊗ φ_p), and with respect to t_p;
+* the poisoning gradient by the implicit function theorem, in adjoint form:
+  ∇_{x_p} E = −(∂g/∂x_p)ᵀ H⁻¹ ∇_θ E. L1 terms are differentiated on the active set
+  (coordinates ≠ 0), where λ₁ sign(w) is constant; inactive coordinates stay 0.
+
+Linear systems are solved by Cholesky factorisation; a singular Hessian raises
+:class:`~flexpoison.errors.SingularHessianError`, never a NaN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from scipy.linalg import LinAlgError, cho_factor, cho_solve
+
+from .errors import SingularHessianError
+
+
+class Loss(Protocol):
+    n_outputs: int
+    quadratic: bool
+
+    def value(self, z: np.ndarray, t: np.ndarray) -> np.ndarray: ...
+    def d1(self, z: np.ndarray, t: np.ndarray) -> np.ndarray: ...
+    def d2(self, z: np.ndarray, t: np.ndarray) -> np.ndarray: ...
+
+
+# --------------------------------------------------------------------------- data
+# A training set is seen only through the sums Σ ℓ, Σ ℓ' ⊗ φ and Σ ℓ'' ⊗ φφᵀ at a θ.
+# Rows are kept for non-quadratic losses; the squared loss keeps sufficient statistics
+# instead, so that adding a row costs O(p²) and an evaluation does not grow with n.
+
+
+@dataclass(frozen=True)
+class LossSums:
+    """Σ_i ℓ, Σ_i ℓ' ⊗ φ_i (shape (K, p)) and Σ_i ℓ'' ⊗ φ_iφ_iᵀ (shape (Kp, Kp))."""
+
+    value: float
+    grad: np.ndarray
+    hess: np.ndarray | None
+
+
+def _row_sums(loss: Loss, Phi: np.ndarray, t: np.ndarray, Theta: np.ndarray,
+              want_hess: bool) -> LossSums:
+    Z = Phi @ Theta.T
+    value = float(np.sum(loss.value(Z, t)))
+    grad = loss.d1(Z, t).T @ Phi
+    hess = None
+    if want_hess:
+        K, p = Theta.shape
+        D2 = loss.d2(Z, t)
+        if K == 1:
+            hess = (Phi * D2[:, 0, 0, None]).T @ Phi
+        else:
+            hess = np.empty((K * p, K * p))
+            for k in range(K):
+                for m in range(k, K):
+                    block = (Phi * D2[:, k, m, None]).T @ Phi
+                    hess[k * p:(k + 1) * p, m * p:(m + 1) * p] = block
+                    hess[m * p:(m + 1) * p, k * p:(k + 1) * p] = block.T
+    return LossSums(value, grad, hess)
+
+
+@dataclass(frozen=True)
+class RowData:
+    """Training rows kept as they are: ``Phi`` (n, p) and encoded targets ``t`` (n,)."""
+
+    Phi: np.ndarray
+    t: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return self.Phi.shape[0]
+
+    def sums(self, loss: Loss, Theta: np.ndarray, want_hess: bool = True) -> LossSums:
+        return _row_sums(loss, self.Phi, self.t, Theta, want_hess)
+
+    def with_row(self, phi: np.ndarray, t: float) -> RowData:
+        return RowData(np.vstack([self.Phi, phi[None]]), np.append(self.t, t))
+
+
+@dataclass(frozen=True)
+class GramData:
+    """Sufficient statistics of the squared loss: G = Σ φφᵀ, r = Σ φ t, q = Σ t², n.
+
+    Σ (φᵀθ − t)² = θᵀGθ − 2rᵀθ + q, its gradient 2(Gθ − r) and Hessian 2G, so that
+    neither an evaluation nor adding a row (a rank-one update) depends on n.
+    """
+
+    G: np.ndarray
+    r: np.ndarray
+    q: float
+    n: int
+
+    @classmethod
+    def from_rows(cls, Phi: np.ndarray, t: np.ndarray) -> GramData:
+        return cls(Phi.T @ Phi, Phi.T @ t, float(t @ t), Phi.shape[0])
+
+    def sums(self, loss: Loss, Theta: np.ndarray, want_hess: bool = True) -> LossSums:
+        theta = Theta[0]
+        Gt = self.G @ theta
+        value = float(theta @ Gt - 2.0 * self.r @ theta + self.q)
+        return LossSums(value, 2.0 * (Gt - self.r)[None], 2.0 * self.G if want_hess else None)
+
+    def with_row(self, phi: np.ndarray, t: float) -> GramData:
+        return GramData(self.G + np.outer(phi, phi), self.r + t * phi, self.q + t * t, self.n + 1)
+
+
+@dataclass(frozen=True)
+class PlusRow:
+    """A training set plus one candidate row, without copying the base set."""
+
+    base: RowData | GramData
+    phi: np.ndarray
+    t: float
+
+    @property
+    def n(self) -> int:
+        return self.base.n + 1
+
+    def sums(self, loss: Loss, Theta: np.ndarray, want_hess: bool = True) -> LossSums:
+        a = self.base.sums(loss, Theta, want_hess)
+        b = _row_sums(loss, self.phi[None], np.array([self.t]), Theta, want_hess)
+        return LossSums(a.value + b.value, a.grad + b.grad,
+                        None if a.hess is None else a.hess + b.hess)
+
+
+Data = RowData | GramData | PlusRow
+
+
+# ------------------------------------------------------------------------- learner
+
+
+@dataclass(frozen=True)
+class Learner:
+    """A training objective L(θ) = s(N)·Σ ℓ + (λ₂/2)‖W‖² + λ₁‖W‖₁ (see module doc).
+
+    Parameters
+    ----------
+    name : str
+        Human-readable name, e.g. ``"Ridge(alpha=1.0)"``.
+    loss : Loss
+        The per-row loss ℓ.
+    fit_intercept : bool
+        Whether φ(x) ends with a constant 1 (an unpenalised intercept per output).
+    loss_weight : float
+        c in s(N) = c, or s(N) = c / N when ``per_sample`` is true.
+    per_sample : bool
+        Whether the loss is averaged over the N rows trained on.
+    l2, l1 : float
+        λ₂ and λ₁ (both ≥ 0); λ₁ > 0 is supported for the squared loss only.
+    """
+
+    name: str
+    loss: Loss
+    fit_intercept: bool
+    loss_weight: float
+    per_sample: bool
+    l2: float
+    l1: float
+
+    @property
+    def n_outputs(self) -> int:
+        return self.loss.n_outputs
+
+    def scale(self, n: int) -> float:
+        """s(N): the factor in front of Σ ℓ."""
+        return self.loss_weight / n if self.per_sample else self.loss_weight
+
+    def penalty_mask(self, d: int) -> np.ndarray:
+        """P: 1 on the flattened weight coordinates, 0 on the intercepts."""
+        p = d + self.fit_intercept
+        mask = np.ones((self.n_outputs, p))
+        if self.fit_intercept:
+            mask[:, d] = 0.0
+        return mask.ravel()
+
+    def features(self, X: np.ndarray, shift: np.ndarray) -> np.ndarray:
+        """φ(x) for each row: (x − shift, 1) with an intercept, x without one."""
+        X = np.atleast_2d(X)
+        if not self.fit_intercept:
+            return np.array(X, dtype=float)
+        return np.hstack([X - shift, np.ones((X.shape[0], 1))])
+
+    def objective(self, data: Data, Theta: np.ndarray) -> float:
+        """L(θ) on ``data``."""
+        w = Theta[:, :-1] if self.fit_intercept else Theta
+        sums = data.sums(self.loss, Theta, want_hess=False)
+        return (self.scale(data.n) * sums.value + 0.5 * self.l2 * float(np.sum(w * w))
+                + self.l1 * float(np.sum(np.abs(w))))
+
+    def smooth_gradient_hessian(self, data: Data, Theta: np.ndarray
+                                ) -> tuple[np.ndarray, np.ndarray]:
+        """g(θ) and H(θ) of the smooth part (everything but λ₁‖W‖₁), flattened."""
+        K, p = Theta.shape
+        s = self.scale(data.n)
+        P = self.penalty_mask(p - self.fit_intercept)
+        sums = data.sums(self.loss, Theta, want_hess=True)
+        g = s * sums.grad.ravel() + self.l2 * P * Theta.ravel()
+        H = s * sums.hess + self.l2 * np.diag(P)
+        if K > 1 and self.fit_intercept:
+            # Softmax scores are invariant to adding one constant to every intercept; the
+            # Hessian is singular along that direction, g has no component on it. Fixing
+            # the gauge Σ_k b_k = 0 (scikit-learn's) makes H definite without moving θ.
+            u = 1.0 - P
+            H = H + np.outer(u, u)
+        return g, H
+
+
+# ---------------------------------------------------------------------- the solver
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A learner's optimum on a data set, with what the implicit gradient reuses.
+
+    ``Theta`` (K, p) is the solution; ``active`` masks the flattened coordinates that
+    are free (all of them without L1; the nonzero weights and the intercepts with L1);
+    ``factor`` is the Cholesky factor of the Hessian restricted to ``active``.
+    """
+
+    Theta: np.ndarray
+    active: np.ndarray
+    factor: tuple
+    n: int
+
+
+def _cholesky(H: np.ndarray, learner: Learner) -> tuple:
+    try:
+        return cho_factor(H, lower=True, check_finite=False)
+    except LinAlgError:
+        raise SingularHessianError(
+            f"{learner.name}: the training objective's Hessian is singular, so the "
+            "model is not unique (collinear or duplicated features, or fewer rows than "
+            "features); add regularisation (e.g. Ridge) or remove redundant features"
+        ) from None
+
+
+def fit(learner: Learner, data: Data, Theta0: np.ndarray, *, max_iter: int = 100,
+        tol: float = 1e-12) -> Fit:
+    """Minimise L on ``data``, starting from ``Theta0``.
+
+    Squared loss without L1: one Newton step, θ = θ₀ − H⁻¹ g(θ₀), is exact.
+    Squared loss with L1: coordinate descent on the quadratic model, finished by an
+    exact solve on the active set (:func:`_solve_l1_quadratic`).
+    Other losses: Newton's method with Armijo backtracking on L, until the step is
+    below ``tol`` relative to θ.
+    """
+    K, p = Theta0.shape
+    if learner.l1 > 0:
+        g, H = learner.smooth_gradient_hessian(data, Theta0)
+        c = H @ Theta0.ravel() - g  # L_smooth(θ) = ½ θᵀHθ − cᵀθ + const
+        lam = learner.l1 * learner.penalty_mask(p - learner.fit_intercept)
+        theta, active = _solve_l1_quadratic(H, c, lam, Theta0.ravel(), learner)
+        factor = _cholesky(H[np.ix_(active, active)], learner)
+        return Fit(theta.reshape(K, p), active, factor, data.n)
+
+    active = np.ones(K * p, dtype=bool)
+    Theta = Theta0.copy()
+    if learner.loss.quadratic:
+        g, H = learner.smooth_gradient_hessian(data, Theta)
+        factor = _cholesky(H, learner)
+        Theta = Theta - cho_solve(factor, g, check_finite=False).reshape(K, p)
+        return Fit(Theta, active, factor, data.n)
+
+    L = learner.objective(data, Theta)
+    for _ in range(max_iter):
+        g, H = learner.smooth_gradient_hessian(data, Theta)
+        factor = _cholesky(H, learner)
+        step = cho_solve(factor, g, check_finite=False).reshape(K, p)
+        decrease = float(g @ step.ravel())  # Newton decrement λ², ≥ 0
+        t = 1.0
+        while True:
+            candidate = Theta - t * step
+            L_new = learner.objective(data, candidate)
+            if L_new <= L - 1e-4 * t * decrease or t < 1e-10:
+                break
+            t *= 0.5
+        Theta, L = candidate, L_new
+        if np.max(np.abs(t * step)) <= tol * (1.0 + np.max(np.abs(Theta))):
+            break
+    return Fit(Theta, active, factor, data.n)
+
+
+def _solve_l1_quadratic(A: np.ndarray, c: np.ndarray, lam: np.ndarray,
+                        theta0: np.ndarray, learner: Learner, max_sweeps: int = 100_000
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """argmin ½θᵀAθ − cᵀθ + Σ_j lam_j |θ_j| (A positive definite on the support).
+
+    Cyclic coordinate descent, θ_j ← S(c_j − Σ_{k≠j} A_jk θ_k, lam_j) / A_jj with S the
+    soft threshold, warm-started at ``theta0``. Whenever the support looks settled, the
+    active-set system A_SS θ_S = c_S − lam_S·sign(θ_S) is solved exactly; its answer is
+    accepted when it keeps the signs and the inactive coordinates satisfy the KKT
+    condition |c_j − A_jS θ_S| ≤ lam_j. Returns θ and the active mask.
+    """
+    theta = theta0.copy()
+    diag = np.diag(A)
+    if np.any(diag <= 0):
+        raise SingularHessianError(f"{learner.name}: a feature has zero variance in the "
+                                   "training rows, so its coefficient is not determined")
+    for sweep in range(max_sweeps):
+        if sweep % 5 == 0:
+            polished = _polish_active_set(A, c, lam, theta)
+            if polished is not None:
+                return polished, (polished != 0) | (lam == 0)
+        for j in range(theta.size):
+            rho = c[j] - A[j] @ theta + diag[j] * theta[j]
+            theta[j] = np.sign(rho) * max(abs(rho) - lam[j], 0.0) / diag[j]
+    raise SingularHessianError(f"{learner.name}: coordinate descent did not converge")
+
+
+def _polish_active_set(A, c, lam, theta) -> np.ndarray | None:
+    active = (theta != 0) | (lam == 0)
+    if not np.any(active):
+        return None if np.any(np.abs(c) > lam) else np.zeros_like(theta)
+    sign = np.sign(theta)
+    try:
+        sol = np.linalg.solve(A[np.ix_(active, active)], c[active] - lam[active] * sign[active])
+    except np.linalg.LinAlgError:
+        return None
+    penalised = lam[active] > 0
+    if np.any(np.sign(sol[penalised]) != sign[active][penalised]):
+        return None
+    out = np.zeros_like(theta)
+    out[active] = sol
+    inactive = ~active
+    residual = np.abs(c[inactive] - A[np.ix_(inactive, active)] @ sol)
+    if np.any(residual > lam[inactive] * (1 + 1e-9) + 1e-14):
+        return None
+    return out
+
+
+# ------------------------------------------------------- the implicit (poisoning) gradient
+
+
+def mixed_derivative(learner: Learner, Theta: np.ndarray, phi: np.ndarray, t: float,
+                     n: int, d: int) -> np.ndarray:
+    """∂g/∂x_p for one row, shape (K·p, d).
+
+    g's row term is s·ℓ'(z_p) ⊗ φ_p with z_p = W φ_p, so entry (k·p + a, j) is
+    s·(ℓ'_k(z_p)·∂φ_a/∂x_j + φ_a·Σ_l ℓ''_kl(z_p) W_lj), with ∂φ_a/∂x_j = [a = j].
+    """
+    K, p = Theta.shape
+    z = (Theta @ phi)[None]
+    t_arr = np.array([t])
+    d1 = learner.loss.d1(z, t_arr)[0]
+    d2 = learner.loss.d2(z, t_arr)[0]
+    J = np.zeros((K, p, d))
+    J[:, np.arange(d), np.arange(d)] = d1[:, None]
+    J += phi[None, :, None] * (d2 @ Theta[:, :d])[:, None, :]
+    return learner.scale(n) * J.reshape(K * p, d)
+
+
+def implicit_gradient(learner: Learner, fit_: Fit, phi: np.ndarray, t: float, d: int,
+                      dE_dTheta: np.ndarray, with_target: bool
+                      ) -> tuple[np.ndarray, float | None]:
+    """∇_{x_p} E (and ∂E/∂t_p if ``with_target``) for E depending on θ only.
+
+    With u = H_SS⁻¹ (∇_θ E)_S on the active set S: ∇_{x_p} E = −(∂g_S/∂x_p)ᵀ u and
+    ∂E/∂t_p = −(∂g_S/∂t_p)ᵀ u, where ∂g/∂t_p = s·(∂ℓ'/∂t)(z_p) ⊗ φ_p.
+    """
+    S = fit_.active
+    u = cho_solve(fit_.factor, dE_dTheta.ravel()[S], check_finite=False)
+    J = mixed_derivative(learner, fit_.Theta, phi, t, fit_.n, d)
+    grad_x = -(J[S].T @ u)
+    grad_t = None
+    if with_target:
+        z = (fit_.Theta @ phi)[None]
+        dg_dt = learner.scale(fit_.n) * np.outer(learner.loss.d1_dt(z, np.array([t]))[0], phi)
+        grad_t = -float(dg_dt.ravel()[S] @ u)
+    return grad_x, grad_t
+
+
+# -------------------------------------------------------------- public θ convention
+
+
+def to_public(Theta: np.ndarray, shift: np.ndarray, fit_intercept: bool) -> np.ndarray:
+    """Flat public θ: per output row (w, b) with b = b̃ − w·shift (undoing the shift)."""
+    if not fit_intercept:
+        return Theta.ravel().copy()
+    out = Theta.copy()
+    out[:, -1] -= Theta[:, :-1] @ shift
+    return out.ravel()
+
+
+def from_public(theta: np.ndarray, shift: np.ndarray, fit_intercept: bool,
+                K: int) -> np.ndarray:
+    """Inverse of :func:`to_public`: internal (K, p) Θ from a flat public θ."""
+    Theta = np.array(theta, dtype=float).reshape(K, -1)
+    if fit_intercept:
+        Theta[:, -1] += Theta[:, :-1] @ shift
+    return Theta
+
+
+def public_to_internal_gradient(grad: np.ndarray, shift: np.ndarray, fit_intercept: bool,
+                                K: int) -> np.ndarray:
+    """Chain rule through :func:`to_public`: ∇_Θ E = Tᵀ ∇_θ E (for w: ∇_w − shift·∇_b)."""
+    G = np.array(grad, dtype=float).reshape(K, -1)
+    if fit_intercept:
+        G[:, :-1] -= G[:, -1:] * shift[None, :]
+    return G

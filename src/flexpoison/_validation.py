@@ -1,0 +1,110 @@
+"""Input checks: each bad input gets one :class:`InvalidInputError` naming the problem."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .errors import InvalidInputError
+
+
+def check_features(X, name: str = "X", min_rows: int = 1) -> np.ndarray:
+    """A finite, numeric 2-D array of at least ``min_rows`` rows and one column."""
+    try:
+        arr = np.asarray(X)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{name}: cannot be read as an array ({exc})") from None
+    if arr.dtype.kind not in "biuf":
+        raise InvalidInputError(f"{name}: expected numeric values, got dtype {arr.dtype}")
+    if arr.ndim != 2:
+        raise InvalidInputError(f"{name}: expected a 2-D array (n_samples, n_features), "
+                                f"got shape {arr.shape}")
+    if arr.shape[0] < min_rows or arr.shape[1] == 0:
+        raise InvalidInputError(f"{name}: expected at least {min_rows} rows and 1 column, "
+                                f"got shape {arr.shape}")
+    _check_finite(arr, name)
+    return arr
+
+
+def check_point(x, d: int, name: str = "x_p") -> np.ndarray:
+    """A finite vector of d features."""
+    arr = np.asarray(x, dtype=float) if np.asarray(x).dtype.kind in "biuf" else None
+    if arr is None:
+        raise InvalidInputError(f"{name}: expected numeric values")
+    if arr.shape != (d,):
+        raise InvalidInputError(f"{name}: expected shape ({d},), got {arr.shape}")
+    _check_finite(arr, name)
+    return arr
+
+
+def check_targets(y, n: int, task: str, name: str = "y") -> np.ndarray:
+    """y of length n: finite floats for regression, discrete labels for classification."""
+    arr = np.asarray(y)
+    if arr.ndim != 1:
+        raise InvalidInputError(f"{name}: expected a 1-D array, got shape {arr.shape}")
+    if arr.shape[0] != n:
+        raise InvalidInputError(f"{name}: has {arr.shape[0]} values but X has {n} rows")
+    if task == "regression":
+        if arr.dtype.kind not in "biuf":
+            raise InvalidInputError(f"{name}: expected numeric responses, got dtype "
+                                    f"{arr.dtype}")
+        arr = arr.astype(float)
+        _check_finite(arr, name)
+        return arr
+    if arr.dtype.kind == "f":
+        _check_finite(arr, name)
+        if np.any(arr != np.round(arr)):
+            raise InvalidInputError(f"{name}: classification needs class labels, got "
+                                    "continuous values (e.g. "
+                                    f"{arr[arr != np.round(arr)][0]!r})")
+    elif arr.dtype.kind not in "biuUSO":
+        raise InvalidInputError(f"{name}: cannot use dtype {arr.dtype} as class labels")
+    return arr
+
+
+def _check_finite(arr: np.ndarray, name: str) -> None:
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        where = f"row {bad[0]}" + (f", column {bad[1]}" if bad.size > 1 else "")
+        raise InvalidInputError(f"{name}: contains NaN or infinite values (first at {where})")
+
+
+def check_fraction(value, name: str) -> float:
+    """A real number in [0, 1] (not clamped)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidInputError(f"{name}: expected a number in [0, 1], got {value!r}")
+    value = float(value)
+    if not 0.0 <= value <= 1.0:  # also rejects NaN
+        raise InvalidInputError(f"{name}: must lie in [0, 1], got {value}")
+    return value
+
+
+def check_positive(value, name: str, integer: bool = False) -> float | int:
+    """A finite number > 0 (an int when ``integer``)."""
+    kinds = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        raise InvalidInputError(f"{name}: expected a positive "
+                                f"{'integer' if integer else 'number'}, got {value!r}")
+    if not (np.isfinite(value) and value > 0):
+        raise InvalidInputError(f"{name}: must be > 0, got {value}")
+    return int(value) if integer else float(value)
+
+
+def check_bounds(bounds, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """User bounds (lower, upper), each of length d; ±inf allowed, NaN not."""
+    try:
+        lower, upper = (np.asarray(b, dtype=float) for b in bounds)
+    except (TypeError, ValueError):
+        raise InvalidInputError("bounds: expected a pair (lower, upper) of arrays of "
+                                f"length {d}") from None
+    for side, arr in (("lower", lower), ("upper", upper)):
+        if arr.shape != (d,):
+            raise InvalidInputError(f"bounds: {side} must have shape ({d},), got {arr.shape}")
+        if np.any(np.isnan(arr)):
+            raise InvalidInputError(f"bounds: {side} contains NaN")
+    if np.any(lower > upper):
+        j = int(np.argmax(lower > upper))
+        raise InvalidInputError(f"bounds: lower > upper for feature {j} "
+                                f"({lower[j]} > {upper[j]})")
+    return lower, upper

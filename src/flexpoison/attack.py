@@ -1,0 +1,495 @@
+"""The flexible poisoning attack (Jiang et al., Algorithm 1) and its objective W.
+
+:class:`Objective` is W for one candidate poison point (x_p, y_p) added to a training
+set, with its exact gradient; :class:`FlexiblePoisoning` crafts m points one at a
+time by projected gradient descent on W inside the feasible box, each finished point
+joining the training set before the next one starts.
+
+    W_I = α·C + (1 − α)·E_I,   W_A = α·C − (1 − α)·E_A,   C = ‖x_p − x_c‖²
+    ∇_{x_p} W = 2α(x_p − x_c) ± (1 − α)·∇_{x_p} E   (E through θ_p, implicitly)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from . import _learners as lrn
+from ._estimators import Victim, victim_from_estimator
+from ._validation import (check_bounds, check_features, check_fraction, check_point,
+                          check_positive, check_targets)
+from .errors import InvalidInputError, UnsupportedEstimatorError
+from .goals import Availability, Goal, Integrity, ModelShape
+
+StepRule = Literal["backtracking", "paper"]
+
+
+# ------------------------------------------------------------------------ the box
+
+
+@dataclass(frozen=True)
+class Box:
+    """The feasible set: x_c ± n_sigma·σ per feature, intersected with user bounds."""
+
+    lower: np.ndarray
+    upper: np.ndarray
+
+    def project(self, x: np.ndarray) -> np.ndarray:
+        """Euclidean projection onto the box (feature-wise clipping)."""
+        return np.minimum(np.maximum(x, self.lower), self.upper)
+
+    def contains(self, x: np.ndarray) -> bool:
+        return bool(np.all(x >= self.lower) and np.all(x <= self.upper))
+
+
+def feasible_box(X: np.ndarray, n_sigma: float, bounds=None) -> Box:
+    """x_c − n_sigma·σ ≤ x ≤ x_c + n_sigma·σ (σ: per-feature standard deviation of X),
+    intersected with optional ``bounds = (lower, upper)``."""
+    x_c = X.mean(axis=0)
+    sigma = X.std(axis=0)
+    constant = np.flatnonzero(sigma <= 1e-12 * np.maximum(1.0, np.abs(x_c)))
+    if constant.size:
+        raise InvalidInputError(
+            f"X: feature {int(constant[0])} is constant (σ = 0), so its 3σ box is a single "
+            "point and it carries no information; remove it"
+            + (f" (also constant: {constant[1:].tolist()})" if constant.size > 1 else ""))
+    lower, upper = x_c - n_sigma * sigma, x_c + n_sigma * sigma
+    if bounds is not None:
+        user_lower, user_upper = check_bounds(bounds, X.shape[1])
+        lower, upper = np.maximum(lower, user_lower), np.minimum(upper, user_upper)
+        if np.any(lower > upper):
+            j = int(np.argmax(lower > upper))
+            raise InvalidInputError(f"bounds: for feature {j} the user bounds do not "
+                                    f"intersect the {n_sigma:g}σ box")
+    return Box(lower, upper)
+
+
+# ------------------------------------------------------------------- the objective
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """W and its parts at one candidate point, with the fitted model behind them."""
+
+    W: float
+    C: float
+    E: float
+    theta: np.ndarray            # public θ_p
+    grad_x: np.ndarray | None    # ∇_{x_p} W
+    grad_y: float | None         # ∂W/∂y_p (regression, when asked)
+    fit: lrn.Fit
+
+
+class Objective:
+    """The attacker's objective W for one poison point added to a training set.
+
+    W_I = α·‖x_p − x_c‖² + (1 − α)·‖θ_p − θ_t‖² (integrity) or
+    W_A = α·‖x_p − x_c‖² − (1 − α)·‖θ_p − θ₀‖² (availability), where θ_p is the
+    victim's optimum on the training set plus (x_p, y_p). Build it with
+    :meth:`FlexiblePoisoning.objective`; it holds no mutable state.
+    """
+
+    def __init__(self, *, victim: Victim, data: lrn.Data, shift: np.ndarray,
+                 x_c: np.ndarray, theta_reference: np.ndarray, goal: Goal, alpha: float,
+                 Theta_start: np.ndarray):
+        self.victim = victim
+        self.data = data
+        self.shift = shift
+        self.x_c = x_c
+        self.theta_reference = theta_reference
+        self.goal = goal
+        self.alpha = alpha
+        self.Theta_start = Theta_start
+        self.n_features = x_c.shape[0]
+        self._sign = 1.0 if goal.kind == "integrity" else -1.0
+
+    # public, in the user's units and labels
+    def value(self, x_p, y_p) -> float:
+        """W at (x_p, y_p)."""
+        x, t = self._point(x_p, y_p)
+        return self.evaluate(x, t, with_gradient=False).W
+
+    def gradient(self, x_p, y_p) -> np.ndarray:
+        """∇_{x_p} W at (x_p, y_p), shape (d,)."""
+        x, t = self._point(x_p, y_p)
+        return self.evaluate(x, t).grad_x
+
+    def gradient_y(self, x_p, y_p) -> float:
+        """∂W/∂y_p at (x_p, y_p) (regression only)."""
+        if self.victim.task != "regression":
+            raise InvalidInputError("y_p: the response gradient exists for regression only")
+        x, t = self._point(x_p, y_p)
+        return self.evaluate(x, t, with_y=True).grad_y
+
+    def theta(self, x_p, y_p) -> np.ndarray:
+        """θ_p: the victim's parameters trained with (x_p, y_p) added (flat, public)."""
+        x, t = self._point(x_p, y_p)
+        return self.evaluate(x, t, with_gradient=False).theta
+
+    def _point(self, x_p, y_p) -> tuple[np.ndarray, float]:
+        x = check_point(x_p, self.n_features)
+        y = np.asarray(y_p)
+        if y.ndim != 0:
+            raise InvalidInputError(f"y_p: expected a single value, got shape {y.shape}")
+        if self.victim.task == "classification" and y.item() not in self.victim.classes:
+            raise InvalidInputError(f"y_p: {y.item()!r} is not one of the classes "
+                                    f"{self.victim.classes.tolist()}")
+        if self.victim.task == "regression" and not np.isfinite(float(y)):
+            raise InvalidInputError("y_p: must be finite")
+        return x, float(self.victim.encode(y[None])[0])
+
+    # internal, in encoded targets
+    def evaluate(self, x: np.ndarray, t: float, *, Theta_init: np.ndarray | None = None,
+                 with_gradient: bool = True, with_y: bool = False) -> Evaluation:
+        """Fit θ_p on the training set plus (x, t) and return W (and its gradient)."""
+        learner = self.victim.learner
+        phi = learner.features(x, self.shift)[0]
+        fit = lrn.fit(learner, lrn.PlusRow(self.data, phi, t),
+                      self.Theta_start if Theta_init is None else Theta_init)
+        theta = lrn.to_public(fit.Theta, self.shift, learner.fit_intercept)
+        diff = theta - self.theta_reference
+        E = float(diff @ diff)
+        C = float(np.sum((x - self.x_c) ** 2))
+        a = self.alpha
+        W = a * C + self._sign * (1 - a) * E
+        grad_x = grad_y = None
+        if with_gradient or with_y:
+            dE = lrn.public_to_internal_gradient(2.0 * diff, self.shift,
+                                                 learner.fit_intercept, fit.Theta.shape[0])
+            gE_x, gE_t = lrn.implicit_gradient(learner, fit, phi, t, self.n_features, dE,
+                                               with_target=with_y)
+            grad_x = 2.0 * a * (x - self.x_c) + self._sign * (1 - a) * gE_x
+            if with_y:
+                grad_y = self._sign * (1 - a) * gE_t
+        return Evaluation(W, C, E, theta, grad_x, grad_y, fit)
+
+    def with_point(self, x: np.ndarray, t: float, Theta: np.ndarray) -> Objective:
+        """The same objective on the training set with (x, t) added for good."""
+        phi = self.victim.learner.features(x, self.shift)[0]
+        return Objective(victim=self.victim, data=self.data.with_row(phi, t),
+                         shift=self.shift, x_c=self.x_c,
+                         theta_reference=self.theta_reference, goal=self.goal,
+                         alpha=self.alpha, Theta_start=Theta)
+
+
+# ------------------------------------------------------------------------ results
+
+
+@dataclass(frozen=True)
+class AttackResult:
+    """What :meth:`FlexiblePoisoning.generate` returns.
+
+    Attributes
+    ----------
+    X_poison : ndarray of shape (m, d)
+        The poison rows, in the units (and floating dtype) of the X passed in.
+    y_poison : ndarray of shape (m,)
+        Their responses or labels, in the user's values.
+    theta_clean, theta_target, theta_poisoned : ndarray
+        θ₀, θ_t (θ₀ again for an availability goal) and θ_p trained on clean + all
+        poison rows, flat (w…, b) — per class row for the multinomial model.
+    W_history : list of ndarray
+        For each crafted point, W at every iteration (entry 0 = the initial point).
+    effect_history : ndarray of shape (m,)
+        E_I (or E_A) after each point joins the training set.
+    effect_clean : float
+        E before any poison (E_I(θ₀); 0 for availability).
+    concealment : ndarray of shape (m,)
+        C = ‖x_p − x_c‖² of each point.
+    n_iter : ndarray of shape (m,)
+        Gradient iterations spent on each point.
+    x_c : ndarray of shape (d,)
+        Centre of the clean training features.
+    lower, upper : ndarray of shape (d,)
+        The feasible box.
+    n_clean : int
+        Rows in the clean training set (the poisoning rate is m / n_clean).
+    goal : str
+        ``"integrity"`` or ``"availability"``.
+    settings : dict
+        The attack's settings, for reports.
+    """
+
+    X_poison: np.ndarray
+    y_poison: np.ndarray
+    theta_clean: np.ndarray
+    theta_target: np.ndarray
+    theta_poisoned: np.ndarray
+    W_history: list[np.ndarray]
+    effect_history: np.ndarray
+    effect_clean: float
+    concealment: np.ndarray
+    n_iter: np.ndarray
+    x_c: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    n_clean: int
+    goal: str
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def n_points(self) -> int:
+        return self.X_poison.shape[0]
+
+    @property
+    def rates(self) -> np.ndarray:
+        """Poisoning rate after each point: (q + 1) / n_clean."""
+        return np.arange(1, self.n_points + 1) / self.n_clean
+
+
+# ------------------------------------------------------------------------- attack
+
+
+@dataclass(frozen=True)
+class _Setup:
+    X: np.ndarray
+    victim: Victim
+    box: Box
+    objective: Objective
+    theta_clean: np.ndarray
+    t: np.ndarray          # encoded clean targets
+
+
+@dataclass(frozen=True)
+class FlexiblePoisoning:
+    """Craft poison rows against a scikit-learn linear or logistic model.
+
+    Parameters
+    ----------
+    estimator : unfitted scikit-learn estimator
+        ``LinearRegression``, ``Ridge``, ``Lasso``, ``ElasticNet`` or ``LogisticRegression``
+        (L2 penalty); its hyper-parameters define the victim's training objective.
+    goal : Integrity or Availability, default Integrity()
+        What the attacker wants (see :mod:`flexpoison.goals`).
+    alpha : float in [0, 1], default 0.5
+        Trade-off: α weighs concealment C, 1 − α the effect E.
+    n_points : int, optional
+        Number m of poison rows. Give exactly one of ``n_points`` and ``rate``.
+    rate : float, optional
+        Poisoning rate m / n (m = round(rate·n), at least 1).
+    step : {"backtracking", "paper"}, default "backtracking"
+        "paper": x ← Π(x − ∇W / i) at iteration i, as in the paper. "backtracking":
+        projected gradient with an Armijo line search on W (the step doubles after an
+        accepted move and halves on a rejected one), so W never increases.
+    max_iter : int, default 100
+        Gradient iterations per point at most.
+    tol : float, default 1e-6
+        Stop a point when |W⁽ⁱ⁺¹⁾ − W⁽ⁱ⁾| < tol · max(1, |W⁽ⁱ⁾|).
+    optimize_y : bool, default False
+        Regression only: also optimise y_p by gradient, within [min y, max y].
+    n_sigma : float, default 3.0
+        Half-width of the feasible box in standard deviations (the paper's 3σ).
+    bounds : (lower, upper), optional
+        Per-feature bounds (±inf allowed) intersected with the box.
+    random_state : int or numpy Generator, optional
+        Seeds the choice of initial rows (and flipped classes for K > 2).
+    progress : bool, default False
+        Show a progress bar over the crafted points.
+    """
+
+    estimator: object
+    goal: Goal = field(default_factory=Integrity)
+    alpha: float = 0.5
+    n_points: int | None = None
+    rate: float | None = None
+    step: StepRule = "backtracking"
+    max_iter: int = 100
+    tol: float = 1e-6
+    optimize_y: bool = False
+    n_sigma: float = 3.0
+    bounds: tuple | None = None
+    random_state: int | np.random.Generator | None = None
+    progress: bool = False
+
+    # ---------------------------------------------------------------- public API
+    def objective(self, X, y, sample_weight=None) -> Objective:
+        """W for one candidate point added to (X, y); x_c, θ₀ and θ_t from (X, y)."""
+        return self._setup(X, y, sample_weight).objective
+
+    def generate(self, X, y, sample_weight=None) -> AttackResult:
+        """Run Algorithm 1 on the clean training set (X, y); return the poison rows."""
+        setup = self._setup(X, y, sample_weight)
+        n, d = setup.X.shape
+        m = self._n_points(n)
+        rng = np.random.default_rng(self.random_state)
+        victim, box = setup.victim, setup.box
+        y_range = (float(setup.t.min()), float(setup.t.max()))
+        objective = setup.objective
+        points, targets, histories, effects, concealment, n_iter = [], [], [], [], [], []
+        Theta = objective.Theta_start
+        theta_poisoned = setup.theta_clean
+
+        from tqdm.auto import tqdm  # imported here: only the attack loop shows progress
+        for _ in tqdm(range(m), disable=not self.progress, desc="poison points",
+                      unit="pt"):
+            row = int(rng.integers(n))
+            x0 = box.project(setup.X[row])
+            t0 = setup.t[row] if victim.task == "regression" else \
+                victim.flipped(setup.t[row], rng)
+            x, t, ev, history = self._descend(objective, x0, t0, Theta, box, y_range)
+            objective = objective.with_point(x, t, ev.fit.Theta)
+            Theta = ev.fit.Theta
+            theta_poisoned = ev.theta
+            points.append(x)
+            targets.append(t)
+            histories.append(np.asarray(history))
+            effects.append(ev.E)
+            concealment.append(ev.C)
+            n_iter.append(len(history) - 1)
+
+        dtype = setup.X.dtype if setup.X.dtype.kind == "f" else np.float64
+        X_poison = np.asarray(points, dtype=float).reshape(m, d).astype(dtype)
+        ref = setup.objective.theta_reference
+        e0 = float(np.sum((setup.theta_clean - ref) ** 2))
+        return AttackResult(
+            X_poison=X_poison,
+            y_poison=victim.decode(np.asarray(targets)),
+            theta_clean=setup.theta_clean,
+            theta_target=ref,
+            theta_poisoned=theta_poisoned,
+            W_history=histories,
+            effect_history=np.asarray(effects),
+            effect_clean=e0,
+            concealment=np.asarray(concealment),
+            n_iter=np.asarray(n_iter, dtype=int),
+            x_c=setup.objective.x_c,
+            lower=box.lower,
+            upper=box.upper,
+            n_clean=n,
+            goal=self.goal.kind,
+            settings=self.settings(),
+        )
+
+    def settings(self) -> dict:
+        """The attack's settings as plain JSON-able values."""
+        goal = {"kind": self.goal.kind}
+        if isinstance(self.goal, Integrity):
+            target = self.goal.target
+            goal["target"] = target if target is None or isinstance(target, str) \
+                else np.asarray(target, dtype=float).tolist()
+        return {
+            "estimator": repr(self.estimator), "goal": goal, "alpha": self.alpha,
+            "n_points": self.n_points, "rate": self.rate, "step": self.step,
+            "max_iter": self.max_iter, "tol": self.tol, "optimize_y": self.optimize_y,
+            "n_sigma": self.n_sigma,
+            "random_state": self.random_state if isinstance(self.random_state, int)
+            else None,
+        }
+
+    # ----------------------------------------------------------------- internals
+    def _check_params(self) -> None:
+        check_fraction(self.alpha, "alpha")
+        if not isinstance(self.goal, (Integrity, Availability)):
+            raise InvalidInputError(f"goal: expected Integrity(...) or Availability(), "
+                                    f"got {self.goal!r}")
+        if (self.n_points is None) == (self.rate is None):
+            raise InvalidInputError("give exactly one of n_points and rate")
+        if self.n_points is not None:
+            check_positive(self.n_points, "n_points", integer=True)
+        if self.rate is not None:
+            check_positive(self.rate, "rate")
+        if self.step not in ("backtracking", "paper"):
+            raise InvalidInputError(f"step: expected 'backtracking' or 'paper', "
+                                    f"got {self.step!r}")
+        check_positive(self.max_iter, "max_iter", integer=True)
+        check_positive(self.tol, "tol")
+        check_positive(self.n_sigma, "n_sigma")
+
+    def _n_points(self, n: int) -> int:
+        if self.n_points is not None:
+            return int(self.n_points)
+        m = int(round(self.rate * n))
+        if m < 1:
+            raise InvalidInputError(f"rate: {self.rate} of {n} rows rounds to 0 poison "
+                                    "points; use a larger rate or n_points")
+        return m
+
+    def _setup(self, X, y, sample_weight) -> _Setup:
+        self._check_params()
+        if sample_weight is not None:
+            raise UnsupportedEstimatorError("sample_weight is not supported: the victim "
+                                            "is trained with unit weights")
+        X = check_features(X, "X", min_rows=2)
+        n, d = X.shape
+        y_arr = np.asarray(y)
+        if y_arr.ndim != 1 or y_arr.shape[0] != n:
+            check_targets(y_arr, n, "regression")  # raises the shape error
+        task = "classification" if type(self.estimator).__name__ == "LogisticRegression" \
+            else "regression"
+        y_arr = check_targets(y_arr, n, task)
+        victim = victim_from_estimator(self.estimator, y_arr)
+        if self.optimize_y and victim.task != "regression":
+            raise InvalidInputError("optimize_y: only regression responses can be "
+                                    "optimised; class labels are flipped instead")
+        Xf = X.astype(float)
+        box = feasible_box(Xf, self.n_sigma, self.bounds)
+        learner = victim.learner
+        x_c = Xf.mean(axis=0)
+        shift = x_c if learner.fit_intercept else np.zeros(d)
+        t = victim.encode(y_arr)
+        Phi = learner.features(Xf, shift)
+        data = lrn.GramData.from_rows(Phi, t) if learner.loss.quadratic \
+            else lrn.RowData(Phi, t)
+        K, p = learner.n_outputs, Phi.shape[1]
+        fit0 = lrn.fit(learner, data, np.zeros((K, p)))
+        theta_clean = lrn.to_public(fit0.Theta, shift, learner.fit_intercept)
+        shape = ModelShape(d, K, learner.fit_intercept, victim.task,
+                           None if victim.classes is None else tuple(victim.classes))
+        reference = self.goal.reference(theta_clean, shape)
+        objective = Objective(victim=victim, data=data, shift=shift, x_c=x_c,
+                              theta_reference=reference, goal=self.goal,
+                              alpha=float(self.alpha), Theta_start=fit0.Theta)
+        return _Setup(X, victim, box, objective, theta_clean, t)
+
+    def _descend(self, objective: Objective, x: np.ndarray, t: float,
+                 Theta: np.ndarray, box: Box, y_range: tuple[float, float]):
+        """Projected gradient descent on W for one point; returns x, t, final eval, W's."""
+        with_y = self.optimize_y
+        ev = objective.evaluate(x, t, Theta_init=Theta, with_y=with_y)
+        history = [ev.W]
+        step = None
+        for i in range(1, self.max_iter + 1):
+            g_x, g_t = ev.grad_x, (ev.grad_y if with_y else 0.0)
+            if self.step == "paper":
+                s = 1.0 / i
+                x_new, t_new = self._move(x, t, g_x, g_t, s, box, y_range)
+                new = objective.evaluate(x_new, t_new, Theta_init=ev.fit.Theta,
+                                         with_y=with_y)
+            else:
+                if step is None:  # first trial move spans the box's diagonal
+                    width = np.linalg.norm(box.upper - box.lower)
+                    norm = math.hypot(np.linalg.norm(g_x), g_t)
+                    if norm == 0.0:
+                        break
+                    step = width / norm
+                new = None
+                while step * math.hypot(np.linalg.norm(g_x), g_t) > 1e-12 * (
+                        1.0 + np.linalg.norm(x)):
+                    x_new, t_new = self._move(x, t, g_x, g_t, step, box, y_range)
+                    moved = float(g_x @ (x - x_new) + g_t * (t - t_new))
+                    if moved <= 0.0:  # projected gradient vanishes: a stationary point
+                        break
+                    trial = objective.evaluate(x_new, t_new, Theta_init=ev.fit.Theta,
+                                               with_y=with_y)
+                    if trial.W <= ev.W - 1e-4 * moved:
+                        new = trial
+                        step *= 2.0
+                        break
+                    step *= 0.5
+                if new is None:
+                    break
+            change = abs(new.W - ev.W)
+            x, t, ev = x_new, t_new, new
+            history.append(ev.W)
+            if change < self.tol * max(1.0, abs(history[-2])):
+                break
+        return x, t, ev, history
+
+    @staticmethod
+    def _move(x, t, g_x, g_t, s, box: Box, y_range):
+        x_new = box.project(x - s * g_x)
+        t_new = min(max(t - s * g_t, y_range[0]), y_range[1]) if g_t else t
+        return x_new, t_new
