@@ -287,6 +287,15 @@ def fit(learner: Learner, data: Data, Theta0: np.ndarray, *, max_iter: int = 100
         g, H = learner.smooth_gradient_hessian(data, Theta)
         factor = _cholesky(H, learner)
         step = cho_solve(factor, g, check_finite=False).reshape(K, p)
+        size = np.max(np.abs(step)) / (1.0 + np.max(np.abs(Theta)))
+        if size <= 1e-6:
+            # Quadratic-convergence regime: the full Newton step is safe, and a line
+            # search would only compare values of L that differ in their last bits.
+            Theta = Theta - step
+            if size <= tol:
+                break
+            L = learner.objective(data, Theta)
+            continue
         decrease = float(g @ step.ravel())  # Newton decrement λ², ≥ 0
         t = 1.0
         while True:

@@ -73,11 +73,11 @@ class SoftmaxLoss:
     quadratic: bool = False
 
     def value(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
-        return -log_softmax(z, axis=1)[np.arange(z.shape[0]), t]
+        return -log_softmax(z, axis=1)[np.arange(z.shape[0]), t.astype(np.intp)]
 
     def d1(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
         g = softmax(z, axis=1)
-        g[np.arange(z.shape[0]), t] -= 1.0
+        g[np.arange(z.shape[0]), t.astype(np.intp)] -= 1.0
         return g
 
     def d2(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:

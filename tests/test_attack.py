@@ -1,0 +1,158 @@
+"""Algorithm 1: descent, feasibility, determinism and agreement with scikit-learn."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression, Ridge
+
+from conftest import (CLASSIFIERS, REGRESSORS, make_classification, make_regression,
+                      sklearn_theta)
+from flexpoison import Availability, FlexiblePoisoning, Integrity
+from flexpoison.attack import Objective
+
+VICTIMS = {**{k: (v, None) for k, v in REGRESSORS.items()}, **CLASSIFIERS}
+
+
+def _data(name):
+    est, k = VICTIMS[name]
+    if k is None:
+        X, y = make_regression(n=60, sparse=name.startswith(("lasso", "elastic")))
+    else:
+        X, y = make_classification(n=60, k=k)
+    return est, X, y
+
+
+@pytest.fixture
+def recorded_points(monkeypatch):
+    """Every point at which the attack evaluates W."""
+    seen = []
+    original = Objective.evaluate
+
+    def spy(self, x, t, **kwargs):
+        seen.append(np.array(x))
+        return original(self, x, t, **kwargs)
+
+    monkeypatch.setattr(Objective, "evaluate", spy)
+    return seen
+
+
+@pytest.mark.parametrize("goal", [Integrity(), Availability()], ids=["I", "A"])
+@pytest.mark.parametrize("victim", VICTIMS)
+def test_attack_descends_stays_feasible_and_matches_sklearn(victim, goal, recorded_points):
+    est, X, y = _data(victim)
+    attack = FlexiblePoisoning(est, goal=goal, alpha=0.5, n_points=4, max_iter=30,
+                               random_state=0)
+    result = attack.generate(X, y)
+
+    # W never increases under the default (backtracking) rule, and ends lower.
+    for history in result.W_history:
+        assert np.all(np.diff(history) <= 1e-12 * np.abs(history[:-1]).max())
+        assert history[-1] < history[0]
+
+    # No iterate (not even a rejected trial) leaves the box.
+    assert len(recorded_points) > 4
+    lower, upper = result.lower, result.upper
+    for x in recorded_points:
+        assert np.all(x >= lower) and np.all(x <= upper)
+    assert np.all(result.X_poison >= lower) and np.all(result.X_poison <= upper)
+    assert np.allclose(lower, X.mean(0) - 3 * X.std(0))
+
+    # θ_p is what scikit-learn fits on clean + poison rows.
+    theirs = sklearn_theta(est, np.vstack([X, result.X_poison]),
+                           np.append(y, result.y_poison))
+    assert np.linalg.norm(result.theta_poisoned - theirs) <= 1e-6 * np.linalg.norm(theirs)
+    assert np.allclose(result.theta_clean, sklearn_theta(est, X, y), rtol=1e-6, atol=1e-9)
+    expected_E = np.sum((theirs - result.theta_target) ** 2)
+    assert result.effect_history[-1] == pytest.approx(expected_E, rel=1e-5)
+
+    assert result.X_poison.shape == (4, X.shape[1])
+    assert result.y_poison.shape == (4,)
+    assert len(result.W_history) == 4 and result.n_iter.shape == (4,)
+    assert np.allclose(result.concealment, np.sum((result.X_poison - X.mean(0)) ** 2, 1))
+
+
+def test_same_seed_same_result_and_other_seed_differs():
+    X, y = make_regression()
+    run = lambda seed: FlexiblePoisoning(Ridge(), n_points=3, random_state=seed,
+                                         max_iter=20).generate(X, y)
+    a, b, c = run(7), run(7), run(8)
+    assert np.array_equal(a.X_poison, b.X_poison)
+    assert np.array_equal(a.y_poison, b.y_poison)
+    assert all(np.array_equal(u, v) for u, v in zip(a.W_history, b.W_history))
+    assert not np.array_equal(a.X_poison, c.X_poison)
+
+
+def test_initial_point_follows_the_paper():
+    """Regression keeps the cloned row's response; classification flips its label."""
+    X, y = make_regression()
+    r = FlexiblePoisoning(Ridge(), n_points=3, random_state=1).generate(X, y)
+    assert set(r.y_poison.tolist()) <= set(y.tolist())
+    Xc, yc = make_classification()
+    rng = np.random.default_rng(1)
+    rows = [int(rng.integers(len(yc))) for _ in range(1)]
+    r = FlexiblePoisoning(LogisticRegression(), n_points=1, random_state=1,
+                          max_iter=3).generate(Xc, yc)
+    assert r.y_poison[0] == 1 - yc[rows[0]]
+
+
+def test_poisoning_moves_the_model_toward_the_target():
+    X, y = make_regression(n=100)
+    r = FlexiblePoisoning(Ridge(), goal=Integrity("flip-top"), alpha=0.0, rate=0.2,
+                          random_state=0).generate(X, y)
+    assert r.n_points == 20
+    assert r.effect_history[-1] < 0.7 * r.effect_clean
+    assert np.all(np.diff(r.effect_history) < 0)
+
+
+def test_availability_moves_the_model_away():
+    X, y = make_classification(n=100)
+    r = FlexiblePoisoning(LogisticRegression(), goal=Availability(), alpha=0.0,
+                          n_points=10, random_state=0).generate(X, y)
+    assert r.effect_clean == 0.0
+    assert r.effect_history[-1] > r.effect_history[0] > 0
+
+
+def test_paper_step_rule_runs_feasibly(recorded_points):
+    X, y = make_regression()
+    r = FlexiblePoisoning(Ridge(), step="paper", n_points=2, max_iter=15,
+                          random_state=0).generate(X, y)
+    assert all(np.all((x >= r.lower) & (x <= r.upper)) for x in recorded_points)
+    assert r.settings["step"] == "paper"
+
+
+def test_optimize_y_stays_in_observed_range_and_helps():
+    X, y = make_regression()
+    kw = dict(goal=Integrity(), alpha=0.2, n_points=3, random_state=0)
+    fixed = FlexiblePoisoning(Ridge(), **kw).generate(X, y)
+    free = FlexiblePoisoning(Ridge(), optimize_y=True, **kw).generate(X, y)
+    assert np.all((free.y_poison >= y.min()) & (free.y_poison <= y.max()))
+    assert free.W_history[0][-1] <= fixed.W_history[0][-1] + 1e-12
+    assert free.W_history[0][-1] < free.W_history[0][0]
+
+
+def test_user_bounds_intersect_the_box():
+    X, y = make_regression()
+    lower = np.full(X.shape[1], -np.inf)
+    upper = X.mean(0)  # only the lower half-box is allowed
+    r = FlexiblePoisoning(Ridge(), n_points=3, bounds=(lower, upper),
+                          random_state=0).generate(X, y)
+    assert np.all(r.X_poison <= upper)
+    assert np.allclose(r.upper, upper)
+
+
+def test_output_keeps_float32_dtype_and_string_labels():
+    X, y = make_classification()
+    labels = np.array(["benign", "malignant"])[y]
+    r = FlexiblePoisoning(LogisticRegression(), n_points=2, max_iter=5,
+                          random_state=0).generate(X.astype(np.float32), labels)
+    assert r.X_poison.dtype == np.float32
+    assert set(r.y_poison.tolist()) <= {"benign", "malignant"}
+
+
+def test_multinomial_flips_to_another_class():
+    X, y = make_classification(k=3)
+    r = FlexiblePoisoning(LogisticRegression(), n_points=3, max_iter=5,
+                          random_state=0).generate(X, y)
+    assert r.theta_clean.shape == (3 * (X.shape[1] + 1),)
+    assert set(r.y_poison.tolist()) <= {0, 1, 2}

@@ -1,0 +1,206 @@
+"""Bad input gets one clear error that names the problem; nothing is clamped."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import (ElasticNet, Lasso, LogisticRegression, Ridge,
+                                  SGDRegressor)
+from sklearn.svm import SVC
+
+from conftest import make_classification, make_regression
+from flexpoison import (Availability, FlexiblePoisoning, Integrity, InvalidInputError,
+                        SingularHessianError, UnsupportedEstimatorError)
+from flexpoison.errors import FlexPoisonError
+
+
+def _generate(X=None, y=None, est=None, **kw):
+    if X is None:
+        X, y = make_regression(n=30)
+    kw.setdefault("n_points", 1)
+    kw.setdefault("max_iter", 2)
+    return FlexiblePoisoning(est if est is not None else Ridge(), **kw).generate(X, y)
+
+
+def test_errors_share_a_base_class_and_are_value_errors():
+    assert issubclass(InvalidInputError, FlexPoisonError)
+    assert issubclass(InvalidInputError, ValueError)
+    assert issubclass(UnsupportedEstimatorError, ValueError)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_features(bad):
+    X, y = make_regression(n=30)
+    X[3, 2] = bad
+    with pytest.raises(InvalidInputError, match=r"X: contains NaN or infinite values "
+                                                r"\(first at row 3, column 2\)"):
+        _generate(X, y)
+
+
+def test_non_finite_response():
+    X, y = make_regression(n=30)
+    y[5] = np.nan
+    with pytest.raises(InvalidInputError, match="y: contains NaN or infinite"):
+        _generate(X, y)
+
+
+def test_mismatched_lengths():
+    X, y = make_regression(n=30)
+    with pytest.raises(InvalidInputError, match="y: has 29 values but X has 30 rows"):
+        _generate(X, y[:-1])
+
+
+@pytest.mark.parametrize("X, message", [
+    (np.ones(30), r"X: expected a 2-D array .* got shape \(30,\)"),
+    (np.ones((1, 3)), r"X: expected at least 2 rows"),
+    (np.empty((0, 3)), r"X: expected at least 2 rows"),
+    (np.array([["a", "b"], ["c", "d"]]), r"X: expected numeric values"),
+])
+def test_malformed_features(X, message):
+    with pytest.raises(InvalidInputError, match=message):
+        _generate(X, np.zeros(len(X)))
+
+
+def test_two_dimensional_response():
+    X, y = make_regression(n=30)
+    with pytest.raises(InvalidInputError, match=r"y: expected a 1-D array"):
+        _generate(X, y[:, None])
+
+
+@pytest.mark.parametrize("alpha", [-0.1, 1.5, np.nan, "0.5", True])
+def test_alpha_outside_unit_interval(alpha):
+    with pytest.raises(InvalidInputError, match="alpha"):
+        _generate(alpha=alpha)
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"n_points": 0}, "n_points: must be > 0"),
+    ({"n_points": -3}, "n_points: must be > 0"),
+    ({"n_points": 2.5}, "n_points: expected a positive integer"),
+    ({"n_points": None, "rate": 0.0}, "rate: must be > 0"),
+    ({"n_points": None, "rate": -0.1}, "rate: must be > 0"),
+    ({"n_points": None, "rate": 0.001}, "rate: 0.001 of 30 rows rounds to 0"),
+    ({"n_points": 2, "rate": 0.1}, "exactly one of n_points and rate"),
+    ({"n_points": None}, "exactly one of n_points and rate"),
+    ({"step": "newton"}, "step: expected 'backtracking' or 'paper'"),
+    ({"max_iter": 0}, "max_iter: must be > 0"),
+    ({"n_sigma": 0}, "n_sigma: must be > 0"),
+])
+def test_bad_attack_settings(kw, message):
+    with pytest.raises(InvalidInputError, match=message):
+        _generate(**kw)
+
+
+def test_constant_feature():
+    X, y = make_regression(n=30)
+    X[:, 1] = 4.2
+    with pytest.raises(InvalidInputError, match=r"feature 1 is constant \(σ = 0\)"):
+        _generate(X, y)
+
+
+def test_target_vector_of_wrong_length():
+    X, y = make_regression(n=30, d=4)
+    with pytest.raises(InvalidInputError, match=r"target: expected a flat θ_t of length 5"):
+        _generate(X, y, goal=Integrity(target=np.zeros(4)))
+
+
+def test_target_vector_with_nan():
+    X, y = make_regression(n=30, d=4)
+    with pytest.raises(InvalidInputError, match="target: θ_t contains NaN"):
+        _generate(X, y, goal=Integrity(target=[0, 0, np.nan, 0, 0]))
+
+
+@pytest.mark.parametrize("preset, message", [
+    ("flip-bottom", "unknown preset 'flip-bottom'"),
+    ("swap:0,1", "needs a multinomial model"),
+    ("predict:3@1,2", "gives x\\* with 2 values, the data have 4 features"),
+    ("predict:abc@1,2,3,4", "cannot read 'predict:abc@1,2,3,4'"),
+])
+def test_bad_presets(preset, message):
+    X, y = make_regression(n=30, d=4)
+    with pytest.raises(InvalidInputError, match=message):
+        _generate(X, y, goal=Integrity(target=preset))
+
+
+def test_continuous_labels_for_logistic_regression():
+    X, y = make_regression(n=30)
+    with pytest.raises(InvalidInputError, match="y: classification needs class labels"):
+        _generate(X, y, est=LogisticRegression())
+
+
+def test_single_class_for_logistic_regression():
+    X, _ = make_regression(n=30)
+    with pytest.raises(InvalidInputError, match="needs at least two classes"):
+        _generate(X, np.zeros(30, dtype=int), est=LogisticRegression())
+
+
+@pytest.mark.parametrize("est, message", [
+    (SVC(), "unsupported estimator SVC"),
+    (SGDRegressor(), "unsupported estimator SGDRegressor"),
+    (Ridge(positive=True), "Ridge: positive=True"),
+    (Lasso(alpha=0.0), "Lasso: alpha must be > 0"),
+    (ElasticNet(l1_ratio=1.5), "ElasticNet: l1_ratio must lie in"),
+    (Ridge(alpha=np.array([1.0, 2.0])), "Ridge: alpha must be a single number"),
+    (LogisticRegression(l1_ratio=1.0, solver="saga"), "l1_ratio=1.0 adds an L1 penalty"),
+    (LogisticRegression(class_weight="balanced"), "class_weight is not supported"),
+    (LogisticRegression(solver="liblinear"), "liblinear' penalises the intercept"),
+    (LogisticRegression(C=np.inf), "C must be a finite number"),
+])
+def test_unsupported_estimators(est, message):
+    X, y = make_classification(n=30)
+    if not isinstance(est, (LogisticRegression, SVC)):
+        X, y = make_regression(n=30)
+    with pytest.raises(UnsupportedEstimatorError, match=message):
+        _generate(X, y, est=est)
+
+
+def test_sample_weight_refused():
+    X, y = make_regression(n=30)
+    with pytest.raises(UnsupportedEstimatorError, match="sample_weight is not supported"):
+        FlexiblePoisoning(Ridge(), n_points=1).generate(X, y, sample_weight=np.ones(30))
+
+
+def test_optimize_y_for_classification_refused():
+    X, y = make_classification(n=30)
+    with pytest.raises(InvalidInputError, match="optimize_y"):
+        _generate(X, y, est=LogisticRegression(), optimize_y=True)
+
+
+def test_bounds_that_miss_the_box():
+    X, y = make_regression(n=30, d=4)
+    far = X.max(0) + 100
+    with pytest.raises(InvalidInputError, match="feature 0 the user bounds do not intersect"):
+        _generate(X, y, bounds=(far, far + 1))
+
+
+def test_bounds_of_wrong_shape():
+    X, y = make_regression(n=30, d=4)
+    with pytest.raises(InvalidInputError, match=r"bounds: lower must have shape \(4,\)"):
+        _generate(X, y, bounds=(np.zeros(3), np.ones(4)))
+
+
+def test_unknown_goal():
+    with pytest.raises(InvalidInputError, match="goal: expected Integrity"):
+        _generate(goal="integrity")
+
+
+def test_collinear_features_without_regularisation():
+    from sklearn.linear_model import LinearRegression
+    X, y = make_regression(n=30, d=3)
+    X = np.hstack([X, X[:, :1] * 2.0])
+    with pytest.raises(SingularHessianError, match="Hessian is singular"):
+        _generate(X, y, est=LinearRegression())
+
+
+def test_objective_rejects_bad_points():
+    X, y = make_regression(n=30, d=4)
+    obj = FlexiblePoisoning(Ridge(), n_points=1).objective(X, y)
+    with pytest.raises(InvalidInputError, match=r"x_p: expected shape \(4,\)"):
+        obj.value(np.zeros(3), 1.0)
+    with pytest.raises(InvalidInputError, match="x_p: contains NaN"):
+        obj.gradient(np.array([0, np.nan, 0, 0]), 1.0)
+    Xc, yc = make_classification(n=30)
+    obj = FlexiblePoisoning(LogisticRegression(), goal=Availability(),
+                            n_points=1).objective(Xc, yc)
+    with pytest.raises(InvalidInputError, match=r"y_p: 7 is not one of the classes"):
+        obj.value(Xc[0], 7)
