@@ -73,6 +73,8 @@ from typing import Literal, Mapping
 
 import numpy as np
 
+from .errors import FlexPoisonError
+
 __all__ = [
     "DATASETS",
     "REGISTRY",
@@ -97,7 +99,7 @@ ENV_CACHE_DIR = "FLEXPOISON_CACHE_DIR"
 ENV_DATA_URL = "FLEXPOISON_DATA_URL"
 
 
-class DataError(ValueError):
+class DataError(FlexPoisonError, ValueError):
     """A data set cannot be provided: file missing, checksum mismatch, bad format.
 
     The message names the file and the problem (and, for parse errors, the
@@ -311,10 +313,17 @@ def load_dataset(
         return _load_iris()
     if key == "breast_cancer":
         return _load_breast_cancer()
-    path = _find_file(key, data_dir=data_dir, download=download)
-    if key == "ccpp":
-        return read_ccpp(path, verify=verify)
-    return read_airquality(path, verify=verify)
+    path, in_cache = _find_file(key, data_dir=data_dir, download=download)
+    reader = read_ccpp if key == "ccpp" else read_airquality
+    try:
+        return reader(path, verify=verify)
+    except DataError as exc:
+        if not in_cache:
+            raise
+        raise DataError(
+            f"{exc} The file is in the download cache: delete it to download "
+            "it again."
+        ) from exc
 
 
 def cache_dir() -> Path:
@@ -351,8 +360,8 @@ _CCPP_DESCRIPTION = (
     "exhaust vacuum V (cm Hg), ambient pressure AP (mbar), relative humidity "
     "RH (%); target: net hourly electrical energy output PE (MW). The file is "
     "a CSV export of Sheet1 of UCI's Folds5x2_pp.xlsx. {n} rows, all kept "
-    "(there are no missing values; the 41 duplicate rows of the original are "
-    "kept too). Read from {path}."
+    "(there are no missing values; the {n_dup} rows that duplicate an earlier "
+    "row are in the original too and are kept). Read from {path}."
 )
 
 
@@ -413,7 +422,11 @@ def read_ccpp(path: str | os.PathLike[str], *, verify: bool = True) -> Dataset:
         feature_names=CCPP_FEATURES,
         target_name=CCPP_TARGET,
         task="regression",
-        description=_CCPP_DESCRIPTION.format(n=f"{len(values):,}", path=path),
+        description=_CCPP_DESCRIPTION.format(
+            n=f"{len(values):,}",
+            n_dup=len(values) - len(np.unique(data, axis=0)),
+            path=path,
+        ),
     )
 
 
@@ -661,8 +674,11 @@ def _how_to_provide(entry: RemoteFile) -> str:
 
 def _find_file(
     key: str, *, data_dir: str | os.PathLike[str] | None, download: bool
-) -> Path:
-    """Return the path of a UCI file, downloading it into the cache if allowed."""
+) -> tuple[Path, bool]:
+    """Locate a UCI file, downloading it into the cache if allowed.
+
+    Returns the path and whether it is in the cache.
+    """
     entry = _REGISTRY[key]
     env_dir = os.environ.get(ENV_DATA_DIR)
     if data_dir is not None or env_dir:
@@ -672,7 +688,7 @@ def _find_file(
             base, origin = Path(env_dir).expanduser(), f"${ENV_DATA_DIR}"  # type: ignore[arg-type]
         candidate = base / entry.path
         if candidate.is_file():
-            return candidate
+            return candidate, False
         where = "" if base.is_dir() else f" (the folder {base} does not exist)"
         raise DataError(
             f"{entry.title} data file {entry.filename} not found at {candidate}"
@@ -682,7 +698,7 @@ def _find_file(
     cache = cache_dir()
     cached = cache / entry.path
     if cached.is_file():
-        return cached
+        return cached, True
 
     if entry.member is None:
         url = _url(entry)
@@ -690,10 +706,13 @@ def _find_file(
             f"{entry.title} data file {entry.filename} not found (looked in the "
             f"cache: {cached}; no data_dir argument, {ENV_DATA_DIR} not set). "
             f"It cannot be downloaded: the UCI archive {url} ships it only as "
-            "xlsx/ods workbooks, which flexpoison does not read. Download the "
-            "CSV export of Sheet1 (see the data README), then: "
-            f"{_how_to_provide(entry)} A CSV you export yourself will not match "
-            f"the reference checksum ({entry.sha256}); load it with verify=False."
+            "xlsx/ods workbooks, which flexpoison does not read. The reference "
+            f"CSV (sha256 {entry.sha256}) is the export of Sheet1 published as "
+            "Folds5x2_pp.csv in the GitHub repository "
+            "chuanzhang1990/power_plant_operation (commit 553702f5). A CSV you "
+            "export from Sheet1 yourself holds the same values but will not "
+            "match that checksum: load it with verify=False. "
+            f"{_how_to_provide(entry)}"
         )
     if not download:
         raise DataError(
@@ -704,7 +723,7 @@ def _find_file(
             f"({ENV_CACHE_DIR} sets its location)."
         )
     _download(entry, cache)
-    return cached
+    return cached, True
 
 
 def _url(entry: RemoteFile) -> str:
@@ -838,7 +857,10 @@ def _check_header(
     if unexpected:
         details.append("unexpected: " + ", ".join(unexpected))
     if not details:
-        details.append("columns out of order or extra fields")
+        if len(found) > len(columns) or any(tail):
+            details.append("duplicate or extra columns")
+        else:
+            details.append("columns out of order")
     raise DataError(
         f"{path}, line 1: wrong header ({'; '.join(details)}); expected the "
         f"columns {', '.join(columns)} in this order, found {', '.join(names)}"
