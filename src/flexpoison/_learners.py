@@ -27,10 +27,11 @@ Linear systems are solved by Cholesky factorisation; a singular Hessian raises
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 
 import numpy as np
-from scipy.linalg import LinAlgError, cho_factor, cho_solve
+from scipy.linalg.lapack import dpotrf, dpotrs
 
 from .errors import SingularHessianError
 
@@ -187,12 +188,8 @@ class Learner:
         return self.loss_weight / n if self.per_sample else self.loss_weight
 
     def penalty_mask(self, d: int) -> np.ndarray:
-        """P: 1 on the flattened weight coordinates, 0 on the intercepts."""
-        p = d + self.fit_intercept
-        mask = np.ones((self.n_outputs, p))
-        if self.fit_intercept:
-            mask[:, d] = 0.0
-        return mask.ravel()
+        """P: 1 on the flattened weight coordinates, 0 on the intercepts (read-only)."""
+        return _penalty_mask(self.n_outputs, d, self.fit_intercept)
 
     def features(self, X: np.ndarray, shift: np.ndarray) -> np.ndarray:
         """φ(x) for each row: (x − shift, 1) with an intercept, x without one."""
@@ -226,6 +223,16 @@ class Learner:
         return g, H
 
 
+@lru_cache(maxsize=64)
+def _penalty_mask(K: int, d: int, fit_intercept: bool) -> np.ndarray:
+    mask = np.ones((K, d + fit_intercept))
+    if fit_intercept:
+        mask[:, d] = 0.0
+    mask = mask.ravel()
+    mask.flags.writeable = False
+    return mask
+
+
 # ---------------------------------------------------------------------- the solver
 
 
@@ -240,19 +247,26 @@ class Fit:
 
     Theta: np.ndarray
     active: np.ndarray
-    factor: tuple
+    factor: np.ndarray
     n: int
 
 
-def _cholesky(H: np.ndarray, learner: Learner) -> tuple:
-    try:
-        return cho_factor(H, lower=True, check_finite=False)
-    except LinAlgError:
+def _cholesky(H: np.ndarray, learner: Learner) -> np.ndarray:
+    """Lower Cholesky factor of H (LAPACK potrf: the systems are small, so the cost is
+    call overhead, which the raw LAPACK binding keeps to microseconds)."""
+    factor, info = dpotrf(H, lower=1, clean=0)
+    if info != 0:
         raise SingularHessianError(
             f"{learner.name}: the training objective's Hessian is singular, so the "
             "model is not unique (collinear or duplicated features, or fewer rows than "
-            "features); add regularisation (e.g. Ridge) or remove redundant features"
-        ) from None
+            "features); add regularisation (e.g. Ridge) or remove redundant features")
+    return factor
+
+
+def _cho_solve(factor: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Solve H x = b from H's lower Cholesky factor (LAPACK potrs)."""
+    x, _ = dpotrs(factor, b, lower=1)
+    return x
 
 
 def fit(learner: Learner, data: Data, Theta0: np.ndarray, *, max_iter: int = 100,
@@ -279,14 +293,14 @@ def fit(learner: Learner, data: Data, Theta0: np.ndarray, *, max_iter: int = 100
     if learner.loss.quadratic:
         g, H = learner.smooth_gradient_hessian(data, Theta)
         factor = _cholesky(H, learner)
-        Theta = Theta - cho_solve(factor, g, check_finite=False).reshape(K, p)
+        Theta = Theta - _cho_solve(factor, g).reshape(K, p)
         return Fit(Theta, active, factor, data.n)
 
     L = learner.objective(data, Theta)
     for _ in range(max_iter):
         g, H = learner.smooth_gradient_hessian(data, Theta)
         factor = _cholesky(H, learner)
-        step = cho_solve(factor, g, check_finite=False).reshape(K, p)
+        step = _cho_solve(factor, g).reshape(K, p)
         size = np.max(np.abs(step)) / (1.0 + np.max(np.abs(Theta)))
         if size <= 1e-6:
             # Quadratic-convergence regime: the full Newton step is safe, and a line
@@ -388,7 +402,7 @@ def implicit_gradient(learner: Learner, fit_: Fit, phi: np.ndarray, t: float, d:
     ∂E/∂t_p = −(∂g_S/∂t_p)ᵀ u, where ∂g/∂t_p = s·(∂ℓ'/∂t)(z_p) ⊗ φ_p.
     """
     S = fit_.active
-    u = cho_solve(fit_.factor, dE_dTheta.ravel()[S], check_finite=False)
+    u = _cho_solve(fit_.factor, dE_dTheta.ravel()[S])
     J = mixed_derivative(learner, fit_.Theta, phi, t, fit_.n, d)
     grad_x = -(J[S].T @ u)
     grad_t = None
