@@ -139,6 +139,8 @@ class PlusRow:
         return self.base.n + 1
 
     def sums(self, loss: Loss, Theta: np.ndarray, want_hess: bool = True) -> LossSums:
+        if isinstance(self.base, GramData):  # a rank-one update of the statistics
+            return self.base.with_row(self.phi, self.t).sums(loss, Theta, want_hess)
         a = self.base.sums(loss, Theta, want_hess)
         b = _row_sums(loss, self.phi[None], np.array([self.t]), Theta, want_hess)
         return LossSums(a.value + b.value, a.grad + b.grad,
@@ -196,7 +198,10 @@ class Learner:
         X = np.atleast_2d(X)
         if not self.fit_intercept:
             return np.array(X, dtype=float)
-        return np.hstack([X - shift, np.ones((X.shape[0], 1))])
+        Phi = np.empty((X.shape[0], X.shape[1] + 1))
+        np.subtract(X, shift, out=Phi[:, :-1])
+        Phi[:, -1] = 1.0
+        return Phi
 
     def objective(self, data: Data, Theta: np.ndarray) -> float:
         """L(θ) on ``data``."""
@@ -213,7 +218,8 @@ class Learner:
         P = self.penalty_mask(p - self.fit_intercept)
         sums = data.sums(self.loss, Theta, want_hess=True)
         g = s * sums.grad.ravel() + self.l2 * P * Theta.ravel()
-        H = s * sums.hess + self.l2 * np.diag(P)
+        H = s * sums.hess
+        H.flat[::H.shape[0] + 1] += self.l2 * P
         if K > 1 and self.fit_intercept:
             # Softmax scores are invariant to adding one constant to every intercept; the
             # Hessian is singular along that direction, g has no component on it. Fixing
@@ -387,6 +393,10 @@ def mixed_derivative(learner: Learner, Theta: np.ndarray, phi: np.ndarray, t: fl
     t_arr = np.array([t])
     d1 = learner.loss.d1(z, t_arr)[0]
     d2 = learner.loss.d2(z, t_arr)[0]
+    if K == 1:  # s·(ℓ'·[I_d; 0] + ℓ''·φ wᵀ)
+        J = (d2[0, 0] * phi)[:, None] * Theta[0, :d]
+        J[np.arange(d), np.arange(d)] += d1[0]
+        return learner.scale(n) * J
     J = np.zeros((K, p, d))
     J[:, np.arange(d), np.arange(d)] = d1[:, None]
     J += phi[None, :, None] * (d2 @ Theta[:, :d])[:, None, :]

@@ -195,6 +195,8 @@ class AttackResult:
         For each crafted point, W at every iteration (entry 0 = the initial point).
     effect_history : ndarray of shape (m,)
         E_I (or E_A) after each point joins the training set.
+    theta_history : ndarray of shape (m, len(θ))
+        θ_p after each point joins the training set (row q: clean + first q+1 points).
     effect_clean : float
         E before any poison (E_I(θ₀); 0 for availability).
     concealment : ndarray of shape (m,)
@@ -220,6 +222,7 @@ class AttackResult:
     theta_poisoned: np.ndarray
     W_history: list[np.ndarray]
     effect_history: np.ndarray
+    theta_history: np.ndarray
     effect_clean: float
     concealment: np.ndarray
     n_iter: np.ndarray
@@ -286,8 +289,8 @@ class FlexiblePoisoning:
         Per-feature bounds (±inf allowed) intersected with the box.
     random_state : int or numpy Generator, optional
         Seeds the choice of initial rows (and flipped classes for K > 2).
-    progress : bool, default False
-        Show a progress bar over the crafted points.
+    progress : bool or None, default False
+        Show a progress bar over the crafted points (None: only on a terminal).
     """
 
     estimator: object
@@ -302,7 +305,7 @@ class FlexiblePoisoning:
     n_sigma: float = 3.0
     bounds: tuple | None = None
     random_state: int | np.random.Generator | None = None
-    progress: bool = False
+    progress: bool | None = False
 
     # ---------------------------------------------------------------- public API
     def objective(self, X, y, sample_weight=None) -> Objective:
@@ -318,13 +321,15 @@ class FlexiblePoisoning:
         victim, box = setup.victim, setup.box
         y_range = (float(setup.t.min()), float(setup.t.max()))
         objective = setup.objective
-        points, targets, histories, effects, concealment, n_iter = [], [], [], [], [], []
+        points, targets, histories, effects, thetas, concealment, n_iter = \
+            [], [], [], [], [], [], []
         Theta = objective.Theta_start
         theta_poisoned = setup.theta_clean
 
         from tqdm.auto import tqdm  # imported here: only the attack loop shows progress
-        for _ in tqdm(range(m), disable=not self.progress, desc="poison points",
-                      unit="pt"):
+        bar = tqdm(range(m), disable=None if self.progress is None else not self.progress,
+                   desc="poison points", unit="pt", leave=False)
+        for _ in bar:
             row = int(rng.integers(n))
             x0 = box.project(setup.X[row])
             t0 = setup.t[row] if victim.task == "regression" else \
@@ -337,6 +342,7 @@ class FlexiblePoisoning:
             targets.append(t)
             histories.append(np.asarray(history))
             effects.append(ev.E)
+            thetas.append(ev.theta)
             concealment.append(ev.C)
             n_iter.append(len(history) - 1)
 
@@ -352,6 +358,7 @@ class FlexiblePoisoning:
             theta_poisoned=theta_poisoned,
             W_history=histories,
             effect_history=np.asarray(effects),
+            theta_history=np.asarray(thetas).reshape(m, -1),
             effect_clean=e0,
             concealment=np.asarray(concealment),
             n_iter=np.asarray(n_iter, dtype=int),
