@@ -57,7 +57,7 @@ def check_targets(y, n: int, task: str, name: str = "y") -> np.ndarray:
         if np.any(arr != np.round(arr)):
             raise InvalidInputError(f"{name}: classification needs class labels, got "
                                     "continuous values (e.g. "
-                                    f"{arr[arr != np.round(arr)][0]!r})")
+                                    f"{arr[arr != np.round(arr)][0].item()!r})")
     elif arr.dtype.kind not in "biuUSO":
         raise InvalidInputError(f"{name}: cannot use dtype {arr.dtype} as class labels")
     return arr

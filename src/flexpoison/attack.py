@@ -382,6 +382,8 @@ class FlexiblePoisoning:
             "n_points": self.n_points, "rate": self.rate, "step": self.step,
             "max_iter": self.max_iter, "tol": self.tol, "optimize_y": self.optimize_y,
             "n_sigma": self.n_sigma,
+            "bounds": None if self.bounds is None
+            else [np.asarray(b, dtype=float).tolist() for b in self.bounds],
             "random_state": self.random_state if isinstance(self.random_state, int)
             else None,
         }
