@@ -382,8 +382,9 @@ class FlexiblePoisoning:
             "n_points": self.n_points, "rate": self.rate, "step": self.step,
             "max_iter": self.max_iter, "tol": self.tol, "optimize_y": self.optimize_y,
             "n_sigma": self.n_sigma,
-            "bounds": None if self.bounds is None
-            else [np.asarray(b, dtype=float).tolist() for b in self.bounds],
+            "bounds": None if self.bounds is None  # JSON has no ±inf: unbounded is null
+            else [[float(v) if np.isfinite(v) else None for v in np.asarray(b, dtype=float)]
+                  for b in self.bounds],
             "random_state": self.random_state if isinstance(self.random_state, int)
             else None,
         }
