@@ -7,7 +7,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from conftest import (CLASSIFIERS, REGRESSORS, make_classification, make_regression,
-                      sklearn_theta)
+                      sklearn_theta, tight)
 from flexpoison import Availability, FlexiblePoisoning, Integrity
 from flexpoison.attack import Objective
 
@@ -156,3 +156,21 @@ def test_multinomial_flips_to_another_class():
                           random_state=0).generate(X, y)
     assert r.theta_clean.shape == (3 * (X.shape[1] + 1),)
     assert set(r.y_poison.tolist()) <= {0, 1, 2}
+
+
+def test_loss_availability_raises_the_validation_loss():
+    from flexpoison import LossAvailability
+    X, y = make_classification(n=120, seed=4)
+    X_val, y_val = X[80:], y[80:]
+    goal = LossAvailability(X_eval=X_val, y_eval=y_val)
+    r = FlexiblePoisoning(LogisticRegression(), goal=goal, alpha=0.0, n_points=8,
+                          random_state=0).generate(X[:80], y[:80])
+    clean = tight(LogisticRegression()).fit(X[:80], y[:80])
+    poisoned = tight(LogisticRegression()).fit(np.vstack([X[:80], r.X_poison]),
+                                               np.append(y[:80], r.y_poison))
+    from sklearn.metrics import log_loss
+    before = log_loss(y_val, clean.predict_proba(X_val))
+    after = log_loss(y_val, poisoned.predict_proba(X_val))
+    assert r.effect_clean == pytest.approx(before, rel=1e-6)
+    assert after > before
+    assert r.effect_history[-1] == pytest.approx(after, rel=1e-4)

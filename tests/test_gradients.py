@@ -16,10 +16,14 @@ from sklearn.linear_model import LogisticRegression, Ridge
 
 from conftest import (CLASSIFIERS, REGRESSORS, make_classification, make_regression,
                       sklearn_theta)
-from flexpoison import Availability, FlexiblePoisoning, Integrity
+from sklearn.metrics import log_loss, mean_squared_error
+
+from conftest import tight
+from flexpoison import Availability, FlexiblePoisoning, Integrity, LossAvailability
 from flexpoison import _learners as lrn
 
-GOALS = {"integrity": Integrity(), "availability": Availability()}
+GOALS = {"integrity": Integrity(), "availability": Availability(),
+         "loss-availability": LossAvailability()}
 ALPHA = 0.3
 
 
@@ -45,6 +49,14 @@ def _candidate(X, y, seed=1):
 
 
 def _w_from_sklearn(est, X, y, obj, x, y_p):
+    if obj.goal.kind == "loss-availability":  # mean loss of the refit on the clean rows
+        model = tight(est).fit(np.vstack([X, x]), np.append(y, y_p))
+        if obj.victim.task == "regression":
+            E = mean_squared_error(y, model.predict(X))
+        else:
+            E = log_loss(y, model.predict_proba(X), labels=model.classes_)
+        C = float(np.sum((x - obj.x_c) ** 2))
+        return obj.alpha * C - (1 - obj.alpha) * E
     theta = sklearn_theta(est, np.vstack([X, x]), np.append(y, y_p))
     E = float(np.sum((theta - obj.theta_reference) ** 2))
     C = float(np.sum((x - obj.x_c) ** 2))

@@ -204,3 +204,14 @@ def test_objective_rejects_bad_points():
                             n_points=1).objective(Xc, yc)
     with pytest.raises(InvalidInputError, match=r"y_p: 7 is not one of the classes"):
         obj.value(Xc[0], 7)
+
+
+def test_loss_availability_evaluation_set_is_checked():
+    from flexpoison import LossAvailability
+    X, y = make_regression(n=30, d=4)
+    with pytest.raises(InvalidInputError, match="give both X_eval and y_eval"):
+        _generate(X, y, goal=LossAvailability(X_eval=X))
+    with pytest.raises(InvalidInputError, match="X_eval: has 3 features, X has 4"):
+        _generate(X, y, goal=LossAvailability(X_eval=X[:, :3], y_eval=y))
+    with pytest.raises(InvalidInputError, match="y_eval: has 29 values but X has 30"):
+        _generate(X, y, goal=LossAvailability(X_eval=X, y_eval=y[:-1]))

@@ -16,7 +16,7 @@ from importlib.metadata import PackageNotFoundError, version
 from .attack import AttackResult, Evaluation, FlexiblePoisoning, Objective
 from .errors import (FlexPoisonError, InvalidInputError, SingularHessianError,
                      UnsupportedEstimatorError)
-from .goals import Availability, Integrity
+from .goals import Availability, Integrity, LossAvailability
 
 try:
     __version__ = version("flexpoison")
@@ -24,7 +24,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
 __all__ = [
-    "FlexiblePoisoning", "Integrity", "Availability", "AttackResult", "Objective",
+    "FlexiblePoisoning", "Integrity", "Availability", "LossAvailability", "AttackResult", "Objective",
     "Evaluation", "FlexPoisonError", "InvalidInputError", "UnsupportedEstimatorError",
     "SingularHessianError", "__version__",
 ]

@@ -22,7 +22,7 @@ from ._estimators import Victim, victim_from_estimator
 from ._validation import (check_bounds, check_features, check_fraction, check_point,
                           check_positive, check_targets)
 from .errors import InvalidInputError, UnsupportedEstimatorError
-from .goals import Availability, Goal, Integrity, ModelShape
+from .goals import Availability, Goal, Integrity, LossAvailability, ModelShape
 
 StepRule = Literal["backtracking", "paper"]
 
@@ -67,6 +67,43 @@ def feasible_box(X: np.ndarray, n_sigma: float, bounds=None) -> Box:
     return Box(lower, upper)
 
 
+# ---------------------------------------------------------------------- effects
+
+
+@dataclass(frozen=True)
+class DistanceEffect:
+    """E = ‖θ − θ_ref‖² on the public θ (E_I with θ_t, E_A with θ₀).
+
+    ∇_Θ E = Tᵀ·2(θ − θ_ref), T the map from internal to public parameters.
+    """
+
+    reference: np.ndarray
+    shift: np.ndarray
+    fit_intercept: bool
+
+    def __call__(self, Theta: np.ndarray, theta: np.ndarray
+                 ) -> tuple[float, np.ndarray]:
+        diff = theta - self.reference
+        grad = lrn.public_to_internal_gradient(2.0 * diff, self.shift, self.fit_intercept,
+                                               Theta.shape[0])
+        return float(diff @ diff), grad
+
+
+@dataclass(frozen=True)
+class LossEffect:
+    """E = (1/n_e)·Σ_i ℓ(Θ φ_i, t_i) on fixed rows; ∇_Θ E = (1/n_e)·Σ_i ℓ'_i ⊗ φ_i."""
+
+    loss: lrn.Loss
+    Phi: np.ndarray
+    t: np.ndarray
+
+    def __call__(self, Theta: np.ndarray, theta: np.ndarray
+                 ) -> tuple[float, np.ndarray]:
+        sums = lrn.RowData(self.Phi, self.t).sums(self.loss, Theta, want_hess=False)
+        n = self.Phi.shape[0]
+        return sums.value / n, sums.grad / n
+
+
 # ------------------------------------------------------------------- the objective
 
 
@@ -94,7 +131,7 @@ class Objective:
 
     def __init__(self, *, victim: Victim, data: lrn.Data, shift: np.ndarray,
                  x_c: np.ndarray, theta_reference: np.ndarray, goal: Goal, alpha: float,
-                 Theta_start: np.ndarray):
+                 Theta_start: np.ndarray, effect: DistanceEffect | LossEffect):
         self.victim = victim
         self.data = data
         self.shift = shift
@@ -103,6 +140,7 @@ class Objective:
         self.goal = goal
         self.alpha = alpha
         self.Theta_start = Theta_start
+        self.effect = effect
         self.n_features = x_c.shape[0]
         self._sign = 1.0 if goal.kind == "integrity" else -1.0
 
@@ -150,15 +188,12 @@ class Objective:
         fit = lrn.fit(learner, lrn.PlusRow(self.data, phi, t),
                       self.Theta_start if Theta_init is None else Theta_init)
         theta = lrn.to_public(fit.Theta, self.shift, learner.fit_intercept)
-        diff = theta - self.theta_reference
-        E = float(diff @ diff)
+        E, dE = self.effect(fit.Theta, theta)
         C = float(np.sum((x - self.x_c) ** 2))
         a = self.alpha
         W = a * C + self._sign * (1 - a) * E
         grad_x = grad_y = None
         if with_gradient or with_y:
-            dE = lrn.public_to_internal_gradient(2.0 * diff, self.shift,
-                                                 learner.fit_intercept, fit.Theta.shape[0])
             gE_x, gE_t = lrn.implicit_gradient(learner, fit, phi, t, self.n_features, dE,
                                                with_target=with_y)
             grad_x = 2.0 * a * (x - self.x_c) + self._sign * (1 - a) * gE_x
@@ -172,7 +207,7 @@ class Objective:
         return Objective(victim=self.victim, data=self.data.with_row(phi, t),
                          shift=self.shift, x_c=self.x_c,
                          theta_reference=self.theta_reference, goal=self.goal,
-                         alpha=self.alpha, Theta_start=Theta)
+                         alpha=self.alpha, Theta_start=Theta, effect=self.effect)
 
 
 # ------------------------------------------------------------------------ results
@@ -198,7 +233,7 @@ class AttackResult:
     theta_history : ndarray of shape (m, len(θ))
         θ_p after each point joins the training set (row q: clean + first q+1 points).
     effect_clean : float
-        E before any poison (E_I(θ₀); 0 for availability).
+        E before any poison (E_I(θ₀); 0 for E_A; the clean model's loss for E_L).
     concealment : ndarray of shape (m,)
         C = ‖x_p − x_c‖² of each point.
     n_iter : ndarray of shape (m,)
@@ -349,7 +384,7 @@ class FlexiblePoisoning:
         dtype = setup.X.dtype if setup.X.dtype.kind == "f" else np.float64
         X_poison = np.asarray(points, dtype=float).reshape(m, d).astype(dtype)
         ref = setup.objective.theta_reference
-        e0 = float(np.sum((setup.theta_clean - ref) ** 2))
+        e0, _ = setup.objective.effect(setup.objective.Theta_start, setup.theta_clean)
         return AttackResult(
             X_poison=X_poison,
             y_poison=victim.decode(np.asarray(targets)),
@@ -392,9 +427,9 @@ class FlexiblePoisoning:
     # ----------------------------------------------------------------- internals
     def _check_params(self) -> None:
         check_fraction(self.alpha, "alpha")
-        if not isinstance(self.goal, (Integrity, Availability)):
-            raise InvalidInputError(f"goal: expected Integrity(...) or Availability(), "
-                                    f"got {self.goal!r}")
+        if not isinstance(self.goal, (Integrity, Availability, LossAvailability)):
+            raise InvalidInputError(f"goal: expected Integrity(...), Availability() or "
+                                    f"LossAvailability(...), got {self.goal!r}")
         if (self.n_points is None) == (self.rate is None):
             raise InvalidInputError("give exactly one of n_points and rate")
         if self.n_points is not None:
@@ -449,10 +484,31 @@ class FlexiblePoisoning:
         shape = ModelShape(d, K, learner.fit_intercept, victim.task,
                            None if victim.classes is None else tuple(victim.classes))
         reference = self.goal.reference(theta_clean, shape)
+        if isinstance(self.goal, LossAvailability):
+            effect = self._loss_effect(victim, Xf, y_arr, shift)
+        else:
+            effect = DistanceEffect(reference, shift, learner.fit_intercept)
         objective = Objective(victim=victim, data=data, shift=shift, x_c=x_c,
                               theta_reference=reference, goal=self.goal,
-                              alpha=float(self.alpha), Theta_start=fit0.Theta)
+                              alpha=float(self.alpha), Theta_start=fit0.Theta,
+                              effect=effect)
         return _Setup(X, victim, box, objective, theta_clean, t)
+
+    def _loss_effect(self, victim: Victim, X: np.ndarray, y: np.ndarray,
+                     shift: np.ndarray) -> LossEffect:
+        goal = self.goal
+        if (goal.X_eval is None) != (goal.y_eval is None):
+            raise InvalidInputError("goal: give both X_eval and y_eval, or neither")
+        if goal.X_eval is not None:
+            d = X.shape[1]
+            X = check_features(goal.X_eval, "X_eval").astype(float)
+            if X.shape[1] != d:
+                raise InvalidInputError(f"X_eval: has {X.shape[1]} features, X has {d}")
+            y = check_targets(goal.y_eval, X.shape[0], victim.task, "y_eval")
+            if victim.task == "classification" and not np.all(np.isin(y, victim.classes)):
+                raise InvalidInputError("y_eval: contains labels that are not in y")
+        return LossEffect(victim.learner.loss, victim.learner.features(X, shift),
+                          victim.encode(y))
 
     def _descend(self, objective: Objective, x: np.ndarray, t: float,
                  Theta: np.ndarray, box: Box, y_range: tuple[float, float]):

@@ -110,7 +110,31 @@ class Availability:
         return np.asarray(theta_clean, dtype=float).copy()
 
 
-Goal = Integrity | Availability
+@dataclass(frozen=True, eq=False)
+class LossAvailability:
+    """Availability measured on the learner's own loss (Biggio et al.; Jagielski et al.).
+
+    E_L = (1/n_e) Σ_i ℓ(θ_p; x_i, y_i), the mean training loss of the poisoned model on
+    an evaluation set (default: the clean training set; pass a validation set as
+    ``X_eval, y_eval``), maximised: W = α·C − (1 − α)·E_L. ℓ is the victim's per-row
+    loss without its penalty: squared error for regression, log-loss for logistic.
+
+    Parameters
+    ----------
+    X_eval, y_eval : array-like, optional
+        The rows the loss is measured on, in the units of the attack's X.
+    """
+
+    X_eval: ArrayLike | None = None
+    y_eval: ArrayLike | None = None
+    kind: Literal["loss-availability"] = field(default="loss-availability", init=False)
+
+    def reference(self, theta_clean: np.ndarray, shape: ModelShape) -> np.ndarray:
+        """θ₀: kept in results for comparison; the effect itself is the loss."""
+        return np.asarray(theta_clean, dtype=float).copy()
+
+
+Goal = Integrity | Availability | LossAvailability
 
 
 def _preset(name: str, theta0: np.ndarray, shape: ModelShape) -> np.ndarray:
