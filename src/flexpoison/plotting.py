@@ -1,0 +1,155 @@
+"""Figures of the paper's kind, from plain arrays: W vs iteration, E (or a test
+metric) vs poisoning rate.
+
+Each helper takes numbers (not files, not results), draws on a new
+:class:`matplotlib.figure.Figure` — or on the axes ``ax`` of an existing one, to
+overlay several series (α = 0.5 against α = 0, a median over seeds, …) — and returns
+the figure. Nothing here touches pyplot's global state, so the helpers are safe in
+scripts, servers and tests; save with ``fig.savefig(path)`` (the Agg renderer is used).
+
+>>> fig = plot_effect_vs_rate(rates, effects, "E_I", label="α = 0.5")  # doctest: +SKIP
+>>> _ = plot_effect_vs_rate(rates, effects0, "E_I", label="α = 0",
+...                         ax=fig.axes[0])  # doctest: +SKIP
+>>> fig.savefig("effect_vs_rate.png")  # doctest: +SKIP
+
+The attack itself never imports this module.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from numpy.typing import ArrayLike
+
+from .errors import InvalidInputError
+
+#: Axis labels for each effect: its definition (paper eqs. 2 and 4).
+EFFECT_LABELS = {
+    "E_I": r"$E_I = \|\theta_p - \theta_t\|^2$ (squared parameter distance)",
+    "E_A": r"$E_A = \|\theta_p - \theta_0\|^2$ (squared parameter distance)",
+}
+_W_LABELS = {
+    None: r"$W$ (attacker's objective)",
+    "E_I": r"$W_I = \alpha\,C + (1 - \alpha)\,E_I$",
+    "E_A": r"$W_A = \alpha\,C - (1 - \alpha)\,E_A$",
+}
+FIGSIZE = (6.4, 4.2)
+
+
+def plot_w_history(W: ArrayLike, *, title: str | None = None, label: str | None = None,
+                   effect_name: str | None = None, ax: Axes | None = None) -> Figure:
+    """W at every iteration of one poison point (the paper's figures "a").
+
+    Parameters
+    ----------
+    W : array-like of shape (n_iter + 1,)
+        W at the initial point (entry 0) and after each iteration, e.g. one entry of
+        :attr:`flexpoison.AttackResult.W_history`.
+    title : str, optional
+        Axes title.
+    label : str, optional
+        Legend entry for this series.
+    effect_name : {"E_I", "E_A"}, optional
+        Writes W's definition for that goal on the y axis.
+    ax : matplotlib Axes, optional
+        Draw on these axes (to overlay series) instead of a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    W = _series(W, "W")
+    if effect_name not in _W_LABELS:
+        raise InvalidInputError(f"effect_name: expected 'E_I', 'E_A' or None, "
+                                f"got {effect_name!r}")
+    fig, ax = _axes(ax)
+    ax.plot(np.arange(W.size), W, marker="o", markersize=3, label=label)
+    ax.set_xlabel("iteration (0 = initial point)")
+    ax.set_ylabel(_W_LABELS[effect_name])
+    _finish(ax, title)
+    return fig
+
+
+def plot_effect_vs_rate(rates: ArrayLike, effects: ArrayLike, effect_name: str, *,
+                        title: str | None = None, label: str | None = None,
+                        ax: Axes | None = None, color: str | None = None,
+                        linestyle: str = "-", marker: str | None = "o") -> Figure:
+    """The effect E against the poisoning rate m / n (the paper's figures "b").
+
+    Parameters
+    ----------
+    rates : array-like of shape (k,)
+        Poisoning rates as fractions (0.05 = 5 %); shown in percent.
+    effects : array-like of shape (k,)
+        E at each rate, e.g. ``[result.effect_clean, *result.effect_history]`` against
+        ``[0, *result.rates]``.
+    effect_name : {"E_I", "E_A"}
+        Which effect; its definition labels the y axis.
+    title, label : str, optional
+        Axes title; legend entry for this series.
+    ax : matplotlib Axes, optional
+        Draw on these axes (to overlay series) instead of a new figure.
+    color, linestyle, marker : optional
+        Style of this series (e.g. ``linestyle="--", marker=None`` for a median).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if effect_name not in EFFECT_LABELS:
+        raise InvalidInputError(f"effect_name: expected 'E_I' or 'E_A', "
+                                f"got {effect_name!r}")
+    return _plot_vs_rate(rates, effects, "effects", EFFECT_LABELS[effect_name], title,
+                         label, ax, color, linestyle, marker)
+
+
+def plot_metric_vs_rate(rates: ArrayLike, values: ArrayLike, metric_name: str, *,
+                        title: str | None = None, label: str | None = None,
+                        ax: Axes | None = None, color: str | None = None,
+                        linestyle: str = "-", marker: str | None = "o") -> Figure:
+    """Any per-rate number (test MSE, accuracy, …) against the poisoning rate m / n.
+
+    As :func:`plot_effect_vs_rate`, with ``metric_name`` (e.g. ``"test MSE"``) as
+    the y axis label.
+    """
+    return _plot_vs_rate(rates, values, "values", metric_name, title, label, ax, color,
+                         linestyle, marker)
+
+
+def _plot_vs_rate(rates, values, name: str, ylabel: str, title, label, ax, color,
+                  linestyle, marker) -> Figure:
+    rates, values = _series(rates, "rates"), _series(values, name)
+    if rates.shape != values.shape:
+        raise InvalidInputError(f"rates and {name}: lengths differ ({rates.size} and "
+                                f"{values.size})")
+    fig, ax = _axes(ax)
+    ax.plot(100.0 * rates, values, color=color, linestyle=linestyle, marker=marker,
+            markersize=3, label=label)
+    ax.set_xlabel("poisoning rate m / n (% of the clean training rows)")
+    ax.set_ylabel(ylabel)
+    _finish(ax, title)
+    return fig
+
+
+def _series(values: ArrayLike, name: str) -> np.ndarray:
+    arr = np.asarray(values, dtype=float)
+    if arr.ndim != 1 or arr.size == 0:
+        raise InvalidInputError(f"{name}: expected a non-empty 1-D array, got shape "
+                                f"{arr.shape}")
+    return arr
+
+
+def _axes(ax: Axes | None) -> tuple[Figure, Axes]:
+    if ax is not None:
+        return ax.figure, ax
+    fig = Figure(figsize=FIGSIZE, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def _finish(ax: Axes, title: str | None) -> None:
+    if title is not None:
+        ax.set_title(title, fontsize="medium")
+    ax.grid(True, alpha=0.3)
+    if any(not line.get_label().startswith("_") for line in ax.get_lines()):
+        ax.legend()

@@ -1,0 +1,91 @@
+"""Plotting helpers: arrays in, a Figure out, no pyplot state, several series per axes."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from matplotlib._pylab_helpers import Gcf
+from matplotlib.figure import Figure
+
+from flexpoison.errors import InvalidInputError
+from flexpoison.plotting import (EFFECT_LABELS, plot_effect_vs_rate, plot_metric_vs_rate,
+                                 plot_w_history)
+
+
+def test_w_history_is_one_line_over_the_iterations():
+    W = [5.0, 3.0, 2.5, 2.4]
+    fig = plot_w_history(W, title="first point", effect_name="E_I")
+    assert isinstance(fig, Figure) and len(fig.axes) == 1
+    (ax,) = fig.axes
+    (line,) = ax.get_lines()
+    np.testing.assert_array_equal(line.get_xdata(), [0, 1, 2, 3])
+    np.testing.assert_array_equal(line.get_ydata(), W)
+    assert ax.get_title() == "first point"
+    assert "iteration" in ax.get_xlabel() and "W_I" in ax.get_ylabel()
+    assert ax.get_legend() is None  # nothing labelled, no legend
+    assert not Gcf.get_all_fig_managers()  # pyplot's global state untouched
+
+
+def test_effect_vs_rate_overlays_series_on_one_axes():
+    rates = np.array([0.0, 0.01, 0.02, 0.03])
+    fig = plot_effect_vs_rate(rates, [4.0, 3.0, 2.0, 1.5], "E_I", label="α = 0.5",
+                              title="ccpp")
+    ax = fig.axes[0]
+    again = plot_effect_vs_rate(rates, [4.0, 2.5, 1.5, 1.0], "E_I", label="α = 0", ax=ax)
+    plot_effect_vs_rate(rates, [4.0, 2.7, 1.7, 1.2], "E_I", label="median", ax=ax,
+                        linestyle="--", marker=None, color="black")
+    assert again is fig and len(fig.axes) == 1
+    lines = ax.get_lines()
+    assert [line.get_label() for line in lines] == ["α = 0.5", "α = 0", "median"]
+    assert [len(line.get_xdata()) for line in lines] == [4, 4, 4]
+    np.testing.assert_allclose(lines[0].get_xdata(), [0, 1, 2, 3])  # in percent
+    assert lines[2].get_linestyle() == "--" and lines[2].get_marker() in (None, "None")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == \
+        ["α = 0.5", "α = 0", "median"]
+    assert ax.get_ylabel() == EFFECT_LABELS["E_I"] and "%" in ax.get_xlabel()
+    assert ax.get_title() == "ccpp"
+
+
+def test_metric_vs_rate_labels_the_metric_and_overlays():
+    fig = plot_metric_vs_rate([0.0, 0.05, 0.1], [1.0, 1.2, 1.5], "test MSE",
+                              label="α = 0.5")
+    plot_metric_vs_rate([0.0, 0.05, 0.1], [1.0, 1.4, 2.0], "test MSE", label="α = 0",
+                        ax=fig.axes[0])
+    (ax,) = fig.axes
+    assert ax.get_ylabel() == "test MSE" and len(ax.get_lines()) == 2
+    np.testing.assert_allclose(ax.get_lines()[1].get_ydata(), [1.0, 1.4, 2.0])
+    np.testing.assert_allclose(ax.get_lines()[1].get_xdata(), [0.0, 5.0, 10.0])
+
+
+def test_figures_render_to_png():
+    fig = plot_effect_vs_rate([0.0, 0.1], [1.0, 2.0], "E_A")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    assert buffer.getvalue().startswith(b"\x89PNG\r\n\x1a\n")
+    assert "E_A" in fig.axes[0].get_ylabel()
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: plot_effect_vs_rate([0, 1], [1.0], "E_I"), "lengths differ"),
+    (lambda: plot_effect_vs_rate([0, 1], [1.0, 2.0], "E_X"), "effect_name"),
+    (lambda: plot_metric_vs_rate([0, 1], [1.0, 2.0, 3.0], "MSE"), "lengths differ"),
+    (lambda: plot_w_history([], title="empty"), "W: expected a non-empty"),
+    (lambda: plot_w_history([[1.0, 2.0]]), "1-D"),
+])
+def test_bad_input_is_refused(call, message):
+    with pytest.raises(InvalidInputError, match=message):
+        call()
+
+
+def test_the_attack_does_not_import_plotting():
+    code = ("import sys, flexpoison; from flexpoison import FlexiblePoisoning; "
+            "bad = [m for m in ('flexpoison.plotting', 'matplotlib') "
+            "       if m in sys.modules]; "
+            "sys.exit(', '.join(bad) or None)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
