@@ -213,11 +213,18 @@ class Learner:
     def smooth_gradient_hessian(self, data: Data, Theta: np.ndarray
                                 ) -> tuple[np.ndarray, np.ndarray]:
         """g(θ) and H(θ) of the smooth part (everything but λ₁‖W‖₁), flattened."""
+        _, g, H = self.smooth_value_gradient_hessian(data, Theta)
+        return g, H
+
+    def smooth_value_gradient_hessian(self, data: Data, Theta: np.ndarray
+                                      ) -> tuple[float, np.ndarray, np.ndarray]:
+        """L, g and H of the smooth part, from one pass over the data."""
         K, p = Theta.shape
         s = self.scale(data.n)
         P = self.penalty_mask(p - self.fit_intercept)
         sums = data.sums(self.loss, Theta, want_hess=True)
-        g = s * sums.grad.ravel() + self.l2 * P * Theta.ravel()
+        theta = Theta.ravel()
+        g = s * sums.grad.ravel() + self.l2 * P * theta
         H = s * sums.hess
         H.flat[::H.shape[0] + 1] += self.l2 * P
         if K > 1 and self.fit_intercept:
@@ -226,7 +233,8 @@ class Learner:
             # the gauge Σ_k b_k = 0 (scikit-learn's) makes H definite without moving θ.
             u = 1.0 - P
             H = H + np.outer(u, u)
-        return g, H
+        value = s * sums.value + 0.5 * self.l2 * float(P @ (theta * theta))
+        return value, g, H
 
 
 @lru_cache(maxsize=64)
@@ -247,12 +255,12 @@ class Fit:
     """A learner's optimum on a data set, with what the implicit gradient reuses.
 
     ``Theta`` (K, p) is the solution; ``active`` masks the flattened coordinates that
-    are free (all of them without L1; the nonzero weights and the intercepts with L1);
-    ``factor`` is the Cholesky factor of the Hessian restricted to ``active``.
+    are free (None: all of them, as without L1; with L1 the nonzero weights and the
+    intercepts); ``factor`` is the Cholesky factor of the Hessian restricted to them.
     """
 
     Theta: np.ndarray
-    active: np.ndarray
+    active: np.ndarray | None
     factor: np.ndarray
     n: int
 
@@ -276,14 +284,14 @@ def _cho_solve(factor: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def fit(learner: Learner, data: Data, Theta0: np.ndarray, *, max_iter: int = 100,
-        tol: float = 1e-12) -> Fit:
+        tol: float = 1e-8) -> Fit:
     """Minimise L on ``data``, starting from ``Theta0``.
 
     Squared loss without L1: one Newton step, θ = θ₀ − H⁻¹ g(θ₀), is exact.
     Squared loss with L1: coordinate descent on the quadratic model, finished by an
     exact solve on the active set (:func:`_solve_l1_quadratic`).
-    Other losses: Newton's method with Armijo backtracking on L, until the step is
-    below ``tol`` relative to θ.
+    Other losses: Newton's method with Armijo backtracking on L, stopping after a full
+    step below ``tol`` relative to θ (quadratic convergence leaves an O(tol²) error).
     """
     K, p = Theta0.shape
     if learner.l1 > 0:
@@ -294,39 +302,51 @@ def fit(learner: Learner, data: Data, Theta0: np.ndarray, *, max_iter: int = 100
         factor = _cholesky(H[np.ix_(active, active)], learner)
         return Fit(theta.reshape(K, p), active, factor, data.n)
 
-    active = np.ones(K * p, dtype=bool)
+    active = None
     Theta = Theta0.copy()
+    if learner.loss.quadratic and isinstance(data, PlusRow) and \
+            isinstance(data.base, GramData):
+        # The attack's hot path: Σ(φᵀθ − t)² over the statistics plus the candidate row,
+        # so H = 2s(G + φφᵀ) + λ₂P and θ solves H θ = 2s(r + tφ), without forming g.
+        s = 2.0 * learner.scale(data.n)
+        phi = data.phi
+        H = data.base.G + np.outer(phi, phi)
+        H *= s
+        H.flat[::p + 1] += learner.l2 * learner.penalty_mask(p - learner.fit_intercept)
+        factor = _cholesky(H, learner)
+        theta = _cho_solve(factor, s * (data.base.r + data.t * phi))
+        return Fit(theta[None], active, factor, data.n)
     if learner.loss.quadratic:
         g, H = learner.smooth_gradient_hessian(data, Theta)
         factor = _cholesky(H, learner)
         Theta = Theta - _cho_solve(factor, g).reshape(K, p)
         return Fit(Theta, active, factor, data.n)
 
-    L = learner.objective(data, Theta)
+    L, g, H = learner.smooth_value_gradient_hessian(data, Theta)
     for _ in range(max_iter):
-        g, H = learner.smooth_gradient_hessian(data, Theta)
         factor = _cholesky(H, learner)
         step = _cho_solve(factor, g).reshape(K, p)
         size = np.max(np.abs(step)) / (1.0 + np.max(np.abs(Theta)))
-        if size <= 1e-6:
-            # Quadratic-convergence regime: the full Newton step is safe, and a line
-            # search would only compare values of L that differ in their last bits.
+        if size <= tol:
+            # Newton converges quadratically: after a step this small the error left is
+            # O(size²), far below what any caller can see.
             Theta = Theta - step
-            if size <= tol:
-                break
-            L = learner.objective(data, Theta)
+            break
+        if size <= 1e-5:
+            # Quadratic-convergence regime: the full step is safe, and a line search
+            # would only compare values of L that differ in their last bits.
+            Theta = Theta - step
+            L, g, H = learner.smooth_value_gradient_hessian(data, Theta)
             continue
         decrease = float(g @ step.ravel())  # Newton decrement λ², ≥ 0
         t = 1.0
-        while True:
+        while True:  # Armijo backtracking; the accepted point's g and H are reused
             candidate = Theta - t * step
-            L_new = learner.objective(data, candidate)
+            L_new, g_new, H_new = learner.smooth_value_gradient_hessian(data, candidate)
             if L_new <= L - 1e-4 * t * decrease or t < 1e-10:
                 break
             t *= 0.5
-        Theta, L = candidate, L_new
-        if np.max(np.abs(t * step)) <= tol * (1.0 + np.max(np.abs(Theta))):
-            break
+        Theta, L, g, H = candidate, L_new, g_new, H_new
     return Fit(Theta, active, factor, data.n)
 
 
@@ -412,14 +432,27 @@ def implicit_gradient(learner: Learner, fit_: Fit, phi: np.ndarray, t: float, d:
     ∂E/∂t_p = −(∂g_S/∂t_p)ᵀ u, where ∂g/∂t_p = s·(∂ℓ'/∂t)(z_p) ⊗ φ_p.
     """
     S = fit_.active
-    u = _cho_solve(fit_.factor, dE_dTheta.ravel()[S])
-    J = mixed_derivative(learner, fit_.Theta, phi, t, fit_.n, d)
-    grad_x = -(J[S].T @ u)
+    Theta = fit_.Theta
+    rhs = dE_dTheta.ravel()
+    if S is None:
+        u = _cho_solve(fit_.factor, rhs)
+    else:  # zero on the inactive coordinates: their θ does not move
+        u = np.zeros_like(rhs)
+        u[S] = _cho_solve(fit_.factor, rhs[S])
+    s = learner.scale(fit_.n)
+    K, p = Theta.shape
+    z = (Theta @ phi)[None]
+    t_arr = np.array([t])
+    if K == 1:  # Jᵀu = s·(ℓ'·u_w + ℓ''·(φ·u)·w), J as in mixed_derivative, unformed
+        d1 = learner.loss.d1(z, t_arr)[0, 0]
+        d2 = learner.loss.d2(z, t_arr)[0, 0, 0]
+        grad_x = -s * (d1 * u[:d] + (d2 * float(phi @ u)) * Theta[0, :d])
+    else:
+        grad_x = -(mixed_derivative(learner, Theta, phi, t, fit_.n, d).T @ u)
     grad_t = None
     if with_target:
-        z = (fit_.Theta @ phi)[None]
-        dg_dt = learner.scale(fit_.n) * np.outer(learner.loss.d1_dt(z, np.array([t]))[0], phi)
-        grad_t = -float(dg_dt.ravel()[S] @ u)
+        dg_dt = s * np.outer(learner.loss.d1_dt(z, t_arr)[0], phi)
+        grad_t = -float(dg_dt.ravel() @ u)
     return grad_x, grad_t
 
 
