@@ -124,7 +124,11 @@ def run_dataset(dataset: Dataset, *, alphas=(0.5, 0.0), max_rate: float = 0.2,
     victim = victim_for(dataset)
     classes = np.unique(split.y_train) if dataset.task == "classification" else None
     runs = {}
-    for alpha in alphas:
+    from tqdm.auto import tqdm
+    bar = tqdm(alphas, desc=f"{dataset.name} (α)", unit="α",
+               disable=None if progress is None else not progress)
+    for alpha in bar:
+        bar.set_postfix_str(f"α = {alpha:g}")
         attack = FlexiblePoisoning(victim, goal=Integrity(), alpha=alpha, rate=max_rate,
                                    max_iter=max_iter, tol=tol, random_state=seed,
                                    progress=progress)
