@@ -319,3 +319,17 @@ def test_read_csv_is_strict(tmp_path, content, expected):
     with pytest.raises(_io.DataFileError, match="data.csv") as caught:
         _io.read_csv(path).features_and_target("y", "regression")
     assert expected in str(caught.value)
+
+
+def test_within_range_and_loss_availability(regression_csv, tmp_path):
+    out = tmp_path / "range"
+    result = run("--data", regression_csv, "--target-column", "y", "--model", "ridge",
+                 "--alpha", 0.0, "--goal", "loss-availability", "--n-points", 3,
+                 "--within-range", "--out", out, *FAST)
+    assert result.exit_code == 0, result.output
+    rows, summary = check_outputs(out, regression_csv, 3)
+    assert summary["effect_name"] == "E_L"
+    assert summary["effect_after"] > summary["effect_before"]
+    X_train, _ = split(regression_csv, "y")
+    poison = np.array([[float(r[0]), float(r[2]), float(r[3])] for r in rows])
+    assert np.all(poison >= X_train.min(0) - 1e-9) and np.all(poison <= X_train.max(0) + 1e-9)

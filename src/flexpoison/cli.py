@@ -74,11 +74,14 @@ def main() -> None:
               help="The attacker's trade-off in [0, 1]: minimise W = alpha*C +/- "
                    "(1 - alpha)*E, with C = ||x_p - x_c||^2 the concealment cost. "
                    "0 = effect only, 1 = concealment only.")
-@click.option("--goal", type=click.Choice(("integrity", "availability")),
+@click.option("--goal", type=click.Choice(("integrity", "availability",
+                                           "loss-availability")),
               default="integrity", show_default=True,
               help="integrity: pull the model towards a target theta_t "
                    "(E_I = ||theta_p - theta_t||^2); availability: push it away from "
-                   "the clean model theta_0 (E_A = ||theta_p - theta_0||^2).")
+                   "the clean model theta_0 (E_A = ||theta_p - theta_0||^2); "
+                   "loss-availability: raise the model's own mean training loss (E_L, "
+                   "as Biggio et al. and Jagielski et al. measure availability).")
 @click.option("--target", "target", metavar="PRESET|FILE",
               help="Integrity target theta_t: a preset - 'flip-top' (flip the sign of "
                    "the largest weight; regression default), 'negate' (negate the "
@@ -109,6 +112,10 @@ def main() -> None:
               default=3.0, show_default=True,
               help="Feasible box half-width: every poison feature stays within "
                    "x_c +/- n_sigma * sigma of the clean training rows.")
+@click.option("--within-range", is_flag=True,
+              help="Also keep every poison feature within the range observed in the "
+                   "clean training rows (the box becomes its intersection with "
+                   "[min, max]), so no value is one the data never showed.")
 @click.option("--test-size", metavar="FLOAT",
               type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.3,
               show_default=True,
@@ -134,8 +141,9 @@ def main() -> None:
 def attack(data: Path, sep: str, target_column: str, model: str, reg: float,
            l1_ratio: float, no_intercept: bool, alpha: float, goal: str,
            target: str | None, rate: float | None, n_points: int | None, step: str,
-           max_iter: int, tol: float, optimize_y: bool, n_sigma: float, test_size: float,
-           standardize: bool, seed: int, out: Path, quiet: bool) -> None:
+           max_iter: int, tol: float, optimize_y: bool, n_sigma: float,
+           within_range: bool, test_size: float, standardize: bool, seed: int, out: Path,
+           quiet: bool) -> None:
     """Craft poison rows for FILE.csv against a linear or logistic model.
 
     The rows are split into train and test (--test-size, --seed); the attack adds m
@@ -168,19 +176,22 @@ def attack(data: Path, sep: str, target_column: str, model: str, reg: float,
         to_space = scaler.transform if scaler is not None else _identity
         to_original = scaler.inverse_transform if scaler is not None else _identity
 
+        X_space = to_space(X_train)
+        bounds = (X_space.min(0), X_space.max(0)) if within_range else None
         attacker = FlexiblePoisoning(
             estimator, goal=_goal(goal, target, scaler), alpha=alpha, n_points=n_points,
             rate=rate, step=step, max_iter=max_iter, tol=tol, optimize_y=optimize_y,
-            n_sigma=n_sigma, random_state=seed,
+            n_sigma=n_sigma, bounds=bounds, random_state=seed,
             progress=not quiet and sys.stderr.isatty())
         attack_started = time.perf_counter()
-        result = attacker.generate(to_space(X_train), y_train)
+        result = attacker.generate(X_space, y_train)
         attack_seconds = time.perf_counter() - attack_started
 
         X_poison = to_original(result.X_poison)
         refit = _refit(estimator, task, to_space(X_train), y_train, result.X_poison,
                        result.y_poison, to_space(X_test), y_test)
-        effect_name = "E_I" if result.goal == "integrity" else "E_A"
+        effect_name = {"integrity": "E_I", "availability": "E_A",
+                       "loss-availability": "E_L"}[result.goal]
         classes = np.unique(y_train) if task == "classification" else None
         summary = {
             "flexpoison_version": __version__,
@@ -253,7 +264,7 @@ def _check_options(ctx: click.Context) -> str:
     if (params["rate"] is None) == (params["n_points"] is None):
         raise click.UsageError("give exactly one of --rate and --n-points")
     model = params["model"]
-    if params["goal"] == "availability" and params["target"] is not None:
+    if params["goal"] != "integrity" and params["target"] is not None:
         raise click.UsageError("--target applies to --goal integrity only (availability "
                                "pushes the model away from the clean one)")
     if "reg" in given and model == "linear":
@@ -352,10 +363,12 @@ def _split(X: np.ndarray, y: np.ndarray, test_size: float, seed: int, task: str,
 
 def _goal(goal: str, target: str | None, scaler):
     """Availability(), or Integrity with a preset or a θ_t read from a file."""
-    from .goals import Availability, Integrity
+    from .goals import Availability, Integrity, LossAvailability
 
     if goal == "availability":
         return Availability()
+    if goal == "loss-availability":
+        return LossAvailability()
     if target is None:
         return Integrity()
     if Path(target).is_file():

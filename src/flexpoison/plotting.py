@@ -28,11 +28,13 @@ from .errors import InvalidInputError
 EFFECT_LABELS = {
     "E_I": r"$E_I = \|\theta_p - \theta_t\|^2$ (squared parameter distance)",
     "E_A": r"$E_A = \|\theta_p - \theta_0\|^2$ (squared parameter distance)",
+    "E_L": r"$E_L$ = mean training loss of $\theta_p$",
 }
 _W_LABELS = {
     None: r"$W$ (attacker's objective)",
     "E_I": r"$W_I = \alpha\,C + (1 - \alpha)\,E_I$",
     "E_A": r"$W_A = \alpha\,C - (1 - \alpha)\,E_A$",
+    "E_L": r"$W_L = \alpha\,C - (1 - \alpha)\,E_L$",
 }
 FIGSIZE = (6.4, 4.2)
 
@@ -61,7 +63,7 @@ def plot_w_history(W: ArrayLike, *, title: str | None = None, label: str | None 
     """
     W = _series(W, "W")
     if effect_name not in _W_LABELS:
-        raise InvalidInputError(f"effect_name: expected 'E_I', 'E_A' or None, "
+        raise InvalidInputError(f"effect_name: expected 'E_I', 'E_A', 'E_L' or None, "
                                 f"got {effect_name!r}")
     fig, ax = _axes(ax)
     ax.plot(np.arange(W.size), W, marker="o", markersize=3, label=label)
@@ -98,7 +100,7 @@ def plot_effect_vs_rate(rates: ArrayLike, effects: ArrayLike, effect_name: str, 
     matplotlib.figure.Figure
     """
     if effect_name not in EFFECT_LABELS:
-        raise InvalidInputError(f"effect_name: expected 'E_I' or 'E_A', "
+        raise InvalidInputError(f"effect_name: expected 'E_I', 'E_A' or 'E_L', "
                                 f"got {effect_name!r}")
     return _plot_vs_rate(rates, effects, "effects", EFFECT_LABELS[effect_name], title,
                          label, ax, color, linestyle, marker)
@@ -153,3 +155,80 @@ def _finish(ax: Axes, title: str | None) -> None:
     ax.grid(True, alpha=0.3)
     if any(not line.get_label().startswith("_") for line in ax.get_lines()):
         ax.legend()
+
+
+#: Axis labels of the frontier's effects (E_L: the victim's own mean loss).
+FRONTIER_EFFECT_LABELS = {
+    "E_I": r"$E_I = \|\theta - \theta_t\|^2$ after sanitising",
+    "E_A": r"$E_A = \|\theta - \theta_0\|^2$ after sanitising",
+    "E_L": r"$E_L$ = mean loss on the clean training rows, after sanitising",
+}
+_BASELINE_MARKERS = ("s", "^", "X", "D", "v", "P")
+
+
+def plot_frontier(recall: ArrayLike, effect: ArrayLike, alphas: ArrayLike,
+                  effect_name: str, *, baselines: dict | None = None,
+                  references: dict | None = None, higher_is_damage: bool | None = None,
+                  title: str | None = None, ax: Axes | None = None,
+                  legend: bool = True) -> Figure:
+    """Effect left after a sanitizer (y) against the share of poison it caught (x).
+
+    Parameters
+    ----------
+    recall : array-like of shape (k,)
+        Share of the poison rows the sanitizer removed, for each α of the sweep.
+    effect : array-like of shape (k,)
+        The effect of the victim refitted on the rows kept, for each α.
+    alphas : array-like of shape (k,)
+        The α of each point (drawn as a line in this order, each point annotated).
+    effect_name : {"E_I", "E_A", "E_L"}
+        Labels the y axis.
+    baselines : dict, optional
+        Label → (recall, effect) of each baseline attack: one distinct marker each.
+    references : dict, optional
+        Label → effect: horizontal reference lines (e.g. ``"no attack"``).
+    higher_is_damage : bool, optional
+        Adds "(higher = more damage)" or "(lower = …)" to the y label.
+    title : str, optional
+    ax : matplotlib Axes, optional
+        Draw on these axes instead of a new figure.
+    legend : bool, default True
+        Draw a legend on the axes.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    recall, effect, alphas = (np.asarray(v, dtype=float) for v in (recall, effect, alphas))
+    if recall.ndim != 1 or not recall.shape == effect.shape == alphas.shape:
+        raise InvalidInputError(f"recall, effect and alphas: lengths differ "
+                                f"({recall.size}, {effect.size}, {alphas.size})")
+    if effect_name not in FRONTIER_EFFECT_LABELS:
+        raise InvalidInputError(f"effect_name: expected 'E_I', 'E_A' or 'E_L', "
+                                f"got {effect_name!r}")
+    fig, ax = _axes(ax)
+    styles = ("-", "--", ":", "-.")
+    for k, (label, value) in enumerate((references or {}).items()):
+        ax.axhline(value, color="0.45", linewidth=1.0, linestyle=styles[k % 4],
+                   label=label)
+    if recall.size:
+        ax.plot(recall, effect, marker="o", markersize=4, color="C0",
+                label="flexible attack (α sweep)")
+        for k, (x, y, a) in enumerate(zip(recall, effect, alphas)):
+            ax.annotate(f"{a:g}", (x, y), textcoords="offset points", fontsize=7,
+                        xytext=(4, 4) if k % 2 == 0 else (4, -10), color="C0")
+    for k, (label, (x, y)) in enumerate((baselines or {}).items()):
+        ax.plot([x], [y], linestyle="none", marker=_BASELINE_MARKERS[k % 6],
+                markersize=8, color=f"C{k + 1}", label=label)
+    ax.set_xlim(-0.04, 1.04)
+    ax.set_xlabel("share of poison rows removed by the sanitizer (recall)")
+    ylabel = FRONTIER_EFFECT_LABELS[effect_name]
+    if higher_is_damage is not None:
+        ylabel += "\n(" + ("higher" if higher_is_damage else "lower") + " = more damage)"
+    ax.set_ylabel(ylabel, fontsize="small")
+    if title is not None:
+        ax.set_title(title, fontsize="medium")
+    ax.grid(True, alpha=0.3)
+    if legend:
+        ax.legend(fontsize="small")
+    return fig
