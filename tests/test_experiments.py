@@ -92,3 +92,29 @@ def test_report_files(iris_run, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["datasets"]["iris"]["alphas"]["0.5"]["n_points"] == 10
     assert not list(tmp_path.glob(".*partial"))
+
+
+def test_reproduce_command_end_to_end(tmp_path):
+    from click.testing import CliRunner
+
+    from flexpoison.cli import main
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["reproduce", "--quick", "--datasets", "iris",
+                                       "--max-rate", "0.05", "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "of the paper's claims supported" in result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["settings"]["quick"] is True and summary["settings"]["max_iter"] == 20
+    assert summary["wall_time_seconds"] > 0 and "iris" in summary["timings_seconds"]
+    assert {"flexpoison", "numpy", "scikit-learn"} <= summary["versions"].keys()
+    assert (out / "claims.csv").read_text().count("\n") == 7
+
+
+def test_reproduce_refuses_unknown_dataset(tmp_path):
+    from click.testing import CliRunner
+
+    from flexpoison.cli import main
+    result = CliRunner().invoke(main, ["reproduce", "--datasets", "mnist",
+                                       "--out", str(tmp_path / "o")])
+    assert result.exit_code != 0 and "unknown data set" in result.output
+    assert not (tmp_path / "o").exists()
