@@ -442,3 +442,17 @@ def test_screening_removed_share():
     result = Screening("x", np.array([0.0, 2.0, 1.0, 3.0]), np.full(4, 1.5),
                        np.array([0, 2]))
     assert result.removed.tolist() == [1, 3] and result.removed_share == 0.5
+
+
+def test_three_sigma_keeps_rows_on_the_attacks_box_edge():
+    """Poison projected onto x_c ± 3σ must pass the 3σ filter despite rounding."""
+    from flexpoison.attack import feasible_box
+    from flexpoison.sanitizers import ThreeSigma
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(300, 4)) * [1.0, 7.4, 3.0, 0.1] + [19.6, 54.0, 1013.0, 0.5]
+    y = X[:, 0]
+    box = feasible_box(X, 3.0)
+    edge = np.vstack([box.upper, box.lower])
+    kept = ThreeSigma()(np.vstack([X, edge]), np.append(y, [0.0, 0.0]), X_clean=X,
+                        y_clean=y, task="regression")
+    assert {300, 301} <= set(kept.tolist())

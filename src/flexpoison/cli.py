@@ -477,3 +477,6 @@ def _sklearn_version() -> str:
 from ._cli_reproduce import reproduce  # noqa: E402
 
 main.add_command(reproduce)
+from ._cli_frontier import frontier  # noqa: E402
+
+main.add_command(frontier)

@@ -119,6 +119,11 @@ class LossAvailability:
     ``X_eval, y_eval``), maximised: W = α·C − (1 − α)·E_L. ℓ is the victim's per-row
     loss without its penalty: squared error for regression, log-loss for logistic.
 
+    Scale: E_L is a mean (≈ 0.05 for a well-fitted logistic model) while C is a squared
+    distance (≈ d in standardised units), so α trades them at a very different rate
+    than for E_I/E_A: α = 0.1 already pulls every point to x_c. Use α = 0, or an α grid
+    near 0 (1e-4 … 1e-2).
+
     Parameters
     ----------
     X_eval, y_eval : array-like, optional

@@ -248,7 +248,9 @@ def _classes(yc: np.ndarray, minimum: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _decide(name: str, scores: np.ndarray, threshold) -> Screening:
     threshold = np.broadcast_to(np.asarray(threshold, dtype=float), scores.shape).copy()
-    kept = np.flatnonzero(scores <= threshold)
+    # A relative slack of 1e-9: a row exactly on the threshold (e.g. poison projected
+    # onto the attack's 3σ box, which scores 3 + 4e-16 after rounding) is kept.
+    kept = np.flatnonzero(scores <= threshold + 1e-9 * np.abs(threshold))
     return Screening(name, scores, threshold, kept)
 
 

@@ -1,0 +1,329 @@
+"""The effect–concealment frontier: rows, the evaluation refit, files, CLI, report."""
+
+from __future__ import annotations
+
+import csv
+import json
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import make_classification, make_regression
+from flexpoison import frontier as fr
+from flexpoison._cli_frontier import GOALS as CLI_GOALS
+from flexpoison._cli_frontier import MODELS as CLI_MODELS
+from flexpoison._cli_frontier import frontier as frontier_command
+from flexpoison.datasets import Dataset
+from flexpoison.errors import InvalidInputError
+from flexpoison.sanitizers import SANITIZERS, ThreeSigma
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+ALPHAS = (0.0, 0.5, 1.0)
+FAST = {"max_iter": 8, "tol": 1e-4}
+
+
+def regression_set(n=60, seed=0) -> Dataset:
+    X, y = make_regression(n=n, d=3, seed=seed)
+    return Dataset("synthetic_regression", X.astype(np.float64), y.astype(np.float64),
+                   ("a", "b", "c"), "y", "regression", "synthetic, for tests")
+
+
+def classification_set(n=80, k=2, seed=0) -> Dataset:
+    X, y = make_classification(n=n, d=3, k=k, seed=seed)
+    return Dataset(f"synthetic_{k}_classes", X.astype(np.float64), y.astype(np.int64),
+                   ("a", "b", "c"), "label", "classification", "synthetic, for tests")
+
+
+@pytest.fixture(scope="module")
+def regression_result():
+    return fr.run_frontier(regression_set(), model="ridge", goal="integrity", rate=0.1,
+                           alphas=ALPHAS, seed=0, **FAST)
+
+
+@pytest.fixture(scope="module")
+def classification_result():
+    return fr.run_frontier(classification_set(), model="logistic", goal="availability",
+                           rate=0.1, alphas=ALPHAS, seed=0, **FAST)
+
+
+# ------------------------------------------------------------------------ rows
+
+
+@pytest.mark.parametrize("which", ["regression", "classification"])
+def test_a_row_for_every_attack_and_sanitizer(which, regression_result,
+                                              classification_result):
+    result = regression_result if which == "regression" else classification_result
+    s = result.settings
+    expected_sanitizers = [n for n in SANITIZERS if which == "regression" or n != "trim"]
+    assert s.sanitizers == ("none", *expected_sanitizers)
+    attacks = [("clean", None)] + [("flexible", a) for a in ALPHAS] + \
+        [(b, None) for b in fr.BASELINES]
+    assert [(p.attack, p.alpha) for p in result.attacks] == attacks[1:]
+    assert len(result.rows) == len(attacks) * len(s.sanitizers)
+    for attack, alpha in attacks:
+        for sanitizer in s.sanitizers:
+            row = result.row(attack, sanitizer, alpha)
+            assert row.n_poison == (0 if attack == "clean" else s.n_poison)
+            if attack == "clean":
+                assert row.recall is None
+            else:
+                assert 0.0 <= row.recall <= 1.0
+                assert row.recall == row.poison_removed / row.n_poison
+            assert 0.0 <= row.clean_removed_share <= 1.0
+            assert np.isfinite(row.effect) and np.isfinite(row.test_metric)
+            if sanitizer == "none":
+                assert row.poison_removed == 0 and row.clean_removed == 0
+                assert row.recall in (None, 0.0)
+    assert s.n_poison == round(0.1 * s.n_clean)
+    for p in result.attacks:
+        assert p.X_poison.shape == (s.n_poison, s.n_features)
+
+
+def test_calibrated_sanitizers_remove_about_their_share_of_clean_rows(regression_result):
+    n = regression_result.settings.n_clean
+    for name in ("sphere", "slab", "isolation_forest", "loss"):
+        row = regression_result.row("clean", name)
+        # the (1 − q) quantile of the calibration rows, applied to those same rows
+        assert row.clean_removed == pytest.approx(0.05 * n, abs=1.5)
+    assert regression_result.row("clean", "trim").clean_removed == 0  # keeps n rows
+
+
+@pytest.mark.parametrize("which", ["regression", "classification"])
+def test_no_sanitizer_reproduces_the_engines_own_effect(which, regression_result,
+                                                         classification_result):
+    """The evaluation refit (scikit-learn) gives the engine's final E: same θ_p."""
+    result = regression_result if which == "regression" else classification_result
+    for p in result.attacks:
+        if p.effect_attack is None:
+            continue
+        none = result.row(p.attack, "none", p.alpha)
+        assert none.effect == pytest.approx(p.effect_attack, rel=1e-5, abs=1e-9), p.label
+        assert none.damage_left == pytest.approx(1.0)
+
+
+GOAL_CASES = {
+    "ridge-integrity": (regression_set, "ridge", "integrity"),
+    "lasso-availability": (regression_set, "lasso", "availability"),
+    "linear-loss": (regression_set, "linear", "loss-availability"),
+    "logistic-integrity": (classification_set, "logistic", "integrity"),
+    "logistic-loss": (classification_set, "logistic", "loss-availability"),
+    "multinomial-integrity": (lambda: classification_set(n=90, k=3), "logistic",
+                              "integrity"),
+    "multinomial-loss": (lambda: classification_set(n=90, k=3), "logistic",
+                         "loss-availability"),
+}
+
+
+@pytest.mark.parametrize("case", GOAL_CASES)
+def test_evaluation_matches_engine_for_every_goal_and_learner(case):
+    make, model, goal = GOAL_CASES[case]
+    result = fr.run_frontier(make(), model=model, goal=goal, rate=0.1, alphas=(0.0, 0.5),
+                             baselines=(), sanitizers=(), **FAST)
+    assert result.settings.sanitizers == ("none",)
+    assert result.settings.effect_name == fr.EFFECT_NAMES[goal]
+    for p in result.attacks:
+        row = result.row("flexible", "none", p.alpha)
+        assert row.effect == pytest.approx(p.effect_attack, rel=1e-5, abs=1e-9)
+    if goal == "availability":
+        assert result.effect_clean == pytest.approx(0.0, abs=1e-9)
+
+
+def test_alpha_zero_beats_alpha_one_without_sanitizer(regression_result):
+    e0 = regression_result.row("flexible", "none", 0.0).effect
+    e1 = regression_result.row("flexible", "none", 1.0).effect
+    assert e0 < regression_result.effect_clean and e0 < e1  # E_I: lower = more damage
+
+
+def test_custom_sanitizer_objects_and_refusals():
+    ds = regression_set()
+    result = fr.run_frontier(ds, rate=0.1, alphas=(0.0,), baselines=("random_clone",),
+                             sanitizers=[ThreeSigma(k=None, clean_removal=0.1)], **FAST)
+    assert result.settings.sanitizers == ("none", "three_sigma")
+    clean = result.row("clean", "three_sigma")
+    assert clean.clean_removed == pytest.approx(0.1 * result.settings.n_clean, abs=1.5)
+    bad = {"alphas": dict(alphas=(0.0, 1.5)), "goal": dict(goal="chaos"),
+           "model": dict(model="logistic"), "rate": dict(rate=0.001),
+           "baselines": dict(baselines=("nope",)),
+           "sanitizers": dict(sanitizers=("trim", "trim"))}
+    for field, kwargs in bad.items():
+        with pytest.raises(InvalidInputError, match=f"^{field}:"):
+            fr.run_frontier(ds, **{"alphas": (0.0,), **FAST, **kwargs})
+    with pytest.raises(InvalidInputError, match="TRIM"):
+        fr.run_frontier(classification_set(), model="logistic", alphas=(0.0,),
+                        sanitizers=("trim",), **FAST)
+
+
+# ------------------------------------------------------------------------ files
+
+
+def _files(out):
+    return sorted(p.name for p in out.iterdir())
+
+
+def test_written_files(regression_result, tmp_path):
+    out = tmp_path / "results" / "frontier"
+    written = fr.write_frontier(regression_result, out)
+    names = [n for n in regression_result.settings.sanitizers if n != "none"]
+    expected = sorted(["frontier.csv", "frontier.json", "frontier.html",
+                       "frontier_overview.png", *(f"frontier_{n}.png" for n in names)])
+    assert _files(out) == expected
+    assert sorted(p.name for p in written.files) == expected and written.report is None
+    assert [p.name for p in (tmp_path / "results").iterdir()] == ["frontier"]  # no stage
+    for name in expected:
+        if name.endswith(".png"):
+            assert (out / name).read_bytes().startswith(PNG_MAGIC)
+    with open(out / "frontier.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert tuple(rows[0]) == fr.CSV_COLUMNS
+    assert len(rows) == len(regression_result.rows)
+    first = regression_result.rows[0]
+    assert rows[0]["attack"] == "clean" and rows[0]["recall"] == ""
+    assert float(rows[0]["effect"]) == first.effect  # full precision
+    summary = json.loads((out / "frontier.json").read_text())
+    assert summary["settings"]["n_poison"] == regression_result.settings.n_poison
+    assert len(summary["rows"]) == len(rows)
+    assert [a["label"] for a in summary["attacks"]] == \
+        [p.label for p in regression_result.attacks]
+    _assert_balanced((out / "frontier.html").read_text())
+
+
+class _TagChecker(HTMLParser):
+    VOID = {"img", "meta", "br", "hr", "link", "input"}
+
+    def __init__(self):
+        super().__init__()
+        self.stack, self.errors = [], []
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self.stack[-1:]}")
+        else:
+            self.stack.pop()
+
+
+def _assert_balanced(text):
+    checker = _TagChecker()
+    checker.feed(text)
+    assert checker.errors == [] and checker.stack == [], (checker.errors, checker.stack)
+
+
+@pytest.fixture
+def cheap_figures(monkeypatch):
+    """Stub PNGs (drawing is tested once, in test_written_files; it takes seconds)."""
+    def figures_for(result):
+        names = [n for n in result.settings.sanitizers if n != "none"]
+        return {f"frontier_{n}.png": PNG_MAGIC + b"stub"
+                for n in [*names, "overview"]}
+
+    monkeypatch.setattr(fr, "figures_for", figures_for)
+
+
+REPORT = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>r</title>"
+          "</head><body><h1>Reproduction</h1><p>figures</p></body></html>")
+
+
+def test_frontier_section_goes_into_an_existing_report(regression_result, tmp_path,
+                                                       cheap_figures):
+    report = tmp_path / "report.html"
+    report.write_text(REPORT)
+    written = fr.write_frontier(regression_result, tmp_path / "frontier")  # auto: ../
+    assert written.report == report
+    text = report.read_text()
+    assert text.startswith(REPORT[:REPORT.index("</body>")])
+    assert text.endswith("</body></html>") and text.count("</body>") == 1
+    assert text.index("<h2>Frontier:") < text.index("</body>")
+    assert "data:image/png;base64," in text and "sphere" in text
+    _assert_balanced(text)
+    # a second run of the same frontier replaces its section instead of adding one
+    fr.write_frontier(regression_result, tmp_path / "frontier")
+    again = report.read_text()
+    assert again.count("<h2>Frontier:") == 1 and len(again) == len(text)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frontier", "report.html"]
+    # an explicit report elsewhere; no automatic one when the parent has none
+    other = tmp_path / "elsewhere" / "r.html"
+    other.parent.mkdir()
+    other.write_text("<html><body><p>x</p></body></html>")
+    assert fr.write_frontier(regression_result, tmp_path / "a" / "b",
+                             report=other).report == other
+    assert other.read_text().count("<h2>Frontier:") == 1
+    _assert_balanced(other.read_text())
+    with pytest.raises(InvalidInputError, match="^report:"):
+        fr.write_frontier(regression_result, tmp_path / "c", report=tmp_path / "no.html")
+    assert not (tmp_path / "c").exists()
+
+
+# ------------------------------------------------------------------------ CLI
+
+
+def test_cli_constants_match_the_library():
+    assert CLI_MODELS == fr.MODELS and CLI_GOALS == fr.GOALS
+
+
+@pytest.fixture
+def small_data(monkeypatch):
+    """'iris' on the command line, served by a small synthetic set (fast)."""
+    monkeypatch.setattr(fr, "load_dataset",
+                        lambda name, data_dir=None: classification_set(n=70))
+
+
+def test_cli_runs_and_writes(small_data, cheap_figures, tmp_path):
+    (tmp_path / "report.html").write_text(REPORT)
+    out = tmp_path / "frontier"
+    result = CliRunner().invoke(frontier_command, [
+        "--dataset", "iris", "--model", "logistic", "--goal", "loss-availability",
+        "--rate", "0.1", "--alphas", "0,1", "--max-iter", "5", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "random clone" in result.output and "report updated" in result.output
+    assert (out / "frontier_overview.png").is_file()
+    summary = json.loads((out / "frontier.json").read_text())
+    assert summary["settings"]["alphas"] == [0.0, 1.0]
+    assert summary["settings"]["goal"] == "loss-availability"
+    assert "<h2>Frontier:" in (tmp_path / "report.html").read_text()
+    quiet = CliRunner().invoke(frontier_command, [
+        "--dataset", "iris", "--model", "logistic", "--alphas", "0.5", "--max-iter", "2",
+        "--out", str(tmp_path / "q"), "--quiet"])
+    assert quiet.exit_code == 0 and len(quiet.output.splitlines()) == 1, quiet.output
+
+
+CLI_ERRORS = {
+    "model-task": (["--model", "ridge"], ["--model", "'ridge'", "classification"]),
+    "alpha-range": (["--model", "logistic", "--alphas", "0,1.5"], ["--alphas", "[0, 1]"]),
+    "alpha-text": (["--model", "logistic", "--alphas", "0,x"], ["--alphas"]),
+    "rate": (["--model", "logistic", "--rate", "0"], ["--rate"]),
+    "dataset": (["--dataset", "mnist", "--model", "logistic"], ["--dataset", "mnist"]),
+    "report": (["--model", "logistic", "--report", "missing.html"],
+               ["--report", "missing.html"]),
+    "tiny-rate": (["--model", "logistic", "--rate", "0.001"], ["--rate", "rounds to 0"]),
+}
+
+
+@pytest.mark.parametrize("case", CLI_ERRORS)
+def test_cli_errors_are_one_line(case, small_data, tmp_path):
+    args, expected = CLI_ERRORS[case]
+    if "--dataset" not in args:
+        args = ["--dataset", "iris", *args]
+    out = tmp_path / "out"
+    result = CliRunner().invoke(frontier_command, [*args, "--out", str(out),
+                                                   "--max-iter", "1"])
+    assert result.exit_code not in (0, None)
+    assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.output
+    for text in expected:
+        assert text in errors[0], (text, errors[0])
+    assert not out.exists()
+    assert [p for p in tmp_path.iterdir() if "partial" in p.name] == []
+
+
+def test_cli_help_documents_every_option():
+    result = CliRunner().invoke(frontier_command, ["--help"])
+    assert result.exit_code == 0
+    for param in frontier_command.params:
+        if param.name != "help":
+            assert param.help, param.name
