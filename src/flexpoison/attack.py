@@ -189,14 +189,15 @@ class Objective:
                       self.Theta_start if Theta_init is None else Theta_init)
         theta = lrn.to_public(fit.Theta, self.shift, learner.fit_intercept)
         E, dE = self.effect(fit.Theta, theta)
-        C = float(np.sum((x - self.x_c) ** 2))
+        offset = x - self.x_c
+        C = float(offset @ offset)
         a = self.alpha
         W = a * C + self._sign * (1 - a) * E
         grad_x = grad_y = None
         if with_gradient or with_y:
             gE_x, gE_t = lrn.implicit_gradient(learner, fit, phi, t, self.n_features, dE,
                                                with_target=with_y)
-            grad_x = 2.0 * a * (x - self.x_c) + self._sign * (1 - a) * gE_x
+            grad_x = 2.0 * a * offset + self._sign * (1 - a) * gE_x
             if with_y:
                 grad_y = self._sign * (1 - a) * gE_t
         return Evaluation(W, C, E, theta, grad_x, grad_y, fit)
