@@ -152,10 +152,35 @@ def test_output_keeps_float32_dtype_and_string_labels():
 
 def test_multinomial_flips_to_another_class():
     X, y = make_classification(k=3)
-    r = FlexiblePoisoning(LogisticRegression(), n_points=3, max_iter=5,
+    r = FlexiblePoisoning(LogisticRegression(), n_points=6, max_iter=5,
                           random_state=0).generate(X, y)
     assert r.theta_clean.shape == (3 * (X.shape[1] + 1),)
-    assert set(r.y_poison.tolist()) <= {0, 1, 2}
+    rng = np.random.default_rng(0)  # replay the attack's draws: a row, then its new class
+    for label in r.y_poison:
+        row = int(rng.integers(len(y)))
+        rng.choice([k for k in range(3) if k != y[row]])
+        assert label != y[row] and label in (0, 1, 2)
+
+
+def test_stopping_rule_uses_the_relative_tolerance():
+    X, y = make_regression()
+    loose = FlexiblePoisoning(Ridge(), n_points=4, tol=10.0, random_state=0).generate(X, y)
+    tight_ = FlexiblePoisoning(Ridge(), n_points=4, tol=1e-12, random_state=0).generate(X, y)
+    assert np.all(loose.n_iter == 1)  # |ΔW| < 10·|W| after any first step
+    assert tight_.n_iter.mean() > 3
+
+
+def test_paper_step_is_one_over_i(recorded_points):
+    X, y = make_regression()
+    attack = FlexiblePoisoning(Ridge(), step="paper", alpha=0.5, n_points=1, max_iter=3,
+                               tol=1e-15, random_state=0)
+    r = attack.generate(X, y)
+    obj = attack.objective(X, y)
+    xs = recorded_points[:4]  # initial point, then one evaluation per iteration
+    for i in (1, 2, 3):
+        grad = obj.gradient(xs[i - 1], r.y_poison[0])
+        expected = np.clip(xs[i - 1] - grad / i, r.lower, r.upper)
+        assert np.allclose(xs[i], expected, rtol=1e-9, atol=1e-12)
 
 
 def test_loss_availability_raises_the_validation_loss():

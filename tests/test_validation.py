@@ -74,17 +74,17 @@ def test_alpha_outside_unit_interval(alpha):
 
 
 @pytest.mark.parametrize("kw, message", [
-    ({"n_points": 0}, "n_points: must be > 0"),
-    ({"n_points": -3}, "n_points: must be > 0"),
+    ({"n_points": 0}, "n_points: must be a finite number > 0"),
+    ({"n_points": -3}, "n_points: must be a finite number > 0"),
     ({"n_points": 2.5}, "n_points: expected a positive integer"),
-    ({"n_points": None, "rate": 0.0}, "rate: must be > 0"),
-    ({"n_points": None, "rate": -0.1}, "rate: must be > 0"),
+    ({"n_points": None, "rate": 0.0}, "rate: must be a finite number > 0"),
+    ({"n_points": None, "rate": -0.1}, "rate: must be a finite number > 0"),
     ({"n_points": None, "rate": 0.001}, "rate: 0.001 of 30 rows rounds to 0"),
     ({"n_points": 2, "rate": 0.1}, "exactly one of n_points and rate"),
     ({"n_points": None}, "exactly one of n_points and rate"),
     ({"step": "newton"}, "step: expected 'backtracking' or 'paper'"),
-    ({"max_iter": 0}, "max_iter: must be > 0"),
-    ({"n_sigma": 0}, "n_sigma: must be > 0"),
+    ({"max_iter": 0}, "max_iter: must be a finite number > 0"),
+    ({"n_sigma": 0}, "n_sigma: must be a finite number > 0"),
 ])
 def test_bad_attack_settings(kw, message):
     with pytest.raises(InvalidInputError, match=message):
@@ -144,7 +144,7 @@ def test_single_class_for_logistic_regression():
     (LogisticRegression(l1_ratio=1.0, solver="saga"), "l1_ratio=1.0 adds an L1 penalty"),
     (LogisticRegression(class_weight="balanced"), "class_weight is not supported"),
     (LogisticRegression(solver="liblinear"), "liblinear' penalises the intercept"),
-    (LogisticRegression(C=np.inf), "C must be a finite number"),
+    (LogisticRegression(C=np.inf), "C must be finite"),
 ])
 def test_unsupported_estimators(est, message):
     X, y = make_classification(n=30)
@@ -215,3 +215,76 @@ def test_loss_availability_evaluation_set_is_checked():
         _generate(X, y, goal=LossAvailability(X_eval=X[:, :3], y_eval=y))
     with pytest.raises(InvalidInputError, match="y_eval: has 29 values but X has 30"):
         _generate(X, y, goal=LossAvailability(X_eval=X, y_eval=y[:-1]))
+
+
+@pytest.mark.parametrize("est, message", [
+    (Ridge(alpha=np.inf), "Ridge: alpha must be finite"),
+    (Lasso(alpha=np.inf), "Lasso: alpha must be finite"),
+    (LogisticRegression(C="1"), "C must be a single number"),
+])
+def test_non_finite_or_textual_hyper_parameters(est, message):
+    X, y = make_classification(n=30) if isinstance(est, LogisticRegression) \
+        else make_regression(n=30)
+    with pytest.raises(UnsupportedEstimatorError, match=message):
+        _generate(X, y, est=est)
+
+
+def test_mixed_type_labels():
+    X, _ = make_regression(n=4)
+    with pytest.raises(InvalidInputError, match="y: class labels of mixed types"):
+        _generate(X, np.array(["a", 1, "a", 1], dtype=object), est=LogisticRegression())
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"n_points": 10**400}, "n_points: 100000000000… is too large"),
+    ({"n_points": 10**6}, "n_points: 1000000 poison rows for 30 clean rows"),
+    ({"n_points": None, "rate": 1e308}, "rate: 1e\\+308 would add more than a hundred"),
+    ({"random_state": "a"}, "random_state: expected None, an integer"),
+    ({"random_state": -1}, "random_state: expected None, an integer"),
+])
+def test_absurd_budgets_and_seeds(kw, message):
+    with pytest.raises(InvalidInputError, match=message):
+        _generate(**kw)
+
+
+def test_boolean_and_sparse_features_refused():
+    from scipy.sparse import csr_matrix
+    X, y = make_regression(n=30)
+    with pytest.raises(InvalidInputError, match="X: boolean features are not supported"):
+        _generate(X > 0, y)
+    with pytest.raises(InvalidInputError, match="X: sparse matrices are not supported"):
+        _generate(csr_matrix(X), y)
+
+
+def test_objective_needs_no_budget_and_checks_points():
+    X, y = make_regression(n=30, d=4)
+    obj = FlexiblePoisoning(Ridge()).objective(X, y)  # no n_points/rate: fine
+    for bad in ("abc", None, 1 + 2j):
+        with pytest.raises(InvalidInputError, match="y_p: expected a finite number"):
+            obj.value(X[0], bad)
+    with pytest.raises(InvalidInputError, match="x_p: expected a vector of 4 numbers"):
+        obj.value([[1, 2], [3]], 1.0)
+
+
+def test_presets_that_change_nothing_are_refused():
+    X, y = make_regression(n=30, d=4)
+    with pytest.raises(InvalidInputError, match="every weight of the clean model is 0"):
+        _generate(X, y, est=Lasso(alpha=1e3), goal=Integrity("flip-top"))
+
+
+def test_all_zero_lasso_without_intercept_has_a_zero_effect_gradient():
+    X, y = make_regression(n=30, d=4)
+    obj = FlexiblePoisoning(Lasso(alpha=1e3, fit_intercept=False),
+                            goal=Availability(), alpha=0.0).objective(X, y)
+    assert np.array_equal(obj.theta(X[0], 1.0), np.zeros(4))
+    assert np.array_equal(obj.gradient(X[0], 1.0), np.zeros(4))
+
+
+def test_lasso_with_a_duplicated_column_fails_fast():
+    import time
+    X, y = make_regression(n=40, d=3)
+    X = np.hstack([X, X[:, :1]])
+    start = time.perf_counter()
+    with pytest.raises(SingularHessianError, match="not unique"):
+        _generate(X, y, est=Lasso(alpha=0.01))
+    assert time.perf_counter() - start < 2.0

@@ -11,7 +11,8 @@ import click
 
 from .datasets import DATASETS, load_dataset
 from .errors import FlexPoisonError
-from .experiments import LOGISTIC_C, PAPER_DATASETS, RIDGE_ALPHA, run_dataset
+from .experiments import (LOGISTIC_C, PAPER_ALPHAS, PAPER_DATASETS, RIDGE_ALPHA,
+                          run_dataset)
 from .report import write_reproduction
 
 #: What --quick changes: fewer gradient iterations per point, a looser stop.
@@ -20,7 +21,8 @@ FULL = {"max_iter": 100, "tol": 1e-6}
 
 
 def _datasets(ctx, param, value: str) -> tuple[str, ...]:
-    names = tuple(s.strip().lower().replace("-", "_") for s in value.split(",") if s.strip())
+    names = tuple(dict.fromkeys(  # de-duplicated, in the order given
+        s.strip().lower().replace("-", "_") for s in value.split(",") if s.strip()))
     unknown = [n for n in names if n not in DATASETS]
     if not names or unknown:
         raise click.BadParameter(f"unknown data set(s) {unknown or value!r}; choose from "
@@ -52,9 +54,13 @@ def _datasets(ctx, param, value: str) -> tuple[str, ...]:
                    "way (points are crafted one at a time).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the 70/30 split and of the attack's initial points.")
+@click.option("--step", type=click.Choice(("backtracking", "paper")),
+              default="backtracking", show_default=True,
+              help="Step rule: backtracking (Armijo; W never increases) or the paper's "
+                   "s = 1/i, which tests the paper's claim that W decreases.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def reproduce(quick: bool, out: Path, datasets: tuple[str, ...], data_dir: Path | None,
-              max_rate: float, seed: int, quiet: bool) -> None:
+              max_rate: float, seed: int, step: str, quiet: bool) -> None:
     """Reproduce the paper's Figures 3-6 from real data, and judge its claims.
 
     For each data set (CCPP and Air Quality: Ridge(alpha=1), the paper's "linear
@@ -67,12 +73,12 @@ def reproduce(quick: bool, out: Path, datasets: tuple[str, ...], data_dir: Path 
     """
     from . import __version__
     settings = {**(QUICK if quick else FULL), "quick": quick, "max_rate": max_rate,
-                "seed": seed, "alphas": [0.5, 0.0], "split": "70/30 hold-out",
+                "seed": seed, "alphas": list(PAPER_ALPHAS), "split": "70/30 hold-out",
                 "standardisation": "StandardScaler fitted on the training split",
                 "regression victim": f"Ridge(alpha={RIDGE_ALPHA:g})",
                 "classification victim": f"LogisticRegression(C={LOGISTIC_C:g})",
                 "goal": "integrity, default target preset (flip-top / negate / swap)",
-                "step rule": "backtracking (Armijo) projected gradient",
+                "step rule": step,
                 "datasets": list(datasets)}
     start = time.perf_counter()
     runs, timings = [], {}
@@ -86,7 +92,7 @@ def reproduce(quick: bool, out: Path, datasets: tuple[str, ...], data_dir: Path 
                            "features", err=True)
             runs.append(run_dataset(dataset, max_rate=max_rate, seed=seed,
                                     max_iter=settings["max_iter"], tol=settings["tol"],
-                                    progress=progress))
+                                    step=step, progress=progress))
             timings[name] = round(time.perf_counter() - t0, 3)
         import numpy
         import scipy

@@ -71,11 +71,17 @@ def _require(condition: bool, name: str, message: str) -> None:
 
 
 def _positive_number(value, name: str, what: str) -> float:
+    """A finite real hyper-parameter (strings, booleans, arrays and ±inf refused)."""
+    if isinstance(value, (str, bool, np.bool_)) or np.ndim(value) != 0:
+        raise UnsupportedEstimatorError(f"{name}: {what} must be a single number, "
+                                        f"got {value!r}")
     try:
         value = float(value)
     except (TypeError, ValueError):
         raise UnsupportedEstimatorError(f"{name}: {what} must be a single number, "
                                         f"got {value!r}") from None
+    if not np.isfinite(value):
+        raise UnsupportedEstimatorError(f"{name}: {what} must be finite, got {value}")
     return value
 
 
@@ -136,7 +142,11 @@ def victim_from_estimator(estimator, y: np.ndarray) -> Victim:
              "use 'lbfgs', 'newton-cg', 'newton-cholesky', 'sag' or 'saga'")
     _require(not params.get("dual", False), kind, "dual=True is not supported")
 
-    classes = np.unique(y)
+    try:
+        classes = np.unique(y)
+    except TypeError:
+        raise InvalidInputError("y: class labels of mixed types (e.g. strings and "
+                                "numbers) cannot be ordered") from None
     if classes.size < 2:
         raise InvalidInputError(f"y: LogisticRegression needs at least two classes, "
                                 f"got {classes.size}")

@@ -203,13 +203,6 @@ class Learner:
         Phi[:, -1] = 1.0
         return Phi
 
-    def objective(self, data: Data, Theta: np.ndarray) -> float:
-        """L(θ) on ``data``."""
-        w = Theta[:, :-1] if self.fit_intercept else Theta
-        sums = data.sums(self.loss, Theta, want_hess=False)
-        return (self.scale(data.n) * sums.value + 0.5 * self.l2 * float(np.sum(w * w))
-                + self.l1 * float(np.sum(np.abs(w))))
-
     def smooth_gradient_hessian(self, data: Data, Theta: np.ndarray
                                 ) -> tuple[np.ndarray, np.ndarray]:
         """g(θ) and H(θ) of the smooth part (everything but λ₁‖W‖₁), flattened."""
@@ -299,7 +292,8 @@ def fit(learner: Learner, data: Data, Theta0: np.ndarray, *, max_iter: int = 100
         c = H @ Theta0.ravel() - g  # L_smooth(θ) = ½ θᵀHθ − cᵀθ + const
         lam = learner.l1 * learner.penalty_mask(p - learner.fit_intercept)
         theta, active = _solve_l1_quadratic(H, c, lam, Theta0.ravel(), learner)
-        factor = _cholesky(H[np.ix_(active, active)], learner)
+        factor = _cholesky(H[np.ix_(active, active)], learner) if active.any() \
+            else np.zeros((0, 0))  # every coefficient is 0 and stays 0 locally
         return Fit(theta.reshape(K, p), active, factor, data.n)
 
     active = None
@@ -368,7 +362,7 @@ def _solve_l1_quadratic(A: np.ndarray, c: np.ndarray, lam: np.ndarray,
                                    "training rows, so its coefficient is not determined")
     for sweep in range(max_sweeps):
         if sweep % 5 == 0:
-            polished = _polish_active_set(A, c, lam, theta)
+            polished = _polish_active_set(A, c, lam, theta, learner, sweep >= 50)
             if polished is not None:
                 return polished, (polished != 0) | (lam == 0)
         for j in range(theta.size):
@@ -377,7 +371,8 @@ def _solve_l1_quadratic(A: np.ndarray, c: np.ndarray, lam: np.ndarray,
     raise SingularHessianError(f"{learner.name}: coordinate descent did not converge")
 
 
-def _polish_active_set(A, c, lam, theta) -> np.ndarray | None:
+def _polish_active_set(A, c, lam, theta, learner: Learner, settled: bool
+                       ) -> np.ndarray | None:
     active = (theta != 0) | (lam == 0)
     if not np.any(active):
         return None if np.any(np.abs(c) > lam) else np.zeros_like(theta)
@@ -385,6 +380,10 @@ def _polish_active_set(A, c, lam, theta) -> np.ndarray | None:
     try:
         sol = np.linalg.solve(A[np.ix_(active, active)], c[active] - lam[active] * sign[active])
     except np.linalg.LinAlgError:
+        if settled:  # the support has stopped moving and is still degenerate
+            raise SingularHessianError(
+                f"{learner.name}: the model is not unique: features in its support are "
+                "collinear (e.g. a duplicated column); remove redundant features") from None
         return None
     penalised = lam[active] > 0
     if np.any(np.sign(sol[penalised]) != sign[active][penalised]):
@@ -413,10 +412,6 @@ def mixed_derivative(learner: Learner, Theta: np.ndarray, phi: np.ndarray, t: fl
     t_arr = np.array([t])
     d1 = learner.loss.d1(z, t_arr)[0]
     d2 = learner.loss.d2(z, t_arr)[0]
-    if K == 1:  # s·(ℓ'·[I_d; 0] + ℓ''·φ wᵀ)
-        J = (d2[0, 0] * phi)[:, None] * Theta[0, :d]
-        J[np.arange(d), np.arange(d)] += d1[0]
-        return learner.scale(n) * J
     J = np.zeros((K, p, d))
     J[:, np.arange(d), np.arange(d)] = d1[:, None]
     J += phi[None, :, None] * (d2 @ Theta[:, :d])[:, None, :]
@@ -438,7 +433,8 @@ def implicit_gradient(learner: Learner, fit_: Fit, phi: np.ndarray, t: float, d:
         u = _cho_solve(fit_.factor, rhs)
     else:  # zero on the inactive coordinates: their θ does not move
         u = np.zeros_like(rhs)
-        u[S] = _cho_solve(fit_.factor, rhs[S])
+        if S.any():
+            u[S] = _cho_solve(fit_.factor, rhs[S])
     s = learner.scale(fit_.n)
     K, p = Theta.shape
     z = (Theta @ phi)[None]
@@ -466,15 +462,6 @@ def to_public(Theta: np.ndarray, shift: np.ndarray, fit_intercept: bool) -> np.n
     out = Theta.copy()
     out[:, -1] -= Theta[:, :-1] @ shift
     return out.ravel()
-
-
-def from_public(theta: np.ndarray, shift: np.ndarray, fit_intercept: bool,
-                K: int) -> np.ndarray:
-    """Inverse of :func:`to_public`: internal (K, p) Θ from a flat public θ."""
-    Theta = np.array(theta, dtype=float).reshape(K, -1)
-    if fit_intercept:
-        Theta[:, -1] += Theta[:, :-1] @ shift
-    return Theta
 
 
 def public_to_internal_gradient(grad: np.ndarray, shift: np.ndarray, fit_intercept: bool,

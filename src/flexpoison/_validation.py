@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -11,11 +12,18 @@ from .errors import InvalidInputError
 
 def check_features(X, name: str = "X", min_rows: int = 1) -> np.ndarray:
     """A finite, numeric 2-D array of at least ``min_rows`` rows and one column."""
+    if hasattr(X, "tocsr"):
+        raise InvalidInputError(f"{name}: sparse matrices are not supported; pass a "
+                                "dense array")
     try:
         arr = np.asarray(X)
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"{name}: cannot be read as an array ({exc})") from None
-    if arr.dtype.kind not in "biuf":
+    if arr.dtype.kind == "b":
+        raise InvalidInputError(f"{name}: boolean features are not supported (the box "
+                                "and gradients are continuous); cast to float and give "
+                                "bounds=(0, 1) if they must stay in [0, 1]")
+    if arr.dtype.kind not in "iuf":
         raise InvalidInputError(f"{name}: expected numeric values, got dtype {arr.dtype}")
     if arr.ndim != 2:
         raise InvalidInputError(f"{name}: expected a 2-D array (n_samples, n_features), "
@@ -29,9 +37,13 @@ def check_features(X, name: str = "X", min_rows: int = 1) -> np.ndarray:
 
 def check_point(x, d: int, name: str = "x_p") -> np.ndarray:
     """A finite vector of d features."""
-    arr = np.asarray(x, dtype=float) if np.asarray(x).dtype.kind in "biuf" else None
-    if arr is None:
-        raise InvalidInputError(f"{name}: expected numeric values")
+    try:
+        arr = np.asarray(x)
+    except ValueError:  # ragged nested sequences
+        raise InvalidInputError(f"{name}: expected a vector of {d} numbers") from None
+    if arr.dtype.kind not in "iuf":
+        raise InvalidInputError(f"{name}: expected numeric values, got dtype {arr.dtype}")
+    arr = arr.astype(float)
     if arr.shape != (d,):
         raise InvalidInputError(f"{name}: expected shape ({d},), got {arr.shape}")
     _check_finite(arr, name)
@@ -86,8 +98,12 @@ def check_positive(value, name: str, integer: bool = False) -> float | int:
     if isinstance(value, bool) or not isinstance(value, kinds):
         raise InvalidInputError(f"{name}: expected a positive "
                                 f"{'integer' if integer else 'number'}, got {value!r}")
-    if not (np.isfinite(value) and value > 0):
-        raise InvalidInputError(f"{name}: must be > 0, got {value}")
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        raise InvalidInputError(f"{name}: {str(value)[:12]}… is too large") from None
+    if not (finite and value > 0):
+        raise InvalidInputError(f"{name}: must be a finite number > 0, got {value}")
     return int(value) if integer else float(value)
 
 

@@ -12,6 +12,7 @@ joining the training set before the next one starts.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -40,9 +41,6 @@ class Box:
     def project(self, x: np.ndarray) -> np.ndarray:
         """Euclidean projection onto the box (feature-wise clipping)."""
         return np.minimum(np.maximum(x, self.lower), self.upper)
-
-    def contains(self, x: np.ndarray) -> bool:
-        return bool(np.all(x >= self.lower) and np.all(x <= self.upper))
 
 
 def feasible_box(X: np.ndarray, n_sigma: float, bounds=None) -> Box:
@@ -175,8 +173,9 @@ class Objective:
         if self.victim.task == "classification" and y.item() not in self.victim.classes:
             raise InvalidInputError(f"y_p: {y.item()!r} is not one of the classes "
                                     f"{self.victim.classes.tolist()}")
-        if self.victim.task == "regression" and not np.isfinite(float(y)):
-            raise InvalidInputError("y_p: must be finite")
+        if self.victim.task == "regression":
+            if y.dtype.kind not in "biuf" or not np.isfinite(float(y)):
+                raise InvalidInputError(f"y_p: expected a finite number, got {y.item()!r}")
         return x, float(self.victim.encode(y[None])[0])
 
     # internal, in encoded targets
@@ -345,8 +344,10 @@ class FlexiblePoisoning:
 
     # ---------------------------------------------------------------- public API
     def objective(self, X, y, sample_weight=None) -> Objective:
-        """W for one candidate point added to (X, y); x_c, θ₀ and θ_t from (X, y)."""
-        return self._setup(X, y, sample_weight).objective
+        """W for one candidate point added to (X, y); x_c, θ₀ and θ_t from (X, y).
+
+        The budget (``n_points``/``rate``) is not needed here and not checked."""
+        return self._setup(X, y, sample_weight, need_budget=False).objective
 
     def generate(self, X, y, sample_weight=None) -> AttackResult:
         """Run Algorithm 1 on the clean training set (X, y); return the poison rows."""
@@ -421,17 +422,23 @@ class FlexiblePoisoning:
             "bounds": None if self.bounds is None  # JSON has no ±inf: unbounded is null
             else [[float(v) if np.isfinite(v) else None for v in np.asarray(b, dtype=float)]
                   for b in self.bounds],
-            "random_state": self.random_state if isinstance(self.random_state, int)
-            else None,
+            "random_state": int(self.random_state)
+            if isinstance(self.random_state, numbers.Integral) else None,
         }
 
     # ----------------------------------------------------------------- internals
-    def _check_params(self) -> None:
+    def _check_params(self, need_budget: bool = True) -> None:
         check_fraction(self.alpha, "alpha")
+        rs = self.random_state
+        if not (rs is None or isinstance(rs, np.random.Generator)
+                or (isinstance(rs, numbers.Integral) and not isinstance(rs, bool)
+                    and rs >= 0)):
+            raise InvalidInputError(f"random_state: expected None, an integer ≥ 0 or a "
+                                    f"numpy Generator, got {rs!r}")
         if not isinstance(self.goal, (Integrity, Availability, LossAvailability)):
             raise InvalidInputError(f"goal: expected Integrity(...), Availability() or "
                                     f"LossAvailability(...), got {self.goal!r}")
-        if (self.n_points is None) == (self.rate is None):
+        if need_budget and (self.n_points is None) == (self.rate is None):
             raise InvalidInputError("give exactly one of n_points and rate")
         if self.n_points is not None:
             check_positive(self.n_points, "n_points", integer=True)
@@ -446,23 +453,27 @@ class FlexiblePoisoning:
 
     def _n_points(self, n: int) -> int:
         if self.n_points is not None:
+            if self.n_points > 100 * n:
+                raise InvalidInputError(f"n_points: {self.n_points} poison rows for {n} "
+                                        "clean rows is more than a hundredfold")
             return int(self.n_points)
-        m = int(round(self.rate * n))
+        if self.rate > 100:
+            raise InvalidInputError(f"rate: {self.rate:g} would add more than a hundred "
+                                    "poison rows per clean row")
+        m = round(self.rate * n)
         if m < 1:
             raise InvalidInputError(f"rate: {self.rate} of {n} rows rounds to 0 poison "
                                     "points; use a larger rate or n_points")
         return m
 
-    def _setup(self, X, y, sample_weight) -> _Setup:
-        self._check_params()
+    def _setup(self, X, y, sample_weight, need_budget: bool = True) -> _Setup:
+        self._check_params(need_budget)
         if sample_weight is not None:
             raise UnsupportedEstimatorError("sample_weight is not supported: the victim "
                                             "is trained with unit weights")
         X = check_features(X, "X", min_rows=2)
         n, d = X.shape
         y_arr = np.asarray(y)
-        if y_arr.ndim != 1 or y_arr.shape[0] != n:
-            check_targets(y_arr, n, "regression")  # raises the shape error
         task = "classification" if type(self.estimator).__name__ == "LogisticRegression" \
             else "regression"
         y_arr = check_targets(y_arr, n, task)

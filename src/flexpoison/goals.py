@@ -144,6 +144,10 @@ Goal = Integrity | Availability | LossAvailability
 
 def _preset(name: str, theta0: np.ndarray, shape: ModelShape) -> np.ndarray:
     weights = shape.weight_mask()
+    if name in ("flip-top", "negate") and not np.any(theta0[weights]):
+        raise InvalidInputError(f"target: {name!r} changes nothing, every weight of the "
+                                "clean model is 0 (e.g. a strongly penalised Lasso); give "
+                                "an explicit θ_t or 'predict:v@x*'")
     if name == "flip-top":
         theta_t = theta0.copy()
         index = np.flatnonzero(weights)[np.argmax(np.abs(theta0[weights]))]

@@ -126,7 +126,7 @@ def summary_for(run: DatasetRun) -> dict:
             "mean_C": float(res.concealment.mean()),
             "mean_iterations": float(res.n_iter.mean()),
             "metric_clean": float(r.test_metric[0]), "metric_final": float(r.test_metric[-1]),
-            "metric_vs_sklearn_refit": r.sklearn_check,
+            "theta_rel_diff_vs_sklearn_refit": r.sklearn_check,
             "at_rates": [{"rate": a, "m": m, "E_I": e, "metric": t}
                          for a, m, e, t in _at_rates(r)],
         }
