@@ -480,3 +480,7 @@ main.add_command(reproduce)
 from ._cli_frontier import frontier  # noqa: E402
 
 main.add_command(frontier)
+from ._cli_sweep import plot, sweep  # noqa: E402
+
+main.add_command(sweep)
+main.add_command(plot)
