@@ -150,6 +150,47 @@ def test_malformed_files_are_refused(tmp_path, text, message):
     assert not (tmp_path / "out").exists()
 
 
+# ------------------------------------------------------------------------ one run
+
+
+def settings_for(**changes) -> dict:
+    return {"schema": sw.SCHEMA_VERSION, "dataset": "iris", "model": "logistic",
+            "goal": "availability", "alpha": 0.5, "rate": 0.05, "seed": 1,
+            "sanitizers": [], "max_iter": 5, "tol": 1e-6, "step": "backtracking",
+            "n_sigma": 3.0, "test_size": 0.3, "clean_removal": None, **changes}
+
+
+def test_sanitizer_numbers_are_the_frontiers():
+    from flexpoison.frontier import run_frontier
+
+    frontier = run_frontier("iris", model="logistic", goal="availability", rate=0.05,
+                            alphas=[0.5], baselines=(), sanitizers=["sphere", "loss"],
+                            seed=1, max_iter=5, tol=1e-6)
+    result = sw.compute_run(settings_for(sanitizers=["sphere", "loss"],
+                                         clean_removal=0.05))
+    for name in ("sphere", "loss"):
+        row = frontier.row("flexible", name, 0.5)
+        assert result["sanitizers"][name] == {
+            "recall": row.recall, "poison_removed": row.poison_removed,
+            "clean_removed": row.clean_removed,
+            "clean_removed_share": row.clean_removed_share, "effect": row.effect,
+            "test_metric": row.test_metric, "damage_left": row.damage_left}
+    assert result["refit"]["effect_clean"] == frontier.effect_clean
+    assert result["refit"]["effect_poisoned"] == frontier.row("flexible", "none",
+                                                              0.5).effect
+
+
+def test_a_regression_run_reports_the_test_mse():
+    result = sw.compute_run(settings_for(dataset="ccpp", model="ridge",
+                                         goal="integrity", rate=0.001, seed=0),
+                            str(SHARED_DATA))
+    assert result["task"] == "regression" and result["metric_name"] == "test MSE"
+    assert result["n_poison"] == round(0.001 * result["n_clean"]) == 7
+    assert len(result["theta_clean"]) == 5 and len(result["effect_history"]) == 7
+    assert result["effect_final"] < result["effect_clean"]  # E_I falls
+    assert result["test_metric_after"] > result["test_metric_before"] > 0
+
+
 # ----------------------------------------------------------------------- executors
 
 
@@ -193,12 +234,14 @@ def _count(out: Path, status: str = "done") -> int:
     path = out / sw.STORE_NAME
     if not path.is_file():
         return 0
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as conn:
-        try:
-            return conn.execute("SELECT count(*) FROM runs WHERE status = ?",
-                                (status,)).fetchone()[0]
-        except sqlite3.OperationalError:  # tables not created yet
-            return 0
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    try:
+        return conn.execute("SELECT count(*) FROM runs WHERE status = ?",
+                            (status,)).fetchone()[0]
+    except sqlite3.OperationalError:  # tables not created yet
+        return 0
+    finally:
+        conn.close()
 
 
 def _group_alive(pgid: int) -> bool:
@@ -243,8 +286,11 @@ def test_sigkill_mid_sweep_loses_nothing_and_recomputes_nothing(tmp_path):
     assert rerun.returncode == 0, rerun.stderr
     assert f"{len(before)} already in" in rerun.stdout
     after = store_rows(out)
-    with sqlite3.connect(out / sw.STORE_NAME) as conn:
+    conn = sqlite3.connect(out / sw.STORE_NAME)
+    try:
         assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == len(grid)
+    finally:
+        conn.close()
     assert set(after) == {r.run_id for r in grid.runs}
     assert all(row["status"] == "done" and row["attempts"] == 1 for row in after.values())
     for run_id, row in before.items():  # finished runs were not run again

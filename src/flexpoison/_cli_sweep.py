@@ -117,7 +117,7 @@ def sweep(file: Path, out: Path, workers: int | None, scheduler: str | None,
                        err=True)
             ctx.exit(130)
         if not quiet:
-            click.echo(sw.format_table(sw.sweep_status(grid, out), grid))
+            click.echo(sw.format_table(sw.sweep_status(grid, out)))
         for run_id, label, error in result.failures[:10]:
             click.echo(f"failed {run_id} ({label}): {error}", err=True)
         if len(result.failures) > 10:
@@ -152,7 +152,7 @@ def _print_status(grid, report, out: Path) -> None:
     if report.other_runs:
         click.echo(f"  ({report.other_runs} more runs in {where} belong to other grids)")
     if report.store_exists:
-        click.echo(sw.format_table(report, grid))
+        click.echo(sw.format_table(report))
     if report.failures:
         click.echo("failed runs:")
         for run_id, label, error, attempts in report.failures:

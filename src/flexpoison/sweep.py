@@ -107,7 +107,7 @@ __all__ = [
     "SCHEMA_VERSION", "STORE_NAME", "SweepFileError", "StoreError", "Run", "Sweep",
     "load_sweep", "run_id", "compute_run", "execute_run", "ResultsStore", "Outcome",
     "SweepReport", "run_sweep", "sweep_status", "StatusReport", "read_store",
-    "plot_store",
+    "format_table", "plot_store",
 ]
 
 #: Version of a run's definition; part of every run's settings (and so of its id).
@@ -1030,7 +1030,7 @@ def sweep_status(sweep: Sweep, out_dir: str | os.PathLike) -> StatusReport:
                         tuple(groups.items()), means)
 
 
-def format_table(report: StatusReport, sweep: Sweep) -> str:
+def format_table(report: StatusReport) -> str:
     """Per (data set, model, goal): runs done / failed / pending and mean numbers."""
     effect = {"integrity": "E_I", "availability": "E_A", "loss-availability": "E_L"}
     head = (f"{'dataset':<14}{'model':<11}{'goal':<18}{'done':>6}{'failed':>8}"
