@@ -52,7 +52,9 @@ import numpy as np
 D = 8
 SEED = 2024
 LEARNERS = ("OLS", "Ridge", "Lasso", "ElasticNet", "Logistic", "Multinomial")
-LOGISTIC = ("Logistic", "Multinomial")
+LOGISTIC = ("Logistic", "Multinomial", "Logistic-BC")
+BC = "Logistic-BC"  # binary logistic regression on 400 breast-cancer rows × 30 features
+BC_ROWS = 400
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE_FILES = ("src/flexpoison/attack.py", "src/flexpoison/_learners.py")
 MEMORY_LIMIT_MIB = 2048
@@ -69,7 +71,8 @@ def make_estimator(learner: str):
     return {"OLS": LinearRegression(), "Ridge": Ridge(alpha=1.0), "Lasso": Lasso(alpha=0.05),
             "ElasticNet": ElasticNet(alpha=0.05, l1_ratio=0.5),
             "Logistic": LogisticRegression(C=1.0),
-            "Multinomial": LogisticRegression(C=1.0)}[learner]
+            "Multinomial": LogisticRegression(C=1.0),
+            BC: LogisticRegression(C=1.0)}[learner]
 
 
 def tight(estimator):
@@ -95,7 +98,15 @@ W_CLASSES = np.array([[1.0, -0.5, 0.8, 0.0, 0.3, -0.7, 0.2, 0.4],
 
 
 def make_data(learner: str, n: int, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
-    """Standardised Gaussian X (n, 8) and y, from a generator seeded by (seed, n, task)."""
+    """Standardised Gaussian X (n, 8) and y, from a generator seeded by (seed, n, task);
+    for the breast-cancer case, n rows (seeded choice) of scikit-learn's bundled copy of
+    the Wisconsin data (569 × 30), standardised."""
+    if learner == BC:
+        from sklearn.datasets import load_breast_cancer
+        X, y = load_breast_cancer(return_X_y=True)
+        rows = np.random.default_rng([seed, n]).permutation(X.shape[0])[:n]
+        X, y = X[rows], y[rows].astype(np.int64)
+        return (X - X.mean(axis=0)) / X.std(axis=0), y
     task = 0 if learner not in LOGISTIC else 1 if learner == "Logistic" else 2
     rng = np.random.default_rng([seed, n, task])
     X = rng.standard_normal((n, D))
@@ -123,12 +134,7 @@ def _naive_objective_class():
     from flexpoison import _learners as lrn
     from flexpoison.attack import Evaluation, Objective
 
-    cholesky = getattr(lrn, "_cholesky", None)
-    if cholesky is None:  # the engine's own factorisation, or LAPACK's lower factor
-        from scipy.linalg import cholesky as _chol
-
-        def cholesky(H, learner):
-            return _chol(H, lower=True)
+    cholesky = lrn._cholesky  # the engine's factorisation (LAPACK potrf)
 
     @dataclasses.dataclass
     class Rows:
@@ -178,33 +184,37 @@ def _naive_objective_class():
             else:
                 theta = coef.ravel().copy()
                 Theta = coef.copy()
-            active = factor = None
-            if with_gradient or with_y:
-                _, H = learner.smooth_gradient_hessian(
-                    lrn.RowData(rows.Phi[:k + 1], rows.t[:k + 1]), Theta)
-                if learner.l1 > 0:  # differentiate on the active set, like the engine
-                    lam = learner.l1 * learner.penalty_mask(d)
-                    active = (Theta.ravel() != 0) | (lam == 0)
-                    factor = cholesky(H[np.ix_(active, active)], learner) if active.any() \
-                        else np.zeros((0, 0))
-                else:
-                    factor = cholesky(H, learner)
-            fit = lrn.Fit(Theta=Theta, active=active, factor=factor, n=k + 1)
+            active = None
+            if learner.l1 > 0:  # differentiate on the active set, like the engine
+                active = (Theta.ravel() != 0) | (learner.l1 * learner.penalty_mask(d) == 0)
+            fit = lrn.Fit(Theta=Theta, active=active, factor=None, n=k + 1)
             E, dE = self.effect(Theta, theta)
             offset = x - self.x_c
             C = float(offset @ offset)
             a = self.alpha
             sign = 1.0 if self.goal.kind == "integrity" else -1.0
-            W = a * C + sign * (1 - a) * E
-            grad_x = grad_y = None
-            if with_gradient or with_y:
-                gE_x, gE_t = lrn.implicit_gradient(learner, fit, phi, t, self.n_features,
-                                                   dE, with_target=with_y)
-                grad_x = 2.0 * a * offset + sign * (1 - a) * gE_x
-                if with_y:
-                    grad_y = sign * (1 - a) * gE_t
-            return Evaluation(W=W, C=C, E=E, theta=theta, grad_x=grad_x, grad_y=grad_y,
-                              fit=fit)
+            ev = Evaluation(W=a * C + sign * (1 - a) * E, C=C, E=E, theta=theta,
+                            grad_x=None, grad_y=None, fit=fit, x=x, t=t, phi=phi, dE=dE)
+            if with_gradient or with_y:  # trial points of the line search skip this
+                ev = self.differentiate(ev, with_y=with_y)
+            return ev
+
+        def _with_factor(self, fit, phi, t):
+            """The Hessian summed over every row trained on, at scikit-learn's θ (the
+            candidate is still row k: differentiate follows its own evaluate)."""
+            rows, k = self._rows, self._k
+            learner = self.victim.learner
+            _, H = learner.smooth_gradient_hessian(
+                lrn.RowData(rows.Phi[:k + 1], rows.t[:k + 1]), fit.Theta)
+            S = fit.active
+            if S is None:
+                factor = cholesky(H, learner)
+            elif S.any():
+                idx = np.flatnonzero(S)
+                factor = cholesky(H[np.ix_(idx, idx)], learner, idx)
+            else:
+                factor = None
+            return lrn.Fit(fit.Theta, fit.active, factor, fit.n)
 
         def with_point(self, x, t, Theta):
             new = copy.copy(self)  # the row at index k stays for good; rows are shared
@@ -302,9 +312,9 @@ def run_case(spec: dict) -> dict:
         _attack(learner, m).objective(X, y)
         setup_first = time.perf_counter() - start
     best = None
-    # flexpoison: best of up to 3 runs while they are cheap (the machine may be shared);
-    # the naive reference runs once
-    for _ in range(1 if naive else 3):
+    # best of up to 5 runs (flexpoison) or 3 (naive) while a run takes < 3 s: timings on a
+    # shared or virtual machine vary by up to 2× from minute to minute
+    for _ in range(3 if naive else 5):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
             with instrumented(make_estimator(learner) if naive else None, room=m) as stats:
@@ -378,12 +388,16 @@ def profile_case(spec: dict) -> dict:
 # ------------------------------------------------------------------------ parent
 
 
-def _plan(sizes, points, quick, logistic_max_n):
+def _plan(sizes, points, quick, logistic_max_n, learners=LEARNERS + (BC,)):
     """(learner, n, m_flex, m_naive) for every case. Logistic regression has no
     sufficient statistics: each evaluation re-solves Newton over all n rows, so at large
-    n it crafts fewer points; the naive reference fewer still."""
+    n it crafts fewer points; the naive reference fewer still. The breast-cancer-sized
+    case (400 × 30) runs at its one size."""
     plan = []
-    for learner in LEARNERS:
+    for learner in learners:
+        if learner == BC:
+            plan.append((BC, BC_ROWS, points, min(points, 2 if quick else 10)))
+            continue
         for n in sizes:
             if learner in LOGISTIC and n > logistic_max_n:
                 continue
@@ -491,7 +505,7 @@ def _compare(flex: dict, naive: dict) -> dict:
 
 
 def run_table(args, executor) -> None:
-    plan = _plan(args.sizes, args.points, args.quick, args.logistic_max_n)
+    plan = _plan(args.sizes, args.points, args.quick, args.logistic_max_n, args.learners)
     results = []
     for learner, n, m, m_naive in plan:
         base = dict(learner=learner, n=n, blas_threads=args.blas_threads)
@@ -535,7 +549,7 @@ def run_table(args, executor) -> None:
     print("\nscaling exponent k in time ∝ n^k (least squares of log t on log n)")
     print(f"{'learner':<12}{'sizes':>16}{'flex ms/iter':>14}{'flex µs/eval':>14}"
           f"{'naive ms/iter':>15}")
-    for learner in LEARNERS:
+    for learner in [name for name in args.learners if name != BC]:
         rows = [(f, nv) for f, nv, _ in results if f["learner"] == learner]
         ns = [f["n"] for f, _ in rows]
         sizes = f"{_fmt_n(min(ns))}–{_fmt_n(max(ns))} ({len(ns)})" if ns else "-"
@@ -556,14 +570,19 @@ def run_table(args, executor) -> None:
                  "construction; at n ≥ 1e5 it crafts fewer points (5; 2 binary and 1 "
                  "multinomial at 1e6). The squared-loss learners keep the Gram matrix: "
                  "O(d³) per evaluation whatever n, O(n·d²) once in the setup")
+    if BC in args.learners:
+        notes.append(f"{BC}: binary LogisticRegression(C=1) on {BC_ROWS} rows × 30 features "
+                     "of the Wisconsin breast-cancer data (scikit-learn's bundled copy, "
+                     "standardised): the breast-cancer-sized case, at its one size")
     notes.append("the naive reference crafts "
                  + ("2 points" if args.quick else "10 points at 1e3, 5 at 1e4, 2 at 1e5, "
                     "1 at 1e6")
                  + " (never more than flexpoison); × iter divides each run's mean time "
                    "per iteration, × point the time both spent on the points both crafted "
                    "(the same seeded initial rows), which ΔW and Δx also compare")
-    notes.append("times are the best of up to 3 runs for flexpoison (one run for the "
-                 "naive reference); load average before → after: " + args.load_note())
+    notes.append("times are the best of up to 5 runs for flexpoison and 3 for the naive "
+                 "reference (while a run takes < 3 s); load average before → after: "
+                 + args.load_note())
     print("\nnotes:")
     for note in notes:
         print(f"- {note}")
@@ -599,6 +618,15 @@ def run_profile(args, executor) -> None:
               f"{row['tottime'] / r['total_tt']:>7.1%}{row['cumtime']:>11.4f}  {row['where']}")
 
 
+def _learners(text: str) -> tuple[str, ...]:
+    names = tuple(s.strip() for s in text.split(",") if s.strip())
+    unknown = [name for name in names if name not in LEARNERS + (BC,)]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(f"learners: unknown {unknown}; choose from "
+                                         + ",".join(LEARNERS + (BC,)))
+    return names
+
+
 def _sizes(text: str) -> list[int]:
     sizes = sorted({int(float(s)) for s in text.split(",") if s.strip()})
     if not sizes or sizes[0] < 50:
@@ -623,6 +651,9 @@ def main() -> None:
                         help="functions shown by --profile (default 3)")
     parser.add_argument("--logistic-max-n", type=lambda v: int(float(v)), default=10**6,
                         help="largest n for the logistic cases (default 1e6)")
+    parser.add_argument("--learners", type=_learners, default=LEARNERS + (BC,),
+                        help="comma-separated subset of " + ",".join(LEARNERS + (BC,))
+                        + " (default: all)")
     parser.add_argument("--million", action="store_true",
                         help="only: Ridge at n = 1e6 with 1 %% poison (10,000 points)")
     args = parser.parse_args()

@@ -1,5 +1,6 @@
 """Micro-benchmarks of the attack's inner iteration: one ``Objective.evaluate`` with its
-gradient (fit θ_p on the training set plus the candidate row, W, ∇_{x_p} W).
+gradient (fit θ_p on the training set plus the candidate row, W, ∇_{x_p} W), and one
+without it (a trial point of the line search: fit and W only).
 
 Marked ``slow``, so the default run deselects them (pyproject's addopts has
 ``-m "not slow"``). Run them with
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.linear_model import Lasso, LogisticRegression, Ridge
 
 from flexpoison import FlexiblePoisoning
 
@@ -38,15 +39,17 @@ def _data(task: str, n: int = N, d: int = D, seed: int = 0):
 
 CASES = {
     "ridge": (Ridge(alpha=1.0), "regression"),
+    "lasso": (Lasso(alpha=0.05), "regression"),
     "logistic": (LogisticRegression(C=1.0), "binary"),
     "multinomial": (LogisticRegression(C=1.0), "multinomial"),
 }
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("with_gradient", [True, False], ids=["gradient", "trial"])
 @pytest.mark.parametrize("case", CASES)
-def test_evaluate_with_gradient(benchmark, case):
-    """One inner iteration at n = 1000, d = 8, warm-started at θ₀ like Algorithm 1."""
+def test_evaluate(benchmark, case, with_gradient):
+    """One evaluation at n = 1000, d = 8, warm-started at θ₀ like Algorithm 1."""
     estimator, task = CASES[case]
     X, y = _data(task)
     objective = FlexiblePoisoning(estimator, random_state=0).objective(X, y)
@@ -56,8 +59,12 @@ def test_evaluate_with_gradient(benchmark, case):
     y_p = y[0] if task == "regression" else (y[0] + 1) % len(np.unique(y))
     x_enc, t = objective._point(x, y_p)
 
-    evaluation = benchmark(objective.evaluate, x_enc, t, Theta_init=objective.Theta_start)
+    evaluation = benchmark(objective.evaluate, x_enc, t, Theta_init=objective.Theta_start,
+                           with_gradient=with_gradient)
 
     assert np.isfinite(evaluation.W)
-    assert evaluation.grad_x.shape == (D,) and np.all(np.isfinite(evaluation.grad_x))
+    if with_gradient:
+        assert evaluation.grad_x.shape == (D,) and np.all(np.isfinite(evaluation.grad_x))
+    else:
+        assert evaluation.grad_x is None
     assert np.allclose(evaluation.theta, objective.theta(x, y_p))

@@ -26,6 +26,7 @@ Linear systems are solved by Cholesky factorisation; a singular Hessian raises
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
@@ -61,9 +62,9 @@ class LossSums:
 
 
 def _row_sums(loss: Loss, Phi: np.ndarray, t: np.ndarray, Theta: np.ndarray,
-              want_hess: bool) -> LossSums:
+              want_hess: bool, want_value: bool = True) -> LossSums:
     Z = Phi @ Theta.T
-    value = float(np.sum(loss.value(Z, t)))
+    value = float(np.sum(loss.value(Z, t))) if want_value else np.nan
     grad = loss.d1(Z, t).T @ Phi
     hess = None
     if want_hess:
@@ -92,8 +93,9 @@ class RowData:
     def n(self) -> int:
         return self.Phi.shape[0]
 
-    def sums(self, loss: Loss, Theta: np.ndarray, want_hess: bool = True) -> LossSums:
-        return _row_sums(loss, self.Phi, self.t, Theta, want_hess)
+    def sums(self, loss: Loss, Theta: np.ndarray, want_hess: bool = True,
+             want_value: bool = True) -> LossSums:
+        return _row_sums(loss, self.Phi, self.t, Theta, want_hess, want_value)
 
     def with_row(self, phi: np.ndarray, t: float) -> RowData:
         return RowData(np.vstack([self.Phi, phi[None]]), np.append(self.t, t))
@@ -209,15 +211,26 @@ class Learner:
         _, g, H = self.smooth_value_gradient_hessian(data, Theta)
         return g, H
 
-    def smooth_value_gradient_hessian(self, data: Data, Theta: np.ndarray
-                                      ) -> tuple[float, np.ndarray, np.ndarray]:
-        """L, g and H of the smooth part, from one pass over the data."""
+    def smooth_value_gradient_hessian(self, data: Data, Theta: np.ndarray,
+                                      want_hess: bool = True
+                                      ) -> tuple[float, np.ndarray, np.ndarray | None]:
+        """L, g and H (None unless ``want_hess``) of the smooth part, from one pass."""
+        sums = data.sums(self.loss, Theta, want_hess=want_hess)
+        return self.from_sums(sums, data.n, Theta)
+
+    def from_sums(self, sums: LossSums, n: int, Theta: np.ndarray
+                  ) -> tuple[float, np.ndarray, np.ndarray | None]:
+        """L = s·Σℓ + (λ₂/2)‖w‖², g = s·Σℓ'⊗φ + λ₂Pθ and H = s·Σℓ''⊗φφᵀ + λ₂P from the
+        loss sums over N = ``n`` rows (H None when the sums carry no Hessian)."""
         K, p = Theta.shape
-        s = self.scale(data.n)
+        s = self.scale(n)
         P = self.penalty_mask(p - self.fit_intercept)
-        sums = data.sums(self.loss, Theta, want_hess=True)
         theta = Theta.ravel()
         g = s * sums.grad.ravel() + self.l2 * P * theta
+        value = sums.value if math.isnan(sums.value) \
+            else s * sums.value + 0.5 * self.l2 * float(P @ (theta * theta))
+        if sums.hess is None:
+            return value, g, None
         H = s * sums.hess
         H.flat[::H.shape[0] + 1] += self.l2 * P
         if K > 1 and self.fit_intercept:
@@ -225,8 +238,7 @@ class Learner:
             # Hessian is singular along that direction, g has no component on it. Fixing
             # the gauge Σ_k b_k = 0 (scikit-learn's) makes H definite without moving θ.
             u = 1.0 - P
-            H = H + np.outer(u, u)
-        value = s * sums.value + 0.5 * self.l2 * float(P @ (theta * theta))
+            H += np.outer(u, u)
         return value, g, H
 
 
@@ -243,37 +255,75 @@ def _penalty_mask(K: int, d: int, fit_intercept: bool) -> np.ndarray:
 # ---------------------------------------------------------------------- the solver
 
 
-@dataclass(frozen=True)
+class CholeskyFactor:
+    """H_SS = L·Lᵀ on the free coordinates S (all of them when ``idx`` is None).
+
+    ``solve(b)`` returns H_SS⁻¹ b_S on S and 0 elsewhere (LAPACK potrs), so callers
+    never index by the active set themselves."""
+
+    __slots__ = ("L", "idx")
+
+    def __init__(self, L: np.ndarray, idx: np.ndarray | None = None):
+        self.L, self.idx = L, idx
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        if self.idx is None:
+            return dpotrs(self.L, b, lower=1)[0]
+        out = np.zeros_like(b)
+        out[self.idx] = dpotrs(self.L, b[self.idx], lower=1)[0]
+        return out
+
+
+class RankOneFactor:
+    """H = A + κ·φφᵀ on S, from A_SS⁻¹ padded with zeros (``Ainv``), by Sherman–Morrison:
+
+        H⁻¹ b = A⁻¹ b − q·(qᵀb)·κ / (1 + κ·φᵀq),   q = A⁻¹ φ,
+
+    every inverse restricted to S and padded with zeros. ``coef`` = κ / (1 + κ·φᵀq) > 0:
+    the update never loses definiteness (κ > 0)."""
+
+    __slots__ = ("Ainv", "q", "coef")
+
+    def __init__(self, Ainv: np.ndarray, q: np.ndarray, coef: float):
+        self.Ainv, self.q, self.coef = Ainv, q, coef
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        q = self.q
+        return self.Ainv @ b - q * (self.coef * float(q @ b))
+
+
+Factor = CholeskyFactor | RankOneFactor
+
+
+@dataclass(slots=True)
 class Fit:
     """A learner's optimum on a data set, with what the implicit gradient reuses.
 
     ``Theta`` (K, p) is the solution; ``active`` masks the flattened coordinates that
     are free (None: all of them, as without L1; with L1 the nonzero weights and the
-    intercepts); ``factor`` is the Cholesky factor of the Hessian restricted to them.
+    intercepts); ``factor`` solves with the Hessian restricted to them (None when no
+    coordinate is free, or when the solver did not need the exact Hessian at
+    ``Theta``: :func:`hessian_factor` makes it on demand). Read-only by convention
+    (not frozen: it is made on every objective evaluation, and freezing costs µs).
     """
 
     Theta: np.ndarray
     active: np.ndarray | None
-    factor: np.ndarray
+    factor: Factor | None
     n: int
 
 
-def _cholesky(H: np.ndarray, learner: Learner) -> np.ndarray:
-    """Lower Cholesky factor of H (LAPACK potrf: the systems are small, so the cost is
-    call overhead, which the raw LAPACK binding keeps to microseconds)."""
+def _cholesky(H: np.ndarray, learner: Learner, idx: np.ndarray | None = None
+              ) -> CholeskyFactor:
+    """Cholesky factor of H (LAPACK potrf: the systems are small, so the cost is call
+    overhead, which the raw LAPACK binding keeps to microseconds)."""
     factor, info = dpotrf(H, lower=1, clean=0)
     if info != 0:
         raise SingularHessianError(
             f"{learner.name}: the training objective's Hessian is singular, so the "
             "model is not unique (collinear or duplicated features, or fewer rows than "
             "features); add regularisation (e.g. Ridge) or remove redundant features")
-    return factor
-
-
-def _cho_solve(factor: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Solve H x = b from H's lower Cholesky factor (LAPACK potrs)."""
-    x, _ = dpotrs(factor, b, lower=1)
-    return x
+    return CholeskyFactor(factor, idx)
 
 
 def fit(learner: Learner, data: Data, Theta0: np.ndarray, *, max_iter: int = 100,
@@ -292,8 +342,9 @@ def fit(learner: Learner, data: Data, Theta0: np.ndarray, *, max_iter: int = 100
         c = H @ Theta0.ravel() - g  # L_smooth(θ) = ½ θᵀHθ − cᵀθ + const
         lam = learner.l1 * learner.penalty_mask(p - learner.fit_intercept)
         theta, active = _solve_l1_quadratic(H, c, lam, Theta0.ravel(), learner)
-        factor = _cholesky(H[np.ix_(active, active)], learner) if active.any() \
-            else np.zeros((0, 0))  # every coefficient is 0 and stays 0 locally
+        idx = np.flatnonzero(active)
+        factor = _cholesky(H[np.ix_(idx, idx)], learner, idx) if idx.size \
+            else None  # every coefficient is 0 and stays 0 locally
         return Fit(theta.reshape(K, p), active, factor, data.n)
 
     active = None
@@ -308,18 +359,18 @@ def fit(learner: Learner, data: Data, Theta0: np.ndarray, *, max_iter: int = 100
         H *= s
         H.flat[::p + 1] += learner.l2 * learner.penalty_mask(p - learner.fit_intercept)
         factor = _cholesky(H, learner)
-        theta = _cho_solve(factor, s * (data.base.r + data.t * phi))
+        theta = factor.solve(s * (data.base.r + data.t * phi))
         return Fit(theta[None], active, factor, data.n)
     if learner.loss.quadratic:
         g, H = learner.smooth_gradient_hessian(data, Theta)
         factor = _cholesky(H, learner)
-        Theta = Theta - _cho_solve(factor, g).reshape(K, p)
+        Theta = Theta - factor.solve(g).reshape(K, p)
         return Fit(Theta, active, factor, data.n)
 
     L, g, H = learner.smooth_value_gradient_hessian(data, Theta)
     for _ in range(max_iter):
         factor = _cholesky(H, learner)
-        step = _cho_solve(factor, g).reshape(K, p)
+        step = factor.solve(g).reshape(K, p)
         size = np.max(np.abs(step)) / (1.0 + np.max(np.abs(Theta)))
         if size <= tol:
             # Newton converges quadratically: after a step this small the error left is
@@ -397,6 +448,294 @@ def _polish_active_set(A, c, lam, theta, learner: Learner, settled: bool
     return out
 
 
+def hessian_factor(learner: Learner, data: Data, fit_: Fit) -> Factor | None:
+    """The factor of H(θ) at ``fit_.Theta``, restricted to the free coordinates."""
+    if fit_.factor is not None:
+        return fit_.factor
+    S = fit_.active
+    if S is not None and not S.any():
+        return None
+    _, H = learner.smooth_gradient_hessian(data, fit_.Theta)
+    if S is None:
+        return _cholesky(H, learner)
+    idx = np.flatnonzero(S)
+    return _cholesky(H[np.ix_(idx, idx)], learner, idx)
+
+
+class RankOneSolver:
+    """The squared loss on fixed statistics (G, r) plus one row (φ, t), solved in O(p²).
+
+    With κ = 2·s(n + 1), A = κG + λ₂P and c = κr, the smooth optimum solves
+    (A + κφφᵀ) θ = c + κtφ, hence by Sherman–Morrison
+
+        θ = θ₀ + β·q,   θ₀ = A⁻¹c,   q = A⁻¹φ,   β = κ(t − φᵀθ₀) / (1 + κ·φᵀq),
+
+    and the Hessian's inverse is a :class:`RankOneFactor`. A⁻¹ is formed once per
+    training set (from A's Cholesky factor), so a candidate row costs one p × p product
+    and a few dots, whatever n is.
+
+    With λ₁ > 0 the same formulas hold on an active set S with signs σ (c_S becomes
+    c_S − λ_S σ_S, the inverses are restricted to S and padded with zeros): the set is
+    read off the warm start, and the answer is the exact optimum when the signs hold
+    and every inactive j has |c_j + κ(t − φᵀθ)φ_j − (Aθ)_j| ≤ λ_j (the KKT
+    conditions). Otherwise :meth:`fit` returns None and the caller solves the problem
+    from scratch (:func:`fit`).
+    """
+
+    def __init__(self, learner: Learner, gram: GramData):
+        p = gram.G.shape[0]
+        d = p - learner.fit_intercept
+        self.learner = learner
+        self.p = p
+        self.n = gram.n + 1
+        self.kappa = 2.0 * learner.scale(self.n)
+        A = self.kappa * gram.G
+        A.flat[::p + 1] += learner.l2 * learner.penalty_mask(d)
+        self.A = A
+        self.c = self.kappa * gram.r
+        self.lam = learner.l1 * learner.penalty_mask(d)
+        self._sets: dict[bytes, _ActiveSet | None] = {}
+        self._recent: list[tuple[np.ndarray, _ActiveSet | None]] = []
+        self._full = None if learner.l1 > 0 else self._active_set(np.zeros(p))
+
+    @classmethod
+    def for_data(cls, learner: Learner, data: Data) -> RankOneSolver | None:
+        """A solver when the learner's loss is quadratic and A is definite, else None."""
+        if not (learner.loss.quadratic and learner.n_outputs == 1
+                and isinstance(data, GramData)):
+            return None
+        try:
+            return cls(learner, data)
+        except SingularHessianError:  # e.g. OLS on fewer rows than features: the
+            return None               # candidate row may still make H definite
+
+    def fit(self, phi: np.ndarray, t: float, Theta0: np.ndarray) -> Fit | None:
+        """The exact optimum with (φ, t) added, or None (L1: the warm start's active set
+        is not the optimum's)."""
+        entry = self._full if self._full is not None else self._entry(Theta0)
+        if entry is None:
+            return None
+        kappa = self.kappa
+        z = entry.R @ phi                      # (q, φᵀθ₀, then the KKT rows)
+        q = z[:self.p]
+        denom = 1.0 + kappa * float(phi @ q)
+        beta = kappa * (t - z[self.p]) / denom
+        theta = entry.theta0 + beta * q
+        if entry.checks:
+            if entry.signs.size and (entry.signs * theta[entry.pen]).min() <= 0.0:
+                return None  # a weight crossed (or reached) zero: the support changes
+            # inactive j: c_j − (Aθ)_j + κ(t − φᵀθ)φ_j, with Aθ = Aθ₀ + β·(A A⁻¹)φ
+            k = entry.n_inactive
+            gamma = kappa * (t - z[self.p] - beta * (denom - 1.0) / kappa)
+            resid = entry.r0 + gamma * z[self.p + 1:self.p + 1 + k] \
+                - beta * z[self.p + 1 + k:]
+            if (np.abs(resid) > entry.bound).any():
+                return None  # an inactive weight wants to enter the support
+        Theta = theta[None]
+        if entry.checks:  # the next warm start is usually this optimum: same support
+            self._remember(Theta, entry)
+        return Fit(Theta, entry.active, RankOneFactor(entry.Ainv, q, kappa / denom),
+                   self.n)
+
+    def _entry(self, Theta0: np.ndarray) -> _ActiveSet | None:
+        for start, entry in self._recent:  # warm starts are usually recent optima
+            if start is Theta0:
+                return entry
+        sign = np.sign(Theta0.ravel())
+        sign[self.lam == 0] = 0.0
+        key = sign.tobytes()
+        if key not in self._sets:
+            self._sets[key] = self._active_set(sign)
+        self._remember(Theta0, self._sets[key])
+        return self._sets[key]
+
+    def _remember(self, Theta: np.ndarray, entry: _ActiveSet | None) -> None:
+        self._recent = [(Theta, entry)] + self._recent[:3]
+
+    def _active_set(self, sign: np.ndarray) -> _ActiveSet | None:
+        p = self.p
+        active = (sign != 0) | (self.lam == 0)
+        idx, inactive = np.flatnonzero(active), np.flatnonzero(~active)
+        if idx.size == 0:
+            return None  # the empty support: left to the general solver
+        full = inactive.size == 0
+        try:
+            L = _cholesky(self.A if full else self.A[np.ix_(idx, idx)], self.learner, idx)
+        except SingularHessianError:
+            if self.learner.l1 == 0:
+                raise
+            return None
+        inverse = dpotrs(L.L, np.eye(idx.size), lower=1)[0]
+        if full:
+            Ainv = inverse
+        else:
+            Ainv = np.zeros((p, p))
+            Ainv[np.ix_(idx, idx)] = inverse
+        Ainv += Ainv.T  # symmetric to the last bit (then halved)
+        Ainv *= 0.5
+        theta0 = Ainv @ (self.c - self.lam * sign)
+        checks = self.learner.l1 > 0
+        if not checks:
+            R = np.vstack([Ainv, theta0[None]])
+            return _ActiveSet(R=R, theta0=theta0, Ainv=Ainv, active=None, pen=idx[:0],
+                              signs=sign[:0], checks=False, n_inactive=0, r0=sign[:0],
+                              bound=sign[:0])
+        pen = np.flatnonzero(active & (self.lam > 0))
+        rows = [Ainv, theta0[None], np.eye(p)[inactive], (self.A @ Ainv)[inactive]]
+        active.flags.writeable = False  # shared by every Fit on this support
+        return _ActiveSet(
+            R=np.vstack(rows), theta0=theta0, Ainv=Ainv, active=active, pen=pen,
+            signs=sign[pen], checks=True, n_inactive=inactive.size,
+            r0=(self.c - self.A @ theta0)[inactive],
+            bound=self.lam[inactive] * (1 + 1e-9) + 1e-14)
+
+
+@dataclass(frozen=True)
+class _ActiveSet:
+    """What :class:`RankOneSolver` precomputes for one active set S with signs σ.
+
+    R stacks A⁻¹ (p rows), θ₀ᵀ, the identity rows of the inactive set I and the rows I
+    of A·A⁻¹, so that one product R·φ gives q, φᵀθ₀, φ_I and (A q)_I; ``r0`` is
+    (c − Aθ₀)_I and ``bound`` the KKT bound λ_I (with a rounding allowance)."""
+
+    R: np.ndarray
+    theta0: np.ndarray
+    Ainv: np.ndarray
+    active: np.ndarray | None
+    pen: np.ndarray
+    signs: np.ndarray
+    checks: bool
+    n_inactive: int
+    r0: np.ndarray
+    bound: np.ndarray
+
+
+class NewtonSolver:
+    """A non-quadratic loss on rows kept plus one candidate row, warm-started Newton.
+
+    Each evaluation starts at the warm start Θ₀ (usually the previous accepted optimum,
+    whose rows' Hessian is cached) and iterates θ ← θ − H⁻¹ g(θ), keeping H from the
+    last point where it was formed (a chord iteration): a step costs one gradient pass,
+    O(n·p), instead of O(n·p²), and converges linearly at the rate ‖I − H_old⁻¹H‖ =
+    O(distance moved since), far below 1 for the small moves of a poison point. H is
+    formed afresh when a step does not shrink the previous one tenfold, and a step
+    taken with a fresh H that is larger than 1e-3 relative is damped by an Armijo line
+    search on L, as in :func:`fit`.
+
+    It stops after a chord step below 1e-10 relative to θ, or a Newton step below
+    1e-8 (quadratic convergence), so θ is exact to ~1e-14. The
+    returned :class:`Fit` has no factor: the exact Hessian at θ is formed only when a
+    gradient is asked for (:meth:`factor`); its rows' share is cached, keyed by that
+    θ, since the next evaluations warm-start there.
+    """
+
+    FAR = 1e-3
+    TOL = 1e-10
+    NEWTON_TOL = 1e-8
+
+    def __init__(self, learner: Learner, data: RowData, max_iter: int = 100):
+        self.learner, self.data, self.max_iter = learner, data, max_iter
+        self.n = data.n + 1
+        self._recent: list[tuple[np.ndarray, LossSums]] = []
+        self._rows: RowData | None = None  # the rows plus a slot for the candidate
+        K, p = learner.n_outputs, data.Phi.shape[1]
+        self._s = learner.scale(self.n)
+        self._l2P = learner.l2 * learner.penalty_mask(p - learner.fit_intercept)
+
+    @classmethod
+    def for_data(cls, learner: Learner, data: Data) -> NewtonSolver | None:
+        if learner.loss.quadratic or learner.l1 > 0 or not isinstance(data, RowData):
+            return None
+        return cls(learner, data)
+
+    def _with_candidate(self, phi: np.ndarray, t: float) -> RowData:
+        """The rows and (φ, t) in one array (made once; the last row is overwritten)."""
+        if self._rows is None:
+            self._rows = self.data.with_row(phi, t)
+        else:
+            self._rows.Phi[-1] = phi
+            self._rows.t[-1] = t
+        return self._rows
+
+    def _full(self, Theta, phi, t, cached=False):
+        """L, g and H on the rows plus (φ, t); with ``cached`` the rows' share is looked
+        up among recent θ's (and kept)."""
+        loss = self.learner.loss
+        if not cached:
+            sums = self._with_candidate(phi, t).sums(loss, Theta, True)
+            return self.learner.from_sums(sums, self.n, Theta)
+        for start, base in self._recent:
+            if start is Theta:
+                break
+        else:
+            base = self.data.sums(loss, Theta, True)
+            self._recent = [(Theta, base)] + self._recent[:1]
+        row = _row_sums(loss, phi[None], np.array([t]), Theta, True)
+        sums = LossSums(base.value + row.value, base.grad + row.grad, base.hess + row.hess)
+        return self.learner.from_sums(sums, self.n, Theta)
+
+    def _gradient(self, Theta: np.ndarray) -> np.ndarray:
+        """g = s·Σ ℓ' ⊗ φ + λ₂Pθ over the rows and the candidate last written."""
+        rows = self._rows
+        grad = self.learner.loss.d1(rows.Phi @ Theta.T, rows.t).T @ rows.Phi
+        return self._s * grad.ravel() + self._l2P * Theta.ravel()
+
+    def _value(self, Theta: np.ndarray) -> float:
+        """L = s·Σ ℓ + (λ₂/2)‖w‖² over the rows and the candidate last written."""
+        rows = self._rows
+        theta = Theta.ravel()
+        return self._s * float(np.sum(self.learner.loss.value(rows.Phi @ Theta.T, rows.t))) \
+            + 0.5 * float(self._l2P @ (theta * theta))
+
+    def fit(self, phi: np.ndarray, t: float, Theta0: np.ndarray) -> Fit:
+        learner = self.learner
+        K, p = Theta0.shape
+        Theta = Theta0
+        self._with_candidate(phi, t)
+        L, g, H = self._full(Theta, phi, t, cached=True)
+        factor = _cholesky(H, learner)
+        fresh, previous = True, np.inf
+        scale = 1.0 + np.abs(Theta).max()  # sizes are relative to θ (which moves little)
+        for _ in range(self.max_iter):
+            step = factor.solve(g).reshape(K, p)
+            size = np.abs(step).max() / scale
+            if size <= self.TOL or (fresh and size <= self.NEWTON_TOL) or \
+                    (not fresh and size >= previous and size <= self.NEWTON_TOL):
+                # converged: a chord step this small leaves ~rate·size, a Newton step
+                # O(size²); a chord step that stops shrinking there is rounding noise
+                Theta = Theta - step
+                break
+            if not fresh and size > 0.1 * previous:  # the chord is slow: refresh H
+                L, g, H = self._full(Theta, phi, t)
+                factor, fresh, previous = _cholesky(H, learner), True, np.inf
+                continue
+            damped = False
+            if fresh and size > self.FAR:
+                decrease = float(g @ step.ravel())  # Newton decrement λ², ≥ 0
+                length = 1.0
+                while True:  # Armijo backtracking on L
+                    candidate = Theta - length * step
+                    if self._value(candidate) <= L - 1e-4 * length * decrease \
+                            or length < 1e-10:
+                        break
+                    length *= 0.5
+                Theta, damped = candidate, length < 1.0
+            else:
+                Theta = Theta - step
+            if damped:  # far from the optimum: a Newton step from here
+                L, g, H = self._full(Theta, phi, t)
+                factor, fresh, previous = _cholesky(H, learner), True, np.inf
+            else:
+                g = self._gradient(Theta)
+                fresh, previous = False, size
+        return Fit(Theta, None, None, self.n)
+
+    def factor(self, fit_: Fit, phi: np.ndarray, t: float) -> CholeskyFactor:
+        """The Cholesky factor of the exact H at ``fit_.Theta`` (rows' share cached)."""
+        _, _, H = self._full(fit_.Theta, phi, t, cached=True)
+        return _cholesky(H, self.learner)
+
+
 # ------------------------------------------------------- the implicit (poisoning) gradient
 
 
@@ -426,23 +765,18 @@ def implicit_gradient(learner: Learner, fit_: Fit, phi: np.ndarray, t: float, d:
     With u = H_SS⁻¹ (∇_θ E)_S on the active set S: ∇_{x_p} E = −(∂g_S/∂x_p)ᵀ u and
     ∂E/∂t_p = −(∂g_S/∂t_p)ᵀ u, where ∂g/∂t_p = s·(∂ℓ'/∂t)(z_p) ⊗ φ_p.
     """
-    S = fit_.active
     Theta = fit_.Theta
     rhs = dE_dTheta.ravel()
-    if S is None:
-        u = _cho_solve(fit_.factor, rhs)
-    else:  # zero on the inactive coordinates: their θ does not move
-        u = np.zeros_like(rhs)
-        if S.any():
-            u[S] = _cho_solve(fit_.factor, rhs[S])
+    # zero on the inactive coordinates (their θ does not move), all zero when none is free
+    u = np.zeros_like(rhs) if fit_.factor is None else fit_.factor.solve(rhs)
     s = learner.scale(fit_.n)
     K, p = Theta.shape
     z = (Theta @ phi)[None]
     t_arr = np.array([t])
     if K == 1:  # Jᵀu = s·(ℓ'·u_w + ℓ''·(φ·u)·w), J as in mixed_derivative, unformed
-        d1 = learner.loss.d1(z, t_arr)[0, 0]
-        d2 = learner.loss.d2(z, t_arr)[0, 0, 0]
-        grad_x = -s * (d1 * u[:d] + (d2 * float(phi @ u)) * Theta[0, :d])
+        d1 = float(learner.loss.d1(z, t_arr)[0, 0])
+        d2 = float(learner.loss.d2(z, t_arr)[0, 0, 0])
+        grad_x = (-s * d1) * u[:d] + (-s * d2 * float(phi @ u)) * Theta[0, :d]
     else:
         grad_x = -(mixed_derivative(learner, Theta, phi, t, fit_.n, d).T @ u)
     grad_t = None
@@ -462,12 +796,3 @@ def to_public(Theta: np.ndarray, shift: np.ndarray, fit_intercept: bool) -> np.n
     out = Theta.copy()
     out[:, -1] -= Theta[:, :-1] @ shift
     return out.ravel()
-
-
-def public_to_internal_gradient(grad: np.ndarray, shift: np.ndarray, fit_intercept: bool,
-                                K: int) -> np.ndarray:
-    """Chain rule through :func:`to_public`: ∇_Θ E = Tᵀ ∇_θ E (for w: ∇_w − shift·∇_b)."""
-    G = np.array(grad, dtype=float).reshape(K, -1)
-    if fit_intercept:
-        G[:, :-1] -= G[:, -1:] * shift[None, :]
-    return G

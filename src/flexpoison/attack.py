@@ -42,6 +42,11 @@ class Box:
         """Euclidean projection onto the box (feature-wise clipping)."""
         return np.minimum(np.maximum(x, self.lower), self.upper)
 
+    @property
+    def diagonal(self) -> float:
+        """‖upper − lower‖ (∞ when a side is unbounded)."""
+        return float(np.linalg.norm(self.upper - self.lower))
+
 
 def feasible_box(X: np.ndarray, n_sigma: float, bounds=None) -> Box:
     """x_c − n_sigma·σ ≤ x ≤ x_c + n_sigma·σ (σ: per-feature standard deviation of X),
@@ -68,22 +73,38 @@ def feasible_box(X: np.ndarray, n_sigma: float, bounds=None) -> Box:
 # ---------------------------------------------------------------------- effects
 
 
+def public_map(p: int, shift: np.ndarray, fit_intercept: bool) -> np.ndarray:
+    """T (p × p) with public Θ = Θ_internal·T: w is kept and b = b̃ − w·shift.
+
+    The internal model is centred at ``shift`` (see :mod:`flexpoison._learners`);
+    without an intercept T = I."""
+    T = np.eye(p)
+    if fit_intercept:
+        T[:-1, -1] = -shift
+    return T
+
+
 @dataclass(frozen=True)
 class DistanceEffect:
     """E = ‖θ − θ_ref‖² on the public θ (E_I with θ_t, E_A with θ₀).
 
-    ∇_Θ E = Tᵀ·2(θ − θ_ref), T the map from internal to public parameters.
+    With θ = vec(Θ·T): ∇_Θ E = 2(θ − θ_ref)·Tᵀ (reshaped to Θ's shape).
     """
 
     reference: np.ndarray
-    shift: np.ndarray
-    fit_intercept: bool
+    T: np.ndarray
+
+    def value(self, Theta: np.ndarray, theta: np.ndarray) -> float:
+        diff = theta - self.reference
+        return float(diff @ diff)
+
+    def gradient(self, Theta: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        return (2.0 * (theta - self.reference)).reshape(Theta.shape) @ self.T.T
 
     def __call__(self, Theta: np.ndarray, theta: np.ndarray
                  ) -> tuple[float, np.ndarray]:
         diff = theta - self.reference
-        grad = lrn.public_to_internal_gradient(2.0 * diff, self.shift, self.fit_intercept,
-                                               Theta.shape[0])
+        grad = (2.0 * diff).reshape(Theta.shape) @ self.T.T
         return float(diff @ diff), grad
 
 
@@ -95,6 +116,13 @@ class LossEffect:
     Phi: np.ndarray
     t: np.ndarray
 
+    def value(self, Theta: np.ndarray, theta: np.ndarray) -> float:
+        Z = self.Phi @ Theta.T
+        return float(np.sum(self.loss.value(Z, self.t))) / self.Phi.shape[0]
+
+    def gradient(self, Theta: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        return self(Theta, theta)[1]
+
     def __call__(self, Theta: np.ndarray, theta: np.ndarray
                  ) -> tuple[float, np.ndarray]:
         sums = lrn.RowData(self.Phi, self.t).sums(self.loss, Theta, want_hess=False)
@@ -105,9 +133,13 @@ class LossEffect:
 # ------------------------------------------------------------------- the objective
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Evaluation:
-    """W and its parts at one candidate point, with the fitted model behind them."""
+    """W and its parts at one candidate point (x, t), with the fitted model behind them.
+
+    ``grad_x``/``grad_y`` are None until asked for (:meth:`Objective.differentiate`);
+    ``phi`` = φ(x) and ``dE`` = ∇_Θ E at the fitted model are what the gradient
+    reuses. Read-only by convention (made at every evaluation; freezing costs µs)."""
 
     W: float
     C: float
@@ -116,6 +148,10 @@ class Evaluation:
     grad_x: np.ndarray | None    # ∇_{x_p} W
     grad_y: float | None         # ∂W/∂y_p (regression, when asked)
     fit: lrn.Fit
+    x: np.ndarray | None = None  # the candidate row, in the user's units
+    t: float | None = None       # its encoded target
+    phi: np.ndarray | None = field(default=None, repr=False, compare=False)
+    dE: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 class Objective:
@@ -124,7 +160,8 @@ class Objective:
     W_I = α·‖x_p − x_c‖² + (1 − α)·‖θ_p − θ_t‖² (integrity) or
     W_A = α·‖x_p − x_c‖² − (1 − α)·‖θ_p − θ₀‖² (availability), where θ_p is the
     victim's optimum on the training set plus (x_p, y_p). Build it with
-    :meth:`FlexiblePoisoning.objective`; it holds no mutable state.
+    :meth:`FlexiblePoisoning.objective`; its results do not depend on what it was
+    asked before (it only caches factorisations of its own training set).
     """
 
     def __init__(self, *, victim: Victim, data: lrn.Data, shift: np.ndarray,
@@ -141,6 +178,11 @@ class Objective:
         self.effect = effect
         self.n_features = x_c.shape[0]
         self._sign = 1.0 if goal.kind == "integrity" else -1.0
+        learner = victim.learner
+        self._T = public_map(self.n_features + learner.fit_intercept, shift,
+                             learner.fit_intercept)
+        self._solver = lrn.RankOneSolver.for_data(learner, data)
+        self._newton = lrn.NewtonSolver.for_data(learner, data)
 
     # public, in the user's units and labels
     def value(self, x_p, y_p) -> float:
@@ -182,28 +224,67 @@ class Objective:
     def evaluate(self, x: np.ndarray, t: float, *, Theta_init: np.ndarray | None = None,
                  with_gradient: bool = True, with_y: bool = False) -> Evaluation:
         """Fit θ_p on the training set plus (x, t) and return W (and its gradient)."""
-        learner = self.victim.learner
-        phi = learner.features(x, self.shift)[0]
-        fit = lrn.fit(learner, lrn.PlusRow(self.data, phi, t),
-                      self.Theta_start if Theta_init is None else Theta_init)
-        theta = lrn.to_public(fit.Theta, self.shift, learner.fit_intercept)
-        E, dE = self.effect(fit.Theta, theta)
+        phi = self._features(x)
+        Theta0 = self.Theta_start if Theta_init is None else Theta_init
+        if self._solver is not None:
+            fit = self._solver.fit(phi, t, Theta0)
+        elif self._newton is not None:
+            fit = self._newton.fit(phi, t, Theta0)
+        else:
+            fit = None
+        if fit is None:
+            fit = lrn.fit(self.victim.learner, lrn.PlusRow(self.data, phi, t), Theta0)
+        theta = (fit.Theta @ self._T).ravel()
+        if with_gradient or with_y:
+            E, dE = self.effect(fit.Theta, theta)
+        else:
+            E, dE = self.effect.value(fit.Theta, theta), None
         offset = x - self.x_c
         C = float(offset @ offset)
         a = self.alpha
-        W = a * C + self._sign * (1 - a) * E
-        grad_x = grad_y = None
+        ev = Evaluation(a * C + self._sign * (1 - a) * E, C, E, theta, None, None, fit,
+                        x, t, phi, dE)
         if with_gradient or with_y:
-            gE_x, gE_t = lrn.implicit_gradient(learner, fit, phi, t, self.n_features, dE,
-                                               with_target=with_y)
-            grad_x = 2.0 * a * offset + self._sign * (1 - a) * gE_x
-            if with_y:
-                grad_y = self._sign * (1 - a) * gE_t
-        return Evaluation(W, C, E, theta, grad_x, grad_y, fit)
+            ev = self.differentiate(ev, with_y=with_y)
+        return ev
+
+    def differentiate(self, ev: Evaluation, *, with_y: bool = False) -> Evaluation:
+        """``ev`` with ∇_{x_p} W (and ∂W/∂y_p if ``with_y``):
+        ∇_{x_p} W = 2α(x_p − x_c) ± (1 − α)·∇_{x_p} E, E's part by the implicit
+        function theorem (:func:`flexpoison._learners.implicit_gradient`)."""
+        learner = self.victim.learner
+        x, t, fit, phi = ev.x, ev.t, ev.fit, ev.phi
+        if fit.factor is None:
+            fit = self._with_factor(fit, phi, t)
+        dE = ev.dE if ev.dE is not None else self.effect.gradient(fit.Theta, ev.theta)
+        gE_x, gE_t = lrn.implicit_gradient(learner, fit, phi, t, self.n_features, dE,
+                                           with_target=with_y)
+        a, sign = self.alpha, self._sign
+        grad_x = 2.0 * a * (x - self.x_c) + (sign * (1 - a)) * gE_x
+        grad_y = sign * (1 - a) * gE_t if with_y else None
+        return Evaluation(ev.W, ev.C, ev.E, ev.theta, grad_x, grad_y, fit, x, t, phi, dE)
+
+    def _with_factor(self, fit: lrn.Fit, phi: np.ndarray, t: float) -> lrn.Fit:
+        """``fit`` with the exact Hessian factor at its θ (for solvers that skip it)."""
+        if self._newton is not None:
+            factor = self._newton.factor(fit, phi, t)
+        else:
+            factor = lrn.hessian_factor(self.victim.learner,
+                                        lrn.PlusRow(self.data, phi, t), fit)
+        return lrn.Fit(fit.Theta, fit.active, factor, fit.n)
+
+    def _features(self, x: np.ndarray) -> np.ndarray:
+        """φ(x) = (x − shift, 1) (x without an intercept), for one row."""
+        if not self.victim.learner.fit_intercept:
+            return x - self.shift
+        phi = np.empty(self.n_features + 1)
+        np.subtract(x, self.shift, out=phi[:-1])
+        phi[-1] = 1.0
+        return phi
 
     def with_point(self, x: np.ndarray, t: float, Theta: np.ndarray) -> Objective:
         """The same objective on the training set with (x, t) added for good."""
-        phi = self.victim.learner.features(x, self.shift)[0]
+        phi = self._features(x)
         return Objective(victim=self.victim, data=self.data.with_row(phi, t),
                          shift=self.shift, x_c=self.x_c,
                          theta_reference=self.theta_reference, goal=self.goal,
@@ -499,7 +580,7 @@ class FlexiblePoisoning:
         if isinstance(self.goal, LossAvailability):
             effect = self._loss_effect(victim, Xf, y_arr, shift)
         else:
-            effect = DistanceEffect(reference, shift, learner.fit_intercept)
+            effect = DistanceEffect(reference, public_map(p, shift, learner.fit_intercept))
         objective = Objective(victim=victim, data=data, shift=shift, x_c=x_c,
                               theta_reference=reference, goal=self.goal,
                               alpha=float(self.alpha), Theta_start=fit0.Theta,
@@ -524,36 +605,38 @@ class FlexiblePoisoning:
 
     def _descend(self, objective: Objective, x: np.ndarray, t: float,
                  Theta: np.ndarray, box: Box, y_range: tuple[float, float]):
-        """Projected gradient descent on W for one point; returns x, t, final eval, W's."""
+        """Projected gradient descent on W for one point; returns x, t, final eval, W's.
+
+        Trial points of the line search are evaluated without their gradient: only an
+        accepted point is differentiated."""
         with_y = self.optimize_y
         ev = objective.evaluate(x, t, Theta_init=Theta, with_y=with_y)
         history = [ev.W]
         step = None
+        paper = self.step == "paper"
         for i in range(1, self.max_iter + 1):
             g_x, g_t = ev.grad_x, (ev.grad_y if with_y else 0.0)
-            if self.step == "paper":
-                s = 1.0 / i
-                x_new, t_new = self._move(x, t, g_x, g_t, s, box, y_range)
+            if paper:
+                x_new, t_new = self._move(x, t, g_x, g_t, 1.0 / i, box, y_range)
                 new = objective.evaluate(x_new, t_new, Theta_init=ev.fit.Theta,
                                          with_y=with_y)
             else:
+                g_norm = math.sqrt(float(g_x @ g_x) + g_t * g_t)
                 if step is None:  # first trial move spans the box's diagonal
-                    width = np.linalg.norm(box.upper - box.lower)
-                    norm = math.hypot(np.linalg.norm(g_x), g_t)
-                    if norm == 0.0:
+                    if g_norm == 0.0:
                         break
-                    step = width / norm
+                    step = box.diagonal / g_norm
                 new = None
-                while step * math.hypot(np.linalg.norm(g_x), g_t) > 1e-12 * (
-                        1.0 + np.linalg.norm(x)):
+                floor = 1e-12 * (1.0 + math.sqrt(float(x @ x)))
+                while step * g_norm > floor:
                     x_new, t_new = self._move(x, t, g_x, g_t, step, box, y_range)
-                    moved = float(g_x @ (x - x_new) + g_t * (t - t_new))
+                    moved = float(g_x @ (x - x_new)) + g_t * (t - t_new)
                     if moved <= 0.0:  # projected gradient vanishes: a stationary point
                         break
                     trial = objective.evaluate(x_new, t_new, Theta_init=ev.fit.Theta,
-                                               with_y=with_y)
+                                               with_gradient=False)
                     if trial.W <= ev.W - 1e-4 * moved:
-                        new = trial
+                        new = objective.differentiate(trial, with_y=with_y)
                         step *= 2.0
                         break
                     step *= 0.5

@@ -1,0 +1,148 @@
+"""The fast per-candidate solvers agree with the general solver and with exact algebra.
+
+:class:`RankOneSolver` (squared loss: Sherman–Morrison on the Gram statistics, with an
+active-set test for L1) and :class:`NewtonSolver` (non-quadratic losses: warm-started
+Newton with chord steps) answer every objective evaluation of the attack; the general
+:func:`flexpoison._learners.fit` is the reference they must reproduce, and the Hessian
+factors they hand to the implicit gradient must solve with the exact Hessian.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import CLASSIFIERS, REGRESSORS, make_classification, make_regression
+from flexpoison import FlexiblePoisoning, Integrity
+from flexpoison import _learners as lrn
+
+
+def _objective(estimator, X, y):
+    return FlexiblePoisoning(estimator, goal=Integrity(), alpha=0.3).objective(X, y)
+
+
+def _candidate(obj, X, u):
+    """A row inside the data's range, from u ∈ [−1, 1]^d."""
+    return X.mean(0) + 1.5 * X.std(0) * np.asarray(u)[:X.shape[1]]
+
+
+def _reference(obj, phi, t, Theta0):
+    return lrn.fit(obj.victim.learner, lrn.PlusRow(obj.data, phi, t), Theta0)
+
+
+def _hessian(obj, phi, t, Theta):
+    _, H = obj.victim.learner.smooth_gradient_hessian(lrn.PlusRow(obj.data, phi, t), Theta)
+    return H
+
+
+unit = st.lists(st.floats(-1, 1, allow_nan=False), min_size=4, max_size=4)
+
+
+@pytest.mark.parametrize("name", sorted(REGRESSORS))
+@settings(max_examples=25, deadline=None)
+@given(u=unit, t=st.floats(-5, 15, allow_nan=False))
+def test_rank_one_solver_matches_general_fit(name, u, t):
+    X, y = make_regression(sparse=name.startswith(("lasso", "elastic")))
+    obj = _objective(REGRESSORS[name], X, y)
+    solver = obj._solver
+    assert solver is not None
+    phi = obj._features(_candidate(obj, X, u))
+    ref = _reference(obj, phi, t, obj.Theta_start)
+    fast = solver.fit(phi, t, obj.Theta_start)
+    if fast is None:  # L1 only: the clean support is not the optimum's support here
+        assert obj.victim.learner.l1 > 0
+        fast = solver.fit(phi, t, ref.Theta)  # from the right support it must succeed
+        assert fast is not None
+    np.testing.assert_allclose(fast.Theta, ref.Theta, rtol=1e-9, atol=1e-11)
+    # the factor solves with the Hessian restricted to the free coordinates
+    S = np.ones(phi.size, bool) if ref.active is None else ref.active
+    H = _hessian(obj, phi, t, ref.Theta)[np.ix_(S, S)]
+    b = np.linspace(-1.0, 2.0, phi.size)
+    expected = np.zeros_like(b)
+    expected[S] = np.linalg.solve(H, b[S])
+    np.testing.assert_allclose(fast.factor.solve(b), expected, rtol=1e-8, atol=1e-12)
+
+
+def test_rank_one_solver_refuses_a_changed_support():
+    """A candidate that zeroes a Lasso weight (or wakes one) is left to the general
+    solver, and the answer the objective returns is still the exact optimum."""
+    X, y = make_regression(sparse=True)
+    obj = _objective(REGRESSORS["lasso"], X, y)
+    learner = obj.victim.learner
+    refused = 0
+    rng = np.random.default_rng(3)
+    for _ in range(60):
+        x = X.mean(0) + 3 * X.std(0) * rng.uniform(-1, 1, X.shape[1])
+        t = float(rng.uniform(-30, 30))
+        phi = obj._features(x)
+        ref = _reference(obj, phi, t, obj.Theta_start)
+        refused += obj._solver.fit(phi, t, obj.Theta_start) is None
+        ev = obj.evaluate(x, t, with_gradient=False)
+        np.testing.assert_allclose(ev.fit.Theta, ref.Theta, rtol=1e-9, atol=1e-11)
+        # KKT of the L1 problem at the returned θ
+        g, _ = learner.smooth_gradient_hessian(lrn.PlusRow(obj.data, phi, t), ev.fit.Theta)
+        theta = ev.fit.Theta.ravel()
+        lam = learner.l1 * learner.penalty_mask(X.shape[1])
+        on = theta != 0
+        np.testing.assert_allclose(g[on], -lam[on] * np.sign(theta[on]), atol=1e-9)
+        assert np.all(np.abs(g[~on]) <= lam[~on] + 1e-9)
+    assert refused > 0  # the test did exercise the fallback
+
+
+def test_rank_one_solver_is_not_used_when_the_statistics_are_singular():
+    """OLS on fewer rows than features: A is singular, the candidate may fix it."""
+    from sklearn.linear_model import LinearRegression
+    X, y = make_regression(n=60, d=4)
+    obj = _objective(LinearRegression(), X, y)
+    G = np.zeros_like(obj.data.G)
+    singular = lrn.GramData(G, np.zeros(G.shape[0]), 0.0, 3)
+    assert lrn.RankOneSolver.for_data(obj.victim.learner, singular) is None
+
+
+@pytest.mark.parametrize("name", sorted(CLASSIFIERS))
+@settings(max_examples=15, deadline=None)
+@given(u=unit, far=st.booleans())
+def test_newton_solver_matches_general_fit(name, u, far):
+    estimator, k = CLASSIFIERS[name]
+    X, y = make_classification(k=k)
+    obj = _objective(estimator, X, y)
+    solver = obj._newton
+    assert solver is not None
+    phi = obj._features(_candidate(obj, X, u))
+    t = float(obj.victim.encode(np.array([y[0]]))[0])
+    Theta0 = np.zeros_like(obj.Theta_start) if far else obj.Theta_start
+    ref = _reference(obj, phi, t, obj.Theta_start)
+    fast = solver.fit(phi, t, Theta0)
+    np.testing.assert_allclose(fast.Theta, ref.Theta, rtol=1e-9, atol=1e-11)
+    g, H = obj.victim.learner.smooth_gradient_hessian(lrn.PlusRow(obj.data, phi, t),
+                                                     fast.Theta)
+    assert np.max(np.abs(g)) <= 1e-10 * max(1.0, np.max(np.abs(H)))
+    # the factor made on demand is the exact Hessian's at the returned θ
+    b = np.linspace(-1.0, 2.0, H.shape[0])
+    np.testing.assert_allclose(solver.factor(fast, phi, t).solve(b), np.linalg.solve(H, b),
+                               rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["ridge", "lasso", "logistic", "multinomial"])
+def test_lazy_gradient_equals_eager_gradient(name):
+    """differentiate(evaluate(…, with_gradient=False)) == evaluate(…): trial points of the
+    line search may skip the gradient without changing it."""
+    if name in REGRESSORS:
+        X, y = make_regression(sparse=name == "lasso")
+        obj = _objective(REGRESSORS[name], X, y)
+        t = float(np.quantile(y, 0.9))
+    else:
+        estimator, k = CLASSIFIERS[name]
+        X, y = make_classification(k=k)
+        obj = _objective(estimator, X, y)
+        t = float(obj.victim.encode(np.array([y[1]]))[0])
+    x = _candidate(obj, X, [0.3, -0.7, 0.5, 0.1])
+    eager = obj.evaluate(x, t, with_y=name in REGRESSORS)
+    lazy = obj.differentiate(obj.evaluate(x, t, with_gradient=False),
+                             with_y=name in REGRESSORS)
+    assert lazy.W == pytest.approx(eager.W, rel=1e-12)
+    np.testing.assert_allclose(lazy.grad_x, eager.grad_x, rtol=1e-9, atol=1e-12)
+    if name in REGRESSORS:
+        assert lazy.grad_y == pytest.approx(eager.grad_y, rel=1e-9)
