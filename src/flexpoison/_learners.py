@@ -778,6 +778,12 @@ def mixed_derivative(learner: Learner, Theta: np.ndarray, phi: np.ndarray, t: fl
     return learner.scale(n) * J.reshape(K * p, d)
 
 
+@lru_cache(maxsize=8)
+def _constant_curvature(loss: Loss) -> float:
+    """ℓ'' of a quadratic loss with one output (the same at every z and t)."""
+    return float(loss.d2(np.zeros((1, 1)), np.zeros(1))[0, 0, 0])
+
+
 def implicit_gradient(learner: Learner, fit_: Fit, phi: np.ndarray, t: float, d: int,
                       dE_dTheta: np.ndarray, with_target: bool
                       ) -> tuple[np.ndarray, float | None]:
@@ -796,7 +802,8 @@ def implicit_gradient(learner: Learner, fit_: Fit, phi: np.ndarray, t: float, d:
     t_arr = np.array([t])
     if K == 1:  # Jᵀu = s·(ℓ'·u_w + ℓ''·(φ·u)·w), J as in mixed_derivative, unformed
         d1 = float(learner.loss.d1(z, t_arr)[0, 0])
-        d2 = float(learner.loss.d2(z, t_arr)[0, 0, 0])
+        d2 = _constant_curvature(learner.loss) if learner.loss.quadratic \
+            else float(learner.loss.d2(z, t_arr)[0, 0, 0])
         grad_x = (-s * d1) * u[:d] + (-s * d2 * float(phi @ u)) * Theta[0, :d]
     else:
         grad_x = -(mixed_derivative(learner, Theta, phi, t, fit_.n, d).T @ u)

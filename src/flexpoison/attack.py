@@ -88,24 +88,30 @@ def public_map(p: int, shift: np.ndarray, fit_intercept: bool) -> np.ndarray:
 class DistanceEffect:
     """E = ‖θ − θ_ref‖² on the public θ (E_I with θ_t, E_A with θ₀).
 
-    With θ = vec(Θ·T): ∇_Θ E = 2(θ − θ_ref)·Tᵀ (reshaped to Θ's shape).
+    With θ = vec(Θ·T): ∇_Θ E = 2(Θ·T − Θ_ref)·Tᵀ = Θ·(2TTᵀ) − 2Θ_ref·Tᵀ, the two
+    constant factors formed once.
     """
 
     reference: np.ndarray
     T: np.ndarray
+    _TT2: np.ndarray = field(init=False, repr=False, compare=False)
+    _ref_T2: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        p = self.T.shape[0]
+        object.__setattr__(self, "_TT2", 2.0 * self.T @ self.T.T)
+        object.__setattr__(self, "_ref_T2", 2.0 * self.reference.reshape(-1, p) @ self.T.T)
 
     def value(self, Theta: np.ndarray, theta: np.ndarray) -> float:
         diff = theta - self.reference
         return float(diff @ diff)
 
     def gradient(self, Theta: np.ndarray, theta: np.ndarray) -> np.ndarray:
-        return (2.0 * (theta - self.reference)).reshape(Theta.shape) @ self.T.T
+        return Theta @ self._TT2 - self._ref_T2
 
     def __call__(self, Theta: np.ndarray, theta: np.ndarray
                  ) -> tuple[float, np.ndarray]:
-        diff = theta - self.reference
-        grad = (2.0 * diff).reshape(Theta.shape) @ self.T.T
-        return float(diff @ diff), grad
+        return self.value(Theta, theta), self.gradient(Theta, theta)
 
 
 @dataclass(frozen=True)
