@@ -14,8 +14,9 @@ One run, one machine, every number from the same code:
   line search included).
 * naive — the identical Algorithm 1 with ``Objective.evaluate`` replaced by a refit of a
   clone of the scikit-learn estimator (tight tolerances) on every row trained on
-  (clean + poison so far + the candidate), the Hessian summed over all those rows at
-  sklearn's θ, then flexpoison's ``implicit_gradient``. Final W per point is compared
+  (clean + poison so far + the candidate); at accepted points (like flexpoison, not at
+  line-search trials) the Hessian summed over all those rows at sklearn's θ, then
+  flexpoison's ``implicit_gradient``. Final W per point is compared
   with flexpoison's; at large n it crafts fewer points (the ratios are per iteration
   and per point, so they still compare).
 * every case runs in a fresh process (forked from a server that has only imported the
@@ -572,11 +573,13 @@ def run_table(args, executor) -> None:
                      + " (--logistic-max-n): see the next note for why they are costly")
     notes.append("logistic regression keeps its rows (no sufficient statistics exist for "
                  "the logistic loss): every evaluation re-solves a warm-started Newton "
-                 "over all n rows at O(n·p²) per step (p = d+1 binary, K(d+1) = 27 "
-                 "multinomial), so its time per iteration grows ~linearly in n by "
-                 "construction; at n ≥ 1e5 it crafts fewer points (5; 2 binary and 1 "
-                 "multinomial at 1e6). The squared-loss learners keep the Gram matrix: "
-                 "O(d³) per evaluation whatever n, O(n·d²) once in the setup")
+                 "over all n rows, mostly chord steps of one O(n·p) gradient pass, and "
+                 "each accepted point forms the exact O(n·p²) Hessian (p = d+1 binary, "
+                 "K(d+1) = 27 multinomial), so its time per iteration grows ~linearly in "
+                 "n by construction; at n ≥ 1e5 it crafts fewer points (5; 2 binary and "
+                 "1 multinomial at 1e6). The squared-loss learners keep the Gram matrix: "
+                 "O(d²) per evaluation (a Sherman–Morrison update) whatever n, O(n·d²) "
+                 "once in the setup and O(d³) once per crafted point")
     if BC in args.learners:
         notes.append(f"{BC}: binary LogisticRegression(C=1) on {BC_ROWS} rows × 30 features "
                      "of the Wisconsin breast-cancer data (scikit-learn's bundled copy, "
@@ -660,9 +663,9 @@ def main() -> None:
                         help="functions shown by --profile (default 3)")
     parser.add_argument("--logistic-max-n", type=lambda v: int(float(v)), default=10**6,
                         help="largest n for the logistic cases (default 1e6)")
-    parser.add_argument("--rounds", type=int, default=3,
+    parser.add_argument("--rounds", type=int, default=5,
                         help="alternating flexpoison/naive rounds per case, best kept "
-                             "(default 3; a case whose round takes over 10 s runs once)")
+                             "(default 5; a case whose round takes over 10 s runs once)")
     parser.add_argument("--learners", type=_learners, default=LEARNERS + (BC,),
                         help="comma-separated subset of " + ",".join(LEARNERS + (BC,))
                         + " (default: all)")
