@@ -494,6 +494,7 @@ class RankOneSolver:
         self.A = A
         self.c = self.kappa * gram.r
         self.lam = learner.l1 * learner.penalty_mask(d)
+        self._eye = np.eye(p)
         self._sets: dict[bytes, _ActiveSet | None] = {}
         self._recent: list[tuple[np.ndarray, _ActiveSet | None]] = []
         self._full = None if learner.l1 > 0 else self._active_set(np.zeros(p))
@@ -570,41 +571,43 @@ class RankOneSolver:
     def _active_set(self, sign: np.ndarray) -> _ActiveSet | None:
         p = self.p
         active = (sign != 0) | (self.lam == 0)
-        idx, inactive = np.flatnonzero(active), np.flatnonzero(~active)
-        if idx.size == 0:
+        if not active.any():
             return None  # the empty support: left to the general solver
-        full = inactive.size == 0
+        inactive = np.flatnonzero(~active)
+        A_S = self.A
+        if inactive.size:
+            # A_SS ⊕ I (the inactive rows and columns replaced by the identity's): one
+            # p × p factorisation gives A_SS⁻¹ padded, once the identity block is zeroed
+            A_S = self.A.copy()
+            A_S[inactive] = 0.0
+            A_S[:, inactive] = 0.0
+            A_S[inactive, inactive] = 1.0
         try:
-            L = _cholesky(self.A if full else self.A[np.ix_(idx, idx)], self.learner, idx)
+            L = _cholesky(A_S, self.learner)
         except SingularHessianError:
             if self.learner.l1 == 0:
                 raise
             return None
-        inverse = dpotrs(L.L, np.eye(idx.size), lower=1)[0]
-        if full:
-            Ainv = inverse
-        else:
-            Ainv = np.zeros((p, p))
-            Ainv[np.ix_(idx, idx)] = inverse
+        Ainv = dpotrs(L.L, self._eye, lower=1)[0]
+        Ainv[inactive, inactive] = 0.0
         Ainv += Ainv.T  # symmetric to the last bit (then halved)
         Ainv *= 0.5
         theta0 = Ainv @ (self.c - self.lam * sign)
-        checks = self.learner.l1 > 0
-        if not checks:
-            R = np.vstack([Ainv, theta0[None]])
-            return _ActiveSet(R=R, theta0=theta0, Ainv=Ainv, active=None, pen=idx[:0],
-                              signs=sign[:0], checks=False, n_inactive=0, sign_start=[],
-                              r0=[], bound=[])
+        if self.learner.l1 == 0:
+            return _ActiveSet(R=np.vstack([Ainv, theta0[None]]), theta0=theta0, Ainv=Ainv,
+                              active=None, signs=sign[:0], checks=False, n_inactive=0,
+                              sign_start=[], r0=[], bound=[])
         pen = np.flatnonzero(active & (self.lam > 0))
         signs = sign[pen]
-        rows = [Ainv, theta0[None], signs[:, None] * Ainv[pen], np.eye(p)[inactive],
-                (self.A @ Ainv)[inactive]]
+        A_I = self.A[inactive]
+        rows = [Ainv, theta0[None], signs[:, None] * Ainv[pen], self._eye[inactive],
+                A_I @ Ainv]
         active.flags.writeable = False  # shared by every Fit on this support
         return _ActiveSet(
-            R=np.vstack(rows), theta0=theta0, Ainv=Ainv, active=active, pen=pen,
-            signs=signs, checks=True, n_inactive=inactive.size,
+            R=np.vstack(rows), theta0=theta0, Ainv=Ainv, active=active, signs=signs,
+            checks=True, n_inactive=inactive.size,
             sign_start=(signs * theta0[pen]).tolist(),
-            r0=(self.c - self.A @ theta0)[inactive].tolist(),
+            r0=(self.c[inactive] - A_I @ theta0).tolist(),
             bound=(self.lam[inactive] * (1 + 1e-9) + 1e-14).tolist())
 
 
@@ -622,7 +625,6 @@ class _ActiveSet:
     theta0: np.ndarray
     Ainv: np.ndarray
     active: np.ndarray | None
-    pen: np.ndarray
     signs: np.ndarray
     checks: bool
     n_inactive: int
