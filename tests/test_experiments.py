@@ -127,3 +127,14 @@ def test_reproduce_refuses_unknown_dataset(tmp_path):
                                        "--out", str(tmp_path / "o")])
     assert result.exit_code != 0 and "unknown data set" in result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_report_names_the_victims_hyper_parameters_even_at_defaults():
+    from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+
+    from flexpoison.report import describe_estimator
+    assert describe_estimator(Ridge()) == "Ridge(alpha=1.0, fit_intercept=True)"
+    text = describe_estimator(LogisticRegression(C=0.5))  # l1_ratio too, where it exists
+    assert text.startswith("LogisticRegression(C=0.5, ") and "fit_intercept=True" in text
+    assert describe_estimator(LinearRegression(fit_intercept=False)) == \
+        "LinearRegression(fit_intercept=False)"

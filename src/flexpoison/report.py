@@ -103,13 +103,25 @@ def write_dataset_files(run: DatasetRun, stage: Path, figures: dict[str, bytes])
                       [(*x, y) for x, y in zip(X_orig, res.y_poison.tolist())])
 
 
+OBJECTIVE_PARAMS = ("alpha", "C", "l1_ratio", "fit_intercept")
+
+
+def describe_estimator(estimator) -> str:
+    """``Ridge(alpha=1.0, fit_intercept=True)``: the estimator with the hyper-parameters
+    that define its training objective, shown even at their defaults (scikit-learn's
+    repr hides defaults, so ``Ridge()`` would not say which α was attacked)."""
+    params = estimator.get_params()
+    shown = ", ".join(f"{k}={params[k]!r}" for k in OBJECTIVE_PARAMS if k in params)
+    return f"{type(estimator).__name__}({shown})"
+
+
 def summary_for(run: DatasetRun) -> dict:
     """The machine-readable numbers of one data set."""
     ds = run.dataset
     out = {
         "n_rows": int(ds.X.shape[0]), "n_features": int(ds.X.shape[1]),
         "n_train": int(run.split.X_train.shape[0]), "n_test": int(run.split.X_test.shape[0]),
-        "task": ds.task, "victim": repr(run.victim), "metric": run.metric_name,
+        "task": ds.task, "victim": describe_estimator(run.victim), "metric": run.metric_name,
         "alphas": {},
         "claims": [{"key": c.key, "claim": c.text, "supported": c.supported,
                     "evidence": c.evidence} for c in run.claims],
@@ -213,7 +225,7 @@ def render_html(runs: list[DatasetRun], figures: dict[str, bytes], summary: dict
     for run in runs:
         ds = run.dataset
         parts.append(f"<h2>{e(ds.name)}</h2><p>{e(ds.description)}</p>")
-        parts.append(f"<p>Victim: <code>{e(repr(run.victim))}</code>; "
+        parts.append(f"<p>Victim: <code>{e(describe_estimator(run.victim))}</code>; "
                      f"{run.split.X_train.shape[0]} training rows × {ds.X.shape[1]} "
                      f"features (standardised), {run.split.X_test.shape[0]} test rows.</p>")
         for alpha, r in run.runs.items():
