@@ -465,8 +465,8 @@ def hessian_factor(learner: Learner, data: Data, fit_: Fit) -> Factor | None:
 class RankOneSolver:
     """The squared loss on fixed statistics (G, r) plus one row (φ, t), solved in O(p²).
 
-    With κ = 2·s(n + 1), A = κG + λ₂P and c = κr, the smooth optimum solves
-    (A + κφφᵀ) θ = c + κtφ, hence by Sherman–Morrison
+    With κ = s(n + 1)·ℓ'' (= 2s for ℓ = (z − t)²), A = κG + λ₂P and c = κr, the smooth
+    optimum solves (A + κφφᵀ) θ = c + κtφ, hence by Sherman–Morrison
 
         θ = θ₀ + β·q,   θ₀ = A⁻¹c,   q = A⁻¹φ,   β = κ(t − φᵀθ₀) / (1 + κ·φᵀq),
 
@@ -488,7 +488,7 @@ class RankOneSolver:
         self.learner = learner
         self.p = p
         self.n = gram.n + 1
-        self.kappa = 2.0 * learner.scale(self.n)
+        self.kappa = learner.scale(self.n) * _constant_curvature(learner.loss)
         A = self.kappa * gram.G
         A.flat[::p + 1] += learner.l2 * learner.penalty_mask(d)
         self.A = A
