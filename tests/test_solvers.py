@@ -146,3 +146,20 @@ def test_lazy_gradient_equals_eager_gradient(name):
     np.testing.assert_allclose(lazy.grad_x, eager.grad_x, rtol=1e-9, atol=1e-12)
     if name in REGRESSORS:
         assert lazy.grad_y == pytest.approx(eager.grad_y, rel=1e-9)
+
+
+def test_newton_solver_out_of_steps_hands_over_to_the_general_solver():
+    """A solver that runs out of steps says so (None) instead of returning a θ that is
+    not the optimum, and the objective then gets the optimum from the general solver."""
+    estimator, k = CLASSIFIERS["logistic"]
+    X, y = make_classification(k=k)
+    obj = _objective(estimator, X, y)
+    phi = obj._features(_candidate(obj, X, [0.9, -0.9, 0.9, -0.9]))
+    t = float(obj.victim.encode(np.array([y[0]]))[0])
+    far = np.zeros_like(obj.Theta_start)
+    assert lrn.NewtonSolver(obj.victim.learner, obj.data, max_iter=1).fit(phi, t, far) is None
+    obj._newton = lrn.NewtonSolver(obj.victim.learner, obj.data, max_iter=1)
+    x = _candidate(obj, X, [0.9, -0.9, 0.9, -0.9])
+    ev = obj.evaluate(x, t, Theta_init=far, with_gradient=False)
+    ref = _reference(obj, phi, t, obj.Theta_start)
+    np.testing.assert_allclose(ev.fit.Theta, ref.Theta, rtol=1e-9, atol=1e-11)

@@ -710,7 +710,9 @@ class NewtonSolver:
         return self._s * float(np.sum(self.learner.loss.value(rows.Phi @ Theta.T, rows.t))) \
             + 0.5 * float(self._l2P @ (theta * theta))
 
-    def fit(self, phi: np.ndarray, t: float, Theta0: np.ndarray) -> Fit:
+    def fit(self, phi: np.ndarray, t: float, Theta0: np.ndarray) -> Fit | None:
+        """The optimum with (φ, t) added, or None if ``max_iter`` steps did not reach
+        it (the caller then runs the general solver, :func:`fit`)."""
         learner = self.learner
         K, p = Theta0.shape
         Theta = Theta0
@@ -751,6 +753,8 @@ class NewtonSolver:
             else:
                 g = self._gradient(Theta)
                 fresh, previous = False, size
+        else:
+            return None
         return Fit(Theta, None, None, self.n)
 
     def factor(self, fit_: Fit, phi: np.ndarray, t: float) -> CholeskyFactor:
