@@ -166,8 +166,12 @@ def test_written_files(regression_result, tmp_path):
     out = tmp_path / "results" / "frontier"
     written = fr.write_frontier(regression_result, out)
     names = [n for n in regression_result.settings.sanitizers if n != "none"]
+    poison = [fr.poison_file_name(p) for p in regression_result.attacks
+              if p.X_poison.shape[0]]
+    assert "poison_flexible_alpha0.5.csv" in poison and "poison_random_clone.csv" in poison
     expected = sorted(["frontier.csv", "frontier.json", "frontier.html",
-                       "frontier_overview.png", *(f"frontier_{n}.png" for n in names)])
+                       "frontier_overview.png", *(f"frontier_{n}.png" for n in names),
+                       *poison])
     assert _files(out) == expected
     assert sorted(p.name for p in written.files) == expected and written.report is None
     assert [p.name for p in (tmp_path / "results").iterdir()] == ["frontier"]  # no stage
@@ -187,6 +191,20 @@ def test_written_files(regression_result, tmp_path):
     assert [a["label"] for a in summary["attacks"]] == \
         [p.label for p in regression_result.attacks]
     _assert_balanced((out / "frontier.html").read_text())
+    # the poison rows in the data set's units: standardised rows × σ + mean of the split
+    split = fr.split_and_standardise(regression_set(), seed=0)
+    for point in regression_result.attacks:
+        if not point.X_poison.shape[0]:
+            continue
+        with open(out / fr.poison_file_name(point), newline="") as handle:
+            table = list(csv.reader(handle))
+        assert tuple(table[0]) == ("a", "b", "c", "y")
+        values = np.array(table[1:], dtype=float)
+        assert values.shape == (regression_result.settings.n_poison, 4)
+        np.testing.assert_allclose(values[:, :3],
+                                   split.scaler.inverse_transform(point.X_poison),
+                                   rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(values[:, 3], point.y_poison, rtol=1e-12)
 
 
 class _TagChecker(HTMLParser):
@@ -287,8 +305,11 @@ def test_cli_runs_and_writes(small_data, cheap_figures, tmp_path):
     assert "<h2>Frontier:" in (tmp_path / "report.html").read_text()
     quiet = CliRunner().invoke(frontier_command, [
         "--dataset", "iris", "--model", "logistic", "--alphas", "0.5", "--max-iter", "2",
-        "--out", str(tmp_path / "q"), "--quiet"])
+        "--tol", "1e-3", "--out", str(tmp_path / "q"), "--quiet"])
     assert quiet.exit_code == 0 and len(quiet.output.splitlines()) == 1, quiet.output
+    settings = json.loads((tmp_path / "q" / "frontier.json").read_text())["settings"]
+    assert settings["tol"] == 1e-3 and settings["max_iter"] == 2
+    assert (tmp_path / "q" / "poison_flexible_alpha0.5.csv").is_file()
 
 
 CLI_ERRORS = {
@@ -300,6 +321,7 @@ CLI_ERRORS = {
     "report": (["--model", "logistic", "--report", "missing.html"],
                ["--report", "missing.html"]),
     "tiny-rate": (["--model", "logistic", "--rate", "0.001"], ["--rate", "rounds to 0"]),
+    "tol": (["--model", "logistic", "--tol", "0"], ["--tol"]),
 }
 
 

@@ -16,7 +16,7 @@ DEFAULT_ALPHAS = "0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1"
 
 # flexpoison's error messages start with the argument's name; say the option instead.
 _FLAGS = {"model": "--model", "goal": "--goal", "rate": "--rate", "alphas": "--alphas",
-          "alpha": "--alphas", "seed": "--seed", "max_iter": "--max-iter",
+          "alpha": "--alphas", "seed": "--seed", "max_iter": "--max-iter", "tol": "--tol",
           "report": "--report", "dataset": "--dataset"}
 
 
@@ -84,6 +84,10 @@ def _dataset(ctx, param, value: str) -> str:
 @click.option("--max-iter", type=click.IntRange(min=1), default=100, show_default=True,
               help="Gradient iterations per poison point at most (flexible attack and "
                    "the unconcealed baseline).")
+@click.option("--tol", type=click.FloatRange(min=0, min_open=True), default=1e-6,
+              show_default=True,
+              help="Stop a poison point when W changes by less than tol·max(1, |W|) "
+                   "(flexible attack and the unconcealed baseline).")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="An existing report.html (from 'flexpoison reproduce') to insert a "
                    "Frontier section into. Default: OUT/../report.html, if it exists.")
@@ -92,7 +96,7 @@ def _dataset(ctx, param, value: str) -> str:
                    "printed).")
 def frontier(dataset: str, model: str, goal: str, rate: float, alphas: tuple[float, ...],
              seed: int, data_dir: Path | None, out: Path | None, max_iter: int,
-             report: Path | None, quiet: bool) -> None:
+             tol: float, report: Path | None, quiet: bool) -> None:
     """Measure concealment against real sanitizers: the effect-concealment frontier.
 
     For each alpha of the grid the flexible attack crafts m poison rows; the random
@@ -102,7 +106,8 @@ def frontier(dataset: str, model: str, goal: str, rate: float, alphas: tuple[flo
     calibrated on the clean training rows; the victim is refitted on the rows kept.
     Written per (attack, sanitizer): the share of poison caught, the share of clean
     rows removed, the effect left and the test MSE / accuracy; plus one PNG per
-    sanitizer (effect left vs share caught) and an overview.
+    sanitizer (effect left vs share caught) and an overview; and each attack's poison
+    rows in the data set's units (poison_*.csv).
     """
     from .errors import FlexPoisonError
     from .frontier import run_frontier, write_frontier
@@ -115,7 +120,7 @@ def frontier(dataset: str, model: str, goal: str, rate: float, alphas: tuple[flo
     start = time.perf_counter()
     try:
         result = run_frontier(dataset, model=model, goal=goal, rate=rate, alphas=alphas,
-                              seed=seed, max_iter=max_iter, data_dir=data_dir,
+                              seed=seed, max_iter=max_iter, tol=tol, data_dir=data_dir,
                               progress=False if quiet else None)
         written = write_frontier(result, out, report=report)
     except FlexPoisonError as exc:

@@ -207,6 +207,17 @@ class FrontierResult:
     theta_clean: np.ndarray = field(repr=False)
     theta_reference: np.ndarray = field(repr=False)
     seconds: float
+    feature_names: tuple[str, ...] = ()
+    target_name: str = "y"
+    x_mean: np.ndarray | None = field(default=None, repr=False)   # the standardisation:
+    x_scale: np.ndarray | None = field(default=None, repr=False)  # x = z·scale + mean
+
+    def poison_in_data_units(self, point: AttackPoint) -> np.ndarray:
+        """``point.X_poison`` (standardised) back in the data set's units."""
+        if self.x_mean is None:
+            raise InvalidInputError("this frontier result does not carry its "
+                                    "standardisation (built by hand, not run_frontier)")
+        return point.X_poison * self.x_scale + self.x_mean
 
     def rows_for(self, sanitizer: str) -> list[FrontierRow]:
         """The rows of one sanitizer (or ``"none"``), in attack order."""
@@ -556,7 +567,11 @@ def run_frontier(dataset: str | Dataset, *, model: str | object = "ridge",
         max_iter=int(max_iter), tol=float(tol), clean_removal=float(clean_removal))
     return FrontierResult(settings, tuple(rows), tuple(points), effect_clean,
                           metric_clean, theta_clean, evaluator.reference,
-                          time.perf_counter() - start)
+                          time.perf_counter() - start,
+                          feature_names=tuple(dataset.feature_names),
+                          target_name=dataset.target_name,
+                          x_mean=split.scaler.mean_.copy(),
+                          x_scale=split.scaler.scale_.copy())
 
 
 # ------------------------------------------------------------------------ files
@@ -662,6 +677,13 @@ def _cell(value) -> str:
     return "" if value is None else value
 
 
+def poison_file_name(point: AttackPoint) -> str:
+    """``poison_flexible_alpha0.5.csv``, ``poison_random_clone.csv``, …"""
+    if point.attack == "flexible":
+        return f"poison_flexible_alpha{point.alpha:g}.csv"
+    return f"poison_{point.attack}.csv"
+
+
 def write_frontier(result: FrontierResult, out_dir: str | os.PathLike, *,
                    report: str | os.PathLike | None = None, auto_report: bool = True
                    ) -> WrittenFrontier:
@@ -669,8 +691,10 @@ def write_frontier(result: FrontierResult, out_dir: str | os.PathLike, *,
 
     Files: ``frontier.csv`` (one row per attack × sanitizer, :data:`CSV_COLUMNS`),
     ``frontier.json`` (settings, references, attacks, rows, versions),
-    ``frontier_<sanitizer>.png`` per sanitizer, ``frontier_overview.png``, and
-    ``frontier.html`` (self-contained). Then, if ``report`` is given — or, with
+    ``frontier_<sanitizer>.png`` per sanitizer, ``frontier_overview.png``,
+    ``frontier.html`` (self-contained) and, per attack, its poison rows in the data
+    set's units (``poison_flexible_alpha0.5.csv``, ``poison_random_clone.csv``, …;
+    :func:`poison_file_name`). Then, if ``report`` is given — or, with
     ``auto_report``, if ``out_dir``'s parent holds ``report.html`` (from
     ``flexpoison reproduce``) — a "Frontier" section is inserted into that report
     before ``</body>`` (replacing the section of an earlier run with the same data
@@ -690,6 +714,14 @@ def write_frontier(result: FrontierResult, out_dir: str | os.PathLike, *,
         _io.write_csv(stage / "frontier.csv", CSV_COLUMNS,
                       [[_cell(getattr(r, c)) for c in CSV_COLUMNS] for r in result.rows])
         _io.write_json(stage / "frontier.json", _summary(result))
+        if result.x_mean is not None:  # the poison rows of every attack, in data units
+            header = (*result.feature_names, result.target_name)
+            for point in result.attacks:
+                if point.X_poison.shape[0]:
+                    X_data = result.poison_in_data_units(point)
+                    _io.write_csv(stage / poison_file_name(point), header,
+                                  [(*x, y) for x, y in zip(X_data.tolist(),
+                                                           point.y_poison.tolist())])
         for name, png in figures.items():
             (stage / name).write_bytes(png)
         (stage / "frontier.html").write_text(
