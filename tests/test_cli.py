@@ -241,6 +241,12 @@ def _ragged(tmp_path):
     return path
 
 
+def _constant_column(tmp_path):
+    X, y = make_regression(n=20, d=2, seed=4)
+    return write_csv(tmp_path / "const.csv", ["a", "flat", "b", "y"],
+                     [[x[0], 7.5, x[1], t] for x, t in zip(X, y)])
+
+
 BASE = ["--target-column", "y", "--model", "ridge", "--rate", 0.1]
 ERRORS = {
     "missing-file": (lambda p, d: ["--data", p / "nope.csv", *BASE],
@@ -259,6 +265,8 @@ ERRORS = {
                           ["exactly one of --rate and --n-points"]),
     "unknown-preset": (lambda p, d: ["--data", d, *BASE, "--target", "upside-down"],
                        ["--target", "unknown preset 'upside-down'"]),
+    "constant-column": (lambda p, d: ["--data", _constant_column(p), *BASE],
+                        ["column 'flat' is constant"]),
     "unsupported-model": (
         lambda p, d: ["--data", d, "--target-column", "y", "--model", "svm",
                       "--rate", 0.1], ["--model", "'svm'", "ridge"]),

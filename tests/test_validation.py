@@ -98,6 +98,25 @@ def test_constant_feature():
         _generate(X, y)
 
 
+class _Table:
+    """A minimal table-like X (what a pandas DataFrame offers): an array with columns."""
+
+    def __init__(self, values, columns):
+        self.values, self.columns, self.shape = values, columns, values.shape
+
+    def __array__(self, dtype=None, copy=None):
+        return self.values
+
+
+def test_constant_feature_named_when_x_has_columns():
+    X, y = make_regression(n=30)
+    X[:, 1] = 4.2
+    X[:, 3] = -1.0
+    with pytest.raises(InvalidInputError, match=r"feature 1 \('rooms'\) is constant "
+                       r".*also constant: feature 3 \('zip'\)"):
+        _generate(_Table(X, ["area", "rooms", "age", "zip"]), y)
+
+
 def test_target_vector_of_wrong_length():
     X, y = make_regression(n=30, d=4)
     with pytest.raises(InvalidInputError, match=r"target: expected a flat θ_t of length 5"):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Sequence
 
 import numpy as np
 
@@ -48,26 +48,41 @@ class Box:
         return float(np.linalg.norm(self.upper - self.lower))
 
 
-def feasible_box(X: np.ndarray, n_sigma: float, bounds=None) -> Box:
+def feasible_box(X: np.ndarray, n_sigma: float, bounds=None,
+                 feature_names: Sequence[str] | None = None) -> Box:
     """x_c − n_sigma·σ ≤ x ≤ x_c + n_sigma·σ (σ: per-feature standard deviation of X),
-    intersected with optional ``bounds = (lower, upper)``."""
+    intersected with optional ``bounds = (lower, upper)``. ``feature_names`` (e.g. a
+    DataFrame's columns) only make error messages name the feature."""
+    def feature(j: int) -> str:
+        return f"feature {j}" + (f" ({feature_names[j]!r})" if feature_names else "")
+
     x_c = X.mean(axis=0)
     sigma = X.std(axis=0)
     constant = np.flatnonzero(sigma <= 1e-12 * np.maximum(1.0, np.abs(x_c)))
     if constant.size:
+        others = ", ".join(feature(int(j)) for j in constant[1:])
         raise InvalidInputError(
-            f"X: feature {int(constant[0])} is constant (σ = 0), so its 3σ box is a single "
-            "point and it carries no information; remove it"
-            + (f" (also constant: {constant[1:].tolist()})" if constant.size > 1 else ""))
+            f"X: {feature(int(constant[0]))} is constant (σ = 0), so its 3σ box is a "
+            "single point and it carries no information; remove it"
+            + (f" (also constant: {others})" if others else ""))
     lower, upper = x_c - n_sigma * sigma, x_c + n_sigma * sigma
     if bounds is not None:
         user_lower, user_upper = check_bounds(bounds, X.shape[1])
         lower, upper = np.maximum(lower, user_lower), np.minimum(upper, user_upper)
         if np.any(lower > upper):
             j = int(np.argmax(lower > upper))
-            raise InvalidInputError(f"bounds: for feature {j} the user bounds do not "
+            raise InvalidInputError(f"bounds: for {feature(j)} the user bounds do not "
                                     f"intersect the {n_sigma:g}σ box")
     return Box(lower, upper)
+
+
+def _column_names(X) -> list[str] | None:
+    """The column names of a table-like X (a pandas DataFrame's ``columns``), if any."""
+    columns = getattr(X, "columns", None)
+    if columns is None:
+        return None
+    names = [str(c) for c in columns]
+    return names if len(names) == np.shape(X)[1] else None
 
 
 # ---------------------------------------------------------------------- effects
@@ -558,6 +573,7 @@ class FlexiblePoisoning:
         if sample_weight is not None:
             raise UnsupportedEstimatorError("sample_weight is not supported: the victim "
                                             "is trained with unit weights")
+        names = _column_names(X)
         X = check_features(X, "X", min_rows=2)
         n, d = X.shape
         y_arr = np.asarray(y)
@@ -569,7 +585,7 @@ class FlexiblePoisoning:
             raise InvalidInputError("optimize_y: only regression responses can be "
                                     "optimised; class labels are flipped instead")
         Xf = X.astype(float)
-        box = feasible_box(Xf, self.n_sigma, self.bounds)
+        box = feasible_box(Xf, self.n_sigma, self.bounds, names)
         learner = victim.learner
         x_c = Xf.mean(axis=0)
         shift = x_c if learner.fit_intercept else np.zeros(d)

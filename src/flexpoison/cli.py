@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -161,13 +162,15 @@ def attack(data: Path, sep: str, target_column: str, model: str, reg: float,
     started = time.perf_counter()
     sep = _check_options(click.get_current_context())
     task = "classification" if model == "logistic" else "regression"
-    with _user_errors():
+    columns: list[str] = []  # the feature columns' names, for error messages
+    with _user_errors(columns):
         from sklearn.preprocessing import StandardScaler
 
         from .attack import FlexiblePoisoning
 
         table = _io.read_csv(data, sep)
         X, y, feature_names = table.features_and_target(target_column, task)
+        columns.extend(feature_names)
         estimator = _estimator(model, reg, l1_ratio, fit_intercept=not no_intercept)
         victim = _victim_label(estimator, standardize)
         settings = _settings(click.get_current_context(), sep)
@@ -291,13 +294,20 @@ def _check_options(ctx: click.Context) -> str:
 
 
 @contextlib.contextmanager
-def _user_errors() -> Iterator[None]:
-    """Turn refusals (flexpoison's errors, file-system errors) into one-line errors."""
+def _user_errors(columns: list[str] | None = None) -> Iterator[None]:
+    """Turn refusals (flexpoison's errors, file-system errors) into one-line errors.
+
+    Once the data file is read, ``columns`` (filled in place with the feature columns'
+    names) makes "feature j" in a message name the file's column instead."""
     try:
         yield
     except FlexPoisonError as exc:
         name, colon, rest = _one_line(exc).partition(": ")
         message = f"{_FLAGS[name]}: {rest}" if colon and name in _FLAGS else _one_line(exc)
+        if columns:
+            message = re.sub(r"\bfeature (\d+)\b",
+                             lambda m: f"column {columns[int(m.group(1))]!r}"
+                             if int(m.group(1)) < len(columns) else m.group(0), message)
         raise click.ClickException(message) from None
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
