@@ -1,0 +1,59 @@
+"""Per-row losses: derivatives against finite differences, softmax against scipy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.special import log_softmax, softmax
+
+from flexpoison._losses import LogisticLoss, SoftmaxLoss, SquaredLoss
+
+
+def _rows(seed: int, n: int, K: int, scale: float):
+    rng = np.random.default_rng(seed)
+    return scale * rng.standard_normal((n, K)), rng
+
+
+@pytest.mark.parametrize("K", [2, 3, 5, 20])
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), scale=st.sampled_from([1e-3, 1.0, 30.0, 700.0]))
+def test_softmax_loss_matches_scipy(K, seed, scale):
+    """Values, ℓ' and ℓ'' equal scipy's log_softmax/softmax, for large scores too."""
+    z, rng = _rows(seed, 50, K, scale)
+    t = rng.integers(0, K, 50).astype(float)
+    loss = SoftmaxLoss(K)
+    expected = -log_softmax(z, axis=1)[np.arange(50), t.astype(int)]
+    np.testing.assert_allclose(loss.value(z, t), expected, rtol=1e-12, atol=1e-12)
+    p = softmax(z, axis=1)
+    onehot = np.eye(K)[t.astype(int)]
+    np.testing.assert_allclose(loss.d1(z, t), p - onehot, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(loss.d2(z, t),
+                               p[:, :, None] * (np.eye(K) - p[:, None, :]),
+                               rtol=1e-12, atol=1e-15)
+
+
+LOSSES = {
+    "squared": (SquaredLoss(), lambda rng, n: rng.normal(size=n)),
+    "logistic": (LogisticLoss(), lambda rng, n: rng.choice([-1.0, 1.0], n)),
+    "softmax": (SoftmaxLoss(3), lambda rng, n: rng.integers(0, 3, n).astype(float)),
+}
+
+
+@pytest.mark.parametrize("name", LOSSES)
+def test_derivatives_match_finite_differences(name):
+    """ℓ' is the gradient of ℓ and ℓ'' the Jacobian of ℓ', by central differences."""
+    loss, targets = LOSSES[name]
+    K = loss.n_outputs
+    z, rng = _rows(7, 40, K, 2.0)
+    t = targets(rng, 40)
+    h = 1e-6
+    d1, d2 = loss.d1(z, t), loss.d2(z, t)
+    for k in range(K):
+        step = np.zeros(K)
+        step[k] = h
+        fd1 = (loss.value(z + step, t) - loss.value(z - step, t)) / (2 * h)
+        np.testing.assert_allclose(d1[:, k], fd1, rtol=1e-7, atol=1e-8)
+        fd2 = (loss.d1(z + step, t) - loss.d1(z - step, t)) / (2 * h)
+        np.testing.assert_allclose(d2[:, :, k], fd2, rtol=1e-6, atol=1e-8)
