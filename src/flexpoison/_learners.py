@@ -22,6 +22,15 @@ From ℓ's derivatives alone this module derives
 
 Linear systems are solved by Cholesky factorisation; a singular Hessian raises
 :class:`~flexpoison.errors.SingularHessianError`, never a NaN.
+
+Solvers. :func:`fit` solves any learner on any data (the reference). The attack asks
+for θ on one fixed training set plus one candidate row thousands of times, so two
+solvers specialise that question and fall back to :func:`fit` whenever they cannot
+answer exactly: :class:`RankOneSolver` (squared loss: a Sherman–Morrison update of a
+matrix factored once per training set, O(p²) per row whatever n) and
+:class:`NewtonSolver` (logistic/softmax: warm-started Newton with chord steps, the
+exact Hessian formed only when a gradient is asked for). ``tests/test_solvers.py``
+holds them to :func:`fit`.
 """
 
 from __future__ import annotations
