@@ -76,20 +76,6 @@ def make_estimator(learner: str):
             BC: LogisticRegression(C=1.0)}[learner]
 
 
-def tight(estimator):
-    """A clone whose solver runs to (near) machine precision: the naive reference."""
-    from sklearn.base import clone
-    from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression, Ridge
-    est = clone(estimator)
-    if isinstance(est, (Lasso, ElasticNet)):
-        est.set_params(tol=1e-12, max_iter=1_000_000)
-    elif isinstance(est, LogisticRegression):
-        est.set_params(tol=1e-12, max_iter=10_000, solver="newton-cholesky")
-    elif isinstance(est, Ridge):
-        est.set_params(solver="cholesky")
-    return est  # LinearRegression: an exact least-squares solve already
-
-
 # True regression weights (one exactly 0, so Lasso/ElasticNet have an inactive
 # coefficient) and the class-score matrix of the multinomial model.
 W_TRUE = np.array([1.5, 1.0, -0.8, 0.6, 0.0, -0.4, 0.3, -1.2])
@@ -133,6 +119,7 @@ def _naive_objective_class():
     from sklearn.base import clone
 
     from flexpoison import _learners as lrn
+    from flexpoison._estimators import solved_tightly
     from flexpoison.attack import Evaluation, Objective
 
     cholesky = lrn._cholesky  # the engine's factorisation (LAPACK potrf)
@@ -160,7 +147,8 @@ def _naive_objective_class():
             capacity = n + room + 1
             rows = Rows(np.empty((capacity, d)), np.empty(capacity, dtype=np.asarray(
                 objective.victim.decode(t[:1])).dtype),
-                np.empty((capacity, Phi0.shape[1])), np.empty(capacity), tight(estimator))
+                np.empty((capacity, Phi0.shape[1])), np.empty(capacity),
+                solved_tightly(estimator))
             rows.X[:n] = X
             rows.y[:n] = objective.victim.decode(t)
             rows.Phi[:n] = learner.features(X, objective.shift)
@@ -653,7 +641,7 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=None,
                         help="poison points per flexpoison case (default 20; 5 with --quick)")
     parser.add_argument("--quick", action="store_true",
-                        help="smoke run: n ∈ {1e3, 1e4}, few points (under a minute)")
+                        help="smoke run: n ∈ {1e3, 1e4}, few points (~3 min)")
     parser.add_argument("--profile", action="store_true",
                         help="also print a cProfile top-3 of the inner loop (Ridge, n = 1e4)")
     parser.add_argument("--blas-threads", type=int, default=1,

@@ -155,3 +155,19 @@ def victim_from_estimator(estimator, y: np.ndarray) -> Victim:
                                               f", multinomial K={classes.size}")
     return Victim(Learner(label, loss, fit_intercept, C, False, 1.0, 0.0),
                   "classification", classes)
+
+
+def solved_tightly(estimator):
+    """An unfitted clone of ``estimator`` whose solver runs to (near) machine precision,
+    so that its refit reproduces the engine's exact optimum (LinearRegression's
+    least-squares solve is exact already)."""
+    from sklearn.base import clone
+    from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression, Ridge
+    est = clone(estimator)
+    if isinstance(est, (Lasso, ElasticNet)):
+        est.set_params(tol=1e-12, max_iter=1_000_000)
+    elif isinstance(est, LogisticRegression):
+        est.set_params(tol=1e-12, max_iter=100_000, solver="newton-cholesky")
+    elif isinstance(est, Ridge):
+        est.set_params(solver="cholesky")
+    return est

@@ -6,7 +6,7 @@ Every supported victim minimises, over θ = (W, b) with K output rows,
 
 with φ(x) = (x − shift, 1) when the model has an intercept (the intercept is never
 penalised; ``shift`` = x_c keeps the Gram matrix well conditioned and is undone by
-:func:`to_public`) and φ(x) = x without one. ``s(N)`` is a constant, or a constant
+``flexpoison.attack.public_map``) and φ(x) = x without one. ``s(N)`` is a constant, or a constant
 over N = number of rows trained on. :class:`Learner` holds (ℓ, s, λ₁, λ₂); the
 scikit-learn conventions (DESIGN.md) map onto it in :mod:`flexpoison._estimators`.
 
@@ -214,6 +214,16 @@ class Learner:
         Phi[:, -1] = 1.0
         return Phi
 
+    def feature_row(self, x: np.ndarray, shift: np.ndarray) -> np.ndarray:
+        """φ(x) for one row (1-D): :meth:`features` without its 2-D handling, for the
+        attack's inner loop."""
+        if not self.fit_intercept:
+            return x - shift
+        phi = np.empty(x.shape[0] + 1)
+        np.subtract(x, shift, out=phi[:-1])
+        phi[-1] = 1.0
+        return phi
+
     def smooth_gradient_hessian(self, data: Data, Theta: np.ndarray
                                 ) -> tuple[np.ndarray, np.ndarray]:
         """g(θ) and H(θ) of the smooth part (everything but λ₁‖W‖₁), flattened."""
@@ -358,18 +368,6 @@ def fit(learner: Learner, data: Data, Theta0: np.ndarray, *, max_iter: int = 100
 
     active = None
     Theta = Theta0.copy()
-    if learner.loss.quadratic and isinstance(data, PlusRow) and \
-            isinstance(data.base, GramData):
-        # The attack's hot path: Σ(φᵀθ − t)² over the statistics plus the candidate row,
-        # so H = 2s(G + φφᵀ) + λ₂P and θ solves H θ = 2s(r + tφ), without forming g.
-        s = 2.0 * learner.scale(data.n)
-        phi = data.phi
-        H = data.base.G + np.outer(phi, phi)
-        H *= s
-        H.flat[::p + 1] += learner.l2 * learner.penalty_mask(p - learner.fit_intercept)
-        factor = _cholesky(H, learner)
-        theta = factor.solve(s * (data.base.r + data.t * phi))
-        return Fit(theta[None], active, factor, data.n)
     if learner.loss.quadratic:
         g, H = learner.smooth_gradient_hessian(data, Theta)
         factor = _cholesky(H, learner)
@@ -458,9 +456,8 @@ def _polish_active_set(A, c, lam, theta, learner: Learner, settled: bool
 
 
 def hessian_factor(learner: Learner, data: Data, fit_: Fit) -> Factor | None:
-    """The factor of H(θ) at ``fit_.Theta``, restricted to the free coordinates."""
-    if fit_.factor is not None:
-        return fit_.factor
+    """The factor of H(θ) at ``fit_.Theta``, restricted to the free coordinates (for a
+    fit whose solver did not make it)."""
     S = fit_.active
     if S is not None and not S.any():
         return None
@@ -531,10 +528,11 @@ class RankOneSolver:
         denom = 1.0 + kappa * float(phi @ q)
         beta = kappa * (t - z[self.p]) / denom
         theta = entry.theta0 + beta * q
-        if entry.checks and not self._support_holds(entry, z, t, beta, denom):
+        checks = entry.active is not None
+        if checks and not self._support_holds(entry, z, t, beta, denom):
             return None
         Theta = theta[None]
-        if entry.checks:  # the next warm start is usually this optimum: same support
+        if checks:  # the next warm start is usually this optimum: same support
             self._remember(Theta, entry)
         return Fit(Theta, entry.active, RankOneFactor(entry.Ainv, q, kappa / denom),
                    self.n)
@@ -550,7 +548,7 @@ class RankOneSolver:
         faster than a chain of tiny numpy operations."""
         p = self.p
         values = z[p + 1:].tolist()
-        n_sign, k = entry.signs.size, entry.n_inactive
+        n_sign, k = len(entry.sign_start), len(entry.r0)
         for start, slope in zip(entry.sign_start, values[:n_sign]):
             if start + beta * slope <= 0.0:
                 return False  # a weight crossed (or reached) zero: the support changes
@@ -604,8 +602,7 @@ class RankOneSolver:
         theta0 = Ainv @ (self.c - self.lam * sign)
         if self.learner.l1 == 0:
             return _ActiveSet(R=np.vstack([Ainv, theta0[None]]), theta0=theta0, Ainv=Ainv,
-                              active=None, signs=sign[:0], checks=False, n_inactive=0,
-                              sign_start=[], r0=[], bound=[])
+                              active=None, sign_start=[], r0=[], bound=[])
         pen = np.flatnonzero(active & (self.lam > 0))
         signs = sign[pen]
         A_I = self.A[inactive]
@@ -613,8 +610,7 @@ class RankOneSolver:
                 A_I @ Ainv]
         active.flags.writeable = False  # shared by every Fit on this support
         return _ActiveSet(
-            R=np.vstack(rows), theta0=theta0, Ainv=Ainv, active=active, signs=signs,
-            checks=True, n_inactive=inactive.size,
+            R=np.vstack(rows), theta0=theta0, Ainv=Ainv, active=active,
             sign_start=(signs * theta0[pen]).tolist(),
             r0=(self.c[inactive] - A_I @ theta0).tolist(),
             bound=(self.lam[inactive] * (1 + 1e-9) + 1e-14).tolist())
@@ -633,10 +629,7 @@ class _ActiveSet:
     R: np.ndarray
     theta0: np.ndarray
     Ainv: np.ndarray
-    active: np.ndarray | None
-    signs: np.ndarray
-    checks: bool
-    n_inactive: int
+    active: np.ndarray | None  # None: no L1 term, nothing to check
     sign_start: list[float]
     r0: list[float]
     bound: list[float]
@@ -670,7 +663,7 @@ class NewtonSolver:
         self.n = data.n + 1
         self._recent: list[tuple[np.ndarray, LossSums]] = []
         self._rows: RowData | None = None  # the rows plus a slot for the candidate
-        K, p = learner.n_outputs, data.Phi.shape[1]
+        p = data.Phi.shape[1]
         self._s = learner.scale(self.n)
         self._l2P = learner.l2 * learner.penalty_mask(p - learner.fit_intercept)
 
@@ -827,15 +820,3 @@ def implicit_gradient(learner: Learner, fit_: Fit, phi: np.ndarray, t: float, d:
         dg_dt = s * np.outer(learner.loss.d1_dt(z, t_arr)[0], phi)
         grad_t = -float(dg_dt.ravel() @ u)
     return grad_x, grad_t
-
-
-# -------------------------------------------------------------- public θ convention
-
-
-def to_public(Theta: np.ndarray, shift: np.ndarray, fit_intercept: bool) -> np.ndarray:
-    """Flat public θ: per output row (w, b) with b = b̃ − w·shift (undoing the shift)."""
-    if not fit_intercept:
-        return Theta.ravel().copy()
-    out = Theta.copy()
-    out[:, -1] -= Theta[:, :-1] @ shift
-    return out.ravel()

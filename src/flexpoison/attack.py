@@ -295,13 +295,7 @@ class Objective:
         return lrn.Fit(fit.Theta, fit.active, factor, fit.n)
 
     def _features(self, x: np.ndarray) -> np.ndarray:
-        """φ(x) = (x − shift, 1) (x without an intercept), for one row."""
-        if not self.victim.learner.fit_intercept:
-            return x - self.shift
-        phi = np.empty(self.n_features + 1)
-        np.subtract(x, self.shift, out=phi[:-1])
-        phi[-1] = 1.0
-        return phi
+        return self.victim.learner.feature_row(x, self.shift)
 
     def with_point(self, x: np.ndarray, t: float, Theta: np.ndarray) -> Objective:
         """The same objective on the training set with (x, t) added for good."""
@@ -595,14 +589,15 @@ class FlexiblePoisoning:
             else lrn.RowData(Phi, t)
         K, p = learner.n_outputs, Phi.shape[1]
         fit0 = lrn.fit(learner, data, np.zeros((K, p)))
-        theta_clean = lrn.to_public(fit0.Theta, shift, learner.fit_intercept)
+        T = public_map(p, shift, learner.fit_intercept)
+        theta_clean = (fit0.Theta @ T).ravel()
         shape = ModelShape(d, K, learner.fit_intercept, victim.task,
                            None if victim.classes is None else tuple(victim.classes))
         reference = self.goal.reference(theta_clean, shape)
         if isinstance(self.goal, LossAvailability):
             effect = self._loss_effect(victim, Xf, y_arr, shift)
         else:
-            effect = DistanceEffect(reference, public_map(p, shift, learner.fit_intercept))
+            effect = DistanceEffect(reference, T)
         objective = Objective(victim=victim, data=data, shift=shift, x_c=x_c,
                               theta_reference=reference, goal=self.goal,
                               alpha=float(self.alpha), Theta_start=fit0.Theta,

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.stats import spearmanr
-from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
+from ._estimators import solved_tightly
 from .attack import AttackResult, FlexiblePoisoning
 from .datasets import Dataset
 from .goals import Integrity
@@ -120,14 +120,6 @@ class DatasetRun:
 PAPER_ALPHAS = (0.5, 0.0)
 
 
-def _tight(estimator):
-    """The victim solved to (near) machine precision, for checking θ_p."""
-    est = clone(estimator)
-    if isinstance(est, Ridge):
-        return est.set_params(solver="cholesky")
-    return est.set_params(solver="newton-cholesky", tol=1e-12, max_iter=1000)
-
-
 def run_dataset(dataset: Dataset, *, alphas=PAPER_ALPHAS, max_rate: float = 0.2,
                 seed: int = 0, max_iter: int = 100, tol: float = 1e-6,
                 step: str = "backtracking", progress: bool | None = False) -> DatasetRun:
@@ -149,7 +141,7 @@ def run_dataset(dataset: Dataset, *, alphas=PAPER_ALPHAS, max_rate: float = 0.2,
         seconds = time.perf_counter() - start
         thetas = np.vstack([result.theta_clean, result.theta_history])
         metric = np.array([holdout_metric(t, split, dataset.task, classes) for t in thetas])
-        refit = _tight(victim).fit(np.vstack([split.X_train, result.X_poison]),
+        refit = solved_tightly(victim).fit(np.vstack([split.X_train, result.X_poison]),
                                    np.append(split.y_train, result.y_poison))
         coef = np.atleast_2d(refit.coef_)
         theta_sk = np.hstack([coef, np.atleast_1d(refit.intercept_)[:, None]]).ravel()

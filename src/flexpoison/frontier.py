@@ -61,11 +61,12 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from sklearn.base import clone, is_classifier
+from sklearn.base import is_classifier
 
 from . import _io
 from ._validation import check_fraction, check_positive
 from .attack import FlexiblePoisoning
+from ._estimators import solved_tightly
 from .baselines import label_flip, random_clone, unconcealed
 from .datasets import Dataset, load_dataset
 from .errors import InvalidInputError
@@ -310,19 +311,6 @@ def _sanitizers(names, task: str, victim, clean_removal: float
 # --------------------------------------------------------------- evaluation refit
 
 
-def _tight(estimator):
-    """A clone solved to (near) machine precision: the evaluation must reproduce θ_p."""
-    from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression, Ridge
-    est = clone(estimator)
-    if isinstance(est, (Lasso, ElasticNet)):
-        est.set_params(tol=1e-12, max_iter=1_000_000)
-    elif isinstance(est, LogisticRegression):
-        est.set_params(tol=1e-12, max_iter=100_000, solver="newton-cholesky")
-    elif isinstance(est, Ridge):
-        est.set_params(solver="cholesky")
-    return est
-
-
 @dataclass(frozen=True)
 class _Evaluator:
     """Refit on kept rows → θ (flat public layout) → (effect, test metric)."""
@@ -341,7 +329,7 @@ class _Evaluator:
         if self.task == "classification" and np.unique(y).size < 2:
             raise InvalidInputError("the rows kept by a sanitizer hold a single class; "
                                     "the victim cannot be refitted on them")
-        model = _tight(self.estimator).fit(X, y)
+        model = solved_tightly(self.estimator).fit(X, y)
         coef = np.atleast_2d(model.coef_)
         if not model.fit_intercept:
             return coef.ravel()
