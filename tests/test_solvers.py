@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import CLASSIFIERS, REGRESSORS, make_classification, make_regression
-from flexpoison import FlexiblePoisoning, Integrity
+from flexpoison import Availability, FlexiblePoisoning, Integrity, LossAvailability
 from flexpoison import _learners as lrn
 
 
@@ -163,3 +163,41 @@ def test_newton_solver_out_of_steps_hands_over_to_the_general_solver():
     ev = obj.evaluate(x, t, Theta_init=far, with_gradient=False)
     ref = _reference(obj, phi, t, obj.Theta_start)
     np.testing.assert_allclose(ev.fit.Theta, ref.Theta, rtol=1e-9, atol=1e-11)
+
+
+GOALS = {"integrity": Integrity(), "availability": Availability(),
+         "loss": LossAvailability()}
+
+
+@pytest.mark.parametrize("goal", sorted(GOALS))
+@pytest.mark.parametrize("name", sorted(REGRESSORS))
+@settings(max_examples=10, deadline=None)
+@given(u=unit, t=st.floats(-5, 15, allow_nan=False), v=unit)
+def test_observed_quadratic_equals_the_effect_and_its_implicit_gradient(name, goal, u, t,
+                                                                        v):
+    """RankOneSolver evaluates a quadratic E at the optimum without forming θ, and
+    differentiates it without solving with H: both must equal the effect evaluated at
+    the formed θ and the general implicit gradient."""
+    X, y = make_regression(sparse=name.startswith(("lasso", "elastic")))
+    obj = FlexiblePoisoning(REGRESSORS[name], goal=GOALS[goal], alpha=0.3).objective(X, y)
+    quadratic = obj.effect.quadratic
+    assert quadratic is not None and obj._solver.observe is quadratic
+    theta = obj.Theta_start.ravel() + 0.5 * np.asarray(v)[np.arange(obj.Theta_start.size) % 4]
+    assert quadratic.value(theta) == pytest.approx(
+        obj.effect.value(theta[None], (theta[None] @ obj._T).ravel()), rel=1e-12, abs=1e-12)
+
+    phi = obj._features(_candidate(obj, X, u))
+    trial = obj._solver.trial(phi, t, obj.Theta_start)
+    if trial is None:  # L1: the clean support is not this optimum's
+        ref = _reference(obj, phi, t, obj.Theta_start)
+        trial = obj._solver.trial(phi, t, ref.Theta)
+    fit = obj._solver.fit_of(trial)
+    public = (fit.Theta @ obj._T).ravel()
+    E, dE = obj.effect(fit.Theta, public)
+    assert trial.value == pytest.approx(E, rel=1e-10, abs=1e-12)
+    d = X.shape[1]
+    gx, gt = obj._solver.observed_gradient(trial, t, fit.Theta, d)
+    ref_x, ref_t = lrn.implicit_gradient(obj.victim.learner, fit, phi, t, d, dE, True)
+    scale = max(1.0, np.max(np.abs(ref_x)))
+    np.testing.assert_allclose(gx, ref_x, rtol=1e-9, atol=1e-11 * scale)
+    assert gt == pytest.approx(ref_t, rel=1e-9, abs=1e-11 * scale)

@@ -468,6 +468,39 @@ def hessian_factor(learner: Learner, data: Data, fit_: Fit) -> Factor | None:
     return _cholesky(H[np.ix_(idx, idx)], learner, idx)
 
 
+@dataclass(slots=True)
+class Quadratic:
+    """f(θ) = θᵀMθ + 2mᵀθ + m₀ on the flat θ of a one-output model (M symmetric).
+
+    An effect E that is quadratic in θ declares itself this way, and
+    :class:`RankOneSolver` then evaluates it at a candidate's optimum without forming θ.
+    """
+
+    M: np.ndarray
+    m: np.ndarray
+    m0: float
+
+    def value(self, theta: np.ndarray) -> float:
+        return float(theta @ (self.M @ theta + 2.0 * self.m)) + self.m0
+
+
+@dataclass(slots=True)
+class RankOneTrial:
+    """A candidate row's optimum θ = θ₀ + βq, not yet formed (:meth:`RankOneSolver.fit_of`
+    forms it). ``z`` = R·φ (q first), ``denom`` = 1 + κ·φᵀq, ``phi_theta`` = φᵀθ;
+    ``value`` is the observed quadratic f at θ, ``re_phi`` = rₑᵀφ and ``qNq`` =
+    φᵀA⁻¹MA⁻¹φ its parts (None, 0, 0 when the solver observes none)."""
+
+    entry: _ActiveSet
+    z: np.ndarray
+    beta: float
+    denom: float
+    phi_theta: float
+    value: float | None
+    re_phi: float
+    qNq: float
+
+
 class RankOneSolver:
     """The squared loss on fixed statistics (G, r) plus one row (φ, t), solved in O(p²).
 
@@ -477,18 +510,22 @@ class RankOneSolver:
         θ = θ₀ + β·q,   θ₀ = A⁻¹c,   q = A⁻¹φ,   β = κ(t − φᵀθ₀) / (1 + κ·φᵀq),
 
     and the Hessian's inverse is a :class:`RankOneFactor`. A⁻¹ is formed once per
-    training set (from A's Cholesky factor), so a candidate row costs one p × p product
-    and a few dots, whatever n is.
+    training set (from A's Cholesky factor), so a candidate row costs one product
+    R·φ (R stacks A⁻¹, θ₀ᵀ and the rows below) and a few dots, whatever n is.
 
     With λ₁ > 0 the same formulas hold on an active set S with signs σ (c_S becomes
     c_S − λ_S σ_S, the inverses are restricted to S and padded with zeros): the set is
     read off the warm start, and the answer is the exact optimum when the signs hold
     and every inactive j has |c_j + κ(t − φᵀθ)φ_j − (Aθ)_j| ≤ λ_j (the KKT
-    conditions). Otherwise :meth:`fit` returns None and the caller solves the problem
+    conditions). Otherwise :meth:`trial` returns None and the caller solves the problem
     from scratch (:func:`fit`).
+
+    ``observe``, a :class:`Quadratic` f, is evaluated at every optimum without forming
+    θ: f(θ₀ + βq) = f(θ₀) + 2β·(A⁻¹(Mθ₀ + m))ᵀφ + β²·φᵀ(A⁻¹MA⁻¹)φ, a row and a block of
+    R precomputed per active set.
     """
 
-    def __init__(self, learner: Learner, gram: GramData):
+    def __init__(self, learner: Learner, gram: GramData, observe: Quadratic | None = None):
         p = gram.G.shape[0]
         d = p - learner.fit_intercept
         self.learner = learner
@@ -500,59 +537,102 @@ class RankOneSolver:
         self.A = A
         self.c = self.kappa * gram.r
         self.lam = learner.l1 * learner.penalty_mask(d)
-        self._eye = np.eye(p)
+        self.observe = observe
+        # rows of R·φ: q (p), then (A⁻¹MA⁻¹)φ (p, when observing), then the scalars
+        # φᵀθ₀ and (when observing) rₑᵀφ, then the support test's rows
+        self._tail = 2 * p if observe is not None else p
         self._sets: dict[bytes, _ActiveSet | None] = {}
         self._recent: list[tuple[np.ndarray, _ActiveSet | None]] = []
         self._full = None if learner.l1 > 0 else self._active_set(np.zeros(p))
 
     @classmethod
-    def for_data(cls, learner: Learner, data: Data) -> RankOneSolver | None:
+    def for_data(cls, learner: Learner, data: Data, observe: Quadratic | None = None
+                 ) -> RankOneSolver | None:
         """A solver when the learner's loss is quadratic and A is definite, else None."""
         if not (learner.loss.quadratic and learner.n_outputs == 1
                 and isinstance(data, GramData)):
             return None
         try:
-            return cls(learner, data)
+            return cls(learner, data, observe)
         except SingularHessianError:  # e.g. OLS on fewer rows than features: the
             return None               # candidate row may still make H definite
 
     def fit(self, phi: np.ndarray, t: float, Theta0: np.ndarray) -> Fit | None:
         """The exact optimum with (φ, t) added, or None (L1: the warm start's active set
         is not the optimum's)."""
+        trial = self.trial(phi, t, Theta0)
+        return None if trial is None else self.fit_of(trial)
+
+    def trial(self, phi: np.ndarray, t: float, Theta0: np.ndarray) -> RankOneTrial | None:
+        """The optimum with (φ, t) added as θ₀ + βq, with the observed quadratic's value
+        there; None as for :meth:`fit`."""
         entry = self._full if self._full is not None else self._entry(Theta0)
         if entry is None:
             return None
-        kappa = self.kappa
-        z = entry.R @ phi                      # (q, φᵀθ₀, then the KKT rows)
-        q = z[:self.p]
-        denom = 1.0 + kappa * float(phi @ q)
-        beta = kappa * (t - z[self.p]) / denom
-        theta = entry.theta0 + beta * q
-        checks = entry.active is not None
-        if checks and not self._support_holds(entry, z, t, beta, denom):
+        p, kappa, tail = self.p, self.kappa, self._tail
+        z = entry.R @ phi
+        if self.observe is None:
+            phi_q, qNq = float(z[:p] @ phi), 0.0
+        else:
+            phi_q, qNq = (z[:tail].reshape(2, p) @ phi).tolist()
+        scalars = z[tail:].tolist()
+        phi_theta0 = scalars[0]
+        denom = 1.0 + kappa * phi_q
+        beta = kappa * (t - phi_theta0) / denom
+        phi_theta = phi_theta0 + beta * phi_q
+        if entry.active is not None and not self._support_holds(
+                entry, scalars[1 + (self.observe is not None):], t, beta, phi_theta):
             return None
-        Theta = theta[None]
-        if checks:  # the next warm start is usually this optimum: same support
-            self._remember(Theta, entry)
-        return Fit(Theta, entry.active, RankOneFactor(entry.Ainv, q, kappa / denom),
-                   self.n)
+        if self.observe is None:
+            return RankOneTrial(entry, z, beta, denom, phi_theta, None, 0.0, 0.0)
+        re_phi = scalars[1]
+        value = entry.value0 + beta * (2.0 * re_phi + beta * qNq)
+        return RankOneTrial(entry, z, beta, denom, phi_theta, value, re_phi, qNq)
 
-    def _support_holds(self, entry: _ActiveSet, z: np.ndarray, t: float, beta: float,
-                       denom: float) -> bool:
+    def observed_gradient(self, trial: RankOneTrial, t: float, Theta: np.ndarray, d: int
+                          ) -> tuple[np.ndarray, float]:
+        """∇_{x_p} f and ∂f/∂t_p of the observed quadratic f at ``trial``'s optimum θ
+        (``Theta``, from :meth:`fit_of`): :func:`implicit_gradient` with H⁻¹∇f read off
+        R·φ instead of solved for. With ∇f = 2(Mθ + m) and θ = θ₀ + βq,
+
+            u = H⁻¹∇f = 2(rₑ + β·A⁻¹MA⁻¹φ) − (κ/denom)·(qᵀ∇f)·q,
+            qᵀ∇f = 2(rₑᵀφ + β·φᵀA⁻¹MA⁻¹φ),   φᵀu = qᵀ∇f / denom,
+
+        and, for ℓ = (ℓ''/2)(z − t)² (s·ℓ' = −γ with γ = κ(t − φᵀθ), s·ℓ'' = κ):
+        ∇_{x_p} f = γ·u_w − κ·(φᵀu)·w and ∂f/∂t_p = κ·φᵀu (u_w, w: the first d
+        coordinates)."""
+        p, kappa = self.p, self.kappa
+        z = trial.z
+        q_grad = 2.0 * (trial.re_phi + trial.beta * trial.qNq)
+        u = trial.entry.r_e + trial.beta * z[p:2 * p]
+        u -= (0.5 * kappa * q_grad / trial.denom) * z[:p]  # u/2
+        phi_u = q_grad / trial.denom
+        gamma = kappa * (t - trial.phi_theta)
+        grad_x = (2.0 * gamma) * u[:d] - (kappa * phi_u) * Theta[0, :d]
+        return grad_x, kappa * phi_u
+
+    def fit_of(self, trial: RankOneTrial) -> Fit:
+        """θ = θ₀ + βq of ``trial``, with its Hessian's inverse as a RankOneFactor."""
+        entry, q = trial.entry, trial.z[:self.p]
+        Theta = (entry.theta0 + trial.beta * q)[None]
+        if entry.active is not None:  # the next warm start is usually this optimum
+            self._remember(Theta, entry)
+        return Fit(Theta, entry.active,
+                   RankOneFactor(entry.Ainv, q, self.kappa / trial.denom), self.n)
+
+    def _support_holds(self, entry: _ActiveSet, values: list[float], t: float,
+                       beta: float, phi_theta: float) -> bool:
         """Whether θ = θ₀ + βq is the optimum: the signs hold on the support,
         σ_j θ_j = σ_j θ₀_j + β·σ_j q_j > 0, and each inactive j meets KKT,
         |(c − Aθ₀)_j + γ·φ_j − β·(Aq)_j| ≤ λ_j with γ = κ(t − φᵀθ).
 
-        ``z`` = R·φ holds σ_j q_j, φ_j and (Aq)_j after q and φᵀθ₀. The test runs on
-        Python floats: for the few coordinates of a linear model that is several times
-        faster than a chain of tiny numpy operations."""
-        p = self.p
-        values = z[p + 1:].tolist()
+        ``values`` (from R·φ) holds σ_j q_j, φ_j and (Aq)_j. The test runs on Python
+        floats: for the few coordinates of a linear model that is several times faster
+        than a chain of tiny numpy operations."""
         n_sign, k = len(entry.sign_start), len(entry.r0)
-        for start, slope in zip(entry.sign_start, values[:n_sign]):
+        for start, slope in zip(entry.sign_start, values):
             if start + beta * slope <= 0.0:
                 return False  # a weight crossed (or reached) zero: the support changes
-        phi_theta = z[p] + beta * (denom - 1.0) / self.kappa  # φᵀθ = φᵀθ₀ + β·φᵀq
         gamma = self.kappa * (t - phi_theta)
         for r, bound, phi_j, aq_j in zip(entry.r0, entry.bound, values[n_sign:n_sign + k],
                                          values[n_sign + k:]):
@@ -595,22 +675,33 @@ class RankOneSolver:
             if self.learner.l1 == 0:
                 raise
             return None
-        Ainv = dpotrs(L.L, self._eye, lower=1)[0]
+        eye = np.eye(p)
+        Ainv = dpotrs(L.L, eye, lower=1)[0]
         Ainv[inactive, inactive] = 0.0
         Ainv += Ainv.T  # symmetric to the last bit (then halved)
         Ainv *= 0.5
         theta0 = Ainv @ (self.c - self.lam * sign)
+        rows = [Ainv]
+        scalar_rows = [theta0]
+        value0, r_e = 0.0, None
+        if self.observe is not None:
+            M, m = self.observe.M, self.observe.m
+            r_e = Ainv @ (M @ theta0 + m)
+            rows.append(Ainv @ M @ Ainv)
+            scalar_rows.append(r_e)
+            value0 = self.observe.value(theta0)
         if self.learner.l1 == 0:
-            return _ActiveSet(R=np.vstack([Ainv, theta0[None]]), theta0=theta0, Ainv=Ainv,
-                              active=None, sign_start=[], r0=[], bound=[])
+            return _ActiveSet(R=np.vstack(rows + scalar_rows), theta0=theta0, Ainv=Ainv,
+                              active=None, value0=value0, r_e=r_e, sign_start=[], r0=[],
+                              bound=[])
         pen = np.flatnonzero(active & (self.lam > 0))
         signs = sign[pen]
         A_I = self.A[inactive]
-        rows = [Ainv, theta0[None], signs[:, None] * Ainv[pen], self._eye[inactive],
-                A_I @ Ainv]
+        support_rows = [signs[:, None] * Ainv[pen], eye[inactive], A_I @ Ainv]
         active.flags.writeable = False  # shared by every Fit on this support
         return _ActiveSet(
-            R=np.vstack(rows), theta0=theta0, Ainv=Ainv, active=active,
+            R=np.vstack(rows + scalar_rows + support_rows), theta0=theta0, Ainv=Ainv,
+            active=active, value0=value0, r_e=r_e,
             sign_start=(signs * theta0[pen]).tolist(),
             r0=(self.c[inactive] - A_I @ theta0).tolist(),
             bound=(self.lam[inactive] * (1 + 1e-9) + 1e-14).tolist())
@@ -620,16 +711,20 @@ class RankOneSolver:
 class _ActiveSet:
     """What :class:`RankOneSolver` precomputes for one active set S with signs σ.
 
-    R stacks A⁻¹ (p rows), θ₀ᵀ, the rows σ_j·A⁻¹_j of the penalised support, the
+    R stacks A⁻¹ (p rows), A⁻¹MA⁻¹ (p rows, when a quadratic is observed), θ₀ᵀ,
+    rₑᵀ = (A⁻¹(Mθ₀ + m))ᵀ (observed), the rows σ_j·A⁻¹_j of the penalised support, the
     identity rows of the inactive set I and the rows I of A·A⁻¹, so that one product
-    R·φ gives q, φᵀθ₀, σ_j q_j, φ_I and (A q)_I. ``sign_start`` is σ_j θ₀_j, ``r0``
-    is (c − Aθ₀)_I and ``bound`` the KKT bound λ_I (with a rounding allowance), as
-    Python floats for :meth:`RankOneSolver._support_holds`."""
+    R·φ gives q, A⁻¹MA⁻¹φ, φᵀθ₀, rₑᵀφ, σ_j q_j, φ_I and (A q)_I. ``value0`` is the
+    observed quadratic at θ₀ and ``r_e`` = rₑ; ``sign_start`` is σ_j θ₀_j, ``r0`` is (c − Aθ₀)_I and
+    ``bound`` the KKT bound λ_I (with a rounding allowance), as Python floats for
+    :meth:`RankOneSolver._support_holds`."""
 
     R: np.ndarray
     theta0: np.ndarray
     Ainv: np.ndarray
     active: np.ndarray | None  # None: no L1 term, nothing to check
+    value0: float
+    r_e: np.ndarray | None
     sign_start: list[float]
     r0: list[float]
     bound: list[float]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal, Sequence
 
 import numpy as np
@@ -121,6 +122,16 @@ class DistanceEffect:
         diff = theta - self.reference
         return float(diff @ diff)
 
+    @cached_property
+    def quadratic(self) -> lrn.Quadratic | None:
+        """E as θᵀMθ + 2mᵀθ + m₀ on the internal θ of a one-output model:
+        M = TTᵀ, m = −T·θ_ref, m₀ = ‖θ_ref‖² (None for several outputs)."""
+        p = self.T.shape[0]
+        if self.reference.size != p:
+            return None
+        return lrn.Quadratic(0.5 * self._TT2, -0.5 * self._ref_T2[0],
+                             float(self.reference @ self.reference))
+
     def gradient(self, Theta: np.ndarray, theta: np.ndarray) -> np.ndarray:
         return Theta @ self._TT2 - self._ref_T2
 
@@ -144,6 +155,20 @@ class LossEffect:
     def gradient(self, Theta: np.ndarray, theta: np.ndarray) -> np.ndarray:
         return self(Theta, theta)[1]
 
+    @cached_property
+    def quadratic(self) -> lrn.Quadratic | None:
+        """E as θᵀMθ + 2mᵀθ + m₀ when ℓ is quadratic with one output (else None): by
+        Taylor's formula at z = 0, ℓ(z, t) = ℓ(0, t) + ℓ'(0, t)·z + ½ℓ''·z², so
+        M = ℓ''·ΦᵀΦ / (2n_e), m = Σ_i ℓ'(0, t_i)·φ_i / (2n_e), m₀ = Σ_i ℓ(0, t_i) / n_e."""
+        if not self.loss.quadratic or self.loss.n_outputs != 1:
+            return None
+        n = self.Phi.shape[0]
+        zero = np.zeros((n, 1))
+        curvature = float(self.loss.d2(zero[:1], self.t[:1])[0, 0, 0])
+        M = (0.5 * curvature / n) * (self.Phi.T @ self.Phi)
+        m = (self.loss.d1(zero, self.t)[:, 0] @ self.Phi) / (2 * n)
+        return lrn.Quadratic(M, m, float(np.sum(self.loss.value(zero, self.t))) / n)
+
     def __call__(self, Theta: np.ndarray, theta: np.ndarray
                  ) -> tuple[float, np.ndarray]:
         sums = lrn.RowData(self.Phi, self.t).sums(self.loss, Theta, want_hess=False)
@@ -154,25 +179,47 @@ class LossEffect:
 # ------------------------------------------------------------------- the objective
 
 
-@dataclass(slots=True)
 class Evaluation:
     """W and its parts at one candidate point (x, t), with the fitted model behind them.
 
     ``grad_x``/``grad_y`` are None until asked for (:meth:`Objective.differentiate`);
     ``phi`` = φ(x) and ``dE`` = ∇_Θ E at the fitted model are what the gradient
-    reuses. Read-only by convention (made at every evaluation; freezing costs µs)."""
+    reuses. ``fit`` and ``theta`` may be formed on first access: a line search reads
+    only W of most points it tries. Read-only by convention (made at every
+    evaluation; a frozen class costs µs to build).
+    """
 
-    W: float
-    C: float
-    E: float
-    theta: np.ndarray            # public θ_p
-    grad_x: np.ndarray | None    # ∇_{x_p} W
-    grad_y: float | None         # ∂W/∂y_p (regression, when asked)
-    fit: lrn.Fit
-    x: np.ndarray | None = None  # the candidate row, in the user's units
-    t: float | None = None       # its encoded target
-    phi: np.ndarray | None = field(default=None, repr=False, compare=False)
-    dE: np.ndarray | None = field(default=None, repr=False, compare=False)
+    __slots__ = ("W", "C", "E", "grad_x", "grad_y", "x", "t", "phi", "dE", "_theta",
+                 "_fit", "_pending")
+
+    def __init__(self, W: float, C: float, E: float, theta: np.ndarray | None = None,
+                 grad_x: np.ndarray | None = None, grad_y: float | None = None,
+                 fit: lrn.Fit | None = None, x: np.ndarray | None = None,
+                 t: float | None = None, phi: np.ndarray | None = None,
+                 dE: np.ndarray | None = None, *, pending=None):
+        self.W, self.C, self.E = W, C, E
+        self.grad_x, self.grad_y = grad_x, grad_y
+        self.x, self.t, self.phi, self.dE = x, t, phi, dE
+        self._theta, self._fit = theta, fit
+        self._pending = pending  # (solver, trial, T): forms fit and theta on demand
+
+    @property
+    def fit(self) -> lrn.Fit:
+        """The victim's optimum with the candidate added (internal coordinates)."""
+        if self._fit is None:
+            solver, trial, _ = self._pending
+            self._fit = solver.fit_of(trial)
+        return self._fit
+
+    @property
+    def theta(self) -> np.ndarray:
+        """θ_p: the public parameters (flat w…, b) of that optimum."""
+        if self._theta is None:
+            self._theta = (self.fit.Theta @ self._pending[2]).ravel()
+        return self._theta
+
+    def __repr__(self) -> str:
+        return f"Evaluation(W={self.W!r}, C={self.C!r}, E={self.E!r}, theta={self.theta!r})"
 
 
 class Objective:
@@ -202,7 +249,7 @@ class Objective:
         learner = victim.learner
         self._T = public_map(self.n_features + learner.fit_intercept, shift,
                              learner.fit_intercept)
-        self._solver = lrn.RankOneSolver.for_data(learner, data)
+        self._solver = lrn.RankOneSolver.for_data(learner, data, effect.quadratic)
         self._newton = lrn.NewtonSolver.for_data(learner, data)
 
     # public, in the user's units and labels
@@ -244,15 +291,29 @@ class Objective:
     # internal, in encoded targets
     def evaluate(self, x: np.ndarray, t: float, *, Theta_init: np.ndarray | None = None,
                  with_gradient: bool = True, with_y: bool = False) -> Evaluation:
-        """Fit θ_p on the training set plus (x, t) and return W (and its gradient)."""
+        """Fit θ_p on the training set plus (x, t) and return W (and its gradient).
+
+        Without the gradient, a squared-loss victim's θ_p is not formed unless read:
+        :class:`~flexpoison._learners.RankOneSolver` gives E (quadratic in θ_p) at the
+        optimum directly."""
         phi = self._features(x)
         Theta0 = self.Theta_start if Theta_init is None else Theta_init
+        offset = x - self.x_c
+        C = float(offset @ offset)
+        a = self.alpha
+        fit = None
         if self._solver is not None:
-            fit = self._solver.fit(phi, t, Theta0)
+            trial = self._solver.trial(phi, t, Theta0)
+            if trial is not None:
+                if trial.value is not None:
+                    E = trial.value
+                    ev = Evaluation(a * C + self._sign * (1 - a) * E, C, E, x=x, t=t,
+                                    phi=phi, pending=(self._solver, trial, self._T))
+                    return self.differentiate(ev, with_y=with_y) \
+                        if with_gradient or with_y else ev
+                fit = self._solver.fit_of(trial)
         elif self._newton is not None:
             fit = self._newton.fit(phi, t, Theta0)
-        else:
-            fit = None
         if fit is None:
             fit = lrn.fit(self.victim.learner, lrn.PlusRow(self.data, phi, t), Theta0)
         theta = (fit.Theta @ self._T).ravel()
@@ -260,9 +321,6 @@ class Objective:
             E, dE = self.effect(fit.Theta, theta)
         else:
             E, dE = self.effect.value(fit.Theta, theta), None
-        offset = x - self.x_c
-        C = float(offset @ offset)
-        a = self.alpha
         ev = Evaluation(a * C + self._sign * (1 - a) * E, C, E, theta, None, None, fit,
                         x, t, phi, dE)
         if with_gradient or with_y:
@@ -272,18 +330,27 @@ class Objective:
     def differentiate(self, ev: Evaluation, *, with_y: bool = False) -> Evaluation:
         """``ev`` with ∇_{x_p} W (and ∂W/∂y_p if ``with_y``):
         ∇_{x_p} W = 2α(x_p − x_c) ± (1 − α)·∇_{x_p} E, E's part by the implicit
-        function theorem (:func:`flexpoison._learners.implicit_gradient`)."""
-        learner = self.victim.learner
-        x, t, fit, phi = ev.x, ev.t, ev.fit, ev.phi
-        if fit.factor is None:
-            fit = self._with_factor(fit, phi, t)
-        dE = ev.dE if ev.dE is not None else self.effect.gradient(fit.Theta, ev.theta)
-        gE_x, gE_t = lrn.implicit_gradient(learner, fit, phi, t, self.n_features, dE,
-                                           with_target=with_y)
+        function theorem (:func:`flexpoison._learners.implicit_gradient`; for a
+        squared-loss victim and a quadratic E,
+        :meth:`flexpoison._learners.RankOneSolver.observed_gradient`, the same formula
+        with H⁻¹∇E read off quantities the evaluation already has)."""
+        x, t, phi, pending = ev.x, ev.t, ev.phi, ev._pending
+        fit = ev.fit
+        dE = None
+        if pending is not None:
+            gE_x, gE_t = pending[0].observed_gradient(pending[1], t, fit.Theta,
+                                                      self.n_features)
+        else:
+            if fit.factor is None:
+                fit = self._with_factor(fit, phi, t)
+            dE = ev.dE if ev.dE is not None else self.effect.gradient(fit.Theta, ev.theta)
+            gE_x, gE_t = lrn.implicit_gradient(self.victim.learner, fit, phi, t,
+                                               self.n_features, dE, with_target=with_y)
         a, sign = self.alpha, self._sign
         grad_x = 2.0 * a * (x - self.x_c) + (sign * (1 - a)) * gE_x
         grad_y = sign * (1 - a) * gE_t if with_y else None
-        return Evaluation(ev.W, ev.C, ev.E, ev.theta, grad_x, grad_y, fit, x, t, phi, dE)
+        return Evaluation(ev.W, ev.C, ev.E, ev._theta, grad_x, grad_y, fit, x, t, phi, dE,
+                          pending=pending)
 
     def _with_factor(self, fit: lrn.Fit, phi: np.ndarray, t: float) -> lrn.Fit:
         """``fit`` with the exact Hessian factor at its θ (for solvers that skip it)."""
@@ -631,6 +698,7 @@ class FlexiblePoisoning:
         history = [ev.W]
         step = None
         paper = self.step == "paper"
+        lower, upper = box.lower, box.upper
         for i in range(1, self.max_iter + 1):
             g_x, g_t = ev.grad_x, (ev.grad_y if with_y else 0.0)
             if paper:
@@ -646,7 +714,11 @@ class FlexiblePoisoning:
                 new = None
                 floor = 1e-12 * (1.0 + math.sqrt(float(x @ x)))
                 while step * g_norm > floor:
-                    x_new, t_new = self._move(x, t, g_x, g_t, step, box, y_range)
+                    if g_t:
+                        x_new, t_new = self._move(x, t, g_x, g_t, step, box, y_range)
+                    else:  # the same move, inlined: this loop is the attack's hot path
+                        x_new = np.minimum(np.maximum(x - step * g_x, lower), upper)
+                        t_new = t
                     moved = float(g_x @ (x - x_new)) + g_t * (t - t_new)
                     if moved <= 0.0:  # projected gradient vanishes: a stationary point
                         break
