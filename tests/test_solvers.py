@@ -196,7 +196,7 @@ def test_observed_quadratic_equals_the_effect_and_its_implicit_gradient(name, go
     E, dE = obj.effect(fit.Theta, public)
     assert trial.value == pytest.approx(E, rel=1e-10, abs=1e-12)
     d = X.shape[1]
-    gx, gt = obj._solver.observed_gradient(trial, t, fit.Theta, d)
+    gx, gt = obj._solver.observed_gradient(trial, t, d)
     ref_x, ref_t = lrn.implicit_gradient(obj.victim.learner, fit, phi, t, d, dE, True)
     scale = max(1.0, np.max(np.abs(ref_x)))
     np.testing.assert_allclose(gx, ref_x, rtol=1e-9, atol=1e-11 * scale)

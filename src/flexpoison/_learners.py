@@ -261,6 +261,14 @@ class Learner:
         return value, g, H
 
 
+@lru_cache(maxsize=16)
+def _identity(p: int) -> np.ndarray:
+    """I_p (read-only, shared)."""
+    eye = np.eye(p)
+    eye.flags.writeable = False
+    return eye
+
+
 @lru_cache(maxsize=64)
 def _penalty_mask(K: int, d: int, fit_intercept: bool) -> np.ndarray:
     mask = np.ones((K, d + fit_intercept))
@@ -308,7 +316,7 @@ class RankOneFactor:
 
     def solve(self, b: np.ndarray) -> np.ndarray:
         q = self.q
-        return self.Ainv @ b - q * (self.coef * float(q @ b))
+        return self.Ainv.dot(b) - q * (self.coef * float(q.dot(b)))
 
 
 Factor = CholeskyFactor | RankOneFactor
@@ -487,12 +495,13 @@ class Quadratic:
 @dataclass(slots=True)
 class RankOneTrial:
     """A candidate row's optimum θ = θ₀ + βq, not yet formed (:meth:`RankOneSolver.fit_of`
-    forms it). ``z`` = R·φ (q first), ``denom`` = 1 + κ·φᵀq, ``phi_theta`` = φᵀθ;
-    ``value`` is the observed quadratic f at θ, ``re_phi`` = rₑᵀφ and ``qNq`` =
-    φᵀA⁻¹MA⁻¹φ its parts (None, 0, 0 when the solver observes none)."""
+    forms it). ``Qphi`` = Q·φ (q, then A⁻¹MA⁻¹φ when observing), ``denom`` =
+    1 + κ·φᵀq, ``phi_theta`` = φᵀθ; ``value`` is the observed quadratic f at θ,
+    ``re_phi`` = rₑᵀφ and ``qNq`` = φᵀA⁻¹MA⁻¹φ its parts (None, 0, 0 when the solver
+    observes none)."""
 
     entry: _ActiveSet
-    z: np.ndarray
+    Qphi: np.ndarray
     beta: float
     denom: float
     phi_theta: float
@@ -510,8 +519,9 @@ class RankOneSolver:
         θ = θ₀ + β·q,   θ₀ = A⁻¹c,   q = A⁻¹φ,   β = κ(t − φᵀθ₀) / (1 + κ·φᵀq),
 
     and the Hessian's inverse is a :class:`RankOneFactor`. A⁻¹ is formed once per
-    training set (from A's Cholesky factor), so a candidate row costs one product
-    R·φ (R stacks A⁻¹, θ₀ᵀ and the rows below) and a few dots, whatever n is.
+    training set (from A's Cholesky factor), so a candidate row costs two products,
+    Q·φ (Q stacks A⁻¹ and the block below) and R·φ (R stacks θ₀ᵀ and the rows below),
+    and a dot, whatever n is.
 
     With λ₁ > 0 the same formulas hold on an active set S with signs σ (c_S becomes
     c_S − λ_S σ_S, the inverses are restricted to S and padded with zeros): the set is
@@ -521,8 +531,8 @@ class RankOneSolver:
     from scratch (:func:`fit`).
 
     ``observe``, a :class:`Quadratic` f, is evaluated at every optimum without forming
-    θ: f(θ₀ + βq) = f(θ₀) + 2β·(A⁻¹(Mθ₀ + m))ᵀφ + β²·φᵀ(A⁻¹MA⁻¹)φ, a row and a block of
-    R precomputed per active set.
+    θ: f(θ₀ + βq) = f(θ₀) + 2β·(A⁻¹(Mθ₀ + m))ᵀφ + β²·φᵀ(A⁻¹MA⁻¹)φ, a row of R and a
+    block of Q precomputed per active set.
     """
 
     def __init__(self, learner: Learner, gram: GramData, observe: Quadratic | None = None):
@@ -538,9 +548,6 @@ class RankOneSolver:
         self.c = self.kappa * gram.r
         self.lam = learner.l1 * learner.penalty_mask(d)
         self.observe = observe
-        # rows of R·φ: q (p), then (A⁻¹MA⁻¹)φ (p, when observing), then the scalars
-        # φᵀθ₀ and (when observing) rₑᵀφ, then the support test's rows
-        self._tail = 2 * p if observe is not None else p
         self._sets: dict[bytes, _ActiveSet | None] = {}
         self._recent: list[tuple[np.ndarray, _ActiveSet | None]] = []
         self._full = None if learner.l1 > 0 else self._active_set(np.zeros(p))
@@ -569,14 +576,13 @@ class RankOneSolver:
         entry = self._full if self._full is not None else self._entry(Theta0)
         if entry is None:
             return None
-        p, kappa, tail = self.p, self.kappa, self._tail
-        z = entry.R @ phi
-        if self.observe is None:
-            phi_q, qNq = float(z[:p] @ phi), 0.0
-        else:
-            phi_q, qNq = (z[:tail].reshape(2, p) @ phi).tolist()
-        scalars = z[tail:].tolist()
-        phi_theta0 = scalars[0]
+        kappa = self.kappa
+        # ndarray.dot rather than @: on arrays this small the call is the cost, and
+        # the method's dispatch is about half of matmul's
+        Qphi = entry.Q.dot(phi)               # q (, A⁻¹MA⁻¹φ)
+        forms = Qphi.dot(phi).tolist()        # φᵀq (, φᵀA⁻¹MA⁻¹φ)
+        scalars = entry.R.dot(phi).tolist()   # φᵀθ₀ (, rₑᵀφ), then the support rows
+        phi_q, phi_theta0 = forms[0], scalars[0]
         denom = 1.0 + kappa * phi_q
         beta = kappa * (t - phi_theta0) / denom
         phi_theta = phi_theta0 + beta * phi_q
@@ -584,36 +590,39 @@ class RankOneSolver:
                 entry, scalars[1 + (self.observe is not None):], t, beta, phi_theta):
             return None
         if self.observe is None:
-            return RankOneTrial(entry, z, beta, denom, phi_theta, None, 0.0, 0.0)
-        re_phi = scalars[1]
+            return RankOneTrial(entry, Qphi, beta, denom, phi_theta, None, 0.0, 0.0)
+        re_phi, qNq = scalars[1], forms[1]
         value = entry.value0 + beta * (2.0 * re_phi + beta * qNq)
-        return RankOneTrial(entry, z, beta, denom, phi_theta, value, re_phi, qNq)
+        return RankOneTrial(entry, Qphi, beta, denom, phi_theta, value, re_phi, qNq)
 
-    def observed_gradient(self, trial: RankOneTrial, t: float, Theta: np.ndarray, d: int
+    def observed_gradient(self, trial: RankOneTrial, t: float, d: int, scale: float = 1.0
                           ) -> tuple[np.ndarray, float]:
-        """∇_{x_p} f and ∂f/∂t_p of the observed quadratic f at ``trial``'s optimum θ
-        (``Theta``, from :meth:`fit_of`): :func:`implicit_gradient` with H⁻¹∇f read off
-        R·φ instead of solved for. With ∇f = 2(Mθ + m) and θ = θ₀ + βq,
+        """``scale`` × (∇_{x_p} f, ∂f/∂t_p) for the observed quadratic f at ``trial``'s
+        optimum θ: :func:`implicit_gradient` with H⁻¹∇f read off Q·φ instead of solved
+        for. With ∇f = 2(Mθ + m) and θ = θ₀ + βq,
 
             u = H⁻¹∇f = 2(rₑ + β·A⁻¹MA⁻¹φ) − (κ/denom)·(qᵀ∇f)·q,
             qᵀ∇f = 2(rₑᵀφ + β·φᵀA⁻¹MA⁻¹φ),   φᵀu = qᵀ∇f / denom,
 
         and, for ℓ = (ℓ''/2)(z − t)² (s·ℓ' = −γ with γ = κ(t − φᵀθ), s·ℓ'' = κ):
         ∇_{x_p} f = γ·u_w − κ·(φᵀu)·w and ∂f/∂t_p = κ·φᵀu (u_w, w: the first d
-        coordinates)."""
-        p, kappa = self.p, self.kappa
-        z = trial.z
-        q_grad = 2.0 * (trial.re_phi + trial.beta * trial.qNq)
-        u = trial.entry.r_e + trial.beta * z[p:2 * p]
-        u -= (0.5 * kappa * q_grad / trial.denom) * z[:p]  # u/2
+        coordinates). Both vectors are combinations of rₑ, θ₀, q and A⁻¹MA⁻¹φ, so
+        ∇_{x_p} f is one product of four coefficients with those four rows."""
+        kappa, beta = self.kappa, trial.beta
+        q_grad = 2.0 * (trial.re_phi + beta * trial.qNq)
         phi_u = q_grad / trial.denom
-        gamma = kappa * (t - trial.phi_theta)
-        grad_x = (2.0 * gamma) * u[:d] - (kappa * phi_u) * Theta[0, :d]
-        return grad_x, kappa * phi_u
+        two_gamma = 2.0 * kappa * (t - trial.phi_theta)
+        c = 0.5 * kappa * phi_u  # u/2 = rₑ + β·A⁻¹MA⁻¹φ − c·q
+        k_phi_u = kappa * phi_u
+        coefs = np.array([two_gamma, -k_phi_u, -two_gamma * c - k_phi_u * beta,
+                          two_gamma * beta])
+        coefs *= scale
+        rows = np.concatenate((trial.entry.K, trial.Qphi))  # rₑ, θ₀, q, A⁻¹MA⁻¹φ
+        return coefs.dot(rows)[:d], scale * k_phi_u
 
     def fit_of(self, trial: RankOneTrial) -> Fit:
         """θ = θ₀ + βq of ``trial``, with its Hessian's inverse as a RankOneFactor."""
-        entry, q = trial.entry, trial.z[:self.p]
+        entry, q = trial.entry, trial.Qphi[0]
         Theta = (entry.theta0 + trial.beta * q)[None]
         if entry.active is not None:  # the next warm start is usually this optimum
             self._remember(Theta, entry)
@@ -656,43 +665,47 @@ class RankOneSolver:
         self._recent = [(Theta, entry)] + self._recent[:3]
 
     def _active_set(self, sign: np.ndarray) -> _ActiveSet | None:
-        p = self.p
-        active = (sign != 0) | (self.lam == 0)
-        if not active.any():
-            return None  # the empty support: left to the general solver
-        inactive = np.flatnonzero(~active)
-        A_S = self.A
-        if inactive.size:
+        p, l1 = self.p, self.learner.l1 > 0
+        eye = _identity(p)
+        if l1:
+            active = (sign != 0) | (self.lam == 0)
+            if not active.any():
+                return None  # the empty support: left to the general solver
+            inactive = np.flatnonzero(~active)
             # A_SS ⊕ I (the inactive rows and columns replaced by the identity's): one
             # p × p factorisation gives A_SS⁻¹ padded, once the identity block is zeroed
             A_S = self.A.copy()
             A_S[inactive] = 0.0
             A_S[:, inactive] = 0.0
             A_S[inactive, inactive] = 1.0
+        else:
+            active, A_S = None, self.A
         try:
             L = _cholesky(A_S, self.learner)
         except SingularHessianError:
-            if self.learner.l1 == 0:
+            if not l1:
                 raise
             return None
-        eye = np.eye(p)
         Ainv = dpotrs(L.L, eye, lower=1)[0]
-        Ainv[inactive, inactive] = 0.0
+        if l1:
+            Ainv[inactive, inactive] = 0.0
         Ainv += Ainv.T  # symmetric to the last bit (then halved)
         Ainv *= 0.5
-        theta0 = Ainv @ (self.c - self.lam * sign)
-        rows = [Ainv]
-        scalar_rows = [theta0]
-        value0, r_e = 0.0, None
+        theta0 = Ainv @ (self.c - self.lam * sign) if l1 else Ainv @ self.c
+        blocks, rows = [Ainv], [theta0[None]]
+        value0, K = 0.0, None
         if self.observe is not None:
             M, m = self.observe.M, self.observe.m
-            r_e = Ainv @ (M @ theta0 + m)
-            rows.append(Ainv @ M @ Ainv)
-            scalar_rows.append(r_e)
-            value0 = self.observe.value(theta0)
-        if self.learner.l1 == 0:
-            return _ActiveSet(R=np.vstack(rows + scalar_rows), theta0=theta0, Ainv=Ainv,
-                              active=None, value0=value0, r_e=r_e, sign_start=[], r0=[],
+            grad_half = M @ theta0 + m  # ½∇f(θ₀)
+            r_e = Ainv @ grad_half
+            blocks.append(Ainv @ M @ Ainv)
+            rows.append(r_e[None])
+            K = np.stack((r_e, theta0))
+            value0 = float(theta0 @ grad_half) + float(m @ theta0) + self.observe.m0
+        Q = np.stack(blocks)
+        if not l1:
+            return _ActiveSet(Q=Q, R=np.concatenate(rows), theta0=theta0, Ainv=Ainv,
+                              active=None, value0=value0, K=K, sign_start=[], r0=[],
                               bound=[])
         pen = np.flatnonzero(active & (self.lam > 0))
         signs = sign[pen]
@@ -700,31 +713,32 @@ class RankOneSolver:
         support_rows = [signs[:, None] * Ainv[pen], eye[inactive], A_I @ Ainv]
         active.flags.writeable = False  # shared by every Fit on this support
         return _ActiveSet(
-            R=np.vstack(rows + scalar_rows + support_rows), theta0=theta0, Ainv=Ainv,
-            active=active, value0=value0, r_e=r_e,
+            Q=Q, R=np.concatenate(rows + support_rows), theta0=theta0, Ainv=Ainv,
+            active=active, value0=value0, K=K,
             sign_start=(signs * theta0[pen]).tolist(),
             r0=(self.c[inactive] - A_I @ theta0).tolist(),
-            bound=(self.lam[inactive] * (1 + 1e-9) + 1e-14).tolist())
+            bound=[lam * (1 + 1e-9) + 1e-14 for lam in self.lam[inactive].tolist()])
 
 
 @dataclass(frozen=True)
 class _ActiveSet:
     """What :class:`RankOneSolver` precomputes for one active set S with signs σ.
 
-    R stacks A⁻¹ (p rows), A⁻¹MA⁻¹ (p rows, when a quadratic is observed), θ₀ᵀ,
-    rₑᵀ = (A⁻¹(Mθ₀ + m))ᵀ (observed), the rows σ_j·A⁻¹_j of the penalised support, the
-    identity rows of the inactive set I and the rows I of A·A⁻¹, so that one product
-    R·φ gives q, A⁻¹MA⁻¹φ, φᵀθ₀, rₑᵀφ, σ_j q_j, φ_I and (A q)_I. ``value0`` is the
-    observed quadratic at θ₀ and ``r_e`` = rₑ; ``sign_start`` is σ_j θ₀_j, ``r0`` is (c − Aθ₀)_I and
-    ``bound`` the KKT bound λ_I (with a rounding allowance), as Python floats for
-    :meth:`RankOneSolver._support_holds`."""
+    Q stacks the p × p blocks A⁻¹ and (when a quadratic f is observed) A⁻¹MA⁻¹, so
+    that Q·φ gives q and A⁻¹MA⁻¹φ. R stacks the rows θ₀ᵀ, rₑᵀ = (A⁻¹(Mθ₀ + m))ᵀ
+    (observed), σ_j·A⁻¹_j for the penalised support, the identity rows of the
+    inactive set I and the rows I of A·A⁻¹, so that R·φ gives φᵀθ₀, rₑᵀφ, σ_j q_j, φ_I
+    and (A q)_I. ``value0`` is f(θ₀) and K stacks rₑ and θ₀ (observed); ``sign_start``
+    is σ_j θ₀_j, ``r0`` is (c − Aθ₀)_I and ``bound`` the KKT bound λ_I (with a
+    rounding allowance), as Python floats for :meth:`RankOneSolver._support_holds`."""
 
+    Q: np.ndarray
     R: np.ndarray
     theta0: np.ndarray
     Ainv: np.ndarray
     active: np.ndarray | None  # None: no L1 term, nothing to check
     value0: float
-    r_e: np.ndarray | None
+    K: np.ndarray | None
     sign_start: list[float]
     r0: list[float]
     bound: list[float]

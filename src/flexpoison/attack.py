@@ -215,7 +215,7 @@ class Evaluation:
     def theta(self) -> np.ndarray:
         """θ_p: the public parameters (flat w…, b) of that optimum."""
         if self._theta is None:
-            self._theta = (self.fit.Theta @ self._pending[2]).ravel()
+            self._theta = self.fit.Theta.dot(self._pending[2]).ravel()
         return self._theta
 
     def __repr__(self) -> str:
@@ -299,7 +299,7 @@ class Objective:
         phi = self._features(x)
         Theta0 = self.Theta_start if Theta_init is None else Theta_init
         offset = x - self.x_c
-        C = float(offset @ offset)
+        C = float(offset.dot(offset))  # ndarray.dot: half the dispatch cost of @
         a = self.alpha
         fit = None
         if self._solver is not None:
@@ -307,8 +307,9 @@ class Objective:
             if trial is not None:
                 if trial.value is not None:
                     E = trial.value
-                    ev = Evaluation(a * C + self._sign * (1 - a) * E, C, E, x=x, t=t,
-                                    phi=phi, pending=(self._solver, trial, self._T))
+                    ev = Evaluation(a * C + self._sign * (1 - a) * E, C, E, None, None,
+                                    None, None, x, t, phi, None,
+                                    pending=(self._solver, trial, self._T))
                     return self.differentiate(ev, with_y=with_y) \
                         if with_gradient or with_y else ev
                 fit = self._solver.fit_of(trial)
@@ -335,22 +336,23 @@ class Objective:
         :meth:`flexpoison._learners.RankOneSolver.observed_gradient`, the same formula
         with H⁻¹∇E read off quantities the evaluation already has)."""
         x, t, phi, pending = ev.x, ev.t, ev.phi, ev._pending
+        a, weight = self.alpha, self._sign * (1 - self.alpha)  # W = αC + weight·E
         fit = ev.fit
         dE = None
         if pending is not None:
-            gE_x, gE_t = pending[0].observed_gradient(pending[1], t, fit.Theta,
-                                                      self.n_features)
+            gE_x, gE_t = pending[0].observed_gradient(pending[1], t, self.n_features,
+                                                      weight)
         else:
             if fit.factor is None:
                 fit = self._with_factor(fit, phi, t)
             dE = ev.dE if ev.dE is not None else self.effect.gradient(fit.Theta, ev.theta)
             gE_x, gE_t = lrn.implicit_gradient(self.victim.learner, fit, phi, t,
                                                self.n_features, dE, with_target=with_y)
-        a, sign = self.alpha, self._sign
-        grad_x = 2.0 * a * (x - self.x_c) + (sign * (1 - a)) * gE_x
-        grad_y = sign * (1 - a) * gE_t if with_y else None
-        return Evaluation(ev.W, ev.C, ev.E, ev._theta, grad_x, grad_y, fit, x, t, phi, dE,
-                          pending=pending)
+            gE_x = weight * gE_x
+            gE_t = None if gE_t is None else weight * gE_t
+        grad_x = (2.0 * a) * (x - self.x_c) + gE_x
+        return Evaluation(ev.W, ev.C, ev.E, ev._theta, grad_x, gE_t if with_y else None,
+                          fit, x, t, phi, dE, pending=pending)
 
     def _with_factor(self, fit: lrn.Fit, phi: np.ndarray, t: float) -> lrn.Fit:
         """``fit`` with the exact Hessian factor at its θ (for solvers that skip it)."""
@@ -706,20 +708,20 @@ class FlexiblePoisoning:
                 new = objective.evaluate(x_new, t_new, Theta_init=ev.fit.Theta,
                                          with_y=with_y)
             else:
-                g_norm = math.sqrt(float(g_x @ g_x) + g_t * g_t)
+                g_norm = math.sqrt(float(g_x.dot(g_x)) + g_t * g_t)
                 if step is None:  # first trial move spans the box's diagonal
                     if g_norm == 0.0:
                         break
                     step = box.diagonal / g_norm
                 new = None
-                floor = 1e-12 * (1.0 + math.sqrt(float(x @ x)))
+                floor = 1e-12 * (1.0 + math.sqrt(float(x.dot(x))))
                 while step * g_norm > floor:
                     if g_t:
                         x_new, t_new = self._move(x, t, g_x, g_t, step, box, y_range)
                     else:  # the same move, inlined: this loop is the attack's hot path
                         x_new = np.minimum(np.maximum(x - step * g_x, lower), upper)
                         t_new = t
-                    moved = float(g_x @ (x - x_new)) + g_t * (t - t_new)
+                    moved = float(g_x.dot(x - x_new)) + g_t * (t - t_new)
                     if moved <= 0.0:  # projected gradient vanishes: a stationary point
                         break
                     trial = objective.evaluate(x_new, t_new, Theta_init=ev.fit.Theta,
