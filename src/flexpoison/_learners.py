@@ -543,10 +543,12 @@ class RankOneSolver:
         self.n = gram.n + 1
         self.kappa = learner.scale(self.n) * _constant_curvature(learner.loss)
         A = self.kappa * gram.G
-        A.flat[::p + 1] += learner.l2 * learner.penalty_mask(d)
+        if learner.l2 > 0:
+            A.flat[::p + 1] += learner.l2 * learner.penalty_mask(d)
         self.A = A
         self.c = self.kappa * gram.r
         self.lam = learner.l1 * learner.penalty_mask(d)
+        self._free = self.lam == 0  # coordinates without an L1 term (always active)
         self.observe = observe
         self._sets: dict[bytes, _ActiveSet | None] = {}
         self._recent: list[tuple[np.ndarray, _ActiveSet | None]] = []
@@ -654,7 +656,7 @@ class RankOneSolver:
             if start is Theta0:
                 return entry
         sign = np.sign(Theta0.ravel())
-        sign[self.lam == 0] = 0.0
+        sign[self._free] = 0.0
         key = sign.tobytes()
         if key not in self._sets:
             self._sets[key] = self._active_set(sign)
@@ -668,7 +670,7 @@ class RankOneSolver:
         p, l1 = self.p, self.learner.l1 > 0
         eye = _identity(p)
         if l1:
-            active = (sign != 0) | (self.lam == 0)
+            active = (sign != 0) | self._free
             if not active.any():
                 return None  # the empty support: left to the general solver
             inactive = np.flatnonzero(~active)
@@ -707,7 +709,7 @@ class RankOneSolver:
             return _ActiveSet(Q=Q, R=np.concatenate(rows), theta0=theta0, Ainv=Ainv,
                               active=None, value0=value0, K=K, sign_start=[], r0=[],
                               bound=[])
-        pen = np.flatnonzero(active & (self.lam > 0))
+        pen = np.flatnonzero(active > self._free)  # active and penalised
         signs = sign[pen]
         A_I = self.A[inactive]
         support_rows = [signs[:, None] * Ainv[pen], eye[inactive], A_I @ Ainv]

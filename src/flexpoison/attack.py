@@ -249,8 +249,12 @@ class Objective:
         learner = victim.learner
         self._T = public_map(self.n_features + learner.fit_intercept, shift,
                              learner.fit_intercept)
-        self._solver = lrn.RankOneSolver.for_data(learner, data, effect.quadratic)
-        self._newton = lrn.NewtonSolver.for_data(learner, data)
+        self._make_solvers()
+
+    def _make_solvers(self) -> None:
+        learner = self.victim.learner
+        self._solver = lrn.RankOneSolver.for_data(learner, self.data, self.effect.quadratic)
+        self._newton = lrn.NewtonSolver.for_data(learner, self.data)
 
     # public, in the user's units and labels
     def value(self, x_p, y_p) -> float:
@@ -367,12 +371,14 @@ class Objective:
         return self.victim.learner.feature_row(x, self.shift)
 
     def with_point(self, x: np.ndarray, t: float, Theta: np.ndarray) -> Objective:
-        """The same objective on the training set with (x, t) added for good."""
-        phi = self._features(x)
-        return Objective(victim=self.victim, data=self.data.with_row(phi, t),
-                         shift=self.shift, x_c=self.x_c,
-                         theta_reference=self.theta_reference, goal=self.goal,
-                         alpha=self.alpha, Theta_start=Theta, effect=self.effect)
+        """The same objective on the training set with (x, t) added for good (what does
+        not depend on the training set is shared, not rebuilt: once per crafted point)."""
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.data = self.data.with_row(self._features(x), t)
+        new.Theta_start = Theta
+        new._make_solvers()
+        return new
 
 
 # ------------------------------------------------------------------------ results
