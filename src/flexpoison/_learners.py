@@ -27,7 +27,8 @@ Solvers. :func:`fit` solves any learner on any data (the reference). The attack 
 for θ on one fixed training set plus one candidate row thousands of times, so two
 solvers specialise that question and fall back to :func:`fit` whenever they cannot
 answer exactly: :class:`RankOneSolver` (squared loss: a Sherman–Morrison update of a
-matrix factored once per training set, O(p²) per row whatever n) and
+matrix factored once per training set, O(p²) per row whatever n; it also evaluates a
+quadratic effect, and its implicit gradient, at the optimum without forming θ) and
 :class:`NewtonSolver` (logistic/softmax: warm-started Newton with chord steps, the
 exact Hessian formed only when a gradient is asked for). ``tests/test_solvers.py``
 holds them to :func:`fit`.
