@@ -699,12 +699,11 @@ class RankOneSolver:
         value0, K = 0.0, None
         if self.observe is not None:
             M, m = self.observe.M, self.observe.m
-            grad_half = M @ theta0 + m  # ½∇f(θ₀)
-            r_e = Ainv @ grad_half
+            r_e = Ainv @ (M @ theta0 + m)  # A⁻¹·½∇f(θ₀)
             blocks.append(Ainv @ M @ Ainv)
             rows.append(r_e[None])
             K = np.stack((r_e, theta0))
-            value0 = float(theta0 @ grad_half) + float(m @ theta0) + self.observe.m0
+            value0 = self.observe.value(theta0)
         Q = np.stack(blocks)
         if not l1:
             return _ActiveSet(Q=Q, R=np.concatenate(rows), theta0=theta0, Ainv=Ainv,

@@ -706,7 +706,6 @@ class FlexiblePoisoning:
         history = [ev.W]
         step = None
         paper = self.step == "paper"
-        lower, upper = box.lower, box.upper
         for i in range(1, self.max_iter + 1):
             g_x, g_t = ev.grad_x, (ev.grad_y if with_y else 0.0)
             if paper:
@@ -722,11 +721,7 @@ class FlexiblePoisoning:
                 new = None
                 floor = 1e-12 * (1.0 + math.sqrt(float(x.dot(x))))
                 while step * g_norm > floor:
-                    if g_t:
-                        x_new, t_new = self._move(x, t, g_x, g_t, step, box, y_range)
-                    else:  # the same move, inlined: this loop is the attack's hot path
-                        x_new = np.minimum(np.maximum(x - step * g_x, lower), upper)
-                        t_new = t
+                    x_new, t_new = self._move(x, t, g_x, g_t, step, box, y_range)
                     moved = float(g_x.dot(x - x_new)) + g_t * (t - t_new)
                     if moved <= 0.0:  # projected gradient vanishes: a stationary point
                         break
