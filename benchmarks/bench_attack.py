@@ -25,7 +25,7 @@ from sklearn.preprocessing import StandardScaler
 
 from flexpoison import FlexiblePoisoning, Integrity
 from flexpoison.attack import Objective
-from flexpoison.datasets import load_dataset
+from flexpoison.data import load_dataset
 
 
 def _split(X, y, stratify=False):

@@ -57,10 +57,10 @@ LOGISTIC = ("Logistic", "Multinomial", "Logistic-BC")
 BC = "Logistic-BC"  # binary logistic regression on 400 breast-cancer rows × 30 features
 BC_ROWS = 400
 ROOT = Path(__file__).resolve().parents[1]
-ENGINE_FILES = ("src/flexpoison/attack.py", "src/flexpoison/_learners.py")
+ENGINE_DIRS = ("src/flexpoison/attack", "src/flexpoison/engine")
 MEMORY_LIMIT_MIB = 2048
 PRELOAD = ["numpy", "scipy.linalg", "scipy.special", "sklearn.base", "sklearn.linear_model",
-           "tqdm.auto", "flexpoison", "flexpoison.attack", "flexpoison._learners"]
+           "tqdm.auto", "flexpoison", "flexpoison.attack.algorithm", "flexpoison.engine"]
 
 
 # ------------------------------------------------------------------ data and learners
@@ -118,11 +118,15 @@ def _naive_objective_class():
     worker, so that this module imports nothing heavy at the top)."""
     from sklearn.base import clone
 
-    from flexpoison import _learners as lrn
-    from flexpoison._estimators import solved_tightly
+    from flexpoison import engine as lrn
+    from flexpoison import models
     from flexpoison.attack import Evaluation, Objective
 
-    cholesky = lrn._cholesky  # the engine's factorisation (LAPACK potrf)
+    def solved_tightly(estimator):
+        return models.spec_for(estimator).tight_clone(estimator)
+
+    def cholesky(H, learner, idx=None):  # the engine's factorisation (LAPACK potrf)
+        return lrn.cholesky(H, learner.name, idx)
 
     @dataclasses.dataclass
     class Rows:
@@ -181,8 +185,7 @@ def _naive_objective_class():
             offset = x - self.x_c
             C = float(offset @ offset)
             a = self.alpha
-            sign = 1.0 if self.goal.kind == "integrity" else -1.0
-            ev = Evaluation(W=a * C + sign * (1 - a) * E, C=C, E=E, theta=theta,
+            ev = Evaluation(W=a * C + self.goal.sign * (1 - a) * E, C=C, E=E, theta=theta,
                             grad_x=None, grad_y=None, fit=fit, x=x, t=t, phi=phi, dE=dE)
             if with_gradient or with_y:  # trial points of the line search skip this
                 ev = self.differentiate(ev, with_y=with_y)
@@ -417,14 +420,15 @@ def _pool_run(executor, fn, spec):
 
 def _engine_tag() -> str:
     digest = hashlib.sha1()
-    for name in ENGINE_FILES:
-        digest.update((ROOT / name).read_bytes())
+    for folder in ENGINE_DIRS:
+        for path in sorted((ROOT / folder).glob("*.py")):
+            digest.update(path.read_bytes())
     try:
         head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                               capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         head = "?"
-    return f"git {head}, attack.py+_learners.py sha1 {digest.hexdigest()[:10]}"
+    return f"git {head}, attack/ + engine/ sha1 {digest.hexdigest()[:10]}"
 
 
 def _machine() -> str:

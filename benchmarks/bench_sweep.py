@@ -49,7 +49,7 @@ def main() -> None:
                         help="where the stores go (default: a temporary directory)")
     parser.add_argument("--no-dask", action="store_true", help="skip the LocalCluster")
     args = parser.parse_args()
-    from flexpoison.sweep import load_sweep, read_store
+    from flexpoison.sweeps import load_sweep, read_store
 
     n_runs = len(load_sweep(args.grid))
     executors = {k: v for k, v in EXECUTORS.items() if not (args.no_dask and "dask" in k)}

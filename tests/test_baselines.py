@@ -11,7 +11,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 
 from conftest import make_classification, make_regression, sklearn_theta
 from flexpoison import Availability, Integrity
-from flexpoison.baselines import BaselineResult, label_flip, random_clone, unconcealed
+from flexpoison.attack.baselines import BaselineResult, label_flip, random_clone, unconcealed
 from flexpoison.errors import InvalidInputError, UnsupportedEstimatorError
 
 CASES = {  # name: (estimator, data, task)

@@ -16,8 +16,10 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from conftest import make_classification, make_regression
-from flexpoison import _io
-from flexpoison.cli import OUTPUT_FILES, attack, main
+from flexpoison.data import csvfile
+from flexpoison.reporting import files
+from flexpoison.cli import main
+from flexpoison.cli.attack import OUTPUT_FILES, attack
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SUMMARY_KEYS = {
@@ -297,7 +299,7 @@ def test_failure_while_writing_leaves_nothing_behind(regression_csv, tmp_path,
         Path(path).write_text("{")  # half-written, then the disk fills up
         raise OSError(28, "No space left on device", str(path))
 
-    monkeypatch.setattr(_io, "write_json", disk_full)
+    monkeypatch.setattr(files, "write_json", disk_full)
     out = tmp_path / "fresh" / "out"
     result = run("--data", regression_csv, *BASE, "--out", out, *FAST)
     assert result.exit_code == 1
@@ -324,8 +326,8 @@ def test_failure_while_writing_leaves_nothing_behind(regression_csv, tmp_path,
 def test_read_csv_is_strict(tmp_path, content, expected):
     path = tmp_path / "data.csv"
     path.write_text(content)
-    with pytest.raises(_io.DataFileError, match="data.csv") as caught:
-        _io.read_csv(path).features_and_target("y", "regression")
+    with pytest.raises(csvfile.DataFileError, match="data.csv") as caught:
+        csvfile.read_csv(path).features_and_target("y", "regression")
     assert expected in str(caught.value)
 
 

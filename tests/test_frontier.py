@@ -11,13 +11,14 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import make_classification, make_regression
-from flexpoison import frontier as fr
-from flexpoison._cli_frontier import GOALS as CLI_GOALS
-from flexpoison._cli_frontier import MODELS as CLI_MODELS
-from flexpoison._cli_frontier import frontier as frontier_command
-from flexpoison.datasets import Dataset
+from flexpoison.attack import GOALS
+from flexpoison.cli.frontier import frontier as frontier_command
+from flexpoison.experiments import frontier as fr
+from flexpoison.experiments.paper import split_dataset
+from flexpoison.reporting import frontier as frontier_files
+from flexpoison.data import Dataset
 from flexpoison.errors import InvalidInputError
-from flexpoison.sanitizers import SANITIZERS, ThreeSigma
+from flexpoison.defences import SANITIZERS, ThreeSigma
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ALPHAS = (0.0, 0.5, 1.0)
@@ -122,7 +123,7 @@ def test_evaluation_matches_engine_for_every_goal_and_learner(case):
     result = fr.run_frontier(make(), model=model, goal=goal, rate=0.1, alphas=(0.0, 0.5),
                              baselines=(), sanitizers=(), **FAST)
     assert result.settings.sanitizers == ("none",)
-    assert result.settings.effect_name == fr.EFFECT_NAMES[goal]
+    assert result.settings.effect_name == GOALS[goal].effect_name
     for p in result.attacks:
         row = result.row("flexible", "none", p.alpha)
         assert row.effect == pytest.approx(p.effect_attack, rel=1e-5, abs=1e-9)
@@ -164,9 +165,9 @@ def _files(out):
 
 def test_written_files(regression_result, tmp_path):
     out = tmp_path / "results" / "frontier"
-    written = fr.write_frontier(regression_result, out)
+    written = frontier_files.write_frontier(regression_result, out)
     names = [n for n in regression_result.settings.sanitizers if n != "none"]
-    poison = [fr.poison_file_name(p) for p in regression_result.attacks
+    poison = [frontier_files.poison_file_name(p) for p in regression_result.attacks
               if p.X_poison.shape[0]]
     assert "poison_flexible_alpha0.5.csv" in poison and "poison_random_clone.csv" in poison
     expected = sorted(["frontier.csv", "frontier.json", "frontier.html",
@@ -180,7 +181,7 @@ def test_written_files(regression_result, tmp_path):
             assert (out / name).read_bytes().startswith(PNG_MAGIC)
     with open(out / "frontier.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert tuple(rows[0]) == fr.CSV_COLUMNS
+    assert tuple(rows[0]) == frontier_files.CSV_COLUMNS
     assert len(rows) == len(regression_result.rows)
     first = regression_result.rows[0]
     assert rows[0]["attack"] == "clean" and rows[0]["recall"] == ""
@@ -192,11 +193,11 @@ def test_written_files(regression_result, tmp_path):
         [p.label for p in regression_result.attacks]
     _assert_balanced((out / "frontier.html").read_text())
     # the poison rows in the data set's units: standardised rows × σ + mean of the split
-    split = fr.split_and_standardise(regression_set(), seed=0)
+    split = split_dataset(regression_set(), seed=0)
     for point in regression_result.attacks:
         if not point.X_poison.shape[0]:
             continue
-        with open(out / fr.poison_file_name(point), newline="") as handle:
+        with open(out / frontier_files.poison_file_name(point), newline="") as handle:
             table = list(csv.reader(handle))
         assert tuple(table[0]) == ("a", "b", "c", "y")
         values = np.array(table[1:], dtype=float)
@@ -239,7 +240,7 @@ def cheap_figures(monkeypatch):
         return {f"frontier_{n}.png": PNG_MAGIC + b"stub"
                 for n in [*names, "overview"]}
 
-    monkeypatch.setattr(fr, "figures_for", figures_for)
+    monkeypatch.setattr(frontier_files, "figures_for", figures_for)
 
 
 REPORT = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>r</title>"
@@ -250,7 +251,7 @@ def test_frontier_section_goes_into_an_existing_report(regression_result, tmp_pa
                                                        cheap_figures):
     report = tmp_path / "report.html"
     report.write_text(REPORT)
-    written = fr.write_frontier(regression_result, tmp_path / "frontier")  # auto: ../
+    written = frontier_files.write_frontier(regression_result, tmp_path / "frontier")  # auto: ../
     assert written.report == report
     text = report.read_text()
     assert text.startswith(REPORT[:REPORT.index("</body>")])
@@ -259,7 +260,7 @@ def test_frontier_section_goes_into_an_existing_report(regression_result, tmp_pa
     assert "data:image/png;base64," in text and "sphere" in text
     _assert_balanced(text)
     # a second run of the same frontier replaces its section instead of adding one
-    fr.write_frontier(regression_result, tmp_path / "frontier")
+    frontier_files.write_frontier(regression_result, tmp_path / "frontier")
     again = report.read_text()
     assert again.count("<h2>Frontier:") == 1 and len(again) == len(text)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frontier", "report.html"]
@@ -267,20 +268,16 @@ def test_frontier_section_goes_into_an_existing_report(regression_result, tmp_pa
     other = tmp_path / "elsewhere" / "r.html"
     other.parent.mkdir()
     other.write_text("<html><body><p>x</p></body></html>")
-    assert fr.write_frontier(regression_result, tmp_path / "a" / "b",
+    assert frontier_files.write_frontier(regression_result, tmp_path / "a" / "b",
                              report=other).report == other
     assert other.read_text().count("<h2>Frontier:") == 1
     _assert_balanced(other.read_text())
     with pytest.raises(InvalidInputError, match="^report:"):
-        fr.write_frontier(regression_result, tmp_path / "c", report=tmp_path / "no.html")
+        frontier_files.write_frontier(regression_result, tmp_path / "c", report=tmp_path / "no.html")
     assert not (tmp_path / "c").exists()
 
 
 # ------------------------------------------------------------------------ CLI
-
-
-def test_cli_constants_match_the_library():
-    assert CLI_MODELS == fr.MODELS and CLI_GOALS == fr.GOALS
 
 
 @pytest.fixture

@@ -6,11 +6,14 @@ import numpy as np
 import pytest
 
 from flexpoison import Availability, Integrity
-from flexpoison.goals import ModelShape
+from flexpoison.attack.goals import ModelShape
 
-REG = ModelShape(3, 1, True, "regression")
-BIN = ModelShape(3, 1, True, "classification", (0, 1))
-MULTI = ModelShape(2, 3, True, "classification", ("a", "b", "c"))
+from flexpoison import models
+
+LOGISTIC = models.get("logistic")
+REG = ModelShape(3, 1, True, "regression", None, models.get("ridge").target_preset(1))
+BIN = ModelShape(3, 1, True, "classification", (0, 1), LOGISTIC.target_preset(1))
+MULTI = ModelShape(2, 3, True, "classification", ("a", "b", "c"), LOGISTIC.target_preset(3))
 
 
 def test_flip_top_flips_the_largest_weight_not_the_intercept():

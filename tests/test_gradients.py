@@ -20,7 +20,7 @@ from sklearn.metrics import log_loss, mean_squared_error
 
 from conftest import tight
 from flexpoison import Availability, FlexiblePoisoning, Integrity, LossAvailability
-from flexpoison import _learners as lrn
+from flexpoison import engine as lrn
 
 GOALS = {"integrity": Integrity(), "availability": Availability(),
          "loss-availability": LossAvailability()}

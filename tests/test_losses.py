@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import log_softmax, softmax
 
-from flexpoison._losses import LogisticLoss, SoftmaxLoss, SquaredLoss
+from flexpoison.engine.losses import LogisticLoss, SoftmaxLoss, SquaredLoss
 
 
 def _rows(seed: int, n: int, K: int, scale: float):

@@ -12,13 +12,14 @@ from matplotlib._pylab_helpers import Gcf
 from matplotlib.figure import Figure
 
 from flexpoison.errors import InvalidInputError
-from flexpoison.plotting import (EFFECT_LABELS, plot_effect_vs_rate, plot_metric_vs_rate,
-                                 plot_w_history)
+from flexpoison.attack import Integrity
+from flexpoison.reporting.plotting import (effect_label, plot_effect_vs_rate,
+                                           plot_metric_vs_rate, plot_w_history)
 
 
 def test_w_history_is_one_line_over_the_iterations():
     W = [5.0, 3.0, 2.5, 2.4]
-    fig = plot_w_history(W, title="first point", effect_name="E_I")
+    fig = plot_w_history(W, title="first point", goal=Integrity())
     assert isinstance(fig, Figure) and len(fig.axes) == 1
     (ax,) = fig.axes
     (line,) = ax.get_lines()
@@ -32,11 +33,11 @@ def test_w_history_is_one_line_over_the_iterations():
 
 def test_effect_vs_rate_overlays_series_on_one_axes():
     rates = np.array([0.0, 0.01, 0.02, 0.03])
-    fig = plot_effect_vs_rate(rates, [4.0, 3.0, 2.0, 1.5], "E_I", label="α = 0.5",
+    fig = plot_effect_vs_rate(rates, [4.0, 3.0, 2.0, 1.5], "integrity", label="α = 0.5",
                               title="ccpp")
     ax = fig.axes[0]
-    again = plot_effect_vs_rate(rates, [4.0, 2.5, 1.5, 1.0], "E_I", label="α = 0", ax=ax)
-    plot_effect_vs_rate(rates, [4.0, 2.7, 1.7, 1.2], "E_I", label="median", ax=ax,
+    again = plot_effect_vs_rate(rates, [4.0, 2.5, 1.5, 1.0], "integrity", label="α = 0", ax=ax)
+    plot_effect_vs_rate(rates, [4.0, 2.7, 1.7, 1.2], "integrity", label="median", ax=ax,
                         linestyle="--", marker=None, color="black")
     assert again is fig and len(fig.axes) == 1
     lines = ax.get_lines()
@@ -46,7 +47,8 @@ def test_effect_vs_rate_overlays_series_on_one_axes():
     assert lines[2].get_linestyle() == "--" and lines[2].get_marker() in (None, "None")
     assert [t.get_text() for t in ax.get_legend().get_texts()] == \
         ["α = 0.5", "α = 0", "median"]
-    assert ax.get_ylabel() == EFFECT_LABELS["E_I"] and "%" in ax.get_xlabel()
+    assert ax.get_ylabel() == effect_label(Integrity()) and "%" in ax.get_xlabel()
+    assert "E_I" in ax.get_ylabel()
     assert ax.get_title() == "ccpp"
 
 
@@ -62,7 +64,7 @@ def test_metric_vs_rate_labels_the_metric_and_overlays():
 
 
 def test_figures_render_to_png():
-    fig = plot_effect_vs_rate([0.0, 0.1], [1.0, 2.0], "E_A")
+    fig = plot_effect_vs_rate([0.0, 0.1], [1.0, 2.0], "availability")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     assert buffer.getvalue().startswith(b"\x89PNG\r\n\x1a\n")
@@ -70,8 +72,8 @@ def test_figures_render_to_png():
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda: plot_effect_vs_rate([0, 1], [1.0], "E_I"), "lengths differ"),
-    (lambda: plot_effect_vs_rate([0, 1], [1.0, 2.0], "E_X"), "effect_name"),
+    (lambda: plot_effect_vs_rate([0, 1], [1.0], "integrity"), "lengths differ"),
+    (lambda: plot_effect_vs_rate([0, 1], [1.0, 2.0], "E_X"), "goal: unknown goal"),
     (lambda: plot_metric_vs_rate([0, 1], [1.0, 2.0, 3.0], "MSE"), "lengths differ"),
     (lambda: plot_w_history([], title="empty"), "W: expected a non-empty"),
     (lambda: plot_w_history([[1.0, 2.0]]), "1-D"),
@@ -83,7 +85,8 @@ def test_bad_input_is_refused(call, message):
 
 def test_the_attack_does_not_import_plotting():
     code = ("import sys, flexpoison; from flexpoison import FlexiblePoisoning; "
-            "bad = [m for m in ('flexpoison.plotting', 'matplotlib') "
+            "from flexpoison.experiments import frontier, paper; from flexpoison import sweeps; "
+            "bad = [m for m in ('flexpoison.reporting.plotting', 'matplotlib') "
             "       if m in sys.modules]; "
             "sys.exit(', '.join(bad) or None)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

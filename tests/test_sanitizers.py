@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 
 from flexpoison.errors import InvalidInputError
-from flexpoison.sanitizers import (SANITIZERS, IsolationForestFilter,
+from flexpoison.defences import (SANITIZERS, IsolationForestFilter,
                                    LocalOutlierFactorFilter, LossFilter, Sanitizer,
                                    Screening, Slab, Sphere, ThreeSigma, Trim,
                                    TrimScreening, apply_sanitizer, get_sanitizer, screen)
@@ -447,7 +447,7 @@ def test_screening_removed_share():
 def test_three_sigma_keeps_rows_on_the_attacks_box_edge():
     """Poison projected onto x_c ± 3σ must pass the 3σ filter despite rounding."""
     from flexpoison.attack import feasible_box
-    from flexpoison.sanitizers import ThreeSigma
+    from flexpoison.defences import ThreeSigma
     rng = np.random.default_rng(5)
     X = rng.normal(size=(300, 4)) * [1.0, 7.4, 3.0, 0.1] + [19.6, 54.0, 1013.0, 0.5]
     y = X[:, 0]

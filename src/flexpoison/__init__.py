@@ -1,4 +1,4 @@
-"""flexpoison: flexible data-poisoning attacks against scikit-learn's linear models.
+"""flexpoison: flexible data-poisoning attacks against scikit-learn models.
 
 Implements "A Flexible Poisoning Attack Against Machine Learning" (Jiang et al.): poison
 rows crafted by projected gradient descent on W = α·C ± (1 − α)·E through the victim's
@@ -9,22 +9,67 @@ optimality conditions, inside the 3σ box around the clean data's centre.
 >>> attack = FlexiblePoisoning(Ridge(alpha=1.0), goal=Integrity("flip-top"),
 ...                            alpha=0.5, n_points=50, random_state=0)
 >>> result = attack.generate(X_train, y_train)  # doctest: +SKIP
+
+Conventions (one everywhere)
+----------------------------
+* Clean training set: n rows x_i with targets y_i, d features; m poison rows
+  (x_p, y_p); the poisoning rate is m / n.
+* x_c is the mean of the clean training features, σ their per-feature (population)
+  standard deviation; the feasible box is x_c ± n_sigma·σ per feature (default 3σ),
+  intersected with the user's bounds (:mod:`flexpoison.attack.box`).
+* C = ‖x_p − x_c‖²; E is the goal's effect (E_I = ‖θ_p − θ_t‖², E_A = ‖θ_p − θ₀‖², or
+  E_L the victim's mean loss); W = α·C + (1 − α)·E_I for integrity and
+  W = α·C − (1 − α)·E for availability, α ∈ [0, 1] (:mod:`flexpoison.attack.goals`).
+* θ₀ is the victim trained on the clean rows, θ_p on clean + poison rows, both with
+  scikit-learn's own objective scaling; θ is flat (w_1, …, w_d, b), class rows in
+  sorted label order for K ≥ 3 classes (:mod:`flexpoison.models`).
+* Target presets: ``flip-top``, ``negate``, ``swap:A,B``, ``predict:v@x*``
+  (:mod:`flexpoison.attack.goals`).
+
+Layers, top to bottom (imports point only downward): ``cli`` → ``reporting`` →
+``sweeps`` → ``experiments`` → ``data``, ``defences`` → ``attack`` → ``models``
+(the registry of victims) → ``engine``.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-from .attack import AttackResult, Evaluation, FlexiblePoisoning, Objective
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
+
 from .errors import (FlexPoisonError, InvalidInputError, SingularHessianError,
                      UnsupportedEstimatorError)
-from .goals import Availability, Integrity, LossAvailability
+
+if TYPE_CHECKING:
+    from .attack import (AttackResult, Availability, Evaluation, FlexiblePoisoning,
+                         Integrity, LossAvailability, Objective)
 
 try:
     __version__ = version("flexpoison")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
+# The attack's names are imported on first use, so that the command line (which
+# imports this package first) starts without numpy, scipy or scikit-learn.
+_LAZY = {name: "flexpoison.attack" for name in (
+    "FlexiblePoisoning", "Integrity", "Availability", "LossAvailability",
+    "AttackResult", "Objective", "Evaluation")}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'flexpoison' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
-    "FlexiblePoisoning", "Integrity", "Availability", "LossAvailability", "AttackResult", "Objective",
-    "Evaluation", "FlexPoisonError", "InvalidInputError", "UnsupportedEstimatorError",
-    "SingularHessianError", "__version__",
+    "FlexiblePoisoning", "Integrity", "Availability", "LossAvailability", "AttackResult",
+    "Objective", "Evaluation", "FlexPoisonError", "InvalidInputError",
+    "UnsupportedEstimatorError", "SingularHessianError", "__version__",
 ]

@@ -1,0 +1,52 @@
+"""The attack: feasible box, goals and their effects, the objective W, Algorithm 1, baselines.
+
+Above the engine and the model registry; below experiments, sweeps and the command
+line. Reading order:
+
+``box``        the n_sigma box around x_c (and user bounds)
+``effects``    E as a function of θ: distance to a reference, or the victim's own loss
+``goals``      Integrity / Availability / LossAvailability, target presets
+``objective``  W = α·C ± (1 − α)·E for one candidate row, and its exact gradient
+``algorithm``  FlexiblePoisoning (Algorithm 1) and AttackResult
+``baselines``  random clone, label flip, unconcealed — the same budget, for comparison
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .algorithm import AttackResult, FlexiblePoisoning, StepRule
+    from .box import Box, feasible_box
+    from .effects import DistanceEffect, Effect, LossEffect, public_map
+    from .goals import (GOALS, PRESETS, Availability, Goal, Integrity, LossAvailability,
+                        ModelShape, goal_from_name)
+    from .objective import Evaluation, Objective
+
+# Names are imported from their modules on first use: the goals (all the command line
+# needs at start-up) do not pull in the numerical engine.
+_WHERE = {
+    "FlexiblePoisoning": "algorithm", "AttackResult": "algorithm", "StepRule": "algorithm",
+    "Box": "box", "feasible_box": "box", "Effect": "effects", "DistanceEffect": "effects",
+    "LossEffect": "effects", "public_map": "effects", "GOALS": "goals", "PRESETS": "goals",
+    "Goal": "goals", "Integrity": "goals", "Availability": "goals",
+    "LossAvailability": "goals", "ModelShape": "goals", "goal_from_name": "goals",
+    "Evaluation": "objective", "Objective": "objective",
+}
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        value = getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "FlexiblePoisoning", "AttackResult", "StepRule", "Box", "feasible_box", "Effect",
+    "DistanceEffect", "LossEffect", "public_map", "GOALS", "PRESETS", "Goal", "Integrity",
+    "Availability", "LossAvailability", "ModelShape", "goal_from_name", "Evaluation",
+    "Objective",
+]

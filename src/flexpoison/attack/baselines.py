@@ -1,0 +1,251 @@
+"""Baseline poisoning attacks with the same budget as the flexible attack (m rows).
+
+Every baseline only ADDS m rows to the clean training set (X, y) — the attacker's
+capability in the paper — and returns a :class:`BaselineResult` whose ``X_poison``,
+``y_poison`` mean what :class:`~flexpoison.attack.AttackResult`'s do. Randomness comes
+from ``random_state`` only (same seed → same rows).
+
+* :func:`random_clone` — copies of random training rows; classification flips the
+  label. This is Algorithm 1's initial point, without the optimisation.
+* :func:`label_flip` — flipped copies of the m rows whose flipped copy moves the fitted
+  θ the most (an influence proxy).
+* :func:`unconcealed` — the flexible attack with α = 0 (effect only), responses
+  optimised, and the feasible set widened from the 3σ box to the data's range: an
+  optimiser in the style of Jagielski et al. (2018).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from sklearn.base import clone, is_classifier
+
+from .._validation import check_features, check_positive, check_targets
+from ..errors import InvalidInputError
+from .algorithm import AttackResult, FlexiblePoisoning, StepRule
+from .goals import Goal, Integrity
+
+Task = Literal["regression", "classification"]
+
+__all__ = ["BaselineResult", "random_clone", "label_flip", "unconcealed"]
+
+
+@dataclass(frozen=True)
+class BaselineResult:
+    """Poison rows crafted by a baseline attack.
+
+    Attributes
+    ----------
+    name : str
+        ``"random_clone"``, ``"label_flip"`` or ``"unconcealed"``.
+    X_poison : ndarray of shape (m, n_features)
+        The poison rows, in the units (and floating dtype) of the X passed in.
+    y_poison : ndarray of shape (m,)
+        Their responses or labels, in the user's values.
+    source_rows : ndarray of int of shape (m,) or None
+        For clone-based baselines, the training row each poison row copies.
+    attack : AttackResult or None
+        For :func:`unconcealed`, the full result of the underlying attack.
+    """
+
+    name: str
+    X_poison: np.ndarray
+    y_poison: np.ndarray
+    source_rows: np.ndarray | None = None
+    attack: AttackResult | None = None
+
+    @property
+    def n_points(self) -> int:
+        return int(self.X_poison.shape[0])
+
+
+def _check(X, y, m, task) -> tuple[np.ndarray, np.ndarray, int]:
+    if task not in ("regression", "classification"):
+        raise InvalidInputError(f"task: expected 'regression' or 'classification', "
+                                f"got {task!r}")
+    X = check_features(X, "X", min_rows=2)
+    y = check_targets(y, X.shape[0], task, "y")
+    m = check_positive(m, "m", integer=True)
+    if task == "classification" and np.unique(y).size < 2:
+        raise InvalidInputError("y: flipping labels needs at least two classes")
+    return X, y, m
+
+
+def _float_rows(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    dtype = X.dtype if X.dtype.kind == "f" else np.float64
+    return X[rows].astype(dtype)
+
+
+def _standardised_features(X: np.ndarray) -> np.ndarray:
+    """φ(x) = ((x − x̄)/σ, 1); constant features get σ := 1 (they carry no leverage)."""
+    Xf = X.astype(float)
+    std = Xf.std(axis=0)
+    Z = (Xf - Xf.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    return np.column_stack([Z, np.ones(X.shape[0])])
+
+
+def random_clone(X, y, m: int, task: Task, random_state=None) -> BaselineResult:
+    """m copies of training rows drawn uniformly at random (with replacement).
+
+    The draws follow Algorithm 1's initial point: row i ~ U{0, …, n − 1}; for
+    regression the copy keeps its response y_i; for classification its label is
+    flipped — binary: the other class; K > 2: a class drawn uniformly among the K − 1
+    others.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Clean training features.
+    y : array-like of shape (n_samples,)
+        Clean responses or labels.
+    m : int
+        Budget: number of poison rows.
+    task : {"regression", "classification"}
+    random_state : int, Generator or None
+        Seeds the rows (and the new classes for K > 2).
+
+    Returns
+    -------
+    BaselineResult
+    """
+    X, y, m = _check(X, y, m, task)
+    rng = np.random.default_rng(random_state)
+    classes = np.unique(y) if task == "classification" else None
+    rows, labels = np.empty(m, dtype=np.intp), []
+    for q in range(m):
+        rows[q] = rng.integers(X.shape[0])
+        if classes is None:
+            labels.append(y[rows[q]])
+        else:
+            others = classes[classes != y[rows[q]]]
+            labels.append(others[0] if others.size == 1 else rng.choice(others))
+    y_poison = np.asarray(labels, dtype=float if classes is None else y.dtype)
+    return BaselineResult("random_clone", _float_rows(X, rows), y_poison, rows)
+
+
+def label_flip(estimator, X, y, m: int, task: Task, random_state=None) -> BaselineResult:
+    """Flipped copies of the m training rows whose flipped copy moves θ the most.
+
+    The attacker may only add rows, so a "flip" is a copy of row i with its response or
+    label changed:
+
+    * regression: the response is reflected to the other end of the observed range,
+      y'_i = y_max + y_min − y_i;
+    * classification: the label becomes the other class (binary) or, for K > 2, the
+      class the model finds least likely, argmin_{k ≠ y_i} p̂_k(x_i) (the flip with the
+      largest loss gradient).
+
+    Influence proxy (cheap, one fit of the victim on the clean data), with
+    φ_i = ((x_i − x̄)/σ, 1) the standardised features plus an intercept column:
+
+    * regression: the exact change of the least-squares θ (in standardised features)
+      when the flipped copy is added — Sherman–Morrison —
+
+          ‖Δθ_i‖ = |y'_i − ŷ_i| · ‖G⁻¹φ_i‖ / (1 + φ_iᵀG⁻¹φ_i),   G = Σ_j φ_j φ_jᵀ,
+
+      i.e. |flipped residual| × a leverage factor, with ŷ from the victim fitted on
+      (X, y) (exact for ``LinearRegression``, a proxy for penalised models);
+    * classification: the norm of the flipped copy's log-loss gradient at the clean
+      model, ‖∇_θ ℓ(x_i, y'_i)‖ = ‖p̂(x_i) − e_{y'_i}‖ · ‖φ_i‖ (softmax
+      parametrisation), with p̂ from the victim's ``predict_proba``.
+
+    The m rows with the largest proxy are copied (ties broken at random by
+    ``random_state``); if m > n, the ranking is cycled through again.
+
+    Parameters
+    ----------
+    estimator : scikit-learn estimator
+        The victim (cloned and fitted on (X, y)); classifiers need ``predict_proba``.
+    X, y, m, task, random_state
+        As in :func:`random_clone`.
+
+    Returns
+    -------
+    BaselineResult
+    """
+    X, y, m = _check(X, y, m, task)
+    if not hasattr(estimator, "fit") or not hasattr(estimator, "get_params"):
+        raise InvalidInputError(f"estimator: expected a scikit-learn estimator, got "
+                                f"{estimator!r}")
+    if (task == "classification") != is_classifier(estimator):
+        raise InvalidInputError(f"estimator: {type(estimator).__name__} does not match "
+                                f"task={task!r}")
+    n = X.shape[0]
+    Phi = _standardised_features(X)
+    model = clone(estimator).fit(X, y)
+    if task == "regression":
+        y_flip = y.max() + y.min() - y
+        residual = y_flip - np.asarray(model.predict(X), dtype=float).ravel()
+        A = np.linalg.lstsq(Phi.T @ Phi, Phi.T, rcond=None)[0]  # columns G⁻¹φ_i
+        leverage = np.einsum("ij,ji->i", Phi, A)
+        score = np.abs(residual) * np.linalg.norm(A, axis=0) / (1.0 + leverage)
+    else:
+        if not hasattr(model, "predict_proba"):
+            raise InvalidInputError(f"estimator: {type(estimator).__name__} has no "
+                                    "predict_proba, which the influence proxy needs")
+        classes = np.asarray(model.classes_)
+        proba = np.asarray(model.predict_proba(X), dtype=float)
+        own = np.searchsorted(classes, y)
+        masked = proba.copy()
+        masked[np.arange(n), own] = np.inf
+        new = np.argmin(masked, axis=1)           # least likely other class
+        y_flip = classes[new]
+        gap = proba.copy()
+        gap[np.arange(n), new] -= 1.0
+        score = np.linalg.norm(gap, axis=1) * np.linalg.norm(Phi, axis=1)
+    rng = np.random.default_rng(random_state)
+    shuffled = rng.permutation(n)
+    order = shuffled[np.argsort(-score[shuffled], kind="stable")]
+    rows = order[np.arange(m) % n]
+    y_poison = y_flip[rows].astype(float if task == "regression" else y.dtype)
+    return BaselineResult("label_flip", _float_rows(X, rows), y_poison, rows)
+
+
+def unconcealed(estimator, X, y, m: int, goal: Goal | None = None, random_state=None, *,
+                max_iter: int = 100, step: StepRule = "backtracking",
+                progress: bool = False) -> BaselineResult:
+    """Effect-only optimiser in the style of Jagielski et al. (2018).
+
+    :class:`~flexpoison.attack.FlexiblePoisoning` with α = 0 (W = ±E: no concealment
+    term), ``optimize_y=True`` for regression (responses optimised within
+    [min y, max y]), and the feasible set widened from the 3σ box to exactly the data's
+    range, min_i x_ij ≤ x_pj ≤ max_i x_ij: ``bounds=(X.min(0), X.max(0))`` with
+    ``n_sigma`` just large enough that the σ-box contains that range,
+
+        n_sigma = 1 + max_j max(max_i x_ij − x̄_j, x̄_j − min_i x_ij) / σ_j.
+
+    Parameters
+    ----------
+    estimator : scikit-learn estimator
+        A victim supported by :class:`~flexpoison.attack.FlexiblePoisoning`.
+    X, y : array-like
+        Clean training data.
+    m : int
+        Budget: number of poison rows.
+    goal : Integrity or Availability, default Integrity()
+        The attacker's goal (default target: the task's preset).
+    random_state : int, Generator or None
+        Seeds the initial rows (Algorithm 1).
+    max_iter, step, progress
+        Passed to :class:`~flexpoison.attack.FlexiblePoisoning`.
+
+    Returns
+    -------
+    BaselineResult
+        With ``attack`` the full :class:`~flexpoison.attack.AttackResult`.
+    """
+    m = check_positive(m, "m", integer=True)
+    Xf = check_features(X, "X", min_rows=2).astype(float)
+    lower, upper = Xf.min(axis=0), Xf.max(axis=0)
+    centre, std = Xf.mean(axis=0), Xf.std(axis=0)
+    reach = np.maximum(upper - centre, centre - lower) / np.where(std > 0, std, 1.0)
+    n_sigma = 1.0 + float(np.max(reach))
+    attack = FlexiblePoisoning(
+        estimator, goal=Integrity() if goal is None else goal, alpha=0.0, n_points=m,
+        step=step, max_iter=max_iter, optimize_y=not is_classifier(estimator),
+        n_sigma=n_sigma, bounds=(lower, upper), random_state=random_state,
+        progress=progress)
+    result = attack.generate(X, y)
+    return BaselineResult("unconcealed", result.X_poison, result.y_poison, None, result)

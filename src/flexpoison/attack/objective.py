@@ -1,0 +1,230 @@
+"""The attacker's objective W for one candidate poison row, and its exact gradient.
+
+    W = α·C + sign·(1 − α)·E,   C = ‖x_p − x_c‖²,
+    ∇_{x_p} W = 2α(x_p − x_c) + sign·(1 − α)·∇_{x_p} E,
+
+with sign = +1 for integrity (the attacker lowers E) and −1 for availability (raises
+it), and ∇_{x_p} E from the implicit function theorem
+(:func:`flexpoison.engine.adjoint_gradient`). θ_p, the victim's optimum on the
+training set plus (x_p, y_p), comes from the fastest exact solver that applies: the
+rank-one solver (squared residuals), warm-started Newton (smooth losses), or the
+general solver.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import engine
+from .._validation import check_point
+from ..errors import InvalidInputError
+from ..models import Victim
+from .effects import Effect, public_map
+from .goals import Goal
+
+
+class Evaluation:
+    """W and its parts at one candidate point (x, t), with the fitted model behind them.
+
+    ``grad_x``/``grad_y`` are None until asked for (:meth:`Objective.differentiate`);
+    ``phi`` = φ(x) and ``dE`` = ∇_Θ E at the fitted model are what the gradient
+    reuses. ``fit`` and ``theta`` may be formed on first access: a line search reads
+    only W of most points it tries. Read-only by convention (made at every
+    evaluation; a frozen class costs µs to build).
+    """
+
+    __slots__ = ("W", "C", "E", "grad_x", "grad_y", "x", "t", "phi", "dE", "_theta",
+                 "_fit", "_pending")
+
+    def __init__(self, W: float, C: float, E: float, theta: np.ndarray | None = None,
+                 grad_x: np.ndarray | None = None, grad_y: float | None = None,
+                 fit: engine.Fit | None = None, x: np.ndarray | None = None,
+                 t: float | None = None, phi: np.ndarray | None = None,
+                 dE: np.ndarray | None = None, *, pending=None):
+        self.W, self.C, self.E = W, C, E
+        self.grad_x, self.grad_y = grad_x, grad_y
+        self.x, self.t, self.phi, self.dE = x, t, phi, dE
+        self._theta, self._fit = theta, fit
+        self._pending = pending  # (solver, trial, T): forms fit and theta on demand
+
+    @property
+    def fit(self) -> engine.Fit:
+        """The victim's optimum with the candidate added (internal coordinates)."""
+        if self._fit is None:
+            solver, trial, _ = self._pending
+            self._fit = solver.fit_of(trial)
+        return self._fit
+
+    @property
+    def theta(self) -> np.ndarray:
+        """θ_p: the public parameters (flat w…, b) of that optimum."""
+        if self._theta is None:
+            self._theta = self.fit.Theta.dot(self._pending[2]).ravel()
+        return self._theta
+
+    def __repr__(self) -> str:
+        return f"Evaluation(W={self.W!r}, C={self.C!r}, E={self.E!r}, theta={self.theta!r})"
+
+
+class Objective:
+    """The attacker's objective W for one poison point added to a training set.
+
+    W_I = α·‖x_p − x_c‖² + (1 − α)·‖θ_p − θ_t‖² (integrity) or
+    W_A = α·‖x_p − x_c‖² − (1 − α)·‖θ_p − θ₀‖² (availability), where θ_p is the
+    victim's optimum on the training set plus (x_p, y_p). Build it with
+    :meth:`FlexiblePoisoning.objective`; its results do not depend on what it was
+    asked before (it only caches factorisations of its own training set).
+    """
+
+    def __init__(self, *, victim: Victim, data: engine.Data, shift: np.ndarray,
+                 x_c: np.ndarray, theta_reference: np.ndarray, goal: Goal, alpha: float,
+                 Theta_start: np.ndarray, effect: Effect):
+        self.victim = victim
+        self.data = data
+        self.shift = shift
+        self.x_c = x_c
+        self.theta_reference = theta_reference
+        self.goal = goal
+        self.alpha = alpha
+        self.Theta_start = Theta_start
+        self.effect = effect
+        self.n_features = x_c.shape[0]
+        self._sign = goal.sign
+        learner = victim.learner
+        self._T = public_map(self.n_features + learner.fit_intercept, shift,
+                             learner.fit_intercept)
+        self._make_solvers()
+
+    def _make_solvers(self) -> None:
+        learner = self.victim.learner
+        self._solver = engine.RankOneSolver.for_data(learner, self.data, self.effect.quadratic)
+        self._newton = engine.NewtonSolver.for_data(learner, self.data)
+
+    # public, in the user's units and labels
+    def value(self, x_p, y_p) -> float:
+        """W at (x_p, y_p)."""
+        x, t = self._point(x_p, y_p)
+        return self.evaluate(x, t, with_gradient=False).W
+
+    def gradient(self, x_p, y_p) -> np.ndarray:
+        """∇_{x_p} W at (x_p, y_p), shape (d,)."""
+        x, t = self._point(x_p, y_p)
+        return self.evaluate(x, t).grad_x
+
+    def gradient_y(self, x_p, y_p) -> float:
+        """∂W/∂y_p at (x_p, y_p) (regression only)."""
+        if self.victim.task != "regression":
+            raise InvalidInputError("y_p: the response gradient exists for regression only")
+        x, t = self._point(x_p, y_p)
+        return self.evaluate(x, t, with_y=True).grad_y
+
+    def theta(self, x_p, y_p) -> np.ndarray:
+        """θ_p: the victim's parameters trained with (x_p, y_p) added (flat, public)."""
+        x, t = self._point(x_p, y_p)
+        return self.evaluate(x, t, with_gradient=False).theta
+
+    def _point(self, x_p, y_p) -> tuple[np.ndarray, float]:
+        x = check_point(x_p, self.n_features)
+        y = np.asarray(y_p)
+        if y.ndim != 0:
+            raise InvalidInputError(f"y_p: expected a single value, got shape {y.shape}")
+        if self.victim.task == "classification" and y.item() not in self.victim.classes:
+            raise InvalidInputError(f"y_p: {y.item()!r} is not one of the classes "
+                                    f"{self.victim.classes.tolist()}")
+        if self.victim.task == "regression":
+            if y.dtype.kind not in "biuf" or not np.isfinite(float(y)):
+                raise InvalidInputError(f"y_p: expected a finite number, got {y.item()!r}")
+        return x, float(self.victim.encode(y[None])[0])
+
+    # internal, in encoded targets
+    def evaluate(self, x: np.ndarray, t: float, *, Theta_init: np.ndarray | None = None,
+                 with_gradient: bool = True, with_y: bool = False) -> Evaluation:
+        """Fit θ_p on the training set plus (x, t) and return W (and its gradient).
+
+        Without the gradient, a squared-loss victim's θ_p is not formed unless read:
+        :class:`~flexpoison.engine.RankOneSolver` gives E (quadratic in θ_p) at the
+        optimum directly."""
+        phi = self._features(x)
+        Theta0 = self.Theta_start if Theta_init is None else Theta_init
+        offset = x - self.x_c
+        C = float(offset.dot(offset))  # ndarray.dot: half the dispatch cost of @
+        a = self.alpha
+        fit = None
+        if self._solver is not None:
+            trial = self._solver.trial(phi, t, Theta0)
+            if trial is not None:
+                if trial.value is not None:
+                    E = trial.value
+                    ev = Evaluation(a * C + self._sign * (1 - a) * E, C, E, None, None,
+                                    None, None, x, t, phi, None,
+                                    pending=(self._solver, trial, self._T))
+                    return self.differentiate(ev, with_y=with_y) \
+                        if with_gradient or with_y else ev
+                fit = self._solver.fit_of(trial)
+        elif self._newton is not None:
+            fit = self._newton.fit(phi, t, Theta0)
+        if fit is None:
+            fit = engine.fit(self.victim.learner, engine.PlusRow(self.data, phi, t), Theta0)
+        theta = (fit.Theta @ self._T).ravel()
+        if with_gradient or with_y:
+            E, dE = self.effect(fit.Theta, theta)
+        else:
+            E, dE = self.effect.value(fit.Theta, theta), None
+        ev = Evaluation(a * C + self._sign * (1 - a) * E, C, E, theta, None, None, fit,
+                        x, t, phi, dE)
+        if with_gradient or with_y:
+            ev = self.differentiate(ev, with_y=with_y)
+        return ev
+
+    def differentiate(self, ev: Evaluation, *, with_y: bool = False) -> Evaluation:
+        """``ev`` with ∇_{x_p} W (and ∂W/∂y_p if ``with_y``):
+        ∇_{x_p} W = 2α(x_p − x_c) ± (1 − α)·∇_{x_p} E, E's part by the implicit
+        function theorem: one formula (:mod:`flexpoison.engine.implicit`), fed with
+        u = H⁻¹∇E solved with the fit's factor or, for a squared-residual victim and a
+        quadratic E, evaluated in the rank-one trial's own basis
+        (:meth:`flexpoison.engine.RankOneSolver.implicit_gradient`)."""
+        x, t, phi, pending = ev.x, ev.t, ev.phi, ev._pending
+        a, weight = self.alpha, self._sign * (1 - self.alpha)  # W = αC + weight·E
+        learner = self.victim.learner
+        fit = ev.fit
+        dE = None
+        if pending is not None:  # the rank-one solver holds H⁻¹∇E in its own basis
+            solver, trial, _ = pending
+            term = engine.row_term(learner, trial.phi_theta, t, solver.n)
+            gE_x, gE_t = solver.implicit_gradient(trial, term, self.n_features, weight)
+        else:
+            if fit.factor is None:
+                fit = self._with_factor(fit, phi, t)
+            dE = ev.dE if ev.dE is not None else self.effect.gradient(fit.Theta, ev.theta)
+            gE_x, gE_t = engine.implicit_gradient(learner, fit, phi, t, self.n_features,
+                                                  dE, with_target=with_y)
+            gE_x = weight * gE_x
+            gE_t = None if gE_t is None else weight * gE_t
+        grad_x = (2.0 * a) * (x - self.x_c) + gE_x
+        return Evaluation(ev.W, ev.C, ev.E, ev._theta, grad_x, gE_t if with_y else None,
+                          fit, x, t, phi, dE, pending=pending)
+
+    def _with_factor(self, fit: engine.Fit, phi: np.ndarray, t: float) -> engine.Fit:
+        """``fit`` with the exact Hessian factor at its θ (for solvers that skip it)."""
+        if self._newton is not None:
+            factor = self._newton.factor(fit, phi, t)
+        else:
+            factor = engine.hessian_factor(self.victim.learner,
+                                        engine.PlusRow(self.data, phi, t), fit)
+        return engine.Fit(fit.Theta, fit.active, factor, fit.n)
+
+    def _features(self, x: np.ndarray) -> np.ndarray:
+        return self.victim.learner.feature_row(x, self.shift)
+
+    def with_point(self, x: np.ndarray, t: float, Theta: np.ndarray) -> Objective:
+        """The same objective on the training set with (x, t) added for good (what does
+        not depend on the training set is shared, not rebuilt: once per crafted point)."""
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.data = self.data.with_row(self._features(x), t)
+        new.Theta_start = Theta
+        new._make_solvers()
+        return new
+
+
+__all__ = ["Evaluation", "Objective"]

@@ -1,0 +1,47 @@
+"""What every command shares: one-line errors, the flags behind argument names."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator, Mapping, Sequence
+
+import click
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+@contextlib.contextmanager
+def user_errors(flags: Mapping[str, str] | None = None,
+                columns: Sequence[str] | None = None) -> Iterator[None]:
+    """Turn refusals (flexpoison's errors, file-system errors) into one line
+    ``Error: …`` and exit status 1, never a traceback.
+
+    flexpoison's messages start with the argument's name (``alpha: …``); ``flags``
+    maps such names to the command's options (``--alpha``). Once a data file is read,
+    ``columns`` (filled in place with the feature columns' names) makes "feature j" in
+    a message name the file's column instead."""
+    from ..errors import FlexPoisonError
+
+    try:
+        yield
+    except FlexPoisonError as exc:
+        message = one_line(exc)
+        name, colon, rest = message.partition(": ")
+        if colon and flags and name in flags:
+            message = f"{flags[name]}: {rest}"
+        if columns:
+            message = re.sub(r"\bfeature (\d+)\b",
+                             lambda m: f"column {columns[int(m.group(1))]!r}"
+                             if int(m.group(1)) < len(columns) else m.group(0), message)
+        raise click.ClickException(message) from None
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise click.ClickException(f"{where}{exc.strerror or one_line(exc)}") from None
+
+
+__all__ = ["CONTEXT", "one_line", "user_errors"]

@@ -1,0 +1,166 @@
+"""``flexpoison sweep`` and ``flexpoison plot``: experiment grids, resumable, anywhere.
+
+The commands parse, call :mod:`flexpoison.sweeps` and print; the sweep file's schema,
+the run and the store are documented there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .common import CONTEXT, user_errors
+
+
+@click.command(no_args_is_help=True, context_settings=CONTEXT)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", required=True, metavar="DIR",
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Directory of the results store, DIR/results.sqlite (created after "
+                   "the sweep file has been checked). Runs already in it are not run "
+                   "again.")
+@click.option("--workers", type=click.IntRange(min=1), metavar="N",
+              help="Local worker processes (default: every CPU available; 1 = run in "
+                   "this process). With --dask: the LocalCluster's workers.")
+@click.option("--scheduler", metavar="tcp://HOST:PORT",
+              help="Run on the Dask cluster behind this scheduler (flexpoison and the "
+                   "data must be available on its workers; needs flexpoison[dask]).")
+@click.option("--dask", "dask_local", is_flag=True,
+              help="Start a Dask LocalCluster (one thread per worker) and run on it.")
+@click.option("--retry-failed", is_flag=True,
+              help="Run again the runs recorded as failed (they are skipped otherwise).")
+@click.option("--status", is_flag=True,
+              help="Only print where the sweep stands in DIR (done / failed / pending, "
+                   "failed runs' errors); run nothing, write nothing.")
+@click.option("--quiet", "-q", is_flag=True,
+              help="No progress bar and no summary table (there is no bar either when "
+                   "stderr is not a terminal).")
+def sweep(file: Path, out: Path, workers: int | None, scheduler: str | None,
+          dask_local: bool, retry_failed: bool, status: bool, quiet: bool) -> None:
+    """Run the grid of a sweep FILE (TOML), resumably, into DIR/results.sqlite.
+
+    The grid is datasets x models x goals x alphas x rates x seeds; each run (one
+    attack, measured: thetas, E, C, iterations, test metric, sanitizers) has an id
+    hashed from its settings. Finished runs are written one by one by this process, so
+    the command can be interrupted or killed at any point: running it again skips the
+    finished runs and runs the others. Results do not depend on the executor.
+
+    \b
+    Example sweep file:
+      [sweep]
+      name = "demo"
+      datasets = ["iris", "breast_cancer"]
+      models = ["logistic"]
+      goals = ["integrity", "availability"]
+      alphas = [0.0, 0.5, 1.0]
+      rates = [0.05, 0.1]
+      seeds = [0, 1]
+      sanitizers = ["sphere", "loss"]   # optional
+      max_iter = 50                     # optional
+
+    \b
+    Examples:
+      flexpoison sweep demo.toml --out runs/demo               # all local CPUs
+      flexpoison sweep demo.toml --out runs/demo --status
+      flexpoison sweep demo.toml --out runs/demo --scheduler tcp://10.0.0.5:8786
+      flexpoison plot runs/demo
+    """
+    from .. import sweeps as sw
+
+    ctx = click.get_current_context()
+    if status:
+        extra = [f"--{name.replace('_', '-')}" for name in
+                 ("workers", "scheduler", "retry_failed")
+                 if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT]
+        if dask_local:
+            extra.append("--dask")
+        if extra:
+            raise click.UsageError(f"--status only reads the store; it does not take "
+                                   f"{', '.join(extra)}")
+    if scheduler is not None and dask_local:
+        raise click.UsageError("give either --scheduler or --dask, not both")
+    if scheduler is not None and workers is not None:
+        raise click.UsageError("--workers does not apply with --scheduler: the cluster "
+                               "has its own workers")
+    with user_errors():
+        grid = sw.load_sweep(file)
+        if status:
+            report = sw.sweep_status(grid, out)
+            _print_status(grid, report, out)
+            return
+        if not quiet and grid.skipped:
+            click.echo("left out (skip_incompatible): " + ", ".join(grid.skipped))
+        try:
+            result = sw.run_sweep(grid, out, workers=workers, scheduler=scheduler,
+                                  dask_local=dask_local, retry_failed=retry_failed,
+                                  progress=False if quiet else None)
+        except KeyboardInterrupt:
+            click.echo(f"interrupted: the runs finished so far are in "
+                       f"{out / sw.STORE_NAME}; run the same command again to resume",
+                       err=True)
+            ctx.exit(130)
+        if not quiet:
+            click.echo(sw.format_table(sw.sweep_status(grid, out)))
+        for run_id, label, error in result.failures[:10]:
+            click.echo(f"failed {run_id} ({label}): {error}", err=True)
+        if len(result.failures) > 10:
+            click.echo(f"… and {len(result.failures) - 10} more failed runs (see "
+                       "--status)", err=True)
+    ran = result.done + result.failed
+    store = out / sw.STORE_NAME
+    if ran:
+        click.echo(f"sweep {grid.name!r}: {result.total} runs; {ran} run now "
+                   f"({result.done} done, {result.failed} failed) on {result.executor} "
+                   f"in {result.seconds:.1f} s; {result.skipped} already in {store}")
+    else:
+        click.echo(f"sweep {grid.name!r}: {result.total} runs, all already in {store}; "
+                   "0 run now")
+    if result.failed_total:
+        raise click.ClickException(
+            f"{result.failed_total} of {result.total} runs failed; "
+            f"'flexpoison sweep {file} --out {out} --status' lists their errors, "
+            "--retry-failed runs them again")
+
+
+def _print_status(grid, report, out: Path) -> None:
+    from .. import sweeps as sw
+
+    where = out / sw.STORE_NAME
+    if not report.store_exists:
+        click.echo(f"no results store at {where} yet")
+    click.echo(f"sweep {grid.name!r} ({grid.path}): {report.total} runs in the grid")
+    click.echo(f"  done     {report.done:>6}")
+    click.echo(f"  failed   {report.failed:>6}")
+    click.echo(f"  pending  {report.pending:>6}")
+    if report.other_runs:
+        click.echo(f"  ({report.other_runs} more runs in {where} belong to other grids)")
+    if report.store_exists:
+        click.echo(sw.format_table(report))
+    if report.failures:
+        click.echo("failed runs:")
+        for run_id, label, error, attempts in report.failures:
+            tries = f" [{attempts} attempts]" if attempts > 1 else ""
+            click.echo(f"  {run_id}  {label}: {error}{tries}")
+
+
+@click.command(no_args_is_help=True, context_settings=CONTEXT)
+@click.argument("directory", metavar="DIR",
+                type=click.Path(exists=True, file_okay=False, path_type=Path))
+def plot(directory: Path) -> None:
+    """Draw the figures of a sweep's results store DIR/results.sqlite into DIR/figures.
+
+    Per data set, model and goal: the effect E vs the poisoning rate and the test
+    metric vs the rate, one line per alpha (means over seeds); and, when the runs
+    measured sanitizers, per rate the frontier of the effect after sanitising vs the
+    share of poison caught, one point per alpha. Nothing is recomputed.
+    """
+
+    with user_errors():
+        from ..reporting.sweeps import plot_store
+
+        written = plot_store(directory)
+    click.echo(f"wrote {len(written)} figures to {directory / 'figures'}")
+
+
+__all__ = ["sweep", "plot"]

@@ -1,0 +1,203 @@
+"""The user's own data: a CSV file read strictly, and numbers read from a text file.
+
+Reading is strict on purpose: a poisoning experiment on a silently mis-parsed file is
+worse than none. Every problem is one :class:`DataFileError` whose message names the
+file, the line (1 = the header) and what is wrong there.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FlexPoisonError
+
+
+class DataFileError(FlexPoisonError, ValueError):
+    """A data file cannot be used: unreadable, malformed, or missing a column."""
+
+
+# -------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True, eq=False)
+class CsvTable:
+    """A CSV file read as text: its header, its data rows and where each row starts.
+
+    Attributes
+    ----------
+    path : Path
+        The file read.
+    sha256 : str
+        Hex SHA-256 digest of the file's bytes.
+    columns : tuple of str
+        The header row, exactly as spelt in the file.
+    rows : list of list of str
+        The data rows (blank lines skipped), each with ``len(columns)`` cells.
+    lines : list of int
+        The file line on which each data row ends (1 = the header).
+    sep : str
+        The field separator.
+    """
+
+    path: Path
+    sha256: str
+    columns: tuple[str, ...]
+    rows: list[list[str]]
+    lines: list[int]
+    sep: str
+
+    def column_index(self, name: str) -> int:
+        """Position of column ``name``; if absent, a :class:`DataFileError` listing all."""
+        try:
+            return self.columns.index(name)
+        except ValueError:
+            raise DataFileError(
+                f"{self.path}: no column {name!r}; the columns are "
+                + ", ".join(repr(c) for c in self.columns)) from None
+
+    def features_and_target(self, target: str, task: str
+                            ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+        """Split into X (every other column, as floats), y and the feature names.
+
+        ``task`` is ``"regression"`` (y must be numeric) or ``"classification"``
+        (y are labels: integers if every label is one, strings otherwise).
+        """
+        j = self.column_index(target)
+        features = [k for k in range(len(self.columns)) if k != j]
+        if not features:
+            raise DataFileError(f"{self.path}: the target column {target!r} is the only "
+                                "column; there are no features")
+        X = np.empty((len(self.rows), len(features)))
+        for i, row in enumerate(self.rows):
+            for col, k in enumerate(features):
+                X[i, col] = self._number(row[k], i, k)
+        target_cells = [row[j].strip() for row in self.rows]
+        if task == "regression":
+            hint = (" (a regression target must be numeric; class labels need "
+                    "--model logistic)")
+            y = np.array([self._number(row[j], i, j, hint)
+                          for i, row in enumerate(self.rows)])
+        else:
+            for i, cell in enumerate(target_cells):
+                if not cell:
+                    raise DataFileError(f"{self.path}, line {self.lines[i]}: empty label "
+                                        f"in the target column {target!r}")
+            try:
+                y = np.array([int(cell) for cell in target_cells], dtype=np.int64)
+            except ValueError:
+                y = np.array(target_cells, dtype=str)
+        return X, y, tuple(self.columns[k] for k in features)
+
+    def _number(self, cell: str, i: int, k: int, hint: str = "") -> float:
+        where = f"{self.path}, line {self.lines[i]}, column {self.columns[k]!r}"
+        text = cell.strip()
+        if not text:
+            raise DataFileError(f"{where}: empty cell (missing values are not supported; "
+                                "drop or fill the row)")
+        try:
+            value = float(text)
+        except ValueError:
+            raise DataFileError(f"{where}: {cell!r} is not a number{hint}") from None
+        if not math.isfinite(value):
+            raise DataFileError(f"{where}: {cell!r} is not a finite number")
+        return value
+
+
+def read_csv(path: str | os.PathLike[str], sep: str = ",") -> CsvTable:
+    """Read a UTF-8 CSV file with a header row, strictly.
+
+    Every data row must have as many fields as the header; blank lines are skipped;
+    column names must be unique and non-empty. Cells stay text until
+    :meth:`CsvTable.features_and_target` converts them.
+
+    Raises
+    ------
+    DataFileError
+        Naming the file, the line and the problem.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataFileError(f"{path}: cannot read the file ({exc.strerror or exc})") \
+            from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise DataFileError(f"{path}, line {line}: not UTF-8 text") from None
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True)
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    try:
+        for record in reader:
+            if not record or (len(record) == 1 and not record[0].strip()):
+                continue  # a blank line
+            if header is None:
+                header = record
+                _check_header(path, header, sep)
+                continue
+            if len(record) != len(header):
+                raise DataFileError(
+                    f"{path}, line {reader.line_num}: {len(record)} fields, but the header "
+                    f"has {len(header)} (separator {sep!r})")
+            rows.append(record)
+            lines.append(reader.line_num)
+    except csv.Error as exc:
+        raise DataFileError(f"{path}, line {reader.line_num}: malformed CSV ({exc})") \
+            from None
+    if header is None:
+        raise DataFileError(f"{path}: the file is empty; expected a header row and data")
+    if not rows:
+        raise DataFileError(f"{path}: no data rows after the header")
+    return CsvTable(path, hashlib.sha256(raw).hexdigest(), tuple(header), rows, lines, sep)
+
+
+def _check_header(path: Path, header: list[str], sep: str) -> None:
+    names = [name.strip() for name in header]
+    if "" in names:
+        raise DataFileError(f"{path}, line 1: column {names.index('') + 1} of the header "
+                            "has no name")
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise DataFileError(f"{path}, line 1: the column name {name!r} appears twice")
+        seen.add(name)
+    if len(header) == 1:
+        raise DataFileError(f"{path}, line 1: the header has a single column "
+                            f"{header[0]!r}; is the separator {sep!r} right? (see --sep)")
+
+
+def read_vector(path: str | os.PathLike[str]) -> np.ndarray:
+    """Numbers from a text file: one per line, or comma separated (blank lines skipped)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataFileError(f"{path}: cannot read the file ({exc})") from None
+    values = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        for token in line.replace(",", " ").split():
+            try:
+                value = float(token)
+            except ValueError:
+                raise DataFileError(f"{path}, line {number}: {token!r} is not a number") \
+                    from None
+            if not math.isfinite(value):
+                raise DataFileError(f"{path}, line {number}: {token!r} is not finite")
+            values.append(value)
+    if not values:
+        raise DataFileError(f"{path}: no numbers in the file")
+    return np.array(values)
+
+
+__all__ = ["DataFileError", "CsvTable", "read_csv", "read_vector"]

@@ -1,0 +1,104 @@
+"""Defences: sanitizers a data owner runs on a (possibly poisoned) training set.
+
+``base``         the screening result, the :class:`Sanitizer` contract, calibration
+``geometric``    per-feature kσ, sphere, slab, IsolationForest, LOF
+``model_based``  loss-based filtering, TRIM
+
+:data:`SANITIZERS` names a default configuration of each;
+:func:`get_sanitizer`, :func:`screen` and :func:`apply_sanitizer` run one by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from ..errors import InvalidInputError
+from .base import TASKS, Sanitizer, Screening, Task, TrimScreening
+from .geometric import IsolationForestFilter, LocalOutlierFactorFilter, Slab, Sphere, ThreeSigma
+from .model_based import LossFilter, Trim
+
+# ---------------------------------------------------------------------- registry
+
+SANITIZERS: dict[str, Sanitizer] = {
+    "three_sigma": ThreeSigma(),
+    "sphere": Sphere(),
+    "slab": Slab(),
+    "isolation_forest": IsolationForestFilter(),
+    "lof": LocalOutlierFactorFilter(),
+    "loss": LossFilter(),
+    "trim": Trim(),
+}
+"""Registry: sanitizer name → its default configuration."""
+
+
+def get_sanitizer(name_or_obj: str | Sanitizer, *, estimator=None) -> Sanitizer:
+    """Resolve a registry name (or pass a sanitizer through).
+
+    Parameters
+    ----------
+    name_or_obj : str or sanitizer
+        A key of :data:`SANITIZERS`, or a sanitizer instance.
+    estimator : scikit-learn estimator, optional
+        The victim: given to sanitizers that fit a model (``loss``, ``trim``) and
+        were not configured with one (``estimator=None``); ignored by the others.
+    """
+    if isinstance(name_or_obj, str):
+        if name_or_obj not in SANITIZERS:
+            raise InvalidInputError(f"sanitizer: unknown name {name_or_obj!r}; expected "
+                                    f"one of {', '.join(SANITIZERS)}")
+        sanitizer = SANITIZERS[name_or_obj]
+    elif isinstance(name_or_obj, Sanitizer):
+        sanitizer = name_or_obj
+    else:
+        raise InvalidInputError(f"sanitizer: expected a name or a sanitizer, got "
+                                f"{name_or_obj!r}")
+    if estimator is not None and getattr(sanitizer, "estimator", False) is None:
+        sanitizer = replace(sanitizer, estimator=estimator)
+    return sanitizer
+
+
+def screen(name_or_obj: str | Sanitizer, X, y, *, X_clean, y_clean, task: Task,
+           estimator=None) -> Screening:
+    """Run one sanitizer on (X, y), calibrated on (X_clean, y_clean).
+
+    Parameters
+    ----------
+    name_or_obj : str or sanitizer
+        A key of :data:`SANITIZERS` or a configured sanitizer.
+    X : array-like of shape (n_samples, n_features)
+        The rows to screen (e.g. clean training rows plus poison rows).
+    y : array-like of shape (n_samples,)
+        Their responses or labels.
+    X_clean : array-like of shape (n_clean, n_features)
+        Rows the defender trusts, used for calibration.
+    y_clean : array-like of shape (n_clean,)
+    task : {"regression", "classification"}
+    estimator : scikit-learn estimator, optional
+        The victim, for the sanitizers that fit one (see :func:`get_sanitizer`).
+
+    Returns
+    -------
+    Screening
+        Scores, thresholds and the kept indices.
+    """
+    sanitizer = get_sanitizer(name_or_obj, estimator=estimator)
+    return sanitizer.screen(X, y, X_clean=X_clean, y_clean=y_clean, task=task)
+
+
+def apply_sanitizer(name_or_obj: str | Sanitizer, X, y, *, X_clean, y_clean,
+                    task: Task, estimator=None) -> np.ndarray:
+    """Sorted integer indices of the rows of (X, y) that the sanitizer keeps.
+
+    Same parameters as :func:`screen`; returns ``screen(...).kept``.
+    """
+    return screen(name_or_obj, X, y, X_clean=X_clean, y_clean=y_clean, task=task,
+                  estimator=estimator).kept
+
+
+__all__ = [
+    "Screening", "TrimScreening", "Sanitizer", "Task", "TASKS", "ThreeSigma", "Sphere",
+    "Slab", "IsolationForestFilter", "LocalOutlierFactorFilter", "LossFilter", "Trim",
+    "SANITIZERS", "get_sanitizer", "screen", "apply_sanitizer",
+]

@@ -1,0 +1,33 @@
+"""The engine: learners' training objectives, their solvers, and the implicit gradient.
+
+Bottom layer of flexpoison; it imports nothing of the package but
+:mod:`flexpoison.errors`. Reading order:
+
+``losses``    per-row losses ℓ(z, t) and their derivatives (each declared once)
+``learner``   L(θ) = s(N)·Σ ℓ + (λ₂/2)‖W‖² + λ₁‖W‖₁, its gradient and Hessian
+``data``      a training set as loss sums: rows kept, or Gram statistics
+``linalg``    Cholesky / rank-one factors of H, and the fitted optimum (:class:`Fit`)
+``fit``       the general solver (reference; Newton, L1 active sets)
+``implicit``  ∇_{x_p} E = −(∂g/∂x_p)ᵀ H⁻¹ ∇_θ E: the one gradient formula
+``rank_one``  fast path for squared residuals: O(p²) per candidate row
+``newton``    fast path for smooth losses: warm-started chord Newton
+"""
+
+from .data import Data, GramData, LossSums, PlusRow, RowData
+from .fit import backtrack, fit, hessian_factor
+from .implicit import (RowTerm, adjoint_gradient, implicit_gradient, mixed_derivative,
+                       row_term)
+from .learner import Learner
+from .linalg import CholeskyFactor, Factor, Fit, RankOneFactor, cholesky
+from .losses import ContinuousTargetLoss, LogisticLoss, Loss, SoftmaxLoss, SquaredLoss
+from .newton import NewtonSolver
+from .rank_one import Quadratic, RankOneSolver, RankOneTrial
+
+__all__ = [
+    "Loss", "ContinuousTargetLoss", "SquaredLoss", "LogisticLoss", "SoftmaxLoss",
+    "Learner", "Data", "RowData", "GramData", "PlusRow", "LossSums",
+    "CholeskyFactor", "RankOneFactor", "Factor", "Fit", "cholesky",
+    "fit", "backtrack", "hessian_factor",
+    "RowTerm", "row_term", "mixed_derivative", "adjoint_gradient", "implicit_gradient",
+    "Quadratic", "RankOneSolver", "RankOneTrial", "NewtonSolver",
+]

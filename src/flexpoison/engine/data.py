@@ -1,0 +1,138 @@
+"""A training set as the engine sees it: the loss sums Σ ℓ, Σ ℓ' ⊗ φ and Σ ℓ'' ⊗ φφᵀ at a θ.
+
+Rows are kept as they are (:class:`RowData`) for any loss. A squared-residual loss
+(``loss.curvature`` is c, ℓ = (c/2)(z − t)²) keeps sufficient statistics instead
+(:class:`GramData`), so that adding a row costs O(p²) and an evaluation does not grow
+with n; :class:`GramData` refuses any other loss. :class:`PlusRow` is a training set
+plus one candidate row, without copying the base set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .losses import Loss
+
+
+@dataclass(frozen=True)
+class LossSums:
+    """Σ_i ℓ, Σ_i ℓ' ⊗ φ_i (shape (K, p)) and Σ_i ℓ'' ⊗ φ_iφ_iᵀ (shape (Kp, Kp)).
+
+    ``value`` is NaN when it was not asked for; ``hess`` None likewise."""
+
+    value: float
+    grad: np.ndarray
+    hess: np.ndarray | None
+
+
+def row_sums(
+    loss: Loss,
+    Phi: np.ndarray,
+    t: np.ndarray,
+    Theta: np.ndarray,
+    want_hess: bool,
+    want_value: bool = True,
+) -> LossSums:
+    """The loss sums over the rows ``Phi`` (n, p) with targets ``t`` at ``Theta`` (K, p)."""
+    Z = Phi @ Theta.T
+    value = float(np.sum(loss.value(Z, t))) if want_value else np.nan
+    grad = loss.d1(Z, t).T @ Phi
+    hess = None
+    if want_hess:
+        K, p = Theta.shape
+        D2 = loss.d2(Z, t)
+        if K == 1:
+            hess = (Phi * D2[:, 0, 0, None]).T @ Phi
+        else:
+            hess = np.empty((K * p, K * p))
+            for k in range(K):
+                for m in range(k, K):
+                    block = (Phi * D2[:, k, m, None]).T @ Phi
+                    hess[k * p : (k + 1) * p, m * p : (m + 1) * p] = block
+                    hess[m * p : (m + 1) * p, k * p : (k + 1) * p] = block.T
+    return LossSums(value, grad, hess)
+
+
+@dataclass(frozen=True)
+class RowData:
+    """Training rows kept as they are: ``Phi`` (n, p) and encoded targets ``t`` (n,)."""
+
+    Phi: np.ndarray
+    t: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return self.Phi.shape[0]
+
+    def sums(
+        self, loss: Loss, Theta: np.ndarray, want_hess: bool = True, want_value: bool = True
+    ) -> LossSums:
+        return row_sums(loss, self.Phi, self.t, Theta, want_hess, want_value)
+
+    def with_row(self, phi: np.ndarray, t: float) -> RowData:
+        return RowData(np.vstack([self.Phi, phi[None]]), np.append(self.t, t))
+
+
+@dataclass(frozen=True)
+class GramData:
+    """Sufficient statistics of a squared residual: G = Σ φφᵀ, r = Σ φ t, q = Σ t², n.
+
+    For ℓ = (c/2)(φᵀθ − t)²: Σ ℓ = (c/2)(θᵀGθ − 2rᵀθ + q), its gradient c(Gθ − r) and
+    Hessian cG, so that neither an evaluation nor adding a row (a rank-one update)
+    depends on n. Any loss without a ``curvature`` is refused.
+    """
+
+    G: np.ndarray
+    r: np.ndarray
+    q: float
+    n: int
+
+    @classmethod
+    def from_rows(cls, Phi: np.ndarray, t: np.ndarray) -> GramData:
+        return cls(Phi.T @ Phi, Phi.T @ t, float(t @ t), Phi.shape[0])
+
+    def sums(self, loss: Loss, Theta: np.ndarray, want_hess: bool = True) -> LossSums:
+        c = loss.curvature
+        if c is None:
+            raise TypeError(
+                f"GramData holds the statistics of a squared residual; {loss!r} is not one"
+            )
+        theta = Theta[0]
+        Gt = self.G @ theta
+        half = 0.5 * c
+        value = half * float(theta @ Gt - 2.0 * self.r @ theta + self.q)
+        grad = c * (Gt - self.r)[None]
+        return LossSums(value, grad, c * self.G if want_hess else None)
+
+    def with_row(self, phi: np.ndarray, t: float) -> GramData:
+        return GramData(
+            self.G + np.outer(phi, phi), self.r + t * phi, self.q + t * t, self.n + 1
+        )
+
+
+@dataclass(frozen=True)
+class PlusRow:
+    """A training set plus one candidate row, without copying the base set."""
+
+    base: RowData | GramData
+    phi: np.ndarray
+    t: float
+
+    @property
+    def n(self) -> int:
+        return self.base.n + 1
+
+    def sums(self, loss: Loss, Theta: np.ndarray, want_hess: bool = True) -> LossSums:
+        if isinstance(self.base, GramData):  # a rank-one update of the statistics
+            return self.base.with_row(self.phi, self.t).sums(loss, Theta, want_hess)
+        a = self.base.sums(loss, Theta, want_hess)
+        b = row_sums(loss, self.phi[None], np.array([self.t]), Theta, want_hess)
+        hess = None if a.hess is None or b.hess is None else a.hess + b.hess
+        return LossSums(a.value + b.value, a.grad + b.grad, hess)
+
+
+Data = RowData | GramData | PlusRow
+
+__all__ = ["LossSums", "row_sums", "RowData", "GramData", "PlusRow", "Data"]

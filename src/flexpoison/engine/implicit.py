@@ -1,0 +1,106 @@
+"""The poisoning gradient, by the implicit function theorem on the stationarity condition.
+
+At the learner's optimum g(θ, x_p) = ∇_θ L = 0. Differentiating it in the poison row
+gives dθ/dx_p = −H⁻¹ ∂g/∂x_p, so for an effect E that depends on θ only
+
+    ∇_{x_p} E = −(∂g/∂x_p)ᵀ u,   u = H⁻¹ ∇_θ E     (the adjoint form: one solve),
+
+restricted to the active set S with L1 (inactive coordinates do not move). The row's
+term of g is s·ℓ'(z_p) ⊗ φ_p with z_p = W φ_p, so entry (k·p + a, j) of ∂g/∂x_p is
+s·(ℓ'_k·[a = j] + φ_a·Σ_l ℓ''_kl W_lj), and ∂g/∂t_p = s·(∂ℓ'/∂t) ⊗ φ_p. For one output
+(K = 1) this is, without forming ∂g/∂x_p (:class:`RowTerm`),
+
+    −(∂g/∂x_p)ᵀ u = a·u_w + b·(φ_pᵀu)·w,   −(∂g/∂t_p)ᵀ u = c·(φ_pᵀu),
+    a = −s·ℓ'(z_p, t_p),  b = −s·ℓ''(z_p, t_p),  c = −s·∂ℓ'/∂t(z_p, t_p),
+
+with u_w and w the first d coordinates of u and θ. :func:`adjoint_gradient` is that
+formula (∂g/∂x_p formed for K > 1, where it is a small (K·p × d) matrix); the solvers
+differ only in how they obtain u: :func:`implicit_gradient` solves with the fit's
+factor, the rank-one solver evaluates the same :class:`RowTerm` in a basis it already
+holds (:meth:`flexpoison.engine.RankOneSolver.implicit_gradient`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .learner import Learner
+from .linalg import Fit
+from .losses import ContinuousTargetLoss
+
+
+@dataclass(frozen=True, slots=True)
+class RowTerm:
+    """The candidate row's coefficients in the one-output gradient formula (module
+    docstring): a = −s·ℓ'(z_p, t_p), b = −s·ℓ''(z_p, t_p), c = −s·∂ℓ'/∂t (None for
+    a loss of labels)."""
+
+    a: float
+    b: float
+    c: float | None
+
+
+def row_term(learner: Learner, z: float, t: float, n: int) -> RowTerm:
+    """:class:`RowTerm` of a one-output learner at the score z_p = φ_pᵀθ, target t_p,
+    trained on n rows, from the loss's declared derivatives."""
+    loss = learner.loss
+    s = learner.scale(n)
+    z_arr, t_arr = np.array([[z]]), np.array([t])
+    d1 = float(loss.d1(z_arr, t_arr)[0, 0])
+    d2 = loss.curvature if loss.curvature is not None \
+        else float(loss.d2(z_arr, t_arr)[0, 0, 0])
+    c = -s * float(loss.d1_dt(z_arr, t_arr)[0, 0]) \
+        if isinstance(loss, ContinuousTargetLoss) else None
+    return RowTerm(-s * d1, -s * d2, c)
+
+
+def mixed_derivative(learner: Learner, Theta: np.ndarray, phi: np.ndarray, t: float,
+                     n: int, d: int) -> np.ndarray:
+    """∂g/∂x_p for one row, shape (K·p, d) (module docstring)."""
+    K, p = Theta.shape
+    z = (Theta @ phi)[None]
+    t_arr = np.array([t])
+    d1 = learner.loss.d1(z, t_arr)[0]
+    d2 = learner.loss.d2(z, t_arr)[0]
+    J = np.zeros((K, p, d))
+    J[:, np.arange(d), np.arange(d)] = d1[:, None]
+    J += phi[None, :, None] * (d2 @ Theta[:, :d])[:, None, :]
+    return learner.scale(n) * J.reshape(K * p, d)
+
+
+def adjoint_gradient(learner: Learner, Theta: np.ndarray, phi: np.ndarray, t: float,
+                     n: int, d: int, u: np.ndarray, with_target: bool
+                     ) -> tuple[np.ndarray, float | None]:
+    """(−(∂g/∂x_p)ᵀ u, −(∂g/∂t_p)ᵀ u) for the adjoint u = H⁻¹∇_θE of one row (module
+    docstring). The second entry is None unless ``with_target``, which needs a
+    continuous target (:class:`~flexpoison.engine.losses.ContinuousTargetLoss`)."""
+    K = Theta.shape[0]
+    if K > 1:
+        if with_target:
+            raise TypeError(f"{learner.name}: class labels have no gradient")
+        return -(mixed_derivative(learner, Theta, phi, t, n, d).T @ u), None
+    term = row_term(learner, float((Theta @ phi)[0]), t, n)
+    phi_u = float(phi @ u)
+    grad_x = term.a * u[:d] + (term.b * phi_u) * Theta[0, :d]
+    if not with_target:
+        return grad_x, None
+    if term.c is None:
+        raise TypeError(f"{learner.name}: class labels have no gradient")
+    return grad_x, term.c * phi_u
+
+
+def implicit_gradient(learner: Learner, fit_: Fit, phi: np.ndarray, t: float, d: int,
+                      dE_dTheta: np.ndarray, with_target: bool
+                      ) -> tuple[np.ndarray, float | None]:
+    """∇_{x_p} E (and ∂E/∂t_p if ``with_target``) for E depending on θ only: u solved
+    with the fit's Hessian factor (zero on inactive coordinates, all zero when no
+    coordinate is free), then :func:`adjoint_gradient`."""
+    rhs = dE_dTheta.ravel()
+    u = np.zeros_like(rhs) if fit_.factor is None else fit_.factor.solve(rhs)
+    return adjoint_gradient(learner, fit_.Theta, phi, t, fit_.n, d, u, with_target)
+
+
+__all__ = ["RowTerm", "row_term", "mixed_derivative", "adjoint_gradient",
+           "implicit_gradient"]

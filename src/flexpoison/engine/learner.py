@@ -1,0 +1,161 @@
+"""A learner: one training objective, declared once; its gradient and Hessian derived.
+
+Every supported victim minimises, over θ = (W, b) with K output rows,
+
+    L(θ) = s(N) · Σ_i ℓ(W φ(x_i), t_i) + (λ₂/2)·‖W‖² + λ₁·‖W‖₁,
+
+with φ(x) = (x − shift, 1) when the model has an intercept (the intercept is never
+penalised; ``shift`` = x_c keeps the Gram matrix well conditioned and is undone by
+:func:`flexpoison.attack.effects.public_map`) and φ(x) = x without one. ``s(N)`` is a
+constant c, or c / N with N the number of rows trained on (scikit-learn's scaling of
+each supported estimator is stated in :mod:`flexpoison.models`). :class:`Learner`
+holds (ℓ, s, λ₁, λ₂); from ℓ's derivatives alone follow
+
+* the stationarity condition g(θ) = ∇_θ L = s Σ_i ℓ'(z_i) ⊗ φ_i + λ₂ P θ (+ λ₁ sign w);
+* the Hessian H = s Σ_i ℓ''(z_i) ⊗ φ_i φ_iᵀ + λ₂ P  (P masks the intercepts).
+
+L1 terms are supported for squared-residual losses only (the active-set solver is
+exact for a quadratic smooth part); a learner that asks for more is refused.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from .data import Data, LossSums
+from .losses import Loss
+
+
+@dataclass(frozen=True)
+class Learner:
+    """A training objective L(θ) = s(N)·Σ ℓ + (λ₂/2)‖W‖² + λ₁‖W‖₁ (see module doc).
+
+    Parameters
+    ----------
+    name : str
+        Human-readable name, e.g. ``"Ridge(alpha=1)"`` (used in error messages).
+    loss : Loss
+        The per-row loss ℓ.
+    fit_intercept : bool
+        Whether φ(x) ends with a constant 1 (an unpenalised intercept per output).
+    loss_weight : float
+        c in s(N) = c, or s(N) = c / N when ``per_sample`` is true.
+    per_sample : bool
+        Whether the loss is averaged over the N rows trained on.
+    l2, l1 : float
+        λ₂ and λ₁ (both ≥ 0); λ₁ > 0 needs a squared-residual loss.
+    """
+
+    name: str
+    loss: Loss
+    fit_intercept: bool
+    loss_weight: float
+    per_sample: bool
+    l2: float
+    l1: float
+
+    def __post_init__(self) -> None:
+        if self.l1 > 0 and self.loss.curvature is None:
+            raise TypeError(
+                f"{self.name}: an L1 penalty is supported for squared-residual losses "
+                f"only, not {type(self.loss).__name__}"
+            )
+
+    @property
+    def n_outputs(self) -> int:
+        return self.loss.n_outputs
+
+    def scale(self, n: int) -> float:
+        """s(N): the factor in front of Σ ℓ."""
+        return self.loss_weight / n if self.per_sample else self.loss_weight
+
+    def penalty_mask(self, d: int) -> np.ndarray:
+        """P: 1 on the flattened weight coordinates, 0 on the intercepts (read-only)."""
+        return _penalty_mask(self.n_outputs, d, self.fit_intercept)
+
+    def features(self, X: np.ndarray, shift: np.ndarray) -> np.ndarray:
+        """φ(x) for each row: (x − shift, 1) with an intercept, x without one."""
+        X = np.atleast_2d(X)
+        if not self.fit_intercept:
+            return np.array(X, dtype=float)
+        Phi = np.empty((X.shape[0], X.shape[1] + 1))
+        np.subtract(X, shift, out=Phi[:, :-1])
+        Phi[:, -1] = 1.0
+        return Phi
+
+    def feature_row(self, x: np.ndarray, shift: np.ndarray) -> np.ndarray:
+        """φ(x) for one row (1-D): :meth:`features` without its 2-D handling, for the
+        attack's inner loop."""
+        if not self.fit_intercept:
+            return x - shift
+        phi = np.empty(x.shape[0] + 1)
+        np.subtract(x, shift, out=phi[:-1])
+        phi[-1] = 1.0
+        return phi
+
+    def smooth_gradient_hessian(
+        self, data: Data, Theta: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """g(θ) and H(θ) of the smooth part (everything but λ₁‖W‖₁), flattened."""
+        _, g, H = self.smooth_value_gradient_hessian(data, Theta)
+        assert H is not None
+        return g, H
+
+    def smooth_value_gradient_hessian(
+        self, data: Data, Theta: np.ndarray, want_hess: bool = True
+    ) -> tuple[float, np.ndarray, np.ndarray | None]:
+        """L, g and H (None unless ``want_hess``) of the smooth part, from one pass."""
+        sums = data.sums(self.loss, Theta, want_hess=want_hess)
+        return self.from_sums(sums, data.n, Theta)
+
+    def from_sums(
+        self, sums: LossSums, n: int, Theta: np.ndarray
+    ) -> tuple[float, np.ndarray, np.ndarray | None]:
+        """L = s·Σℓ + (λ₂/2)‖w‖², g = s·Σℓ'⊗φ + λ₂Pθ and H = s·Σℓ''⊗φφᵀ + λ₂P from the
+        loss sums over N = ``n`` rows (L NaN and H None when the sums lack them)."""
+        K, p = Theta.shape
+        s = self.scale(n)
+        P = self.penalty_mask(p - self.fit_intercept)
+        theta = Theta.ravel()
+        g = s * sums.grad.ravel() + self.l2 * P * theta
+        value = (
+            sums.value
+            if math.isnan(sums.value)
+            else s * sums.value + 0.5 * self.l2 * float(P @ (theta * theta))
+        )
+        if sums.hess is None:
+            return value, g, None
+        H = s * sums.hess
+        H.flat[:: H.shape[0] + 1] += self.l2 * P
+        if K > 1 and self.fit_intercept:
+            # Softmax scores are invariant to adding one constant to every intercept; the
+            # Hessian is singular along that direction, g has no component on it. Fixing
+            # the gauge Σ_k b_k = 0 (scikit-learn's) makes H definite without moving θ.
+            u = 1.0 - P
+            H += np.outer(u, u)
+        return value, g, H
+
+
+@lru_cache(maxsize=16)
+def identity(p: int) -> np.ndarray:
+    """I_p (read-only, shared)."""
+    eye = np.eye(p)
+    eye.flags.writeable = False
+    return eye
+
+
+@lru_cache(maxsize=64)
+def _penalty_mask(K: int, d: int, fit_intercept: bool) -> np.ndarray:
+    mask = np.ones((K, d + fit_intercept))
+    if fit_intercept:
+        mask[:, d] = 0.0
+    mask = mask.ravel()
+    mask.flags.writeable = False
+    return mask
+
+
+__all__ = ["Learner", "identity"]

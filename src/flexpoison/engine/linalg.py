@@ -1,0 +1,92 @@
+"""Factorisations of the Hessian, and the fitted optimum that carries one.
+
+Linear systems are solved with a Cholesky factor (LAPACK potrf/potrs) or a
+Sherman–Morrison update of one; H⁻¹ is never formed from a determinant test, and a
+singular Hessian raises :class:`~flexpoison.errors.SingularHessianError`, never a NaN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg.lapack import dpotrf, dpotrs
+
+from ..errors import SingularHessianError
+
+
+class CholeskyFactor:
+    """H_SS = L·Lᵀ on the free coordinates S (all of them when ``idx`` is None).
+
+    ``solve(b)`` returns H_SS⁻¹ b_S on S and 0 elsewhere (LAPACK potrs), so callers
+    never index by the active set themselves."""
+
+    __slots__ = ("L", "idx")
+
+    def __init__(self, L: np.ndarray, idx: np.ndarray | None = None):
+        self.L, self.idx = L, idx
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        if self.idx is None:
+            return dpotrs(self.L, b, lower=1)[0]
+        out = np.zeros_like(b)
+        out[self.idx] = dpotrs(self.L, b[self.idx], lower=1)[0]
+        return out
+
+
+class RankOneFactor:
+    """H = A + κ·φφᵀ on S, from A_SS⁻¹ padded with zeros (``Ainv``), by Sherman–Morrison:
+
+        H⁻¹ b = A⁻¹ b − q·(qᵀb)·κ / (1 + κ·φᵀq),   q = A⁻¹ φ,
+
+    every inverse restricted to S and padded with zeros. ``coef`` = κ / (1 + κ·φᵀq) > 0:
+    the update never loses definiteness (κ > 0)."""
+
+    __slots__ = ("Ainv", "q", "coef")
+
+    def __init__(self, Ainv: np.ndarray, q: np.ndarray, coef: float):
+        self.Ainv, self.q, self.coef = Ainv, q, coef
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        q = self.q
+        return self.Ainv.dot(b) - q * (self.coef * float(q.dot(b)))
+
+
+Factor = CholeskyFactor | RankOneFactor
+
+
+@dataclass(slots=True)
+class Fit:
+    """A learner's optimum on a data set, with what the implicit gradient reuses.
+
+    ``Theta`` (K, p) is the solution; ``active`` masks the flattened coordinates that
+    are free (None: all of them, as without L1; with L1 the nonzero weights and the
+    intercepts); ``factor`` solves with the Hessian restricted to them (None when no
+    coordinate is free, or when the solver did not need the exact Hessian at
+    ``Theta``: :func:`~flexpoison.engine.fit.hessian_factor` makes it on demand);
+    ``n`` is the number of rows trained on. Read-only by convention (not frozen: it is
+    made on every objective evaluation, and freezing costs µs).
+    """
+
+    Theta: np.ndarray
+    active: np.ndarray | None
+    factor: Factor | None
+    n: int
+
+
+def cholesky(H: np.ndarray, name: str, idx: np.ndarray | None = None) -> CholeskyFactor:
+    """Cholesky factor of H (LAPACK potrf: the systems are small, so the cost is call
+    overhead, which the raw LAPACK binding keeps to microseconds). ``name`` (the
+    learner's) heads the error raised when H is not positive definite."""
+    factor, info = dpotrf(H, lower=1, clean=0)
+    if info != 0:
+        raise SingularHessianError(
+            f"{name}: the training objective's Hessian is singular, so the "
+            "model is not unique (collinear or duplicated features, or fewer rows than "
+            "features); add regularisation (e.g. an L2 penalty) or remove redundant "
+            "features"
+        )
+    return CholeskyFactor(factor, idx)
+
+
+__all__ = ["CholeskyFactor", "RankOneFactor", "Factor", "Fit", "cholesky"]

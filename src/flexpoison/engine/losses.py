@@ -1,0 +1,147 @@
+"""Per-row losses ℓ(z, t) of the supported learners, with their derivatives in z.
+
+Every learner in flexpoison is a (generalised) linear model: a row x gives the
+scores ``z = W φ(x) ∈ R^K`` with ``φ(x) = (x − shift, 1)``, and training minimises
+
+    L(θ) = s(N) · Σ_i ℓ(z_i, t_i) + (λ₂ / 2)·‖w‖² + λ₁·‖w‖₁.
+
+A loss declares ℓ and its first two derivatives in z once; the learner's gradient,
+Hessian and the mixed derivative that the poisoning gradient needs are all derived
+from these three functions (see :mod:`flexpoison.engine.learner` and
+:mod:`flexpoison.engine.implicit`). Shapes: ``z`` is ``(n, K)``; ``t`` is ``(n,)``
+(encoded targets); ``value`` returns ``(n,)``, ``d1`` ``(n, K)``, ``d2`` ``(n, K, K)``.
+
+Two optional declarations let the engine specialise, never guess:
+
+* ``curvature`` — the constant c when ℓ(z, t) = (c/2)·(z − t)², a squared residual.
+  Only then are the Gram statistics Σφφᵀ, Σφt, Σt² sufficient for the training set
+  (:class:`~flexpoison.engine.data.GramData`), is one Newton step exact, and may the
+  rank-one solver (:mod:`flexpoison.engine.rank_one`) and the L1 active-set solver
+  run. ``None`` for every other loss.
+* ``d1_dt`` — ∂ℓ'/∂t, for losses whose target is a continuous number (the response
+  gradient of ``optimize_y``). Losses of class labels do not have it
+  (:class:`ContinuousTargetLoss` is the protocol that does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from scipy.special import expit
+
+
+class Loss(Protocol):
+    """What every per-row loss declares (see the module docstring)."""
+
+    n_outputs: int
+    curvature: float | None
+
+    def value(self, z: np.ndarray, t: np.ndarray) -> np.ndarray: ...
+    def d1(self, z: np.ndarray, t: np.ndarray) -> np.ndarray: ...
+    def d2(self, z: np.ndarray, t: np.ndarray) -> np.ndarray: ...
+
+
+@runtime_checkable
+class ContinuousTargetLoss(Loss, Protocol):
+    """A loss of a continuous target t, differentiable in t as well."""
+
+    def d1_dt(self, z: np.ndarray, t: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class SquaredLoss:
+    """ℓ(z, t) = (z − t)², K = 1: ℓ' = 2(z − t), ℓ'' = 2, ∂ℓ'/∂t = −2 (c = 2)."""
+
+    n_outputs: int = 1
+    curvature: float | None = 2.0
+
+    def value(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
+        return (z[:, 0] - t) ** 2
+
+    def d1(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
+        return 2.0 * (z - t[:, None])
+
+    def d2(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
+        return np.full((z.shape[0], 1, 1), 2.0)
+
+    def d1_dt(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """∂ℓ'/∂t, shape (n, K): the derivative the response (y_p) gradient needs."""
+        return np.full_like(z, -2.0)
+
+
+@dataclass(frozen=True)
+class LogisticLoss:
+    """ℓ(z, t) = log(1 + exp(−t z)), t ∈ {−1, +1}, K = 1.
+
+    ℓ' = −t·σ(−t z), ℓ'' = σ(z)·σ(−z), with σ the logistic function.
+    """
+
+    n_outputs: int = 1
+    curvature: float | None = None
+
+    def value(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
+        return np.logaddexp(0.0, -t * z[:, 0])
+
+    def d1(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
+        return (-t * expit(-t * z[:, 0]))[:, None]
+
+    def d2(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
+        p = expit(z[:, 0])  # σ(z)·σ(−z) = σ(z)·(1 − σ(z))
+        return (p * (1.0 - p))[:, None, None]
+
+
+def _shifted_exp(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """m_i = max_k z_ik, e_ik = exp(z_ik − m_i) and s_i = Σ_k e_ik, row by row.
+
+    numpy reduces along a short last axis one row at a time (≈ 15 ns a row), so for a
+    few classes the K columns are combined elementwise instead (≈ 1 ns an element)."""
+    K = z.shape[1]
+    if K > 16:
+        m = z.max(axis=1)
+        e = np.exp(z - m[:, None])
+        return m, e, e.sum(axis=1)
+    m = z[:, 0].copy()
+    for k in range(1, K):
+        np.maximum(m, z[:, k], out=m)
+    e = np.exp(z - m[:, None])
+    total = e[:, 0].copy()
+    for k in range(1, K):
+        total += e[:, k]
+    return m, e, total
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    """p_ik = exp(z_ik) / Σ_l exp(z_il), computed stably (see :func:`_shifted_exp`)."""
+    _, e, total = _shifted_exp(z)
+    e /= total[:, None]
+    return e
+
+
+@dataclass(frozen=True)
+class SoftmaxLoss:
+    """ℓ(z, t) = −log softmax(z)_t = logsumexp(z) − z_t, t ∈ {0, …, K−1}.
+
+    ℓ' = p − e_t, ℓ'' = diag(p) − p pᵀ, with p = softmax(z).
+    """
+
+    n_outputs: int
+    curvature: float | None = None
+
+    def value(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
+        m, _, total = _shifted_exp(z)
+        picked = np.take_along_axis(z, t.astype(np.intp)[:, None], axis=1)[:, 0]
+        return m + np.log(total) - picked
+
+    def d1(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
+        g = _softmax(z)
+        g -= t[:, None] == np.arange(z.shape[1])
+        return g
+
+    def d2(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
+        p = _softmax(z)
+        return p[:, :, None] * (np.eye(z.shape[1])[None] - p[:, None, :])
+
+
+__all__ = ["Loss", "ContinuousTargetLoss", "SquaredLoss", "LogisticLoss", "SoftmaxLoss"]

@@ -1,0 +1,217 @@
+"""One experiment pipeline: data → split → scale → attack → refit → metrics → sanitizers.
+
+Every command runs its experiment through these steps, so that the same attack on the
+same rows gives the same numbers whichever command ran it:
+
+1. :func:`split_data` — a hold-out split with a seed (stratified for classification)
+   and, optionally, features standardised on the training rows (the attack then works
+   in that space; :meth:`Split.to_data_units` maps rows back);
+2. :class:`Experiment` — the victim (a registry entry's estimator), the goal and the
+   split; :meth:`Experiment.attack` runs :class:`~flexpoison.FlexiblePoisoning` on the
+   training rows;
+3. :meth:`Experiment.refit` — scikit-learn's own fit of the victim on the rows kept
+   (solved tightly, so that on clean + poison rows it reproduces the engine's θ_p);
+4. :meth:`Experiment.effect` / :meth:`Experiment.metric` — the goal's effect E of a
+   model θ (its own definition, :meth:`Goal.effect`) and the test metric of the
+   victim's task (:data:`flexpoison.models.METRICS`);
+5. :meth:`Experiment.screen` — each sanitizer on clean + poison rows, the victim
+   refitted on what it keeps, and what is left of the attack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import cached_property
+
+import numpy as np
+
+from .. import models
+from ..attack import AttackResult, FlexiblePoisoning, Goal
+from ..defences import SANITIZERS, Sanitizer, get_sanitizer
+from ..errors import InvalidInputError
+
+NO_SANITIZER = "none"
+
+
+@dataclass(frozen=True)
+class Split:
+    """A hold-out split in the space the attack works in.
+
+    ``scaler`` (a fitted StandardScaler, or None) maps the data's units to that space.
+    """
+
+    X_train: np.ndarray
+    X_test: np.ndarray
+    y_train: np.ndarray
+    y_test: np.ndarray
+    scaler: object | None = None
+
+    def to_data_units(self, X: np.ndarray) -> np.ndarray:
+        """Rows of the attack's space in the data's own units."""
+        return X if self.scaler is None else self.scaler.inverse_transform(X)
+
+    def to_attack_space(self, X: np.ndarray) -> np.ndarray:
+        """Rows in the data's units mapped into the attack's space."""
+        return X if self.scaler is None else self.scaler.transform(X)
+
+
+def split_data(X: np.ndarray, y: np.ndarray, *, task: str, test_size: float = 0.3,
+               seed: int = 0, standardize: bool = True) -> Split:
+    """scikit-learn's ``train_test_split`` with the seed (stratified for classification),
+    then, with ``standardize``, a StandardScaler fitted on the training rows."""
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    try:
+        X_tr, X_te, y_tr, y_te = train_test_split(
+            X, y, test_size=test_size, random_state=seed,
+            stratify=y if task == "classification" else None)
+    except ValueError as exc:  # too few rows, or a class too small to stratify
+        raise InvalidInputError(f"test_size: cannot split {len(y)} rows into train and "
+                                f"test (test_size {test_size}): "
+                                f"{' '.join(str(exc).split())}") from None
+    if not standardize:
+        return Split(X_tr, X_te, y_tr, y_te, None)
+    scaler = StandardScaler().fit(X_tr)
+    return Split(scaler.transform(X_tr), scaler.transform(X_te), y_tr, y_te, scaler)
+
+
+@dataclass(frozen=True)
+class Screened:
+    """What one sanitizer (or ``"none"``: every row kept) did to clean + poison rows.
+
+    ``effect`` and ``test_metric`` are those of the victim refitted on the rows kept;
+    ``damage_left`` = (effect − E_clean) / (E without sanitizer − E_clean), the share
+    of the attack's damage that survives (None when the attack did no damage:
+    |E without sanitizer − E_clean| ≤ 1e-12·max(1, |E_clean|)).
+    """
+
+    sanitizer: str
+    n_poison: int
+    poison_removed: int
+    clean_removed: int
+    clean_removed_share: float
+    effect: float
+    test_metric: float
+    damage_left: float | None
+
+    @property
+    def recall(self) -> float | None:
+        """The share of the poison rows removed (None without poison)."""
+        return None if self.n_poison == 0 else self.poison_removed / self.n_poison
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A victim, a goal and a split: everything an attack is run and measured against.
+
+    ``estimator`` is an unfitted scikit-learn estimator of the model registry.
+    """
+
+    estimator: object
+    goal: Goal
+    split: Split
+
+    @cached_property
+    def victim(self) -> models.Victim:
+        return models.victim(self.estimator, self.split.y_train)
+
+    @property
+    def task(self) -> str:
+        return self.victim.task
+
+    def attacker(self, alpha: float, **settings) -> FlexiblePoisoning:
+        """:class:`FlexiblePoisoning` of this victim and goal (``settings``: the rest)."""
+        return FlexiblePoisoning(self.estimator, goal=self.goal, alpha=alpha, **settings)
+
+    def attack(self, alpha: float, **settings) -> AttackResult:
+        """Run the attack on the training rows."""
+        return self.attacker(alpha, **settings).generate(self.split.X_train,
+                                                         self.split.y_train)
+
+    @cached_property
+    def reference(self) -> np.ndarray:
+        """θ_ref of the goal (θ_t, or θ₀), as the attack computes it; also validates
+        the victim and the goal against the training rows."""
+        objective = self.attacker(0.0).objective(self.split.X_train, self.split.y_train)
+        return np.asarray(objective.theta_reference)
+
+    @cached_property
+    def _effect(self):
+        X = np.asarray(self.split.X_train, dtype=float)
+        return self.goal.effect(self.victim, X, self.split.y_train, np.zeros(X.shape[1]),
+                                self.reference)
+
+    def effect(self, theta: np.ndarray) -> float:
+        """The goal's effect E of the model θ (flat, public layout)."""
+        Theta = np.asarray(theta, dtype=float).reshape(self.victim.n_outputs, -1)
+        return self._effect.value(Theta, Theta.ravel())
+
+    def metric(self, theta: np.ndarray) -> float:
+        """The test metric (MSE, accuracy, …) of the model θ on the test rows."""
+        return self.victim.metric(theta, self.split.X_test, self.split.y_test)
+
+    def refit(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """θ of scikit-learn's fit of the victim on (X, y), solved tightly."""
+        if self.victim.classes is not None and np.unique(y).size < 2:
+            raise InvalidInputError("the rows kept by a sanitizer hold a single class; "
+                                    "the victim cannot be refitted on them")
+        spec = self.victim.spec
+        return models.theta_of(spec.tight_clone(self.estimator).fit(X, y))
+
+    def with_poison(self, X_poison: np.ndarray, y_poison: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """The training rows followed by the poison rows."""
+        X, y = self.split.X_train, self.split.y_train
+        return (np.vstack([X, X_poison]),
+                np.concatenate([y, np.asarray(y_poison).astype(y.dtype, copy=False)]))
+
+    def sanitizers(self, names: Sequence[str | Sanitizer] | None,
+                   clean_removal: float) -> list[tuple[str, Sanitizer]]:
+        """Configured sanitizers by name (default: every one that applies to the task),
+        each calibrated to remove ``clean_removal`` of the clean rows."""
+        task = self.task
+        if names is None:
+            names = [n for n in SANITIZERS if not (n == "trim" and task != "regression")]
+        out: list[tuple[str, Sanitizer]] = []
+        for item in names:
+            sanitizer = get_sanitizer(item, estimator=self.estimator)
+            if isinstance(item, str) and hasattr(sanitizer, "clean_removal"):
+                sanitizer = replace(sanitizer, clean_removal=clean_removal)  # type: ignore[type-var]
+            if sanitizer.name == "trim" and task != "regression":
+                raise InvalidInputError("sanitizers: TRIM is defined for regression only")
+            if sanitizer.name in [n for n, _ in out] or sanitizer.name == NO_SANITIZER:
+                raise InvalidInputError(f"sanitizers: {sanitizer.name!r} given twice")
+            out.append((sanitizer.name, sanitizer))
+        return out
+
+    def screen(self, X_poison: np.ndarray, y_poison: np.ndarray,
+               sanitizers: Sequence[tuple[str, Sanitizer]], effect_clean: float
+               ) -> list[Screened]:
+        """Without a sanitizer, then with each: the rows kept of clean + poison, the
+        victim refitted on them, its effect and test metric (:class:`Screened`)."""
+        X_all, y_all = self.with_poison(X_poison, y_poison)
+        X, y = self.split.X_train, self.split.y_train
+        n, m = X.shape[0], X_poison.shape[0]
+        out: list[Screened] = []
+        effect_none = effect_clean
+        for name, sanitizer in [(NO_SANITIZER, None), *sanitizers]:
+            if sanitizer is None:
+                kept = np.arange(n + m)
+            else:
+                kept = sanitizer(X_all, y_all, X_clean=X, y_clean=y, task=self.task)
+            theta = self.refit(X_all[kept], y_all[kept])
+            effect = self.effect(theta)
+            if sanitizer is None:
+                effect_none = effect
+            clean_kept = int(np.count_nonzero(kept < n))
+            span = effect_none - effect_clean
+            damage = None if m == 0 or abs(span) <= 1e-12 * max(1.0, abs(effect_clean)) \
+                else (effect - effect_clean) / span
+            out.append(Screened(name, m, int(m - (kept.size - clean_kept)), n - clean_kept,
+                                (n - clean_kept) / n, effect, self.metric(theta), damage))
+        return out
+
+
+__all__ = ["NO_SANITIZER", "Split", "split_data", "Screened", "Experiment"]

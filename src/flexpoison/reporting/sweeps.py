@@ -1,0 +1,126 @@
+"""The standard figures of a sweep, drawn from its results store (nothing is recomputed)."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from ..sweeps.spec import canonical
+from ..sweeps.store import StoreError, read_store
+
+# ----------------------------------------------------------------------- figures
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-").lower()
+
+
+def plot_store(out_dir: str | os.PathLike) -> list[Path]:
+    """Draw the standard figures of the finished runs in ``out_dir``'s store.
+
+    Into ``out_dir/figures/`` (written together, replacing figures of the same name):
+
+    * ``effect_vs_rate__DATASET__MODEL__GOAL.png``: the effect E against the poisoning
+      rate m / n, one line per α (mean over seeds; rate 0 = the clean model);
+    * ``metric_vs_rate__…png``: the test MSE / accuracy, likewise;
+    * ``frontier__DATASET__MODEL__GOAL__rateR.png`` when the runs measured sanitizers:
+      for each sanitizer, effect after sanitising against recall, one point per α
+      (means over seeds).
+
+    Runs that differ in other settings (max_iter, tol, step, n_sigma, test_size,
+    clean_removal) are never averaged together: such groups get a suffix.
+    Nothing is recomputed. Returns the files written.
+    """
+    from matplotlib.figure import Figure
+
+    from ..defences import SANITIZERS
+    from . import files
+    from .plotting import plot_effect_vs_rate, plot_frontier, plot_metric_vs_rate
+
+    rows = read_store(out_dir, "done")
+    if not rows:
+        raise StoreError(f"{out_dir}: the results store holds no finished run to plot")
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        s = row["settings"]
+        rest = {k: v for k, v in s.items() if k not in
+                ("dataset", "model", "goal", "alpha", "rate", "seed", "sanitizers",
+                 "clean_removal")}
+        rest["clean_removal"] = s.get("clean_removal") if s.get("sanitizers") else None
+        key = (s["dataset"], s["model"], s["goal"], canonical(rest))
+        groups.setdefault(key, []).append(row)
+    per_name = Counter(key[:3] for key in groups)
+    figures: dict[str, object] = {}
+    for key, members in sorted(groups.items()):
+        ds, model, goal, rest = key
+        stem = f"{_slug(ds)}__{_slug(model)}__{_slug(goal)}"
+        if per_name[key[:3]] > 1:
+            stem += "__" + hashlib.sha256(rest.encode()).hexdigest()[:8]
+        first = members[0]["result"]
+        effect_name, metric_name = first["effect_name"], first["metric_name"]
+        about = f"{ds}, {model}, {goal}"
+        fig_e = Figure(figsize=(6.8, 4.4), layout="constrained")
+        fig_m = Figure(figsize=(6.8, 4.4), layout="constrained")
+        ax_e, ax_m = fig_e.add_subplot(), fig_m.add_subplot()
+        alphas = sorted({r["settings"]["alpha"] for r in members})
+        for k, alpha in enumerate(alphas):
+            at = [r for r in members if r["settings"]["alpha"] == alpha]
+            rates = sorted({r["settings"]["rate"] for r in at})
+            x = [0.0] + [float(np.mean([r["result"]["rate_actual"] for r in at
+                                        if r["settings"]["rate"] == q])) for q in rates]
+            seeds = len({r["settings"]["seed"] for r in at})
+            e = [float(np.mean([r["result"]["effect_clean"] for r in at]))] + [
+                float(np.mean([r["result"]["effect_final"] for r in at
+                               if r["settings"]["rate"] == q])) for q in rates]
+            t = [float(np.mean([r["result"]["test_metric_before"] for r in at]))] + [
+                float(np.mean([r["result"]["test_metric_after"] for r in at
+                               if r["settings"]["rate"] == q])) for q in rates]
+            label = f"α = {alpha:g}" + (f" (mean of {seeds} seeds)" if seeds > 1 else "")
+            plot_effect_vs_rate(x, e, goal, label=label, ax=ax_e, color=f"C{k}")
+            plot_metric_vs_rate(x, t, metric_name, label=label, ax=ax_m, color=f"C{k}")
+        ax_e.set_title(f"${effect_name}$ vs poisoning rate\n{about}", fontsize="medium")
+        ax_m.set_title(f"{metric_name} vs poisoning rate\n{about}", fontsize="medium")
+        figures[f"effect_vs_rate__{stem}.png"] = fig_e
+        figures[f"metric_vs_rate__{stem}.png"] = fig_m
+
+        with_san = [r for r in members if r["result"].get("sanitizers")]
+        for rate in sorted({r["settings"]["rate"] for r in with_san}):
+            at = [r for r in with_san if r["settings"]["rate"] == rate]
+            names = [n for n in SANITIZERS
+                     if any(n in r["result"]["sanitizers"] for r in at)]
+            cols = min(3, len(names))
+            nrows = math.ceil(len(names) / cols)
+            fig = Figure(figsize=(5.2 * cols, 4.0 * nrows + 0.6), layout="constrained")
+            axes = fig.subplots(nrows, cols, squeeze=False).ravel()
+            clean = float(np.mean([r["result"]["refit"]["effect_clean"] for r in at]))
+            for ax, name in zip(axes, names):
+                points = []
+                for alpha in sorted({r["settings"]["alpha"] for r in at}):
+                    cell = [r["result"]["sanitizers"][name] for r in at
+                            if r["settings"]["alpha"] == alpha
+                            and name in r["result"]["sanitizers"]]
+                    if cell:
+                        points.append((float(np.mean([c["recall"] for c in cell])),
+                                       float(np.mean([c["effect"] for c in cell])), alpha))
+                recall, effect, alpha_values = (list(v) for v in zip(*points))
+                plot_frontier(recall, effect, alpha_values, goal,
+                              references={"no attack": clean}, ax=ax,
+                              legend=ax is axes[0], title=name)
+            for ax in axes[len(names):]:
+                ax.set_axis_off()
+            fig.suptitle(f"Effect after sanitising vs recall: {about}, rate {rate:g} "
+                         f"(mean over seeds)")
+            figures[f"frontier__{stem}__rate{_slug(f'{rate:g}')}.png"] = fig
+    with files.staged_output(Path(out_dir) / "figures") as stage:
+        for name, fig in figures.items():
+            fig.savefig(stage / name, format="png", dpi=110)
+    return [Path(out_dir) / "figures" / name for name in sorted(figures)]
+
+
+__all__ = ["plot_store"]

@@ -1,0 +1,89 @@
+"""Experiment grids: expand a sweep file into runs, run them anywhere, keep the results.
+
+A *sweep file* (TOML, read with :mod:`tomllib`; it is data, nothing in it is executed)
+names a grid; every point of the grid is one *run*, a pure function of its settings.
+Runs execute in local processes (default), in this process (``workers=1``) or on a Dask
+cluster; the parent process alone writes each finished run into a SQLite store, in its
+own transaction, so a sweep can be killed at any moment and resumed.
+
+The sweep file
+--------------
+One table, ``[sweep]``. The grid is the product of the seven lists (sanitizers are not
+a grid axis: every run measures every sanitizer listed)::
+
+    [sweep]
+    name = "demo"                        # optional label (default: the file's stem)
+    datasets = ["iris", "breast_cancer"] # ccpp, airquality, iris, breast_cancer
+    models = ["logistic"]                # any name of flexpoison.models.MODEL_NAMES
+    goals = ["integrity", "availability"]  # also "loss-availability"
+    alphas = [0.0, 0.5, 1.0]             # each in [0, 1]
+    rates = [0.05, 0.1]                  # poisoning rates m / n, each > 0
+    seeds = [0, 1]                       # integers in [0, 2**32 - 1]
+    sanitizers = ["sphere", "loss"]      # optional, default none: three_sigma, sphere,
+                                         #   slab, isolation_forest, lof, loss, trim
+    max_iter = 100                       # optional attack settings (defaults shown)
+    tol = 1e-6
+    step = "backtracking"                # or "paper"
+    n_sigma = 3.0
+    test_size = 0.3                      # hold-out share of the split
+    clean_removal = 0.05                 # share of clean rows each sanitizer removes
+    data_dir = "../shared/data"          # optional; relative to the sweep file's folder
+    skip_incompatible = false            # see below
+
+Every list must be a non-empty array of the stated type with no repeated value; ints
+are accepted where numbers are (``alphas = [0, 1]``), booleans never. Models are those
+of ``flexpoison frontier`` (ridge = Ridge(alpha=1), lasso = Lasso(alpha=1),
+elasticnet = ElasticNet(alpha=1, l1_ratio=0.5), logistic = LogisticRegression(C=1));
+goals use the task's default target preset.
+
+*Incompatible pairs.* A regression model on a classification data set (or the reverse),
+or ``trim`` (regression only) on a classification data set, is refused by default,
+naming the pair. With ``skip_incompatible = true`` such (data set, model) pairs are left
+out of the grid, and ``trim`` is left out of the runs on classification data: one file
+can then hold ``datasets = ["ccpp", "iris"]`` with ``models = ["ridge", "logistic"]``.
+
+A file is refused as a whole, before any run starts and before the output directory is
+created, with one line ``FILE: key 'sweep.KEY': reason``: unknown keys or tables, wrong
+types, empty lists (an empty grid), unknown names, out-of-range values, incompatible
+pairs, a rate that rounds to 0 poison rows, or a data set that cannot be loaded.
+
+One run
+-------
+Load the data set; split 70/30 with the run's seed (stratified for classification) and
+standardise on the training split (:func:`~flexpoison.experiments.split_and_standardise`);
+craft poison with :class:`~flexpoison.attack.FlexiblePoisoning` at the run's α, rate
+(m = round(rate·n)), goal and seed; record θ₀, θ_t, θ_p, E clean and final, E after
+each point, mean C, iterations, W of the first point, test MSE / accuracy of θ₀ and
+θ_p; and for each sanitizer, as ``flexpoison frontier`` measures it: recall on the
+poison, share of clean rows removed, effect and test metric of the victim refitted on
+the rows kept. BLAS thread pools are limited to one thread during a run, so a result
+does not depend on the machine's thread count or on how many runs share its cores.
+
+The run's *id* is the first 16 hex digits of the SHA-256 of the canonical JSON (sorted
+keys, no spaces) of its settings: schema, dataset, model, goal, alpha, rate, seed,
+sanitizers, max_iter, tol, step, n_sigma, test_size, clean_removal (null without
+sanitizers). ``name`` and ``data_dir`` are not settings of a run: a run computed for
+one grid is reused by any other grid that contains it (the data are identified by name;
+their files are checked against their SHA-256 wherever they are read).
+
+The store
+---------
+``OUT/results.sqlite``, WAL journal, ``synchronous=FULL``; table ``runs`` with one row per
+run: ``run_id`` (primary key), ``status`` ('done' or 'failed'), ``settings`` and
+``result`` (JSON), ``error`` (``Type: message``), ``traceback``, ``wall_seconds``,
+``versions`` (JSON), ``worker`` (host:pid), ``attempts``, ``finished_at`` (UTC, ISO 8601).
+A run without a row is pending. A finished ('done') row is never replaced.
+"""
+
+from .executors import SweepReport, run_sweep
+from .run import Outcome, compute_run, execute_run
+from .spec import SCHEMA_VERSION, Run, Sweep, SweepFileError, load_sweep, run_id
+from .status import StatusReport, format_table, sweep_status
+from .store import STORE_NAME, ResultsStore, StoreError, read_store
+
+__all__ = [
+    "SCHEMA_VERSION", "STORE_NAME", "SweepFileError", "StoreError", "Run", "Sweep",
+    "load_sweep", "run_id", "compute_run", "execute_run", "ResultsStore", "Outcome",
+    "SweepReport", "run_sweep", "sweep_status", "StatusReport", "read_store",
+    "format_table",
+]

@@ -1,0 +1,275 @@
+"""Where runs execute (this process, local processes, a Dask cluster), and a whole sweep."""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+
+
+
+from .run import Outcome, execute_run, failed_outcome, one_line, versions
+from .spec import Run, Sweep
+from .store import STORE_NAME, ResultsStore, StoreError, exclusive
+
+# --------------------------------------------------------------------- executors
+
+
+def _available_cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def _watch_parent(parent: int) -> None:
+    """In a pool worker: exit when the sweep process is gone (e.g. SIGKILLed)."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+
+    def watch():
+        while True:
+            if os.getppid() != parent:
+                os._exit(1)
+            time.sleep(0.25)
+
+    threading.Thread(target=watch, name="flexpoison-parent-watch", daemon=True).start()
+
+
+def _in_process(payloads: Sequence[Mapping], function, on_outcome) -> None:
+    for payload in payloads:
+        on_outcome(function(payload))
+
+
+def _processes(payloads: Sequence[Mapping], workers: int, function, on_outcome) -> None:
+    """A spawn-context process pool; at most ``workers`` runs in flight, so when a
+    worker dies (out of memory, killed) the runs it may have held are known: they are
+    recorded as failed and the sweep goes on with a fresh pool."""
+    context = multiprocessing.get_context("spawn")
+    queue = deque(payloads)
+    while queue:
+        with ProcessPoolExecutor(max_workers=min(workers, len(queue)),
+                                 mp_context=context, initializer=_watch_parent,
+                                 initargs=(os.getpid(),)) as pool:
+            in_flight: dict = {}
+            try:
+                while queue or in_flight:
+                    while queue and len(in_flight) < workers:
+                        payload = queue.popleft()
+                        in_flight[pool.submit(function, payload)] = payload
+                    finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    broken = False
+                    for future in finished:
+                        payload = in_flight.pop(future)
+                        try:
+                            outcome = future.result()
+                        except BrokenProcessPool:
+                            broken = True
+                            outcome = failed_outcome(payload, _WORKER_DIED)
+                        except Exception as exc:  # noqa: BLE001 - e.g. not picklable
+                            outcome = failed_outcome(payload, one_line(exc))
+                        on_outcome(outcome)
+                    if broken:
+                        for payload in in_flight.values():
+                            on_outcome(failed_outcome(payload, _WORKER_DIED))
+                        in_flight.clear()
+                        break
+            except BaseException:  # Ctrl-C: stop the runs in flight now
+                for process in list((getattr(pool, "_processes", None) or {}).values()):
+                    with contextlib.suppress(Exception):
+                        process.terminate()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+
+
+_WORKER_DIED = ("WorkerDied: the worker process running this run (or one running "
+                "beside it) ended abruptly (killed, out of memory, or a crash in native "
+                "code); --retry-failed runs it again")
+
+
+def _dask(client, payloads: Sequence[Mapping], function, on_outcome) -> None:
+    from distributed import as_completed
+
+    token = os.urandom(4).hex()
+    futures = {client.submit(function, p, key=f"flexpoison-run-{p['run_id']}-{token}",
+                             pure=False): p for p in payloads}
+    try:
+        for future in as_completed(list(futures)):
+            payload = futures.pop(future)
+            try:
+                outcome = future.result()
+            except Exception as exc:  # noqa: BLE001 - KilledWorker, cancellation, …
+                outcome = failed_outcome(payload, one_line(exc))
+            future.release()
+            on_outcome(outcome)
+    except BaseException:
+        client.cancel(list(futures))
+        raise
+
+
+# ------------------------------------------------------------------------- a sweep
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """What :func:`run_sweep` did."""
+
+    total: int                  # runs in the grid
+    skipped: int                # already done (or failed, without retry) before
+    done: int                   # done now
+    failed: int                 # failed now
+    pending: int                # still without a row (interrupted)
+    failed_total: int           # failed rows of the grid after the sweep
+    executor: str
+    seconds: float
+    failures: tuple[tuple[str, str, str], ...] = ()   # (run_id, label, error) now
+
+
+def _payloads(runs: Iterable[Run], data_dir: str | None) -> list[dict]:
+    return [{"run_id": r.run_id, "settings": dict(r.settings), "data_dir": data_dir}
+            for r in runs]
+
+
+@contextlib.contextmanager
+def _executor(workers: int | None, scheduler: str | None, dask_local: bool
+              ) -> Iterator[tuple[str, Callable]]:
+    """(description, runner(payloads, function, on_outcome)) for the chosen executor."""
+    if scheduler is not None or dask_local:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise StoreError("Dask is not installed: pip install 'flexpoison[dask]'") \
+                from None
+        cluster = None
+        try:
+            if scheduler is not None:
+                try:
+                    client = Client(scheduler, timeout="20s")
+                except (OSError, TimeoutError) as exc:
+                    raise StoreError(f"--scheduler {scheduler}: cannot connect "
+                                     f"({one_line(exc)})") from None
+                where = f"Dask scheduler {scheduler}"
+            else:
+                n = workers or _available_cpus()
+                cluster = LocalCluster(n_workers=n, threads_per_worker=1,
+                                       processes=True, dashboard_address=None)
+                client = Client(cluster)
+                where = f"Dask LocalCluster ({n} worker processes)"
+            try:
+                try:
+                    client.run(versions)
+                except Exception as exc:  # noqa: BLE001
+                    raise StoreError(f"the Dask workers cannot run flexpoison "
+                                     f"({one_line(exc)}); install it on every worker") \
+                        from None
+                yield where, lambda p, f, o: _dask(client, p, f, o)
+            finally:
+                client.close()
+        finally:
+            if cluster is not None:
+                cluster.close()
+        return
+    n = workers or _available_cpus()
+    if n == 1:
+        yield "this process", lambda p, f, o: _in_process(p, f, o)
+    else:
+        yield f"{n} local processes", lambda p, f, o: _processes(p, n, f, o)
+
+
+def run_sweep(sweep: Sweep, out_dir: str | os.PathLike, *, workers: int | None = None,
+              scheduler: str | None = None, dask_local: bool = False,
+              retry_failed: bool = False, progress: bool | None = None,
+              function: Callable[[Mapping], Outcome] = execute_run) -> SweepReport:
+    """Run every run of ``sweep`` that the store in ``out_dir`` does not hold yet.
+
+    Parameters
+    ----------
+    sweep : Sweep
+        From :func:`load_sweep`.
+    out_dir : path
+        Created if missing; the store is ``out_dir/results.sqlite``.
+    workers : int, optional
+        Local processes (default: the CPUs available; 1 = run in this process), or the
+        LocalCluster's workers with ``dask_local``.
+    scheduler : str, optional
+        Address of a Dask scheduler (``tcp://HOST:PORT``): run there instead.
+    dask_local : bool
+        Start a Dask LocalCluster (``workers`` processes, one thread each).
+    retry_failed : bool
+        Run again the runs recorded as failed (otherwise they are skipped).
+    progress : bool or None
+        Progress bar on stderr (None: only on a terminal).
+    function : callable
+        The run function (default :func:`execute_run`); must be importable by name
+        in the workers.
+    """
+    if scheduler is not None and dask_local:
+        raise StoreError("give either a Dask scheduler or dask_local, not both")
+    if scheduler is not None and workers is not None:
+        raise StoreError("workers: the cluster behind a Dask scheduler has its own "
+                         "workers; leave --workers out")
+    out_dir = Path(out_dir)
+    start = time.perf_counter()
+    store_path = out_dir / STORE_NAME
+
+    def to_run(statuses: Mapping[str, str]) -> list[Run]:
+        return [r for r in sweep.runs if r.run_id not in statuses
+                or (retry_failed and statuses[r.run_id] == "failed")]
+
+    known: dict[str, str] = {}
+    if store_path.is_file():
+        with ResultsStore(store_path, create=False) as store:
+            known = store.statuses()
+    executor, runner = "nothing to run", None
+    with contextlib.ExitStack() as stack:
+        if to_run(known):  # connect (or start a cluster) before creating anything
+            executor, runner = stack.enter_context(
+                _executor(workers, scheduler, dask_local))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        stack.enter_context(exclusive(out_dir))
+        store = stack.enter_context(ResultsStore(store_path))
+        todo = to_run(store.statuses())  # under the lock: a subset of the runs above
+        skipped = len(sweep.runs) - len(todo)
+        counts: Counter = Counter()
+        failures: list[tuple[str, str, str]] = []
+        labels = {r.run_id: r.label() for r in todo}
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(sweep.runs), initial=skipped, unit="run",
+                   desc=f"sweep {sweep.name}", dynamic_ncols=True, smoothing=0.1,
+                   disable=None if progress is None else not progress)
+
+        def on_outcome(outcome: Outcome) -> None:
+            store.record(outcome)
+            counts[outcome.status] += 1
+            if outcome.status == "failed":
+                failures.append((outcome.run_id, labels.get(outcome.run_id, ""),
+                                 outcome.error or ""))
+            bar.set_postfix(done=counts["done"], failed=counts["failed"],
+                            left=len(todo) - sum(counts.values()), refresh=False)
+            bar.update(1)
+
+        try:
+            if todo:
+                bar.set_postfix(done=0, failed=0, left=len(todo))
+                runner(_payloads(todo, sweep.data_dir), function, on_outcome)
+        finally:
+            bar.close()
+        after = store.statuses()
+    failed_total = sum(1 for r in sweep.runs if after.get(r.run_id) == "failed")
+    pending = sum(1 for r in sweep.runs if r.run_id not in after)
+    return SweepReport(len(sweep.runs), skipped, counts["done"], counts["failed"],
+                       pending, failed_total, executor, time.perf_counter() - start,
+                       tuple(failures))
+
+
+
+
+__all__ = ["SweepReport", "run_sweep"]

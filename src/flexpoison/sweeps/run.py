@@ -1,0 +1,168 @@
+"""One run of a sweep: a pure function of its settings, and the worker that runs it."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+
+from .spec import canonical
+
+# ------------------------------------------------------------------------- one run
+
+
+def compute_run(settings: Mapping, data_dir: str | None = None) -> dict:
+    """The result of one run: plain JSON values, a pure function of ``settings``.
+
+    The experiment pipeline (:mod:`flexpoison.experiments.pipeline`) on the named data
+    set, victim and goal; see :mod:`flexpoison.sweeps` for what is measured. Raises
+    whatever the attack raises.
+    """
+    from .. import models
+    from ..attack import goal_from_name
+    from ..data import load_dataset
+    from ..experiments.paper import split_dataset
+    from ..experiments.pipeline import Experiment
+
+    s = settings
+    dataset = load_dataset(s["dataset"], data_dir=data_dir)
+    split = split_dataset(dataset, test_size=s["test_size"], seed=s["seed"])
+    spec = models.get(s["model"])
+    goal = goal_from_name(s["goal"])
+    experiment = Experiment(spec.make(), goal, split)
+    result = experiment.attack(s["alpha"], rate=s["rate"], step=s["step"],
+                               max_iter=s["max_iter"], tol=s["tol"],
+                               n_sigma=s["n_sigma"], random_state=s["seed"],
+                               progress=False)
+    out = {
+        "task": spec.task,
+        "effect_name": goal.effect_name,
+        "metric_name": spec.metric.name,
+        "n_clean": int(result.n_clean),
+        "n_test": int(split.X_test.shape[0]),
+        "n_features": int(split.X_train.shape[1]),
+        "n_poison": int(result.n_points),
+        "rate_actual": result.n_points / result.n_clean,
+        "theta_clean": result.theta_clean,
+        "theta_target": result.theta_target,
+        "theta_poisoned": result.theta_poisoned,
+        "effect_clean": float(result.effect_clean),
+        "effect_final": float(result.effect_history[-1]),
+        "effect_history": result.effect_history,
+        "mean_concealment": float(result.concealment.mean()),
+        "iterations_total": int(result.n_iter.sum()),
+        "iterations_per_point": result.n_iter,
+        "W_first_point": result.W_history[0],
+        "test_metric_before": experiment.metric(result.theta_clean),
+        "test_metric_after": experiment.metric(result.theta_poisoned),
+    }
+    if s["sanitizers"]:
+        out.update(_sanitised(experiment, result, s["sanitizers"], s["clean_removal"]))
+    return out
+
+
+def _sanitised(experiment, result, names, clean_removal: float) -> dict:
+    """Each sanitizer on clean + poison rows, measured as ``flexpoison frontier`` does
+    (the same pipeline step, :meth:`Experiment.screen`)."""
+    X, y = experiment.split.X_train, experiment.split.y_train
+    theta_clean = experiment.refit(X, y)
+    effect_clean = experiment.effect(theta_clean)
+    chosen = experiment.sanitizers(names, clean_removal)
+    none, *screened = experiment.screen(result.X_poison, result.y_poison, chosen,
+                                        effect_clean)
+    rows = {s.sanitizer: {
+        "recall": s.recall, "poison_removed": s.poison_removed,
+        "clean_removed": s.clean_removed, "clean_removed_share": s.clean_removed_share,
+        "effect": s.effect, "test_metric": s.test_metric, "damage_left": s.damage_left,
+    } for s in screened}
+    return {"refit": {"effect_clean": effect_clean, "effect_poisoned": none.effect,
+                      "test_metric_clean": experiment.metric(theta_clean),
+                      "test_metric_poisoned": none.test_metric},
+            "sanitizers": rows}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a worker sends back for one run (the row the parent writes)."""
+
+    run_id: str
+    settings: Mapping
+    status: str                 # "done" or "failed"
+    result: str | None          # canonical JSON
+    error: str | None           # "Type: message"
+    traceback: str | None
+    wall_seconds: float
+    versions: Mapping
+    worker: str
+
+
+_VERSIONS: dict | None = None
+
+
+def versions() -> dict:
+    global _VERSIONS
+    if _VERSIONS is None:
+        import scipy
+        import sklearn
+
+        from .. import __version__
+        _VERSIONS = {"flexpoison": __version__, "python": platform.python_version(),
+                     "numpy": np.__version__, "scipy": scipy.__version__,
+                     "scikit-learn": sklearn.__version__}
+    return dict(_VERSIONS)
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def execute_run(payload: Mapping) -> Outcome:
+    """Run one grid point where this is called (a worker), capturing any error.
+
+    ``payload``: ``{"run_id", "settings", "data_dir"}``. BLAS/OpenMP pools are limited
+    to one thread for the duration, so the numbers cannot depend on the thread count.
+    Exceptions (``Exception``, not interrupts) become a 'failed' outcome.
+    """
+    from threadpoolctl import threadpool_limits
+
+    # import everything the run uses first: threadpool_limits acts on loaded libraries
+    import scipy.linalg  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
+
+    from ..experiments import pipeline  # noqa: F401
+
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    start = time.perf_counter()
+    try:
+        with threadpool_limits(limits=1):
+            result = compute_run(payload["settings"], payload.get("data_dir"))
+        text = canonical(result)
+        status, error, trace = "done", None, None
+    except Exception as exc:  # noqa: BLE001 - a failing run is recorded, not raised
+        status, text, error, trace = "failed", None, one_line(exc), \
+            traceback.format_exc()
+    return Outcome(payload["run_id"], payload["settings"], status, text, error, trace,
+                   time.perf_counter() - start, versions(), worker)
+
+
+def failed_outcome(payload: Mapping, error: str) -> Outcome:
+    """A failure that happened outside the run function (a worker died, …)."""
+    return Outcome(payload["run_id"], payload["settings"], "failed", None, error, None,
+                   0.0, versions(), "")
+
+
+def _workerversions() -> dict:
+    return versions()
+
+
+
+
+__all__ = ["compute_run", "Outcome", "execute_run", "failed_outcome", "one_line", "versions"]

@@ -1,0 +1,445 @@
+"""Experiment grids: the sweep file, the store, the executors, resuming, status, plot."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import SHARED_DATA
+from flexpoison import sweeps as sw
+from flexpoison.cli import main
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+TINY = {"datasets": ["iris"], "models": ["logistic"], "goals": ["integrity"],
+        "alphas": [0.0, 0.5], "rates": [0.05], "seeds": [0, 1], "max_iter": 5}
+
+
+def toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return json.dumps(value)  # numbers, and strings as TOML basic strings
+
+
+def write_sweep(path: Path, **keys) -> Path:
+    path.write_text("[sweep]\n" + "".join(f"{k} = {toml_value(v)}\n"
+                                          for k, v in keys.items()), encoding="utf-8")
+    return path
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def store_rows(out: Path) -> dict[str, dict]:
+    return {row["run_id"]: row for row in sw.read_store(out)}
+
+
+# ------------------------------------------------------------------- the sweep file
+
+
+def test_run_ids_hash_the_settings_only():
+    settings = {"schema": 1, "dataset": "iris", "model": "logistic", "goal": "integrity",
+                "alpha": 0.5, "rate": 0.05, "seed": 0, "sanitizers": [], "max_iter": 5,
+                "tol": 1e-6, "step": "backtracking", "n_sigma": 3.0, "test_size": 0.3,
+                "clean_removal": None}
+    # pinned: sha256 of the canonical JSON (sorted keys, no spaces), 16 hex digits; a
+    # run's id must not change between versions of the code that computes it
+    canonical = ('{"alpha":0.5,"clean_removal":null,"dataset":"iris","goal":"integrity",'
+                 '"max_iter":5,"model":"logistic","n_sigma":3.0,"rate":0.05,'
+                 '"sanitizers":[],"schema":1,"seed":0,"step":"backtracking",'
+                 '"test_size":0.3,"tol":1e-06}')
+    assert sw.run_id(settings) == hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    assert sw.run_id(settings) == "cf46d90d5ce59bc4"
+    assert sw.run_id(dict(reversed(list(settings.items())))) == sw.run_id(settings)
+    assert sw.run_id({**settings, "alpha": 0.25}) != sw.run_id(settings)
+
+
+def test_expansion_order_and_ids_are_independent_of_spelling(tmp_path):
+    a = sw.load_sweep(write_sweep(tmp_path / "a.toml", name="a", **{**TINY,
+                                                                    "alphas": [0, 1]}))
+    b = sw.load_sweep(write_sweep(tmp_path / "b.toml", name="b",
+                                  **{**TINY, "alphas": [0.0, 1.0],
+                                     "datasets": ["Iris"]}))
+    assert len(a) == 4 and [r.run_id for r in a.runs] == [r.run_id for r in b.runs]
+    assert [(r.settings["alpha"], r.settings["seed"]) for r in a.runs] == \
+        [(0.0, 0), (0.0, 1), (1.0, 0), (1.0, 1)]
+    assert a.runs[0].settings["clean_removal"] is None   # irrelevant without sanitizers
+
+
+def test_skip_incompatible_leaves_out_pairs_and_trim(tmp_path):
+    file = write_sweep(tmp_path / "mixed.toml", datasets=["ccpp", "iris"],
+                       models=["ridge", "logistic"], goals=["integrity"], alphas=[0.5],
+                       rates=[0.01], seeds=[0], sanitizers=["trim", "sphere"],
+                       data_dir=str(SHARED_DATA), skip_incompatible=True)
+    grid = sw.load_sweep(file)
+    pairs = [(r.settings["dataset"], r.settings["model"], tuple(r.settings["sanitizers"]))
+             for r in grid.runs]
+    assert pairs == [("ccpp", "ridge", ("sphere", "trim")),
+                     ("iris", "logistic", ("sphere",))]
+    assert set(grid.skipped) == {"ccpp × logistic", "iris × ridge", "trim on iris"}
+
+
+BAD_FILES = [
+    ("unknown key", {**TINY, "alphass": [0.5]}, "sweep.alphass",
+     "unknown key (did you mean 'alphas'?)"),
+    ("scalar for a list", {**TINY, "alphas": 0.5}, "sweep.alphas",
+     "expected an array of numbers"),
+    ("wrong item type", {**TINY, "seeds": [0, "1"]}, "sweep.seeds",
+     "item 2: expected an integer, got a string"),
+    ("boolean for an integer", {**TINY, "max_iter": True}, "sweep.max_iter",
+     "expected an integer, got a boolean"),
+    ("empty grid", {**TINY, "seeds": []}, "sweep.seeds",
+     "empty array: the grid would have no runs"),
+    ("missing axis", {k: v for k, v in TINY.items() if k != "rates"}, "sweep.rates",
+     "missing"),
+    ("unknown data set", {**TINY, "datasets": ["iris", "mnist"]}, "sweep.datasets",
+     "item 2: unknown data set 'mnist'"),
+    ("unknown sanitizer", {**TINY, "sanitizers": ["sphere", "magic"]},
+     "sweep.sanitizers", "item 2: unknown sanitizer 'magic'"),
+    ("alpha out of range", {**TINY, "alphas": [0.5, 1.5]}, "sweep.alphas",
+     "item 2: 1.5 is not in [0, 1]"),
+    ("repeated value", {**TINY, "alphas": [0.5, 0.5]}, "sweep.alphas",
+     "0.5 is given twice"),
+    ("incompatible pair", {**TINY, "models": ["ridge"]}, "sweep.models",
+     "'ridge' is a regression model but 'iris' is a classification data set"),
+    ("trim on classification", {**TINY, "sanitizers": ["trim"]}, "sweep.sanitizers",
+     "'trim' is defined for regression only"),
+    ("rate rounds to no poison", {**TINY, "rates": [0.001]}, "sweep.rates",
+     "rounds to 0 poison rows"),
+]
+
+
+@pytest.mark.parametrize("case, keys, key, reason", BAD_FILES,
+                         ids=[case[0] for case in BAD_FILES])
+def test_bad_sweep_files_are_refused_before_any_run(tmp_path, case, keys, key, reason):
+    file = write_sweep(tmp_path / "bad.toml", **keys)
+    out = tmp_path / "out"
+    result = invoke("sweep", file, "--out", out, "--workers", "1")
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith(f"Error: {file}: key '{key}': "), lines[0]
+    assert reason in lines[0]
+    assert not out.exists()  # not even the store's directory
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[sweep\ndatasets = ['iris']\n", "not valid TOML"),
+    ("[grid]\ndatasets = ['iris']\n", "key 'grid': unknown key"),
+    ("datasets = ['iris']\n", "key 'datasets': unknown key"),
+    ("", "key 'sweep': missing"),
+])
+def test_malformed_files_are_refused(tmp_path, text, message):
+    file = tmp_path / "bad.toml"
+    file.write_text(text)
+    result = invoke("sweep", file, "--out", tmp_path / "out")
+    assert result.exit_code == 1 and message in result.output, result.output
+    assert result.output.startswith(f"Error: {file}: ")
+    assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------------ one run
+
+
+def settings_for(**changes) -> dict:
+    return {"schema": sw.SCHEMA_VERSION, "dataset": "iris", "model": "logistic",
+            "goal": "availability", "alpha": 0.5, "rate": 0.05, "seed": 1,
+            "sanitizers": [], "max_iter": 5, "tol": 1e-6, "step": "backtracking",
+            "n_sigma": 3.0, "test_size": 0.3, "clean_removal": None, **changes}
+
+
+def test_sanitizer_numbers_are_the_frontiers():
+    from flexpoison.experiments.frontier import run_frontier
+
+    frontier = run_frontier("iris", model="logistic", goal="availability", rate=0.05,
+                            alphas=[0.5], baselines=(), sanitizers=["sphere", "loss"],
+                            seed=1, max_iter=5, tol=1e-6)
+    result = sw.compute_run(settings_for(sanitizers=["sphere", "loss"],
+                                         clean_removal=0.05))
+    for name in ("sphere", "loss"):
+        row = frontier.row("flexible", name, 0.5)
+        assert result["sanitizers"][name] == {
+            "recall": row.recall, "poison_removed": row.poison_removed,
+            "clean_removed": row.clean_removed,
+            "clean_removed_share": row.clean_removed_share, "effect": row.effect,
+            "test_metric": row.test_metric, "damage_left": row.damage_left}
+    assert result["refit"]["effect_clean"] == frontier.effect_clean
+    assert result["refit"]["effect_poisoned"] == frontier.row("flexible", "none",
+                                                              0.5).effect
+
+
+def test_a_regression_run_reports_the_test_mse():
+    result = sw.compute_run(settings_for(dataset="ccpp", model="ridge",
+                                         goal="integrity", rate=0.001, seed=0),
+                            str(SHARED_DATA))
+    assert result["task"] == "regression" and result["metric_name"] == "test MSE"
+    assert result["n_poison"] == round(0.001 * result["n_clean"]) == 7
+    assert len(result["theta_clean"]) == 5 and len(result["effect_history"]) == 7
+    assert result["effect_final"] < result["effect_clean"]  # E_I falls
+    assert result["test_metric_after"] > result["test_metric_before"] > 0
+
+
+# ----------------------------------------------------------------------- executors
+
+
+def test_dask_cluster_gives_the_local_results_run_for_run(tmp_path):
+    from distributed import LocalCluster
+
+    file = write_sweep(tmp_path / "tiny.toml", **TINY, sanitizers=["sphere"])
+    grid = sw.load_sweep(file)
+    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                      dashboard_address=None) as cluster:
+        dask = invoke("sweep", file, "--out", tmp_path / "dask", "-q",
+                      "--scheduler", cluster.scheduler_address)
+    assert dask.exit_code == 0, dask.output
+    local = invoke("sweep", file, "--out", tmp_path / "local", "-q", "--workers", "2")
+    assert local.exit_code == 0, local.output
+    inline = invoke("sweep", file, "--out", tmp_path / "inline", "-q", "--workers", "1")
+    assert inline.exit_code == 0, inline.output
+
+    stores = {name: store_rows(tmp_path / name) for name in ("dask", "local", "inline")}
+    ids = {r.run_id for r in grid.runs}
+    for name, rows in stores.items():
+        assert set(rows) == ids, name
+        assert all(row["status"] == "done" for row in rows.values()), name
+    for run_id in ids:
+        reference = stores["inline"][run_id]
+        for name in ("dask", "local"):
+            assert stores[name][run_id]["settings"] == reference["settings"]
+            # identical to the last bit: the stored JSON holds floats' exact repr
+            assert stores[name][run_id]["result"] == reference["result"], (name, run_id)
+    here = str(os.getpid())
+    assert all(r["worker"].rsplit(":", 1)[1] == here for r in stores["inline"].values())
+    for name in ("dask", "local"):
+        assert all(r["worker"].rsplit(":", 1)[1] != here for r in stores[name].values())
+    result = stores["dask"][grid.runs[0].run_id]["result"]
+    assert set(result["sanitizers"]["sphere"]) >= {"recall", "clean_removed_share",
+                                                   "effect", "test_metric"}
+    assert len(result["theta_poisoned"]) == 15  # 3 classes × (4 features + intercept)
+
+
+def _count(out: Path, status: str = "done") -> int:
+    path = out / sw.STORE_NAME
+    if not path.is_file():
+        return 0
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    try:
+        return conn.execute("SELECT count(*) FROM runs WHERE status = ?",
+                            (status,)).fetchone()[0]
+    except sqlite3.OperationalError:  # tables not created yet
+        return 0
+    finally:
+        conn.close()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_sigkill_mid_sweep_loses_nothing_and_recomputes_nothing(tmp_path):
+    file = write_sweep(tmp_path / "kill.toml", datasets=["iris"], models=["logistic"],
+                       goals=["integrity", "availability"], alphas=[0.0, 0.5, 1.0],
+                       rates=[0.1], seeds=[0, 1], max_iter=30)
+    grid = sw.load_sweep(file)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "flexpoison", "sweep", str(file), "--out", str(out),
+               "--workers", "2", "--quiet"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while _count(out) < 1:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no run finished in 90 s"
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        # the pool's workers notice that the sweep is gone and exit
+        deadline = time.monotonic() + 20
+        while _group_alive(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _group_alive(proc.pid), "worker processes outlived the killed sweep"
+    finally:
+        if _group_alive(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+    before = store_rows(out)
+    assert 1 <= len(before) < len(grid)
+    assert all(row["status"] == "done" for row in before.values())
+
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{len(before)} already in" in rerun.stdout
+    after = store_rows(out)
+    conn = sqlite3.connect(out / sw.STORE_NAME)
+    try:
+        assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == len(grid)
+    finally:
+        conn.close()
+    assert set(after) == {r.run_id for r in grid.runs}
+    assert all(row["status"] == "done" and row["attempts"] == 1 for row in after.values())
+    for run_id, row in before.items():  # finished runs were not run again
+        assert (after[run_id]["rowid"], after[run_id]["finished_at"],
+                after[run_id]["result"]) == (row["rowid"], row["finished_at"],
+                                             row["result"])
+
+
+def test_a_failing_run_is_recorded_and_retried(tmp_path, monkeypatch):
+    file = write_sweep(tmp_path / "tiny.toml", **{**TINY, "alphas": [0.0, 1.0]})
+    out = tmp_path / "out"
+    compute = sw.compute_run
+
+    def flaky(settings, data_dir=None):
+        if settings["alpha"] == 1.0 and settings["seed"] == 1:
+            raise RuntimeError("boom\non two lines")
+        return compute(settings, data_dir)
+
+    monkeypatch.setattr(sw.run, "compute_run", flaky)
+    first = invoke("sweep", file, "--out", out, "--workers", "1")
+    assert first.exit_code == 1
+    assert "1 of 4 runs failed" in first.output and "--retry-failed" in first.output
+    rows = store_rows(out)
+    failed = [row for row in rows.values() if row["status"] == "failed"]
+    assert len(rows) == 4 and len(failed) == 1  # the sweep went on
+    assert failed[0]["error"] == "RuntimeError: boom on two lines"
+    assert "Traceback" in failed[0]["traceback"] and failed[0]["result"] is None
+
+    status = invoke("sweep", file, "--out", out, "--status")
+    assert status.exit_code == 0, status.output
+    assert "RuntimeError: boom on two lines" in status.output
+    assert failed[0]["run_id"] in status.output
+
+    again = invoke("sweep", file, "--out", out, "--workers", "1", "-q")
+    assert again.exit_code == 1 and "0 run now" in again.output  # failed runs skipped
+
+    monkeypatch.setattr(sw.run, "compute_run", compute)
+    retry = invoke("sweep", file, "--out", out, "--workers", "1", "--retry-failed", "-q")
+    assert retry.exit_code == 0, retry.output
+    after = store_rows(out)
+    assert all(row["status"] == "done" for row in after.values())
+    assert after[failed[0]["run_id"]]["attempts"] == 2
+    assert after[failed[0]["run_id"]]["error"] is None
+    for run_id, row in rows.items():
+        if row["status"] == "done":
+            assert after[run_id]["finished_at"] == row["finished_at"]
+
+
+def die_on_alpha_one(payload):
+    """A run function whose worker process dies (as under the OOM killer)."""
+    if payload["settings"]["alpha"] == 1.0:
+        os._exit(3)
+    return sw.execute_run(payload)
+
+
+def test_a_dead_worker_fails_its_runs_and_the_sweep_goes_on(tmp_path):
+    file = write_sweep(tmp_path / "tiny.toml", **{**TINY, "alphas": [0.0, 1.0],
+                                                   "seeds": [0]})
+    grid = sw.load_sweep(file)
+    report = sw.run_sweep(grid, tmp_path / "out", workers=2, progress=False,
+                          function=die_on_alpha_one)
+    rows = store_rows(tmp_path / "out")
+    assert report.pending == 0 and set(rows) == {r.run_id for r in grid.runs}
+    dead = [row for row in rows.values() if row["settings"]["alpha"] == 1.0]
+    assert dead and all(row["error"].startswith("WorkerDied:") for row in dead)
+    report = sw.run_sweep(grid, tmp_path / "out", workers=1, retry_failed=True,
+                          progress=False)
+    assert report.failed_total == 0
+    assert all(row["status"] == "done" for row in store_rows(tmp_path / "out").values())
+
+
+def test_a_done_row_is_never_replaced(tmp_path):
+    with sw.ResultsStore(tmp_path / sw.STORE_NAME) as store:
+        settings = {"alpha": 0.5}
+        store.record(sw.Outcome("abc", settings, "done", "{\"x\": 1}", None, None, 1.0,
+                                {}, "here:1"))
+        store.record(sw.Outcome("abc", settings, "failed", None, "E: no", None, 1.0,
+                                {}, "here:2"))
+        (row,) = store.rows()
+    assert (row["status"], row["result"], row["attempts"]) == ("done", {"x": 1}, 1)
+
+
+def test_one_sweep_at_a_time_per_store(tmp_path):
+    file = write_sweep(tmp_path / "tiny.toml", **TINY)
+    out = tmp_path / "out"
+    out.mkdir()
+    with sw.store.exclusive(out):
+        result = invoke("sweep", file, "--out", out, "--workers", "1")
+    assert result.exit_code == 1
+    assert "another flexpoison sweep is writing into this store" in result.output
+
+
+# ----------------------------------------------------------------- status and plot
+
+
+@pytest.fixture(scope="module")
+def finished_store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("store")
+    file = write_sweep(root / "grid.toml", name="grid", datasets=["iris"],
+                       models=["logistic"], goals=["integrity", "availability"],
+                       alphas=[0.0, 1.0], rates=[0.05, 0.1], seeds=[0],
+                       sanitizers=["sphere", "loss"], max_iter=5)
+    result = invoke("sweep", file, "--out", root / "out", "--workers", "1")
+    assert result.exit_code == 0, result.output
+    return file, root / "out"
+
+
+def counts(output: str) -> dict[str, str]:
+    """The 'done N' / 'failed N' / 'pending N' lines of --status."""
+    return {words[0]: words[1] for words in map(str.split, output.splitlines())
+            if len(words) == 2 and words[0] in ("done", "failed", "pending")}
+
+
+def test_status_counts_a_store_without_running(finished_store, tmp_path):
+    file, out = finished_store
+    stamp = (out / sw.STORE_NAME).stat().st_mtime_ns
+    result = invoke("sweep", file, "--out", out, "--status")
+    assert result.exit_code == 0, result.output
+    assert "8 runs in the grid" in result.output
+    assert counts(result.output) == {"done": "8", "failed": "0", "pending": "0"}
+    assert (out / sw.STORE_NAME).stat().st_mtime_ns == stamp
+    # a larger grid over the same store: the 8 runs count as done, the rest pending
+    bigger = write_sweep(tmp_path / "bigger.toml", datasets=["iris"],
+                         models=["logistic"], goals=["integrity", "availability"],
+                         alphas=[0.0, 0.5, 1.0], rates=[0.05, 0.1], seeds=[0],
+                         sanitizers=["loss", "sphere"], max_iter=5)
+    result = invoke("sweep", bigger, "--out", out, "--status")
+    assert counts(result.output) == {"done": "8", "failed": "0", "pending": "4"}
+    # no store yet: everything pending, and nothing is created
+    result = invoke("sweep", file, "--out", tmp_path / "nothing", "--status")
+    assert result.exit_code == 0 and "no results store" in result.output
+    assert not (tmp_path / "nothing").exists()
+
+
+def test_plot_draws_the_figures_from_the_store(finished_store):
+    _, out = finished_store
+    result = invoke("plot", out)
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in (out / "figures").iterdir())
+    assert names == sorted(
+        [f"{kind}__iris__logistic__{goal}.png" for kind in ("effect_vs_rate",
+                                                             "metric_vs_rate")
+         for goal in ("integrity", "availability")]
+        + [f"frontier__iris__logistic__{goal}__rate{rate}.png"
+           for goal in ("integrity", "availability") for rate in ("0.05", "0.1")])
+    assert all((out / "figures" / n).read_bytes().startswith(PNG_MAGIC) for n in names)
+
+
+def test_plot_refuses_a_directory_without_a_store(tmp_path):
+    result = invoke("plot", tmp_path)
+    assert result.exit_code == 1
+    assert "no results store" in result.output and not (tmp_path / "figures").exists()
