@@ -4,11 +4,13 @@ Implements "A Flexible Poisoning Attack Against Machine Learning" (Jiang et al.)
 rows crafted by projected gradient descent on W = α·C ± (1 − α)·E through the victim's
 optimality conditions, inside the 3σ box around the clean data's centre.
 
->>> from sklearn.linear_model import Ridge
 >>> from flexpoison import FlexiblePoisoning, Integrity
->>> attack = FlexiblePoisoning(Ridge(alpha=1.0), goal=Integrity("flip-top"),
-...                            alpha=0.5, n_points=50, random_state=0)
+>>> attack = FlexiblePoisoning(estimator, goal=Integrity("flip-top"),
+...                            alpha=0.5, n_points=50, random_state=0)  # doctest: +SKIP
 >>> result = attack.generate(X_train, y_train)  # doctest: +SKIP
+
+``estimator`` is an unfitted scikit-learn estimator of the victims' registry,
+:data:`flexpoison.models.REGISTRY` (``flexpoison.models.MODEL_NAMES`` lists them).
 
 Conventions (one everywhere)
 ----------------------------
@@ -37,12 +39,23 @@ from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
-from .errors import (FlexPoisonError, InvalidInputError, SingularHessianError,
-                     UnsupportedEstimatorError)
+from .errors import (
+    FlexPoisonError,
+    InvalidInputError,
+    SingularHessianError,
+    UnsupportedEstimatorError,
+)
 
 if TYPE_CHECKING:
-    from .attack import (AttackResult, Availability, Evaluation, FlexiblePoisoning,
-                         Integrity, LossAvailability, Objective)
+    from .attack import (
+        AttackResult,
+        Availability,
+        Evaluation,
+        FlexiblePoisoning,
+        Integrity,
+        LossAvailability,
+        Objective,
+    )
 
 try:
     __version__ = version("flexpoison")
@@ -51,9 +64,18 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 # The attack's names are imported on first use, so that the command line (which
 # imports this package first) starts without numpy, scipy or scikit-learn.
-_LAZY = {name: "flexpoison.attack" for name in (
-    "FlexiblePoisoning", "Integrity", "Availability", "LossAvailability",
-    "AttackResult", "Objective", "Evaluation")}
+_LAZY = {
+    name: "flexpoison.attack"
+    for name in (
+        "FlexiblePoisoning",
+        "Integrity",
+        "Availability",
+        "LossAvailability",
+        "AttackResult",
+        "Objective",
+        "Evaluation",
+    )
+}
 
 
 def __getattr__(name: str):
@@ -69,7 +91,16 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "FlexiblePoisoning", "Integrity", "Availability", "LossAvailability", "AttackResult",
-    "Objective", "Evaluation", "FlexPoisonError", "InvalidInputError",
-    "UnsupportedEstimatorError", "SingularHessianError", "__version__",
+    "FlexiblePoisoning",
+    "Integrity",
+    "Availability",
+    "LossAvailability",
+    "AttackResult",
+    "Objective",
+    "Evaluation",
+    "FlexPoisonError",
+    "InvalidInputError",
+    "UnsupportedEstimatorError",
+    "SingularHessianError",
+    "__version__",
 ]

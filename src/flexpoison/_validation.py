@@ -13,24 +13,27 @@ from .errors import InvalidInputError
 def check_features(X, name: str = "X", min_rows: int = 1) -> np.ndarray:
     """A finite, numeric 2-D array of at least ``min_rows`` rows and one column."""
     if hasattr(X, "tocsr"):
-        raise InvalidInputError(f"{name}: sparse matrices are not supported; pass a "
-                                "dense array")
+        raise InvalidInputError(f"{name}: sparse matrices are not supported; pass a dense array")
     try:
         arr = np.asarray(X)
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"{name}: cannot be read as an array ({exc})") from None
     if arr.dtype.kind == "b":
-        raise InvalidInputError(f"{name}: boolean features are not supported (the box "
-                                "and gradients are continuous); cast to float and give "
-                                "bounds=(0, 1) if they must stay in [0, 1]")
+        raise InvalidInputError(
+            f"{name}: boolean features are not supported (the box "
+            "and gradients are continuous); cast to float and give "
+            "bounds=(0, 1) if they must stay in [0, 1]"
+        )
     if arr.dtype.kind not in "iuf":
         raise InvalidInputError(f"{name}: expected numeric values, got dtype {arr.dtype}")
     if arr.ndim != 2:
-        raise InvalidInputError(f"{name}: expected a 2-D array (n_samples, n_features), "
-                                f"got shape {arr.shape}")
+        raise InvalidInputError(
+            f"{name}: expected a 2-D array (n_samples, n_features), got shape {arr.shape}"
+        )
     if arr.shape[0] < min_rows or arr.shape[1] == 0:
-        raise InvalidInputError(f"{name}: expected at least {min_rows} rows and 1 column, "
-                                f"got shape {arr.shape}")
+        raise InvalidInputError(
+            f"{name}: expected at least {min_rows} rows and 1 column, got shape {arr.shape}"
+        )
     _check_finite(arr, name)
     return arr
 
@@ -59,17 +62,18 @@ def check_targets(y, n: int, task: str, name: str = "y") -> np.ndarray:
         raise InvalidInputError(f"{name}: has {arr.shape[0]} values but X has {n} rows")
     if task == "regression":
         if arr.dtype.kind not in "biuf":
-            raise InvalidInputError(f"{name}: expected numeric responses, got dtype "
-                                    f"{arr.dtype}")
+            raise InvalidInputError(f"{name}: expected numeric responses, got dtype {arr.dtype}")
         arr = arr.astype(float)
         _check_finite(arr, name)
         return arr
     if arr.dtype.kind == "f":
         _check_finite(arr, name)
         if np.any(arr != np.round(arr)):
-            raise InvalidInputError(f"{name}: classification needs class labels, got "
-                                    "continuous values (e.g. "
-                                    f"{arr[arr != np.round(arr)][0].item()!r})")
+            raise InvalidInputError(
+                f"{name}: classification needs class labels, got "
+                "continuous values (e.g. "
+                f"{arr[arr != np.round(arr)][0].item()!r})"
+            )
     elif arr.dtype.kind not in "biuUSO":
         raise InvalidInputError(f"{name}: cannot use dtype {arr.dtype} as class labels")
     return arr
@@ -92,19 +96,31 @@ def check_fraction(value, name: str) -> float:
     return value
 
 
-def check_positive(value, name: str, integer: bool = False) -> float | int:
-    """A finite number > 0 (an int when ``integer``)."""
-    kinds = numbers.Integral if integer else numbers.Real
-    if isinstance(value, bool) or not isinstance(value, kinds):
-        raise InvalidInputError(f"{name}: expected a positive "
-                                f"{'integer' if integer else 'number'}, got {value!r}")
+def check_positive(value, name: str) -> float:
+    """A finite real number > 0 (not clamped)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidInputError(f"{name}: expected a positive number, got {value!r}")
+    return _positive(float(value), name)
+
+
+def check_count(value, name: str) -> int:
+    """An integer > 0 (numpy integers accepted, booleans and floats refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InvalidInputError(f"{name}: expected a positive integer, got {value!r}")
+    count = int(value)
     try:
-        finite = math.isfinite(value)
+        float(count)
     except OverflowError:  # an integer too large for a float
-        raise InvalidInputError(f"{name}: {str(value)[:12]}… is too large") from None
-    if not (finite and value > 0):
+        raise InvalidInputError(f"{name}: {str(count)[:12]}… is too large") from None
+    if count <= 0:
+        raise InvalidInputError(f"{name}: must be a finite number > 0, got {count}")
+    return count
+
+
+def _positive(value: float, name: str) -> float:
+    if not (math.isfinite(value) and value > 0):
         raise InvalidInputError(f"{name}: must be a finite number > 0, got {value}")
-    return int(value) if integer else float(value)
+    return value
 
 
 def check_bounds(bounds, d: int) -> tuple[np.ndarray, np.ndarray]:
@@ -112,8 +128,9 @@ def check_bounds(bounds, d: int) -> tuple[np.ndarray, np.ndarray]:
     try:
         lower, upper = (np.asarray(b, dtype=float) for b in bounds)
     except (TypeError, ValueError):
-        raise InvalidInputError("bounds: expected a pair (lower, upper) of arrays of "
-                                f"length {d}") from None
+        raise InvalidInputError(
+            f"bounds: expected a pair (lower, upper) of arrays of length {d}"
+        ) from None
     for side, arr in (("lower", lower), ("upper", upper)):
         if arr.shape != (d,):
             raise InvalidInputError(f"bounds: {side} must have shape ({d},), got {arr.shape}")
@@ -121,6 +138,5 @@ def check_bounds(bounds, d: int) -> tuple[np.ndarray, np.ndarray]:
             raise InvalidInputError(f"bounds: {side} contains NaN")
     if np.any(lower > upper):
         j = int(np.argmax(lower > upper))
-        raise InvalidInputError(f"bounds: lower > upper for feature {j} "
-                                f"({lower[j]} > {upper[j]})")
+        raise InvalidInputError(f"bounds: lower > upper for feature {j} ({lower[j]} > {upper[j]})")
     return lower, upper

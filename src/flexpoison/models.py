@@ -72,10 +72,12 @@ class Metric:
         return float(np.mean(y_pred == y_true))
 
 
-METRICS: Mapping[str, Metric] = MappingProxyType({
-    "regression": Metric("test MSE", "mse", higher_is_better=False),
-    "classification": Metric("test accuracy", "accuracy", higher_is_better=True),
-})
+METRICS: Mapping[str, Metric] = MappingProxyType(
+    {
+        "regression": Metric("test MSE", "mse", higher_is_better=False),
+        "classification": Metric("test accuracy", "accuracy", higher_is_better=True),
+    }
+)
 
 
 # -------------------------------------------------------------- the declarations
@@ -167,8 +169,7 @@ class ModelSpec:
         """``Ridge(alpha=1)``: the class with the hyper-parameters that define its
         objective (shown even at their defaults), and ``fit_intercept=False`` if so."""
         params = estimator.get_params(deep=False)
-        shown = [f"{key}={_fmt(params[key])}" for key in self.objective_params
-                 if key in params]
+        shown = [f"{key}={_fmt(params[key])}" for key in self.objective_params if key in params]
         if params.get("fit_intercept") is False:
             shown.append("fit_intercept=False")
         return f"{self.class_name}({', '.join(shown)})"
@@ -176,8 +177,11 @@ class ModelSpec:
     @property
     def default_label(self) -> str:
         """The label of :meth:`make`'s estimator, without importing scikit-learn."""
-        shown = [f"{key}={_fmt(self.defaults[key])}" for key in self.objective_params
-                 if key in self.defaults]
+        shown = [
+            f"{key}={_fmt(self.defaults[key])}"
+            for key in self.objective_params
+            if key in self.defaults
+        ]
         return f"{self.class_name}({', '.join(shown)})"
 
     def target_preset(self, n_outputs: int) -> str:
@@ -202,13 +206,13 @@ def _number(params: Mapping[str, Any], key: str, name: str) -> float:
     """A finite real hyper-parameter (strings, booleans, arrays and ±inf refused)."""
     value = params[key]
     if isinstance(value, (str, bool, np.bool_)) or np.ndim(value) != 0:
-        raise UnsupportedEstimatorError(f"{name}: {key} must be a single number, "
-                                        f"got {value!r}")
+        raise UnsupportedEstimatorError(f"{name}: {key} must be a single number, got {value!r}")
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise UnsupportedEstimatorError(f"{name}: {key} must be a single number, "
-                                        f"got {value!r}") from None
+        raise UnsupportedEstimatorError(
+            f"{name}: {key} must be a single number, got {value!r}"
+        ) from None
     if not np.isfinite(number):
         raise UnsupportedEstimatorError(f"{name}: {key} must be finite, got {number}")
     return number
@@ -221,14 +225,20 @@ def _squared():
 
 
 def _least_squares(params, n_classes) -> Terms:
-    _require(not params.get("positive", False), "LinearRegression",
-             "positive=True (sign-constrained coefficients) is not supported")
+    _require(
+        not params.get("positive", False),
+        "LinearRegression",
+        "positive=True (sign-constrained coefficients) is not supported",
+    )
     return Terms(_squared(), 1.0, False, 0.0, 0.0)
 
 
 def _ridge(params, n_classes) -> Terms:
-    _require(not params.get("positive", False), "Ridge",
-             "positive=True (sign-constrained coefficients) is not supported")
+    _require(
+        not params.get("positive", False),
+        "Ridge",
+        "positive=True (sign-constrained coefficients) is not supported",
+    )
     a = _number(params, "alpha", "Ridge")
     _require(a >= 0, "Ridge", f"alpha must be ≥ 0, got {a}")
     return Terms(_squared(), 1.0, False, 2.0 * a, 0.0)
@@ -236,14 +246,19 @@ def _ridge(params, n_classes) -> Terms:
 
 def _elastic(name: str, rho: float | None):
     def terms(params, n_classes) -> Terms:
-        _require(not params.get("positive", False), name,
-                 "positive=True (sign-constrained coefficients) is not supported")
+        _require(
+            not params.get("positive", False),
+            name,
+            "positive=True (sign-constrained coefficients) is not supported",
+        )
         a = _number(params, "alpha", name)
-        _require(a > 0, name, f"alpha must be > 0, got {a} (use LinearRegression for "
-                 "an unpenalised fit)")
+        _require(
+            a > 0, name, f"alpha must be > 0, got {a} (use LinearRegression for an unpenalised fit)"
+        )
         ratio = rho if rho is not None else _number(params, "l1_ratio", name)
         _require(0 <= ratio <= 1, name, f"l1_ratio must lie in [0, 1], got {ratio}")
         return Terms(_squared(), 0.5, True, a * (1 - ratio), a * ratio)
+
     return terms
 
 
@@ -255,19 +270,30 @@ def _logistic(params, n_classes) -> Terms:
     l1_ratio = params.get("l1_ratio")
     C = _number(params, "C", name)
     if penalty == "deprecated":  # scikit-learn ≥ 1.8 spells the penalty with l1_ratio/C
-        _require(l1_ratio in (None, 0, 0.0), name,
-                 f"l1_ratio={l1_ratio} adds an L1 penalty; only the L2 penalty "
-                 "(l1_ratio=0) is supported")
+        _require(
+            l1_ratio in (None, 0, 0.0),
+            name,
+            f"l1_ratio={l1_ratio} adds an L1 penalty; only the L2 penalty "
+            "(l1_ratio=0) is supported",
+        )
         penalty = "l2"
-    _require(penalty == "l2", name, f"penalty={penalty!r} is not supported; only the L2 "
-             "penalty is")
-    _require(C > 0, name, f"C must be a finite number > 0, got {C} (an unpenalised "
-             "logistic model may not exist)")
-    _require(params.get("class_weight") is None, name,
-             "class_weight is not supported (it reweights the loss per class)")
-    _require(params.get("solver") != "liblinear", name,
-             "solver='liblinear' penalises the intercept, which changes the objective; "
-             "use 'lbfgs', 'newton-cg', 'newton-cholesky', 'sag' or 'saga'")
+    _require(penalty == "l2", name, f"penalty={penalty!r} is not supported; only the L2 penalty is")
+    _require(
+        C > 0,
+        name,
+        f"C must be a finite number > 0, got {C} (an unpenalised logistic model may not exist)",
+    )
+    _require(
+        params.get("class_weight") is None,
+        name,
+        "class_weight is not supported (it reweights the loss per class)",
+    )
+    _require(
+        params.get("solver") != "liblinear",
+        name,
+        "solver='liblinear' penalises the intercept, which changes the objective; "
+        "use 'lbfgs', 'newton-cg', 'newton-cholesky', 'sag' or 'saga'",
+    )
     _require(not params.get("dual", False), name, "dual=True is not supported")
     k = 2 if n_classes is None else n_classes
     loss = LogisticLoss() if k == 2 else SoftmaxLoss(k)
@@ -276,43 +302,95 @@ def _logistic(params, n_classes) -> Terms:
 
 _EXACT_CD = {"tol": 1e-12, "max_iter": 1_000_000}
 
-REGISTRY: Mapping[str, ModelSpec] = MappingProxyType({spec.name: spec for spec in (
-    ModelSpec("linear", "sklearn.linear_model:LinearRegression", "regression", (),
-              None, {}, {}, _least_squares, "flip-top",
-              examples=(Example({}),)),
-    ModelSpec("ridge", "sklearn.linear_model:Ridge", "regression", ("alpha",), "alpha",
-              {"alpha": 1.0}, {"solver": "cholesky"}, _ridge, "flip-top",
-              examples=(Example({"alpha": 1.0}),
-                        Example({"alpha": 0.5, "fit_intercept": False}))),
-    ModelSpec("lasso", "sklearn.linear_model:Lasso", "regression", ("alpha",), "alpha",
-              {"alpha": 1.0, "max_iter": 10_000}, _EXACT_CD, _elastic("Lasso", 1.0),
-              "flip-top", examples=(Example({"alpha": 0.3}),)),
-    ModelSpec("elasticnet", "sklearn.linear_model:ElasticNet", "regression",
-              ("alpha", "l1_ratio"), "alpha",
-              {"alpha": 1.0, "l1_ratio": 0.5, "max_iter": 10_000}, _EXACT_CD,
-              _elastic("ElasticNet", None), "flip-top",
-              examples=(Example({"alpha": 0.4, "l1_ratio": 0.8}),
-                        Example({"alpha": 0.5, "l1_ratio": 0.8, "fit_intercept": False}))),
-    ModelSpec("logistic", "sklearn.linear_model:LogisticRegression", "classification",
-              ("C",), "C", {"C": 1.0, "max_iter": 10_000},
-              {"tol": 1e-12, "max_iter": 100_000, "solver": "newton-cholesky"},
-              _logistic, "negate", default_target_multiclass="swap",
-              examples=(Example({"C": 1.0}, 2),
-                        Example({"C": 0.5, "fit_intercept": False}, 2),
-                        Example({"C": 1.0}, 3))),
-)})
+REGISTRY: Mapping[str, ModelSpec] = MappingProxyType(
+    {
+        spec.name: spec
+        for spec in (
+            ModelSpec(
+                "linear",
+                "sklearn.linear_model:LinearRegression",
+                "regression",
+                (),
+                None,
+                {},
+                {},
+                _least_squares,
+                "flip-top",
+                examples=(Example({}),),
+            ),
+            ModelSpec(
+                "ridge",
+                "sklearn.linear_model:Ridge",
+                "regression",
+                ("alpha",),
+                "alpha",
+                {"alpha": 1.0},
+                {"solver": "cholesky"},
+                _ridge,
+                "flip-top",
+                examples=(Example({"alpha": 1.0}), Example({"alpha": 0.5, "fit_intercept": False})),
+            ),
+            ModelSpec(
+                "lasso",
+                "sklearn.linear_model:Lasso",
+                "regression",
+                ("alpha",),
+                "alpha",
+                {"alpha": 1.0, "max_iter": 10_000},
+                _EXACT_CD,
+                _elastic("Lasso", 1.0),
+                "flip-top",
+                examples=(Example({"alpha": 0.3}),),
+            ),
+            ModelSpec(
+                "elasticnet",
+                "sklearn.linear_model:ElasticNet",
+                "regression",
+                ("alpha", "l1_ratio"),
+                "alpha",
+                {"alpha": 1.0, "l1_ratio": 0.5, "max_iter": 10_000},
+                _EXACT_CD,
+                _elastic("ElasticNet", None),
+                "flip-top",
+                examples=(
+                    Example({"alpha": 0.4, "l1_ratio": 0.8}),
+                    Example({"alpha": 0.5, "l1_ratio": 0.8, "fit_intercept": False}),
+                ),
+            ),
+            ModelSpec(
+                "logistic",
+                "sklearn.linear_model:LogisticRegression",
+                "classification",
+                ("C",),
+                "C",
+                {"C": 1.0, "max_iter": 10_000},
+                {"tol": 1e-12, "max_iter": 100_000, "solver": "newton-cholesky"},
+                _logistic,
+                "negate",
+                default_target_multiclass="swap",
+                examples=(
+                    Example({"C": 1.0}, 2),
+                    Example({"C": 0.5, "fit_intercept": False}, 2),
+                    Example({"C": 1.0}, 3),
+                ),
+            ),
+        )
+    }
+)
 """Every supported victim, by name (read-only)."""
 
 MODEL_NAMES: tuple[str, ...] = tuple(REGISTRY)
 
 #: The victim used where none is named (frontier, the paper's experiments), per task.
 DEFAULT_MODEL: Mapping[str, str] = MappingProxyType(
-    {"regression": "ridge", "classification": "logistic"})
+    {"regression": "ridge", "classification": "logistic"}
+)
 
 #: The model a sanitizer that fits one uses when it is given no victim, per task
 #: (scikit-learn's defaults of the unregularised least-squares / logistic model).
 DEFENDER_MODEL: Mapping[str, str] = MappingProxyType(
-    {"regression": "linear", "classification": "logistic"})
+    {"regression": "linear", "classification": "logistic"}
+)
 
 
 def get(name: str) -> ModelSpec:
@@ -320,20 +398,24 @@ def get(name: str) -> ModelSpec:
     try:
         return REGISTRY[name]
     except (KeyError, TypeError):
-        raise InvalidInputError(f"model: unknown model {name!r}; expected one of "
-                                + ", ".join(MODEL_NAMES)) from None
+        raise InvalidInputError(
+            f"model: unknown model {name!r}; expected one of " + ", ".join(MODEL_NAMES)
+        ) from None
 
 
 def spec_for(estimator) -> ModelSpec:
     """The entry of an estimator instance, by its exact class."""
     for spec in REGISTRY.values():
-        if type(estimator).__name__ == spec.class_name \
-                and type(estimator) is spec.estimator_class():
+        if (
+            type(estimator).__name__ == spec.class_name
+            and type(estimator) is spec.estimator_class()
+        ):
             return spec
     raise UnsupportedEstimatorError(
         f"unsupported estimator {type(estimator).__name__}; flexpoison supports "
         + ", ".join(s.class_name for s in REGISTRY.values())
-        + " (pass an unfitted scikit-learn instance)")
+        + " (pass an unfitted scikit-learn instance)"
+    )
 
 
 # --------------------------------------------------------------- θ, from outside
@@ -419,8 +501,9 @@ class Victim:
         scores = decision_scores(theta, X, self.n_outputs)
         if self.classes is None:
             return scores[:, 0]
-        index = (scores[:, 0] > 0).astype(int) if scores.shape[1] == 1 \
-            else np.argmax(scores, axis=1)
+        index = (
+            (scores[:, 0] > 0).astype(int) if scores.shape[1] == 1 else np.argmax(scores, axis=1)
+        )
         return self.classes[index]
 
     def metric(self, theta: np.ndarray, X: np.ndarray, y: np.ndarray) -> float:
@@ -442,22 +525,44 @@ def victim(estimator, y: np.ndarray) -> Victim:
         try:
             classes = np.unique(y)
         except TypeError:
-            raise InvalidInputError("y: class labels of mixed types (e.g. strings and "
-                                    "numbers) cannot be ordered") from None
+            raise InvalidInputError(
+                "y: class labels of mixed types (e.g. strings and numbers) cannot be ordered"
+            ) from None
         if classes.size < 2:
-            raise InvalidInputError(f"y: {spec.class_name} needs at least two classes, "
-                                    f"got {classes.size}")
+            raise InvalidInputError(
+                f"y: {spec.class_name} needs at least two classes, got {classes.size}"
+            )
         if classes.size > 2:
             suffix = f", multinomial K={classes.size}"
     terms = spec.terms(params, None if classes is None else int(classes.size))
-    learner = Learner(spec.label(estimator) + suffix, terms.loss,
-                      bool(params["fit_intercept"]), terms.loss_weight, terms.per_sample,
-                      terms.l2, terms.l1)
+    learner = Learner(
+        spec.label(estimator) + suffix,
+        terms.loss,
+        bool(params["fit_intercept"]),
+        terms.loss_weight,
+        terms.per_sample,
+        terms.l2,
+        terms.l1,
+    )
     return Victim(spec, learner, classes)
 
 
 __all__ = [
-    "Task", "Metric", "METRICS", "Terms", "Example", "ModelSpec", "REGISTRY",
-    "MODEL_NAMES", "DEFAULT_MODEL", "DEFENDER_MODEL", "get", "spec_for", "theta_of", "decision_scores",
-    "theta_names", "Victim", "victim",
+    "Task",
+    "Metric",
+    "METRICS",
+    "Terms",
+    "Example",
+    "ModelSpec",
+    "REGISTRY",
+    "MODEL_NAMES",
+    "DEFAULT_MODEL",
+    "DEFENDER_MODEL",
+    "get",
+    "spec_for",
+    "theta_of",
+    "decision_scores",
+    "theta_names",
+    "Victim",
+    "victim",
 ]

@@ -20,19 +20,40 @@ if TYPE_CHECKING:
     from .algorithm import AttackResult, FlexiblePoisoning, StepRule
     from .box import Box, feasible_box
     from .effects import DistanceEffect, Effect, LossEffect, public_map
-    from .goals import (GOALS, PRESETS, Availability, Goal, Integrity, LossAvailability,
-                        ModelShape, goal_from_name)
+    from .goals import (
+        GOALS,
+        PRESETS,
+        Availability,
+        Goal,
+        Integrity,
+        LossAvailability,
+        ModelShape,
+        goal_from_name,
+    )
     from .objective import Evaluation, Objective
 
 # Names are imported from their modules on first use: the goals (all the command line
 # needs at start-up) do not pull in the numerical engine.
 _WHERE = {
-    "FlexiblePoisoning": "algorithm", "AttackResult": "algorithm", "StepRule": "algorithm",
-    "Box": "box", "feasible_box": "box", "Effect": "effects", "DistanceEffect": "effects",
-    "LossEffect": "effects", "public_map": "effects", "GOALS": "goals", "PRESETS": "goals",
-    "Goal": "goals", "Integrity": "goals", "Availability": "goals",
-    "LossAvailability": "goals", "ModelShape": "goals", "goal_from_name": "goals",
-    "Evaluation": "objective", "Objective": "objective",
+    "FlexiblePoisoning": "algorithm",
+    "AttackResult": "algorithm",
+    "StepRule": "algorithm",
+    "Box": "box",
+    "feasible_box": "box",
+    "Effect": "effects",
+    "DistanceEffect": "effects",
+    "LossEffect": "effects",
+    "public_map": "effects",
+    "GOALS": "goals",
+    "PRESETS": "goals",
+    "Goal": "goals",
+    "Integrity": "goals",
+    "Availability": "goals",
+    "LossAvailability": "goals",
+    "ModelShape": "goals",
+    "goal_from_name": "goals",
+    "Evaluation": "objective",
+    "Objective": "objective",
 }
 
 
@@ -45,8 +66,23 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "FlexiblePoisoning", "AttackResult", "StepRule", "Box", "feasible_box", "Effect",
-    "DistanceEffect", "LossEffect", "public_map", "GOALS", "PRESETS", "Goal", "Integrity",
-    "Availability", "LossAvailability", "ModelShape", "goal_from_name", "Evaluation",
+    "FlexiblePoisoning",
+    "AttackResult",
+    "StepRule",
+    "Box",
+    "feasible_box",
+    "Effect",
+    "DistanceEffect",
+    "LossEffect",
+    "public_map",
+    "GOALS",
+    "PRESETS",
+    "Goal",
+    "Integrity",
+    "Availability",
+    "LossAvailability",
+    "ModelShape",
+    "goal_from_name",
+    "Evaluation",
     "Objective",
 ]

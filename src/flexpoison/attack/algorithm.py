@@ -19,8 +19,7 @@ from typing import Literal
 import numpy as np
 
 from .. import engine, models
-from .._validation import (check_features, check_fraction, check_positive,
-                           check_targets)
+from .._validation import check_count, check_features, check_fraction, check_positive, check_targets
 from ..errors import InvalidInputError, UnsupportedEstimatorError
 from ..models import Victim
 from .box import Box, feasible_box
@@ -112,7 +111,7 @@ class _Setup:
     box: Box
     objective: Objective
     theta_clean: np.ndarray
-    t: np.ndarray          # encoded clean targets
+    t: np.ndarray  # encoded clean targets
 
 
 @dataclass(frozen=True)
@@ -183,19 +182,31 @@ class FlexiblePoisoning:
         victim, box = setup.victim, setup.box
         y_range = (float(setup.t.min()), float(setup.t.max()))
         objective = setup.objective
-        points, targets, histories, effects, thetas, concealment, n_iter = \
-            [], [], [], [], [], [], []
+        points, targets, histories, effects, thetas, concealment, n_iter = (
+            [],
+            [],
+            [],
+            [],
+            [],
+            [],
+            [],
+        )
         Theta = objective.Theta_start
         theta_poisoned = setup.theta_clean
 
         from tqdm.auto import tqdm  # imported here: only the attack loop shows progress
-        bar = tqdm(range(m), disable=None if self.progress is None else not self.progress,
-                   desc="poison points", unit="pt", leave=False)
+
+        bar = tqdm(
+            range(m),
+            disable=None if self.progress is None else not self.progress,
+            desc="poison points",
+            unit="pt",
+            leave=False,
+        )
         for _ in bar:
             row = int(rng.integers(n))
             x0 = box.project(setup.X[row])
-            t0 = setup.t[row] if victim.classes is None else \
-                victim.flipped(setup.t[row], rng)
+            t0 = setup.t[row] if victim.classes is None else victim.flipped(setup.t[row], rng)
             x, t, ev, history = self._descend(objective, x0, t0, Theta, box, y_range)
             objective = objective.with_point(x, t, ev.fit.Theta)
             Theta = ev.fit.Theta
@@ -235,62 +246,83 @@ class FlexiblePoisoning:
     def settings(self) -> dict:
         """The attack's settings as plain JSON-able values."""
         return {
-            "estimator": repr(self.estimator), "goal": self.goal.describe(),
-            "alpha": self.alpha, "n_points": self.n_points, "rate": self.rate,
-            "step": self.step, "max_iter": self.max_iter, "tol": self.tol,
-            "optimize_y": self.optimize_y, "n_sigma": self.n_sigma,
-            "bounds": None if self.bounds is None  # JSON has no ±inf: unbounded is null
-            else [[float(v) if np.isfinite(v) else None for v in np.asarray(b, dtype=float)]
-                  for b in self.bounds],
+            "estimator": repr(self.estimator),
+            "goal": self.goal.describe(),
+            "alpha": self.alpha,
+            "n_points": self.n_points,
+            "rate": self.rate,
+            "step": self.step,
+            "max_iter": self.max_iter,
+            "tol": self.tol,
+            "optimize_y": self.optimize_y,
+            "n_sigma": self.n_sigma,
+            "bounds": None
+            if self.bounds is None  # JSON has no ±inf: unbounded is null
+            else [
+                [float(v) if np.isfinite(v) else None for v in np.asarray(b, dtype=float)]
+                for b in self.bounds
+            ],
             "random_state": int(self.random_state)
-            if isinstance(self.random_state, numbers.Integral) else None,
+            if isinstance(self.random_state, numbers.Integral)
+            else None,
         }
 
     # ----------------------------------------------------------------- internals
     def _check_params(self, need_budget: bool = True) -> None:
         check_fraction(self.alpha, "alpha")
         rs = self.random_state
-        if not (rs is None or isinstance(rs, np.random.Generator)
-                or (isinstance(rs, numbers.Integral) and not isinstance(rs, bool)
-                    and rs >= 0)):
-            raise InvalidInputError(f"random_state: expected None, an integer ≥ 0 or a "
-                                    f"numpy Generator, got {rs!r}")
+        if not (
+            rs is None
+            or isinstance(rs, np.random.Generator)
+            or (isinstance(rs, numbers.Integral) and not isinstance(rs, bool) and rs >= 0)
+        ):
+            raise InvalidInputError(
+                f"random_state: expected None, an integer ≥ 0 or a numpy Generator, got {rs!r}"
+            )
         if not isinstance(self.goal, tuple(GOALS.values())):
-            raise InvalidInputError(f"goal: expected Integrity(...), Availability() or "
-                                    f"LossAvailability(...), got {self.goal!r}")
+            raise InvalidInputError(
+                f"goal: expected Integrity(...), Availability() or "
+                f"LossAvailability(...), got {self.goal!r}"
+            )
         if need_budget and (self.n_points is None) == (self.rate is None):
             raise InvalidInputError("give exactly one of n_points and rate")
         if self.n_points is not None:
-            check_positive(self.n_points, "n_points", integer=True)
+            check_count(self.n_points, "n_points")
         if self.rate is not None:
             check_positive(self.rate, "rate")
         if self.step not in ("backtracking", "paper"):
-            raise InvalidInputError(f"step: expected 'backtracking' or 'paper', "
-                                    f"got {self.step!r}")
-        check_positive(self.max_iter, "max_iter", integer=True)
+            raise InvalidInputError(f"step: expected 'backtracking' or 'paper', got {self.step!r}")
+        check_count(self.max_iter, "max_iter")
         check_positive(self.tol, "tol")
         check_positive(self.n_sigma, "n_sigma")
 
     def _n_points(self, n: int) -> int:
         if self.n_points is not None:
             if self.n_points > 100 * n:
-                raise InvalidInputError(f"n_points: {self.n_points} poison rows for {n} "
-                                        "clean rows is more than a hundredfold")
+                raise InvalidInputError(
+                    f"n_points: {self.n_points} poison rows for {n} "
+                    "clean rows is more than a hundredfold"
+                )
             return int(self.n_points)
+        assert self.rate is not None  # _check_params: exactly one of the two
         if self.rate > 100:
-            raise InvalidInputError(f"rate: {self.rate:g} would add more than a hundred "
-                                    "poison rows per clean row")
+            raise InvalidInputError(
+                f"rate: {self.rate:g} would add more than a hundred poison rows per clean row"
+            )
         m = round(self.rate * n)
         if m < 1:
-            raise InvalidInputError(f"rate: {self.rate} of {n} rows rounds to 0 poison "
-                                    "points; use a larger rate or n_points")
+            raise InvalidInputError(
+                f"rate: {self.rate} of {n} rows rounds to 0 poison "
+                "points; use a larger rate or n_points"
+            )
         return m
 
     def _setup(self, X, y, sample_weight, need_budget: bool = True) -> _Setup:
         self._check_params(need_budget)
         if sample_weight is not None:
-            raise UnsupportedEstimatorError("sample_weight is not supported: the victim "
-                                            "is trained with unit weights")
+            raise UnsupportedEstimatorError(
+                "sample_weight is not supported: the victim is trained with unit weights"
+            )
         spec = models.spec_for(self.estimator)
         names = _column_names(X)
         X = check_features(X, "X", min_rows=2)
@@ -298,8 +330,10 @@ class FlexiblePoisoning:
         y_arr = check_targets(np.asarray(y), n, spec.task)
         victim = models.victim(self.estimator, y_arr)
         if self.optimize_y and victim.classes is not None:
-            raise InvalidInputError("optimize_y: only regression responses can be "
-                                    "optimised; class labels are flipped instead")
+            raise InvalidInputError(
+                "optimize_y: only regression responses can be "
+                "optimised; class labels are flipped instead"
+            )
         Xf = X.astype(float)
         box = feasible_box(Xf, self.n_sigma, self.bounds, names)
         learner = victim.learner
@@ -307,25 +341,47 @@ class FlexiblePoisoning:
         shift = x_c if learner.fit_intercept else np.zeros(d)
         t = victim.encode(y_arr)
         Phi = learner.features(Xf, shift)
-        data: engine.Data = engine.GramData.from_rows(Phi, t) \
-            if learner.loss.curvature is not None else engine.RowData(Phi, t)
+        data: engine.RowData | engine.GramData = (
+            engine.GramData.from_rows(Phi, t)
+            if learner.loss.curvature is not None
+            else engine.RowData(Phi, t)
+        )
         K, p = learner.n_outputs, Phi.shape[1]
         fit0 = engine.fit(learner, data, np.zeros((K, p)))
         T = public_map(p, shift, learner.fit_intercept)
         theta_clean = (fit0.Theta @ T).ravel()
-        shape = ModelShape(d, K, learner.fit_intercept, spec.task,
-                           None if victim.classes is None else tuple(victim.classes),
-                           spec.target_preset(K))
+        shape = ModelShape(
+            d,
+            K,
+            learner.fit_intercept,
+            spec.task,
+            None if victim.classes is None else tuple(victim.classes),
+            spec.target_preset(K),
+        )
         reference = self.goal.reference(theta_clean, shape)
         effect = self.goal.effect(victim, Xf, y_arr, shift, reference)
-        objective = Objective(victim=victim, data=data, shift=shift, x_c=x_c,
-                              theta_reference=reference, goal=self.goal,
-                              alpha=float(self.alpha), Theta_start=fit0.Theta,
-                              effect=effect)
+        objective = Objective(
+            victim=victim,
+            data=data,
+            shift=shift,
+            x_c=x_c,
+            theta_reference=reference,
+            goal=self.goal,
+            alpha=float(self.alpha),
+            Theta_start=fit0.Theta,
+            effect=effect,
+        )
         return _Setup(X, victim, box, objective, theta_clean, t)
 
-    def _descend(self, objective: Objective, x: np.ndarray, t: float,
-                 Theta: np.ndarray, box: Box, y_range: tuple[float, float]):
+    def _descend(
+        self,
+        objective: Objective,
+        x: np.ndarray,
+        t: float,
+        Theta: np.ndarray,
+        box: Box,
+        y_range: tuple[float, float],
+    ):
         """Projected gradient descent on W for one point; returns x, t, final eval, W's.
 
         Trial points of the line search are evaluated without their gradient: only an
@@ -336,11 +392,11 @@ class FlexiblePoisoning:
         step = None
         paper = self.step == "paper"
         for i in range(1, self.max_iter + 1):
-            g_x, g_t = ev.grad_x, (ev.grad_y if with_y else 0.0)
+            assert ev.grad_x is not None and (ev.grad_y is not None or not with_y)
+            g_x, g_t = ev.grad_x, (ev.grad_y if ev.grad_y is not None else 0.0)
             if paper:
                 x_new, t_new = self._move(x, t, g_x, g_t, 1.0 / i, box, y_range)
-                new = objective.evaluate(x_new, t_new, Theta_init=ev.fit.Theta,
-                                         with_y=with_y)
+                new = objective.evaluate(x_new, t_new, Theta_init=ev.fit.Theta, with_y=with_y)
             else:
                 g_norm = math.sqrt(float(g_x.dot(g_x)) + g_t * g_t)
                 if step is None:  # first trial move spans the box's diagonal
@@ -354,8 +410,9 @@ class FlexiblePoisoning:
                     moved = float(g_x.dot(x - x_new)) + g_t * (t - t_new)
                     if moved <= 0.0:  # projected gradient vanishes: a stationary point
                         break
-                    trial = objective.evaluate(x_new, t_new, Theta_init=ev.fit.Theta,
-                                               with_gradient=False)
+                    trial = objective.evaluate(
+                        x_new, t_new, Theta_init=ev.fit.Theta, with_gradient=False
+                    )
                     if trial.W <= ev.W - 1e-4 * moved:
                         new = objective.differentiate(trial, with_y=with_y)
                         step *= 2.0
@@ -363,6 +420,7 @@ class FlexiblePoisoning:
                     step *= 0.5
                 if new is None:
                     break
+            assert new is not None
             change = abs(new.W - ev.W)
             x, t, ev = x_new, t_new, new
             history.append(ev.W)

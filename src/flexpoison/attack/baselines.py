@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 from sklearn.base import clone, is_classifier
 
-from .._validation import check_features, check_positive, check_targets
+from .._validation import check_count, check_features, check_targets
 from ..errors import InvalidInputError
 from .algorithm import AttackResult, FlexiblePoisoning, StepRule
 from .goals import Goal, Integrity
@@ -63,11 +63,10 @@ class BaselineResult:
 
 def _check(X, y, m, task) -> tuple[np.ndarray, np.ndarray, int]:
     if task not in ("regression", "classification"):
-        raise InvalidInputError(f"task: expected 'regression' or 'classification', "
-                                f"got {task!r}")
+        raise InvalidInputError(f"task: expected 'regression' or 'classification', got {task!r}")
     X = check_features(X, "X", min_rows=2)
     y = check_targets(y, X.shape[0], task, "y")
-    m = check_positive(m, "m", integer=True)
+    m = check_count(m, "m")
     if task == "classification" and np.unique(y).size < 2:
         raise InvalidInputError("y: flipping labels needs at least two classes")
     return X, y, m
@@ -146,7 +145,7 @@ def label_flip(estimator, X, y, m: int, task: Task, random_state=None) -> Baseli
           ‖Δθ_i‖ = |y'_i − ŷ_i| · ‖G⁻¹φ_i‖ / (1 + φ_iᵀG⁻¹φ_i),   G = Σ_j φ_j φ_jᵀ,
 
       i.e. |flipped residual| × a leverage factor, with ŷ from the victim fitted on
-      (X, y) (exact for ``LinearRegression``, a proxy for penalised models);
+      (X, y) (exact for an unpenalised least-squares victim, a proxy for penalised ones);
     * classification: the norm of the flipped copy's log-loss gradient at the clean
       model, ‖∇_θ ℓ(x_i, y'_i)‖ = ‖p̂(x_i) − e_{y'_i}‖ · ‖φ_i‖ (softmax
       parametrisation), with p̂ from the victim's ``predict_proba``.
@@ -167,11 +166,11 @@ def label_flip(estimator, X, y, m: int, task: Task, random_state=None) -> Baseli
     """
     X, y, m = _check(X, y, m, task)
     if not hasattr(estimator, "fit") or not hasattr(estimator, "get_params"):
-        raise InvalidInputError(f"estimator: expected a scikit-learn estimator, got "
-                                f"{estimator!r}")
+        raise InvalidInputError(f"estimator: expected a scikit-learn estimator, got {estimator!r}")
     if (task == "classification") != is_classifier(estimator):
-        raise InvalidInputError(f"estimator: {type(estimator).__name__} does not match "
-                                f"task={task!r}")
+        raise InvalidInputError(
+            f"estimator: {type(estimator).__name__} does not match task={task!r}"
+        )
     n = X.shape[0]
     Phi = _standardised_features(X)
     model = clone(estimator).fit(X, y)
@@ -183,14 +182,16 @@ def label_flip(estimator, X, y, m: int, task: Task, random_state=None) -> Baseli
         score = np.abs(residual) * np.linalg.norm(A, axis=0) / (1.0 + leverage)
     else:
         if not hasattr(model, "predict_proba"):
-            raise InvalidInputError(f"estimator: {type(estimator).__name__} has no "
-                                    "predict_proba, which the influence proxy needs")
+            raise InvalidInputError(
+                f"estimator: {type(estimator).__name__} has no "
+                "predict_proba, which the influence proxy needs"
+            )
         classes = np.asarray(model.classes_)
         proba = np.asarray(model.predict_proba(X), dtype=float)
         own = np.searchsorted(classes, y)
         masked = proba.copy()
         masked[np.arange(n), own] = np.inf
-        new = np.argmin(masked, axis=1)           # least likely other class
+        new = np.argmin(masked, axis=1)  # least likely other class
         y_flip = classes[new]
         gap = proba.copy()
         gap[np.arange(n), new] -= 1.0
@@ -203,9 +204,18 @@ def label_flip(estimator, X, y, m: int, task: Task, random_state=None) -> Baseli
     return BaselineResult("label_flip", _float_rows(X, rows), y_poison, rows)
 
 
-def unconcealed(estimator, X, y, m: int, goal: Goal | None = None, random_state=None, *,
-                max_iter: int = 100, step: StepRule = "backtracking",
-                progress: bool = False) -> BaselineResult:
+def unconcealed(
+    estimator,
+    X,
+    y,
+    m: int,
+    goal: Goal | None = None,
+    random_state=None,
+    *,
+    max_iter: int = 100,
+    step: StepRule = "backtracking",
+    progress: bool = False,
+) -> BaselineResult:
     """Effect-only optimiser in the style of Jagielski et al. (2018).
 
     :class:`~flexpoison.attack.FlexiblePoisoning` with α = 0 (W = ±E: no concealment
@@ -236,16 +246,24 @@ def unconcealed(estimator, X, y, m: int, goal: Goal | None = None, random_state=
     BaselineResult
         With ``attack`` the full :class:`~flexpoison.attack.AttackResult`.
     """
-    m = check_positive(m, "m", integer=True)
+    m = check_count(m, "m")
     Xf = check_features(X, "X", min_rows=2).astype(float)
     lower, upper = Xf.min(axis=0), Xf.max(axis=0)
     centre, std = Xf.mean(axis=0), Xf.std(axis=0)
     reach = np.maximum(upper - centre, centre - lower) / np.where(std > 0, std, 1.0)
     n_sigma = 1.0 + float(np.max(reach))
     attack = FlexiblePoisoning(
-        estimator, goal=Integrity() if goal is None else goal, alpha=0.0, n_points=m,
-        step=step, max_iter=max_iter, optimize_y=not is_classifier(estimator),
-        n_sigma=n_sigma, bounds=(lower, upper), random_state=random_state,
-        progress=progress)
+        estimator,
+        goal=Integrity() if goal is None else goal,
+        alpha=0.0,
+        n_points=m,
+        step=step,
+        max_iter=max_iter,
+        optimize_y=not is_classifier(estimator),
+        n_sigma=n_sigma,
+        bounds=(lower, upper),
+        random_state=random_state,
+        progress=progress,
+    )
     result = attack.generate(X, y)
     return BaselineResult("unconcealed", result.X_poison, result.y_poison, None, result)

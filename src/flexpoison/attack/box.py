@@ -37,11 +37,13 @@ class Box:
         return float(np.linalg.norm(self.upper - self.lower))
 
 
-def feasible_box(X: np.ndarray, n_sigma: float, bounds=None,
-                 feature_names: Sequence[str] | None = None) -> Box:
+def feasible_box(
+    X: np.ndarray, n_sigma: float, bounds=None, feature_names: Sequence[str] | None = None
+) -> Box:
     """x_c − n_sigma·σ ≤ x ≤ x_c + n_sigma·σ (σ: per-feature standard deviation of X),
     intersected with optional ``bounds = (lower, upper)``. ``feature_names`` (e.g. a
     DataFrame's columns) only make error messages name the feature."""
+
     def feature(j: int) -> str:
         return f"feature {j}" + (f" ({feature_names[j]!r})" if feature_names else "")
 
@@ -53,15 +55,17 @@ def feasible_box(X: np.ndarray, n_sigma: float, bounds=None,
         raise InvalidInputError(
             f"X: {feature(int(constant[0]))} is constant (σ = 0), so its 3σ box is a "
             "single point and it carries no information; remove it"
-            + (f" (also constant: {others})" if others else ""))
+            + (f" (also constant: {others})" if others else "")
+        )
     lower, upper = x_c - n_sigma * sigma, x_c + n_sigma * sigma
     if bounds is not None:
         user_lower, user_upper = check_bounds(bounds, X.shape[1])
         lower, upper = np.maximum(lower, user_lower), np.minimum(upper, user_upper)
         if np.any(lower > upper):
             j = int(np.argmax(lower > upper))
-            raise InvalidInputError(f"bounds: for {feature(j)} the user bounds do not "
-                                    f"intersect the {n_sigma:g}σ box")
+            raise InvalidInputError(
+                f"bounds: for {feature(j)} the user bounds do not intersect the {n_sigma:g}σ box"
+            )
     return Box(lower, upper)
 
 

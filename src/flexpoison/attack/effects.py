@@ -38,8 +38,7 @@ class Effect(Protocol):
 
     def value(self, Theta: np.ndarray, theta: np.ndarray) -> float: ...
     def gradient(self, Theta: np.ndarray, theta: np.ndarray) -> np.ndarray: ...
-    def __call__(self, Theta: np.ndarray, theta: np.ndarray
-                 ) -> tuple[float, np.ndarray]: ...
+    def __call__(self, Theta: np.ndarray, theta: np.ndarray) -> tuple[float, np.ndarray]: ...
     @property
     def quadratic(self) -> Quadratic | None: ...
 
@@ -73,14 +72,14 @@ class DistanceEffect:
         p = self.T.shape[0]
         if self.reference.size != p:
             return None
-        return Quadratic(0.5 * self._TT2, -0.5 * self._ref_T2[0],
-                         float(self.reference @ self.reference))
+        return Quadratic(
+            0.5 * self._TT2, -0.5 * self._ref_T2[0], float(self.reference @ self.reference)
+        )
 
     def gradient(self, Theta: np.ndarray, theta: np.ndarray) -> np.ndarray:
         return Theta @ self._TT2 - self._ref_T2
 
-    def __call__(self, Theta: np.ndarray, theta: np.ndarray
-                 ) -> tuple[float, np.ndarray]:
+    def __call__(self, Theta: np.ndarray, theta: np.ndarray) -> tuple[float, np.ndarray]:
         return self.value(Theta, theta), self.gradient(Theta, theta)
 
 
@@ -113,8 +112,7 @@ class LossEffect:
         m = (self.loss.d1(zero, self.t)[:, 0] @ self.Phi) / (2 * n)
         return Quadratic(M, m, float(np.sum(self.loss.value(zero, self.t))) / n)
 
-    def __call__(self, Theta: np.ndarray, theta: np.ndarray
-                 ) -> tuple[float, np.ndarray]:
+    def __call__(self, Theta: np.ndarray, theta: np.ndarray) -> tuple[float, np.ndarray]:
         sums = RowData(self.Phi, self.t).sums(self.loss, Theta, want_hess=False)
         n = self.Phi.shape[0]
         return sums.value / n, sums.grad / n

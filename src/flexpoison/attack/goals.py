@@ -81,9 +81,9 @@ class _Goal:
 
     kind: ClassVar[str]
     effect_name: ClassVar[str]
-    sign: ClassVar[float]            # W = α·C + sign·(1 − α)·E
-    effect_tex: ClassVar[str]        # the effect's definition, TeX (matplotlib mathtext)
-    effect_about: ClassVar[str]      # … in words
+    sign: ClassVar[float]  # W = α·C + sign·(1 − α)·E
+    effect_tex: ClassVar[str]  # the effect's definition, TeX (matplotlib mathtext)
+    effect_about: ClassVar[str]  # … in words
 
     @property
     def higher_is_damage(self) -> bool:
@@ -95,14 +95,15 @@ class _Goal:
         """W in TeX, e.g. ``W_I = \\alpha\\,C + (1 - \\alpha)\\,E_I``."""
         suffix = self.effect_name[2:]
         op = "+" if self.sign > 0 else "-"
-        return (f"W_{suffix} = \\alpha\\,C {op} (1 - \\alpha)\\,{self.effect_name}")
+        return f"W_{suffix} = \\alpha\\,C {op} (1 - \\alpha)\\,{self.effect_name}"
 
     def reference(self, theta_clean: np.ndarray, shape: ModelShape) -> np.ndarray:
         """θ_ref: θ₀ itself (the availability goals measure the distance from it)."""
         return np.asarray(theta_clean, dtype=float).copy()
 
-    def effect(self, victim: Victim, X: np.ndarray, y: np.ndarray, shift: np.ndarray,
-               reference: np.ndarray) -> Effect:
+    def effect(
+        self, victim: Victim, X: np.ndarray, y: np.ndarray, shift: np.ndarray, reference: np.ndarray
+    ) -> Effect:
         """E for a victim trained on (X, y), with internal features centred at
         ``shift``: ‖θ − θ_ref‖² unless the goal says otherwise."""
         from .effects import DistanceEffect, public_map  # the engine, when needed
@@ -142,14 +143,17 @@ class Integrity(_Goal):
             try:
                 theta_t = np.asarray(target, dtype=float)
             except (TypeError, ValueError):
-                raise InvalidInputError(f"target: expected a preset name or a flat θ_t "
-                                        f"of {shape.size} numbers, got {target!r}") from None
+                raise InvalidInputError(
+                    f"target: expected a preset name or a flat θ_t "
+                    f"of {shape.size} numbers, got {target!r}"
+                ) from None
             if theta_t.ndim != 1 or theta_t.size != shape.size:
                 raise InvalidInputError(
                     f"target: expected a flat θ_t of length {shape.size} "
                     f"(K={shape.n_outputs} × (d={shape.n_features}"
                     f"{' + intercept' if shape.fit_intercept else ''})), "
-                    f"got shape {theta_t.shape}")
+                    f"got shape {theta_t.shape}"
+                )
             if not np.all(np.isfinite(theta_t)):
                 raise InvalidInputError("target: θ_t contains NaN or infinite values")
             return theta_t
@@ -157,9 +161,12 @@ class Integrity(_Goal):
 
     def describe(self) -> dict:
         target = self.target
-        return {"kind": self.kind,
-                "target": target if target is None or isinstance(target, str)
-                else np.asarray(target, dtype=float).tolist()}
+        return {
+            "kind": self.kind,
+            "target": target
+            if target is None or isinstance(target, str)
+            else np.asarray(target, dtype=float).tolist(),
+        }
 
 
 @dataclass(frozen=True)
@@ -201,8 +208,9 @@ class LossAvailability(_Goal):
     effect_tex: ClassVar[str] = r"E_L"
     effect_about: ClassVar[str] = "the victim's mean loss on the evaluation rows"
 
-    def effect(self, victim: Victim, X: np.ndarray, y: np.ndarray, shift: np.ndarray,
-               reference: np.ndarray) -> Effect:
+    def effect(
+        self, victim: Victim, X: np.ndarray, y: np.ndarray, shift: np.ndarray, reference: np.ndarray
+    ) -> Effect:
         """E_L on (X_eval, y_eval), or on the training rows (X, y) without them."""
         if (self.X_eval is None) != (self.y_eval is None):
             raise InvalidInputError("goal: give both X_eval and y_eval, or neither")
@@ -224,7 +232,8 @@ Goal = Integrity | Availability | LossAvailability
 
 #: Every goal, by the name the command line and sweep files use.
 GOALS: dict[str, type[Integrity] | type[Availability] | type[LossAvailability]] = {
-    cls.kind: cls for cls in (Integrity, Availability, LossAvailability)}
+    cls.kind: cls for cls in (Integrity, Availability, LossAvailability)
+}
 
 
 def goal_from_name(name: str | Goal) -> Goal:
@@ -232,17 +241,18 @@ def goal_from_name(name: str | Goal) -> Goal:
     if isinstance(name, (Integrity, Availability, LossAvailability)):
         return name
     if name not in GOALS:
-        raise InvalidInputError(f"goal: unknown goal {name!r}; expected one of "
-                                + ", ".join(GOALS))
+        raise InvalidInputError(f"goal: unknown goal {name!r}; expected one of " + ", ".join(GOALS))
     return GOALS[name]()
 
 
 def _preset(name: str, theta0: np.ndarray, shape: ModelShape) -> np.ndarray:
     weights = shape.weight_mask()
     if name in ("flip-top", "negate") and not np.any(theta0[weights]):
-        raise InvalidInputError(f"target: {name!r} changes nothing, every weight of the "
-                                "clean model is 0 (e.g. a strongly penalised Lasso); give "
-                                "an explicit θ_t or 'predict:v@x*'")
+        raise InvalidInputError(
+            f"target: {name!r} changes nothing, every weight of the "
+            "clean model is 0 (e.g. a strongly penalised L1 model); give "
+            "an explicit θ_t or 'predict:v@x*'"
+        )
     if name == "flip-top":
         theta_t = theta0.copy()
         index = np.flatnonzero(weights)[np.argmax(np.abs(theta0[weights]))]
@@ -256,32 +266,39 @@ def _preset(name: str, theta0: np.ndarray, shape: ModelShape) -> np.ndarray:
         return _swap(name, theta0, shape)
     if name.startswith("predict:"):
         return _predict(name, theta0, shape)
-    raise InvalidInputError(f"target: unknown preset {name!r}; expected one of "
-                            + ", ".join(PRESETS) + " or an explicit θ vector")
+    raise InvalidInputError(
+        f"target: unknown preset {name!r}; expected one of "
+        + ", ".join(PRESETS)
+        + " or an explicit θ vector"
+    )
 
 
 def _swap(name: str, theta0: np.ndarray, shape: ModelShape) -> np.ndarray:
     K = shape.n_outputs
     if K < 3:
-        raise InvalidInputError(f"target: {name!r} needs a multinomial model "
-                                f"(≥ 3 classes), this one has {max(K, 2)}")
+        raise InvalidInputError(
+            f"target: {name!r} needs a multinomial model (≥ 3 classes), this one has {max(K, 2)}"
+        )
     rows = theta0.reshape(K, -1)
-    labels = [str(c) for c in shape.classes] if shape.classes is not None \
-        else [str(k) for k in range(K)]
+    labels = (
+        [str(c) for c in shape.classes] if shape.classes is not None else [str(k) for k in range(K)]
+    )
     if name == "swap":
         dist = np.linalg.norm(rows[:, None, :] - rows[None, :, :], axis=2)
         dist[np.diag_indices(K)] = np.inf
-        a, b = np.unravel_index(np.argmin(dist), dist.shape)
+        a, b = (int(i) for i in np.unravel_index(np.argmin(dist), dist.shape))
     else:
-        parts = [s.strip() for s in name[len("swap:"):].split(",")]
+        parts = [s.strip() for s in name[len("swap:") :].split(",")]
         if len(parts) != 2 or parts[0] == parts[1]:
-            raise InvalidInputError(f"target: {name!r} must name two different classes, "
-                                    "e.g. 'swap:1,2'")
+            raise InvalidInputError(
+                f"target: {name!r} must name two different classes, e.g. 'swap:1,2'"
+            )
         try:
             a, b = (labels.index(s) for s in parts)
         except ValueError:
-            raise InvalidInputError(f"target: {name!r} names a class that is not among "
-                                    f"the labels {labels}") from None
+            raise InvalidInputError(
+                f"target: {name!r} names a class that is not among the labels {labels}"
+            ) from None
     swapped = rows.copy()
     swapped[[a, b]] = rows[[b, a]]
     return swapped.ravel()
@@ -289,27 +306,41 @@ def _swap(name: str, theta0: np.ndarray, shape: ModelShape) -> np.ndarray:
 
 def _predict(name: str, theta0: np.ndarray, shape: ModelShape) -> np.ndarray:
     if shape.n_outputs != 1:
-        raise InvalidInputError(f"target: {name!r} is defined for regression and binary "
-                                "classification only; use 'swap:A,B' or an explicit θ")
+        raise InvalidInputError(
+            f"target: {name!r} is defined for regression and binary "
+            "classification only; use 'swap:A,B' or an explicit θ"
+        )
     try:
-        value, point = name[len("predict:"):].split("@")
+        value, point = name[len("predict:") :].split("@")
         v = float(value)
         x_star = np.array([float(s) for s in point.split(",")])
     except ValueError:
-        raise InvalidInputError(f"target: cannot read {name!r}; expected "
-                                "'predict:v@x1,x2,…' with numbers") from None
+        raise InvalidInputError(
+            f"target: cannot read {name!r}; expected 'predict:v@x1,x2,…' with numbers"
+        ) from None
     if x_star.size != shape.n_features:
-        raise InvalidInputError(f"target: {name!r} gives x* with {x_star.size} values, "
-                                f"the data have {shape.n_features} features")
+        raise InvalidInputError(
+            f"target: {name!r} gives x* with {x_star.size} values, "
+            f"the data have {shape.n_features} features"
+        )
     if not (np.isfinite(v) and np.all(np.isfinite(x_star))):
         raise InvalidInputError(f"target: {name!r} contains NaN or infinite values")
     phi = np.append(x_star, 1.0) if shape.fit_intercept else x_star
     denom = float(phi @ phi)
     if denom == 0:
-        raise InvalidInputError(f"target: {name!r}: x* = 0 without an intercept cannot "
-                                "be given any prediction")
+        raise InvalidInputError(
+            f"target: {name!r}: x* = 0 without an intercept cannot be given any prediction"
+        )
     return theta0 + (v - phi @ theta0) * phi / denom
 
 
-__all__ = ["PRESETS", "ModelShape", "Integrity", "Availability", "LossAvailability", "Goal",
-           "GOALS", "goal_from_name"]
+__all__ = [
+    "PRESETS",
+    "ModelShape",
+    "Integrity",
+    "Availability",
+    "LossAvailability",
+    "Goal",
+    "GOALS",
+    "goal_from_name",
+]

@@ -33,14 +33,36 @@ class Evaluation:
     evaluation; a frozen class costs µs to build).
     """
 
-    __slots__ = ("W", "C", "E", "grad_x", "grad_y", "x", "t", "phi", "dE", "_theta",
-                 "_fit", "_pending")
+    __slots__ = (
+        "W",
+        "C",
+        "E",
+        "grad_x",
+        "grad_y",
+        "x",
+        "t",
+        "phi",
+        "dE",
+        "_theta",
+        "_fit",
+        "_pending",
+    )
 
-    def __init__(self, W: float, C: float, E: float, theta: np.ndarray | None = None,
-                 grad_x: np.ndarray | None = None, grad_y: float | None = None,
-                 fit: engine.Fit | None = None, x: np.ndarray | None = None,
-                 t: float | None = None, phi: np.ndarray | None = None,
-                 dE: np.ndarray | None = None, *, pending=None):
+    def __init__(
+        self,
+        W: float,
+        C: float,
+        E: float,
+        x: np.ndarray,
+        t: float,
+        phi: np.ndarray,
+        theta: np.ndarray | None = None,
+        grad_x: np.ndarray | None = None,
+        grad_y: float | None = None,
+        fit: engine.Fit | None = None,
+        dE: np.ndarray | None = None,
+        pending: tuple[engine.RankOneSolver, engine.RankOneTrial, np.ndarray] | None = None,
+    ):
         self.W, self.C, self.E = W, C, E
         self.grad_x, self.grad_y = grad_x, grad_y
         self.x, self.t, self.phi, self.dE = x, t, phi, dE
@@ -51,6 +73,7 @@ class Evaluation:
     def fit(self) -> engine.Fit:
         """The victim's optimum with the candidate added (internal coordinates)."""
         if self._fit is None:
+            assert self._pending is not None
             solver, trial, _ = self._pending
             self._fit = solver.fit_of(trial)
         return self._fit
@@ -59,6 +82,7 @@ class Evaluation:
     def theta(self) -> np.ndarray:
         """θ_p: the public parameters (flat w…, b) of that optimum."""
         if self._theta is None:
+            assert self._pending is not None
             self._theta = self.fit.Theta.dot(self._pending[2]).ravel()
         return self._theta
 
@@ -76,9 +100,19 @@ class Objective:
     asked before (it only caches factorisations of its own training set).
     """
 
-    def __init__(self, *, victim: Victim, data: engine.Data, shift: np.ndarray,
-                 x_c: np.ndarray, theta_reference: np.ndarray, goal: Goal, alpha: float,
-                 Theta_start: np.ndarray, effect: Effect):
+    def __init__(
+        self,
+        *,
+        victim: Victim,
+        data: engine.RowData | engine.GramData,
+        shift: np.ndarray,
+        x_c: np.ndarray,
+        theta_reference: np.ndarray,
+        goal: Goal,
+        alpha: float,
+        Theta_start: np.ndarray,
+        effect: Effect,
+    ):
         self.victim = victim
         self.data = data
         self.shift = shift
@@ -91,8 +125,7 @@ class Objective:
         self.n_features = x_c.shape[0]
         self._sign = goal.sign
         learner = victim.learner
-        self._T = public_map(self.n_features + learner.fit_intercept, shift,
-                             learner.fit_intercept)
+        self._T = public_map(self.n_features + learner.fit_intercept, shift, learner.fit_intercept)
         self._make_solvers()
 
     def _make_solvers(self) -> None:
@@ -109,14 +142,18 @@ class Objective:
     def gradient(self, x_p, y_p) -> np.ndarray:
         """∇_{x_p} W at (x_p, y_p), shape (d,)."""
         x, t = self._point(x_p, y_p)
-        return self.evaluate(x, t).grad_x
+        grad = self.evaluate(x, t).grad_x
+        assert grad is not None
+        return grad
 
     def gradient_y(self, x_p, y_p) -> float:
         """∂W/∂y_p at (x_p, y_p) (regression only)."""
         if self.victim.task != "regression":
             raise InvalidInputError("y_p: the response gradient exists for regression only")
         x, t = self._point(x_p, y_p)
-        return self.evaluate(x, t, with_y=True).grad_y
+        grad = self.evaluate(x, t, with_y=True).grad_y
+        assert grad is not None
+        return grad
 
     def theta(self, x_p, y_p) -> np.ndarray:
         """θ_p: the victim's parameters trained with (x_p, y_p) added (flat, public)."""
@@ -128,17 +165,25 @@ class Objective:
         y = np.asarray(y_p)
         if y.ndim != 0:
             raise InvalidInputError(f"y_p: expected a single value, got shape {y.shape}")
-        if self.victim.task == "classification" and y.item() not in self.victim.classes:
-            raise InvalidInputError(f"y_p: {y.item()!r} is not one of the classes "
-                                    f"{self.victim.classes.tolist()}")
-        if self.victim.task == "regression":
-            if y.dtype.kind not in "biuf" or not np.isfinite(float(y)):
-                raise InvalidInputError(f"y_p: expected a finite number, got {y.item()!r}")
+        classes = self.victim.classes
+        if classes is not None and y.item() not in classes:
+            raise InvalidInputError(
+                f"y_p: {y.item()!r} is not one of the classes {classes.tolist()}"
+            )
+        if classes is None and (y.dtype.kind not in "biuf" or not np.isfinite(float(y))):
+            raise InvalidInputError(f"y_p: expected a finite number, got {y.item()!r}")
         return x, float(self.victim.encode(y[None])[0])
 
     # internal, in encoded targets
-    def evaluate(self, x: np.ndarray, t: float, *, Theta_init: np.ndarray | None = None,
-                 with_gradient: bool = True, with_y: bool = False) -> Evaluation:
+    def evaluate(
+        self,
+        x: np.ndarray,
+        t: float,
+        *,
+        Theta_init: np.ndarray | None = None,
+        with_gradient: bool = True,
+        with_y: bool = False,
+    ) -> Evaluation:
         """Fit θ_p on the training set plus (x, t) and return W (and its gradient).
 
         Without the gradient, a squared-loss victim's θ_p is not formed unless read:
@@ -155,11 +200,16 @@ class Objective:
             if trial is not None:
                 if trial.value is not None:
                     E = trial.value
-                    ev = Evaluation(a * C + self._sign * (1 - a) * E, C, E, None, None,
-                                    None, None, x, t, phi, None,
-                                    pending=(self._solver, trial, self._T))
-                    return self.differentiate(ev, with_y=with_y) \
-                        if with_gradient or with_y else ev
+                    ev = Evaluation(
+                        a * C + self._sign * (1 - a) * E,
+                        C,
+                        E,
+                        x,
+                        t,
+                        phi,
+                        pending=(self._solver, trial, self._T),
+                    )
+                    return self.differentiate(ev, with_y=with_y) if with_gradient or with_y else ev
                 fit = self._solver.fit_of(trial)
         elif self._newton is not None:
             fit = self._newton.fit(phi, t, Theta0)
@@ -170,8 +220,9 @@ class Objective:
             E, dE = self.effect(fit.Theta, theta)
         else:
             E, dE = self.effect.value(fit.Theta, theta), None
-        ev = Evaluation(a * C + self._sign * (1 - a) * E, C, E, theta, None, None, fit,
-                        x, t, phi, dE)
+        ev = Evaluation(
+            a * C + self._sign * (1 - a) * E, C, E, x, t, phi, theta, None, None, fit, dE
+        )
         if with_gradient or with_y:
             ev = self.differentiate(ev, with_y=with_y)
         return ev
@@ -196,21 +247,35 @@ class Objective:
             if fit.factor is None:
                 fit = self._with_factor(fit, phi, t)
             dE = ev.dE if ev.dE is not None else self.effect.gradient(fit.Theta, ev.theta)
-            gE_x, gE_t = engine.implicit_gradient(learner, fit, phi, t, self.n_features,
-                                                  dE, with_target=with_y)
+            gE_x, gE_t = engine.implicit_gradient(
+                learner, fit, phi, t, self.n_features, dE, with_target=with_y
+            )
             gE_x = weight * gE_x
             gE_t = None if gE_t is None else weight * gE_t
         grad_x = (2.0 * a) * (x - self.x_c) + gE_x
-        return Evaluation(ev.W, ev.C, ev.E, ev._theta, grad_x, gE_t if with_y else None,
-                          fit, x, t, phi, dE, pending=pending)
+        return Evaluation(
+            ev.W,
+            ev.C,
+            ev.E,
+            x,
+            t,
+            phi,
+            ev._theta,
+            grad_x,
+            gE_t if with_y else None,
+            fit,
+            dE,
+            pending,
+        )
 
     def _with_factor(self, fit: engine.Fit, phi: np.ndarray, t: float) -> engine.Fit:
         """``fit`` with the exact Hessian factor at its θ (for solvers that skip it)."""
         if self._newton is not None:
-            factor = self._newton.factor(fit, phi, t)
+            factor: engine.Factor | None = self._newton.factor(fit, phi, t)
         else:
-            factor = engine.hessian_factor(self.victim.learner,
-                                        engine.PlusRow(self.data, phi, t), fit)
+            factor = engine.hessian_factor(
+                self.victim.learner, engine.PlusRow(self.data, phi, t), fit
+            )
         return engine.Fit(fit.Theta, fit.active, factor, fit.n)
 
     def _features(self, x: np.ndarray) -> np.ndarray:

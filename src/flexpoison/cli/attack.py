@@ -19,117 +19,30 @@ from ..attack.goals import GOALS
 from .common import CONTEXT, one_line, user_errors
 
 MODEL_NAMES = models.MODEL_NAMES
-MODEL_HELP = "; ".join(f"{spec.name} = scikit-learn's {spec.class_name}"
-                       for spec in models.REGISTRY.values())
-REG_HELP = ", ".join(f"{spec.reg_param} for {spec.name}"
-                     for spec in models.REGISTRY.values() if spec.reg_param)
+MODEL_HELP = "; ".join(
+    f"{spec.name} = scikit-learn's {spec.class_name}" for spec in models.REGISTRY.values()
+)
+REG_HELP = ", ".join(
+    f"{spec.reg_param} for {spec.name}" for spec in models.REGISTRY.values() if spec.reg_param
+)
 OUTPUT_FILES = ("poison.csv", "summary.json", "W_first_point.png", "effect_vs_rate.png")
 
 # The attack's error messages start with its argument's name; say the option instead.
-FLAGS = {"alpha": "--alpha", "rate": "--rate", "n_points": "--n-points",
-         "target": "--target", "optimize_y": "--optimize-y", "max_iter": "--max-iter",
-         "tol": "--tol", "n_sigma": "--n-sigma", "step": "--step",
-         "test_size": "--test-size"}
+FLAGS = {
+    "alpha": "--alpha",
+    "rate": "--rate",
+    "n_points": "--n-points",
+    "target": "--target",
+    "optimize_y": "--optimize-y",
+    "max_iter": "--max-iter",
+    "tol": "--tol",
+    "n_sigma": "--n-sigma",
+    "step": "--step",
+    "test_size": "--test-size",
+}
 
 
-@click.command(no_args_is_help=True, context_settings=CONTEXT)
-@click.option("--data", required=True, metavar="FILE.csv",
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="CSV file with a header row: one target column, every other column a "
-                   "numeric feature. Read strictly: a malformed row is an error naming "
-                   "its line.")
-@click.option("--sep", default=",", show_default=True,
-              help="Field separator of the CSV file (one character; 'tab' or '\\t' for "
-                   "tabs). poison.csv is written with the same separator.")
-@click.option("--target-column", required=True, metavar="COL",
-              help="Name of the column to predict (the response, or the class label).")
-@click.option("--model", required=True, type=click.Choice(MODEL_NAMES),
-              help="The victim: " + MODEL_HELP + ". Class labels may be integers or "
-                   "strings; 3 or more classes give a multiclass model.")
-@click.option("--reg", type=click.FloatRange(min=0), metavar="FLOAT", default=1.0,
-              show_default=True,
-              help="The model's regularisation strength: " + REG_HELP + ". Not used by "
-                   "unregularised models.")
-@click.option("--l1-ratio", type=click.FloatRange(0, 1), metavar="FLOAT", default=0.5,
-              show_default=True,
-              help="The l1_ratio of models that have one (1 = pure L1, 0 = pure L2).")
-@click.option("--no-intercept", is_flag=True,
-              help="Fit the model without an intercept (fit_intercept=False).")
-@click.option("--alpha", metavar="FLOAT", type=click.FloatRange(0, 1), default=0.5,
-              show_default=True,
-              help="The attacker's trade-off in [0, 1]: minimise W = alpha*C +/- "
-                   "(1 - alpha)*E, with C = ||x_p - x_c||^2 the concealment cost. "
-                   "0 = effect only, 1 = concealment only.")
-@click.option("--goal", type=click.Choice(tuple(GOALS)), default="integrity",
-              show_default=True,
-              help="integrity: pull the model towards a target theta_t "
-                   "(E_I = ||theta_p - theta_t||^2); availability: push it away from "
-                   "the clean model theta_0 (E_A = ||theta_p - theta_0||^2); "
-                   "loss-availability: raise the model's own mean training loss (E_L, "
-                   "as Biggio et al. and Jagielski et al. measure availability).")
-@click.option("--target", "target", metavar="PRESET|FILE",
-              help="Integrity target theta_t: a preset - 'flip-top' (flip the sign of "
-                   "the largest weight; regression default), 'negate' (negate the "
-                   "weights; binary default), 'swap:A,B' (swap classes A and B; "
-                   "multinomial default: the two closest classes), 'predict:v@x1,x2,...' "
-                   "(nearest model predicting v at x*, x* in the CSV's units) - or a file "
-                   "with theta = (w..., b) per class row, one number per line or comma "
-                   "separated (in standardised units with --standardize).")
-@click.option("--rate", metavar="FLOAT", type=click.FloatRange(min=0, min_open=True),
-              help="Poisoning rate m / n: poison rows per clean training row; "
-                   "m = round(rate * n_train). Give exactly one of --rate and --n-points.")
-@click.option("--n-points", type=click.IntRange(min=1), metavar="INTEGER",
-              help="Number m of poison rows. Give exactly one of --rate and --n-points.")
-@click.option("--step", type=click.Choice(("backtracking", "paper")),
-              default="backtracking", show_default=True,
-              help="Gradient step rule: 'paper' = step 1/i at iteration i (as in the "
-                   "paper); 'backtracking' = line search on W, W never increases.")
-@click.option("--max-iter", metavar="INTEGER", type=click.IntRange(min=1), default=100,
-              show_default=True,
-              help="Gradient iterations per poison point at most.")
-@click.option("--tol", metavar="FLOAT", type=click.FloatRange(min=0, min_open=True),
-              default=1e-6, show_default=True,
-              help="Stop a point when |W(i+1) - W(i)| < tol * max(1, |W(i)|).")
-@click.option("--optimize-y", is_flag=True,
-              help="Regression only: optimise the poison responses too (within the "
-                   "observed range), not just the features.")
-@click.option("--n-sigma", metavar="FLOAT", type=click.FloatRange(min=0, min_open=True),
-              default=3.0, show_default=True,
-              help="Feasible box half-width: every poison feature stays within "
-                   "x_c +/- n_sigma * sigma of the clean training rows.")
-@click.option("--within-range", is_flag=True,
-              help="Also keep every poison feature within the range observed in the "
-                   "clean training rows (the box becomes its intersection with "
-                   "[min, max]), so no value is one the data never showed.")
-@click.option("--test-size", metavar="FLOAT",
-              type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.3,
-              show_default=True,
-              help="Share of the rows held out (split with --seed; stratified for "
-                   "logistic) to report the test metric before and after poisoning: "
-                   "MSE for regression, accuracy for classification.")
-@click.option("--standardize/--no-standardize", default=False, show_default=True,
-              help="Standardise the features with a StandardScaler fitted on the clean "
-                   "training rows; the attack runs in standardised space (theta, C, E "
-                   "are in it) and poison.csv is mapped back to the original units. The "
-                   "victim is then 'scaler fitted on clean rows + model'.")
-@click.option("--seed", metavar="INTEGER", type=click.IntRange(0, 2**32 - 1), default=0,
-              show_default=True,
-              help="Seed of the train/test split and of the attack's initial points.")
-@click.option("--out", required=True, metavar="DIR",
-              type=click.Path(file_okay=False, path_type=Path),
-              help="Output directory (created if missing): poison.csv, summary.json, "
-                   "W_first_point.png, effect_vs_rate.png. They are written together "
-                   "or not at all; files of the same names are replaced.")
-@click.option("--quiet", "-q", is_flag=True,
-              help="No progress bar and no closing report (there is no bar either when "
-                   "stderr is not a terminal).")
-def attack(data: Path, sep: str, target_column: str, model: str, reg: float,
-           l1_ratio: float, no_intercept: bool, alpha: float, goal: str,
-           target: str | None, rate: float | None, n_points: int | None, step: str,
-           max_iter: int, tol: float, optimize_y: bool, n_sigma: float,
-           within_range: bool, test_size: float, standardize: bool, seed: int, out: Path,
-           quiet: bool) -> None:
-    """Craft poison rows for FILE.csv against a scikit-learn model.
+HELP = """Craft poison rows for FILE.csv against a scikit-learn model.
 
     The rows are split into train and test (--test-size, --seed); the attack adds m
     poison rows to the training split, one at a time, each by projected gradient
@@ -140,9 +53,221 @@ def attack(data: Path, sep: str, target_column: str, model: str, reg: float,
 
     \b
     Example:
-      flexpoison attack --data ccpp.csv --target-column PE --model ridge \\
+      flexpoison attack --data ccpp.csv --target-column PE --model {model} \\
           --alpha 0.5 --goal integrity --target flip-top --rate 0.05 --out runs/ccpp
-    """
+    """.format(model=models.DEFAULT_MODEL["regression"])
+
+
+@click.command(no_args_is_help=True, context_settings=CONTEXT, help=HELP)
+@click.option(
+    "--data",
+    required=True,
+    metavar="FILE.csv",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV file with a header row: one target column, every other column a "
+    "numeric feature. Read strictly: a malformed row is an error naming "
+    "its line.",
+)
+@click.option(
+    "--sep",
+    default=",",
+    show_default=True,
+    help="Field separator of the CSV file (one character; 'tab' or '\\t' for "
+    "tabs). poison.csv is written with the same separator.",
+)
+@click.option(
+    "--target-column",
+    required=True,
+    metavar="COL",
+    help="Name of the column to predict (the response, or the class label).",
+)
+@click.option(
+    "--model",
+    required=True,
+    type=click.Choice(MODEL_NAMES),
+    help="The victim: " + MODEL_HELP + ". Class labels may be integers or "
+    "strings; 3 or more classes give a multiclass model.",
+)
+@click.option(
+    "--reg",
+    type=click.FloatRange(min=0),
+    metavar="FLOAT",
+    default=1.0,
+    show_default=True,
+    help="The model's regularisation strength: " + REG_HELP + ". Not used by unregularised models.",
+)
+@click.option(
+    "--l1-ratio",
+    type=click.FloatRange(0, 1),
+    metavar="FLOAT",
+    default=0.5,
+    show_default=True,
+    help="The l1_ratio of models that have one (1 = pure L1, 0 = pure L2).",
+)
+@click.option(
+    "--no-intercept", is_flag=True, help="Fit the model without an intercept (fit_intercept=False)."
+)
+@click.option(
+    "--alpha",
+    metavar="FLOAT",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="The attacker's trade-off in [0, 1]: minimise W = alpha*C +/- "
+    "(1 - alpha)*E, with C = ||x_p - x_c||^2 the concealment cost. "
+    "0 = effect only, 1 = concealment only.",
+)
+@click.option(
+    "--goal",
+    type=click.Choice(tuple(GOALS)),
+    default="integrity",
+    show_default=True,
+    help="integrity: pull the model towards a target theta_t "
+    "(E_I = ||theta_p - theta_t||^2); availability: push it away from "
+    "the clean model theta_0 (E_A = ||theta_p - theta_0||^2); "
+    "loss-availability: raise the model's own mean training loss (E_L, "
+    "as Biggio et al. and Jagielski et al. measure availability).",
+)
+@click.option(
+    "--target",
+    "target",
+    metavar="PRESET|FILE",
+    help="Integrity target theta_t: a preset - 'flip-top' (flip the sign of "
+    "the largest weight; regression default), 'negate' (negate the "
+    "weights; binary default), 'swap:A,B' (swap classes A and B; "
+    "multinomial default: the two closest classes), 'predict:v@x1,x2,...' "
+    "(nearest model predicting v at x*, x* in the CSV's units) - or a file "
+    "with theta = (w..., b) per class row, one number per line or comma "
+    "separated (in standardised units with --standardize).",
+)
+@click.option(
+    "--rate",
+    metavar="FLOAT",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Poisoning rate m / n: poison rows per clean training row; "
+    "m = round(rate * n_train). Give exactly one of --rate and --n-points.",
+)
+@click.option(
+    "--n-points",
+    type=click.IntRange(min=1),
+    metavar="INTEGER",
+    help="Number m of poison rows. Give exactly one of --rate and --n-points.",
+)
+@click.option(
+    "--step",
+    type=click.Choice(("backtracking", "paper")),
+    default="backtracking",
+    show_default=True,
+    help="Gradient step rule: 'paper' = step 1/i at iteration i (as in the "
+    "paper); 'backtracking' = line search on W, W never increases.",
+)
+@click.option(
+    "--max-iter",
+    metavar="INTEGER",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Gradient iterations per poison point at most.",
+)
+@click.option(
+    "--tol",
+    metavar="FLOAT",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1e-6,
+    show_default=True,
+    help="Stop a point when |W(i+1) - W(i)| < tol * max(1, |W(i)|).",
+)
+@click.option(
+    "--optimize-y",
+    is_flag=True,
+    help="Regression only: optimise the poison responses too (within the "
+    "observed range), not just the features.",
+)
+@click.option(
+    "--n-sigma",
+    metavar="FLOAT",
+    type=click.FloatRange(min=0, min_open=True),
+    default=3.0,
+    show_default=True,
+    help="Feasible box half-width: every poison feature stays within "
+    "x_c +/- n_sigma * sigma of the clean training rows.",
+)
+@click.option(
+    "--within-range",
+    is_flag=True,
+    help="Also keep every poison feature within the range observed in the "
+    "clean training rows (the box becomes its intersection with "
+    "[min, max]), so no value is one the data never showed.",
+)
+@click.option(
+    "--test-size",
+    metavar="FLOAT",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.3,
+    show_default=True,
+    help="Share of the rows held out (split with --seed; stratified for "
+    "classification) to report the test metric before and after poisoning: "
+    "MSE for regression, accuracy for classification.",
+)
+@click.option(
+    "--standardize/--no-standardize",
+    default=False,
+    show_default=True,
+    help="Standardise the features with a StandardScaler fitted on the clean "
+    "training rows; the attack runs in standardised space (theta, C, E "
+    "are in it) and poison.csv is mapped back to the original units. The "
+    "victim is then 'scaler fitted on clean rows + model'.",
+)
+@click.option(
+    "--seed",
+    metavar="INTEGER",
+    type=click.IntRange(0, 2**32 - 1),
+    default=0,
+    show_default=True,
+    help="Seed of the train/test split and of the attack's initial points.",
+)
+@click.option(
+    "--out",
+    required=True,
+    metavar="DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output directory (created if missing): poison.csv, summary.json, "
+    "W_first_point.png, effect_vs_rate.png. They are written together "
+    "or not at all; files of the same names are replaced.",
+)
+@click.option(
+    "--quiet",
+    "-q",
+    is_flag=True,
+    help="No progress bar and no closing report (there is no bar either when "
+    "stderr is not a terminal).",
+)
+def attack(
+    data: Path,
+    sep: str,
+    target_column: str,
+    model: str,
+    reg: float,
+    l1_ratio: float,
+    no_intercept: bool,
+    alpha: float,
+    goal: str,
+    target: str | None,
+    rate: float | None,
+    n_points: int | None,
+    step: str,
+    max_iter: int,
+    tol: float,
+    optimize_y: bool,
+    n_sigma: float,
+    within_range: bool,
+    test_size: float,
+    standardize: bool,
+    seed: int,
+    out: Path,
+    quiet: bool,
+) -> None:
+    """The ``attack`` command (its help text is :data:`HELP`)."""
     started = time.perf_counter()
     ctx = click.get_current_context()
     spec = models.get(model)
@@ -159,21 +284,30 @@ def attack(data: Path, sep: str, target_column: str, model: str, reg: float,
         X, y, feature_names = table.features_and_target(target_column, spec.task)
         columns.extend(feature_names)
         estimator = spec.make(**_hyper_parameters(spec, reg, l1_ratio, no_intercept))
-        split = split_data(X, y, task=spec.task, test_size=test_size, seed=seed,
-                           standardize=standardize)
+        split = split_data(
+            X, y, task=spec.task, test_size=test_size, seed=seed, standardize=standardize
+        )
         experiment = Experiment(estimator, _goal(goal, target, split.scaler), split)
         X_train = split.X_train
         bounds = (X_train.min(0), X_train.max(0)) if within_range else None
         attack_started = time.perf_counter()
         result = experiment.attack(
-            alpha, n_points=n_points, rate=rate, step=step, max_iter=max_iter, tol=tol,
-            optimize_y=optimize_y, n_sigma=n_sigma, bounds=bounds, random_state=seed,
-            progress=not quiet and sys.stderr.isatty())
+            alpha,
+            n_points=n_points,
+            rate=rate,
+            step=step,
+            max_iter=max_iter,
+            tol=tol,
+            optimize_y=optimize_y,
+            n_sigma=n_sigma,
+            bounds=bounds,
+            random_state=seed,
+            progress=not quiet and sys.stderr.isatty(),
+        )
         attack_seconds = time.perf_counter() - attack_started
 
         theta_before = experiment.refit(split.X_train, split.y_train)
-        theta_after = experiment.refit(*experiment.with_poison(result.X_poison,
-                                                               result.y_poison))
+        theta_after = experiment.refit(*experiment.with_poison(result.X_poison, result.y_poison))
         victim = experiment.victim
         label = spec.label(estimator)
         if standardize:
@@ -218,19 +352,27 @@ def attack(data: Path, sep: str, target_column: str, model: str, reg: float,
         }
         figures = report.figures(result, experiment.goal, alpha, f"{data.name}, {label}")
         summary["wall_time_seconds"] = time.perf_counter() - started
-        poison = _poison_rows(table.columns, target_column, feature_names,
-                              split.to_data_units(result.X_poison), result.y_poison)
+        poison = _poison_rows(
+            table.columns,
+            target_column,
+            feature_names,
+            split.to_data_units(result.X_poison),
+            result.y_poison,
+        )
         try:
             report.write_attack(out, table.columns, poison, sep, summary, figures)
         except OSError as exc:
-            raise click.ClickException(f"--out {out}: cannot write the results "
-                                       f"({exc.strerror or one_line(exc)})") from None
+            raise click.ClickException(
+                f"--out {out}: cannot write the results ({exc.strerror or one_line(exc)})"
+            ) from None
     if not quiet:
-        click.echo(f"{result.n_points} poison rows against {len(split.y_train)} training "
-                   f"rows (rate {summary['rate']:.4g}); {summary['effect_name']}: "
-                   f"{result.effect_clean:.4g} -> {result.effect_history[-1]:.4g}; "
-                   f"test {spec.metric.key}: {summary['test_metric_before']:.4g} -> "
-                   f"{summary['test_metric_after']:.4g}")
+        click.echo(
+            f"{result.n_points} poison rows against {len(split.y_train)} training "
+            f"rows (rate {summary['rate']:.4g}); {summary['effect_name']}: "
+            f"{result.effect_clean:.4g} -> {result.effect_history[-1]:.4g}; "
+            f"test {spec.metric.key}: {summary['test_metric_before']:.4g} -> "
+            f"{summary['test_metric_after']:.4g}"
+        )
         click.echo(f"wrote {', '.join(OUTPUT_FILES)} to {out}")
 
 
@@ -240,27 +382,35 @@ def attack(data: Path, sep: str, target_column: str, model: str, reg: float,
 def _check_options(ctx: click.Context, spec) -> str:
     """Refuse option combinations that make no sense; return the separator to use."""
     params = ctx.params
-    given = {name for name in params
-             if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT}
+    given = {
+        name
+        for name in params
+        if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT
+    }
     if (params["rate"] is None) == (params["n_points"] is None):
         raise click.UsageError("give exactly one of --rate and --n-points")
     model = params["model"]
     if params["goal"] != "integrity" and params["target"] is not None:
-        raise click.UsageError("--target applies to --goal integrity only (availability "
-                               "pushes the model away from the clean one)")
+        raise click.UsageError(
+            "--target applies to --goal integrity only (availability "
+            "pushes the model away from the clean one)"
+        )
     if "reg" in given and spec.reg_param is None:
-        raise click.UsageError(f"--reg has no effect with --model {model} (it is not "
-                               "regularised)")
+        raise click.UsageError(f"--reg has no effect with --model {model} (it is not regularised)")
     if "l1_ratio" in given and "l1_ratio" not in spec.objective_params:
         raise click.UsageError(f"--l1-ratio does not apply to --model {model}")
     if params["optimize_y"] and spec.task != "regression":
-        raise click.UsageError("--optimize-y applies to regression models only (class "
-                               f"labels of --model {model} poison rows are flipped "
-                               "instead)")
+        raise click.UsageError(
+            "--optimize-y applies to regression models only (class "
+            f"labels of --model {model} poison rows are flipped "
+            "instead)"
+        )
     sep = {"tab": "\t", "\\t": "\t"}.get(params["sep"], params["sep"])
-    if len(sep) != 1 or sep in "\"\r\n":
-        raise click.UsageError(f"--sep must be a single character other than a quote "
-                               f"or a newline, got {params['sep']!r}")
+    if len(sep) != 1 or sep in '"\r\n':
+        raise click.UsageError(
+            f"--sep must be a single character other than a quote "
+            f"or a newline, got {params['sep']!r}"
+        )
     out = params["out"].absolute()
     ancestor = next(p for p in (out, *out.parents) if p.exists())
     if not os.access(ancestor, os.W_OK | os.X_OK):
@@ -288,8 +438,9 @@ def _hyper_parameters(spec, reg: float, l1_ratio: float, no_intercept: bool) -> 
 
 def _settings(ctx: click.Context, sep: str, spec) -> dict:
     """Every option as used (paths as given; --reg/--l1-ratio None where unused)."""
-    settings = {name: str(value) if isinstance(value, Path) else value
-                for name, value in ctx.params.items()}
+    settings = {
+        name: str(value) if isinstance(value, Path) else value for name, value in ctx.params.items()
+    }
     settings["sep"] = sep
     if spec.reg_param is None:
         settings["reg"] = None
@@ -318,7 +469,7 @@ def _standardized_predict(target: str, scaler) -> str:
     """'predict:v@x*' with x* mapped from the CSV's units into standardised space."""
     import numpy as np
 
-    value, _, point = target[len("predict:"):].partition("@")
+    value, _, point = target[len("predict:") :].partition("@")
     try:
         x_star = np.array([[float(s) for s in point.split(",")]])
         z_star = scaler.transform(x_star)[0]
@@ -327,12 +478,15 @@ def _standardized_predict(target: str, scaler) -> str:
     return f"predict:{value}@" + ",".join(repr(float(z)) for z in z_star)
 
 
-def _poison_rows(columns: tuple[str, ...], target: str, features: tuple[str, ...],
-                 X_poison, y_poison) -> list[list]:
+def _poison_rows(
+    columns: tuple[str, ...], target: str, features: tuple[str, ...], X_poison, y_poison
+) -> list[list]:
     """Poison rows in the input file's column order, the target in its place."""
     where = {name: k for k, name in enumerate(features)}
-    return [[y_i if name == target else x_i[where[name]] for name in columns]
-            for x_i, y_i in zip(X_poison, y_poison)]
+    return [
+        [y_i if name == target else x_i[where[name]] for name in columns]
+        for x_i, y_i in zip(X_poison, y_poison)
+    ]
 
 
 def _version() -> str:

@@ -16,8 +16,9 @@ def one_line(exc: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def user_errors(flags: Mapping[str, str] | None = None,
-                columns: Sequence[str] | None = None) -> Iterator[None]:
+def user_errors(
+    flags: Mapping[str, str] | None = None, columns: Sequence[str] | None = None
+) -> Iterator[None]:
     """Turn refusals (flexpoison's errors, file-system errors) into one line
     ``Error: …`` and exit status 1, never a traceback.
 
@@ -35,9 +36,15 @@ def user_errors(flags: Mapping[str, str] | None = None,
         if colon and flags and name in flags:
             message = f"{flags[name]}: {rest}"
         if columns:
-            message = re.sub(r"\bfeature (\d+)\b",
-                             lambda m: f"column {columns[int(m.group(1))]!r}"
-                             if int(m.group(1)) < len(columns) else m.group(0), message)
+            message = re.sub(
+                r"\bfeature (\d+)\b",
+                lambda m: (
+                    f"column {columns[int(m.group(1))]!r}"
+                    if int(m.group(1)) < len(columns)
+                    else m.group(0)
+                ),
+                message,
+            )
         raise click.ClickException(message) from None
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""

@@ -11,57 +11,99 @@ from ..data.loaders import DATASETS
 from .common import CONTEXT, user_errors
 
 #: What --quick changes: fewer gradient iterations per point, a looser stop.
-QUICK = {"max_iter": 20, "tol": 1e-4}
-FULL = {"max_iter": 100, "tol": 1e-6}
+QUICK: dict[str, float] = {"max_iter": 20, "tol": 1e-4}
+FULL: dict[str, float] = {"max_iter": 100, "tol": 1e-6}
 
 
 def _datasets(ctx, param, value: str) -> tuple[str, ...]:
-    names = tuple(dict.fromkeys(  # de-duplicated, in the order given
-        s.strip().lower().replace("-", "_") for s in value.split(",") if s.strip()))
+    names = tuple(
+        dict.fromkeys(  # de-duplicated, in the order given
+            s.strip().lower().replace("-", "_") for s in value.split(",") if s.strip()
+        )
+    )
     unknown = [n for n in names if n not in DATASETS]
     if not names or unknown:
-        raise click.BadParameter(f"unknown data set(s) {unknown or value!r}; choose from "
-                                 + ", ".join(DATASETS))
+        raise click.BadParameter(
+            f"unknown data set(s) {unknown or value!r}; choose from " + ", ".join(DATASETS)
+        )
     return names
 
 
 @click.command(context_settings=CONTEXT)
-@click.option("--quick", is_flag=True,
-              help=f"A faster run for a first look: at most {QUICK['max_iter']} gradient "
-                   f"iterations per point and a stop at |ΔW| < {QUICK['tol']:g}·|W| "
-                   f"(full run: {FULL['max_iter']} and {FULL['tol']:g}). Same data, "
-                   "split, rates and figures.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("flexpoison-out"), show_default=True,
-              help="Directory for report.html, summary.json, claims.csv and one folder "
-                   "per data set. Written all at once when the run has finished.")
-@click.option("--datasets", "datasets", default=",".join(DATASETS),
-              show_default=True, callback=_datasets,
-              help="Comma-separated data sets to run.")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
-              envvar="FLEXPOISON_DATA_DIR", show_envvar=True,
-              help="Folder holding ccpp/Folds5x2_pp.csv and airquality/AirQualityUCI.csv "
-                   "(as in the project's shared/data). Without it: the user cache, then "
-                   "a download from UCI.")
-@click.option("--max-rate", type=click.FloatRange(0, 1, min_open=True), default=0.2,
-              show_default=True,
-              help="Largest poisoning rate m/n; every rate below it is measured on the "
-                   "way (points are crafted one at a time).")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of the 70/30 split and of the attack's initial points.")
-@click.option("--step", type=click.Choice(("backtracking", "paper")),
-              default="backtracking", show_default=True,
-              help="Step rule: backtracking (Armijo; W never increases) or the paper's "
-                   "s = 1/i, which tests the paper's claim that W decreases.")
+@click.option(
+    "--quick",
+    is_flag=True,
+    help=f"A faster run for a first look: at most {QUICK['max_iter']} gradient "
+    f"iterations per point and a stop at |ΔW| < {QUICK['tol']:g}·|W| "
+    f"(full run: {FULL['max_iter']} and {FULL['tol']:g}). Same data, "
+    "split, rates and figures.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("flexpoison-out"),
+    show_default=True,
+    help="Directory for report.html, summary.json, claims.csv and one folder "
+    "per data set. Written all at once when the run has finished.",
+)
+@click.option(
+    "--datasets",
+    "datasets",
+    default=",".join(DATASETS),
+    show_default=True,
+    callback=_datasets,
+    help="Comma-separated data sets to run.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="FLEXPOISON_DATA_DIR",
+    show_envvar=True,
+    help="Folder holding ccpp/Folds5x2_pp.csv and airquality/AirQualityUCI.csv "
+    "(the layout flexpoison.data.uci describes). Without it: the user cache, then "
+    "a download from UCI.",
+)
+@click.option(
+    "--max-rate",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.2,
+    show_default=True,
+    help="Largest poisoning rate m/n; every rate below it is measured on the "
+    "way (points are crafted one at a time).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the 70/30 split and of the attack's initial points.",
+)
+@click.option(
+    "--step",
+    type=click.Choice(("backtracking", "paper")),
+    default="backtracking",
+    show_default=True,
+    help="Step rule: backtracking (Armijo; W never increases) or the paper's "
+    "s = 1/i, which tests the paper's claim that W decreases.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def reproduce(quick: bool, out: Path, datasets: tuple[str, ...], data_dir: Path | None,
-              max_rate: float, seed: int, step: str, quiet: bool) -> None:
+def reproduce(
+    quick: bool,
+    out: Path,
+    datasets: tuple[str, ...],
+    data_dir: Path | None,
+    max_rate: float,
+    seed: int,
+    step: str,
+    quiet: bool,
+) -> None:
     """Reproduce the paper's Figures 3-6 from real data, and judge its claims.
 
     For each data set (CCPP and Air Quality: L2-regularised least squares with
     alpha = 1, the paper's "linear regression"; Iris: multinomial and breast cancer:
-    binary L2 logistic regression with C = 1) and for alpha in {0.5, 0}: a 70/30 split, features standardised on the training
-    split, an integrity attack up to --max-rate, figures (a) W vs iteration and (b)
+    binary L2 logistic regression with C = 1) and for alpha in {0.5, 0}: a 70/30
+    split, features standardised on the training split, an integrity attack up to
+    --max-rate, figures (a) W vs iteration and (b)
     E_I vs poisoning rate, test MSE / accuracy vs rate, the numbers behind each figure
     as CSV, a JSON summary and a self-contained report.html stating whether each of
     the paper's claims holds in this run.
@@ -74,16 +116,25 @@ def reproduce(quick: bool, out: Path, datasets: tuple[str, ...], data_dir: Path 
     from ..experiments.paper import PAPER_ALPHAS, run_dataset
     from ..reporting.paper import write_reproduction
 
-    labels = {task: models.get(name).label(models.get(name).make())
-              for task, name in models.DEFAULT_MODEL.items()}
-    settings = {**(QUICK if quick else FULL), "quick": quick, "max_rate": max_rate,
-                "seed": seed, "alphas": list(PAPER_ALPHAS), "split": "70/30 hold-out",
-                "standardisation": "StandardScaler fitted on the training split",
-                "regression victim": labels["regression"],
-                "classification victim": labels["classification"],
-                "goal": "integrity, the victim's default target preset",
-                "step rule": step,
-                "datasets": list(datasets)}
+    labels = {
+        task: models.get(name).label(models.get(name).make())
+        for task, name in models.DEFAULT_MODEL.items()
+    }
+    budget = QUICK if quick else FULL
+    settings = {
+        **budget,
+        "quick": quick,
+        "max_rate": max_rate,
+        "seed": seed,
+        "alphas": list(PAPER_ALPHAS),
+        "split": "70/30 hold-out",
+        "standardisation": "StandardScaler fitted on the training split",
+        "regression victim": labels["regression"],
+        "classification victim": labels["classification"],
+        "goal": "integrity, the victim's default target preset",
+        "step rule": step,
+        "datasets": list(datasets),
+    }
     start = time.perf_counter()
     runs, timings = [], {}
     progress = False if quiet else None  # None: a bar only on a terminal
@@ -92,20 +143,35 @@ def reproduce(quick: bool, out: Path, datasets: tuple[str, ...], data_dir: Path 
             t0 = time.perf_counter()
             dataset = load_dataset(name, data_dir=data_dir)
             if progress is not False:
-                click.echo(f"{name}: {dataset.X.shape[0]} rows × {dataset.X.shape[1]} "
-                           "features", err=True)
-            runs.append(run_dataset(dataset, alphas=PAPER_ALPHAS, max_rate=max_rate,
-                                    seed=seed, max_iter=settings["max_iter"],
-                                    tol=settings["tol"], step=step, progress=progress))
+                click.echo(
+                    f"{name}: {dataset.X.shape[0]} rows × {dataset.X.shape[1]} features", err=True
+                )
+            runs.append(
+                run_dataset(
+                    dataset,
+                    alphas=PAPER_ALPHAS,
+                    max_rate=max_rate,
+                    seed=seed,
+                    max_iter=int(budget["max_iter"]),
+                    tol=budget["tol"],
+                    step=step,
+                    progress=progress,
+                )
+            )
             timings[name] = round(time.perf_counter() - t0, 3)
         import numpy
         import scipy
         import sklearn
+
         summary = {
             "settings": settings,
-            "versions": {"flexpoison": __version__, "python": platform.python_version(),
-                         "numpy": numpy.__version__, "scipy": scipy.__version__,
-                         "scikit-learn": sklearn.__version__},
+            "versions": {
+                "flexpoison": __version__,
+                "python": platform.python_version(),
+                "numpy": numpy.__version__,
+                "scipy": scipy.__version__,
+                "scikit-learn": sklearn.__version__,
+            },
             "machine": {"cores": os.cpu_count(), "platform": platform.platform()},
             "timings_seconds": timings,
             "wall_time_seconds": round(time.perf_counter() - start, 3),
@@ -113,8 +179,10 @@ def reproduce(quick: bool, out: Path, datasets: tuple[str, ...], data_dir: Path 
         report = write_reproduction(runs, out, summary=summary)
     supported = sum(c.supported for r in runs for c in r.claims)
     total = sum(len(r.claims) for r in runs)
-    click.echo(f"{supported}/{total} of the paper's claims supported; report: {report} "
-               f"({time.perf_counter() - start:.1f} s)")
+    click.echo(
+        f"{supported}/{total} of the paper's claims supported; report: {report} "
+        f"({time.perf_counter() - start:.1f} s)"
+    )
 
 
 __all__ = ["reproduce"]

@@ -10,35 +10,10 @@ from pathlib import Path
 
 import click
 
+from .. import models
 from .common import CONTEXT, user_errors
 
-
-@click.command(no_args_is_help=True, context_settings=CONTEXT)
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--out", required=True, metavar="DIR",
-              type=click.Path(file_okay=False, path_type=Path),
-              help="Directory of the results store, DIR/results.sqlite (created after "
-                   "the sweep file has been checked). Runs already in it are not run "
-                   "again.")
-@click.option("--workers", type=click.IntRange(min=1), metavar="N",
-              help="Local worker processes (default: every CPU available; 1 = run in "
-                   "this process). With --dask: the LocalCluster's workers.")
-@click.option("--scheduler", metavar="tcp://HOST:PORT",
-              help="Run on the Dask cluster behind this scheduler (flexpoison and the "
-                   "data must be available on its workers; needs flexpoison[dask]).")
-@click.option("--dask", "dask_local", is_flag=True,
-              help="Start a Dask LocalCluster (one thread per worker) and run on it.")
-@click.option("--retry-failed", is_flag=True,
-              help="Run again the runs recorded as failed (they are skipped otherwise).")
-@click.option("--status", is_flag=True,
-              help="Only print where the sweep stands in DIR (done / failed / pending, "
-                   "failed runs' errors); run nothing, write nothing.")
-@click.option("--quiet", "-q", is_flag=True,
-              help="No progress bar and no summary table (there is no bar either when "
-                   "stderr is not a terminal).")
-def sweep(file: Path, out: Path, workers: int | None, scheduler: str | None,
-          dask_local: bool, retry_failed: bool, status: bool, quiet: bool) -> None:
-    """Run the grid of a sweep FILE (TOML), resumably, into DIR/results.sqlite.
+HELP = """Run the grid of a sweep FILE (TOML), resumably, into DIR/results.sqlite.
 
     The grid is datasets x models x goals x alphas x rates x seeds; each run (one
     attack, measured: thetas, E, C, iterations, test metric, sanitizers) has an id
@@ -51,7 +26,7 @@ def sweep(file: Path, out: Path, workers: int | None, scheduler: str | None,
       [sweep]
       name = "demo"
       datasets = ["iris", "breast_cancer"]
-      models = ["logistic"]
+      models = ["{model}"]
       goals = ["integrity", "availability"]
       alphas = [0.0, 0.5, 1.0]
       rates = [0.05, 0.1]
@@ -65,24 +40,89 @@ def sweep(file: Path, out: Path, workers: int | None, scheduler: str | None,
       flexpoison sweep demo.toml --out runs/demo --status
       flexpoison sweep demo.toml --out runs/demo --scheduler tcp://10.0.0.5:8786
       flexpoison plot runs/demo
-    """
+    """.format(model=models.DEFAULT_MODEL["classification"])
+
+
+@click.command(no_args_is_help=True, context_settings=CONTEXT, help=HELP)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    required=True,
+    metavar="DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory of the results store, DIR/results.sqlite (created after "
+    "the sweep file has been checked). Runs already in it are not run "
+    "again.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Local worker processes (default: every CPU available; 1 = run in "
+    "this process). With --dask: the LocalCluster's workers.",
+)
+@click.option(
+    "--scheduler",
+    metavar="tcp://HOST:PORT",
+    help="Run on the Dask cluster behind this scheduler (flexpoison and the "
+    "data must be available on its workers; needs flexpoison[dask]).",
+)
+@click.option(
+    "--dask",
+    "dask_local",
+    is_flag=True,
+    help="Start a Dask LocalCluster (one thread per worker) and run on it.",
+)
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Run again the runs recorded as failed (they are skipped otherwise).",
+)
+@click.option(
+    "--status",
+    is_flag=True,
+    help="Only print where the sweep stands in DIR (done / failed / pending, "
+    "failed runs' errors); run nothing, write nothing.",
+)
+@click.option(
+    "--quiet",
+    "-q",
+    is_flag=True,
+    help="No progress bar and no summary table (there is no bar either when "
+    "stderr is not a terminal).",
+)
+def sweep(
+    file: Path,
+    out: Path,
+    workers: int | None,
+    scheduler: str | None,
+    dask_local: bool,
+    retry_failed: bool,
+    status: bool,
+    quiet: bool,
+) -> None:
+    """The ``sweep`` command (its help text is :data:`HELP`)."""
     from .. import sweeps as sw
 
     ctx = click.get_current_context()
     if status:
-        extra = [f"--{name.replace('_', '-')}" for name in
-                 ("workers", "scheduler", "retry_failed")
-                 if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT]
+        extra = [
+            f"--{name.replace('_', '-')}"
+            for name in ("workers", "scheduler", "retry_failed")
+            if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT
+        ]
         if dask_local:
             extra.append("--dask")
         if extra:
-            raise click.UsageError(f"--status only reads the store; it does not take "
-                                   f"{', '.join(extra)}")
+            raise click.UsageError(
+                f"--status only reads the store; it does not take {', '.join(extra)}"
+            )
     if scheduler is not None and dask_local:
         raise click.UsageError("give either --scheduler or --dask, not both")
     if scheduler is not None and workers is not None:
-        raise click.UsageError("--workers does not apply with --scheduler: the cluster "
-                               "has its own workers")
+        raise click.UsageError(
+            "--workers does not apply with --scheduler: the cluster has its own workers"
+        )
     with user_errors():
         grid = sw.load_sweep(file)
         if status:
@@ -92,35 +132,46 @@ def sweep(file: Path, out: Path, workers: int | None, scheduler: str | None,
         if not quiet and grid.skipped:
             click.echo("left out (skip_incompatible): " + ", ".join(grid.skipped))
         try:
-            result = sw.run_sweep(grid, out, workers=workers, scheduler=scheduler,
-                                  dask_local=dask_local, retry_failed=retry_failed,
-                                  progress=False if quiet else None)
+            result = sw.run_sweep(
+                grid,
+                out,
+                workers=workers,
+                scheduler=scheduler,
+                dask_local=dask_local,
+                retry_failed=retry_failed,
+                progress=False if quiet else None,
+            )
         except KeyboardInterrupt:
-            click.echo(f"interrupted: the runs finished so far are in "
-                       f"{out / sw.STORE_NAME}; run the same command again to resume",
-                       err=True)
+            click.echo(
+                f"interrupted: the runs finished so far are in "
+                f"{out / sw.STORE_NAME}; run the same command again to resume",
+                err=True,
+            )
             ctx.exit(130)
         if not quiet:
             click.echo(sw.format_table(sw.sweep_status(grid, out)))
         for run_id, label, error in result.failures[:10]:
             click.echo(f"failed {run_id} ({label}): {error}", err=True)
         if len(result.failures) > 10:
-            click.echo(f"… and {len(result.failures) - 10} more failed runs (see "
-                       "--status)", err=True)
+            click.echo(
+                f"… and {len(result.failures) - 10} more failed runs (see --status)", err=True
+            )
     ran = result.done + result.failed
     store = out / sw.STORE_NAME
     if ran:
-        click.echo(f"sweep {grid.name!r}: {result.total} runs; {ran} run now "
-                   f"({result.done} done, {result.failed} failed) on {result.executor} "
-                   f"in {result.seconds:.1f} s; {result.skipped} already in {store}")
+        click.echo(
+            f"sweep {grid.name!r}: {result.total} runs; {ran} run now "
+            f"({result.done} done, {result.failed} failed) on {result.executor} "
+            f"in {result.seconds:.1f} s; {result.skipped} already in {store}"
+        )
     else:
-        click.echo(f"sweep {grid.name!r}: {result.total} runs, all already in {store}; "
-                   "0 run now")
+        click.echo(f"sweep {grid.name!r}: {result.total} runs, all already in {store}; 0 run now")
     if result.failed_total:
         raise click.ClickException(
             f"{result.failed_total} of {result.total} runs failed; "
             f"'flexpoison sweep {file} --out {out} --status' lists their errors, "
-            "--retry-failed runs them again")
+            "--retry-failed runs them again"
+        )
 
 
 def _print_status(grid, report, out: Path) -> None:
@@ -145,8 +196,9 @@ def _print_status(grid, report, out: Path) -> None:
 
 
 @click.command(no_args_is_help=True, context_settings=CONTEXT)
-@click.argument("directory", metavar="DIR",
-                type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument(
+    "directory", metavar="DIR", type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
 def plot(directory: Path) -> None:
     """Draw the figures of a sweep's results store DIR/results.sqlite into DIR/figures.
 

@@ -11,5 +11,13 @@ from .csvfile import CsvTable, DataFileError, read_csv, read_vector
 from .dataset import DataError, Dataset
 from .loaders import DATASETS, load_dataset
 
-__all__ = ["DATASETS", "Dataset", "DataError", "load_dataset", "CsvTable", "DataFileError",
-           "read_csv", "read_vector"]
+__all__ = [
+    "DATASETS",
+    "Dataset",
+    "DataError",
+    "load_dataset",
+    "CsvTable",
+    "DataFileError",
+    "read_csv",
+    "read_vector",
+]

@@ -61,10 +61,12 @@ class CsvTable:
         except ValueError:
             raise DataFileError(
                 f"{self.path}: no column {name!r}; the columns are "
-                + ", ".join(repr(c) for c in self.columns)) from None
+                + ", ".join(repr(c) for c in self.columns)
+            ) from None
 
-    def features_and_target(self, target: str, task: str
-                            ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    def features_and_target(
+        self, target: str, task: str
+    ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
         """Split into X (every other column, as floats), y and the feature names.
 
         ``task`` is ``"regression"`` (y must be numeric) or ``"classification"``
@@ -73,23 +75,27 @@ class CsvTable:
         j = self.column_index(target)
         features = [k for k in range(len(self.columns)) if k != j]
         if not features:
-            raise DataFileError(f"{self.path}: the target column {target!r} is the only "
-                                "column; there are no features")
+            raise DataFileError(
+                f"{self.path}: the target column {target!r} is the only "
+                "column; there are no features"
+            )
         X = np.empty((len(self.rows), len(features)))
         for i, row in enumerate(self.rows):
             for col, k in enumerate(features):
                 X[i, col] = self._number(row[k], i, k)
         target_cells = [row[j].strip() for row in self.rows]
         if task == "regression":
-            hint = (" (a regression target must be numeric; class labels need "
-                    "--model logistic)")
-            y = np.array([self._number(row[j], i, j, hint)
-                          for i, row in enumerate(self.rows)])
+            hint = (
+                " (a regression target must be numeric; class labels need a classification --model)"
+            )
+            y = np.array([self._number(row[j], i, j, hint) for i, row in enumerate(self.rows)])
         else:
             for i, cell in enumerate(target_cells):
                 if not cell:
-                    raise DataFileError(f"{self.path}, line {self.lines[i]}: empty label "
-                                        f"in the target column {target!r}")
+                    raise DataFileError(
+                        f"{self.path}, line {self.lines[i]}: empty label "
+                        f"in the target column {target!r}"
+                    )
             try:
                 y = np.array([int(cell) for cell in target_cells], dtype=np.int64)
             except ValueError:
@@ -100,8 +106,9 @@ class CsvTable:
         where = f"{self.path}, line {self.lines[i]}, column {self.columns[k]!r}"
         text = cell.strip()
         if not text:
-            raise DataFileError(f"{where}: empty cell (missing values are not supported; "
-                                "drop or fill the row)")
+            raise DataFileError(
+                f"{where}: empty cell (missing values are not supported; drop or fill the row)"
+            )
         try:
             value = float(text)
         except ValueError:
@@ -127,12 +134,11 @@ def read_csv(path: str | os.PathLike[str], sep: str = ",") -> CsvTable:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise DataFileError(f"{path}: cannot read the file ({exc.strerror or exc})") \
-            from None
+        raise DataFileError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
+        line = raw[: exc.start].count(b"\n") + 1
         raise DataFileError(f"{path}, line {line}: not UTF-8 text") from None
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True)
     header: list[str] | None = None
@@ -149,12 +155,12 @@ def read_csv(path: str | os.PathLike[str], sep: str = ",") -> CsvTable:
             if len(record) != len(header):
                 raise DataFileError(
                     f"{path}, line {reader.line_num}: {len(record)} fields, but the header "
-                    f"has {len(header)} (separator {sep!r})")
+                    f"has {len(header)} (separator {sep!r})"
+                )
             rows.append(record)
             lines.append(reader.line_num)
     except csv.Error as exc:
-        raise DataFileError(f"{path}, line {reader.line_num}: malformed CSV ({exc})") \
-            from None
+        raise DataFileError(f"{path}, line {reader.line_num}: malformed CSV ({exc})") from None
     if header is None:
         raise DataFileError(f"{path}: the file is empty; expected a header row and data")
     if not rows:
@@ -165,16 +171,19 @@ def read_csv(path: str | os.PathLike[str], sep: str = ",") -> CsvTable:
 def _check_header(path: Path, header: list[str], sep: str) -> None:
     names = [name.strip() for name in header]
     if "" in names:
-        raise DataFileError(f"{path}, line 1: column {names.index('') + 1} of the header "
-                            "has no name")
+        raise DataFileError(
+            f"{path}, line 1: column {names.index('') + 1} of the header has no name"
+        )
     seen: set[str] = set()
     for name in header:
         if name in seen:
             raise DataFileError(f"{path}, line 1: the column name {name!r} appears twice")
         seen.add(name)
     if len(header) == 1:
-        raise DataFileError(f"{path}, line 1: the header has a single column "
-                            f"{header[0]!r}; is the separator {sep!r} right? (see --sep)")
+        raise DataFileError(
+            f"{path}, line 1: the header has a single column "
+            f"{header[0]!r}; is the separator {sep!r} right? (see --sep)"
+        )
 
 
 def read_vector(path: str | os.PathLike[str]) -> np.ndarray:
@@ -190,8 +199,7 @@ def read_vector(path: str | os.PathLike[str]) -> np.ndarray:
             try:
                 value = float(token)
             except ValueError:
-                raise DataFileError(f"{path}, line {number}: {token!r} is not a number") \
-                    from None
+                raise DataFileError(f"{path}, line {number}: {token!r} is not a number") from None
             if not math.isfinite(value):
                 raise DataFileError(f"{path}, line {number}: {token!r} is not finite")
             values.append(value)

@@ -18,7 +18,6 @@ class DataError(FlexPoisonError, ValueError):
     """
 
 
-
 @dataclass(frozen=True, eq=False)
 class Dataset:
     """A data set ready for an experiment.
@@ -66,15 +65,12 @@ class Dataset:
         if not isinstance(self.X, np.ndarray) or self.X.ndim != 2:
             raise DataError(f"Dataset {self.name!r}: X must be a 2-D numpy array")
         if self.X.dtype != np.float64:
-            raise DataError(
-                f"Dataset {self.name!r}: X must have dtype float64, not {self.X.dtype}"
-            )
+            raise DataError(f"Dataset {self.name!r}: X must have dtype float64, not {self.X.dtype}")
         if not isinstance(self.y, np.ndarray) or self.y.ndim != 1:
             raise DataError(f"Dataset {self.name!r}: y must be a 1-D numpy array")
         if self.y.shape[0] != self.X.shape[0]:
             raise DataError(
-                f"Dataset {self.name!r}: X has {self.X.shape[0]} rows but y has "
-                f"{self.y.shape[0]}"
+                f"Dataset {self.name!r}: X has {self.X.shape[0]} rows but y has {self.y.shape[0]}"
             )
         want = np.float64 if self.task == "regression" else np.int64
         if self.y.dtype != want:
@@ -97,7 +93,6 @@ class Dataset:
     def n_features(self) -> int:
         """Number of feature columns."""
         return int(self.X.shape[1])
-
 
 
 __all__ = ["DataError", "Dataset"]

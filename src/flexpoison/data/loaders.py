@@ -86,8 +86,7 @@ def load_dataset(
         if not in_cache:
             raise
         raise DataError(
-            f"{exc} The file is in the download cache: delete it to download "
-            "it again."
+            f"{exc} The file is in the download cache: delete it to download it again."
         ) from exc
 
 
@@ -145,11 +144,8 @@ def _load_breast_cancer() -> Dataset:
 def _canonical_name(name: str) -> str:
     key = str(name).strip().lower().replace("-", "_")
     if key not in DATASETS:
-        raise DataError(
-            f"unknown data set {name!r}; known data sets: {', '.join(DATASETS)}"
-        )
+        raise DataError(f"unknown data set {name!r}; known data sets: {', '.join(DATASETS)}")
     return key
-
 
 
 __all__ = ["DATASETS", "load_dataset"]

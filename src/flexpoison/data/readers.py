@@ -79,12 +79,8 @@ def read_ccpp(path: str | os.PathLike[str], *, verify: bool = True) -> Dataset:
             if not row or all(not f.strip() for f in row):
                 raise DataError(f"{path}, line {line}: empty line in the data")
             if len(row) != width:
-                raise DataError(
-                    f"{path}, line {line}: expected {width} fields, found {len(row)}"
-                )
-            values.append(
-                [_parse_point(path, line, c, f) for c, f in zip(columns, row)]
-            )
+                raise DataError(f"{path}, line {line}: expected {width} fields, found {len(row)}")
+            values.append([_parse_point(path, line, c, f) for c, f in zip(columns, row)])
     except csv.Error as exc:
         raise DataError(f"{path}, line {reader.line_num}: {exc}") from exc
     if not values:
@@ -208,9 +204,7 @@ def read_airquality(
                     f"{first_empty_line}; empty lines are allowed only at the end"
                 )
             if len(row) != width:
-                raise DataError(
-                    f"{path}, line {line}: expected {width} fields, found {len(row)}"
-                )
+                raise DataError(f"{path}, line {line}: expected {width} fields, found {len(row)}")
             for k in range(n_named, width):
                 if row[k].strip():
                     raise DataError(
@@ -219,19 +213,14 @@ def read_airquality(
                     )
             if not _AQ_DATE.match(row[0].strip()):
                 raise DataError(
-                    f"{path}, line {line}: column Date: {row[0]!r} is not a "
-                    "date DD/MM/YYYY"
+                    f"{path}, line {line}: column Date: {row[0]!r} is not a date DD/MM/YYYY"
                 )
             if not _AQ_TIME.match(row[1].strip()):
                 raise DataError(
-                    f"{path}, line {line}: column Time: {row[1]!r} is not a "
-                    "time HH.MM.SS"
+                    f"{path}, line {line}: column Time: {row[1]!r} is not a time HH.MM.SS"
                 )
             values.append(
-                [
-                    _parse_comma(path, line, c, f)
-                    for c, f in zip(measured, row[2:n_named])
-                ]
+                [_parse_comma(path, line, c, f) for c, f in zip(measured, row[2:n_named])]
             )
     except csv.Error as exc:
         raise DataError(f"{path}, line {reader.line_num}: {exc}") from exc
@@ -270,8 +259,6 @@ def read_airquality(
     )
 
 
-
-
 # --------------------------------------------------------------------------
 # Reading and parsing helpers
 # --------------------------------------------------------------------------
@@ -307,9 +294,7 @@ def _read_text(path: Path, entry: RemoteFile, *, verify: bool) -> str:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise DataError(
-            f"{path}, line {line}: not UTF-8/ASCII text (byte {exc.start})"
-        ) from exc
+        raise DataError(f"{path}, line {line}: not UTF-8/ASCII text (byte {exc.start})") from exc
     if not text.strip():
         raise DataError(f"{path}: the file is empty")
     if not text.endswith(("\n", "\r")):
@@ -363,11 +348,9 @@ def _parse_comma(path: Path, line: int, column: str, field: str) -> float:
     s = field.strip()
     if not _NUMBER_COMMA.match(s):
         raise DataError(
-            f"{path}, line {line}: column {column}: {field!r} is not a number "
-            "with a decimal comma"
+            f"{path}, line {line}: column {column}: {field!r} is not a number with a decimal comma"
         )
     return float(s.replace(",", "."))
-
 
 
 __all__ = ["read_ccpp", "read_airquality"]

@@ -59,7 +59,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-
 from .dataset import DataError
 
 #: Base of the download URLs; ``FLEXPOISON_DATA_URL`` overrides it.
@@ -153,10 +152,10 @@ def cache_dir() -> Path:
     return Path(pooch.os_cache("flexpoison"))
 
 
-
 # --------------------------------------------------------------------------
 # Locating and downloading the UCI files
 # --------------------------------------------------------------------------
+
 
 def how_to_provide(entry: RemoteFile) -> str:
     return (
@@ -280,10 +279,8 @@ def _download(entry: RemoteFile, cache: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-__all__ = ["UCI_BASE_URL", "RemoteFile", "REGISTRY", "cache_dir", "find_file",
-           "how_to_provide"]
+__all__ = ["UCI_BASE_URL", "RemoteFile", "REGISTRY", "cache_dir", "find_file", "how_to_provide"]

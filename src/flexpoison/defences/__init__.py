@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any, cast
 
 import numpy as np
 
@@ -46,21 +47,22 @@ def get_sanitizer(name_or_obj: str | Sanitizer, *, estimator=None) -> Sanitizer:
     """
     if isinstance(name_or_obj, str):
         if name_or_obj not in SANITIZERS:
-            raise InvalidInputError(f"sanitizer: unknown name {name_or_obj!r}; expected "
-                                    f"one of {', '.join(SANITIZERS)}")
+            raise InvalidInputError(
+                f"sanitizer: unknown name {name_or_obj!r}; expected one of {', '.join(SANITIZERS)}"
+            )
         sanitizer = SANITIZERS[name_or_obj]
     elif isinstance(name_or_obj, Sanitizer):
         sanitizer = name_or_obj
     else:
-        raise InvalidInputError(f"sanitizer: expected a name or a sanitizer, got "
-                                f"{name_or_obj!r}")
+        raise InvalidInputError(f"sanitizer: expected a name or a sanitizer, got {name_or_obj!r}")
     if estimator is not None and getattr(sanitizer, "estimator", False) is None:
-        sanitizer = replace(sanitizer, estimator=estimator)
+        sanitizer = replace(cast(Any, sanitizer), estimator=estimator)
     return sanitizer
 
 
-def screen(name_or_obj: str | Sanitizer, X, y, *, X_clean, y_clean, task: Task,
-           estimator=None) -> Screening:
+def screen(
+    name_or_obj: str | Sanitizer, X, y, *, X_clean, y_clean, task: Task, estimator=None
+) -> Screening:
     """Run one sanitizer on (X, y), calibrated on (X_clean, y_clean).
 
     Parameters
@@ -87,18 +89,33 @@ def screen(name_or_obj: str | Sanitizer, X, y, *, X_clean, y_clean, task: Task,
     return sanitizer.screen(X, y, X_clean=X_clean, y_clean=y_clean, task=task)
 
 
-def apply_sanitizer(name_or_obj: str | Sanitizer, X, y, *, X_clean, y_clean,
-                    task: Task, estimator=None) -> np.ndarray:
+def apply_sanitizer(
+    name_or_obj: str | Sanitizer, X, y, *, X_clean, y_clean, task: Task, estimator=None
+) -> np.ndarray:
     """Sorted integer indices of the rows of (X, y) that the sanitizer keeps.
 
     Same parameters as :func:`screen`; returns ``screen(...).kept``.
     """
-    return screen(name_or_obj, X, y, X_clean=X_clean, y_clean=y_clean, task=task,
-                  estimator=estimator).kept
+    return screen(
+        name_or_obj, X, y, X_clean=X_clean, y_clean=y_clean, task=task, estimator=estimator
+    ).kept
 
 
 __all__ = [
-    "Screening", "TrimScreening", "Sanitizer", "Task", "TASKS", "ThreeSigma", "Sphere",
-    "Slab", "IsolationForestFilter", "LocalOutlierFactorFilter", "LossFilter", "Trim",
-    "SANITIZERS", "get_sanitizer", "screen", "apply_sanitizer",
+    "Screening",
+    "TrimScreening",
+    "Sanitizer",
+    "Task",
+    "TASKS",
+    "ThreeSigma",
+    "Sphere",
+    "Slab",
+    "IsolationForestFilter",
+    "LocalOutlierFactorFilter",
+    "LossFilter",
+    "Trim",
+    "SANITIZERS",
+    "get_sanitizer",
+    "screen",
+    "apply_sanitizer",
 ]

@@ -41,6 +41,7 @@ countermeasures for regression learning".
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
@@ -122,7 +123,10 @@ class TrimScreening(Screening):
 class Sanitizer(Protocol):
     """The contract every sanitizer meets."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The sanitizer's registry name."""
+        ...
 
     def screen(self, X, y, *, X_clean, y_clean, task: Task) -> Screening:
         """Score every row of (X, y), calibrate on (X_clean, y_clean), decide."""
@@ -149,15 +153,13 @@ class Inputs:
 
 def check_inputs(X, y, X_clean, y_clean, task, *, min_clean: int = 2) -> Inputs:
     if task not in TASKS:
-        raise InvalidInputError(f"task: expected 'regression' or 'classification', "
-                                f"got {task!r}")
+        raise InvalidInputError(f"task: expected 'regression' or 'classification', got {task!r}")
     X = check_features(X, "X").astype(float)
     y = check_targets(y, X.shape[0], task, "y")
     Xc = check_features(X_clean, "X_clean", min_rows=min_clean).astype(float)
     yc = check_targets(y_clean, Xc.shape[0], task, "y_clean")
     if Xc.shape[1] != X.shape[1]:
-        raise InvalidInputError(f"X_clean: has {Xc.shape[1]} features but X has "
-                                f"{X.shape[1]}")
+        raise InvalidInputError(f"X_clean: has {Xc.shape[1]} features but X has {X.shape[1]}")
     return Inputs(X, y, Xc, yc, task)
 
 
@@ -183,7 +185,8 @@ def standardisation(values: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarr
     if constant.size:
         raise InvalidInputError(
             f"{name}: column {int(constant[0])} is constant on the calibration rows "
-            "(σ = 0), so it cannot be standardised; remove it")
+            "(σ = 0), so it cannot be standardised; remove it"
+        )
     return mean, std
 
 
@@ -217,26 +220,28 @@ def class_index(y: np.ndarray, classes: np.ndarray, name: str) -> np.ndarray:
     """Position of each label of y among the calibration classes."""
     unknown = ~np.isin(y, classes)
     if np.any(unknown):
-        raise InvalidInputError(f"{name}: class {label_text(y[unknown][0])} has no "
-                                "calibration rows (calibration classes: "
-                                f"{classes.tolist()})")
+        raise InvalidInputError(
+            f"{name}: class {label_text(y[unknown][0])} has no "
+            "calibration rows (calibration classes: "
+            f"{classes.tolist()})"
+        )
     return np.searchsorted(classes, y)
 
 
-def per_class_thresholds(clean_scores: np.ndarray, clean_index: np.ndarray, K: int,
-                          share: float) -> np.ndarray:
-    return np.array([upper_quantile(clean_scores[clean_index == k], share)
-                     for k in range(K)])
+def per_class_thresholds(
+    clean_scores: np.ndarray, clean_index: np.ndarray, K: int, share: float
+) -> np.ndarray:
+    return np.array([upper_quantile(clean_scores[clean_index == k], share) for k in range(K)])
 
 
 def calibration_classes(yc: np.ndarray, minimum: int) -> tuple[np.ndarray, np.ndarray]:
     classes, index, counts = np.unique(yc, return_inverse=True, return_counts=True)
     if classes.size < minimum:
-        raise InvalidInputError(f"y_clean: needs at least {minimum} classes, got "
-                                f"{classes.size}")
+        raise InvalidInputError(f"y_clean: needs at least {minimum} classes, got {classes.size}")
     if np.any(counts < 2):
-        raise InvalidInputError(f"y_clean: class {label_text(classes[counts < 2][0])} has "
-                                "fewer than 2 calibration rows")
+        raise InvalidInputError(
+            f"y_clean: class {label_text(classes[counts < 2][0])} has fewer than 2 calibration rows"
+        )
     return classes, index
 
 
@@ -251,12 +256,28 @@ def decide(name: str, scores: np.ndarray, threshold) -> Screening:
 class ScreenCallable:
     """Mixin: calling a sanitizer returns the kept indices of :meth:`screen`."""
 
+    screen: Callable[..., Screening]  # provided by the sanitizer
+
     def __call__(self, X, y, *, X_clean, y_clean, task: Task) -> np.ndarray:
         return self.screen(X, y, X_clean=X_clean, y_clean=y_clean, task=task).kept
 
 
 __all__ = [
-    "Task", "TASKS", "Screening", "TrimScreening", "Sanitizer", "Inputs", "check_inputs",
-    "check_share", "upper_quantile", "standardisation", "View", "label_text", "class_index",
-    "per_class_thresholds", "calibration_classes", "decide", "ScreenCallable",
+    "Task",
+    "TASKS",
+    "Screening",
+    "TrimScreening",
+    "Sanitizer",
+    "Inputs",
+    "check_inputs",
+    "check_share",
+    "upper_quantile",
+    "standardisation",
+    "View",
+    "label_text",
+    "class_index",
+    "per_class_thresholds",
+    "calibration_classes",
+    "decide",
+    "ScreenCallable",
 ]

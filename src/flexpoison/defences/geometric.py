@@ -11,11 +11,23 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-from .._validation import check_positive
+from .._validation import check_count, check_positive
 from ..errors import InvalidInputError
-from .base import (ScreenCallable, Screening, Task, View, calibration_classes, check_inputs,
-                   check_share, class_index, decide, label_text, per_class_thresholds,
-                   standardisation, upper_quantile)
+from .base import (
+    ScreenCallable,
+    Screening,
+    Task,
+    View,
+    calibration_classes,
+    check_inputs,
+    check_share,
+    class_index,
+    decide,
+    label_text,
+    per_class_thresholds,
+    standardisation,
+    upper_quantile,
+)
 
 # -------------------------------------------------------------------- sanitizers
 
@@ -64,8 +76,7 @@ class ThreeSigma(ScreenCallable):
         def score(A):
             return np.max(np.abs(A - mean) / std, axis=1)
 
-        k = float(self.k) if self.k is not None else upper_quantile(score(data.Xc),
-                                                                       share)
+        k = float(self.k) if self.k is not None else upper_quantile(score(data.Xc), share)
         return decide(self.name, score(data.X), k)
 
 
@@ -100,8 +111,7 @@ class Sphere(ScreenCallable):
         Z, Zc = view(data.X, data.y), view(data.Xc, data.yc)
         if task == "regression":
             scores_c = np.linalg.norm(Zc, axis=1)
-            return decide(self.name, np.linalg.norm(Z, axis=1),
-                           upper_quantile(scores_c, share))
+            return decide(self.name, np.linalg.norm(Z, axis=1), upper_quantile(scores_c, share))
         classes, index_c = calibration_classes(data.yc, 1)
         index = class_index(data.y, classes, "y")
         centroids = np.array([Zc[index_c == k].mean(axis=0) for k in range(classes.size)])
@@ -148,16 +158,17 @@ class Slab(ScreenCallable):
     def screen(self, X, y, *, X_clean, y_clean, task: Task) -> Screening:
         share = check_share(self.clean_removal)
         if self.direction not in ("first", "last"):
-            raise InvalidInputError(f"direction: expected 'first' or 'last', got "
-                                    f"{self.direction!r}")
+            raise InvalidInputError(
+                f"direction: expected 'first' or 'last', got {self.direction!r}"
+            )
         data = check_inputs(X, y, X_clean, y_clean, task)
         view = View.calibrate(data)
         Z, Zc = view(data.X, data.y), view(data.Xc, data.yc)
         if task == "regression":
             _, _, Vt = np.linalg.svd(Zc - Zc.mean(axis=0), full_matrices=False)
             u = Vt[0] if self.direction == "first" else Vt[-1]
-            tau = upper_quantile(np.abs(Zc @ u), share)
-            return decide(self.name, np.abs(Z @ u), tau)
+            tau_one = upper_quantile(np.abs(Zc @ u), share)
+            return decide(self.name, np.abs(Z @ u), tau_one)
         classes, index_c = calibration_classes(data.yc, 2)
         index = class_index(data.y, classes, "y")
         K = classes.size
@@ -167,9 +178,11 @@ class Slab(ScreenCallable):
         nearest = np.argmin(gaps, axis=1)
         if np.any(gaps[np.arange(K), nearest] <= 1e-12):
             k = int(np.argmin(gaps[np.arange(K), nearest]))
-            raise InvalidInputError(f"y_clean: classes {label_text(classes[k])} and "
-                                    f"{label_text(classes[nearest[k]])} have the same "
-                                    "centroid, so the slab has no direction")
+            raise InvalidInputError(
+                f"y_clean: classes {label_text(classes[k])} and "
+                f"{label_text(classes[nearest[k]])} have the same "
+                "centroid, so the slab has no direction"
+            )
         directions = centroids[nearest] - centroids
         directions /= np.linalg.norm(directions, axis=1, keepdims=True)
 
@@ -209,12 +222,13 @@ class IsolationForestFilter(ScreenCallable):
         from sklearn.ensemble import IsolationForest
 
         share = check_share(self.clean_removal)
-        check_positive(self.n_estimators, "n_estimators", integer=True)
+        check_count(self.n_estimators, "n_estimators")
         data = check_inputs(X, y, X_clean, y_clean, task)
         view = View.calibrate(data)
         Z, Zc = view(data.X, data.y), view(data.Xc, data.yc)
-        forest = IsolationForest(n_estimators=self.n_estimators,
-                                 random_state=self.random_state).fit(Z)
+        forest = IsolationForest(
+            n_estimators=self.n_estimators, random_state=self.random_state
+        ).fit(Z)
         tau = upper_quantile(-forest.score_samples(Zc), share)
         return decide(self.name, -forest.score_samples(Z), tau)
 
@@ -260,12 +274,14 @@ class LocalOutlierFactorFilter(ScreenCallable):
         from sklearn.neighbors import LocalOutlierFactor
 
         share = check_share(self.clean_removal)
-        k = check_positive(self.n_neighbors, "n_neighbors", integer=True)
+        k = check_count(self.n_neighbors, "n_neighbors")
         data = check_inputs(X, y, X_clean, y_clean, task)
         for name, rows in (("X", data.X), ("X_clean", data.Xc)):
             if rows.shape[0] <= k:
-                raise InvalidInputError(f"{name}: LOF with n_neighbors={k} needs more "
-                                        f"than {k} rows, got {rows.shape[0]}")
+                raise InvalidInputError(
+                    f"{name}: LOF with n_neighbors={k} needs more "
+                    f"than {k} rows, got {rows.shape[0]}"
+                )
         view = View.calibrate(data)
 
         def lof(Zr):

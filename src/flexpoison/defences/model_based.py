@@ -14,10 +14,19 @@ import numpy as np
 from sklearn.base import clone, is_classifier
 
 from .. import models
-from .._validation import check_positive
+from .._validation import check_count
 from ..errors import InvalidInputError
-from .base import (ScreenCallable, Screening, Task, TrimScreening, check_inputs, check_share,
-                   decide, upper_quantile)
+from .base import (
+    ScreenCallable,
+    Screening,
+    Task,
+    TrimScreening,
+    check_inputs,
+    check_share,
+    decide,
+    upper_quantile,
+)
+
 
 def _default_estimator(task: Task):
     """The defender's model when no victim is given (:data:`models.DEFENDER_MODEL`)."""
@@ -36,15 +45,16 @@ def _row_losses(model, X: np.ndarray, y: np.ndarray, task: Task) -> np.ndarray:
 def _check_estimator(estimator, task: Task, name: str):
     estimator = _default_estimator(task) if estimator is None else estimator
     if not hasattr(estimator, "fit") or not hasattr(estimator, "get_params"):
-        raise InvalidInputError(f"{name}: expected a scikit-learn estimator, got "
-                                f"{estimator!r}")
+        raise InvalidInputError(f"{name}: expected a scikit-learn estimator, got {estimator!r}")
     if (task == "classification") != is_classifier(estimator):
         wanted = "classifier" if task == "classification" else "regressor"
-        raise InvalidInputError(f"{name}: {type(estimator).__name__} is not a {wanted}, "
-                                f"but task={task!r}")
+        raise InvalidInputError(
+            f"{name}: {type(estimator).__name__} is not a {wanted}, but task={task!r}"
+        )
     if task == "classification" and not hasattr(estimator, "predict_proba"):
-        raise InvalidInputError(f"{name}: {type(estimator).__name__} has no "
-                                "predict_proba, which the log-loss needs")
+        raise InvalidInputError(
+            f"{name}: {type(estimator).__name__} has no predict_proba, which the log-loss needs"
+        )
     return estimator
 
 
@@ -65,8 +75,8 @@ class LossFilter(ScreenCallable):
     Parameters
     ----------
     estimator : scikit-learn estimator or None, default None
-        The victim (cloned, never fitted in place). None: ``LinearRegression()`` for
-        regression, ``LogisticRegression()`` for classification —
+        The victim (cloned, never fitted in place). None: the registry's defender
+        model for the task (:data:`flexpoison.models.DEFENDER_MODEL`) —
         :func:`apply_sanitizer` substitutes the victim it is given.
     clean_removal : float in [0, 1), default 0.05
         Share of clean calibration rows whose clean-model loss exceeds τ.
@@ -82,8 +92,9 @@ class LossFilter(ScreenCallable):
         estimator = _check_estimator(self.estimator, task, "estimator")
         for name, labels in (("y", data.y), ("y_clean", data.yc)):
             if task == "classification" and np.unique(labels).size < 2:
-                raise InvalidInputError(f"{name}: the loss filter's model needs at "
-                                        "least two classes")
+                raise InvalidInputError(
+                    f"{name}: the loss filter's model needs at least two classes"
+                )
         clean_model = clone(estimator).fit(data.Xc, data.yc)
         tau = upper_quantile(_row_losses(clean_model, data.Xc, data.yc, task), share)
         model = clone(estimator).fit(data.X, data.y)
@@ -118,7 +129,8 @@ class Trim(ScreenCallable):
     Parameters
     ----------
     estimator : scikit-learn regressor or None, default None
-        Cloned for each fit. None: ``LinearRegression()`` (or the victim given to
+        Cloned for each fit. None: the registry's defender model for regression
+        (:data:`flexpoison.models.DEFENDER_MODEL`; or the victim given to
         :func:`apply_sanitizer`).
     n_poison : int, optional
         Assumed number of poison rows among the rows screened.
@@ -148,9 +160,8 @@ class Trim(ScreenCallable):
 
     def screen(self, X, y, *, X_clean, y_clean, task: Task) -> TrimScreening:
         if task != "regression":
-            raise InvalidInputError(f"task: TRIM is defined for regression only, got "
-                                    f"{task!r}")
-        check_positive(self.max_iter, "max_iter", integer=True)
+            raise InvalidInputError(f"task: TRIM is defined for regression only, got {task!r}")
+        check_count(self.max_iter, "max_iter")
         data = check_inputs(X, y, X_clean, y_clean, task)
         estimator = _check_estimator(self.estimator, task, "estimator")
         n = data.X.shape[0]
@@ -169,25 +180,32 @@ class Trim(ScreenCallable):
             if converged:
                 break
         threshold = np.full(n, residuals[subset].max())
-        return TrimScreening(self.name, residuals, threshold, subset, initial=initial,
-                             n_iter=n_iter, converged=bool(converged))
+        return TrimScreening(
+            self.name,
+            residuals,
+            threshold,
+            subset,
+            initial=initial,
+            n_iter=n_iter,
+            converged=bool(converged),
+        )
 
     def _n_keep(self, n: int, n_clean: int) -> int:
         if self.n_keep is not None:
-            n_keep = check_positive(self.n_keep, "n_keep", integer=True)
+            n_keep = check_count(self.n_keep, "n_keep")
             source = "n_keep"
         elif self.n_poison is not None:
-            if isinstance(self.n_poison, bool) or not isinstance(self.n_poison,
-                                                                 numbers.Integral) \
-                    or self.n_poison < 0:
-                raise InvalidInputError(f"n_poison: expected an integer ≥ 0, got "
-                                        f"{self.n_poison!r}")
+            if (
+                isinstance(self.n_poison, bool)
+                or not isinstance(self.n_poison, numbers.Integral)
+                or self.n_poison < 0
+            ):
+                raise InvalidInputError(f"n_poison: expected an integer ≥ 0, got {self.n_poison!r}")
             n_keep, source = n - int(self.n_poison), "len(X) − n_poison"
         else:
             n_keep, source = n_clean, "len(X_clean) (neither n_keep nor n_poison given)"
         if not 1 <= n_keep <= n:
-            raise InvalidInputError(f"n_keep: {source} = {n_keep} must lie in [1, "
-                                    f"len(X) = {n}]")
+            raise InvalidInputError(f"n_keep: {source} = {n_keep} must lie in [1, len(X) = {n}]")
         return n_keep
 
 

@@ -15,8 +15,7 @@ Bottom layer of flexpoison; it imports nothing of the package but
 
 from .data import Data, GramData, LossSums, PlusRow, RowData
 from .fit import backtrack, fit, hessian_factor
-from .implicit import (RowTerm, adjoint_gradient, implicit_gradient, mixed_derivative,
-                       row_term)
+from .implicit import RowTerm, adjoint_gradient, implicit_gradient, mixed_derivative, row_term
 from .learner import Learner
 from .linalg import CholeskyFactor, Factor, Fit, RankOneFactor, cholesky
 from .losses import ContinuousTargetLoss, LogisticLoss, Loss, SoftmaxLoss, SquaredLoss
@@ -24,10 +23,32 @@ from .newton import NewtonSolver
 from .rank_one import Quadratic, RankOneSolver, RankOneTrial
 
 __all__ = [
-    "Loss", "ContinuousTargetLoss", "SquaredLoss", "LogisticLoss", "SoftmaxLoss",
-    "Learner", "Data", "RowData", "GramData", "PlusRow", "LossSums",
-    "CholeskyFactor", "RankOneFactor", "Factor", "Fit", "cholesky",
-    "fit", "backtrack", "hessian_factor",
-    "RowTerm", "row_term", "mixed_derivative", "adjoint_gradient", "implicit_gradient",
-    "Quadratic", "RankOneSolver", "RankOneTrial", "NewtonSolver",
+    "Loss",
+    "ContinuousTargetLoss",
+    "SquaredLoss",
+    "LogisticLoss",
+    "SoftmaxLoss",
+    "Learner",
+    "Data",
+    "RowData",
+    "GramData",
+    "PlusRow",
+    "LossSums",
+    "CholeskyFactor",
+    "RankOneFactor",
+    "Factor",
+    "Fit",
+    "cholesky",
+    "fit",
+    "backtrack",
+    "hessian_factor",
+    "RowTerm",
+    "row_term",
+    "mixed_derivative",
+    "adjoint_gradient",
+    "implicit_gradient",
+    "Quadratic",
+    "RankOneSolver",
+    "RankOneTrial",
+    "NewtonSolver",
 ]

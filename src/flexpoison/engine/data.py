@@ -107,9 +107,7 @@ class GramData:
         return LossSums(value, grad, c * self.G if want_hess else None)
 
     def with_row(self, phi: np.ndarray, t: float) -> GramData:
-        return GramData(
-            self.G + np.outer(phi, phi), self.r + t * phi, self.q + t * t, self.n + 1
-        )
+        return GramData(self.G + np.outer(phi, phi), self.r + t * phi, self.q + t * t, self.n + 1)
 
 
 @dataclass(frozen=True)

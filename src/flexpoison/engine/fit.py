@@ -43,8 +43,9 @@ def backtrack(
         length *= 0.5
 
 
-def fit(learner: Learner, data: Data, Theta0: np.ndarray, *, max_iter: int = 100,
-        tol: float = 1e-8) -> Fit:
+def fit(
+    learner: Learner, data: Data, Theta0: np.ndarray, *, max_iter: int = 100, tol: float = 1e-8
+) -> Fit:
     """Minimise L on ``data``, starting from ``Theta0``.
 
     Squared residual without L1: one Newton step, θ = θ₀ − H⁻¹ g(θ₀), is exact.
@@ -61,8 +62,9 @@ def fit(learner: Learner, data: Data, Theta0: np.ndarray, *, max_iter: int = 100
         lam = learner.l1 * learner.penalty_mask(p - learner.fit_intercept)
         theta, active = _solve_l1_quadratic(H, c, lam, Theta0.ravel(), learner)
         idx = np.flatnonzero(active)
-        factor = cholesky(H[np.ix_(idx, idx)], learner.name, idx) if idx.size \
-            else None  # every coefficient is 0 and stays 0 locally
+        factor = (
+            cholesky(H[np.ix_(idx, idx)], learner.name, idx) if idx.size else None
+        )  # every coefficient is 0 and stays 0 locally
         return Fit(theta.reshape(K, p), active, factor, data.n)
 
     Theta = Theta0.copy()
@@ -71,8 +73,14 @@ def fit(learner: Learner, data: Data, Theta0: np.ndarray, *, max_iter: int = 100
         factor = cholesky(H, learner.name)
         Theta = Theta - factor.solve(g).reshape(K, p)
         return Fit(Theta, None, factor, data.n)
+    return _newton(learner, data, Theta, max_iter, tol)
 
+
+def _newton(learner: Learner, data: Data, Theta: np.ndarray, max_iter: int, tol: float) -> Fit:
+    """Newton's method with Armijo backtracking on L (see :func:`fit`)."""
+    K, p = Theta.shape
     L, g, H = learner.smooth_value_gradient_hessian(data, Theta)
+    factor = None
     for _ in range(max_iter):
         assert H is not None
         factor = cholesky(H, learner.name)
@@ -92,13 +100,22 @@ def fit(learner: Learner, data: Data, Theta0: np.ndarray, *, max_iter: int = 100
         decrease = float(g @ step.ravel())  # Newton decrement λ², ≥ 0
         Theta, _, (L, g, H) = backtrack(
             lambda candidate: learner.smooth_value_gradient_hessian(data, candidate),
-            Theta, step, L, decrease)
+            Theta,
+            step,
+            L,
+            decrease,
+        )
     return Fit(Theta, None, factor, data.n)
 
 
-def _solve_l1_quadratic(A: np.ndarray, c: np.ndarray, lam: np.ndarray,
-                        theta0: np.ndarray, learner: Learner, max_sweeps: int = 100_000
-                        ) -> tuple[np.ndarray, np.ndarray]:
+def _solve_l1_quadratic(
+    A: np.ndarray,
+    c: np.ndarray,
+    lam: np.ndarray,
+    theta0: np.ndarray,
+    learner: Learner,
+    max_sweeps: int = 100_000,
+) -> tuple[np.ndarray, np.ndarray]:
     """argmin ½θᵀAθ − cᵀθ + Σ_j lam_j |θ_j| (A positive definite on the support).
 
     Cyclic coordinate descent, θ_j ← S(c_j − Σ_{k≠j} A_jk θ_k, lam_j) / A_jj with S the
@@ -110,8 +127,10 @@ def _solve_l1_quadratic(A: np.ndarray, c: np.ndarray, lam: np.ndarray,
     theta = theta0.copy()
     diag = np.diag(A)
     if np.any(diag <= 0):
-        raise SingularHessianError(f"{learner.name}: a feature has zero variance in the "
-                                   "training rows, so its coefficient is not determined")
+        raise SingularHessianError(
+            f"{learner.name}: a feature has zero variance in the "
+            "training rows, so its coefficient is not determined"
+        )
     for sweep in range(max_sweeps):
         if sweep % 5 == 0:
             polished = _polish_active_set(A, c, lam, theta, learner, sweep >= 50)
@@ -123,8 +142,7 @@ def _solve_l1_quadratic(A: np.ndarray, c: np.ndarray, lam: np.ndarray,
     raise SingularHessianError(f"{learner.name}: coordinate descent did not converge")
 
 
-def _polish_active_set(A, c, lam, theta, learner: Learner, settled: bool
-                       ) -> np.ndarray | None:
+def _polish_active_set(A, c, lam, theta, learner: Learner, settled: bool) -> np.ndarray | None:
     active = (theta != 0) | (lam == 0)
     if not np.any(active):
         return None if np.any(np.abs(c) > lam) else np.zeros_like(theta)
@@ -135,7 +153,8 @@ def _polish_active_set(A, c, lam, theta, learner: Learner, settled: bool
         if settled:  # the support has stopped moving and is still degenerate
             raise SingularHessianError(
                 f"{learner.name}: the model is not unique: features in its support are "
-                "collinear (e.g. a duplicated column); remove redundant features") from None
+                "collinear (e.g. a duplicated column); remove redundant features"
+            ) from None
         return None
     penalised = lam[active] > 0
     if np.any(np.sign(sol[penalised]) != sign[active][penalised]):

@@ -49,15 +49,18 @@ def row_term(learner: Learner, z: float, t: float, n: int) -> RowTerm:
     s = learner.scale(n)
     z_arr, t_arr = np.array([[z]]), np.array([t])
     d1 = float(loss.d1(z_arr, t_arr)[0, 0])
-    d2 = loss.curvature if loss.curvature is not None \
-        else float(loss.d2(z_arr, t_arr)[0, 0, 0])
-    c = -s * float(loss.d1_dt(z_arr, t_arr)[0, 0]) \
-        if isinstance(loss, ContinuousTargetLoss) else None
+    d2 = loss.curvature if loss.curvature is not None else float(loss.d2(z_arr, t_arr)[0, 0, 0])
+    c = (
+        -s * float(loss.d1_dt(z_arr, t_arr)[0, 0])
+        if isinstance(loss, ContinuousTargetLoss)
+        else None
+    )
     return RowTerm(-s * d1, -s * d2, c)
 
 
-def mixed_derivative(learner: Learner, Theta: np.ndarray, phi: np.ndarray, t: float,
-                     n: int, d: int) -> np.ndarray:
+def mixed_derivative(
+    learner: Learner, Theta: np.ndarray, phi: np.ndarray, t: float, n: int, d: int
+) -> np.ndarray:
     """∂g/∂x_p for one row, shape (K·p, d) (module docstring)."""
     K, p = Theta.shape
     z = (Theta @ phi)[None]
@@ -70,9 +73,16 @@ def mixed_derivative(learner: Learner, Theta: np.ndarray, phi: np.ndarray, t: fl
     return learner.scale(n) * J.reshape(K * p, d)
 
 
-def adjoint_gradient(learner: Learner, Theta: np.ndarray, phi: np.ndarray, t: float,
-                     n: int, d: int, u: np.ndarray, with_target: bool
-                     ) -> tuple[np.ndarray, float | None]:
+def adjoint_gradient(
+    learner: Learner,
+    Theta: np.ndarray,
+    phi: np.ndarray,
+    t: float,
+    n: int,
+    d: int,
+    u: np.ndarray,
+    with_target: bool,
+) -> tuple[np.ndarray, float | None]:
     """(−(∂g/∂x_p)ᵀ u, −(∂g/∂t_p)ᵀ u) for the adjoint u = H⁻¹∇_θE of one row (module
     docstring). The second entry is None unless ``with_target``, which needs a
     continuous target (:class:`~flexpoison.engine.losses.ContinuousTargetLoss`)."""
@@ -91,9 +101,15 @@ def adjoint_gradient(learner: Learner, Theta: np.ndarray, phi: np.ndarray, t: fl
     return grad_x, term.c * phi_u
 
 
-def implicit_gradient(learner: Learner, fit_: Fit, phi: np.ndarray, t: float, d: int,
-                      dE_dTheta: np.ndarray, with_target: bool
-                      ) -> tuple[np.ndarray, float | None]:
+def implicit_gradient(
+    learner: Learner,
+    fit_: Fit,
+    phi: np.ndarray,
+    t: float,
+    d: int,
+    dE_dTheta: np.ndarray,
+    with_target: bool,
+) -> tuple[np.ndarray, float | None]:
     """∇_{x_p} E (and ∂E/∂t_p if ``with_target``) for E depending on θ only: u solved
     with the fit's Hessian factor (zero on inactive coordinates, all zero when no
     coordinate is free), then :func:`adjoint_gradient`."""
@@ -102,5 +118,4 @@ def implicit_gradient(learner: Learner, fit_: Fit, phi: np.ndarray, t: float, d:
     return adjoint_gradient(learner, fit_.Theta, phi, t, fit_.n, d, u, with_target)
 
 
-__all__ = ["RowTerm", "row_term", "mixed_derivative", "adjoint_gradient",
-           "implicit_gradient"]
+__all__ = ["RowTerm", "row_term", "mixed_derivative", "adjoint_gradient", "implicit_gradient"]

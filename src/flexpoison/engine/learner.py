@@ -37,7 +37,8 @@ class Learner:
     Parameters
     ----------
     name : str
-        Human-readable name, e.g. ``"Ridge(alpha=1)"`` (used in error messages).
+        Human-readable name, the registry's label of the estimator (used in error
+        messages).
     loss : Loss
         The per-row loss ℓ.
     fit_intercept : bool
@@ -150,10 +151,10 @@ def identity(p: int) -> np.ndarray:
 
 @lru_cache(maxsize=64)
 def _penalty_mask(K: int, d: int, fit_intercept: bool) -> np.ndarray:
-    mask = np.ones((K, d + fit_intercept))
+    grid = np.ones((K, d + fit_intercept))
     if fit_intercept:
-        mask[:, d] = 0.0
-    mask = mask.ravel()
+        grid[:, d] = 0.0
+    mask = grid.ravel()
     mask.flags.writeable = False
     return mask
 

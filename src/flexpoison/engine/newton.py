@@ -49,8 +49,7 @@ class NewtonSolver:
     @classmethod
     def for_data(cls, learner: Learner, data: Data) -> NewtonSolver | None:
         """A solver for a smooth non-quadratic loss on kept rows, else None."""
-        if learner.loss.curvature is not None or learner.l1 > 0 \
-                or not isinstance(data, RowData):
+        if learner.loss.curvature is not None or learner.l1 > 0 or not isinstance(data, RowData):
             return None
         return cls(learner, data)
 
@@ -63,35 +62,31 @@ class NewtonSolver:
             self._rows.t[-1] = t
         return self._rows
 
-    def _full(self, Theta: np.ndarray, phi: np.ndarray, t: float, cached: bool = False
-              ) -> tuple[float, np.ndarray, np.ndarray]:
+    def _full(
+        self, Theta: np.ndarray, phi: np.ndarray, t: float, cached: bool = False
+    ) -> tuple[float, np.ndarray, np.ndarray]:
         """L, g and H on the rows plus (φ, t); with ``cached`` the rows' share is looked
         up among recent θ's (and kept)."""
         loss = self.learner.loss
         if not cached:
             sums = self._with_candidate(phi, t).sums(loss, Theta, True)
         else:
-            for start, base in self._recent:
-                if start is Theta:
-                    break
-            else:
+            base = next((sums for start, sums in self._recent if start is Theta), None)
+            if base is None:
                 base = self.data.sums(loss, Theta, True)
                 self._recent = [(Theta, base)] + self._recent[:1]
             row = row_sums(loss, phi[None], np.array([t]), Theta, True)
             assert base.hess is not None and row.hess is not None
-            sums = LossSums(base.value + row.value, base.grad + row.grad,
-                            base.hess + row.hess)
+            sums = LossSums(base.value + row.value, base.grad + row.grad, base.hess + row.hess)
         L, g, H = self.learner.from_sums(sums, self.n, Theta)
         assert H is not None
         return L, g, H
 
-    def _value_gradient(self, Theta: np.ndarray, want_value: bool
-                        ) -> tuple[float, np.ndarray]:
+    def _value_gradient(self, Theta: np.ndarray, want_value: bool) -> tuple[float, np.ndarray]:
         """L (NaN unless ``want_value``) and g over the rows and the candidate last
         written."""
         assert self._rows is not None
-        sums = self._rows.sums(self.learner.loss, Theta, want_hess=False,
-                               want_value=want_value)
+        sums = self._rows.sums(self.learner.loss, Theta, want_hess=False, want_value=want_value)
         L, g, _ = self.learner.from_sums(sums, self.n, Theta)
         return L, g
 
@@ -110,8 +105,11 @@ class NewtonSolver:
         for _ in range(self.max_iter):
             step = factor.solve(g).reshape(K, p)
             size = np.abs(step).max() / scale
-            if size <= self.TOL or (fresh and size <= self.NEWTON_TOL) or \
-                    (not fresh and size >= previous and size <= self.NEWTON_TOL):
+            if (
+                size <= self.TOL
+                or (fresh and size <= self.NEWTON_TOL)
+                or (not fresh and size >= previous and size <= self.NEWTON_TOL)
+            ):
                 # converged: a chord step this small leaves ~rate·size, a Newton step
                 # O(size²); a chord step that stops shrinking there is rounding noise
                 Theta = Theta - step
@@ -125,7 +123,11 @@ class NewtonSolver:
                 decrease = float(g @ step.ravel())  # Newton decrement λ², ≥ 0
                 Theta, length, _ = backtrack(
                     lambda candidate: self._value_gradient(candidate, True),
-                    Theta, step, L, decrease)
+                    Theta,
+                    step,
+                    L,
+                    decrease,
+                )
                 damped = length < 1.0
             else:
                 Theta = Theta - step

@@ -87,8 +87,9 @@ class RankOneSolver:
     def __init__(self, learner: Learner, gram: GramData, observe: Quadratic | None = None):
         curvature = learner.loss.curvature
         if curvature is None or learner.n_outputs != 1:
-            raise TypeError(f"{learner.name}: the rank-one solver needs a one-output "
-                            "squared-residual loss")
+            raise TypeError(
+                f"{learner.name}: the rank-one solver needs a one-output squared-residual loss"
+            )
         p = gram.G.shape[0]
         d = p - learner.fit_intercept
         self.learner = learner
@@ -97,7 +98,7 @@ class RankOneSolver:
         self.kappa = learner.scale(self.n) * curvature
         A = self.kappa * gram.G
         if learner.l2 > 0:
-            A.flat[::p + 1] += learner.l2 * learner.penalty_mask(d)
+            A.flat[:: p + 1] += learner.l2 * learner.penalty_mask(d)
         self.A = A
         self.c = self.kappa * gram.r
         self.lam = learner.l1 * learner.penalty_mask(d)
@@ -108,16 +109,20 @@ class RankOneSolver:
         self._full = None if learner.l1 > 0 else self._active_set(np.zeros(p))
 
     @classmethod
-    def for_data(cls, learner: Learner, data: Data, observe: Quadratic | None = None
-                 ) -> RankOneSolver | None:
+    def for_data(
+        cls, learner: Learner, data: Data, observe: Quadratic | None = None
+    ) -> RankOneSolver | None:
         """A solver when the learner's loss is quadratic and A is definite, else None."""
-        if not (learner.loss.curvature is not None and learner.n_outputs == 1
-                and isinstance(data, GramData)):
+        if not (
+            learner.loss.curvature is not None
+            and learner.n_outputs == 1
+            and isinstance(data, GramData)
+        ):
             return None
         try:
             return cls(learner, data, observe)
         except SingularHessianError:  # e.g. OLS on fewer rows than features: the
-            return None               # candidate row may still make H definite
+            return None  # candidate row may still make H definite
 
     def fit(self, phi: np.ndarray, t: float, Theta0: np.ndarray) -> Fit | None:
         """The exact optimum with (φ, t) added, or None (L1: the warm start's active set
@@ -134,15 +139,16 @@ class RankOneSolver:
         kappa = self.kappa
         # ndarray.dot rather than @: on arrays this small the call is the cost, and
         # the method's dispatch is about half of matmul's
-        Qphi = entry.Q.dot(phi)               # q (, A⁻¹MA⁻¹φ)
-        forms = Qphi.dot(phi).tolist()        # φᵀq (, φᵀA⁻¹MA⁻¹φ)
-        scalars = entry.R.dot(phi).tolist()   # φᵀθ₀ (, rₑᵀφ), then the support rows
+        Qphi = entry.Q.dot(phi)  # q (, A⁻¹MA⁻¹φ)
+        forms = Qphi.dot(phi).tolist()  # φᵀq (, φᵀA⁻¹MA⁻¹φ)
+        scalars = entry.R.dot(phi).tolist()  # φᵀθ₀ (, rₑᵀφ), then the support rows
         phi_q, phi_theta0 = forms[0], scalars[0]
         denom = 1.0 + kappa * phi_q
         beta = kappa * (t - phi_theta0) / denom
         phi_theta = phi_theta0 + beta * phi_q
         if entry.active is not None and not self._support_holds(
-                entry, scalars[1 + (self.observe is not None):], t, beta, phi_theta):
+            entry, scalars[1 + (self.observe is not None) :], t, beta, phi_theta
+        ):
             return None
         if self.observe is None:
             return RankOneTrial(entry, Qphi, beta, denom, phi_theta, None, 0.0, 0.0)
@@ -150,8 +156,9 @@ class RankOneSolver:
         value = entry.value0 + beta * (2.0 * re_phi + beta * qNq)
         return RankOneTrial(entry, Qphi, beta, denom, phi_theta, value, re_phi, qNq)
 
-    def implicit_gradient(self, trial: RankOneTrial, term: RowTerm, d: int,
-                          scale: float = 1.0) -> tuple[np.ndarray, float | None]:
+    def implicit_gradient(
+        self, trial: RankOneTrial, term: RowTerm, d: int, scale: float = 1.0
+    ) -> tuple[np.ndarray, float | None]:
         """``scale`` × (∇_{x_p} f, ∂f/∂t_p) for the observed quadratic f at ``trial``'s
         optimum: the one-output formula a·u_w + b·(φᵀu)·w and c·(φᵀu) of
         :mod:`flexpoison.engine.implicit` (``term``, at z_p = ``trial.phi_theta``),
@@ -180,11 +187,13 @@ class RankOneSolver:
         Theta = (entry.theta0 + trial.beta * q)[None]
         if entry.active is not None:  # the next warm start is usually this optimum
             self._remember(Theta, entry)
-        return Fit(Theta, entry.active,
-                   RankOneFactor(entry.Ainv, q, self.kappa / trial.denom), self.n)
+        return Fit(
+            Theta, entry.active, RankOneFactor(entry.Ainv, q, self.kappa / trial.denom), self.n
+        )
 
-    def _support_holds(self, entry: _ActiveSet, values: list[float], t: float,
-                       beta: float, phi_theta: float) -> bool:
+    def _support_holds(
+        self, entry: _ActiveSet, values: list[float], t: float, beta: float, phi_theta: float
+    ) -> bool:
         """Whether θ = θ₀ + βq is the optimum: the signs hold on the support,
         σ_j θ_j = σ_j θ₀_j + β·σ_j q_j > 0, and each inactive j meets KKT,
         |(c − Aθ₀)_j + γ·φ_j − β·(Aq)_j| ≤ λ_j with γ = κ(t − φᵀθ).
@@ -197,8 +206,9 @@ class RankOneSolver:
             if start + beta * slope <= 0.0:
                 return False  # a weight crossed (or reached) zero: the support changes
         gamma = self.kappa * (t - phi_theta)
-        for r, bound, phi_j, aq_j in zip(entry.r0, entry.bound, values[n_sign:n_sign + k],
-                                         values[n_sign + k:]):
+        for r, bound, phi_j, aq_j in zip(
+            entry.r0, entry.bound, values[n_sign : n_sign + k], values[n_sign + k :]
+        ):
             if abs(r + gamma * phi_j - beta * aq_j) > bound:
                 return False  # an inactive weight wants to enter the support
         return True
@@ -256,20 +266,35 @@ class RankOneSolver:
             value0 = self.observe.value(theta0)
         Q = np.stack(blocks)
         if not l1:
-            return _ActiveSet(Q=Q, R=np.concatenate(rows), theta0=theta0, Ainv=Ainv,
-                              active=None, value0=value0, r_e=r_e, sign_start=[], r0=[],
-                              bound=[])
+            return _ActiveSet(
+                Q=Q,
+                R=np.concatenate(rows),
+                theta0=theta0,
+                Ainv=Ainv,
+                active=None,
+                value0=value0,
+                r_e=r_e,
+                sign_start=[],
+                r0=[],
+                bound=[],
+            )
         pen = np.flatnonzero(active > self._free)  # active and penalised
         signs = sign[pen]
         A_I = self.A[inactive]
         support_rows = [signs[:, None] * Ainv[pen], eye[inactive], A_I @ Ainv]
         active.flags.writeable = False  # shared by every Fit on this support
         return _ActiveSet(
-            Q=Q, R=np.concatenate(rows + support_rows), theta0=theta0, Ainv=Ainv,
-            active=active, value0=value0, r_e=r_e,
+            Q=Q,
+            R=np.concatenate(rows + support_rows),
+            theta0=theta0,
+            Ainv=Ainv,
+            active=active,
+            value0=value0,
+            r_e=r_e,
             sign_start=(signs * theta0[pen]).tolist(),
             r0=(self.c[inactive] - A_I @ theta0).tolist(),
-            bound=[lam * (1 + 1e-9) + 1e-14 for lam in self.lam[inactive].tolist()])
+            bound=[lam * (1 + 1e-9) + 1e-14 for lam in self.lam[inactive].tolist()],
+        )
 
 
 @dataclass(frozen=True)

@@ -27,20 +27,21 @@ Sanitizer ``"none"`` (keep every row) is the reference: its effect is the attack
 effect. A pseudo-attack ``"clean"`` (no poison at all) shows what each sanitizer does
 to clean data — the "no attack" line of the figures.
 
-Setup (the pipeline of :mod:`flexpoison.experiments.pipeline`): 70/30 split with the seed (stratified for
-classification), features standardised on the training split, attacks crafted on the
-standardised training rows with ``random_state=seed``. Each sanitizer is calibrated on
-the clean training split and removes a share ``clean_removal`` (0.05) of it; ``three_sigma``
-keeps the paper's fixed k = 3 (the rule the attack's 3σ box is designed to pass; pass
-``ThreeSigma(k=None)`` in ``sanitizers`` for a calibrated one), ``trim`` keeps n rows
-and runs on regression only; ``loss`` and ``trim`` fit the victim.
+Setup (the pipeline of :mod:`flexpoison.experiments.pipeline`): 70/30 split with the
+seed (stratified for classification), features standardised on the training split,
+attacks crafted on the standardised training rows with ``random_state=seed``. Each
+sanitizer is calibrated on the clean training split and removes a share
+``clean_removal`` (0.05) of it; ``three_sigma`` keeps the paper's fixed k = 3 (the rule
+the attack's 3σ box is designed to pass; pass ``ThreeSigma(k=None)`` in ``sanitizers``
+for a calibrated one), ``trim`` keeps n rows and runs on regression only; ``loss`` and
+``trim`` fit the victim.
 
 The evaluation refits are scikit-learn's (a clone of the victim, solved to tight
 tolerance so that the refit on all rows reproduces the attack engine's θ_p); they are
 evaluation, not part of the attack.
 
 >>> result = run_frontier("ccpp", goal="integrity", rate=0.1,
-...                       data_dir="shared/data")            # doctest: +SKIP
+...                       data_dir="data")                   # doctest: +SKIP
 
 :func:`flexpoison.reporting.frontier.write_frontier` writes its files.
 """
@@ -69,8 +70,12 @@ from .pipeline import NO_SANITIZER, Experiment
 BASELINES = ("random_clone", "label_flip", "unconcealed")
 DEFAULT_ALPHAS = tuple(round(0.1 * k, 1) for k in range(11))
 CLEAN = "clean"
-ATTACK_LABELS = {"random_clone": "random clone", "label_flip": "label flip",
-           "unconcealed": "unconcealed (α = 0, data range)", CLEAN: "no attack"}
+ATTACK_LABELS = {
+    "random_clone": "random clone",
+    "label_flip": "label flip",
+    "unconcealed": "unconcealed (α = 0, data range)",
+    CLEAN: "no attack",
+}
 
 
 # ------------------------------------------------------------------------ results
@@ -82,16 +87,16 @@ class FrontierSettings:
 
     dataset: str
     task: Literal["regression", "classification"]
-    model: str                   # the registry name, or the estimator's class name
-    victim: str                  # repr of the scikit-learn estimator
-    victim_label: str            # the registry's label, e.g. "Ridge(alpha=1)"
-    goal: str                    # "integrity", "availability" or "loss-availability"
-    effect_name: str             # "E_I", "E_A" or "E_L"
-    higher_is_damage: bool       # False for E_I (the attacker lowers it)
-    metric_name: str             # "test MSE" or "test accuracy"
+    model: str  # the registry name, or the estimator's class name
+    victim: str  # repr of the scikit-learn estimator
+    victim_label: str  # the registry's label of the estimator
+    goal: str  # "integrity", "availability" or "loss-availability"
+    effect_name: str  # "E_I", "E_A" or "E_L"
+    higher_is_damage: bool  # False for E_I (the attacker lowers it)
+    metric_name: str  # "test MSE" or "test accuracy"
     rate: float
-    n_clean: int                 # clean training rows n
-    n_poison: int                # budget m = round(rate · n)
+    n_clean: int  # clean training rows n
+    n_poison: int  # budget m = round(rate · n)
     n_test: int
     n_features: int
     alphas: tuple[float, ...]
@@ -112,7 +117,7 @@ class AttackPoint:
     ``mean_concealment`` is the mean C = ‖x_p − x_c‖² (standardised units).
     """
 
-    attack: str                  # "flexible", a baseline name, or "clean"
+    attack: str  # "flexible", a baseline name, or "clean"
     alpha: float | None
     X_poison: np.ndarray = field(repr=False)
     y_poison: np.ndarray = field(repr=False)
@@ -190,14 +195,16 @@ class FrontierResult:
     seconds: float
     feature_names: tuple[str, ...] = ()
     target_name: str = "y"
-    x_mean: np.ndarray | None = field(default=None, repr=False)   # the standardisation:
+    x_mean: np.ndarray | None = field(default=None, repr=False)  # the standardisation:
     x_scale: np.ndarray | None = field(default=None, repr=False)  # x = z·scale + mean
 
     def poison_in_data_units(self, point: AttackPoint) -> np.ndarray:
         """``point.X_poison`` (standardised) back in the data set's units."""
         if self.x_mean is None:
-            raise InvalidInputError("this frontier result does not carry its "
-                                    "standardisation (built by hand, not run_frontier)")
+            raise InvalidInputError(
+                "this frontier result does not carry its "
+                "standardisation (built by hand, not run_frontier)"
+            )
         return point.X_poison * self.x_scale + self.x_mean
 
     def rows_for(self, sanitizer: str) -> list[FrontierRow]:
@@ -207,11 +214,20 @@ class FrontierResult:
     def row(self, attack: str, sanitizer: str, alpha: float | None = None) -> FrontierRow:
         """The row of one attack (``"flexible"`` needs ``alpha``) and sanitizer."""
         for r in self.rows:
-            if r.attack == attack and r.sanitizer == sanitizer and (
-                    attack != "flexible" or math.isclose(r.alpha, alpha, abs_tol=1e-12)):
+            if (
+                r.attack == attack
+                and r.sanitizer == sanitizer
+                and (
+                    attack != "flexible"
+                    or (
+                        r.alpha is not None
+                        and alpha is not None
+                        and math.isclose(r.alpha, alpha, abs_tol=1e-12)
+                    )
+                )
+            ):
                 return r
         raise KeyError((attack, sanitizer, alpha))
-
 
 
 # -------------------------------------------------------------------- set-up
@@ -222,9 +238,11 @@ def frontier_goal(goal: str | Goal) -> Goal:
     :class:`LossAvailability` with its own evaluation rows is refused)."""
     goal = goal_from_name(goal)
     if isinstance(goal, LossAvailability) and goal.X_eval is not None:
-        raise InvalidInputError("goal: the frontier measures E_L on the clean "
-                                "training rows; LossAvailability(X_eval=…) is not "
-                                "supported here")
+        raise InvalidInputError(
+            "goal: the frontier measures E_L on the clean "
+            "training rows; LossAvailability(X_eval=…) is not "
+            "supported here"
+        )
     return goal
 
 
@@ -244,16 +262,23 @@ def _mean_c(X_poison: np.ndarray, x_c: np.ndarray) -> float:
 # --------------------------------------------------------------------- the run
 
 
-def run_frontier(dataset: str | Dataset, *, model: str | object | None = None,
-                 goal: str | Goal = "integrity", rate: float = 0.1,
-                 alphas: Sequence[float] = DEFAULT_ALPHAS, seed: int = 0,
-                 max_iter: int = 100, tol: float = 1e-6,
-                 baselines: Sequence[str] = BASELINES,
-                 sanitizers: Sequence[str | Sanitizer] | None = None,
-                 clean_removal: float = 0.05, data_dir: str | os.PathLike | None = None,
-                 progress: bool | None = False,
-                 on_attack: Callable[[AttackPoint], None] | None = None
-                 ) -> FrontierResult:
+def run_frontier(
+    dataset: str | Dataset,
+    *,
+    model: str | object | None = None,
+    goal: str | Goal = "integrity",
+    rate: float = 0.1,
+    alphas: Sequence[float] = DEFAULT_ALPHAS,
+    seed: int = 0,
+    max_iter: int = 100,
+    tol: float = 1e-6,
+    baselines: Sequence[str] = BASELINES,
+    sanitizers: Sequence[str | Sanitizer] | None = None,
+    clean_removal: float = 0.05,
+    data_dir: str | os.PathLike | None = None,
+    progress: bool | None = False,
+    on_attack: Callable[[AttackPoint], None] | None = None,
+) -> FrontierResult:
     """Attack for every α and baseline, sanitise with every sanitizer, measure.
 
     Parameters
@@ -300,8 +325,9 @@ def run_frontier(dataset: str | Dataset, *, model: str | object | None = None,
         baselines = (baselines,)
     unknown = [b for b in baselines if b not in BASELINES]
     if unknown:
-        raise InvalidInputError(f"baselines: unknown {unknown}; expected a subset of "
-                                + ", ".join(BASELINES))
+        raise InvalidInputError(
+            f"baselines: unknown {unknown}; expected a subset of " + ", ".join(BASELINES)
+        )
     baselines = tuple(dict.fromkeys(baselines))
     if not alphas and not baselines:
         raise InvalidInputError("alphas: give at least one α or one baseline")
@@ -321,35 +347,50 @@ def run_frontier(dataset: str | Dataset, *, model: str | object | None = None,
         model_name, victim = model, spec.make()
     else:
         if not (hasattr(model, "fit") and hasattr(model, "get_params")):
-            raise InvalidInputError(f"model: expected a name or a scikit-learn "
-                                    f"estimator, got {model!r}")
+            raise InvalidInputError(
+                f"model: expected a name or a scikit-learn estimator, got {model!r}"
+            )
         spec = models.spec_for(model)
         model_name, victim = type(model).__name__, model
     if spec.task != task:
-        raise InvalidInputError(f"model: {model_name!r} is a {spec.task} model, but "
-                                f"{dataset.name!r} is a {task} data set")
+        raise InvalidInputError(
+            f"model: {model_name!r} is a {spec.task} model, but "
+            f"{dataset.name!r} is a {task} data set"
+        )
     split = split_dataset(dataset, seed=seed)
     experiment = Experiment(victim, goal, split)
     X, y = split.X_train, split.y_train
     n = X.shape[0]
     m = int(round(rate * n))
     if m < 1:
-        raise InvalidInputError(f"rate: {rate} of {n} training rows rounds to 0 poison "
-                                "rows; use a larger rate")
+        raise InvalidInputError(
+            f"rate: {rate} of {n} training rows rounds to 0 poison rows; use a larger rate"
+        )
     chosen = experiment.sanitizers(sanitizers, clean_removal)
-    settings = {"n_points": m, "max_iter": max_iter, "tol": tol, "random_state": seed,
-                "progress": False}
+    settings = {
+        "n_points": m,
+        "max_iter": max_iter,
+        "tol": tol,
+        "random_state": seed,
+        "progress": False,
+    }
     # validates every setting (alpha, max_iter, tol, goal vs model) before any work
     experiment.attacker(alphas[0] if alphas else 0.0, **settings).objective(X, y)
     reference = experiment.reference
     x_c = X.mean(axis=0)
 
     points: list[AttackPoint] = []
-    jobs: list[tuple[str, float | None]] = [("flexible", a) for a in alphas] + \
-        [(b, None) for b in baselines]
+    jobs: list[tuple[str, float | None]] = [("flexible", a) for a in alphas] + [
+        (b, None) for b in baselines
+    ]
     from tqdm.auto import tqdm
-    bar = tqdm(jobs, disable=None if progress is None else not progress,
-               desc="attack points", unit="attack")
+
+    bar = tqdm(
+        jobs,
+        disable=None if progress is None else not progress,
+        desc="attack points",
+        unit="attack",
+    )
     for name, alpha in bar:
         bar.set_postfix_str(f"α = {alpha:g}" if alpha is not None else name)
         t0 = time.perf_counter()
@@ -367,52 +408,98 @@ def run_frontier(dataset: str | Dataset, *, model: str | object | None = None,
             b = label_flip(victim, X, y, m, task, random_state=seed)
             Xp, yp = b.X_poison, b.y_poison
         else:
-            b = unconcealed(victim, X, y, m, goal=goal, random_state=seed,
-                            max_iter=max_iter)
+            b = unconcealed(victim, X, y, m, goal=goal, random_state=seed, max_iter=max_iter)
             assert b.attack is not None
             Xp, yp = b.X_poison, b.y_poison
             effect_attack = float(b.attack.effect_history[-1])
             iterations = float(b.attack.n_iter.mean())
-        point = AttackPoint(name, alpha, Xp, np.asarray(yp), effect_attack,
-                            _mean_c(Xp, x_c), iterations, time.perf_counter() - t0)
+        point = AttackPoint(
+            name,
+            alpha,
+            Xp,
+            np.asarray(yp),
+            effect_attack,
+            _mean_c(Xp, x_c),
+            iterations,
+            time.perf_counter() - t0,
+        )
         points.append(point)
         if on_attack is not None:
             on_attack(point)
     bar.close()
 
-    clean_point = AttackPoint(CLEAN, None, np.empty((0, X.shape[1])), y[:0], None, 0.0,
-                              None, 0.0)
+    clean_point = AttackPoint(CLEAN, None, np.empty((0, X.shape[1])), y[:0], None, 0.0, None, 0.0)
     theta_clean = experiment.refit(X, y)
     effect_clean = experiment.effect(theta_clean)
     metric_clean = experiment.metric(theta_clean)
     rows = []
     for point in [clean_point, *points]:
         for s in experiment.screen(point.X_poison, point.y_poison, chosen, effect_clean):
-            rows.append(FrontierRow(
-                attack=point.attack, alpha=point.alpha, sanitizer=s.sanitizer,
-                n_poison=s.n_poison, poison_removed=s.poison_removed, recall=s.recall,
-                clean_removed=s.clean_removed, clean_removed_share=s.clean_removed_share,
-                effect=s.effect, test_metric=s.test_metric, damage_left=s.damage_left))
+            rows.append(
+                FrontierRow(
+                    attack=point.attack,
+                    alpha=point.alpha,
+                    sanitizer=s.sanitizer,
+                    n_poison=s.n_poison,
+                    poison_removed=s.poison_removed,
+                    recall=s.recall,
+                    clean_removed=s.clean_removed,
+                    clean_removed_share=s.clean_removed_share,
+                    effect=s.effect,
+                    test_metric=s.test_metric,
+                    damage_left=s.damage_left,
+                )
+            )
 
     settings_out = FrontierSettings(
-        dataset=dataset.name, task=task, model=model_name, victim=repr(victim),
-        victim_label=spec.label(victim), goal=goal.kind, effect_name=goal.effect_name,
-        higher_is_damage=goal.higher_is_damage, metric_name=spec.metric.name,
-        rate=float(rate), n_clean=n, n_poison=m, n_test=int(split.X_test.shape[0]),
-        n_features=int(X.shape[1]), alphas=alphas, baselines=baselines,
-        sanitizers=(NO_SANITIZER, *[s for s, _ in chosen]), seed=seed,
-        max_iter=int(max_iter), tol=float(tol), clean_removal=float(clean_removal))
+        dataset=dataset.name,
+        task=task,
+        model=model_name,
+        victim=repr(victim),
+        victim_label=spec.label(victim),
+        goal=goal.kind,
+        effect_name=goal.effect_name,
+        higher_is_damage=goal.higher_is_damage,
+        metric_name=spec.metric.name,
+        rate=float(rate),
+        n_clean=n,
+        n_poison=m,
+        n_test=int(split.X_test.shape[0]),
+        n_features=int(X.shape[1]),
+        alphas=alphas,
+        baselines=baselines,
+        sanitizers=(NO_SANITIZER, *[s for s, _ in chosen]),
+        seed=seed,
+        max_iter=int(max_iter),
+        tol=float(tol),
+        clean_removal=float(clean_removal),
+    )
     scaler = split.scaler
-    return FrontierResult(settings_out, tuple(rows), tuple(points), effect_clean,
-                          metric_clean, theta_clean, reference,
-                          time.perf_counter() - start,
-                          feature_names=tuple(dataset.feature_names),
-                          target_name=dataset.target_name,
-                          x_mean=scaler.mean_.copy(),  # type: ignore[union-attr]
-                          x_scale=scaler.scale_.copy())  # type: ignore[union-attr]
+    return FrontierResult(
+        settings_out,
+        tuple(rows),
+        tuple(points),
+        effect_clean,
+        metric_clean,
+        theta_clean,
+        reference,
+        time.perf_counter() - start,
+        feature_names=tuple(dataset.feature_names),
+        target_name=dataset.target_name,
+        x_mean=scaler.mean_.copy(),
+        x_scale=scaler.scale_.copy(),
+    )
 
 
 __all__ = [
-    "BASELINES", "DEFAULT_ALPHAS", "CLEAN", "ATTACK_LABELS", "FrontierSettings", "AttackPoint", "FrontierRow",
-    "FrontierResult", "frontier_goal", "run_frontier",
+    "BASELINES",
+    "DEFAULT_ALPHAS",
+    "CLEAN",
+    "ATTACK_LABELS",
+    "FrontierSettings",
+    "AttackPoint",
+    "FrontierRow",
+    "FrontierResult",
+    "frontier_goal",
+    "run_frontier",
 ]

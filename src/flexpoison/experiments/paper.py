@@ -36,8 +36,9 @@ def victim_for(dataset: Dataset):
 
 def split_dataset(dataset: Dataset, *, test_size: float = 0.3, seed: int = 0) -> Split:
     """70/30 split (stratified for classification), StandardScaler fitted on training."""
-    return split_data(dataset.X, dataset.y, task=dataset.task, test_size=test_size,
-                      seed=seed, standardize=True)
+    return split_data(
+        dataset.X, dataset.y, task=dataset.task, test_size=test_size, seed=seed, standardize=True
+    )
 
 
 @dataclass(frozen=True)
@@ -46,11 +47,11 @@ class AlphaRun:
 
     alpha: float
     result: AttackResult
-    rates: np.ndarray            # 0, 1/n, …, m/n
-    effect: np.ndarray           # E_I at each rate (index 0: clean)
-    test_metric: np.ndarray      # test MSE / accuracy at each rate
-    sklearn_check: float         # ‖θ_p − θ_sklearn‖ / ‖θ_sklearn‖ on all poison rows
-    step: str                    # the step rule the attack used
+    rates: np.ndarray  # 0, 1/n, …, m/n
+    effect: np.ndarray  # E_I at each rate (index 0: clean)
+    test_metric: np.ndarray  # test MSE / accuracy at each rate
+    sklearn_check: float  # ‖θ_p − θ_sklearn‖ / ‖θ_sklearn‖ on all poison rows
+    step: str  # the step rule the attack used
     seconds: float
 
     @property
@@ -79,33 +80,57 @@ class DatasetRun:
     claims: list[Claim] = field(default_factory=list)
 
 
-def run_dataset(dataset: Dataset, *, alphas=PAPER_ALPHAS, max_rate: float = 0.2,
-                seed: int = 0, max_iter: int = 100, tol: float = 1e-6,
-                step: str = "backtracking", progress: bool | None = False) -> DatasetRun:
+def run_dataset(
+    dataset: Dataset,
+    *,
+    alphas=PAPER_ALPHAS,
+    max_rate: float = 0.2,
+    seed: int = 0,
+    max_iter: int = 100,
+    tol: float = 1e-6,
+    step: str = "backtracking",
+    progress: bool | None = False,
+) -> DatasetRun:
     """Run the paper's integrity attack on one data set for each α."""
     split = split_dataset(dataset, seed=seed)
     victim = victim_for(dataset)
     experiment = Experiment(victim, Integrity(), split)
     runs = {}
     from tqdm.auto import tqdm
-    bar = tqdm(alphas, desc=f"{dataset.name} (α)", unit="α",
-               disable=None if progress is None else not progress)
+
+    bar = tqdm(
+        alphas,
+        desc=f"{dataset.name} (α)",
+        unit="α",
+        disable=None if progress is None else not progress,
+    )
     for alpha in bar:
         bar.set_postfix_str(f"α = {alpha:g}")
         start = time.perf_counter()
-        result = experiment.attack(alpha, rate=max_rate, max_iter=max_iter, tol=tol,
-                                   step=step, random_state=seed, progress=progress)
+        result = experiment.attack(
+            alpha,
+            rate=max_rate,
+            max_iter=max_iter,
+            tol=tol,
+            step=step,
+            random_state=seed,
+            progress=progress,
+        )
         seconds = time.perf_counter() - start
         thetas = np.vstack([result.theta_clean, result.theta_history])
         metric = np.array([experiment.metric(t) for t in thetas])
-        theta_sk = experiment.refit(*experiment.with_poison(result.X_poison,
-                                                            result.y_poison))
+        theta_sk = experiment.refit(*experiment.with_poison(result.X_poison, result.y_poison))
         check = np.linalg.norm(result.theta_poisoned - theta_sk) / np.linalg.norm(theta_sk)
         runs[alpha] = AlphaRun(
-            alpha=alpha, result=result,
+            alpha=alpha,
+            result=result,
             rates=np.arange(result.n_points + 1) / result.n_clean,
             effect=np.append(result.effect_clean, result.effect_history),
-            test_metric=metric, sklearn_check=float(check), seconds=seconds, step=step)
+            test_metric=metric,
+            sklearn_check=float(check),
+            seconds=seconds,
+            step=step,
+        )
     out = DatasetRun(dataset, split, victim, runs, experiment.victim.spec.metric.name)
     out.claims.extend(judge_claims(out))
     return out
@@ -128,37 +153,61 @@ def judge_claims(run: DatasetRun) -> list[Claim]:
         hist = r.result.W_history
         decreased = np.array([h[-1] < h[0] for h in hist])
         first = hist[0]
-        claims.append(Claim(
-            f"W-decreases@{alpha:g}", f"W decreases over the iterations (α = {alpha:g})",
-            bool(decreased[0] and decreased.mean() >= 0.9),
-            f"first point: W {first[0]:.4g} → {first[-1]:.4g} in {len(first) - 1} "
-            f"iterations; W_last < W_first for {decreased.mean():.1%} of "
-            f"{decreased.size} points; step rule {r.step}"
-            + (" (monotone by construction)" if r.step == "backtracking" else "")))
+        claims.append(
+            Claim(
+                f"W-decreases@{alpha:g}",
+                f"W decreases over the iterations (α = {alpha:g})",
+                bool(decreased[0] and decreased.mean() >= 0.9),
+                f"first point: W {first[0]:.4g} → {first[-1]:.4g} in {len(first) - 1} "
+                f"iterations; W_last < W_first for {decreased.mean():.1%} of "
+                f"{decreased.size} points; step rule {r.step}"
+                + (" (monotone by construction)" if r.step == "backtracking" else ""),
+            )
+        )
         rho = spearmanr(r.rates, r.effect).statistic
-        claims.append(Claim(
-            f"E-decreases@{alpha:g}", f"E_I decreases as the poisoning rate grows "
-            f"(α = {alpha:g})",
-            bool(r.effect[-1] < r.effect[0] and rho < 0),
-            f"E_I {r.effect[0]:.4g} (clean) → {r.effect[-1]:.4g} at rate "
-            f"{r.rates[-1]:.1%}; Spearman ρ(rate, E_I) = {rho:.3f}"))
+        claims.append(
+            Claim(
+                f"E-decreases@{alpha:g}",
+                f"E_I decreases as the poisoning rate grows (α = {alpha:g})",
+                bool(r.effect[-1] < r.effect[0] and rho < 0),
+                f"E_I {r.effect[0]:.4g} (clean) → {r.effect[-1]:.4g} at rate "
+                f"{r.rates[-1]:.1%}; Spearman ρ(rate, E_I) = {rho:.3f}",
+            )
+        )
     if 0.0 in run.runs and 0.5 in run.runs:
         e0, e5 = run.runs[0.0].effect[1:], run.runs[0.5].effect[1:]
         m = min(e0.size, e5.size)
         share = float(np.mean(e0[:m] < e5[:m]))
-        claims.append(Claim(
-            "alpha0-lower-E", "α = 0 reaches a lower E_I than α = 0.5 at the same rate",
-            bool(e0[m - 1] < e5[m - 1] and share >= 0.9),
-            f"at rate {run.runs[0.0].rates[m]:.1%}: E_I {e0[m - 1]:.4g} (α = 0) vs "
-            f"{e5[m - 1]:.4g} (α = 0.5); lower at {share:.1%} of {m} rates"))
+        claims.append(
+            Claim(
+                "alpha0-lower-E",
+                "α = 0 reaches a lower E_I than α = 0.5 at the same rate",
+                bool(e0[m - 1] < e5[m - 1] and share >= 0.9),
+                f"at rate {run.runs[0.0].rates[m]:.1%}: E_I {e0[m - 1]:.4g} (α = 0) vs "
+                f"{e5[m - 1]:.4g} (α = 0.5); lower at {share:.1%} of {m} rates",
+            )
+        )
         c0 = run.runs[0.0].result.concealment.mean()
         c5 = run.runs[0.5].result.concealment.mean()
-        claims.append(Claim(
-            "alpha05-lower-C", "α = 0.5 keeps the poison closer to x_c (lower C)",
-            bool(c5 < c0), f"mean C = ‖x_p − x_c‖² (standardised units): {c5:.4g} "
-            f"(α = 0.5) vs {c0:.4g} (α = 0)"))
+        claims.append(
+            Claim(
+                "alpha05-lower-C",
+                "α = 0.5 keeps the poison closer to x_c (lower C)",
+                bool(c5 < c0),
+                f"mean C = ‖x_p − x_c‖² (standardised units): {c5:.4g} "
+                f"(α = 0.5) vs {c0:.4g} (α = 0)",
+            )
+        )
     return claims
 
 
-__all__ = ["PAPER_ALPHAS", "victim_for", "split_dataset", "AlphaRun", "Claim",
-           "DatasetRun", "run_dataset", "judge_claims"]
+__all__ = [
+    "PAPER_ALPHAS",
+    "victim_for",
+    "split_dataset",
+    "AlphaRun",
+    "Claim",
+    "DatasetRun",
+    "run_dataset",
+    "judge_claims",
+]

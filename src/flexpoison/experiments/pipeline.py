@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
+from typing import Any, cast
 
 import numpy as np
 
@@ -45,7 +46,7 @@ class Split:
     X_test: np.ndarray
     y_train: np.ndarray
     y_test: np.ndarray
-    scaler: object | None = None
+    scaler: Any = None  # a fitted StandardScaler, or None
 
     def to_data_units(self, X: np.ndarray) -> np.ndarray:
         """Rows of the attack's space in the data's own units."""
@@ -56,8 +57,15 @@ class Split:
         return X if self.scaler is None else self.scaler.transform(X)
 
 
-def split_data(X: np.ndarray, y: np.ndarray, *, task: str, test_size: float = 0.3,
-               seed: int = 0, standardize: bool = True) -> Split:
+def split_data(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    task: str,
+    test_size: float = 0.3,
+    seed: int = 0,
+    standardize: bool = True,
+) -> Split:
     """scikit-learn's ``train_test_split`` with the seed (stratified for classification),
     then, with ``standardize``, a StandardScaler fitted on the training rows."""
     from sklearn.model_selection import train_test_split
@@ -65,12 +73,18 @@ def split_data(X: np.ndarray, y: np.ndarray, *, task: str, test_size: float = 0.
 
     try:
         X_tr, X_te, y_tr, y_te = train_test_split(
-            X, y, test_size=test_size, random_state=seed,
-            stratify=y if task == "classification" else None)
+            X,
+            y,
+            test_size=test_size,
+            random_state=seed,
+            stratify=y if task == "classification" else None,
+        )
     except ValueError as exc:  # too few rows, or a class too small to stratify
-        raise InvalidInputError(f"test_size: cannot split {len(y)} rows into train and "
-                                f"test (test_size {test_size}): "
-                                f"{' '.join(str(exc).split())}") from None
+        raise InvalidInputError(
+            f"test_size: cannot split {len(y)} rows into train and "
+            f"test (test_size {test_size}): "
+            f"{' '.join(str(exc).split())}"
+        ) from None
     if not standardize:
         return Split(X_tr, X_te, y_tr, y_te, None)
     scaler = StandardScaler().fit(X_tr)
@@ -118,7 +132,7 @@ class Experiment:
         return models.victim(self.estimator, self.split.y_train)
 
     @property
-    def task(self) -> str:
+    def task(self) -> models.Task:
         return self.victim.task
 
     def attacker(self, alpha: float, **settings) -> FlexiblePoisoning:
@@ -127,8 +141,7 @@ class Experiment:
 
     def attack(self, alpha: float, **settings) -> AttackResult:
         """Run the attack on the training rows."""
-        return self.attacker(alpha, **settings).generate(self.split.X_train,
-                                                         self.split.y_train)
+        return self.attacker(alpha, **settings).generate(self.split.X_train, self.split.y_train)
 
     @cached_property
     def reference(self) -> np.ndarray:
@@ -140,8 +153,9 @@ class Experiment:
     @cached_property
     def _effect(self):
         X = np.asarray(self.split.X_train, dtype=float)
-        return self.goal.effect(self.victim, X, self.split.y_train, np.zeros(X.shape[1]),
-                                self.reference)
+        return self.goal.effect(
+            self.victim, X, self.split.y_train, np.zeros(X.shape[1]), self.reference
+        )
 
     def effect(self, theta: np.ndarray) -> float:
         """The goal's effect E of the model θ (flat, public layout)."""
@@ -155,20 +169,26 @@ class Experiment:
     def refit(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
         """θ of scikit-learn's fit of the victim on (X, y), solved tightly."""
         if self.victim.classes is not None and np.unique(y).size < 2:
-            raise InvalidInputError("the rows kept by a sanitizer hold a single class; "
-                                    "the victim cannot be refitted on them")
+            raise InvalidInputError(
+                "the rows kept by a sanitizer hold a single class; "
+                "the victim cannot be refitted on them"
+            )
         spec = self.victim.spec
         return models.theta_of(spec.tight_clone(self.estimator).fit(X, y))
 
-    def with_poison(self, X_poison: np.ndarray, y_poison: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray]:
+    def with_poison(
+        self, X_poison: np.ndarray, y_poison: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The training rows followed by the poison rows."""
         X, y = self.split.X_train, self.split.y_train
-        return (np.vstack([X, X_poison]),
-                np.concatenate([y, np.asarray(y_poison).astype(y.dtype, copy=False)]))
+        return (
+            np.vstack([X, X_poison]),
+            np.concatenate([y, np.asarray(y_poison).astype(y.dtype, copy=False)]),
+        )
 
-    def sanitizers(self, names: Sequence[str | Sanitizer] | None,
-                   clean_removal: float) -> list[tuple[str, Sanitizer]]:
+    def sanitizers(
+        self, names: Sequence[str | Sanitizer] | None, clean_removal: float
+    ) -> list[tuple[str, Sanitizer]]:
         """Configured sanitizers by name (default: every one that applies to the task),
         each calibrated to remove ``clean_removal`` of the clean rows."""
         task = self.task
@@ -178,7 +198,7 @@ class Experiment:
         for item in names:
             sanitizer = get_sanitizer(item, estimator=self.estimator)
             if isinstance(item, str) and hasattr(sanitizer, "clean_removal"):
-                sanitizer = replace(sanitizer, clean_removal=clean_removal)  # type: ignore[type-var]
+                sanitizer = replace(cast(Any, sanitizer), clean_removal=clean_removal)
             if sanitizer.name == "trim" and task != "regression":
                 raise InvalidInputError("sanitizers: TRIM is defined for regression only")
             if sanitizer.name in [n for n, _ in out] or sanitizer.name == NO_SANITIZER:
@@ -186,9 +206,13 @@ class Experiment:
             out.append((sanitizer.name, sanitizer))
         return out
 
-    def screen(self, X_poison: np.ndarray, y_poison: np.ndarray,
-               sanitizers: Sequence[tuple[str, Sanitizer]], effect_clean: float
-               ) -> list[Screened]:
+    def screen(
+        self,
+        X_poison: np.ndarray,
+        y_poison: np.ndarray,
+        sanitizers: Sequence[tuple[str, Sanitizer]],
+        effect_clean: float,
+    ) -> list[Screened]:
         """Without a sanitizer, then with each: the rows kept of clean + poison, the
         victim refitted on them, its effect and test metric (:class:`Screened`)."""
         X_all, y_all = self.with_poison(X_poison, y_poison)
@@ -207,10 +231,23 @@ class Experiment:
                 effect_none = effect
             clean_kept = int(np.count_nonzero(kept < n))
             span = effect_none - effect_clean
-            damage = None if m == 0 or abs(span) <= 1e-12 * max(1.0, abs(effect_clean)) \
+            damage = (
+                None
+                if m == 0 or abs(span) <= 1e-12 * max(1.0, abs(effect_clean))
                 else (effect - effect_clean) / span
-            out.append(Screened(name, m, int(m - (kept.size - clean_kept)), n - clean_kept,
-                                (n - clean_kept) / n, effect, self.metric(theta), damage))
+            )
+            out.append(
+                Screened(
+                    name,
+                    m,
+                    int(m - (kept.size - clean_kept)),
+                    n - clean_kept,
+                    (n - clean_kept) / n,
+                    effect,
+                    self.metric(theta),
+                    damage,
+                )
+            )
         return out
 
 

@@ -13,26 +13,32 @@ from . import files
 from .plotting import plot_effect_vs_rate, plot_w_history
 
 
-def figures(result: AttackResult, goal: Goal, alpha: float, about: str
-            ) -> dict[str, Figure]:
+def figures(result: AttackResult, goal: Goal, alpha: float, about: str) -> dict[str, Figure]:
     """The two figures of an attack, by file name: W while crafting the first point,
     and the effect against the poisoning rate."""
     about = f"{about}, α = {alpha:g}"
     return {
         "W_first_point.png": plot_w_history(
-            result.W_history[0], goal=goal,
-            title=f"W vs iteration, first poison point\n{about}"),
+            result.W_history[0], goal=goal, title=f"W vs iteration, first poison point\n{about}"
+        ),
         "effect_vs_rate.png": plot_effect_vs_rate(
             np.concatenate([[0.0], result.rates]),
-            np.concatenate([[result.effect_clean], result.effect_history]), goal,
+            np.concatenate([[result.effect_clean], result.effect_history]),
+            goal,
             title=f"${goal.effect_name}$ vs poisoning rate ({goal.kind})\n{about}",
-            label=f"α = {alpha:g}"),
+            label=f"α = {alpha:g}",
+        ),
     }
 
 
-def write_attack(out: str | os.PathLike, columns: Sequence[str],
-                 poison_rows: Sequence[Sequence[object]], sep: str, summary: dict,
-                 figures: dict[str, Figure]) -> None:
+def write_attack(
+    out: str | os.PathLike,
+    columns: Sequence[str],
+    poison_rows: Sequence[Sequence[object]],
+    sep: str,
+    summary: dict,
+    figures: dict[str, Figure],
+) -> None:
     """``poison.csv`` (the file's columns, with its separator), ``summary.json`` and
     the figures into ``out``, together or not at all."""
     with files.staged_output(out) as stage:

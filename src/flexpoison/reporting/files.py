@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 
 
-def write_csv(path: Path, columns: Sequence[str], rows: Sequence[Sequence[object]],
-              sep: str = ",") -> None:
+def write_csv(
+    path: Path, columns: Sequence[str], rows: Sequence[Sequence[object]], sep: str = ","
+) -> None:
     """Write a header and rows; floats are written with full (round-trip) precision."""
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, delimiter=sep, lineterminator="\n")
@@ -39,8 +40,7 @@ def _cell(value: object) -> str:
 def write_json(path: Path, data: dict) -> None:
     """Write ``data`` as indented JSON (numpy arrays and scalars as lists and numbers)."""
     with open(path, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, ensure_ascii=False, allow_nan=False,
-                  default=_jsonable)
+        json.dump(data, handle, indent=2, ensure_ascii=False, allow_nan=False, default=_jsonable)
         handle.write("\n")
 
 

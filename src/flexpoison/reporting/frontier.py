@@ -19,16 +19,32 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import InvalidInputError
-from ..experiments.frontier import (ATTACK_LABELS, BASELINES, CLEAN, AttackPoint,
-                                    FrontierResult, FrontierSettings)
+from ..experiments.frontier import (
+    ATTACK_LABELS,
+    BASELINES,
+    CLEAN,
+    AttackPoint,
+    FrontierResult,
+    FrontierSettings,
+)
 from ..experiments.pipeline import NO_SANITIZER
 from . import files
 
 # ------------------------------------------------------------------------ files
 
-CSV_COLUMNS = ("attack", "alpha", "sanitizer", "n_poison", "poison_removed", "recall",
-               "clean_removed", "clean_removed_share", "effect", "test_metric",
-               "damage_left")
+CSV_COLUMNS = (
+    "attack",
+    "alpha",
+    "sanitizer",
+    "n_poison",
+    "poison_removed",
+    "recall",
+    "clean_removed",
+    "clean_removed_share",
+    "effect",
+    "test_metric",
+    "damage_left",
+)
 
 
 @dataclass(frozen=True)
@@ -52,24 +68,40 @@ def _summary(result: FrontierResult) -> dict:
     import numpy
     import scipy
     import sklearn
+
     from .. import __version__
+
     s = result.settings
     return {
         "settings": asdict(s),
-        "clean": {"effect": result.effect_clean, "test_metric": result.metric_clean,
-                  "theta_clean": result.theta_clean,
-                  "theta_reference": result.theta_reference},
-        "attacks": [{"attack": p.attack, "alpha": p.alpha, "label": p.label,
-                     "n_poison": int(p.X_poison.shape[0]),
-                     "effect_attack": p.effect_attack,
-                     "mean_concealment": p.mean_concealment,
-                     "mean_iterations": p.mean_iterations,
-                     "seconds": round(p.seconds, 3)} for p in result.attacks],
+        "clean": {
+            "effect": result.effect_clean,
+            "test_metric": result.metric_clean,
+            "theta_clean": result.theta_clean,
+            "theta_reference": result.theta_reference,
+        },
+        "attacks": [
+            {
+                "attack": p.attack,
+                "alpha": p.alpha,
+                "label": p.label,
+                "n_poison": int(p.X_poison.shape[0]),
+                "effect_attack": p.effect_attack,
+                "mean_concealment": p.mean_concealment,
+                "mean_iterations": p.mean_iterations,
+                "seconds": round(p.seconds, 3),
+            }
+            for p in result.attacks
+        ],
         "rows": [asdict(r) for r in result.rows],
         "wall_time_seconds": round(result.seconds, 3),
-        "versions": {"flexpoison": __version__, "python": platform.python_version(),
-                     "numpy": numpy.__version__, "scipy": scipy.__version__,
-                     "scikit-learn": sklearn.__version__},
+        "versions": {
+            "flexpoison": __version__,
+            "python": platform.python_version(),
+            "numpy": numpy.__version__,
+            "scipy": scipy.__version__,
+            "scikit-learn": sklearn.__version__,
+        },
     }
 
 
@@ -79,28 +111,40 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
-def _plot_one(result: FrontierResult, sanitizer: str, ax=None, legend: bool = True,
-              title: str | None = None):
+def _plot_one(
+    result: FrontierResult, sanitizer: str, ax=None, legend: bool = True, title: str | None = None
+):
     from .plotting import plot_frontier
+
     s = result.settings
     flex = [r for r in result.rows_for(sanitizer) if r.attack == "flexible"]
-    flex.sort(key=lambda r: r.alpha)
-    base = {r.label: (r.recall, r.effect) for r in result.rows_for(sanitizer)
-            if r.attack in BASELINES}
+    flex.sort(key=lambda r: r.alpha if r.alpha is not None else -1.0)
+    base = {
+        r.label: (r.recall, r.effect) for r in result.rows_for(sanitizer) if r.attack in BASELINES
+    }
     clean_here = result.row(CLEAN, sanitizer).effect
     references = {"no attack": result.effect_clean}
     if sanitizer != NO_SANITIZER:
         references["no attack, after this sanitizer"] = clean_here
     return plot_frontier(
-        [r.recall for r in flex], [r.effect for r in flex], [r.alpha for r in flex],
-        s.goal, baselines=base, references=references, ax=ax, legend=legend,
-        title=title if title is not None else
-        f"{s.dataset}, {s.model}, {s.goal}, rate {s.rate:g}: sanitizer {sanitizer}")
+        [r.recall for r in flex if r.recall is not None],
+        [r.effect for r in flex],
+        [r.alpha for r in flex if r.alpha is not None],
+        s.goal,
+        baselines=base,
+        references=references,
+        ax=ax,
+        legend=legend,
+        title=title
+        if title is not None
+        else f"{s.dataset}, {s.model}, {s.goal}, rate {s.rate:g}: sanitizer {sanitizer}",
+    )
 
 
 def figures_for(result: FrontierResult) -> dict[str, bytes]:
     """PNG bytes by file name: one per sanitizer and ``frontier_overview.png``."""
     from matplotlib.figure import Figure
+
     s = result.settings
     names = [n for n in s.sanitizers if n != NO_SANITIZER]
     out = {f"frontier_{name}.png": _png(_plot_one(result, name)) for name in names}
@@ -110,14 +154,17 @@ def figures_for(result: FrontierResult) -> dict[str, bytes]:
     axes = fig.subplots(nrows, cols, squeeze=False).ravel()
     for k, name in enumerate(names):
         _plot_one(result, name, ax=axes[k], legend=False, title=name)
-    for ax in axes[len(names):]:
+    for ax in axes[len(names) :]:
         ax.set_axis_off()
     if names:
         handles, labels = axes[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside lower center", ncols=min(6, len(labels)),
-                   fontsize="small")
-    fig.suptitle(f"Effect–concealment frontier: {s.dataset}, {s.victim_label}, {s.goal} "
-                 f"({s.effect_name}), {s.n_poison} poison rows (rate {s.rate:g})")
+        fig.legend(
+            handles, labels, loc="outside lower center", ncols=min(6, len(labels)), fontsize="small"
+        )
+    fig.suptitle(
+        f"Effect–concealment frontier: {s.dataset}, {s.victim_label}, {s.goal} "
+        f"({s.effect_name}), {s.n_poison} poison rows (rate {s.rate:g})"
+    )
     out["frontier_overview.png"] = _png(fig)
     return out
 
@@ -133,9 +180,13 @@ def poison_file_name(point: AttackPoint) -> str:
     return f"poison_{point.attack}.csv"
 
 
-def write_frontier(result: FrontierResult, out_dir: str | os.PathLike, *,
-                   report: str | os.PathLike | None = None, auto_report: bool = True
-                   ) -> WrittenFrontier:
+def write_frontier(
+    result: FrontierResult,
+    out_dir: str | os.PathLike,
+    *,
+    report: str | os.PathLike | None = None,
+    auto_report: bool = True,
+) -> WrittenFrontier:
     """Write the frontier's files into ``out_dir`` (all or nothing) and the report.
 
     Files: ``frontier.csv`` (one row per attack × sanitizer, :data:`CSV_COLUMNS`),
@@ -160,24 +211,30 @@ def write_frontier(result: FrontierResult, out_dir: str | os.PathLike, *,
     section = render_section(result, figures["frontier_overview.png"])
     names = []
     with files.staged_output(out_dir) as stage:
-        files.write_csv(stage / "frontier.csv", CSV_COLUMNS,
-                      [[_cell(getattr(r, c)) for c in CSV_COLUMNS] for r in result.rows])
+        files.write_csv(
+            stage / "frontier.csv",
+            CSV_COLUMNS,
+            [[_cell(getattr(r, c)) for c in CSV_COLUMNS] for r in result.rows],
+        )
         files.write_json(stage / "frontier.json", _summary(result))
         if result.x_mean is not None:  # the poison rows of every attack, in data units
             header = (*result.feature_names, result.target_name)
             for point in result.attacks:
                 if point.X_poison.shape[0]:
                     X_data = result.poison_in_data_units(point)
-                    files.write_csv(stage / poison_file_name(point), header,
-                                  [(*x, y) for x, y in zip(X_data.tolist(),
-                                                           point.y_poison.tolist())])
+                    files.write_csv(
+                        stage / poison_file_name(point),
+                        header,
+                        [(*x, y) for x, y in zip(X_data.tolist(), point.y_poison.tolist())],
+                    )
         for name, png in figures.items():
             (stage / name).write_bytes(png)
         (stage / "frontier.html").write_text(
             "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>"
             f"flexpoison frontier: {html.escape(result.settings.dataset)}</title>"
             f"<style>{_CSS}</style></head><body>\n{section}\n</body></html>\n",
-            encoding="utf-8")
+            encoding="utf-8",
+        )
         names = sorted(p.name for p in stage.iterdir())
     out = Path(out_dir)
     if report is not None:
@@ -231,20 +288,26 @@ def render_section(result: FrontierResult, overview_png: bytes) -> str:
         "sanitising and refitting (y) against the share of poison rows the sanitizer "
         "removed (x)</figcaption></figure>",
         "<table><tr><th rowspan='2'>attack</th><th colspan='2'>no sanitizer</th>"
-        + "".join(f"<th colspan='2'>{e(n)}</th>" for n in sanitizers) + "</tr><tr>"
+        + "".join(f"<th colspan='2'>{e(n)}</th>" for n in sanitizers)
+        + "</tr><tr>"
         f"<th>{e(s.effect_name)}</th><th>{e(s.metric_name)}</th>"
         + "".join(f"<th>recall</th><th>{e(s.effect_name)}</th>" for _ in sanitizers)
         + "</tr>",
     ]
-    for point in [CLEAN, *[(p.attack, p.alpha) for p in result.attacks]]:
-        attack, alpha = (point, None) if point == CLEAN else point
+    points: list[tuple[str, float | None]] = [(CLEAN, None)]
+    points += [(p.attack, p.alpha) for p in result.attacks]
+    for attack, alpha in points:
         none = result.row(attack, NO_SANITIZER, alpha)
-        cells = [f"<td>{e(none.label)}</td><td>{_fmt(none.effect)}</td>"
-                 f"<td>{_fmt(none.test_metric)}</td>"]
+        cells = [
+            f"<td>{e(none.label)}</td><td>{_fmt(none.effect)}</td><td>{_fmt(none.test_metric)}</td>"
+        ]
         for n in sanitizers:
             r = result.row(attack, n, alpha)
-            recall = _fmt(r.recall, pct=True) if r.recall is not None else \
-                f"({_fmt(r.clean_removed_share, pct=True)} clean)"
+            recall = (
+                _fmt(r.recall, pct=True)
+                if r.recall is not None
+                else f"({_fmt(r.clean_removed_share, pct=True)} clean)"
+            )
             cells.append(f"<td>{recall}</td><td>{_fmt(r.effect)}</td>")
         parts.append("<tr>" + "".join(cells) + "</tr>")
     parts.append("</table>")
@@ -269,7 +332,7 @@ def insert_report_section(report: str | os.PathLike, section: str, key: str) -> 
     i = text.find(begin)
     j = text.find(end, i) if i >= 0 else -1
     if i >= 0 and j >= 0:
-        new = text[:i] + section + text[j + len(end):]
+        new = text[:i] + section + text[j + len(end) :]
     else:
         lower = text.lower()
         at = lower.rfind("</body>")
@@ -292,5 +355,12 @@ def insert_report_section(report: str | os.PathLike, section: str, key: str) -> 
     return path
 
 
-__all__ = ["CSV_COLUMNS", "WrittenFrontier", "poison_file_name", "figures_for",
-           "write_frontier", "render_section", "insert_report_section"]
+__all__ = [
+    "CSV_COLUMNS",
+    "WrittenFrontier",
+    "poison_file_name",
+    "figures_for",
+    "write_frontier",
+    "render_section",
+    "insert_report_section",
+]

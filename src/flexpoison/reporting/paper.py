@@ -48,23 +48,40 @@ def figures_for(run: DatasetRun) -> dict[str, bytes]:
     for alpha, r in run.runs.items():
         base = f"{name}/{_alpha_dir(alpha)}"
         q = r.median_point
-        fig = plot_w_history(r.result.W_history[0], label="first point",
-                             goal="integrity",
-                             title=f"{name}, α = {alpha:g}: W while crafting a point")
-        plot_w_history(r.result.W_history[q], label=f"median point (#{q + 1})",
-                       goal="integrity", ax=fig.axes[0])
+        fig = plot_w_history(
+            r.result.W_history[0],
+            label="first point",
+            goal="integrity",
+            title=f"{name}, α = {alpha:g}: W while crafting a point",
+        )
+        plot_w_history(
+            r.result.W_history[q],
+            label=f"median point (#{q + 1})",
+            goal="integrity",
+            ax=fig.axes[0],
+        )
         out[f"{base}/panel_a_W.png"] = _png(fig)
-        fig = plot_effect_vs_rate(r.rates, r.effect, "integrity", label=f"α = {alpha:g}",
-                                  marker=None,
-                                  title=f"{name}, α = {alpha:g}: E_I vs poisoning rate")
+        fig = plot_effect_vs_rate(
+            r.rates,
+            r.effect,
+            "integrity",
+            label=f"α = {alpha:g}",
+            marker=None,
+            title=f"{name}, α = {alpha:g}: E_I vs poisoning rate",
+        )
         out[f"{base}/panel_b_effect.png"] = _png(fig)
-    fig = None
+    metric_fig: Figure | None = None
     for alpha, r in run.runs.items():
-        fig = plot_metric_vs_rate(r.rates, r.test_metric, run.metric_name,
-                                  label=f"α = {alpha:g}", ax=None if fig is None
-                                  else fig.axes[0],
-                                  title=f"{name}: {run.metric_name} of the poisoned model")
-    out[f"{name}/test_metric_vs_rate.png"] = _png(fig)
+        metric_fig = plot_metric_vs_rate(
+            r.rates,
+            r.test_metric,
+            run.metric_name,
+            label=f"α = {alpha:g}",
+            ax=None if metric_fig is None else metric_fig.axes[0],
+            title=f"{name}: {run.metric_name} of the poisoned model",
+        )
+    assert metric_fig is not None
+    out[f"{name}/test_metric_vs_rate.png"] = _png(metric_fig)
     return out
 
 
@@ -89,18 +106,35 @@ def write_dataset_files(run: DatasetRun, stage: Path, figures: dict[str, bytes])
     for alpha, r in run.runs.items():
         base = stage / ds.name / _alpha_dir(alpha)
         res = r.result
-        rows = [(q + 1, i, w) for q in sorted({0, r.median_point})
-                for i, w in enumerate(res.W_history[q])]
-        files.write_csv(base / "panel_a_W.csv", ("point", "iteration", "W"), rows)
-        rows = [(0, 0.0, r.effect[0], "", "", r.test_metric[0])]
-        rows += [(q + 1, r.rates[q + 1], r.effect[q + 1], res.concealment[q],
-                  res.n_iter[q], r.test_metric[q + 1]) for q in range(res.n_points)]
-        files.write_csv(base / "effect_vs_rate.csv",
-                      ("m", "rate", "E_I", "C", "iterations", run.metric_name.replace(" ", "_")),
-                      rows)
+        points = [
+            (q + 1, i, w)
+            for q in sorted({0, r.median_point})
+            for i, w in enumerate(res.W_history[q])
+        ]
+        files.write_csv(base / "panel_a_W.csv", ("point", "iteration", "W"), points)
+        rows: list[tuple] = [(0, 0.0, r.effect[0], "", "", r.test_metric[0])]
+        rows += [
+            (
+                q + 1,
+                r.rates[q + 1],
+                r.effect[q + 1],
+                res.concealment[q],
+                res.n_iter[q],
+                r.test_metric[q + 1],
+            )
+            for q in range(res.n_points)
+        ]
+        files.write_csv(
+            base / "effect_vs_rate.csv",
+            ("m", "rate", "E_I", "C", "iterations", run.metric_name.replace(" ", "_")),
+            rows,
+        )
         X_orig = run.split.scaler.inverse_transform(res.X_poison)
-        files.write_csv(base / "poison.csv", (*ds.feature_names, ds.target_name),
-                      [(*x, y) for x, y in zip(X_orig, res.y_poison.tolist())])
+        files.write_csv(
+            base / "poison.csv",
+            (*ds.feature_names, ds.target_name),
+            [(*x, y) for x, y in zip(X_orig, res.y_poison.tolist())],
+        )
 
 
 def describe_estimator(estimator) -> str:
@@ -112,35 +146,45 @@ def describe_estimator(estimator) -> str:
 def summary_for(run: DatasetRun) -> dict:
     """The machine-readable numbers of one data set."""
     ds = run.dataset
+    alphas: dict[str, dict] = {}
     out = {
-        "n_rows": int(ds.X.shape[0]), "n_features": int(ds.X.shape[1]),
-        "n_train": int(run.split.X_train.shape[0]), "n_test": int(run.split.X_test.shape[0]),
-        "task": ds.task, "victim": describe_estimator(run.victim), "metric": run.metric_name,
-        "alphas": {},
-        "claims": [{"key": c.key, "claim": c.text, "supported": c.supported,
-                    "evidence": c.evidence} for c in run.claims],
+        "n_rows": int(ds.X.shape[0]),
+        "n_features": int(ds.X.shape[1]),
+        "n_train": int(run.split.X_train.shape[0]),
+        "n_test": int(run.split.X_test.shape[0]),
+        "task": ds.task,
+        "victim": describe_estimator(run.victim),
+        "metric": run.metric_name,
+        "alphas": alphas,
+        "claims": [
+            {"key": c.key, "claim": c.text, "supported": c.supported, "evidence": c.evidence}
+            for c in run.claims
+        ],
     }
     for alpha, r in run.runs.items():
         res = r.result
-        out["alphas"][f"{alpha:g}"] = {
+        alphas[f"{alpha:g}"] = {
             "seconds": round(r.seconds, 3),
             "n_points": res.n_points,
             "max_rate": float(r.rates[-1]),
-            "theta_clean": res.theta_clean, "theta_target": res.theta_target,
+            "theta_clean": res.theta_clean,
+            "theta_target": res.theta_target,
             "theta_poisoned": res.theta_poisoned,
-            "E_I_clean": float(r.effect[0]), "E_I_final": float(r.effect[-1]),
+            "E_I_clean": float(r.effect[0]),
+            "E_I_final": float(r.effect[-1]),
             "mean_C": float(res.concealment.mean()),
             "mean_iterations": float(res.n_iter.mean()),
-            "metric_clean": float(r.test_metric[0]), "metric_final": float(r.test_metric[-1]),
+            "metric_clean": float(r.test_metric[0]),
+            "metric_final": float(r.test_metric[-1]),
             "theta_rel_diff_vs_sklearn_refit": r.sklearn_check,
-            "at_rates": [{"rate": a, "m": m, "E_I": e, "metric": t}
-                         for a, m, e, t in _at_rates(r)],
+            "at_rates": [{"rate": a, "m": m, "E_I": e, "metric": t} for a, m, e, t in _at_rates(r)],
         }
     return out
 
 
-def write_reproduction(runs: list[DatasetRun], out_dir: str | os.PathLike, *,
-                       summary: dict) -> Path:
+def write_reproduction(
+    runs: list[DatasetRun], out_dir: str | os.PathLike, *, summary: dict
+) -> Path:
     """Write every file of the reproduction into ``out_dir`` (all or nothing)."""
     with files.staged_output(out_dir) as stage:
         all_figures = {}
@@ -149,13 +193,19 @@ def write_reproduction(runs: list[DatasetRun], out_dir: str | os.PathLike, *,
             write_dataset_files(run, stage, figures)
             all_figures.update(figures)
             summary.setdefault("datasets", {})[run.dataset.name] = summary_for(run)
-        files.write_csv(stage / "claims.csv",
-                      ("dataset", "claim", "supported", "evidence"),
-                      [(run.dataset.name, c.text, c.supported, c.evidence)
-                       for run in runs for c in run.claims])
+        files.write_csv(
+            stage / "claims.csv",
+            ("dataset", "claim", "supported", "evidence"),
+            [
+                (run.dataset.name, c.text, c.supported, c.evidence)
+                for run in runs
+                for c in run.claims
+            ],
+        )
         files.write_json(stage / "summary.json", summary)
-        (stage / "report.html").write_text(render_html(runs, all_figures, summary),
-                                           encoding="utf-8")
+        (stage / "report.html").write_text(
+            render_html(runs, all_figures, summary), encoding="utf-8"
+        )
     return Path(out_dir) / "report.html"
 
 
@@ -201,46 +251,63 @@ def render_html(runs: list[DatasetRun], figures: dict[str, bytes], summary: dict
     ]
     for key, value in settings.items():
         parts.append(f"<tr><td>{e(str(key))}</td><td><code>{e(str(value))}</code></td></tr>")
-    parts.append(f"<tr><td>wall time</td><td>{summary.get('wall_time_seconds', 0):.1f} s"
-                 "</td></tr>")
+    parts.append(f"<tr><td>wall time</td><td>{summary.get('wall_time_seconds', 0):.1f} s</td></tr>")
     versions = summary.get("versions", {})
-    parts.append("<tr><td>versions</td><td>" + e(", ".join(f"{k} {v}" for k, v in
-                                                        versions.items())) + "</td></tr>")
+    parts.append(
+        "<tr><td>versions</td><td>"
+        + e(", ".join(f"{k} {v}" for k, v in versions.items()))
+        + "</td></tr>"
+    )
     parts.append("</table>")
 
-    parts.append("<h2>The paper's claims, as this run found them</h2><table>"
-                 "<tr><th>data set</th><th>claim</th><th>verdict</th><th>evidence</th></tr>")
+    parts.append(
+        "<h2>The paper's claims, as this run found them</h2><table>"
+        "<tr><th>data set</th><th>claim</th><th>verdict</th><th>evidence</th></tr>"
+    )
     for run in runs:
         for c in run.claims:
-            parts.append(f"<tr><td>{e(run.dataset.name)}</td><td>{e(c.text)}</td>"
-                         f"<td>{_verdict(c.supported)}</td><td>{e(c.evidence)}</td></tr>")
+            parts.append(
+                f"<tr><td>{e(run.dataset.name)}</td><td>{e(c.text)}</td>"
+                f"<td>{_verdict(c.supported)}</td><td>{e(c.evidence)}</td></tr>"
+            )
     parts.append("</table>")
 
     for run in runs:
         ds = run.dataset
         parts.append(f"<h2>{e(ds.name)}</h2><p>{e(ds.description)}</p>")
-        parts.append(f"<p>Victim: <code>{e(describe_estimator(run.victim))}</code>; "
-                     f"{run.split.X_train.shape[0]} training rows × {ds.X.shape[1]} "
-                     f"features (standardised), {run.split.X_test.shape[0]} test rows.</p>")
+        parts.append(
+            f"<p>Victim: <code>{e(describe_estimator(run.victim))}</code>; "
+            f"{run.split.X_train.shape[0]} training rows × {ds.X.shape[1]} "
+            f"features (standardised), {run.split.X_test.shape[0]} test rows.</p>"
+        )
         for alpha, r in run.runs.items():
             base = f"{ds.name}/{_alpha_dir(alpha)}"
             parts.append(f"<h3>α = {alpha:g}</h3><div class='pair'>")
-            for key, caption in (("panel_a_W.png", "(a) W vs iteration"),
-                                 ("panel_b_effect.png", "(b) E_I vs poisoning rate")):
-                parts.append(f"<figure>{_img(figures[f'{base}/{key}'], caption)}"
-                             f"<figcaption>{caption} — numbers: <code>{base}/"
-                             f"{'panel_a_W.csv' if 'W' in key else 'effect_vs_rate.csv'}"
-                             "</code></figcaption></figure>")
+            for key, caption in (
+                ("panel_a_W.png", "(a) W vs iteration"),
+                ("panel_b_effect.png", "(b) E_I vs poisoning rate"),
+            ):
+                parts.append(
+                    f"<figure>{_img(figures[f'{base}/{key}'], caption)}"
+                    f"<figcaption>{caption} — numbers: <code>{base}/"
+                    f"{'panel_a_W.csv' if 'W' in key else 'effect_vs_rate.csv'}"
+                    "</code></figcaption></figure>"
+                )
             parts.append("</div>")
-            parts.append(f"<table><tr><th>rate</th><th>m</th><th>E_I</th>"
-                         f"<th>{e(run.metric_name)}</th></tr>")
+            parts.append(
+                f"<table><tr><th>rate</th><th>m</th><th>E_I</th><th>{e(run.metric_name)}</th></tr>"
+            )
             for rate, m, eff, metric in _at_rates(r):
-                parts.append(f"<tr><td>{rate:.1%}</td><td>{m}</td><td>{eff:.4g}</td>"
-                             f"<td>{metric:.4g}</td></tr>")
+                parts.append(
+                    f"<tr><td>{rate:.1%}</td><td>{m}</td><td>{eff:.4g}</td>"
+                    f"<td>{metric:.4g}</td></tr>"
+                )
             parts.append("</table>")
         key = f"{ds.name}/test_metric_vs_rate.png"
-        parts.append(f"<figure>{_img(figures[key], run.metric_name)}<figcaption>"
-                     f"{e(run.metric_name)} of the poisoned model vs rate (the paper does "
-                     "not show it)</figcaption></figure>")
+        parts.append(
+            f"<figure>{_img(figures[key], run.metric_name)}<figcaption>"
+            f"{e(run.metric_name)} of the poisoned model vs rate (the paper does "
+            "not show it)</figcaption></figure>"
+        )
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -43,8 +43,14 @@ def objective_label(goal: Goal | str | None) -> str:
     return f"${goal_from_name(goal).objective_tex}$"
 
 
-def plot_w_history(W: ArrayLike, *, title: str | None = None, label: str | None = None,
-                   goal: Goal | str | None = None, ax: Axes | None = None) -> Figure:
+def plot_w_history(
+    W: ArrayLike,
+    *,
+    title: str | None = None,
+    label: str | None = None,
+    goal: Goal | str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
     """W at every iteration of one poison point (the paper's figures "a").
 
     Parameters
@@ -75,10 +81,18 @@ def plot_w_history(W: ArrayLike, *, title: str | None = None, label: str | None 
     return fig
 
 
-def plot_effect_vs_rate(rates: ArrayLike, effects: ArrayLike, goal: Goal | str, *,
-                        title: str | None = None, label: str | None = None,
-                        ax: Axes | None = None, color: str | None = None,
-                        linestyle: str = "-", marker: str | None = "o") -> Figure:
+def plot_effect_vs_rate(
+    rates: ArrayLike,
+    effects: ArrayLike,
+    goal: Goal | str,
+    *,
+    title: str | None = None,
+    label: str | None = None,
+    ax: Axes | None = None,
+    color: str | None = None,
+    linestyle: str = "-",
+    marker: str | None = "o",
+) -> Figure:
     """The effect E against the poisoning rate m / n (the paper's figures "b").
 
     Parameters
@@ -101,32 +115,51 @@ def plot_effect_vs_rate(rates: ArrayLike, effects: ArrayLike, goal: Goal | str, 
     -------
     matplotlib.figure.Figure
     """
-    return _plot_vs_rate(rates, effects, "effects", effect_label(goal), title, label, ax,
-                         color, linestyle, marker)
+    return _plot_vs_rate(
+        rates, effects, "effects", effect_label(goal), title, label, ax, color, linestyle, marker
+    )
 
 
-def plot_metric_vs_rate(rates: ArrayLike, values: ArrayLike, metric_name: str, *,
-                        title: str | None = None, label: str | None = None,
-                        ax: Axes | None = None, color: str | None = None,
-                        linestyle: str = "-", marker: str | None = "o") -> Figure:
+def plot_metric_vs_rate(
+    rates: ArrayLike,
+    values: ArrayLike,
+    metric_name: str,
+    *,
+    title: str | None = None,
+    label: str | None = None,
+    ax: Axes | None = None,
+    color: str | None = None,
+    linestyle: str = "-",
+    marker: str | None = "o",
+) -> Figure:
     """Any per-rate number (test MSE, accuracy, …) against the poisoning rate m / n.
 
     As :func:`plot_effect_vs_rate`, with ``metric_name`` (e.g. ``"test MSE"``) as
     the y axis label.
     """
-    return _plot_vs_rate(rates, values, "values", metric_name, title, label, ax, color,
-                         linestyle, marker)
+    return _plot_vs_rate(
+        rates, values, "values", metric_name, title, label, ax, color, linestyle, marker
+    )
 
 
-def _plot_vs_rate(rates, values, name: str, ylabel: str, title, label, ax, color,
-                  linestyle, marker) -> Figure:
+def _plot_vs_rate(
+    rates, values, name: str, ylabel: str, title, label, ax, color, linestyle, marker
+) -> Figure:
     rates, values = _series(rates, "rates"), _series(values, name)
     if rates.shape != values.shape:
-        raise InvalidInputError(f"rates and {name}: lengths differ ({rates.size} and "
-                                f"{values.size})")
+        raise InvalidInputError(
+            f"rates and {name}: lengths differ ({rates.size} and {values.size})"
+        )
     fig, ax = _axes(ax)
-    ax.plot(100.0 * rates, values, color=color, linestyle=linestyle, marker=marker,
-            markersize=3, label=label)
+    ax.plot(
+        100.0 * rates,
+        values,
+        color=color,
+        linestyle=linestyle,
+        marker=marker,
+        markersize=3,
+        label=label,
+    )
     ax.set_xlabel("poisoning rate m / n (% of the clean training rows)")
     ax.set_ylabel(ylabel)
     _finish(ax, title)
@@ -136,14 +169,15 @@ def _plot_vs_rate(rates, values, name: str, ylabel: str, title, label, ax, color
 def _series(values: ArrayLike, name: str) -> np.ndarray:
     arr = np.asarray(values, dtype=float)
     if arr.ndim != 1 or arr.size == 0:
-        raise InvalidInputError(f"{name}: expected a non-empty 1-D array, got shape "
-                                f"{arr.shape}")
+        raise InvalidInputError(f"{name}: expected a non-empty 1-D array, got shape {arr.shape}")
     return arr
 
 
 def _axes(ax: Axes | None) -> tuple[Figure, Axes]:
     if ax is not None:
-        return ax.figure, ax
+        figure = ax.get_figure(root=True)
+        assert isinstance(figure, Figure)
+        return figure, ax
     fig = Figure(figsize=FIGSIZE, layout="constrained")
     return fig, fig.add_subplot()
 
@@ -152,17 +186,25 @@ def _finish(ax: Axes, title: str | None) -> None:
     if title is not None:
         ax.set_title(title, fontsize="medium")
     ax.grid(True, alpha=0.3)
-    if any(not line.get_label().startswith("_") for line in ax.get_lines()):
+    if any(not str(line.get_label()).startswith("_") for line in ax.get_lines()):
         ax.legend()
 
 
 _BASELINE_MARKERS = ("s", "^", "X", "D", "v", "P")
 
 
-def plot_frontier(recall: ArrayLike, effect: ArrayLike, alphas: ArrayLike,
-                  goal: Goal | str, *, baselines: dict | None = None,
-                  references: dict | None = None, title: str | None = None,
-                  ax: Axes | None = None, legend: bool = True) -> Figure:
+def plot_frontier(
+    recall: ArrayLike,
+    effect: ArrayLike,
+    alphas: ArrayLike,
+    goal: Goal | str,
+    *,
+    baselines: dict | None = None,
+    references: dict | None = None,
+    title: str | None = None,
+    ax: Axes | None = None,
+    legend: bool = True,
+) -> Figure:
     """Effect left after a sanitizer (y) against the share of poison it caught (x).
 
     Parameters
@@ -191,27 +233,45 @@ def plot_frontier(recall: ArrayLike, effect: ArrayLike, alphas: ArrayLike,
     """
     recall, effect, alphas = (np.asarray(v, dtype=float) for v in (recall, effect, alphas))
     if recall.ndim != 1 or not recall.shape == effect.shape == alphas.shape:
-        raise InvalidInputError(f"recall, effect and alphas: lengths differ "
-                                f"({recall.size}, {effect.size}, {alphas.size})")
+        raise InvalidInputError(
+            f"recall, effect and alphas: lengths differ "
+            f"({recall.size}, {effect.size}, {alphas.size})"
+        )
     goal = goal_from_name(goal)
     fig, ax = _axes(ax)
     styles = ("-", "--", ":", "-.")
     for k, (label, value) in enumerate((references or {}).items()):
-        ax.axhline(value, color="0.45", linewidth=1.0, linestyle=styles[k % 4],
-                   label=label)
+        ax.axhline(value, color="0.45", linewidth=1.0, linestyle=styles[k % 4], label=label)
     if recall.size:
-        ax.plot(recall, effect, marker="o", markersize=4, color="C0",
-                label="flexible attack (α sweep)")
+        ax.plot(
+            recall, effect, marker="o", markersize=4, color="C0", label="flexible attack (α sweep)"
+        )
         for k, (x, y, a) in enumerate(zip(recall, effect, alphas)):
-            ax.annotate(f"{a:g}", (x, y), textcoords="offset points", fontsize=7,
-                        xytext=(4, 4) if k % 2 == 0 else (4, -10), color="C0")
+            ax.annotate(
+                f"{a:g}",
+                (x, y),
+                textcoords="offset points",
+                fontsize=7,
+                xytext=(4, 4) if k % 2 == 0 else (4, -10),
+                color="C0",
+            )
     for k, (label, (x, y)) in enumerate((baselines or {}).items()):
-        ax.plot([x], [y], linestyle="none", marker=_BASELINE_MARKERS[k % 6],
-                markersize=8, color=f"C{k + 1}", label=label)
+        ax.plot(
+            [x],
+            [y],
+            linestyle="none",
+            marker=_BASELINE_MARKERS[k % 6],
+            markersize=8,
+            color=f"C{k + 1}",
+            label=label,
+        )
     ax.set_xlim(-0.04, 1.04)
     ax.set_xlabel("share of poison rows removed by the sanitizer (recall)")
-    ylabel = (f"${goal.effect_tex}$ after sanitising and refitting\n("
-              + ("higher" if goal.higher_is_damage else "lower") + " = more damage)")
+    ylabel = (
+        f"${goal.effect_tex}$ after sanitising and refitting\n("
+        + ("higher" if goal.higher_is_damage else "lower")
+        + " = more damage)"
+    )
     ax.set_ylabel(ylabel, fontsize="small")
     if title is not None:
         ax.set_title(title, fontsize="medium")

@@ -17,6 +17,11 @@ from ..sweeps.store import StoreError, read_store
 # ----------------------------------------------------------------------- figures
 
 
+# Settings averaged over (or drawn as lines); runs that differ in any other setting
+# are never averaged together.
+_GRID_AXES = ("dataset", "model", "goal", "alpha", "rate", "seed", "sanitizers", "clean_removal")
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-").lower()
 
@@ -49,14 +54,12 @@ def plot_store(out_dir: str | os.PathLike) -> list[Path]:
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         s = row["settings"]
-        rest = {k: v for k, v in s.items() if k not in
-                ("dataset", "model", "goal", "alpha", "rate", "seed", "sanitizers",
-                 "clean_removal")}
-        rest["clean_removal"] = s.get("clean_removal") if s.get("sanitizers") else None
-        key = (s["dataset"], s["model"], s["goal"], canonical(rest))
+        others = {k: v for k, v in s.items() if k not in _GRID_AXES}
+        others["clean_removal"] = s.get("clean_removal") if s.get("sanitizers") else None
+        key = (s["dataset"], s["model"], s["goal"], canonical(others))
         groups.setdefault(key, []).append(row)
     per_name = Counter(key[:3] for key in groups)
-    figures: dict[str, object] = {}
+    figures: dict[str, Figure] = {}
     for key, members in sorted(groups.items()):
         ds, model, goal, rest = key
         stem = f"{_slug(ds)}__{_slug(model)}__{_slug(goal)}"
@@ -72,15 +75,27 @@ def plot_store(out_dir: str | os.PathLike) -> list[Path]:
         for k, alpha in enumerate(alphas):
             at = [r for r in members if r["settings"]["alpha"] == alpha]
             rates = sorted({r["settings"]["rate"] for r in at})
-            x = [0.0] + [float(np.mean([r["result"]["rate_actual"] for r in at
-                                        if r["settings"]["rate"] == q])) for q in rates]
+            x = [0.0] + [
+                float(
+                    np.mean([r["result"]["rate_actual"] for r in at if r["settings"]["rate"] == q])
+                )
+                for q in rates
+            ]
             seeds = len({r["settings"]["seed"] for r in at})
             e = [float(np.mean([r["result"]["effect_clean"] for r in at]))] + [
-                float(np.mean([r["result"]["effect_final"] for r in at
-                               if r["settings"]["rate"] == q])) for q in rates]
+                float(
+                    np.mean([r["result"]["effect_final"] for r in at if r["settings"]["rate"] == q])
+                )
+                for q in rates
+            ]
             t = [float(np.mean([r["result"]["test_metric_before"] for r in at]))] + [
-                float(np.mean([r["result"]["test_metric_after"] for r in at
-                               if r["settings"]["rate"] == q])) for q in rates]
+                float(
+                    np.mean(
+                        [r["result"]["test_metric_after"] for r in at if r["settings"]["rate"] == q]
+                    )
+                )
+                for q in rates
+            ]
             label = f"α = {alpha:g}" + (f" (mean of {seeds} seeds)" if seeds > 1 else "")
             plot_effect_vs_rate(x, e, goal, label=label, ax=ax_e, color=f"C{k}")
             plot_metric_vs_rate(x, t, metric_name, label=label, ax=ax_m, color=f"C{k}")
@@ -92,8 +107,7 @@ def plot_store(out_dir: str | os.PathLike) -> list[Path]:
         with_san = [r for r in members if r["result"].get("sanitizers")]
         for rate in sorted({r["settings"]["rate"] for r in with_san}):
             at = [r for r in with_san if r["settings"]["rate"] == rate]
-            names = [n for n in SANITIZERS
-                     if any(n in r["result"]["sanitizers"] for r in at)]
+            names = [n for n in SANITIZERS if any(n in r["result"]["sanitizers"] for r in at)]
             cols = min(3, len(names))
             nrows = math.ceil(len(names) / cols)
             fig = Figure(figsize=(5.2 * cols, 4.0 * nrows + 0.6), layout="constrained")
@@ -102,20 +116,35 @@ def plot_store(out_dir: str | os.PathLike) -> list[Path]:
             for ax, name in zip(axes, names):
                 points = []
                 for alpha in sorted({r["settings"]["alpha"] for r in at}):
-                    cell = [r["result"]["sanitizers"][name] for r in at
-                            if r["settings"]["alpha"] == alpha
-                            and name in r["result"]["sanitizers"]]
+                    cell = [
+                        r["result"]["sanitizers"][name]
+                        for r in at
+                        if r["settings"]["alpha"] == alpha and name in r["result"]["sanitizers"]
+                    ]
                     if cell:
-                        points.append((float(np.mean([c["recall"] for c in cell])),
-                                       float(np.mean([c["effect"] for c in cell])), alpha))
+                        points.append(
+                            (
+                                float(np.mean([c["recall"] for c in cell])),
+                                float(np.mean([c["effect"] for c in cell])),
+                                alpha,
+                            )
+                        )
                 recall, effect, alpha_values = (list(v) for v in zip(*points))
-                plot_frontier(recall, effect, alpha_values, goal,
-                              references={"no attack": clean}, ax=ax,
-                              legend=ax is axes[0], title=name)
-            for ax in axes[len(names):]:
+                plot_frontier(
+                    recall,
+                    effect,
+                    alpha_values,
+                    goal,
+                    references={"no attack": clean},
+                    ax=ax,
+                    legend=ax is axes[0],
+                    title=name,
+                )
+            for ax in axes[len(names) :]:
                 ax.set_axis_off()
-            fig.suptitle(f"Effect after sanitising vs recall: {about}, rate {rate:g} "
-                         f"(mean over seeds)")
+            fig.suptitle(
+                f"Effect after sanitising vs recall: {about}, rate {rate:g} (mean over seeds)"
+            )
             figures[f"frontier__{stem}__rate{_slug(f'{rate:g}')}.png"] = fig
     with files.staged_output(Path(out_dir) / "figures") as stage:
         for name, fig in figures.items():

@@ -14,7 +14,7 @@ a grid axis: every run measures every sanitizer listed)::
     [sweep]
     name = "demo"                        # optional label (default: the file's stem)
     datasets = ["iris", "breast_cancer"] # ccpp, airquality, iris, breast_cancer
-    models = ["logistic"]                # any name of flexpoison.models.MODEL_NAMES
+    models = ["<model>"]                 # names of flexpoison.models.MODEL_NAMES
     goals = ["integrity", "availability"]  # also "loss-availability"
     alphas = [0.0, 0.5, 1.0]             # each in [0, 1]
     rates = [0.05, 0.1]                  # poisoning rates m / n, each > 0
@@ -27,20 +27,20 @@ a grid axis: every run measures every sanitizer listed)::
     n_sigma = 3.0
     test_size = 0.3                      # hold-out share of the split
     clean_removal = 0.05                 # share of clean rows each sanitizer removes
-    data_dir = "../shared/data"          # optional; relative to the sweep file's folder
+    data_dir = "data"                    # optional; relative to the sweep file's folder
     skip_incompatible = false            # see below
 
 Every list must be a non-empty array of the stated type with no repeated value; ints
-are accepted where numbers are (``alphas = [0, 1]``), booleans never. Models are those
-of ``flexpoison frontier`` (ridge = Ridge(alpha=1), lasso = Lasso(alpha=1),
-elasticnet = ElasticNet(alpha=1, l1_ratio=0.5), logistic = LogisticRegression(C=1));
-goals use the task's default target preset.
+are accepted where numbers are (``alphas = [0, 1]``), booleans never. Models are the
+registry's (:data:`flexpoison.models.REGISTRY`), each with its default hyper-parameters
+(:meth:`flexpoison.models.ModelSpec.make`; ``flexpoison frontier --help`` lists them);
+goals use the victim's default target preset.
 
 *Incompatible pairs.* A regression model on a classification data set (or the reverse),
 or ``trim`` (regression only) on a classification data set, is refused by default,
 naming the pair. With ``skip_incompatible = true`` such (data set, model) pairs are left
 out of the grid, and ``trim`` is left out of the runs on classification data: one file
-can then hold ``datasets = ["ccpp", "iris"]`` with ``models = ["ridge", "logistic"]``.
+can then hold a regression and a classification data set with a model of each task.
 
 A file is refused as a whole, before any run starts and before the output directory is
 created, with one line ``FILE: key 'sweep.KEY': reason``: unknown keys or tables, wrong
@@ -82,8 +82,22 @@ from .status import StatusReport, format_table, sweep_status
 from .store import STORE_NAME, ResultsStore, StoreError, read_store
 
 __all__ = [
-    "SCHEMA_VERSION", "STORE_NAME", "SweepFileError", "StoreError", "Run", "Sweep",
-    "load_sweep", "run_id", "compute_run", "execute_run", "ResultsStore", "Outcome",
-    "SweepReport", "run_sweep", "sweep_status", "StatusReport", "read_store",
+    "SCHEMA_VERSION",
+    "STORE_NAME",
+    "SweepFileError",
+    "StoreError",
+    "Run",
+    "Sweep",
+    "load_sweep",
+    "run_id",
+    "compute_run",
+    "execute_run",
+    "ResultsStore",
+    "Outcome",
+    "SweepReport",
+    "run_sweep",
+    "sweep_status",
+    "StatusReport",
+    "read_store",
     "format_table",
 ]

@@ -14,8 +14,6 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
-
-
 from .run import Outcome, execute_run, failed_outcome, one_line, versions
 from .spec import Run, Sweep
 from .store import STORE_NAME, ResultsStore, StoreError, exclusive
@@ -33,6 +31,7 @@ def _available_cpus() -> int:
 def _watch_parent(parent: int) -> None:
     """In a pool worker: exit when the sweep process is gone (e.g. SIGKILLed)."""
     import signal
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
 
     def watch():
@@ -56,9 +55,12 @@ def _processes(payloads: Sequence[Mapping], workers: int, function, on_outcome) 
     context = multiprocessing.get_context("spawn")
     queue = deque(payloads)
     while queue:
-        with ProcessPoolExecutor(max_workers=min(workers, len(queue)),
-                                 mp_context=context, initializer=_watch_parent,
-                                 initargs=(os.getpid(),)) as pool:
+        with ProcessPoolExecutor(
+            max_workers=min(workers, len(queue)),
+            mp_context=context,
+            initializer=_watch_parent,
+            initargs=(os.getpid(),),
+        ) as pool:
             in_flight: dict = {}
             try:
                 while queue or in_flight:
@@ -90,17 +92,21 @@ def _processes(payloads: Sequence[Mapping], workers: int, function, on_outcome) 
                 raise
 
 
-_WORKER_DIED = ("WorkerDied: the worker process running this run (or one running "
-                "beside it) ended abruptly (killed, out of memory, or a crash in native "
-                "code); --retry-failed runs it again")
+_WORKER_DIED = (
+    "WorkerDied: the worker process running this run (or one running "
+    "beside it) ended abruptly (killed, out of memory, or a crash in native "
+    "code); --retry-failed runs it again"
+)
 
 
 def _dask(client, payloads: Sequence[Mapping], function, on_outcome) -> None:
     from distributed import as_completed
 
     token = os.urandom(4).hex()
-    futures = {client.submit(function, p, key=f"flexpoison-run-{p['run_id']}-{token}",
-                             pure=False): p for p in payloads}
+    futures = {
+        client.submit(function, p, key=f"flexpoison-run-{p['run_id']}-{token}", pure=False): p
+        for p in payloads
+    }
     try:
         for future in as_completed(list(futures)):
             payload = futures.pop(future)
@@ -122,54 +128,56 @@ def _dask(client, payloads: Sequence[Mapping], function, on_outcome) -> None:
 class SweepReport:
     """What :func:`run_sweep` did."""
 
-    total: int                  # runs in the grid
-    skipped: int                # already done (or failed, without retry) before
-    done: int                   # done now
-    failed: int                 # failed now
-    pending: int                # still without a row (interrupted)
-    failed_total: int           # failed rows of the grid after the sweep
+    total: int  # runs in the grid
+    skipped: int  # already done (or failed, without retry) before
+    done: int  # done now
+    failed: int  # failed now
+    pending: int  # still without a row (interrupted)
+    failed_total: int  # failed rows of the grid after the sweep
     executor: str
     seconds: float
-    failures: tuple[tuple[str, str, str], ...] = ()   # (run_id, label, error) now
+    failures: tuple[tuple[str, str, str], ...] = ()  # (run_id, label, error) now
 
 
 def _payloads(runs: Iterable[Run], data_dir: str | None) -> list[dict]:
-    return [{"run_id": r.run_id, "settings": dict(r.settings), "data_dir": data_dir}
-            for r in runs]
+    return [{"run_id": r.run_id, "settings": dict(r.settings), "data_dir": data_dir} for r in runs]
 
 
 @contextlib.contextmanager
-def _executor(workers: int | None, scheduler: str | None, dask_local: bool
-              ) -> Iterator[tuple[str, Callable]]:
+def _executor(
+    workers: int | None, scheduler: str | None, dask_local: bool
+) -> Iterator[tuple[str, Callable]]:
     """(description, runner(payloads, function, on_outcome)) for the chosen executor."""
     if scheduler is not None or dask_local:
         try:
             from distributed import Client, LocalCluster
         except ImportError:
-            raise StoreError("Dask is not installed: pip install 'flexpoison[dask]'") \
-                from None
+            raise StoreError("Dask is not installed: pip install 'flexpoison[dask]'") from None
         cluster = None
         try:
             if scheduler is not None:
                 try:
                     client = Client(scheduler, timeout="20s")
                 except (OSError, TimeoutError) as exc:
-                    raise StoreError(f"--scheduler {scheduler}: cannot connect "
-                                     f"({one_line(exc)})") from None
+                    raise StoreError(
+                        f"--scheduler {scheduler}: cannot connect ({one_line(exc)})"
+                    ) from None
                 where = f"Dask scheduler {scheduler}"
             else:
                 n = workers or _available_cpus()
-                cluster = LocalCluster(n_workers=n, threads_per_worker=1,
-                                       processes=True, dashboard_address=None)
+                cluster = LocalCluster(
+                    n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
+                )
                 client = Client(cluster)
                 where = f"Dask LocalCluster ({n} worker processes)"
             try:
                 try:
                     client.run(versions)
                 except Exception as exc:  # noqa: BLE001
-                    raise StoreError(f"the Dask workers cannot run flexpoison "
-                                     f"({one_line(exc)}); install it on every worker") \
-                        from None
+                    raise StoreError(
+                        f"the Dask workers cannot run flexpoison "
+                        f"({one_line(exc)}); install it on every worker"
+                    ) from None
                 yield where, lambda p, f, o: _dask(client, p, f, o)
             finally:
                 client.close()
@@ -184,10 +192,17 @@ def _executor(workers: int | None, scheduler: str | None, dask_local: bool
         yield f"{n} local processes", lambda p, f, o: _processes(p, n, f, o)
 
 
-def run_sweep(sweep: Sweep, out_dir: str | os.PathLike, *, workers: int | None = None,
-              scheduler: str | None = None, dask_local: bool = False,
-              retry_failed: bool = False, progress: bool | None = None,
-              function: Callable[[Mapping], Outcome] = execute_run) -> SweepReport:
+def run_sweep(
+    sweep: Sweep,
+    out_dir: str | os.PathLike,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    dask_local: bool = False,
+    retry_failed: bool = False,
+    progress: bool | None = None,
+    function: Callable[[Mapping], Outcome] = execute_run,
+) -> SweepReport:
     """Run every run of ``sweep`` that the store in ``out_dir`` does not hold yet.
 
     Parameters
@@ -214,15 +229,19 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike, *, workers: int | None =
     if scheduler is not None and dask_local:
         raise StoreError("give either a Dask scheduler or dask_local, not both")
     if scheduler is not None and workers is not None:
-        raise StoreError("workers: the cluster behind a Dask scheduler has its own "
-                         "workers; leave --workers out")
+        raise StoreError(
+            "workers: the cluster behind a Dask scheduler has its own workers; leave --workers out"
+        )
     out_dir = Path(out_dir)
     start = time.perf_counter()
     store_path = out_dir / STORE_NAME
 
     def to_run(statuses: Mapping[str, str]) -> list[Run]:
-        return [r for r in sweep.runs if r.run_id not in statuses
-                or (retry_failed and statuses[r.run_id] == "failed")]
+        return [
+            r
+            for r in sweep.runs
+            if r.run_id not in statuses or (retry_failed and statuses[r.run_id] == "failed")
+        ]
 
     known: dict[str, str] = {}
     if store_path.is_file():
@@ -231,8 +250,7 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike, *, workers: int | None =
     executor, runner = "nothing to run", None
     with contextlib.ExitStack() as stack:
         if to_run(known):  # connect (or start a cluster) before creating anything
-            executor, runner = stack.enter_context(
-                _executor(workers, scheduler, dask_local))
+            executor, runner = stack.enter_context(_executor(workers, scheduler, dask_local))
         out_dir.mkdir(parents=True, exist_ok=True)
         stack.enter_context(exclusive(out_dir))
         store = stack.enter_context(ResultsStore(store_path))
@@ -242,22 +260,35 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike, *, workers: int | None =
         failures: list[tuple[str, str, str]] = []
         labels = {r.run_id: r.label() for r in todo}
         from tqdm.auto import tqdm
-        bar = tqdm(total=len(sweep.runs), initial=skipped, unit="run",
-                   desc=f"sweep {sweep.name}", dynamic_ncols=True, smoothing=0.1,
-                   disable=None if progress is None else not progress)
+
+        bar = tqdm(
+            total=len(sweep.runs),
+            initial=skipped,
+            unit="run",
+            desc=f"sweep {sweep.name}",
+            dynamic_ncols=True,
+            smoothing=0.1,
+            disable=None if progress is None else not progress,
+        )
 
         def on_outcome(outcome: Outcome) -> None:
             store.record(outcome)
             counts[outcome.status] += 1
             if outcome.status == "failed":
-                failures.append((outcome.run_id, labels.get(outcome.run_id, ""),
-                                 outcome.error or ""))
-            bar.set_postfix(done=counts["done"], failed=counts["failed"],
-                            left=len(todo) - sum(counts.values()), refresh=False)
+                failures.append(
+                    (outcome.run_id, labels.get(outcome.run_id, ""), outcome.error or "")
+                )
+            bar.set_postfix(
+                done=counts["done"],
+                failed=counts["failed"],
+                left=len(todo) - sum(counts.values()),
+                refresh=False,
+            )
             bar.update(1)
 
         try:
             if todo:
+                assert runner is not None  # connected above: there were runs to run
                 bar.set_postfix(done=0, failed=0, left=len(todo))
                 runner(_payloads(todo, sweep.data_dir), function, on_outcome)
         finally:
@@ -265,11 +296,17 @@ def run_sweep(sweep: Sweep, out_dir: str | os.PathLike, *, workers: int | None =
         after = store.statuses()
     failed_total = sum(1 for r in sweep.runs if after.get(r.run_id) == "failed")
     pending = sum(1 for r in sweep.runs if r.run_id not in after)
-    return SweepReport(len(sweep.runs), skipped, counts["done"], counts["failed"],
-                       pending, failed_total, executor, time.perf_counter() - start,
-                       tuple(failures))
-
-
+    return SweepReport(
+        len(sweep.runs),
+        skipped,
+        counts["done"],
+        counts["failed"],
+        pending,
+        failed_total,
+        executor,
+        time.perf_counter() - start,
+        tuple(failures),
+    )
 
 
 __all__ = ["SweepReport", "run_sweep"]

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
 from .spec import canonical
 
 # ------------------------------------------------------------------------- one run
@@ -37,10 +36,16 @@ def compute_run(settings: Mapping, data_dir: str | None = None) -> dict:
     spec = models.get(s["model"])
     goal = goal_from_name(s["goal"])
     experiment = Experiment(spec.make(), goal, split)
-    result = experiment.attack(s["alpha"], rate=s["rate"], step=s["step"],
-                               max_iter=s["max_iter"], tol=s["tol"],
-                               n_sigma=s["n_sigma"], random_state=s["seed"],
-                               progress=False)
+    result = experiment.attack(
+        s["alpha"],
+        rate=s["rate"],
+        step=s["step"],
+        max_iter=s["max_iter"],
+        tol=s["tol"],
+        n_sigma=s["n_sigma"],
+        random_state=s["seed"],
+        progress=False,
+    )
     out = {
         "task": spec.task,
         "effect_name": goal.effect_name,
@@ -75,17 +80,28 @@ def _sanitised(experiment, result, names, clean_removal: float) -> dict:
     theta_clean = experiment.refit(X, y)
     effect_clean = experiment.effect(theta_clean)
     chosen = experiment.sanitizers(names, clean_removal)
-    none, *screened = experiment.screen(result.X_poison, result.y_poison, chosen,
-                                        effect_clean)
-    rows = {s.sanitizer: {
-        "recall": s.recall, "poison_removed": s.poison_removed,
-        "clean_removed": s.clean_removed, "clean_removed_share": s.clean_removed_share,
-        "effect": s.effect, "test_metric": s.test_metric, "damage_left": s.damage_left,
-    } for s in screened}
-    return {"refit": {"effect_clean": effect_clean, "effect_poisoned": none.effect,
-                      "test_metric_clean": experiment.metric(theta_clean),
-                      "test_metric_poisoned": none.test_metric},
-            "sanitizers": rows}
+    none, *screened = experiment.screen(result.X_poison, result.y_poison, chosen, effect_clean)
+    rows = {
+        s.sanitizer: {
+            "recall": s.recall,
+            "poison_removed": s.poison_removed,
+            "clean_removed": s.clean_removed,
+            "clean_removed_share": s.clean_removed_share,
+            "effect": s.effect,
+            "test_metric": s.test_metric,
+            "damage_left": s.damage_left,
+        }
+        for s in screened
+    }
+    return {
+        "refit": {
+            "effect_clean": effect_clean,
+            "effect_poisoned": none.effect,
+            "test_metric_clean": experiment.metric(theta_clean),
+            "test_metric_poisoned": none.test_metric,
+        },
+        "sanitizers": rows,
+    }
 
 
 @dataclass(frozen=True)
@@ -94,9 +110,9 @@ class Outcome:
 
     run_id: str
     settings: Mapping
-    status: str                 # "done" or "failed"
-    result: str | None          # canonical JSON
-    error: str | None           # "Type: message"
+    status: str  # "done" or "failed"
+    result: str | None  # canonical JSON
+    error: str | None  # "Type: message"
     traceback: str | None
     wall_seconds: float
     versions: Mapping
@@ -113,9 +129,14 @@ def versions() -> dict:
         import sklearn
 
         from .. import __version__
-        _VERSIONS = {"flexpoison": __version__, "python": platform.python_version(),
-                     "numpy": np.__version__, "scipy": scipy.__version__,
-                     "scikit-learn": sklearn.__version__}
+
+        _VERSIONS = {
+            "flexpoison": __version__,
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "scipy": scipy.__version__,
+            "scikit-learn": sklearn.__version__,
+        }
     return dict(_VERSIONS)
 
 
@@ -131,11 +152,10 @@ def execute_run(payload: Mapping) -> Outcome:
     to one thread for the duration, so the numbers cannot depend on the thread count.
     Exceptions (``Exception``, not interrupts) become a 'failed' outcome.
     """
-    from threadpoolctl import threadpool_limits
-
     # import everything the run uses first: threadpool_limits acts on loaded libraries
     import scipy.linalg  # noqa: F401
     import sklearn.linear_model  # noqa: F401
+    from threadpoolctl import threadpool_limits
 
     from ..experiments import pipeline  # noqa: F401
 
@@ -147,22 +167,29 @@ def execute_run(payload: Mapping) -> Outcome:
         text = canonical(result)
         status, error, trace = "done", None, None
     except Exception as exc:  # noqa: BLE001 - a failing run is recorded, not raised
-        status, text, error, trace = "failed", None, one_line(exc), \
-            traceback.format_exc()
-    return Outcome(payload["run_id"], payload["settings"], status, text, error, trace,
-                   time.perf_counter() - start, versions(), worker)
+        status, text, error, trace = "failed", None, one_line(exc), traceback.format_exc()
+    return Outcome(
+        payload["run_id"],
+        payload["settings"],
+        status,
+        text,
+        error,
+        trace,
+        time.perf_counter() - start,
+        versions(),
+        worker,
+    )
 
 
 def failed_outcome(payload: Mapping, error: str) -> Outcome:
     """A failure that happened outside the run function (a worker died, …)."""
-    return Outcome(payload["run_id"], payload["settings"], "failed", None, error, None,
-                   0.0, versions(), "")
+    return Outcome(
+        payload["run_id"], payload["settings"], "failed", None, error, None, 0.0, versions(), ""
+    )
 
 
 def _workerversions() -> dict:
     return versions()
-
-
 
 
 __all__ = ["compute_run", "Outcome", "execute_run", "failed_outcome", "one_line", "versions"]

@@ -1,4 +1,7 @@
-"""The sweep file: read, validate and expand a TOML grid into runs (schema: :mod:`flexpoison.sweeps`)."""
+"""The sweep file: read, validate and expand a TOML grid into runs.
+
+The schema is documented in :mod:`flexpoison.sweeps`.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +32,6 @@ class SweepFileError(FlexPoisonError, ValueError):
         super().__init__(f"{self.path}: {where}{' '.join(reason.split())}")
 
 
-
 # --------------------------------------------------------------------- the sweep file
 
 
@@ -42,8 +44,10 @@ class Run:
 
     def label(self) -> str:
         s = self.settings
-        return (f"{s['dataset']} {s['model']} {s['goal']} α={s['alpha']:g} "
-                f"rate={s['rate']:g} seed={s['seed']}")
+        return (
+            f"{s['dataset']} {s['model']} {s['goal']} α={s['alpha']:g} "
+            f"rate={s['rate']:g} seed={s['seed']}"
+        )
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,7 @@ class Sweep:
     path: Path
     runs: tuple[Run, ...]
     data_dir: str | None
-    skipped: tuple[str, ...] = ()     # the incompatible pairs left out, described
+    skipped: tuple[str, ...] = ()  # the incompatible pairs left out, described
 
     def __len__(self) -> int:
         return len(self.runs)
@@ -67,8 +71,14 @@ def run_id(settings: Mapping) -> str:
 
 
 def canonical(value) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
-                      allow_nan=False, default=_jsonable)
+    return json.dumps(
+        value,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=True,
+        allow_nan=False,
+        default=_jsonable,
+    )
 
 
 def _jsonable(value):
@@ -80,9 +90,17 @@ def _jsonable(value):
 
 
 _LISTS = ("datasets", "models", "goals", "alphas", "rates", "seeds", "sanitizers")
-_DEFAULTS = {"max_iter": 100, "tol": 1e-6, "step": "backtracking", "n_sigma": 3.0,
-             "test_size": 0.3, "clean_removal": 0.05, "skip_incompatible": False,
-             "name": None, "data_dir": None}
+_DEFAULTS = {
+    "max_iter": 100,
+    "tol": 1e-6,
+    "step": "backtracking",
+    "n_sigma": 3.0,
+    "test_size": 0.3,
+    "clean_removal": 0.05,
+    "skip_incompatible": False,
+    "name": None,
+    "data_dir": None,
+}
 _REQUIRED = _LISTS[:-1]
 _KEYS = (*_LISTS, *_DEFAULTS)
 
@@ -97,38 +115,47 @@ class _Checker:
         raise SweepFileError(self.path, None if key is None else f"sweep.{key}", reason)
 
     def _type(self, value) -> str:
-        return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-                list: "an array", dict: "a table"}.get(type(value),
-                                                       type(value).__name__)
+        return {
+            bool: "a boolean",
+            int: "an integer",
+            float: "a number",
+            str: "a string",
+            list: "an array",
+            dict: "a table",
+        }.get(type(value), type(value).__name__)
 
     def number(self, key, value, where=""):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.fail(key, f"{where}expected a number, got {self._type(value)} "
-                           f"({value!r})")
+            self.fail(key, f"{where}expected a number, got {self._type(value)} ({value!r})")
         if not math.isfinite(value):
             self.fail(key, f"{where}expected a finite number, got {value!r}")
         return float(value)
 
     def integer(self, key, value, where=""):
         if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(key, f"{where}expected an integer, got {self._type(value)} "
-                           f"({value!r})")
+            self.fail(key, f"{where}expected an integer, got {self._type(value)} ({value!r})")
         return int(value)
 
     def string(self, key, value, where=""):
         if not isinstance(value, str):
-            self.fail(key, f"{where}expected a string, got {self._type(value)} "
-                           f"({value!r})")
+            self.fail(key, f"{where}expected a string, got {self._type(value)} ({value!r})")
         return value
 
     def array(self, key, value, kind: str, item: Callable):
         if not isinstance(value, list):
             example = {"strings": '["…"]', "numbers": "[0.5]", "integers": "[0]"}[kind]
-            self.fail(key, f"expected an array of {kind} (e.g. {key} = {example}), got "
-                           f"{self._type(value)} ({value!r})")
+            self.fail(
+                key,
+                f"expected an array of {kind} (e.g. {key} = {example}), got "
+                f"{self._type(value)} ({value!r})",
+            )
         if not value:
-            self.fail(key, "empty array: the grid would have no runs" if key in _REQUIRED
-                      else "empty array: leave the key out instead")
+            self.fail(
+                key,
+                "empty array: the grid would have no runs"
+                if key in _REQUIRED
+                else "empty array: leave the key out instead",
+            )
         items = [item(key, v, f"item {k + 1}: ") for k, v in enumerate(value)]
         repeated = [v for v, count in Counter(items).items() if count > 1]
         if repeated:
@@ -138,15 +165,16 @@ class _Checker:
     def choice(self, key, value, choices, what, where="", canonical=str.lower):
         name = canonical(self.string(key, value, where))
         if name not in choices:
-            self.fail(key, f"{where}unknown {what} {value!r}; expected one of "
-                           + ", ".join(choices))
+            self.fail(
+                key, f"{where}unknown {what} {value!r}; expected one of " + ", ".join(choices)
+            )
         return name
 
-    def bounded(self, key, value, where, kind: str, ok: Callable[[float], bool],
-                text: str):
+    def bounded(self, key, value, where, kind: str, ok: Callable[[float], bool], text: str):
         """A number (``kind="number"``) or integer satisfying ``ok``, else refuse."""
-        value = self.number(key, value, where) if kind == "number" \
-            else self.integer(key, value, where)
+        value = (
+            self.number(key, value, where) if kind == "number" else self.integer(key, value, where)
+        )
         if not ok(value):
             self.fail(key, f"{where}{value!r} is not in {text}")
         return value
@@ -174,16 +202,13 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
     except UnicodeDecodeError as exc:
         raise SweepFileError(path, None, f"not UTF-8 text: {exc}") from None
     except OSError as exc:
-        raise SweepFileError(path, None, f"cannot read it: {exc.strerror or exc}") \
-            from None
+        raise SweepFileError(path, None, f"cannot read it: {exc.strerror or exc}") from None
     for key in document:
         if key != "sweep":
-            raise SweepFileError(path, key, "unknown key; a sweep file holds one "
-                                            "[sweep] table")
+            raise SweepFileError(path, key, "unknown key; a sweep file holds one [sweep] table")
     table = document.get("sweep")
     if table is None:
-        raise SweepFileError(path, "sweep", "missing: a sweep file holds one [sweep] "
-                                            "table")
+        raise SweepFileError(path, "sweep", "missing: a sweep file holds one [sweep] table")
     if not isinstance(table, dict):
         raise SweepFileError(path, "sweep", "expected a table, [sweep]")
     for key in table:
@@ -193,8 +218,10 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
             check.fail(key, f"unknown key{hint}; expected one of " + ", ".join(_KEYS))
     for key in _REQUIRED:
         if key not in table:
-            check.fail(key, "missing: the grid needs at least one value for each of "
-                            + ", ".join(_REQUIRED))
+            check.fail(
+                key,
+                "missing: the grid needs at least one value for each of " + ", ".join(_REQUIRED),
+            )
 
     from .. import models as registry
     from ..attack import GOALS
@@ -202,12 +229,17 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
     from ..defences import SANITIZERS
 
     def names(key, choices, what, canonical=str.lower):
-        return check.array(key, table[key], "strings",
-                           lambda k, v, w: check.choice(k, v, choices, what, w, canonical))
+        return check.array(
+            key,
+            table[key],
+            "strings",
+            lambda k, v, w: check.choice(k, v, choices, what, w, canonical),
+        )
 
     def numbers(key, kind, ok, text):
-        return check.array(key, table[key], kind + "s",
-                           lambda k, v, w: check.bounded(k, v, w, kind, ok, text))
+        return check.array(
+            key, table[key], kind + "s", lambda k, v, w: check.bounded(k, v, w, kind, ok, text)
+        )
 
     datasets = names("datasets", DATASETS, "data set", _dataset_key)
     models = names("models", registry.MODEL_NAMES, "model")
@@ -215,8 +247,9 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
     alphas = numbers("alphas", "number", lambda a: 0 <= a <= 1, "[0, 1]")
     rates = numbers("rates", "number", lambda r: r > 0, "(0, ∞)")
     seeds = numbers("seeds", "integer", lambda i: 0 <= i < 2**32, "[0, 2**32 - 1]")
-    sanitizers = names("sanitizers", tuple(SANITIZERS), "sanitizer") \
-        if "sanitizers" in table else []
+    sanitizers = (
+        names("sanitizers", tuple(SANITIZERS), "sanitizer") if "sanitizers" in table else []
+    )
     sanitizers = [name for name in SANITIZERS if name in sanitizers]  # canonical order
 
     opts = {**_DEFAULTS, **{k: table[k] for k in _DEFAULTS if k in table}}
@@ -231,8 +264,10 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
     clean_removal = scalar("clean_removal", "number", lambda q: 0 <= q < 1, "[0, 1)")
     step = check.choice("step", opts["step"], ("backtracking", "paper"), "step rule")
     if not isinstance(opts["skip_incompatible"], bool):
-        check.fail("skip_incompatible", f"expected true or false, got "
-                                        f"{check._type(opts['skip_incompatible'])}")
+        check.fail(
+            "skip_incompatible",
+            f"expected true or false, got {check._type(opts['skip_incompatible'])}",
+        )
     skip = opts["skip_incompatible"]
     name = path.stem if opts["name"] is None else check.string("name", opts["name"])
     data_dir = None
@@ -259,45 +294,69 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
         for model in models:
             model_task = registry.get(model).task
             if model_task != tasks[ds_name]:
-                text = (f"{model!r} is a {model_task} model but {ds_name!r} is a "
-                        f"{tasks[ds_name]} data set")
+                text = (
+                    f"{model!r} is a {model_task} model but {ds_name!r} is a "
+                    f"{tasks[ds_name]} data set"
+                )
                 if not skip:
-                    check.fail("models", f"{text}; remove one of them, or set "
-                                         "skip_incompatible = true to leave such pairs "
-                                         "out of the grid")
+                    check.fail(
+                        "models",
+                        f"{text}; remove one of them, or set "
+                        "skip_incompatible = true to leave such pairs "
+                        "out of the grid",
+                    )
                 skipped.append(f"{ds_name} × {model}")
                 continue
             pairs.append((ds_name, model))
     if not pairs:
-        check.fail("models", "no (data set, model) pair is compatible ("
-                             + "; ".join(skipped) + "): the grid would have no runs")
+        check.fail(
+            "models",
+            "no (data set, model) pair is compatible ("
+            + "; ".join(skipped)
+            + "): the grid would have no runs",
+        )
     if "trim" in sanitizers:
         bad = [d for d in datasets if tasks[d] != "regression"]
         if bad and not skip:
-            check.fail("sanitizers", f"'trim' is defined for regression only, but "
-                                     f"{bad[0]!r} is a classification data set; set "
-                                     "skip_incompatible = true to leave trim out of "
-                                     "its runs")
+            check.fail(
+                "sanitizers",
+                f"'trim' is defined for regression only, but "
+                f"{bad[0]!r} is a classification data set; set "
+                "skip_incompatible = true to leave trim out of "
+                "its runs",
+            )
         skipped += [f"trim on {d}" for d in bad]
     for ds_name in datasets:
         for rate in rates:
             if int(round(rate * n_train[ds_name])) < 1:
-                check.fail("rates", f"rate {rate!r} of the {n_train[ds_name]} training "
-                                    f"rows of {ds_name!r} rounds to 0 poison rows")
+                check.fail(
+                    "rates",
+                    f"rate {rate!r} of the {n_train[ds_name]} training "
+                    f"rows of {ds_name!r} rounds to 0 poison rows",
+                )
 
     runs = []
     for ds_name, model in pairs:
-        kept_sanitizers = [s for s in sanitizers
-                           if not (s == "trim" and tasks[ds_name] != "regression")]
+        kept_sanitizers = [
+            s for s in sanitizers if not (s == "trim" and tasks[ds_name] != "regression")
+        ]
         for goal in goals:
             for alpha in alphas:
                 for rate in rates:
                     for seed in seeds:
                         settings = {
-                            "schema": SCHEMA_VERSION, "dataset": ds_name, "model": model,
-                            "goal": goal, "alpha": alpha, "rate": rate, "seed": seed,
-                            "sanitizers": kept_sanitizers, "max_iter": max_iter,
-                            "tol": tol, "step": step, "n_sigma": n_sigma,
+                            "schema": SCHEMA_VERSION,
+                            "dataset": ds_name,
+                            "model": model,
+                            "goal": goal,
+                            "alpha": alpha,
+                            "rate": rate,
+                            "seed": seed,
+                            "sanitizers": kept_sanitizers,
+                            "max_iter": max_iter,
+                            "tol": tol,
+                            "step": step,
+                            "n_sigma": n_sigma,
                             "test_size": test_size,
                             "clean_removal": clean_removal if kept_sanitizers else None,
                         }
@@ -307,9 +366,8 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
 
 def _similar(a: str, b: str) -> bool:
     import difflib
+
     return difflib.SequenceMatcher(None, a, b).ratio() >= 0.75
 
 
-
-__all__ = ["SCHEMA_VERSION", "SweepFileError", "Run", "Sweep", "run_id", "canonical",
-           "load_sweep"]
+__all__ = ["SCHEMA_VERSION", "SweepFileError", "Run", "Sweep", "run_id", "canonical", "load_sweep"]

@@ -10,9 +10,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-
 from ..errors import FlexPoisonError
-
 from .run import Outcome
 from .spec import SCHEMA_VERSION, canonical
 
@@ -55,8 +53,10 @@ class ResultsStore:
     def __init__(self, path: str | os.PathLike, *, create: bool = True):
         self.path = Path(path)
         if not create and not self.path.is_file():
-            raise StoreError(f"{self.path.parent}: no results store ({STORE_NAME}); run "
-                             "'flexpoison sweep FILE --out DIR' first")
+            raise StoreError(
+                f"{self.path.parent}: no results store ({STORE_NAME}); run "
+                "'flexpoison sweep FILE --out DIR' first"
+            )
         self.conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         try:
             if create:
@@ -66,19 +66,23 @@ class ResultsStore:
                     for statement in _SCHEMA.split(";"):
                         if statement.strip():
                             self.conn.execute(statement)
-                    self.conn.execute("INSERT OR IGNORE INTO meta VALUES "
-                                      "('schema_version', ?)", (str(SCHEMA_VERSION),))
+                    self.conn.execute(
+                        "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                        (str(SCHEMA_VERSION),),
+                    )
             version = self.conn.execute(
-                "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                "SELECT value FROM meta WHERE key = 'schema_version'"
+            ).fetchone()
         except sqlite3.DatabaseError as exc:
             self.conn.close()
-            raise StoreError(f"{self.path}: not a flexpoison results store ({exc})") \
-                from None
+            raise StoreError(f"{self.path}: not a flexpoison results store ({exc})") from None
         if version is None or version[0] != str(SCHEMA_VERSION):
             self.conn.close()
-            raise StoreError(f"{self.path}: results store of schema version "
-                             f"{version and version[0]}, this flexpoison writes "
-                             f"{SCHEMA_VERSION}")
+            raise StoreError(
+                f"{self.path}: results store of schema version "
+                f"{version and version[0]}, this flexpoison writes "
+                f"{SCHEMA_VERSION}"
+            )
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -105,7 +109,7 @@ class ResultsStore:
 
     def record(self, outcome: Outcome) -> None:
         """Write one finished run atomically; a 'done' row is never replaced."""
-        now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
+        now = _dt.datetime.now(_dt.UTC).isoformat(timespec="microseconds")
         with self._transaction():
             self.conn.execute(
                 "INSERT INTO runs (run_id, status, settings, result, error, traceback, "
@@ -117,24 +121,46 @@ class ResultsStore:
                 "wall_seconds = excluded.wall_seconds, versions = excluded.versions, "
                 "worker = excluded.worker, attempts = runs.attempts + 1, "
                 "finished_at = excluded.finished_at WHERE runs.status != 'done'",
-                (outcome.run_id, outcome.status, canonical(dict(outcome.settings)),
-                 outcome.result, outcome.error, outcome.traceback,
-                 float(outcome.wall_seconds), canonical(dict(outcome.versions)),
-                 outcome.worker, now))
+                (
+                    outcome.run_id,
+                    outcome.status,
+                    canonical(dict(outcome.settings)),
+                    outcome.result,
+                    outcome.error,
+                    outcome.traceback,
+                    float(outcome.wall_seconds),
+                    canonical(dict(outcome.versions)),
+                    outcome.worker,
+                    now,
+                ),
+            )
 
     def rows(self, status: str | None = None) -> list[dict]:
         """Every row (settings, result and versions decoded), in rowid order."""
-        query = ("SELECT rowid, run_id, status, settings, result, error, traceback, "
-                 "wall_seconds, versions, worker, attempts, finished_at FROM runs")
+        query = (
+            "SELECT rowid, run_id, status, settings, result, error, traceback, "
+            "wall_seconds, versions, worker, attempts, finished_at FROM runs"
+        )
         args: tuple = ()
         if status is not None:
             query += " WHERE status = ?"
             args = (status,)
         out = []
         for row in self.conn.execute(query + " ORDER BY rowid", args):
-            keys = ("rowid", "run_id", "status", "settings", "result", "error",
-                    "traceback", "wall_seconds", "versions", "worker", "attempts",
-                    "finished_at")
+            keys = (
+                "rowid",
+                "run_id",
+                "status",
+                "settings",
+                "result",
+                "error",
+                "traceback",
+                "wall_seconds",
+                "versions",
+                "worker",
+                "attempts",
+                "finished_at",
+            )
             item = dict(zip(keys, row))
             for key in ("settings", "result", "versions"):
                 item[key] = None if item[key] is None else json.loads(item[key])
@@ -160,9 +186,11 @@ def exclusive(out_dir: Path) -> Iterator[None]:
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip()
-            raise StoreError(f"{out_dir}: another flexpoison sweep is writing into this "
-                             f"store{f' (pid {holder})' if holder else ''}; wait for it "
-                             "or use another --out") from None
+            raise StoreError(
+                f"{out_dir}: another flexpoison sweep is writing into this "
+                f"store{f' (pid {holder})' if holder else ''}; wait for it "
+                "or use another --out"
+            ) from None
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))
@@ -176,8 +204,6 @@ def read_store(out_dir: str | os.PathLike, status: str | None = None) -> list[di
     """The rows of ``OUT/results.sqlite`` (read only; see :meth:`ResultsStore.rows`)."""
     with ResultsStore(Path(out_dir) / STORE_NAME, create=False) as store:
         return store.rows(status)
-
-
 
 
 __all__ = ["STORE_NAME", "LOCK_NAME", "StoreError", "ResultsStore", "exclusive", "read_store"]
