@@ -1,41 +1,59 @@
-"""Shared fixtures: small data sets and scikit-learn oracles (fitted at tight tolerance)."""
+"""Shared fixtures: small data sets, scikit-learn oracles (fitted at tight tolerance), and
+the registry's examples as test cases (:func:`cases`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
-from sklearn.base import clone
-from sklearn.linear_model import (ElasticNet, Lasso, LinearRegression, LogisticRegression,
-                                  Ridge)
+from hypothesis import HealthCheck, settings
+
+from flexpoison import models
+from flexpoison.attack import Objective
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
+# Hypothesis profiles (tests that set max_examples themselves keep theirs): "ci", the
+# default, and "slow" for the property suite's long run:
+#   python -m pytest tests/test_properties.py -p no:cacheprovider --hypothesis-profile=slow
+settings.register_profile("ci", max_examples=100, deadline=None, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("slow", max_examples=2000, deadline=None, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci")
+
+TIGHTEST_TOL = 1e-15
+
 
 def tight(estimator):
-    """A clone of ``estimator`` whose solver runs to (near) machine precision."""
-    est = clone(estimator)
-    if isinstance(est, (Lasso, ElasticNet)):
-        est.set_params(tol=1e-15, max_iter=1_000_000)
-    elif isinstance(est, LogisticRegression):
-        est.set_params(tol=1e-14, max_iter=100_000, solver="newton-cholesky")
-    elif isinstance(est, Ridge):
-        est.set_params(solver="cholesky")
+    """An unfitted clone of ``estimator`` whose solver runs to machine precision: the
+    registry's tight settings (:meth:`~flexpoison.models.ModelSpec.tight_clone`), with
+    ``tol`` lowered further to 1e-15 when the estimator has one."""
+    est = models.spec_for(estimator).tight_clone(estimator)
+    params = est.get_params(deep=False)
+    if "tol" in params:
+        est.set_params(tol=min(params["tol"], TIGHTEST_TOL))
     return est
+
+
+def fitted_theta(fitted) -> np.ndarray:
+    """θ = (w, b) per output row, flattened, of a fitted scikit-learn linear model."""
+    coef = np.atleast_2d(fitted.coef_)
+    if not fitted.fit_intercept:
+        return coef.ravel()
+    intercept = np.atleast_1d(fitted.intercept_)
+    return np.hstack([coef, intercept[:, None]]).ravel()
 
 
 def sklearn_theta(estimator, X, y) -> np.ndarray:
     """θ = (w, b) per output row, flattened, as scikit-learn fits it on (X, y)."""
-    est = tight(estimator).fit(X, y)
-    coef = np.atleast_2d(est.coef_)
-    if not est.fit_intercept:
-        return coef.ravel()
-    intercept = np.atleast_1d(est.intercept_)
-    return np.hstack([coef, intercept[:, None]]).ravel()
+    return fitted_theta(tight(estimator).fit(X, y))
 
 
 def make_regression(n=60, d=4, seed=0, sparse=False):
+    """Responses linear in X plus noise; ``sparse``: the last true weight is 0."""
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, d)) * np.linspace(1.0, 2.0, d) + np.linspace(-1.0, 3.0, d)
     w = np.linspace(1.5, -1.0, d)
@@ -45,34 +63,64 @@ def make_regression(n=60, d=4, seed=0, sparse=False):
     return X, y
 
 
-def make_classification(n=80, d=4, k=2, seed=0):
+def make_classification(n=80, d=4, k=2, seed=0, sparse=False):
+    """k Gaussian blobs, labels 0…k−1 in turn; ``sparse``: the last feature is noise
+    (every class centre is 0 there)."""
     rng = np.random.default_rng(seed)
     labels = np.arange(n) % k
     centres = rng.normal(size=(k, d)) * 1.5
+    if sparse:
+        centres[:, -1] = 0.0
     X = centres[labels] + rng.normal(size=(n, d))
     return X, labels
 
 
-REGRESSORS = {
-    "ols": LinearRegression(),
-    "ridge": Ridge(alpha=1.0),
-    "ridge-noint": Ridge(alpha=0.5, fit_intercept=False),
-    "lasso": Lasso(alpha=0.3),
-    "elasticnet": ElasticNet(alpha=0.4, l1_ratio=0.8),
-    "elasticnet-noint": ElasticNet(alpha=0.5, l1_ratio=0.8, fit_intercept=False),
-}
-CLASSIFIERS = {
-    "logistic": (LogisticRegression(C=1.0), 2),
-    "logistic-noint": (LogisticRegression(C=0.5, fit_intercept=False), 2),
-    "multinomial": (LogisticRegression(C=1.0), 3),
-}
+class Case(NamedTuple):
+    """One example of the model registry with its training data: ``id`` is
+    ``"<registry name>[<example index>]"``, e.g. ``"ridge[0]"``."""
+
+    id: str
+    spec: models.ModelSpec
+    example: models.Example
+    estimator: object
+    X: np.ndarray
+    y: np.ndarray
+
+    @property
+    def victim(self) -> models.Victim:
+        return models.victim(self.estimator, self.y)
+
+
+def _data(task, n_classes, sparse):
+    if task == "regression":
+        return make_regression(sparse=sparse)
+    return make_classification(k=n_classes, sparse=sparse)
+
+
+def cases() -> list[Case]:
+    """Every example of every registry entry, with data of its task (n = 60 rows for
+    regression, 80 for classification, d = 4). For an L1-penalised learner the data
+    have a true weight of exactly 0, so that its fit has an inactive coefficient."""
+    out = []
+    for name, spec in models.REGISTRY.items():
+        for i, example in enumerate(spec.examples):
+            estimator = spec.make(**example.params)
+            X, y = _data(spec.task, example.n_classes, sparse=False)
+            if models.victim(estimator, y).learner.l1 > 0:
+                X, y = _data(spec.task, example.n_classes, sparse=True)
+            out.append(Case(f"{name}[{i}]", spec, example, estimator, X, y))
+    return out
 
 
 @pytest.fixture
-def regression_data():
-    return make_regression()
+def recorded_points(monkeypatch):
+    """Every point at which the attack evaluates W (accepted or not)."""
+    seen = []
+    original = Objective.evaluate
 
+    def spy(self, x, t, **kwargs):
+        seen.append(np.array(x))
+        return original(self, x, t, **kwargs)
 
-@pytest.fixture
-def classification_data():
-    return make_classification()
+    monkeypatch.setattr(Objective, "evaluate", spy)
+    return seen

@@ -16,10 +16,10 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from conftest import make_classification, make_regression
-from flexpoison.data import csvfile
-from flexpoison.reporting import files
 from flexpoison.cli import main
 from flexpoison.cli.attack import OUTPUT_FILES, attack
+from flexpoison.data import csvfile
+from flexpoison.reporting import files
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SUMMARY_KEYS = {

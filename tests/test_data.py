@@ -21,8 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flexpoison.data import uci
-from flexpoison.data import DATASETS, DataError, Dataset, load_dataset
+from flexpoison.data import DATASETS, DataError, Dataset, load_dataset, uci
 from flexpoison.data.readers import read_airquality, read_ccpp
 from flexpoison.data.uci import REGISTRY
 from flexpoison.errors import FlexPoisonError

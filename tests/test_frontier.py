@@ -13,12 +13,12 @@ from click.testing import CliRunner
 from conftest import make_classification, make_regression
 from flexpoison.attack import GOALS
 from flexpoison.cli.frontier import frontier as frontier_command
+from flexpoison.data import Dataset
+from flexpoison.defences import SANITIZERS, ThreeSigma
+from flexpoison.errors import InvalidInputError
 from flexpoison.experiments import frontier as fr
 from flexpoison.experiments.paper import split_dataset
 from flexpoison.reporting import frontier as frontier_files
-from flexpoison.data import Dataset
-from flexpoison.errors import InvalidInputError
-from flexpoison.defences import SANITIZERS, ThreeSigma
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ALPHAS = (0.0, 0.5, 1.0)
@@ -273,7 +273,8 @@ def test_frontier_section_goes_into_an_existing_report(regression_result, tmp_pa
     assert other.read_text().count("<h2>Frontier:") == 1
     _assert_balanced(other.read_text())
     with pytest.raises(InvalidInputError, match="^report:"):
-        frontier_files.write_frontier(regression_result, tmp_path / "c", report=tmp_path / "no.html")
+        frontier_files.write_frontier(regression_result, tmp_path / "c",
+                                      report=tmp_path / "no.html")
     assert not (tmp_path / "c").exists()
 
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flexpoison import Availability, Integrity
+from flexpoison import Availability, Integrity, models
 from flexpoison.attack.goals import ModelShape
-
-from flexpoison import models
 
 LOGISTIC = models.get("logistic")
 REG = ModelShape(3, 1, True, "regression", None, models.get("ridge").target_preset(1))

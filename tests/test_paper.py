@@ -9,8 +9,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from flexpoison.data import load_dataset
-from flexpoison.experiments.paper import (judge_claims, run_dataset, split_dataset,
-                                          victim_for)
+from flexpoison.experiments.paper import judge_claims, run_dataset, split_dataset, victim_for
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +36,7 @@ def test_victims_are_the_papers_learners():
 
 def test_metric_from_theta_equals_sklearn_predictions(iris_run):
     split = iris_run.split
-    for alpha, r in iris_run.runs.items():
+    for r in iris_run.runs.values():
         res = r.result
         est = LogisticRegression(C=1.0, tol=1e-12, max_iter=10_000).fit(
             np.vstack([split.X_train, res.X_poison]), np.append(split.y_train, res.y_poison))

@@ -11,10 +11,14 @@ import pytest
 from matplotlib._pylab_helpers import Gcf
 from matplotlib.figure import Figure
 
-from flexpoison.errors import InvalidInputError
 from flexpoison.attack import Integrity
-from flexpoison.reporting.plotting import (effect_label, plot_effect_vs_rate,
-                                           plot_metric_vs_rate, plot_w_history)
+from flexpoison.errors import InvalidInputError
+from flexpoison.reporting.plotting import (
+    effect_label,
+    plot_effect_vs_rate,
+    plot_metric_vs_rate,
+    plot_w_history,
+)
 
 
 def test_w_history_is_one_line_over_the_iterations():

@@ -9,11 +9,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 
+from flexpoison.defences import (
+    SANITIZERS,
+    IsolationForestFilter,
+    LocalOutlierFactorFilter,
+    LossFilter,
+    Sanitizer,
+    Screening,
+    Slab,
+    Sphere,
+    ThreeSigma,
+    Trim,
+    TrimScreening,
+    apply_sanitizer,
+    get_sanitizer,
+    screen,
+)
 from flexpoison.errors import InvalidInputError
-from flexpoison.defences import (SANITIZERS, IsolationForestFilter,
-                                   LocalOutlierFactorFilter, LossFilter, Sanitizer,
-                                   Screening, Slab, Sphere, ThreeSigma, Trim,
-                                   TrimScreening, apply_sanitizer, get_sanitizer, screen)
 
 D = 5
 N_PLANTED = 10

@@ -4,7 +4,9 @@
 active-set test for L1) and :class:`NewtonSolver` (non-quadratic losses: warm-started
 Newton with chord steps) answer every objective evaluation of the attack; the general
 :func:`flexpoison.engine.fit.fit` is the reference they must reproduce, and the Hessian
-factors they hand to the implicit gradient must solve with the exact Hessian.
+factors they hand to the implicit gradient must solve with the exact Hessian. The
+learners are the model registry's examples (``conftest.cases``), each checked by the
+fast path its loss takes.
 """
 
 from __future__ import annotations
@@ -14,18 +16,36 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import CLASSIFIERS, REGRESSORS, make_classification, make_regression
-from flexpoison import Availability, FlexiblePoisoning, Integrity, LossAvailability
+from conftest import cases, make_regression
+from flexpoison import FlexiblePoisoning, Integrity
 from flexpoison import engine as lrn
+from flexpoison.attack.goals import GOALS
+
+# The registry's examples (conftest.cases), split by the fast path their loss takes.
+CASES = cases()
+SQUARED = [pytest.param(c, id=c.id) for c in CASES
+           if c.victim.learner.loss.curvature is not None]
+SMOOTH = [pytest.param(c, id=c.id) for c in CASES if c.victim.learner.loss.curvature is None]
+L1 = [pytest.param(c, id=c.id) for c in CASES if c.victim.learner.l1 > 0]
+ALL = [pytest.param(c, id=c.id) for c in CASES]
 
 
-def _objective(estimator, X, y):
-    return FlexiblePoisoning(estimator, goal=Integrity(), alpha=0.3).objective(X, y)
+def _objective(case, goal=None):
+    return FlexiblePoisoning(case.estimator, goal=goal or Integrity(),
+                             alpha=0.3).objective(case.X, case.y)
+
+
+def _target(case, obj):
+    """An encoded target for a candidate: a response in the upper tail, or the second
+    row's label."""
+    if case.spec.task == "regression":
+        return float(np.quantile(case.y, 0.9))
+    return float(obj.victim.encode(case.y[1:2])[0])
 
 
 def _candidate(obj, X, u):
-    """A row inside the data's range, from u ∈ [−1, 1]^d."""
-    return X.mean(0) + 1.5 * X.std(0) * np.asarray(u)[:X.shape[1]]
+    """A row inside the data's range, from u ∈ [−1, 1]^d (repeated or cut to d)."""
+    return X.mean(0) + 1.5 * X.std(0) * np.resize(np.asarray(u, dtype=float), X.shape[1])
 
 
 def _reference(obj, phi, t, Theta0):
@@ -37,15 +57,18 @@ def _hessian(obj, phi, t, Theta):
     return H
 
 
-unit = st.lists(st.floats(-1, 1, allow_nan=False), min_size=4, max_size=4)
+D = max(case.X.shape[1] for case in CASES)
+unit = st.lists(st.floats(-1, 1, allow_nan=False), min_size=D, max_size=D)
 
 
-@pytest.mark.parametrize("name", sorted(REGRESSORS))
-@settings(max_examples=25, deadline=None)
+@pytest.mark.parametrize("case", SQUARED)
+@settings(max_examples=25, deadline=None, derandomize=True)
 @given(u=unit, t=st.floats(-5, 15, allow_nan=False))
-def test_rank_one_solver_matches_general_fit(name, u, t):
-    X, y = make_regression(sparse=name.startswith(("lasso", "elastic")))
-    obj = _objective(REGRESSORS[name], X, y)
+def test_rank_one_solver_matches_general_fit(case, u, t):
+    """Sherman–Morrison on the Gram statistics gives the general solver's optimum, and a
+    factor that solves with the exact Hessian on the free coordinates."""
+    X = case.X
+    obj = _objective(case)
     solver = obj._solver
     assert solver is not None
     phi = obj._features(_candidate(obj, X, u))
@@ -65,11 +88,12 @@ def test_rank_one_solver_matches_general_fit(name, u, t):
     np.testing.assert_allclose(fast.factor.solve(b), expected, rtol=1e-8, atol=1e-12)
 
 
-def test_rank_one_solver_refuses_a_changed_support():
-    """A candidate that zeroes a Lasso weight (or wakes one) is left to the general
-    solver, and the answer the objective returns is still the exact optimum."""
-    X, y = make_regression(sparse=True)
-    obj = _objective(REGRESSORS["lasso"], X, y)
+@pytest.mark.parametrize("case", L1)
+def test_rank_one_solver_refuses_a_changed_support(case):
+    """A candidate that zeroes an L1-penalised weight (or wakes one) is left to the
+    general solver, and the answer the objective returns is still the exact optimum."""
+    X = case.X
+    obj = _objective(case)
     learner = obj.victim.learner
     refused = 0
     rng = np.random.default_rng(3)
@@ -95,19 +119,21 @@ def test_rank_one_solver_is_not_used_when_the_statistics_are_singular():
     """OLS on fewer rows than features: A is singular, the candidate may fix it."""
     from sklearn.linear_model import LinearRegression
     X, y = make_regression(n=60, d=4)
-    obj = _objective(LinearRegression(), X, y)
+    obj = FlexiblePoisoning(LinearRegression()).objective(X, y)
     G = np.zeros_like(obj.data.G)
     singular = lrn.GramData(G, np.zeros(G.shape[0]), 0.0, 3)
     assert lrn.RankOneSolver.for_data(obj.victim.learner, singular) is None
 
 
-@pytest.mark.parametrize("name", sorted(CLASSIFIERS))
-@settings(max_examples=15, deadline=None)
+@pytest.mark.parametrize("case", SMOOTH)
+@settings(max_examples=15, deadline=None, derandomize=True)
 @given(u=unit, far=st.booleans())
-def test_newton_solver_matches_general_fit(name, u, far):
-    estimator, k = CLASSIFIERS[name]
-    X, y = make_classification(k=k)
-    obj = _objective(estimator, X, y)
+def test_newton_solver_matches_general_fit(case, u, far):
+    """Warm-started chord Newton, from the clean optimum or from far away (Θ = 0),
+    reaches the general solver's optimum, where ∇L vanishes; the factor it makes on
+    demand solves with the exact Hessian."""
+    X, y = case.X, case.y
+    obj = _objective(case)
     solver = obj._newton
     assert solver is not None
     phi = obj._features(_candidate(obj, X, u))
@@ -125,35 +151,29 @@ def test_newton_solver_matches_general_fit(name, u, far):
                                rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("name", ["ridge", "lasso", "logistic", "multinomial"])
-def test_lazy_gradient_equals_eager_gradient(name):
+@pytest.mark.parametrize("case", ALL)
+def test_lazy_gradient_equals_eager_gradient(case):
     """differentiate(evaluate(…, with_gradient=False)) == evaluate(…): trial points of the
     line search may skip the gradient without changing it."""
-    if name in REGRESSORS:
-        X, y = make_regression(sparse=name == "lasso")
-        obj = _objective(REGRESSORS[name], X, y)
-        t = float(np.quantile(y, 0.9))
-    else:
-        estimator, k = CLASSIFIERS[name]
-        X, y = make_classification(k=k)
-        obj = _objective(estimator, X, y)
-        t = float(obj.victim.encode(np.array([y[1]]))[0])
+    X = case.X
+    obj = _objective(case)
+    t = _target(case, obj)
+    with_y = case.spec.task == "regression"
     x = _candidate(obj, X, [0.3, -0.7, 0.5, 0.1])
-    eager = obj.evaluate(x, t, with_y=name in REGRESSORS)
-    lazy = obj.differentiate(obj.evaluate(x, t, with_gradient=False),
-                             with_y=name in REGRESSORS)
+    eager = obj.evaluate(x, t, with_y=with_y)
+    lazy = obj.differentiate(obj.evaluate(x, t, with_gradient=False), with_y=with_y)
     assert lazy.W == pytest.approx(eager.W, rel=1e-12)
     np.testing.assert_allclose(lazy.grad_x, eager.grad_x, rtol=1e-9, atol=1e-12)
-    if name in REGRESSORS:
+    if with_y:
         assert lazy.grad_y == pytest.approx(eager.grad_y, rel=1e-9)
 
 
-def test_newton_solver_out_of_steps_hands_over_to_the_general_solver():
+@pytest.mark.parametrize("case", SMOOTH)
+def test_newton_solver_out_of_steps_hands_over_to_the_general_solver(case):
     """A solver that runs out of steps says so (None) instead of returning a θ that is
     not the optimum, and the objective then gets the optimum from the general solver."""
-    estimator, k = CLASSIFIERS["logistic"]
-    X, y = make_classification(k=k)
-    obj = _objective(estimator, X, y)
+    X, y = case.X, case.y
+    obj = _objective(case)
     phi = obj._features(_candidate(obj, X, [0.9, -0.9, 0.9, -0.9]))
     t = float(obj.victim.encode(np.array([y[0]]))[0])
     far = np.zeros_like(obj.Theta_start)
@@ -165,24 +185,20 @@ def test_newton_solver_out_of_steps_hands_over_to_the_general_solver():
     np.testing.assert_allclose(ev.fit.Theta, ref.Theta, rtol=1e-9, atol=1e-11)
 
 
-GOALS = {"integrity": Integrity(), "availability": Availability(),
-         "loss": LossAvailability()}
-
-
-@pytest.mark.parametrize("goal", sorted(GOALS))
-@pytest.mark.parametrize("name", sorted(REGRESSORS))
-@settings(max_examples=10, deadline=None)
+@pytest.mark.parametrize("goal", GOALS)
+@pytest.mark.parametrize("case", SQUARED)
+@settings(max_examples=10, deadline=None, derandomize=True)
 @given(u=unit, t=st.floats(-5, 15, allow_nan=False), v=unit)
-def test_observed_quadratic_equals_the_effect_and_its_implicit_gradient(name, goal, u, t,
+def test_observed_quadratic_equals_the_effect_and_its_implicit_gradient(case, goal, u, t,
                                                                         v):
     """RankOneSolver evaluates a quadratic E at the optimum without forming θ, and
     evaluates the gradient formula in its own basis instead of solving with H: both
     must equal the effect evaluated at the formed θ and the general implicit gradient."""
-    X, y = make_regression(sparse=name.startswith(("lasso", "elastic")))
-    obj = FlexiblePoisoning(REGRESSORS[name], goal=GOALS[goal], alpha=0.3).objective(X, y)
+    X = case.X
+    obj = _objective(case, GOALS[goal]())
     quadratic = obj.effect.quadratic
     assert quadratic is not None and obj._solver.observe is quadratic
-    theta = obj.Theta_start.ravel() + 0.5 * np.asarray(v)[np.arange(obj.Theta_start.size) % 4]
+    theta = obj.Theta_start.ravel() + 0.5 * np.asarray(v)[np.arange(obj.Theta_start.size) % D]
     assert quadratic.value(theta) == pytest.approx(
         obj.effect.value(theta[None], (theta[None] @ obj._T).ravel()), rel=1e-12, abs=1e-12)
 
