@@ -7,7 +7,13 @@ import pytest
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from conftest import make_classification, make_regression, tight
-from flexpoison import Availability, FlexiblePoisoning, Integrity
+from flexpoison import (
+    Availability,
+    FlexiblePoisoning,
+    Integrity,
+    InvalidInputError,
+    SingularHessianError,
+)
 
 # Per-learner properties of Algorithm 1 (feasibility, descent, θ_p = scikit-learn,
 # reproducibility) are checked for every registered victim in test_contract.py.
@@ -129,3 +135,107 @@ def test_loss_availability_raises_the_validation_loss():
     assert r.effect_clean == pytest.approx(before, rel=1e-6)
     assert after > before
     assert r.effect_history[-1] == pytest.approx(after, rel=1e-4)
+
+
+# ---------------------------------------------------- hardening: no hang, no NaN, no drift
+
+
+def test_an_overflowing_box_is_refused_instead_of_looping(tmp_path):
+    """n_sigma·σ near 1e154 once made the box diagonal infinite and the line search
+    loop for ever; the box is now refused, and every line search is bounded. Run in a
+    subprocess so that a regression fails the test instead of hanging the suite."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np; from sklearn.linear_model import Ridge; "
+            "from flexpoison import FlexiblePoisoning, InvalidInputError\n"
+            "X = np.random.default_rng(0).normal(size=(40, 3))\n"
+            "try:\n"
+            "    attack = FlexiblePoisoning(Ridge(), n_points=1, n_sigma=1e154)\n"
+            "    attack.generate(X, X @ [1., -2, .5])\n"
+            "except InvalidInputError as e:\n"
+            "    print(e)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("n_sigma: the 1e+154σ box of feature")
+    X, y = make_regression(n=40, d=3)  # a large box that fits still works, and ends
+    r = FlexiblePoisoning(Ridge(), n_points=2, n_sigma=1e100, max_iter=5).generate(X, y)
+    assert np.all(np.isfinite(r.X_poison)) and np.all(np.isfinite(r.theta_poisoned))
+
+
+def test_float32_rows_are_inside_the_box_and_are_the_rows_theta_was_computed_on():
+    """Points used to be projected in float64 and cast afterwards: about half the
+    float32 runs returned rows one ulp outside the box, which the 3σ sanitizer then
+    caught, and θ_p did not match a fit on the rows returned."""
+    from flexpoison.defences import ThreeSigma
+
+    X, y = make_regression(n=60, d=4)
+    X32 = X.astype(np.float32)
+    for seed in range(8):
+        r = FlexiblePoisoning(Ridge(), alpha=0.0, n_points=5, random_state=seed,
+                              max_iter=20).generate(X32, y)
+        assert r.X_poison.dtype == np.float32
+        assert np.all(r.X_poison >= r.lower) and np.all(r.X_poison <= r.upper)
+        rows = np.vstack([X32, r.X_poison]).astype(np.float64)
+        theta = tight(Ridge()).fit(rows, np.append(y, r.y_poison))
+        refit = np.append(theta.coef_, theta.intercept_)
+        np.testing.assert_allclose(r.theta_poisoned, refit, rtol=1e-9, atol=1e-12)
+        kept = ThreeSigma()(np.vstack([X32, r.X_poison]), np.append(y, r.y_poison),
+                            X_clean=X32, y_clean=y, task="regression")
+        assert set(range(60, 65)) <= set(kept.tolist())  # no poison row caught
+
+
+@pytest.mark.parametrize("case", ["X", "y", "x_p"])
+def test_values_whose_squares_overflow_are_refused_with_the_remedy(case):
+    """X of 1e154, y of 1e300 or a candidate at 1e200 gave NaN θ, W and E with only a
+    RuntimeWarning; each is now one error naming the scale and the remedy."""
+    X, y = make_regression(n=40, d=3)
+    attack = FlexiblePoisoning(Ridge(), n_points=1)
+    with pytest.raises(InvalidInputError, match=rf"^{case}: values up to .* too large.*"
+                                                r"rescale"):
+        if case == "X":
+            attack.generate(X * 1e154, y)
+        elif case == "y":
+            attack.generate(X, y + 1e300)
+        else:
+            attack.objective(X, y).value(np.full(3, 1e200), 1.0)
+
+
+def test_a_target_of_strings_is_an_error_naming_target():
+    X, y = make_regression(n=40, d=3)
+    with pytest.raises(InvalidInputError, match="^target: expected a preset name or a flat"):
+        FlexiblePoisoning(Ridge(), goal=Integrity(target=["a", "b", "c", "d"]),
+                          n_points=1).generate(X, y)
+
+
+def test_refusals_name_the_real_cause():
+    """Precision, scale and collinearity are told apart (they used to share one
+    message: "constant (σ = 0)" or "collinear")."""
+    from sklearn.linear_model import ElasticNet, LinearRegression
+
+    X, y = make_regression(n=40, d=3)
+    tiny = X.copy()
+    tiny[:, 1] = 50.0 + 1e-12 * np.arange(40)
+    with pytest.raises(InvalidInputError, match="feature 1 varies by σ = .*below float64's "
+                                                "precision.*standardise"):
+        FlexiblePoisoning(Ridge(), n_points=1).generate(tiny, y)
+    with pytest.raises(SingularHessianError, match="collinear"):
+        FlexiblePoisoning(LinearRegression(), n_points=1).generate(
+            np.column_stack([X, 2 * X[:, 0]]), y)
+    with pytest.raises(SingularHessianError, match="fewer than the model's parameters"):
+        FlexiblePoisoning(LinearRegression(), n_points=1).generate(X[:3], y[:3])
+    # unscaled features without an intercept: the L1 solver ends at once (it took
+    # 1.5–39 s before refusing), at an optimum at least as good as scikit-learn's
+    scaled = X * [1e-3, 1.0, 1e3] + [500.0, -400.0, 900.0]
+    r = FlexiblePoisoning(ElasticNet(alpha=0.5, l1_ratio=0.8, fit_intercept=False),
+                          n_points=2, max_iter=5).generate(scaled, y)
+    assert np.all(np.isfinite(r.theta_poisoned))
+
+
+def test_at_most_one_poison_row_per_clean_row():
+    X, y = make_regression(n=30, d=3)
+    for kw in ({"rate": 1.5}, {"n_points": 31}):
+        with pytest.raises(InvalidInputError, match="at most one poison row per clean row"):
+            FlexiblePoisoning(Ridge(), **kw).generate(X, y)
+    assert FlexiblePoisoning(Ridge(), rate=1.0, max_iter=2).generate(X, y).n_points == 30

@@ -249,6 +249,12 @@ def _constant_column(tmp_path):
                      [[x[0], 7.5, x[1], t] for x, t in zip(X, y)])
 
 
+def _few_rows(tmp_path):
+    X, y = make_regression(n=12, d=2, seed=5)
+    return write_csv(tmp_path / "few.csv", ["a", "b", "y"],
+                     [[x[0], x[1], t] for x, t in zip(X, y)])
+
+
 BASE = ["--target-column", "y", "--model", "ridge", "--rate", 0.1]
 ERRORS = {
     "missing-file": (lambda p, d: ["--data", p / "nope.csv", *BASE],
@@ -262,13 +268,23 @@ ERRORS = {
                       "--rate", 0.1], ["no column 'price'", "'x1', 'y', 'x2', 'x3'"]),
     "alpha-out-of-range": (lambda p, d: ["--data", d, *BASE, "--alpha", 1.5],
                            ["--alpha", "1.5", "0<=x<=1"]),
-    "rate-zero": (lambda p, d: ["--data", d, *BASE[:-2], "--rate", 0], ["--rate", "x>0"]),
+    "rate-zero": (lambda p, d: ["--data", d, *BASE[:-2], "--rate", 0], ["--rate", "0<x<=1"]),
     "rate-and-n-points": (lambda p, d: ["--data", d, *BASE, "--n-points", 3],
                           ["exactly one of --rate and --n-points"]),
     "unknown-preset": (lambda p, d: ["--data", d, *BASE, "--target", "upside-down"],
                        ["--target", "unknown preset 'upside-down'"]),
     "constant-column": (lambda p, d: ["--data", _constant_column(p), *BASE],
                         ["column 'flat' is constant"]),
+    "rate-above-one": (lambda p, d: ["--data", d, *BASE[:-2], "--rate", 1.5],
+                       ["--rate", "1.5", "0<x<=1"]),
+    "box-overflow": (lambda p, d: ["--data", d, *BASE, "--n-sigma", "1e300"],
+                     ["--n-sigma", "reaches", "use a smaller n_sigma"]),
+    "continuous-labels": (
+        lambda p, d: ["--data", d, "--target-column", "y", "--model", "logistic",
+                      "--rate", 0.1],
+        ["target column 'y' holds numbers that are not integers", "regression --model"]),
+    "too-few-rows": (lambda p, d: ["--data", _few_rows(p), *BASE],
+                     ["--test-size", "at least 10 and 5"]),
     "unsupported-model": (
         lambda p, d: ["--data", d, "--target-column", "y", "--model", "svm",
                       "--rate", 0.1], ["--model", "'svm'", "ridge"]),
@@ -287,6 +303,7 @@ def test_user_mistake_is_one_clear_error_and_leaves_no_output(case, regression_c
     assert "Traceback" not in result.output
     errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1, result.output
+    assert len(errors[0]) < 400, errors[0]  # one short line, not a list of every value
     for text in expected:
         assert text in errors[0], (text, errors[0])
     assert list(out.iterdir()) == []
@@ -343,3 +360,14 @@ def test_within_range_and_loss_availability(regression_csv, tmp_path):
     X_train, _ = split(regression_csv, "y")
     poison = np.array([[float(r[0]), float(r[2]), float(r[3])] for r in rows])
     assert np.all(poison >= X_train.min(0) - 1e-9) and np.all(poison <= X_train.max(0) + 1e-9)
+
+
+def test_user_strings_are_shown_literally_in_the_figures(regression_csv, tmp_path):
+    """A file named like TeX (``we$\\frac{x}$ird.csv``) crashed matplotlib's maths
+    parser while the figures were drawn."""
+    weird = tmp_path / "we$\\frac{x}$ird.csv"
+    weird.write_bytes(regression_csv.read_bytes())
+    out = tmp_path / "weird-out"
+    result = run("--data", weird, *BASE, "--out", out, *FAST)
+    assert result.exit_code == 0, result.output
+    check_outputs(out, weird, round(0.1 * 28))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import io
+import os
 import shutil
 import threading
 import zipfile
@@ -509,3 +510,22 @@ def test_pinned_archive_checksum_is_enforced(http_root, monkeypatch, tmp_path):
     good = hashlib.sha256(archive.read_bytes()).hexdigest()
     monkeypatch.setitem(uci._REGISTRY, "airquality", replace(entry, archive_sha256=good))
     assert load_dataset("airquality").X.shape == (AQ_KEPT_ROWS, 8)
+
+
+@needs_data
+def test_folders_left_by_a_killed_download_are_removed(http_root, tmp_path):
+    """A SIGKILL during a download left ``.download-*`` folders in the cache for ever;
+    the next download removes those of processes that no longer run (and keeps the
+    one of a process that still runs)."""
+    import subprocess
+
+    root, _ = http_root
+    _serve_zip(root, {"AirQualityUCI.csv": AQ_FILE.read_bytes()})
+    cache = tmp_path / "cache"
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (cache / f".download-{dead.pid}-abc" / "extracted").mkdir(parents=True)
+    alive = cache / f".download-{os.getppid()}-def"
+    alive.mkdir()
+    load_dataset("airquality")
+    assert _cache_files(cache) == [alive.name, "airquality", "airquality/AirQualityUCI.csv"]

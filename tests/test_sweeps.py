@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from conftest import SHARED_DATA
 from flexpoison import sweeps as sw
+from flexpoison._validation import MAX_RATE, MIN_TRAIN_ROWS
 from flexpoison.cli import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -109,7 +110,7 @@ BAD_FILES = [
     ("unknown sanitizer", {**TINY, "sanitizers": ["sphere", "magic"]},
      "sweep.sanitizers", "item 2: unknown sanitizer 'magic'"),
     ("alpha out of range", {**TINY, "alphas": [0.5, 1.5]}, "sweep.alphas",
-     "item 2: 1.5 is not in [0, 1]"),
+     "item 2: must lie in [0, 1], got 1.5"),
     ("repeated value", {**TINY, "alphas": [0.5, 0.5]}, "sweep.alphas",
      "0.5 is given twice"),
     ("incompatible pair", {**TINY, "models": ["ridge"]}, "sweep.models",
@@ -118,6 +119,21 @@ BAD_FILES = [
      "'trim' is defined for regression only"),
     ("rate rounds to no poison", {**TINY, "rates": [0.001]}, "sweep.rates",
      "rounds to 0 poison rows"),
+    # what every run would refuse is refused up front, by the library's own rules
+    ("rate above MAX_RATE", {**TINY, "rates": [0.05, 1e6]}, "sweep.rates",
+     f"item 2: 1e+06 is above {MAX_RATE:g}"),
+    ("max_iter not a count", {**TINY, "max_iter": 0}, "sweep.max_iter",
+     "must be a finite number > 0, got 0"),
+    ("tol not positive", {**TINY, "tol": 0}, "sweep.tol", "must be a finite number > 0"),
+    ("unknown step rule", {**TINY, "step": "newton"}, "sweep.step",
+     "unknown step rule 'newton'; expected one of backtracking, paper"),
+    ("too few training rows", {**TINY, "test_size": 0.95}, "sweep.test_size",
+     f"data set 'iris': 150 rows split into 7 training and 143 test rows; an experiment "
+     f"needs at least {MIN_TRAIN_ROWS}"),
+    ("too few test rows", {**TINY, "test_size": 0.02}, "sweep.test_size",
+     "data set 'iris': 150 rows split into 147 training and 3 test rows"),
+    ("n_sigma box too large", {**TINY, "n_sigma": 1e200}, "sweep.n_sigma",
+     "data set 'iris': the 1e+200σ box of feature"),
 ]
 
 
@@ -148,6 +164,36 @@ def test_malformed_files_are_refused(tmp_path, text, message):
     assert result.exit_code == 1 and message in result.output, result.output
     assert result.output.startswith(f"Error: {file}: ")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_grid_is_counted_before_it_is_expanded(tmp_path, monkeypatch):
+    def expanded(settings):
+        raise AssertionError("the grid was expanded")
+
+    file = write_sweep(tmp_path / "huge.toml", **{
+        **TINY, "alphas": [k / 999 for k in range(1000)],
+        "rates": [0.005 + k * 0.000995 for k in range(1000)], "seeds": list(range(1000))})
+    monkeypatch.setattr(sw.spec, "run_id", expanded)
+    start = time.perf_counter()
+    for args in ((), ("--status",)):
+        result = invoke("sweep", file, "--out", tmp_path / "out", *args)
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+        assert result.output == (
+            f"Error: {file}: key 'sweep': the grid has 1,000,000,000 runs, more than the "
+            f"limit {sw.MAX_RUNS:,}; split it into several sweep files (they can share one "
+            "--out) or give fewer values\n")
+    assert time.perf_counter() - start < 5 and not (tmp_path / "out").exists()
+    help_text = " ".join(invoke("sweep", "--help").output.split())
+    assert f"a grid of more than {sw.MAX_RUNS:,} runs" in help_text
+
+
+def test_the_run_limit_is_inclusive(tmp_path, monkeypatch):
+    file = write_sweep(tmp_path / "tiny.toml", **TINY)  # 4 runs
+    monkeypatch.setattr(sw.spec, "MAX_RUNS", 4)
+    assert len(sw.load_sweep(file)) == 4
+    monkeypatch.setattr(sw.spec, "MAX_RUNS", 3)
+    with pytest.raises(sw.SweepFileError, match="the grid has 4 runs, more than the limit 3;"):
+        sw.load_sweep(file)
 
 
 # ------------------------------------------------------------------------ one run
@@ -299,6 +345,36 @@ def test_sigkill_mid_sweep_loses_nothing_and_recomputes_nothing(tmp_path):
                                              row["result"])
 
 
+def test_ctrl_c_stops_the_workers_cleanly(tmp_path):
+    file = write_sweep(tmp_path / "slow.toml", **{**TINY, "rates": [0.3],
+                                                   "seeds": [0, 1, 2, 3], "max_iter": 30})
+    out = tmp_path / "out"
+    # `python -m flexpoison`, with Ctrl-C's KeyboardInterrupt restored: a background job
+    # of a shell (which this test may be) ignores SIGINT, and so would its children
+    command = [sys.executable, "-c",
+               "import runpy, signal, sys; signal.signal(signal.SIGINT, "
+               "signal.default_int_handler); sys.argv[0] = 'flexpoison'; "
+               "runpy.run_module('flexpoison', run_name='__main__')",
+               "sweep", str(file), "--out", str(out), "--workers", "2", "--quiet"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while _count(out) < 1:  # the workers are inside their runs
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no run finished in 60 s"
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the whole foreground group
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if _group_alive(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, stderr
+    assert stderr == (f"interrupted: the runs finished so far are in {out / sw.STORE_NAME}; "
+                      "run the same command again to resume\n")
+    assert 1 <= _count(out) < 8
+
+
 def test_a_failing_run_is_recorded_and_retried(tmp_path, monkeypatch):
     file = write_sweep(tmp_path / "tiny.toml", **{**TINY, "alphas": [0.0, 1.0]})
     out = tmp_path / "out"
@@ -401,7 +477,8 @@ def finished_store(tmp_path_factory):
 def counts(output: str) -> dict[str, str]:
     """The 'done N' / 'failed N' / 'pending N' lines of --status."""
     return {words[0]: words[1] for words in map(str.split, output.splitlines())
-            if len(words) == 2 and words[0] in ("done", "failed", "pending")}
+            if len(words) == 2 and words[0] in ("done", "failed", "pending")
+            and words[1].isdigit()}
 
 
 def test_status_counts_a_store_without_running(finished_store, tmp_path):
@@ -437,6 +514,110 @@ def test_plot_draws_the_figures_from_the_store(finished_store):
         + [f"frontier__iris__logistic__{goal}__rate{rate}.png"
            for goal in ("integrity", "availability") for rate in ("0.05", "0.1")])
     assert all((out / "figures" / n).read_bytes().startswith(PNG_MAGIC) for n in names)
+
+
+def fake_store(out: Path, rows) -> None:
+    """A store holding ``rows`` = (run_id, status, settings, result JSON, error), written
+    straight into SQLite (as many as a test needs, in one transaction)."""
+    out.mkdir(parents=True, exist_ok=True)
+    sw.ResultsStore(out / sw.STORE_NAME).close()
+    conn = sqlite3.connect(out / sw.STORE_NAME)
+    try:
+        with conn:
+            conn.executemany(
+                "INSERT INTO runs (run_id, status, settings, result, error, wall_seconds, "
+                "versions, worker, finished_at) VALUES (?, ?, ?, ?, ?, 2.0, '{}', 'h:1', 'now')",
+                rows)
+    finally:
+        conn.close()
+
+
+def test_status_streams_the_store_in_bounded_memory(tmp_path):
+    import tracemalloc
+
+    file = write_sweep(tmp_path / "grid.toml", **{
+        **TINY, "alphas": [k / 9 for k in range(10)],
+        "rates": [0.05 * (k + 1) for k in range(10)], "seeds": list(range(10))})
+    grid = sw.load_sweep(file)
+    # 1,000 finished runs whose results hold long histories (20 MB of JSON): --status
+    # needs four numbers of each, never the results themselves
+    result = json.dumps({"effect_clean": 1.0, "effect_final": 3.0, "test_metric_before": 0.5,
+                         "test_metric_after": 0.25, "effect_history": [0.125] * 4000})
+    rows = [(r.run_id, "done", json.dumps(dict(r.settings)), result, None)
+            for r in grid.runs[5:]]
+    rows += [(r.run_id, "failed", json.dumps(dict(r.settings)), None, "E: no")
+             for r in grid.runs[:5]]
+    rows.append(("0123456789abcdef", "done", "{}", result, None))  # another grid's run
+    fake_store(tmp_path / "out", rows)
+    tracemalloc.start()
+    try:
+        report = sw.sweep_status(grid, tmp_path / "out")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 10e6, f"--status held {peak / 1e6:.0f} MB"
+    assert (report.done, report.failed, report.pending, report.other_runs) == (995, 5, 0, 1)
+    assert report.means == {("iris", "logistic", "integrity"): (1.0, 3.0, 0.5, 0.25, 2.0)}
+    assert [f[0] for f in report.failures] == [r.run_id for r in grid.runs[:5]]
+    text = invoke("sweep", file, "--out", tmp_path / "out", "--status").output
+    assert counts(text) == {"done": "995", "failed": "5", "pending": "0"}
+
+
+def assert_refused(result, *fragments: str) -> None:
+    """One line ``Error: …`` holding every fragment, exit status 1, no traceback."""
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def damage(path: Path, how: str) -> None:
+    """Garbage over the root page of a table (a page in the middle of the file), or a
+    finished run's result emptied."""
+    conn = sqlite3.connect(path)
+    try:
+        if how == "emptied result":
+            with conn:
+                conn.execute("UPDATE runs SET result = '{}' WHERE rowid = 2")
+            return
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?",
+                               (how,)).fetchone()
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    finally:
+        conn.close()
+    assert 1 < root < pages
+    with open(path, "r+b") as handle:
+        handle.seek((root - 1) * page_size)
+        handle.write(b"garbage!" * (page_size // 8))
+
+
+@pytest.mark.parametrize("how", ["runs", "sqlite_autoindex_runs_1", "emptied result"])
+def test_a_damaged_store_is_refused_in_one_line(finished_store, tmp_path, how):
+    file, finished = finished_store
+    out = tmp_path / "out"
+    out.mkdir()
+    store = out / sw.STORE_NAME
+    store.write_bytes((finished / sw.STORE_NAME).read_bytes())
+    damage(store, how)
+    for args in (("sweep", file, "--out", out, "--status"),
+                 ("sweep", file, "--out", out, "--workers", "1"),
+                 ("plot", out)):
+        assert_refused(invoke(*args), f"Error: {store}: the results store is damaged",
+                       "move it aside", "run the sweep again")
+    assert not (out / "figures").exists()
+
+
+def test_a_directory_in_place_of_the_store_is_refused(tmp_path):
+    file = write_sweep(tmp_path / "tiny.toml", **TINY)
+    out = tmp_path / "out"
+    (out / sw.STORE_NAME).mkdir(parents=True)
+    for args in (("sweep", file, "--out", out, "--status"),
+                 ("sweep", file, "--out", out, "--workers", "1"),
+                 ("plot", out)):
+        assert_refused(invoke(*args), f"Error: {out / sw.STORE_NAME}: not a results store")
+    assert sorted(p.name for p in out.iterdir()) == [sw.STORE_NAME]
 
 
 def test_plot_refuses_a_directory_without_a_store(tmp_path):

@@ -28,6 +28,21 @@ Conventions (one everywhere)
 * Target presets: ``flip-top``, ``negate``, ``swap:A,B``, ``predict:v@x*``
   (:mod:`flexpoison.attack.goals`).
 
+Limits (the same in the library and in every command; :mod:`flexpoison._validation`)
+-----------------------------------------------------------------------------------
+* at most one poison row per clean training row: rate = m / n ≤ 1;
+* an experiment (a command) needs at least 10 training rows and 5 test rows;
+* every number the attack squares — features, responses, the box, a candidate row —
+  must stay within ±1e150 (their sums of squares overflow float64 near 1e154);
+  larger data are refused with the advice to rescale;
+* a feature must vary, by more than float64's precision around its mean.
+
+Errors are :class:`FlexPoisonError` subclasses with a message naming the argument:
+:class:`InvalidInputError`, :class:`UnsupportedEstimatorError`,
+:class:`SingularHessianError` (the model is not unique, with the reason: collinear
+features, too few rows, or a scale float64 cannot resolve) and
+:class:`ConvergenceError`.
+
 Layers, top to bottom (imports point only downward): ``cli`` → ``reporting`` →
 ``sweeps`` → ``experiments`` → ``data``, ``defences`` → ``attack`` → ``models``
 (the registry of victims) → ``engine``.
@@ -40,6 +55,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
 from .errors import (
+    ConvergenceError,
     FlexPoisonError,
     InvalidInputError,
     SingularHessianError,
@@ -102,5 +118,6 @@ __all__ = [
     "InvalidInputError",
     "UnsupportedEstimatorError",
     "SingularHessianError",
+    "ConvergenceError",
     "__version__",
 ]

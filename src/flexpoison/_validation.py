@@ -9,6 +9,18 @@ import numpy as np
 
 from .errors import InvalidInputError
 
+# The limits every part of flexpoison applies (documented in the package docstring).
+
+#: The largest magnitude accepted in any number the attack squares (features, responses,
+#: the box): sums of squares of float64 numbers overflow near 1e154.
+MAX_MAGNITUDE = 1e150
+#: The largest poisoning rate m / n: at most one poison row per clean training row.
+MAX_RATE = 1.0
+#: The fewest training rows an experiment (a command) attacks, and the fewest test rows
+#: it measures a test metric on.
+MIN_TRAIN_ROWS = 10
+MIN_TEST_ROWS = 5
+
 
 def check_features(X, name: str = "X", min_rows: int = 1) -> np.ndarray:
     """A finite, numeric 2-D array of at least ``min_rows`` rows and one column."""
@@ -80,10 +92,25 @@ def check_targets(y, n: int, task: str, name: str = "y") -> np.ndarray:
 
 
 def _check_finite(arr: np.ndarray, name: str) -> None:
+    """Refuse NaN and ±inf, and numbers so large that their squares overflow."""
     if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
         bad = np.argwhere(~np.isfinite(arr))[0]
         where = f"row {bad[0]}" + (f", column {bad[1]}" if bad.size > 1 else "")
         raise InvalidInputError(f"{name}: contains NaN or infinite values (first at {where})")
+    check_scale(arr, name)
+
+
+def check_scale(arr: np.ndarray, name: str, remedy: str = "") -> None:
+    """Refuse magnitudes above :data:`MAX_MAGNITUDE`: the training objective sums their
+    squares, which overflow float64 near 1e154."""
+    if arr.size and arr.dtype.kind in "iuf":
+        largest = float(np.max(np.abs(arr)))
+        if largest > MAX_MAGNITUDE:
+            raise InvalidInputError(
+                f"{name}: values up to {largest:.3g} are too large: the training objective "
+                f"sums their squares, which overflow float64 (flexpoison accepts magnitudes "
+                f"up to {MAX_MAGNITUDE:g}); {remedy or 'rescale them (e.g. standardise)'}"
+            )
 
 
 def check_fraction(value, name: str) -> float:
@@ -101,6 +128,17 @@ def check_positive(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InvalidInputError(f"{name}: expected a positive number, got {value!r}")
     return _positive(float(value), name)
+
+
+def check_rate(value, name: str = "rate") -> float:
+    """A poisoning rate m / n in (0, :data:`MAX_RATE`]."""
+    rate = check_positive(value, name)
+    if rate > MAX_RATE:
+        raise InvalidInputError(
+            f"{name}: {rate:g} is above {MAX_RATE:g}: flexpoison adds at most one poison row "
+            "per clean row"
+        )
+    return rate
 
 
 def check_count(value, name: str) -> int:

@@ -22,3 +22,8 @@ class UnsupportedEstimatorError(FlexPoisonError, ValueError):
 
 class SingularHessianError(FlexPoisonError, ArithmeticError):
     """The learner's Hessian is singular, so its optimum (and gradient) is not unique."""
+
+
+class ConvergenceError(FlexPoisonError, ArithmeticError):
+    """A solver could not reach the learner's optimum (the problem is too badly
+    conditioned in float64)."""

@@ -532,6 +532,11 @@ def victim(estimator, y: np.ndarray) -> Victim:
             raise InvalidInputError(
                 f"y: {spec.class_name} needs at least two classes, got {classes.size}"
             )
+        if classes.size > len(y) / 2:
+            raise InvalidInputError(
+                f"y: {classes.size} distinct labels in {len(y)} rows: fewer than two rows per "
+                f"class, which looks like a continuous response; use a regression model"
+            )
         if classes.size > 2:
             suffix = f", multinomial K={classes.size}"
     terms = spec.terms(params, None if classes is None else int(classes.size))

@@ -19,8 +19,16 @@ from typing import Literal
 import numpy as np
 
 from .. import engine, models
-from .._validation import check_count, check_features, check_fraction, check_positive, check_targets
-from ..errors import InvalidInputError, UnsupportedEstimatorError
+from .._validation import (
+    MAX_RATE,
+    check_count,
+    check_features,
+    check_fraction,
+    check_positive,
+    check_rate,
+    check_targets,
+)
+from ..errors import InvalidInputError, SingularHessianError, UnsupportedEstimatorError
 from ..models import Victim
 from .box import Box, feasible_box
 from .effects import public_map
@@ -28,6 +36,54 @@ from .goals import GOALS, Goal, Integrity, ModelShape
 from .objective import Objective
 
 StepRule = Literal["backtracking", "paper"]
+
+# Trial steps of one line search at most: halving the box diagonal (≤ 2e150) down to
+# the floor (≥ 1e-12) takes fewer than 540; the bound makes the loop finite whatever W
+# does (NaN included).
+_MAX_TRIALS = 600
+
+
+def why_singular(X: np.ndarray, fit_intercept: bool, feature_names: list[str] | None = None) -> str:
+    """Why a learner's Hessian on the rows X is (numerically) singular, and the remedy:
+    fewer rows than parameters, collinear features (the standardised design, with the
+    intercept's column, is rank deficient: smallest singular value ≤ 1e-8 of the
+    largest), or else features on scales that leave float64 without the precision to
+    tell the directions apart."""
+    n, d = X.shape
+    p = d + fit_intercept
+    if n < p:
+        return (
+            f"the training rows ({n}) are fewer than the model's parameters ({p}), so "
+            "it is not unique; add rows or an L2 penalty"
+        )
+    mean, sigma = X.mean(axis=0), X.std(axis=0)
+    Z = (X - mean) / np.where(sigma > 0, sigma, 1.0)
+    if fit_intercept:
+        Z = np.column_stack([Z, np.ones(n)])
+    singular = np.linalg.svd(Z, compute_uv=False)
+    if singular[-1] <= 1e-8 * singular[0]:
+        return (
+            "its features are collinear (a feature is a linear combination of others, "
+            "e.g. a duplicated column), so the model is not unique; remove redundant "
+            "features or add an L2 penalty"
+        )
+
+    def name(j: int) -> str:
+        return repr(feature_names[j]) if feature_names else f"feature {j}"
+
+    spread = (
+        name(int(np.argmin(sigma))),
+        float(sigma.min()),
+        name(int(np.argmax(sigma))),
+        float(sigma.max()),
+    )
+    return (
+        "its features are not collinear but their scales leave float64 without "
+        f"the precision to solve it (σ from {spread[1]:.3g} for {spread[0]} to "
+        f"{spread[3]:.3g} for {spread[2]}, largest |mean| {np.max(np.abs(mean)):.3g}); "
+        "standardise the features (--standardize on the command line, or a "
+        "StandardScaler) and attack again"
+    )
 
 
 def _column_names(X) -> list[str] | None:
@@ -219,8 +275,7 @@ class FlexiblePoisoning:
             concealment.append(ev.C)
             n_iter.append(len(history) - 1)
 
-        dtype = setup.X.dtype if setup.X.dtype.kind == "f" else np.float64
-        X_poison = np.asarray(points, dtype=float).reshape(m, d).astype(dtype)
+        X_poison = np.asarray(points, dtype=float).reshape(m, d).astype(box.dtype)
         ref = setup.objective.theta_reference
         e0, _ = setup.objective.effect(setup.objective.Theta_start, setup.theta_clean)
         return AttackResult(
@@ -289,7 +344,7 @@ class FlexiblePoisoning:
         if self.n_points is not None:
             check_count(self.n_points, "n_points")
         if self.rate is not None:
-            check_positive(self.rate, "rate")
+            check_rate(self.rate, "rate")
         if self.step not in ("backtracking", "paper"):
             raise InvalidInputError(f"step: expected 'backtracking' or 'paper', got {self.step!r}")
         check_count(self.max_iter, "max_iter")
@@ -298,17 +353,14 @@ class FlexiblePoisoning:
 
     def _n_points(self, n: int) -> int:
         if self.n_points is not None:
-            if self.n_points > 100 * n:
+            if self.n_points > MAX_RATE * n:
                 raise InvalidInputError(
-                    f"n_points: {self.n_points} poison rows for {n} "
-                    "clean rows is more than a hundredfold"
+                    f"n_points: {self.n_points} poison rows for {n} clean rows is a rate of "
+                    f"{self.n_points / n:.3g}; flexpoison adds at most one poison row per "
+                    "clean row"
                 )
             return int(self.n_points)
-        assert self.rate is not None  # _check_params: exactly one of the two
-        if self.rate > 100:
-            raise InvalidInputError(
-                f"rate: {self.rate:g} would add more than a hundred poison rows per clean row"
-            )
+        assert self.rate is not None  # _check_params: exactly one of the two, checked
         m = round(self.rate * n)
         if m < 1:
             raise InvalidInputError(
@@ -335,7 +387,8 @@ class FlexiblePoisoning:
                 "optimised; class labels are flipped instead"
             )
         Xf = X.astype(float)
-        box = feasible_box(Xf, self.n_sigma, self.bounds, names)
+        dtype = X.dtype if X.dtype.kind == "f" else np.dtype(np.float64)
+        box = feasible_box(Xf, self.n_sigma, self.bounds, names, dtype)
         learner = victim.learner
         x_c = Xf.mean(axis=0)
         shift = x_c if learner.fit_intercept else np.zeros(d)
@@ -347,9 +400,20 @@ class FlexiblePoisoning:
             else engine.RowData(Phi, t)
         )
         K, p = learner.n_outputs, Phi.shape[1]
-        fit0 = engine.fit(learner, data, np.zeros((K, p)))
+        try:
+            fit0 = engine.fit(learner, data, np.zeros((K, p)))
+        except SingularHessianError as exc:
+            raise SingularHessianError(
+                f"{learner.name}: the training objective's Hessian is singular: "
+                f"{why_singular(Xf, learner.fit_intercept, names)}"
+            ) from exc
         T = public_map(p, shift, learner.fit_intercept)
         theta_clean = (fit0.Theta @ T).ravel()
+        if not np.all(np.isfinite(theta_clean)):
+            raise InvalidInputError(
+                f"X: the clean model is not finite in float64 ({learner.name}); "
+                f"{why_singular(Xf, learner.fit_intercept, names)}"
+            )
         shape = ModelShape(
             d,
             K,
@@ -405,7 +469,9 @@ class FlexiblePoisoning:
                     step = box.diagonal / g_norm
                 new = None
                 floor = 1e-12 * (1.0 + math.sqrt(float(x.dot(x))))
-                while step * g_norm > floor:
+                for _ in range(_MAX_TRIALS):  # halvings from the box diagonal to floor
+                    if not step * g_norm > floor:
+                        break
                     x_new, t_new = self._move(x, t, g_x, g_t, step, box, y_range)
                     moved = float(g_x.dot(x - x_new)) + g_t * (t - t_new)
                     if moved <= 0.0:  # projected gradient vanishes: a stationary point

@@ -12,44 +12,83 @@ range). Every iterate of the attack is projected onto it (feature-wise clipping)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validation import check_bounds
+from .._validation import MAX_MAGNITUDE, check_bounds
 from ..errors import InvalidInputError
 
 
 @dataclass(frozen=True)
 class Box:
-    """The feasible set: ``lower`` ≤ x ≤ ``upper``, per feature."""
+    """The feasible set: ``lower`` ≤ x ≤ ``upper``, per feature, in the data's ``dtype``.
+
+    The bounds are float64 arrays holding values of ``dtype`` (rounded inward from the
+    exact box), and :meth:`project` returns a point of ``dtype`` (as float64): the rows
+    the attack hands back are the rows it computed θ_p on, inside this box in their own
+    precision.
+    """
 
     lower: np.ndarray
     upper: np.ndarray
+    dtype: np.dtype = field(default_factory=lambda: np.dtype(np.float64))
 
     def project(self, x: np.ndarray) -> np.ndarray:
-        """Euclidean projection onto the box (feature-wise clipping)."""
-        return np.minimum(np.maximum(x, self.lower), self.upper)
+        """Euclidean projection onto the box (feature-wise clipping), rounded to ``dtype``
+        (the bounds are values of ``dtype``, so rounding stays inside them)."""
+        x = np.minimum(np.maximum(x, self.lower), self.upper)
+        if self.dtype != np.float64:
+            x = x.astype(self.dtype).astype(np.float64)
+        return x
 
     @property
     def diagonal(self) -> float:
-        """‖upper − lower‖ (∞ when a side is unbounded)."""
-        return float(np.linalg.norm(self.upper - self.lower))
+        """‖upper − lower‖, computed without overflow (∞ when a side is unbounded)."""
+        return _norm(self.upper - self.lower)
+
+
+def _norm(v: np.ndarray) -> float:
+    """‖v‖ scaled by its largest entry, so that squares cannot overflow."""
+    top = float(np.max(np.abs(v))) if v.size else 0.0
+    if top == 0.0 or not np.isfinite(top):
+        return top
+    return top * float(np.linalg.norm(v / top))
+
+
+def _inward(lower: np.ndarray, upper: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """The box rounded inward to values representable in ``dtype`` (as float64)."""
+    if dtype == np.float64:
+        return lower, upper
+    lo = lower.astype(dtype).astype(np.float64)
+    hi = upper.astype(dtype).astype(np.float64)
+    lo = np.where(lo < lower, np.nextafter(lo.astype(dtype), dtype.type(np.inf)), lo)
+    hi = np.where(hi > upper, np.nextafter(hi.astype(dtype), dtype.type(-np.inf)), hi)
+    return lo.astype(np.float64), hi.astype(np.float64)
 
 
 def feasible_box(
-    X: np.ndarray, n_sigma: float, bounds=None, feature_names: Sequence[str] | None = None
+    X: np.ndarray,
+    n_sigma: float,
+    bounds=None,
+    feature_names: Sequence[str] | None = None,
+    dtype: np.dtype | type = np.float64,
 ) -> Box:
     """x_c − n_sigma·σ ≤ x ≤ x_c + n_sigma·σ (σ: per-feature standard deviation of X),
-    intersected with optional ``bounds = (lower, upper)``. ``feature_names`` (e.g. a
-    DataFrame's columns) only make error messages name the feature."""
+    intersected with optional ``bounds = (lower, upper)`` and rounded inward to
+    ``dtype``. ``feature_names`` (e.g. a DataFrame's columns) only make error messages
+    name the feature.
+
+    Refused: a feature that does not vary (σ = 0), or varies below float64's precision
+    around its mean; a box whose bounds reach :data:`~flexpoison._validation.MAX_MAGNITUDE`
+    (n_sigma too large for the data's scale)."""
 
     def feature(j: int) -> str:
         return f"feature {j}" + (f" ({feature_names[j]!r})" if feature_names else "")
 
     x_c = X.mean(axis=0)
     sigma = X.std(axis=0)
-    constant = np.flatnonzero(sigma <= 1e-12 * np.maximum(1.0, np.abs(x_c)))
+    constant = np.flatnonzero(np.ptp(X, axis=0) == 0)
     if constant.size:
         others = ", ".join(feature(int(j)) for j in constant[1:])
         raise InvalidInputError(
@@ -57,7 +96,26 @@ def feasible_box(
             "single point and it carries no information; remove it"
             + (f" (also constant: {others})" if others else "")
         )
-    lower, upper = x_c - n_sigma * sigma, x_c + n_sigma * sigma
+    tiny = np.flatnonzero(sigma <= 1e-12 * np.maximum(1.0, np.abs(x_c)))
+    if tiny.size:
+        j = int(tiny[0])
+        raise InvalidInputError(
+            f"X: {feature(j)} varies by σ = {sigma[j]:.3g} around a mean of {x_c[j]:.6g}, "
+            "below float64's precision at that scale, so its box and gradients carry no "
+            "information; centre and rescale it (standardise, e.g. --standardize), or "
+            "remove it"
+        )
+    with np.errstate(over="ignore"):
+        half = n_sigma * sigma
+        lower, upper = x_c - half, x_c + half
+    reach = float(np.max(np.maximum(np.abs(lower), np.abs(upper))))
+    if not reach <= MAX_MAGNITUDE:  # also NaN / inf
+        j = int(np.argmax(np.nan_to_num(np.maximum(np.abs(lower), np.abs(upper)), nan=np.inf)))
+        raise InvalidInputError(
+            f"n_sigma: the {n_sigma:g}σ box of {feature(j)} reaches {reach:.3g}, beyond the "
+            f"magnitudes flexpoison can square ({MAX_MAGNITUDE:g}); use a smaller n_sigma "
+            "or give bounds"
+        )
     if bounds is not None:
         user_lower, user_upper = check_bounds(bounds, X.shape[1])
         lower, upper = np.maximum(lower, user_lower), np.minimum(upper, user_upper)
@@ -66,7 +124,15 @@ def feasible_box(
             raise InvalidInputError(
                 f"bounds: for {feature(j)} the user bounds do not intersect the {n_sigma:g}σ box"
             )
-    return Box(lower, upper)
+    dtype = np.dtype(dtype)
+    lower, upper = _inward(lower, upper, dtype)
+    if np.any(lower > upper):  # narrower than one step of dtype: a point of dtype inside
+        j = int(np.argmax(lower > upper))
+        raise InvalidInputError(
+            f"bounds: for {feature(j)} the box holds no value of {dtype} "
+            f"([{lower[j]!r}, {upper[j]!r}] rounded inward)"
+        )
+    return Box(lower, upper, dtype)
 
 
 __all__ = ["Box", "feasible_box"]

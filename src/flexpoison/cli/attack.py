@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from .. import models
+from .._validation import MAX_RATE
 from ..attack.goals import GOALS
 from .common import CONTEXT, one_line, user_errors
 
@@ -143,7 +144,7 @@ HELP = """Craft poison rows for FILE.csv against a scikit-learn model.
 @click.option(
     "--rate",
     metavar="FLOAT",
-    type=click.FloatRange(min=0, min_open=True),
+    type=click.FloatRange(0, MAX_RATE, min_open=True),
     help="Poisoning rate m / n: poison rows per clean training row; "
     "m = round(rate * n_train). Give exactly one of --rate and --n-points.",
 )

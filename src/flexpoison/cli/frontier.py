@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from .. import models
+from .._validation import MAX_RATE
 from ..attack.goals import GOALS
 from ..data.loaders import DATASETS
 from .common import CONTEXT, user_errors
@@ -85,7 +86,7 @@ def _dataset(ctx, param, value: str) -> str:
 )
 @click.option(
     "--rate",
-    type=click.FloatRange(0, 1, min_open=True),
+    type=click.FloatRange(0, MAX_RATE, min_open=True),
     default=0.1,
     show_default=True,
     help="Poisoning rate: every attack adds m = round(rate * n) rows to the n clean training rows.",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from .._validation import MAX_RATE
 from ..data.loaders import DATASETS
 from .common import CONTEXT, user_errors
 
@@ -65,7 +66,7 @@ def _datasets(ctx, param, value: str) -> tuple[str, ...]:
 )
 @click.option(
     "--max-rate",
-    type=click.FloatRange(0, 1, min_open=True),
+    type=click.FloatRange(0, MAX_RATE, min_open=True),
     default=0.2,
     show_default=True,
     help="Largest poisoning rate m/n; every rate below it is measured on the "

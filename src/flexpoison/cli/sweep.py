@@ -11,6 +11,8 @@ from pathlib import Path
 import click
 
 from .. import models
+from .._validation import MAX_RATE
+from ..sweeps.spec import MAX_RUNS
 from .common import CONTEXT, user_errors
 
 HELP = """Run the grid of a sweep FILE (TOML), resumably, into DIR/results.sqlite.
@@ -20,6 +22,11 @@ HELP = """Run the grid of a sweep FILE (TOML), resumably, into DIR/results.sqlit
     hashed from its settings. Finished runs are written one by one by this process, so
     the command can be interrupted or killed at any point: running it again skips the
     finished runs and runs the others. Results do not depend on the executor.
+
+    The file is checked as a whole before anything runs: every value a run would refuse
+    (a rate outside (0, {max_rate:g}], an alpha outside [0, 1], a split leaving too few
+    training or test rows, ...) and a grid of more than {limit} runs (split such a grid
+    into several files; they can share one DIR) are refused with one line naming the key.
 
     \b
     Example sweep file:
@@ -40,7 +47,9 @@ HELP = """Run the grid of a sweep FILE (TOML), resumably, into DIR/results.sqlit
       flexpoison sweep demo.toml --out runs/demo --status
       flexpoison sweep demo.toml --out runs/demo --scheduler tcp://10.0.0.5:8786
       flexpoison plot runs/demo
-    """.format(model=models.DEFAULT_MODEL["classification"])
+    """.format(
+    model=models.DEFAULT_MODEL["classification"], max_rate=MAX_RATE, limit=f"{MAX_RUNS:,}"
+)
 
 
 @click.command(no_args_is_help=True, context_settings=CONTEXT, help=HELP)

@@ -100,6 +100,13 @@ class CsvTable:
                 y = np.array([int(cell) for cell in target_cells], dtype=np.int64)
             except ValueError:
                 y = np.array(target_cells, dtype=str)
+                if all(_is_number(cell) for cell in target_cells):
+                    raise DataFileError(
+                        f"{self.path}: the target column {target!r} holds numbers that are "
+                        f"not integers ({len(set(target_cells))} distinct values in "
+                        f"{len(target_cells)} rows), not class labels; use a regression "
+                        "--model, or integer / named classes"
+                    ) from None
         return X, y, tuple(self.columns[k] for k in features)
 
     def _number(self, cell: str, i: int, k: int, hint: str = "") -> float:
@@ -116,6 +123,14 @@ class CsvTable:
         if not math.isfinite(value):
             raise DataFileError(f"{where}: {cell!r} is not a finite number")
         return value
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def read_csv(path: str | os.PathLike[str], sep: str = ",") -> CsvTable:

@@ -223,12 +223,48 @@ def _url(entry: RemoteFile) -> str:
     return base.rstrip("/") + "/" + entry.url_path.lstrip("/")
 
 
+_STAGE_PREFIX = ".download-"
+
+
+def _remove_stale_downloads(cache: Path) -> None:
+    """Remove ``.download-PID-*`` folders of processes that no longer run (a download
+    killed before it could clean up), and unnamed ones older than a day."""
+    import time
+
+    for folder in cache.glob(f"{_STAGE_PREFIX}*"):
+        pid_text = folder.name[len(_STAGE_PREFIX) :].split("-", 1)[0]
+        if pid_text.isdigit():
+            stale = not _running(int(pid_text))
+        else:
+            try:
+                stale = time.time() - folder.stat().st_mtime > 86_400
+            except OSError:
+                continue
+        if stale and folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    """Whether a process with this id runs (on this machine)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # it exists, but is not ours
+    return True
+
+
 def _download(entry: RemoteFile, cache: Path) -> None:
     """Download `entry`'s archive, extract and verify the CSV, move it into `cache`.
 
     Works in a private temporary folder inside `cache`, removed afterwards, so
     that only a verified CSV ever lands at ``cache / entry.path`` (atomically,
-    with :func:`os.replace`), even with concurrent downloads.
+    with :func:`os.replace`), even with concurrent downloads. The folder's name
+    carries the process id: folders left by a process that no longer runs (killed
+    mid-download) are removed first (:func:`_remove_stale_downloads`).
     """
     import pooch
 
@@ -237,7 +273,8 @@ def _download(entry: RemoteFile, cache: Path) -> None:
     target = cache / entry.path
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=cache))
+        _remove_stale_downloads(cache)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{_STAGE_PREFIX}{os.getpid()}-", dir=cache))
     except OSError as exc:
         raise DataError(
             f"cannot create the cache folder {target.parent} for {entry.filename}: "

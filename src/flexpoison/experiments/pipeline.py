@@ -28,6 +28,7 @@ from typing import Any, cast
 import numpy as np
 
 from .. import models
+from .._validation import MIN_TEST_ROWS, MIN_TRAIN_ROWS
 from ..attack import AttackResult, FlexiblePoisoning, Goal
 from ..defences import SANITIZERS, Sanitizer, get_sanitizer
 from ..errors import InvalidInputError
@@ -80,11 +81,22 @@ def split_data(
             stratify=y if task == "classification" else None,
         )
     except ValueError as exc:  # too few rows, or a class too small to stratify
+        reason = " ".join(str(exc).split())
+        if task == "classification":
+            labels, counts = np.unique(y, return_counts=True)
+            reason = (
+                f"{labels.size} classes, the smallest with {counts.min()} row(s); "
+                "stratifying needs at least 2 rows per class in each part"
+            )
         raise InvalidInputError(
-            f"test_size: cannot split {len(y)} rows into train and "
-            f"test (test_size {test_size}): "
-            f"{' '.join(str(exc).split())}"
+            f"test_size: cannot split {len(y)} rows into train and test "
+            f"(test_size {test_size}): {reason[:300]}"
         ) from None
+    if len(y_tr) < MIN_TRAIN_ROWS or len(y_te) < MIN_TEST_ROWS:
+        raise InvalidInputError(
+            f"test_size: {len(y)} rows split into {len(y_tr)} training and {len(y_te)} test "
+            f"rows; an experiment needs at least {MIN_TRAIN_ROWS} and {MIN_TEST_ROWS}"
+        )
     if not standardize:
         return Split(X_tr, X_te, y_tr, y_te, None)
     scaler = StandardScaler().fit(X_tr)

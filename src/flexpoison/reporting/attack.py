@@ -10,13 +10,14 @@ from matplotlib.figure import Figure
 
 from ..attack import AttackResult, Goal
 from . import files
-from .plotting import plot_effect_vs_rate, plot_w_history
+from .plotting import literal, plot_effect_vs_rate, plot_w_history
 
 
 def figures(result: AttackResult, goal: Goal, alpha: float, about: str) -> dict[str, Figure]:
     """The two figures of an attack, by file name: W while crafting the first point,
-    and the effect against the poisoning rate."""
-    about = f"{about}, α = {alpha:g}"
+    and the effect against the poisoning rate. ``about`` (the data file, the victim) is
+    shown literally."""
+    about = f"{literal(about)}, α = {alpha:g}"
     return {
         "W_first_point.png": plot_w_history(
             result.W_history[0], goal=goal, title=f"W vs iteration, first poison point\n{about}"

@@ -114,7 +114,7 @@ def _png(fig) -> bytes:
 def _plot_one(
     result: FrontierResult, sanitizer: str, ax=None, legend: bool = True, title: str | None = None
 ):
-    from .plotting import plot_frontier
+    from .plotting import literal, plot_frontier
 
     s = result.settings
     flex = [r for r in result.rows_for(sanitizer) if r.attack == "flexible"]
@@ -137,13 +137,15 @@ def _plot_one(
         legend=legend,
         title=title
         if title is not None
-        else f"{s.dataset}, {s.model}, {s.goal}, rate {s.rate:g}: sanitizer {sanitizer}",
+        else f"{literal(s.dataset)}, {s.model}, {s.goal}, rate {s.rate:g}: sanitizer {sanitizer}",
     )
 
 
 def figures_for(result: FrontierResult) -> dict[str, bytes]:
     """PNG bytes by file name: one per sanitizer and ``frontier_overview.png``."""
     from matplotlib.figure import Figure
+
+    from .plotting import literal
 
     s = result.settings
     names = [n for n in s.sanitizers if n != NO_SANITIZER]
@@ -162,7 +164,7 @@ def figures_for(result: FrontierResult) -> dict[str, bytes]:
             handles, labels, loc="outside lower center", ncols=min(6, len(labels)), fontsize="small"
         )
     fig.suptitle(
-        f"Effect–concealment frontier: {s.dataset}, {s.victim_label}, {s.goal} "
+        f"Effect–concealment frontier: {literal(s.dataset)}, {literal(s.victim_label)}, {s.goal} "
         f"({s.effect_name}), {s.n_poison} poison rows (rate {s.rate:g})"
     )
     out["frontier_overview.png"] = _png(fig)

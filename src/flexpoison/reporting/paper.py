@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 from .. import models
 from ..experiments.paper import DatasetRun
 from . import files
-from .plotting import plot_effect_vs_rate, plot_metric_vs_rate, plot_w_history
+from .plotting import literal, plot_effect_vs_rate, plot_metric_vs_rate, plot_w_history
 
 GRID_RATES = (0.0, 0.01, 0.02, 0.05, 0.10, 0.15, 0.20, 0.25, 0.30)
 
@@ -43,7 +43,7 @@ def _png(fig: Figure) -> bytes:
 
 def figures_for(run: DatasetRun) -> dict[str, bytes]:
     """All PNG figures of one data set, keyed by their path relative to the output."""
-    name = run.dataset.name
+    name, shown = run.dataset.name, literal(run.dataset.name)
     out = {}
     for alpha, r in run.runs.items():
         base = f"{name}/{_alpha_dir(alpha)}"
@@ -52,7 +52,7 @@ def figures_for(run: DatasetRun) -> dict[str, bytes]:
             r.result.W_history[0],
             label="first point",
             goal="integrity",
-            title=f"{name}, α = {alpha:g}: W while crafting a point",
+            title=f"{shown}, α = {alpha:g}: W while crafting a point",
         )
         plot_w_history(
             r.result.W_history[q],
@@ -67,7 +67,7 @@ def figures_for(run: DatasetRun) -> dict[str, bytes]:
             "integrity",
             label=f"α = {alpha:g}",
             marker=None,
-            title=f"{name}, α = {alpha:g}: E_I vs poisoning rate",
+            title=f"{shown}, α = {alpha:g}: E_I vs poisoning rate",
         )
         out[f"{base}/panel_b_effect.png"] = _png(fig)
     metric_fig: Figure | None = None
@@ -78,7 +78,7 @@ def figures_for(run: DatasetRun) -> dict[str, bytes]:
             run.metric_name,
             label=f"α = {alpha:g}",
             ax=None if metric_fig is None else metric_fig.axes[0],
-            title=f"{name}: {run.metric_name} of the poisoned model",
+            title=f"{shown}: {run.metric_name} of the poisoned model",
         )
     assert metric_fig is not None
     out[f"{name}/test_metric_vs_rate.png"] = _png(metric_fig)

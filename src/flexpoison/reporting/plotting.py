@@ -30,6 +30,12 @@ from ..errors import InvalidInputError
 FIGSIZE = (6.4, 4.2)
 
 
+def literal(text: str) -> str:
+    """``text`` shown as written in a figure: matplotlib reads a pair of ``$`` as TeX, so
+    every user-supplied string (file, data set, column names) goes through this."""
+    return str(text).replace("$", r"\$")
+
+
 def effect_label(goal: Goal | str) -> str:
     """The effect axis: the goal's definition of E, and what it measures."""
     goal = goal_from_name(goal)

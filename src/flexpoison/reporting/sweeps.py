@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..sweeps.spec import canonical
-from ..sweeps.store import StoreError, read_store
+from ..sweeps.store import STORE_NAME, StoreError, damaged, read_store
 
 # ----------------------------------------------------------------------- figures
 
@@ -40,17 +40,17 @@ def plot_store(out_dir: str | os.PathLike) -> list[Path]:
 
     Runs that differ in other settings (max_iter, tol, step, n_sigma, test_size,
     clean_removal) are never averaged together: such groups get a suffix.
-    Nothing is recomputed. Returns the files written.
+    Nothing is recomputed. Returns the files written. A damaged store, or a finished run
+    that lacks what the figures read, is refused (:class:`StoreError`, one line) before
+    any figure is drawn.
     """
     from matplotlib.figure import Figure
 
     from ..defences import SANITIZERS
     from . import files
-    from .plotting import plot_effect_vs_rate, plot_frontier, plot_metric_vs_rate
+    from .plotting import literal, plot_effect_vs_rate, plot_frontier, plot_metric_vs_rate
 
-    rows = read_store(out_dir, "done")
-    if not rows:
-        raise StoreError(f"{out_dir}: the results store holds no finished run to plot")
+    rows = _finished_runs(out_dir)
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         s = row["settings"]
@@ -67,7 +67,7 @@ def plot_store(out_dir: str | os.PathLike) -> list[Path]:
             stem += "__" + hashlib.sha256(rest.encode()).hexdigest()[:8]
         first = members[0]["result"]
         effect_name, metric_name = first["effect_name"], first["metric_name"]
-        about = f"{ds}, {model}, {goal}"
+        about = literal(f"{ds}, {model}, {goal}")
         fig_e = Figure(figsize=(6.8, 4.4), layout="constrained")
         fig_m = Figure(figsize=(6.8, 4.4), layout="constrained")
         ax_e, ax_m = fig_e.add_subplot(), fig_m.add_subplot()
@@ -150,6 +150,62 @@ def plot_store(out_dir: str | os.PathLike) -> list[Path]:
         for name, fig in figures.items():
             fig.savefig(stage / name, format="png", dpi=110)
     return [Path(out_dir) / "figures" / name for name in sorted(figures)]
+
+
+# What the figures read of a finished run (see plot_store).
+_SETTINGS = {"dataset": str, "model": str, "goal": str, "alpha": float, "rate": float, "seed": int}
+_RESULT = {
+    "effect_name": str,
+    "metric_name": str,
+    "rate_actual": float,
+    "effect_clean": float,
+    "effect_final": float,
+    "test_metric_before": float,
+    "test_metric_after": float,
+}
+
+
+def _finished_runs(out_dir: str | os.PathLike) -> list[dict]:
+    """The finished runs of the store, each holding what the figures read; a run that
+    does not (a store edited by hand, or by another program) is refused as damage, in one
+    line, rather than failing halfway through the figures."""
+    rows = read_store(out_dir, "done")
+    if not rows:
+        raise StoreError(f"{out_dir}: the results store holds no finished run to plot")
+    for row in rows:
+        if not _drawable(row["settings"], row["result"]):
+            raise damaged(
+                Path(out_dir) / STORE_NAME,
+                f"run {row['run_id']} is done but lacks what the figures read",
+            )
+    return rows
+
+
+def _drawable(settings, result) -> bool:
+    """Whether one finished run's settings and result hold what the figures read."""
+    if not (_holds(settings, _SETTINGS) and _holds(result, _RESULT)):
+        return False
+    sanitizers = result.get("sanitizers")
+    if not sanitizers:
+        return True
+    cells = sanitizers.values() if isinstance(sanitizers, dict) else [None]
+    return _holds(result.get("refit"), {"effect_clean": float}) and all(
+        _holds(cell, {"recall": float, "effect": float}) for cell in cells
+    )
+
+
+def _holds(table, fields: dict[str, type]) -> bool:
+    """``table`` is a dict whose ``fields`` have the given types (float: any number)."""
+    if not isinstance(table, dict):
+        return False
+    for key, kind in fields.items():
+        value = table.get(key)
+        if kind is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return False
+        elif not isinstance(value, kind):
+            return False
+    return True
 
 
 __all__ = ["plot_store"]

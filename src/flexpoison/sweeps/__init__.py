@@ -17,22 +17,24 @@ a grid axis: every run measures every sanitizer listed)::
     models = ["<model>"]                 # names of flexpoison.models.MODEL_NAMES
     goals = ["integrity", "availability"]  # also "loss-availability"
     alphas = [0.0, 0.5, 1.0]             # each in [0, 1]
-    rates = [0.05, 0.1]                  # poisoning rates m / n, each > 0
+    rates = [0.05, 0.1]                  # poisoning rates m / n, each in (0, MAX_RATE]
     seeds = [0, 1]                       # integers in [0, 2**32 - 1]
     sanitizers = ["sphere", "loss"]      # optional, default none: three_sigma, sphere,
                                          #   slab, isolation_forest, lof, loss, trim
-    max_iter = 100                       # optional attack settings (defaults shown)
-    tol = 1e-6
+    max_iter = 100                       # optional attack settings (defaults shown):
+    tol = 1e-6                           #   an integer >= 1, numbers > 0
     step = "backtracking"                # or "paper"
-    n_sigma = 3.0
-    test_size = 0.3                      # hold-out share of the split
-    clean_removal = 0.05                 # share of clean rows each sanitizer removes
+    n_sigma = 3.0                        # > 0
+    test_size = 0.3                      # hold-out share of the split, in (0, 1)
+    clean_removal = 0.05                 # share of clean rows each sanitizer removes, [0, 1)
     data_dir = "data"                    # optional; relative to the sweep file's folder
     skip_incompatible = false            # see below
 
 Every list must be a non-empty array of the stated type with no repeated value; ints
-are accepted where numbers are (``alphas = [0, 1]``), booleans never. Models are the
-registry's (:data:`flexpoison.models.REGISTRY`), each with its default hyper-parameters
+are accepted where numbers are (``alphas = [0, 1]``), booleans never. ``MAX_RATE`` is
+:data:`flexpoison._validation.MAX_RATE` (at most one poison row per clean training row,
+as everywhere in flexpoison). Models are the registry's
+(:data:`flexpoison.models.REGISTRY`), each with its default hyper-parameters
 (:meth:`flexpoison.models.ModelSpec.make`; ``flexpoison frontier --help`` lists them);
 goals use the victim's default target preset.
 
@@ -42,10 +44,23 @@ naming the pair. With ``skip_incompatible = true`` such (data set, model) pairs 
 out of the grid, and ``trim`` is left out of the runs on classification data: one file
 can then hold a regression and a classification data set with a model of each task.
 
+*The run limit.* A grid may hold at most :data:`~flexpoison.sweeps.spec.MAX_RUNS`
+(100,000) runs. The runs are counted before the grid is expanded, and a larger grid is
+refused with ``FILE: key 'sweep': the grid has N runs, more than the limit L; …``: split
+it into several files (they can share one ``--out``: a run computed for one is reused by
+the others). A file larger than :data:`~flexpoison.sweeps.spec.MAX_FILE_BYTES` (16 MiB)
+is not read.
+
 A file is refused as a whole, before any run starts and before the output directory is
 created, with one line ``FILE: key 'sweep.KEY': reason``: unknown keys or tables, wrong
-types, empty lists (an empty grid), unknown names, out-of-range values, incompatible
-pairs, a rate that rounds to 0 poison rows, or a data set that cannot be loaded.
+types, empty lists (an empty grid), unknown names, incompatible pairs, a data set that
+cannot be loaded, a grid over the run limit, and every value a run would refuse, checked
+with the rule the library applies to it (:mod:`flexpoison._validation`, the experiment's
+split and the attack's box): out-of-range values, a rate above ``MAX_RATE`` or one that
+rounds to 0 poison rows of a data set, a ``test_size`` that leaves a data set fewer than
+``MIN_TRAIN_ROWS`` training or ``MIN_TEST_ROWS`` test rows (or too few rows of a class to
+stratify), an ``n_sigma`` whose box exceeds ``MAX_MAGNITUDE``. The data checks split each
+data set as its runs do, with the grid's first seed.
 
 One run
 -------
@@ -73,16 +88,27 @@ run: ``run_id`` (primary key), ``status`` ('done' or 'failed'), ``settings`` and
 ``result`` (JSON), ``error`` (``Type: message``), ``traceback``, ``wall_seconds``,
 ``versions`` (JSON), ``worker`` (host:pid), ``attempts``, ``finished_at`` (UTC, ISO 8601).
 A run without a row is pending. A finished ('done') row is never replaced.
+
+Opening the store runs SQLite's ``PRAGMA quick_check`` (about 0.5 s for a store of
+100,000 runs); a damaged store (or a directory, or a foreign file, in its place) is
+refused by ``flexpoison sweep``, ``sweep --status`` and ``plot`` with one line naming
+the file: move it aside and run the sweep again (the runs it held are then computed
+again). ``--status`` streams the store, reading a few columns and four numbers of each
+result, so its memory does not grow with the results.
+
+Ctrl-C stops a sweep at once: each local worker leaves its run and exits cleanly, the
+runs finished so far are in the store, and the same command resumes.
 """
 
 from .executors import SweepReport, run_sweep
 from .run import Outcome, compute_run, execute_run
-from .spec import SCHEMA_VERSION, Run, Sweep, SweepFileError, load_sweep, run_id
+from .spec import MAX_RUNS, SCHEMA_VERSION, Run, Sweep, SweepFileError, load_sweep, run_id
 from .status import StatusReport, format_table, sweep_status
 from .store import STORE_NAME, ResultsStore, StoreError, read_store
 
 __all__ = [
     "SCHEMA_VERSION",
+    "MAX_RUNS",
     "STORE_NAME",
     "SweepFileError",
     "StoreError",

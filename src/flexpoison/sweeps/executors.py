@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections import Counter, deque
@@ -28,11 +29,16 @@ def _available_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _watch_parent(parent: int) -> None:
-    """In a pool worker: exit when the sweep process is gone (e.g. SIGKILLed)."""
-    import signal
+_stopping = False  # in a pool worker: the sweep is stopping (SIGTERM received)
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+
+def _worker_init(parent: int) -> None:
+    """In a pool worker: leave Ctrl-C to the parent, turn SIGTERM into a clean exit
+    (:func:`_stop_worker`), and exit when the sweep process is gone (e.g. SIGKILLed)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _stop_worker)
+    if hasattr(signal, "pthread_sigmask"):  # blocked while it started (_sigint_blocked)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
     def watch():
         while True:
@@ -41,6 +47,51 @@ def _watch_parent(parent: int) -> None:
             time.sleep(0.25)
 
     threading.Thread(target=watch, name="flexpoison-parent-watch", daemon=True).start()
+
+
+def _stop_worker(signum: int, frame) -> None:
+    """SIGTERM in a pool worker (the sweep was interrupted): leave the run in progress
+    (or the wait for one) by SystemExit, once. The worker then ends through
+    multiprocessing's normal exit, whose finalizers release the named semaphores it
+    created (tqdm's lock, …); a worker killed outright leaks them, and the resource
+    tracker warns about "leaked semaphore objects" when the sweep ends."""
+    global _stopping
+    if not _stopping:
+        _stopping = True
+        raise SystemExit(128 + signum)
+
+
+def _in_worker(function: Callable[[Mapping], Outcome], payload: Mapping) -> Outcome:
+    """``function(payload)`` in a pool worker; nothing once the sweep is stopping."""
+    if _stopping:
+        raise SystemExit(1)
+    return function(payload)
+
+
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """Block SIGINT in this thread while it starts pool workers: a process inherits the
+    signal mask, so a Ctrl-C cannot break a worker's start-up (with a traceback) before
+    it ignores SIGINT, while this process still receives it. CPython starts
+    multiprocessing's resource tracker the same way."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Stop the pool now (Ctrl-C): each worker gets SIGTERM and leaves its run with a
+    clean exit (:func:`_stop_worker`); the runs not started are cancelled, and this
+    returns once every worker is gone."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        with contextlib.suppress(Exception):
+            process.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _in_process(payloads: Sequence[Mapping], function, on_outcome) -> None:
@@ -58,7 +109,7 @@ def _processes(payloads: Sequence[Mapping], workers: int, function, on_outcome) 
         with ProcessPoolExecutor(
             max_workers=min(workers, len(queue)),
             mp_context=context,
-            initializer=_watch_parent,
+            initializer=_worker_init,
             initargs=(os.getpid(),),
         ) as pool:
             in_flight: dict = {}
@@ -66,7 +117,9 @@ def _processes(payloads: Sequence[Mapping], workers: int, function, on_outcome) 
                 while queue or in_flight:
                     while queue and len(in_flight) < workers:
                         payload = queue.popleft()
-                        in_flight[pool.submit(function, payload)] = payload
+                        with _sigint_blocked():  # submit may start a worker
+                            future = pool.submit(_in_worker, function, payload)
+                        in_flight[future] = payload
                     finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                     broken = False
                     for future in finished:
@@ -85,10 +138,7 @@ def _processes(payloads: Sequence[Mapping], workers: int, function, on_outcome) 
                         in_flight.clear()
                         break
             except BaseException:  # Ctrl-C: stop the runs in flight now
-                for process in list((getattr(pool, "_processes", None) or {}).values()):
-                    with contextlib.suppress(Exception):
-                        process.terminate()
-                pool.shutdown(wait=True, cancel_futures=True)
+                _stop(pool)
                 raise
 
 
@@ -244,7 +294,7 @@ def run_sweep(
         ]
 
     known: dict[str, str] = {}
-    if store_path.is_file():
+    if store_path.exists():
         with ResultsStore(store_path, create=False) as store:
             known = store.statuses()
     executor, runner = "nothing to run", None

@@ -1,6 +1,8 @@
 """The sweep file: read, validate and expand a TOML grid into runs.
 
-The schema is documented in :mod:`flexpoison.sweeps`.
+The schema is documented in :mod:`flexpoison.sweeps`. Every value a run would refuse
+is refused here, once, with the rule the library applies (:mod:`flexpoison._validation`
+and the experiment's own split and box), so that a bad file never starts a run.
 """
 
 from __future__ import annotations
@@ -11,16 +13,23 @@ import math
 import os
 import tomllib
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NoReturn
 
 import numpy as np
 
-from ..errors import FlexPoisonError
+from .._validation import check_count, check_fraction, check_positive, check_rate
+from ..errors import FlexPoisonError, InvalidInputError
 
 #: Version of a run's definition; part of every run's settings (and so of its id).
 SCHEMA_VERSION = 1
+#: The most runs one sweep file may define: a larger grid is refused before it is
+#: expanded (split it into several files; they can share one results store).
+MAX_RUNS = 100_000
+#: The largest sweep file read, in bytes (a grid within :data:`MAX_RUNS` needs far less).
+MAX_FILE_BYTES = 16 * 2**20
 
 
 class SweepFileError(FlexPoisonError, ValueError):
@@ -35,7 +44,7 @@ class SweepFileError(FlexPoisonError, ValueError):
 # --------------------------------------------------------------------- the sweep file
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Run:
     """One point of the grid: its id and its settings (plain JSON values)."""
 
@@ -70,23 +79,22 @@ def run_id(settings: Mapping) -> str:
     return hashlib.sha256(canonical(settings).encode("ascii")).hexdigest()[:16]
 
 
-def canonical(value) -> str:
-    return json.dumps(
-        value,
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=True,
-        allow_nan=False,
-        default=_jsonable,
-    )
-
-
 def _jsonable(value):
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False, default=_jsonable
+)
+
+
+def canonical(value) -> str:
+    """Canonical JSON: sorted keys, no spaces, ASCII, no NaN (floats as their repr)."""
+    return _CANONICAL.encode(value)
 
 
 _LISTS = ("datasets", "models", "goals", "alphas", "rates", "seeds", "sanitizers")
@@ -111,7 +119,7 @@ class _Checker:
     def __init__(self, path: Path):
         self.path = path
 
-    def fail(self, key: str | None, reason: str):
+    def fail(self, key: str | None, reason: str) -> NoReturn:
         raise SweepFileError(self.path, None if key is None else f"sweep.{key}", reason)
 
     def _type(self, value) -> str:
@@ -179,6 +187,18 @@ class _Checker:
             self.fail(key, f"{where}{value!r} is not in {text}")
         return value
 
+    def library(self, key, where, check: Callable[..., Any], *args, name: str):
+        """``check(*args, name)``, one of the library's own checks (the rule a run would
+        apply); its refusal (``NAME: reason``) becomes this file's, naming the key."""
+        try:
+            return check(*args, name)
+        except InvalidInputError as exc:
+            self.fail(key, where + str(exc).removeprefix(f"{name}: "))
+
+    def rate(self, key, value, where=""):
+        """A poisoning rate, as the attack checks it (:func:`check_rate`)."""
+        return self.library(key, where, check_rate, self.number(key, value, where), name="rate")
+
 
 def _dataset_key(name: str) -> str:
     return name.strip().lower().replace("-", "_")
@@ -194,9 +214,29 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
     """
     path = Path(path)
     check = _Checker(path)
+    table = _read_table(path)
+    axes = _axes(check, table)
+    opts = _options(check, table, path)
+    data = _data_sets(check, axes["datasets"], opts, axes["seeds"][0])
+    pairs, skipped = _pairs(check, axes, data, opts["skip_incompatible"])
+    _check_rates(check, axes["rates"], data)
+    _check_size(path, pairs, axes)
+    runs = tuple(_expand(pairs, axes, opts, data))
+    return Sweep(opts["name"], path, runs, opts["data_dir"], tuple(skipped))
+
+
+def _read_table(path: Path) -> dict:
+    """The file's ``[sweep]`` table: valid TOML, no other key, no unknown key in it, every
+    grid axis present."""
+    check = _Checker(path)
     try:
         with open(path, "rb") as handle:
-            document = tomllib.load(handle)
+            text = handle.read(MAX_FILE_BYTES + 1)
+        if len(text) > MAX_FILE_BYTES:
+            raise SweepFileError(
+                path, None, f"larger than {MAX_FILE_BYTES // 2**20} MiB: not a sweep file"
+            )
+        document = tomllib.loads(text.decode("utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise SweepFileError(path, None, f"not valid TOML: {exc}") from None
     except UnicodeDecodeError as exc:
@@ -222,10 +262,14 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
                 key,
                 "missing: the grid needs at least one value for each of " + ", ".join(_REQUIRED),
             )
+    return table
 
+
+def _axes(check: _Checker, table: Mapping) -> dict[str, list]:
+    """The grid's lists, validated item by item (sanitizers in their canonical order)."""
     from .. import models as registry
     from ..attack import GOALS
-    from ..data import DATASETS, load_dataset
+    from ..data import DATASETS
     from ..defences import SANITIZERS
 
     def names(key, choices, what, canonical=str.lower):
@@ -236,74 +280,126 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
             lambda k, v, w: check.choice(k, v, choices, what, w, canonical),
         )
 
-    def numbers(key, kind, ok, text):
-        return check.array(
-            key, table[key], kind + "s", lambda k, v, w: check.bounded(k, v, w, kind, ok, text)
+    def alpha(key, value, where):
+        number = check.number(key, value, where)
+        return check.library(key, where, check_fraction, number, name="alpha")
+
+    def seed(key, value, where):
+        return check.bounded(
+            key, value, where, "integer", lambda i: 0 <= i < 2**32, "[0, 2**32 - 1]"
         )
 
-    datasets = names("datasets", DATASETS, "data set", _dataset_key)
-    models = names("models", registry.MODEL_NAMES, "model")
-    goals = names("goals", tuple(GOALS), "goal")
-    alphas = numbers("alphas", "number", lambda a: 0 <= a <= 1, "[0, 1]")
-    rates = numbers("rates", "number", lambda r: r > 0, "(0, ∞)")
-    seeds = numbers("seeds", "integer", lambda i: 0 <= i < 2**32, "[0, 2**32 - 1]")
-    sanitizers = (
-        names("sanitizers", tuple(SANITIZERS), "sanitizer") if "sanitizers" in table else []
-    )
-    sanitizers = [name for name in SANITIZERS if name in sanitizers]  # canonical order
+    axes = {
+        "datasets": names("datasets", DATASETS, "data set", _dataset_key),
+        "models": names("models", registry.MODEL_NAMES, "model"),
+        "goals": names("goals", tuple(GOALS), "goal"),
+        "alphas": check.array("alphas", table["alphas"], "numbers", alpha),
+        "rates": check.array("rates", table["rates"], "numbers", check.rate),
+        "seeds": check.array("seeds", table["seeds"], "integers", seed),
+    }
+    chosen = names("sanitizers", tuple(SANITIZERS), "sanitizer") if "sanitizers" in table else []
+    axes["sanitizers"] = [name for name in SANITIZERS if name in chosen]
+    return axes
+
+
+def _options(check: _Checker, table: Mapping, path: Path) -> dict:
+    """The scalar settings, defaults filled in; each attack setting checked by the rule
+    the attack applies to it."""
+    from typing import get_args
+
+    from ..attack import StepRule
+    from ..defences.base import check_share
 
     opts = {**_DEFAULTS, **{k: table[k] for k in _DEFAULTS if k in table}}
 
-    def scalar(key, kind, ok, text):
-        return check.bounded(key, opts[key], "", kind, ok, text)
+    def setting(key: str, kind: type, rule: Callable[..., Any]):
+        """``opts[key]``, of TOML type ``kind`` (int, or float: any number), checked by
+        the library's ``rule``."""
+        value = check.integer(key, opts[key]) if kind is int else check.number(key, opts[key])
+        return check.library(key, "", rule, value, name=key)
 
-    max_iter = scalar("max_iter", "integer", lambda i: i >= 1, "[1, ∞)")
-    tol = scalar("tol", "number", lambda t: t > 0, "(0, ∞)")
-    n_sigma = scalar("n_sigma", "number", lambda k: k > 0, "(0, ∞)")
-    test_size = scalar("test_size", "number", lambda t: 0 < t < 1, "(0, 1)")
-    clean_removal = scalar("clean_removal", "number", lambda q: 0 <= q < 1, "[0, 1)")
-    step = check.choice("step", opts["step"], ("backtracking", "paper"), "step rule")
+    out = {
+        "max_iter": setting("max_iter", int, check_count),
+        "tol": setting("tol", float, check_positive),
+        "n_sigma": setting("n_sigma", float, check_positive),
+        "test_size": check.bounded(
+            "test_size", opts["test_size"], "", "number", lambda t: 0 < t < 1, "(0, 1)"
+        ),
+        "clean_removal": setting("clean_removal", float, check_share),
+        "step": check.choice("step", opts["step"], get_args(StepRule), "step rule"),
+    }
     if not isinstance(opts["skip_incompatible"], bool):
         check.fail(
             "skip_incompatible",
             f"expected true or false, got {check._type(opts['skip_incompatible'])}",
         )
-    skip = opts["skip_incompatible"]
-    name = path.stem if opts["name"] is None else check.string("name", opts["name"])
-    data_dir = None
+    out["skip_incompatible"] = opts["skip_incompatible"]
+    out["name"] = path.stem if opts["name"] is None else check.string("name", opts["name"])
+    out["data_dir"] = None
     if opts["data_dir"] is not None:
         folder = Path(check.string("data_dir", opts["data_dir"])).expanduser()
         folder = (path.parent / folder if not folder.is_absolute() else folder).resolve()
         if not folder.is_dir():
             check.fail("data_dir", f"{folder} is not a directory")
-        data_dir = str(folder)
+        out["data_dir"] = str(folder)
+    return out
 
-    # the data: task and size of each set (also proves it can be loaded here)
-    tasks, n_train = {}, {}
-    for name_ in datasets:
+
+@dataclass(frozen=True)
+class _Data:
+    """What the grid needs to know of a data set: its task and its training rows."""
+
+    task: str
+    n_train: int
+
+
+def _data_sets(check: _Checker, names: list[str], opts: Mapping, seed: int) -> dict[str, _Data]:
+    """Load each data set, split it as its runs do (``test_size``; the grid's first seed)
+    and build the attack's box on the training rows, so that what every run would refuse
+    about the data is refused here: too few training or test rows (``MIN_TRAIN_ROWS``,
+    ``MIN_TEST_ROWS``), a class too small to stratify, a box beyond the magnitudes
+    flexpoison can square (``n_sigma``)."""
+    from ..attack import feasible_box
+    from ..data import load_dataset
+    from ..experiments.paper import split_dataset
+
+    data = {}
+    for name in names:
         try:
-            ds = load_dataset(name_, data_dir=data_dir)
+            dataset = load_dataset(name, data_dir=opts["data_dir"])
         except FlexPoisonError as exc:
-            check.fail("datasets", f"cannot load {name_!r}: {exc}")
-        tasks[name_] = ds.task
-        n = ds.X.shape[0]
-        n_train[name_] = n - math.ceil(test_size * n)
+            check.fail("datasets", f"cannot load {name!r}: {exc}")
+        try:
+            split = split_dataset(dataset, test_size=opts["test_size"], seed=seed)
+            feasible_box(np.asarray(split.X_train, dtype=float), opts["n_sigma"])
+        except InvalidInputError as exc:
+            setting, _, reason = str(exc).partition(": ")
+            if setting in ("test_size", "n_sigma"):
+                check.fail(setting, f"data set {name!r}: {reason}")
+            check.fail("datasets", f"{name!r}: {exc}")
+        data[name] = _Data(dataset.task, int(split.y_train.shape[0]))
+    return data
+
+
+def _pairs(
+    check: _Checker, axes: Mapping, data: Mapping[str, _Data], skip: bool
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """The compatible (data set, model) pairs, and what ``skip_incompatible`` leaves out
+    (incompatible pairs, ``trim`` on classification data), described."""
+    from .. import models as registry
 
     skipped, pairs = [], []
-    for ds_name in datasets:
-        for model in models:
+    for ds_name in axes["datasets"]:
+        task = data[ds_name].task
+        for model in axes["models"]:
             model_task = registry.get(model).task
-            if model_task != tasks[ds_name]:
-                text = (
-                    f"{model!r} is a {model_task} model but {ds_name!r} is a "
-                    f"{tasks[ds_name]} data set"
-                )
+            if model_task != task:
+                text = f"{model!r} is a {model_task} model but {ds_name!r} is a {task} data set"
                 if not skip:
                     check.fail(
                         "models",
-                        f"{text}; remove one of them, or set "
-                        "skip_incompatible = true to leave such pairs "
-                        "out of the grid",
+                        f"{text}; remove one of them, or set skip_incompatible = true to "
+                        "leave such pairs out of the grid",
                     )
                 skipped.append(f"{ds_name} × {model}")
                 continue
@@ -315,35 +411,54 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
             + "; ".join(skipped)
             + "): the grid would have no runs",
         )
-    if "trim" in sanitizers:
-        bad = [d for d in datasets if tasks[d] != "regression"]
+    if "trim" in axes["sanitizers"]:
+        bad = [d for d in axes["datasets"] if data[d].task != "regression"]
         if bad and not skip:
             check.fail(
                 "sanitizers",
-                f"'trim' is defined for regression only, but "
-                f"{bad[0]!r} is a classification data set; set "
-                "skip_incompatible = true to leave trim out of "
-                "its runs",
+                f"'trim' is defined for regression only, but {bad[0]!r} is a classification "
+                "data set; set skip_incompatible = true to leave trim out of its runs",
             )
         skipped += [f"trim on {d}" for d in bad]
-    for ds_name in datasets:
+    return pairs, skipped
+
+
+def _check_rates(check: _Checker, rates: list[float], data: Mapping[str, _Data]) -> None:
+    """Every rate gives every data set at least one poison row (m = round(rate·n))."""
+    for ds_name, info in data.items():
         for rate in rates:
-            if int(round(rate * n_train[ds_name])) < 1:
+            if int(round(rate * info.n_train)) < 1:
                 check.fail(
                     "rates",
-                    f"rate {rate!r} of the {n_train[ds_name]} training "
-                    f"rows of {ds_name!r} rounds to 0 poison rows",
+                    f"rate {rate!r} of the {info.n_train} training rows of {ds_name!r} "
+                    "rounds to 0 poison rows",
                 )
 
-    runs = []
+
+def _check_size(path: Path, pairs: list[tuple[str, str]], axes: Mapping) -> None:
+    """Refuse a grid of more than :data:`MAX_RUNS` runs, counted without expanding it."""
+    count = len(pairs) * math.prod(len(axes[k]) for k in ("goals", "alphas", "rates", "seeds"))
+    if count > MAX_RUNS:
+        raise SweepFileError(
+            path,
+            "sweep",
+            f"the grid has {count:,} runs, more than the limit {MAX_RUNS:,}; split it into "
+            "several sweep files (they can share one --out) or give fewer values",
+        )
+
+
+def _expand(
+    pairs: list[tuple[str, str]], axes: Mapping, opts: Mapping, data: Mapping[str, _Data]
+) -> Iterator[Run]:
+    """The runs, in grid order (data set, model, goal, α, rate, seed)."""
     for ds_name, model in pairs:
-        kept_sanitizers = [
-            s for s in sanitizers if not (s == "trim" and tasks[ds_name] != "regression")
+        sanitizers = [
+            s for s in axes["sanitizers"] if s != "trim" or data[ds_name].task == "regression"
         ]
-        for goal in goals:
-            for alpha in alphas:
-                for rate in rates:
-                    for seed in seeds:
+        for goal in axes["goals"]:
+            for alpha in axes["alphas"]:
+                for rate in axes["rates"]:
+                    for seed in axes["seeds"]:
                         settings = {
                             "schema": SCHEMA_VERSION,
                             "dataset": ds_name,
@@ -352,16 +467,15 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
                             "alpha": alpha,
                             "rate": rate,
                             "seed": seed,
-                            "sanitizers": kept_sanitizers,
-                            "max_iter": max_iter,
-                            "tol": tol,
-                            "step": step,
-                            "n_sigma": n_sigma,
-                            "test_size": test_size,
-                            "clean_removal": clean_removal if kept_sanitizers else None,
+                            "sanitizers": sanitizers,
+                            "max_iter": opts["max_iter"],
+                            "tol": opts["tol"],
+                            "step": opts["step"],
+                            "n_sigma": opts["n_sigma"],
+                            "test_size": opts["test_size"],
+                            "clean_removal": opts["clean_removal"] if sanitizers else None,
                         }
-                        runs.append(Run(run_id(settings), settings))
-    return Sweep(name, path, tuple(runs), data_dir, tuple(skipped))
+                        yield Run(run_id(settings), settings)
 
 
 def _similar(a: str, b: str) -> bool:
@@ -370,4 +484,14 @@ def _similar(a: str, b: str) -> bool:
     return difflib.SequenceMatcher(None, a, b).ratio() >= 0.75
 
 
-__all__ = ["SCHEMA_VERSION", "SweepFileError", "Run", "Sweep", "run_id", "canonical", "load_sweep"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "MAX_RUNS",
+    "MAX_FILE_BYTES",
+    "SweepFileError",
+    "Run",
+    "Sweep",
+    "run_id",
+    "canonical",
+    "load_sweep",
+]

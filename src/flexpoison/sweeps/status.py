@@ -7,10 +7,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from .spec import Sweep
-from .store import STORE_NAME, read_store
+from .store import STORE_NAME, ResultsStore, Summary
 
 # ---------------------------------------------------------------------- status
 
@@ -31,53 +29,75 @@ class StatusReport:
 
 
 def sweep_status(sweep: Sweep, out_dir: str | os.PathLike) -> StatusReport:
-    """Count done / failed / pending runs of ``sweep`` in ``out_dir`` (reads only)."""
+    """Count done / failed / pending runs of ``sweep`` in ``out_dir`` (reads only).
+
+    The store's rows are streamed (:meth:`ResultsStore.summaries`: a few columns and four
+    numbers of each result), so memory grows with the grid, not with the results."""
     path = Path(out_dir) / STORE_NAME
-    rows = {}
-    if path.is_file():
-        rows = {row["run_id"]: row for row in read_store(out_dir)}
-    in_grid = {r.run_id for r in sweep.runs}
-    groups: dict[tuple, Counter] = {}
-    sums: dict[tuple, list] = {}
-    failures = []
-    for run in sweep.runs:
-        s = run.settings
-        key = (s["dataset"], s["model"], s["goal"])
-        row = rows.get(run.run_id)
-        state = "pending" if row is None else row["status"]
-        groups.setdefault(key, Counter())[state] += 1
-        if row is None:
-            continue
-        if state == "failed":
-            failures.append((run.run_id, run.label(), row["error"] or "", row["attempts"]))
-        elif state == "done":
-            res = row["result"]
-            sums.setdefault(key, []).append(
-                (
-                    res["effect_clean"],
-                    res["effect_final"],
-                    res["test_metric_before"],
-                    res["test_metric_after"],
-                    row["wall_seconds"],
-                )
-            )
-    means = {
-        key: tuple(float(np.mean(col)) for col in zip(*values)) for key, values in sums.items()
-    }
-    total: Counter = Counter()
-    for counts in groups.values():
-        total.update(counts)
-    return StatusReport(
-        len(sweep.runs),
-        total["done"],
-        total["failed"],
-        total["pending"],
-        path.is_file(),
-        len(set(rows) - in_grid),
-        tuple(failures),
-        tuple(groups.items()),
-        means,
-    )
+    tally = _Tally(sweep)
+    if path.exists():
+        with ResultsStore(path, create=False) as store:
+            for row in store.summaries():
+                tally.add(row)
+    return tally.report(path.exists())
+
+
+class _Tally:
+    """Counts and sums per (data set, model, goal) of a grid, one store row at a time."""
+
+    def __init__(self, sweep: Sweep):
+        self.sweep = sweep
+        self.group_of: dict[str, tuple] = {}  # run_id → (data set, model, goal)
+        self.groups: dict[tuple, Counter] = {}  # grid order; every run pending until seen
+        for run in sweep.runs:
+            s = run.settings
+            group = self.group_of[run.run_id] = (s["dataset"], s["model"], s["goal"])
+            self.groups.setdefault(group, Counter())["pending"] += 1
+        self.sums: dict[tuple, list[float]] = {}  # the table's numbers and wall seconds
+        self.failed: dict[str, tuple[str, int]] = {}  # run_id → (error, attempts)
+        self.other_runs = 0
+
+    def add(self, row: Summary) -> None:
+        """Count one row of the store (a run of another grid: only counted as such)."""
+        group = self.group_of.get(row.run_id)
+        if group is None:
+            self.other_runs += 1
+            return
+        self.groups[group][row.status] += 1
+        self.groups[group]["pending"] -= 1
+        if row.numbers is not None:
+            values = (*row.numbers, row.wall_seconds)
+            sums = self.sums.setdefault(group, [0.0] * len(values))
+            for k, value in enumerate(values):
+                sums[k] += value
+        elif row.status == "failed":
+            self.failed[row.run_id] = (row.error or "", row.attempts)
+
+    def report(self, store_exists: bool) -> StatusReport:
+        """The counts, failures (in grid order) and means per group."""
+        total: Counter = Counter()
+        for counts in self.groups.values():
+            total.update(counts)
+        failures = tuple(
+            (run.run_id, run.label(), *self.failed[run.run_id])
+            for run in self.sweep.runs
+            if run.run_id in self.failed
+        )
+        means = {
+            group: tuple(v / self.groups[group]["done"] for v in sums)
+            for group, sums in self.sums.items()
+        }
+        return StatusReport(
+            len(self.sweep.runs),
+            total["done"],
+            total["failed"],
+            total["pending"],
+            store_exists,
+            self.other_runs,
+            failures,
+            tuple(self.groups.items()),
+            means,
+        )
 
 
 def format_table(report: StatusReport) -> str:

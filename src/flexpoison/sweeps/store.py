@@ -9,6 +9,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 from ..errors import FlexPoisonError
 from .run import Outcome
@@ -19,7 +20,8 @@ LOCK_NAME = ".flexpoison-sweep.lock"
 
 
 class StoreError(FlexPoisonError, RuntimeError):
-    """The results store cannot be used (missing, locked by another sweep, foreign)."""
+    """The results store cannot be used (missing, locked by another sweep, foreign,
+    damaged)."""
 
 
 # ---------------------------------------------------------------------- the store
@@ -48,41 +50,68 @@ class ResultsStore:
 
     Each :meth:`record` is its own transaction (WAL journal, ``synchronous=FULL``), so
     a crash or SIGKILL loses at most the runs still in flight, never a written one.
+    Opening it runs SQLite's ``PRAGMA quick_check`` (about half a second for a store of
+    :data:`~flexpoison.sweeps.spec.MAX_RUNS` runs), and any SQLite error while it is
+    read or written becomes one :class:`StoreError` naming the file and what to do.
     """
 
     def __init__(self, path: str | os.PathLike, *, create: bool = True):
         self.path = Path(path)
+        if self.path.exists() and not self.path.is_file():
+            raise StoreError(
+                f"{self.path}: not a results store (a directory or a device, not a SQLite "
+                "file); move it aside"
+            )
         if not create and not self.path.is_file():
             raise StoreError(
                 f"{self.path.parent}: no results store ({STORE_NAME}); run "
                 "'flexpoison sweep FILE --out DIR' first"
             )
-        self.conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         try:
-            if create:
-                self.conn.execute("PRAGMA journal_mode=WAL")
-                self.conn.execute("PRAGMA synchronous=FULL")
-                with self._transaction():
-                    for statement in _SCHEMA.split(";"):
-                        if statement.strip():
-                            self.conn.execute(statement)
-                    self.conn.execute(
-                        "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-                        (str(SCHEMA_VERSION),),
-                    )
-            version = self.conn.execute(
-                "SELECT value FROM meta WHERE key = 'schema_version'"
-            ).fetchone()
+            self.conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         except sqlite3.DatabaseError as exc:
+            raise _unusable(self.path, exc) from None
+        try:
+            with self._guard():
+                self._open(create)
+        except BaseException:
             self.conn.close()
-            raise StoreError(f"{self.path}: not a flexpoison results store ({exc})") from None
+            raise
+
+    def _open(self, create: bool) -> None:
+        """Check the file (quick_check), create the tables if asked, check the schema."""
+        problem = self.conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+        if problem != "ok":
+            raise damaged(self.path, problem)
+        if create:
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=FULL")
+            with self._transaction():
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        self.conn.execute(statement)
+                self.conn.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+        version = self.conn.execute(
+            "SELECT value FROM meta WHERE key = 'schema_version'"
+        ).fetchone()
         if version is None or version[0] != str(SCHEMA_VERSION):
-            self.conn.close()
             raise StoreError(
                 f"{self.path}: results store of schema version "
                 f"{version and version[0]}, this flexpoison writes "
                 f"{SCHEMA_VERSION}"
             )
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """SQLite's errors on this store (damage, a foreign file, a full disk, …) become
+        one :class:`StoreError` naming the file and what to do."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            raise _unusable(self.path, exc) from None
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -105,12 +134,27 @@ class ResultsStore:
 
     def statuses(self) -> dict[str, str]:
         """run_id → 'done' / 'failed' for every run in the store."""
-        return dict(self.conn.execute("SELECT run_id, status FROM runs"))
+        with self._guard():
+            return dict(self.conn.execute("SELECT run_id, status FROM runs"))
+
+    def summaries(self) -> Iterator[Summary]:
+        """Every row as a :class:`Summary`, streamed: only the columns it holds are read,
+        and of a done run's JSON result only :data:`SUMMARY_NUMBERS`, extracted by
+        SQLite (the results are never decoded here, nor all held at once)."""
+        _ensure_json_extract(self.conn)
+        fields = ", ".join(f"json_extract(result, '$.{key}')" for key in SUMMARY_NUMBERS)
+        query = f"SELECT run_id, status, error, attempts, wall_seconds, {fields} FROM runs"
+        with self._guard():
+            for run_id, status, error, attempts, seconds, *values in self.conn.execute(query):
+                numbers = tuple(values) if status == "done" else None
+                if numbers is not None and not all(_is_number(v) for v in numbers):
+                    raise damaged(self.path, f"run {run_id} is done but lacks its numbers")
+                yield Summary(run_id, status, error, attempts, seconds, numbers)
 
     def record(self, outcome: Outcome) -> None:
         """Write one finished run atomically; a 'done' row is never replaced."""
         now = _dt.datetime.now(_dt.UTC).isoformat(timespec="microseconds")
-        with self._transaction():
+        with self._guard(), self._transaction():
             self.conn.execute(
                 "INSERT INTO runs (run_id, status, settings, result, error, traceback, "
                 "wall_seconds, versions, worker, attempts, finished_at) "
@@ -137,35 +181,115 @@ class ResultsStore:
 
     def rows(self, status: str | None = None) -> list[dict]:
         """Every row (settings, result and versions decoded), in rowid order."""
-        query = (
-            "SELECT rowid, run_id, status, settings, result, error, traceback, "
-            "wall_seconds, versions, worker, attempts, finished_at FROM runs"
-        )
+        query = f"SELECT rowid, {', '.join(_COLUMNS[1:])} FROM runs"
         args: tuple = ()
         if status is not None:
             query += " WHERE status = ?"
             args = (status,)
-        out = []
-        for row in self.conn.execute(query + " ORDER BY rowid", args):
-            keys = (
-                "rowid",
-                "run_id",
-                "status",
-                "settings",
-                "result",
-                "error",
-                "traceback",
-                "wall_seconds",
-                "versions",
-                "worker",
-                "attempts",
-                "finished_at",
-            )
-            item = dict(zip(keys, row))
-            for key in ("settings", "result", "versions"):
-                item[key] = None if item[key] is None else json.loads(item[key])
-            out.append(item)
-        return out
+        with self._guard():
+            return [
+                self._decoded(row) for row in self.conn.execute(query + " ORDER BY rowid", args)
+            ]
+
+    def _decoded(self, row: tuple) -> dict:
+        """One row as a dict, its JSON columns decoded (undecodable JSON is damage)."""
+        item = dict(zip(_COLUMNS, row))
+        for key in ("settings", "result", "versions"):
+            if item[key] is not None:
+                try:
+                    item[key] = json.loads(item[key])
+                except ValueError:
+                    raise damaged(
+                        self.path, f"the {key} of run {item['run_id']} is not valid JSON"
+                    ) from None
+        return item
+
+
+_COLUMNS = (
+    "rowid",
+    "run_id",
+    "status",
+    "settings",
+    "result",
+    "error",
+    "traceback",
+    "wall_seconds",
+    "versions",
+    "worker",
+    "attempts",
+    "finished_at",
+)
+
+#: The numbers of a done run's result that :meth:`ResultsStore.summaries` reads.
+SUMMARY_NUMBERS = ("effect_clean", "effect_final", "test_metric_before", "test_metric_after")
+
+
+class Summary(NamedTuple):
+    """What ``--status`` needs of one row (:meth:`ResultsStore.summaries`)."""
+
+    run_id: str
+    status: str
+    error: str | None
+    attempts: int
+    wall_seconds: float
+    numbers: tuple[float, ...] | None  # SUMMARY_NUMBERS of a done run, else None
+
+
+def damaged(path: str | os.PathLike, detail: str) -> StoreError:
+    """The store at ``path`` cannot be trusted (``detail``: why): one line that says so
+    and what to do."""
+    detail = " ".join(str(detail).split())[:300]
+    return StoreError(
+        f"{path}: the results store is damaged or not a flexpoison store ({detail}); move "
+        "it aside (e.g. rename it) and run the sweep again: the runs it held are then "
+        "computed again"
+    )
+
+
+# SQLite's errors that are not about the file's contents (its primary result codes)
+_NOT_DAMAGE = (
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_IOERR",
+    "SQLITE_FULL",
+    "SQLITE_READONLY",
+    "SQLITE_CANTOPEN",
+    "SQLITE_PERM",
+    "SQLITE_NOMEM",
+    "SQLITE_INTERRUPT",
+)
+
+
+def _unusable(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
+    """The :class:`StoreError` for SQLite's error ``exc`` on the store at ``path``:
+    damage (or a foreign file), or a problem of the file system or of access."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name.startswith(_NOT_DAMAGE):
+        detail = " ".join(str(exc).split())
+        return StoreError(
+            f"{path}: cannot use the results store ({detail}); check the file, its "
+            "permissions and its disk, and that no other program holds it, then run again"
+        )
+    return damaged(path, str(exc))
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _ensure_json_extract(conn: sqlite3.Connection) -> None:
+    """SQLite's ``json_extract`` is built in since 3.38 (and in most older builds); give
+    a connection without it Python's equivalent for a top-level key."""
+    try:
+        conn.execute("SELECT json_extract('{}', '$.a')")
+    except sqlite3.OperationalError:
+        conn.create_function("json_extract", 2, _json_extract, deterministic=True)
+
+
+def _json_extract(text: str | None, path: str):
+    """``json_extract(text, '$.key')`` for a number (other values: NULL)."""
+    value = None if text is None else json.loads(text).get(path.removeprefix("$."))
+    return value if _is_number(value) else None
 
 
 @contextlib.contextmanager
@@ -206,4 +330,14 @@ def read_store(out_dir: str | os.PathLike, status: str | None = None) -> list[di
         return store.rows(status)
 
 
-__all__ = ["STORE_NAME", "LOCK_NAME", "StoreError", "ResultsStore", "exclusive", "read_store"]
+__all__ = [
+    "STORE_NAME",
+    "LOCK_NAME",
+    "SUMMARY_NUMBERS",
+    "StoreError",
+    "ResultsStore",
+    "Summary",
+    "damaged",
+    "exclusive",
+    "read_store",
+]
