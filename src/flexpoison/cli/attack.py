@@ -7,10 +7,12 @@ standardisation, attack, scikit-learn refits, test metric) and writes
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -391,10 +393,11 @@ def _check_options(ctx: click.Context, spec) -> str:
     if (params["rate"] is None) == (params["n_points"] is None):
         raise click.UsageError("give exactly one of --rate and --n-points")
     model = params["model"]
-    if params["goal"] != "integrity" and params["target"] is not None:
+    if params["target"] is not None and not _has_target(params["goal"]):
+        with_target = [name for name in GOALS if _has_target(name)]
         raise click.UsageError(
-            "--target applies to --goal integrity only (availability "
-            "pushes the model away from the clean one)"
+            f"--target applies to --goal {' or '.join(with_target)} only (--goal "
+            f"{params['goal']} has no target model)"
         )
     if "reg" in given and spec.reg_param is None:
         raise click.UsageError(f"--reg has no effect with --model {model} (it is not regularised)")
@@ -450,20 +453,25 @@ def _settings(ctx: click.Context, sep: str, spec) -> dict:
     return settings
 
 
+def _has_target(goal: str) -> bool:
+    """Whether the goal named ``goal`` takes a target model (``--target``)."""
+    return "target" in {f.name for f in dataclasses.fields(GOALS[goal])}
+
+
 def _goal(goal: str, target: str | None, scaler):
-    """The goal by name; for integrity a preset or a θ_t read from a file."""
-    from ..attack import Integrity, goal_from_name
+    """The goal by name, with its target (a preset, or a θ_t read from a file)."""
     from ..data import read_vector
 
-    if goal != "integrity" or target is None:
-        return goal_from_name(goal)
+    make: Any = GOALS[goal]  # a goal with a target when one is given (_check_options)
+    if target is None:
+        return make()
     if Path(target).is_file():
-        return Integrity(read_vector(target))
+        return make(target=read_vector(target))
     if os.sep in target or target.endswith((".txt", ".csv")):
         raise click.BadParameter(f"no such file {target!r}", param_hint="'--target'")
     if scaler is not None and target.startswith("predict:"):
         target = _standardized_predict(target, scaler)
-    return Integrity(target)
+    return make(target=target)
 
 
 def _standardized_predict(target: str, scaler) -> str:

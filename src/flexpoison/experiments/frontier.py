@@ -59,7 +59,7 @@ import numpy as np
 
 from .. import models
 from .._validation import check_fraction, check_positive
-from ..attack import Goal, LossAvailability, goal_from_name
+from ..attack import Goal, goal_from_name
 from ..attack.baselines import label_flip, random_clone, unconcealed
 from ..data import Dataset, load_dataset
 from ..defences import Sanitizer
@@ -237,7 +237,7 @@ def frontier_goal(goal: str | Goal) -> Goal:
     """The goal by name (the frontier measures E_L on the clean training rows, so a
     :class:`LossAvailability` with its own evaluation rows is refused)."""
     goal = goal_from_name(goal)
-    if isinstance(goal, LossAvailability) and goal.X_eval is not None:
+    if getattr(goal, "X_eval", None) is not None:
         raise InvalidInputError(
             "goal: the frontier measures E_L on the clean "
             "training rows; LossAvailability(X_eval=…) is not "

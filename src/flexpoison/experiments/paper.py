@@ -22,7 +22,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from .. import models
-from ..attack import AttackResult, Integrity
+from ..attack import AttackResult, Goal, Integrity
 from ..data import Dataset
 from .pipeline import Experiment, Split, split_data
 
@@ -75,6 +75,7 @@ class DatasetRun:
     dataset: Dataset
     split: Split
     victim: object
+    goal: Goal
     runs: dict[float, AlphaRun]
     metric_name: str
     claims: list[Claim] = field(default_factory=list)
@@ -131,7 +132,9 @@ def run_dataset(
             seconds=seconds,
             step=step,
         )
-    out = DatasetRun(dataset, split, victim, runs, experiment.victim.spec.metric.name)
+    out = DatasetRun(
+        dataset, split, victim, experiment.goal, runs, experiment.victim.spec.metric.name
+    )
     out.claims.extend(judge_claims(out))
     return out
 

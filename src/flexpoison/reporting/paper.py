@@ -51,20 +51,20 @@ def figures_for(run: DatasetRun) -> dict[str, bytes]:
         fig = plot_w_history(
             r.result.W_history[0],
             label="first point",
-            goal="integrity",
+            goal=run.goal,
             title=f"{shown}, α = {alpha:g}: W while crafting a point",
         )
         plot_w_history(
             r.result.W_history[q],
             label=f"median point (#{q + 1})",
-            goal="integrity",
+            goal=run.goal,
             ax=fig.axes[0],
         )
         out[f"{base}/panel_a_W.png"] = _png(fig)
         fig = plot_effect_vs_rate(
             r.rates,
             r.effect,
-            "integrity",
+            run.goal,
             label=f"α = {alpha:g}",
             marker=None,
             title=f"{shown}, α = {alpha:g}: E_I vs poisoning rate",
