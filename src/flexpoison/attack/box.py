@@ -49,10 +49,12 @@ class Box:
 
 
 def _norm(v: np.ndarray) -> float:
-    """‖v‖ scaled by its largest entry, so that squares cannot overflow."""
+    """‖v‖; computed again scaled by its largest entry if the squares overflow."""
+    with np.errstate(over="ignore"):
+        norm = float(np.linalg.norm(v))
     top = float(np.max(np.abs(v))) if v.size else 0.0
-    if top == 0.0 or not np.isfinite(top):
-        return top
+    if np.isfinite(norm) or not np.isfinite(top):
+        return norm
     return top * float(np.linalg.norm(v / top))
 
 
