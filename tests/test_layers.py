@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "flexpoison"
 # (data and defences are peers: neither imports the other).
 LAYERS = [
     {"errors"},
-    {"_validation"},
+    {"_validation", "_environment"},
     {"engine"},
     {"models"},
     {"attack"},

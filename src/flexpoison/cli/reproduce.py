@@ -112,7 +112,8 @@ def reproduce(
     import os
     import platform
 
-    from .. import __version__, models
+    from .. import models
+    from .._environment import versions
     from ..data import load_dataset
     from ..experiments.paper import PAPER_ALPHAS, run_dataset
     from ..reporting.paper import write_reproduction
@@ -160,19 +161,9 @@ def reproduce(
                 )
             )
             timings[name] = round(time.perf_counter() - t0, 3)
-        import numpy
-        import scipy
-        import sklearn
-
         summary = {
             "settings": settings,
-            "versions": {
-                "flexpoison": __version__,
-                "python": platform.python_version(),
-                "numpy": numpy.__version__,
-                "scipy": scipy.__version__,
-                "scikit-learn": sklearn.__version__,
-            },
+            "versions": versions(),
             "machine": {"cores": os.cpu_count(), "platform": platform.platform()},
             "timings_seconds": timings,
             "wall_time_seconds": round(time.perf_counter() - start, 3),

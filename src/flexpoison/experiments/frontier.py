@@ -65,7 +65,7 @@ from ..data import Dataset, load_dataset
 from ..defences import Sanitizer
 from ..errors import InvalidInputError
 from .paper import split_dataset
-from .pipeline import NO_SANITIZER, Experiment
+from .pipeline import NO_SANITIZER, Experiment, Screened
 
 BASELINES = ("random_clone", "label_flip", "unconcealed")
 DEFAULT_ALPHAS = tuple(round(0.1 * k, 1) for k in range(11))
@@ -79,6 +79,11 @@ ATTACK_LABELS = {
 
 
 # ------------------------------------------------------------------------ results
+
+
+def attack_label(attack: str, alpha: float | None) -> str:
+    """``α = 0.5`` for the flexible attack, the baseline's name otherwise."""
+    return f"α = {alpha:g}" if attack == "flexible" else ATTACK_LABELS[attack]
 
 
 @dataclass(frozen=True)
@@ -128,53 +133,25 @@ class AttackPoint:
 
     @property
     def label(self) -> str:
-        return f"α = {self.alpha:g}" if self.attack == "flexible" else ATTACK_LABELS[self.attack]
+        return attack_label(self.attack, self.alpha)
 
 
 @dataclass(frozen=True)
-class FrontierRow:
-    """One (attack, sanitizer) measurement.
+class FrontierRow(Screened):
+    """One (attack, sanitizer) measurement: a :class:`Screened` with its attack.
 
     Attributes
     ----------
     attack, alpha
         As in :class:`AttackPoint` (``alpha`` is None for baselines and ``"clean"``).
-    sanitizer : str
-        A sanitizer name, or ``"none"`` (every row kept).
-    n_poison, poison_removed : int
-        Poison rows added, and removed by the sanitizer.
-    recall : float or None
-        poison_removed / n_poison (None for ``"clean"``, which adds no poison).
-    clean_removed : int
-        Clean training rows removed.
-    clean_removed_share : float
-        clean_removed / n_clean.
-    effect : float
-        The goal's effect of the victim refitted on the rows kept.
-    test_metric : float
-        Test MSE / accuracy of that refit.
-    damage_left : float or None
-        (effect − E_clean) / (effect without sanitizer − E_clean), E_clean the clean
-        model's effect: the share of the attack's damage that survives the sanitizer
-        (1 = none removed, 0 = back to clean, < 0 = past it). None when the attack did
-        no damage (|effect without sanitizer − E_clean| ≤ 1e-12·max(1, |E_clean|)).
     """
 
     attack: str
     alpha: float | None
-    sanitizer: str
-    n_poison: int
-    poison_removed: int
-    recall: float | None
-    clean_removed: int
-    clean_removed_share: float
-    effect: float
-    test_metric: float
-    damage_left: float | None
 
     @property
     def label(self) -> str:
-        return f"α = {self.alpha:g}" if self.attack == "flexible" else ATTACK_LABELS[self.attack]
+        return attack_label(self.attack, self.alpha)
 
 
 @dataclass(frozen=True)
@@ -435,21 +412,7 @@ def run_frontier(
     rows = []
     for point in [clean_point, *points]:
         for s in experiment.screen(point.X_poison, point.y_poison, chosen, effect_clean):
-            rows.append(
-                FrontierRow(
-                    attack=point.attack,
-                    alpha=point.alpha,
-                    sanitizer=s.sanitizer,
-                    n_poison=s.n_poison,
-                    poison_removed=s.poison_removed,
-                    recall=s.recall,
-                    clean_removed=s.clean_removed,
-                    clean_removed_share=s.clean_removed_share,
-                    effect=s.effect,
-                    test_metric=s.test_metric,
-                    damage_left=s.damage_left,
-                )
-            )
+            rows.append(FrontierRow(attack=point.attack, alpha=point.alpha, **vars(s)))
 
     settings_out = FrontierSettings(
         dataset=dataset.name,

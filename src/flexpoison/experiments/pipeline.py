@@ -107,25 +107,36 @@ def split_data(
 class Screened:
     """What one sanitizer (or ``"none"``: every row kept) did to clean + poison rows.
 
-    ``effect`` and ``test_metric`` are those of the victim refitted on the rows kept;
-    ``damage_left`` = (effect − E_clean) / (E without sanitizer − E_clean), the share
-    of the attack's damage that survives (None when the attack did no damage:
-    |E without sanitizer − E_clean| ≤ 1e-12·max(1, |E_clean|)).
+    Attributes
+    ----------
+    sanitizer : str
+        A sanitizer name, or ``"none"`` (every row kept).
+    n_poison, poison_removed : int
+        Poison rows added, and removed by the sanitizer.
+    recall : float or None
+        poison_removed / n_poison (None when no poison was added).
+    clean_removed : int
+        Clean training rows removed.
+    clean_removed_share : float
+        clean_removed / n_clean.
+    effect, test_metric : float
+        The goal's effect and the test metric of the victim refitted on the rows kept.
+    damage_left : float or None
+        (effect − E_clean) / (E without sanitizer − E_clean), E_clean the clean
+        model's effect: the share of the attack's damage that survives the sanitizer
+        (1 = none removed, 0 = back to clean, < 0 = past it). None when the attack did
+        no damage (|E without sanitizer − E_clean| ≤ 1e-12·max(1, |E_clean|)).
     """
 
     sanitizer: str
     n_poison: int
     poison_removed: int
+    recall: float | None
     clean_removed: int
     clean_removed_share: float
     effect: float
     test_metric: float
     damage_left: float | None
-
-    @property
-    def recall(self) -> float | None:
-        """The share of the poison rows removed (None without poison)."""
-        return None if self.n_poison == 0 else self.poison_removed / self.n_poison
 
 
 @dataclass(frozen=True)
@@ -248,11 +259,13 @@ class Experiment:
                 if m == 0 or abs(span) <= 1e-12 * max(1.0, abs(effect_clean))
                 else (effect - effect_clean) / span
             )
+            removed = int(m - (kept.size - clean_kept))
             out.append(
                 Screened(
                     name,
                     m,
-                    int(m - (kept.size - clean_kept)),
+                    removed,
+                    None if m == 0 else removed / m,
                     n - clean_kept,
                     (n - clean_kept) / n,
                     effect,

@@ -12,12 +12,12 @@ import html
 import io
 import math
 import os
-import platform
 import re
 import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .._environment import versions
 from ..errors import InvalidInputError
 from ..experiments.frontier import (
     ATTACK_LABELS,
@@ -65,12 +65,6 @@ def _key(s: FrontierSettings) -> str:
 
 
 def _summary(result: FrontierResult) -> dict:
-    import numpy
-    import scipy
-    import sklearn
-
-    from .. import __version__
-
     s = result.settings
     return {
         "settings": asdict(s),
@@ -95,13 +89,7 @@ def _summary(result: FrontierResult) -> dict:
         ],
         "rows": [asdict(r) for r in result.rows],
         "wall_time_seconds": round(result.seconds, 3),
-        "versions": {
-            "flexpoison": __version__,
-            "python": platform.python_version(),
-            "numpy": numpy.__version__,
-            "scipy": scipy.__version__,
-            "scikit-learn": sklearn.__version__,
-        },
+        "versions": versions(),
     }
 
 

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import os
-import platform
 import socket
 import time
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-import numpy as np
 
 from .spec import canonical
 
@@ -119,25 +116,11 @@ class Outcome:
     worker: str
 
 
-_VERSIONS: dict | None = None
-
-
 def versions() -> dict:
-    global _VERSIONS
-    if _VERSIONS is None:
-        import scipy
-        import sklearn
+    """The versions a worker runs (recorded with every run)."""
+    from .._environment import versions as environment
 
-        from .. import __version__
-
-        _VERSIONS = {
-            "flexpoison": __version__,
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "scipy": scipy.__version__,
-            "scikit-learn": sklearn.__version__,
-        }
-    return dict(_VERSIONS)
+    return environment()
 
 
 def one_line(exc: BaseException) -> str:
@@ -186,10 +169,6 @@ def failed_outcome(payload: Mapping, error: str) -> Outcome:
     return Outcome(
         payload["run_id"], payload["settings"], "failed", None, error, None, 0.0, versions(), ""
     )
-
-
-def _workerversions() -> dict:
-    return versions()
 
 
 __all__ = ["compute_run", "Outcome", "execute_run", "failed_outcome", "one_line", "versions"]
