@@ -18,17 +18,20 @@ from flexpoison import (
 # Per-learner properties of Algorithm 1 (feasibility, descent, θ_p = scikit-learn,
 # reproducibility) are checked for every registered victim in test_contract.py.
 
+# The paper's Algorithm 1 exactly: its W and one start per point.
+PAPER = {"trade_off": "paper", "starts": 1}
+
 
 def test_initial_point_follows_the_paper():
     """Regression keeps the cloned row's response; classification flips its label."""
     X, y = make_regression()
-    r = FlexiblePoisoning(Ridge(), n_points=3, random_state=1).generate(X, y)
+    r = FlexiblePoisoning(Ridge(), n_points=3, random_state=1, **PAPER).generate(X, y)
     assert set(r.y_poison.tolist()) <= set(y.tolist())
     Xc, yc = make_classification()
     rng = np.random.default_rng(1)
     rows = [int(rng.integers(len(yc))) for _ in range(1)]
     r = FlexiblePoisoning(LogisticRegression(), n_points=1, random_state=1,
-                          max_iter=3).generate(Xc, yc)
+                          max_iter=3, **PAPER).generate(Xc, yc)
     assert r.y_poison[0] == 1 - yc[rows[0]]
 
 
@@ -59,7 +62,7 @@ def test_paper_step_rule_runs_feasibly(recorded_points):
 
 def test_optimize_y_stays_in_observed_range_and_helps():
     X, y = make_regression()
-    kw = dict(goal=Integrity(), alpha=0.2, n_points=3, random_state=0)
+    kw = dict(goal=Integrity(), alpha=0.2, n_points=3, random_state=0, **PAPER)
     fixed = FlexiblePoisoning(Ridge(), **kw).generate(X, y)
     free = FlexiblePoisoning(Ridge(), optimize_y=True, **kw).generate(X, y)
     assert np.all((free.y_poison >= y.min()) & (free.y_poison <= y.max()))
@@ -89,7 +92,7 @@ def test_output_keeps_float32_dtype_and_string_labels():
 def test_multinomial_flips_to_another_class():
     X, y = make_classification(k=3)
     r = FlexiblePoisoning(LogisticRegression(), n_points=6, max_iter=5,
-                          random_state=0).generate(X, y)
+                          random_state=0, **PAPER).generate(X, y)
     assert r.theta_clean.shape == (3 * (X.shape[1] + 1),)
     rng = np.random.default_rng(0)  # replay the attack's draws: a row, then its new class
     for label in r.y_poison:
@@ -100,8 +103,10 @@ def test_multinomial_flips_to_another_class():
 
 def test_stopping_rule_uses_the_relative_tolerance():
     X, y = make_regression()
-    loose = FlexiblePoisoning(Ridge(), n_points=4, tol=10.0, random_state=0).generate(X, y)
-    tight_ = FlexiblePoisoning(Ridge(), n_points=4, tol=1e-12, random_state=0).generate(X, y)
+    loose = FlexiblePoisoning(Ridge(), n_points=4, tol=10.0, random_state=0,
+                              **PAPER).generate(X, y)
+    tight_ = FlexiblePoisoning(Ridge(), n_points=4, tol=1e-12, random_state=0,
+                               **PAPER).generate(X, y)
     assert np.all(loose.n_iter == 1)  # |ΔW| < 10·|W| after any first step
     assert tight_.n_iter.mean() > 3
 
@@ -109,7 +114,7 @@ def test_stopping_rule_uses_the_relative_tolerance():
 def test_paper_step_is_one_over_i(recorded_points):
     X, y = make_regression()
     attack = FlexiblePoisoning(Ridge(), step="paper", alpha=0.5, n_points=1, max_iter=3,
-                               tol=1e-15, random_state=0)
+                               tol=1e-15, random_state=0, **PAPER)
     r = attack.generate(X, y)
     obj = attack.objective(X, y)
     xs = recorded_points[:4]  # initial point, then one evaluation per iteration

@@ -11,7 +11,13 @@ from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 
 from conftest import make_classification, make_regression, sklearn_theta
 from flexpoison import Availability, Integrity
-from flexpoison.attack.baselines import BaselineResult, label_flip, random_clone, unconcealed
+from flexpoison.attack.baselines import (
+    BaselineResult,
+    extreme_response,
+    label_flip,
+    random_clone,
+    unconcealed,
+)
 from flexpoison.errors import InvalidInputError, UnsupportedEstimatorError
 
 CASES = {  # name: (estimator, data, task)
@@ -92,6 +98,26 @@ def test_random_clone_properties(n, d, m, k, seed, task):
         assert np.array_equal(result.y_poison, source_y)
     else:
         assert np.all(result.y_poison != source_y)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_extreme_response_pushes_random_clones_to_the_farther_end(case):
+    _, (X, y), task = CASES[case]
+    result = extreme_response(X, y, 30, task, random_state=4)
+    clones = random_clone(X, y, 30, task, random_state=4)
+    assert result.name == "extreme_response" and result.n_points == 30
+    assert np.array_equal(result.source_rows, clones.source_rows)  # the same draws
+    assert np.array_equal(result.X_poison, X[result.source_rows])
+    again = extreme_response(X, y, 30, task, random_state=4)
+    assert np.array_equal(result.y_poison, again.y_poison)
+    if task == "classification":  # random_clone's flipped labels
+        assert np.array_equal(result.y_poison, clones.y_poison)
+        return
+    own = y[result.source_rows]
+    assert np.all((result.y_poison == y.min()) | (result.y_poison == y.max()))
+    farther = np.where(own - y.min() > y.max() - own, y.min(), y.max())
+    assert np.array_equal(result.y_poison, farther)
+    assert np.all(np.abs(result.y_poison - own) >= (y.max() - y.min()) / 2)
 
 
 def test_label_flip_reflects_the_response_within_the_observed_range():

@@ -101,7 +101,9 @@ def test_no_sanitizer_reproduces_the_engines_own_effect(which, regression_result
             continue
         none = result.row(p.attack, "none", p.alpha)
         assert none.effect == pytest.approx(p.effect_attack, rel=1e-5, abs=1e-9), p.label
-        assert none.damage_left == pytest.approx(1.0)
+        if p.alpha == 1.0 and none.damage_left is None:
+            continue  # all concealment: the row that leaves θ where it is, no damage
+        assert none.damage_left == pytest.approx(1.0), p.label
 
 
 GOAL_CASES = {

@@ -203,7 +203,8 @@ def settings_for(**changes) -> dict:
     return {"schema": sw.SCHEMA_VERSION, "dataset": "iris", "model": "logistic",
             "goal": "availability", "alpha": 0.5, "rate": 0.05, "seed": 1,
             "sanitizers": [], "max_iter": 5, "tol": 1e-6, "step": "backtracking",
-            "n_sigma": 3.0, "test_size": 0.3, "clean_removal": None, **changes}
+            "trade_off": "share", "starts": 4, "n_sigma": 3.0, "test_size": 0.3,
+            "clean_removal": None, **changes}
 
 
 def test_sanitizer_numbers_are_the_frontiers():

@@ -24,6 +24,11 @@ class SingularHessianError(FlexPoisonError, ArithmeticError):
     """The learner's Hessian is singular, so its optimum (and gradient) is not unique."""
 
 
+class FlexPoisonWarning(UserWarning):
+    """A result that should not be trusted as it stands (an attack that barely moved
+    the model, made it worse, or ran out of iterations): see ``AttackResult.warnings``."""
+
+
 class ConvergenceError(FlexPoisonError, ArithmeticError):
     """A solver could not reach the learner's optimum (the problem is too badly
     conditioned in float64)."""

@@ -17,7 +17,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .algorithm import AttackResult, FlexiblePoisoning, StepRule
+    from .algorithm import FlexiblePoisoning, StepRule, TradeOff
     from .box import Box, feasible_box
     from .effects import DistanceEffect, Effect, LossEffect, public_map
     from .goals import (
@@ -31,13 +31,16 @@ if TYPE_CHECKING:
         goal_from_name,
     )
     from .objective import Evaluation, Objective
+    from .result import AttackResult, PointReport
 
 # Names are imported from their modules on first use: the goals (all the command line
 # needs at start-up) do not pull in the numerical engine.
 _WHERE = {
     "FlexiblePoisoning": "algorithm",
-    "AttackResult": "algorithm",
+    "AttackResult": "result",
+    "PointReport": "result",
     "StepRule": "algorithm",
+    "TradeOff": "algorithm",
     "Box": "box",
     "feasible_box": "box",
     "Effect": "effects",
@@ -68,6 +71,8 @@ def __getattr__(name: str):
 __all__ = [
     "FlexiblePoisoning",
     "AttackResult",
+    "PointReport",
+    "TradeOff",
     "StepRule",
     "Box",
     "feasible_box",

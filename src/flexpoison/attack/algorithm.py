@@ -11,8 +11,8 @@ one starts. The poisoning rate is m / n, n the clean training rows.
 
 from __future__ import annotations
 
-import math
 import numbers
+import warnings
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -28,19 +28,22 @@ from .._validation import (
     check_rate,
     check_targets,
 )
-from ..errors import InvalidInputError, SingularHessianError, UnsupportedEstimatorError
+from ..errors import (
+    FlexPoisonWarning,
+    InvalidInputError,
+    SingularHessianError,
+    UnsupportedEstimatorError,
+)
 from ..models import Victim
+from . import search
 from .box import Box, feasible_box
 from .effects import public_map
 from .goals import GOALS, Goal, Integrity, ModelShape
 from .objective import Objective
+from .result import AttackResult, PointReport, assess
 
 StepRule = Literal["backtracking", "paper"]
-
-# Trial steps of one line search at most: halving the box diagonal (≤ 2e150) down to
-# the floor (≥ 1e-12) takes fewer than 540; the bound makes the loop finite whatever W
-# does (NaN included).
-_MAX_TRIALS = 600
+TradeOff = Literal["share", "paper"]
 
 
 def why_singular(X: np.ndarray, fit_intercept: bool, feature_names: list[str] | None = None) -> str:
@@ -96,71 +99,6 @@ def _column_names(X) -> list[str] | None:
 
 
 @dataclass(frozen=True)
-class AttackResult:
-    """What :meth:`FlexiblePoisoning.generate` returns.
-
-    Attributes
-    ----------
-    X_poison : ndarray of shape (m, d)
-        The poison rows, in the units (and floating dtype) of the X passed in.
-    y_poison : ndarray of shape (m,)
-        Their responses or labels, in the user's values.
-    theta_clean, theta_target, theta_poisoned : ndarray
-        θ₀, θ_t (θ₀ again for an availability goal) and θ_p trained on clean + all
-        poison rows, flat (w…, b) — per class row for the multinomial model.
-    W_history : list of ndarray
-        For each crafted point, W at every iteration (entry 0 = the initial point).
-    effect_history : ndarray of shape (m,)
-        E_I (or E_A) after each point joins the training set.
-    theta_history : ndarray of shape (m, len(θ))
-        θ_p after each point joins the training set (row q: clean + first q+1 points).
-    effect_clean : float
-        E before any poison (E_I(θ₀); 0 for E_A; the clean model's loss for E_L).
-    concealment : ndarray of shape (m,)
-        C = ‖x_p − x_c‖² of each point.
-    n_iter : ndarray of shape (m,)
-        Gradient iterations spent on each point.
-    x_c : ndarray of shape (d,)
-        Centre of the clean training features.
-    lower, upper : ndarray of shape (d,)
-        The feasible box.
-    n_clean : int
-        Rows in the clean training set (the poisoning rate is m / n_clean).
-    goal : str
-        ``"integrity"`` or ``"availability"``.
-    settings : dict
-        The attack's settings, for reports.
-    """
-
-    X_poison: np.ndarray
-    y_poison: np.ndarray
-    theta_clean: np.ndarray
-    theta_target: np.ndarray
-    theta_poisoned: np.ndarray
-    W_history: list[np.ndarray]
-    effect_history: np.ndarray
-    theta_history: np.ndarray
-    effect_clean: float
-    concealment: np.ndarray
-    n_iter: np.ndarray
-    x_c: np.ndarray
-    lower: np.ndarray
-    upper: np.ndarray
-    n_clean: int
-    goal: str
-    settings: dict = field(default_factory=dict)
-
-    @property
-    def n_points(self) -> int:
-        return self.X_poison.shape[0]
-
-    @property
-    def rates(self) -> np.ndarray:
-        """Poisoning rate after each point: (q + 1) / n_clean."""
-        return np.arange(1, self.n_points + 1) / self.n_clean
-
-
-@dataclass(frozen=True)
 class _Setup:
     X: np.ndarray
     victim: Victim
@@ -188,20 +126,35 @@ class FlexiblePoisoning:
         Number m of poison rows. Give exactly one of ``n_points`` and ``rate``.
     rate : float, optional
         Poisoning rate m / n (m = round(rate·n), at least 1).
+    trade_off : {"share", "paper"}, default "share"
+        "share": α is the share of each point's effect given up for concealment — the
+        point keeps (1 − α) of the largest gain in E one point can make and, subject to
+        that, lies as close to x_c as its path allows, so that α means the same on any
+        data (:mod:`flexpoison.attack.search`). "paper": the paper's
+        W = α·C ± (1 − α)·E, whose balance depends on n, d and the units.
+    starts : int, default 4
+        Descents per point: the paper's start (a random clean row, label flipped for
+        classification, response kept for regression) and clones with other labels or
+        responses; the point is the best of them that leaves E no worse than without
+        it (a regressor may fall back to a row that does not move θ). 1: the paper's
+        Algorithm 1 exactly.
     step : {"backtracking", "paper"}, default "backtracking"
         "paper": x ← Π(x − ∇W / i) at iteration i, as in the paper. "backtracking":
-        projected gradient with an Armijo line search on W (the step doubles after an
-        accepted move and halves on a rejected one), so W never increases.
+        projected gradient with an Armijo line search on W whose first trial moves a
+        tenth of the box's diagonal (the step doubles after an accepted move and halves
+        on a rejected one), so W never increases.
     max_iter : int, default 100
         Gradient iterations per point at most.
     tol : float, default 1e-6
         Stop a point when |W⁽ⁱ⁺¹⁾ − W⁽ⁱ⁾| < tol · max(1, |W⁽ⁱ⁾|).
     optimize_y : bool, default False
         Regression only: also optimise y_p by gradient, within [min y, max y].
-    n_sigma : float, default 3.0
-        Half-width of the feasible box in standard deviations (the paper's 3σ).
+    n_sigma : float or None, default 3.0
+        Half-width of the feasible box in standard deviations (the paper's 3σ). None:
+        no σ box, the box is ``bounds`` (e.g. the features' observed min and max).
     bounds : (lower, upper), optional
-        Per-feature bounds (±inf allowed) intersected with the box.
+        Per-feature bounds (±inf allowed) intersected with the box (required, and
+        finite, when ``n_sigma`` is None).
     random_state : int or numpy Generator, optional
         Seeds the choice of initial rows (and flipped classes for K > 2).
     progress : bool or None, default False
@@ -213,11 +166,13 @@ class FlexiblePoisoning:
     alpha: float = 0.5
     n_points: int | None = None
     rate: float | None = None
+    trade_off: TradeOff = "share"
+    starts: int = 4
     step: StepRule = "backtracking"
     max_iter: int = 100
     tol: float = 1e-6
     optimize_y: bool = False
-    n_sigma: float = 3.0
+    n_sigma: float | None = 3.0
     bounds: tuple | None = None
     random_state: int | np.random.Generator | None = None
     progress: bool | None = False
@@ -230,25 +185,24 @@ class FlexiblePoisoning:
         return self._setup(X, y, sample_weight, need_budget=False).objective
 
     def generate(self, X, y, sample_weight=None) -> AttackResult:
-        """Run Algorithm 1 on the clean training set (X, y); return the poison rows."""
+        """Run Algorithm 1 on the clean training set (X, y); return the poison rows.
+
+        Each point is the best of its descents (:mod:`flexpoison.attack.search`); a
+        result that moved E by less than 1 % of the way, made it worse, or stopped
+        most points at ``max_iter`` warns (:class:`~flexpoison.errors.FlexPoisonWarning`
+        and :attr:`AttackResult.warnings`)."""
         setup = self._setup(X, y, sample_weight)
         n, d = setup.X.shape
         m = self._n_points(n)
         rng = np.random.default_rng(self.random_state)
-        victim, box = setup.victim, setup.box
-        y_range = (float(setup.t.min()), float(setup.t.max()))
+        victim, box, goal = setup.victim, setup.box, self.goal
+        y_range = (float(setup.t.min()), float(setup.t.max())) if self.optimize_y else None
         objective = setup.objective
-        points, targets, histories, effects, thetas, concealment, n_iter = (
-            [],
-            [],
-            [],
-            [],
-            [],
-            [],
-            [],
-        )
         Theta = objective.Theta_start
-        theta_poisoned = setup.theta_clean
+        effect_before = objective.effect_at(Theta)
+        chosen: list[search.Descent] = []
+        reports: list[PointReport] = []
+        thetas: list[np.ndarray] = []
 
         from tqdm.auto import tqdm  # imported here: only the attack loop shows progress
 
@@ -260,41 +214,66 @@ class FlexiblePoisoning:
             leave=False,
         )
         for _ in bar:
-            row = int(rng.integers(n))
-            x0 = box.project(setup.X[row])
-            t0 = setup.t[row] if victim.classes is None else victim.flipped(setup.t[row], rng)
-            x, t, ev, history = self._descend(objective, x0, t0, Theta, box, y_range)
-            objective = objective.with_point(x, t, ev.fit.Theta)
-            Theta = ev.fit.Theta
-            theta_poisoned = ev.theta
-            points.append(x)
-            targets.append(t)
-            histories.append(np.asarray(history))
-            effects.append(ev.E)
-            thetas.append(ev.theta)
-            concealment.append(ev.C)
-            n_iter.append(len(history) - 1)
+            candidates = search.starts(rng, setup.X, setup.t, victim, box, self.starts)
+            if self.starts > 1 and victim.learner.loss.curvature is not None:
+                candidates.append(search.no_op(objective, box, Theta))
+            crafted = search.craft(
+                objective,
+                candidates,
+                Theta,
+                box,
+                y_range,
+                effect_before,
+                trade_off=self.trade_off,
+                step_rule=self.step,
+                max_iter=self.max_iter,
+                tol=self.tol,
+            )
+            best = crafted.descent
+            reports.append(
+                PointReport(
+                    crafted.n_iter,
+                    best.stop,
+                    best.start.kind,
+                    effect_before,
+                    best.ev.E,
+                    crafted.harmless,
+                    crafted.path,
+                )
+            )
+            chosen.append(best)
+            thetas.append(best.ev.theta)
+            Theta = best.ev.fit.Theta
+            effect_before = best.ev.E
+            objective = objective.with_point(best.x, best.t, Theta)
 
-        X_poison = np.asarray(points, dtype=float).reshape(m, d).astype(box.dtype)
-        ref = setup.objective.theta_reference
-        e0, _ = setup.objective.effect(setup.objective.Theta_start, setup.theta_clean)
+        X_poison = np.asarray([c.x for c in chosen], dtype=float).reshape(m, d)
+        effects = np.array([c.ev.E for c in chosen])
+        effect_clean = setup.objective.effect_at(setup.objective.Theta_start)
+        progress = goal.progress(effect_clean, float(effects[-1]), setup.theta_clean)
+        points = tuple(reports)
+        warned = assess(progress, goal.effect_name, points, self.max_iter)
+        for message in warned:
+            warnings.warn(message, FlexPoisonWarning, stacklevel=2)
         return AttackResult(
-            X_poison=X_poison,
-            y_poison=victim.decode(np.asarray(targets)),
+            X_poison=X_poison.astype(box.dtype),
+            y_poison=victim.decode(np.array([c.t for c in chosen])),
             theta_clean=setup.theta_clean,
-            theta_target=ref,
-            theta_poisoned=theta_poisoned,
-            W_history=histories,
-            effect_history=np.asarray(effects),
+            theta_target=setup.objective.theta_reference,
+            theta_poisoned=thetas[-1],
+            W_history=[np.asarray(c.history) for c in chosen],
+            effect_history=effects,
             theta_history=np.asarray(thetas).reshape(m, -1),
-            effect_clean=e0,
-            concealment=np.asarray(concealment),
-            n_iter=np.asarray(n_iter, dtype=int),
+            effect_clean=effect_clean,
+            concealment=np.array([c.ev.C for c in chosen]),
+            points=points,
             x_c=setup.objective.x_c,
             lower=box.lower,
             upper=box.upper,
             n_clean=n,
-            goal=self.goal.kind,
+            goal=goal.kind,
+            progress=progress,
+            warnings=warned,
             settings=self.settings(),
         )
 
@@ -306,6 +285,8 @@ class FlexiblePoisoning:
             "alpha": self.alpha,
             "n_points": self.n_points,
             "rate": self.rate,
+            "trade_off": self.trade_off,
+            "starts": self.starts,
             "step": self.step,
             "max_iter": self.max_iter,
             "tol": self.tol,
@@ -347,9 +328,15 @@ class FlexiblePoisoning:
             check_rate(self.rate, "rate")
         if self.step not in ("backtracking", "paper"):
             raise InvalidInputError(f"step: expected 'backtracking' or 'paper', got {self.step!r}")
+        if self.trade_off not in ("share", "paper"):
+            raise InvalidInputError(
+                f"trade_off: expected 'share' or 'paper', got {self.trade_off!r}"
+            )
+        check_count(self.starts, "starts")
         check_count(self.max_iter, "max_iter")
         check_positive(self.tol, "tol")
-        check_positive(self.n_sigma, "n_sigma")
+        if self.n_sigma is not None:
+            check_positive(self.n_sigma, "n_sigma")
 
     def _n_points(self, n: int) -> int:
         if self.n_points is not None:
@@ -436,66 +423,3 @@ class FlexiblePoisoning:
             effect=effect,
         )
         return _Setup(X, victim, box, objective, theta_clean, t)
-
-    def _descend(
-        self,
-        objective: Objective,
-        x: np.ndarray,
-        t: float,
-        Theta: np.ndarray,
-        box: Box,
-        y_range: tuple[float, float],
-    ):
-        """Projected gradient descent on W for one point; returns x, t, final eval, W's.
-
-        Trial points of the line search are evaluated without their gradient: only an
-        accepted point is differentiated."""
-        with_y = self.optimize_y
-        ev = objective.evaluate(x, t, Theta_init=Theta, with_y=with_y)
-        history = [ev.W]
-        step = None
-        paper = self.step == "paper"
-        for i in range(1, self.max_iter + 1):
-            assert ev.grad_x is not None and (ev.grad_y is not None or not with_y)
-            g_x, g_t = ev.grad_x, (ev.grad_y if ev.grad_y is not None else 0.0)
-            if paper:
-                x_new, t_new = self._move(x, t, g_x, g_t, 1.0 / i, box, y_range)
-                new = objective.evaluate(x_new, t_new, Theta_init=ev.fit.Theta, with_y=with_y)
-            else:
-                g_norm = math.sqrt(float(g_x.dot(g_x)) + g_t * g_t)
-                if step is None:  # first trial move spans the box's diagonal
-                    if g_norm == 0.0:
-                        break
-                    step = box.diagonal / g_norm
-                new = None
-                floor = 1e-12 * (1.0 + math.sqrt(float(x.dot(x))))
-                for _ in range(_MAX_TRIALS):  # halvings from the box diagonal to floor
-                    if not step * g_norm > floor:
-                        break
-                    x_new, t_new = self._move(x, t, g_x, g_t, step, box, y_range)
-                    moved = float(g_x.dot(x - x_new)) + g_t * (t - t_new)
-                    if moved <= 0.0:  # projected gradient vanishes: a stationary point
-                        break
-                    trial = objective.evaluate(
-                        x_new, t_new, Theta_init=ev.fit.Theta, with_gradient=False
-                    )
-                    if trial.W <= ev.W - 1e-4 * moved:
-                        new = objective.differentiate(trial, with_y=with_y)
-                        step *= 2.0
-                        break
-                    step *= 0.5
-                if new is None:
-                    break
-            assert new is not None
-            change = abs(new.W - ev.W)
-            x, t, ev = x_new, t_new, new
-            history.append(ev.W)
-            if change < self.tol * max(1.0, abs(history[-2])):
-                break
-        return x, t, ev, history
-
-    @staticmethod
-    def _move(x, t, g_x, g_t, s, box: Box, y_range):
-        x_new = box.project(x - s * g_x)
-        t_new = min(max(t - s * g_t, y_range[0]), y_range[1]) if g_t else t
-        return x_new, t_new

@@ -7,6 +7,9 @@ from ``random_state`` only (same seed → same rows).
 
 * :func:`random_clone` — copies of random training rows; classification flips the
   label. This is Algorithm 1's initial point, without the optimisation.
+* :func:`extreme_response` — the same random copies, each given the end of the
+  observed response range farther from its own response (regression); for
+  classification it is :func:`random_clone` (the flipped label is already extreme).
 * :func:`label_flip` — flipped copies of the m rows whose flipped copy moves the fitted
   θ the most (an influence proxy).
 * :func:`unconcealed` — the flexible attack with α = 0 (effect only), responses
@@ -24,12 +27,12 @@ from sklearn.base import clone, is_classifier
 
 from .._validation import check_count, check_features, check_targets
 from ..errors import InvalidInputError
-from .algorithm import AttackResult, FlexiblePoisoning, StepRule
+from .algorithm import AttackResult, FlexiblePoisoning, StepRule, TradeOff
 from .goals import Goal, Integrity
 
 Task = Literal["regression", "classification"]
 
-__all__ = ["BaselineResult", "random_clone", "label_flip", "unconcealed"]
+__all__ = ["BaselineResult", "random_clone", "extreme_response", "label_flip", "unconcealed"]
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,8 @@ class BaselineResult:
     Attributes
     ----------
     name : str
-        ``"random_clone"``, ``"label_flip"`` or ``"unconcealed"``.
+        ``"random_clone"``, ``"extreme_response"``, ``"label_flip"`` or
+        ``"unconcealed"``.
     X_poison : ndarray of shape (m, n_features)
         The poison rows, in the units (and floating dtype) of the X passed in.
     y_poison : ndarray of shape (m,)
@@ -122,6 +126,37 @@ def random_clone(X, y, m: int, task: Task, random_state=None) -> BaselineResult:
             labels.append(others[0] if others.size == 1 else rng.choice(others))
     y_poison = np.asarray(labels, dtype=float if classes is None else y.dtype)
     return BaselineResult("random_clone", _float_rows(X, rows), y_poison, rows)
+
+
+def extreme_response(X, y, m: int, task: Task, random_state=None) -> BaselineResult:
+    """m random copies of training rows with the most extreme response they can take.
+
+    The rows are drawn exactly as :func:`random_clone` draws them (same seed → same
+    rows). For regression, each copy's response is set to the end of the observed
+    range [min y, max y] farther from the row's own response y_i: min y if
+    y_i > (min y + max y)/2, else max y (the rule of Algorithm 1's "opposite response"
+    start). For classification there is no range to push a label to: the copy is
+    :func:`random_clone`'s, whose label is flipped (binary: the other class; K > 2: a
+    class drawn uniformly among the K − 1 others), only the name differs.
+
+    Parameters
+    ----------
+    X, y, m, task, random_state
+        As in :func:`random_clone`.
+
+    Returns
+    -------
+    BaselineResult
+    """
+    clones = random_clone(X, y, m, task, random_state=random_state)
+    rows = clones.source_rows
+    assert rows is not None  # random_clone always records its rows
+    y_poison = clones.y_poison
+    if task == "regression":
+        y_arr = np.asarray(y, dtype=float)
+        low, high = float(y_arr.min()), float(y_arr.max())
+        y_poison = np.where(y_arr[rows] > 0.5 * (low + high), low, high)
+    return BaselineResult("extreme_response", clones.X_poison, y_poison, rows)
 
 
 def label_flip(estimator, X, y, m: int, task: Task, random_state=None) -> BaselineResult:
@@ -214,6 +249,8 @@ def unconcealed(
     *,
     max_iter: int = 100,
     step: StepRule = "backtracking",
+    trade_off: TradeOff = "share",
+    starts: int = 4,
     progress: bool = False,
 ) -> BaselineResult:
     """Effect-only optimiser in the style of Jagielski et al. (2018).
@@ -238,8 +275,9 @@ def unconcealed(
         The attacker's goal (default target: the task's preset).
     random_state : int, Generator or None
         Seeds the initial rows (Algorithm 1).
-    max_iter, step, progress
-        Passed to :class:`~flexpoison.attack.FlexiblePoisoning`.
+    max_iter, step, trade_off, starts, progress
+        Passed to :class:`~flexpoison.attack.FlexiblePoisoning` (``trade_off="paper",
+        starts=1``: the paper's Algorithm 1 at α = 0, as the paper's experiments run it).
 
     Returns
     -------
@@ -258,6 +296,8 @@ def unconcealed(
         alpha=0.0,
         n_points=m,
         step=step,
+        trade_off=trade_off,
+        starts=starts,
         max_iter=max_iter,
         optimize_y=not is_classifier(estimator),
         n_sigma=n_sigma,

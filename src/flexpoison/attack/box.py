@@ -71,15 +71,16 @@ def _inward(lower: np.ndarray, upper: np.ndarray, dtype: np.dtype) -> tuple[np.n
 
 def feasible_box(
     X: np.ndarray,
-    n_sigma: float,
+    n_sigma: float | None,
     bounds=None,
     feature_names: Sequence[str] | None = None,
     dtype: np.dtype | type = np.float64,
 ) -> Box:
     """x_c − n_sigma·σ ≤ x ≤ x_c + n_sigma·σ (σ: per-feature standard deviation of X),
     intersected with optional ``bounds = (lower, upper)`` and rounded inward to
-    ``dtype``. ``feature_names`` (e.g. a DataFrame's columns) only make error messages
-    name the feature.
+    ``dtype``; ``n_sigma=None``: the ``bounds`` alone (which must then be finite).
+    ``feature_names`` (e.g. a DataFrame's columns) only make error messages name the
+    feature.
 
     Refused: a feature that does not vary (σ = 0), or varies below float64's precision
     around its mean; a box whose bounds reach :data:`~flexpoison._validation.MAX_MAGNITUDE`
@@ -107,14 +108,26 @@ def feasible_box(
             "information; centre and rescale it (standardise, e.g. --standardize), or "
             "remove it"
         )
-    with np.errstate(over="ignore"):
-        half = n_sigma * sigma
-        lower, upper = x_c - half, x_c + half
+    if n_sigma is None:
+        if bounds is None:
+            raise InvalidInputError("n_sigma: None (no σ box) needs bounds, the box itself")
+        lower, upper = check_bounds(bounds, X.shape[1])
+        if not (np.all(np.isfinite(lower)) and np.all(np.isfinite(upper))):
+            raise InvalidInputError(
+                "bounds: without a σ box (n_sigma None) every bound must be finite"
+            )
+        bounds = None
+        n_sigma_text = "bounds'"
+    else:
+        with np.errstate(over="ignore"):
+            half = n_sigma * sigma
+            lower, upper = x_c - half, x_c + half
+        n_sigma_text = f"{n_sigma:g}σ"
     reach = float(np.max(np.maximum(np.abs(lower), np.abs(upper))))
     if not reach <= MAX_MAGNITUDE:  # also NaN / inf
         j = int(np.argmax(np.nan_to_num(np.maximum(np.abs(lower), np.abs(upper)), nan=np.inf)))
         raise InvalidInputError(
-            f"n_sigma: the {n_sigma:g}σ box of {feature(j)} reaches {reach:.3g}, beyond the "
+            f"n_sigma: the {n_sigma_text} box of {feature(j)} reaches {reach:.3g}, beyond the "
             f"magnitudes flexpoison can square ({MAX_MAGNITUDE:g}); use a smaller n_sigma "
             "or give bounds"
         )
@@ -124,7 +137,7 @@ def feasible_box(
         if np.any(lower > upper):
             j = int(np.argmax(lower > upper))
             raise InvalidInputError(
-                f"bounds: for {feature(j)} the user bounds do not intersect the {n_sigma:g}σ box"
+                f"bounds: for {feature(j)} the user bounds do not intersect the {n_sigma_text} box"
             )
     dtype = np.dtype(dtype)
     lower, upper = _inward(lower, upper, dtype)

@@ -116,6 +116,12 @@ class _Goal:
         """The goal's settings as plain JSON values."""
         return {"kind": self.kind}
 
+    def progress(self, effect_clean: float, effect_final: float, theta_clean: np.ndarray) -> float:
+        """How far an attack moved the model, as a share (negative: the wrong way).
+        Here (E_A = ‖θ_p − θ₀‖²): the distance moved relative to ‖θ₀‖."""
+        scale = float(np.linalg.norm(theta_clean))
+        return float(np.sqrt(max(effect_final, 0.0))) / scale if scale > 0 else 0.0
+
 
 @dataclass(frozen=True)
 class Integrity(_Goal):
@@ -158,6 +164,10 @@ class Integrity(_Goal):
                 raise InvalidInputError("target: θ_t contains NaN or infinite values")
             return theta_t
         return _preset(target.strip(), np.asarray(theta_clean, dtype=float), shape)
+
+    def progress(self, effect_clean: float, effect_final: float, theta_clean: np.ndarray) -> float:
+        """The share of the way from θ₀ to θ_t closed, in E_I: (E₀ − E) / E₀."""
+        return (effect_clean - effect_final) / effect_clean if effect_clean > 0 else 0.0
 
     def describe(self) -> dict:
         target = self.target
@@ -207,6 +217,10 @@ class LossAvailability(_Goal):
     sign: ClassVar[float] = -1.0
     effect_tex: ClassVar[str] = r"E_L"
     effect_about: ClassVar[str] = "the victim's mean loss on the evaluation rows"
+
+    def progress(self, effect_clean: float, effect_final: float, theta_clean: np.ndarray) -> float:
+        """The relative rise of the loss: (E_L − E_L,0) / E_L,0."""
+        return (effect_final - effect_clean) / effect_clean if effect_clean > 0 else 0.0
 
     def effect(
         self, victim: Victim, X: np.ndarray, y: np.ndarray, shift: np.ndarray, reference: np.ndarray

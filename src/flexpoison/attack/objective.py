@@ -1,11 +1,11 @@
 """The attacker's objective W for one candidate poison row, and its exact gradient.
 
-    W = α·C + sign·(1 − α)·E,   C = ‖x_p − x_c‖²,
-    ∇_{x_p} W = 2α(x_p − x_c) + sign·(1 − α)·∇_{x_p} E,
+    W = w_C·C + sign·w_E·E,   C = ‖x_p − x_c‖²,
+    ∇_{x_p} W = 2w_C(x_p − x_c) + sign·w_E·∇_{x_p} E,
 
 with sign = +1 for integrity (the attacker lowers E) and −1 for availability (raises
-it), and ∇_{x_p} E from the implicit function theorem
-(:func:`flexpoison.engine.adjoint_gradient`). θ_p, the victim's optimum on the
+it), the weights (α, 1 − α) in the paper's W, and ∇_{x_p} E from the implicit
+function theorem (:func:`flexpoison.engine.adjoint_gradient`). θ_p, the victim's optimum on the
 training set plus (x_p, y_p), comes from the fastest exact solver that applies: the
 rank-one solver (squared residuals), warm-started Newton (smooth losses), or the
 general solver.
@@ -93,9 +93,11 @@ class Evaluation:
 class Objective:
     """The attacker's objective W for one poison point added to a training set.
 
-    W_I = α·‖x_p − x_c‖² + (1 − α)·‖θ_p − θ_t‖² (integrity) or
-    W_A = α·‖x_p − x_c‖² − (1 − α)·‖θ_p − θ₀‖² (availability), where θ_p is the
-    victim's optimum on the training set plus (x_p, y_p). Build it with
+    W = w_C·‖x_p − x_c‖² + sign·w_E·E(θ_p), θ_p the victim's optimum on the training
+    set plus (x_p, y_p), sign the goal's (+1: lower E, −1: raise it). The paper's W
+    has w_C = α and w_E = 1 − α (W_I = α·C + (1 − α)·E_I, W_A = α·C − (1 − α)·E_A);
+    the attack's scale-free W divides each term by its range over the box
+    (:meth:`weighted`; :mod:`flexpoison.attack.search`). Build it with
     :meth:`FlexiblePoisoning.objective`; its results do not depend on what it was
     asked before (it only caches factorisations of its own training set).
     """
@@ -120,6 +122,8 @@ class Objective:
         self.theta_reference = theta_reference
         self.goal = goal
         self.alpha = alpha
+        self.w_C, self.w_E = alpha, 1 - alpha  # the paper's weights until reweighted
+        self.E_ref = 0.0
         self.Theta_start = Theta_start
         self.effect = effect
         self.n_features = x_c.shape[0]
@@ -193,7 +197,7 @@ class Objective:
         Theta0 = self.Theta_start if Theta_init is None else Theta_init
         offset = x - self.x_c
         C = float(offset.dot(offset))  # ndarray.dot: half the dispatch cost of @
-        a = self.alpha
+        w_C, w_E = self.w_C, self.w_E
         fit = None
         if self._solver is not None:
             trial = self._solver.trial(phi, t, Theta0)
@@ -201,7 +205,7 @@ class Objective:
                 if trial.value is not None:
                     E = trial.value
                     ev = Evaluation(
-                        a * C + self._sign * (1 - a) * E,
+                        w_C * C + self._sign * w_E * (E - self.E_ref),
                         C,
                         E,
                         x,
@@ -220,22 +224,21 @@ class Objective:
             E, dE = self.effect(fit.Theta, theta)
         else:
             E, dE = self.effect.value(fit.Theta, theta), None
-        ev = Evaluation(
-            a * C + self._sign * (1 - a) * E, C, E, x, t, phi, theta, None, None, fit, dE
-        )
+        W = w_C * C + self._sign * w_E * (E - self.E_ref)
+        ev = Evaluation(W, C, E, x, t, phi, theta, None, None, fit, dE)
         if with_gradient or with_y:
             ev = self.differentiate(ev, with_y=with_y)
         return ev
 
     def differentiate(self, ev: Evaluation, *, with_y: bool = False) -> Evaluation:
         """``ev`` with ∇_{x_p} W (and ∂W/∂y_p if ``with_y``):
-        ∇_{x_p} W = 2α(x_p − x_c) ± (1 − α)·∇_{x_p} E, E's part by the implicit
+        ∇_{x_p} W = 2w_C(x_p − x_c) + sign·w_E·∇_{x_p} E, E's part by the implicit
         function theorem: one formula (:mod:`flexpoison.engine.implicit`), fed with
         u = H⁻¹∇E solved with the fit's factor or, for a squared-residual victim and a
         quadratic E, evaluated in the rank-one trial's own basis
         (:meth:`flexpoison.engine.RankOneSolver.implicit_gradient`)."""
         x, t, phi, pending = ev.x, ev.t, ev.phi, ev._pending
-        a, weight = self.alpha, self._sign * (1 - self.alpha)  # W = αC + weight·E
+        a, weight = self.w_C, self._sign * self.w_E  # W = w_C·C + weight·E
         learner = self.victim.learner
         fit = ev.fit
         dE = None
@@ -280,6 +283,18 @@ class Objective:
 
     def _features(self, x: np.ndarray) -> np.ndarray:
         return self.victim.learner.feature_row(x, self.shift)
+
+    def effect_at(self, Theta: np.ndarray) -> float:
+        """E of the model Θ (internal coordinates)."""
+        return self.effect.value(Theta, (Theta @ self._T).ravel())
+
+    def weighted(self, w_C: float, w_E: float, E_ref: float = 0.0) -> Objective:
+        """The same objective with W = w_C·C + sign·w_E·(E − E_ref) (everything else
+        shared; E_ref only shifts W, so that its changes are measured against E's)."""
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.w_C, new.w_E, new.E_ref = float(w_C), float(w_E), float(E_ref)
+        return new
 
     def with_point(self, x: np.ndarray, t: float, Theta: np.ndarray) -> Objective:
         """The same objective on the training set with (x, t) added for good (what does

@@ -114,6 +114,8 @@ def run_dataset(
             max_iter=max_iter,
             tol=tol,
             step=step,
+            trade_off="paper",  # the paper's W and Algorithm 1's single start
+            starts=1,
             random_state=seed,
             progress=progress,
         )

@@ -6,9 +6,11 @@ import os
 import socket
 import time
 import traceback
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..errors import FlexPoisonWarning
 from .spec import canonical
 
 # ------------------------------------------------------------------------- one run
@@ -33,16 +35,20 @@ def compute_run(settings: Mapping, data_dir: str | None = None) -> dict:
     spec = models.get(s["model"])
     goal = goal_from_name(s["goal"])
     experiment = Experiment(spec.make(), goal, split)
-    result = experiment.attack(
-        s["alpha"],
-        rate=s["rate"],
-        step=s["step"],
-        max_iter=s["max_iter"],
-        tol=s["tol"],
-        n_sigma=s["n_sigma"],
-        random_state=s["seed"],
-        progress=False,
-    )
+    with warnings.catch_warnings():  # a run's warnings are part of its result
+        warnings.simplefilter("ignore", FlexPoisonWarning)
+        result = experiment.attack(
+            s["alpha"],
+            rate=s["rate"],
+            step=s["step"],
+            trade_off=s["trade_off"],
+            starts=s["starts"],
+            max_iter=s["max_iter"],
+            tol=s["tol"],
+            n_sigma=s["n_sigma"],
+            random_state=s["seed"],
+            progress=False,
+        )
     out = {
         "task": spec.task,
         "effect_name": goal.effect_name,
@@ -58,6 +64,8 @@ def compute_run(settings: Mapping, data_dir: str | None = None) -> dict:
         "effect_clean": float(result.effect_clean),
         "effect_final": float(result.effect_history[-1]),
         "effect_history": result.effect_history,
+        "progress": result.progress,
+        "warnings": list(result.warnings),
         "mean_concealment": float(result.concealment.mean()),
         "iterations_total": int(result.n_iter.sum()),
         "iterations_per_point": result.n_iter,

@@ -24,7 +24,7 @@ from .._validation import check_count, check_fraction, check_positive, check_rat
 from ..errors import FlexPoisonError, InvalidInputError
 
 #: Version of a run's definition; part of every run's settings (and so of its id).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: The most runs one sweep file may define: a larger grid is refused before it is
 #: expanded (split it into several files; they can share one results store).
 MAX_RUNS = 100_000
@@ -102,6 +102,8 @@ _DEFAULTS = {
     "max_iter": 100,
     "tol": 1e-6,
     "step": "backtracking",
+    "trade_off": "share",
+    "starts": 4,
     "n_sigma": 3.0,
     "test_size": 0.3,
     "clean_removal": 0.05,
@@ -307,7 +309,7 @@ def _options(check: _Checker, table: Mapping, path: Path) -> dict:
     the attack applies to it."""
     from typing import get_args
 
-    from ..attack import StepRule
+    from ..attack import StepRule, TradeOff
     from ..defences.base import check_share
 
     opts = {**_DEFAULTS, **{k: table[k] for k in _DEFAULTS if k in table}}
@@ -327,6 +329,8 @@ def _options(check: _Checker, table: Mapping, path: Path) -> dict:
         ),
         "clean_removal": setting("clean_removal", float, check_share),
         "step": check.choice("step", opts["step"], get_args(StepRule), "step rule"),
+        "trade_off": check.choice("trade_off", opts["trade_off"], get_args(TradeOff), "trade-off"),
+        "starts": setting("starts", int, check_count),
     }
     if not isinstance(opts["skip_incompatible"], bool):
         check.fail(
@@ -471,6 +475,8 @@ def _expand(
                             "max_iter": opts["max_iter"],
                             "tol": opts["tol"],
                             "step": opts["step"],
+                            "trade_off": opts["trade_off"],
+                            "starts": opts["starts"],
                             "n_sigma": opts["n_sigma"],
                             "test_size": opts["test_size"],
                             "clean_removal": opts["clean_removal"] if sanitizers else None,

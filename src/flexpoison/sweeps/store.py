@@ -101,7 +101,7 @@ class ResultsStore:
             raise StoreError(
                 f"{self.path}: results store of schema version "
                 f"{version and version[0]}, this flexpoison writes "
-                f"{SCHEMA_VERSION}"
+                f"{SCHEMA_VERSION}; write this sweep to a new folder (--out)"
             )
 
     @contextlib.contextmanager

@@ -1,0 +1,162 @@
+"""What an attack returns, and how far it got: per-point reports and an honest verdict.
+
+An attack that silently fails is the worst outcome a red team can be handed: it reads
+"success" and concludes its model is safe. So every result says how far the attack
+moved the model (:attr:`AttackResult.progress`, measured by the goal:
+:meth:`Goal.progress`), and carries a warning — also raised as a
+:class:`FlexPoisonWarning` — when it moved E by less than 1 % of the way, made it
+worse than no attack, or stopped most points at ``max_iter``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: Below this share of the way (:meth:`Goal.progress`), the attack "barely moved" E.
+BARELY = 0.01
+
+
+@dataclass(frozen=True)
+class PointReport:
+    """How one poison point was crafted.
+
+    Attributes
+    ----------
+    n_iter : int
+        Gradient iterations of the descent that produced it.
+    stop : {"tolerance", "stationary", "max_iter"}
+        Why that descent stopped (|ΔW| below tol; no feasible step lowers W; the
+        iteration budget).
+    start : str
+        The start it came from (``"clone"``, ``"flipped"``, ``"opposite response"``,
+        ``"lowest response"``, ``"highest response"``, ``"no-op"``).
+    effect_before, effect_after : float
+        E of the model without and with this point (the points before it included).
+    harmless : bool
+        Whether the point leaves E no worse than the model without it.
+    path : float
+        Where the point lies on its concealment path, from the concealed anchor (0) to
+        the point of largest effect (1) (the effect-share trade-off; 1 for the paper's
+        W).
+    """
+
+    n_iter: int
+    stop: str
+    start: str
+    effect_before: float
+    effect_after: float
+    harmless: bool
+    path: float
+
+
+@dataclass(frozen=True)
+class AttackResult:
+    """What :meth:`FlexiblePoisoning.generate` returns.
+
+    Attributes
+    ----------
+    X_poison : ndarray of shape (m, d)
+        The poison rows, in the units (and floating dtype) of the X passed in.
+    y_poison : ndarray of shape (m,)
+        Their responses or labels, in the user's values.
+    theta_clean, theta_target, theta_poisoned : ndarray
+        θ₀, θ_t (θ₀ again for an availability goal) and θ_p trained on clean + all
+        poison rows, flat (w…, b) — per class row for the multinomial model.
+    W_history : list of ndarray
+        For each crafted point, W at every iteration of the descent that produced it
+        (entry 0 = its start).
+    effect_history : ndarray of shape (m,)
+        E after each point joins the training set.
+    theta_history : ndarray of shape (m, len(θ))
+        θ_p after each point joins the training set (row q: clean + first q+1 points).
+    effect_clean : float
+        E before any poison (E_I(θ₀); 0 for E_A; the clean model's loss for E_L).
+    concealment : ndarray of shape (m,)
+        C = ‖x_p − x_c‖² of each point.
+    points : tuple of PointReport
+        How each point was crafted (iterations, stop reason, start, E before/after).
+    x_c : ndarray of shape (d,)
+        Centre of the clean training features.
+    lower, upper : ndarray of shape (d,)
+        The feasible box.
+    n_clean : int
+        Rows in the clean training set (the poisoning rate is m / n_clean).
+    goal : str
+        The goal's kind (``"integrity"``, ``"availability"``, ``"loss-availability"``).
+    progress : float
+        How far the attack moved E (the goal's :meth:`~Goal.progress`: for integrity the
+        share of the way from θ₀ to θ_t closed; negative when E got worse).
+    warnings : tuple of str
+        What the result should not be trusted for (empty when the attack worked).
+    settings : dict
+        The attack's settings, for reports.
+    """
+
+    X_poison: np.ndarray
+    y_poison: np.ndarray
+    theta_clean: np.ndarray
+    theta_target: np.ndarray
+    theta_poisoned: np.ndarray
+    W_history: list[np.ndarray]
+    effect_history: np.ndarray
+    theta_history: np.ndarray
+    effect_clean: float
+    concealment: np.ndarray
+    points: tuple[PointReport, ...]
+    x_c: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    n_clean: int
+    goal: str
+    progress: float
+    warnings: tuple[str, ...] = ()
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def n_points(self) -> int:
+        return self.X_poison.shape[0]
+
+    @property
+    def n_iter(self) -> np.ndarray:
+        """Gradient iterations spent on each point."""
+        return np.array([p.n_iter for p in self.points], dtype=int)
+
+    @property
+    def rates(self) -> np.ndarray:
+        """Poisoning rate after each point: (q + 1) / n_clean."""
+        return np.arange(1, self.n_points + 1) / self.n_clean
+
+    @property
+    def effect_final(self) -> float:
+        """E with every poison row in the training set."""
+        return float(self.effect_history[-1]) if self.n_points else self.effect_clean
+
+
+def assess(
+    progress: float, effect_name: str, points: tuple[PointReport, ...], max_iter: int
+) -> tuple[str, ...]:
+    """The warnings a result carries (module docstring)."""
+    out = []
+    if progress < 0:
+        out.append(
+            f"the attack made {effect_name} worse than no attack (progress "
+            f"{progress:.1%} of the way): do not read it as a result"
+        )
+    elif progress < BARELY:
+        out.append(
+            f"the attack barely moved {effect_name} ({progress:.2%} of the way, "
+            f"under {BARELY:.0%}): a failed attack, not evidence that the model "
+            "is safe; try α = 0, more points, more starts or passes"
+        )
+    stuck = sum(p.stop == "max_iter" for p in points)
+    if points and stuck > len(points) / 2:
+        out.append(
+            f"{stuck} of {len(points)} points stopped at max_iter = {max_iter} "
+            "before converging; raise max_iter"
+        )
+    return tuple(out)
+
+
+__all__ = ["BARELY", "PointReport", "AttackResult", "assess"]

@@ -1,0 +1,361 @@
+"""Crafting one poison point: where to start, how to weigh C against E, how to descend.
+
+Starts
+------
+The paper starts each point from a random clean row — its response kept for
+regression, its label flipped for classification. :func:`starts` returns that start
+first (drawn exactly as the paper's Algorithm 1 draws it), then further ones: for
+regression the clone of another row with its response pushed to the other end of the
+observed range, the clone with the lowest and with the highest response; for
+classification clones of other rows with flipped labels. A victim with a squared
+residual also starts from the *no-op* row: x_c with the response the current model
+predicts there, which leaves θ where it is (its residual is zero). W only decreases
+along a descent and C is smallest at x_c, so a descent from it never leaves E worse
+than without the point: the attacker's safe start.
+
+The effect-share trade-off
+--------------------------
+The paper's W = α·C ± (1 − α)·E adds a squared distance to a parameter distance or a
+loss: their scales differ with n, d and the units, so one α means different things on
+different data (one point's pull on E shrinks like 1/n, its pull on C does not). The
+default trade-off (``trade_off="share"``) gives α one meaning everywhere: **α is the
+share of a point's effect that the attacker gives up for concealment.** Each point is
+crafted in two steps (:func:`craft`):
+
+1. *Effect.* Descend W = sign·(E − E_before) from every start (α = 0 of the paper's W):
+   the best harmless end point x* gains G = sign·(E_before − E(x*)) > 0, at C* = C(x*).
+2. *Concealment.* Keep the share 1 − α of that gain and hide the point as well as the
+   path allows: on the segment from the concealed anchor a (the no-op row, or x_c with
+   x*'s label) to x*, p(s) = a + s·(x* − a), with C(p(s)) = s²·C* for the no-op row,
+   take the smallest s with
+
+       sign·(E_before − E(p(s))) ≥ (1 − α)·G
+
+   (a grid of eighths, then bisection). α = 0 is x* itself, α = 1 the most concealed
+   point of the path that leaves E no worse, and α = 0.5 a point that keeps half of
+   what one point can do, on any data and in any units.
+
+When no start gains beyond rounding, there is nothing to trade: the point is the
+harmless start (or the least harmful one) and the result's progress says so.
+
+The search
+----------
+Projected gradient descent on W inside the box (:func:`descend`). With
+``step="backtracking"`` it runs in coordinates where the box is the unit cube (a move
+is Δx = −s·w²∘∇W, w the box's widths), so that the search goes the same way in any
+units, and each iteration runs an Armijo line search whose first trial moves a tenth
+of the cube's diagonal (a step doubles after it is accepted, halves after it is
+rejected): the search follows the gradient instead of jumping to a vertex on its
+first step. ``step="paper"`` is the paper's x ← Π(x − ∇W / i), in the data's units. A
+descent stops when |ΔW| < tol·max(1, |W|) for the paper's W, or below tol times what
+the descent has already gained (|W − W_start|) for the effect search, whose W is in
+E's units (``"tolerance"``); when the projected gradient vanishes or no trial step
+lowers W (``"stationary"``); or at ``max_iter``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from ..models import Victim
+from .box import Box
+from .objective import Evaluation, Objective
+
+Stop = Literal["tolerance", "stationary", "max_iter"]
+
+# Trial steps of one line search at most: halving the box diagonal (≤ 2e150) down to
+# the floor (≥ 1e-12) takes fewer than 540; the bound makes the loop finite whatever W
+# does (NaN included).
+_MAX_TRIALS = 600
+# The first trial step of a point moves this share of the box's diagonal.
+_FIRST_STEP = 0.1
+# Gains within this share of E's magnitude are rounding, not gains.
+_ROUNDING = 1e-9
+# The concealment path is scanned at s = k/_GRID, then bisected _BISECTIONS times.
+_GRID = 8
+_BISECTIONS = 12
+
+
+@dataclass(frozen=True)
+class Start:
+    """An initial point: x (in the box), its encoded target t, and how it was made."""
+
+    x: np.ndarray
+    t: float
+    kind: str
+
+
+@dataclass(frozen=True)
+class Descent:
+    """Where a descent from one start ended: the point, its evaluation, W at every
+    iteration (entry 0: the start) and why it stopped."""
+
+    start: Start
+    x: np.ndarray
+    t: float
+    ev: Evaluation
+    history: list[float]
+    stop: Stop
+
+    @property
+    def n_iter(self) -> int:
+        return len(self.history) - 1
+
+
+def starts(
+    rng: np.random.Generator,
+    X: np.ndarray,
+    t: np.ndarray,
+    victim: Victim,
+    box: Box,
+    count: int,
+) -> list[Start]:
+    """``count`` starts for one point (module docstring); the first is the paper's,
+    drawn with the same calls on ``rng`` as the paper's Algorithm 1."""
+    n = X.shape[0]
+    regression = victim.classes is None
+    low, high = (float(t.min()), float(t.max())) if regression else (0.0, 0.0)
+    out: list[Start] = []
+    for k in range(count):
+        row = int(rng.integers(n))
+        x = box.project(X[row])
+        if not regression:
+            out.append(Start(x, victim.flipped(t[row], rng), "flipped"))
+            continue
+        variant = k % 4
+        if variant == 0:
+            out.append(Start(x, float(t[row]), "clone"))
+        elif variant == 1:  # the far end of the observed range from its own response
+            far = low if t[row] > 0.5 * (low + high) else high
+            out.append(Start(x, far, "opposite response"))
+        elif variant == 2:
+            out.append(Start(x, low, "lowest response"))
+        else:
+            out.append(Start(x, high, "highest response"))
+    return out
+
+
+def no_op(objective: Objective, box: Box, Theta: np.ndarray) -> Start:
+    """The row that leaves θ where it is: x_c (in the box) with the response the model
+    Θ predicts there, whose residual — and so whose pull on θ — is zero (squared
+    residual losses only)."""
+    x = box.project(objective.x_c)
+    t = float((Theta @ objective.victim.learner.feature_row(x, objective.shift))[0])
+    return Start(x, t, "no-op")
+
+
+def descend(
+    objective: Objective,
+    start: Start,
+    Theta: np.ndarray,
+    box: Box,
+    y_range: tuple[float, float] | None,
+    *,
+    step_rule: str,
+    max_iter: int,
+    tol: float,
+    scale: float | None = 1.0,
+) -> Descent:
+    """Projected gradient descent on W from ``start`` (module docstring), stopping
+    when |ΔW| < tol·max(scale, |W|), or, with ``scale=None``, when |ΔW| < tol·|W − W₀|
+    (what the descent has gained so far). Trial points of the line search are evaluated
+    without their gradient: only an accepted point is differentiated. ``y_range`` is
+    given when responses are optimised too."""
+    with_y = y_range is not None
+    x, t = start.x, start.t
+    ev = objective.evaluate(x, t, Theta_init=Theta, with_y=with_y)
+    history = [ev.W]
+    stop: Stop = "max_iter"
+    if step_rule == "paper":
+        for i in range(1, max_iter + 1):
+            assert ev.grad_x is not None
+            g_t = ev.grad_y if ev.grad_y is not None else 0.0
+            x_new, t_new = _move(x, t, ev.grad_x, g_t, 1.0 / i, box, y_range)
+            moved_to = objective.evaluate(x_new, t_new, Theta_init=ev.fit.Theta, with_y=with_y)
+            change = abs(moved_to.W - ev.W)
+            x, t, ev = x_new, t_new, moved_to
+            history.append(ev.W)
+            if change < _threshold(tol, scale, history):
+                stop = "tolerance"
+                break
+        return Descent(start, x, t, ev, history, stop)
+    # Backtracking, in coordinates where the box is the unit cube: a move is
+    # Δx = −s·w²∘∇_x W (w the box's widths, the response's range for y), so the search
+    # goes the same way whatever the features' units.
+    w2 = (box.upper - box.lower) ** 2
+    w2_t = (y_range[1] - y_range[0]) ** 2 if y_range is not None else 0.0
+    cube_diagonal = math.sqrt(x.size + (y_range is not None))
+    step = None
+    for _ in range(max_iter):
+        assert ev.grad_x is not None and (ev.grad_y is not None or not with_y)
+        g_x, g_t = ev.grad_x, (ev.grad_y if ev.grad_y is not None else 0.0)
+        d_x, d_t = w2 * g_x, w2_t * g_t  # the descent direction, in x
+        g_norm = math.sqrt(float(g_x.dot(d_x)) + g_t * d_t)  # ‖∇W‖ in the cube
+        if step is None:  # the first trial moves a share of the cube's diagonal
+            if not g_norm > 0.0:
+                stop = "stationary"
+                break
+            step = _FIRST_STEP * cube_diagonal / g_norm
+        new: Evaluation | None = None
+        for _ in range(_MAX_TRIALS):  # halvings from the first trial to the floor
+            if not step * g_norm > 1e-12:
+                break
+            x_new, t_new = _move(x, t, d_x, d_t, step, box, y_range)
+            moved = float(g_x.dot(x - x_new)) + g_t * (t - t_new)
+            if moved <= 0.0:  # projected gradient vanishes: a stationary point
+                break
+            trial = objective.evaluate(x_new, t_new, Theta_init=ev.fit.Theta, with_gradient=False)
+            if trial.W <= ev.W - 1e-4 * moved:
+                new = objective.differentiate(trial, with_y=with_y)
+                step *= 2.0
+                break
+            step *= 0.5
+        if new is None:
+            stop = "stationary"
+            break
+        change = abs(new.W - ev.W)
+        x, t, ev = x_new, t_new, new
+        history.append(ev.W)
+        if change < _threshold(tol, scale, history):
+            stop = "tolerance"
+            break
+    return Descent(start, x, t, ev, history, stop)
+
+
+def _threshold(tol: float, scale: float | None, history: list[float]) -> float:
+    if scale is None:
+        return tol * abs(history[-1] - history[0])
+    return tol * max(scale, abs(history[-2]))
+
+
+def _move(x, t, g_x, g_t, s, box: Box, y_range):
+    x_new = box.project(x - s * g_x)
+    t_new = min(max(t - s * g_t, y_range[0]), y_range[1]) if y_range is not None and g_t else t
+    return x_new, t_new
+
+
+def choose(
+    descents: list[Descent],
+    sign: float,
+    effect_before: float,
+    score: Callable[[Descent], float] = lambda d: d.ev.W,
+) -> tuple[Descent, bool]:
+    """The descent with the lowest ``score`` (W by default) among those that leave E
+    no worse than without the point (sign·(E − E_before) ≤ 0, up to rounding); if none
+    does, the one that does least harm. Returns it and whether it keeps E no worse."""
+    slack = 1e-12 * max(1.0, abs(effect_before))
+    harmless = [d for d in descents if sign * (d.ev.E - effect_before) <= slack]
+    if harmless:
+        return min(harmless, key=score), True
+    return min(descents, key=lambda d: sign * d.ev.E), False
+
+
+@dataclass(frozen=True)
+class Crafted:
+    """One crafted point: the descent that produced it, whether it leaves E no worse
+    than without it, the gradient iterations spent on it over all its descents, and
+    where it lies on the path from the concealed anchor to the effect's best point
+    (1: that point itself; always 1 for the paper's W)."""
+
+    descent: Descent
+    harmless: bool
+    n_iter: int
+    path: float
+
+
+def craft(
+    objective: Objective,
+    candidates: list[Start],
+    Theta: np.ndarray,
+    box: Box,
+    y_range: tuple[float, float] | None,
+    effect_before: float,
+    *,
+    trade_off: str,
+    step_rule: str,
+    max_iter: int,
+    tol: float,
+) -> Crafted:
+    """Craft one point from its ``candidates`` starts: the paper's W descended from
+    each start, or the effect-share trade-off (module docstring)."""
+    alpha, sign = objective.alpha, objective.goal.sign
+    if trade_off == "paper":
+        descents = [
+            descend(
+                objective, s, Theta, box, y_range, step_rule=step_rule, max_iter=max_iter, tol=tol
+            )
+            for s in candidates
+        ]
+        best, harmless = choose(descents, sign, effect_before)
+        return Crafted(best, harmless, best.n_iter, 1.0)
+    effect = objective.weighted(0.0, 1.0, effect_before)  # W = sign·(E − E_before)
+    first = [
+        descend(
+            effect,
+            s,
+            Theta,
+            box,
+            y_range,
+            step_rule=step_rule,
+            max_iter=max_iter,
+            tol=tol,
+            scale=None,
+        )
+        for s in candidates
+    ]
+    spent = sum(d.n_iter for d in first)
+    best, harmless = choose(first, sign, effect_before)
+    gain = -best.ev.W
+    noise = _ROUNDING * max(abs(effect_before), max(abs(d.ev.W) for d in first))
+    if alpha == 0.0 or not harmless or not gain > noise:
+        return Crafted(best, harmless, spent, 1.0)
+    anchor = next((s for s in candidates if s.kind == "no-op"), None)
+    if anchor is None:
+        anchor = Start(box.project(objective.x_c), best.t, "x_c")
+    share, ev = _conceal(effect, anchor, best, (1.0 - alpha) * gain - noise, Theta, box)
+    concealed = Descent(best.start, ev.x, ev.t, ev, best.history, best.stop)
+    return Crafted(concealed, True, spent, share)
+
+
+def _conceal(
+    effect: Objective,
+    anchor: Start,
+    best: Descent,
+    needed: float,
+    Theta: np.ndarray,
+    box: Box,
+) -> tuple[float, Evaluation]:
+    """The point p(s) = a + s·(x* − a) with the smallest s ∈ [0, 1] whose gain
+    −W(p(s)) reaches ``needed`` (a grid of eighths, then bisection), and s."""
+
+    def at(s: float) -> Evaluation:
+        x = box.project(anchor.x + s * (best.x - anchor.x))  # in the box's dtype
+        return effect.evaluate(
+            x, anchor.t + s * (best.t - anchor.t), Theta_init=Theta, with_gradient=False
+        )
+
+    low, high, found = 0.0, 1.0, best.ev
+    for k in range(_GRID + 1):
+        s = k / _GRID
+        ev = at(s) if k < _GRID else best.ev
+        if -ev.W >= needed:
+            high, found = s, ev
+            break
+        low = s
+    if high > 0.0:
+        for _ in range(_BISECTIONS):
+            mid = 0.5 * (low + high)
+            ev = at(mid)
+            if -ev.W >= needed:
+                high, found = mid, ev
+            else:
+                low = mid
+    return high, found
+
+
+__all__ = ["Start", "Descent", "Crafted", "Stop", "starts", "no_op", "descend", "choose", "craft"]
