@@ -169,7 +169,8 @@ def test_other_models_and_goals(regression_csv, tmp_path, options):
     result = run("--data", regression_csv, "--target-column", "y", "--n-points", 2,
                  "--out", out, "--quiet", *options, *FAST)
     assert result.exit_code == 0, result.output
-    assert result.output == ""  # --quiet
+    # --quiet: nothing but the warnings of a short run (FAST stops points early)
+    assert all(line.startswith("warning: ") for line in result.output.splitlines())
     _, summary = check_outputs(out, regression_csv, 2)
     assert summary["effect_name"] == ("E_A" if "availability" in options else "E_I")
 
@@ -373,3 +374,17 @@ def test_user_strings_are_shown_literally_in_the_figures(regression_csv, tmp_pat
     result = run("--data", weird, *BASE, "--out", out, *FAST)
     assert result.exit_code == 0, result.output
     check_outputs(out, weird, round(0.1 * 28))
+
+
+def test_the_command_line_says_when_the_attack_failed(regression_csv, tmp_path):
+    out = tmp_path / "out"
+    result = run("--data", regression_csv, "--target-column", "y", "--n-points", 2,
+                 "--model", "ridge", "--alpha", 1, "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "warning: the attack barely moved E_I" in result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["warnings"] and abs(summary["progress"]) < 0.01
+    assert summary["settings"]["trade_off"] == "share" and summary["settings"]["starts"] == 4
+    assert [p["stop"] for p in summary["points"]] and all(
+        set(p) >= {"iterations", "stop", "start", "effect_before", "effect_after", "harmless"}
+        for p in summary["points"])

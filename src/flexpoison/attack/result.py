@@ -16,6 +16,8 @@ import numpy as np
 
 #: Below this share of the way (:meth:`Goal.progress`), the attack "barely moved" E.
 BARELY = 0.01
+# A loss of progress within this share is rounding, not harm.
+_ROUNDING = 1e-9
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,7 @@ def assess(
 ) -> tuple[str, ...]:
     """The warnings a result carries (module docstring)."""
     out = []
-    if progress < 0:
+    if progress < -_ROUNDING:
         out.append(
             f"the attack made {effect_name} worse than no attack (progress "
             f"{progress:.1%} of the way): do not read it as a result"

@@ -47,6 +47,13 @@ def main() -> None:
 
     Run 'flexpoison COMMAND --help' for the options of a command.
     """
+    import warnings
+
+    from ..errors import FlexPoisonWarning
+
+    # each command reports a weak or failed attack in its own words (a line on stderr,
+    # a field in its result files), not as Python's warning with a source line
+    warnings.simplefilter("ignore", FlexPoisonWarning)
 
 
 __all__ = ["main", "COMMANDS"]

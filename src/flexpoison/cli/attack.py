@@ -19,7 +19,7 @@ import click
 from .. import models
 from .._validation import MAX_RATE
 from ..attack.goals import GOALS
-from .common import CONTEXT, one_line, user_errors
+from .common import CONTEXT, STARTS, TRADE_OFF, one_line, user_errors
 
 MODEL_NAMES = models.MODEL_NAMES
 MODEL_HELP = "; ".join(
@@ -41,6 +41,8 @@ FLAGS = {
     "tol": "--tol",
     "n_sigma": "--n-sigma",
     "step": "--step",
+    "trade_off": "--trade-off",
+    "starts": "--starts",
     "test_size": "--test-size",
 }
 
@@ -116,10 +118,11 @@ HELP = """Craft poison rows for FILE.csv against a scikit-learn model.
     type=click.FloatRange(0, 1),
     default=0.5,
     show_default=True,
-    help="The attacker's trade-off in [0, 1]: minimise W = alpha*C +/- "
-    "(1 - alpha)*E, with C = ||x_p - x_c||^2 the concealment cost. "
-    "0 = effect only, 1 = concealment only.",
+    help="The attacker's trade-off in [0, 1]: 0 = effect only, 1 = concealment "
+    "only (see --trade-off).",
 )
+@TRADE_OFF
+@STARTS
 @click.option(
     "--goal",
     type=click.Choice(tuple(GOALS)),
@@ -258,6 +261,8 @@ def attack(
     target: str | None,
     rate: float | None,
     n_points: int | None,
+    trade_off: str,
+    starts: int,
     step: str,
     max_iter: int,
     tol: float,
@@ -298,6 +303,8 @@ def attack(
             alpha,
             n_points=n_points,
             rate=rate,
+            trade_off=trade_off,
+            starts=starts,
             step=step,
             max_iter=max_iter,
             tol=tol,
@@ -345,6 +352,20 @@ def attack(
             "effect_per_point": result.effect_history,
             "concealment_per_point": result.concealment,
             "iterations_per_point": result.n_iter,
+            "progress": result.progress,
+            "warnings": list(result.warnings),
+            "points": [
+                {
+                    "iterations": p.n_iter,
+                    "stop": p.stop,
+                    "start": p.start,
+                    "effect_before": p.effect_before,
+                    "effect_after": p.effect_after,
+                    "harmless": p.harmless,
+                    "path": p.path,
+                }
+                for p in result.points
+            ],
             "test_metric": spec.metric.key,
             "test_metric_before": experiment.metric(theta_before),
             "test_metric_after": experiment.metric(theta_after),
@@ -377,6 +398,8 @@ def attack(
             f"{summary['test_metric_after']:.4g}"
         )
         click.echo(f"wrote {', '.join(OUTPUT_FILES)} to {out}")
+    for message in result.warnings:  # even with --quiet: a failed attack must be seen
+        click.echo(f"warning: {message}", err=True)
 
 
 # ------------------------------------------------------------------------- helpers

@@ -10,6 +10,30 @@ import click
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
+#: ``--trade-off`` and ``--starts``: how the flexible attack weighs and searches, the
+#: same in every command that runs it.
+TRADE_OFF = click.option(
+    "--trade-off",
+    "trade_off",
+    type=click.Choice(("share", "paper")),
+    default="share",
+    show_default=True,
+    help="How alpha weighs effect against concealment: 'share' means the same on "
+    "any data (alpha is the share of each point's effect given up to hide it "
+    "closer to the data's centre; 0.5 keeps half of what a point can do); "
+    "'paper' is the paper's W = alpha*C +/- (1 - alpha)*E, whose balance depends "
+    "on the number of rows and the units.",
+)
+STARTS = click.option(
+    "--starts",
+    metavar="INTEGER",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Descents per poison point (the paper's start and clones with other "
+    "responses or labels); the best is kept. 1 = the paper's single start.",
+)
+
 
 def one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,7 +12,10 @@ from .. import models
 from .._validation import MAX_RATE
 from ..attack.goals import GOALS
 from ..data.loaders import DATASETS
-from .common import CONTEXT, user_errors
+from .common import CONTEXT, STARTS, TRADE_OFF, user_errors
+
+if TYPE_CHECKING:
+    from ..attack import TradeOff
 
 DEFAULT_ALPHAS = "0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1"
 MODEL_HELP = "; ".join(
@@ -29,6 +33,8 @@ FLAGS = {
     "seed": "--seed",
     "max_iter": "--max-iter",
     "tol": "--tol",
+    "trade_off": "--trade-off",
+    "starts": "--starts",
     "report": "--report",
     "dataset": "--dataset",
 }
@@ -140,6 +146,8 @@ def _dataset(ctx, param, value: str) -> str:
     help="Stop a poison point when W changes by less than tol·max(1, |W|) "
     "(flexible attack and the unconcealed baseline).",
 )
+@TRADE_OFF
+@STARTS
 @click.option(
     "--report",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -163,6 +171,8 @@ def frontier(
     out: Path | None,
     max_iter: int,
     tol: float,
+    trade_off: TradeOff,
+    starts: int,
     report: Path | None,
     quiet: bool,
 ) -> None:
@@ -197,6 +207,8 @@ def frontier(
             seed=seed,
             max_iter=max_iter,
             tol=tol,
+            trade_off=trade_off,
+            starts=starts,
             data_dir=data_dir,
             progress=False if quiet else None,
         )
@@ -212,6 +224,9 @@ def frontier(
         f"sanitizers, m = {s.n_poison} poison rows; files in {written.out_dir}"
         f"{tail} ({time.perf_counter() - start:.1f} s)"
     )
+    for p in result.attacks:  # even with --quiet: a failed attack must be seen
+        for message in p.warnings:
+            click.echo(f"warning: {p.label}: {message}", err=True)
 
 
 def _table(result) -> str:

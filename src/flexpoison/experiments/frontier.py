@@ -59,7 +59,7 @@ import numpy as np
 
 from .. import models
 from .._validation import check_fraction, check_positive
-from ..attack import Goal, goal_from_name
+from ..attack import Goal, TradeOff, goal_from_name
 from ..attack.baselines import label_flip, random_clone, unconcealed
 from ..data import Dataset, load_dataset
 from ..defences import Sanitizer
@@ -111,6 +111,8 @@ class FrontierSettings:
     max_iter: int
     tol: float
     clean_removal: float
+    trade_off: str = "share"
+    starts: int = 4
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,8 @@ class AttackPoint:
 
     ``effect_attack`` is the engine's own E after the last point (flexible attack and
     ``unconcealed``), None for attacks that do not optimise (random clone, label flip).
-    ``mean_concealment`` is the mean C = ‖x_p − x_c‖² (standardised units).
+    ``mean_concealment`` is the mean C = ‖x_p − x_c‖² (standardised units);
+    ``warnings`` what the attack's result says it should not be trusted for.
     """
 
     attack: str  # "flexible", a baseline name, or "clean"
@@ -130,6 +133,7 @@ class AttackPoint:
     mean_concealment: float
     mean_iterations: float | None
     seconds: float
+    warnings: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -249,6 +253,8 @@ def run_frontier(
     seed: int = 0,
     max_iter: int = 100,
     tol: float = 1e-6,
+    trade_off: TradeOff = "share",
+    starts: int = 4,
     baselines: Sequence[str] = BASELINES,
     sanitizers: Sequence[str | Sanitizer] | None = None,
     clean_removal: float = 0.05,
@@ -275,7 +281,7 @@ def run_frontier(
         The flexible attack's α grid (default 0, 0.1, …, 1).
     seed : int
         Seeds the split, the attacks' initial rows and the baselines.
-    max_iter, tol : passed to the flexible attack (and ``unconcealed``).
+    max_iter, tol, trade_off, starts : passed to the flexible attack (and ``unconcealed``).
     baselines : subset of :data:`BASELINES`
         Baseline attacks run with the same budget.
     sanitizers : sequence of names or sanitizers, optional
@@ -348,6 +354,8 @@ def run_frontier(
         "n_points": m,
         "max_iter": max_iter,
         "tol": tol,
+        "trade_off": trade_off,
+        "starts": starts,
         "random_state": seed,
         "progress": False,
     }
@@ -372,12 +380,14 @@ def run_frontier(
         bar.set_postfix_str(f"α = {alpha:g}" if alpha is not None else name)
         t0 = time.perf_counter()
         effect_attack = iterations = None
+        warned: tuple[str, ...] = ()
         if name == "flexible":
             assert alpha is not None
             result = experiment.attack(alpha, **settings)
             Xp, yp = result.X_poison, result.y_poison
             effect_attack = float(result.effect_history[-1])
             iterations = float(result.n_iter.mean())
+            warned = result.warnings
         elif name == "random_clone":
             b = random_clone(X, y, m, task, random_state=seed)
             Xp, yp = b.X_poison, b.y_poison
@@ -385,11 +395,22 @@ def run_frontier(
             b = label_flip(victim, X, y, m, task, random_state=seed)
             Xp, yp = b.X_poison, b.y_poison
         else:
-            b = unconcealed(victim, X, y, m, goal=goal, random_state=seed, max_iter=max_iter)
+            b = unconcealed(
+                victim,
+                X,
+                y,
+                m,
+                goal=goal,
+                random_state=seed,
+                max_iter=max_iter,
+                trade_off=trade_off,
+                starts=starts,
+            )
             assert b.attack is not None
             Xp, yp = b.X_poison, b.y_poison
             effect_attack = float(b.attack.effect_history[-1])
             iterations = float(b.attack.n_iter.mean())
+            warned = b.attack.warnings
         point = AttackPoint(
             name,
             alpha,
@@ -399,6 +420,7 @@ def run_frontier(
             _mean_c(Xp, x_c),
             iterations,
             time.perf_counter() - t0,
+            warned,
         )
         points.append(point)
         if on_attack is not None:
@@ -436,6 +458,8 @@ def run_frontier(
         max_iter=int(max_iter),
         tol=float(tol),
         clean_removal=float(clean_removal),
+        trade_off=trade_off,
+        starts=int(starts),
     )
     scaler = split.scaler
     return FrontierResult(

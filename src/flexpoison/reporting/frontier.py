@@ -84,6 +84,7 @@ def _summary(result: FrontierResult) -> dict:
                 "mean_concealment": p.mean_concealment,
                 "mean_iterations": p.mean_iterations,
                 "seconds": round(p.seconds, 3),
+                "warnings": list(p.warnings),
             }
             for p in result.attacks
         ],
@@ -240,6 +241,7 @@ color:#222;line-height:1.45}
 table{border-collapse:collapse;margin:1em 0;font-size:.92em}
 td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}
 th{background:#f4f4f4}figure img{width:100%;border:1px solid #ddd}
+.warning{border-left:4px solid #a11;background:#fdf2f2;padding:.5em 1em;margin:1em 0}
 """
 
 
@@ -301,6 +303,16 @@ def render_section(result: FrontierResult, overview_png: bytes) -> str:
             cells.append(f"<td>{recall}</td><td>{_fmt(r.effect)}</td>")
         parts.append("<tr>" + "".join(cells) + "</tr>")
     parts.append("</table>")
+    warned = [p for p in result.attacks if p.warnings]
+    if warned:  # a failed attack must be seen, not read as a safe model
+        parts.append(
+            "<div class='warning'><strong>Do not read these attacks as results as they "
+            "stand:</strong><ul>"
+            + "".join(
+                f"<li>{e(p.label)}: {e(message)}</li>" for p in warned for message in p.warnings
+            )
+            + "</ul></div>"
+        )
     parts.append(f"</section>\n<!-- /flexpoison:{key} -->")
     return "\n".join(parts)
 

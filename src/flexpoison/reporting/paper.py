@@ -221,7 +221,61 @@ th{background:#f4f4f4}.yes{color:#176317;font-weight:600}.no{color:#a11;font-wei
 .pair{display:flex;gap:1em;flex-wrap:wrap}.pair figure{margin:0;flex:1 1 480px}
 figure img{width:100%;border:1px solid #ddd}figcaption{font-size:.85em;color:#555}
 code{background:#f4f4f4;padding:0 .2em}
+.warning{border-left:4px solid #a11;background:#fdf2f2;padding:.5em 1em;margin:1em 0}
 """
+
+
+def _headline(runs: list[DatasetRun], summary: dict) -> list[str]:
+    """Claims supported under each step rule, and which depend on the rule."""
+    e = html.escape
+    headline = summary.get("claims_by_rule")
+    if not headline:
+        return []
+    counts = "; ".join(
+        f"<strong>{c['supported']}/{c['total']}</strong> under the {e(rule)} step rule"
+        for rule, c in headline["supported_by_rule"].items()
+    )
+    out = [
+        f"<p>Supported: {counts}. The claim that W decreases is judged under the "
+        "paper's step rule s = 1/i, which is what the paper claims (under backtracking "
+        "W cannot increase, by construction).</p>"
+    ]
+    depends = headline["depend_on_rule"]
+    if depends:
+        out.append(
+            "<p>Claims whose verdict depends on the step rule:</p><ul>"
+            + "".join(
+                f"<li>{e(d['dataset'])}: {e(d['claim'])} ("
+                + ", ".join(
+                    f"{e(rule)}: {'supported' if d[rule] else 'not supported'}"
+                    for rule in headline["supported_by_rule"]
+                )
+                + ")</li>"
+                for d in depends
+            )
+            + "</ul>"
+        )
+    else:
+        out.append("<p>No claim's verdict depends on the step rule.</p>")
+    return out
+
+
+def _warnings(runs: list[DatasetRun]) -> list[str]:
+    """A visible note for every attack whose result carries a warning."""
+    e = html.escape
+    items = [
+        f"<li>{e(run.dataset.name)}, α = {alpha:g}, {e(r.step)} step: {e(message)}</li>"
+        for base in runs
+        for run in [base] + ([base.other_rule] if base.other_rule is not None else [])
+        for alpha, r in run.runs.items()
+        for message in r.result.warnings
+    ]
+    if not items:
+        return []
+    return [
+        "<div class='warning'><strong>Do not read these attacks as results as they "
+        "stand:</strong><ul>" + "".join(items) + "</ul></div>"
+    ]
 
 
 def _img(png: bytes, alt: str) -> str:
@@ -260,17 +314,25 @@ def render_html(runs: list[DatasetRun], figures: dict[str, bytes], summary: dict
     )
     parts.append("</table>")
 
+    parts.append("<h2>The paper's claims, as this run found them</h2>")
+    parts.extend(_headline(runs, summary))
+    other = runs[0].other_rule.step if runs and runs[0].other_rule is not None else None
     parts.append(
-        "<h2>The paper's claims, as this run found them</h2><table>"
-        "<tr><th>data set</th><th>claim</th><th>verdict</th><th>evidence</th></tr>"
+        "<table><tr><th>data set</th><th>claim</th>"
+        f"<th>verdict ({e(runs[0].step if runs else '')} step)</th>"
+        + (f"<th>verdict ({e(other)} step)</th>" if other else "")
+        + "<th>evidence</th></tr>"
     )
     for run in runs:
+        twin = {c.key: c for c in run.other_rule.claims} if run.other_rule is not None else {}
         for c in run.claims:
+            cells = f"<td>{_verdict(twin[c.key].supported)}</td>" if c.key in twin else ""
             parts.append(
                 f"<tr><td>{e(run.dataset.name)}</td><td>{e(c.text)}</td>"
-                f"<td>{_verdict(c.supported)}</td><td>{e(c.evidence)}</td></tr>"
+                f"<td>{_verdict(c.supported)}</td>{cells}<td>{e(c.evidence)}</td></tr>"
             )
     parts.append("</table>")
+    parts.extend(_warnings(runs))
 
     for run in runs:
         ds = run.dataset
