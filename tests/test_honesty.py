@@ -151,3 +151,23 @@ def test_loss_availability_with_the_box_of_the_data_range():
 
 
 # The command line's part (a warning line, summary.json's fields): test_cli.py.
+
+
+@pytest.mark.parametrize("estimator, goal", [
+    (Ridge(), LossAvailability()),
+    (LogisticRegression(), Integrity("negate")),
+], ids=["ridge-loss", "logistic-integrity"])
+def test_further_passes_never_lose_effect_at_alpha_zero(estimator, goal):
+    """Each point re-crafted given all the others also descends from where it was, so at
+    α = 0 a pass can only add to the effect; the history is that of the final rows."""
+    X, y = (make_regression(n=80, seed=5) if isinstance(estimator, Ridge)
+            else make_classification(n=80, seed=5))
+    kw = dict(goal=goal, alpha=0.0, n_points=4, max_iter=30, random_state=0)
+    one = FlexiblePoisoning(estimator, **kw).generate(X, y)
+    two = FlexiblePoisoning(estimator, passes=2, **kw).generate(X, y)
+    sign = 1.0 if goal.kind == "integrity" else -1.0
+    assert sign * two.effect_final <= sign * one.effect_final * (1 + 1e-12)
+    assert two.settings["passes"] == 2
+    refit = FlexiblePoisoning(estimator, **{**kw, "n_points": 1}).objective(X, y)
+    assert refit.theta(two.X_poison[0], two.y_poison[0]) == pytest.approx(
+        two.theta_history[0], rel=1e-6, abs=1e-9)

@@ -22,7 +22,8 @@ from flexpoison.cli import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TINY = {"datasets": ["iris"], "models": ["logistic"], "goals": ["integrity"],
-        "alphas": [0.0, 0.5], "rates": [0.05], "seeds": [0, 1], "max_iter": 5}
+        "alphas": [0.0, 0.5], "rates": [0.05], "seeds": [0, 1], "max_iter": 5,
+        "starts": 1}  # the sweep's mechanics, not the attack's strength, are tested here
 
 
 def toml_value(value) -> str:
@@ -302,7 +303,7 @@ def _group_alive(pgid: int) -> bool:
 def test_sigkill_mid_sweep_loses_nothing_and_recomputes_nothing(tmp_path):
     file = write_sweep(tmp_path / "kill.toml", datasets=["iris"], models=["logistic"],
                        goals=["integrity", "availability"], alphas=[0.0, 0.5, 1.0],
-                       rates=[0.1], seeds=[0, 1], max_iter=30)
+                       rates=[0.1], seeds=[0, 1], max_iter=30, starts=1)
     grid = sw.load_sweep(file)
     out = tmp_path / "out"
     command = [sys.executable, "-m", "flexpoison", "sweep", str(file), "--out", str(out),

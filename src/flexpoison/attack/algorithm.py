@@ -138,6 +138,12 @@ class FlexiblePoisoning:
         responses; the point is the best of them that leaves E no worse than without
         it (a regressor may fall back to a row that does not move θ). 1: the paper's
         Algorithm 1 exactly.
+    passes : int, default 1
+        Passes over the points. After the first (Algorithm 1: each point crafted given
+        the points before it), each further pass crafts every point again given all
+        the others, starting also from where it was (the cyclic scheme of Jagielski et
+        al., 2018). Each pass costs about as much as the first, plus refitting the
+        model without the point (m − 1 fits per point).
     step : {"backtracking", "paper"}, default "backtracking"
         "paper": x ← Π(x − ∇W / i) at iteration i, as in the paper. "backtracking":
         projected gradient with an Armijo line search on W whose first trial moves a
@@ -168,6 +174,7 @@ class FlexiblePoisoning:
     rate: float | None = None
     trade_off: TradeOff = "share"
     starts: int = 4
+    passes: int = 1
     step: StepRule = "backtracking"
     max_iter: int = 100
     tol: float = 1e-6
@@ -197,24 +204,14 @@ class FlexiblePoisoning:
         rng = np.random.default_rng(self.random_state)
         victim, box, goal = setup.victim, setup.box, self.goal
         y_range = (float(setup.t.min()), float(setup.t.max())) if self.optimize_y else None
-        objective = setup.objective
-        Theta = objective.Theta_start
-        effect_before = objective.effect_at(Theta)
+        effect_clean = setup.objective.effect_at(setup.objective.Theta_start)
         chosen: list[search.Descent] = []
         reports: list[PointReport] = []
-        thetas: list[np.ndarray] = []
 
-        from tqdm.auto import tqdm  # imported here: only the attack loop shows progress
-
-        bar = tqdm(
-            range(m),
-            disable=None if self.progress is None else not self.progress,
-            desc="poison points",
-            unit="pt",
-            leave=False,
-        )
-        for _ in bar:
+        def craft(objective, Theta, effect_before, previous=None):
             candidates = search.starts(rng, setup.X, setup.t, victim, box, self.starts)
+            if previous is not None:  # a later pass also descends from the point it had
+                candidates.insert(0, search.Start(previous.x, previous.t, "previous pass"))
             if self.starts > 1 and victim.learner.loss.curvature is not None:
                 candidates.append(search.no_op(objective, box, Theta))
             crafted = search.craft(
@@ -230,26 +227,53 @@ class FlexiblePoisoning:
                 tol=self.tol,
             )
             best = crafted.descent
-            reports.append(
-                PointReport(
-                    crafted.n_iter,
-                    best.stop,
-                    best.start.kind,
-                    effect_before,
-                    best.ev.E,
-                    crafted.harmless,
-                    crafted.path,
-                )
+            report = PointReport(
+                crafted.n_iter,
+                best.stop,
+                best.start.kind,
+                effect_before,
+                best.ev.E,
+                crafted.harmless,
+                crafted.path,
             )
+            return best, report
+
+        from tqdm.auto import tqdm  # imported here: only the attack loop shows progress
+
+        bar = tqdm(
+            total=m * self.passes,
+            disable=None if self.progress is None else not self.progress,
+            desc="poison points",
+            unit="pt",
+            leave=False,
+        )
+        objective = setup.objective
+        Theta, effect_before = objective.Theta_start, effect_clean
+        for _ in range(m):  # Algorithm 1: each point joins the training set for good
+            best, report = craft(objective, Theta, effect_before)
             chosen.append(best)
-            thetas.append(best.ev.theta)
-            Theta = best.ev.fit.Theta
-            effect_before = best.ev.E
+            reports.append(report)
+            Theta, effect_before = best.ev.fit.Theta, best.ev.E
             objective = objective.with_point(best.x, best.t, Theta)
+            bar.update()
+        for _ in range(1, self.passes):  # cyclic passes: each point again, given the rest
+            for q in range(m):
+                others = [c for k, c in enumerate(chosen) if k != q]
+                objective, Theta = self._with_points(setup.objective, others)
+                best, report = craft(
+                    objective, Theta, objective.effect_at(Theta), previous=chosen[q]
+                )
+                chosen[q], reports[q] = best, report
+                bar.update()
+        bar.close()
+        if self.passes > 1:  # the history of the final rows, added in order
+            evaluations = self._history(setup.objective, chosen)
+        else:
+            evaluations = [c.ev for c in chosen]
+        thetas = [ev.theta for ev in evaluations]
 
         X_poison = np.asarray([c.x for c in chosen], dtype=float).reshape(m, d)
-        effects = np.array([c.ev.E for c in chosen])
-        effect_clean = setup.objective.effect_at(setup.objective.Theta_start)
+        effects = np.array([ev.E for ev in evaluations])
         progress = goal.progress(effect_clean, float(effects[-1]), setup.theta_clean)
         points = tuple(reports)
         warned = assess(progress, goal.effect_name, points, self.max_iter)
@@ -277,6 +301,27 @@ class FlexiblePoisoning:
             settings=self.settings(),
         )
 
+    @staticmethod
+    def _with_points(objective: Objective, points: list[search.Descent]):
+        """``objective`` on its training set plus ``points``, and the model Θ fitted there."""
+        Theta = objective.Theta_start
+        for p in points:
+            Theta = objective.evaluate(p.x, p.t, Theta_init=Theta, with_gradient=False).fit.Theta
+            objective = objective.with_point(p.x, p.t, Theta)
+        return objective, Theta
+
+    @staticmethod
+    def _history(objective: Objective, points: list[search.Descent]) -> list:
+        """The evaluation of each point added in order (E and θ_p after each)."""
+        out = []
+        Theta = objective.Theta_start
+        for p in points:
+            ev = objective.evaluate(p.x, p.t, Theta_init=Theta, with_gradient=False)
+            out.append(ev)
+            Theta = ev.fit.Theta
+            objective = objective.with_point(p.x, p.t, Theta)
+        return out
+
     def settings(self) -> dict:
         """The attack's settings as plain JSON-able values."""
         return {
@@ -287,6 +332,7 @@ class FlexiblePoisoning:
             "rate": self.rate,
             "trade_off": self.trade_off,
             "starts": self.starts,
+            "passes": self.passes,
             "step": self.step,
             "max_iter": self.max_iter,
             "tol": self.tol,
@@ -333,6 +379,7 @@ class FlexiblePoisoning:
                 f"trade_off: expected 'share' or 'paper', got {self.trade_off!r}"
             )
         check_count(self.starts, "starts")
+        check_count(self.passes, "passes")
         check_count(self.max_iter, "max_iter")
         check_positive(self.tol, "tol")
         if self.n_sigma is not None:

@@ -251,6 +251,7 @@ def unconcealed(
     step: StepRule = "backtracking",
     trade_off: TradeOff = "share",
     starts: int = 4,
+    passes: int = 1,
     progress: bool = False,
 ) -> BaselineResult:
     """Effect-only optimiser in the style of Jagielski et al. (2018).
@@ -275,7 +276,7 @@ def unconcealed(
         The attacker's goal (default target: the task's preset).
     random_state : int, Generator or None
         Seeds the initial rows (Algorithm 1).
-    max_iter, step, trade_off, starts, progress
+    max_iter, step, trade_off, starts, passes, progress
         Passed to :class:`~flexpoison.attack.FlexiblePoisoning` (``trade_off="paper",
         starts=1``: the paper's Algorithm 1 at α = 0, as the paper's experiments run it).
 
@@ -298,6 +299,7 @@ def unconcealed(
         step=step,
         trade_off=trade_off,
         starts=starts,
+        passes=passes,
         max_iter=max_iter,
         optimize_y=not is_classifier(estimator),
         n_sigma=n_sigma,

@@ -33,9 +33,10 @@ class PointReport:
         iteration budget).
     start : str
         The start it came from (``"clone"``, ``"flipped"``, ``"opposite response"``,
-        ``"lowest response"``, ``"highest response"``, ``"no-op"``).
+        ``"lowest response"``, ``"highest response"``, ``"no-op"``, ``"previous pass"``).
     effect_before, effect_after : float
-        E of the model without and with this point (the points before it included).
+        E of the model without and with this point (the points before it included; after
+        further ``passes``, all the other points).
     harmless : bool
         Whether the point leaves E no worse than the model without it.
     path : float

@@ -19,7 +19,7 @@ import click
 from .. import models
 from .._validation import MAX_RATE
 from ..attack.goals import GOALS
-from .common import CONTEXT, STARTS, TRADE_OFF, one_line, user_errors
+from .common import CONTEXT, PASSES, STARTS, TRADE_OFF, one_line, user_errors
 
 MODEL_NAMES = models.MODEL_NAMES
 MODEL_HELP = "; ".join(
@@ -43,6 +43,7 @@ FLAGS = {
     "step": "--step",
     "trade_off": "--trade-off",
     "starts": "--starts",
+    "passes": "--passes",
     "test_size": "--test-size",
 }
 
@@ -123,6 +124,7 @@ HELP = """Craft poison rows for FILE.csv against a scikit-learn model.
 )
 @TRADE_OFF
 @STARTS
+@PASSES
 @click.option(
     "--goal",
     type=click.Choice(tuple(GOALS)),
@@ -263,6 +265,7 @@ def attack(
     n_points: int | None,
     trade_off: str,
     starts: int,
+    passes: int,
     step: str,
     max_iter: int,
     tol: float,
@@ -305,6 +308,7 @@ def attack(
             rate=rate,
             trade_off=trade_off,
             starts=starts,
+            passes=passes,
             step=step,
             max_iter=max_iter,
             tol=tol,

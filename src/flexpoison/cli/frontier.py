@@ -12,7 +12,7 @@ from .. import models
 from .._validation import MAX_RATE
 from ..attack.goals import GOALS
 from ..data.loaders import DATASETS
-from .common import CONTEXT, STARTS, TRADE_OFF, user_errors
+from .common import CONTEXT, PASSES, STARTS, TRADE_OFF, user_errors
 
 if TYPE_CHECKING:
     from ..attack import TradeOff
@@ -35,6 +35,7 @@ FLAGS = {
     "tol": "--tol",
     "trade_off": "--trade-off",
     "starts": "--starts",
+    "passes": "--passes",
     "report": "--report",
     "dataset": "--dataset",
 }
@@ -148,6 +149,7 @@ def _dataset(ctx, param, value: str) -> str:
 )
 @TRADE_OFF
 @STARTS
+@PASSES
 @click.option(
     "--report",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -173,6 +175,7 @@ def frontier(
     tol: float,
     trade_off: TradeOff,
     starts: int,
+    passes: int,
     report: Path | None,
     quiet: bool,
 ) -> None:
@@ -209,6 +212,7 @@ def frontier(
             tol=tol,
             trade_off=trade_off,
             starts=starts,
+            passes=passes,
             data_dir=data_dir,
             progress=False if quiet else None,
         )

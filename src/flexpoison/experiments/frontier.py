@@ -113,6 +113,7 @@ class FrontierSettings:
     clean_removal: float
     trade_off: str = "share"
     starts: int = 4
+    passes: int = 1
 
 
 @dataclass(frozen=True)
@@ -255,6 +256,7 @@ def run_frontier(
     tol: float = 1e-6,
     trade_off: TradeOff = "share",
     starts: int = 4,
+    passes: int = 1,
     baselines: Sequence[str] = BASELINES,
     sanitizers: Sequence[str | Sanitizer] | None = None,
     clean_removal: float = 0.05,
@@ -281,7 +283,8 @@ def run_frontier(
         The flexible attack's α grid (default 0, 0.1, …, 1).
     seed : int
         Seeds the split, the attacks' initial rows and the baselines.
-    max_iter, tol, trade_off, starts : passed to the flexible attack (and ``unconcealed``).
+    max_iter, tol, trade_off, starts, passes : passed to the flexible attack (and
+        ``unconcealed``).
     baselines : subset of :data:`BASELINES`
         Baseline attacks run with the same budget.
     sanitizers : sequence of names or sanitizers, optional
@@ -356,6 +359,7 @@ def run_frontier(
         "tol": tol,
         "trade_off": trade_off,
         "starts": starts,
+        "passes": passes,
         "random_state": seed,
         "progress": False,
     }
@@ -405,6 +409,7 @@ def run_frontier(
                 max_iter=max_iter,
                 trade_off=trade_off,
                 starts=starts,
+                passes=passes,
             )
             assert b.attack is not None
             Xp, yp = b.X_poison, b.y_poison
@@ -460,6 +465,7 @@ def run_frontier(
         clean_removal=float(clean_removal),
         trade_off=trade_off,
         starts=int(starts),
+        passes=int(passes),
     )
     scaler = split.scaler
     return FrontierResult(
