@@ -204,7 +204,7 @@ def settings_for(**changes) -> dict:
     return {"schema": sw.SCHEMA_VERSION, "dataset": "iris", "model": "logistic",
             "goal": "availability", "alpha": 0.5, "rate": 0.05, "seed": 1,
             "sanitizers": [], "max_iter": 5, "tol": 1e-6, "step": "backtracking",
-            "trade_off": "share", "starts": 4, "n_sigma": 3.0, "test_size": 0.3,
+            "trade_off": "share", "starts": 4, "passes": 1, "n_sigma": 3.0, "test_size": 0.3,
             "clean_removal": None, **changes}
 
 

@@ -26,6 +26,7 @@ a grid axis: every run measures every sanitizer listed)::
     step = "backtracking"                # or "paper"
     trade_off = "share"                  # or "paper" (the paper's W = αC ± (1-α)E)
     starts = 4                           # descents per point, an integer >= 1
+    passes = 1                           # passes over the points, an integer >= 1
     n_sigma = 3.0                        # > 0
     test_size = 0.3                      # hold-out share of the split, in (0, 1)
     clean_removal = 0.05                 # share of clean rows each sanitizer removes, [0, 1)
@@ -78,10 +79,11 @@ does not depend on the machine's thread count or on how many runs share its core
 
 The run's *id* is the first 16 hex digits of the SHA-256 of the canonical JSON (sorted
 keys, no spaces) of its settings: schema, dataset, model, goal, alpha, rate, seed,
-sanitizers, max_iter, tol, step, trade_off, starts, n_sigma, test_size, clean_removal (null without
-sanitizers). ``name`` and ``data_dir`` are not settings of a run: a run computed for
-one grid is reused by any other grid that contains it (the data are identified by name;
-their files are checked against their SHA-256 wherever they are read).
+sanitizers, max_iter, tol, step, trade_off, starts, passes, n_sigma, test_size,
+clean_removal (null without sanitizers). ``name`` and ``data_dir`` are not settings of
+a run: a run computed for one grid is reused by any other grid that contains it (the
+data are identified by name; their files are checked against their SHA-256 wherever
+they are read).
 
 The store
 ---------

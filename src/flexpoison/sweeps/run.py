@@ -43,6 +43,7 @@ def compute_run(settings: Mapping, data_dir: str | None = None) -> dict:
             step=s["step"],
             trade_off=s["trade_off"],
             starts=s["starts"],
+            passes=s["passes"],
             max_iter=s["max_iter"],
             tol=s["tol"],
             n_sigma=s["n_sigma"],

@@ -104,6 +104,7 @@ _DEFAULTS = {
     "step": "backtracking",
     "trade_off": "share",
     "starts": 4,
+    "passes": 1,
     "n_sigma": 3.0,
     "test_size": 0.3,
     "clean_removal": 0.05,
@@ -331,6 +332,7 @@ def _options(check: _Checker, table: Mapping, path: Path) -> dict:
         "step": check.choice("step", opts["step"], get_args(StepRule), "step rule"),
         "trade_off": check.choice("trade_off", opts["trade_off"], get_args(TradeOff), "trade-off"),
         "starts": setting("starts", int, check_count),
+        "passes": setting("passes", int, check_count),
     }
     if not isinstance(opts["skip_incompatible"], bool):
         check.fail(
@@ -477,6 +479,7 @@ def _expand(
                             "step": opts["step"],
                             "trade_off": opts["trade_off"],
                             "starts": opts["starts"],
+                            "passes": opts["passes"],
                             "n_sigma": opts["n_sigma"],
                             "test_size": opts["test_size"],
                             "clean_removal": opts["clean_removal"] if sanitizers else None,
