@@ -1,8 +1,9 @@
 """flexpoison: flexible data-poisoning attacks against scikit-learn models.
 
 Implements "A Flexible Poisoning Attack Against Machine Learning" (Jiang et al.): poison
-rows crafted by projected gradient descent on W = α·C ± (1 − α)·E through the victim's
-optimality conditions, inside the 3σ box around the clean data's centre.
+rows crafted by projected gradient descent through the victim's optimality conditions,
+trading the effect E against the concealment C with one knob α, inside the 3σ box
+around the clean data's centre.
 
 >>> from flexpoison import FlexiblePoisoning, Integrity
 >>> attack = FlexiblePoisoning(estimator, goal=Integrity("flip-top"),
@@ -20,8 +21,15 @@ Conventions (one everywhere)
   standard deviation; the feasible box is x_c ± n_sigma·σ per feature (default 3σ),
   intersected with the user's bounds (:mod:`flexpoison.attack.box`).
 * C = ‖x_p − x_c‖²; E is the goal's effect (E_I = ‖θ_p − θ_t‖², E_A = ‖θ_p − θ₀‖², or
-  E_L the victim's mean loss); W = α·C + (1 − α)·E_I for integrity and
-  W = α·C − (1 − α)·E for availability, α ∈ [0, 1] (:mod:`flexpoison.attack.goals`).
+  E_L the victim's mean loss), which the attacker lowers (integrity) or raises
+  (availability) (:mod:`flexpoison.attack.goals`).
+* α ∈ [0, 1]: 0 is all effect, 1 all concealment. By default (``trade_off="share"``)
+  α is the share of each point's effect given up for concealment
+  (:mod:`flexpoison.attack.search`); ``trade_off="paper"`` minimises the paper's
+  W = α·C + (1 − α)·E_I (integrity) or W = α·C − (1 − α)·E (availability).
+* A result's ``progress`` is how far E moved (integrity: the share of the way from θ₀
+  to θ_t closed); ``warnings`` (also :class:`FlexPoisonWarning`) say when it is under
+  1 %, negative, or most points stopped at ``max_iter`` (:mod:`flexpoison.attack.result`).
 * θ₀ is the victim trained on the clean rows, θ_p on clean + poison rows, both with
   scikit-learn's own objective scaling; θ is flat (w_1, …, w_d, b), class rows in
   sorted label order for K ≥ 3 classes (:mod:`flexpoison.models`).
@@ -57,6 +65,7 @@ from typing import TYPE_CHECKING
 from .errors import (
     ConvergenceError,
     FlexPoisonError,
+    FlexPoisonWarning,
     InvalidInputError,
     SingularHessianError,
     UnsupportedEstimatorError,
@@ -115,6 +124,7 @@ __all__ = [
     "Objective",
     "Evaluation",
     "FlexPoisonError",
+    "FlexPoisonWarning",
     "InvalidInputError",
     "UnsupportedEstimatorError",
     "SingularHessianError",

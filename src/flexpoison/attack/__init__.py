@@ -6,9 +6,11 @@ line. Reading order:
 ``box``        the n_sigma box around x_c (and user bounds)
 ``effects``    E as a function of θ: distance to a reference, or the victim's own loss
 ``goals``      Integrity / Availability / LossAvailability, target presets
-``objective``  W = α·C ± (1 − α)·E for one candidate row, and its exact gradient
-``algorithm``  FlexiblePoisoning (Algorithm 1) and AttackResult
-``baselines``  random clone, label flip, unconcealed — the same budget, for comparison
+``objective``  W = w_C·C ± w_E·E for one candidate row, and its exact gradient
+``search``     one point: its starts, the descent, the effect-share trade-off
+``result``     AttackResult, per-point reports, warnings
+``algorithm``  FlexiblePoisoning (Algorithm 1, several starts, passes)
+``baselines``  random clone, label flip, extreme response, unconcealed — the same budget
 """
 
 from __future__ import annotations
