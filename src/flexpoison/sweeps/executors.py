@@ -6,6 +6,7 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 from collections import Counter, deque
@@ -58,6 +59,11 @@ def _stop_worker(signum: int, frame) -> None:
     global _stopping
     if not _stopping:
         _stopping = True
+        # The pool's worker loop catches what a run raises, SystemExit included, and
+        # goes back to its task queue, which the stopping sweep closes: the EOFError it
+        # then meets would print a traceback under the user's "interrupted" line. What
+        # a stopping worker has to say is of no use to the user: silence it.
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - open until the process ends
         raise SystemExit(128 + signum)
 
 
