@@ -308,8 +308,12 @@ def test_cli_runs_and_writes(small_data, cheap_figures, tmp_path):
         "--tol", "1e-3", "--out", str(tmp_path / "q"), "--quiet"])
     lines = [x for x in quiet.output.splitlines() if not x.startswith("warning: ")]
     assert quiet.exit_code == 0 and len(lines) == 1, quiet.output
-    # max_iter 2 stops every point early: said, even with --quiet
+    # max_iter 2 stops every point early: said, even with --quiet, and in the report
     assert "warning: α = 0.5: " in quiet.output and "max_iter" in quiet.output
+    page = (tmp_path / "q" / "frontier.html").read_text()
+    assert "<div class='warning'>" in page and "α = 0.5: " in page and "max_iter" in page
+    summary_q = json.loads((tmp_path / "q" / "frontier.json").read_text())
+    assert any(a["warnings"] for a in summary_q["attacks"])
     settings = json.loads((tmp_path / "q" / "frontier.json").read_text())["settings"]
     assert settings["tol"] == 1e-3 and settings["max_iter"] == 2
     assert (tmp_path / "q" / "poison_flexible_alpha0.5.csv").is_file()

@@ -152,3 +152,19 @@ def test_report_names_the_victims_hyper_parameters_even_at_defaults():
     assert describe_estimator(LogisticRegression(C=0.5)) == "LogisticRegression(C=0.5)"
     assert describe_estimator(LinearRegression(fit_intercept=False)) == \
         "LinearRegression(fit_intercept=False)"
+
+
+def test_the_report_shows_the_attacks_not_to_trust(iris_run, tmp_path):
+    from dataclasses import replace
+
+    from flexpoison.reporting.paper import write_reproduction
+    runs = {a: replace(r, result=replace(r.result, warnings=("the attack barely moved E_I",)))
+            if a == 0.5 else r for a, r in iris_run.runs.items()}
+    warned = replace(iris_run, runs=runs)
+    html = write_reproduction([warned], tmp_path / "w", summary={}).read_text()
+    assert "<div class='warning'>" in html
+    assert "iris, α = 0.5, backtracking step: the attack barely moved E_I" in html
+    clean = replace(iris_run, runs={a: replace(r, result=replace(r.result, warnings=()))
+                                    for a, r in iris_run.runs.items()}, other_rule=None)
+    assert "<div class='warning'>" not in write_reproduction(
+        [clean], tmp_path / "c", summary={}).read_text()

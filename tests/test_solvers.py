@@ -218,3 +218,22 @@ def test_observed_quadratic_equals_the_effect_and_its_implicit_gradient(case, go
     scale = max(1.0, np.max(np.abs(ref_x)))
     np.testing.assert_allclose(gx, ref_x, rtol=1e-9, atol=1e-11 * scale)
     assert gt == pytest.approx(ref_t, rel=1e-9, abs=1e-11 * scale)
+
+
+def test_adding_rows_at_once_equals_adding_them_one_by_one():
+    """``with_rows`` (the passes' rebuild: one copy, not one per row) holds the same
+    training set as repeated ``with_row``, for rows kept and for sufficient statistics."""
+    rng = np.random.default_rng(0)
+    Phi, t = rng.normal(size=(30, 4)), rng.normal(size=30)
+    extra, t_extra = rng.normal(size=(5, 4)), rng.normal(size=5)
+    rows, gram = lrn.RowData(Phi, t), lrn.GramData.from_rows(Phi, t)
+    one_rows, one_gram = rows, gram
+    for phi, ti in zip(extra, t_extra):
+        one_rows, one_gram = one_rows.with_row(phi, ti), one_gram.with_row(phi, ti)
+    at_once_rows, at_once_gram = rows.with_rows(extra, t_extra), gram.with_rows(extra, t_extra)
+    assert np.array_equal(at_once_rows.Phi, one_rows.Phi)
+    assert np.array_equal(at_once_rows.t, one_rows.t)
+    assert at_once_gram.n == one_gram.n == 35
+    assert np.allclose(at_once_gram.G, one_gram.G, rtol=1e-13, atol=1e-12)
+    assert np.allclose(at_once_gram.r, one_gram.r, rtol=1e-13, atol=1e-12)
+    assert at_once_gram.q == pytest.approx(one_gram.q, rel=1e-13)

@@ -6,7 +6,7 @@ line. Reading order:
 ``box``        the n_sigma box around x_c (and user bounds)
 ``effects``    E as a function of θ: distance to a reference, or the victim's own loss
 ``goals``      Integrity / Availability / LossAvailability, target presets
-``objective``  W = w_C·C ± w_E·E for one candidate row, and its exact gradient
+``objective``  W = α·C ± (1 − α)·E for one candidate row, and its exact gradient
 ``search``     one point: its starts, the descent, the effect-share trade-off
 ``result``     AttackResult, per-point reports, warnings
 ``algorithm``  FlexiblePoisoning (Algorithm 1, several starts, passes)

@@ -259,11 +259,16 @@ class FlexiblePoisoning:
         for _ in range(1, self.passes):  # cyclic passes: each point again, given the rest
             for q in range(m):
                 others = [c for k, c in enumerate(chosen) if k != q]
-                objective, Theta = self._with_points(setup.objective, others)
+                # the model without point q, warm-started at the model with every point
+                objective = setup.objective.with_points(
+                    [c.x for c in others], [c.t for c in others], Theta
+                )
+                without = objective.Theta_start
                 best, report = craft(
-                    objective, Theta, objective.effect_at(Theta), previous=chosen[q]
+                    objective, without, objective.effect_at(without), previous=chosen[q]
                 )
                 chosen[q], reports[q] = best, report
+                Theta = best.ev.fit.Theta
                 bar.update()
         bar.close()
         if self.passes > 1:  # the history of the final rows, added in order
@@ -300,15 +305,6 @@ class FlexiblePoisoning:
             warnings=warned,
             settings=self.settings(),
         )
-
-    @staticmethod
-    def _with_points(objective: Objective, points: list[search.Descent]):
-        """``objective`` on its training set plus ``points``, and the model Θ fitted there."""
-        Theta = objective.Theta_start
-        for p in points:
-            Theta = objective.evaluate(p.x, p.t, Theta_init=Theta, with_gradient=False).fit.Theta
-            objective = objective.with_point(p.x, p.t, Theta)
-        return objective, Theta
 
     @staticmethod
     def _history(objective: Objective, points: list[search.Descent]) -> list:

@@ -1,10 +1,11 @@
 """The attacker's objective W for one candidate poison row, and its exact gradient.
 
-    W = w_C·C + sign·w_E·E,   C = ‖x_p − x_c‖²,
-    ∇_{x_p} W = 2w_C(x_p − x_c) + sign·w_E·∇_{x_p} E,
+    W = α·C + sign·(1 − α)·(E − E_ref),   C = ‖x_p − x_c‖²,
+    ∇_{x_p} W = 2α(x_p − x_c) + sign·(1 − α)·∇_{x_p} E,
 
 with sign = +1 for integrity (the attacker lowers E) and −1 for availability (raises
-it), the weights (α, 1 − α) in the paper's W, and ∇_{x_p} E from the implicit
+it), E_ref = 0 (the paper's W) or E without the point (the effect search of
+:mod:`flexpoison.attack.search`), and ∇_{x_p} E from the implicit
 function theorem (:func:`flexpoison.engine.adjoint_gradient`). θ_p, the victim's optimum on the
 training set plus (x_p, y_p), comes from the fastest exact solver that applies: the
 rank-one solver (squared residuals), warm-started Newton (smooth losses), or the
@@ -93,11 +94,11 @@ class Evaluation:
 class Objective:
     """The attacker's objective W for one poison point added to a training set.
 
-    W = w_C·‖x_p − x_c‖² + sign·w_E·E(θ_p), θ_p the victim's optimum on the training
-    set plus (x_p, y_p), sign the goal's (+1: lower E, −1: raise it). The paper's W
-    has w_C = α and w_E = 1 − α (W_I = α·C + (1 − α)·E_I, W_A = α·C − (1 − α)·E_A);
-    the attack's scale-free W divides each term by its range over the box
-    (:meth:`weighted`; :mod:`flexpoison.attack.search`). Build it with
+    W = α·‖x_p − x_c‖² + sign·(1 − α)·(E(θ_p) − E_ref), θ_p the victim's optimum on
+    the training set plus (x_p, y_p), sign the goal's (+1: lower E, −1: raise it): the
+    paper's W_I = α·C + (1 − α)·E_I and W_A = α·C − (1 − α)·E_A with E_ref = 0;
+    :meth:`effect_gain` gives the effect-only W the share trade-off descends
+    (:mod:`flexpoison.attack.search`). Build it with
     :meth:`FlexiblePoisoning.objective`; its results do not depend on what it was
     asked before (it only caches factorisations of its own training set).
     """
@@ -122,8 +123,7 @@ class Objective:
         self.theta_reference = theta_reference
         self.goal = goal
         self.alpha = alpha
-        self.w_C, self.w_E = alpha, 1 - alpha  # the paper's weights until reweighted
-        self.E_ref = 0.0
+        self.E_ref = 0.0  # E's origin in W: 0 for the paper's W (see effect_gain)
         self.Theta_start = Theta_start
         self.effect = effect
         self.n_features = x_c.shape[0]
@@ -197,7 +197,7 @@ class Objective:
         Theta0 = self.Theta_start if Theta_init is None else Theta_init
         offset = x - self.x_c
         C = float(offset.dot(offset))  # ndarray.dot: half the dispatch cost of @
-        w_C, w_E = self.w_C, self.w_E
+        a = self.alpha
         fit = None
         if self._solver is not None:
             trial = self._solver.trial(phi, t, Theta0)
@@ -205,7 +205,7 @@ class Objective:
                 if trial.value is not None:
                     E = trial.value
                     ev = Evaluation(
-                        w_C * C + self._sign * w_E * (E - self.E_ref),
+                        a * C + self._sign * (1 - a) * (E - self.E_ref),
                         C,
                         E,
                         x,
@@ -224,7 +224,7 @@ class Objective:
             E, dE = self.effect(fit.Theta, theta)
         else:
             E, dE = self.effect.value(fit.Theta, theta), None
-        W = w_C * C + self._sign * w_E * (E - self.E_ref)
+        W = a * C + self._sign * (1 - a) * (E - self.E_ref)
         ev = Evaluation(W, C, E, x, t, phi, theta, None, None, fit, dE)
         if with_gradient or with_y:
             ev = self.differentiate(ev, with_y=with_y)
@@ -232,13 +232,13 @@ class Objective:
 
     def differentiate(self, ev: Evaluation, *, with_y: bool = False) -> Evaluation:
         """``ev`` with ∇_{x_p} W (and ∂W/∂y_p if ``with_y``):
-        ∇_{x_p} W = 2w_C(x_p − x_c) + sign·w_E·∇_{x_p} E, E's part by the implicit
+        ∇_{x_p} W = 2α(x_p − x_c) ± (1 − α)·∇_{x_p} E, E's part by the implicit
         function theorem: one formula (:mod:`flexpoison.engine.implicit`), fed with
         u = H⁻¹∇E solved with the fit's factor or, for a squared-residual victim and a
         quadratic E, evaluated in the rank-one trial's own basis
         (:meth:`flexpoison.engine.RankOneSolver.implicit_gradient`)."""
         x, t, phi, pending = ev.x, ev.t, ev.phi, ev._pending
-        a, weight = self.w_C, self._sign * self.w_E  # W = w_C·C + weight·E
+        a, weight = self.alpha, self._sign * (1 - self.alpha)  # W = αC + weight·E
         learner = self.victim.learner
         fit = ev.fit
         dE = None
@@ -288,12 +288,13 @@ class Objective:
         """E of the model Θ (internal coordinates)."""
         return self.effect.value(Theta, (Theta @ self._T).ravel())
 
-    def weighted(self, w_C: float, w_E: float, E_ref: float = 0.0) -> Objective:
-        """The same objective with W = w_C·C + sign·w_E·(E − E_ref) (everything else
-        shared; E_ref only shifts W, so that its changes are measured against E's)."""
+    def effect_gain(self, effect_before: float) -> Objective:
+        """The same objective with α = 0 and W = sign·(E − E_before): −W is the gain in E
+        over the training set without the point (everything else shared; the origin
+        only shifts W, so that the stopping rule measures W's changes against E's)."""
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
-        new.w_C, new.w_E, new.E_ref = float(w_C), float(w_E), float(E_ref)
+        new.alpha, new.E_ref = 0.0, float(effect_before)
         return new
 
     def with_point(self, x: np.ndarray, t: float, Theta: np.ndarray) -> Objective:
@@ -303,6 +304,20 @@ class Objective:
         new.__dict__.update(self.__dict__)
         new.data = self.data.with_row(self._features(x), t)
         new.Theta_start = Theta
+        new._make_solvers()
+        return new
+
+    def with_points(
+        self, xs: list[np.ndarray], ts: list[float], Theta_init: np.ndarray
+    ) -> Objective:
+        """The same objective on the training set with the rows (xs, ts) added for good,
+        its model refitted there from ``Theta_init`` (one copy of the training set and
+        one fit, whatever the number of rows)."""
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        Phi = np.array([self._features(x) for x in xs]).reshape(len(xs), -1)
+        new.data = self.data.with_rows(Phi, np.asarray(ts, dtype=float))
+        new.Theta_start = engine.fit(self.victim.learner, new.data, Theta_init).Theta
         new._make_solvers()
         return new
 

@@ -293,7 +293,7 @@ def craft(
         ]
         best, harmless = choose(descents, sign, effect_before)
         return Crafted(best, harmless, best.n_iter, 1.0)
-    effect = objective.weighted(0.0, 1.0, effect_before)  # W = sign·(E − E_before)
+    effect = objective.effect_gain(effect_before)  # W = sign·(E − E_before)
     first = [
         descend(
             effect,

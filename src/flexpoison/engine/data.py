@@ -74,6 +74,10 @@ class RowData:
     def with_row(self, phi: np.ndarray, t: float) -> RowData:
         return RowData(np.vstack([self.Phi, phi[None]]), np.append(self.t, t))
 
+    def with_rows(self, Phi: np.ndarray, t: np.ndarray) -> RowData:
+        """These rows plus ``Phi`` (k, p) with targets ``t`` (k,), in one copy."""
+        return RowData(np.vstack([self.Phi, Phi]), np.concatenate([self.t, t]))
+
 
 @dataclass(frozen=True)
 class GramData:
@@ -108,6 +112,12 @@ class GramData:
 
     def with_row(self, phi: np.ndarray, t: float) -> GramData:
         return GramData(self.G + np.outer(phi, phi), self.r + t * phi, self.q + t * t, self.n + 1)
+
+    def with_rows(self, Phi: np.ndarray, t: np.ndarray) -> GramData:
+        """These statistics plus the rows ``Phi`` (k, p) with targets ``t`` (k,)."""
+        return GramData(
+            self.G + Phi.T @ Phi, self.r + Phi.T @ t, self.q + float(t @ t), self.n + len(t)
+        )
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,16 @@
 
 :func:`staged_output` collects the files of a run in a temporary directory beside the
 destination and moves them into place only when every one of them was written, so a
-failed run never leaves a half-written result behind.
+failed run never leaves a half-written result behind. :func:`warning_note` is the note
+every HTML report shows for the attacks whose results should not be trusted as they
+stand (style: :data:`WARNING_CSS`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import html
 import json
 import os
 import secrets
@@ -17,6 +20,25 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+
+#: The style of :func:`warning_note`, for a report's stylesheet.
+WARNING_CSS = (
+    ".warning{border-left:4px solid #a11;background:#fdf2f2;padding:.5em 1em;margin:1em 0}"
+)
+
+
+def warning_note(items: list[tuple[str, str]]) -> str:
+    """A visible HTML note listing (which attack, warning) pairs; '' when there are none
+    (a failed attack must be seen, not read as a safe model)."""
+    if not items:
+        return ""
+    e = html.escape
+    return (
+        "<div class='warning'><strong>Do not read these attacks as results as they "
+        "stand:</strong><ul>"
+        + "".join(f"<li>{e(what)}: {e(message)}</li>" for what, message in items)
+        + "</ul></div>"
+    )
 
 
 def write_csv(

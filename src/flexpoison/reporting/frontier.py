@@ -235,14 +235,16 @@ def write_frontier(
 
 # ------------------------------------------------------------------------- HTML
 
-_CSS = """
+_CSS = (
+    """
 body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;
 color:#222;line-height:1.45}
 table{border-collapse:collapse;margin:1em 0;font-size:.92em}
 td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}
 th{background:#f4f4f4}figure img{width:100%;border:1px solid #ddd}
-.warning{border-left:4px solid #a11;background:#fdf2f2;padding:.5em 1em;margin:1em 0}
 """
+    + files.WARNING_CSS
+)
 
 
 def _fmt(value: float | None, pct: bool = False) -> str:
@@ -303,16 +305,7 @@ def render_section(result: FrontierResult, overview_png: bytes) -> str:
             cells.append(f"<td>{recall}</td><td>{_fmt(r.effect)}</td>")
         parts.append("<tr>" + "".join(cells) + "</tr>")
     parts.append("</table>")
-    warned = [p for p in result.attacks if p.warnings]
-    if warned:  # a failed attack must be seen, not read as a safe model
-        parts.append(
-            "<div class='warning'><strong>Do not read these attacks as results as they "
-            "stand:</strong><ul>"
-            + "".join(
-                f"<li>{e(p.label)}: {e(message)}</li>" for p in warned for message in p.warnings
-            )
-            + "</ul></div>"
-        )
+    parts.append(files.warning_note([(p.label, w) for p in result.attacks for w in p.warnings]))
     parts.append(f"</section>\n<!-- /flexpoison:{key} -->")
     return "\n".join(parts)
 

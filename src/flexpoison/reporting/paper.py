@@ -211,7 +211,8 @@ def write_reproduction(
 
 # ------------------------------------------------------------------------------ HTML
 
-_CSS = """
+_CSS = (
+    """
 body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;
 color:#222;line-height:1.45}
 h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ccc}
@@ -221,8 +222,9 @@ th{background:#f4f4f4}.yes{color:#176317;font-weight:600}.no{color:#a11;font-wei
 .pair{display:flex;gap:1em;flex-wrap:wrap}.pair figure{margin:0;flex:1 1 480px}
 figure img{width:100%;border:1px solid #ddd}figcaption{font-size:.85em;color:#555}
 code{background:#f4f4f4;padding:0 .2em}
-.warning{border-left:4px solid #a11;background:#fdf2f2;padding:.5em 1em;margin:1em 0}
 """
+    + files.WARNING_CSS
+)
 
 
 def _headline(runs: list[DatasetRun], summary: dict) -> list[str]:
@@ -258,24 +260,6 @@ def _headline(runs: list[DatasetRun], summary: dict) -> list[str]:
     else:
         out.append("<p>No claim's verdict depends on the step rule.</p>")
     return out
-
-
-def _warnings(runs: list[DatasetRun]) -> list[str]:
-    """A visible note for every attack whose result carries a warning."""
-    e = html.escape
-    items = [
-        f"<li>{e(run.dataset.name)}, α = {alpha:g}, {e(r.step)} step: {e(message)}</li>"
-        for base in runs
-        for run in [base] + ([base.other_rule] if base.other_rule is not None else [])
-        for alpha, r in run.runs.items()
-        for message in r.result.warnings
-    ]
-    if not items:
-        return []
-    return [
-        "<div class='warning'><strong>Do not read these attacks as results as they "
-        "stand:</strong><ul>" + "".join(items) + "</ul></div>"
-    ]
 
 
 def _img(png: bytes, alt: str) -> str:
@@ -332,7 +316,17 @@ def render_html(runs: list[DatasetRun], figures: dict[str, bytes], summary: dict
                 f"<td>{_verdict(c.supported)}</td>{cells}<td>{e(c.evidence)}</td></tr>"
             )
     parts.append("</table>")
-    parts.extend(_warnings(runs))
+    parts.append(
+        files.warning_note(
+            [
+                (f"{run.dataset.name}, α = {alpha:g}, {r.step} step", message)
+                for base in runs
+                for run in [base] + ([base.other_rule] if base.other_rule is not None else [])
+                for alpha, r in run.runs.items()
+                for message in r.result.warnings
+            ]
+        )
+    )
 
     for run in runs:
         ds = run.dataset
