@@ -1,7 +1,7 @@
 """An attack that works on the user's data, and says plainly when it does not.
 
-The effect-share trade-off (α: the share of each point's effect given up for
-concealment), the rule that a point never leaves E worse than without it when a
+The effect-share trade-off (α: the share of the unconcealed attack's effect given up
+for concealment), the rule that a point never leaves E worse than without it when a
 harmless descent exists, the per-point reports, and the warnings a weak or failed
 attack carries (library, command line, result files).
 """
@@ -68,6 +68,38 @@ def test_alpha_is_the_share_of_the_effect_given_up():
     assert runs[0.5].concealment.mean() < runs[0.0].concealment.mean()
     assert abs(_gain(runs[1.0])) <= 1e-9 * runs[1.0].effect_clean
     assert np.allclose(runs[1.0].concealment, 0.0, atol=1e-20)
+
+
+@pytest.mark.parametrize(
+    ("estimator", "maker", "goal"),
+    [
+        (LogisticRegression(), make_classification, Availability()),
+        (LogisticRegression(), make_classification, Integrity("negate")),
+        (Ridge(), make_regression, Availability()),
+        (Lasso(alpha=0.05), make_regression, LossAvailability()),
+    ],
+    ids=["logistic-availability", "logistic-integrity", "ridge-availability", "lasso-loss"],
+)
+def test_after_every_point_the_attack_keeps_one_minus_alpha_of_the_alpha_zero_gain(
+    estimator, maker, goal
+):
+    """The share is calibrated on the α = 0 attack's gain after as many points, so it
+    does not drift as the α = 0 attack saturates; the result names that attack's E."""
+    X, y = maker(n=300, d=4, seed=5)
+    kw = dict(goal=goal, n_points=8, max_iter=30, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FlexPoisonWarning)  # max_iter is small on purpose
+        zero = FlexiblePoisoning(estimator, alpha=0.0, **kw).generate(X, y)
+        runs = {a: FlexiblePoisoning(estimator, alpha=a, **kw).generate(X, y)
+                for a in (0.25, 0.5, 0.75)}
+    sign = -1.0 if zero.goal == "integrity" else 1.0
+    g0 = sign * (zero.effect_history - zero.effect_clean)
+    assert zero.effect_unconcealed is None
+    for alpha, r in runs.items():
+        assert r.effect_unconcealed == zero.effect_final
+        g = sign * (r.effect_history - r.effect_clean)
+        np.testing.assert_allclose(g, (1.0 - alpha) * g0, rtol=1e-3)
+        assert r.concealment.mean() < zero.concealment.mean()
 
 
 def test_the_share_trade_off_means_the_same_at_any_n_for_logistic_regression():

@@ -24,8 +24,8 @@ Conventions (one everywhere)
   E_L the victim's mean loss), which the attacker lowers (integrity) or raises
   (availability) (:mod:`flexpoison.attack.goals`).
 * α ∈ [0, 1]: 0 is all effect, 1 all concealment. By default (``trade_off="share"``)
-  α is the share of each point's effect given up for concealment
-  (:mod:`flexpoison.attack.search`); ``trade_off="paper"`` minimises the paper's
+  α is the share of the unconcealed (α = 0) attack's effect given up for concealment,
+  after every point (:mod:`flexpoison.attack.search`); ``trade_off="paper"`` minimises the paper's
   W = α·C + (1 − α)·E_I (integrity) or W = α·C − (1 − α)·E (availability).
 * A result's ``progress`` is how far E moved (integrity: the share of the way from θ₀
   to θ_t closed); ``warnings`` (also :class:`FlexPoisonWarning`) say when it is under

@@ -11,14 +11,17 @@ one starts. The poisoning rate is m / n, n the clean training rows.
 
 from __future__ import annotations
 
+import copy
 import numbers
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 import numpy as np
 
 from .. import engine, models
+from .._progress import progress_bar
 from .._validation import (
     MAX_RATE,
     check_count,
@@ -89,6 +92,28 @@ def why_singular(X: np.ndarray, fit_intercept: bool, feature_names: list[str] | 
     )
 
 
+def _child(rng: np.random.Generator) -> np.random.Generator:
+    """A generator independent of ``rng`` that leaves ``rng``'s stream untouched (a
+    spawned child); ``rng`` itself if it cannot spawn (no seed sequence)."""
+    try:
+        return rng.spawn(1)[0]
+    except (TypeError, ValueError, AttributeError):
+        return rng
+
+
+def _like(data, values: np.ndarray):
+    """``values`` in the container of the user's ``data``: a pandas DataFrame with the
+    same columns, a Series with the same name, else the ndarray itself."""
+    kind = type(data).__name__
+    if type(data).__module__.startswith("pandas") and kind in ("DataFrame", "Series"):
+        import pandas as pd  # only reached when the user passed pandas objects
+
+        if kind == "DataFrame":
+            return pd.DataFrame(values, columns=data.columns)
+        return pd.Series(values, name=data.name)
+    return values
+
+
 def _column_names(X) -> list[str] | None:
     """The column names of a table-like X (a pandas DataFrame's ``columns``), if any."""
     columns = getattr(X, "columns", None)
@@ -96,6 +121,30 @@ def _column_names(X) -> list[str] | None:
         return None
     names = [str(c) for c in columns]
     return names if len(names) == np.shape(X)[1] else None
+
+
+@dataclass(frozen=True)
+class _Targets:
+    """The share trade-off's targets: the gain sign·(E_clean − E) the attack is to have
+    after each point of the first pass, and after every later re-crafted point."""
+
+    first: list[float]
+    final: float
+
+
+@dataclass(frozen=True)
+class _Run:
+    """The points of one run, their reports, the evaluation of each added in order, and
+    E after each point of the first pass."""
+
+    chosen: list[search.Descent]
+    reports: list[PointReport]
+    evaluations: list
+    first_effects: list[float]
+
+    @property
+    def effect_final(self) -> float:
+        return float(self.evaluations[-1].E)
 
 
 @dataclass(frozen=True)
@@ -108,9 +157,16 @@ class _Setup:
     t: np.ndarray  # encoded clean targets
 
 
-@dataclass(frozen=True)
+@dataclass
 class FlexiblePoisoning:
     """Craft poison rows against a scikit-learn model (Algorithm 1).
+
+    It follows scikit-learn's conventions: :meth:`get_params` and :meth:`set_params`
+    (so ``sklearn.base.clone`` works, and ``estimator__<name>`` reaches the victim's
+    hyper-parameters); a pandas DataFrame in gives the poison rows as a DataFrame with
+    the same columns (a Series of targets gives a Series); and
+    :meth:`AttackResult.poisoned_model` is the victim as scikit-learn fits it on the
+    clean plus poison rows.
 
     Parameters
     ----------
@@ -127,10 +183,12 @@ class FlexiblePoisoning:
     rate : float, optional
         Poisoning rate m / n (m = round(rate·n), at least 1).
     trade_off : {"share", "paper"}, default "share"
-        "share": α is the share of each point's effect given up for concealment — the
-        point keeps (1 − α) of the largest gain in E one point can make and, subject to
-        that, lies as close to x_c as its path allows, so that α means the same on any
-        data (:mod:`flexpoison.attack.search`). "paper": the paper's
+        "share": α is the share of the unconcealed attack's effect given up for
+        concealment — after every point the attack has (1 − α) of the gain in E that
+        the same attack at α = 0 has after as many points, each point lying as close to
+        x_c as its path allows, so that α means the same on any data
+        (:mod:`flexpoison.attack.search`; 0 < α < 1 first runs the α = 0 attack, about
+        doubling the cost). "paper": the paper's
         W = α·C ± (1 − α)·E, whose balance depends on n, d and the units.
     starts : int, default 4
         Descents per point: the paper's start (a random clean row, label flipped for
@@ -164,7 +222,9 @@ class FlexiblePoisoning:
     random_state : int or numpy Generator, optional
         Seeds the choice of initial rows (and flipped classes for K > 2).
     progress : bool or None, default False
-        Show a progress bar over the crafted points (None: only on a terminal).
+        Show progress over the crafted points on stderr: True = a bar on a terminal,
+        plain lines at a bounded rate otherwise (a log); None = a bar on a terminal
+        only; False = nothing (:mod:`flexpoison._progress`).
     """
 
     estimator: object
@@ -185,6 +245,39 @@ class FlexiblePoisoning:
     progress: bool | None = False
 
     # ---------------------------------------------------------------- public API
+    def get_params(self, deep: bool = True) -> dict:
+        """The attack's parameters by name (scikit-learn's estimator convention); with
+        ``deep``, also the victim's, as ``estimator__<name>``."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        if deep and hasattr(self.estimator, "get_params"):
+            inner = self.estimator.get_params(deep=True)
+            out.update({f"estimator__{key}": value for key, value in inner.items()})
+        return out
+
+    def set_params(self, **params) -> FlexiblePoisoning:
+        """Set parameters by name (``estimator__<name>`` sets the victim's); returns
+        the attack. An unknown name is refused; values are checked by ``generate``."""
+        names = [f.name for f in fields(self)]
+        nested = {}
+        for key, value in params.items():
+            name, _, inner = key.partition("__")
+            if name not in names or (inner and name != "estimator"):
+                raise InvalidInputError(
+                    f"set_params: FlexiblePoisoning has no parameter {key!r} "
+                    f"(its parameters: {', '.join(names)}, and estimator__<name>)"
+                )
+            if inner:
+                nested[inner] = value
+            else:
+                setattr(self, name, value)
+        if nested:
+            if not hasattr(self.estimator, "set_params"):
+                raise InvalidInputError(
+                    f"set_params: the estimator {self.estimator!r} has no set_params"
+                )
+            self.estimator.set_params(**nested)
+        return self
+
     def objective(self, X, y, sample_weight=None) -> Objective:
         """W for one candidate point added to (X, y); x_c, θ₀ and θ_t from (X, y).
 
@@ -203,78 +296,35 @@ class FlexiblePoisoning:
         m = self._n_points(n)
         rng = np.random.default_rng(self.random_state)
         victim, box, goal = setup.victim, setup.box, self.goal
-        y_range = (float(setup.t.min()), float(setup.t.max())) if self.optimize_y else None
         effect_clean = setup.objective.effect_at(setup.objective.Theta_start)
-        chosen: list[search.Descent] = []
-        reports: list[PointReport] = []
+        alpha = float(self.alpha)
+        # The share trade-off keeps (1 − α) of the α = 0 attack's gain after every
+        # point (module flexpoison.attack.search): 0 < α < 1 first runs that attack,
+        # from a copy of the generator, so that both draw the same starts.
+        calibrate = self.trade_off == "share" and 0.0 < alpha < 1.0
+        first_rng = copy.deepcopy(rng) if calibrate else None
 
-        def craft(objective, Theta, effect_before, previous=None):
-            candidates = search.starts(rng, setup.X, setup.t, victim, box, self.starts)
-            if previous is not None:  # a later pass also descends from the point it had
-                candidates.insert(0, search.Start(previous.x, previous.t, "previous pass"))
-            if self.starts > 1 and victim.learner.loss.curvature is not None:
-                candidates.append(search.no_op(objective, box, Theta))
-            crafted = search.craft(
-                objective,
-                candidates,
-                Theta,
-                box,
-                y_range,
-                effect_before,
-                trade_off=self.trade_off,
-                step_rule=self.step,
-                max_iter=self.max_iter,
-                tol=self.tol,
-            )
-            best = crafted.descent
-            report = PointReport(
-                crafted.n_iter,
-                best.stop,
-                best.start.kind,
-                effect_before,
-                best.ev.E,
-                crafted.harmless,
-                crafted.path,
-            )
-            return best, report
-
-        from tqdm.auto import tqdm  # imported here: only the attack loop shows progress
-
-        bar = tqdm(
-            total=m * self.passes,
-            disable=None if self.progress is None else not self.progress,
+        bar = progress_bar(
+            total=m * self.passes * (2 if calibrate else 1),
+            progress=self.progress,
             desc="poison points",
             unit="pt",
             leave=False,
         )
-        objective = setup.objective
-        Theta, effect_before = objective.Theta_start, effect_clean
-        for _ in range(m):  # Algorithm 1: each point joins the training set for good
-            best, report = craft(objective, Theta, effect_before)
-            chosen.append(best)
-            reports.append(report)
-            Theta, effect_before = best.ev.fit.Theta, best.ev.E
-            objective = objective.with_point(best.x, best.t, Theta)
-            bar.update()
-        for _ in range(1, self.passes):  # cyclic passes: each point again, given the rest
-            for q in range(m):
-                others = [c for k, c in enumerate(chosen) if k != q]
-                # the model without point q, warm-started at the model with every point
-                objective = setup.objective.with_points(
-                    [c.x for c in others], [c.t for c in others], Theta
-                )
-                without = objective.Theta_start
-                best, report = craft(
-                    objective, without, objective.effect_at(without), previous=chosen[q]
-                )
-                chosen[q], reports[q] = best, report
-                Theta = best.ev.fit.Theta
-                bar.update()
+        targets: _Targets | None = None
+        effect_unconcealed = None
+        if self.trade_off == "share" and alpha == 1.0:
+            targets = _Targets([0.0] * m, 0.0)
+        elif first_rng is not None:
+            first = self._run(setup, m, first_rng, effect_clean, None, bar.update)
+            effect_unconcealed = first.effect_final
+            targets = _Targets(
+                [(1.0 - alpha) * goal.sign * (effect_clean - e) for e in first.first_effects],
+                (1.0 - alpha) * goal.sign * (effect_clean - first.effect_final),
+            )
+        run = self._run(setup, m, rng, effect_clean, targets, bar.update)
         bar.close()
-        if self.passes > 1:  # the history of the final rows, added in order
-            evaluations = self._history(setup.objective, chosen)
-        else:
-            evaluations = [c.ev for c in chosen]
+        chosen, reports, evaluations = run.chosen, run.reports, run.evaluations
         thetas = [ev.theta for ev in evaluations]
 
         X_poison = np.asarray([c.x for c in chosen], dtype=float).reshape(m, d)
@@ -285,8 +335,8 @@ class FlexiblePoisoning:
         for message in warned:
             warnings.warn(message, FlexPoisonWarning, stacklevel=2)
         return AttackResult(
-            X_poison=X_poison.astype(box.dtype),
-            y_poison=victim.decode(np.array([c.t for c in chosen])),
+            X_poison=_like(X, X_poison.astype(box.dtype)),
+            y_poison=_like(y, victim.decode(np.array([c.t for c in chosen]))),
             theta_clean=setup.theta_clean,
             theta_target=setup.objective.theta_reference,
             theta_poisoned=thetas[-1],
@@ -304,7 +354,95 @@ class FlexiblePoisoning:
             progress=progress,
             warnings=warned,
             settings=self.settings(),
+            effect_unconcealed=effect_unconcealed,
+            estimator=self.estimator,
+            X_clean=X,
+            y_clean=y,
         )
+
+    def _run(
+        self,
+        setup: _Setup,
+        m: int,
+        rng: np.random.Generator,
+        effect_clean: float,
+        targets: _Targets | None,
+        tick: Callable[[], object],
+    ) -> _Run:
+        """Craft the m points (Algorithm 1, then ``passes − 1`` cyclic passes); with
+        ``targets`` each point keeps the gain that brings the total to its target."""
+        victim, box, sign = setup.victim, setup.box, self.goal.sign
+        y_range = (float(setup.t.min()), float(setup.t.max())) if self.optimize_y else None
+        chosen: list[search.Descent] = []
+        reports: list[PointReport] = []
+        extra = _child(rng)  # the further starts' own stream: the paper's is rng's
+
+        def craft(objective, Theta, effect_before, target, previous=None):
+            candidates = search.starts(rng, setup.X, setup.t, victim, box, self.starts, extra)
+            if previous is not None:  # a later pass also descends from the point it had
+                candidates.insert(0, search.Start(previous.x, previous.t, "previous pass"))
+            if self.starts > 1 and victim.learner.loss.curvature is not None:
+                candidates.append(search.no_op(objective, box, Theta))
+            crafted = search.craft(
+                objective,
+                candidates,
+                Theta,
+                box,
+                y_range,
+                effect_before,
+                trade_off=self.trade_off,
+                step_rule=self.step,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                keep=None if target is None else target - sign * (effect_clean - effect_before),
+            )
+            best = crafted.descent
+            report = PointReport(
+                crafted.n_iter,
+                best.stop,
+                best.start.kind,
+                effect_before,
+                best.ev.E,
+                crafted.harmless,
+                crafted.path,
+            )
+            return best, report
+
+        objective = setup.objective
+        Theta, effect_before = objective.Theta_start, effect_clean
+        first_effects = []
+        for q in range(m):  # Algorithm 1: each point joins the training set for good
+            target = None if targets is None else targets.first[q]
+            best, report = craft(objective, Theta, effect_before, target)
+            chosen.append(best)
+            reports.append(report)
+            Theta, effect_before = best.ev.fit.Theta, best.ev.E
+            first_effects.append(effect_before)
+            objective = objective.with_point(best.x, best.t, Theta)
+            tick()
+        for _ in range(1, self.passes):  # cyclic passes: each point again, given the rest
+            for q in range(m):
+                others = [c for k, c in enumerate(chosen) if k != q]
+                # the model without point q, warm-started at the model with every point
+                objective = setup.objective.with_points(
+                    [c.x for c in others], [c.t for c in others], Theta
+                )
+                without = objective.Theta_start
+                best, report = craft(
+                    objective,
+                    without,
+                    objective.effect_at(without),
+                    None if targets is None else targets.final,
+                    previous=chosen[q],
+                )
+                chosen[q], reports[q] = best, report
+                Theta = best.ev.fit.Theta
+                tick()
+        if self.passes > 1:  # the history of the final rows, added in order
+            evaluations = self._history(setup.objective, chosen)
+        else:
+            evaluations = [c.ev for c in chosen]
+        return _Run(chosen, reports, evaluations, first_effects)
 
     @staticmethod
     def _history(objective: Objective, points: list[search.Descent]) -> list:

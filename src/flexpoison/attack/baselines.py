@@ -12,9 +12,9 @@ from ``random_state`` only (same seed → same rows).
   classification it is :func:`random_clone` (the flipped label is already extreme).
 * :func:`label_flip` — flipped copies of the m rows whose flipped copy moves the fitted
   θ the most (an influence proxy).
-* :func:`unconcealed` — the flexible attack with α = 0 (effect only), responses
-  optimised, and the feasible set widened from the 3σ box to the data's range: an
-  optimiser in the style of Jagielski et al. (2018).
+* :func:`unconcealed` — the flexible attack with α = 0 (effect only) and responses
+  optimised, in the data's range (an optimiser in the style of Jagielski et al.,
+  2018) or, with ``n_sigma``, in the attack's own σ box.
 """
 
 from __future__ import annotations
@@ -253,16 +253,18 @@ def unconcealed(
     starts: int = 4,
     passes: int = 1,
     progress: bool = False,
+    n_sigma: float | None = None,
+    optimize_y: bool | None = None,
 ) -> BaselineResult:
     """Effect-only optimiser in the style of Jagielski et al. (2018).
 
     :class:`~flexpoison.attack.FlexiblePoisoning` with α = 0 (W = ±E: no concealment
-    term), ``optimize_y=True`` for regression (responses optimised within
-    [min y, max y]), and the feasible set widened from the 3σ box to exactly the data's
-    range, min_i x_ij ≤ x_pj ≤ max_i x_ij: ``bounds=(X.min(0), X.max(0))`` with
-    ``n_sigma`` just large enough that the σ-box contains that range,
-
-        n_sigma = 1 + max_j max(max_i x_ij − x̄_j, x̄_j − min_i x_ij) / σ_j.
+    term) and, by default, ``optimize_y=True`` for regression (responses optimised
+    within [min y, max y]). Its feasible set is, by default (``n_sigma=None``), exactly the
+    data's range, min_i x_ij ≤ x_pj ≤ max_i x_ij — wider than the 3σ box wherever a
+    feature reaches beyond 3σ of its mean, so it may gain more than an attack held to
+    that box. With ``n_sigma`` a number, it is held to the σ box the flexible attack
+    uses, for a comparison on the same feasible set.
 
     Parameters
     ----------
@@ -276,6 +278,11 @@ def unconcealed(
         The attacker's goal (default target: the task's preset).
     random_state : int, Generator or None
         Seeds the initial rows (Algorithm 1).
+    n_sigma : float or None, default None
+        None: the data's range. A number: the box x̄ ± n_sigma·σ (the attack's box).
+    optimize_y : bool or None, default None
+        Optimise regression responses (None: for regression, not for classification,
+        where labels are flipped).
     max_iter, step, trade_off, starts, passes, progress
         Passed to :class:`~flexpoison.attack.FlexiblePoisoning` (``trade_off="paper",
         starts=1``: the paper's Algorithm 1 at α = 0, as the paper's experiments run it).
@@ -287,10 +294,7 @@ def unconcealed(
     """
     m = check_count(m, "m")
     Xf = check_features(X, "X", min_rows=2).astype(float)
-    lower, upper = Xf.min(axis=0), Xf.max(axis=0)
-    centre, std = Xf.mean(axis=0), Xf.std(axis=0)
-    reach = np.maximum(upper - centre, centre - lower) / np.where(std > 0, std, 1.0)
-    n_sigma = 1.0 + float(np.max(reach))
+    bounds = None if n_sigma is not None else (Xf.min(axis=0), Xf.max(axis=0))
     attack = FlexiblePoisoning(
         estimator,
         goal=Integrity() if goal is None else goal,
@@ -301,9 +305,9 @@ def unconcealed(
         starts=starts,
         passes=passes,
         max_iter=max_iter,
-        optimize_y=not is_classifier(estimator),
+        optimize_y=not is_classifier(estimator) if optimize_y is None else optimize_y,
         n_sigma=n_sigma,
-        bounds=(lower, upper),
+        bounds=bounds,
         random_state=random_state,
         progress=progress,
     )

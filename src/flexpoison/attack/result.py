@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import InvalidInputError
+
 #: Below this share of the way (:meth:`Goal.progress`), the attack "barely moved" E.
 BARELY = 0.01
 # A loss of progress within this share is rounding, not harm.
@@ -60,10 +62,12 @@ class AttackResult:
 
     Attributes
     ----------
-    X_poison : ndarray of shape (m, d)
-        The poison rows, in the units (and floating dtype) of the X passed in.
-    y_poison : ndarray of shape (m,)
-        Their responses or labels, in the user's values.
+    X_poison : ndarray of shape (m, d), or DataFrame
+        The poison rows, in the units (and floating dtype) of the X passed in; a pandas
+        DataFrame with the same columns when X was one.
+    y_poison : ndarray of shape (m,), or Series
+        Their responses or labels, in the user's values; a pandas Series with the same
+        name when y was one.
     theta_clean, theta_target, theta_poisoned : ndarray
         θ₀, θ_t (θ₀ again for an availability goal) and θ_p trained on clean + all
         poison rows, flat (w…, b) — per class row for the multinomial model.
@@ -95,6 +99,12 @@ class AttackResult:
         What the result should not be trusted for (empty when the attack worked).
     settings : dict
         The attack's settings, for reports.
+    effect_unconcealed : float or None
+        With the share trade-off and 0 < α < 1: E after the same attack at α = 0 (same
+        seed), whose gain the trade-off keeps the share 1 − α of; None otherwise.
+    estimator, X_clean, y_clean : optional
+        The victim and the clean training data the attack was given (for
+        :meth:`poisoned_model`).
     """
 
     X_poison: np.ndarray
@@ -116,6 +126,10 @@ class AttackResult:
     progress: float
     warnings: tuple[str, ...] = ()
     settings: dict = field(default_factory=dict)
+    effect_unconcealed: float | None = None
+    estimator: object = field(default=None, repr=False, compare=False)
+    X_clean: object = field(default=None, repr=False, compare=False)
+    y_clean: object = field(default=None, repr=False, compare=False)
 
     @property
     def n_points(self) -> int:
@@ -131,10 +145,36 @@ class AttackResult:
         """Poisoning rate after each point: (q + 1) / n_clean."""
         return np.arange(1, self.n_points + 1) / self.n_clean
 
+    def poisoned_model(self):
+        """A clone of the victim fitted by scikit-learn on the clean rows followed by
+        the poison rows — the model a defender who trains on the poisoned set gets
+        (its parameters agree with ``theta_poisoned`` to the solver's tolerance)."""
+        if self.estimator is None or self.X_clean is None or self.y_clean is None:
+            raise InvalidInputError(
+                "poisoned_model: this result does not carry the victim and its clean "
+                "data (it was not made by FlexiblePoisoning.generate)"
+            )
+        from sklearn.base import clone
+
+        return clone(self.estimator).fit(
+            _stack(self.X_clean, self.X_poison), _stack(self.y_clean, self.y_poison)
+        )
+
     @property
     def effect_final(self) -> float:
         """E with every poison row in the training set."""
         return float(self.effect_history[-1]) if self.n_points else self.effect_clean
+
+
+def _stack(clean, poison):
+    """The clean rows followed by the poison rows, in the clean data's container."""
+    if type(clean).__module__.startswith("pandas"):
+        import pandas as pd  # only reached when the user passed pandas objects
+
+        return pd.concat([clean, poison], ignore_index=True)
+    clean = np.asarray(clean)
+    poison = np.asarray(poison)
+    return np.concatenate([clean, poison.astype(np.result_type(clean.dtype, poison.dtype))])
 
 
 def assess(
