@@ -8,10 +8,18 @@ from typing import NamedTuple
 
 import numpy as np
 import pytest
+import sklearn.linear_model  # noqa: F401  (loads scikit-learn's OpenMP runtime, limited below)
 from hypothesis import HealthCheck, settings
+from threadpoolctl import threadpool_limits
 
 from flexpoison import models
 from flexpoison.attack import Objective
+from flexpoison.engine import declared
+
+# scikit-learn's GLM losses run OpenMP loops even on 60 rows; on a shared, loaded machine
+# every call then waits for its threads (a 5 ms Poisson refit took 400 ms). The oracles
+# refit thousands of small models: one thread each.
+threadpool_limits(1, user_api="openmp")
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -30,11 +38,13 @@ TIGHTEST_TOL = 1e-15
 def tight(estimator):
     """An unfitted clone of ``estimator`` whose solver runs to machine precision: the
     registry's tight settings (:meth:`~flexpoison.models.ModelSpec.tight_clone`), with
-    ``tol`` lowered further to 1e-15 when the estimator has one."""
-    est = models.spec_for(estimator).tight_clone(estimator)
+    ``tol`` lowered further to 1e-15 when the estimator has one (no lower than the
+    registry's ``tol_floor``, below which the solver does not converge)."""
+    spec = models.spec_for(estimator)
+    est = spec.tight_clone(estimator)
     params = est.get_params(deep=False)
     if "tol" in params:
-        est.set_params(tol=min(params["tol"], TIGHTEST_TOL))
+        est.set_params(tol=min(params["tol"], max(TIGHTEST_TOL, spec.tol_floor)))
     return est
 
 
@@ -91,10 +101,26 @@ class Case(NamedTuple):
         return models.victim(self.estimator, self.y)
 
 
-def _data(task, n_classes, sparse):
-    if task == "regression":
-        return make_regression(sparse=sparse)
-    return make_classification(k=n_classes, sparse=sparse)
+def make_glm_responses(X, y, positive=False, seed=0):
+    """Responses of a log-link model on (X, y) from :func:`make_regression`: mean
+    μ = exp(1 + 0.6·z), z the standardised linear response; Poisson counts (zeros
+    included) or, ``positive``, Gamma draws of shape 4."""
+    rng = np.random.default_rng(seed)
+    mu = np.exp(1.0 + 0.6 * (y - y.mean()) / y.std())
+    return rng.gamma(4.0, mu / 4.0) if positive else rng.poisson(mu).astype(float)
+
+
+def _data(spec, estimator, n_classes, sparse):
+    """Data of the entry's task; responses in the domain of the victim's loss (its
+    ``domain`` declaration, :mod:`flexpoison.engine.losses`)."""
+    if spec.task != "regression":
+        return make_classification(k=n_classes, sparse=sparse)
+    X, y = make_regression(sparse=sparse)
+    loss = spec.terms(estimator.get_params(deep=False), None).loss
+    domain = declared(loss, "domain")
+    if domain is not None:
+        y = make_glm_responses(X, y, positive=not domain.closed)
+    return X, y
 
 
 def cases() -> list[Case]:
@@ -105,9 +131,9 @@ def cases() -> list[Case]:
     for name, spec in models.REGISTRY.items():
         for i, example in enumerate(spec.examples):
             estimator = spec.make(**example.params)
-            X, y = _data(spec.task, example.n_classes, sparse=False)
+            X, y = _data(spec, estimator, example.n_classes, sparse=False)
             if models.victim(estimator, y).learner.l1 > 0:
-                X, y = _data(spec.task, example.n_classes, sparse=True)
+                X, y = _data(spec, estimator, example.n_classes, sparse=True)
             out.append(Case(f"{name}[{i}]", spec, example, estimator, X, y))
     return out
 

@@ -7,9 +7,15 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+from sklearn.linear_model import (
+    LinearRegression,
+    LogisticRegression,
+    PoissonRegressor,
+    Ridge,
+    RidgeClassifier,
+)
 
-from conftest import make_classification, make_regression, sklearn_theta
+from conftest import make_classification, make_glm_responses, make_regression, sklearn_theta
 from flexpoison import Availability, Integrity
 from flexpoison.attack.baselines import (
     BaselineResult,
@@ -20,11 +26,15 @@ from flexpoison.attack.baselines import (
 )
 from flexpoison.errors import InvalidInputError, UnsupportedEstimatorError
 
+_X, _Y = make_regression(n=50)
 CASES = {  # name: (estimator, data, task)
     "ridge": (Ridge(alpha=1.0), make_regression(n=50), "regression"),
     "binary": (LogisticRegression(), make_classification(n=50), "classification"),
     "multinomial": (LogisticRegression(), make_classification(n=60, k=3),
                     "classification"),
+    # no predict_proba: label_flip scores with the victim's own loss
+    "one-vs-all": (RidgeClassifier(), make_classification(n=60, k=3), "classification"),
+    "poisson": (PoissonRegressor(alpha=0.1), (_X, make_glm_responses(_X, _Y)), "regression"),
 }
 
 

@@ -27,9 +27,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
 
+from conftest import make_glm_responses
 from flexpoison import FlexiblePoisoning, FlexPoisonError, models
 from flexpoison.attack import GOALS
-from flexpoison.engine import RowData
+from flexpoison.engine import RowData, declared
 
 CASES = [(name, k) for name, spec in models.REGISTRY.items() for k in range(len(spec.examples))]
 
@@ -42,7 +43,13 @@ def _data(spec: models.ModelSpec, example: models.Example, rng: np.random.Genera
     w = rng.normal(size=d)
     if spec.task == "regression":
         y = Z @ w + 0.3 * rng.normal(size=n)
-        y = y * float(rng.choice([1e-2, 1.0, 1e2])) + float(rng.uniform(-1e3, 1e3))
+        params = spec.make(**example.params).get_params(deep=False)
+        domain = declared(spec.terms(params, None).loss, "domain")
+        if domain is None:
+            y = y * float(rng.choice([1e-2, 1.0, 1e2])) + float(rng.uniform(-1e3, 1e3))
+        else:  # responses in the loss's domain (counts or amounts of a log-link model)
+            y = make_glm_responses(Z, y, not domain.closed, int(rng.integers(2**16)))
+            y = y * float(rng.choice([1e-2, 1.0, 1e2]))
     else:
         k = example.n_classes or 2
         scores = Z @ rng.normal(size=(d, k)) + 0.5 * rng.normal(size=(n, k))
@@ -82,7 +89,7 @@ def _refit_theta(spec, estimator, X, y) -> tuple[np.ndarray, bool]:
     """scikit-learn's θ, solved tightly, and whether its solver says it converged."""
     est = spec.tight_clone(estimator)
     if "tol" in est.get_params():
-        est.set_params(tol=min(est.get_params()["tol"], 1e-14))
+        est.set_params(tol=min(est.get_params()["tol"], max(1e-14, spec.tol_floor)))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         est.fit(X, y)

@@ -254,6 +254,23 @@ def test_loss_filter_uses_the_victim_given():
     assert not np.allclose(result.scores, default.scores)
 
 
+def test_loss_filter_scores_a_victim_without_probabilities_by_its_own_loss():
+    """A classifier without predict_proba (a ridge classifier) is scored by its own
+    training loss on its decision values: the squared error to the ±1 target; a
+    classifier the registry does not know is refused by name."""
+    from sklearn.linear_model import RidgeClassifier
+    from sklearn.svm import NuSVC
+
+    X_clean, y_clean, X, y = planted("classification", "response")
+    result = screen("loss", X, y, X_clean=X_clean, y_clean=y_clean,
+                    task="classification", estimator=RidgeClassifier())
+    z = RidgeClassifier().fit(X, y).decision_function(X)
+    assert np.allclose(result.scores, (z - np.where(y == np.max(y), 1.0, -1.0)) ** 2)
+    with pytest.raises(InvalidInputError, match="^estimator: NuSVC has no predict_proba"):
+        screen("loss", X, y, X_clean=X_clean, y_clean=y_clean, task="classification",
+               estimator=NuSVC())
+
+
 def test_isolation_forest_is_reproducible():
     X_clean, y_clean, X, y = planted("regression", "feature")
     a = apply_sanitizer("isolation_forest", X, y, X_clean=X_clean, y_clean=y_clean,

@@ -25,7 +25,10 @@ from flexpoison.attack.goals import GOALS
 CASES = cases()
 SQUARED = [pytest.param(c, id=c.id) for c in CASES
            if c.victim.learner.loss.curvature is not None]
-SMOOTH = [pytest.param(c, id=c.id) for c in CASES if c.victim.learner.loss.curvature is None]
+PIECEWISE = [pytest.param(c, id=c.id) for c in CASES
+             if isinstance(c.victim.learner.loss, lrn.PiecewiseLinearLoss)]
+SMOOTH = [pytest.param(c, id=c.id) for c in CASES if c.victim.learner.loss.curvature is None
+          and not isinstance(c.victim.learner.loss, lrn.PiecewiseLinearLoss)]
 L1 = [pytest.param(c, id=c.id) for c in CASES if c.victim.learner.l1 > 0]
 ALL = [pytest.param(c, id=c.id) for c in CASES]
 
@@ -149,6 +152,43 @@ def test_newton_solver_matches_general_fit(case, u, far):
     b = np.linspace(-1.0, 2.0, H.shape[0])
     np.testing.assert_allclose(solver.factor(fast, phi, t).solve(b), np.linalg.solve(H, b),
                                rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", PIECEWISE)
+@settings(max_examples=15, deadline=None, derandomize=True)
+@given(u=unit, far=st.booleans(), seed=st.integers(0, 2**16))
+def test_kink_solver_is_exact_from_any_start(case, u, far, seed):
+    """The active-set solver of a piecewise-linear loss (engine.kinks) reaches the same
+    optimum from the clean optimum and from far away (Θ = 0), where no random move
+    lowers the objective; its factor solves the system of the rows held on knots:
+    Λu_θ + Φ_Mᵀu_β = b and Φ_M u_θ = 0."""
+    X, y = case.X, case.y
+    obj = _objective(case)
+    learner = obj.victim.learner
+    phi = obj._features(_candidate(obj, X, u))
+    t = float(obj.victim.encode(np.array([y[0]]))[0])
+    data = lrn.PlusRow(obj.data, phi, t)
+    far_start = np.zeros_like(obj.Theta_start)
+    fit = lrn.fit(learner, data, far_start if far else obj.Theta_start)
+    ref = lrn.fit(learner, data, obj.Theta_start if far else far_start)
+    np.testing.assert_allclose(fit.Theta, ref.Theta, rtol=1e-9, atol=1e-11)
+
+    def objective(Theta):
+        return learner.smooth_value_gradient_hessian(data, Theta, want_hess=False)[0]
+
+    best = objective(fit.Theta)
+    rng = np.random.default_rng(seed)
+    for size in (1e-3, 1e-6):
+        for _ in range(10):
+            move = size * rng.standard_normal(fit.Theta.shape)
+            assert objective(fit.Theta + move) >= best - 1e-12 * abs(best)
+    b = rng.standard_normal(fit.Theta.size)
+    U, u_beta = fit.factor.adjoint(b)
+    lam = fit.factor.lam
+    B = b.reshape(U.shape)
+    for k, A in enumerate(fit.factor.held):
+        np.testing.assert_allclose(lam[k] * U[k] + A.T @ u_beta[k], B[k], atol=1e-10)
+        np.testing.assert_allclose(A @ U[k], 0.0, atol=1e-10)
 
 
 @pytest.mark.parametrize("case", ALL)

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression, Ridge, SGDRegressor
+from sklearn.linear_model import (
+    ElasticNet,
+    GammaRegressor,
+    Lasso,
+    LogisticRegression,
+    PoissonRegressor,
+    Ridge,
+    RidgeClassifier,
+    SGDRegressor,
+    TweedieRegressor,
+)
 from sklearn.svm import SVC
 
 from conftest import make_classification, make_regression
@@ -13,6 +23,7 @@ from flexpoison import (
     FlexiblePoisoning,
     Integrity,
     InvalidInputError,
+    LossAvailability,
     SingularHessianError,
     UnsupportedEstimatorError,
 )
@@ -89,7 +100,7 @@ def test_alpha_that_is_not_a_number_in_the_unit_interval(alpha):
     ({"n_points": None, "rate": 0.001}, "rate: 0.001 of 30 rows rounds to 0"),
     ({"n_points": 2, "rate": 0.1}, "exactly one of n_points and rate"),
     ({"n_points": None}, "exactly one of n_points and rate"),
-    ({"step": "newton"}, "step: expected 'backtracking' or 'paper'"),
+    ({"step": "newton"}, "step: expected one of 'backtracking', 'paper', 'lbfgs'"),
     ({"max_iter": 0}, "max_iter: must be a finite number > 0"),
     ({"n_sigma": 0}, "n_sigma: must be a finite number > 0"),
 ])
@@ -316,3 +327,47 @@ def test_lasso_with_a_duplicated_column_fails_fast():
     with pytest.raises(SingularHessianError, match="not unique"):
         _generate(X, y, est=Lasso(alpha=0.01))
     assert time.perf_counter() - start < 2.0
+
+
+@pytest.mark.parametrize("est, message", [
+    (TweedieRegressor(power=3.0), "TweedieRegressor: power=3 with the log link is not"),
+    (TweedieRegressor(power=0.5), "TweedieRegressor: power=0.5 with the log link is not"),
+    (TweedieRegressor(power=1.5, link="identity"), "link='identity' with power=1.5"),
+    (TweedieRegressor(power=-1.0), "link='identity' with power=-1"),
+    (PoissonRegressor(alpha=-1.0), "PoissonRegressor: alpha must be ≥ 0"),
+    (RidgeClassifier(class_weight="balanced"), "RidgeClassifier: class_weight"),
+    (RidgeClassifier(positive=True), "RidgeClassifier: positive=True"),
+])
+def test_unsupported_glm_and_ridge_classifier_settings(est, message):
+    X, y = make_classification(n=30) if isinstance(est, RidgeClassifier) \
+        else make_regression(n=30)
+    with pytest.raises(UnsupportedEstimatorError, match=message):
+        _generate(X, np.abs(y) if y.dtype.kind == "f" else y, est=est)
+
+
+@pytest.mark.parametrize("est, bad, domain", [
+    (PoissonRegressor(), -1.0, "≥ 0"),
+    (GammaRegressor(), 0.0, "> 0"),
+    (TweedieRegressor(power=1.5), -0.5, "≥ 0"),
+])
+def test_responses_outside_a_glms_domain_are_refused_by_name(est, bad, domain):
+    X, y = make_regression(n=30)
+    y = np.abs(y) + 1.0
+    wrong = y.copy()
+    wrong[3] = bad
+    name = type(est).__name__
+    with pytest.raises(InvalidInputError, match=f"^y: {name} needs responses {domain}, "
+                                                f"got {bad:g} \\(row 3\\)"):
+        _generate(X, wrong, est=est)
+    with pytest.raises(InvalidInputError, match=f"^y_eval: {name} needs responses {domain}"):
+        _generate(X, y, est=est, goal=LossAvailability(X_eval=X, y_eval=wrong))
+    objective = FlexiblePoisoning(est).objective(X, y)
+    with pytest.raises(InvalidInputError, match=f"^y_p: {name} needs responses {domain}, "
+                                                f"got {bad:g}$"):
+        objective.value(X[0], bad)
+
+
+def test_all_zero_counts_have_no_poisson_model():
+    X, _ = make_regression(n=30)
+    with pytest.raises(InvalidInputError, match="^y: every response is 0; PoissonRegressor"):
+        _generate(X, np.zeros(30), est=PoissonRegressor())

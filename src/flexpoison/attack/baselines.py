@@ -25,8 +25,9 @@ from typing import Literal
 import numpy as np
 from sklearn.base import clone, is_classifier
 
+from .. import models
 from .._validation import check_count, check_features, check_targets
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, UnsupportedEstimatorError
 from .algorithm import AttackResult, FlexiblePoisoning, StepRule, TradeOff
 from .goals import Goal, Integrity
 
@@ -183,7 +184,9 @@ def label_flip(estimator, X, y, m: int, task: Task, random_state=None) -> Baseli
       (X, y) (exact for an unpenalised least-squares victim, a proxy for penalised ones);
     * classification: the norm of the flipped copy's log-loss gradient at the clean
       model, ‖∇_θ ℓ(x_i, y'_i)‖ = ‖p̂(x_i) − e_{y'_i}‖ · ‖φ_i‖ (softmax
-      parametrisation), with p̂ from the victim's ``predict_proba``.
+      parametrisation), with p̂ from the victim's ``predict_proba``. A registered
+      victim without probabilities uses its own loss on its decision values z
+      instead: ‖ℓ'(z_i, y'_i)‖ · ‖φ_i‖, the new class (K > 2) the one of lowest score.
 
     The m rows with the largest proxy are copied (ties broken at random by
     ``random_state``); if m > n, the ranking is cycled through again.
@@ -191,7 +194,8 @@ def label_flip(estimator, X, y, m: int, task: Task, random_state=None) -> Baseli
     Parameters
     ----------
     estimator : scikit-learn estimator
-        The victim (cloned and fitted on (X, y)); classifiers need ``predict_proba``.
+        The victim (cloned and fitted on (X, y)); classifiers need ``predict_proba``
+        or an entry in :data:`flexpoison.models.REGISTRY`.
     X, y, m, task, random_state
         As in :func:`random_clone`.
 
@@ -215,12 +219,10 @@ def label_flip(estimator, X, y, m: int, task: Task, random_state=None) -> Baseli
         A = np.linalg.lstsq(Phi.T @ Phi, Phi.T, rcond=None)[0]  # columns G⁻¹φ_i
         leverage = np.einsum("ij,ji->i", Phi, A)
         score = np.abs(residual) * np.linalg.norm(A, axis=0) / (1.0 + leverage)
+    elif not hasattr(model, "predict_proba"):
+        y_flip, score = _own_loss_flip(model, X, y)
+        score = score * np.linalg.norm(Phi, axis=1)
     else:
-        if not hasattr(model, "predict_proba"):
-            raise InvalidInputError(
-                f"estimator: {type(estimator).__name__} has no "
-                "predict_proba, which the influence proxy needs"
-            )
         classes = np.asarray(model.classes_)
         proba = np.asarray(model.predict_proba(X), dtype=float)
         own = np.searchsorted(classes, y)
@@ -237,6 +239,30 @@ def label_flip(estimator, X, y, m: int, task: Task, random_state=None) -> Baseli
     rows = order[np.arange(m) % n]
     y_poison = y_flip[rows].astype(float if task == "regression" else y.dtype)
     return BaselineResult("label_flip", _float_rows(X, rows), y_poison, rows)
+
+
+def _own_loss_flip(model, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`label_flip`'s flip for a classifier without probabilities: the other class
+    of lowest decision value, and ‖ℓ'(z_i, y'_i)‖ with ℓ the victim's registered loss."""
+    try:
+        victim = models.victim(model, y)
+    except UnsupportedEstimatorError:
+        raise InvalidInputError(
+            f"estimator: {type(model).__name__} has neither predict_proba nor a loss "
+            "flexpoison knows, which the influence proxy needs"
+        ) from None
+    n, classes = X.shape[0], np.asarray(model.classes_)
+    own = np.searchsorted(classes, y)
+    z = np.asarray(model.decision_function(X), dtype=float).reshape(n, -1)
+    if z.shape[1] == 1:
+        new = 1 - own
+    else:
+        masked = z.copy()
+        masked[np.arange(n), own] = np.inf
+        new = np.argmin(masked, axis=1)
+    y_flip = classes[new]
+    gradient = victim.learner.loss.d1(z, victim.encode(y_flip))
+    return y_flip, np.linalg.norm(gradient, axis=1)
 
 
 def unconcealed(

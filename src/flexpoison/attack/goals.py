@@ -30,8 +30,9 @@ Target presets for :class:`Integrity` (deterministic functions of θ₀):
 ``predict:v@x1,x2,…``
     the θ nearest to θ₀ whose decision function equals v at x* = (x1, x2, …):
     θ_t = θ₀ + (v − φ*ᵀθ₀)·φ*/‖φ*‖² with φ* = (x*, 1). For regression v is the
-    response; for binary classification v is the decision value (log-odds of the
-    second class); x* is in the units of the data passed to the attack.
+    response (a log-link GLM's linear predictor, log of the response); for binary
+    classification v is the decision value (log-odds of the second class); x* is in
+    the units of the data passed to the attack.
 """
 
 from __future__ import annotations
@@ -197,7 +198,8 @@ class LossAvailability(_Goal):
     E_L = (1/n_e) Σ_i ℓ(θ_p; x_i, y_i), the mean training loss of the poisoned model on
     an evaluation set (default: the clean training set; pass a validation set as
     ``X_eval, y_eval``), maximised: W = α·C − (1 − α)·E_L. ℓ is the victim's per-row
-    loss without its penalty: squared error for regression, log-loss for logistic.
+    loss without its penalty: squared error for least squares, log-loss for logistic,
+    half the deviance for a GLM (:mod:`flexpoison.models`).
 
     Scale: E_L is a mean (≈ 0.05 for a well-fitted logistic model) while C is a squared
     distance (≈ d in standardised units), so α trades them at a very different rate
@@ -236,6 +238,7 @@ class LossAvailability(_Goal):
             y = check_targets(self.y_eval, X.shape[0], victim.task, "y_eval")
             if victim.classes is not None and not np.all(np.isin(y, victim.classes)):
                 raise InvalidInputError("y_eval: contains labels that are not in y")
+            victim.check_targets(y, "y_eval")
         from .effects import LossEffect
 
         learner = victim.learner

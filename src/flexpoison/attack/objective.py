@@ -10,6 +10,13 @@ function theorem (:func:`flexpoison.engine.adjoint_gradient`). θ_p, the victim'
 training set plus (x_p, y_p), comes from the fastest exact solver that applies: the
 rank-one solver (squared residuals), warm-started Newton (smooth losses), or the
 general solver.
+
+A pipeline victim (:mod:`flexpoison.scalers`) refits its scaler on the training set
+plus the candidate: its penalty's scale v(x_p) moves with the row, which the general
+solver fits exactly, and whose effect on the stationarity condition,
+∂g_kj/∂x_pj = (2λ₂·v_j·w_kj + λ₁·sign w_kj)·∂v_j/∂x_pj, joins the implicit gradient:
+
+    ∇_{x_p} E  +=  −Σ_k u_kj·(2λ₂·v_j·w_kj + λ₁·sign w_kj)·∂v_j/∂x_pj,   u = H⁻¹∇_θE.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from .. import engine
 from .._validation import check_point
 from ..errors import InvalidInputError
 from ..models import Victim
+from ..scalers import ColumnStats, scale_and_slope
 from .effects import Effect, public_map
 from .goals import Goal
 
@@ -115,6 +123,7 @@ class Objective:
         alpha: float,
         Theta_start: np.ndarray,
         effect: Effect,
+        stats: ColumnStats | None = None,
     ):
         self.victim = victim
         self.data = data
@@ -126,6 +135,7 @@ class Objective:
         self.E_ref = 0.0  # E's origin in W: 0 for the paper's W (see effect_gain)
         self.Theta_start = Theta_start
         self.effect = effect
+        self.stats = stats  # the training rows' column statistics (pipeline victims)
         self.n_features = x_c.shape[0]
         self._sign = goal.sign
         learner = victim.learner
@@ -134,8 +144,22 @@ class Objective:
 
     def _make_solvers(self) -> None:
         learner = self.victim.learner
+        if self.victim.scaler is not None:  # v moves with the candidate: general solver
+            self._solver, self._newton = None, None
+            return
         self._solver = engine.RankOneSolver.for_data(learner, self.data, self.effect.quadratic)
         self._newton = engine.NewtonSolver.for_data(learner, self.data)
+
+    def learner_at(self, x: np.ndarray | None) -> tuple[engine.Learner, np.ndarray | None]:
+        """The victim's learner on the training set plus the row x (without it if
+        None), and ∂v/∂x_p: a pipeline's penalty scale v moves with the rows; a plain
+        victim's learner does not (slope None)."""
+        scaler = self.victim.scaler
+        if scaler is None:
+            return self.victim.learner, None
+        assert self.stats is not None  # set with the scaler (FlexiblePoisoning._setup)
+        v, slope = scale_and_slope(scaler, self.stats, x)
+        return self.victim.learner.with_scales(v), slope
 
     # public, in the user's units and labels
     def value(self, x_p, y_p) -> float:
@@ -176,6 +200,7 @@ class Objective:
             )
         if classes is None and (y.dtype.kind not in "biuf" or not np.isfinite(float(y))):
             raise InvalidInputError(f"y_p: expected a finite number, got {y.item()!r}")
+        self.victim.check_targets(y[None], "y_p")
         return x, float(self.victim.encode(y[None])[0])
 
     # internal, in encoded targets
@@ -218,7 +243,7 @@ class Objective:
         elif self._newton is not None:
             fit = self._newton.fit(phi, t, Theta0)
         if fit is None:
-            fit = engine.fit(self.victim.learner, engine.PlusRow(self.data, phi, t), Theta0)
+            fit = engine.fit(self.learner_at(x)[0], engine.PlusRow(self.data, phi, t), Theta0)
         theta = (fit.Theta @ self._T).ravel()
         if with_gradient or with_y:
             E, dE = self.effect(fit.Theta, theta)
@@ -239,7 +264,7 @@ class Objective:
         (:meth:`flexpoison.engine.RankOneSolver.implicit_gradient`)."""
         x, t, phi, pending = ev.x, ev.t, ev.phi, ev._pending
         a, weight = self.alpha, self._sign * (1 - self.alpha)  # W = αC + weight·E
-        learner = self.victim.learner
+        learner, slope = self.learner_at(x)
         fit = ev.fit
         dE = None
         if pending is not None:  # the rank-one solver holds H⁻¹∇E in its own basis
@@ -248,11 +273,13 @@ class Objective:
             gE_x, gE_t = solver.implicit_gradient(trial, term, self.n_features, weight)
         else:
             if fit.factor is None:
-                fit = self._with_factor(fit, phi, t)
+                fit = self._with_factor(fit, phi, t, learner)
             dE = ev.dE if ev.dE is not None else self.effect.gradient(fit.Theta, ev.theta)
             gE_x, gE_t = engine.implicit_gradient(
                 learner, fit, phi, t, self.n_features, dE, with_target=with_y
             )
+            if slope is not None:
+                gE_x = gE_x + self._scale_term(learner, fit, dE, slope)
             gE_x = weight * gE_x
             gE_t = None if gE_t is None else weight * gE_t
         grad_x = (2.0 * a) * (x - self.x_c) + gE_x
@@ -271,15 +298,29 @@ class Objective:
             pending,
         )
 
-    def _with_factor(self, fit: engine.Fit, phi: np.ndarray, t: float) -> engine.Fit:
+    def _with_factor(
+        self, fit: engine.Fit, phi: np.ndarray, t: float, learner: engine.Learner
+    ) -> engine.Fit:
         """``fit`` with the exact Hessian factor at its θ (for solvers that skip it)."""
         if self._newton is not None:
             factor: engine.Factor | None = self._newton.factor(fit, phi, t)
         else:
-            factor = engine.hessian_factor(
-                self.victim.learner, engine.PlusRow(self.data, phi, t), fit
-            )
+            factor = engine.hessian_factor(learner, engine.PlusRow(self.data, phi, t), fit)
         return engine.Fit(fit.Theta, fit.active, factor, fit.n)
+
+    def _scale_term(
+        self, learner: engine.Learner, fit: engine.Fit, dE: np.ndarray, slope: np.ndarray
+    ) -> np.ndarray:
+        """The pipeline's share of ∇_{x_p} E through the penalty's scale (module doc)."""
+        d = self.n_features
+        rhs = dE.ravel()
+        u = np.zeros_like(rhs) if fit.factor is None else fit.factor.solve(rhs)
+        K, p = fit.Theta.shape
+        U, Wt = u.reshape(K, p)[:, :d], fit.Theta[:, :d]
+        v = learner.scales
+        assert v is not None
+        pull = 2.0 * learner.l2 * v * Wt + learner.l1 * np.sign(Wt)
+        return -(U * pull).sum(axis=0) * slope
 
     def _features(self, x: np.ndarray) -> np.ndarray:
         return self.victim.learner.feature_row(x, self.shift)
@@ -303,6 +344,7 @@ class Objective:
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
         new.data = self.data.with_row(self._features(x), t)
+        new.stats = None if self.stats is None else self.stats.with_rows(x[None])
         new.Theta_start = Theta
         new._make_solvers()
         return new
@@ -317,7 +359,9 @@ class Objective:
         new.__dict__.update(self.__dict__)
         Phi = np.array([self._features(x) for x in xs]).reshape(len(xs), -1)
         new.data = self.data.with_rows(Phi, np.asarray(ts, dtype=float))
-        new.Theta_start = engine.fit(self.victim.learner, new.data, Theta_init).Theta
+        if self.stats is not None:
+            new.stats = self.stats.with_rows(np.asarray(xs, dtype=float).reshape(len(xs), -1))
+        new.Theta_start = engine.fit(new.learner_at(None)[0], new.data, Theta_init).Theta
         new._make_solvers()
         return new
 

@@ -15,7 +15,7 @@ from sklearn.base import clone, is_classifier
 
 from .. import models
 from .._validation import check_count
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, UnsupportedEstimatorError
 from .base import (
     ScreenCallable,
     Screening,
@@ -34,9 +34,14 @@ def _default_estimator(task: Task):
 
 
 def _row_losses(model, X: np.ndarray, y: np.ndarray, task: Task) -> np.ndarray:
-    """Squared error (regression) or log-loss −log p(y | x) (classification)."""
+    """Squared error (regression) or log-loss −log p(y | x) (classification); for a
+    registered classifier without probabilities, its own loss on its decision values."""
     if task == "regression":
         return (y - np.asarray(model.predict(X), dtype=float).ravel()) ** 2
+    if not hasattr(model, "predict_proba"):
+        victim = models.victim(model, y)
+        z = np.asarray(model.decision_function(X), dtype=float).reshape(X.shape[0], -1)
+        return victim.learner.loss.value(z, victim.encode(y))
     proba = model.predict_proba(X)
     p = proba[np.arange(X.shape[0]), np.searchsorted(model.classes_, y)]
     return -np.log(np.maximum(p, np.finfo(float).tiny))
@@ -52,9 +57,12 @@ def _check_estimator(estimator, task: Task, name: str):
             f"{name}: {type(estimator).__name__} is not a {wanted}, but task={task!r}"
         )
     if task == "classification" and not hasattr(estimator, "predict_proba"):
-        raise InvalidInputError(
-            f"{name}: {type(estimator).__name__} has no predict_proba, which the log-loss needs"
-        )
+        try:  # a registered victim is scored by its own loss instead
+            models.spec_for(estimator)
+        except UnsupportedEstimatorError:
+            raise InvalidInputError(
+                f"{name}: {type(estimator).__name__} has no predict_proba, which the log-loss needs"
+            ) from None
     return estimator
 
 
@@ -66,7 +74,11 @@ class LossFilter(ScreenCallable):
     row's score is its training loss under that model,
 
         regression:      s = (y − ŷ(x))²,
-        classification:  s = −log p̂(y | x)   (log-loss, from ``predict_proba``).
+        classification:  s = −log p̂(y | x)   (log-loss, from ``predict_proba``),
+
+    or, for a victim without probabilities, its own per-row training loss ℓ(z, y) on
+    its decision values z (:mod:`flexpoison.models`: e.g. the squared error on ±1
+    targets of a ridge classifier).
 
     Calibration: another clone is fitted on the clean calibration rows; τ = the
     (1 − clean_removal) quantile of *its* losses on those rows (the losses a clean

@@ -11,14 +11,34 @@ Bottom layer of flexpoison; it imports nothing of the package but
 ``implicit``  ∇_{x_p} E = −(∂g/∂x_p)ᵀ H⁻¹ ∇_θ E: the one gradient formula
 ``rank_one``  fast path for squared residuals: O(p²) per candidate row
 ``newton``    fast path for smooth losses: warm-started chord Newton
+``hinge``     the support vector machines' losses (hinge, ε-insensitive, squared)
+``kinks``     piecewise-linear losses: exact active-set solver, gradient on the kinks
 """
 
 from .data import Data, GramData, LossSums, PlusRow, RowData
-from .fit import backtrack, fit, hessian_factor
+from .fit import backtrack, fit, hessian_factor, start
+from .hinge import (
+    EpsilonLoss,
+    HingeLoss,
+    PiecewiseLinearLoss,
+    SquaredEpsilonLoss,
+    SquaredHingeLoss,
+)
 from .implicit import RowTerm, adjoint_gradient, implicit_gradient, mixed_derivative, row_term
+from .kinks import KinkFactor, inert
 from .learner import Learner
 from .linalg import CholeskyFactor, Factor, Fit, RankOneFactor, cholesky
-from .losses import ContinuousTargetLoss, LogisticLoss, Loss, SoftmaxLoss, SquaredLoss
+from .losses import (
+    ContinuousTargetLoss,
+    Domain,
+    LogisticLoss,
+    Loss,
+    OneVsAllSquaredLoss,
+    SoftmaxLoss,
+    SquaredLoss,
+    TweedieLoss,
+    declared,
+)
 from .newton import NewtonSolver
 from .rank_one import Quadratic, RankOneSolver, RankOneTrial
 
@@ -28,6 +48,17 @@ __all__ = [
     "SquaredLoss",
     "LogisticLoss",
     "SoftmaxLoss",
+    "OneVsAllSquaredLoss",
+    "TweedieLoss",
+    "PiecewiseLinearLoss",
+    "SquaredHingeLoss",
+    "HingeLoss",
+    "SquaredEpsilonLoss",
+    "EpsilonLoss",
+    "KinkFactor",
+    "inert",
+    "Domain",
+    "declared",
     "Learner",
     "Data",
     "RowData",
@@ -39,6 +70,7 @@ __all__ = [
     "Factor",
     "Fit",
     "cholesky",
+    "start",
     "fit",
     "backtrack",
     "hessian_factor",

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .kinks import KinkFactor
 from .learner import Learner
 from .linalg import Fit
-from .losses import ContinuousTargetLoss
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +50,8 @@ def row_term(learner: Learner, z: float, t: float, n: int) -> RowTerm:
     z_arr, t_arr = np.array([[z]]), np.array([t])
     d1 = float(loss.d1(z_arr, t_arr)[0, 0])
     d2 = loss.curvature if loss.curvature is not None else float(loss.d2(z_arr, t_arr)[0, 0, 0])
-    c = (
-        -s * float(loss.d1_dt(z_arr, t_arr)[0, 0])
-        if isinstance(loss, ContinuousTargetLoss)
-        else None
-    )
+    d1_dt = getattr(loss, "d1_dt", None)  # ContinuousTargetLoss (a protocol isinstance
+    c = None if d1_dt is None else -s * float(d1_dt(z_arr, t_arr)[0, 0])  # costs ~30 µs)
     return RowTerm(-s * d1, -s * d2, c)
 
 
@@ -113,6 +110,8 @@ def implicit_gradient(
     """∇_{x_p} E (and ∂E/∂t_p if ``with_target``) for E depending on θ only: u solved
     with the fit's Hessian factor (zero on inactive coordinates, all zero when no
     coordinate is free), then :func:`adjoint_gradient`."""
+    if isinstance(fit_.factor, KinkFactor):  # rows held on kinks: engine.kinks
+        return fit_.factor.row_gradient(fit_.Theta, d, dE_dTheta, with_target)
     rhs = dE_dTheta.ravel()
     u = np.zeros_like(rhs) if fit_.factor is None else fit_.factor.solve(rhs)
     return adjoint_gradient(learner, fit_.Theta, phi, t, fit_.n, d, u, with_target)

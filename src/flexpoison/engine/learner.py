@@ -2,17 +2,21 @@
 
 Every supported victim minimises, over θ = (W, b) with K output rows,
 
-    L(θ) = s(N) · Σ_i ℓ(W φ(x_i), t_i) + (λ₂/2)·‖W‖² + λ₁·‖W‖₁,
+    L(θ) = s(N) · Σ_i ℓ(W φ(x_i), t_i) + (λ₂/2)·‖W·diag(v)‖² + λ₁·‖W·diag(v)‖₁,
 
-with φ(x) = (x − shift, 1) when the model has an intercept (the intercept is never
-penalised; ``shift`` = x_c keeps the Gram matrix well conditioned and is undone by
+with φ(x) = (x − shift, 1) when the model has an intercept (the intercept is not
+penalised, unless ``intercept_l2`` says so: liblinear's; ``shift`` = x_c keeps the
+Gram matrix well conditioned and is undone by
 :func:`flexpoison.attack.effects.public_map`) and φ(x) = x without one. ``s(N)`` is a
 constant c, or c / N with N the number of rows trained on (scikit-learn's scaling of
-each supported estimator is stated in :mod:`flexpoison.models`). :class:`Learner`
-holds (ℓ, s, λ₁, λ₂); from ℓ's derivatives alone follow
+each supported estimator is stated in :mod:`flexpoison.models`). v is a per-feature
+scale of the penalty: 1, or a pipeline's scaler's ``scale_`` (:mod:`flexpoison.scalers`).
+:class:`Learner` holds (ℓ, s, λ₁, λ₂, v); from ℓ's derivatives alone follow
 
-* the stationarity condition g(θ) = ∇_θ L = s Σ_i ℓ'(z_i) ⊗ φ_i + λ₂ P θ (+ λ₁ sign w);
-* the Hessian H = s Σ_i ℓ''(z_i) ⊗ φ_i φ_iᵀ + λ₂ P  (P masks the intercepts).
+* the stationarity condition g(θ) = ∇_θ L = s Σ_i ℓ'(z_i) ⊗ φ_i + Λ₂ θ (+ Λ₁ sign w);
+* the Hessian H = s Σ_i ℓ''(z_i) ⊗ φ_i φ_iᵀ + Λ₂,
+
+with Λ₂ = λ₂·diag(P v²) and Λ₁ = λ₁·diag(P v) (P masks the intercepts).
 
 L1 terms are supported for squared-residual losses only (the active-set solver is
 exact for a quadratic smooth part); a learner that asks for more is refused.
@@ -21,13 +25,13 @@ exact for a quadratic smooth part); a learner that asks for more is refused.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
 
 from .data import Data, LossSums
-from .losses import Loss
+from .losses import Loss, declared
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,14 @@ class Learner:
         Whether the loss is averaged over the N rows trained on.
     l2, l1 : float
         λ₂ and λ₁ (both ≥ 0); λ₁ > 0 needs a squared-residual loss.
+    scales : ndarray of shape (d,) or None
+        v, the per-feature scale of the penalty (None: 1).
+    intercept_l2 : float
+        The L2 weight of the intercepts (default 0: unpenalised). liblinear penalises
+        its intercept b = s·w₀ as the weight w₀ of a constant feature s
+        (``intercept_scaling``): ½w₀² = ½(1/s²)·b², so ``intercept_l2`` = 1/s².
+        Such a learner is fitted on uncentred features (shift 0), where b is the
+        intercept itself.
     """
 
     name: str
@@ -58,6 +70,8 @@ class Learner:
     per_sample: bool
     l2: float
     l1: float
+    scales: np.ndarray | None = field(default=None, compare=False, repr=False)
+    intercept_l2: float = 0.0
 
     def __post_init__(self) -> None:
         if self.l1 > 0 and self.loss.curvature is None:
@@ -77,6 +91,30 @@ class Learner:
     def penalty_mask(self, d: int) -> np.ndarray:
         """P: 1 on the flattened weight coordinates, 0 on the intercepts (read-only)."""
         return _penalty_mask(self.n_outputs, d, self.fit_intercept)
+
+    def l2_weights(self, d: int) -> np.ndarray:
+        """The diagonal of Λ₂ = λ₂·diag(P v²), flattened like θ (plus
+        ``intercept_l2`` on the intercepts)."""
+        weights = self.l2 * self._scaled_mask(d, 2)
+        if self.intercept_l2 and self.fit_intercept:
+            weights = weights + self.intercept_l2 * (1.0 - self.penalty_mask(d))
+        return weights
+
+    def l1_weights(self, d: int) -> np.ndarray:
+        """The diagonal of Λ₁ = λ₁·diag(P v), flattened like θ."""
+        return self.l1 * self._scaled_mask(d, 1)
+
+    def _scaled_mask(self, d: int, power: int) -> np.ndarray:
+        P = self.penalty_mask(d)
+        if self.scales is None:
+            return P
+        grid = np.zeros((self.n_outputs, d + self.fit_intercept))
+        grid[:, :d] = self.scales**power
+        return grid.ravel()
+
+    def with_scales(self, scales: np.ndarray | None) -> Learner:
+        """The same learner with the penalty's per-feature scale v."""
+        return replace(self, scales=scales)
 
     def features(self, X: np.ndarray, shift: np.ndarray) -> np.ndarray:
         """φ(x) for each row: (x − shift, 1) with an intercept, x without one."""
@@ -116,26 +154,29 @@ class Learner:
     def from_sums(
         self, sums: LossSums, n: int, Theta: np.ndarray
     ) -> tuple[float, np.ndarray, np.ndarray | None]:
-        """L = s·Σℓ + (λ₂/2)‖w‖², g = s·Σℓ'⊗φ + λ₂Pθ and H = s·Σℓ''⊗φφᵀ + λ₂P from the
+        """L = s·Σℓ + ½θᵀΛ₂θ, g = s·Σℓ'⊗φ + Λ₂θ and H = s·Σℓ''⊗φφᵀ + Λ₂ from the
         loss sums over N = ``n`` rows (L NaN and H None when the sums lack them)."""
         K, p = Theta.shape
         s = self.scale(n)
-        P = self.penalty_mask(p - self.fit_intercept)
+        d = p - self.fit_intercept
+        P = self.penalty_mask(d)
+        L2 = self.l2_weights(d)
         theta = Theta.ravel()
-        g = s * sums.grad.ravel() + self.l2 * P * theta
+        g = s * sums.grad.ravel() + L2 * theta
         value = (
             sums.value
             if math.isnan(sums.value)
-            else s * sums.value + 0.5 * self.l2 * float(P @ (theta * theta))
+            else s * sums.value + 0.5 * float(L2 @ (theta * theta))
         )
         if sums.hess is None:
             return value, g, None
         H = s * sums.hess
-        H.flat[:: H.shape[0] + 1] += self.l2 * P
-        if K > 1 and self.fit_intercept:
+        H.flat[:: H.shape[0] + 1] += L2
+        if K > 1 and self.fit_intercept and declared(self.loss, "shift_invariant", False):
             # Softmax scores are invariant to adding one constant to every intercept; the
             # Hessian is singular along that direction, g has no component on it. Fixing
             # the gauge Σ_k b_k = 0 (scikit-learn's) makes H definite without moving θ.
+            # (K independent columns have no such direction: their H is left as it is.)
             u = 1.0 - P
             H += np.outer(u, u)
         return value, g, H

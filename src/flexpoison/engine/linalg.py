@@ -8,11 +8,15 @@ singular Hessian raises :class:`~flexpoison.errors.SingularHessianError`, never 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.linalg.lapack import dpotrf, dpotrs
 
 from ..errors import SingularHessianError
+
+if TYPE_CHECKING:
+    from .kinks import KinkFactor
 
 
 class CholeskyFactor:
@@ -70,7 +74,7 @@ class Fit:
 
     Theta: np.ndarray
     active: np.ndarray | None
-    factor: Factor | None
+    factor: Factor | KinkFactor | None
     n: int
 
 

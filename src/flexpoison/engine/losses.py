@@ -21,6 +21,19 @@ Two optional declarations let the engine specialise, never guess:
 * ``d1_dt`` — ∂ℓ'/∂t, for losses whose target is a continuous number (the response
   gradient of ``optimize_y``). Losses of class labels do not have it
   (:class:`ContinuousTargetLoss` is the protocol that does).
+
+A few more are read with a default where a loss does not state them
+(:func:`declared`), so that a loss states only what is true of it:
+
+* ``shift_invariant`` (default False) — ℓ(z + c·1, t) = ℓ(z, t) for any constant c
+  (softmax): the K intercepts are then fixed by a gauge (see
+  :meth:`flexpoison.engine.Learner.from_sums`); K independent columns are not.
+* ``domain`` (default None: any real) — a :class:`Domain`, the targets ℓ is defined
+  for (a Poisson deviance needs t ≥ 0).
+* ``response(z)`` (default z) — the model's predicted response at scores z (its
+  inverse link: exp for a log link).
+* ``best_constant(t)`` (default 0) — the score c minimising Σ ℓ(c, t): where a
+  solver starting from nothing puts the intercepts (:func:`flexpoison.engine.start`).
 """
 
 from __future__ import annotations
@@ -29,7 +42,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-from scipy.special import expit
+from scipy.special import expit, xlogy
 
 
 class Loss(Protocol):
@@ -125,11 +138,12 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 class SoftmaxLoss:
     """ℓ(z, t) = −log softmax(z)_t = logsumexp(z) − z_t, t ∈ {0, …, K−1}.
 
-    ℓ' = p − e_t, ℓ'' = diag(p) − p pᵀ, with p = softmax(z).
+    ℓ' = p − e_t, ℓ'' = diag(p) − p pᵀ, with p = softmax(z). Shift invariant.
     """
 
     n_outputs: int
     curvature: float | None = None
+    shift_invariant: bool = True
 
     def value(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
         m, _, total = _shifted_exp(z)
@@ -146,4 +160,124 @@ class SoftmaxLoss:
         return p[:, :, None] * (np.eye(z.shape[1])[None] - p[:, None, :])
 
 
-__all__ = ["Loss", "ContinuousTargetLoss", "SquaredLoss", "LogisticLoss", "SoftmaxLoss"]
+@dataclass(frozen=True)
+class OneVsAllSquaredLoss:
+    """ℓ(z, t) = Σ_k (z_k − y_k)², y_k = +1 if k = t else −1, t ∈ {0, …, K−1}: K
+    least-squares columns on one-vs-all ±1 targets (K ≥ 3).
+
+    ℓ' = 2(z − y), ℓ'' = 2·I. The columns share the rows and nothing else: not shift
+    invariant, and no ``curvature`` (the Gram statistics and the rank-one solver hold
+    one output; K columns are solved by the general and Newton solvers, in one step).
+    """
+
+    n_outputs: int
+    curvature: float | None = None
+
+    def _signs(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
+        return np.where(t.astype(np.intp)[:, None] == np.arange(z.shape[1]), 1.0, -1.0)
+
+    def value(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
+        r = z - self._signs(z, t)
+        return np.einsum("ik,ik->i", r, r)
+
+    def d1(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
+        return 2.0 * (z - self._signs(z, t))
+
+    def d2(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(2.0 * np.eye(z.shape[1]), (z.shape[0],) + (z.shape[1],) * 2)
+
+
+@dataclass(frozen=True)
+class Domain:
+    """The targets a loss is defined for: t ≥ ``low`` (``closed``) or t > ``low``."""
+
+    low: float
+    closed: bool
+
+    def contains(self, t: np.ndarray) -> np.ndarray:
+        return t >= self.low if self.closed else t > self.low
+
+    def __str__(self) -> str:
+        return f"{'≥' if self.closed else '>'} {self.low:g}"
+
+
+_EXP_MAX = 500.0  # e^500 ≈ 1e217: finite, and far beyond any model's prediction
+
+
+def _exp(a: np.ndarray) -> np.ndarray:
+    """exp(a), the exponent capped at 500, so that a line search's far trial step
+    gives a huge finite loss (rejected) rather than an overflow."""
+    return np.exp(np.minimum(a, _EXP_MAX))
+
+
+@dataclass(frozen=True)
+class TweedieLoss:
+    """Half the Tweedie deviance of power p ∈ [1, 2] with a log link, μ = exp(z), K = 1:
+
+        ℓ(z, t) = t^{2−p}/((1−p)(2−p)) − t·μ^{1−p}/(1−p) + μ^{2−p}/(2−p),
+
+    p = 1 the Poisson deviance t·log(t/μ) − t + μ, p = 2 the Gamma deviance
+    log(μ/t) + t/μ − 1 (the limits). ℓ ≥ 0, zero when μ = t (scikit-learn's
+    ``HalfTweedieLoss`` plus the terms constant in z it drops).
+
+    ℓ' = μ^{2−p} − t·μ^{1−p}, ℓ'' = (2−p)·μ^{2−p} − (1−p)·t·μ^{1−p} ≥ 0 (convex for
+    1 ≤ p ≤ 2 and t ≥ 0), ∂ℓ'/∂t = −μ^{1−p}. Targets t ≥ 0 (t > 0 for p = 2); the
+    predicted response is μ, the best constant score log(mean t).
+    """
+
+    power: float
+    n_outputs: int = 1
+    curvature: float | None = None
+
+    @property
+    def domain(self) -> Domain:
+        return Domain(0.0, closed=self.power < 2)
+
+    def value(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
+        p, z = self.power, z[:, 0]
+        if p == 1:
+            return xlogy(t, t) - t * z - t + _exp(z)
+        if p == 2:
+            return z - np.log(t) + t * _exp(-z) - 1.0
+        return (
+            t ** (2 - p) / ((1 - p) * (2 - p))
+            - t * _exp((1 - p) * z) / (1 - p)
+            + _exp((2 - p) * z) / (2 - p)
+        )
+
+    def d1(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
+        p = self.power
+        return _exp((2 - p) * z) - t[:, None] * _exp((1 - p) * z)
+
+    def d2(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
+        p = self.power
+        h = (2 - p) * _exp((2 - p) * z) - (1 - p) * t[:, None] * _exp((1 - p) * z)
+        return h[:, :, None]
+
+    def d1_dt(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
+        return -_exp((1 - self.power) * z)
+
+    def response(self, z: np.ndarray) -> np.ndarray:
+        return _exp(z)
+
+    def best_constant(self, t: np.ndarray) -> float:
+        mean = float(np.mean(t))
+        return float(np.log(mean)) if mean > 0 else 0.0
+
+
+def declared(loss: Loss, name: str, default=None):
+    """An optional declaration of ``loss`` (module docstring), else ``default``."""
+    return getattr(loss, name, default)
+
+
+__all__ = [
+    "Loss",
+    "ContinuousTargetLoss",
+    "SquaredLoss",
+    "LogisticLoss",
+    "SoftmaxLoss",
+    "OneVsAllSquaredLoss",
+    "TweedieLoss",
+    "Domain",
+    "declared",
+]

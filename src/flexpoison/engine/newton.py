@@ -51,6 +51,8 @@ class NewtonSolver:
         """A solver for a smooth non-quadratic loss on kept rows, else None."""
         if learner.loss.curvature is not None or learner.l1 > 0 or not isinstance(data, RowData):
             return None
+        if hasattr(learner.loss, "pieces"):  # piecewise linear, no Hessian: engine.kinks
+            return None
         return cls(learner, data)
 
     def _with_candidate(self, phi: np.ndarray, t: float) -> RowData:

@@ -98,10 +98,10 @@ class RankOneSolver:
         self.kappa = learner.scale(self.n) * curvature
         A = self.kappa * gram.G
         if learner.l2 > 0:
-            A.flat[:: p + 1] += learner.l2 * learner.penalty_mask(d)
+            A.flat[:: p + 1] += learner.l2_weights(d)
         self.A = A
         self.c = self.kappa * gram.r
-        self.lam = learner.l1 * learner.penalty_mask(d)
+        self.lam = learner.l1_weights(d)
         self._free = self.lam == 0  # coordinates without an L1 term (always active)
         self.observe = observe
         self._sets: dict[bytes, _ActiveSet | None] = {}

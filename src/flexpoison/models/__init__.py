@@ -11,7 +11,8 @@ plus one entry here.
 Objective scaling
 -----------------
 Every victim minimises scikit-learn's own training objective, with N = the number of
-rows trained on (clean + poison), θ = (w, b), the intercept b never penalised:
+rows trained on (clean + poison), θ = (w, b), the intercept b not penalised but by
+liblinear's support vector machines (s = intercept_scaling, :mod:`flexpoison.models.svm`):
 
 =========================  =============================================  ==========
 estimator                  L(θ)                                           (c, /N, λ₂, λ₁)
@@ -22,16 +23,37 @@ Lasso(alpha=a)             (1/2N) Σ (·)² + a‖w‖₁                       
 ElasticNet(a, l1_ratio=ρ)  (1/2N) Σ (·)² + aρ‖w‖₁ + (a(1−ρ)/2)‖w‖²        (½, yes, a(1−ρ), aρ)
 LogisticRegression(C)      C Σ log(1 + exp(−ỹ(w·x + b))) + ½‖w‖²          (C, no, 1, 0)
   (K ≥ 3 classes)          C Σ −log softmax_y(Wx + b) + ½‖W‖²_F           (C, no, 1, 0)
+RidgeClassifier(alpha=a)   Σ (w·x + b − ỹ)² + a‖w‖²                       (1, no, 2a, 0)
+  (K ≥ 3 classes)          Σ_k Σ (w_k·x + b_k − ỹ_k)² + a‖W‖²_F           (1, no, 2a, 0)
+PoissonRegressor(alpha=a)  (1/N) Σ h₁(y, exp(w·x + b)) + (a/2)‖w‖²        (1, yes, a, 0)
+GammaRegressor(alpha=a)    (1/N) Σ h₂(y, exp(w·x + b)) + (a/2)‖w‖²        (1, yes, a, 0)
+TweedieRegressor(power=p)  (1/N) Σ h_p(y, exp(w·x + b)) + (a/2)‖w‖²       (1, yes, a, 0)
+ (power=0, identity link)  (1/2N) Σ (w·x + b − y)² + (a/2)‖w‖²            (½, yes, a, 0)
+LinearSVC(C)               C Σ max(0, 1 − ỹ(w·x + b))² + ½‖w‖² + ½b²/s²   (C, no, 1, 0)
+  (loss='hinge')           C Σ max(0, 1 − ỹ(w·x + b)) + ½‖w‖² + ½b²/s²    (C, no, 1, 0)
+  (K ≥ 3 classes)          Σ_k of the above with ỹ_k (one-vs-rest)        (C, no, 1, 0)
+LinearSVR(C, epsilon=ε)    C Σ max(0, |r| − ε) + ½‖w‖² + ½b²/s²           (C, no, 1, 0)
+  (squared ε-insensitive)  C Σ max(0, |r| − ε)² + ½‖w‖² + ½b²/s²          (C, no, 1, 0)
 =========================  =============================================  ==========
 
 read as L(θ) = s(N)·Σ ℓ + (λ₂/2)‖W‖² + λ₁‖W‖₁ with s(N) = c or c/N
-(:class:`flexpoison.engine.Learner`); ỹ = ±1 encodes the second / first class.
+(:class:`flexpoison.engine.Learner`); r = w·x + b − y is a residual; ỹ = ±1 encodes the second / first class, and
+ỹ_k = +1 class k, −1 the others (scikit-learn's one-vs-all coding). h_p(y, μ) is half
+the Tweedie deviance of power p (:class:`flexpoison.engine.TweedieLoss`: 1 Poisson, 2
+Gamma; scikit-learn's loss plus the terms constant in θ, so that E_L is a deviance,
+≥ 0); the log link is supported for 1 ≤ p ≤ 2, where h_p is convex in w·x + b, the
+identity link for p = 0 only (other settings are refused by name). Responses must lie
+in h_p's domain: y ≥ 0 (y > 0 for p = 2); a GLM's prediction is exp(w·x + b).
+The support vector machines' intercept weight 1/s² is ``Terms.intercept_l2``; their
+hinge and ε-insensitive losses are piecewise linear, solved and differentiated on the
+rows held on their kinks (:mod:`flexpoison.engine.kinks`).
 
 θ layout and labels
 -------------------
 θ is flat: (w_1, …, w_d, b) — without an intercept, b is left out; for K ≥ 3 classes
 the K × (d + 1) matrix of class rows (w_k, b_k), flattened row by row, in the sorted
-order of the labels, with scikit-learn's gauge Σ_k b_k = 0. Targets are encoded for
+order of the labels (the multinomial logistic model with scikit-learn's gauge
+Σ_k b_k = 0). Targets are encoded for
 the loss: a regression response as itself, binary labels as ±1 (the second sorted
 class is +1), K ≥ 3 labels as their index in the sorted classes.
 """
@@ -43,14 +65,21 @@ import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 
-from .errors import InvalidInputError, UnsupportedEstimatorError
-
-if TYPE_CHECKING:
-    from .engine import Learner, Loss
+from ..errors import InvalidInputError, UnsupportedEstimatorError
+from .svm import _linear_svc, _linear_svr
+from .terms import (
+    Terms,
+    _elastic,
+    _glm,
+    _least_squares,
+    _logistic,
+    _ridge,
+    _ridge_classifier,
+)
 
 Task = Literal["regression", "classification"]
 
@@ -81,17 +110,6 @@ METRICS: Mapping[str, Metric] = MappingProxyType(
 
 
 # -------------------------------------------------------------- the declarations
-
-
-@dataclass(frozen=True)
-class Terms:
-    """The numbers of L(θ) = s(N)·Σ ℓ + (λ₂/2)‖W‖² + λ₁‖W‖₁ for one estimator."""
-
-    loss: Loss
-    loss_weight: float
-    per_sample: bool
-    l2: float
-    l1: float
 
 
 @dataclass(frozen=True)
@@ -128,6 +146,11 @@ class ModelSpec:
         The integrity target preset for one output, and for K ≥ 3 outputs.
     examples : tuple of Example
         Settings the contract test suite checks.
+    tol_floor : float
+        The smallest ``tol`` at which scikit-learn's solver still stops by its own
+        criterion (0: any): below ~1e-11 liblinear's coordinate descent runs to
+        ``max_iter`` and returns a point far from the optimum, so an oracle that
+        tightens :attr:`tight` lowers ``tol`` no further.
     """
 
     name: str
@@ -141,6 +164,7 @@ class ModelSpec:
     default_target: str
     default_target_multiclass: str | None = None
     examples: tuple[Example, ...] = ()
+    tol_floor: float = 0.0
 
     @property
     def class_name(self) -> str:
@@ -197,110 +221,17 @@ def _fmt(value) -> str:
     return repr(value)
 
 
-def _require(condition: bool, name: str, message: str) -> None:
-    if not condition:
-        raise UnsupportedEstimatorError(f"{name}: {message}")
-
-
-def _number(params: Mapping[str, Any], key: str, name: str) -> float:
-    """A finite real hyper-parameter (strings, booleans, arrays and ±inf refused)."""
-    value = params[key]
-    if isinstance(value, (str, bool, np.bool_)) or np.ndim(value) != 0:
-        raise UnsupportedEstimatorError(f"{name}: {key} must be a single number, got {value!r}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise UnsupportedEstimatorError(
-            f"{name}: {key} must be a single number, got {value!r}"
-        ) from None
-    if not np.isfinite(number):
-        raise UnsupportedEstimatorError(f"{name}: {key} must be finite, got {number}")
-    return number
-
-
-def _squared():
-    from .engine.losses import SquaredLoss
-
-    return SquaredLoss()
-
-
-def _least_squares(params, n_classes) -> Terms:
-    _require(
-        not params.get("positive", False),
-        "LinearRegression",
-        "positive=True (sign-constrained coefficients) is not supported",
-    )
-    return Terms(_squared(), 1.0, False, 0.0, 0.0)
-
-
-def _ridge(params, n_classes) -> Terms:
-    _require(
-        not params.get("positive", False),
-        "Ridge",
-        "positive=True (sign-constrained coefficients) is not supported",
-    )
-    a = _number(params, "alpha", "Ridge")
-    _require(a >= 0, "Ridge", f"alpha must be ≥ 0, got {a}")
-    return Terms(_squared(), 1.0, False, 2.0 * a, 0.0)
-
-
-def _elastic(name: str, rho: float | None):
-    def terms(params, n_classes) -> Terms:
-        _require(
-            not params.get("positive", False),
-            name,
-            "positive=True (sign-constrained coefficients) is not supported",
-        )
-        a = _number(params, "alpha", name)
-        _require(
-            a > 0, name, f"alpha must be > 0, got {a} (use LinearRegression for an unpenalised fit)"
-        )
-        ratio = rho if rho is not None else _number(params, "l1_ratio", name)
-        _require(0 <= ratio <= 1, name, f"l1_ratio must lie in [0, 1], got {ratio}")
-        return Terms(_squared(), 0.5, True, a * (1 - ratio), a * ratio)
-
-    return terms
-
-
-def _logistic(params, n_classes) -> Terms:
-    from .engine.losses import LogisticLoss, SoftmaxLoss
-
-    name = "LogisticRegression"
-    penalty = params.get("penalty", "l2")
-    l1_ratio = params.get("l1_ratio")
-    C = _number(params, "C", name)
-    if penalty == "deprecated":  # scikit-learn ≥ 1.8 spells the penalty with l1_ratio/C
-        _require(
-            l1_ratio in (None, 0, 0.0),
-            name,
-            f"l1_ratio={l1_ratio} adds an L1 penalty; only the L2 penalty "
-            "(l1_ratio=0) is supported",
-        )
-        penalty = "l2"
-    _require(penalty == "l2", name, f"penalty={penalty!r} is not supported; only the L2 penalty is")
-    _require(
-        C > 0,
-        name,
-        f"C must be a finite number > 0, got {C} (an unpenalised logistic model may not exist)",
-    )
-    _require(
-        params.get("class_weight") is None,
-        name,
-        "class_weight is not supported (it reweights the loss per class)",
-    )
-    _require(
-        params.get("solver") != "liblinear",
-        name,
-        "solver='liblinear' penalises the intercept, which changes the objective; "
-        "use 'lbfgs', 'newton-cg', 'newton-cholesky', 'sag' or 'saga'",
-    )
-    _require(not params.get("dual", False), name, "dual=True is not supported")
-    k = 2 if n_classes is None else n_classes
-    loss = LogisticLoss() if k == 2 else SoftmaxLoss(k)
-    return Terms(loss, C, False, 1.0, 0.0)
-
-
 _EXACT_CD = {"tol": 1e-12, "max_iter": 1_000_000}
+# liblinear's dual coordinate descent, seeded: at tol 1e-10 it stops after ~10³ passes
+# within ~1e-11 of the optimum on standardised data; below ~1e-11 it runs to max_iter
+# and may stop far from it (ModelSpec.tol_floor). Its primal Newton solver (dual=False)
+# stalls ~1e-8 away whatever tol. On raw, badly scaled features it converges slowly
+# (its intercept is penalised, the data uncentred): max_iter bounds the time it spends.
+_EXACT_LIBLINEAR = {"dual": True, "tol": 1e-10, "max_iter": 20_000, "random_state": 0}
+# newton-cholesky stops at max |∇L| ≤ tol (absolute): 1e-12 lies below the rounding
+# floor of responses and features in the hundreds (e.g. CCPP), where its line search
+# fails and it falls back to L-BFGS; at 1e-10 Newton's last step leaves ~1e-16.
+_EXACT_GLM = {"solver": "newton-cholesky", "tol": 1e-10, "max_iter": 1000}
 
 REGISTRY: Mapping[str, ModelSpec] = MappingProxyType(
     {
@@ -374,6 +305,107 @@ REGISTRY: Mapping[str, ModelSpec] = MappingProxyType(
                     Example({"C": 1.0}, 3),
                 ),
             ),
+            ModelSpec(
+                "ridgeclassifier",
+                "sklearn.linear_model:RidgeClassifier",
+                "classification",
+                ("alpha",),
+                "alpha",
+                {"alpha": 1.0},
+                {"solver": "cholesky"},
+                _ridge_classifier,
+                "negate",
+                default_target_multiclass="swap",
+                examples=(
+                    Example({"alpha": 1.0}, 2),
+                    Example({"alpha": 0.5, "fit_intercept": False}, 2),
+                    Example({"alpha": 1.0}, 3),
+                ),
+            ),
+            ModelSpec(
+                "poisson",
+                "sklearn.linear_model:PoissonRegressor",
+                "regression",
+                ("alpha",),
+                "alpha",
+                {"alpha": 1.0},
+                _EXACT_GLM,
+                _glm("PoissonRegressor", 1.0),
+                "flip-top",
+                examples=(
+                    Example({"alpha": 0.1}),
+                    Example({"alpha": 0.05, "fit_intercept": False}),
+                ),
+            ),
+            ModelSpec(
+                "gamma",
+                "sklearn.linear_model:GammaRegressor",
+                "regression",
+                ("alpha",),
+                "alpha",
+                {"alpha": 1.0},
+                _EXACT_GLM,
+                _glm("GammaRegressor", 2.0),
+                "flip-top",
+                examples=(Example({"alpha": 0.1}),),
+            ),
+            ModelSpec(
+                "tweedie",
+                "sklearn.linear_model:TweedieRegressor",
+                "regression",
+                ("power", "alpha", "link"),
+                "alpha",
+                {"power": 1.5, "alpha": 1.0},
+                _EXACT_GLM,
+                _glm("TweedieRegressor", None),
+                "flip-top",
+                examples=(
+                    Example({"power": 1.5, "alpha": 0.1}),
+                    Example({"power": 0.0, "alpha": 0.5, "fit_intercept": False}),
+                ),
+            ),
+            ModelSpec(
+                "linearsvc",
+                "sklearn.svm:LinearSVC",
+                "classification",
+                ("C", "loss", "intercept_scaling"),
+                "C",
+                {"C": 1.0, "max_iter": 10_000},
+                _EXACT_LIBLINEAR,
+                _linear_svc,
+                "negate",
+                default_target_multiclass="swap",
+                examples=(
+                    Example({"C": 1.0}, 2),
+                    Example({"C": 0.5, "loss": "hinge", "intercept_scaling": 2.0}, 2),
+                    Example({"C": 1.0, "fit_intercept": False}, 3),
+                    Example({"C": 0.1, "loss": "hinge", "intercept_scaling": 2.0}, 3),
+                ),
+                tol_floor=_EXACT_LIBLINEAR["tol"],
+            ),
+            ModelSpec(
+                "linearsvr",
+                "sklearn.svm:LinearSVR",
+                "regression",
+                ("C", "epsilon", "loss", "intercept_scaling"),
+                "C",
+                {"C": 1.0, "max_iter": 10_000},
+                _EXACT_LIBLINEAR,
+                _linear_svr,
+                "flip-top",
+                examples=(
+                    Example({"C": 0.1, "epsilon": 0.5}),
+                    Example(
+                        {
+                            "C": 0.5,
+                            "epsilon": 0.1,
+                            "loss": "squared_epsilon_insensitive",
+                            "intercept_scaling": 2.0,
+                        }
+                    ),
+                ),
+                tol_floor=_EXACT_LIBLINEAR["tol"],
+            ),
         )
     }
 )
@@ -404,7 +436,11 @@ def get(name: str) -> ModelSpec:
 
 
 def spec_for(estimator) -> ModelSpec:
-    """The entry of an estimator instance, by its exact class."""
+    """The entry of an estimator instance, by its exact class (a pipeline's: its
+    model's, :mod:`flexpoison.scalers`)."""
+    from ..scalers import read_pipeline
+
+    estimator = read_pipeline(estimator)[1]
     for spec in REGISTRY.values():
         if (
             type(estimator).__name__ == spec.class_name
@@ -418,139 +454,13 @@ def spec_for(estimator) -> ModelSpec:
     )
 
 
-# --------------------------------------------------------------- θ, from outside
-
-
-def theta_of(fitted) -> np.ndarray:
-    """A fitted scikit-learn estimator's flat θ in flexpoison's layout."""
-    coef = np.atleast_2d(fitted.coef_)
-    if not fitted.fit_intercept:
-        return coef.ravel()
-    intercept = np.broadcast_to(np.atleast_1d(fitted.intercept_), (coef.shape[0],))
-    return np.column_stack([coef, intercept]).ravel()
-
-
-def decision_scores(theta: np.ndarray, X: np.ndarray, n_outputs: int) -> np.ndarray:
-    """Scores X w + b (X w without an intercept) of a flat θ; shape (n, K)."""
-    rows = np.asarray(theta).reshape(n_outputs, -1)
-    if rows.shape[1] == X.shape[1]:
-        return X @ rows.T
-    return X @ rows[:, :-1].T + rows[:, -1]
-
-
-def theta_names(features, classes, fit_intercept: bool) -> list[str]:
-    """Names of θ's entries: ``w[feature]``… then ``b``, per class row for K ≥ 3."""
-    rows = [""] if classes is None or len(classes) == 2 else [f"[{c}]" for c in classes]
-    names: list[str] = []
-    for row in rows:
-        names += [f"w{row}[{feature}]" for feature in features]
-        if fit_intercept:
-            names.append(f"b{row}")
-    return names
-
-
-# ------------------------------------------------------------------- the victim
-
-
-@dataclass(frozen=True)
-class Victim:
-    """An estimator read into the engine's terms, with how its targets are encoded.
-
-    ``classes`` are the sorted labels (scikit-learn's ``classes_``) for a classifier,
-    None for a regressor.
-    """
-
-    spec: ModelSpec
-    learner: Learner
-    classes: np.ndarray | None
-
-    @property
-    def task(self) -> Task:
-        return self.spec.task
-
-    @property
-    def n_outputs(self) -> int:
-        return self.learner.n_outputs
-
-    def encode(self, y: np.ndarray) -> np.ndarray:
-        """Targets t: regression y as float; binary ±1 (classes[1] → +1); K>2 indices."""
-        if self.classes is None:
-            return np.asarray(y, dtype=float)
-        index = np.searchsorted(self.classes, y)
-        if self.n_outputs == 1:
-            return np.where(index == 1, 1.0, -1.0)
-        return index.astype(np.int64)
-
-    def decode(self, t: np.ndarray) -> np.ndarray:
-        """Inverse of :meth:`encode`, in the user's label values and dtype."""
-        if self.classes is None:
-            return np.asarray(t, dtype=float)
-        if self.n_outputs == 1:
-            return self.classes[(np.asarray(t) > 0).astype(int)]
-        return self.classes[np.asarray(t, dtype=int)]
-
-    def flipped(self, t: float, rng: np.random.Generator) -> float:
-        """The paper's initial label: binary flips the sign, K>2 draws another class."""
-        if self.n_outputs == 1:
-            return -t
-        others = [k for k in range(self.n_outputs) if k != int(t)]
-        return int(rng.choice(others))
-
-    def predict(self, theta: np.ndarray, X: np.ndarray) -> np.ndarray:
-        """The model θ's predictions: responses, or labels (argmax of the scores)."""
-        scores = decision_scores(theta, X, self.n_outputs)
-        if self.classes is None:
-            return scores[:, 0]
-        index = (
-            (scores[:, 0] > 0).astype(int) if scores.shape[1] == 1 else np.argmax(scores, axis=1)
-        )
-        return self.classes[index]
-
-    def metric(self, theta: np.ndarray, X: np.ndarray, y: np.ndarray) -> float:
-        """The task's test metric (:data:`METRICS`) of the model θ on (X, y)."""
-        return self.spec.metric.score(y, self.predict(theta, X))
-
-    def theta_names(self, features) -> list[str]:
-        return theta_names(features, self.classes, self.learner.fit_intercept)
-
-
-def victim(estimator, y: np.ndarray) -> Victim:
-    """Read an unfitted scikit-learn estimator and its training targets into a Victim."""
-    from .engine.learner import Learner
-
-    spec = spec_for(estimator)
-    params = estimator.get_params(deep=False)
-    classes, suffix = None, ""
-    if spec.task == "classification":
-        try:
-            classes = np.unique(y)
-        except TypeError:
-            raise InvalidInputError(
-                "y: class labels of mixed types (e.g. strings and numbers) cannot be ordered"
-            ) from None
-        if classes.size < 2:
-            raise InvalidInputError(
-                f"y: {spec.class_name} needs at least two classes, got {classes.size}"
-            )
-        if classes.size > len(y) / 2:
-            raise InvalidInputError(
-                f"y: {classes.size} distinct labels in {len(y)} rows: fewer than two rows per "
-                f"class, which looks like a continuous response; use a regression model"
-            )
-        if classes.size > 2:
-            suffix = f", multinomial K={classes.size}"
-    terms = spec.terms(params, None if classes is None else int(classes.size))
-    learner = Learner(
-        spec.label(estimator) + suffix,
-        terms.loss,
-        bool(params["fit_intercept"]),
-        terms.loss_weight,
-        terms.per_sample,
-        terms.l2,
-        terms.l1,
-    )
-    return Victim(spec, learner, classes)
-
+from .victim import (  # noqa: E402  (it reads the registry above)
+    Victim,
+    decision_scores,
+    theta_names,
+    theta_of,
+    victim,
+)
 
 __all__ = [
     "Task",

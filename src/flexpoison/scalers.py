@@ -1,0 +1,264 @@
+"""Pipelines as victims: an affine scaler refitted on the poisoned rows, then a model.
+
+A victim may be ``make_pipeline(scaler, …, model)`` with one or more of scikit-learn's
+``StandardScaler``, ``MinMaxScaler`` or ``MaxAbsScaler`` and ``model`` a supported
+linear model. scikit-learn fits the scaler on the training rows — clean *and* poison —
+and the model on the scaled rows z = (x − m) / v (per feature: m the scaler's offset,
+v its ``scale_``). For a linear model with weights w_z and intercept b_z,
+
+    w_z·z + b_z = w·x + b   with   w = w_z / v,   b = b_z − w·m,
+
+so the pipeline is the model trained on the raw rows with its penalty on w ⊙ v:
+
+    L(w, b) = s(N)·Σ ℓ(w·x_i + b, y_i) + (λ₂/2)‖w ⊙ v‖² + λ₁‖w ⊙ v‖₁.
+
+The intercept is not penalised, so the offset m drops out (a centring scaler before a
+model without intercept is refused); the scale v depends on every training row, the
+poison rows included, and that is how a poison row moves the model beyond its own
+loss term. θ for a pipeline victim is therefore (w, b) in the user's units — the
+pipeline's linear function of the raw features — and the feasible box is the raw
+data's 3σ box.
+
+The scales, over the N training rows, from the columns' mean μ, standard deviation
+s (population), min and max:
+
+* ``StandardScaler``: offset μ (with_mean), scale s (with_std; else 1);
+* ``MinMaxScaler(feature_range=(a, b))``: scale (max − min)/(b − a), offset
+  min − a·scale;
+* ``MaxAbsScaler``: offset 0, scale max(|min|, |max|).
+
+A chain of scalers is one affine map: each stage sees the columns of the stage before,
+whose statistics are those of the raw columns mapped by it (the map is increasing, so
+min and max stay min and max), and (m, v) compose as m ← m + v·m_stage,
+v ← v·v_stage. ∂v/∂x_p follows by the chain rule (forward mode) from the raw
+statistics' derivatives in the row x_p: ∂μ_j/∂x_pj = 1/N, ∂s_j/∂x_pj =
+(x_pj − μ_j)/(N·s_j), and ∂max_j/∂x_pj = 1 when x_pj exceeds every other row (∂min_j
+likewise below), else 0. At a tie (x_pj equal to another row's extreme) the one-sided
+rule is the derivative from inside the data's range: 0. A scale of 0 (a constant
+column) is 1, as in scikit-learn, with derivative 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from .errors import UnsupportedEstimatorError
+
+Kind = Literal["standard", "minmax", "maxabs"]
+
+_CLASSES: dict[str, Kind] = {
+    "StandardScaler": "standard",
+    "MinMaxScaler": "minmax",
+    "MaxAbsScaler": "maxabs",
+}
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One affine scaler of a pipeline: its kind, whether it divides by a scale, whether
+    it centres, and MinMaxScaler's target range (a, b)."""
+
+    kind: Kind
+    label: str
+    scales: bool = True
+    centres: bool = True
+    low: float = 0.0
+    high: float = 1.0
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """The scalers a pipeline applies before its model, in order."""
+
+    stages: tuple[Stage, ...]
+
+    @property
+    def label(self) -> str:
+        return " → ".join(stage.label for stage in self.stages)
+
+    @property
+    def centres(self) -> bool:
+        """Whether the composite map subtracts an offset (it needs an intercept)."""
+        return any(stage.centres for stage in self.stages)
+
+
+@dataclass(frozen=True)
+class ColumnStats:
+    """Per-feature statistics of a training set, from which every scaler's scale
+    follows: n rows, Σ(x − c) and Σ(x − c)² about a fixed centre c (the clean mean, so
+    that the variance does not cancel in raw units), min and max."""
+
+    n: int
+    centre: np.ndarray
+    total: np.ndarray
+    squares: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+    @classmethod
+    def of(cls, X: np.ndarray) -> ColumnStats:
+        X = np.asarray(X, dtype=float)
+        centre = X.mean(axis=0)
+        D = X - centre
+        return cls(
+            X.shape[0], centre, D.sum(axis=0), (D * D).sum(axis=0), X.min(axis=0), X.max(axis=0)
+        )
+
+    def with_rows(self, X: np.ndarray) -> ColumnStats:
+        """The statistics with the rows X added."""
+        X = np.atleast_2d(np.asarray(X, dtype=float))
+        if X.shape[0] == 0:
+            return self
+        D = X - self.centre
+        return ColumnStats(
+            self.n + X.shape[0],
+            self.centre,
+            self.total + D.sum(axis=0),
+            self.squares + (D * D).sum(axis=0),
+            np.minimum(self.low, X.min(axis=0)),
+            np.maximum(self.high, X.max(axis=0)),
+        )
+
+
+def read_pipeline(estimator) -> tuple[Scaler | None, Any]:
+    """(the scalers, the final model) of a scikit-learn Pipeline, or (None, estimator)
+    for a plain estimator. A pipeline must be one or more supported affine scalers
+    followed by the model (``"passthrough"`` steps are skipped); anything else is
+    refused by name."""
+    steps = getattr(estimator, "steps", None)
+    if type(estimator).__name__ != "Pipeline" or steps is None:
+        return None, estimator
+    kept = [step for _, step in steps if step not in (None, "passthrough")]
+    if len(kept) < 2:
+        raise UnsupportedEstimatorError(
+            "Pipeline: a victim pipeline is one or more affine scalers (StandardScaler, "
+            "MinMaxScaler, MaxAbsScaler) followed by the model; got steps "
+            + ", ".join(type(step).__name__ for step in kept)
+        )
+    return Scaler(tuple(read_scaler(step) for step in kept[:-1])), kept[-1]
+
+
+def read_scaler(scaler) -> Stage:
+    """The :class:`Stage` of a scikit-learn scaler instance (others refused)."""
+    name = type(scaler).__name__
+    kind = _CLASSES.get(name)
+    module = type(scaler).__module__
+    if kind is None or not module.startswith("sklearn."):
+        raise UnsupportedEstimatorError(
+            f"Pipeline: {name} is not a supported scaler; a victim pipeline is one or "
+            "more of StandardScaler, MinMaxScaler, MaxAbsScaler followed by the model"
+        )
+    params = scaler.get_params(deep=False)
+    if kind == "standard":
+        return Stage(
+            kind,
+            f"StandardScaler(with_mean={params['with_mean']}, with_std={params['with_std']})",
+            scales=bool(params["with_std"]),
+            centres=bool(params["with_mean"]),
+        )
+    if kind == "minmax":
+        if params.get("clip", False):
+            raise UnsupportedEstimatorError(
+                "Pipeline: MinMaxScaler(clip=True) is not affine at prediction time; use clip=False"
+            )
+        a, b = (float(v) for v in params["feature_range"])
+        return Stage(kind, f"MinMaxScaler(feature_range=({a:g}, {b:g}))", low=a, high=b)
+    return Stage(kind, "MaxAbsScaler()", centres=False)
+
+
+def scale(scaler: Scaler, stats: ColumnStats) -> np.ndarray:
+    """v: the scaler's ``scale_`` over the training set of ``stats`` (module doc)."""
+    return scale_and_slope(scaler, stats, None)[0]
+
+
+def scale_and_slope(
+    scaler: Scaler, stats: ColumnStats, x: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(v, ∂v/∂x_p) over the training set of ``stats`` plus the row ``x`` (if given):
+    the composite scale v_j of the chain and ∂v_j/∂x_pj per feature (module
+    docstring); the slope is 0 without x."""
+    grown = stats if x is None else stats.with_rows(x[None])
+    n = grown.n
+    offset = grown.total / n  # mean − c
+    mean_v = grown.centre + offset
+    std_v = np.sqrt(np.maximum(grown.squares / n - offset * offset, 0.0))
+    zero = np.zeros_like(mean_v)
+    if x is None:
+        d_mean = d_std = d_low = d_high = zero
+    else:
+        d_mean = np.full_like(mean_v, 1.0 / n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d_std = np.where(std_v > 0, (x - mean_v) / (n * std_v), 0.0)
+        d_low = np.where(x < stats.low, 1.0, 0.0)
+        d_high = np.where(x > stats.high, 1.0, 0.0)
+    m, v = _Dual(zero, zero), _Dual(np.ones_like(zero), zero)
+    mean, std = _Dual(mean_v, d_mean), _Dual(std_v, d_std)
+    low, high = _Dual(grown.low, d_low), _Dual(grown.high, d_high)
+    for stage in scaler.stages:  # the columns as this stage sees them
+        z_mean, z_std = (mean - m) / v, std / v
+        z_low, z_high = (low - m) / v, (high - m) / v
+        if stage.kind == "standard":
+            m_s = z_mean if stage.centres else _Dual(zero, zero)
+            v_s = _nonzero(z_std) if stage.scales else _Dual(np.ones_like(zero), zero)
+        elif stage.kind == "minmax":
+            v_s = _nonzero((z_high - z_low) / (stage.high - stage.low))
+            m_s = z_low - v_s * stage.low
+        else:
+            v_s = _nonzero(_Dual.larger(z_low.magnitude(), z_high.magnitude()))
+            m_s = _Dual(zero, zero)
+        m, v = m + v * m_s, v * v_s
+    return v.value, v.slope
+
+
+@dataclass(frozen=True)
+class _Dual:
+    """A per-feature value with its derivative in x_pj (forward mode)."""
+
+    value: np.ndarray
+    slope: np.ndarray
+
+    def __add__(self, other: _Dual) -> _Dual:
+        return _Dual(self.value + other.value, self.slope + other.slope)
+
+    def __sub__(self, other: _Dual) -> _Dual:
+        return _Dual(self.value - other.value, self.slope - other.slope)
+
+    def __mul__(self, other: _Dual | float) -> _Dual:
+        if not isinstance(other, _Dual):
+            return _Dual(self.value * other, self.slope * other)
+        return _Dual(self.value * other.value, self.slope * other.value + self.value * other.slope)
+
+    def __truediv__(self, other: _Dual | float) -> _Dual:
+        if not isinstance(other, _Dual):
+            return _Dual(self.value / other, self.slope / other)
+        quotient = self.value / other.value
+        return _Dual(quotient, (self.slope - quotient * other.slope) / other.value)
+
+    def magnitude(self) -> _Dual:
+        sign = np.sign(self.value)
+        return _Dual(np.abs(self.value), sign * self.slope)
+
+    @staticmethod
+    def larger(a: _Dual, b: _Dual) -> _Dual:
+        first = a.value >= b.value
+        return _Dual(np.where(first, a.value, b.value), np.where(first, a.slope, b.slope))
+
+
+def _nonzero(scale: _Dual) -> _Dual:
+    """A scale of 0 (a constant column) is 1, with derivative 0, as in scikit-learn."""
+    zero = scale.value <= 0
+    return _Dual(np.where(zero, 1.0, scale.value), np.where(zero, 0.0, scale.slope))
+
+
+__all__ = [
+    "Stage",
+    "Scaler",
+    "ColumnStats",
+    "read_pipeline",
+    "read_scaler",
+    "scale",
+    "scale_and_slope",
+]

@@ -1,0 +1,233 @@
+"""The linear support vector machines (LinearSVC, LinearSVR): their losses, the exact
+solver of the piecewise-linear ones, the gradient of a row held on a kink, the pinned
+case, liblinear's penalised intercept, pipelines and refusals.
+
+The contract suite (tests/test_contract.py) checks the registry's examples like every
+victim's; this file checks what those examples cannot reach: many random problems
+against liblinear, a candidate row on a knot (its response gradient too), θ pinned by
+the rows on the knots, and the settings refused by name.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MaxAbsScaler, StandardScaler
+from sklearn.svm import LinearSVC, LinearSVR
+
+from conftest import make_classification, make_regression, tight
+from flexpoison import (
+    Availability,
+    FlexiblePoisoning,
+    Integrity,
+    UnsupportedEstimatorError,
+    engine,
+    models,
+)
+from flexpoison.engine.hinge import EpsilonLoss, HingeLoss, SquaredEpsilonLoss, SquaredHingeLoss
+
+LOSSES = {
+    "squared hinge": (SquaredHingeLoss(), lambda rng, n: rng.choice([-1.0, 1.0], n)),
+    "squared hinge, 3 classes": (SquaredHingeLoss(3), lambda rng, n: rng.integers(0, 3, n)),
+    "hinge": (HingeLoss(), lambda rng, n: rng.choice([-1.0, 1.0], n)),
+    "hinge, 3 classes": (HingeLoss(3), lambda rng, n: rng.integers(0, 3, n).astype(float)),
+    "squared epsilon": (SquaredEpsilonLoss(0.3), lambda rng, n: rng.normal(size=n)),
+    "epsilon": (EpsilonLoss(0.3), lambda rng, n: rng.normal(size=n)),
+    "absolute": (EpsilonLoss(0.0), lambda rng, n: rng.normal(size=n)),
+}
+
+
+@pytest.mark.parametrize("name", LOSSES)
+def test_losses_derivatives_and_pieces(name):
+    """ℓ' is the gradient of ℓ and ℓ'' the Jacobian of ℓ' (central differences, away
+    from the kinks); a piecewise-linear loss is linear between its knots with the
+    slopes it declares, and equals ℓ there."""
+    loss, targets = LOSSES[name]
+    K = loss.n_outputs
+    rng = np.random.default_rng(3)
+    z, t = 2.0 * rng.standard_normal((60, K)), targets(rng, 60)
+    h = 1e-7
+    d1, d2 = loss.d1(z, t), loss.d2(z, t)
+    for k in range(K):
+        step = np.zeros(K)
+        step[k] = h
+        fd1 = (loss.value(z + step, t) - loss.value(z - step, t)) / (2 * h)
+        np.testing.assert_allclose(d1[:, k], fd1, rtol=1e-6, atol=1e-7)
+        fd2 = (loss.d1(z + step, t) - loss.d1(z - step, t)) / (2 * h)
+        np.testing.assert_allclose(d2[:, :, k], fd2, rtol=1e-6, atol=1e-7)
+    if not isinstance(loss, engine.PiecewiseLinearLoss):
+        return
+    knots, slopes = loss.pieces(t)
+    assert np.all(np.diff(slopes, axis=2) > 0)  # convex
+    for k in range(K):
+        piece = np.sum(knots[:, k] < z[:, k, None], axis=1)
+        np.testing.assert_array_equal(d1[:, k], slopes[np.arange(60), k, piece])
+        at = z.copy()
+        at[:, k] = knots[:, k, 0]  # ℓ on the first knot, from the slopes and values
+        left = at.copy()
+        left[:, k] -= 1.0
+        value_left = loss.value(left, t) - loss.value(at, t)
+        np.testing.assert_allclose(value_left, -slopes[:, k, 0], atol=1e-12)
+
+
+def _problem(rng, kind: str):
+    """Random data for one victim kind, with duplicated rows (clones are common in
+    poisoning, and make the rows on the knots degenerate)."""
+    n, d = int(rng.integers(30, 120)), int(rng.integers(2, 6))
+    X = rng.normal(size=(n, d)) * rng.uniform(0.5, 2.0, d) + rng.uniform(-1, 1, d)
+    if kind == "svr":
+        y = X @ rng.normal(size=d) + 0.5 * rng.normal(size=n)
+    else:
+        k = int(rng.choice([2, 3]))
+        y = np.argmax(X @ rng.normal(size=(d, k)) + rng.normal(size=(n, k)), axis=1)
+        y[: 2 * k] = np.repeat(np.arange(k), 2)
+    twins = rng.integers(0, n, 5)
+    return np.vstack([X, X[twins]]), np.append(y, y[twins])
+
+
+def _estimator(rng, kind: str):
+    common = {
+        "C": float(10 ** rng.uniform(-1.5, 1)),
+        "fit_intercept": bool(rng.random() < 0.8),
+        "intercept_scaling": float(rng.choice([0.5, 1.0, 3.0])),
+    }
+    if kind == "svr":
+        loss = str(rng.choice(["epsilon_insensitive", "squared_epsilon_insensitive"]))
+        return LinearSVR(loss=loss, epsilon=float(rng.choice([0.0, 0.1, 0.5])), **common)
+    return LinearSVC(loss=str(rng.choice(["hinge", "squared_hinge"])), **common)
+
+
+def _objective_value(estimator, X, y, theta) -> float:
+    victim = models.victim(estimator, y)
+    learner = victim.learner
+    Theta = np.reshape(theta, (victim.n_outputs, -1))
+    data = engine.RowData(learner.features(X, np.zeros(X.shape[1])), victim.encode(y))
+    return learner.smooth_value_gradient_hessian(data, Theta, want_hess=False)[0]
+
+
+@pytest.mark.parametrize("kind", ["svc", "svr"])
+@pytest.mark.parametrize("seed", range(12))
+def test_exact_solver_agrees_with_liblinear(kind, seed):
+    """flexpoison's θ₀ is liblinear's optimum (with its penalised intercept, any
+    intercept_scaling, duplicated rows): equal to a converged tight fit, and never worse
+    in the objective than one that did not converge."""
+    rng = np.random.default_rng(seed + (100 if kind == "svr" else 0))
+    X, y = _problem(rng, kind)
+    estimator = _estimator(rng, kind)
+    ours = FlexiblePoisoning(estimator, goal=Availability()).objective(X, y).theta_reference
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        theirs = models.theta_of(tight(estimator).fit(X, y))
+    if not caught:
+        assert np.linalg.norm(ours - theirs) <= 1e-6 * np.linalg.norm(theirs)
+    assert _objective_value(estimator, X, y, ours) <= _objective_value(estimator, X, y, theirs) * (
+        1 + 1e-12
+    )
+
+
+def _on_a_knot(estimator, X, y, goal, targets):
+    """An objective and a candidate row held on a knot of the loss (searched at random
+    in the box), with its factor."""
+    obj = FlexiblePoisoning(estimator, goal=goal, alpha=0.3).objective(X, y)
+    rng = np.random.default_rng(0)
+    for _ in range(400):
+        x = X.mean(0) + 2.0 * X.std(0) * rng.uniform(-1, 1, X.shape[1])
+        y_p = targets(rng)
+        fit = obj.evaluate(*obj._point(x, y_p), with_gradient=False).fit
+        if any(position >= 0 for position, _ in fit.factor.last):
+            return obj, x, y_p
+    raise AssertionError("no candidate on a knot found")
+
+
+@pytest.mark.parametrize("which", ["svr", "svc"])
+def test_gradient_of_a_row_held_on_a_knot(which):
+    """A candidate row held on a knot moves θ through its knot equation φ_pᵀθ = κ_p:
+    ∇_{x_p} W (and ∂W/∂y_p for a response) equals central differences of W."""
+    if which == "svr":
+        X, y = make_regression()
+        estimator = LinearSVR(C=0.3, epsilon=0.5)
+        lo, hi = float(y.min()), float(y.max())
+        obj, x, y_p = _on_a_knot(estimator, X, y, Integrity(), lambda r: r.uniform(lo, hi))
+    else:
+        X, y = make_classification(k=3)
+        estimator = LinearSVC(C=0.1, loss="hinge", intercept_scaling=2.0)
+        obj, x, y_p = _on_a_knot(estimator, X, y, Availability(), lambda r: r.integers(3))
+    h = 1e-6 * X.std(0)
+    fd = np.array(
+        [
+            (obj.value(x + h[j] * e, y_p) - obj.value(x - h[j] * e, y_p)) / (2 * h[j])
+            for j, e in enumerate(np.eye(X.shape[1]))
+        ]
+    )
+    grad = obj.gradient(x, y_p)
+    assert np.linalg.norm(grad - fd) <= 1e-6 * np.linalg.norm(fd)
+    if which == "svr":
+        step = 1e-6 * y.std()
+        fd_y = (obj.value(x, y_p + step) - obj.value(x, y_p - step)) / (2 * step)
+        assert fd_y != 0.0
+        assert obj.gradient_y(x, y_p) == pytest.approx(fd_y, rel=1e-6)
+
+
+def test_pinned_model_has_an_exactly_zero_gradient_and_the_result_says_so():
+    """With as many independent rows on the knots as θ has coordinates, θ does not move
+    with a row off the knots: its gradient is exactly zero, the descent does not start
+    ("zero gradient"), and the result warns instead of reporting a converged attack."""
+    X, y = make_regression()
+    estimator = LinearSVR(C=1.0, epsilon=0.1)
+    obj = FlexiblePoisoning(estimator, goal=Integrity(), alpha=0.0).objective(X, y)
+    x, y_p = X.mean(0) + 0.3 * X.std(0), float(np.quantile(y, 0.9))
+    fit = obj.evaluate(*obj._point(x, y_p), with_gradient=False).fit
+    assert fit.factor.pinned and all(position < 0 for position, _ in fit.factor.last)
+    assert not np.any(obj.gradient(x, y_p))
+    with pytest.warns(UserWarning, match="exact gradient is zero"):
+        result = FlexiblePoisoning(estimator, alpha=0.0, n_points=2, random_state=0).generate(X, y)
+    assert any(point.stop == "zero gradient" for point in result.points)
+    assert any("exact gradient is zero" in w for w in result.warnings)
+
+
+def test_a_scaler_that_keeps_the_intercept_is_attacked_through():
+    """MaxAbsScaler before LinearSVC: θ_p (in raw units) is scikit-learn's refit of the
+    pipeline, and ∇_{x_p} W equals central differences of W."""
+    X, y = make_classification(k=2)
+    pipe = make_pipeline(MaxAbsScaler(), LinearSVC(C=0.5, loss="hinge"))
+    obj = FlexiblePoisoning(pipe, goal=Integrity(), alpha=0.3).objective(X, y)
+    x, y_p = X.mean(0) + 0.5 * X.std(0), 0
+    fitted = make_pipeline(MaxAbsScaler(), tight(LinearSVC(C=0.5, loss="hinge")))
+    fitted.fit(np.vstack([X, x]), np.append(y, y_p))
+    b = float(fitted.decision_function(np.zeros((1, 4)))[0])
+    theirs = np.append(fitted.decision_function(np.eye(4)) - b, b)
+    ours = obj.theta(x, y_p)
+    assert np.linalg.norm(ours - theirs) <= 1e-6 * np.linalg.norm(theirs)
+    h = 1e-6 * X.std(0)
+    fd = np.array(
+        [
+            (obj.value(x + h[j] * e, y_p) - obj.value(x - h[j] * e, y_p)) / (2 * h[j])
+            for j, e in enumerate(np.eye(4))
+        ]
+    )
+    assert np.linalg.norm(obj.gradient(x, y_p) - fd) <= 1e-6 * np.linalg.norm(fd)
+
+
+@pytest.mark.parametrize(
+    "estimator, words",
+    [
+        (LinearSVC(penalty="l1", dual=False), "LinearSVC: penalty='l1'"),
+        (LinearSVC(multi_class="crammer_singer"), "LinearSVC: multi_class='crammer_singer'"),
+        (LinearSVC(class_weight="balanced"), "LinearSVC: class_weight"),
+        (LinearSVC(C=0.0), "LinearSVC: C must be"),
+        (LinearSVC(intercept_scaling=0.0), "LinearSVC: intercept_scaling must be > 0"),
+        (LinearSVR(epsilon=-1.0), "LinearSVR: epsilon must be ≥ 0"),
+        (LinearSVR(loss="huber"), "LinearSVR: loss='huber'"),
+        (make_pipeline(StandardScaler(), LinearSVC()), "Pipeline: StandardScaler"),
+    ],
+)
+def test_settings_that_change_the_objective_are_refused_by_name(estimator, words):
+    X, y = make_classification(k=2)
+    if "SVR" in words:
+        X, y = make_regression()
+    with pytest.raises(UnsupportedEstimatorError, match="^" + words.replace("(", r"\(")):
+        FlexiblePoisoning(estimator).objective(X, y)
