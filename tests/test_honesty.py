@@ -118,7 +118,7 @@ def test_every_point_reports_how_it_was_crafted():
     r = FlexiblePoisoning(Ridge(), alpha=0.3, n_points=3, random_state=0).generate(X, y)
     assert len(r.points) == 3 and np.array_equal(r.n_iter, [p.n_iter for p in r.points])
     for q, p in enumerate(r.points):
-        assert p.stop in ("tolerance", "stationary", "max_iter")
+        assert p.stop in ("tolerance", "stationary", "zero gradient", "max_iter")
         assert p.start in ("clone", "opposite response", "lowest response", "highest response",
                            "no-op")
         assert p.effect_after == r.effect_history[q]
@@ -144,12 +144,25 @@ def test_points_stopped_at_max_iter_are_reported_and_warned():
 
 
 def test_a_working_attack_carries_no_warning():
+    """Within the data's range (bounds), a working attack has nothing to warn about."""
     X, y = make_classification(n=100)
     with warnings.catch_warnings():
         warnings.simplefilter("error", FlexPoisonWarning)
         r = FlexiblePoisoning(LogisticRegression(), goal=Availability(), alpha=0.0,
-                              n_points=4, random_state=0).generate(X, y)
+                              n_points=4, bounds=(X.min(axis=0), X.max(axis=0)),
+                              random_state=0).generate(X, y)
     assert r.warnings == () and r.progress > BARELY
+
+
+def test_rows_beyond_the_data_range_warn_without_constraints():
+    """The default 3σ box reaches beyond the observed range (a 1/2 column up to 2.98):
+    a row that uses it can give itself away, and the result says so, by name."""
+    data = load_diabetes(scaled=False, as_frame=True)
+    with pytest.warns(FlexPoisonWarning, match="beyond the range of the clean rows"):
+        r = FlexiblePoisoning(Ridge(), goal=Availability(), alpha=0.0, n_points=3,
+                              max_iter=20, random_state=0).generate(data.data, data.target)
+    (message,) = [w for w in r.warnings if "beyond the range" in w]
+    assert "'sex'" in message or "'bmi'" in message
 
 
 def test_assess_tells_worse_from_barely_from_fine():
@@ -203,3 +216,28 @@ def test_further_passes_never_lose_effect_at_alpha_zero(estimator, goal):
     refit = FlexiblePoisoning(estimator, **{**kw, "n_points": 1}).objective(X, y)
     assert refit.theta(two.X_poison[0], two.y_poison[0]) == pytest.approx(
         two.theta_history[0], rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("estimator", "goal"),
+    [(Ridge(), Integrity()), (Lasso(alpha=0.1), Availability()),
+     (LogisticRegression(), LossAvailability())],
+    ids=["ridge-integrity", "lasso-availability", "logistic-loss"],
+)
+def test_the_lbfgs_rule_stays_in_the_box_never_raises_W_and_converges(estimator, goal):
+    if isinstance(estimator, LogisticRegression):
+        X, y = make_classification(n=200, d=4, seed=4)
+    else:
+        data = load_diabetes(scaled=False)
+        X, y = data.data, data.target
+    kw = dict(goal=goal, alpha=0.0, n_points=3, step="lbfgs", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FlexPoisonWarning)  # the range warning: not tested
+        r = FlexiblePoisoning(estimator, **kw).generate(X, y)
+        again = FlexiblePoisoning(estimator, **kw).generate(X, y)
+    np.testing.assert_array_equal(r.X_poison, again.X_poison)
+    assert np.all((r.X_poison >= r.lower) & (r.X_poison <= r.upper))
+    for history in r.W_history:
+        assert np.all(np.diff(history) <= 1e-12 * np.maximum(1.0, np.abs(history[:-1])))
+    assert not any(p.stop == "max_iter" for p in r.points)
+    assert r.progress > 0

@@ -32,12 +32,14 @@ Conventions (one everywhere)
   1 %, negative, or most points stopped at ``max_iter`` (:mod:`flexpoison.attack.result`).
 * θ₀ is the victim trained on the clean rows, θ_p on clean + poison rows, both with
   scikit-learn's own objective scaling; θ is flat (w_1, …, w_d, b), class rows in
-  sorted label order for K ≥ 3 classes (:mod:`flexpoison.models`).
+  sorted label order for K ≥ 3 classes (:mod:`flexpoison.models`). For a pipeline
+  victim (a scaler, then the model) θ is the pipeline's linear function of the raw
+  features, in the user's units (:mod:`flexpoison.scalers`).
 * Target presets: ``flip-top``, ``negate``, ``swap:A,B``, ``predict:v@x*``
   (:mod:`flexpoison.attack.goals`).
 
 Limits (the same in the library and in every command; :mod:`flexpoison._validation`)
------------------------------------------------------------------------------------
+------------------------------------------------------------------------------------
 * at most one poison row per clean training row: rate = m / n ≤ 1;
 * an experiment (a command) needs at least 10 training rows and 5 test rows;
 * every number the attack squares — features, responses, the box, a candidate row —

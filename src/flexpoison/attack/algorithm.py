@@ -38,89 +38,19 @@ from ..errors import (
     UnsupportedEstimatorError,
 )
 from ..models import Victim
+from ..scalers import ColumnStats, scale
+from . import constraints as constraints_
 from . import search
 from .box import Box, feasible_box
+from .containers import _child, _column_names, _like
+from .diagnostics import why_singular
 from .effects import public_map
 from .goals import GOALS, Goal, Integrity, ModelShape
 from .objective import Objective
 from .result import AttackResult, PointReport, assess
 
-StepRule = Literal["backtracking", "paper"]
+StepRule = search.StepRule
 TradeOff = Literal["share", "paper"]
-
-
-def why_singular(X: np.ndarray, fit_intercept: bool, feature_names: list[str] | None = None) -> str:
-    """Why a learner's Hessian on the rows X is (numerically) singular, and the remedy:
-    fewer rows than parameters, collinear features (the standardised design, with the
-    intercept's column, is rank deficient: smallest singular value ≤ 1e-8 of the
-    largest), or else features on scales that leave float64 without the precision to
-    tell the directions apart."""
-    n, d = X.shape
-    p = d + fit_intercept
-    if n < p:
-        return (
-            f"the training rows ({n}) are fewer than the model's parameters ({p}), so "
-            "it is not unique; add rows or an L2 penalty"
-        )
-    mean, sigma = X.mean(axis=0), X.std(axis=0)
-    Z = (X - mean) / np.where(sigma > 0, sigma, 1.0)
-    if fit_intercept:
-        Z = np.column_stack([Z, np.ones(n)])
-    singular = np.linalg.svd(Z, compute_uv=False)
-    if singular[-1] <= 1e-8 * singular[0]:
-        return (
-            "its features are collinear (a feature is a linear combination of others, "
-            "e.g. a duplicated column), so the model is not unique; remove redundant "
-            "features or add an L2 penalty"
-        )
-
-    def name(j: int) -> str:
-        return repr(feature_names[j]) if feature_names else f"feature {j}"
-
-    spread = (
-        name(int(np.argmin(sigma))),
-        float(sigma.min()),
-        name(int(np.argmax(sigma))),
-        float(sigma.max()),
-    )
-    return (
-        "its features are not collinear but their scales leave float64 without "
-        f"the precision to solve it (σ from {spread[1]:.3g} for {spread[0]} to "
-        f"{spread[3]:.3g} for {spread[2]}, largest |mean| {np.max(np.abs(mean)):.3g}); "
-        "standardise the features (--standardize on the command line, or a "
-        "StandardScaler) and attack again"
-    )
-
-
-def _child(rng: np.random.Generator) -> np.random.Generator:
-    """A generator independent of ``rng`` that leaves ``rng``'s stream untouched (a
-    spawned child); ``rng`` itself if it cannot spawn (no seed sequence)."""
-    try:
-        return rng.spawn(1)[0]
-    except (TypeError, ValueError, AttributeError):
-        return rng
-
-
-def _like(data, values: np.ndarray):
-    """``values`` in the container of the user's ``data``: a pandas DataFrame with the
-    same columns, a Series with the same name, else the ndarray itself."""
-    kind = type(data).__name__
-    if type(data).__module__.startswith("pandas") and kind in ("DataFrame", "Series"):
-        import pandas as pd  # only reached when the user passed pandas objects
-
-        if kind == "DataFrame":
-            return pd.DataFrame(values, columns=data.columns)
-        return pd.Series(values, name=data.name)
-    return values
-
-
-def _column_names(X) -> list[str] | None:
-    """The column names of a table-like X (a pandas DataFrame's ``columns``), if any."""
-    columns = getattr(X, "columns", None)
-    if columns is None:
-        return None
-    names = [str(c) for c in columns]
-    return names if len(names) == np.shape(X)[1] else None
 
 
 @dataclass(frozen=True)
@@ -155,6 +85,7 @@ class _Setup:
     objective: Objective
     theta_clean: np.ndarray
     t: np.ndarray  # encoded clean targets
+    constraints: constraints_.Constraints | None = None
 
 
 @dataclass
@@ -170,10 +101,13 @@ class FlexiblePoisoning:
 
     Parameters
     ----------
-    estimator : unfitted scikit-learn estimator
+    estimator : unfitted scikit-learn estimator or Pipeline
         One of the victims of :data:`flexpoison.models.REGISTRY`; its hyper-parameters
         define the victim's training objective (settings that change it otherwise
-        are refused by name).
+        are refused by name). Or a pipeline of affine scalers (``StandardScaler``,
+        ``MinMaxScaler``, ``MaxAbsScaler``) and such a model, refitted as a whole on
+        the poisoned rows: the gradient includes the scaler's dependence on them, the
+        box and θ are in the user's units (:mod:`flexpoison.scalers`).
     goal : Integrity, Availability or LossAvailability, default Integrity()
         What the attacker wants (see :mod:`flexpoison.attack.goals`).
     alpha : float in [0, 1], default 0.5
@@ -202,11 +136,13 @@ class FlexiblePoisoning:
         the others, starting also from where it was (the cyclic scheme of Jagielski et
         al., 2018). Each pass costs about as much as the first, plus refitting the
         model without the point (m − 1 fits per point).
-    step : {"backtracking", "paper"}, default "backtracking"
+    step : {"backtracking", "paper", "lbfgs"}, default "backtracking"
         "paper": x ← Π(x − ∇W / i) at iteration i, as in the paper. "backtracking":
         projected gradient with an Armijo line search on W whose first trial moves a
         tenth of the box's diagonal (the step doubles after an accepted move and halves
-        on a rejected one), so W never increases.
+        on a rejected one), so W never increases. "lbfgs": scipy's L-BFGS-B in the box
+        (every iterate lowers W; it converges where backtracking runs out of
+        iterations, at more CPU per point; :mod:`flexpoison.attack.search`).
     max_iter : int, default 100
         Gradient iterations per point at most.
     tol : float, default 1e-6
@@ -219,12 +155,21 @@ class FlexiblePoisoning:
     bounds : (lower, upper), optional
         Per-feature bounds (±inf allowed) intersected with the box (required, and
         finite, when ``n_sigma`` is None).
+    integer_features, frozen_features : lists of column names or indices, optional
+        Integer features: each point is rounded inside the box, then repaired (a
+        search among ⌊x_j⌋, ⌈x_j⌉ that keeps a change only if it lowers the point's W),
+        and E, θ, C are those of the row returned. Frozen features keep the values of
+        each point's source row (``PointReport.source_row``); the descent leaves them.
+    one_hot_groups : list of lists of column names or indices, optional
+        Groups of 0/1 columns (at most one 1 per clean row): each point holds a valid
+        one-hot vector there, rounded and repaired as integers. With any of the three,
+        a result warns when its rows leave the clean rows' range where no ``bounds``
+        limit it (:mod:`flexpoison.attack.constraints`).
     random_state : int or numpy Generator, optional
         Seeds the choice of initial rows (and flipped classes for K > 2).
     progress : bool or None, default False
-        Show progress over the crafted points on stderr: True = a bar on a terminal,
-        plain lines at a bounded rate otherwise (a log); None = a bar on a terminal
-        only; False = nothing (:mod:`flexpoison._progress`).
+        Progress over the crafted points on stderr: True = a bar on a terminal, else plain
+        lines at a bounded rate; None = a bar on a terminal only (:mod:`flexpoison._progress`).
     """
 
     estimator: object
@@ -243,6 +188,9 @@ class FlexiblePoisoning:
     bounds: tuple | None = None
     random_state: int | np.random.Generator | None = None
     progress: bool | None = False
+    integer_features: list | None = None
+    frozen_features: list | None = None
+    one_hot_groups: list | None = None
 
     # ---------------------------------------------------------------- public API
     def get_params(self, deep: bool = True) -> dict:
@@ -332,10 +280,15 @@ class FlexiblePoisoning:
         progress = goal.progress(effect_clean, float(effects[-1]), setup.theta_clean)
         points = tuple(reports)
         warned = assess(progress, goal.effect_name, points, self.max_iter)
+        warned += constraints_.warnings(
+            setup.constraints, X_poison, setup.X, self.n_sigma, self.bounds, _column_names(X)
+        )
         for message in warned:
             warnings.warn(message, FlexPoisonWarning, stacklevel=2)
         return AttackResult(
-            X_poison=_like(X, X_poison.astype(box.dtype)),
+            X_poison=constraints_.integer_dtypes(
+                _like(X, X_poison.astype(box.dtype)), X, setup.constraints
+            ),
             y_poison=_like(y, victim.decode(np.array([c.t for c in chosen]))),
             theta_clean=setup.theta_clean,
             theta_target=setup.objective.theta_reference,
@@ -378,11 +331,13 @@ class FlexiblePoisoning:
         extra = _child(rng)  # the further starts' own stream: the paper's is rng's
 
         def craft(objective, Theta, effect_before, target, previous=None):
-            candidates = search.starts(rng, setup.X, setup.t, victim, box, self.starts, extra)
+            candidates = search.starts(
+                rng, setup.X, setup.t, victim, box, self.starts, extra, setup.constraints
+            )
             if previous is not None:  # a later pass also descends from the point it had
-                candidates.insert(0, search.Start(previous.x, previous.t, "previous pass"))
-            if self.starts > 1 and victim.learner.loss.curvature is not None:
-                candidates.append(search.no_op(objective, box, Theta))
+                candidates.insert(0, search.resume(previous))
+            if self.starts > 1 and victim.classes is None and victim.learner.loss.curvature:
+                candidates.append(search.no_op(objective, box, Theta, candidates[0]))
             crafted = search.craft(
                 objective,
                 candidates,
@@ -395,6 +350,7 @@ class FlexiblePoisoning:
                 max_iter=self.max_iter,
                 tol=self.tol,
                 keep=None if target is None else target - sign * (effect_clean - effect_before),
+                constraints=setup.constraints,
             )
             best = crafted.descent
             report = PointReport(
@@ -405,6 +361,8 @@ class FlexiblePoisoning:
                 best.ev.E,
                 crafted.harmless,
                 crafted.path,
+                best.start.row,
+                crafted.repaired,
             )
             return best, report
 
@@ -481,6 +439,7 @@ class FlexiblePoisoning:
             "random_state": int(self.random_state)
             if isinstance(self.random_state, numbers.Integral)
             else None,
+            **constraints_.settings(self),
         }
 
     # ----------------------------------------------------------------- internals
@@ -506,8 +465,11 @@ class FlexiblePoisoning:
             check_count(self.n_points, "n_points")
         if self.rate is not None:
             check_rate(self.rate, "rate")
-        if self.step not in ("backtracking", "paper"):
-            raise InvalidInputError(f"step: expected 'backtracking' or 'paper', got {self.step!r}")
+        if self.step not in search.STEP_RULES:
+            raise InvalidInputError(
+                f"step: expected one of {', '.join(map(repr, search.STEP_RULES))}, "
+                f"got {self.step!r}"
+            )
         if self.trade_off not in ("share", "paper"):
             raise InvalidInputError(
                 f"trade_off: expected 'share' or 'paper', got {self.trade_off!r}"
@@ -557,9 +519,12 @@ class FlexiblePoisoning:
         Xf = X.astype(float)
         dtype = X.dtype if X.dtype.kind == "f" else np.dtype(np.float64)
         box = feasible_box(Xf, self.n_sigma, self.bounds, names, dtype)
+        limits = constraints_.resolve(*constraints_.specs(self), Xf, box, names)
         learner = victim.learner
         x_c = Xf.mean(axis=0)
-        shift = x_c if learner.fit_intercept else np.zeros(d)
+        # centred features, unless the intercept is penalised (b itself, uncentred)
+        centred = learner.fit_intercept and not learner.intercept_l2
+        shift = x_c if centred else np.zeros(d)
         t = victim.encode(y_arr)
         Phi = learner.features(Xf, shift)
         data: engine.RowData | engine.GramData = (
@@ -568,8 +533,12 @@ class FlexiblePoisoning:
             else engine.RowData(Phi, t)
         )
         K, p = learner.n_outputs, Phi.shape[1]
+        stats = None
+        if victim.scaler is not None:  # a pipeline: its scaler's scale on these rows
+            stats = ColumnStats.of(Xf)
+            learner = learner.with_scales(scale(victim.scaler, stats))
         try:
-            fit0 = engine.fit(learner, data, np.zeros((K, p)))
+            fit0 = engine.fit(learner, data, engine.start(learner, t, p))
         except SingularHessianError as exc:
             raise SingularHessianError(
                 f"{learner.name}: the training objective's Hessian is singular: "
@@ -602,5 +571,6 @@ class FlexiblePoisoning:
             alpha=float(self.alpha),
             Theta_start=fit0.Theta,
             effect=effect,
+            stats=stats,
         )
-        return _Setup(X, victim, box, objective, theta_clean, t)
+        return _Setup(X, victim, box, objective, theta_clean, t, limits)

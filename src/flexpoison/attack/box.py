@@ -42,6 +42,15 @@ class Box:
             x = x.astype(self.dtype).astype(np.float64)
         return x
 
+    def pinned(self, indices: np.ndarray, values: np.ndarray) -> Box:
+        """The box with the features ``indices`` held at ``values`` (lower = upper
+        there): the box of a point whose frozen features keep its source row's values
+        (:mod:`flexpoison.attack.constraints`); ``values`` must be values of ``dtype``."""
+        lower, upper = self.lower.copy(), self.upper.copy()
+        lower[indices] = values
+        upper[indices] = values
+        return Box(lower, upper, self.dtype)
+
     @property
     def diagonal(self) -> float:
         """‖upper − lower‖, computed without overflow (∞ when a side is unbounded)."""

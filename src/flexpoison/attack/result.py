@@ -30,9 +30,11 @@ class PointReport:
     ----------
     n_iter : int
         Gradient iterations of the descent that produced it.
-    stop : {"tolerance", "stationary", "max_iter"}
-        Why that descent stopped (|ΔW| below tol; no feasible step lowers W; the
-        iteration budget).
+    stop : {"tolerance", "stationary", "zero gradient", "max_iter"}
+        Why that descent stopped (|ΔW| below tol; no feasible step lowers W; E's exact
+        gradient is zero there — the point does not move θ locally, e.g. a support
+        vector machine's θ pinned by its margin support vectors; the iteration
+        budget).
     start : str
         The start it came from (``"clone"``, ``"flipped"``, ``"opposite response"``,
         ``"lowest response"``, ``"highest response"``, ``"no-op"``, ``"previous pass"``).
@@ -45,6 +47,13 @@ class PointReport:
         Where the point lies on its concealment path, from the concealed anchor (0) to
         the point of largest effect (1) (the effect-share trade-off; 1 for the paper's
         W).
+    source_row : int or None
+        The clean row (an index into X) the point was cloned from, whose frozen
+        features it keeps; None for a row built at x_c when no feature is frozen.
+    repaired : int
+        With integer features or one-hot groups: how many of them the repair step set
+        otherwise than plain rounding (:mod:`flexpoison.attack.constraints`); E and θ
+        are those of the rounded and repaired row.
     """
 
     n_iter: int
@@ -54,6 +63,8 @@ class PointReport:
     effect_after: float
     harmless: bool
     path: float
+    source_row: int | None = None
+    repaired: int = 0
 
 
 @dataclass(frozen=True)
@@ -198,6 +209,15 @@ def assess(
         out.append(
             f"{stuck} of {len(points)} points stopped at max_iter = {max_iter} "
             "before converging; raise max_iter"
+        )
+    flat = sum(p.stop == "zero gradient" for p in points)
+    if flat:
+        out.append(
+            f"{flat} of {len(points)} points stopped where {effect_name}'s exact gradient "
+            "is zero: the point does not move the model locally (its θ pinned by the "
+            "rows on its loss's kinks — margin support vectors, rows on the ε-tube's "
+            "edge — or the row where its loss is flat), so gradient descent cannot "
+            "improve it; try more starts or another goal"
         )
     return tuple(out)
 

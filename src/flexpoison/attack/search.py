@@ -7,7 +7,7 @@ regression, its label flipped for classification. :func:`starts` returns that st
 first (drawn exactly as the paper's Algorithm 1 draws it), then further ones: for
 regression the clone of another row with its response pushed to the other end of the
 observed range, the clone with the lowest and with the highest response; for
-classification clones of other rows with flipped labels. A victim with a squared
+classification clones of other rows with flipped labels. A regressor with a squared
 residual also starts from the *no-op* row: x_c with the response the current model
 predicts there, which leaves θ where it is (its residual is zero). W only decreases
 along a descent and C is smallest at x_c, so a descent from it never leaves E worse
@@ -60,11 +60,26 @@ is Δx = −s·w²∘∇W, w the box's widths), so that the search goes the same
 units, and each iteration runs an Armijo line search whose first trial moves a tenth
 of the cube's diagonal (a step doubles after it is accepted, halves after it is
 rejected): the search follows the gradient instead of jumping to a vertex on its
-first step. ``step="paper"`` is the paper's x ← Π(x − ∇W / i), in the data's units. A
+first step. ``step="paper"`` is the paper's x ← Π(x − ∇W / i), in the data's units;
+``step="lbfgs"`` is scipy's L-BFGS-B in the unit cube
+(:mod:`flexpoison.attack.lbfgs`), an option, not the default. A
 descent stops when |ΔW| < tol·max(1, |W|) for the paper's W, or below tol times what
 the descent has already gained (|W − W_start|) for the effect search, whose W is in
 E's units (``"tolerance"``); when the projected gradient vanishes or no trial step
-lowers W (``"stationary"``); or at ``max_iter``.
+lowers W (``"stationary"``); or at ``max_iter``. Where E's exact gradient is zero —
+the point does not move θ locally: a support vector machine whose θ the rows on its
+loss's kinks pin (:mod:`flexpoison.engine.kinks`), or a row where its loss is flat —
+a descent of E alone does not start, and one that reaches such a point stops there
+(``"zero gradient"``): the result says so rather than report a converged descent.
+
+Feature constraints
+-------------------
+With frozen features every start carries its source row (``Start.row``) and the
+frozen features it keeps (``Start.fixed``); its descent runs in the box pinned at
+those values. The no-op start takes the frozen values of the point's first start, the
+concealment anchor those of the chosen descent's start, so the whole path keeps them.
+With integer features or one-hot groups the crafted point is rounded and repaired,
+then evaluated again (:mod:`flexpoison.attack.constraints`).
 """
 
 from __future__ import annotations
@@ -76,11 +91,17 @@ from typing import Literal
 
 import numpy as np
 
+from .. import engine
 from ..models import Victim
 from .box import Box
+from .constraints import Constraints, repair
+from .lbfgs import lbfgs_descent
 from .objective import Evaluation, Objective
 
-Stop = Literal["tolerance", "stationary", "max_iter"]
+#: The descent rules: the Armijo line search (the default), the paper's, L-BFGS-B.
+STEP_RULES = ("backtracking", "paper", "lbfgs")
+StepRule = Literal["backtracking", "paper", "lbfgs"]
+Stop = Literal["tolerance", "stationary", "zero gradient", "max_iter"]
 
 # Trial steps of one line search at most: halving the box diagonal (≤ 2e150) down to
 # the floor (≥ 1e-12) takes fewer than 540; the bound makes the loop finite whatever W
@@ -97,11 +118,17 @@ _BISECTIONS = 12
 
 @dataclass(frozen=True)
 class Start:
-    """An initial point: x (in the box), its encoded target t, and how it was made."""
+    """An initial point: x (in the box), its encoded target t, and how it was made;
+    ``row``, the clean row it takes its features from (its source row; None for the
+    no-op row without frozen features), and ``fixed``, the frozen features, whose
+    values in x are that row's and which a descent from it does not move (None: no
+    frozen features)."""
 
     x: np.ndarray
     t: float
     kind: str
+    row: int | None = None
+    fixed: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -129,42 +156,65 @@ def starts(
     box: Box,
     count: int,
     extra: np.random.Generator | None = None,
+    constraints: Constraints | None = None,
 ) -> list[Start]:
     """``count`` starts for one point (module docstring); the first is the paper's,
     drawn with the same calls on ``rng`` as the paper's Algorithm 1, the others from
     ``extra`` (default: ``rng``), so that the paper's starts of later points do not
-    depend on ``count``."""
-    n = X.shape[0]
+    depend on ``count``. With frozen features each start keeps its row's values there
+    (not projected), and rows are drawn among those whose frozen values lie in the box
+    (``constraints.eligible``)."""
+    frozen = None if constraints is None else constraints.frozen
+    eligible = None if constraints is None else constraints.eligible
+    n = X.shape[0] if eligible is None else eligible.size
     regression = victim.classes is None
     low, high = (float(t.min()), float(t.max())) if regression else (0.0, 0.0)
     out: list[Start] = []
     for k in range(count):
         draw = rng if k == 0 or extra is None else extra
         row = int(draw.integers(n))
+        if eligible is not None:
+            row = int(eligible[row])
         x = box.project(X[row])
+        if frozen is not None:
+            x[frozen] = X[row, frozen]
         if not regression:
-            out.append(Start(x, victim.flipped(t[row], draw), "flipped"))
+            out.append(Start(x, victim.flipped(t[row], draw), "flipped", row, frozen))
             continue
         variant = k % 4
         if variant == 0:
-            out.append(Start(x, float(t[row]), "clone"))
+            out.append(Start(x, float(t[row]), "clone", row, frozen))
         elif variant == 1:  # the far end of the observed range from its own response
             far = low if t[row] > 0.5 * (low + high) else high
-            out.append(Start(x, far, "opposite response"))
+            out.append(Start(x, far, "opposite response", row, frozen))
         elif variant == 2:
-            out.append(Start(x, low, "lowest response"))
+            out.append(Start(x, low, "lowest response", row, frozen))
         else:
-            out.append(Start(x, high, "highest response"))
+            out.append(Start(x, high, "highest response", row, frozen))
     return out
 
 
-def no_op(objective: Objective, box: Box, Theta: np.ndarray) -> Start:
+def resume(previous: Descent) -> Start:
+    """A later pass's start at the point ``previous`` ended at (same source row)."""
+    start = previous.start
+    return Start(previous.x, previous.t, "previous pass", start.row, start.fixed)
+
+
+def no_op(objective: Objective, box: Box, Theta: np.ndarray, source: Start | None = None) -> Start:
     """The row that leaves θ where it is: x_c (in the box) with the response the model
     Θ predicts there, whose residual — and so whose pull on θ — is zero (squared
-    residual losses only)."""
+    residual losses only). With frozen features it keeps those of ``source``'s row."""
     x = box.project(objective.x_c)
-    t = float((Theta @ objective.victim.learner.feature_row(x, objective.shift))[0])
-    return Start(x, t, "no-op")
+    row, fixed = None, None
+    if source is not None and source.fixed is not None:
+        row, fixed = source.row, source.fixed
+        x[fixed] = source.x[fixed]
+    return Start(x, _prediction(objective, x, Theta), "no-op", row, fixed)
+
+
+def _prediction(objective: Objective, x: np.ndarray, Theta: np.ndarray) -> float:
+    """The response the model Θ predicts at x (the no-op row's target)."""
+    return float((Theta @ objective.victim.learner.feature_row(x, objective.shift))[0])
 
 
 def descend(
@@ -186,9 +236,15 @@ def descend(
     given when responses are optimised too."""
     with_y = y_range is not None
     x, t = start.x, start.t
+    n_fixed = 0
+    if start.fixed is not None and start.fixed.size:  # frozen features: pinned
+        box = box.pinned(start.fixed, x[start.fixed])
+        n_fixed = start.fixed.size
     ev = objective.evaluate(x, t, Theta_init=Theta, with_y=with_y)
     history = [ev.W]
     stop: Stop = "max_iter"
+    if _flat(objective, ev) and not objective.alpha:  # nothing can move it: say so
+        return Descent(start, x, t, ev, history, "zero gradient")
     if step_rule == "paper":
         for i in range(1, max_iter + 1):
             assert ev.grad_x is not None
@@ -202,12 +258,14 @@ def descend(
                 stop = "tolerance"
                 break
         return Descent(start, x, t, ev, history, stop)
+    if step_rule == "lbfgs":
+        return lbfgs_descent(objective, start, ev, box, y_range, max_iter=max_iter, tol=tol)
     # Backtracking, in coordinates where the box is the unit cube: a move is
     # Δx = −s·w²∘∇_x W (w the box's widths, the response's range for y), so the search
     # goes the same way whatever the features' units.
     w2 = (box.upper - box.lower) ** 2
     w2_t = (y_range[1] - y_range[0]) ** 2 if y_range is not None else 0.0
-    cube_diagonal = math.sqrt(x.size + (y_range is not None))
+    cube_diagonal = math.sqrt(x.size - n_fixed + (y_range is not None))
     step = None
     for _ in range(max_iter):
         assert ev.grad_x is not None and (ev.grad_y is not None or not with_y)
@@ -234,7 +292,7 @@ def descend(
                 break
             step *= 0.5
         if new is None:
-            stop = "stationary"
+            stop = "zero gradient" if _flat(objective, ev) else "stationary"
             break
         change = abs(new.W - ev.W)
         x, t, ev = x_new, t_new, new
@@ -243,6 +301,18 @@ def descend(
             stop = "tolerance"
             break
     return Descent(start, x, t, ev, history, stop)
+
+
+def _flat(objective: Objective, ev: Evaluation) -> bool:
+    """Whether E's exact gradient at ``ev`` is zero: the point does not move θ
+    locally — a support vector machine's θ pinned by the rows on its loss's kinks
+    (:mod:`flexpoison.engine.kinks`), or a row where its loss is flat (beyond the
+    margin, inside the ε-tube) — so that no descent of E can start from it."""
+    assert ev.grad_x is not None
+    concealment = (2.0 * objective.alpha) * (ev.x - objective.x_c)
+    if np.any(ev.grad_x - concealment) or ev.grad_y or objective.victim.scaler is not None:
+        return False
+    return engine.inert(objective.victim.learner, ev.fit, ev.phi, ev.t)
 
 
 def _threshold(tol: float, scale: float | None, history: list[float]) -> float:
@@ -278,12 +348,15 @@ class Crafted:
     """One crafted point: the descent that produced it, whether it leaves E no worse
     than without it, the gradient iterations spent on it over all its descents, and
     where it lies on the path from the concealed anchor to the effect's best point
-    (1: that point itself; always 1 for the paper's W)."""
+    (1: that point itself; always 1 for the paper's W), and how many integer features
+    or one-hot groups the repair changed from plain rounding
+    (:mod:`flexpoison.attack.constraints`)."""
 
     descent: Descent
     harmless: bool
     n_iter: int
     path: float
+    repaired: int = 0
 
 
 def craft(
@@ -299,13 +372,17 @@ def craft(
     max_iter: int,
     tol: float,
     keep: float | None = None,
+    constraints: Constraints | None = None,
 ) -> Crafted:
     """Craft one point from its ``candidates`` starts: the paper's W descended from
     each start, or the effect-share trade-off (module docstring), where ``keep`` is the
     gain sign·(E_before − E) the point is to reach (None: as much as it can, α = 0; a
     gain beyond the point's best is that best, a gain ≤ 0 the most concealed harmless
-    point of its path)."""
+    point of its path). With integer features or one-hot groups in ``constraints``,
+    the point is then rounded and repaired for the score it was crafted for (W, or
+    for a concealed point its shortfall below ``keep``, then C) and evaluated there."""
     sign = objective.goal.sign
+    discrete = constraints is not None and constraints.discrete
     if trade_off == "paper":
         descents = [
             descend(
@@ -314,7 +391,11 @@ def craft(
             for s in candidates
         ]
         best, harmless = choose(descents, sign, effect_before)
-        return Crafted(best, harmless, best.n_iter, 1.0)
+        if not discrete:
+            return Crafted(best, harmless, best.n_iter, 1.0)
+        assert constraints is not None
+        rounded, changed = _discrete(objective, best, Theta, constraints, _W, _unmoved(best))
+        return Crafted(rounded, _harmless(rounded, sign, effect_before), best.n_iter, 1.0, changed)
     effect = objective.effect_gain(effect_before)  # W = sign·(E − E_before)
     first = [
         descend(
@@ -335,13 +416,78 @@ def craft(
     gain = -best.ev.W
     noise = _ROUNDING * max(abs(effect_before), max(abs(d.ev.W) for d in first))
     if keep is None or keep >= gain or not harmless or not gain > noise:
-        return Crafted(best, harmless, spent, 1.0)
+        if not discrete:
+            return Crafted(best, harmless, spent, 1.0)
+        assert constraints is not None
+        rounded, changed = _discrete(effect, best, Theta, constraints, _W, _unmoved(best))
+        return Crafted(rounded, _harmless(rounded, sign, effect_before), spent, 1.0, changed)
     anchor = next((s for s in candidates if s.kind == "no-op"), None)
-    if anchor is None:
-        anchor = Start(box.project(objective.x_c), best.t, "x_c")
-    share, ev = _conceal(effect, anchor, best, keep - noise, Theta, box)
+    if anchor is not None and best.start.fixed is not None:  # best's frozen values
+        anchor = no_op(objective, box, Theta, best.start)
+    elif anchor is None:
+        x = box.project(objective.x_c)
+        if best.start.fixed is not None:
+            x[best.start.fixed] = best.x[best.start.fixed]
+        anchor = Start(x, best.t, "x_c", best.start.row, best.start.fixed)
+    needed = keep - noise
+    share, ev = _conceal(effect, anchor, best, needed, Theta, box)
     concealed = Descent(best.start, ev.x, ev.t, ev, best.history, best.stop)
-    return Crafted(concealed, True, spent, share)
+    if not discrete:
+        return Crafted(concealed, True, spent, share)
+    assert constraints is not None
+
+    def shortfall_then_C(ev: Evaluation) -> tuple[float, float]:
+        return max(0.0, needed + ev.W), ev.C  # the gain is −W
+
+    rounded, changed = _discrete(
+        effect,
+        concealed,
+        Theta,
+        constraints,
+        shortfall_then_C,
+        share == 0.0 and anchor.kind == "no-op",
+    )
+    return Crafted(rounded, _harmless(rounded, sign, effect_before), spent, share, changed)
+
+
+def _W(ev: Evaluation) -> float:
+    return ev.W
+
+
+def _unmoved(descent: Descent) -> bool:
+    """Whether the descent is the no-op start itself (its target must follow x)."""
+    start = descent.start
+    return start.kind == "no-op" and descent.t == start.t and np.array_equal(descent.x, start.x)
+
+
+def _harmless(descent: Descent, sign: float, effect_before: float) -> bool:
+    """Whether the point leaves E no worse than without it (as :func:`choose`)."""
+    return bool(sign * (descent.ev.E - effect_before) <= 1e-12 * max(1.0, abs(effect_before)))
+
+
+def _discrete(
+    objective: Objective,
+    descent: Descent,
+    Theta: np.ndarray,
+    constraints: Constraints,
+    key: Callable[[Evaluation], object],
+    no_op_target: bool,
+) -> tuple[Descent, int]:
+    """The descent's point rounded and repaired for ``key``
+    (:func:`flexpoison.attack.constraints.repair`), with its evaluation there, and how
+    many coordinates the repair changed. ``no_op_target``: the point is the no-op
+    row, whose response follows x (the model's prediction there) so that it stays
+    harmless."""
+
+    def target(x: np.ndarray) -> float:
+        return _prediction(objective, x, Theta) if no_op_target else descent.t
+
+    def evaluate(x: np.ndarray) -> Evaluation:
+        return objective.evaluate(x, target(x), Theta_init=Theta, with_gradient=False)
+
+    fixed = repair(descent.x, constraints, evaluate, key)
+    ev = fixed.value
+    return Descent(descent.start, ev.x, ev.t, ev, descent.history, descent.stop), fixed.changed
 
 
 def _conceal(
@@ -380,4 +526,17 @@ def _conceal(
     return high, found
 
 
-__all__ = ["Start", "Descent", "Crafted", "Stop", "starts", "no_op", "descend", "choose", "craft"]
+__all__ = [
+    "STEP_RULES",
+    "StepRule",
+    "Start",
+    "Descent",
+    "Crafted",
+    "Stop",
+    "starts",
+    "resume",
+    "no_op",
+    "descend",
+    "choose",
+    "craft",
+]

@@ -1,0 +1,441 @@
+"""Feature constraints: poison rows whose features are frozen, integers or one-hot.
+
+A poison row should be a row the data could hold. ``FlexiblePoisoning`` takes three
+kinds of constraint, each naming features by column name (a pandas DataFrame's
+``columns``) or by index:
+
+**Frozen features** (``frozen_features``) are those the attacker cannot choose (a
+patient's sex, a sensor's id). Every poison point keeps the values its *source row*
+has there: the clean row it is cloned from. Each start of a point carries its source
+row's frozen values (:class:`~flexpoison.attack.search.Start`: ``row`` and ``fixed``)
+and the descent from it runs in the box pinned there (lower = upper = that value, so
+the step and the projection leave it exactly as it is). The starts that are not
+clones take the frozen values of a row too: the no-op start those of the point's
+first (the paper's) start, and the concealment path's anchor those of the start whose
+descent was chosen, so that the whole path a + s·(x* − a) keeps them exactly. Only
+clean rows whose frozen values lie inside the box are drawn as sources.
+
+**Integer features** (``integer_features``) take integer values; the box's ends are
+rounded inward (⌈lower⌉ … ⌊upper⌋), and a feature whose box holds no integer is
+refused up front.
+
+**One-hot groups** (``one_hot_groups``) are columns that encode one categorical
+value: every clean row holds 0 or 1 in each and at most one 1 in the group. A valid
+poison row holds exactly one 1 in the group when every clean row does, and at most one
+when some clean row holds none (a dropped reference category). A column whose box
+excludes 1 (a category rarer than about 10 % of the rows, in the 3σ box) is never
+chosen; a group left without a valid vector is refused up front.
+
+A frozen feature may also be an integer (it keeps its source row's value); a one-hot
+column is an integer already. A frozen column in a one-hot group is refused: freeze
+every column of the group and do not declare the group to keep the source row's
+category.
+
+The continuous optimisation of a point is followed by (:func:`repair`):
+
+1. *plain rounding* x̂ of its point x: every integer feature to the nearest integer
+   of its box, every group to its nearest valid vector (Euclidean: 1 at the group's
+   largest value; all 0 when it may be and every value is ≤ 1/2);
+2. a *repair*: a coordinate search from x̂ among the discrete values next to x — for
+   each integer feature ⌊x_j⌋ and ⌈x_j⌉ (inside its box), for each group every valid
+   vector — which takes a change only if it lowers the point's score, pass after pass
+   until no change does (:data:`MAX_PASSES` at most). The score is what the point was
+   crafted for (:func:`flexpoison.attack.search.craft`): the paper's W, the effect W
+   (an unconcealed point of the share trade-off), or, for a concealed point, its
+   shortfall below the gain it is to keep, then its C. So the repaired row's score is
+   never worse than plain rounding's;
+3. the point's E, θ_p and C are those of the discrete row (evaluated again there):
+   θ_p is the model trained on the rows returned.
+
+Range warning (:func:`range_warning`): the n_sigma box can reach beyond the range the
+clean rows show (the 3σ box of a feature coded 1/2 reaches 2.97, a relative humidity
+117 %). Such a value can give a poison row away, so every result whose poison rows
+hold a value beyond that range, on a side no user bound limits, warns, naming the
+features and the remedy (``bounds``; ``--within-range`` or ``--bounds`` on the command
+line).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .._validation import check_bounds
+from ..errors import InvalidInputError
+from .box import Box
+
+#: Passes of the repair's coordinate search at most.
+MAX_PASSES = 5
+
+
+@dataclass(frozen=True)
+class OneHotGroup:
+    """The columns of one one-hot group and its valid vectors (rows of ``choices``,
+    each inside the box)."""
+
+    columns: np.ndarray
+    choices: np.ndarray
+
+    def nearest(self, values: np.ndarray) -> np.ndarray:
+        """The valid vector nearest ``values`` (first of ties)."""
+        distance = ((self.choices - values) ** 2).sum(axis=1)
+        return self.choices[int(np.argmin(distance))].copy()
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """Resolved feature constraints (module docstring), as feature indices.
+
+    ``frozen`` is None when no feature is frozen; ``eligible`` the clean rows whose
+    frozen values lie inside the box (None: every row); ``integer`` excludes frozen
+    and one-hot columns, and ``integer_lower``/``integer_upper`` are its box rounded
+    inward."""
+
+    frozen: np.ndarray | None
+    integer: np.ndarray
+    integer_lower: np.ndarray
+    integer_upper: np.ndarray
+    groups: tuple[OneHotGroup, ...]
+    eligible: np.ndarray | None
+    names: Sequence[str] | None = None  # X's column names, for messages
+
+    @property
+    def discrete(self) -> bool:
+        """Whether a point is rounded and repaired (integer features or groups)."""
+        return bool(self.integer.size or self.groups)
+
+    def round(self, x: np.ndarray) -> np.ndarray:
+        """Plain rounding (module docstring, step 1)."""
+        out = np.array(x, dtype=float)
+        j = self.integer
+        out[j] = np.clip(np.floor(out[j] + 0.5), self.integer_lower, self.integer_upper)
+        for group in self.groups:
+            out[group.columns] = group.nearest(out[group.columns])
+        return out
+
+    def blocks(self, x: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The repair's coordinates (module docstring, step 2): (indices, choices) per
+        integer feature (⌊x_j⌋ and ⌈x_j⌉ inside its box) and per group."""
+        out = []
+        for k, j in enumerate(self.integer):
+            lo, hi = self.integer_lower[k], self.integer_upper[k]
+            values = np.unique(np.clip([np.floor(x[j]), np.ceil(x[j])], lo, hi))
+            out.append((np.array([j]), values[:, None]))
+        out.extend((g.columns, g.choices) for g in self.groups)
+        return out
+
+
+@dataclass(frozen=True)
+class Repaired:
+    """The outcome of :func:`repair`: the repaired row and what ``evaluate`` gave there,
+    plain rounding's row and value, and how many coordinates (integer features or
+    groups) the repair changed from plain rounding."""
+
+    x: np.ndarray
+    value: Any
+    rounded: np.ndarray
+    rounded_value: Any
+    changed: int
+
+
+def repair(
+    x: np.ndarray,
+    constraints: Constraints,
+    evaluate: Callable[[np.ndarray], Any],
+    key: Callable[[Any], Any] = lambda value: value,
+    max_passes: int = MAX_PASSES,
+) -> Repaired:
+    """Round the continuous point ``x`` and repair the rounding (module docstring):
+    ``evaluate(row)`` is called on discrete rows, and ``key(value)`` is the score the
+    repair lowers (the value itself by default: W). The repaired row's score is never
+    above plain rounding's."""
+    rounded = constraints.round(x)
+    blocks = constraints.blocks(x)
+    rounded_value = evaluate(rounded)
+    current, value, best = rounded, rounded_value, key(rounded_value)
+    for _ in range(max_passes):
+        improved = False
+        for columns, choices in blocks:
+            for choice in choices:
+                if np.array_equal(current[columns], choice):
+                    continue
+                trial = current.copy()
+                trial[columns] = choice
+                trial_value = evaluate(trial)
+                score = key(trial_value)
+                if score < best:
+                    current, value, best, improved = trial, trial_value, score, True
+        if not improved:
+            break
+    changed = sum(not np.array_equal(current[c], rounded[c]) for c, _ in blocks)
+    return Repaired(current, value, rounded, rounded_value, changed)
+
+
+# ------------------------------------------------------------------- resolving specs
+
+
+def _label(j: int, names: Sequence[str] | None) -> str:
+    return f"feature {j}" + (f" ({names[j]!r})" if names else "")
+
+
+def _features(spec, argument: str, d: int, names: Sequence[str] | None) -> list[int]:
+    """The feature indices a list of column names or indices designates."""
+    if spec is None:
+        return []
+    if isinstance(spec, (str, bytes, numbers.Number)):
+        raise InvalidInputError(
+            f"{argument}: expected a list of column names or indices, got {spec!r} "
+            f"(write [{spec!r}])"
+        )
+    try:
+        items = list(spec)
+    except TypeError:
+        raise InvalidInputError(
+            f"{argument}: expected a list of column names or indices, got {spec!r}"
+        ) from None
+    out: list[int] = []
+    for item in items:
+        if isinstance(item, str):
+            if names is None:
+                raise InvalidInputError(
+                    f"{argument}: {item!r} names a column, but X has no column names "
+                    "(give a pandas DataFrame, or name features by index)"
+                )
+            if item not in names:
+                shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
+                raise InvalidInputError(
+                    f"{argument}: X has no column named {item!r} (its columns: {shown})"
+                )
+            j = list(names).index(item)
+        elif isinstance(item, numbers.Integral) and not isinstance(item, (bool, np.bool_)):
+            j = int(item)
+            if not 0 <= j < d:
+                raise InvalidInputError(
+                    f"{argument}: feature index {j} is out of range (X has {d} features: "
+                    f"0 to {d - 1})"
+                )
+        else:
+            raise InvalidInputError(
+                f"{argument}: expected column names or integer indices, got {item!r}"
+            )
+        if j in out:
+            raise InvalidInputError(f"{argument}: {_label(j, names)} is given twice")
+        out.append(j)
+    return out
+
+
+def resolve(
+    integer_features,
+    frozen_features,
+    one_hot_groups,
+    X: np.ndarray,
+    box: Box,
+    names: Sequence[str] | None = None,
+) -> Constraints | None:
+    """The constraints the user's specs describe, checked against the clean rows X
+    (float64) and the box; None when there are none. Every refusal is one
+    :class:`~flexpoison.errors.InvalidInputError` naming the argument and feature."""
+    if integer_features is None and frozen_features is None and one_hot_groups is None:
+        return None
+    n, d = X.shape
+    integer = _features(integer_features, "integer_features", d, names)
+    frozen = _features(frozen_features, "frozen_features", d, names)
+    if one_hot_groups is None:
+        specs: list = []
+    elif isinstance(one_hot_groups, (str, bytes)) or not hasattr(one_hot_groups, "__iter__"):
+        raise InvalidInputError(
+            f"one_hot_groups: expected a list of groups, each a list of column names or "
+            f"indices, got {one_hot_groups!r}"
+        )
+    else:
+        specs = list(one_hot_groups)
+    groups: list[OneHotGroup] = []
+    grouped: dict[int, int] = {}
+    for g, spec in enumerate(specs):
+        columns = _features(spec, f"one_hot_groups: group {g}", d, names)
+        if len(columns) < 2:
+            raise InvalidInputError(
+                f"one_hot_groups: group {g}: a one-hot group needs at least 2 columns, got "
+                f"{len(columns)}"
+            )
+        for j in columns:
+            if j in grouped:
+                raise InvalidInputError(
+                    f"one_hot_groups: group {g}: {_label(j, names)} is also in group {grouped[j]}"
+                )
+            if j in frozen:
+                raise InvalidInputError(
+                    f"one_hot_groups: group {g}: {_label(j, names)} is also frozen; to keep the "
+                    "source row's category, freeze every column of the group and do not "
+                    "declare the group"
+                )
+            grouped[j] = g
+        groups.append(_group(g, np.array(columns), X, box, names))
+    if not (integer or frozen or groups):  # empty lists: no constraint
+        return None
+    integer = [j for j in integer if j not in frozen and j not in grouped]
+    idx = np.array(integer, dtype=int)
+    lower, upper = np.ceil(box.lower[idx]), np.floor(box.upper[idx])
+    if np.any(lower > upper):
+        k = int(np.argmax(lower > upper))
+        j = integer[k]
+        raise InvalidInputError(
+            f"integer_features: the box of {_label(j, names)}, "
+            f"[{box.lower[j]:.6g}, {box.upper[j]:.6g}], holds no integer; widen its bounds "
+            "or n_sigma, or do not declare it an integer"
+        )
+    eligible = None
+    fixed = np.array(frozen, dtype=int) if frozen else None
+    if fixed is not None:
+        values = X[:, fixed]
+        inside = np.all((values >= box.lower[fixed]) & (values <= box.upper[fixed]), axis=1)
+        if not inside.any():
+            raise InvalidInputError(
+                "frozen_features: no clean row has its frozen features inside the box, so "
+                "no row can be a poison point's source; widen the bounds or n_sigma"
+            )
+        eligible = np.flatnonzero(inside)
+    return Constraints(fixed, idx, lower, upper, tuple(groups), eligible, names)
+
+
+def _group(
+    g: int, columns: np.ndarray, X: np.ndarray, box: Box, names: Sequence[str] | None
+) -> OneHotGroup:
+    """One group's valid vectors, after checking that the clean rows are one-hot there."""
+    values = X[:, columns]
+    binary = (values == 0.0) | (values == 1.0)
+    if not binary.all():
+        row, k = map(int, np.argwhere(~binary)[0])
+        raise InvalidInputError(
+            f"one_hot_groups: group {g}: {_label(int(columns[k]), names)} holds "
+            f"{values[row, k]:g} "
+            f"in row {row}; a one-hot column holds 0 or 1 in every clean row"
+        )
+    ones = values.sum(axis=1)
+    if np.any(ones > 1):
+        row = int(np.argmax(ones > 1))
+        raise InvalidInputError(
+            f"one_hot_groups: group {g}: row {row} holds {int(ones[row])} ones in the group "
+            f"({', '.join(_label(int(j), names) for j in columns)}); a one-hot group holds "
+            "at most one 1 per clean row"
+        )
+    lower, upper = box.lower[columns], box.upper[columns]
+    can0 = (lower <= 0.0) & (0.0 <= upper)
+    can1 = (lower <= 1.0) & (1.0 <= upper)
+    size = columns.size
+    choices = [np.eye(size)[k] for k in range(size) if can1[k] and np.delete(can0, k).all()]
+    if np.any(ones == 0) and can0.all():  # a dropped reference category
+        choices.append(np.zeros(size))
+    if not choices:
+        raise InvalidInputError(
+            f"one_hot_groups: group {g}: the box holds no valid one-hot vector of the group "
+            f"({', '.join(_label(int(j), names) for j in columns)}): no column can be 1 "
+            "while the others are 0; widen the bounds or n_sigma"
+        )
+    return OneHotGroup(columns, np.array(choices))
+
+
+# ------------------------------------------------------- FlexiblePoisoning's side
+
+
+def specs(attack) -> tuple[Any, Any, Any]:
+    """An attack's (``integer_features``, ``frozen_features``, ``one_hot_groups``)."""
+    return attack.integer_features, attack.frozen_features, attack.one_hot_groups
+
+
+def settings(attack) -> dict:
+    """An attack's constraint parameters as JSON values (numpy integers as ints)."""
+
+    def plain(features) -> list | None:
+        if features is None:
+            return None
+        if isinstance(features, (str, bytes, numbers.Number)):  # refused by resolve
+            return [str(features)]
+        return [int(f) if isinstance(f, numbers.Integral) else str(f) for f in features]
+
+    integer, frozen, groups = specs(attack)
+    return {
+        "integer_features": plain(integer),
+        "frozen_features": plain(frozen),
+        "one_hot_groups": None if groups is None else [plain(g) for g in groups],
+    }
+
+
+def integer_dtypes(poison, X, constraints: Constraints | None):
+    """A DataFrame of poison rows with its integer and one-hot columns in the integer
+    dtype the user's DataFrame X has there (their values are integers)."""
+    if constraints is None or not hasattr(poison, "columns") or not hasattr(X, "dtypes"):
+        return poison
+    columns = [*constraints.integer, *(j for g in constraints.groups for j in g.columns)]
+    dtypes = {X.columns[j]: X.dtypes.iloc[j] for j in columns}
+    cast = {c: dt for c, dt in dtypes.items() if getattr(dt, "kind", "") in "iu"}
+    return poison.astype(cast) if cast else poison
+
+
+def warnings(
+    constraints: Constraints | None,
+    X_poison: np.ndarray,
+    X: np.ndarray,
+    n_sigma,
+    bounds,
+    names: Sequence[str] | None = None,
+) -> tuple[str, ...]:
+    """The warnings the feature ranges add to a result: :func:`range_warning`."""
+    if constraints is not None:
+        names = constraints.names
+    found = range_warning(X_poison, np.asarray(X, dtype=float), n_sigma, bounds, names)
+    return () if found is None else (found,)
+
+
+# ------------------------------------------------------------------- range warning
+
+
+def range_warning(
+    X_poison: np.ndarray,
+    X: np.ndarray,
+    n_sigma: float | None,
+    bounds,
+    names: Sequence[str] | None = None,
+) -> str | None:
+    """The warning of an attack whose poison rows hold values beyond the range the
+    clean rows X show, on a side of a feature that no user bound limits (module
+    docstring); None when they do not."""
+    if n_sigma is None or X_poison.size == 0:
+        return None
+    d = X.shape[1]
+    if bounds is None:
+        user_lower, user_upper = np.full(d, -np.inf), np.full(d, np.inf)
+    else:
+        user_lower, user_upper = check_bounds(bounds, d)
+    low, high = X.min(axis=0), X.max(axis=0)
+    p_low, p_high = X_poison.min(axis=0), X_poison.max(axis=0)
+    parts = []
+    for j in range(d):
+        name = repr(names[j]) if names else f"feature {j}"
+        if p_low[j] < low[j] and user_lower[j] == -np.inf:
+            parts.append(f"{name} down to {p_low[j]:.4g} (the data's min: {low[j]:.4g})")
+        if p_high[j] > high[j] and user_upper[j] == np.inf:
+            parts.append(f"{name} up to {p_high[j]:.4g} (the data's max: {high[j]:.4g})")
+    if not parts:
+        return None
+    return (
+        f"poison rows hold values beyond the range of the clean rows, which the "
+        f"{n_sigma:g}σ box allows: {'; '.join(parts)}; such values can give the rows "
+        "away: give bounds for these features (e.g. their observed min and max; "
+        "--within-range or --bounds FILE.toml on the command line)"
+    )
+
+
+__all__ = [
+    "MAX_PASSES",
+    "OneHotGroup",
+    "Constraints",
+    "Repaired",
+    "repair",
+    "resolve",
+    "range_warning",
+]
