@@ -169,8 +169,9 @@ def test_other_models_and_goals(regression_csv, tmp_path, options):
     result = run("--data", regression_csv, "--target-column", "y", "--n-points", 2,
                  "--out", out, "--quiet", *options, *FAST)
     assert result.exit_code == 0, result.output
-    # --quiet: nothing but the warnings of a short run (FAST stops points early)
-    assert all(line.startswith("warning: ") for line in result.output.splitlines())
+    # --quiet: the closing line and the warnings of a short run (FAST stops points early)
+    lines = [x for x in result.output.splitlines() if not x.startswith("warning: ")]
+    assert len(lines) == 1 and lines[0].startswith("wrote poison.csv"), result.output
     _, summary = check_outputs(out, regression_csv, 2)
     assert summary["effect_name"] == ("E_A" if "availability" in options else "E_I")
 
@@ -196,7 +197,7 @@ def test_target_vector_from_file_and_existing_out_dir(regression_csv, tmp_path):
     (out / "keep.txt").write_text("mine")
     (out / "poison.csv").write_text("old")
     result = run("--data", regression_csv, "--target-column", "y", "--model", "ridge",
-                 "--target", theta, "--n-points", 1, "--out", out, *FAST)
+                 "--target", theta, "--n-points", 1, "--out", out, "--force", *FAST)
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["theta_target"] == [1.0, -2.0, 0.5, 0.25]
@@ -323,7 +324,9 @@ def test_failure_while_writing_leaves_nothing_behind(regression_csv, tmp_path,
     out = tmp_path / "fresh" / "out"
     result = run("--data", regression_csv, *BASE, "--out", out, *FAST)
     assert result.exit_code == 1
-    assert result.output.startswith("Error: ") and "No space left" in result.output
+    assert result.stdout == ""  # stderr: progress lines (not a terminal), then the error
+    assert result.stderr.splitlines()[-1].startswith("Error: ")
+    assert "No space left" in result.stderr
     assert not (tmp_path / "fresh").exists()  # nor the parent it created
 
     existing = tmp_path / "existing"

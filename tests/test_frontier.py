@@ -253,7 +253,8 @@ def test_frontier_section_goes_into_an_existing_report(regression_result, tmp_pa
                                                        cheap_figures):
     report = tmp_path / "report.html"
     report.write_text(REPORT)
-    written = frontier_files.write_frontier(regression_result, tmp_path / "frontier")  # auto: ../
+    written = frontier_files.write_frontier(regression_result, tmp_path / "frontier",
+                                            auto_report=True)  # ../report.html
     assert written.report == report
     text = report.read_text()
     assert text.startswith(REPORT[:REPORT.index("</body>")])
@@ -262,7 +263,7 @@ def test_frontier_section_goes_into_an_existing_report(regression_result, tmp_pa
     assert "data:image/png;base64," in text and "sphere" in text
     _assert_balanced(text)
     # a second run of the same frontier replaces its section instead of adding one
-    frontier_files.write_frontier(regression_result, tmp_path / "frontier")
+    frontier_files.write_frontier(regression_result, tmp_path / "frontier", auto_report=True)
     again = report.read_text()
     assert again.count("<h2>Frontier:") == 1 and len(again) == len(text)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frontier", "report.html"]
@@ -297,12 +298,14 @@ def test_cli_runs_and_writes(small_data, cheap_figures, tmp_path):
         "--dataset", "iris", "--model", "logistic", "--goal", "loss-availability",
         "--rate", "0.1", "--alphas", "0,1", "--max-iter", "5", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "random clone" in result.output and "report updated" in result.output
+    assert "random clone" in result.output and "report updated" not in result.output
     assert (out / "frontier_overview.png").is_file()
     summary = json.loads((out / "frontier.json").read_text())
     assert summary["settings"]["alphas"] == [0.0, 1.0]
     assert summary["settings"]["goal"] == "loss-availability"
-    assert "<h2>Frontier:" in (tmp_path / "report.html").read_text()
+    # nothing outside --out: the report beside it is left alone (--report names one)
+    assert (tmp_path / "report.html").read_text() == REPORT
+    assert "<h2>Frontier:" in (out / "frontier.html").read_text()
     quiet = CliRunner().invoke(frontier_command, [
         "--dataset", "iris", "--model", "logistic", "--alphas", "0.5", "--max-iter", "2",
         "--tol", "1e-3", "--out", str(tmp_path / "q"), "--quiet"])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,31 @@ import click
 from .. import models
 from .._validation import MAX_RATE
 from ..attack.goals import GOALS
-from .common import CONTEXT, PASSES, STARTS, TRADE_OFF, one_line, user_errors
+from .common import (
+    CONTEXT,
+    PASSES,
+    QUIET,
+    STARTS,
+    TRADE_OFF,
+    check_out_dir,
+    data_options,
+    force_option,
+    name_columns,
+    one_line,
+    read_data,
+    user_errors,
+)
+from .constraints import FLAGS as CONSTRAINT_FLAGS
+from .constraints import (
+    check_constraint_options,
+    constraint_options,
+    constraints_from,
+    frozen_exact,
+    integer_columns,
+    read_bounds,
+    warnings_in_units,
+    with_user_bounds,
+)
 
 MODEL_NAMES = models.MODEL_NAMES
 MODEL_HELP = "; ".join(
@@ -45,6 +68,7 @@ FLAGS = {
     "starts": "--starts",
     "passes": "--passes",
     "test_size": "--test-size",
+    **CONSTRAINT_FLAGS,
 }
 
 
@@ -55,7 +79,9 @@ HELP = """Craft poison rows for FILE.csv against a scikit-learn model.
     descent on W inside the n-sigma box. Writes into DIR: poison.csv (the poison rows,
     same columns and order as FILE.csv, original units), summary.json (models, effect,
     concealment, test metric before/after, settings, versions, data checksum),
-    W_first_point.png and effect_vs_rate.png.
+    W_first_point.png and effect_vs_rate.png. DIR must be new or empty unless --force;
+    nothing is written outside it. Numbers in poison.csv are the shortest text that
+    reads back as the same float.
 
     \b
     Example:
@@ -65,28 +91,7 @@ HELP = """Craft poison rows for FILE.csv against a scikit-learn model.
 
 
 @click.command(no_args_is_help=True, context_settings=CONTEXT, help=HELP)
-@click.option(
-    "--data",
-    required=True,
-    metavar="FILE.csv",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="CSV file with a header row: one target column, every other column a "
-    "numeric feature. Read strictly: a malformed row is an error naming "
-    "its line.",
-)
-@click.option(
-    "--sep",
-    default=",",
-    show_default=True,
-    help="Field separator of the CSV file (one character; 'tab' or '\\t' for "
-    "tabs). poison.csv is written with the same separator.",
-)
-@click.option(
-    "--target-column",
-    required=True,
-    metavar="COL",
-    help="Name of the column to predict (the response, or the class label).",
-)
+@data_options(required=True, sep_note="poison.csv is written with the same separator.")
 @click.option(
     "--model",
     required=True,
@@ -163,11 +168,13 @@ HELP = """Craft poison rows for FILE.csv against a scikit-learn model.
 )
 @click.option(
     "--step",
-    type=click.Choice(("backtracking", "paper")),
+    type=click.Choice(("backtracking", "paper", "lbfgs")),
     default="backtracking",
     show_default=True,
     help="Gradient step rule: 'paper' = step 1/i at iteration i (as in the "
-    "paper); 'backtracking' = line search on W, W never increases.",
+    "paper); 'backtracking' = line search on W, W never increases; 'lbfgs' = "
+    "scipy's L-BFGS-B in the box (converges where backtracking runs out of "
+    "iterations; slower per point).",
 )
 @click.option(
     "--max-iter",
@@ -207,6 +214,7 @@ HELP = """Craft poison rows for FILE.csv against a scikit-learn model.
     "clean training rows (the box becomes its intersection with "
     "[min, max]), so no value is one the data never showed.",
 )
+@constraint_options
 @click.option(
     "--test-size",
     metavar="FLOAT",
@@ -239,17 +247,13 @@ HELP = """Craft poison rows for FILE.csv against a scikit-learn model.
     required=True,
     metavar="DIR",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Output directory (created if missing): poison.csv, summary.json, "
-    "W_first_point.png, effect_vs_rate.png. They are written together "
-    "or not at all; files of the same names are replaced.",
+    help="Output directory (created if missing; new or empty unless --force): "
+    "poison.csv, summary.json, W_first_point.png, effect_vs_rate.png, written "
+    "together or not at all, each file complete or absent. Nothing is written "
+    "outside it.",
 )
-@click.option(
-    "--quiet",
-    "-q",
-    is_flag=True,
-    help="No progress bar and no closing report (there is no bar either when "
-    "stderr is not a terminal).",
-)
+@force_option("poison.csv, summary.json and the two PNGs")
+@QUIET
 def attack(
     data: Path,
     sep: str,
@@ -272,10 +276,15 @@ def attack(
     optimize_y: bool,
     n_sigma: float,
     within_range: bool,
+    bounds_file: Path | None,
+    integer: str | None,
+    frozen: str | None,
+    one_hot: tuple[str, ...],
     test_size: float,
     standardize: bool,
     seed: int,
     out: Path,
+    force: bool,
     quiet: bool,
 ) -> None:
     """The ``attack`` command (its help text is :data:`HELP`)."""
@@ -287,20 +296,22 @@ def attack(
     with user_errors(FLAGS, columns):
         import numpy as np
 
-        from ..data import read_csv
         from ..experiments import Experiment, split_data
         from ..reporting import attack as report
 
-        table = read_csv(data, sep)
-        X, y, feature_names = table.features_and_target(target_column, spec.task)
-        columns.extend(feature_names)
+        table, dataset = read_data(data, sep, target_column, spec.task, columns)
+        X, y, feature_names = dataset.X, dataset.y, dataset.feature_names
         estimator = spec.make(**_hyper_parameters(spec, reg, l1_ratio, no_intercept))
         split = split_data(
             X, y, task=spec.task, test_size=test_size, seed=seed, standardize=standardize
         )
         experiment = Experiment(estimator, _goal(goal, target, split.scaler), split)
+        constraints = constraints_from(table.columns, target_column, feature_names, ctx.params)
         X_train = split.X_train
         bounds = (X_train.min(0), X_train.max(0)) if within_range else None
+        if bounds_file is not None:
+            user = read_bounds(bounds_file, feature_names, target_column)
+            bounds = with_user_bounds(bounds, user, split.scaler)
         attack_started = time.perf_counter()
         result = experiment.attack(
             alpha,
@@ -316,9 +327,13 @@ def attack(
             n_sigma=n_sigma,
             bounds=bounds,
             random_state=seed,
-            progress=not quiet and sys.stderr.isatty(),
+            **constraints,
+            progress=not quiet,  # a bar on a terminal, plain lines in a log
         )
         attack_seconds = time.perf_counter() - attack_started
+        warned = [
+            name_columns(m, columns) for m in warnings_in_units(result, split, bounds, n_sigma)
+        ]
 
         theta_before = experiment.refit(split.X_train, split.y_train)
         theta_after = experiment.refit(*experiment.with_poison(result.X_poison, result.y_poison))
@@ -357,7 +372,8 @@ def attack(
             "concealment_per_point": result.concealment,
             "iterations_per_point": result.n_iter,
             "progress": result.progress,
-            "warnings": list(result.warnings),
+            "effect_unconcealed": result.effect_unconcealed,
+            "warnings": warned,
             "points": [
                 {
                     "iterations": p.n_iter,
@@ -367,6 +383,7 @@ def attack(
                     "effect_after": p.effect_after,
                     "harmless": p.harmless,
                     "path": p.path,
+                    "repaired": p.repaired,
                 }
                 for p in result.points
             ],
@@ -384,11 +401,19 @@ def attack(
             table.columns,
             target_column,
             feature_names,
-            split.to_data_units(result.X_poison),
+            frozen_exact(split.to_data_units(result.X_poison), constraints, X),
             result.y_poison,
         )
         try:
-            report.write_attack(out, table.columns, poison, sep, summary, figures)
+            report.write_attack(
+                out,
+                table.columns,
+                poison,
+                sep,
+                summary,
+                figures,
+                integer_columns=integer_columns(constraints, feature_names),
+            )
         except OSError as exc:
             raise click.ClickException(
                 f"--out {out}: cannot write the results ({exc.strerror or one_line(exc)})"
@@ -396,13 +421,23 @@ def attack(
     if not quiet:
         click.echo(
             f"{result.n_points} poison rows against {len(split.y_train)} training "
-            f"rows (rate {summary['rate']:.4g}); {summary['effect_name']}: "
-            f"{result.effect_clean:.4g} -> {result.effect_history[-1]:.4g}; "
-            f"test {spec.metric.key}: {summary['test_metric_before']:.4g} -> "
-            f"{summary['test_metric_after']:.4g}"
+            f"rows (rate {summary['rate']:.4g})"
         )
-        click.echo(f"wrote {', '.join(OUTPUT_FILES)} to {out}")
-    for message in result.warnings:  # even with --quiet: a failed attack must be seen
+        click.echo(
+            f"{summary['effect_name']}: {result.effect_clean:.4g} -> "
+            f"{result.effect_history[-1]:.4g}; test {spec.metric.key}: "
+            f"{summary['test_metric_before']:.4g} -> {summary['test_metric_after']:.4g}"
+        )
+        if result.effect_unconcealed is not None:
+            full = result.effect_clean - result.effect_unconcealed
+            kept = (result.effect_clean - result.effect_history[-1]) / full if full else 0.0
+            click.echo(
+                f"alpha = {alpha:g} kept {kept:.1%} of the alpha = 0 attack's change of "
+                f"{summary['effect_name']} ({result.effect_clean:.4g} -> "
+                f"{result.effect_unconcealed:.4g})"
+            )
+    click.echo(f"wrote {', '.join(OUTPUT_FILES)} to {out}")
+    for message in warned:  # even with --quiet: a failed attack must be seen
         click.echo(f"warning: {message}", err=True)
 
 
@@ -430,22 +465,19 @@ def _check_options(ctx: click.Context, spec) -> str:
         raise click.UsageError(f"--reg has no effect with --model {model} (it is not regularised)")
     if "l1_ratio" in given and "l1_ratio" not in spec.objective_params:
         raise click.UsageError(f"--l1-ratio does not apply to --model {model}")
+    check_constraint_options(params)
     if params["optimize_y"] and spec.task != "regression":
         raise click.UsageError(
             "--optimize-y applies to regression models only (class "
             f"labels of --model {model} poison rows are flipped "
             "instead)"
         )
-    sep = {"tab": "\t", "\\t": "\t"}.get(params["sep"], params["sep"])
-    if len(sep) != 1 or sep in '"\r\n':
-        raise click.UsageError(
-            f"--sep must be a single character other than a quote "
-            f"or a newline, got {params['sep']!r}"
-        )
+    sep = params["sep"]  # one character: checked by its callback (common.data_options)
     out = params["out"].absolute()
     ancestor = next(p for p in (out, *out.parents) if p.exists())
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise click.UsageError(f"--out: cannot write into {ancestor}")
+    check_out_dir(params["out"], params["force"])
     return sep
 
 

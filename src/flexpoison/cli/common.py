@@ -1,12 +1,22 @@
-"""What every command shares: one-line errors, the flags behind argument names."""
+"""What every command shares: one-line errors, the flags behind argument names, and
+the options that read a user's CSV file (:func:`data_options`, :func:`read_data`)."""
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+from .._progress import PLAIN_INTERVAL
+
+if TYPE_CHECKING:
+    from ..data import CsvTable, Dataset
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -19,8 +29,9 @@ TRADE_OFF = click.option(
     default="share",
     show_default=True,
     help="How alpha weighs effect against concealment: 'share' means the same on "
-    "any data (alpha is the share of each point's effect given up to hide it "
-    "closer to the data's centre; 0.5 keeps half of what a point can do); "
+    "any data (alpha is the share of the alpha = 0 attack's effect given up to "
+    "hide the points closer to the data's centre; 0.5 keeps half of it, after "
+    "every point, at about twice the cost); "
     "'paper' is the paper's W = alpha*C +/- (1 - alpha)*E, whose balance depends "
     "on the number of rows and the units.",
 )
@@ -44,9 +55,181 @@ PASSES = click.option(
     "pass costs about as much as the first.",
 )
 
+#: The widest line a command prints (tables, summaries, progress): fits a
+#: 100-column terminal and a log viewer without wrapping.
+WIDTH = 100
+
+#: ``--quiet``: the same in every command.
+QUIET = click.option(
+    "--quiet",
+    "-q",
+    is_flag=True,
+    help="No progress and no tables: only the closing summary (what was done, where "
+    "the results are) and, on stderr, the 'warning:' lines of attacks whose results should not be "
+    "trusted as they stand. Without it, progress goes to stderr: a bar on a terminal, "
+    f"plain lines (at most one per {PLAIN_INTERVAL:g} s per loop) when stderr is a file "
+    "or a pipe.",
+)
+
+
+def force_option(writes: str) -> Callable[[F], F]:
+    """``--force``: write into a non-empty --out; ``writes`` names what the command
+    replaces there."""
+    return click.option(
+        "--force",
+        is_flag=True,
+        help="Write into an --out directory that is not empty (refused without it). "
+        f"The command's own files there are replaced and, if an earlier run left more "
+        f"of them, removed ({writes}), so old and new results are never mixed; other "
+        "files are kept.",
+    )
+
+
+def check_out_dir(out: Path, force: bool) -> None:
+    """Refuse (a usage error, exit status 2) an --out that is not a directory, or a
+    directory that is not empty unless ``force``; before anything runs or is written."""
+    if out.exists() and not out.is_dir():
+        raise click.UsageError(f"--out {out}: exists and is not a directory")
+    if force or not out.is_dir():
+        return
+    try:
+        entries = sorted(p.name for p in out.iterdir())
+    except OSError as exc:
+        raise click.UsageError(f"--out {out}: cannot list it ({exc.strerror})") from None
+    if entries:
+        shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+        count = f"{len(entries)} {'entry' if len(entries) == 1 else 'entries'}"
+        raise click.UsageError(
+            f"--out {out}: the directory is not empty ({count}: {shown}); "
+            "give --force to replace this command's results in it, or choose a new or "
+            "empty directory"
+        )
+
+
+def echo_wrapped(text: str, err: bool = False) -> None:
+    """Echo a sentence wrapped at :data:`WIDTH` columns (continuation lines indented;
+    words and paths are never split)."""
+    import textwrap
+
+    click.echo(
+        textwrap.fill(
+            text,
+            WIDTH,
+            subsequent_indent="  ",
+            break_long_words=False,
+            break_on_hyphens=False,
+        ),
+        err=err,
+    )
+
+
+def _sep(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--sep`` as one character, by the library's rule (:func:`flexpoison.data.check_sep`)."""
+    if value is None:
+        return None
+    from ..data import check_sep
+    from ..errors import InvalidInputError
+
+    try:
+        return check_sep(value)
+    except InvalidInputError as exc:
+        raise click.BadParameter(one_line(exc).removeprefix("sep: ")) from None
+
+
+def data_options(*, required: bool, sep_note: str = "") -> Callable[[F], F]:
+    """``--data FILE.csv``, ``--sep`` and ``--target-column COL``: a user's CSV file, declared
+    once for every command that reads one (read it with :func:`read_data`).
+
+    ``required``: whether --data and --target-column must be given (a command that also
+    takes a built-in data set checks them itself, :func:`check_data_options`);
+    ``sep_note``: what the command adds to --sep's help."""
+    options = (
+        click.option(
+            "--data",
+            required=required,
+            metavar="FILE.csv",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="CSV file with a header row: one target column, every other column a "
+            "numeric feature. Read strictly: a malformed row is an error naming its line.",
+        ),
+        click.option(
+            "--sep",
+            default=",",
+            show_default=True,
+            metavar="CHAR",
+            callback=_sep,
+            help="Field separator of the CSV file (one character; 'tab' or '\\t' for "
+            "tabs)." + (" " + sep_note if sep_note else ""),
+        ),
+        click.option(
+            "--target-column",
+            required=required,
+            metavar="COL",
+            help="Name of the column to predict (the response, or the class label; "
+            "--model says which).",
+        ),
+    )
+
+    def decorate(function: F) -> F:
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
+
+
+def check_data_options(ctx: click.Context, builtin: str) -> None:
+    """For a command that reads a built-in data set (option ``builtin``) or a CSV file
+    (:func:`data_options` with ``required=False``): exactly one of them; --target-column
+    with --data (click's own "Missing option" error, as where it is required); --sep and
+    --target-column only with --data."""
+    params = ctx.params
+    flag = "--" + builtin.replace("_", "-")
+    if (params[builtin] is None) == (params["data"] is None):
+        raise click.UsageError(f"give exactly one of {flag} (a built-in data set) and --data")
+    if params["data"] is not None:
+        if params["target_column"] is None:
+            option = next(p for p in ctx.command.params if p.name == "target_column")
+            raise click.MissingParameter(ctx=ctx, param=option)
+        return
+    for name in ("target_column", "sep"):
+        if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT:
+            raise click.UsageError(
+                f"--{name.replace('_', '-')} applies to --data only ({flag} names a "
+                "built-in data set)"
+            )
+
+
+def read_data(
+    path: Path, sep: str, target_column: str, task: str, columns: list[str] | None = None
+) -> tuple[CsvTable, Dataset]:
+    """Read the file of :func:`data_options` for a model of ``task``: the table (columns,
+    rows, checksum) and the :class:`~flexpoison.data.Dataset`. Call it inside
+    :func:`user_errors`; ``columns`` (if given) is filled with the feature columns' names
+    for its messages."""
+    from ..data import read_csv
+
+    table = read_csv(path, sep)
+    dataset = table.dataset(target_column, task)
+    if columns is not None:
+        columns.extend(dataset.feature_names)
+    return table, dataset
+
 
 def one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
+
+
+def name_columns(message: str, columns: Sequence[str]) -> str:
+    """``message`` with "feature j" (the library's name of X's column j) replaced by
+    "column 'name'", ``columns`` the feature columns' names."""
+    return re.sub(
+        r"\bfeature (\d+)\b",
+        lambda m: (
+            f"column {columns[int(m.group(1))]!r}" if int(m.group(1)) < len(columns) else m.group(0)
+        ),
+        message,
+    )
 
 
 @contextlib.contextmanager
@@ -70,19 +253,24 @@ def user_errors(
         if colon and flags and name in flags:
             message = f"{flags[name]}: {rest}"
         if columns:
-            message = re.sub(
-                r"\bfeature (\d+)\b",
-                lambda m: (
-                    f"column {columns[int(m.group(1))]!r}"
-                    if int(m.group(1)) < len(columns)
-                    else m.group(0)
-                ),
-                message,
-            )
+            message = name_columns(message, columns)
         raise click.ClickException(message) from None
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         raise click.ClickException(f"{where}{exc.strerror or one_line(exc)}") from None
 
 
-__all__ = ["CONTEXT", "one_line", "user_errors"]
+__all__ = [
+    "CONTEXT",
+    "WIDTH",
+    "QUIET",
+    "force_option",
+    "check_out_dir",
+    "echo_wrapped",
+    "data_options",
+    "check_data_options",
+    "read_data",
+    "one_line",
+    "name_columns",
+    "user_errors",
+]

@@ -1,4 +1,6 @@
-"""``flexpoison frontier``: the effect–concealment frontier against real sanitizers."""
+"""``flexpoison frontier``: the effect–concealment frontier against real sanitizers, on a
+built-in data set (``--dataset``) or the user's own CSV file (``--data``, read by the
+same options and rules as ``flexpoison attack``: :func:`.common.data_options`)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,20 @@ from .. import models
 from .._validation import MAX_RATE
 from ..attack.goals import GOALS
 from ..data.loaders import DATASETS
-from .common import CONTEXT, PASSES, STARTS, TRADE_OFF, user_errors
+from .common import (
+    CONTEXT,
+    PASSES,
+    QUIET,
+    STARTS,
+    TRADE_OFF,
+    WIDTH,
+    check_data_options,
+    check_out_dir,
+    data_options,
+    force_option,
+    read_data,
+    user_errors,
+)
 
 if TYPE_CHECKING:
     from ..attack import TradeOff
@@ -59,7 +74,9 @@ def _alphas(ctx, param, value: str) -> tuple[float, ...]:
     return alphas
 
 
-def _dataset(ctx, param, value: str) -> str:
+def _dataset(ctx, param, value: str | None) -> str | None:
+    if value is None:
+        return None
     name = value.strip().lower().replace("-", "_")
     if name not in DATASETS:
         raise click.BadParameter(f"unknown data set {value!r}; choose from " + ", ".join(DATASETS))
@@ -69,17 +86,22 @@ def _dataset(ctx, param, value: str) -> str:
 @click.command(context_settings=CONTEXT)
 @click.option(
     "--dataset",
-    required=True,
     callback=_dataset,
     metavar="NAME",
-    help="Data set: " + ", ".join(DATASETS) + " (split 70/30 with --seed, "
-    "features standardised on the training split).",
+    help="A built-in data set: " + ", ".join(DATASETS) + "; or give your own CSV file "
+    "with --data. Either is split 70/30 with --seed, its features standardised on the "
+    "training split.",
+)
+@data_options(
+    required=False,
+    sep_note="With --data only, which also needs --target-column and --model.",
 )
 @click.option(
     "--model",
     type=click.Choice(models.MODEL_NAMES),
     default=None,
-    help="The victim: " + MODEL_HELP + ". Default: " + DEFAULT_HELP + ".",
+    help="The victim: " + MODEL_HELP + ". Default: " + DEFAULT_HELP + ". Required "
+    "with --data: its task says how the target column is read (numbers or class labels).",
 )
 @click.option(
     "--goal",
@@ -126,10 +148,11 @@ def _dataset(ctx, param, value: str) -> str:
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Output directory for frontier.csv, frontier.json, frontier.html and "
-    "the PNGs, written all at once at the end. Default: "
-    "flexpoison-out/frontier-DATASET-MODEL-GOAL (beside the report of "
-    "'flexpoison reproduce').",
+    help="Output directory for frontier.csv, frontier.json, frontier.html (the "
+    "self-contained report), the PNGs and poison_*.csv, written all at once at the "
+    "end; new or empty unless --force; nothing else is written outside it (but "
+    "--report). Default: flexpoison-out/frontier-DATASET-MODEL-GOAL, DATASET the "
+    "name or the CSV file's stem (beside the report of 'flexpoison reproduce').",
 )
 @click.option(
     "--max-iter",
@@ -155,16 +178,17 @@ def _dataset(ctx, param, value: str) -> str:
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="An existing report.html (from 'flexpoison reproduce') to insert a "
-    "Frontier section into. Default: OUT/../report.html, if it exists.",
+    "Frontier section into, atomically: the one file outside --out this command "
+    "writes, and only when this option is given.",
 )
-@click.option(
-    "--quiet",
-    is_flag=True,
-    help="No progress bar and no summary table (the last line is still printed).",
-)
+@force_option("frontier.*, frontier_*.png, poison_*.csv")
+@QUIET
 def frontier(
-    dataset: str,
-    model: str,
+    dataset: str | None,
+    data: Path | None,
+    sep: str,
+    target_column: str | None,
+    model: str | None,
     goal: str,
     rate: float,
     alphas: tuple[float, ...],
@@ -177,6 +201,7 @@ def frontier(
     starts: int,
     passes: int,
     report: Path | None,
+    force: bool,
     quiet: bool,
 ) -> None:
     """Measure concealment against real sanitizers: the effect-concealment frontier.
@@ -190,19 +215,47 @@ def frontier(
     rows removed, the effect left and the test MSE / accuracy; plus one PNG per
     sanitizer (effect left vs share caught) and an overview; and each attack's poison
     rows in the data set's units (poison_*.csv).
+
+    The data: a built-in set (--dataset NAME) or your CSV file (--data FILE.csv
+    --target-column COL --model NAME [--sep ;]), read as 'flexpoison attack' reads it.
+
+    Everything is written inside --out (frontier.html is the self-contained report),
+    which must be new or empty unless --force; only --report edits a file elsewhere.
     """
+    ctx = click.get_current_context()
+    check_data_options(ctx, "dataset")
+    if data is not None and model is None:
+        raise click.UsageError(
+            "--data needs --model: the model's task says how the target column is read "
+            "(numbers for regression, class labels for classification)"
+        )
     if report is not None and not report.is_file():
         raise click.ClickException(
             f"--report: {report} does not exist (give the "
             "report.html written by 'flexpoison reproduce')"
         )
+    if out is not None:
+        check_out_dir(out, force)
     start = time.perf_counter()
-    with user_errors(FLAGS):
-        from ..experiments.frontier import run_frontier
+    columns: list[str] = []  # the feature columns' names of --data, for error messages
+    with user_errors(FLAGS, columns):
+        from ..data import Dataset
+        from ..experiments import frontier as fr
         from ..reporting.frontier import write_frontier
 
-        result = run_frontier(
-            dataset,
+        source: str | Dataset | None = dataset
+        if data is not None:
+            assert target_column is not None and model is not None  # checked above
+            _, source = read_data(data, sep, target_column, models.get(model).task, columns)
+        assert source is not None  # exactly one of --dataset and --data (checked above)
+        if out is None:  # the default names the data set and the victim: check it first
+            if isinstance(source, str):
+                source = fr.load_dataset(source, data_dir=data_dir)
+            victim = model or models.DEFAULT_MODEL[source.task]
+            out = Path("flexpoison-out") / f"frontier-{source.name}-{victim}-{goal}"
+            check_out_dir(out, force)
+        result = fr.run_frontier(
+            source,
             model=model,
             goal=goal,
             rate=rate,
@@ -214,42 +267,76 @@ def frontier(
             starts=starts,
             passes=passes,
             data_dir=data_dir,
-            progress=False if quiet else None,
+            progress=not quiet,  # a bar on a terminal, plain lines in a log
         )
-        if out is None:
-            out = Path("flexpoison-out") / f"frontier-{dataset}-{result.settings.model}-{goal}"
-        written = write_frontier(result, out, report=report)
+        written = write_frontier(result, out, report=report, auto_report=False)
     if not quiet:
         click.echo(_table(result))
     s = result.settings
     tail = f"; report updated: {written.report}" if written.report else ""
     click.echo(
-        f"frontier: {len(result.attacks)} attacks x {len(s.sanitizers) - 1} "
-        f"sanitizers, m = {s.n_poison} poison rows; files in {written.out_dir}"
-        f"{tail} ({time.perf_counter() - start:.1f} s)"
+        f"frontier: {len(result.attacks)} attacks x {len(s.sanitizers) - 1} sanitizers, "
+        f"m = {s.n_poison} poison rows ({time.perf_counter() - start:.1f} s); "
+        f"files in {written.out_dir}{tail}"
     )
     for p in result.attacks:  # even with --quiet: a failed attack must be seen
         for message in p.warnings:
             click.echo(f"warning: {p.label}: {message}", err=True)
 
 
-def _table(result) -> str:
-    """Recall / effect left per attack (rows) and sanitizer (columns), as text."""
+#: Sanitizer names shortened in the console table (the files keep the full names).
+SHORT_NAMES = {"three_sigma": "3-sigma", "isolation_forest": "iforest"}
+
+
+def _table(result, width: int = WIDTH) -> str:
+    """The effect left (first line) and the share of poison caught (second line) per
+    attack (rows) and sanitizer (columns), as text at most ``width`` columns wide (the
+    sanitizers are split over several blocks if they do not fit in one)."""
+    import textwrap
+
+    from ..experiments.pipeline import NO_SANITIZER
+
     s = result.settings
     names = list(s.sanitizers)
-    width = max(10, *(len(n) for n in names))
-    head = f"{'attack':<32}" + "".join(f"{n:>{width + 8}}" for n in names)
-    lines = [
-        f"{s.effect_name} after sanitising (share of poison caught); no attack: "
-        f"{s.effect_name} = {result.effect_clean:.4g}",
-        head,
-    ]
-    for p in result.attacks:
-        cells = []
+    attacks = list(result.attacks)
+    labels = [p.label if len(p.label) <= 16 else p.attack.replace("_", " ") for p in attacks]
+    direction = "higher" if s.higher_is_damage else "lower"
+    title = (
+        f"{s.effect_name} left after each sanitizer and refitting ({direction} = more damage; "
+        f"no attack: {result.effect_clean:.4g}), and under it the share of the poison rows "
+        "the sanitizer removed:"
+    )
+    lines = textwrap.wrap(title, width)
+    cells = {}
+    for i, p in enumerate(attacks):
         for n in names:
             r = result.row(p.attack, n, p.alpha)
-            cells.append(f"{r.effect:.4g} ({r.recall:.0%})".rjust(width + 8))
-        lines.append(f"{p.label:<32}" + "".join(cells))
+            recall = "" if n == NO_SANITIZER or r.recall is None else f"{r.recall:.0%}"
+            cells[i, n] = (f"{r.effect:.4g}", recall)
+    first = max(len("attack"), *(len(label) for label in labels)) + 1
+    widths = {  # two spaces, then the widest of the name and the cells
+        n: 2
+        + max(
+            len(SHORT_NAMES.get(n, n)), *(len(c) for i in range(len(attacks)) for c in cells[i, n])
+        )
+        for n in names
+    }
+    blocks: list[list[str]] = [[]]
+    for n in names:  # as many sanitizers per block as fit in ``width``
+        if blocks[-1] and first + sum(widths[m] for m in blocks[-1]) + widths[n] > width:
+            blocks.append([])
+        blocks[-1].append(n)
+    for block in blocks:
+        head = "".join(SHORT_NAMES.get(n, n).rjust(widths[n]) for n in block)
+        lines.append("attack".ljust(first) + head)
+        for i, label in enumerate(labels):
+            for k, text in enumerate((label, "")):
+                row = "".join(cells[i, n][k].rjust(widths[n]) for n in block)
+                lines.append(text.ljust(first) + row)
+    notes = [f"{short} = {name}" for name, short in SHORT_NAMES.items() if name in names]
+    notes += [f"{short} = {p.label}" for short, p in zip(labels, attacks) if short != p.label]
+    if notes:
+        lines.append(textwrap.fill("(" + "; ".join(notes) + ")", width))
     return "\n".join(lines)
 
 

@@ -9,7 +9,7 @@ import click
 
 from .._validation import MAX_RATE
 from ..data.loaders import DATASETS
-from .common import CONTEXT, user_errors
+from .common import CONTEXT, QUIET, check_out_dir, force_option, user_errors
 
 #: What --quick changes: fewer gradient iterations per point, a looser stop.
 QUICK: dict[str, float] = {"max_iter": 20, "tol": 1e-4}
@@ -45,7 +45,8 @@ def _datasets(ctx, param, value: str) -> tuple[str, ...]:
     default=Path("flexpoison-out"),
     show_default=True,
     help="Directory for report.html, summary.json, claims.csv and one folder "
-    "per data set. Written all at once when the run has finished.",
+    "per data set, written all at once when the run has finished; new or empty "
+    "unless --force. Nothing is written outside it.",
 )
 @click.option(
     "--datasets",
@@ -89,7 +90,8 @@ def _datasets(ctx, param, value: str) -> tuple[str, ...]:
     "decreases is judged under the paper's rule, and the report gives the claims "
     "supported under each.",
 )
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@force_option("report.html, summary.json, claims.csv and every data set's folder")
+@QUIET
 def reproduce(
     quick: bool,
     out: Path,
@@ -98,6 +100,7 @@ def reproduce(
     max_rate: float,
     seed: int,
     step: str,
+    force: bool,
     quiet: bool,
 ) -> None:
     """Reproduce the paper's Figures 3-6 from real data, and judge its claims.
@@ -109,8 +112,10 @@ def reproduce(
     --max-rate, figures (a) W vs iteration and (b)
     E_I vs poisoning rate, test MSE / accuracy vs rate, the numbers behind each figure
     as CSV, a JSON summary and a self-contained report.html stating whether each of
-    the paper's claims holds in this run.
+    the paper's claims holds in this run. The output directory must be new or empty
+    unless --force.
     """
+    check_out_dir(out, force)
     import os
     import platform
 
@@ -142,12 +147,12 @@ def reproduce(
     }
     start = time.perf_counter()
     runs, timings = [], {}
-    progress = False if quiet else None  # None: a bar only on a terminal
+    progress = not quiet  # a bar on a terminal, plain lines in a log
     with user_errors():
         for name in datasets:
             t0 = time.perf_counter()
             dataset = load_dataset(name, data_dir=data_dir)
-            if progress is not False:
+            if progress:
                 click.echo(
                     f"{name}: {dataset.X.shape[0]} rows × {dataset.X.shape[1]} features", err=True
                 )
@@ -174,14 +179,16 @@ def reproduce(
         }
         report = write_reproduction(runs, out, summary=summary)
     headline = claims_by_rule(runs)
-    counts = "; ".join(
-        f"{c['supported']}/{c['total']} under the {rule} step rule"
-        for rule, c in headline["supported_by_rule"].items()
-    )
+    lead = "the paper's claims supported:"
+    for k, (rule, c) in enumerate(headline["supported_by_rule"].items()):
+        click.echo(
+            f"{lead if k == 0 else ' ' * len(lead)} {c['supported']}/{c['total']} "
+            f"under the {rule} step rule"
+        )
     depends = len(headline["depend_on_rule"])
     click.echo(
-        f"the paper's claims supported: {counts} ({depends} depend on the rule); "
-        f"report: {report} ({time.perf_counter() - start:.1f} s)"
+        f"{depends} {'depends' if depends == 1 else 'depend'} on the rule "
+        f"({time.perf_counter() - start:.1f} s); report: {report}"
     )
 
 

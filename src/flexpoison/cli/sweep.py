@@ -12,8 +12,9 @@ import click
 
 from .. import models
 from .._validation import MAX_RATE
+from ..data.loaders import DATASETS
 from ..sweeps.spec import MAX_RUNS
-from .common import CONTEXT, user_errors
+from .common import CONTEXT, QUIET, echo_wrapped, user_errors
 
 HELP = """Run the grid of a sweep FILE (TOML), resumably, into DIR/results.sqlite.
 
@@ -28,11 +29,16 @@ HELP = """Run the grid of a sweep FILE (TOML), resumably, into DIR/results.sqlit
     training or test rows, ...) and a grid of more than {limit} runs (split such a grid
     into several files; they can share one DIR) are refused with one line naming the key.
 
+    A data set is a built-in name ({builtin}) or your own CSV file, a table
+    {{ path = "FILE.csv", target = "COL" }} (optional: sep, task, name; the path relative
+    to FILE's folder) read as 'flexpoison attack --data' reads it, up front; its runs
+    name it NAME@HASH, the file's stem and the start of its SHA-256.
+
     \b
     Example sweep file:
       [sweep]
       name = "demo"
-      datasets = ["iris", "breast_cancer"]
+      datasets = ["iris", {{ path = "mine.csv", target = "label" }}]
       models = ["{model}"]
       goals = ["integrity", "availability"]
       alphas = [0.0, 0.5, 1.0]
@@ -48,7 +54,10 @@ HELP = """Run the grid of a sweep FILE (TOML), resumably, into DIR/results.sqlit
       flexpoison sweep demo.toml --out runs/demo --scheduler tcp://10.0.0.5:8786
       flexpoison plot runs/demo
     """.format(
-    model=models.DEFAULT_MODEL["classification"], max_rate=MAX_RATE, limit=f"{MAX_RUNS:,}"
+    model=models.DEFAULT_MODEL["classification"],
+    max_rate=MAX_RATE,
+    limit=f"{MAX_RUNS:,}",
+    builtin=", ".join(DATASETS),
 )
 
 
@@ -93,13 +102,7 @@ HELP = """Run the grid of a sweep FILE (TOML), resumably, into DIR/results.sqlit
     help="Only print where the sweep stands in DIR (done / failed / pending, "
     "failed runs' errors); run nothing, write nothing.",
 )
-@click.option(
-    "--quiet",
-    "-q",
-    is_flag=True,
-    help="No progress bar and no summary table (there is no bar either when "
-    "stderr is not a terminal).",
-)
+@QUIET
 def sweep(
     file: Path,
     out: Path,
@@ -139,7 +142,7 @@ def sweep(
             _print_status(grid, report, out)
             return
         if not quiet and grid.skipped:
-            click.echo("left out (skip_incompatible): " + ", ".join(grid.skipped))
+            echo_wrapped("left out (skip_incompatible): " + ", ".join(grid.skipped))
         try:
             result = sw.run_sweep(
                 grid,
@@ -148,7 +151,7 @@ def sweep(
                 scheduler=scheduler,
                 dask_local=dask_local,
                 retry_failed=retry_failed,
-                progress=False if quiet else None,
+                progress=not quiet,  # a bar on a terminal, plain lines in a log
             )
         except KeyboardInterrupt:
             click.echo(
@@ -170,11 +173,12 @@ def sweep(
     if ran:
         click.echo(
             f"sweep {grid.name!r}: {result.total} runs; {ran} run now "
-            f"({result.done} done, {result.failed} failed) on {result.executor} "
-            f"in {result.seconds:.1f} s; {result.skipped} already in {store}"
+            f"({result.done} done, {result.failed} failed) in {result.seconds:.1f} s"
         )
+        click.echo(f"  on {result.executor}; {result.skipped} already in {store}")
     else:
-        click.echo(f"sweep {grid.name!r}: {result.total} runs, all already in {store}; 0 run now")
+        click.echo(f"sweep {grid.name!r}: {result.total} runs; 0 run now")
+        click.echo(f"  all already in {store}")
     if result.failed_total:
         raise click.ClickException(
             f"{result.failed_total} of {result.total} runs failed; "

@@ -4,10 +4,11 @@
 ``loaders``  :func:`load_dataset` by name (CCPP, Air Quality, Iris, breast cancer)
 ``uci``      where the UCI files are found, downloaded and checked
 ``readers``  strict parsers of the two UCI files
-``csvfile``  a user's CSV file (:func:`read_csv`) and θ vectors from text files
+``csvfile``  a user's CSV file (:func:`read_csv`; as a :class:`Dataset`:
+             :func:`load_csv_dataset`) and θ vectors from text files
 """
 
-from .csvfile import CsvTable, DataFileError, read_csv, read_vector
+from .csvfile import CsvTable, DataFileError, check_sep, load_csv_dataset, read_csv, read_vector
 from .dataset import DataError, Dataset
 from .loaders import DATASETS, load_dataset
 
@@ -18,6 +19,8 @@ __all__ = [
     "load_dataset",
     "CsvTable",
     "DataFileError",
+    "check_sep",
     "read_csv",
+    "load_csv_dataset",
     "read_vector",
 ]

@@ -3,6 +3,10 @@
 Reading is strict on purpose: a poisoning experiment on a silently mis-parsed file is
 worse than none. Every problem is one :class:`DataFileError` whose message names the
 file, the line (1 = the header) and what is wrong there.
+
+:func:`load_csv_dataset` (:func:`read_csv`, then :meth:`CsvTable.dataset`) is the one
+way every command and sweep turns a user's file into a :class:`Dataset`: the target
+column, every other column a numeric feature, the task saying how the target is read.
 """
 
 from __future__ import annotations
@@ -17,7 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FlexPoisonError
+from ..errors import FlexPoisonError, InvalidInputError
+from .dataset import Dataset
+
+#: Spellings of the tab separator accepted wherever a separator is given.
+SEP_ALIASES = {"tab": "\t", "\\t": "\t"}
 
 
 class DataFileError(FlexPoisonError, ValueError):
@@ -109,6 +117,29 @@ class CsvTable:
                     ) from None
         return X, y, tuple(self.columns[k] for k in features)
 
+    def dataset(self, target: str, task: str, name: str | None = None) -> Dataset:
+        """The table as a :class:`Dataset` (:meth:`features_and_target`), named ``name``
+        (default: the file's stem), with the file and its SHA-256."""
+        if task not in ("regression", "classification"):
+            raise InvalidInputError(
+                f"task: expected 'regression' or 'classification', got {task!r}"
+            )
+        X, y, features = self.features_and_target(target, task)
+        return Dataset(
+            name=self.path.stem if name is None else name,
+            X=X,
+            y=y,
+            feature_names=features,
+            target_name=target,
+            task=task,  # type: ignore[arg-type]  # checked above
+            description=(
+                f"Read from {self.path} (sha256 {self.sha256}): {len(self.rows)} rows, "
+                f"{len(features)} features, target column {target!r} ({task})."
+            ),
+            file=str(self.path.resolve()),
+            sha256=self.sha256,
+        )
+
     def _number(self, cell: str, i: int, k: int, hint: str = "") -> float:
         where = f"{self.path}, line {self.lines[i]}, column {self.columns[k]!r}"
         text = cell.strip()
@@ -133,19 +164,35 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def check_sep(sep: str) -> str:
+    """The field separator ``sep`` as one character (``'tab'`` or ``'\\t'``: a tab);
+    anything else than one character other than a quote or a newline is refused."""
+    value = SEP_ALIASES.get(sep, sep) if isinstance(sep, str) else sep
+    if not isinstance(value, str) or len(value) != 1 or value in '"\r\n':
+        raise InvalidInputError(
+            "sep: must be a single character other than a quote or a newline "
+            f"('tab' for a tab), got {sep!r}"
+        )
+    return value
+
+
 def read_csv(path: str | os.PathLike[str], sep: str = ",") -> CsvTable:
     """Read a UTF-8 CSV file with a header row, strictly.
 
     Every data row must have as many fields as the header; blank lines are skipped;
     column names must be unique and non-empty. Cells stay text until
-    :meth:`CsvTable.features_and_target` converts them.
+    :meth:`CsvTable.features_and_target` converts them. ``sep`` is checked by
+    :func:`check_sep`.
 
     Raises
     ------
     DataFileError
         Naming the file, the line and the problem.
+    InvalidInputError
+        ``sep`` is not a separator.
     """
     path = Path(path)
+    sep = check_sep(sep)
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -197,8 +244,23 @@ def _check_header(path: Path, header: list[str], sep: str) -> None:
     if len(header) == 1:
         raise DataFileError(
             f"{path}, line 1: the header has a single column "
-            f"{header[0]!r}; is the separator {sep!r} right? (see --sep)"
+            f"{header[0]!r}; is the separator {sep!r} right? (see --sep, or sep in a "
+            "sweep file)"
         )
+
+
+def load_csv_dataset(
+    path: str | os.PathLike[str],
+    target: str,
+    task: str,
+    *,
+    sep: str = ",",
+    name: str | None = None,
+) -> Dataset:
+    """A user's CSV file as a :class:`Dataset`: :func:`read_csv` then
+    :meth:`CsvTable.dataset` (``target``: the column to predict; ``task``:
+    ``"regression"``, a numeric target, or ``"classification"``, class labels)."""
+    return read_csv(path, sep).dataset(target, task, name)
 
 
 def read_vector(path: str | os.PathLike[str]) -> np.ndarray:
@@ -223,4 +285,12 @@ def read_vector(path: str | os.PathLike[str]) -> np.ndarray:
     return np.array(values)
 
 
-__all__ = ["DataFileError", "CsvTable", "read_csv", "read_vector"]
+__all__ = [
+    "SEP_ALIASES",
+    "DataFileError",
+    "CsvTable",
+    "check_sep",
+    "read_csv",
+    "load_csv_dataset",
+    "read_vector",
+]

@@ -29,8 +29,9 @@ class Dataset:
     X : numpy.ndarray
         Features, shape ``(n, d)``, dtype float64.
     y : numpy.ndarray
-        Target, shape ``(n,)``: float64 for regression, int64 class labels
-        ``0 .. k-1`` for classification.
+        Target, shape ``(n,)``: float64 for regression; for classification, int64
+        class labels (``0 .. k-1`` for the built-in sets) or, from a user's CSV file,
+        string labels as spelt in the file.
     feature_names : tuple of str
         The ``d`` column names of `X`, in order, as spelt in the source.
     target_name : str
@@ -39,6 +40,10 @@ class Dataset:
         The learning task.
     description : str
         Source, citation and DOI, licence, and which rows were kept and why.
+    file : str or None
+        The user's CSV file it was read from (None for the built-in sets).
+    sha256 : str or None
+        Hex SHA-256 digest of that file's bytes (None for the built-in sets).
 
     Notes
     -----
@@ -55,6 +60,8 @@ class Dataset:
     target_name: str
     task: Literal["regression", "classification"]
     description: str
+    file: str | None = None
+    sha256: str | None = None
 
     def __post_init__(self) -> None:
         if self.task not in ("regression", "classification"):
@@ -73,9 +80,11 @@ class Dataset:
                 f"Dataset {self.name!r}: X has {self.X.shape[0]} rows but y has {self.y.shape[0]}"
             )
         want = np.float64 if self.task == "regression" else np.int64
-        if self.y.dtype != want:
+        labels = self.task == "classification" and self.y.dtype.kind == "U"
+        if self.y.dtype != want and not labels:
+            also = " or strings" if self.task == "classification" else ""
             raise DataError(
-                f"Dataset {self.name!r}: y must have dtype {np.dtype(want)} for "
+                f"Dataset {self.name!r}: y must have dtype {np.dtype(want)}{also} for "
                 f"{self.task}, not {self.y.dtype}"
             )
         if len(self.feature_names) != self.X.shape[1]:

@@ -43,6 +43,13 @@ evaluation, not part of the attack.
 >>> result = run_frontier("ccpp", goal="integrity", rate=0.1,
 ...                       data_dir="data")                   # doctest: +SKIP
 
+The user's own CSV file is a :class:`~flexpoison.data.Dataset` too (its file and
+SHA-256 are recorded in the settings):
+
+>>> from flexpoison.data import load_csv_dataset
+>>> mine = load_csv_dataset("diabetes.csv", "progression", "regression")  # doctest: +SKIP
+>>> result = run_frontier(mine, rate=0.1)                    # doctest: +SKIP
+
 :func:`flexpoison.reporting.frontier.write_frontier` writes its files.
 """
 
@@ -58,6 +65,7 @@ from typing import Literal
 import numpy as np
 
 from .. import models
+from .._progress import progress_bar
 from .._validation import check_fraction, check_positive
 from ..attack import Goal, TradeOff, goal_from_name
 from ..attack.baselines import label_flip, random_clone, unconcealed
@@ -114,6 +122,8 @@ class FrontierSettings:
     trade_off: str = "share"
     starts: int = 4
     passes: int = 1
+    data_file: str | None = None  # a user's CSV file (Dataset.file), and its SHA-256
+    data_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -270,7 +280,9 @@ def run_frontier(
     ----------
     dataset : str or Dataset
         A name for :func:`~flexpoison.data.load_dataset` (with ``data_dir``) or a
-        :class:`~flexpoison.data.Dataset`.
+        :class:`~flexpoison.data.Dataset` (a user's CSV file:
+        :func:`~flexpoison.data.load_csv_dataset`; its file and SHA-256 are recorded in
+        the settings).
     model : str, scikit-learn estimator or None
         A registry name (:data:`flexpoison.models.MODEL_NAMES`, with its default
         hyper-parameters), an unfitted estimator of the registry, or None for the
@@ -295,7 +307,8 @@ def run_frontier(
     data_dir : path, optional
         Where :func:`~flexpoison.data.load_dataset` looks for the UCI files.
     progress : bool or None
-        Progress bar over the attack points (None: only on a terminal).
+        Progress over the attack points on stderr (True: a bar on a terminal, plain
+        lines otherwise; None: a bar on a terminal only; :mod:`flexpoison._progress`).
     on_attack : callable, optional
         Called with each :class:`AttackPoint` as soon as it is crafted.
 
@@ -372,14 +385,7 @@ def run_frontier(
     jobs: list[tuple[str, float | None]] = [("flexible", a) for a in alphas] + [
         (b, None) for b in baselines
     ]
-    from tqdm.auto import tqdm
-
-    bar = tqdm(
-        jobs,
-        disable=None if progress is None else not progress,
-        desc="attack points",
-        unit="attack",
-    )
+    bar = progress_bar(jobs, progress=progress, desc="attack points", unit="attack")
     for name, alpha in bar:
         bar.set_postfix_str(f"α = {alpha:g}" if alpha is not None else name)
         t0 = time.perf_counter()
@@ -466,6 +472,8 @@ def run_frontier(
         trade_off=trade_off,
         starts=int(starts),
         passes=int(passes),
+        data_file=dataset.file,
+        data_sha256=dataset.sha256,
     )
     scaler = split.scaler
     return FrontierResult(

@@ -27,6 +27,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from .. import models
+from .._progress import progress_bar
 from ..attack import AttackResult, Goal, Integrity
 from ..data import Dataset
 from .pipeline import Experiment, Split, split_data
@@ -135,14 +136,7 @@ def _run(
     victim = victim_for(dataset)
     experiment = Experiment(victim, Integrity(), split)
     runs = {}
-    from tqdm.auto import tqdm
-
-    bar = tqdm(
-        alphas,
-        desc=f"{dataset.name} (α, {step} step)",
-        unit="α",
-        disable=None if progress is None else not progress,
-    )
+    bar = progress_bar(alphas, progress=progress, desc=f"{dataset.name} (α, {step} step)", unit="α")
     for alpha in bar:
         bar.set_postfix_str(f"α = {alpha:g}")
         start = time.perf_counter()

@@ -39,11 +39,16 @@ def write_attack(
     sep: str,
     summary: dict,
     figures: dict[str, Figure],
+    *,
+    integer_columns: Sequence[str] = (),
 ) -> None:
-    """``poison.csv`` (the file's columns, with its separator), ``summary.json`` and
-    the figures into ``out``, together or not at all."""
+    """``poison.csv`` (the file's columns, with its separator; ``integer_columns``
+    written as integers), ``summary.json`` and the figures into ``out``, together or
+    not at all."""
     with files.staged_output(out) as stage:
-        files.write_csv(stage / "poison.csv", columns, poison_rows, sep)
+        files.write_csv(
+            stage / "poison.csv", columns, poison_rows, sep, integer_columns=integer_columns
+        )
         files.write_json(stage / "summary.json", summary)
         for name, figure in figures.items():
             figure.savefig(stage / name, format="png", dpi=120)

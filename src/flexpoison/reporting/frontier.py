@@ -164,6 +164,13 @@ def _cell(value) -> str:
     return "" if value is None else value
 
 
+def owns(name: str) -> bool:
+    """Whether an entry of an output directory is one :func:`write_frontier` writes
+    (``frontier.csv``, ``frontier_lof.png``, ``poison_random_clone.csv``, …): those an
+    earlier frontier left there are removed when a new one is written."""
+    return bool(re.fullmatch(r"frontier\.(csv|json|html)|frontier_.+\.png|poison_.+\.csv", name))
+
+
 def poison_file_name(point: AttackPoint) -> str:
     """``poison_flexible_alpha0.5.csv``, ``poison_random_clone.csv``, …"""
     if point.attack == "flexible":
@@ -176,7 +183,7 @@ def write_frontier(
     out_dir: str | os.PathLike,
     *,
     report: str | os.PathLike | None = None,
-    auto_report: bool = True,
+    auto_report: bool = False,
 ) -> WrittenFrontier:
     """Write the frontier's files into ``out_dir`` (all or nothing) and the report.
 
@@ -185,11 +192,13 @@ def write_frontier(
     ``frontier_<sanitizer>.png`` per sanitizer, ``frontier_overview.png``,
     ``frontier.html`` (self-contained) and, per attack, its poison rows in the data
     set's units (``poison_flexible_alpha0.5.csv``, ``poison_random_clone.csv``, …;
-    :func:`poison_file_name`). Then, if ``report`` is given — or, with
-    ``auto_report``, if ``out_dir``'s parent holds ``report.html`` (from
-    ``flexpoison reproduce``) — a "Frontier" section is inserted into that report
-    before ``</body>`` (replacing the section of an earlier run with the same data
-    set, model, goal, rate and seed), atomically.
+    :func:`poison_file_name`). The files of an earlier frontier in ``out_dir``
+    (:func:`owns`) are replaced or removed; other files are kept. Then, only if
+    ``report`` is given — or, with ``auto_report``, if ``out_dir``'s parent holds
+    ``report.html`` (from ``flexpoison reproduce``) — a "Frontier" section is inserted
+    into that report before ``</body>`` (replacing the section of an earlier run with
+    the same data set, model, goal, rate and seed), atomically: the only file written
+    outside ``out_dir``, and only when asked.
     """
     if report is not None:
         report = Path(report)
@@ -201,7 +210,7 @@ def write_frontier(
     figures = figures_for(result)
     section = render_section(result, figures["frontier_overview.png"])
     names = []
-    with files.staged_output(out_dir) as stage:
+    with files.staged_output(out_dir, owned=owns) as stage:
         files.write_csv(
             stage / "frontier.csv",
             CSV_COLUMNS,
@@ -353,6 +362,7 @@ def insert_report_section(report: str | os.PathLike, section: str, key: str) -> 
 __all__ = [
     "CSV_COLUMNS",
     "WrittenFrontier",
+    "owns",
     "poison_file_name",
     "figures_for",
     "write_frontier",

@@ -24,6 +24,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from .. import models
+from ..data.loaders import DATASETS
 from ..experiments.paper import DatasetRun
 from . import files
 from .plotting import literal, plot_effect_vs_rate, plot_metric_vs_rate, plot_w_history
@@ -182,11 +183,20 @@ def summary_for(run: DatasetRun) -> dict:
     return out
 
 
+def owns(name: str) -> bool:
+    """Whether an entry of an output directory is one :func:`write_reproduction`
+    writes (``report.html``, ``summary.json``, ``claims.csv``, a data set's folder):
+    those an earlier reproduction left there are removed when a new one is written."""
+    return name in ("report.html", "summary.json", "claims.csv", *DATASETS)
+
+
 def write_reproduction(
     runs: list[DatasetRun], out_dir: str | os.PathLike, *, summary: dict
 ) -> Path:
-    """Write every file of the reproduction into ``out_dir`` (all or nothing)."""
-    with files.staged_output(out_dir) as stage:
+    """Write every file of the reproduction into ``out_dir`` (all or nothing),
+    replacing or removing what an earlier reproduction left there (:func:`owns`, e.g.
+    the folder of a data set this run leaves out); other files are kept."""
+    with files.staged_output(out_dir, owned=owns) as stage:
         all_figures = {}
         for run in runs:
             figures = figures_for(run)

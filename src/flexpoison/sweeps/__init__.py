@@ -13,7 +13,8 @@ a grid axis: every run measures every sanitizer listed)::
 
     [sweep]
     name = "demo"                        # optional label (default: the file's stem)
-    datasets = ["iris", "breast_cancer"] # ccpp, airquality, iris, breast_cancer
+    datasets = ["iris", "breast_cancer"] # ccpp, airquality, iris, breast_cancer, or a
+                                         #   CSV file: { path = "FILE.csv", target = "COL" }
     models = ["<model>"]                 # names of flexpoison.models.MODEL_NAMES
     goals = ["integrity", "availability"]  # also "loss-availability"
     alphas = [0.0, 0.5, 1.0]             # each in [0, 1]
@@ -40,6 +41,19 @@ as everywhere in flexpoison). Models are the registry's
 (:data:`flexpoison.models.REGISTRY`), each with its default hyper-parameters
 (:meth:`flexpoison.models.ModelSpec.make`; ``flexpoison frontier --help`` lists them);
 goals use the victim's default target preset.
+
+*Your own CSV files.* An item of ``datasets`` may be a table naming a CSV file,
+``{ path = "diabetes.csv", target = "progression" }``, beside built-in names:
+``path`` is relative to the sweep file's folder, ``target`` the column to predict (every
+other column a numeric feature); optional ``sep`` (one character, ``"tab"`` for a tab),
+``task`` (``"regression"`` or ``"classification"``; default: the task of the grid's
+models, which must then all share it) and ``name`` (default: the file's stem). The file
+is read when the sweep file is, by the reader of ``flexpoison attack --data``
+(:func:`flexpoison.data.load_csv_dataset`), so a missing file, a missing column, a
+malformed row or an unknown key is refused up front, naming the item. Its runs call the
+data set ``NAME@HASH``, ``HASH`` the first 8 hex digits of the file's SHA-256
+(``diabetes@34e91054``), in the store, ``--status`` and the figures; see
+:mod:`flexpoison.sweeps.datafiles`.
 
 *Incompatible pairs.* A regression model on a classification data set (or the reverse),
 or ``trim`` (regression only) on a classification data set, is refused by default,
@@ -80,10 +94,18 @@ does not depend on the machine's thread count or on how many runs share its core
 The run's *id* is the first 16 hex digits of the SHA-256 of the canonical JSON (sorted
 keys, no spaces) of its settings: schema, dataset, model, goal, alpha, rate, seed,
 sanitizers, max_iter, tol, step, trade_off, starts, passes, n_sigma, test_size,
-clean_removal (null without sanitizers). ``name`` and ``data_dir`` are not settings of
-a run: a run computed for one grid is reused by any other grid that contains it (the
-data are identified by name; their files are checked against their SHA-256 wherever
-they are read).
+clean_removal (null without sanitizers), and for a CSV file ``data``: ``{sha256, target,
+task, sep}``, the file's full SHA-256 and how it was read. ``name`` and ``data_dir`` are
+not settings of a run, nor is a CSV file's path: a run computed for one grid is reused
+by any other grid that contains it (the built-in data are identified by name, their
+files checked against their SHA-256 wherever they are read; a CSV file by its name and
+SHA-256, so two files of one name, or a file edited between two sweeps, never share a
+run, while a file moved elsewhere keeps its runs). The path travels beside the settings
+to the worker (a Dask worker must be able to read it, as it must ``data_dir``), which
+refuses a file whose SHA-256 is not the run's. Runs on the built-in sets have the
+settings, and so the ids, they had before CSV files were accepted: the store's
+:data:`~flexpoison.sweeps.spec.SCHEMA_VERSION` is unchanged and existing stores stay
+valid.
 
 The store
 ---------

@@ -16,6 +16,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
+from .._progress import progress_bar
 from .run import Outcome, execute_run, failed_outcome, one_line, versions
 from .spec import Run, Sweep
 from .store import STORE_NAME, ResultsStore, StoreError, exclusive
@@ -195,8 +196,18 @@ class SweepReport:
     failures: tuple[tuple[str, str, str], ...] = ()  # (run_id, label, error) now
 
 
-def _payloads(runs: Iterable[Run], data_dir: str | None) -> list[dict]:
-    return [{"run_id": r.run_id, "settings": dict(r.settings), "data_dir": data_dir} for r in runs]
+def _payloads(runs: Iterable[Run], sweep: Sweep) -> list[dict]:
+    """What a worker needs for each run: its settings, where the data are (a CSV file's
+    path travels beside the settings, not in them: it is no part of the run's id)."""
+    return [
+        {
+            "run_id": r.run_id,
+            "settings": dict(r.settings),
+            "data_dir": sweep.data_dir,
+            "data_file": sweep.files.get(r.settings["dataset"]),
+        }
+        for r in runs
+    ]
 
 
 @contextlib.contextmanager
@@ -277,7 +288,8 @@ def run_sweep(
     retry_failed : bool
         Run again the runs recorded as failed (otherwise they are skipped).
     progress : bool or None
-        Progress bar on stderr (None: only on a terminal).
+        Progress on stderr (True: a bar on a terminal, plain lines otherwise; None: a
+        bar on a terminal only; :mod:`flexpoison._progress`).
     function : callable
         The run function (default :func:`execute_run`); must be importable by name
         in the workers.
@@ -315,16 +327,14 @@ def run_sweep(
         counts: Counter = Counter()
         failures: list[tuple[str, str, str]] = []
         labels = {r.run_id: r.label() for r in todo}
-        from tqdm.auto import tqdm
-
-        bar = tqdm(
+        bar = progress_bar(
             total=len(sweep.runs),
             initial=skipped,
             unit="run",
             desc=f"sweep {sweep.name}",
             dynamic_ncols=True,
             smoothing=0.1,
-            disable=None if progress is None else not progress,
+            progress=progress,
         )
 
         def on_outcome(outcome: Outcome) -> None:
@@ -346,7 +356,7 @@ def run_sweep(
             if todo:
                 assert runner is not None  # connected above: there were runs to run
                 bar.set_postfix(done=0, failed=0, left=len(todo))
-                runner(_payloads(todo, sweep.data_dir), function, on_outcome)
+                runner(_payloads(todo, sweep), function, on_outcome)
         finally:
             bar.close()
         after = store.statuses()

@@ -16,21 +16,23 @@ from .spec import canonical
 # ------------------------------------------------------------------------- one run
 
 
-def compute_run(settings: Mapping, data_dir: str | None = None) -> dict:
+def compute_run(
+    settings: Mapping, data_dir: str | None = None, data_file: str | None = None
+) -> dict:
     """The result of one run: plain JSON values, a pure function of ``settings``.
 
     The experiment pipeline (:mod:`flexpoison.experiments.pipeline`) on the named data
-    set, victim and goal; see :mod:`flexpoison.sweeps` for what is measured. Raises
-    whatever the attack raises.
+    set, victim and goal; see :mod:`flexpoison.sweeps` for what is measured. A run on a
+    CSV file (settings ``data``) reads ``data_file``, which must be the file the run was
+    defined on (its SHA-256). Raises whatever the attack raises.
     """
     from .. import models
     from ..attack import goal_from_name
-    from ..data import load_dataset
     from ..experiments.paper import split_dataset
     from ..experiments.pipeline import Experiment
 
     s = settings
-    dataset = load_dataset(s["dataset"], data_dir=data_dir)
+    dataset = run_dataset(s, data_dir, data_file)
     split = split_dataset(dataset, test_size=s["test_size"], seed=s["seed"])
     spec = models.get(s["model"])
     goal = goal_from_name(s["goal"])
@@ -77,6 +79,29 @@ def compute_run(settings: Mapping, data_dir: str | None = None) -> dict:
     if s["sanitizers"]:
         out.update(_sanitised(experiment, result, s["sanitizers"], s["clean_removal"]))
     return out
+
+
+def run_dataset(settings: Mapping, data_dir: str | None = None, data_file: str | None = None):
+    """The data set of a run: a built-in one by name, or the CSV file ``data_file`` read
+    as its ``data`` setting says, refused unless it is the file the run was defined on."""
+    from ..data import DataFileError, load_csv_dataset, load_dataset
+    from ..errors import InvalidInputError
+
+    csv = settings.get("data")
+    if csv is None:
+        return load_dataset(settings["dataset"], data_dir=data_dir)
+    if data_file is None:
+        raise InvalidInputError(
+            f"data_file: the runs of {settings['dataset']!r} read a CSV file; give its path"
+        )
+    dataset = load_csv_dataset(data_file, csv["target"], csv["task"], sep=csv["sep"])
+    if dataset.sha256 != csv["sha256"]:
+        raise DataFileError(
+            f"{data_file}: not the file of {settings['dataset']!r} (SHA-256 "
+            f"{str(dataset.sha256)[:8]}…, expected {csv['sha256'][:8]}…): it changed since "
+            "the sweep file was read; run the sweep again to read it anew"
+        )
+    return dataset
 
 
 def _sanitised(experiment, result, names, clean_removal: float) -> dict:
@@ -140,7 +165,8 @@ def one_line(exc: BaseException) -> str:
 def execute_run(payload: Mapping) -> Outcome:
     """Run one grid point where this is called (a worker), capturing any error.
 
-    ``payload``: ``{"run_id", "settings", "data_dir"}``. BLAS/OpenMP pools are limited
+    ``payload``: ``{"run_id", "settings", "data_dir"}`` and, for a run on a CSV file,
+    ``"data_file"`` (its path, readable where the run executes). BLAS/OpenMP pools are limited
     to one thread for the duration, so the numbers cannot depend on the thread count.
     Exceptions (``Exception``, not interrupts) become a 'failed' outcome.
     """
@@ -154,8 +180,10 @@ def execute_run(payload: Mapping) -> Outcome:
     worker = f"{socket.gethostname()}:{os.getpid()}"
     start = time.perf_counter()
     try:
+        data_file = payload.get("data_file")
+        extra = {"data_file": data_file} if data_file else {}
         with threadpool_limits(limits=1):
-            result = compute_run(payload["settings"], payload.get("data_dir"))
+            result = compute_run(payload["settings"], payload.get("data_dir"), **extra)
         text = canonical(result)
         status, error, trace = "done", None, None
     except Exception as exc:  # noqa: BLE001 - a failing run is recorded, not raised
@@ -180,4 +208,12 @@ def failed_outcome(payload: Mapping, error: str) -> Outcome:
     )
 
 
-__all__ = ["compute_run", "Outcome", "execute_run", "failed_outcome", "one_line", "versions"]
+__all__ = [
+    "compute_run",
+    "run_dataset",
+    "Outcome",
+    "execute_run",
+    "failed_outcome",
+    "one_line",
+    "versions",
+]

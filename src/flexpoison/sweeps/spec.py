@@ -14,7 +14,7 @@ import os
 import tomllib
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -22,6 +22,7 @@ import numpy as np
 
 from .._validation import check_count, check_fraction, check_positive, check_rate
 from ..errors import FlexPoisonError, InvalidInputError
+from .datafiles import CsvEntry, csv_entry, read_entry
 
 #: Version of a run's definition; part of every run's settings (and so of its id).
 SCHEMA_VERSION = 2
@@ -69,6 +70,8 @@ class Sweep:
     runs: tuple[Run, ...]
     data_dir: str | None
     skipped: tuple[str, ...] = ()  # the incompatible pairs left out, described
+    #: The CSV files of the grid: data set label (``stem@sha256[:8]``) → absolute path.
+    files: Mapping[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.runs)
@@ -220,12 +223,14 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
     table = _read_table(path)
     axes = _axes(check, table)
     opts = _options(check, table, path)
-    data = _data_sets(check, axes["datasets"], opts, axes["seeds"][0])
+    data = _data_sets(check, axes, opts)
+    axes["datasets"] = list(data)  # their labels, in the file's order
     pairs, skipped = _pairs(check, axes, data, opts["skip_incompatible"])
     _check_rates(check, axes["rates"], data)
     _check_size(path, pairs, axes)
     runs = tuple(_expand(pairs, axes, opts, data))
-    return Sweep(opts["name"], path, runs, opts["data_dir"], tuple(skipped))
+    files = {label: info.file for label, info in data.items() if info.file is not None}
+    return Sweep(opts["name"], path, runs, opts["data_dir"], tuple(skipped), files)
 
 
 def _read_table(path: Path) -> dict:
@@ -292,8 +297,20 @@ def _axes(check: _Checker, table: Mapping) -> dict[str, list]:
             key, value, where, "integer", lambda i: 0 <= i < 2**32, "[0, 2**32 - 1]"
         )
 
+    def dataset(key, value, where):
+        if isinstance(value, dict):
+            return csv_entry(check, value, where)
+        if not isinstance(value, str):
+            check.fail(
+                key,
+                f"{where}expected a data set's name or a CSV file's table "
+                f'{{ path = "FILE.csv", target = "COLUMN" }}, got {check._type(value)} '
+                f"({value!r})",
+            )
+        return check.choice(key, value, DATASETS, "data set", where, _dataset_key)
+
     axes = {
-        "datasets": names("datasets", DATASETS, "data set", _dataset_key),
+        "datasets": check.array("datasets", table["datasets"], "strings", dataset),
         "models": names("models", registry.MODEL_NAMES, "model"),
         "goals": names("goals", tuple(GOALS), "goal"),
         "alphas": check.array("alphas", table["alphas"], "numbers", alpha),
@@ -353,28 +370,45 @@ def _options(check: _Checker, table: Mapping, path: Path) -> dict:
 
 @dataclass(frozen=True)
 class _Data:
-    """What the grid needs to know of a data set: its task and its training rows."""
+    """What the grid needs to know of a data set: its task and its training rows; for a
+    CSV file, the run's ``data`` setting and the file."""
 
     task: str
     n_train: int
+    csv: dict | None = None
+    file: str | None = None
 
 
-def _data_sets(check: _Checker, names: list[str], opts: Mapping, seed: int) -> dict[str, _Data]:
-    """Load each data set, split it as its runs do (``test_size``; the grid's first seed)
+def _data_sets(check: _Checker, axes: Mapping, opts: Mapping) -> dict[str, _Data]:
+    """Load each data set (a CSV file: read strictly, its task given or that of every
+    model of the grid), split it as its runs do (``test_size``; the grid's first seed)
     and build the attack's box on the training rows, so that what every run would refuse
-    about the data is refused here: too few training or test rows (``MIN_TRAIN_ROWS``,
-    ``MIN_TEST_ROWS``), a class too small to stratify, a box beyond the magnitudes
-    flexpoison can square (``n_sigma``)."""
+    about the data is refused here: a missing file or column, a malformed file, too few
+    training or test rows (``MIN_TRAIN_ROWS``, ``MIN_TEST_ROWS``), a class too small to
+    stratify, a box beyond the magnitudes flexpoison can square (``n_sigma``). Keyed by
+    label: the name, or ``stem@sha256[:8]`` for a CSV file."""
     from ..attack import feasible_box
     from ..data import load_dataset
     from ..experiments.paper import split_dataset
 
-    data = {}
-    for name in names:
-        try:
-            dataset = load_dataset(name, data_dir=opts["data_dir"])
-        except FlexPoisonError as exc:
-            check.fail("datasets", f"cannot load {name!r}: {exc}")
+    seed = axes["seeds"][0]
+    data: dict[str, _Data] = {}
+    for k, entry in enumerate(axes["datasets"], start=1):
+        csv = None
+        if isinstance(entry, CsvEntry):
+            name, dataset, csv = read_entry(check, entry, k, axes["models"])
+            if name in data:
+                check.fail(
+                    "datasets",
+                    f"item {k} ({entry.given}): the same data set {name!r} as an earlier "
+                    'item (the same file); give one of them another name = "…"',
+                )
+        else:
+            name = entry
+            try:
+                dataset = load_dataset(name, data_dir=opts["data_dir"])
+            except FlexPoisonError as exc:
+                check.fail("datasets", f"cannot load {name!r}: {exc}")
         try:
             split = split_dataset(dataset, test_size=opts["test_size"], seed=seed)
             feasible_box(np.asarray(split.X_train, dtype=float), opts["n_sigma"])
@@ -383,7 +417,7 @@ def _data_sets(check: _Checker, names: list[str], opts: Mapping, seed: int) -> d
             if setting in ("test_size", "n_sigma"):
                 check.fail(setting, f"data set {name!r}: {reason}")
             check.fail("datasets", f"{name!r}: {exc}")
-        data[name] = _Data(dataset.task, int(split.y_train.shape[0]))
+        data[name] = _Data(dataset.task, int(split.y_train.shape[0]), csv, dataset.file)
     return data
 
 
@@ -484,6 +518,8 @@ def _expand(
                             "test_size": opts["test_size"],
                             "clean_removal": opts["clean_removal"] if sanitizers else None,
                         }
+                        if data[ds_name].csv is not None:  # a CSV file: what was read
+                            settings["data"] = data[ds_name].csv
                         yield Run(run_id(settings), settings)
 
 

@@ -100,28 +100,59 @@ class _Tally:
         )
 
 
-def format_table(report: StatusReport) -> str:
-    """Per (data set, model, goal): runs done / failed / pending and mean numbers."""
-    from ..attack import GOALS
+#: The widest line :func:`format_table` makes (a 100-column terminal).
+TABLE_WIDTH = 100
 
-    head = (
-        f"{'dataset':<14}{'model':<11}{'goal':<18}{'done':>6}{'failed':>8}"
-        f"{'pending':>9}   {'E clean -> poisoned':<22}{'test metric before -> after':<28}"
-        f"{'s/run':>7}"
-    )
-    lines = [head]
+
+def format_table(report: StatusReport, width: int = TABLE_WIDTH) -> str:
+    """Per (data set, model, goal): runs done (failed and pending when there are any)
+    and mean numbers (3 significant digits, :func:`short_number`; the store holds every
+    digit), as text whose columns are as wide as their contents. A table wider than
+    ``width`` is printed as two: the counts, then the numbers."""
+    keys = ["dataset", "model", "goal"]
+    failed = any(counts["failed"] for _, counts in report.groups)
+    pending = any(counts["pending"] for _, counts in report.groups)
+    counted = ["done"] + ["failed"] * failed + ["pending"] * pending
+    numbers = ["E", "test", "s/run"]
+    rows = []
     for (ds, model, goal), counts in report.groups:
+        row = {"dataset": ds, "model": model, "goal": goal}
+        row.update({name: str(counts[name]) for name in counted})
         mean = report.means.get((ds, model, goal))
-        cells = ""
         if mean is not None:
-            e = f"{GOALS[goal].effect_name} {mean[0]:.4g} -> {mean[1]:.4g}"
-            t = f"{mean[2]:.4g} -> {mean[3]:.4g}"
-            cells = f"{e:<22}{t:<28}{mean[4]:>7.2f}"
-        lines.append(
-            f"{ds:<14}{model:<11}{goal:<18}{counts['done']:>6}"
-            f"{counts['failed']:>8}{counts['pending']:>9}   {cells}"
-        )
-    return "\n".join(lines)
+            row["E"] = f"{short_number(mean[0])} -> {short_number(mean[1])}"
+            row["test"] = f"{short_number(mean[2])} -> {short_number(mean[3])}"
+            row["s/run"] = f"{mean[4]:.2f}"
+        rows.append(row)
+    legend = (
+        "(means over the done runs) E: effect, clean -> poisoned; test: metric, before -> after"
+    )
+    lines = _columns(keys + counted + numbers, rows)
+    if max(map(len, lines)) > width:
+        lines = _columns(keys + counted, rows) + [""] + _columns(keys + numbers, rows)
+    return "\n".join([*lines, legend])
 
 
-__all__ = ["StatusReport", "sweep_status", "format_table"]
+def _columns(head: list[str], rows: list[dict[str, str]]) -> list[str]:
+    """``head`` and ``rows`` as lines of columns as wide as their widest cell, two
+    spaces apart (counts and times right-aligned)."""
+    widths = [max(len(h), *(len(r.get(h, "")) for r in rows)) for h in head]
+    right = {"done", "failed", "pending", "s/run"}
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if h in right else c.ljust(w) for c, w, h in zip(cells, widths, head)
+        ).rstrip()
+
+    return [line(head), *(line([r.get(h, "") for h in head]) for r in rows)]
+
+
+def short_number(value: float) -> str:
+    """``value`` to 3 significant digits in at most 7 characters: ``0.049``, ``47.8``,
+    ``312``, ``3102`` (numbers of 4 or 5 digits keep them all), ``1.2e+05``."""
+    if 100 <= abs(value) < 100_000:
+        return f"{value:.0f}"
+    return f"{value:.3g}"
+
+
+__all__ = ["StatusReport", "sweep_status", "format_table", "short_number"]

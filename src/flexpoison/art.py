@@ -1,0 +1,467 @@
+"""flexpoison's attack as an Adversarial Robustness Toolbox (ART) poisoning attack.
+
+:class:`FlexiblePoisoningAttack` is an ART white-box poisoning attack
+(``art.attacks.attack.PoisoningAttackWhiteBox``) that runs
+:class:`flexpoison.FlexiblePoisoning` against the scikit-learn model inside one of ART's
+scikit-learn wrappers — ``art.estimators.classification.SklearnClassifier`` (and the
+classes it returns) or ``art.estimators.regression.ScikitlearnRegressor`` — whose model
+is a victim of :data:`flexpoison.models.REGISTRY` (anything else is refused with a
+``ValueError`` naming it). It maps its parameters onto :class:`FlexiblePoisoning` and
+implements nothing of its own: the rows are flexpoison's, seed for seed.
+
+ART is an optional dependency, installed with ``pip install 'flexpoison[art]'``;
+``import flexpoison`` never imports it, and importing this module without it raises an
+``ImportError`` that says so.
+
+Example
+-------
+::
+
+    import numpy as np
+    from sklearn.datasets import load_iris
+    from art.estimators.classification import SklearnClassifier
+    from flexpoison import models
+    from flexpoison.art import FlexiblePoisoningAttack
+
+    X, labels = load_iris(return_X_y=True)
+    x = X.astype(np.float32)                       # ART's dtype
+    y = np.eye(3, dtype=np.float32)[labels]        # ART's one-hot labels
+    model = models.get('logistic').make(C=1.0)     # scikit-learn's logistic regression
+    classifier = SklearnClassifier(model, clip_values=(0.0, 8.0))
+
+    attack = FlexiblePoisoningAttack(classifier, alpha=0.5, n_points=5, random_state=0)
+    x_poison, y_poison = attack.poison(x, y)       # 5 rows to ADD to (x, y); y one-hot
+    classifier.fit(np.vstack([x, x_poison]), np.vstack([y, y_poison]))
+    attack.result.progress, attack.result.warnings # how far the model moved, and caveats
+
+What the attack uses
+--------------------
+* **(x, y) are the clean training set.** ``poison(x, y)`` returns m *new* rows
+  ``(x_poison, y_poison)`` to append to it, not modified copies of ``x``.
+* **The model's hyper-parameters, not its fit.** flexpoison fits the clean model on
+  ``(x, y)`` itself (exactly, in scikit-learn's objective) and reads only the wrapped
+  estimator's hyper-parameters (``C``, ``alpha``, ``fit_intercept``, …), so the wrapper
+  may be fitted or not; it is left untouched (fit it on the poisoned set yourself).
+* **Labels**: classifiers take ART's one-hot labels ``(n, nb_classes)`` or index labels
+  ``(n,)`` / ``(n, 1)``, and ``y_poison`` comes back in the same encoding and dtype;
+  one-hot labels must have the wrapper's ``nb_classes`` columns when it is fitted.
+  Regressors take responses ``(n,)`` or ``(n, 1)``, returned in the same shape.
+* **clip_values** (if set) are intersected with flexpoison's n_sigma box as its
+  ``bounds``; with ``n_sigma=None`` they are the box.
+* **Preprocessing**: the attack runs on the data exactly as the wrapper's ``fit`` hands
+  it to scikit-learn — through every preprocessing step that applies at fit time. Only
+  ART's standardisation (``preprocessing=(mean, std)``, ``StandardisationMeanStd``, the
+  identity by default, which casts to float32) can be attacked through: it is applied
+  to ``x`` (and to a ``LossAvailability`` goal's ``X_eval``), the attack runs in the
+  model's input space (where ``result``'s θ, C and E live, like ``flexpoison attack
+  --standardize``), and the rows are mapped back to the units of ``x``. Any other
+  step that applies at fit time (a preprocessing defence with ``apply_fit=True``) is
+  refused by name; steps that apply only at prediction, and postprocessing defences,
+  do not change the trained model and are ignored. An ``Integrity`` target given as
+  ``predict:v@x*`` names x* in the model's input space.
+* **The outcome**: :attr:`FlexiblePoisoningAttack.result` is the full
+  :class:`flexpoison.AttackResult` of the last ``poison`` call (``progress``,
+  ``warnings``, θ's, per-point reports); a weak or failed attack also warns
+  (:class:`flexpoison.FlexPoisonWarning`).
+
+Parameter checks follow ART: a bad value raises ``ValueError`` when the attack is built
+or changed with ``set_params`` (flexpoison's own ``InvalidInputError`` and
+``UnsupportedEstimatorError`` are ``ValueError`` subclasses); a wrapper that is not one
+of ART's scikit-learn wrappers raises ART's ``EstimatorError``.
+"""
+
+from __future__ import annotations
+
+import logging
+import numbers
+import warnings
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+try:
+    with warnings.catch_warnings():
+        # ART announces the PyTorch-only parts it skips; nothing here uses them.
+        warnings.filterwarnings("ignore", message="PyTorch not found", category=UserWarning)
+        import art
+        from art.attacks.attack import PoisoningAttackWhiteBox
+        from art.estimators.classification.scikitlearn import ScikitlearnClassifier
+        from art.estimators.regression.scikitlearn import ScikitlearnRegressor
+        from art.preprocessing.standardisation_mean_std.numpy import StandardisationMeanStd
+except ImportError as exc:
+    raise ImportError(
+        "flexpoison.art needs the Adversarial Robustness Toolbox "
+        "(adversarial-robustness-toolbox>=1.17), which is not installed: "
+        "pip install flexpoison[art]",
+        name=exc.name,
+    ) from exc
+
+from . import models
+from .attack.algorithm import FlexiblePoisoning
+from .attack.goals import Integrity, LossAvailability, goal_from_name
+from .attack.result import AttackResult
+from .errors import UnsupportedEstimatorError
+
+_MIN_ART = (1, 17)
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split(".")[:2]:
+        digits = "".join(c for c in piece if c.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+if _version_tuple(getattr(art, "__version__", "0")) < _MIN_ART:
+    raise ImportError(
+        f"flexpoison.art needs adversarial-robustness-toolbox>=1.17, found "
+        f"{art.__version__}: pip install flexpoison[art]"
+    )
+
+logger = logging.getLogger(__name__)
+
+
+class FlexiblePoisoningAttack(PoisoningAttackWhiteBox):
+    """The flexible poisoning attack of Jiang et al. (:class:`flexpoison.FlexiblePoisoning`)
+    as an ART white-box poisoning attack on scikit-learn linear and logistic models.
+
+    | Paper: H. Jiang et al., "A Flexible Poisoning Attack Against Machine Learning",
+    | IEEE ICC 2019.
+
+    See the module docstring for what the attack uses (the clean set passed to
+    :meth:`poison`, the wrapper's hyper-parameters, clip values and preprocessing).
+    """
+
+    attack_params = PoisoningAttackWhiteBox.attack_params + [
+        "goal",
+        "alpha",
+        "n_points",
+        "rate",
+        "trade_off",
+        "starts",
+        "passes",
+        "step",
+        "max_iter",
+        "tol",
+        "optimize_y",
+        "n_sigma",
+        "random_state",
+        "verbose",
+    ]
+    _estimator_requirements = ((ScikitlearnClassifier, ScikitlearnRegressor),)
+
+    def __init__(
+        self,
+        estimator: ScikitlearnClassifier | ScikitlearnRegressor,
+        goal: Any = None,
+        alpha: float = 0.5,
+        n_points: int | None = None,
+        rate: float | None = None,
+        trade_off: str = "share",
+        starts: int = 4,
+        passes: int = 1,
+        step: str = "backtracking",
+        max_iter: int = 100,
+        tol: float = 1e-6,
+        optimize_y: bool = False,
+        n_sigma: float | None = 3.0,
+        random_state: int | np.random.Generator | None = None,
+        verbose: bool = True,
+    ) -> None:
+        """
+        Create a flexible poisoning attack.
+
+        :param estimator: An ART scikit-learn wrapper (``SklearnClassifier(...)`` or
+               ``ScikitlearnRegressor(...)``) around a model flexpoison supports; it need
+               not be fitted (only its hyper-parameters are used).
+        :param goal: ``flexpoison.Integrity(target=...)``, ``Availability()``,
+               ``LossAvailability(X_eval, y_eval)`` or one of the names ``"integrity"``,
+               ``"availability"``, ``"loss-availability"``; None: ``Integrity()`` (the
+               model's default target).
+        :param alpha: Trade-off in [0, 1]: 0 all effect, 1 all concealment.
+        :param n_points: Number of poison rows. Give exactly one of ``n_points`` and
+               ``rate``.
+        :param rate: Poisoning rate m / n in (0, 1].
+        :param trade_off: ``"share"`` (default: α as a share of the effect given up
+               for concealment) or ``"paper"`` (the paper's W = α·C ± (1 − α)·E); see
+               :class:`flexpoison.FlexiblePoisoning`.
+        :param starts: Descents per point (1: the paper's Algorithm 1).
+        :param passes: Passes over the points (cyclic re-crafting after the first).
+        :param step: ``"backtracking"`` (Armijo line search) or ``"paper"`` (s = 1/i).
+        :param max_iter: Gradient iterations per point at most.
+        :param tol: Relative tolerance on W that stops a point.
+        :param optimize_y: Regression only: also optimise the responses.
+        :param n_sigma: Half-width of the box around the clean mean, in standard
+               deviations; None: the box is the estimator's ``clip_values`` alone.
+        :param random_state: Seed (integer ≥ 0) or numpy Generator.
+        :param verbose: Show a progress bar over the crafted points.
+        """
+        super().__init__(estimator)
+        self.goal = goal
+        self.alpha = alpha
+        self.n_points = n_points
+        self.rate = rate
+        self.trade_off = trade_off
+        self.starts = starts
+        self.passes = passes
+        self.step = step
+        self.max_iter = max_iter
+        self.tol = tol
+        self.optimize_y = optimize_y
+        self.n_sigma = n_sigma
+        self.random_state = random_state
+        self.verbose = verbose
+        #: The :class:`flexpoison.AttackResult` of the last :meth:`poison` call.
+        self.result: AttackResult | None = None
+        self._check_params()
+
+    # ------------------------------------------------------------------ ART API
+    def poison(
+        self, x: np.ndarray, y: np.ndarray | None = None, **kwargs
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """
+        Craft poison rows against the model trained on the clean set ``(x, y)``.
+
+        :param x: The clean training features, shape ``(n, d)``.
+        :param y: The clean training labels (one-hot or index) or responses.
+        :return: ``(x_poison, y_poison)``: m new rows to append to ``(x, y)``, in the
+                 units and dtype of ``x`` and the label encoding of ``y``.
+        """
+        if kwargs:
+            raise ValueError(
+                f"poison: unexpected keyword arguments {sorted(kwargs)}; the attack's "
+                "settings are its parameters (set_params)"
+            )
+        if y is None:
+            raise ValueError("y: the clean training labels are required (the attack fits on them)")
+        self._check_params()
+        spec = self._spec()
+        x = np.asarray(x)
+        if x.ndim != 2:
+            raise ValueError(f"x: expected shape (nb_samples, nb_features), got {x.shape}")
+        steps = self._preprocessing_steps()
+        labels, encode = self._labels(np.asarray(y), x.shape[0], spec.task, "y")
+        z = self._forward(x, steps)
+        goal = self._goal()
+        if isinstance(goal, LossAvailability) and goal.X_eval is not None:
+            x_eval = np.asarray(goal.X_eval)
+            y_eval = None if goal.y_eval is None else np.asarray(goal.y_eval)
+            if x_eval.ndim == 2 and y_eval is not None:
+                goal = replace(
+                    goal,
+                    X_eval=self._forward(x_eval, steps),
+                    y_eval=self._labels(y_eval, x_eval.shape[0], spec.task, "y_eval")[0],
+                )
+        from sklearn.base import clone
+
+        attack = self._flexpoison(clone(self.estimator.model), goal, self._bounds(steps, x))
+        result = attack.generate(z, labels)
+        self.result = result
+        logger.info(
+            "flexpoison: %d poison rows, %s progress %.3g%s",
+            result.n_points,
+            result.goal,
+            result.progress,
+            "".join(f"; {w}" for w in result.warnings),
+        )
+        return self._backward(result.X_poison, steps, x), encode(result.y_poison)
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if not isinstance(self.verbose, bool):
+            raise ValueError(f"verbose: expected a bool, got {self.verbose!r}")
+        if not isinstance(self.optimize_y, bool):
+            raise ValueError(f"optimize_y: expected a bool, got {self.optimize_y!r}")
+        spec = self._spec()
+        if self.optimize_y and spec.task == "classification":
+            raise ValueError(
+                "optimize_y: only regression responses can be optimised; class labels "
+                "are flipped instead"
+            )
+        if self.n_sigma is None and self.estimator.clip_values is None:
+            raise ValueError(
+                "n_sigma: None (no σ box) needs the estimator's clip_values, which are "
+                "then the box; set clip_values or give n_sigma"
+            )
+        self._preprocessing_steps()
+        # flexpoison's own checks (InvalidInputError is a ValueError): alpha in [0, 1],
+        # exactly one positive budget, counts, tol, step, trade-off, goal, seed.
+        self._flexpoison(self.estimator.model, self._goal(), None)._check_params()
+
+    # --------------------------------------------------------------- internals
+    def _flexpoison(self, model, goal, bounds) -> FlexiblePoisoning:
+        """The :class:`FlexiblePoisoning` these parameters stand for."""
+        return FlexiblePoisoning(
+            model,
+            goal=goal,
+            alpha=self.alpha,
+            n_points=self.n_points,
+            rate=self.rate,
+            trade_off=self.trade_off,  # type: ignore[arg-type]  # checked by flexpoison
+            starts=self.starts,
+            passes=self.passes,
+            step=self.step,  # type: ignore[arg-type]
+            max_iter=self.max_iter,
+            tol=self.tol,
+            optimize_y=self.optimize_y,
+            n_sigma=self.n_sigma,
+            bounds=bounds,
+            random_state=self.random_state,
+            progress=self.verbose,
+        )
+
+    def _goal(self):
+        return Integrity() if self.goal is None else goal_from_name(self.goal)
+
+    def _spec(self) -> models.ModelSpec:
+        """The registry entry of the wrapped model, checked against the wrapper's task
+        and the registry's refusals (ValueError naming the estimator)."""
+        wrapper = type(self.estimator).__name__
+        model = self.estimator.model
+        try:
+            spec = models.spec_for(model)
+        except UnsupportedEstimatorError:
+            raise ValueError(
+                f"{type(self).__name__}: the estimator {type(model).__name__} (in {wrapper}) "
+                "is not supported; flexpoison attacks "
+                + ", ".join(s.class_name for s in models.REGISTRY.values())
+            ) from None
+        task = (
+            "classification" if isinstance(self.estimator, ScikitlearnClassifier) else "regression"
+        )
+        if spec.task != task:
+            raise ValueError(
+                f"{type(self).__name__}: {wrapper} wraps {spec.class_name}, a "
+                f"{spec.task} model; wrap it in ART's "
+                + ("SklearnClassifier" if spec.task == "classification" else "ScikitlearnRegressor")
+            )
+        spec.terms(model.get_params(deep=False), None)  # refusals, by name (a ValueError)
+        return spec
+
+    def _preprocessing_steps(self) -> list[Any]:
+        """The preprocessing steps the wrapper's fit applies, all standardisations;
+        anything else that applies at fit time is refused by name."""
+        steps = []
+        for op in getattr(self.estimator, "preprocessing_operations", None) or []:
+            if not getattr(op, "apply_fit", True):
+                continue  # prediction only: the trained model does not see it
+            if not isinstance(op, StandardisationMeanStd):
+                raise ValueError(
+                    f"{type(self).__name__}: the estimator's preprocessing step "
+                    f"{type(op).__name__} applies when it fits (apply_fit=True), which "
+                    "flexpoison cannot attack through; only ART's standardisation "
+                    "(preprocessing=(mean, std)) can be, and defences that apply at "
+                    "prediction only"
+                )
+            steps.append(op)
+        return steps
+
+    @staticmethod
+    def _mean_std(step: Any, d: int) -> tuple[np.ndarray, np.ndarray]:
+        """The step's mean and std per feature (float64, shape (d,))."""
+        try:
+            mean = np.broadcast_to(np.asarray(step.mean, dtype=float), (d,))
+            std = np.broadcast_to(np.asarray(step.std, dtype=float), (d,))
+        except ValueError:
+            raise ValueError(
+                f"preprocessing: StandardisationMeanStd's mean {np.shape(step.mean)} and std "
+                f"{np.shape(step.std)} do not broadcast to one value per feature ({d})"
+            ) from None
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std)) and np.all(std != 0)):
+            raise ValueError(
+                "preprocessing: StandardisationMeanStd needs a finite mean and a finite, "
+                "non-zero std"
+            )
+        return mean, std
+
+    def _forward(self, x: np.ndarray, steps: list[Any]) -> np.ndarray:
+        """x as the wrapper's fit hands it to scikit-learn (ART's own arithmetic)."""
+        for step in steps:
+            self._mean_std(step, x.shape[1])
+            x = step(x)[0]
+        return x
+
+    def _backward(self, z: np.ndarray, steps: list[Any], x: np.ndarray) -> np.ndarray:
+        """Rows of the model's input space in the units and dtype of x (floats; other
+        dtypes give float64), clipped to clip_values against rounding only: the
+        attack's box already lies inside them."""
+        dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+        if not steps:
+            return z.astype(dtype)
+        out = np.asarray(z, dtype=float)
+        for step in reversed(steps):
+            mean, std = self._mean_std(step, out.shape[1])
+            out = out * std + mean
+        clip = self._clip(out.shape[1])
+        if clip is not None:
+            out = np.clip(out, *clip)
+        return out.astype(dtype)
+
+    def _clip(self, d: int) -> tuple[np.ndarray, np.ndarray] | None:
+        clip_values = self.estimator.clip_values
+        if clip_values is None:
+            return None
+        try:
+            lower, upper = (
+                np.broadcast_to(np.asarray(v, dtype=float), (d,)).copy() for v in clip_values
+            )
+        except ValueError:
+            raise ValueError(
+                f"clip_values: expected (min, max) of numbers or of {d} values per "
+                f"feature, got shapes {[np.shape(v) for v in clip_values]}"
+            ) from None
+        return lower, upper
+
+    def _bounds(self, steps: list[Any], x: np.ndarray) -> tuple | None:
+        """clip_values in the model's input space: flexpoison's ``bounds``."""
+        clip = self._clip(x.shape[1])
+        if clip is None:
+            return None
+        lower, upper = clip
+        for step in steps:
+            mean, std = self._mean_std(step, x.shape[1])
+            a, b = (lower - mean) / std, (upper - mean) / std
+            lower, upper = np.minimum(a, b), np.maximum(a, b)
+        return lower, upper
+
+    def _labels(
+        self, y: np.ndarray, n: int, task: str, name: str
+    ) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+        """Labels for flexpoison (1-D) and the map back to the caller's encoding."""
+        if y.shape[:1] != (n,):
+            raise ValueError(f"{name}: has shape {y.shape}, expected {n} rows like x")
+        column = y.ndim == 2 and y.shape[1] == 1
+        if y.ndim not in (1, 2) or (task == "regression" and y.ndim == 2 and not column):
+            raise ValueError(
+                f"{name}: expected shape ({n},) or ({n}, 1)"
+                + (" or one-hot (n, nb_classes)" if task == "classification" else "")
+                + f", got {y.shape}"
+            )
+        if task == "regression":
+            dtype = y.dtype if y.dtype.kind == "f" else np.dtype(np.float64)
+            shape_back = (-1, 1) if column else (-1,)
+            return y.reshape(-1), lambda v: np.asarray(v).astype(dtype).reshape(shape_back)
+        if column or y.ndim == 1:  # index labels, returned as given
+            shape_back = (-1, 1) if column else (-1,)
+            return y.reshape(-1), lambda v: np.asarray(v).astype(y.dtype).reshape(shape_back)
+        k = y.shape[1]
+        if not (np.all((y == 0) | (y == 1)) and np.all(y.sum(axis=1) == 1)):
+            raise ValueError(
+                f"{name}: a ({n}, {k}) array must be one-hot (a single 1 per row); give "
+                "index labels as shape (n,)"
+            )
+        nb_classes = getattr(self.estimator, "nb_classes", None)
+        nb_classes = int(nb_classes) if isinstance(nb_classes, numbers.Integral) else -1
+        if nb_classes >= 2 and nb_classes != k:
+            raise ValueError(
+                f"{name}: one-hot labels with {k} columns, but the estimator has "
+                f"nb_classes={nb_classes}"
+            )
+        eye = np.eye(k, dtype=y.dtype)
+        return np.argmax(y, axis=1), lambda v: eye[np.asarray(v, dtype=int)]
+
+
+__all__ = ["FlexiblePoisoningAttack"]
