@@ -1,0 +1,79 @@
+"""
+flexpoison from the Adversarial Robustness Toolbox
+==================================================
+
+Teams that already run their evaluations with the Adversarial Robustness Toolbox
+(ART) can call the flexible attack as an ART white-box poisoning attack:
+:class:`flexpoison.art.FlexiblePoisoningAttack` takes one of ART's scikit-learn
+wrappers and follows ART's interface, ``poison(x, y) -> (x_poison, y_poison)``,
+returning *new* rows to add to the clean training set. The rows are flexpoison's,
+seed for seed; ``attack.result`` is the full :class:`~flexpoison.AttackResult`, with
+its progress and warnings. ART is an optional dependency:
+``pip install 'flexpoison[art]'``.
+"""
+
+# %%
+# A binary classifier on the breast-cancer data, the ART way
+# ----------------------------------------------------------
+# ART works in float32 with one-hot labels; the wrapper need not be fitted (the
+# attack reads only its hyper-parameters).
+import warnings
+
+import numpy as np
+from art.estimators.classification import SklearnClassifier
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+from flexpoison import Availability, FlexPoisonWarning
+from flexpoison.art import FlexiblePoisoningAttack
+
+X, labels = load_breast_cancer(return_X_y=True)
+X_train, X_test, l_train, l_test = train_test_split(
+    X, labels, test_size=0.3, random_state=0, stratify=labels
+)
+scaler = StandardScaler().fit(X_train)
+x_train = scaler.transform(X_train).astype(np.float32)
+x_test = scaler.transform(X_test).astype(np.float32)
+y_train = np.eye(2, dtype=np.float32)[l_train]
+y_test = np.eye(2, dtype=np.float32)[l_test]
+
+classifier = SklearnClassifier(LogisticRegression(C=1.0))
+
+# %%
+# The attack, through ART's interface
+# -----------------------------------
+# The availability goal pushes the model away from the honest one; ``alpha=0.5``
+# gives up half of the effect for concealment.
+attack = FlexiblePoisoningAttack(
+    classifier,
+    goal=Availability(),
+    alpha=0.5,
+    n_points=10,
+    max_iter=40,
+    random_state=0,
+    verbose=False,
+)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always", FlexPoisonWarning)
+    x_poison, y_poison = attack.poison(x_train, y_train)
+print(
+    f"{len(x_poison)} poison rows ({x_poison.dtype}, labels {y_poison.shape}) "
+    f"for {len(x_train)} training rows"
+)
+print(f"progress: {attack.result.progress:.1%}; warnings: {list(attack.result.warnings) or 'none'}")
+print("raised as FlexPoisonWarning:", [str(w.message) for w in caught] or "none")
+
+# %%
+# Train on the poisoned set and compare
+# -------------------------------------
+# The wrapper is left untouched by the attack: fit it on the clean and on the
+# poisoned set yourself.
+accuracy = lambda c: np.mean(  # noqa: E731
+    np.argmax(c.predict(x_test), axis=1) == np.argmax(y_test, axis=1)
+)
+classifier.fit(x_train, y_train)
+clean_accuracy = accuracy(classifier)
+classifier.fit(np.vstack([x_train, x_poison]), np.vstack([y_train, y_poison]))
+print(f"test accuracy: clean {clean_accuracy:.3f}, poisoned {accuracy(classifier):.3f}")
