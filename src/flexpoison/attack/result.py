@@ -208,7 +208,8 @@ def assess(
     if points and stuck > len(points) / 2:
         out.append(
             f"{stuck} of {len(points)} points stopped at max_iter = {max_iter} "
-            "before converging; raise max_iter"
+            "before converging; raise max_iter, or use step='lbfgs' (--step lbfgs), "
+            "which converges where the line search runs out of iterations"
         )
     flat = sum(p.stop == "zero gradient" for p in points)
     if flat:

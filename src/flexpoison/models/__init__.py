@@ -37,16 +37,17 @@ LinearSVR(C, epsilon=ε)    C Σ max(0, |r| − ε) + ½‖w‖² + ½b²/s²   
 =========================  =============================================  ==========
 
 read as L(θ) = s(N)·Σ ℓ + (λ₂/2)‖W‖² + λ₁‖W‖₁ with s(N) = c or c/N
-(:class:`flexpoison.engine.Learner`); r = w·x + b − y is a residual; ỹ = ±1 encodes the second / first class, and
-ỹ_k = +1 class k, −1 the others (scikit-learn's one-vs-all coding). h_p(y, μ) is half
-the Tweedie deviance of power p (:class:`flexpoison.engine.TweedieLoss`: 1 Poisson, 2
-Gamma; scikit-learn's loss plus the terms constant in θ, so that E_L is a deviance,
-≥ 0); the log link is supported for 1 ≤ p ≤ 2, where h_p is convex in w·x + b, the
-identity link for p = 0 only (other settings are refused by name). Responses must lie
-in h_p's domain: y ≥ 0 (y > 0 for p = 2); a GLM's prediction is exp(w·x + b).
-The support vector machines' intercept weight 1/s² is ``Terms.intercept_l2``; their
-hinge and ε-insensitive losses are piecewise linear, solved and differentiated on the
-rows held on their kinks (:mod:`flexpoison.engine.kinks`).
+(:class:`flexpoison.engine.Learner`); r = w·x + b − y is a residual; ỹ = ±1 encodes the
+second / first class, and ỹ_k = +1 class k, −1 the others (scikit-learn's one-vs-all
+coding). h_p(y, μ) is half the Tweedie deviance of power p
+(:class:`flexpoison.engine.TweedieLoss`: 1 Poisson, 2 Gamma; scikit-learn's loss plus
+the terms constant in θ, so that E_L is a deviance, ≥ 0); the log link is supported for
+1 ≤ p ≤ 2, where h_p is convex in w·x + b, the identity link for p = 0 only (other
+settings are refused by name). Responses must lie in h_p's domain: y ≥ 0 (y > 0 for p =
+2); a GLM's prediction is exp(w·x + b). The support vector machines' intercept weight
+1/s² is ``Terms.intercept_l2``; their hinge and ε-insensitive losses are piecewise
+linear, solved and differentiated on the rows held on their kinks
+(:mod:`flexpoison.engine.kinks`).
 
 θ layout and labels
 -------------------
