@@ -241,3 +241,17 @@ def test_the_lbfgs_rule_stays_in_the_box_never_raises_W_and_converges(estimator,
         assert np.all(np.diff(history) <= 1e-12 * np.maximum(1.0, np.abs(history[:-1])))
     assert not any(p.stop == "max_iter" for p in r.points)
     assert r.progress > 0
+
+
+def test_a_scikit_learn_refit_that_stops_short_of_the_optimum_is_flagged():
+    """The command line compares θ_p with scikit-learn's refit on the same rows; when
+    the refit's solver stops short (liblinear on raw units), its test metric is not
+    the optimum's, and the result says so."""
+    from flexpoison.experiments.pipeline import REFIT_GAP, refit_warning
+
+    exact = np.array([0.5, -3.0, 9.89])
+    assert refit_warning(exact, exact + 1e-9) is None
+    assert refit_warning(exact, exact * (1 + 0.5 * REFIT_GAP)) is None
+    message = refit_warning(exact, np.array([0.5, -3.0, 1.29]))
+    assert message is not None and "stopped short" in message and "0.87" in message
+    assert refit_warning(exact, np.zeros(2)) is None  # not comparable: no verdict

@@ -297,6 +297,7 @@ def attack(
         import numpy as np
 
         from ..experiments import Experiment, split_data
+        from ..experiments.pipeline import refit_warning
         from ..reporting import attack as report
 
         table, dataset = read_data(data, sep, target_column, spec.task, columns)
@@ -337,6 +338,9 @@ def attack(
 
         theta_before = experiment.refit(split.X_train, split.y_train)
         theta_after = experiment.refit(*experiment.with_poison(result.X_poison, result.y_poison))
+        gap = refit_warning(result.theta_poisoned, theta_after)
+        if gap is not None:
+            warned.append(gap)
         victim = experiment.victim
         label = spec.label(estimator)
         if standardize:
