@@ -35,12 +35,26 @@ settings.load_profile("ci")
 TIGHTEST_TOL = 1e-15
 
 
+class _ExactFit(NamedTuple):
+    """An estimator whose registry entry declares an exact refit
+    (:attr:`~flexpoison.models.ModelSpec.exact_fit`): ``fit`` runs it."""
+
+    spec: models.ModelSpec
+    estimator: object
+
+    def fit(self, X, y):
+        return self.spec.fit_tight(self.estimator, X, y)
+
+
 def tight(estimator):
     """An unfitted clone of ``estimator`` whose solver runs to machine precision: the
     registry's tight settings (:meth:`~flexpoison.models.ModelSpec.tight_clone`), with
     ``tol`` lowered further to 1e-15 when the estimator has one (no lower than the
-    registry's ``tol_floor``, below which the solver does not converge)."""
+    registry's ``tol_floor``, below which the solver does not converge); or, for an
+    entry that declares its own exact refit, an object whose ``fit`` runs it."""
     spec = models.spec_for(estimator)
+    if spec.exact_fit is not None and type(estimator) is spec.estimator_class():
+        return _ExactFit(spec, estimator)
     est = spec.tight_clone(estimator)
     params = est.get_params(deep=False)
     if "tol" in params:
@@ -49,12 +63,21 @@ def tight(estimator):
 
 
 def fitted_theta(fitted) -> np.ndarray:
-    """θ = (w, b) per output row, flattened, of a fitted scikit-learn linear model."""
+    """θ = (w, b) per output row, flattened, of a fitted scikit-learn linear model,
+    followed by the fitted attributes its registry entry appends (``extra_theta``)."""
     coef = np.atleast_2d(fitted.coef_)
+    extra = [float(getattr(fitted, name)) for name in _extra_theta(fitted)]
     if not fitted.fit_intercept:
-        return coef.ravel()
+        return np.append(coef.ravel(), extra)
     intercept = np.atleast_1d(fitted.intercept_)
-    return np.hstack([coef, intercept[:, None]]).ravel()
+    return np.append(np.hstack([coef, intercept[:, None]]).ravel(), extra)
+
+
+def _extra_theta(fitted) -> tuple[str, ...]:
+    for spec in models.REGISTRY.values():
+        if type(fitted).__name__ == spec.class_name:
+            return spec.extra_theta
+    return ()
 
 
 def sklearn_theta(estimator, X, y) -> np.ndarray:

@@ -50,8 +50,7 @@ def _mean_loss(fitted, reference, case) -> float:
     """The victim's mean loss on the clean rows (E_L), from scikit-learn's coefficients
     applied to the raw features, with the victim's own loss and target encoding."""
     victim = case.victim
-    scores = case.X @ np.atleast_2d(fitted.coef_).T + fitted.intercept_
-    scores = np.reshape(scores, (len(case.y), victim.n_outputs))
+    scores = victim.scores(fitted_theta(fitted), case.X)
     return float(np.mean(victim.learner.loss.value(scores, victim.encode(case.y))))
 
 
@@ -263,7 +262,7 @@ def test_forward_fit_matches_sklearn_and_is_optimal(case, kind):
         assert np.array_equal(ours, theirs)
     learner, d = victim.learner, case.X.shape[1]
     data = engine.RowData(learner.features(X_all, np.zeros(d)), victim.encode(y_all))
-    Theta = theta.reshape(victim.n_outputs, -1)
+    Theta = learner.unpack(theta, d)
     g, _ = learner.smooth_gradient_hessian(data, Theta)
     if isinstance(learner.loss, engine.PiecewiseLinearLoss):
         g = _with_kink_slopes(learner, data, Theta, g)

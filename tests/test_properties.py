@@ -92,7 +92,10 @@ def _refit_theta(spec, estimator, X, y) -> tuple[np.ndarray, bool]:
         est.set_params(tol=min(est.get_params()["tol"], max(1e-14, spec.tol_floor)))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        est.fit(X, y)
+        if spec.exact_fit is not None:  # the entry's own exact refit
+            est = spec.fit_tight(estimator, X, y)
+        else:
+            est.fit(X, y)
     converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
     return models.theta_of(est), converged
 
@@ -101,7 +104,7 @@ def _training_objective(estimator, X, y, theta) -> float:
     """L(θ) = s(N)·Σ ℓ + (λ₂/2)‖w‖² + λ₁‖w‖₁ of the victim on (X, y), θ public."""
     victim = models.victim(estimator, y)
     learner = victim.learner
-    Theta = np.asarray(theta, dtype=float).reshape(victim.n_outputs, -1)
+    Theta = learner.unpack(theta, X.shape[1])
     data = RowData(learner.features(X, np.zeros(X.shape[1])), victim.encode(y))
     smooth = learner.smooth_value_gradient_hessian(data, Theta, want_hess=False)[0]
     weights = Theta[:, : X.shape[1]]

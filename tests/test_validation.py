@@ -172,7 +172,7 @@ def test_single_class_for_logistic_regression():
 
 
 @pytest.mark.parametrize("est, message", [
-    (SVC(), "unsupported estimator SVC"),
+    (SVC(kernel="sigmoid", gamma=0.5), "SVC: kernel='sigmoid' is not supported"),
     (SGDRegressor(), "unsupported estimator SGDRegressor"),
     (Ridge(positive=True), "Ridge: positive=True"),
     (Lasso(alpha=0.0), "Lasso: alpha must be > 0"),

@@ -38,6 +38,7 @@ from ..errors import (
     UnsupportedEstimatorError,
 )
 from ..models import Victim
+from ..models import kernel as kernel_models
 from ..scalers import ColumnStats, scale
 from . import constraints as constraints_
 from . import search
@@ -107,7 +108,9 @@ class FlexiblePoisoning:
         are refused by name). Or a pipeline of affine scalers (``StandardScaler``,
         ``MinMaxScaler``, ``MaxAbsScaler``) and such a model, refitted as a whole on
         the poisoned rows: the gradient includes the scaler's dependence on them, the
-        box and θ are in the user's units (:mod:`flexpoison.scalers`).
+        box and θ are in the user's units (:mod:`flexpoison.scalers`). Or the kernel
+        victim of :mod:`flexpoison.models.kernel` (no θ: goals on decision values
+        only, :mod:`flexpoison.attack.kernel`).
     goal : Integrity, Availability or LossAvailability, default Integrity()
         What the attacker wants (see :mod:`flexpoison.attack.goals`).
     alpha : float in [0, 1], default 0.5
@@ -505,12 +508,13 @@ class FlexiblePoisoning:
             raise UnsupportedEstimatorError(
                 "sample_weight is not supported: the victim is trained with unit weights"
             )
-        spec = models.spec_for(self.estimator)
+        kernel = kernel_models.is_kernel_victim(self.estimator)  # no θ (models.kernel)
+        task = "classification" if kernel else models.spec_for(self.estimator).task
         names = _column_names(X)
         X = check_features(X, "X", min_rows=2)
         n, d = X.shape
-        y_arr = check_targets(np.asarray(y), n, spec.task)
-        victim = models.victim(self.estimator, y_arr)
+        y_arr = check_targets(np.asarray(y), n, task)
+        victim = (kernel_models.victim if kernel else models.victim)(self.estimator, y_arr)
         if self.optimize_y and victim.classes is not None:
             raise InvalidInputError(
                 "optimize_y: only regression responses can be "
@@ -522,6 +526,15 @@ class FlexiblePoisoning:
         limits = constraints_.resolve(*constraints_.specs(self), Xf, box, names)
         learner = victim.learner
         x_c = Xf.mean(axis=0)
+        if kernel:
+            from .kernel import KernelObjective
+
+            t = victim.encode(y_arr)
+            obj = KernelObjective.build(
+                self.estimator, victim, Xf, y_arr, t, x_c, self.goal, float(self.alpha)
+            )
+            return _Setup(X, victim, box, obj, obj.decision(obj.Theta_start), t, limits)
+        spec = victim.spec
         # centred features, unless the intercept is penalised (b itself, uncentred)
         centred = learner.fit_intercept and not learner.intercept_l2
         shift = x_c if centred else np.zeros(d)
@@ -545,19 +558,21 @@ class FlexiblePoisoning:
                 f"{why_singular(Xf, learner.fit_intercept, names)}"
             ) from exc
         T = public_map(p, shift, learner.fit_intercept)
-        theta_clean = (fit0.Theta @ T).ravel()
+        theta_clean = learner.pack(fit0.Theta @ T)
         if not np.all(np.isfinite(theta_clean)):
             raise InvalidInputError(
                 f"X: the clean model is not finite in float64 ({learner.name}); "
                 f"{why_singular(Xf, learner.fit_intercept, names)}"
             )
+        pinned = len(learner.pinned_rows)
         shape = ModelShape(
             d,
-            K,
+            K - pinned,
             learner.fit_intercept,
             spec.task,
             None if victim.classes is None else tuple(victim.classes),
-            spec.target_preset(K),
+            spec.target_preset(K - pinned),
+            extra=pinned,
         )
         reference = self.goal.reference(theta_clean, shape)
         effect = self.goal.effect(victim, Xf, y_arr, shift, reference)

@@ -48,18 +48,25 @@ class DistanceEffect:
     """E = ‖θ − θ_ref‖² on the public θ (E_I with θ_t, E_A with θ₀).
 
     With θ = vec(Θ·T): ∇_Θ E = 2(Θ·T − Θ_ref)·Tᵀ = Θ·(2TTᵀ) − 2Θ_ref·Tᵀ, the two
-    constant factors formed once.
+    constant factors formed once. ``free`` (a learner's
+    :meth:`~flexpoison.engine.Learner.free_mask`) says where the public θ sits in
+    vec(Θ·T) when pinned coordinates (always 0) are left out of it.
     """
 
     reference: np.ndarray
     T: np.ndarray
+    free: np.ndarray | None = None
     _TT2: np.ndarray = field(init=False, repr=False, compare=False)
     _ref_T2: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         p = self.T.shape[0]
+        reference = self.reference
+        if self.free is not None:
+            reference = np.zeros(self.free.size)
+            reference[self.free] = self.reference
         object.__setattr__(self, "_TT2", 2.0 * self.T @ self.T.T)
-        object.__setattr__(self, "_ref_T2", 2.0 * self.reference.reshape(-1, p) @ self.T.T)
+        object.__setattr__(self, "_ref_T2", 2.0 * reference.reshape(-1, p) @ self.T.T)
 
     def value(self, Theta: np.ndarray, theta: np.ndarray) -> float:
         diff = theta - self.reference

@@ -56,7 +56,8 @@ PRESETS = ("flip-top", "negate", "swap:A,B", "predict:v@x*")
 @dataclass(frozen=True)
 class ModelShape:
     """What a target needs to know about the model: d features, K rows, intercept,
-    and the registry's default preset for it."""
+    the registry's default preset for it, and ``extra`` parameters that end θ after
+    the rows (a Huber regressor's scale σ: neither weights nor intercepts)."""
 
     n_features: int
     n_outputs: int
@@ -64,17 +65,18 @@ class ModelShape:
     task: Literal["regression", "classification"]
     classes: tuple | None = None
     default_target: str = "flip-top"
+    extra: int = 0
 
     @property
     def size(self) -> int:
-        return self.n_outputs * (self.n_features + self.fit_intercept)
+        return self.n_outputs * (self.n_features + self.fit_intercept) + self.extra
 
     def weight_mask(self) -> np.ndarray:
         p = self.n_features + self.fit_intercept
         mask = np.ones((self.n_outputs, p), dtype=bool)
         if self.fit_intercept:
             mask[:, -1] = False
-        return mask.ravel()
+        return np.append(mask.ravel(), np.zeros(self.extra, dtype=bool))
 
 
 class _Goal:
@@ -111,7 +113,8 @@ class _Goal:
 
         learner = victim.learner
         p = X.shape[1] + learner.fit_intercept
-        return DistanceEffect(reference, public_map(p, shift, learner.fit_intercept))
+        T = public_map(p, shift, learner.fit_intercept)
+        return DistanceEffect(reference, T, learner.free_mask(X.shape[1]))
 
     def describe(self) -> dict:
         """The goal's settings as plain JSON values."""
@@ -158,7 +161,8 @@ class Integrity(_Goal):
                 raise InvalidInputError(
                     f"target: expected a flat θ_t of length {shape.size} "
                     f"(K={shape.n_outputs} × (d={shape.n_features}"
-                    f"{' + intercept' if shape.fit_intercept else ''})), "
+                    f"{' + intercept' if shape.fit_intercept else ''})"
+                    f"{f' + {shape.extra}' if shape.extra else ''}), "
                     f"got shape {theta_t.shape}"
                 )
             if not np.all(np.isfinite(theta_t)):
@@ -348,6 +352,7 @@ def _predict(name: str, theta0: np.ndarray, shape: ModelShape) -> np.ndarray:
         raise InvalidInputError(
             f"target: {name!r}: x* = 0 without an intercept cannot be given any prediction"
         )
+    phi = np.append(phi, np.zeros(shape.extra))  # the extra parameters are kept
     return theta0 + (v - phi @ theta0) * phi / denom
 
 

@@ -244,7 +244,7 @@ class Objective:
             fit = self._newton.fit(phi, t, Theta0)
         if fit is None:
             fit = engine.fit(self.learner_at(x)[0], engine.PlusRow(self.data, phi, t), Theta0)
-        theta = (fit.Theta @ self._T).ravel()
+        theta = self.victim.learner.pack(fit.Theta @ self._T)
         if with_gradient or with_y:
             E, dE = self.effect(fit.Theta, theta)
         else:
@@ -327,7 +327,7 @@ class Objective:
 
     def effect_at(self, Theta: np.ndarray) -> float:
         """E of the model Θ (internal coordinates)."""
-        return self.effect.value(Theta, (Theta @ self._T).ravel())
+        return self.effect.value(Theta, self.victim.learner.pack(Theta @ self._T))
 
     def effect_gain(self, effect_before: float) -> Objective:
         """The same objective with α = 0 and W = sign·(E − E_before): −W is the gain in E

@@ -312,6 +312,9 @@ def _flat(objective: Objective, ev: Evaluation) -> bool:
     concealment = (2.0 * objective.alpha) * (ev.x - objective.x_c)
     if np.any(ev.grad_x - concealment) or ev.grad_y or objective.victim.scaler is not None:
         return False
+    inert = getattr(objective, "inert", None)  # a kernel victim's (attack.kernel)
+    if inert is not None:
+        return bool(inert(ev))
     return engine.inert(objective.victim.learner, ev.fit, ev.phi, ev.t)
 
 

@@ -13,6 +13,7 @@ Bottom layer of flexpoison; it imports nothing of the package but
 ``newton``    fast path for smooth losses: warm-started chord Newton
 ``hinge``     the support vector machines' losses (hinge, ε-insensitive, squared)
 ``kinks``     piecewise-linear losses: exact active-set solver, gradient on the kinks
+``huber``     the Huber regression loss, its scale σ a second output's pinned intercept
 """
 
 from .data import Data, GramData, LossSums, PlusRow, RowData
@@ -24,6 +25,7 @@ from .hinge import (
     SquaredEpsilonLoss,
     SquaredHingeLoss,
 )
+from .huber import HuberLoss
 from .implicit import RowTerm, adjoint_gradient, implicit_gradient, mixed_derivative, row_term
 from .kinks import KinkFactor, inert
 from .learner import Learner
@@ -55,6 +57,7 @@ __all__ = [
     "HingeLoss",
     "SquaredEpsilonLoss",
     "EpsilonLoss",
+    "HuberLoss",
     "KinkFactor",
     "inert",
     "Domain",

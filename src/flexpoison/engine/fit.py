@@ -33,15 +33,21 @@ def backtrack(
 
         L(Θ − t·step) ≤ L(Θ) − 1e-4·t·λ²,   λ² = gᵀ·step (the Newton decrement),
 
-    or t < 1e-10. ``evaluate(Θ)`` returns a tuple whose first entry is L(Θ) (the rest,
-    e.g. g and H, is handed back for reuse). Returns (Θ − t·step, t, evaluate's tuple).
+    or t < 1e-10 — where L is finite: a trial outside the loss's domain (L = +∞) is
+    never taken; below 1e-10 the search gives up there and stays at Θ (t = 0).
+    ``evaluate(Θ)`` returns a tuple whose first entry is L(Θ) (the rest, e.g. g and H,
+    is handed back for reuse). Returns (Θ − t·step, t, evaluate's tuple).
     """
     length = 1.0
     while True:
         candidate = Theta - length * step
         out = evaluate(candidate)
-        if out[0] <= L - ARMIJO * length * decrease or length < 1e-10:
+        if out[0] <= L - ARMIJO * length * decrease:
             return candidate, length, out
+        if length < 1e-10:
+            if np.isfinite(out[0]):
+                return candidate, length, out
+            return Theta, 0.0, evaluate(Theta)
         length *= 0.5
 
 
@@ -96,13 +102,19 @@ def fit(
 
 
 def _newton(learner: Learner, data: Data, Theta: np.ndarray, max_iter: int, tol: float) -> Fit:
-    """Newton's method with Armijo backtracking on L (see :func:`fit`)."""
+    """Newton's method with Armijo backtracking on L (see :func:`fit`). A start where
+    L is not finite (outside the loss's domain: the Huber loss's σ ≤ 0) is replaced by
+    :func:`start`."""
     K, p = Theta.shape
     L, g, H = learner.smooth_value_gradient_hessian(data, Theta)
+    if not np.isfinite(L):
+        Theta = start(learner, kinks.rows(data)[1], p)
+        L, g, H = learner.smooth_value_gradient_hessian(data, Theta)
     factor = None
+    exact = True
     for _ in range(max_iter):
         assert H is not None
-        factor = cholesky(H, learner.name)
+        factor, exact = _damped_cholesky(H, learner.name)
         step = factor.solve(g).reshape(K, p)
         size = np.max(np.abs(step)) / (1.0 + np.max(np.abs(Theta)))
         if size <= tol:
@@ -117,14 +129,38 @@ def _newton(learner: Learner, data: Data, Theta: np.ndarray, max_iter: int, tol:
             L, g, H = learner.smooth_value_gradient_hessian(data, Theta)
             continue
         decrease = float(g @ step.ravel())  # Newton decrement λ², ≥ 0
-        Theta, _, (L, g, H) = backtrack(
+        Theta, length, (L, g, H) = backtrack(
             lambda candidate: learner.smooth_value_gradient_hessian(data, candidate),
             Theta,
             step,
             L,
             decrease,
         )
+        if length == 0.0:  # every trial left the loss's domain
+            raise ConvergenceError(
+                f"{learner.name}: Newton's method cannot make progress in float64 (its "
+                "steps leave the loss's domain); standardise the features and responses"
+            )
+    if not exact:  # the last step was damped: the factor of the exact H, or its error
+        factor = cholesky(learner.smooth_gradient_hessian(data, Theta)[1], learner.name)
     return Fit(Theta, None, factor, data.n)
+
+
+def _damped_cholesky(H: np.ndarray, name: str) -> tuple[Factor, bool]:
+    """The factor of H, or, where H is singular away from the optimum (the Huber loss
+    with too few inliers at a far iterate), of H + μI with the smallest μ = 10^k·1e-10
+    ·(1 + max H_jj) that is definite (a Levenberg–Marquardt step, still a descent
+    direction); whether it is H's own."""
+    try:
+        return cholesky(H, name), True
+    except SingularHessianError:
+        base = 1e-10 * (1.0 + float(np.max(np.abs(np.diag(H)))))
+        for k in range(12):
+            try:
+                return cholesky(H + (base * 10.0**k) * np.eye(H.shape[0]), name), False
+            except SingularHessianError:
+                continue
+        raise
 
 
 def _solve_l1_quadratic(

@@ -85,9 +85,18 @@ def adjoint_gradient(
     continuous target (:class:`~flexpoison.engine.losses.ContinuousTargetLoss`)."""
     K = Theta.shape[0]
     if K > 1:
-        if with_target:
+        free = learner.free_mask(d)
+        if free is not None:  # pinned coordinates do not move: their g is identically 0
+            u = np.where(free, u, 0.0)
+        grad_x = -(mixed_derivative(learner, Theta, phi, t, n, d).T @ u)
+        if not with_target:
+            return grad_x, None
+        d1_dt = getattr(learner.loss, "d1_dt", None)
+        if d1_dt is None:
             raise TypeError(f"{learner.name}: class labels have no gradient")
-        return -(mixed_derivative(learner, Theta, phi, t, n, d).T @ u), None
+        dt = d1_dt((Theta @ phi)[None], np.array([t]))[0]  # ∂ℓ'/∂t, (K,)
+        phi_u = u.reshape(K, -1) @ phi
+        return grad_x, -learner.scale(n) * float(dt @ phi_u)
     term = row_term(learner, float((Theta @ phi)[0]), t, n)
     phi_u = float(phi @ u)
     grad_x = term.a * u[:d] + (term.b * phi_u) * Theta[0, :d]

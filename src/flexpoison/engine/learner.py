@@ -61,6 +61,13 @@ class Learner:
         (``intercept_scaling``): ½w₀² = ½(1/s²)·b², so ``intercept_l2`` = 1/s².
         Such a learner is fitted on uncentred features (shift 0), where b is the
         intercept itself.
+    pinned_rows : tuple of int
+        Outputs whose weights are held at 0 (default none): such an output's score is
+        its intercept alone, a free scalar of the model (the Huber loss's scale σ is
+        the intercept of a second output). Pinned coordinates have g = 0 and an
+        identity block in H, uncoupled from the others, so that no solver moves them
+        and the implicit gradient has no component on them; they are the last rows
+        and are left out of the public θ (:meth:`pack`).
     """
 
     name: str
@@ -72,6 +79,7 @@ class Learner:
     l1: float
     scales: np.ndarray | None = field(default=None, compare=False, repr=False)
     intercept_l2: float = 0.0
+    pinned_rows: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.l1 > 0 and self.loss.curvature is None:
@@ -91,6 +99,30 @@ class Learner:
     def penalty_mask(self, d: int) -> np.ndarray:
         """P: 1 on the flattened weight coordinates, 0 on the intercepts (read-only)."""
         return _penalty_mask(self.n_outputs, d, self.fit_intercept)
+
+    def free_mask(self, d: int) -> np.ndarray | None:
+        """False on the pinned coordinates (:attr:`pinned_rows`' weights), flattened
+        like θ; None when nothing is pinned."""
+        if not self.pinned_rows:
+            return None
+        return _free_mask(self.n_outputs, d, self.fit_intercept, self.pinned_rows)
+
+    def pack(self, Theta: np.ndarray) -> np.ndarray:
+        """The flat public θ of a (K × p) parameter matrix: the pinned coordinates
+        (always 0) left out."""
+        free = self.free_mask(Theta.shape[1] - self.fit_intercept)
+        return Theta.ravel() if free is None else Theta.ravel()[free]
+
+    def unpack(self, theta: np.ndarray, d: int) -> np.ndarray:
+        """Inverse of :meth:`pack` for d features: the (K × p) matrix, pinned zeros
+        put back."""
+        theta = np.asarray(theta, dtype=float)
+        free = self.free_mask(d)
+        if free is None:
+            return theta.reshape(self.n_outputs, -1)
+        full = np.zeros(free.size)
+        full[free] = theta
+        return full.reshape(self.n_outputs, -1)
 
     def l2_weights(self, d: int) -> np.ndarray:
         """The diagonal of Λ₂ = λ₂·diag(P v²), flattened like θ (plus
@@ -163,6 +195,9 @@ class Learner:
         L2 = self.l2_weights(d)
         theta = Theta.ravel()
         g = s * sums.grad.ravel() + L2 * theta
+        free = self.free_mask(d)
+        if free is not None:  # pinned coordinates: g = 0, an identity block in H
+            g[~free] = 0.0
         value = (
             sums.value
             if math.isnan(sums.value)
@@ -179,6 +214,10 @@ class Learner:
             # (K independent columns have no such direction: their H is left as it is.)
             u = 1.0 - P
             H += np.outer(u, u)
+        if free is not None:
+            H[~free, :] = 0.0
+            H[:, ~free] = 0.0
+            H[~free, ~free] = 1.0
         return value, g, H
 
 
@@ -195,6 +234,15 @@ def _penalty_mask(K: int, d: int, fit_intercept: bool) -> np.ndarray:
     grid = np.ones((K, d + fit_intercept))
     if fit_intercept:
         grid[:, d] = 0.0
+    mask = grid.ravel()
+    mask.flags.writeable = False
+    return mask
+
+
+@lru_cache(maxsize=64)
+def _free_mask(K: int, d: int, fit_intercept: bool, pinned: tuple[int, ...]) -> np.ndarray:
+    grid = np.ones((K, d + fit_intercept), dtype=bool)
+    grid[list(pinned), :d] = False
     mask = grid.ravel()
     mask.flags.writeable = False
     return mask

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import SingularHessianError
 from .data import Data, LossSums, RowData, row_sums
-from .fit import backtrack
+from .fit import _damped_cholesky, backtrack, start
 from .learner import Learner
 from .linalg import CholeskyFactor, Fit, cholesky
 
@@ -94,14 +95,23 @@ class NewtonSolver:
 
     def fit(self, phi: np.ndarray, t: float, Theta0: np.ndarray) -> Fit | None:
         """The optimum with (φ, t) added, or None if ``max_iter`` steps did not reach
-        it (the caller then runs the general solver,
-        :func:`~flexpoison.engine.fit.fit`)."""
+        it or an iterate's Hessian was singular (the caller then runs the general
+        solver, :func:`~flexpoison.engine.fit.fit`, which damps such steps)."""
+        try:
+            return self._fit(phi, t, Theta0)
+        except SingularHessianError:
+            return None
+
+    def _fit(self, phi: np.ndarray, t: float, Theta0: np.ndarray) -> Fit | None:
         name = self.learner.name
         K, p = Theta0.shape
         Theta = Theta0
         self._with_candidate(phi, t)
         L, g, H = self._full(Theta, phi, t, cached=True)
-        factor = cholesky(H, name)
+        if not np.isfinite(L):  # outside the loss's domain (σ ≤ 0): start afresh
+            Theta = start(self.learner, self._with_candidate(phi, t).t, p)
+            L, g, H = self._full(Theta, phi, t)
+        factor = _damped_cholesky(H, name)[0]
         fresh, previous = True, np.inf
         scale = 1.0 + np.abs(Theta).max()  # sizes are relative to θ (which moves little)
         for _ in range(self.max_iter):
@@ -118,7 +128,7 @@ class NewtonSolver:
                 break
             if not fresh and size > 0.1 * previous:  # the chord is slow: refresh H
                 L, g, H = self._full(Theta, phi, t)
-                factor, fresh, previous = cholesky(H, name), True, np.inf
+                factor, fresh, previous = _damped_cholesky(H, name)[0], True, np.inf
                 continue
             damped = False
             if fresh and size > self.FAR:
@@ -130,12 +140,14 @@ class NewtonSolver:
                     L,
                     decrease,
                 )
+                if length == 0.0:  # no progress in float64: the general solver's turn
+                    return None
                 damped = length < 1.0
             else:
                 Theta = Theta - step
             if damped:  # far from the optimum: a Newton step from here
                 L, g, H = self._full(Theta, phi, t)
-                factor, fresh, previous = cholesky(H, name), True, np.inf
+                factor, fresh, previous = _damped_cholesky(H, name)[0], True, np.inf
             else:
                 g = self._value_gradient(Theta, False)[1]
                 fresh, previous = False, size

@@ -182,8 +182,9 @@ class Experiment:
 
     def effect(self, theta: np.ndarray) -> float:
         """The goal's effect E of the model θ (flat, public layout)."""
-        Theta = np.asarray(theta, dtype=float).reshape(self.victim.n_outputs, -1)
-        return self._effect.value(Theta, Theta.ravel())
+        theta = np.asarray(theta, dtype=float)
+        Theta = self.victim.learner.unpack(theta, self.split.X_train.shape[1])
+        return self._effect.value(Theta, theta)
 
     def metric(self, theta: np.ndarray) -> float:
         """The test metric (MSE, accuracy, …) of the model θ on the test rows."""
@@ -197,7 +198,7 @@ class Experiment:
                 "the victim cannot be refitted on them"
             )
         spec = self.victim.spec
-        return models.theta_of(spec.tight_clone(self.estimator).fit(X, y))
+        return models.theta_of(spec.fit_tight(self.estimator, X, y))
 
     def with_poison(
         self, X_poison: np.ndarray, y_poison: np.ndarray

@@ -8,6 +8,17 @@ contract test suite checks. Commands, experiments, sweeps, reports and tests rea
 the registry; adding a victim is a loss (if new) in :mod:`flexpoison.engine.losses`
 plus one entry here.
 
+Goals by victim
+---------------
+Every entry of the registry has a parameter vector θ and accepts every goal:
+``Integrity`` (any target: presets, ``predict:v@x*``, an explicit θ_t),
+``Availability`` (‖θ_p − θ₀‖²) and ``LossAvailability`` (its own mean loss). The kernel
+victim, scikit-learn's ``SVC`` (:mod:`flexpoison.models.kernel`: linear, RBF or
+polynomial kernel, binary; library only, not yet in this registry or on the command
+line), has no θ: it accepts the goals stated on decision values only —
+``Integrity("predict:v@x*")`` (E = (f(x*) − v)²) and ``LossAvailability`` (mean hinge
+loss) — and refuses ``Availability`` and θ targets by name.
+
 Objective scaling
 -----------------
 Every victim minimises scikit-learn's own training objective, with N = the number of
@@ -34,6 +45,7 @@ LinearSVC(C)               C Σ max(0, 1 − ỹ(w·x + b))² + ½‖w‖² + ½
   (K ≥ 3 classes)          Σ_k of the above with ỹ_k (one-vs-rest)        (C, no, 1, 0)
 LinearSVR(C, epsilon=ε)    C Σ max(0, |r| − ε) + ½‖w‖² + ½b²/s²           (C, no, 1, 0)
   (squared ε-insensitive)  C Σ max(0, |r| − ε)² + ½‖w‖² + ½b²/s²          (C, no, 1, 0)
+HuberRegressor(ε, a)       Σ (σ + σ·H_ε(r/σ)) + a‖w‖², over (w, b, σ)     (1, no, 2a, 0)
 =========================  =============================================  ==========
 
 read as L(θ) = s(N)·Σ ℓ + (λ₂/2)‖W‖² + λ₁‖W‖₁ with s(N) = c or c/N
@@ -47,11 +59,14 @@ settings are refused by name). Responses must lie in h_p's domain: y ≥ 0 (y > 
 2); a GLM's prediction is exp(w·x + b). The support vector machines' intercept weight
 1/s² is ``Terms.intercept_l2``; their hinge and ε-insensitive losses are piecewise
 linear, solved and differentiated on the rows held on their kinks
-(:mod:`flexpoison.engine.kinks`).
+(:mod:`flexpoison.engine.kinks`). HuberRegressor fits its scale σ > 0 jointly, with
+H_ε(u) = u² for |u| ≤ ε and 2ε|u| − ε² beyond (ε ≥ 1; an intercept is required): σ is
+the intercept of a second, weightless output (:mod:`flexpoison.models.huber`).
 
 θ layout and labels
 -------------------
-θ is flat: (w_1, …, w_d, b) — without an intercept, b is left out; for K ≥ 3 classes
+θ is flat: (w_1, …, w_d, b) — without an intercept, b is left out; HuberRegressor's
+is (w_1, …, w_d, b, σ), σ its ``scale_``; for K ≥ 3 classes
 the K × (d + 1) matrix of class rows (w_k, b_k), flattened row by row, in the sorted
 order of the labels (the multinomial logistic model with scikit-learn's gauge
 Σ_k b_k = 0). Targets are encoded for
@@ -71,6 +86,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..errors import InvalidInputError, UnsupportedEstimatorError
+from .huber import _huber, exact_fit
 from .svm import _linear_svc, _linear_svr
 from .terms import (
     Terms,
@@ -152,6 +168,13 @@ class ModelSpec:
         criterion (0: any): below ~1e-11 liblinear's coordinate descent runs to
         ``max_iter`` and returns a point far from the optimum, so an oracle that
         tightens :attr:`tight` lowers ``tol`` no further.
+    extra_theta : tuple of str
+        Fitted attributes that end the public θ after (w, b), e.g. HuberRegressor's
+        ``scale_`` (the learner's pinned outputs' intercepts, in that order).
+    exact_fit : callable or None
+        ``exact_fit(estimator, X, y) -> fitted``: an exact refit for an estimator whose
+        solver cannot be tightened through its parameters (None: :meth:`tight_clone`
+        fitted); :meth:`fit_tight` chooses.
     """
 
     name: str
@@ -166,6 +189,8 @@ class ModelSpec:
     default_target_multiclass: str | None = None
     examples: tuple[Example, ...] = ()
     tol_floor: float = 0.0
+    extra_theta: tuple[str, ...] = ()
+    exact_fit: Callable[[Any, Any, Any], Any] | None = field(default=None, repr=False)
 
     @property
     def class_name(self) -> str:
@@ -189,6 +214,13 @@ class ModelSpec:
         from sklearn.base import clone
 
         return clone(estimator).set_params(**self.tight)
+
+    def fit_tight(self, estimator, X, y):
+        """``estimator`` (unfitted) fitted on (X, y) to (near) machine precision: with
+        :attr:`exact_fit` when the entry has one, else :meth:`tight_clone`'s fit."""
+        if self.exact_fit is not None and type(estimator) is self.estimator_class():
+            return self.exact_fit(estimator, X, y)
+        return self.tight_clone(estimator).fit(X, y)
 
     def label(self, estimator) -> str:
         """``Ridge(alpha=1)``: the class with the hyper-parameters that define its
@@ -406,6 +438,23 @@ REGISTRY: Mapping[str, ModelSpec] = MappingProxyType(
                     ),
                 ),
                 tol_floor=_EXACT_LIBLINEAR["tol"],
+            ),
+            ModelSpec(
+                "huber",
+                "sklearn.linear_model:HuberRegressor",
+                "regression",
+                ("epsilon", "alpha"),
+                "alpha",
+                {"epsilon": 1.35, "alpha": 1e-4, "max_iter": 1000},
+                {"max_iter": 10_000, "tol": 1e-10},
+                _huber,
+                "flip-top",
+                examples=(
+                    Example({"epsilon": 1.5, "alpha": 0.5}),
+                    Example({"epsilon": 1.5, "alpha": 1.0}),
+                ),
+                extra_theta=("scale_",),
+                exact_fit=exact_fit,
             ),
         )
     }

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 class Terms:
     """The numbers of L(θ) = s(N)·Σ ℓ + (λ₂/2)‖W‖² + λ₁‖W‖₁ for one estimator
     (``intercept_l2``: the intercept's L2 weight, liblinear's 1/intercept_scaling²;
-    0, unpenalised, for every other estimator)."""
+    0, unpenalised, for every other estimator; ``pinned_rows``: outputs whose weights
+    are held at 0, :attr:`flexpoison.engine.Learner.pinned_rows`)."""
 
     loss: Loss
     loss_weight: float
@@ -28,6 +29,7 @@ class Terms:
     l2: float
     l1: float
     intercept_l2: float = 0.0
+    pinned_rows: tuple[int, ...] = ()
 
 
 def _require(condition: bool, name: str, message: str) -> None:

@@ -19,12 +19,18 @@ if TYPE_CHECKING:
 
 
 def theta_of(fitted) -> np.ndarray:
-    """A fitted scikit-learn estimator's flat θ in flexpoison's layout."""
+    """A fitted scikit-learn estimator's flat θ in flexpoison's layout (ending with
+    the entry's ``extra_theta``, e.g. HuberRegressor's ``scale_``)."""
+    from . import REGISTRY
+
     coef = np.atleast_2d(fitted.coef_)
+    name = type(fitted).__name__
+    extra = next((spec.extra_theta for spec in REGISTRY.values() if spec.class_name == name), ())
+    tail = [float(getattr(fitted, attribute)) for attribute in extra]
     if not fitted.fit_intercept:
-        return coef.ravel()
+        return np.append(coef.ravel(), tail)
     intercept = np.broadcast_to(np.atleast_1d(fitted.intercept_), (coef.shape[0],))
-    return np.column_stack([coef, intercept]).ravel()
+    return np.append(np.column_stack([coef, intercept]).ravel(), tail)
 
 
 def decision_scores(theta: np.ndarray, X: np.ndarray, n_outputs: int) -> np.ndarray:
@@ -99,7 +105,7 @@ class Victim:
         """The model θ's predictions: responses, or labels (argmax of the scores)."""
         from ..engine.losses import declared
 
-        scores = decision_scores(theta, X, self.n_outputs)
+        scores = self.scores(theta, X)
         if self.classes is None:
             response = declared(self.learner.loss, "response")  # the inverse link
             return scores[:, 0] if response is None else response(scores[:, 0])
@@ -107,6 +113,12 @@ class Victim:
             (scores[:, 0] > 0).astype(int) if scores.shape[1] == 1 else np.argmax(scores, axis=1)
         )
         return self.classes[index]
+
+    def scores(self, theta: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """The loss's scores z of the model θ (flat, public) at the rows X, shape
+        (n, K): :func:`decision_scores` with the learner's pinned outputs restored."""
+        full = self.learner.unpack(theta, X.shape[1])
+        return decision_scores(full.ravel(), X, self.n_outputs)
 
     def check_targets(self, y: np.ndarray, name: str) -> None:
         """Refuse responses outside the domain of the victim's loss (e.g. a Poisson
@@ -129,7 +141,18 @@ class Victim:
         return self.spec.metric.score(y, self.predict(theta, X))
 
     def theta_names(self, features) -> list[str]:
-        return theta_names(features, self.classes, self.learner.fit_intercept)
+        names = theta_names(features, self.classes, self.learner.fit_intercept)
+        return names + [name.rstrip("_") for name in self.spec.extra_theta]
+
+
+def sorted_labels(y: np.ndarray) -> np.ndarray:
+    """The distinct class labels of y, sorted (scikit-learn's ``classes_``)."""
+    try:
+        return np.unique(y)
+    except TypeError:
+        raise InvalidInputError(
+            "y: class labels of mixed types (e.g. strings and numbers) cannot be ordered"
+        ) from None
 
 
 def victim(estimator, y: np.ndarray) -> Victim:
@@ -144,12 +167,7 @@ def victim(estimator, y: np.ndarray) -> Victim:
     params = estimator.get_params(deep=False)
     classes, suffix = None, ""
     if spec.task == "classification":
-        try:
-            classes = np.unique(y)
-        except TypeError:
-            raise InvalidInputError(
-                "y: class labels of mixed types (e.g. strings and numbers) cannot be ordered"
-            ) from None
+        classes = sorted_labels(y)
         if classes.size < 2:
             raise InvalidInputError(
                 f"y: {spec.class_name} needs at least two classes, got {classes.size}"
@@ -185,6 +203,7 @@ def victim(estimator, y: np.ndarray) -> Victim:
         terms.l2,
         terms.l1,
         intercept_l2=terms.intercept_l2,
+        pinned_rows=terms.pinned_rows,
     )
     out = Victim(spec, learner, classes, scaler)
     out.check_targets(y, "y")

@@ -1,0 +1,256 @@
+"""The attacker's objective against a kernel victim (:mod:`flexpoison.models.kernel`).
+
+A kernel SVC has no θ; its goals are stated on its decision function f (Biggio et al.,
+2012): E = (f(x*) − v)² for ``Integrity("predict:v@x*")``, E = the mean hinge loss
+max(0, 1 − ỹ f(z)) on the evaluation rows for ``LossAvailability``. W and ∇_{x_p} W
+are as for every victim (:mod:`flexpoison.attack.objective`),
+
+    W = α·C + sign·(1 − α)·(E − E_ref),   ∇_{x_p} W = 2α(x_p − x_c) + sign·(1 − α)·∇E,
+
+with ∇E = Σ_z ∂E/∂f(z)·∂f(z)/∂x_p through the margin support vectors' KKT system
+(:mod:`flexpoison.engine.dual`). The "θ" of an evaluation is the vector of decision
+values f(z) at the goal's rows; the model state a search carries (``fit.Theta``) is
+(β…, b) on the current rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .. import engine
+from ..engine import dual
+from ..engine.dual import DualFit, Kernel
+from ..errors import InvalidInputError
+from ..models import Victim
+from ..models import kernel as kernel_models
+from .effects import LossEffect
+from .goals import Goal, LossAvailability
+from .objective import Evaluation, Objective
+
+
+@dataclass(frozen=True)
+class DecisionEffect:
+    """E of the decision values f at rows Z: ``"squared"`` Σ (f − v)², or ``"hinge"``
+    mean max(0, 1 − ỹ f); :meth:`__call__` gives E and ∂E/∂f."""
+
+    Z: np.ndarray
+    kind: str
+    target: np.ndarray
+
+    def __call__(self, f: np.ndarray) -> tuple[float, np.ndarray]:
+        if self.kind == "squared":
+            r = f - self.target
+            return float(r @ r), 2.0 * r
+        margin = 1.0 - self.target * f
+        n = f.size
+        return float(np.maximum(margin, 0.0).sum()) / n, -(self.target * (margin > 0)) / n
+
+
+class KernelEvaluation(Evaluation):
+    """An :class:`Evaluation` that also holds the dual fit (``dual``)."""
+
+    __slots__ = ("dual", "kernel", "gamma_slope")
+    dual: DualFit
+    kernel: Kernel
+    gamma_slope: np.ndarray | None
+
+
+def _predict_target(target, n_features: int) -> tuple[float, np.ndarray]:
+    """(v, x*) of ``"predict:v@x1,x2,…"``."""
+    try:
+        value, point = target[len("predict:") :].split("@")
+        v = float(value)
+        x_star = np.array([float(s) for s in point.split(",")])
+    except ValueError:
+        raise InvalidInputError(
+            f"target: cannot read {target!r}; expected 'predict:v@x1,x2,…' with numbers"
+        ) from None
+    if x_star.size != n_features:
+        raise InvalidInputError(
+            f"target: {target!r} gives x* with {x_star.size} values, "
+            f"the data have {n_features} features"
+        )
+    if not (np.isfinite(v) and np.all(np.isfinite(x_star))):
+        raise InvalidInputError(f"target: {target!r} contains NaN or infinite values")
+    return v, x_star
+
+
+def _effect(goal: Goal, victim: Victim, X: np.ndarray, y: np.ndarray, name: str):
+    """The goal's :class:`DecisionEffect`, or a refusal by name of a θ-based goal."""
+    if goal.kind not in kernel_models.GOALS:
+        raise InvalidInputError(
+            f"goal: {type(goal).__name__}() measures ‖θ_p − θ₀‖², and {name} has no θ; "
+            "use LossAvailability() or Integrity('predict:v@x*')"
+        )
+    if isinstance(goal, LossAvailability):
+        d = X.shape[1]
+        rows = goal.effect(victim, X, y, np.zeros(d), np.zeros(0))  # checks X_eval, y_eval
+        assert isinstance(rows, LossEffect)
+        return DecisionEffect(rows.Phi[:, :d].copy(), "hinge", np.asarray(rows.t))
+    target = getattr(goal, "target", None)
+    if not (isinstance(target, str) and target.strip().startswith("predict:")):
+        raise InvalidInputError(
+            f"target: {target!r} is a target θ_t, and {name} has no θ; give "
+            "'predict:v@x1,x2,…' (the decision value v wanted at x*)"
+        )
+    v, x_star = _predict_target(target.strip(), X.shape[1])
+    return DecisionEffect(x_star[None], "squared", np.array([v]))
+
+
+class KernelObjective(Objective):
+    """W for one candidate poison row added to a kernel victim's training set (module
+    docstring); the same interface as :class:`Objective` (``value``, ``gradient``,
+    ``theta`` — here the decision values at the goal's rows). ``scaled``: γ is
+    scikit-learn's gamma='scale', refitted with the rows (:func:`dual.scaled_gamma`)."""
+
+    def __init__(
+        self,
+        *,
+        victim: Victim,
+        kernel: dual.Kernel,
+        C: float,
+        X: np.ndarray,
+        t: np.ndarray,
+        x_c: np.ndarray,
+        goal: Goal,
+        alpha: float,
+        effect: DecisionEffect,
+        scaled: bool = False,
+    ):
+        self.victim, self.kernel, self.C, self.scaled = victim, kernel, C, scaled
+        self.X, self.t = X, t
+        self.pairs = kernel.base(X, X)  # γ-free (rbf: squared distances)
+        self.gram = self.kernel_for(X)[0].apply(self.pairs)
+        self.x_c, self.goal, self.alpha = x_c, goal, alpha
+        self.decision_effect = effect
+        self.E_ref = 0.0
+        self.n_features = x_c.shape[0]
+        self._sign = goal.sign
+        self.shift = np.zeros(self.n_features)
+        self.stats = None
+        self._solver, self._newton = None, None
+        self.Theta_start = dual.fit(self.kernel_for(X)[0], X, t, C, self.gram).Theta
+        if effect.kind == "squared":
+            self.theta_reference = effect.target.copy()
+        else:
+            self.theta_reference = self.decision(self.Theta_start)
+
+    @classmethod
+    def build(cls, estimator, victim: Victim, X, y, t, x_c, goal: Goal, alpha: float):
+        """The objective of an SVC ``estimator`` trained on (X, y) (t: encoded ±1)."""
+        kernel, C, scaled = kernel_models.kernel_of(estimator, X.shape[1])
+        effect = _effect(goal, victim, X, y, kernel_models.label(estimator))
+        return cls(
+            victim=victim,
+            kernel=kernel,
+            C=C,
+            X=X,
+            t=t,
+            x_c=x_c,
+            goal=goal,
+            alpha=alpha,
+            effect=effect,
+            scaled=scaled,
+        )
+
+    def kernel_for(self, X: np.ndarray) -> tuple[dual.Kernel, np.ndarray | None]:
+        """The kernel on the rows X and ∂γ/∂x of their last row (None: γ is fixed)."""
+        if not self.scaled:
+            return self.kernel, None
+        gamma, slope = dual.scaled_gamma(X)
+        return replace(self.kernel, gamma=gamma), slope
+
+    def decision(self, Theta: np.ndarray) -> np.ndarray:
+        """f at the goal's rows for the model state Θ = (β…, b) on the current rows."""
+        row = np.ravel(Theta)
+        kernel = self.kernel_for(self.X)[0]
+        return kernel.matrix(self.decision_effect.Z, self.X) @ row[:-1] + row[-1]
+
+    def _pairs_with(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`dual.Kernel.base` on the rows plus x, extending the cached one."""
+        n = self.X.shape[0]
+        P = np.empty((n + 1, n + 1))
+        P[:n, :n] = self.pairs
+        P[:n, n] = P[n, :n] = self.kernel.base(self.X, x[None])[:, 0]
+        P[n, n] = self.kernel.base(x[None], x[None])[0, 0]
+        return P
+
+    def _gram_with(self, x: np.ndarray, kernel: dual.Kernel) -> np.ndarray:
+        if self.scaled:  # γ moved: every entry moves
+            return kernel.apply(self._pairs_with(x))
+        n = self.X.shape[0]
+        K = np.empty((n + 1, n + 1))
+        K[:n, :n] = self.gram
+        k = kernel.matrix(self.X, x[None])[:, 0]
+        K[:n, n] = K[n, :n] = k
+        K[n, n] = kernel.matrix(x[None], x[None])[0, 0]
+        return K
+
+    def evaluate(
+        self,
+        x: np.ndarray,
+        t: float,
+        *,
+        Theta_init: np.ndarray | None = None,
+        with_gradient: bool = True,
+        with_y: bool = False,
+    ) -> Evaluation:
+        """Fit the SVC on the training rows plus (x, t); W (and its gradient)."""
+        X_all = np.vstack([self.X, x[None]])
+        kernel, slope = self.kernel_for(X_all)
+        gram = self._gram_with(x, kernel)
+        fit = dual.fit(kernel, X_all, np.append(self.t, t), self.C, gram)
+        f = fit.decision(kernel, self.decision_effect.Z)
+        E, dE = self.decision_effect(f)
+        offset = x - self.x_c
+        C = float(offset @ offset)
+        a = self.alpha
+        W = a * C + self._sign * (1 - a) * (E - self.E_ref)
+        state = engine.Fit(fit.Theta, None, None, X_all.shape[0])
+        ev = KernelEvaluation(W, C, E, x, t, x, f, None, None, state, dE)
+        ev.dual, ev.kernel, ev.gamma_slope = fit, kernel, slope
+        return self.differentiate(ev) if with_gradient or with_y else ev
+
+    def differentiate(self, ev: Evaluation, *, with_y: bool = False) -> Evaluation:
+        """``ev`` with ∇_{x_p} W (module docstring)."""
+        assert isinstance(ev, KernelEvaluation) and ev.dE is not None
+        weight = self._sign * (1 - self.alpha)
+        gE = ev.dual.adjoint(ev.kernel, self.decision_effect.Z, ev.dE, ev.gamma_slope)
+        grad = (2.0 * self.alpha) * (ev.x - self.x_c) + weight * gE
+        out = KernelEvaluation(
+            ev.W, ev.C, ev.E, ev.x, ev.t, ev.phi, ev.theta, grad, None, ev.fit, ev.dE
+        )
+        out.dual, out.kernel, out.gamma_slope = ev.dual, ev.kernel, ev.gamma_slope
+        return out
+
+    def inert(self, ev: Evaluation) -> bool:
+        """Whether the row is off the margin (α = 0) with γ fixed: it does not move f."""
+        assert isinstance(ev, KernelEvaluation)
+        return bool(ev.dual.beta[-1] == 0.0 and ev.gamma_slope is None)
+
+    def effect_at(self, Theta: np.ndarray) -> float:
+        return self.decision_effect(self.decision(Theta))[0]
+
+    def _extended(self, X: np.ndarray, t: np.ndarray, Theta) -> KernelObjective:
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        kernel = self.kernel_for(X)[0]
+        new.pairs = self.kernel.base(X, X)
+        new.X, new.t, new.gram = X, t, kernel.apply(new.pairs)
+        new.Theta_start = dual.fit(kernel, X, t, self.C, new.gram).Theta if Theta is None else Theta
+        return new
+
+    def with_point(self, x: np.ndarray, t: float, Theta: np.ndarray) -> Objective:
+        X = np.vstack([self.X, x[None]])
+        return self._extended(X, np.append(self.t, t), Theta)
+
+    def with_points(
+        self, xs: list[np.ndarray], ts: list[float], Theta_init: np.ndarray
+    ) -> Objective:
+        X = np.vstack([self.X, np.asarray(xs, dtype=float).reshape(len(xs), -1)])
+        return self._extended(X, np.append(self.t, ts), None)
+
+
+__all__ = ["DecisionEffect", "KernelEvaluation", "KernelObjective"]
