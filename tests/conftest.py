@@ -146,12 +146,16 @@ def _data(spec, estimator, n_classes, sparse):
     return X, y
 
 
-def cases() -> list[Case]:
-    """Every example of every registry entry, with data of its task (n = 60 rows for
-    regression, 80 for classification, d = 4). For an L1-penalised learner the data
-    have a true weight of exactly 0, so that its fit has an inactive coefficient."""
+def cases(has_theta: bool = True) -> list[Case]:
+    """Every example of every registry entry with (``has_theta``) or without a θ
+    (:attr:`~flexpoison.models.ModelSpec.has_theta`: decision-value goals only), with
+    data of its task (n = 60 rows for regression, 80 for classification, d = 4). For an
+    L1-penalised learner the data have a true weight of exactly 0, so that its fit has
+    an inactive coefficient."""
     out = []
     for name, spec in models.REGISTRY.items():
+        if spec.has_theta != has_theta:
+            continue
         for i, example in enumerate(spec.examples):
             estimator = spec.make(**example.params)
             X, y = _data(spec, estimator, example.n_classes, sparse=False)

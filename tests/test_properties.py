@@ -32,7 +32,8 @@ from flexpoison import FlexiblePoisoning, FlexPoisonError, models
 from flexpoison.attack import GOALS
 from flexpoison.engine import RowData, declared
 
-CASES = [(name, k) for name, spec in models.REGISTRY.items() for k in range(len(spec.examples))]
+CASES = [(name, k) for name, spec in models.REGISTRY.items() if spec.has_theta
+         for k in range(len(spec.examples))]
 
 
 def _data(spec: models.ModelSpec, example: models.Example, rng: np.random.Generator, n: int,

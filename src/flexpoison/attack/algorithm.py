@@ -38,7 +38,6 @@ from ..errors import (
     UnsupportedEstimatorError,
 )
 from ..models import Victim
-from ..models import kernel as kernel_models
 from ..scalers import ColumnStats, scale
 from . import constraints as constraints_
 from . import search
@@ -508,13 +507,14 @@ class FlexiblePoisoning:
             raise UnsupportedEstimatorError(
                 "sample_weight is not supported: the victim is trained with unit weights"
             )
-        kernel = kernel_models.is_kernel_victim(self.estimator)  # no θ (models.kernel)
-        task = "classification" if kernel else models.spec_for(self.estimator).task
+        spec = models.spec_for(self.estimator)
+        kernel = not spec.has_theta  # decision-value goals only (models.kernel)
+        task = spec.task
         names = _column_names(X)
         X = check_features(X, "X", min_rows=2)
         n, d = X.shape
         y_arr = check_targets(np.asarray(y), n, task)
-        victim = (kernel_models.victim if kernel else models.victim)(self.estimator, y_arr)
+        victim = models.victim(self.estimator, y_arr)
         if self.optimize_y and victim.classes is not None:
             raise InvalidInputError(
                 "optimize_y: only regression responses can be "
@@ -534,7 +534,6 @@ class FlexiblePoisoning:
                 self.estimator, victim, Xf, y_arr, t, x_c, self.goal, float(self.alpha)
             )
             return _Setup(X, victim, box, obj, obj.decision(obj.Theta_start), t, limits)
-        spec = victim.spec
         # centred features, unless the intercept is penalised (b itself, uncentred)
         centred = learner.fit_intercept and not learner.intercept_l2
         shift = x_c if centred else np.zeros(d)

@@ -28,7 +28,6 @@ from sklearn.base import clone, is_classifier
 from .. import models
 from .._validation import check_count, check_features, check_targets
 from ..errors import InvalidInputError, UnsupportedEstimatorError
-from ..models import kernel as kernel_models
 from .algorithm import AttackResult, FlexiblePoisoning, StepRule, TradeOff
 from .goals import Goal, Integrity
 
@@ -246,8 +245,7 @@ def _own_loss_flip(model, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.
     """:func:`label_flip`'s flip for a classifier without probabilities: the other class
     of lowest decision value, and ‖ℓ'(z_i, y'_i)‖ with ℓ the victim's registered loss."""
     try:  # a kernel victim (models.kernel): the hinge loss of its decision values
-        kernel = kernel_models.is_kernel_victim(model)
-        victim = (kernel_models.victim if kernel else models.victim)(model, y)
+        victim = models.victim(model, y)
     except UnsupportedEstimatorError:
         raise InvalidInputError(
             f"estimator: {type(model).__name__} has neither predict_proba nor a loss "

@@ -1,6 +1,6 @@
 """The attacker's objective against a kernel victim (:mod:`flexpoison.models.kernel`).
 
-A kernel SVC has no θ; its goals are stated on its decision function f (Biggio et al.,
+A kernel victim has no θ; its goals are stated on its decision function f (Biggio et al.,
 2012): E = (f(x*) − v)² for ``Integrity("predict:v@x*")``, E = the mean hinge loss
 max(0, 1 − ỹ f(z)) on the evaluation rows for ``LossAvailability``. W and ∇_{x_p} W
 are as for every victim (:mod:`flexpoison.attack.objective`),
@@ -48,6 +48,11 @@ class DecisionEffect:
         return float(np.maximum(margin, 0.0).sum()) / n, -(self.target * (margin > 0)) / n
 
 
+def _fit(kernel: Kernel, X, t, C: float, K=None) -> DualFit:
+    """:func:`dual.fit` with libsvm's solver (:func:`kernel_models.libsvm_fit`)."""
+    return dual.fit(kernel, X, t, C, K, solve=kernel_models.libsvm_fit)
+
+
 class KernelEvaluation(Evaluation):
     """An :class:`Evaluation` that also holds the dual fit (``dual``)."""
 
@@ -90,6 +95,11 @@ def _effect(goal: Goal, victim: Victim, X: np.ndarray, y: np.ndarray, name: str)
         assert isinstance(rows, LossEffect)
         return DecisionEffect(rows.Phi[:, :d].copy(), "hinge", np.asarray(rows.t))
     target = getattr(goal, "target", None)
+    if target is None:
+        raise InvalidInputError(
+            f"target: {type(goal).__name__}() against {name} needs a target "
+            "'predict:v@x1,x2,…' (the decision value v wanted at x*): it has no θ for a preset"
+        )
     if not (isinstance(target, str) and target.strip().startswith("predict:")):
         raise InvalidInputError(
             f"target: {target!r} is a target θ_t, and {name} has no θ; give "
@@ -131,7 +141,7 @@ class KernelObjective(Objective):
         self.shift = np.zeros(self.n_features)
         self.stats = None
         self._solver, self._newton = None, None
-        self.Theta_start = dual.fit(self.kernel_for(X)[0], X, t, C, self.gram).Theta
+        self.Theta_start = _fit(self.kernel_for(X)[0], X, t, C, self.gram).Theta
         if effect.kind == "squared":
             self.theta_reference = effect.target.copy()
         else:
@@ -139,7 +149,7 @@ class KernelObjective(Objective):
 
     @classmethod
     def build(cls, estimator, victim: Victim, X, y, t, x_c, goal: Goal, alpha: float):
-        """The objective of an SVC ``estimator`` trained on (X, y) (t: encoded ±1)."""
+        """The objective of a kernel ``estimator`` trained on (X, y) (t: encoded ±1)."""
         kernel, C, scaled = kernel_models.kernel_of(estimator, X.shape[1])
         effect = _effect(goal, victim, X, y, kernel_models.label(estimator))
         return cls(
@@ -197,11 +207,11 @@ class KernelObjective(Objective):
         with_gradient: bool = True,
         with_y: bool = False,
     ) -> Evaluation:
-        """Fit the SVC on the training rows plus (x, t); W (and its gradient)."""
+        """Fit the victim on the training rows plus (x, t); W (and its gradient)."""
         X_all = np.vstack([self.X, x[None]])
         kernel, slope = self.kernel_for(X_all)
         gram = self._gram_with(x, kernel)
-        fit = dual.fit(kernel, X_all, np.append(self.t, t), self.C, gram)
+        fit = _fit(kernel, X_all, np.append(self.t, t), self.C, gram)
         f = fit.decision(kernel, self.decision_effect.Z)
         E, dE = self.decision_effect(f)
         offset = x - self.x_c
@@ -239,7 +249,7 @@ class KernelObjective(Objective):
         kernel = self.kernel_for(X)[0]
         new.pairs = self.kernel.base(X, X)
         new.X, new.t, new.gram = X, t, kernel.apply(new.pairs)
-        new.Theta_start = dual.fit(kernel, X, t, self.C, new.gram).Theta if Theta is None else Theta
+        new.Theta_start = _fit(kernel, X, t, self.C, new.gram).Theta if Theta is None else Theta
         return new
 
     def with_point(self, x: np.ndarray, t: float, Theta: np.ndarray) -> Objective:

@@ -133,13 +133,16 @@ HELP = """Craft poison rows for FILE.csv against a scikit-learn model.
 @click.option(
     "--goal",
     type=click.Choice(tuple(GOALS)),
-    default="integrity",
-    show_default=True,
+    default=None,
+    show_default=models.DEFAULT_GOAL_HELP,
     help="integrity: pull the model towards a target theta_t "
     "(E_I = ||theta_p - theta_t||^2); availability: push it away from "
     "the clean model theta_0 (E_A = ||theta_p - theta_0||^2); "
     "loss-availability: raise the model's own mean training loss (E_L, "
-    "as Biggio et al. and Jagielski et al. measure availability).",
+    "as Biggio et al. and Jagielski et al. measure availability). A victim without "
+    f"theta ({', '.join(s.name for s in models.REGISTRY.values() if not s.has_theta)}) "
+    "takes loss-availability, or integrity with --target 'predict:v@x*'; its theta_* "
+    "outputs are its decision values at the goal's rows.",
 )
 @click.option(
     "--target",
@@ -263,7 +266,7 @@ def attack(
     l1_ratio: float,
     no_intercept: bool,
     alpha: float,
-    goal: str,
+    goal: str | None,
     target: str | None,
     rate: float | None,
     n_points: int | None,
@@ -292,6 +295,7 @@ def attack(
     ctx = click.get_current_context()
     spec = models.get(model)
     sep = _check_options(ctx, spec)
+    goal = ctx.params["goal"]  # resolved: the victim's default when none is named
     columns: list[str] = []  # the feature columns' names, for error messages
     with user_errors(FLAGS, columns):
         import numpy as np
@@ -338,7 +342,7 @@ def attack(
 
         theta_before = experiment.refit(split.X_train, split.y_train)
         theta_after = experiment.refit(*experiment.with_poison(result.X_poison, result.y_poison))
-        gap = refit_warning(result.theta_poisoned, theta_after)
+        gap = refit_warning(result.theta_poisoned, experiment.public(theta_after))
         if gap is not None:
             warned.append(gap)
         victim = experiment.victim
@@ -364,11 +368,11 @@ def attack(
             "n_poison": result.n_points,
             "rate": result.n_points / result.n_clean,
             "attack_space": "standardized" if standardize else "original",
-            "theta_names": victim.theta_names(feature_names),
+            "theta_names": experiment.theta_names(feature_names),
             "theta_clean": result.theta_clean,
             "theta_target": result.theta_target,
             "theta_poisoned": result.theta_poisoned,
-            "theta_poisoned_sklearn": theta_after,
+            "theta_poisoned_sklearn": experiment.public(theta_after),
             "effect_name": experiment.goal.effect_name,
             "effect_before": result.effect_clean,
             "effect_after": result.effect_history[-1],
@@ -459,12 +463,19 @@ def _check_options(ctx: click.Context, spec) -> str:
     if (params["rate"] is None) == (params["n_points"] is None):
         raise click.UsageError("give exactly one of --rate and --n-points")
     model = params["model"]
+    if params["goal"] is None:  # the victim's default (models.ModelSpec.default_goal)
+        params["goal"] = spec.default_goal
+    problem = spec.goal_problem(params["goal"], params["target"])
+    if problem is not None:
+        raise click.UsageError(f"--model {model}: {problem}")
     if params["target"] is not None and not _has_target(params["goal"]):
         with_target = [name for name in GOALS if _has_target(name)]
         raise click.UsageError(
             f"--target applies to --goal {' or '.join(with_target)} only (--goal "
             f"{params['goal']} has no target model)"
         )
+    if params["no_intercept"] and not spec.has_theta:
+        raise click.UsageError(f"--no-intercept does not apply to --model {model}")
     if "reg" in given and spec.reg_param is None:
         raise click.UsageError(f"--reg has no effect with --model {model} (it is not regularised)")
     if "l1_ratio" in given and "l1_ratio" not in spec.objective_params:
@@ -491,7 +502,7 @@ def _hyper_parameters(spec, reg: float, l1_ratio: float, no_intercept: bool) -> 
     naming --reg."""
     from ..errors import UnsupportedEstimatorError
 
-    params: dict = {"fit_intercept": not no_intercept}
+    params: dict = {"fit_intercept": not no_intercept} if spec.has_theta else {}
     if spec.reg_param is not None:
         params[spec.reg_param] = reg
     if "l1_ratio" in spec.objective_params:

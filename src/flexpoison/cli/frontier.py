@@ -106,8 +106,8 @@ def _dataset(ctx, param, value: str | None) -> str | None:
 @click.option(
     "--goal",
     type=click.Choice(tuple(GOALS)),
-    default="integrity",
-    show_default=True,
+    default=None,
+    show_default=models.DEFAULT_GOAL_HELP,
     help="integrity: E_I = ||theta - theta_t||^2 with the victim's default target "
     "preset (lower = more damage); availability: E_A = ||theta - "
     "theta_0||^2; loss-availability: E_L = the victim's mean loss on the "
@@ -189,7 +189,7 @@ def frontier(
     sep: str,
     target_column: str | None,
     model: str | None,
-    goal: str,
+    goal: str | None,
     rate: float,
     alphas: tuple[float, ...],
     seed: int,
@@ -252,7 +252,8 @@ def frontier(
             if isinstance(source, str):
                 source = fr.load_dataset(source, data_dir=data_dir)
             victim = model or models.DEFAULT_MODEL[source.task]
-            out = Path("flexpoison-out") / f"frontier-{source.name}-{victim}-{goal}"
+            kind = goal or models.get(victim).default_goal
+            out = Path("flexpoison-out") / f"frontier-{source.name}-{victim}-{kind}"
             check_out_dir(out, force)
         result = fr.run_frontier(
             source,

@@ -1,10 +1,10 @@
 """Kernel support vector machines: the exact dual fit and its implicit gradient.
 
-A binary C-SVC with kernel k has the decision function f(x) = Σ_j β_j k(x, x_j) + b,
-β_j = α_j·ỹ_j, where the dual variables 0 ≤ α_j ≤ C solve libsvm's QP. At its optimum
-the rows split into three sets: rows off the margin (α = 0), bound support vectors
-(α = C, β = Cỹ) and margin support vectors S (0 < α < C), on which the KKT conditions
-are equalities,
+A binary soft-margin support vector classifier with kernel k has the decision function
+f(x) = Σ_j β_j k(x, x_j) + b, β_j = α_j·ỹ_j, where the dual variables 0 ≤ α_j ≤ C solve
+libsvm's QP. At its optimum the rows split into three sets: rows off the margin (α = 0),
+bound support vectors (α = C, β = Cỹ) and margin support vectors S (0 < α < C), on which
+the KKT conditions are equalities,
 
     Σ_j β_j k(x_i, x_j) + b = ỹ_i   (i ∈ S),      Σ_j β_j = 0,
 
@@ -32,6 +32,7 @@ and to ∂f(z)/∂x_c.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,7 +102,7 @@ class Kernel:
 
 @dataclass(frozen=True)
 class DualFit:
-    """A C-SVC's optimum on rows X (N × d) with targets ỹ = ±1: β = αỹ, b, the margin
+    """The classifier's optimum on rows X (N × d) with targets ỹ = ±1: β = αỹ, b, the margin
     set S, and the LU factor of M. ``Theta`` is (β…, b): the state a search carries."""
 
     X: np.ndarray
@@ -179,26 +180,29 @@ def fit(
     C: float,
     K: np.ndarray | None = None,
     tol: float = 1e-12,
+    *,
+    solve: Callable[[np.ndarray, np.ndarray, float, float], tuple],
 ) -> DualFit:
-    """The C-SVC's exact optimum on (X, ỹ = t): libsvm's sets (scikit-learn, precomputed
-    Gram matrix ``K`` if given), then (β_S, b) from the KKT equalities."""
+    """The classifier's exact optimum on (X, ỹ = t): the sets of the dual solver
+    ``solve(K, t, C, tol) -> (support, α·ỹ on it, b)`` (libsvm through scikit-learn,
+    :func:`flexpoison.models.kernel.libsvm_fit`) on the Gram matrix ``K`` (computed if
+    not given), then (β_S, b) from the KKT equalities."""
     from scipy.linalg import LinAlgError, lu_factor
-    from sklearn.svm import SVC
 
     if K is None:
         K = kernel.matrix(X, X)
-    svc = SVC(kernel="precomputed", C=C, tol=tol, max_iter=-1).fit(K, t)
+    support, coef, intercept = solve(K, t, C, tol)
     n = X.shape[0]
     beta = np.zeros(n)
-    # scikit-learn's binary dual_coef_ is α·ỹ with ỹ = +1 for classes_[1] = +1
-    beta[svc.support_] = svc.dual_coef_[0]
+    # the dual coefficients are α·ỹ with ỹ = +1 for the second sorted class
+    beta[support] = coef
     alpha = np.abs(beta)
     bound = alpha >= C * (1.0 - _SET_TOL)
     off = alpha <= C * _SET_TOL
     beta[bound] = C * t[bound]
     beta[off] = 0.0
     S = np.flatnonzero(~bound & ~off)
-    b = float(svc.intercept_[0])
+    b = float(intercept)
     if S.size == 0:  # no margin row: b is not pinned by an equality (libsvm's midpoint)
         return DualFit(X, t, beta, b, S, None)
     M = np.zeros((S.size + 1, S.size + 1))

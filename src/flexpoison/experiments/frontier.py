@@ -174,7 +174,8 @@ class FrontierResult:
     """Every (attack, sanitizer) row of a frontier, with the settings and references.
 
     ``effect_clean`` / ``metric_clean``: the victim on the clean training rows, no
-    sanitizer. ``theta_clean``: its θ₀; ``theta_reference``: θ_t (integrity) or θ₀.
+    sanitizer. ``theta_clean``: its θ₀; ``theta_reference``: θ_t (integrity) or θ₀
+    (a victim without θ: decision values at the goal's rows, :meth:`Experiment.public`).
     """
 
     settings: FrontierSettings
@@ -258,7 +259,7 @@ def run_frontier(
     dataset: str | Dataset,
     *,
     model: str | object | None = None,
-    goal: str | Goal = "integrity",
+    goal: str | Goal | None = None,
     rate: float = 0.1,
     alphas: Sequence[float] = DEFAULT_ALPHAS,
     seed: int = 0,
@@ -289,6 +290,8 @@ def run_frontier(
         registry's default model of the data set's task.
     goal : {"integrity", "availability", "loss-availability"} or Goal
         See :func:`frontier_goal`; integrity uses the victim's default target preset.
+        None: the victim's default goal (:attr:`ModelSpec.default_goal`: integrity, or
+        loss-availability for a victim without θ).
     rate : float > 0
         Poisoning rate; the budget is m = round(rate · n) rows, for every attack.
     alphas : sequence of float in [0, 1]
@@ -333,7 +336,6 @@ def run_frontier(
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise InvalidInputError(f"seed: expected an integer, got {seed!r}")
     seed = int(seed)
-    goal = frontier_goal(goal)
     if isinstance(dataset, str):
         dataset = load_dataset(dataset, data_dir=data_dir)
     if not isinstance(dataset, Dataset):
@@ -351,6 +353,10 @@ def run_frontier(
             )
         spec = models.spec_for(model)
         model_name, victim = type(model).__name__, model
+    goal = frontier_goal(spec.default_goal if goal is None else goal)
+    problem = spec.goal_problem(goal.kind, getattr(goal, "target", None))
+    if problem is not None:
+        raise InvalidInputError(f"goal: {problem}")
     if spec.task != task:
         raise InvalidInputError(
             f"model: {model_name!r} is a {spec.task} model, but "
@@ -482,7 +488,7 @@ def run_frontier(
         tuple(points),
         effect_clean,
         metric_clean,
-        theta_clean,
+        experiment.public(theta_clean),
         reference,
         time.perf_counter() - start,
         feature_names=tuple(dataset.feature_names),

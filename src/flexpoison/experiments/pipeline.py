@@ -16,6 +16,14 @@ same rows gives the same numbers whichever command ran it:
    victim's task (:data:`flexpoison.models.METRICS`);
 5. :meth:`Experiment.screen` — each sanitizer on clean + poison rows, the victim
    refitted on what it keeps, and what is left of the attack.
+
+A victim without θ (``has_theta=False``, :class:`~flexpoison.models.ModelSpec`: the
+kernel support vector classifier) is carried through the same steps by its decision values: a "θ" of
+:meth:`Experiment.refit` is f at the goal's rows (x*, or the evaluation rows of E_L)
+followed by f at the test rows; :meth:`Experiment.public` keeps the goal's rows, which
+are what commands report as θ (``theta_*``, named by :meth:`Experiment.theta_names`) —
+the same values an attack result's θ fields hold. Its test metrics come from refits
+(:meth:`Experiment.metrics`).
 """
 
 from __future__ import annotations
@@ -166,39 +174,98 @@ class Experiment:
         """Run the attack on the training rows."""
         return self.attacker(alpha, **settings).generate(self.split.X_train, self.split.y_train)
 
+    @property
+    def has_theta(self) -> bool:
+        """Whether the victim is a parameter vector θ (:attr:`ModelSpec.has_theta`)."""
+        return self.victim.spec.has_theta
+
+    @cached_property
+    def _objective(self):
+        """The attack's objective at α = 0 on the training rows (validates the victim
+        and the goal against them)."""
+        return self.attacker(0.0).objective(self.split.X_train, self.split.y_train)
+
     @cached_property
     def reference(self) -> np.ndarray:
         """θ_ref of the goal (θ_t, or θ₀), as the attack computes it; also validates
-        the victim and the goal against the training rows."""
-        objective = self.attacker(0.0).objective(self.split.X_train, self.split.y_train)
-        return np.asarray(objective.theta_reference)
+        the victim and the goal against the training rows. Without θ: the decision
+        values of the reference at the goal's rows (v, or the clean model's f)."""
+        return np.asarray(self._objective.theta_reference)
 
     @cached_property
     def _effect(self):
+        if not self.has_theta:  # E of the decision values at the goal's rows
+            return self._objective.decision_effect
         X = np.asarray(self.split.X_train, dtype=float)
         return self.goal.effect(
             self.victim, X, self.split.y_train, np.zeros(X.shape[1]), self.reference
         )
 
+    @property
+    def _n_goal_rows(self) -> int:
+        return int(self._objective.decision_effect.Z.shape[0])
+
     def effect(self, theta: np.ndarray) -> float:
-        """The goal's effect E of the model θ (flat, public layout)."""
+        """The goal's effect E of the model θ (flat, public layout; without θ, the
+        decision values at the goal's rows, first — :meth:`refit`)."""
         theta = np.asarray(theta, dtype=float)
+        if not self.has_theta:
+            return float(self._effect(theta.ravel()[: self._n_goal_rows])[0])
         Theta = self.victim.learner.unpack(theta, self.split.X_train.shape[1])
         return self._effect.value(Theta, theta)
 
     def metric(self, theta: np.ndarray) -> float:
-        """The test metric (MSE, accuracy, …) of the model θ on the test rows."""
-        return self.victim.metric(theta, self.split.X_test, self.split.y_test)
+        """The test metric (MSE, accuracy, …) of the model θ on the test rows (without
+        θ: of :meth:`refit`'s decision values, the test rows' after the goal's)."""
+        if self.has_theta:
+            return self.victim.metric(theta, self.split.X_test, self.split.y_test)
+        f = np.asarray(theta, dtype=float).ravel()
+        n, n_test = self._n_goal_rows, len(self.split.y_test)
+        if f.size != n + n_test:
+            raise InvalidInputError(
+                f"theta: {self.victim.spec.class_name} has no θ; its test metric needs "
+                "the decision values of a refit on the test rows (Experiment.refit)"
+            )
+        return self.victim.spec.metric.score(self.split.y_test, self.victim.decode(f[n:]))
+
+    def metrics(self, result: AttackResult) -> tuple[float, float]:
+        """The test metric of the clean and of the poisoned model of an attack: of its
+        θ₀ and θ_p, or, without θ, of tight refits on the clean (+ poison) rows."""
+        if self.has_theta:
+            return self.metric(result.theta_clean), self.metric(result.theta_poisoned)
+        X, y = self.split.X_train, self.split.y_train
+        after = self.refit(*self.with_poison(result.X_poison, result.y_poison))
+        return self.metric(self.refit(X, y)), self.metric(after)
+
+    def public(self, theta: np.ndarray) -> np.ndarray:
+        """What a command reports of a model from :meth:`refit`: θ, or, without θ, its
+        decision values at the goal's rows (as an attack result's θ fields hold)."""
+        theta = np.asarray(theta, dtype=float)
+        return theta if self.has_theta else theta.ravel()[: self._n_goal_rows]
+
+    def theta_names(self, features) -> list[str]:
+        """Names of :meth:`public`'s entries: θ's (``w[feature]``…, ``b``), or, without
+        θ, ``f(x*)`` (integrity) / ``f(row i)`` (the evaluation rows of E_L)."""
+        if self.has_theta:
+            return self.victim.theta_names(features)
+        if self._objective.decision_effect.kind == "squared":
+            return ["f(x*)"]
+        return [f"f(row {i})" for i in range(self._n_goal_rows)]
 
     def refit(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """θ of scikit-learn's fit of the victim on (X, y), solved tightly."""
+        """θ of scikit-learn's fit of the victim on (X, y), solved tightly; without θ,
+        its decision values at the goal's rows followed by those at the test rows."""
         if self.victim.classes is not None and np.unique(y).size < 2:
             raise InvalidInputError(
                 "the rows kept by a sanitizer hold a single class; "
                 "the victim cannot be refitted on them"
             )
         spec = self.victim.spec
-        return models.theta_of(spec.fit_tight(self.estimator, X, y))
+        fitted = spec.fit_tight(self.estimator, X, y)
+        if not self.has_theta:
+            rows = np.vstack([self._objective.decision_effect.Z, self.split.X_test])
+            return np.asarray(fitted.decision_function(rows), dtype=float)
+        return models.theta_of(fitted)
 
     def with_poison(
         self, X_poison: np.ndarray, y_poison: np.ndarray

@@ -10,14 +10,15 @@ plus one entry here.
 
 Goals by victim
 ---------------
-Every entry of the registry has a parameter vector θ and accepts every goal:
-``Integrity`` (any target: presets, ``predict:v@x*``, an explicit θ_t),
-``Availability`` (‖θ_p − θ₀‖²) and ``LossAvailability`` (its own mean loss). The kernel
-victim, scikit-learn's ``SVC`` (:mod:`flexpoison.models.kernel`: linear, RBF or
-polynomial kernel, binary; library only, not yet in this registry or on the command
-line), has no θ: it accepts the goals stated on decision values only —
+Every entry with a parameter vector θ accepts every goal: ``Integrity`` (any target:
+presets, ``predict:v@x*``, an explicit θ_t), ``Availability`` (‖θ_p − θ₀‖²) and
+``LossAvailability`` (its own mean loss). ``svc``, scikit-learn's ``SVC``
+(:mod:`flexpoison.models.kernel`: linear, RBF or polynomial kernel, binary), has no θ
+(``has_theta=False``): it accepts the goals stated on decision values only —
 ``Integrity("predict:v@x*")`` (E = (f(x*) − v)²) and ``LossAvailability`` (mean hinge
-loss) — and refuses ``Availability`` and θ targets by name.
+loss, its default goal) — and refuses the others by name
+(:meth:`ModelSpec.goal_problem`); its θ outputs are its decision values at the goal's
+rows (:mod:`flexpoison.experiments.pipeline`).
 
 Objective scaling
 -----------------
@@ -86,6 +87,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..errors import InvalidInputError, UnsupportedEstimatorError
+from . import kernel
 from .huber import _huber, exact_fit
 from .svm import _linear_svc, _linear_svr
 from .terms import (
@@ -175,6 +177,15 @@ class ModelSpec:
         ``exact_fit(estimator, X, y) -> fitted``: an exact refit for an estimator whose
         solver cannot be tightened through its parameters (None: :meth:`tight_clone`
         fitted); :meth:`fit_tight` chooses.
+    has_theta : bool
+        Whether the model is a parameter vector θ (every linear victim). False: a
+        kernel victim (:mod:`flexpoison.models.kernel`), "decision-value goals only" —
+        it accepts the goals of :attr:`goals`, integrity with a ``predict:`` target
+        only, has no ``fit_intercept``, and every θ output of a command holds the
+        decision values f at the goal's rows instead (:mod:`flexpoison.experiments`).
+    default_goal : str
+        The goal a command runs when none is named (``integrity``: its default target
+        preset applies; ``loss-availability`` for a victim without θ).
     """
 
     name: str
@@ -191,6 +202,22 @@ class ModelSpec:
     tol_floor: float = 0.0
     extra_theta: tuple[str, ...] = ()
     exact_fit: Callable[[Any, Any, Any], Any] | None = field(default=None, repr=False)
+    has_theta: bool = True
+    default_goal: str = "integrity"
+
+    @property
+    def goals(self) -> tuple[str, ...]:
+        """The goals (by name) this victim accepts."""
+        return (
+            ("integrity", "availability", "loss-availability") if self.has_theta else kernel.GOALS
+        )
+
+    def goal_problem(self, kind: str, target: object = None) -> str | None:
+        """Why this victim cannot run the goal named ``kind`` with ``target`` (None:
+        its default preset), in one sentence naming both; None when it can."""
+        if self.has_theta:
+            return None
+        return kernel.goal_problem(kind, target, self.class_name)
 
     @property
     def class_name(self) -> str:
@@ -456,12 +483,46 @@ REGISTRY: Mapping[str, ModelSpec] = MappingProxyType(
                 extra_theta=("scale_",),
                 exact_fit=exact_fit,
             ),
+            ModelSpec(
+                kernel.NAME,
+                kernel.ESTIMATOR,
+                "classification",
+                kernel.OBJECTIVE_PARAMS,
+                "C",
+                kernel.DEFAULTS,
+                kernel.TIGHT,
+                kernel._terms,
+                "",  # no θ: integrity needs an explicit 'predict:v@x*' target
+                examples=(
+                    Example({"kernel": "linear", "C": 0.5}, 2),
+                    Example({"kernel": "rbf", "C": 1.0, "gamma": 0.3}, 2),
+                    Example({"kernel": "rbf", "C": 2.0, "gamma": "auto"}, 2),
+                    Example({"kernel": "poly", "C": 1.0, "gamma": 0.4, "coef0": 1.0}, 2),
+                    Example({"kernel": "rbf", "C": 1.0}, 2),  # gamma='scale': moves with x_p
+                    Example({"kernel": "poly", "C": 0.5, "degree": 2, "coef0": 1.0}, 2),
+                ),
+                tol_floor=kernel.TIGHT["tol"],  # libsvm: no lower (slow to stop)
+                has_theta=False,
+                default_goal="loss-availability",
+            ),
         )
     }
 )
 """Every supported victim, by name (read-only)."""
 
 MODEL_NAMES: tuple[str, ...] = tuple(REGISTRY)
+
+#: Where no goal is named: the goal each victim runs by default (``--goal``'s help).
+DEFAULT_GOAL_HELP = "; ".join(
+    [
+        "integrity",
+        *(
+            f"{spec.default_goal} for {spec.name}"
+            for spec in REGISTRY.values()
+            if spec.default_goal != "integrity"
+        ),
+    ]
+)
 
 #: The victim used where none is named (frontier, the paper's experiments), per task.
 DEFAULT_MODEL: Mapping[str, str] = MappingProxyType(
@@ -523,6 +584,7 @@ __all__ = [
     "MODEL_NAMES",
     "DEFAULT_MODEL",
     "DEFENDER_MODEL",
+    "DEFAULT_GOAL_HELP",
     "get",
     "spec_for",
     "theta_of",

@@ -1,7 +1,8 @@
 """Kernel victims: scikit-learn's ``SVC`` (libsvm's C-SVC), binary, with a linear, RBF or
 polynomial kernel, differentiated through its dual (:mod:`flexpoison.engine.dual`).
 
-A kernel SVC has no parameter vector θ: its model is the decision function
+Its registry entry (``svc``, :data:`flexpoison.models.REGISTRY`) declares
+``has_theta=False``. A kernel SVC has no parameter vector θ: its model is the decision function
 f(x) = Σ_j α_j ỹ_j k(x, x_j) + b. Its goals are stated on decision values:
 
 * ``Integrity("predict:v@x*")`` — E = (f(x*) − v)², lowered;
@@ -43,10 +44,21 @@ DEFAULTS: Mapping[str, Any] = {"kernel": "rbf", "C": 1.0}
 TIGHT: Mapping[str, Any] = {"tol": 1e-12, "max_iter": -1}
 
 
-def is_kernel_victim(estimator) -> bool:
-    """Whether ``estimator`` is scikit-learn's SVC (exactly that class)."""
-    cls = type(estimator)
-    return cls.__name__ == CLASS_NAME and cls.__module__.startswith("sklearn.svm")
+def goal_problem(kind: str, target: object, name: str) -> str | None:
+    """Why a kernel victim (class ``name``) cannot run the goal ``kind`` with ``target``
+    (None: a default preset), naming both; None when it can."""
+    if kind not in GOALS:
+        return f"goal {kind} measures the parameter vector θ, and {name} has none; use " + (
+            " or ".join(GOALS)
+        )
+    if kind == "integrity" and not (
+        isinstance(target, str) and target.strip().startswith("predict:")
+    ):
+        return (
+            f"goal integrity against {name} needs a target 'predict:v@x1,x2,…' (the "
+            "decision value v wanted at x*): it has no θ for a preset or a θ_t"
+        )
+    return None
 
 
 def make(**params: Any):
@@ -54,6 +66,16 @@ def make(**params: Any):
     from sklearn.svm import SVC
 
     return SVC(**{**DEFAULTS, **params})
+
+
+def libsvm_fit(K: np.ndarray, t: np.ndarray, C: float, tol: float) -> tuple:
+    """libsvm's C-SVC (scikit-learn's SVC) on a precomputed Gram matrix K with targets
+    ±1: (support rows, α·ỹ on them, intercept) — the solver of
+    :func:`flexpoison.engine.dual.fit`."""
+    from sklearn.svm import SVC
+
+    svc = SVC(kernel="precomputed", C=C, tol=tol, max_iter=-1).fit(K, t)
+    return svc.support_, svc.dual_coef_[0], float(svc.intercept_[0])
 
 
 def kernel_of(estimator, n_features: int):
@@ -116,27 +138,17 @@ def victim(estimator, y: np.ndarray):
     targets ±1 (the second sorted class +1). Its learner is the hinge loss used to
     encode targets and measure E_L; the model itself is :mod:`flexpoison.engine.dual`'s."""
     from ..engine.learner import Learner
-    from . import ModelSpec, Victim
+    from . import REGISTRY, Victim
     from .victim import sorted_labels
 
     classes = sorted_labels(y)
     if classes.size != 2:
         raise InvalidInputError(f"y: {CLASS_NAME} is supported for two classes, got {classes.size}")
-    spec = ModelSpec(
-        NAME,
-        ESTIMATOR,
-        "classification",
-        OBJECTIVE_PARAMS,
-        "C",
-        DEFAULTS,
-        TIGHT,
-        _terms,
-        "predict:0@x*",
-    )
+    spec = REGISTRY[NAME]
     params = estimator.get_params(deep=False)
     terms = _terms(params, 2)
     learner = Learner(label(estimator), terms.loss, True, terms.loss_weight, False, 1.0, 0.0)
     return Victim(spec, learner, classes)
 
 
-__all__ = ["NAME", "GOALS", "is_kernel_victim", "make", "kernel_of", "label", "victim"]
+__all__ = ["NAME", "GOALS", "goal_problem", "libsvm_fit", "make", "kernel_of", "label", "victim"]

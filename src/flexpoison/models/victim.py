@@ -164,6 +164,15 @@ def victim(estimator, y: np.ndarray) -> Victim:
 
     spec = spec_for(estimator)
     scaler, estimator = read_pipeline(estimator)
+    if not spec.has_theta:  # a kernel victim: its own reader (models.kernel)
+        from .kernel import victim as kernel_victim
+
+        if scaler is not None:
+            raise UnsupportedEstimatorError(
+                f"Pipeline: {spec.class_name} is supported alone, not after a scaler "
+                "(scale the features beforehand)"
+            )
+        return kernel_victim(estimator, y)
     params = estimator.get_params(deep=False)
     classes, suffix = None, ""
     if spec.task == "classification":

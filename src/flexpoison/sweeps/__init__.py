@@ -40,7 +40,12 @@ are accepted where numbers are (``alphas = [0, 1]``), booleans never. ``MAX_RATE
 as everywhere in flexpoison). Models are the registry's
 (:data:`flexpoison.models.REGISTRY`), each with its default hyper-parameters
 (:meth:`flexpoison.models.ModelSpec.make`; ``flexpoison frontier --help`` lists them);
-goals use the victim's default target preset.
+goals use the victim's default target preset. A victim without θ (``has_theta=False``,
+e.g. the kernel support vector classifier) runs ``loss-availability`` only (integrity
+needs a ``predict:`` target, availability θ): a grid that pairs it with another goal is
+refused, or, with ``skip_incompatible = true``, those runs are left out; its θ fields
+(``theta_*``) hold its decision values at the goal's rows, its test metrics come from
+tight refits.
 
 *Your own CSV files.* An item of ``datasets`` may be a table naming a CSV file,
 ``{ path = "diabetes.csv", target = "progression" }``, beside built-in names:

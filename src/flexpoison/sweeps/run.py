@@ -73,9 +73,8 @@ def compute_run(
         "iterations_total": int(result.n_iter.sum()),
         "iterations_per_point": result.n_iter,
         "W_first_point": result.W_history[0],
-        "test_metric_before": experiment.metric(result.theta_clean),
-        "test_metric_after": experiment.metric(result.theta_poisoned),
     }
+    out["test_metric_before"], out["test_metric_after"] = experiment.metrics(result)
     if s["sanitizers"]:
         out.update(_sanitised(experiment, result, s["sanitizers"], s["clean_removal"]))
     return out

@@ -425,7 +425,8 @@ def _pairs(
     check: _Checker, axes: Mapping, data: Mapping[str, _Data], skip: bool
 ) -> tuple[list[tuple[str, str]], list[str]]:
     """The compatible (data set, model) pairs, and what ``skip_incompatible`` leaves out
-    (incompatible pairs, ``trim`` on classification data), described."""
+    (incompatible pairs, goals a model cannot run, ``trim`` on classification data),
+    described."""
     from .. import models as registry
 
     skipped, pairs = [], []
@@ -444,6 +445,18 @@ def _pairs(
                 skipped.append(f"{ds_name} × {model}")
                 continue
             pairs.append((ds_name, model))
+    for model in dict.fromkeys(model for _, model in pairs):  # e.g. svc: no θ goals
+        for goal in axes["goals"]:
+            problem = registry.get(model).goal_problem(goal)
+            if problem is None:
+                continue
+            if not skip:
+                check.fail(
+                    "goals",
+                    f"model {model!r}: {problem}; remove one of them, or set "
+                    "skip_incompatible = true to leave such runs out of the grid",
+                )
+            skipped.append(f"{model} × {goal}")
     if not pairs:
         check.fail(
             "models",
@@ -491,11 +504,15 @@ def _expand(
     pairs: list[tuple[str, str]], axes: Mapping, opts: Mapping, data: Mapping[str, _Data]
 ) -> Iterator[Run]:
     """The runs, in grid order (data set, model, goal, α, rate, seed)."""
+    from .. import models as registry
+
     for ds_name, model in pairs:
         sanitizers = [
             s for s in axes["sanitizers"] if s != "trim" or data[ds_name].task == "regression"
         ]
-        for goal in axes["goals"]:
+        spec = registry.get(model)
+        goals = [g for g in axes["goals"] if spec.goal_problem(g) is None]
+        for goal in goals:
             for alpha in axes["alphas"]:
                 for rate in axes["rates"]:
                     for seed in axes["seeds"]:
