@@ -325,27 +325,34 @@ def _swap(name: str, theta0: np.ndarray, shape: ModelShape) -> np.ndarray:
     return swapped.ravel()
 
 
+def predict_target(target: str, n_features: int) -> tuple[float, np.ndarray]:
+    """(v, x*) of a ``"predict:v@x1,x2,…"`` target, checked: numbers, finite, and as
+    many values in x* as the data have features."""
+    try:
+        value, point = target[len("predict:") :].split("@")
+        v = float(value)
+        x_star = np.array([float(s) for s in point.split(",")])
+    except ValueError:
+        raise InvalidInputError(
+            f"target: cannot read {target!r}; expected 'predict:v@x1,x2,…' with numbers"
+        ) from None
+    if x_star.size != n_features:
+        raise InvalidInputError(
+            f"target: {target!r} gives x* with {x_star.size} values, "
+            f"the data have {n_features} features"
+        )
+    if not (np.isfinite(v) and np.all(np.isfinite(x_star))):
+        raise InvalidInputError(f"target: {target!r} contains NaN or infinite values")
+    return v, x_star
+
+
 def _predict(name: str, theta0: np.ndarray, shape: ModelShape) -> np.ndarray:
     if shape.n_outputs != 1:
         raise InvalidInputError(
             f"target: {name!r} is defined for regression and binary "
             "classification only; use 'swap:A,B' or an explicit θ"
         )
-    try:
-        value, point = name[len("predict:") :].split("@")
-        v = float(value)
-        x_star = np.array([float(s) for s in point.split(",")])
-    except ValueError:
-        raise InvalidInputError(
-            f"target: cannot read {name!r}; expected 'predict:v@x1,x2,…' with numbers"
-        ) from None
-    if x_star.size != shape.n_features:
-        raise InvalidInputError(
-            f"target: {name!r} gives x* with {x_star.size} values, "
-            f"the data have {shape.n_features} features"
-        )
-    if not (np.isfinite(v) and np.all(np.isfinite(x_star))):
-        raise InvalidInputError(f"target: {name!r} contains NaN or infinite values")
+    v, x_star = predict_target(name, shape.n_features)
     phi = np.append(x_star, 1.0) if shape.fit_intercept else x_star
     denom = float(phi @ phi)
     if denom == 0:

@@ -26,7 +26,7 @@ from ..errors import InvalidInputError
 from ..models import Victim
 from ..models import kernel as kernel_models
 from .effects import LossEffect
-from .goals import Goal, LossAvailability
+from .goals import Goal, LossAvailability, predict_target
 from .objective import Evaluation, Objective
 
 
@@ -62,26 +62,6 @@ class KernelEvaluation(Evaluation):
     gamma_slope: np.ndarray | None
 
 
-def _predict_target(target, n_features: int) -> tuple[float, np.ndarray]:
-    """(v, x*) of ``"predict:v@x1,x2,…"``."""
-    try:
-        value, point = target[len("predict:") :].split("@")
-        v = float(value)
-        x_star = np.array([float(s) for s in point.split(",")])
-    except ValueError:
-        raise InvalidInputError(
-            f"target: cannot read {target!r}; expected 'predict:v@x1,x2,…' with numbers"
-        ) from None
-    if x_star.size != n_features:
-        raise InvalidInputError(
-            f"target: {target!r} gives x* with {x_star.size} values, "
-            f"the data have {n_features} features"
-        )
-    if not (np.isfinite(v) and np.all(np.isfinite(x_star))):
-        raise InvalidInputError(f"target: {target!r} contains NaN or infinite values")
-    return v, x_star
-
-
 def _effect(goal: Goal, victim: Victim, X: np.ndarray, y: np.ndarray, name: str):
     """The goal's :class:`DecisionEffect`, or a refusal by name of a θ-based goal."""
     if goal.kind not in kernel_models.GOALS:
@@ -105,7 +85,7 @@ def _effect(goal: Goal, victim: Victim, X: np.ndarray, y: np.ndarray, name: str)
             f"target: {target!r} is a target θ_t, and {name} has no θ; give "
             "'predict:v@x1,x2,…' (the decision value v wanted at x*)"
         )
-    v, x_star = _predict_target(target.strip(), X.shape[1])
+    v, x_star = predict_target(target.strip(), X.shape[1])
     return DecisionEffect(x_star[None], "squared", np.array([v]))
 
 
