@@ -160,7 +160,8 @@ def _naive_objective_class():
             new._rows, new._k = rows, n
             return new
 
-        def evaluate(self, x, t, *, Theta_init=None, with_gradient=True, with_y=False):
+        def evaluate(self, x, t, *, Theta_init=None, with_gradient=True, with_y=False,
+                     exact=True):  # a refit is always exact
             rows, k = self._rows, self._k
             rows.evaluations += 1
             victim, learner = self.victim, self.victim.learner

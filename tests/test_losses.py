@@ -8,7 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import log_softmax, softmax
 
-from flexpoison.engine.losses import LogisticLoss, SoftmaxLoss, SquaredLoss
+from flexpoison.engine.losses import (
+    LogisticLoss,
+    OneVsAllSquaredLoss,
+    SoftmaxLoss,
+    SquaredLoss,
+    TweedieLoss,
+)
 
 
 def _rows(seed: int, n: int, K: int, scale: float):
@@ -57,3 +63,40 @@ def test_derivatives_match_finite_differences(name):
         np.testing.assert_allclose(d1[:, k], fd1, rtol=1e-7, atol=1e-8)
         fd2 = (loss.d1(z + step, t) - loss.d1(z - step, t)) / (2 * h)
         np.testing.assert_allclose(d2[:, :, k], fd2, rtol=1e-6, atol=1e-8)
+
+
+THIRD = {
+    "logistic": (LogisticLoss(), lambda rng, n: rng.choice([-1.0, 1.0], n)),
+    "softmax": (SoftmaxLoss(3), lambda rng, n: rng.integers(0, 3, n).astype(float)),
+    "one-vs-all": (OneVsAllSquaredLoss(3), lambda rng, n: rng.integers(0, 3, n).astype(float)),
+    "poisson": (TweedieLoss(1.0), lambda rng, n: rng.poisson(2.0, n).astype(float)),
+    "tweedie": (TweedieLoss(1.5), lambda rng, n: rng.gamma(2.0, 1.0, n)),
+    "gamma": (TweedieLoss(2.0), lambda rng, n: rng.gamma(2.0, 1.0, n)),
+}
+
+
+@pytest.mark.parametrize("name", THIRD)
+def test_third_derivative_and_curvature_rate(name):
+    """ℓ‴ is the derivative of ℓ'' (central differences), and ℓ'' moves by at most the
+    factor e^{±c‖Δ‖∞} its declared curvature rate c allows (on random directions v:
+    vᵀℓ''(z + Δ)v against vᵀℓ''(z)v)."""
+    loss, targets = THIRD[name]
+    K = loss.n_outputs
+    z, rng = _rows(11, 40, K, 2.0)
+    t = targets(rng, 40)
+    h = 1e-6
+    d3 = loss.d3(z, t)
+    for m in range(K):
+        step = np.zeros(K)
+        step[m] = h
+        fd = (loss.d2(z + step, t) - loss.d2(z - step, t)) / (2 * h)
+        np.testing.assert_allclose(d3[:, :, :, m], fd, rtol=1e-6, atol=1e-8)
+    c = loss.curvature_rate
+    for _ in range(20):
+        delta = rng.uniform(-0.5, 0.5, size=(40, K))
+        v = rng.normal(size=K)
+        before = np.einsum("k,ikl,l->i", v, loss.d2(z, t), v)
+        after = np.einsum("k,ikl,l->i", v, loss.d2(z + delta, t), v)
+        spread = np.exp(c * np.abs(delta).max(axis=1))
+        assert np.all(after <= before * spread * (1 + 1e-12) + 1e-15)
+        assert np.all(after >= before / spread * (1 - 1e-12) - 1e-15)

@@ -12,6 +12,7 @@ one starts. The poisoning rate is m / n, n the clean training rows.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import numbers
 import warnings
 from collections.abc import Callable
@@ -354,7 +355,8 @@ class FlexiblePoisoning:
                 keep=None if target is None else target - sign * (effect_clean - effect_before),
                 constraints=setup.constraints,
             )
-            best = crafted.descent
+            # the attack's trials may be the local model's: the point kept is exact
+            best = dataclasses.replace(crafted.descent, ev=objective.exact(crafted.descent.ev))
             report = PointReport(
                 crafted.n_iter,
                 best.stop,
@@ -410,7 +412,7 @@ class FlexiblePoisoning:
         out = []
         Theta = objective.Theta_start
         for p in points:
-            ev = objective.evaluate(p.x, p.t, Theta_init=Theta, with_gradient=False)
+            ev = objective.evaluate(p.x, p.t, Theta_init=Theta, with_gradient=False, exact=True)
             out.append(ev)
             Theta = ev.fit.Theta
             objective = objective.with_point(p.x, p.t, Theta)

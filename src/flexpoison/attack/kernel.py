@@ -186,8 +186,10 @@ class KernelObjective(Objective):
         Theta_init: np.ndarray | None = None,
         with_gradient: bool = True,
         with_y: bool = False,
+        exact: bool = True,
     ) -> Evaluation:
-        """Fit the victim on the training rows plus (x, t); W (and its gradient)."""
+        """Fit the victim on the training rows plus (x, t); W (and its gradient). Always
+        exact (``exact`` is the interface of :meth:`Objective.evaluate`)."""
         X_all = np.vstack([self.X, x[None]])
         kernel, slope = self.kernel_for(X_all)
         gram = self._gram_with(x, kernel)

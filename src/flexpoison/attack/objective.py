@@ -11,6 +11,14 @@ training set plus (x_p, y_p), comes from the fastest exact solver that applies: 
 rank-one solver (squared residuals), warm-started Newton (smooth losses), or the
 general solver.
 
+The attack's own trials on a smooth loss that states its curvature rate (logistic,
+softmax, the log-link GLMs) are answered by the second-order model of the training
+rows (:class:`flexpoison.engine.LocalModel`) whatever n, within its trust
+radius; such an evaluation is marked ``modelled``, and :meth:`Objective.exact` turns
+the one the attack keeps into the exact optimum (what scikit-learn fits on the same
+rows). The public methods (:meth:`Objective.value`, :meth:`Objective.gradient`, …)
+are always exact.
+
 A pipeline victim (:mod:`flexpoison.scalers`) refits its scaler on the training set
 plus the candidate: its penalty's scale v(x_p) moves with the row, which the general
 solver fits exactly, and whose effect on the stationarity condition,
@@ -38,8 +46,10 @@ class Evaluation:
     ``grad_x``/``grad_y`` are None until asked for (:meth:`Objective.differentiate`);
     ``phi`` = φ(x) and ``dE`` = ∇_Θ E at the fitted model are what the gradient
     reuses. ``fit`` and ``theta`` may be formed on first access: a line search reads
-    only W of most points it tries. Read-only by convention (made at every
-    evaluation; a frozen class costs µs to build).
+    only W of most points it tries. ``modelled``: θ_p is the local model's
+    (:class:`flexpoison.engine.LocalModel`), not yet the exact optimum
+    (:meth:`Objective.exact`). Read-only by convention (made at every evaluation; a
+    frozen class costs µs to build).
     """
 
     __slots__ = (
@@ -55,6 +65,7 @@ class Evaluation:
         "_theta",
         "_fit",
         "_pending",
+        "modelled",
     )
 
     def __init__(
@@ -71,7 +82,9 @@ class Evaluation:
         fit: engine.Fit | None = None,
         dE: np.ndarray | None = None,
         pending: tuple[engine.RankOneSolver, engine.RankOneTrial, np.ndarray] | None = None,
+        modelled: bool = False,
     ):
+        self.modelled = modelled
         self.W, self.C, self.E = W, C, E
         self.grad_x, self.grad_y = grad_x, grad_y
         self.x, self.t, self.phi, self.dE = x, t, phi, dE
@@ -142,13 +155,31 @@ class Objective:
         self._T = public_map(self.n_features + learner.fit_intercept, shift, learner.fit_intercept)
         self._make_solvers()
 
-    def _make_solvers(self) -> None:
+    def _make_solvers(self, local: engine.LocalModel | None = None) -> None:
         learner = self.victim.learner
+        # the last exact solves by the local model: (θ_p, what extends the model by it),
+        # shared with this objective's effect_gain copy (mutated in place)
+        self._solved: list[tuple[np.ndarray, tuple]] = []
         if self.victim.scaler is not None:  # v moves with the candidate: general solver
-            self._solver, self._newton = None, None
+            self._solver, self._newton, self._local = None, None, None
             return
         self._solver = engine.RankOneSolver.for_data(learner, self.data, self.effect.quadratic)
         self._newton = engine.NewtonSolver.for_data(learner, self.data)
+        if local is None and self._newton is not None:  # one pass over the rows
+            local = engine.LocalModel.for_data(learner, self.data, self.Theta_start)
+        self._local = local
+
+    def _exact_fit(self, phi: np.ndarray, t: float, Theta_guess: np.ndarray) -> engine.Fit | None:
+        """The exact optimum with (φ, t) by the local model's chord steps from
+        ``Theta_guess`` (None without a model, or where they stall); remembered for
+        :meth:`with_point`."""
+        model = self._local
+        solved = None if model is None else model.solve(phi, t, Theta_guess)
+        if solved is None:
+            return None
+        self._solved.insert(0, solved)
+        del self._solved[4:]
+        return engine.Fit(solved[0], None, None, self.data.n + 1)
 
     def learner_at(self, x: np.ndarray | None) -> tuple[engine.Learner, np.ndarray | None]:
         """The victim's learner on the training set plus the row x (without it if
@@ -165,12 +196,12 @@ class Objective:
     def value(self, x_p, y_p) -> float:
         """W at (x_p, y_p)."""
         x, t = self._point(x_p, y_p)
-        return self.evaluate(x, t, with_gradient=False).W
+        return self.evaluate(x, t, with_gradient=False, exact=True).W
 
     def gradient(self, x_p, y_p) -> np.ndarray:
         """∇_{x_p} W at (x_p, y_p), shape (d,)."""
         x, t = self._point(x_p, y_p)
-        grad = self.evaluate(x, t).grad_x
+        grad = self.evaluate(x, t, exact=True).grad_x
         assert grad is not None
         return grad
 
@@ -179,14 +210,14 @@ class Objective:
         if self.victim.task != "regression":
             raise InvalidInputError("y_p: the response gradient exists for regression only")
         x, t = self._point(x_p, y_p)
-        grad = self.evaluate(x, t, with_y=True).grad_y
+        grad = self.evaluate(x, t, with_y=True, exact=True).grad_y
         assert grad is not None
         return grad
 
     def theta(self, x_p, y_p) -> np.ndarray:
         """θ_p: the victim's parameters trained with (x_p, y_p) added (flat, public)."""
         x, t = self._point(x_p, y_p)
-        return self.evaluate(x, t, with_gradient=False).theta
+        return self.evaluate(x, t, with_gradient=False, exact=True).theta
 
     def _point(self, x_p, y_p) -> tuple[np.ndarray, float]:
         x = check_point(x_p, self.n_features)
@@ -212,18 +243,21 @@ class Objective:
         Theta_init: np.ndarray | None = None,
         with_gradient: bool = True,
         with_y: bool = False,
+        exact: bool = False,
     ) -> Evaluation:
         """Fit θ_p on the training set plus (x, t) and return W (and its gradient).
 
         Without the gradient, a squared-loss victim's θ_p is not formed unless read:
         :class:`~flexpoison.engine.RankOneSolver` gives E (quadratic in θ_p) at the
-        optimum directly."""
+        optimum directly. Unless ``exact``, a smooth loss's θ_p may be the local
+        model's (module docstring; the evaluation is then ``modelled``)."""
         phi = self._features(x)
         Theta0 = self.Theta_start if Theta_init is None else Theta_init
         offset = x - self.x_c
         C = float(offset.dot(offset))  # ndarray.dot: half the dispatch cost of @
         a = self.alpha
         fit = None
+        modelled = False
         if self._solver is not None:
             trial = self._solver.trial(phi, t, Theta0)
             if trial is not None:
@@ -241,7 +275,14 @@ class Objective:
                     return self.differentiate(ev, with_y=with_y) if with_gradient or with_y else ev
                 fit = self._solver.fit_of(trial)
         elif self._newton is not None:
-            fit = self._newton.fit(phi, t, Theta0)
+            local = None if self._local is None else self._local.trial(phi, t)
+            if local is not None and local.trusted and not exact:
+                fit = engine.Fit(local.Theta, None, local.factor, self.data.n + 1)
+                modelled = True
+            elif self._local is not None:  # exact, from the model's θ_p if it has one
+                fit = self._exact_fit(phi, t, Theta0 if local is None else local.Theta)
+            if fit is None:
+                fit = self._newton.fit(phi, t, Theta0)
         if fit is None:
             fit = engine.fit(self.learner_at(x)[0], engine.PlusRow(self.data, phi, t), Theta0)
         theta = self.victim.learner.pack(fit.Theta @ self._T)
@@ -250,7 +291,7 @@ class Objective:
         else:
             E, dE = self.effect.value(fit.Theta, theta), None
         W = a * C + self._sign * (1 - a) * (E - self.E_ref)
-        ev = Evaluation(W, C, E, x, t, phi, theta, None, None, fit, dE)
+        ev = Evaluation(W, C, E, x, t, phi, theta, None, None, fit, dE, modelled=modelled)
         if with_gradient or with_y:
             ev = self.differentiate(ev, with_y=with_y)
         return ev
@@ -296,7 +337,24 @@ class Objective:
             fit,
             dE,
             pending,
+            ev.modelled,
         )
+
+    def exact(self, ev: Evaluation) -> Evaluation:
+        """``ev`` itself if exact, else the exact evaluation at its point (without the
+        gradient): θ_p solved from the model's by chord steps on exact gradients
+        (:meth:`flexpoison.engine.LocalModel.solve`), whose last pass
+        :meth:`with_point` then extends the model with, or by the general solver."""
+        if not ev.modelled:
+            return ev
+        fit = self._exact_fit(ev.phi, ev.t, ev.fit.Theta)
+        if fit is None:
+            learner = self.victim.learner
+            fit = engine.fit(learner, engine.PlusRow(self.data, ev.phi, ev.t), ev.fit.Theta)
+        theta = self.victim.learner.pack(fit.Theta @ self._T)
+        E = self.effect.value(fit.Theta, theta)
+        W = self.alpha * ev.C + self._sign * (1 - self.alpha) * (E - self.E_ref)
+        return Evaluation(W, ev.C, E, ev.x, ev.t, ev.phi, theta, None, None, fit)
 
     def _with_factor(
         self, fit: engine.Fit, phi: np.ndarray, t: float, learner: engine.Learner
@@ -343,10 +401,16 @@ class Objective:
         not depend on the training set is shared, not rebuilt: once per crafted point)."""
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
-        new.data = self.data.with_row(self._features(x), t)
+        solved = next((s for Theta_p, s in self._solved if Theta_p is Theta), None)
+        local = None
+        if solved is not None and self._local is not None:  # the model extends itself
+            local = self._local.extended(solved)
+            new.data = local.data
+        else:
+            new.data = self.data.with_row(self._features(x), t)
         new.stats = None if self.stats is None else self.stats.with_rows(x[None])
         new.Theta_start = Theta
-        new._make_solvers()
+        new._make_solvers(local)
         return new
 
     def with_points(

@@ -502,12 +502,18 @@ def _conceal(
     box: Box,
 ) -> tuple[float, Evaluation]:
     """The point p(s) = a + s·(x* − a) with the smallest s ∈ [0, 1] whose gain
-    −W(p(s)) reaches ``needed`` (a grid of eighths, then bisection), and s."""
+    −W(p(s)) reaches ``needed`` (a grid of eighths, then bisection), and s. Where the
+    gains were the local model's (``modelled``), s is then corrected on exact gains
+    (:func:`_exact_share`), so that the point keeps the gain asked of it."""
 
-    def at(s: float) -> Evaluation:
+    def at(s: float, exact: bool = False) -> Evaluation:
         x = box.project(anchor.x + s * (best.x - anchor.x))  # in the box's dtype
         return effect.evaluate(
-            x, anchor.t + s * (best.t - anchor.t), Theta_init=Theta, with_gradient=False
+            x,
+            anchor.t + s * (best.t - anchor.t),
+            Theta_init=Theta,
+            with_gradient=False,
+            exact=exact,
         )
 
     low, high, found = 0.0, 1.0, best.ev
@@ -526,7 +532,32 @@ def _conceal(
                 high, found = mid, ev
             else:
                 low = mid
+    if found.modelled and high > 0.0:
+        return _exact_share(at, high, needed)
     return high, found
+
+
+def _exact_share(
+    at: Callable[..., Evaluation], s: float, needed: float
+) -> tuple[float, Evaluation]:
+    """The share s whose exact gain −W reaches ``needed``, from the modelled one: Newton
+    steps on s with the model's slope of the gain (the model's error barely changes
+    along the short segment it is taken on), at most 4 exact evaluations; the smallest
+    s found whose exact gain reaches ``needed`` to 1e-7 (1, the full point, if none
+    does)."""
+    width = min(s, 1.0 / 64.0)
+    slope = (-at(s).W + at(s - width).W) / width
+    tol = 1e-7 * max(abs(needed), 1e-300)
+    found: tuple[float, Evaluation] | None = None
+    for _ in range(4):
+        ev = at(s, exact=True)
+        gain = -ev.W
+        if gain >= needed - tol and (found is None or s < found[0]):
+            found = (s, ev)
+        if abs(gain - needed) <= tol or not slope > 0.0:
+            break
+        s = min(1.0, max(0.0, s - (gain - needed) / slope))
+    return found if found is not None else (1.0, at(1.0, exact=True))
 
 
 __all__ = [

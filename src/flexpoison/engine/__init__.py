@@ -11,6 +11,7 @@ Bottom layer of flexpoison; it imports nothing of the package but
 ``implicit``  ∇_{x_p} E = −(∂g/∂x_p)ᵀ H⁻¹ ∇_θ E: the one gradient formula
 ``rank_one``  fast path for squared residuals: O(p²) per candidate row
 ``newton``    fast path for smooth losses: warm-started chord Newton
+``local``     the attack's trials on smooth losses: a third-order model, whatever n
 ``hinge``     the support vector machines' losses (hinge, ε-insensitive, squared)
 ``kinks``     piecewise-linear losses: exact active-set solver, gradient on the kinks
 ``huber``     the Huber regression loss, its scale σ a second output's pinned intercept
@@ -30,6 +31,7 @@ from .implicit import RowTerm, adjoint_gradient, implicit_gradient, mixed_deriva
 from .kinks import KinkFactor, inert
 from .learner import Learner
 from .linalg import CholeskyFactor, Factor, Fit, RankOneFactor, cholesky
+from .local import LocalModel, LocalTrial, third_sums
 from .losses import (
     ContinuousTargetLoss,
     Domain,
@@ -86,4 +88,7 @@ __all__ = [
     "RankOneSolver",
     "RankOneTrial",
     "NewtonSolver",
+    "LocalModel",
+    "LocalTrial",
+    "third_sums",
 ]

@@ -9,7 +9,7 @@ plus one candidate row, without copying the base set.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -55,12 +55,29 @@ def row_sums(
     return LossSums(value, grad, hess)
 
 
+class _Store:
+    """Room for rows to come: arrays with spare capacity, of which the first ``used``
+    rows belong to some :class:`RowData` (views of them). A set whose rows are exactly
+    the first ``used`` extends in place; any other copies (a store is extended by one
+    chain of sets, and a set's own rows never change)."""
+
+    __slots__ = ("Phi", "t", "used")
+
+    def __init__(self, Phi: np.ndarray, t: np.ndarray, used: int):
+        self.Phi, self.t, self.used = Phi, t, used
+
+
 @dataclass(frozen=True)
 class RowData:
-    """Training rows kept as they are: ``Phi`` (n, p) and encoded targets ``t`` (n,)."""
+    """Training rows kept as they are: ``Phi`` (n, p) and encoded targets ``t`` (n,).
+
+    :meth:`with_row` appends in amortised O(p) (the rows live in a store with spare
+    capacity, grown geometrically), so that a long attack does not copy its n rows
+    once per crafted point."""
 
     Phi: np.ndarray
     t: np.ndarray
+    _store: _Store | None = field(default=None, compare=False, repr=False)
 
     @property
     def n(self) -> int:
@@ -72,7 +89,18 @@ class RowData:
         return row_sums(loss, self.Phi, self.t, Theta, want_hess, want_value)
 
     def with_row(self, phi: np.ndarray, t: float) -> RowData:
-        return RowData(np.vstack([self.Phi, phi[None]]), np.append(self.t, t))
+        """These rows plus (φ, t): in place in the store when this set is its last
+        extension and it has room, else in a new store with room for n/4 more."""
+        n, store = self.n, self._store
+        if store is None or store.used != n or store.t.shape[0] == n:
+            capacity = n + 1 + max(16, n // 4)
+            store = _Store(np.empty((capacity, self.Phi.shape[1])), np.empty(capacity), n)
+            store.Phi[:n] = self.Phi
+            store.t[:n] = self.t
+        store.Phi[n] = phi
+        store.t[n] = t
+        store.used = n + 1
+        return RowData(store.Phi[: n + 1], store.t[: n + 1], store)
 
     def with_rows(self, Phi: np.ndarray, t: np.ndarray) -> RowData:
         """These rows plus ``Phi`` (k, p) with targets ``t`` (k,), in one copy."""

@@ -34,6 +34,13 @@ A few more are read with a default where a loss does not state them
   inverse link: exp for a log link).
 * ``best_constant(t)`` (default 0) — the score c minimising Σ ℓ(c, t): where a
   solver starting from nothing puts the intercepts (:func:`flexpoison.engine.start`).
+* ``curvature_rate`` (default None: not stated) — a constant c such that ℓ''(z + Δ, t)
+  lies between e^{−c‖Δ‖∞} and e^{c‖Δ‖∞} times ℓ''(z, t) (as positive semi-definite
+  matrices): how fast the curvature can change. It bounds the error of the attack's
+  third-order model of the training rows (:mod:`flexpoison.engine.local`), which
+  serves only the losses that state it and ``d3``.
+* ``d3(z, t)`` (default None) — ℓ‴ = ∂ℓ''/∂z, shape ``(n, K, K, K)``: the third
+  derivative that model is built with.
 """
 
 from __future__ import annotations
@@ -90,11 +97,13 @@ class SquaredLoss:
 class LogisticLoss:
     """ℓ(z, t) = log(1 + exp(−t z)), t ∈ {−1, +1}, K = 1.
 
-    ℓ' = −t·σ(−t z), ℓ'' = σ(z)·σ(−z), with σ the logistic function.
+    ℓ' = −t·σ(−t z), ℓ'' = σ(z)·σ(−z), with σ the logistic function; ℓ‴ = ℓ''·(1 − 2σ(z)),
+    so |ℓ‴| ≤ ℓ'': curvature rate 1.
     """
 
     n_outputs: int = 1
     curvature: float | None = None
+    curvature_rate: float = 1.0
 
     def value(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
         return np.logaddexp(0.0, -t * z[:, 0])
@@ -105,6 +114,10 @@ class LogisticLoss:
     def d2(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
         p = expit(z[:, 0])  # σ(z)·σ(−z) = σ(z)·(1 − σ(z))
         return (p * (1.0 - p))[:, None, None]
+
+    def d3(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
+        p = expit(z[:, 0])
+        return (p * (1.0 - p) * (1.0 - 2.0 * p))[:, None, None, None]
 
 
 def _shifted_exp(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -138,12 +151,15 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 class SoftmaxLoss:
     """ℓ(z, t) = −log softmax(z)_t = logsumexp(z) − z_t, t ∈ {0, …, K−1}.
 
-    ℓ' = p − e_t, ℓ'' = diag(p) − p pᵀ, with p = softmax(z). Shift invariant.
+    ℓ' = p − e_t, ℓ'' = diag(p) − p pᵀ, with p = softmax(z). Shift invariant. A shift
+    Δ moves each p_k by a factor within e^{±2‖Δ‖∞}, so vᵀℓ''v = ½Σ_kl p_k p_l (v_k − v_l)²
+    moves by one within e^{±4‖Δ‖∞}: curvature rate 4.
     """
 
     n_outputs: int
     curvature: float | None = None
     shift_invariant: bool = True
+    curvature_rate: float = 4.0
 
     def value(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
         m, _, total = _shifted_exp(z)
@@ -159,6 +175,19 @@ class SoftmaxLoss:
         p = _softmax(z)
         return p[:, :, None] * (np.eye(z.shape[1])[None] - p[:, None, :])
 
+    def d3(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """∂ℓ''_kl/∂z_m = δ_kl·p_k(δ_km − p_m) − p_k p_l(δ_km + δ_lm − 2p_m)."""
+        p = _softmax(z)
+        eye = np.eye(z.shape[1])
+        dp = p[:, :, None] * (eye[None] - p[:, None, :])  # ∂p_k/∂z_m
+        out = eye[None, :, :, None] * dp[:, :, None, :]
+        out -= (
+            p[:, :, None, None]
+            * p[:, None, :, None]
+            * (eye[None, :, None, :] + eye[None, None, :, :] - 2.0 * p[:, None, None, :])
+        )
+        return out
+
 
 @dataclass(frozen=True)
 class OneVsAllSquaredLoss:
@@ -168,10 +197,12 @@ class OneVsAllSquaredLoss:
     ℓ' = 2(z − y), ℓ'' = 2·I. The columns share the rows and nothing else: not shift
     invariant, and no ``curvature`` (the Gram statistics and the rank-one solver hold
     one output; K columns are solved by the general and Newton solvers, in one step).
+    ℓ'' is constant: curvature rate 0 (the second-order model is exact).
     """
 
     n_outputs: int
     curvature: float | None = None
+    curvature_rate: float = 0.0
 
     def _signs(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
         return np.where(t.astype(np.intp)[:, None] == np.arange(z.shape[1]), 1.0, -1.0)
@@ -185,6 +216,9 @@ class OneVsAllSquaredLoss:
 
     def d2(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
         return np.broadcast_to(2.0 * np.eye(z.shape[1]), (z.shape[0],) + (z.shape[1],) * 2)
+
+    def d3(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
+        return np.zeros((z.shape[0],) + (z.shape[1],) * 3)
 
 
 @dataclass(frozen=True)
@@ -222,7 +256,8 @@ class TweedieLoss:
 
     ℓ' = μ^{2−p} − t·μ^{1−p}, ℓ'' = (2−p)·μ^{2−p} − (1−p)·t·μ^{1−p} ≥ 0 (convex for
     1 ≤ p ≤ 2 and t ≥ 0), ∂ℓ'/∂t = −μ^{1−p}. Targets t ≥ 0 (t > 0 for p = 2); the
-    predicted response is μ, the best constant score log(mean t).
+    predicted response is μ, the best constant score log(mean t). ℓ'' is a sum of two
+    non-negative exponentials of rates 2 − p and p − 1: curvature rate max(2 − p, p − 1).
     """
 
     power: float
@@ -254,11 +289,20 @@ class TweedieLoss:
         h = (2 - p) * _exp((2 - p) * z) - (1 - p) * t[:, None] * _exp((1 - p) * z)
         return h[:, :, None]
 
+    def d3(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
+        p = self.power
+        h = (2 - p) ** 2 * _exp((2 - p) * z) - (1 - p) ** 2 * t[:, None] * _exp((1 - p) * z)
+        return h[:, :, None, None]
+
     def d1_dt(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
         return -_exp((1 - self.power) * z)
 
     def response(self, z: np.ndarray) -> np.ndarray:
         return _exp(z)
+
+    @property
+    def curvature_rate(self) -> float:
+        return max(2.0 - self.power, self.power - 1.0)
 
     def best_constant(self, t: np.ndarray) -> float:
         mean = float(np.mean(t))

@@ -58,8 +58,9 @@ class NewtonSolver:
 
     def _with_candidate(self, phi: np.ndarray, t: float) -> RowData:
         """The rows and (φ, t) in one array (made once; the last row is overwritten)."""
-        if self._rows is None:
-            self._rows = self.data.with_row(phi, t)
+        if self._rows is None:  # a private copy: its last row is scratch
+            rows = self.data
+            self._rows = RowData(np.vstack([rows.Phi, phi[None]]), np.append(rows.t, t))
         else:
             self._rows.Phi[-1] = phi
             self._rows.t[-1] = t
