@@ -276,12 +276,13 @@ class Objective:
                 fit = self._solver.fit_of(trial)
         elif self._newton is not None:
             local = None if self._local is None else self._local.trial(phi, t)
-            if local is not None and local.trusted and not exact:
-                fit = engine.Fit(local.Theta, None, local.factor, self.data.n + 1)
-                modelled = True
-            elif self._local is not None:  # exact, from the model's θ_p if it has one
-                fit = self._exact_fit(phi, t, Theta0 if local is None else local.Theta)
-            if fit is None:
+            if local is not None and local.trusted:
+                if exact:  # solved exactly from the model's θ_p (n-fold faster than Newton)
+                    fit = self._exact_fit(phi, t, local.Theta)
+                else:
+                    fit = engine.Fit(local.Theta, None, local.factor, self.data.n + 1)
+                    modelled = True
+            if fit is None:  # an untrusted trial: the warm-started Newton solver
                 fit = self._newton.fit(phi, t, Theta0)
         if fit is None:
             fit = engine.fit(self.learner_at(x)[0], engine.PlusRow(self.data, phi, t), Theta0)
@@ -401,9 +402,11 @@ class Objective:
         not depend on the training set is shared, not rebuilt: once per crafted point)."""
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
-        solved = next((s for Theta_p, s in self._solved if Theta_p is Theta), None)
         local = None
-        if solved is not None and self._local is not None:  # the model extends itself
+        if self._local is not None:  # the model extends itself, from the exact solve's
+            solved = next((s for Theta_p, s in self._solved if Theta_p is Theta), None)
+            if solved is None:  # last pass or from one pass at Θ
+                solved = self._local.pass_at(self._features(x), t, Theta)
             local = self._local.extended(solved)
             new.data = local.data
         else:

@@ -308,18 +308,15 @@ class LocalModel:
         None if the steps do not shrink tenfold each (``Theta`` too far from the
         optimum: the caller solves exactly). It stops after a step below :attr:`TOL`
         relative to θ: the error left is that step times the model's, ~1e-12 or less."""
-        learner, rows, loss = self.learner, self.data, self.learner.loss
+        learner, loss = self.learner, self.learner.loss
         K, p = Theta.shape
         t_arr = np.array([t])
         previous = np.inf
         scale = 1.0 + np.abs(Theta).max()
         for _ in range(self.MAX_STEPS):
-            Z = rows.Phi @ Theta.T  # one pass: the kept rows' scores and gradient sums
-            G = loss.d1(Z, rows.t).T @ rows.Phi
-            z = Theta @ phi
-            G_all = G + np.outer(loss.d1(z[None], t_arr)[0], phi)
-            _, g, _ = learner.from_sums(LossSums(np.nan, G_all, None), self.n, Theta)
-            D = loss.d2(z[None], t_arr)[0]
+            passed = self.pass_at(phi, t, Theta)
+            _, g, _ = learner.from_sums(LossSums(np.nan, passed[3], None), self.n, Theta)
+            D = loss.d2((Theta @ phi)[None], t_arr)[0]
             delta = (Theta - self.Theta_ref).ravel()
             try:
                 factor = cholesky(self._hessian(delta, phi, D), learner.name)
@@ -328,17 +325,26 @@ class LocalModel:
             step = factor.solve(g).reshape(K, p)
             size = np.abs(step).max() / scale
             if size <= self.TOL:
-                return Theta - step, (phi, t, Theta, G_all, Z)
+                return Theta - step, passed
             if size > 0.1 * previous or not np.isfinite(size):
                 return None
             previous = size
             Theta = Theta - step
         return None
 
+    def pass_at(self, phi: np.ndarray, t: float, Theta: np.ndarray) -> tuple:
+        """One pass over the rows at Θ: (φ, t, Θ, G_all, Z), G_all the gradient sums
+        over the rows and (φ, t), Z the kept rows' scores (what :meth:`extended`
+        reads)."""
+        loss, rows = self.learner.loss, self.data
+        Z = rows.Phi @ Theta.T
+        G = loss.d1(Z, rows.t).T @ rows.Phi
+        G_all = G + np.outer(loss.d1((Theta @ phi)[None], np.array([t]))[0], phi)
+        return phi, t, Theta, G_all, Z
+
     def extended(self, solved: tuple) -> LocalModel:
         """The model of the rows plus the row of a :meth:`solve` (``solved``, its
-        second output), referenced at its last iterate Θ, where it formed G_all, the
-        exact gradient sums over all the rows, and Z, the kept rows' scores. The row's
+        second output, or a :meth:`pass_at`), referenced at the Θ of that pass. The row's
         terms join S and T at the centre; both are formed afresh at Θ when the drift
         from the centre (Z against the scores there) reaches RADIUS/2."""
         phi, t, Theta, G_all, Z = solved
