@@ -103,11 +103,14 @@ class LocalTrial:
     """θ_p of the model for one candidate: ``Theta`` (K, p), ``factor`` the Cholesky
     factor of the model's Hessian there, ``bound`` the bound c·δ on the model's reach
     and ``error`` the estimate ρ² of θ_p's error relative to its move (module
-    docstring)."""
+    docstring). Beyond the radius the cubic step is skipped: ``Theta`` is θ₁,
+    ``factor`` None and ``error`` infinite."""
 
     __slots__ = ("Theta", "factor", "bound", "error")
 
-    def __init__(self, Theta: np.ndarray, factor: CholeskyFactor, bound: float, error: float):
+    def __init__(
+        self, Theta: np.ndarray, factor: CholeskyFactor | None, bound: float, error: float
+    ):
         self.Theta, self.factor, self.bound, self.error = Theta, factor, bound, error
 
     @property
@@ -161,19 +164,31 @@ class LocalModel:
         self,
         learner: Learner,
         data: RowData,
-        centre: tuple[np.ndarray, np.ndarray, np.ndarray, _Scores],
+        centre: tuple[np.ndarray, np.ndarray, np.ndarray, _Scores] | None,
         Theta_ref: np.ndarray,
         G_ref: np.ndarray,
         drift: float,
         leverage: float | None,
     ):
         self.learner, self.data = learner, data
-        self.centre = centre  # (Θ_c, S, T, the rows' scores at Θ_c)
-        Theta_c, S, T, _ = centre
+        # (Θ_c, S, T, the rows' scores at Θ_c); None: formed at Θ_r when first needed
+        self.centre = centre
         self.Theta_ref, self.G_ref, self.drift = Theta_ref, G_ref, drift
         self.rate = float(declared(learner.loss, "curvature_rate"))
         self.n = data.n + 1  # rows trained on with a candidate
         self._s = learner.scale(self.n)
+        self.leverage = leverage
+        self._ready = False
+
+    def _prepare(self) -> None:
+        """Form what the trials read (once): the centre's sums if pending, A's
+        factor, θ_0 and λ² (a model that is never asked costs only its pass)."""
+        if self._ready:
+            return
+        learner, Theta_ref, G_ref = self.learner, self.Theta_ref, self.G_ref
+        if self.centre is None:
+            self.centre, _ = self._centre_at(learner, self.data, Theta_ref)
+        Theta_c, S, T, _ = self.centre
         self._T = T
         S_ref = S + T.dot((Theta_ref - Theta_c).ravel())
         _, g_ref, A = learner.from_sums(LossSums(np.nan, G_ref, S_ref), self.n, Theta_ref)
@@ -186,7 +201,9 @@ class LocalModel:
         K = Theta_ref.shape[0]
         # the score directions the bound measures: e_k, or e_k − 1/K (shift invariant)
         self._C = np.eye(K) - (1.0 / K if declared(learner.loss, "shift_invariant") else 0.0)
-        self.leverage = self._leverage() if leverage is None else leverage  # λ²
+        if self.leverage is None:
+            self.leverage = self._leverage()  # λ²
+        self._ready = True
 
     @classmethod
     def applies(cls, learner: Learner) -> bool:
@@ -206,8 +223,9 @@ class LocalModel:
         None where it does not apply."""
         if not isinstance(data, RowData) or not cls.applies(learner):
             return None
-        centre, G = cls._centre_at(learner, data, Theta)
-        return cls(learner, data, centre, Theta, G, 0.0, None)
+        loss = learner.loss
+        G = loss.d1(data.Phi @ Theta.T, data.t).T @ data.Phi
+        return cls(learner, data, None, Theta, G, 0.0, None)
 
     @staticmethod
     def _centre_at(
@@ -232,6 +250,8 @@ class LocalModel:
 
     def _candidate(self, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """B = s·A⁻¹[e_k ⊗ φ] (Kp, K) and M = [e_k ⊗ φ]ᵀB (K, K) for the row φ."""
+        self._prepare()
+        assert self.leverage is not None
         K, p = self.Theta_ref.shape
         if K == 1:
             b = self._factor.solve(self._s * phi)
@@ -278,6 +298,11 @@ class LocalModel:
         else:
             return None
         theta = self._Theta0.ravel() - B @ r
+        move = self._offset + np.sqrt(max(0.0, self._s * float(r @ M @ r)))  # ≥ ‖θ₁ − θ_r‖_A
+        assert self.leverage is not None  # set by _candidate's _prepare
+        bound = self.rate * (self.drift + np.sqrt(self.leverage) * move)
+        if bound > self.RADIUS:  # untrusted whatever the cubic step: θ₁ is its answer
+            return LocalTrial(theta.reshape(K, p), None, bound, np.inf)
         delta = theta - self.Theta_ref.ravel()
         try:
             factor = cholesky(self._hessian(delta, phi, D), self.learner.name)
@@ -295,8 +320,6 @@ class LocalModel:
             factor = cholesky(self._hessian(theta - self.Theta_ref.ravel(), phi, D), "")
         except Exception:  # noqa: BLE001
             return None
-        move = self._offset + np.sqrt(max(0.0, self._s * float(r @ M @ r)))  # ≥ ‖θ₁ − θ_r‖_A
-        bound = self.rate * (self.drift + np.sqrt(self.leverage) * move)
         return LocalTrial(theta.reshape(K, p), factor, bound, float(share * share))
 
     def solve(
@@ -308,6 +331,7 @@ class LocalModel:
         None if the steps do not shrink tenfold each (``Theta`` too far from the
         optimum: the caller solves exactly). It stops after a step below :attr:`TOL`
         relative to θ: the error left is that step times the model's, ~1e-12 or less."""
+        self._prepare()
         learner, loss = self.learner, self.learner.loss
         K, p = Theta.shape
         t_arr = np.array([t])
@@ -350,13 +374,15 @@ class LocalModel:
         phi, t, Theta, G_all, Z = solved
         n = self.data.n
         data = self.data.with_row(phi, t)
+        if not self._ready:  # never asked: the next model forms its own centre if asked
+            return LocalModel(self.learner, data, None, Theta, G_all, 0.0, None)
+        assert self.centre is not None and self.leverage is not None
         Theta_c, S, T, scores = self.centre
         z_c = Theta_c @ phi
         drift = float(np.max(np.abs(Z - scores.z[:n]))) if n else 0.0
         drift = max(drift, float(np.max(np.abs(Theta @ phi - z_c))))
-        if self.rate * drift > 0.5 * self.RADIUS:
-            centre, G = self._centre_at(self.learner, data, Theta)
-            return LocalModel(self.learner, data, centre, Theta, G, 0.0, None)
+        if self.rate * drift > 0.5 * self.RADIUS:  # formed afresh at Θ when first asked
+            return LocalModel(self.learner, data, None, Theta, G_all, 0.0, None)
         loss = self.learner.loss
         K, p = Theta.shape
         D = loss.d2(z_c[None], np.array([t]))[0]
