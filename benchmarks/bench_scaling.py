@@ -565,14 +565,16 @@ def run_table(args, executor) -> None:
         notes.append("logistic cases stop at n = " + _fmt_n(args.logistic_max_n)
                      + " (--logistic-max-n): see the next note for why they are costly")
     notes.append("logistic regression keeps its rows (no sufficient statistics exist for "
-                 "the logistic loss): every evaluation re-solves a warm-started Newton "
-                 "over all n rows, mostly chord steps of one O(n·p) gradient pass, and "
-                 "each accepted point forms the exact O(n·p²) Hessian (p = d+1 binary, "
-                 "K(d+1) = 27 multinomial), so its time per iteration grows ~linearly in "
-                 "n by construction; at n ≥ 1e5 it crafts fewer points (5; 2 binary and "
-                 "1 multinomial at 1e6). The squared-loss learners keep the Gram matrix: "
-                 "O(d²) per evaluation (a Sherman–Morrison update) whatever n, O(n·d²) "
-                 "once in the setup and O(d³) once per crafted point")
+                 "the logistic loss): trial rows are answered by the local model (a "
+                 "third-order model of the rows' loss, O((Kp)³) whatever n) where its "
+                 "estimated error is below 1e-5, else by warm-started Newton over all n "
+                 "rows; the kept point costs one or two passes over the rows. At these "
+                 "default settings (α = 0.5, four starts, box corners) many trials fall "
+                 "outside the model at small n; --smooth measures the model where it "
+                 "serves. At n ≥ 1e5 the logistic cases craft fewer points (5; 2 binary "
+                 "and 1 multinomial at 1e6). The squared-loss learners keep the Gram "
+                 "matrix: O(d²) per evaluation (a Sherman–Morrison update) whatever n, "
+                 "O(n·d²) once in the setup and O(d³) once per crafted point")
     if BC in args.learners:
         notes.append(f"{BC}: binary LogisticRegression(C=1) on {BC_ROWS} rows × 30 features "
                      "of the Wisconsin breast-cancer data (scikit-learn's bundled copy, "

@@ -17,6 +17,7 @@ from ..errors import SingularHessianError
 
 if TYPE_CHECKING:
     from .kinks import KinkFactor
+    from .local import ModelHessian
 
 
 class CholeskyFactor:
@@ -74,7 +75,7 @@ class Fit:
 
     Theta: np.ndarray
     active: np.ndarray | None
-    factor: Factor | KinkFactor | None
+    factor: Factor | KinkFactor | ModelHessian | None
     n: int
 
 

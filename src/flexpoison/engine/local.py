@@ -59,38 +59,43 @@ reaches half the radius.
 
 from __future__ import annotations
 
+import math
 from itertools import combinations_with_replacement, product
 
 import numpy as np
 
+from ..errors import SingularHessianError
 from .data import LossSums, RowData, row_sums
 from .learner import Learner
 from .linalg import CholeskyFactor, cholesky
 from .losses import Loss, declared
 
-_CHUNK = 4096  # rows per block when T is formed (the block of φ ⊗ φ: 4096·p² floats)
+_CHUNK = 4096  # rows per block when T is formed (its products φ_a·φ_b: 4096·p²/2 floats)
 
 
 def third_sums(loss: Loss, Phi: np.ndarray, t: np.ndarray, Theta: np.ndarray) -> np.ndarray:
     """T = Σ_i ℓ‴(z_i) ⊗ φ_i ⊗ φ_i ⊗ φ_i at Θ, shape (K·p, K·p, K·p) (flattened like θ):
-    one matrix product (φ ⊗ φ)ᵀ·(ℓ‴_klm·Φ) per distinct index triple of ℓ‴ (which is
-    symmetric), in blocks of rows."""
+    one matrix product (φ_a·φ_b, a ≤ b)ᵀ·(ℓ‴_klm·Φ) per distinct index triple of ℓ‴
+    (both symmetric), in blocks of rows."""
     K, p = Theta.shape
     d3 = declared(loss, "d3")
     triples = list(combinations_with_replacement(range(K), 3))
-    part = np.zeros((len(triples), p * p, p))
+    ia, ib = np.triu_indices(p)  # the pairs a ≤ b, in the order the blocks below make
+    part = np.zeros((len(triples), ia.size, p))
     for start in range(0, Phi.shape[0], _CHUNK):
         P = Phi[start : start + _CHUNK]
         E = d3(P @ Theta.T, t[start : start + _CHUNK])
-        pairs = (P[:, :, None] * P[:, None, :]).reshape(P.shape[0], p * p)
+        pairs = np.concatenate([P[:, a : a + 1] * P[:, a:] for a in range(p)], axis=1)
         for j, (k, l, m) in enumerate(triples):
             part[j] += pairs.T @ (P * E[:, k, l, m, None])
-    if K == 1:
-        return part[0].reshape(p, p, p)
     full = np.empty((K, p, K, p, K, p))
+    cube = np.empty((p, p, p))
     for k, l, m in product(range(K), repeat=3):
         low, mid, high = sorted((k, l, m))
-        full[k, :, l, :, m, :] = part[triples.index((low, mid, high))].reshape(p, p, p)
+        block = part[triples.index((low, mid, high))]
+        cube[ia, ib] = block
+        cube[ib, ia] = block
+        full[k, :, l, :, m, :] = cube
     return full.reshape(K * p, K * p, K * p)
 
 
@@ -102,6 +107,30 @@ def _row_third(loss: Loss, phi: np.ndarray, t: float, Theta: np.ndarray) -> np.n
     return np.einsum("klm,abc->kalbmc", E, cube).reshape(K * p, K * p, K * p)
 
 
+class ModelHessian:
+    """The factor of the model's Hessian at θ_r + Δ with the candidate,
+    A + s·T[Δ] + s·ℓ''(z_p) ⊗ φφᵀ, formed on the first solve; where T[Δ] makes it
+    indefinite (far outside the radius) the quadratic model's A + s·ℓ''(z_p) ⊗ φφᵀ
+    is used instead."""
+
+    __slots__ = ("_model", "_delta", "_phi", "_D", "_factor")
+
+    def __init__(self, model: LocalModel, delta: np.ndarray, phi: np.ndarray, D: np.ndarray):
+        self._model, self._delta, self._phi, self._D = model, delta, phi, D
+        self._factor: CholeskyFactor | None = None
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        if self._factor is None:
+            model = self._model
+            try:
+                H = model._hessian(self._delta, self._phi, self._D)
+                self._factor = cholesky(H, model.learner.name)
+            except SingularHessianError:
+                H = model._hessian(np.zeros_like(self._delta), self._phi, self._D)
+                self._factor = cholesky(H, model.learner.name)
+        return self._factor.solve(b)
+
+
 class LocalTrial:
     """θ_p of the model for one candidate: ``Theta`` (K, p), ``factor`` the Cholesky
     factor of the model's Hessian there, ``bound`` the bound c·δ on the model's reach
@@ -111,9 +140,7 @@ class LocalTrial:
 
     __slots__ = ("Theta", "factor", "bound", "error")
 
-    def __init__(
-        self, Theta: np.ndarray, factor: CholeskyFactor | None, bound: float, error: float
-    ):
+    def __init__(self, Theta: np.ndarray, factor: ModelHessian | None, bound: float, error: float):
         self.Theta, self.factor, self.bound, self.error = Theta, factor, bound, error
 
     @property
@@ -204,6 +231,8 @@ class LocalModel:
         K = Theta_ref.shape[0]
         # the score directions the bound measures: e_k, or e_k − 1/K (shift invariant)
         self._C = np.eye(K) - (1.0 / K if declared(learner.loss, "shift_invariant") else 0.0)
+        self._eye = np.eye(K)
+        self._theta_ref = Theta_ref.ravel()
         if self.leverage is None:
             self.leverage = self._leverage()  # λ²
         self._ready = True
@@ -272,57 +301,76 @@ class LocalModel:
         H = self._A + s * self._T.dot(delta)
         if K == 1:
             H += (s * D[0, 0]) * np.outer(phi, phi)
-        else:
-            H += s * np.kron(D, np.outer(phi, phi))
+        else:  # s·D ⊗ φφᵀ (np.kron costs ~40 µs a call)
+            p = phi.shape[0]
+            H += (s * D[:, None, :, None] * np.outer(phi, phi)[None, :, None, :]).reshape(
+                K * p, K * p
+            )
         return H
+
+    def _woodbury(
+        self, b: np.ndarray, B: np.ndarray, DW: np.ndarray, phi: np.ndarray
+    ) -> np.ndarray:
+        """(A + s·D ⊗ φφᵀ)⁻¹b = y − B·DW·[e_k ⊗ φ]ᵀy, y = A⁻¹b, DW = D·(I + M·D)⁻¹
+        (Woodbury)."""
+        K = DW.shape[0]
+        y = self._factor.solve(b)
+        if K == 1:
+            return y - B[:, 0] * (DW[0, 0] * float(y.dot(phi)))
+        return y - B @ (DW @ (y.reshape(K, -1) @ phi))
 
     def trial(self, phi: np.ndarray, t: float) -> LocalTrial | None:
         """θ_p of the model with the candidate (φ, t) added (module docstring), or None
-        if the K-dimensional root was not found in 50 Newton steps or the model's
-        Hessian there is not positive definite (far outside the radius)."""
+        if the K-dimensional root was not found in 50 Newton steps. The cubic step
+        solves with J = J₀ + s·T[Δ₁] by one Neumann step on J₀ = A + s·ℓ''(z₁) ⊗ φφᵀ
+        (Woodbury on A's factor: no new factorisation; the error left, O(δ²) of the
+        step, is below the quartic term's); the model's Hessian at θ_p is factored
+        when the gradient asks (line-search trials do not)."""
         loss = self.learner.loss
         K, p = self.Theta_ref.shape
         B, M = self._candidate(phi)
         z0 = self._Theta0 @ phi
         t_arr = np.array([t])
         r = loss.d1(z0[None], t_arr)[0]
-        eye = np.eye(K)
         for _ in range(50):
             z = z0 - M @ r
             F = r - loss.d1(z[None], t_arr)[0]
             D = loss.d2(z[None], t_arr)[0]
             if K == 1:  # scalar Newton (np.linalg.solve costs ~10 µs a call)
                 dr = F / (1.0 + D[0, 0] * M[0, 0])
+                done = abs(dr[0]) <= 1e-8 * (1.0 + abs(r[0]))
             else:
-                dr = np.linalg.solve(eye + D @ M, F)
+                dr = np.linalg.solve(self._eye + D @ M, F)
+                done = np.abs(dr).max() <= 1e-8 * (1.0 + np.abs(r).max())
             r = r - dr
-            if np.abs(dr).max() <= 1e-8 * (1.0 + np.abs(r).max()):
+            if done:
                 break  # Newton converges quadratically: r is now exact to ~1e-15
         else:
             return None
         theta = self._Theta0.ravel() - B @ r
-        move = self._offset + np.sqrt(max(0.0, self._s * float(r @ M @ r)))  # ≥ ‖θ₁ − θ_r‖_A
+        move = self._offset + math.sqrt(max(0.0, self._s * float(r @ M @ r)))  # ≥ ‖θ₁ − θ_r‖_A
         assert self.leverage is not None  # set by _candidate's _prepare
-        bound = self.rate * (self.drift + np.sqrt(self.leverage) * move)
+        bound = self.rate * (self.drift + math.sqrt(self.leverage) * move)
         if bound > self.RADIUS:  # untrusted whatever the cubic step: θ₁ is its answer
-            return LocalTrial(theta.reshape(K, p), None, bound, np.inf)
-        delta = theta - self.Theta_ref.ravel()
-        try:
-            factor = cholesky(self._hessian(delta, phi, D), self.learner.name)
-        except Exception:  # noqa: BLE001 — a SingularHessianError: far outside the radius
-            return None
-        correction = factor.solve((0.5 * self._s) * self._T.dot(delta).dot(delta))
+            return LocalTrial(theta.reshape(K, p), None, bound, math.inf)
+        delta = theta - self._theta_ref
+        sT = self._s * self._T.dot(delta)  # s·T[Δ₁]
+        step = 0.5 * sT.dot(delta)  # the cubic model's residual at θ₁, s/2·T[Δ₁, Δ₁]
+        # J⁻¹·residual, J = J₀ + s·T[Δ₁], by one Neumann step on J₀ = A + s·ℓ''(z₁) ⊗ φφᵀ
+        if K == 1:
+            DW = D / (1.0 + M[0, 0] * D[0, 0])
+        else:
+            DW = D @ np.linalg.inv(self._eye + M @ D)
+        correction = self._woodbury(step, B, DW, phi)
+        correction = self._woodbury(step - sT.dot(correction), B, DW, phi)
         theta = theta - correction
-        if not np.all(np.isfinite(theta)):
+        top = np.abs(theta).max()
+        if not math.isfinite(top):
             return None
         # the cubic term's share of the move, squared: the quartic term's, estimated
         share = np.abs(correction).max() / max(np.abs(delta).max(), 1e-300)
-        z = (theta @ phi) if K == 1 else theta.reshape(K, p) @ phi
-        D = loss.d2(np.reshape(z, (1, K)), t_arr)[0]
-        try:  # the model's Hessian at θ_p itself, for the gradient
-            factor = cholesky(self._hessian(theta - self.Theta_ref.ravel(), phi, D), "")
-        except Exception:  # noqa: BLE001
-            return None
+        z = theta.reshape(K, p) @ phi
+        factor = ModelHessian(self, theta - self._theta_ref, phi, loss.d2(z[None], t_arr)[0])
         return LocalTrial(theta.reshape(K, p), factor, bound, float(share * share))
 
     def solve(
@@ -400,4 +448,4 @@ class LocalModel:
         return LocalModel(self.learner, data, centre, Theta, G_all, drift, lev)
 
 
-__all__ = ["LocalModel", "LocalTrial", "third_sums"]
+__all__ = ["LocalModel", "LocalTrial", "ModelHessian", "third_sums"]
