@@ -19,11 +19,13 @@ g_r = s·G_r + Λ₂θ_r, the stationarity condition is solved in two steps:
    K-dimensional equation r = ℓ'(z_0 − M·r, t), z_0 = Θ_0·φ, M_kl = (e_k ⊗ φ)ᵀB_l
    (Newton's method; Jacobian I + ℓ''·M, nonsingular);
 2. one Newton step on the cubic model from there: θ_p = θ₁ − J⁻¹·(s/2)·T[Δ₁, Δ₁] with
-   J = A + s·T[Δ₁] + s·ℓ''(z₁) ⊗ φφᵀ, the model's Hessian, whose Cholesky factor the
-   poisoning gradient then solves with.
+   J = A + s·T[Δ₁] + s·ℓ''(z₁) ⊗ φφᵀ, solved by one Neumann step on the Woodbury form
+   of A + s·ℓ''(z₁) ⊗ φφᵀ (no new factorisation).
 
-A trial costs a few solves with factors of size K·p and one contraction of T,
-whatever n.
+The poisoning gradient solves with the model's Hessian at θ_p itself,
+A + s·T[θ_p − θ_r] + s·ℓ''(z_p) ⊗ φφᵀ, factored when a gradient is asked for (a
+line search's trial rows need none). A trial costs a few solves with A's factor, two
+contractions of T and a K-dimensional root, whatever n.
 
 Error. A loss that declares ``curvature_rate`` c has ℓ''(z + Δ) within a factor
 e^{±c‖Δ‖∞} of ℓ''(z); its second-order change ℓ''(z + Δ) − ℓ''(z) − ℓ'''(z)·Δ, the
