@@ -188,8 +188,11 @@ class LocalModel:
     RADIUS = 1.0
     #: Largest estimated error of θ_p relative to its move (ρ²) a trusted trial may have.
     ACCURACY = 1e-5
-    #: A Newton step of the exact solve below this size relative to θ ends it.
-    TOL = 1e-10
+    #: A Newton step of the exact solve below this size relative to θ ends it (taken:
+    #: the error left is the step times the model Hessian's relative error, at most
+    #: ~(c·δ)² ≤ 0.25 within the refresh radius, so ≤ 2.5e-9 relative and ~1e-12 in
+    #: practice).
+    TOL = 1e-8
     MAX_STEPS = 30
 
     def __init__(
@@ -383,7 +386,7 @@ class LocalModel:
         pass over the rows each), and what :meth:`extended` needs of the last pass;
         None if the steps do not shrink tenfold each (``Theta`` too far from the
         optimum: the caller solves exactly). It stops after a step below :attr:`TOL`
-        relative to θ: the error left is that step times the model's, ~1e-12 or less."""
+        relative to θ (the error left: see :attr:`TOL`)."""
         self._prepare()
         learner, loss = self.learner, self.learner.loss
         K, p = Theta.shape
