@@ -33,7 +33,7 @@ import numpy as np
 
 from .. import engine
 from .._validation import check_point
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, SingularHessianError
 from ..models import Victim
 from ..scalers import ColumnStats, scale_and_slope
 from .effects import Effect, public_map
@@ -275,7 +275,12 @@ class Objective:
                     return self.differentiate(ev, with_y=with_y) if with_gradient or with_y else ev
                 fit = self._solver.fit_of(trial)
         elif self._newton is not None:
-            local = None if self._local is None else self._local.trial(phi, t)
+            local = None
+            if self._local is not None:
+                try:
+                    local = self._local.trial(phi, t)
+                except SingularHessianError:  # the model's A is singular: Newton alone
+                    self._local = None
             if local is not None and local.trusted:
                 if exact:  # solved exactly from the model's θ_p (n-fold faster than Newton)
                     fit = self._exact_fit(phi, t, local.Theta)
