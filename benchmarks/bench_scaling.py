@@ -915,7 +915,7 @@ def main() -> None:
                         help="only: Ridge at n = 1e6 with 1 %% poison (10,000 points)")
     parser.add_argument("--smooth", action="store_true",
                         help="only: the local model's numbers (logistic, multinomial, "
-                             "breast cancer, Lasso/ElasticNet; ~10 min)")
+                             "breast cancer, Lasso/ElasticNet; ~6 min)")
     parser.add_argument("--million-logistic", action="store_true",
                         help="only: LogisticRegression at n = 1e6, 10,000 points")
     args = parser.parse_args()
