@@ -324,6 +324,47 @@ class LocalModel:
             return y - B[:, 0] * (DW[0, 0] * float(y.dot(phi)))
         return y - B @ (DW @ (y.reshape(K, -1) @ phi))
 
+    def _trial_one(self, phi: np.ndarray, t: float) -> LocalTrial | None:
+        """:meth:`trial` for one output (K = 1), in scalars: the same steps, without
+        the K × K algebra's array calls (half the cost of a trial)."""
+        loss, s = self.learner.loss, self._s
+        b = self._factor.solve(s * phi)  # B
+        m = float(phi.dot(b))  # M
+        z0 = float(self._Theta0[0].dot(phi))
+        zz, tt = np.empty((1, 1)), np.array([t])
+        zz[0, 0] = z0
+        r = float(loss.d1(zz, tt)[0, 0])
+        for _ in range(50):
+            zz[0, 0] = z0 - m * r
+            d2 = float(loss.d2(zz, tt)[0, 0, 0])
+            dr = (r - float(loss.d1(zz, tt)[0, 0])) / (1.0 + d2 * m)
+            r -= dr
+            if abs(dr) <= 1e-8 * (1.0 + abs(r)):
+                break  # Newton converges quadratically: r is now exact to ~1e-15
+        else:
+            return None
+        theta = self._Theta0[0] - b * r
+        move = self._offset + math.sqrt(max(0.0, s * r * r * m))  # ≥ ‖θ₁ − θ_r‖_A
+        assert self.leverage is not None  # set by _candidate's _prepare
+        bound = self.rate * (self.drift + math.sqrt(self.leverage) * move)
+        if bound > self.RADIUS:
+            return LocalTrial(theta[None], None, bound, math.inf)
+        delta = theta - self._theta_ref
+        sT = s * self._T.dot(delta)
+        step = 0.5 * sT.dot(delta)
+        w = d2 / (1.0 + m * d2)  # D·(I + M·D)⁻¹
+        y = self._factor.solve(step)
+        correction = y - b * (w * float(y.dot(phi)))
+        y = self._factor.solve(step - sT.dot(correction))
+        correction = y - b * (w * float(y.dot(phi)))
+        theta = theta - correction
+        if not math.isfinite(float(np.abs(theta).max())):
+            return None
+        share = float(np.abs(correction).max()) / max(float(np.abs(delta).max()), 1e-300)
+        zz[0, 0] = float(theta.dot(phi))
+        factor = ModelHessian(self, theta - self._theta_ref, phi, loss.d2(zz, tt)[0])
+        return LocalTrial(theta[None], factor, bound, share * share)
+
     def trial(self, phi: np.ndarray, t: float) -> LocalTrial | None:
         """θ_p of the model with the candidate (φ, t) added (module docstring), or None
         if the K-dimensional root was not found in 50 Newton steps. The cubic step
@@ -331,8 +372,11 @@ class LocalModel:
         (Woodbury on A's factor: no new factorisation; the error left, O(δ²) of the
         step, is below the quartic term's); the model's Hessian at θ_p is factored
         when the gradient asks (line-search trials do not)."""
-        loss = self.learner.loss
         K, p = self.Theta_ref.shape
+        if K == 1:
+            self._prepare()
+            return self._trial_one(phi, t)
+        loss = self.learner.loss
         B, M = self._candidate(phi)
         z0 = self._Theta0 @ phi
         t_arr = np.array([t])
