@@ -68,6 +68,7 @@ def test_a_trial_is_within_its_error_bound_and_estimate_of_the_exact_optimum(nam
     assert model is not None
     x, phi, t = _row(obj, X, y, u)
     trial = model.trial(phi, t)
+    assert trial.bound <= lrn.LocalModel.RADIUS  # else error is ∞ and the estimate moot
     exact = lrn.fit(obj.victim.learner, lrn.PlusRow(obj.data, phi, t), obj.Theta_start).Theta
     move = np.linalg.norm(exact - obj.Theta_start)
     error = np.linalg.norm(trial.Theta - exact)

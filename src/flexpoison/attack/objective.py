@@ -12,7 +12,7 @@ rank-one solver (squared residuals), warm-started Newton (smooth losses), or the
 general solver.
 
 The attack's own trials on a smooth loss that states its curvature rate (logistic,
-softmax, the log-link GLMs) are answered by the second-order model of the training
+softmax, the log-link GLMs) are answered by the third-order model of the training
 rows (:class:`flexpoison.engine.LocalModel`) whatever n, within its trust
 radius; such an evaluation is marked ``modelled``, and :meth:`Objective.exact` turns
 the one the attack keeps into the exact optimum (what scikit-learn fits on the same
@@ -291,12 +291,26 @@ class Objective:
                 fit = self._newton.fit(phi, t, Theta0)
         if fit is None:
             fit = engine.fit(self.learner_at(x)[0], engine.PlusRow(self.data, phi, t), Theta0)
+        return self._evaluation(fit, x, t, phi, C, with_gradient, with_y, modelled)
+
+    def _evaluation(
+        self,
+        fit: engine.Fit,
+        x: np.ndarray,
+        t: float,
+        phi: np.ndarray,
+        C: float,
+        with_gradient: bool,
+        with_y: bool,
+        modelled: bool,
+    ) -> Evaluation:
+        """The evaluation of the fitted θ_p: θ, E, W (and the gradient if asked)."""
         theta = self.victim.learner.pack(fit.Theta @ self._T)
         if with_gradient or with_y:
             E, dE = self.effect(fit.Theta, theta)
         else:
             E, dE = self.effect.value(fit.Theta, theta), None
-        W = a * C + self._sign * (1 - a) * (E - self.E_ref)
+        W = self.alpha * C + self._sign * (1 - self.alpha) * (E - self.E_ref)
         ev = Evaluation(W, C, E, x, t, phi, theta, None, None, fit, dE, modelled=modelled)
         if with_gradient or with_y:
             ev = self.differentiate(ev, with_y=with_y)
@@ -357,10 +371,7 @@ class Objective:
         if fit is None:
             learner = self.victim.learner
             fit = engine.fit(learner, engine.PlusRow(self.data, ev.phi, ev.t), ev.fit.Theta)
-        theta = self.victim.learner.pack(fit.Theta @ self._T)
-        E = self.effect.value(fit.Theta, theta)
-        W = self.alpha * ev.C + self._sign * (1 - self.alpha) * (E - self.E_ref)
-        return Evaluation(W, ev.C, E, ev.x, ev.t, ev.phi, theta, None, None, fit)
+        return self._evaluation(fit, ev.x, ev.t, ev.phi, ev.C, False, False, False)
 
     def _with_factor(
         self, fit: engine.Fit, phi: np.ndarray, t: float, learner: engine.Learner

@@ -533,20 +533,20 @@ def _conceal(
             else:
                 low = mid
     if found.modelled and high > 0.0:
-        return _exact_share(at, high, needed)
+        return _exact_share(at, high, found, needed)
     return high, found
 
 
 def _exact_share(
-    at: Callable[..., Evaluation], s: float, needed: float
+    at: Callable[..., Evaluation], s: float, modelled: Evaluation, needed: float
 ) -> tuple[float, Evaluation]:
-    """The share s whose exact gain −W reaches ``needed``, from the modelled one: Newton
-    steps on s with the model's slope of the gain (the model's error barely changes
-    along the short segment it is taken on), at most 4 exact evaluations; the smallest
-    s found whose exact gain reaches ``needed`` to 1e-7 (1, the full point, if none
-    does)."""
+    """The share s whose exact gain −W reaches ``needed``, from the modelled one (s,
+    its evaluation ``modelled``): Newton steps on s with the model's slope of the gain
+    (the model's error barely changes along the short segment it is taken on), at most
+    4 exact evaluations; the smallest s found whose exact gain reaches ``needed`` to
+    1e-7 (1, the full point, if none does)."""
     width = min(s, 1.0 / 64.0)
-    slope = (-at(s).W + at(s - width).W) / width
+    slope = (-modelled.W + at(s - width).W) / width
     tol = 1e-7 * max(abs(needed), 1e-300)
     found: tuple[float, Evaluation] | None = None
     for _ in range(4):

@@ -222,7 +222,7 @@ class LocalModel:
             return
         learner, Theta_ref, G_ref = self.learner, self.Theta_ref, self.G_ref
         if self.centre is None:
-            self.centre, _ = self._centre_at(learner, self.data, Theta_ref)
+            self.centre = self._centre_at(learner, self.data, Theta_ref)
         Theta_c, S, T, _ = self.centre
         self._T = T
         S_ref = S + T.dot((Theta_ref - Theta_c).ravel())
@@ -267,13 +267,13 @@ class LocalModel:
     @staticmethod
     def _centre_at(
         learner: Learner, data: RowData, Theta: np.ndarray
-    ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray, _Scores], np.ndarray]:
-        """(Θ, S, T, scores) at ``Theta`` and the gradient sums there."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, _Scores]:
+        """(Θ, S, T, the rows' scores) at ``Theta``."""
         loss = learner.loss
         sums = row_sums(loss, data.Phi, data.t, Theta, True, want_value=False)
         assert sums.hess is not None
         T = third_sums(loss, data.Phi, data.t, Theta)
-        return (Theta, sums.hess, T, _Scores.of(data.Phi @ Theta.T)), sums.grad
+        return Theta, sums.hess, T, _Scores.of(data.Phi @ Theta.T)
 
     def _leverage(self) -> float:
         """λ² = max_{i,k} (c_k ⊗ φ_i)ᵀA⁻¹(c_k ⊗ φ_i) over the kept rows (one pass)."""
@@ -318,11 +318,8 @@ class LocalModel:
     ) -> np.ndarray:
         """(A + s·D ⊗ φφᵀ)⁻¹b = y − B·DW·[e_k ⊗ φ]ᵀy, y = A⁻¹b, DW = D·(I + M·D)⁻¹
         (Woodbury)."""
-        K = DW.shape[0]
         y = self._factor.solve(b)
-        if K == 1:
-            return y - B[:, 0] * (DW[0, 0] * float(y.dot(phi)))
-        return y - B @ (DW @ (y.reshape(K, -1) @ phi))
+        return y - B @ (DW @ (y.reshape(DW.shape[0], -1) @ phi))
 
     def _trial_one(self, phi: np.ndarray, t: float) -> LocalTrial | None:
         """:meth:`trial` for one output (K = 1), in scalars: the same steps, without
@@ -371,7 +368,8 @@ class LocalModel:
         solves with J = J₀ + s·T[Δ₁] by one Neumann step on J₀ = A + s·ℓ''(z₁) ⊗ φφᵀ
         (Woodbury on A's factor: no new factorisation; the error left, O(δ²) of the
         step, is below the quartic term's); the model's Hessian at θ_p is factored
-        when the gradient asks (line-search trials do not)."""
+        when the gradient asks (line-search trials do not). One output takes the same
+        steps in scalars (:meth:`_trial_one`)."""
         K, p = self.Theta_ref.shape
         if K == 1:
             self._prepare()
@@ -385,14 +383,9 @@ class LocalModel:
             z = z0 - M @ r
             F = r - loss.d1(z[None], t_arr)[0]
             D = loss.d2(z[None], t_arr)[0]
-            if K == 1:  # scalar Newton (np.linalg.solve costs ~10 µs a call)
-                dr = F / (1.0 + D[0, 0] * M[0, 0])
-                done = abs(dr[0]) <= 1e-8 * (1.0 + abs(r[0]))
-            else:
-                dr = np.linalg.solve(self._eye + D @ M, F)
-                done = np.abs(dr).max() <= 1e-8 * (1.0 + np.abs(r).max())
+            dr = np.linalg.solve(self._eye + D @ M, F)
             r = r - dr
-            if done:
+            if np.abs(dr).max() <= 1e-8 * (1.0 + np.abs(r).max()):
                 break  # Newton converges quadratically: r is now exact to ~1e-15
         else:
             return None
@@ -406,10 +399,7 @@ class LocalModel:
         sT = self._s * self._T.dot(delta)  # s·T[Δ₁]
         step = 0.5 * sT.dot(delta)  # the cubic model's residual at θ₁, s/2·T[Δ₁, Δ₁]
         # J⁻¹·residual, J = J₀ + s·T[Δ₁], by one Neumann step on J₀ = A + s·ℓ''(z₁) ⊗ φφᵀ
-        if K == 1:
-            DW = D / (1.0 + M[0, 0] * D[0, 0])
-        else:
-            DW = D @ np.linalg.inv(self._eye + M @ D)
+        DW = D @ np.linalg.inv(self._eye + M @ D)
         correction = self._woodbury(step, B, DW, phi)
         correction = self._woodbury(step - sT.dot(correction), B, DW, phi)
         theta = theta - correction
@@ -444,7 +434,7 @@ class LocalModel:
             delta = (Theta - self.Theta_ref).ravel()
             try:
                 factor = cholesky(self._hessian(delta, phi, D), learner.name)
-            except Exception:  # noqa: BLE001 — a SingularHessianError: too far
+            except SingularHessianError:  # too far from the model's centre
                 return None
             step = factor.solve(g).reshape(K, p)
             size = np.abs(step).max() / scale
