@@ -127,7 +127,7 @@ BAD_FILES = [
      "must be a finite number > 0, got 0"),
     ("tol not positive", {**TINY, "tol": 0}, "sweep.tol", "must be a finite number > 0"),
     ("unknown step rule", {**TINY, "step": "newton"}, "sweep.step",
-     "unknown step rule 'newton'; expected one of backtracking, paper"),
+     "unknown step rule 'newton'; expected one of lbfgs, backtracking, paper"),
     ("too few training rows", {**TINY, "test_size": 0.95}, "sweep.test_size",
      f"data set 'iris': 150 rows split into 7 training and 143 test rows; an experiment "
      f"needs at least {MIN_TRAIN_ROWS}"),
@@ -203,7 +203,7 @@ def test_the_run_limit_is_inclusive(tmp_path, monkeypatch):
 def settings_for(**changes) -> dict:
     return {"schema": sw.SCHEMA_VERSION, "dataset": "iris", "model": "logistic",
             "goal": "availability", "alpha": 0.5, "rate": 0.05, "seed": 1,
-            "sanitizers": [], "max_iter": 5, "tol": 1e-6, "step": "backtracking",
+            "sanitizers": [], "max_iter": 5, "tol": 1e-6, "step": "lbfgs",
             "trade_off": "share", "starts": 4, "passes": 1, "n_sigma": 3.0, "test_size": 0.3,
             "clean_removal": None, **changes}
 

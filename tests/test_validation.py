@@ -100,7 +100,7 @@ def test_alpha_that_is_not_a_number_in_the_unit_interval(alpha):
     ({"n_points": None, "rate": 0.001}, "rate: 0.001 of 30 rows rounds to 0"),
     ({"n_points": 2, "rate": 0.1}, "exactly one of n_points and rate"),
     ({"n_points": None}, "exactly one of n_points and rate"),
-    ({"step": "newton"}, "step: expected one of 'backtracking', 'paper', 'lbfgs'"),
+    ({"step": "newton"}, "step: expected one of 'lbfgs', 'backtracking', 'paper'"),
     ({"max_iter": 0}, "max_iter: must be a finite number > 0"),
     ({"n_sigma": 0}, "n_sigma: must be a finite number > 0"),
 ])

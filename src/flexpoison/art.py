@@ -100,6 +100,7 @@ except ImportError as exc:
 
 from . import models
 from .attack.algorithm import FlexiblePoisoning
+from .attack.defaults import DEFAULT_MAX_ITER, DEFAULT_STEP, DEFAULT_TOL
 from .attack.goals import Integrity, LossAvailability, goal_from_name
 from .attack.result import AttackResult
 from .errors import UnsupportedEstimatorError
@@ -163,9 +164,9 @@ class FlexiblePoisoningAttack(PoisoningAttackWhiteBox):
         trade_off: str = "share",
         starts: int = 4,
         passes: int = 1,
-        step: str = "backtracking",
-        max_iter: int = 100,
-        tol: float = 1e-6,
+        step: str = DEFAULT_STEP,
+        max_iter: int = DEFAULT_MAX_ITER,
+        tol: float = DEFAULT_TOL,
         optimize_y: bool = False,
         n_sigma: float | None = 3.0,
         random_state: int | np.random.Generator | None = None,
@@ -190,8 +191,9 @@ class FlexiblePoisoningAttack(PoisoningAttackWhiteBox):
                :class:`flexpoison.FlexiblePoisoning`.
         :param starts: Descents per point (1: the paper's Algorithm 1).
         :param passes: Passes over the points (cyclic re-crafting after the first).
-        :param step: ``"backtracking"`` (Armijo line search) or ``"paper"`` (s = 1/i).
-        :param max_iter: Gradient iterations per point at most.
+        :param step: ``"lbfgs"`` (default: projected quasi-Newton), ``"backtracking"``
+               (projected gradient, Armijo line search) or ``"paper"`` (s = 1/i).
+        :param max_iter: Gradient iterations per descent at most.
         :param tol: Relative tolerance on W that stops a point.
         :param optimize_y: Regression only: also optimise the responses.
         :param n_sigma: Half-width of the box around the clean mean, in standard

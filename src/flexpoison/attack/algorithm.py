@@ -44,13 +44,13 @@ from . import constraints as constraints_
 from . import search
 from .box import Box, feasible_box
 from .containers import _child, _column_names, _like
+from .defaults import DEFAULT_MAX_ITER, DEFAULT_STEP, DEFAULT_TOL, STEP_RULES, StepRule
 from .diagnostics import why_singular
 from .effects import public_map
 from .goals import GOALS, Goal, Integrity, ModelShape
 from .objective import Objective
 from .result import AttackResult, PointReport, assess
 
-StepRule = search.StepRule
 TradeOff = Literal["share", "paper"]
 
 
@@ -131,25 +131,32 @@ class FlexiblePoisoning:
         Descents per point: the paper's start (a random clean row, label flipped for
         classification, response kept for regression) and clones with other labels or
         responses; the point is the best of them that leaves E no worse than without
-        it (a regressor may fall back to a row that does not move θ). 1: the paper's
-        Algorithm 1 exactly.
+        it (a regressor may fall back to a row that does not move θ). The starts are
+        screened: each runs 2 iterations, the best two 6, and only the best runs to
+        convergence, so four cost little more than one. 1: the paper's start alone.
     passes : int, default 1
         Passes over the points. After the first (Algorithm 1: each point crafted given
         the points before it), each further pass crafts every point again given all
         the others, starting also from where it was (the cyclic scheme of Jagielski et
         al., 2018). Each pass costs about as much as the first, plus refitting the
         model without the point (m − 1 fits per point).
-    step : {"backtracking", "paper", "lbfgs"}, default "backtracking"
-        "paper": x ← Π(x − ∇W / i) at iteration i, as in the paper. "backtracking":
-        projected gradient with an Armijo line search on W whose first trial moves a
-        tenth of the box's diagonal (the step doubles after an accepted move and halves
-        on a rejected one), so W never increases. "lbfgs": scipy's L-BFGS-B in the box
-        (every iterate lowers W; it converges where backtracking runs out of
-        iterations, at more CPU per point; :mod:`flexpoison.attack.search`).
+    step : {"lbfgs", "backtracking", "paper"}, default "lbfgs"
+        "lbfgs": projected limited-memory BFGS in the box (coordinates at a bound
+        whose gradient points out are held there), an Armijo line search on W, and a
+        projected-gradient step wherever the quasi-Newton one does not descend (at an
+        L1 or hinge kink): W never increases, and smooth points converge in tens of
+        iterations. "backtracking": projected gradient with an Armijo line search
+        whose first trial moves a tenth of the box's diagonal (the step doubles after
+        an accepted move and halves on a rejected one). "paper":
+        x ← Π(x − ∇W / i) at iteration i, as in the paper
+        (:mod:`flexpoison.attack.descent`).
     max_iter : int, default 100
-        Gradient iterations per point at most.
-    tol : float, default 1e-6
-        Stop a point when |W⁽ⁱ⁺¹⁾ − W⁽ⁱ⁾| < tol · max(1, |W⁽ⁱ⁾|).
+        Gradient iterations per descent at most (per start; screened starts stop
+        after a few, :mod:`flexpoison.attack.search`).
+    tol : float, default 1e-5
+        Stop a descent when |W⁽ⁱ⁺¹⁾ − W⁽ⁱ⁾| < tol · max(1, |W⁽ⁱ⁾|) (the paper's W), or
+        below tol times what it has gained so far (the share trade-off's effect
+        search).
     optimize_y : bool, default False
         Regression only: also optimise y_p by gradient, within [min y, max y].
     n_sigma : float or None, default 3.0
@@ -183,9 +190,9 @@ class FlexiblePoisoning:
     trade_off: TradeOff = "share"
     starts: int = 4
     passes: int = 1
-    step: StepRule = "backtracking"
-    max_iter: int = 100
-    tol: float = 1e-6
+    step: StepRule = DEFAULT_STEP
+    max_iter: int = DEFAULT_MAX_ITER
+    tol: float = DEFAULT_TOL
     optimize_y: bool = False
     n_sigma: float | None = 3.0
     bounds: tuple | None = None
@@ -240,8 +247,9 @@ class FlexiblePoisoning:
 
         Each point is the best of its descents (:mod:`flexpoison.attack.search`); a
         result that moved E by less than 1 % of the way, made it worse, or stopped
-        most points at ``max_iter`` warns (:class:`~flexpoison.errors.FlexPoisonWarning`
-        and :attr:`AttackResult.warnings`)."""
+        more than 10 % of its points at ``max_iter`` warns
+        (:class:`~flexpoison.errors.FlexPoisonWarning` and
+        :attr:`AttackResult.warnings`)."""
         setup = self._setup(X, y, sample_weight)
         n, d = setup.X.shape
         m = self._n_points(n)
@@ -469,10 +477,9 @@ class FlexiblePoisoning:
             check_count(self.n_points, "n_points")
         if self.rate is not None:
             check_rate(self.rate, "rate")
-        if self.step not in search.STEP_RULES:
+        if self.step not in STEP_RULES:
             raise InvalidInputError(
-                f"step: expected one of {', '.join(map(repr, search.STEP_RULES))}, "
-                f"got {self.step!r}"
+                f"step: expected one of {', '.join(map(repr, STEP_RULES))}, got {self.step!r}"
             )
         if self.trade_off not in ("share", "paper"):
             raise InvalidInputError(

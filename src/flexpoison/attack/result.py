@@ -5,7 +5,7 @@ An attack that silently fails is the worst outcome a red team can be handed: it 
 moved the model (:attr:`AttackResult.progress`, measured by the goal:
 :meth:`Goal.progress`), and carries a warning — also raised as a
 :class:`FlexPoisonWarning` — when it moved E by less than 1 % of the way, made it
-worse than no attack, or stopped most points at ``max_iter``.
+worse than no attack, or stopped more than 10 % of its points at ``max_iter``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ from ..errors import InvalidInputError
 
 #: Below this share of the way (:meth:`Goal.progress`), the attack "barely moved" E.
 BARELY = 0.01
+#: Above this share of points stopped at ``max_iter``, the result says so: the default
+#: search converges on all but a few (at most 5 % on the strength benchmark).
+STUCK = 0.1
 # A loss of progress within this share is rounding, not harm.
 _ROUNDING = 1e-9
 
@@ -205,11 +208,10 @@ def assess(
             "is safe; try α = 0, more points, more starts or passes"
         )
     stuck = sum(p.stop == "max_iter" for p in points)
-    if points and stuck > len(points) / 2:
+    if points and stuck > STUCK * len(points):
         out.append(
             f"{stuck} of {len(points)} points stopped at max_iter = {max_iter} "
-            "before converging; raise max_iter, or use step='lbfgs' (--step lbfgs), "
-            "which converges where the line search runs out of iterations"
+            "before converging; raise max_iter (--max-iter), or loosen tol (--tol)"
         )
     flat = sum(p.stop == "zero gradient" for p in points)
     if flat:

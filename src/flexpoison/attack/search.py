@@ -54,23 +54,12 @@ harmless start (or the least harmful one) and the result's progress says so.
 
 The search
 ----------
-Projected gradient descent on W inside the box (:func:`descend`). With
-``step="backtracking"`` it runs in coordinates where the box is the unit cube (a move
-is Δx = −s·w²∘∇W, w the box's widths), so that the search goes the same way in any
-units, and each iteration runs an Armijo line search whose first trial moves a tenth
-of the cube's diagonal (a step doubles after it is accepted, halves after it is
-rejected): the search follows the gradient instead of jumping to a vertex on its
-first step. ``step="paper"`` is the paper's x ← Π(x − ∇W / i), in the data's units;
-``step="lbfgs"`` is scipy's L-BFGS-B in the unit cube
-(:mod:`flexpoison.attack.lbfgs`), an option, not the default. A
-descent stops when |ΔW| < tol·max(1, |W|) for the paper's W, or below tol times what
-the descent has already gained (|W − W_start|) for the effect search, whose W is in
-E's units (``"tolerance"``); when the projected gradient vanishes or no trial step
-lowers W (``"stationary"``); or at ``max_iter``. Where E's exact gradient is zero —
-the point does not move θ locally: a support vector machine whose θ the rows on its
-loss's kinks pin (:mod:`flexpoison.engine.kinks`), or a row where its loss is flat —
-a descent of E alone does not start, and one that reaches such a point stops there
-(``"zero gradient"``): the result says so rather than report a converged descent.
+Each start's descent of W inside the box is :mod:`flexpoison.attack.descent`'s (one
+driver, one stop test; the step rule ``"lbfgs"`` by default). The starts are screened
+by successive halving (:func:`screen`): every start runs 2 iterations, the best two
+(lowest W) run to 6, and the best of those runs to its stop or ``max_iter``; a start
+screened out ends where it was (stop ``"screened"``) and is still a candidate. Four
+starts so cost a few iterations each beyond the one descent that converges.
 
 Feature constraints
 -------------------
@@ -84,68 +73,26 @@ then evaluated again (:mod:`flexpoison.attack.constraints`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
-from .. import engine
 from ..models import Victim
 from .box import Box
 from .constraints import Constraints, repair
-from .lbfgs import lbfgs_descent
+from .descent import Descender, Descent, Start, Stop
 from .objective import Evaluation, Objective
 
-#: The descent rules: the Armijo line search (the default), the paper's, L-BFGS-B.
-STEP_RULES = ("backtracking", "paper", "lbfgs")
-StepRule = Literal["backtracking", "paper", "lbfgs"]
-Stop = Literal["tolerance", "stationary", "zero gradient", "max_iter"]
-
-# Trial steps of one line search at most: halving the box diagonal (≤ 2e150) down to
-# the floor (≥ 1e-12) takes fewer than 540; the bound makes the loop finite whatever W
-# does (NaN included).
-_MAX_TRIALS = 600
-# The first trial step of a point moves this share of the box's diagonal.
-_FIRST_STEP = 0.1
+# Screening the starts (successive halving): every start's descent runs to the first
+# round's iterations, the best ``keep`` of them (lowest W) go on to the next round's,
+# and the last one left runs to its stop or ``max_iter``.
+_ROUNDS = ((2, 2), (6, 1))
 # Gains within this share of E's magnitude are rounding, not gains.
 _ROUNDING = 1e-9
 # The concealment path is scanned at s = k/_GRID, then bisected _BISECTIONS times.
 _GRID = 8
 _BISECTIONS = 12
-
-
-@dataclass(frozen=True)
-class Start:
-    """An initial point: x (in the box), its encoded target t, and how it was made;
-    ``row``, the clean row it takes its features from (its source row; None for the
-    no-op row without frozen features), and ``fixed``, the frozen features, whose
-    values in x are that row's and which a descent from it does not move (None: no
-    frozen features)."""
-
-    x: np.ndarray
-    t: float
-    kind: str
-    row: int | None = None
-    fixed: np.ndarray | None = None
-
-
-@dataclass(frozen=True)
-class Descent:
-    """Where a descent from one start ended: the point, its evaluation, W at every
-    iteration (entry 0: the start) and why it stopped."""
-
-    start: Start
-    x: np.ndarray
-    t: float
-    ev: Evaluation
-    history: list[float]
-    stop: Stop
-
-    @property
-    def n_iter(self) -> int:
-        return len(self.history) - 1
 
 
 def starts(
@@ -217,117 +164,34 @@ def _prediction(objective: Objective, x: np.ndarray, Theta: np.ndarray) -> float
     return float((Theta @ objective.victim.learner.feature_row(x, objective.shift))[0])
 
 
-def descend(
+def screen(
     objective: Objective,
-    start: Start,
+    candidates: list[Start],
     Theta: np.ndarray,
     box: Box,
     y_range: tuple[float, float] | None,
-    *,
     step_rule: str,
     max_iter: int,
     tol: float,
     scale: float | None = 1.0,
-) -> Descent:
-    """Projected gradient descent on W from ``start`` (module docstring), stopping
-    when |ΔW| < tol·max(scale, |W|), or, with ``scale=None``, when |ΔW| < tol·|W − W₀|
-    (what the descent has gained so far). Trial points of the line search are evaluated
-    without their gradient: only an accepted point is differentiated. ``y_range`` is
-    given when responses are optimised too."""
-    with_y = y_range is not None
-    x, t = start.x, start.t
-    n_fixed = 0
-    if start.fixed is not None and start.fixed.size:  # frozen features: pinned
-        box = box.pinned(start.fixed, x[start.fixed])
-        n_fixed = start.fixed.size
-    ev = objective.evaluate(x, t, Theta_init=Theta, with_y=with_y)
-    history = [ev.W]
-    stop: Stop = "max_iter"
-    if _flat(objective, ev) and not objective.alpha:  # nothing can move it: say so
-        return Descent(start, x, t, ev, history, "zero gradient")
-    if step_rule == "paper":
-        for i in range(1, max_iter + 1):
-            assert ev.grad_x is not None
-            g_t = ev.grad_y if ev.grad_y is not None else 0.0
-            x_new, t_new = _move(x, t, ev.grad_x, g_t, 1.0 / i, box, y_range)
-            moved_to = objective.evaluate(x_new, t_new, Theta_init=ev.fit.Theta, with_y=with_y)
-            change = abs(moved_to.W - ev.W)
-            x, t, ev = x_new, t_new, moved_to
-            history.append(ev.W)
-            if change < _threshold(tol, scale, history):
-                stop = "tolerance"
-                break
-        return Descent(start, x, t, ev, history, stop)
-    if step_rule == "lbfgs":
-        return lbfgs_descent(objective, start, ev, box, y_range, max_iter=max_iter, tol=tol)
-    # Backtracking, in coordinates where the box is the unit cube: a move is
-    # Δx = −s·w²∘∇_x W (w the box's widths, the response's range for y), so the search
-    # goes the same way whatever the features' units.
-    w2 = (box.upper - box.lower) ** 2
-    w2_t = (y_range[1] - y_range[0]) ** 2 if y_range is not None else 0.0
-    cube_diagonal = math.sqrt(x.size - n_fixed + (y_range is not None))
-    step = None
-    for _ in range(max_iter):
-        assert ev.grad_x is not None and (ev.grad_y is not None or not with_y)
-        g_x, g_t = ev.grad_x, (ev.grad_y if ev.grad_y is not None else 0.0)
-        d_x, d_t = w2 * g_x, w2_t * g_t  # the descent direction, in x
-        g_norm = math.sqrt(float(g_x.dot(d_x)) + g_t * d_t)  # ‖∇W‖ in the cube
-        if step is None:  # the first trial moves a share of the cube's diagonal
-            if not g_norm > 0.0:
-                stop = "stationary"
-                break
-            step = _FIRST_STEP * cube_diagonal / g_norm
-        new: Evaluation | None = None
-        for _ in range(_MAX_TRIALS):  # halvings from the first trial to the floor
-            if not step * g_norm > 1e-12:
-                break
-            x_new, t_new = _move(x, t, d_x, d_t, step, box, y_range)
-            moved = float(g_x.dot(x - x_new)) + g_t * (t - t_new)
-            if moved <= 0.0:  # projected gradient vanishes: a stationary point
-                break
-            trial = objective.evaluate(x_new, t_new, Theta_init=ev.fit.Theta, with_gradient=False)
-            if trial.W <= ev.W - 1e-4 * moved:
-                new = objective.differentiate(trial, with_y=with_y)
-                step *= 2.0
-                break
-            step *= 0.5
-        if new is None:
-            stop = "zero gradient" if _flat(objective, ev) else "stationary"
+) -> list[Descent]:
+    """The descents from every start, screened by successive halving (``_ROUNDS``):
+    all run a few iterations, the best (lowest W) go on, and one runs to its stop or
+    ``max_iter``. A start screened out ends where it was (stop ``"screened"``)."""
+    runs = [
+        Descender(objective, s, Theta, box, y_range, step_rule=step_rule, tol=tol, scale=scale)
+        for s in candidates
+    ]
+    live = runs
+    for until, keep in _ROUNDS:
+        if len(live) <= keep:
             break
-        change = abs(new.W - ev.W)
-        x, t, ev = x_new, t_new, new
-        history.append(ev.W)
-        if change < _threshold(tol, scale, history):
-            stop = "tolerance"
-            break
-    return Descent(start, x, t, ev, history, stop)
-
-
-def _flat(objective: Objective, ev: Evaluation) -> bool:
-    """Whether E's exact gradient at ``ev`` is zero: the point does not move θ
-    locally — a support vector machine's θ pinned by the rows on its loss's kinks
-    (:mod:`flexpoison.engine.kinks`), or a row where its loss is flat (beyond the
-    margin, inside the ε-tube) — so that no descent of E can start from it."""
-    assert ev.grad_x is not None
-    concealment = (2.0 * objective.alpha) * (ev.x - objective.x_c)
-    if np.any(ev.grad_x - concealment) or ev.grad_y or objective.victim.scaler is not None:
-        return False
-    inert = getattr(objective, "inert", None)  # a kernel victim's (attack.kernel)
-    if inert is not None:
-        return bool(inert(ev))
-    return engine.inert(objective.victim.learner, ev.fit, ev.phi, ev.t)
-
-
-def _threshold(tol: float, scale: float | None, history: list[float]) -> float:
-    if scale is None:
-        return tol * abs(history[-1] - history[0])
-    return tol * max(scale, abs(history[-2]))
-
-
-def _move(x, t, g_x, g_t, s, box: Box, y_range):
-    x_new = box.project(x - s * g_x)
-    t_new = min(max(t - s * g_t, y_range[0]), y_range[1]) if y_range is not None and g_t else t
-    return x_new, t_new
+        for run in live:
+            run.advance(min(until, max_iter))
+        live = sorted(live, key=lambda r: r.ev.W)[:keep]
+    for run in live:
+        run.advance(max_iter)
+    return [run.result(max_iter) for run in runs]
 
 
 def choose(
@@ -387,33 +251,16 @@ def craft(
     sign = objective.goal.sign
     discrete = constraints is not None and constraints.discrete
     if trade_off == "paper":
-        descents = [
-            descend(
-                objective, s, Theta, box, y_range, step_rule=step_rule, max_iter=max_iter, tol=tol
-            )
-            for s in candidates
-        ]
+        descents = screen(objective, candidates, Theta, box, y_range, step_rule, max_iter, tol)
         best, harmless = choose(descents, sign, effect_before)
+        spent = sum(d.n_iter for d in descents)
         if not discrete:
-            return Crafted(best, harmless, best.n_iter, 1.0)
+            return Crafted(best, harmless, spent, 1.0)
         assert constraints is not None
         rounded, changed = _discrete(objective, best, Theta, constraints, _W, _unmoved(best))
-        return Crafted(rounded, _harmless(rounded, sign, effect_before), best.n_iter, 1.0, changed)
+        return Crafted(rounded, _harmless(rounded, sign, effect_before), spent, 1.0, changed)
     effect = objective.effect_gain(effect_before)  # W = sign·(E − E_before)
-    first = [
-        descend(
-            effect,
-            s,
-            Theta,
-            box,
-            y_range,
-            step_rule=step_rule,
-            max_iter=max_iter,
-            tol=tol,
-            scale=None,
-        )
-        for s in candidates
-    ]
+    first = screen(effect, candidates, Theta, box, y_range, step_rule, max_iter, tol, None)
     spent = sum(d.n_iter for d in first)
     best, harmless = choose(first, sign, effect_before)
     gain = -best.ev.W
@@ -561,8 +408,6 @@ def _exact_share(
 
 
 __all__ = [
-    "STEP_RULES",
-    "StepRule",
     "Start",
     "Descent",
     "Crafted",
@@ -570,7 +415,7 @@ __all__ = [
     "starts",
     "resume",
     "no_op",
-    "descend",
+    "screen",
     "choose",
     "craft",
 ]

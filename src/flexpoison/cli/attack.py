@@ -17,6 +17,7 @@ import click
 
 from .. import models
 from .._validation import MAX_RATE
+from ..attack.defaults import DEFAULT_MAX_ITER, DEFAULT_STEP, DEFAULT_TOL, STEP_RULES
 from ..attack.goals import GOALS
 from .common import (
     CONTEXT,
@@ -171,29 +172,30 @@ HELP = """Craft poison rows for FILE.csv against a scikit-learn model.
 )
 @click.option(
     "--step",
-    type=click.Choice(("backtracking", "paper", "lbfgs")),
-    default="backtracking",
+    type=click.Choice(STEP_RULES),
+    default=DEFAULT_STEP,
     show_default=True,
-    help="Gradient step rule: 'paper' = step 1/i at iteration i (as in the "
-    "paper); 'backtracking' = line search on W, W never increases; 'lbfgs' = "
-    "scipy's L-BFGS-B in the box (converges where backtracking runs out of "
-    "iterations; slower per point).",
+    help="Gradient step rule: 'lbfgs' = projected quasi-Newton in the box with a "
+    "line search on W (converges in tens of iterations); 'backtracking' = projected "
+    "gradient with a line search on W; 'paper' = step 1/i at iteration i (as in the "
+    "paper). Only 'paper' may increase W.",
 )
 @click.option(
     "--max-iter",
     metavar="INTEGER",
     type=click.IntRange(min=1),
-    default=100,
+    default=DEFAULT_MAX_ITER,
     show_default=True,
-    help="Gradient iterations per poison point at most.",
+    help="Gradient iterations per descent at most (each start of a poison point).",
 )
 @click.option(
     "--tol",
     metavar="FLOAT",
     type=click.FloatRange(min=0, min_open=True),
-    default=1e-6,
+    default=DEFAULT_TOL,
     show_default=True,
-    help="Stop a point when |W(i+1) - W(i)| < tol * max(1, |W(i)|).",
+    help="Stop a descent when W changes by less than tol times what it has gained "
+    "(tol * max(1, |W|) for --trade-off paper).",
 )
 @click.option(
     "--optimize-y",

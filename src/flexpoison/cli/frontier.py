@@ -12,6 +12,7 @@ import click
 
 from .. import models
 from .._validation import MAX_RATE
+from ..attack.defaults import DEFAULT_MAX_ITER, DEFAULT_TOL
 from ..attack.goals import GOALS
 from ..data.loaders import DATASETS
 from .common import (
@@ -157,17 +158,16 @@ def _dataset(ctx, param, value: str | None) -> str | None:
 @click.option(
     "--max-iter",
     type=click.IntRange(min=1),
-    default=100,
+    default=DEFAULT_MAX_ITER,
     show_default=True,
-    help="Gradient iterations per poison point at most (flexible attack and "
-    "the unconcealed baseline).",
+    help="Gradient iterations per descent at most (flexible attack and the unconcealed baseline).",
 )
 @click.option(
     "--tol",
     type=click.FloatRange(min=0, min_open=True),
-    default=1e-6,
+    default=DEFAULT_TOL,
     show_default=True,
-    help="Stop a poison point when W changes by less than tol·max(1, |W|) "
+    help="Stop a descent when W changes by less than tol times what it has gained "
     "(flexible attack and the unconcealed baseline).",
 )
 @TRADE_OFF

@@ -69,6 +69,7 @@ from .._progress import progress_bar
 from .._validation import check_fraction, check_positive
 from ..attack import Goal, TradeOff, goal_from_name
 from ..attack.baselines import label_flip, random_clone, unconcealed
+from ..attack.defaults import DEFAULT_MAX_ITER, DEFAULT_TOL
 from ..data import Dataset, load_dataset
 from ..defences import Sanitizer
 from ..errors import InvalidInputError
@@ -263,8 +264,8 @@ def run_frontier(
     rate: float = 0.1,
     alphas: Sequence[float] = DEFAULT_ALPHAS,
     seed: int = 0,
-    max_iter: int = 100,
-    tol: float = 1e-6,
+    max_iter: int = DEFAULT_MAX_ITER,
+    tol: float = DEFAULT_TOL,
     trade_off: TradeOff = "share",
     starts: int = 4,
     passes: int = 1,

@@ -23,8 +23,8 @@ a grid axis: every run measures every sanitizer listed)::
     sanitizers = ["sphere", "loss"]      # optional, default none: three_sigma, sphere,
                                          #   slab, isolation_forest, lof, loss, trim
     max_iter = 100                       # optional attack settings (defaults shown):
-    tol = 1e-6                           #   an integer >= 1, numbers > 0
-    step = "backtracking"                # or "paper"
+    tol = 1e-5                           #   an integer >= 1, numbers > 0
+    step = "lbfgs"                       # or "backtracking", "paper"
     trade_off = "share"                  # or "paper" (the paper's W = αC ± (1-α)E)
     starts = 4                           # descents per point, an integer >= 1
     passes = 1                           # passes over the points, an integer >= 1

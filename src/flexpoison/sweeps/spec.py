@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from .._validation import check_count, check_fraction, check_positive, check_rate
+from ..attack.defaults import DEFAULT_MAX_ITER, DEFAULT_STEP, DEFAULT_TOL
 from ..errors import FlexPoisonError, InvalidInputError
 from .datafiles import CsvEntry, csv_entry, read_entry
 
@@ -102,9 +103,9 @@ def canonical(value) -> str:
 
 _LISTS = ("datasets", "models", "goals", "alphas", "rates", "seeds", "sanitizers")
 _DEFAULTS = {
-    "max_iter": 100,
-    "tol": 1e-6,
-    "step": "backtracking",
+    "max_iter": DEFAULT_MAX_ITER,
+    "tol": DEFAULT_TOL,
+    "step": DEFAULT_STEP,
     "trade_off": "share",
     "starts": 4,
     "passes": 1,

@@ -1,0 +1,17 @@
+"""The search's settings and their defaults, declared once for the library, the command
+line, sweeps and the ART adapter (no numerical import: the command line reads them
+before it loads numpy). What they mean: :mod:`flexpoison.attack.descent`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+#: The descent rules; the first is the default.
+STEP_RULES = ("lbfgs", "backtracking", "paper")
+StepRule = Literal["lbfgs", "backtracking", "paper"]
+DEFAULT_STEP: StepRule = "lbfgs"
+#: Iterations per descent at most, and the stop test's tolerance.
+DEFAULT_MAX_ITER = 100
+DEFAULT_TOL = 1e-5
+
+__all__ = ["STEP_RULES", "StepRule", "DEFAULT_STEP", "DEFAULT_MAX_ITER", "DEFAULT_TOL"]

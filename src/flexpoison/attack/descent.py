@@ -1,0 +1,426 @@
+"""One descent of W inside the box: a driver, its step rules and its stop test.
+
+A descent minimises W(x) (and W(x, y) when responses are optimised) over the box from
+one start. One loop (:class:`Descender`) runs every rule: at each iteration the rule
+proposes an accepted point (or none: no feasible step lowers W), the loop records W
+and stops
+
+* at ``"tolerance"``: |ΔW| < tol·max(scale, |W|) for the paper's W, or, for the effect
+  search (``scale=None``, W in E's units), |ΔW| < tol·|W − W₀|, below tol times what
+  the descent has already gained. A rule may call a step *inconclusive* (a
+  quasi-Newton step cut short by its line search): a small change then does not stop
+  the descent, the rule's next step is a projected-gradient one that settles it;
+* at ``"stationary"``: the projected gradient vanishes or no trial step lowers W;
+* at ``"zero gradient"``: E's exact gradient is zero (the point does not move θ
+  locally: a support vector machine's θ pinned by the rows on its loss's kinks, or a
+  row where its loss is flat), so a descent of E cannot start;
+* at ``"max_iter"``.
+
+A descent can be paused after a number of iterations and resumed (:meth:`advance`),
+which is what screening several starts needs (:mod:`flexpoison.attack.search`).
+
+The rules (``step=``)
+---------------------
+All but ``"paper"`` run in coordinates where the box is the unit cube,
+z = (x − lower)/w with w the box's widths (the response scaled by its range), so the
+search goes the same way whatever the features' units; a pinned feature (w = 0) stays.
+
+``"lbfgs"`` (the default): a projected limited-memory BFGS step. The coordinates at a
+bound whose gradient points out of the box are held there; on the others the
+direction is d = −H·g, H the L-BFGS inverse-Hessian estimate from the last 10 pairs
+(s, y) = (Δz, Δ∇W) (two-loop recursion, initial scaling s·y / y·y), and the trial
+points are z(a) = Π(z + a·d), a = 1, ½, ¼, … with Armijo's test
+W(z(a)) ≤ W(z) + 10⁻⁴·∇W·(z(a) − z). Trial points are evaluated without their
+gradient: only the accepted one is differentiated. A pair with s·y ≤ 10⁻¹⁰‖s‖‖y‖
+(no positive curvature, as across an L1 or hinge kink) is not stored. Where the
+quasi-Newton direction is not a descent or its line search fails within 30 halvings,
+the memory is cleared and the step is a projected-gradient one (below), so the rule
+never does worse than ``"backtracking"`` at a kink; the first iteration, with no
+memory, is one too. On smooth W it converges superlinearly: tens of iterations where
+projected gradient runs out of 100.
+
+``"backtracking"``: projected gradient, Δz = −a·∇_z W, with the same Armijo test;
+the first trial of a descent moves a tenth of the cube's diagonal, a step doubles
+after it is accepted and halves after it is rejected.
+
+``"paper"``: the paper's x ← Π(x − ∇W / i) at iteration i, in the data's units, every
+step accepted.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+
+from .. import engine
+from .box import Box
+from .objective import Evaluation, Objective
+
+Stop = Literal["tolerance", "stationary", "zero gradient", "max_iter", "screened"]
+
+# Trial steps of one projected-gradient line search at most: halving the cube's
+# diagonal down to the floor (1e-12) takes fewer than 60; the bound keeps the loop
+# finite whatever W does (NaN included).
+_MAX_TRIALS = 100
+# Halvings of one quasi-Newton line search before it falls back to a gradient step.
+_QN_TRIALS = 30
+# The first trial step of a descent moves this share of the cube's diagonal.
+_FIRST_STEP = 0.1
+# Armijo's sufficient-decrease constant.
+_ARMIJO = 1e-4
+# L-BFGS memory (pairs kept) and the curvature a pair must show to be kept.
+_MEMORY = 10
+_CURVATURE = 1e-10
+# Coordinates this close to a bound (in the cube), with the gradient pointing out, are
+# held there (Bertsekas' ε-active set, ε also at most the projected gradient's norm).
+_NEAR = 1e-2
+# A full quasi-Newton step that is accepted is doubled up to this many times while W
+# keeps falling (each a value-only trial): it shortens the way across curved ground.
+_EXTRAPOLATE = 3
+
+
+@dataclass(frozen=True)
+class Start:
+    """An initial point: x (in the box), its encoded target t, and how it was made;
+    ``row``, the clean row it takes its features from (its source row; None for the
+    no-op row without frozen features), and ``fixed``, the frozen features, whose
+    values in x are that row's and which a descent from it does not move (None: no
+    frozen features)."""
+
+    x: np.ndarray
+    t: float
+    kind: str
+    row: int | None = None
+    fixed: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Descent:
+    """Where a descent from one start ended: the point, its evaluation, W at every
+    iteration (entry 0: the start) and why it stopped."""
+
+    start: Start
+    x: np.ndarray
+    t: float
+    ev: Evaluation
+    history: list[float]
+    stop: Stop
+
+    @property
+    def n_iter(self) -> int:
+        return len(self.history) - 1
+
+
+class _Space:
+    """The search space in unit-cube coordinates: z = (v − lower)/w, v = (x, t)."""
+
+    def __init__(self, box: Box, y_range: tuple[float, float] | None, t: float):
+        self.box = box
+        self.with_y = y_range is not None
+        self.y_range = y_range
+        lower, width = box.lower, box.upper - box.lower
+        if y_range is not None:
+            lower = np.append(lower, y_range[0])
+            width = np.append(width, y_range[1] - y_range[0])
+        self.lower = lower
+        self.width = width
+        self.scale = np.where(width > 0, width, 1.0)  # a pinned coordinate keeps z = 0
+        self.t = t  # the response, when it is not optimised
+        self.d = box.lower.size
+        self.diagonal = math.sqrt(float(np.count_nonzero(width > 0)))
+
+    def z(self, ev: Evaluation) -> np.ndarray:
+        v = np.append(ev.x, ev.t) if self.with_y else ev.x
+        return np.where(self.width > 0, (v - self.lower) / self.scale, 0.0)
+
+    def grad(self, ev: Evaluation) -> np.ndarray:
+        """∇_z W (zero on pinned coordinates)."""
+        assert ev.grad_x is not None
+        g = np.append(ev.grad_x, ev.grad_y or 0.0) if self.with_y else ev.grad_x
+        return np.where(self.width > 0, g * self.width, 0.0)
+
+    def point(self, z: np.ndarray) -> tuple[np.ndarray, float]:
+        """(x, t) at z ∈ [0, 1]ⁿ, projected on the box in its dtype."""
+        v = self.lower + np.clip(z, 0.0, 1.0) * self.width
+        x = self.box.project(v[: self.d])
+        if self.y_range is None:
+            return x, self.t
+        return x, min(max(float(v[self.d]), self.y_range[0]), self.y_range[1])
+
+
+class _Rule(Protocol):
+    def step(self, ev: Evaluation, i: int) -> tuple[Evaluation | None, bool]:
+        """The next accepted point from ``ev`` at iteration i (None: no feasible step
+        lowers W) and whether a small change there means convergence."""
+        ...
+
+    def settle(self) -> None:
+        """Make the next step one whose small change means convergence."""
+        ...
+
+
+class _Context:
+    """What every rule needs: the objective, the space, and how to evaluate a point."""
+
+    def __init__(self, objective: Objective, space: _Space):
+        self.objective = objective
+        self.space = space
+
+    def trial(self, z: np.ndarray, ev: Evaluation) -> Evaluation:
+        x, t = self.space.point(z)
+        return self.objective.evaluate(x, t, Theta_init=ev.fit.Theta, with_gradient=False)
+
+    def accept(self, trial: Evaluation) -> Evaluation:
+        return self.objective.differentiate(trial, with_y=self.space.with_y)
+
+
+class _Paper:
+    """x ← Π(x − ∇W / i), in the data's units (the paper's rule)."""
+
+    def __init__(self, context: _Context, y_range: tuple[float, float] | None):
+        self.context, self.y_range = context, y_range
+
+    def settle(self) -> None:
+        pass
+
+    def step(self, ev: Evaluation, i: int) -> tuple[Evaluation | None, bool]:
+        assert ev.grad_x is not None
+        space = self.context.space
+        x = space.box.project(ev.x - ev.grad_x / i)
+        t = ev.t
+        if self.y_range is not None and ev.grad_y:
+            t = min(max(t - ev.grad_y / i, self.y_range[0]), self.y_range[1])
+        new = self.context.objective.evaluate(x, t, Theta_init=ev.fit.Theta, with_y=space.with_y)
+        return new, True
+
+
+class _Gradient:
+    """Projected gradient with Armijo backtracking in the cube (module docstring)."""
+
+    def __init__(self, context: _Context):
+        self.context = context
+        self.step_size: float | None = None
+
+    def settle(self) -> None:
+        pass
+
+    def step(self, ev: Evaluation, i: int) -> tuple[Evaluation | None, bool]:
+        space = self.context.space
+        g = space.grad(ev)
+        z = space.z(ev)
+        g_norm = math.sqrt(float(g.dot(g)))
+        if not g_norm > 0.0:
+            return None, True
+        if self.step_size is None:  # the first trial moves a share of the diagonal
+            self.step_size = _FIRST_STEP * space.diagonal / g_norm
+        for _ in range(_MAX_TRIALS):
+            if not self.step_size * g_norm > 1e-12:
+                break
+            trial, moved = _try(self.context, ev, z, g, z - self.step_size * g)
+            if moved is None:  # the projected gradient vanishes
+                break
+            if trial is not None:
+                self.step_size *= 2.0
+                return self.context.accept(trial), True
+            self.step_size *= 0.5
+        return None, True
+
+
+class _LBFGS:
+    """Projected L-BFGS with a projected-gradient fallback (module docstring)."""
+
+    def __init__(self, context: _Context):
+        self.context = context
+        self.gradient = _Gradient(context)
+        self.pairs: list[tuple[np.ndarray, np.ndarray]] = []
+        self.check = False  # the next step is a gradient one (after a cut step)
+
+    def step(self, ev: Evaluation, i: int) -> tuple[Evaluation | None, bool]:
+        space = self.context.space
+        g, z = space.grad(ev), space.z(ev)
+        new: Evaluation | None = None
+        conclusive = True
+        if self.pairs and not self.check:
+            d = self._direction(z, g)
+            slope = float(g.dot(d))
+            if slope < 0.0:
+                a = 1.0
+                for _ in range(_QN_TRIALS):
+                    trial, moved = _try(self.context, ev, z, g, z + a * d)
+                    if moved is None:
+                        break
+                    if trial is not None:
+                        if a == 1.0 and _EXTRAPOLATE:  # a full step: try further
+                            trial = self._further(ev, z, g, d, trial)
+                        new = self.context.accept(trial)
+                        conclusive = a == 1.0  # a cut step may be a kink's, not the end
+                        break
+                    a *= 0.5
+            if new is None:  # no descent direction or a failed line search
+                self.pairs.clear()
+        if new is None:  # a projected-gradient step
+            new, _ = self.gradient.step(ev, i)
+            if new is None:
+                return None, True
+        self.check = False
+        s, y = space.z(new) - z, space.grad(new) - g
+        sy = float(s.dot(y))
+        if sy > _CURVATURE * math.sqrt(float(s.dot(s)) * float(y.dot(y))):
+            self.pairs.append((s, y))
+            del self.pairs[:-_MEMORY]
+        return new, conclusive
+
+    def _further(self, ev, z, g, d, trial):
+        """Double a full step while W keeps falling (Armijo's test at each)."""
+        a = 1.0
+        for _ in range(_EXTRAPOLATE):
+            a *= 2.0
+            longer, moved = _try(self.context, ev, z, g, z + a * d)
+            if longer is None or not longer.W < trial.W:
+                break
+            trial = longer
+        return trial
+
+    def settle(self) -> None:
+        """Make the next step a projected-gradient one (after a small cut step)."""
+        self.check = True
+
+    def _direction(self, z: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """−H·g on the coordinates not held at a bound (two-loop recursion), 0 on those
+        held: at a bound with the gradient pointing out of the box, or pinned."""
+        eps = min(_NEAR, float(np.linalg.norm(z - np.clip(z - g, 0.0, 1.0))))
+        held = ((z <= eps) & (g > 0.0)) | ((z >= 1.0 - eps) & (g < 0.0)) | (g == 0.0)
+        free = ~held
+        q = np.where(free, g, 0.0)
+        alphas = []
+        rhos = []
+        for s, y in reversed(self.pairs):
+            s_f, y_f = s * free, y * free
+            sy = float(s_f.dot(y_f))
+            rho = 1.0 / sy if sy > 0.0 else 0.0
+            a = rho * float(s_f.dot(q))
+            q = q - a * y_f
+            alphas.append(a)
+            rhos.append(rho)
+        s, y = self.pairs[-1]
+        yy = float((y * free).dot(y * free))
+        sy = float((s * free).dot(y * free))
+        gamma = sy / yy if sy > 0.0 and yy > 0.0 else 1.0
+        q = q * gamma
+        for (s, y), a, rho in zip(self.pairs, reversed(alphas), reversed(rhos), strict=True):
+            b = rho * float((y * free).dot(q))
+            q = q + (a - b) * (s * free)
+        # held coordinates take a scaled gradient step, which the projection stops at
+        # their bound (Bertsekas' two-metric projection)
+        return -np.where(held & (z > 0.0) & (z < 1.0), gamma * g, q)
+
+
+def _try(
+    context: _Context, ev: Evaluation, z: np.ndarray, g: np.ndarray, target: np.ndarray
+) -> tuple[Evaluation | None, float | None]:
+    """W at the projection of ``target``: the trial if it passes Armijo's test (else
+    None), and the first-order decrease it promised (None if it promised none: the
+    projected step does not descend)."""
+    z_new = np.clip(target, 0.0, 1.0)
+    moved = float(g.dot(z - z_new))
+    if not moved > 0.0:
+        return None, None
+    trial = context.trial(z_new, ev)
+    if trial.W <= ev.W - _ARMIJO * moved:
+        return trial, moved
+    return None, moved
+
+
+class Descender:
+    """A descent of W from one start that can be paused and resumed (module docstring).
+
+    ``scale``: the stop test's floor, |ΔW| < tol·max(scale, |W|); None: the effect
+    search's test, |ΔW| < tol·|W − W₀|."""
+
+    def __init__(
+        self,
+        objective: Objective,
+        start: Start,
+        Theta: np.ndarray,
+        box: Box,
+        y_range: tuple[float, float] | None,
+        *,
+        step_rule: str,
+        tol: float,
+        scale: float | None = 1.0,
+    ):
+        self.objective, self.start = objective, start
+        self.tol, self.scale = tol, scale
+        if start.fixed is not None and start.fixed.size:  # frozen features: pinned
+            box = box.pinned(start.fixed, start.x[start.fixed])
+        context = _Context(objective, _Space(box, y_range, start.t))
+        self.rule: _Rule = (
+            _Paper(context, y_range)
+            if step_rule == "paper"
+            else _Gradient(context)
+            if step_rule == "backtracking"
+            else _LBFGS(context)
+        )
+        with_y = y_range is not None
+        self.ev = objective.evaluate(start.x, start.t, Theta_init=Theta, with_y=with_y)
+        self.history = [self.ev.W]
+        self.stop: Stop | None = None
+        if _flat(objective, self.ev) and not objective.alpha:  # nothing can move it
+            self.stop = "zero gradient"
+
+    @property
+    def n_iter(self) -> int:
+        return len(self.history) - 1
+
+    def advance(self, until: int) -> None:
+        """Iterate until the descent stops or has made ``until`` iterations."""
+        while self.stop is None and self.n_iter < until:
+            new, conclusive = self.rule.step(self.ev, self.n_iter + 1)
+            if new is None:
+                self.stop = "zero gradient" if _flat(self.objective, self.ev) else "stationary"
+                break
+            change = abs(new.W - self.ev.W)
+            self.ev = new
+            self.history.append(new.W)
+            if change < self._threshold():
+                if conclusive:
+                    self.stop = "tolerance"
+                else:  # a cut quasi-Newton step: a gradient step settles it
+                    self.rule.settle()
+
+    def _threshold(self) -> float:
+        history = self.history
+        if self.scale is None:
+            return self.tol * abs(history[-1] - history[0])
+        return self.tol * max(self.scale, abs(history[-2]))
+
+    def result(self, max_iter: int) -> Descent:
+        """The descent as it stands: stopped, at ``max_iter``, or screened out."""
+        stop: Stop = self.stop or ("max_iter" if self.n_iter >= max_iter else "screened")
+        return Descent(self.start, self.ev.x, self.ev.t, self.ev, self.history, stop)
+
+
+def _flat(objective: Objective, ev: Evaluation) -> bool:
+    """Whether E's exact gradient at ``ev`` is zero: the point does not move θ
+    locally — a support vector machine's θ pinned by the rows on its loss's kinks
+    (:mod:`flexpoison.engine.kinks`), or a row where its loss is flat (beyond the
+    margin, inside the ε-tube) — so that no descent of E can start from it."""
+    assert ev.grad_x is not None
+    concealment = (2.0 * objective.alpha) * (ev.x - objective.x_c)
+    if np.any(ev.grad_x - concealment) or ev.grad_y or objective.victim.scaler is not None:
+        return False
+    inert = getattr(objective, "inert", None)  # a kernel victim's (attack.kernel)
+    if inert is not None:
+        return bool(inert(ev))
+    return engine.inert(objective.victim.learner, ev.fit, ev.phi, ev.t)
+
+
+__all__ = [
+    "Stop",
+    "Start",
+    "Descent",
+    "Descender",
+]
