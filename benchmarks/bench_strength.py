@@ -14,7 +14,10 @@ its training rows. Victims: the registry's defaults (``LinearRegression()``,
 ``Ridge(alpha=1)``, ``Lasso(alpha=1)``, ``ElasticNet(alpha=1, l1_ratio=0.5)``,
 ``LogisticRegression(C=1)``); goals: ``Integrity()`` with the victim's default target
 preset, ``Availability()``, ``LossAvailability()`` (mean training loss). Each learner
-family × goal appears at least once.
+family × goal appears at least once. One more case, ``diabetes-ridge-predict``, asks
+for the prediction 300 at a diabetes row x* (``Integrity("predict:300@x*")``, whose E
+is (f(x*) − 300)²) and is also judged against ``at_target``: m copies of x* with the
+largest observed response.
 
 Per case, with the same budget m for every row: the clean model; the attack
 ``FlexiblePoisoning(estimator, goal, alpha=α, n_points=m, random_state=seed)`` (every
@@ -35,8 +38,11 @@ Columns: ``E``; ``gain`` = sign·(E_clean − E), positive when the attacker gai
 lowered, E_A or E_L raised); ``share`` = gain / gain(α = 0); the test metric; ``mean C``
 = mean ‖x_p − x_c‖² of the poison rows (x_c the clean training mean, in the space the
 attack works in); ``s/pt`` = wall seconds of the attack (or baseline) per poison row;
-``warn`` = warnings raised while crafting and refitting (flexpoison's and
-scikit-learn's; the distinct messages are listed under the table).
+``it/pt`` = median gradient iterations per poison point, all its starts together;
+``@max`` = points whose descent stopped at ``max_iter``; ``warn`` = warnings raised
+while crafting and refitting (flexpoison's and scikit-learn's; the distinct messages
+are listed under the table). The summary gives gain(α = 0) per case, and over every
+point of every α the median iterations per point and the share at ``max_iter``.
 
 Verdicts, per case (the issue's acceptance criteria):
 
@@ -75,6 +81,7 @@ import flexpoison
 from flexpoison import Availability, FlexiblePoisoning, Integrity, LossAvailability, models
 from flexpoison.attack.baselines import (
     BaselineResult,
+    at_target,
     extreme_response,
     label_flip,
     random_clone,
@@ -86,7 +93,14 @@ ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 BASELINES = ("random_clone", "label_flip", "extreme_response", "unconcealed")
 SHOWN = ("unconcealed-range",)  # measured and printed, not judged (a wider box)
 TIE = 1e-9
-GOALS = {"integrity": Integrity, "availability": Availability, "loss": LossAvailability}
+# The prediction case's x* (a diabetes row's values, raw units) and the value asked there.
+PREDICT = "predict:300@50,1,25,90,180,110,50,4,4.6,90"
+GOALS: dict[str, Callable[[], object]] = {
+    "integrity": Integrity,
+    "availability": Availability,
+    "loss": LossAvailability,
+    "predict": lambda: Integrity(PREDICT),
+}
 CRITERIA = ("beats baselines", "integrity E<=E0", "monotone", "a=0.5 in 20-80%")
 MONOTONE_SLACK = 0.05
 HALF_RANGE = (0.2, 0.8)
@@ -210,11 +224,13 @@ def _cases() -> list[Case]:
     }
     for data in ("diabetes", "reg10k", "reg50k"):
         for model in regressors:
-            for goal in GOALS:
+            for goal in ("integrity", "availability", "loss"):
                 name = f"{data}-{model}-{goal}"
                 out.append(Case(data, model, goal, quick=name in quick))
+    # one prediction (f(x*) = 300 at a diabetes row), judged against the rows at x*
+    out.append(Case("diabetes", "ridge", "predict"))
     for data in ("wine", "digits38", "clf10k", "clf50k"):
-        for goal in GOALS:
+        for goal in ("integrity", "availability", "loss"):
             name = f"{data}-logistic-{goal}"
             # Logistic regression re-solves over all n rows per evaluation: at n = 35,000
             # one case takes over 5 minutes, so the 50k classification cases run only
@@ -255,6 +271,8 @@ class Row:
     warnings: list[str] = field(default_factory=list)
     engine_E: float | None = None  # the attack's own E for the rows it crafted
     first_gain: float | None = None  # the attack's own gain from its first point alone
+    iterations: list[int] | None = None  # per point, all its starts together
+    stuck: int | None = None  # points whose descent stopped at max_iter
 
 
 @dataclass
@@ -264,6 +282,9 @@ class Outcome:
     verdicts: dict[str, str] = field(default_factory=dict)  # criterion -> PASS/FAIL/n/a
     details: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    gain0: float | None = None  # gain(α = 0)
+    iterations: list[int] = field(default_factory=list)  # per point, every α
+    stuck: int = 0  # points at max_iter, every α
 
 
 def _caught(call: Callable):
@@ -340,6 +361,8 @@ def run_case(case: Case, args) -> Outcome:
                 msgs + refit_msgs,
                 float(result.effect_history[-1]),
                 _first_gain(result, sign),
+                [int(k) for k in result.n_iter],
+                sum(p.stop == "max_iter" for p in result.points),
             )
         )
 
@@ -363,8 +386,9 @@ def run_case(case: Case, args) -> Outcome:
         # one start, the paper's W at α = 0: Jagielski et al.'s optimiser
         "unconcealed": lambda: jagielski(n_sigma=3.0, optimize_y=False),
         "unconcealed-range": lambda: jagielski(),
+        "at_target": lambda: at_target(estimator, X, y, m, goal),
     }
-    for name in BASELINES + SHOWN:
+    for name in baselines_of(case) + SHOWN:
         base, seconds, msgs = _caught(makers[name])
         E, metric, refit_msgs = measure(base.X_poison, base.y_poison)
         C = np.sum((np.asarray(base.X_poison, dtype=float) - x_c) ** 2, axis=1)
@@ -381,7 +405,11 @@ def run_case(case: Case, args) -> Outcome:
         "from x_c against the attack's 3σ"
         + ("; it also optimises responses" if data.task == "regression" else "")
     )
-    _judge(outcome, rows, sign, isinstance(goal, Integrity), room)
+    _judge(outcome, rows, sign, isinstance(goal, Integrity), room, baselines_of(case))
+    for row in rows:
+        if row.iterations is not None:
+            outcome.iterations += row.iterations
+            outcome.stuck += row.stuck or 0
     outcome.seconds = time.perf_counter() - start_case
     for criterion in CRITERIA:
         print(
@@ -390,6 +418,11 @@ def run_case(case: Case, args) -> Outcome:
         )
     print(f"    case time {outcome.seconds:.1f} s", flush=True)
     return outcome
+
+
+def baselines_of(case: Case) -> tuple[str, ...]:
+    """The judged baselines of a case (a prediction goal adds the rows at x*)."""
+    return BASELINES + (("at_target",) if case.goal == "predict" else ())
 
 
 def _gain(E: float, E_clean: float, sign: float) -> float:
@@ -410,7 +443,7 @@ def _print_table(rows: list[Row], sign: float, metric_name: str, effect_name: st
     g0 = _gain(rows[1].E, E_clean, sign)
     head = (
         f"    {'row':<17}{effect_name:>13}{'gain':>13}{'share':>9}{metric_name:>15}"
-        f"{'mean C':>11}{'s/pt':>10}{'warn':>6}"
+        f"{'mean C':>11}{'s/pt':>10}{'it/pt':>7}{'@max':>6}{'warn':>6}"
     )
     print(head)
     print("    " + "-" * (len(head) - 4))
@@ -420,9 +453,11 @@ def _print_table(rows: list[Row], sign: float, metric_name: str, effect_name: st
         gain_s = "" if row.label == "clean" else f"{gain:+.4g}"
         C = "" if row.mean_C is None else f"{row.mean_C:.4g}"
         spp = "" if row.seconds_per_point is None else f"{row.seconds_per_point:.4f}"
+        its = "" if not row.iterations else f"{np.median(row.iterations):.0f}"
+        stuck = "" if row.stuck is None else str(row.stuck)
         print(
             f"    {row.label:<17}{row.E:>13.6g}{gain_s:>13}{share:>9}{row.metric:>15.6g}"
-            f"{C:>11}{spp:>10}{len(row.warnings):>6}"
+            f"{C:>11}{spp:>10}{its:>7}{stuck:>6}{len(row.warnings):>6}"
         )
     # Distinct warnings, with the rows that raised them.
     seen: dict[str, list[str]] = {}
@@ -443,14 +478,22 @@ def _print_table(rows: list[Row], sign: float, metric_name: str, effect_name: st
     )
 
 
-def _judge(outcome: Outcome, rows: list[Row], sign: float, integrity: bool, room: str) -> None:
+def _judge(
+    outcome: Outcome,
+    rows: list[Row],
+    sign: float,
+    integrity: bool,
+    room: str,
+    baselines: tuple[str, ...] = BASELINES,
+) -> None:
     E_clean = rows[0].E
     by = {r.label: r for r in rows}
     gains = [_gain(by[f"α={a:g}"].E, E_clean, sign) for a in ALPHAS]
     g0 = gains[0]
+    outcome.gain0 = g0
     v, d = outcome.verdicts, outcome.details
 
-    beaten = {b: _gain(by[b].E, E_clean, sign) for b in BASELINES}
+    beaten = {b: _gain(by[b].E, E_clean, sign) for b in baselines}
     slack = TIE * max(abs(g0), max(abs(g) for g in beaten.values()))
     losers = [b for b, g in beaten.items() if g0 < g - slack]
     ties = [b for b, g in beaten.items() if abs(g0 - g) <= slack]
@@ -676,15 +719,21 @@ def main(argv: list[str] | None = None) -> int:
 def summary(outcomes: list[Outcome], total: float) -> None:
     print("\n=== summary")
     width = max([len(o.case.name) for o in outcomes] + [4])
-    head = f"{'case':<{width}}  " + "  ".join(f"{c:<16}" for c in CRITERIA) + "  time s"
+    head = (
+        f"{'case':<{width}}  "
+        + "  ".join(f"{c:<16}" for c in CRITERIA)
+        + f"  {'gain(α=0)':>12}  it/pt  @max  time s"
+    )
     print(head)
     print("-" * len(head))
     for o in outcomes:
         cells = ["ERROR" if o.error else o.verdicts[c] for c in CRITERIA]
+        gain = "" if o.gain0 is None else f"{o.gain0:+.6g}"
+        its = f"{np.median(o.iterations):.0f}" if o.iterations else ""
         print(
             f"{o.case.name:<{width}}  "
             + "  ".join(f"{c:<16}" for c in cells)
-            + f"  {o.seconds:6.1f}"
+            + f"  {gain:>12}  {its:>5}  {o.stuck:>4}  {o.seconds:6.1f}"
         )
     print("-" * len(head))
     counts = []
@@ -695,6 +744,14 @@ def summary(outcomes: list[Outcome], total: float) -> None:
             + (f"/{cells.count('ERROR')}E" if "ERROR" in cells else "")
         )
     print(f"{'passed/failed':<{width}}  " + "  ".join(f"{c:<16}" for c in counts))
+    iterations = [k for o in outcomes for k in o.iterations]
+    if iterations:
+        stuck = sum(o.stuck for o in outcomes)
+        print(
+            f"the attack's points (every α): {len(iterations)}; median iterations per point "
+            f"(all starts together) {np.median(iterations):.0f}; at max_iter {stuck} "
+            f"({stuck / len(iterations):.1%})"
+        )
     errors = [o for o in outcomes if o.error]
     for o in errors:
         print(f"ERROR {o.case.name}: {o.error}")

@@ -15,6 +15,9 @@ from ``random_state`` only (same seed → same rows).
 * :func:`unconcealed` — the flexible attack with α = 0 (effect only) and responses
   optimised, in the data's range (an optimiser in the style of Jagielski et al.,
   2018) or, with ``n_sigma``, in the attack's own σ box.
+* :func:`at_target` — for a ``"predict:v@x*"`` goal: m copies of x* itself (projected
+  on the attack's box) with the response or label that pulls the prediction there
+  hardest toward v.
 """
 
 from __future__ import annotations
@@ -29,11 +32,20 @@ from .. import models
 from .._validation import check_count, check_features, check_targets
 from ..errors import InvalidInputError, UnsupportedEstimatorError
 from .algorithm import AttackResult, FlexiblePoisoning, StepRule, TradeOff
-from .goals import Goal, Integrity
+from .defaults import DEFAULT_MAX_ITER, DEFAULT_STEP
+from .effects import PredictionEffect
+from .goals import Goal, Integrity, predict_target
 
 Task = Literal["regression", "classification"]
 
-__all__ = ["BaselineResult", "random_clone", "extreme_response", "label_flip", "unconcealed"]
+__all__ = [
+    "BaselineResult",
+    "random_clone",
+    "extreme_response",
+    "label_flip",
+    "unconcealed",
+    "at_target",
+]
 
 
 @dataclass(frozen=True)
@@ -241,6 +253,56 @@ def label_flip(estimator, X, y, m: int, task: Task, random_state=None) -> Baseli
     return BaselineResult("label_flip", _float_rows(X, rows), y_poison, rows)
 
 
+def at_target(
+    estimator,
+    X,
+    y,
+    m: int,
+    goal: Integrity,
+    *,
+    n_sigma: float | None = 3.0,
+    bounds: tuple | None = None,
+) -> BaselineResult:
+    """m rows at the point x* of a ``"predict:v@x*"`` goal, pulling f(x*) toward v.
+
+    Each row is x* projected on the attack's feasible box (``n_sigma``, ``bounds``: as
+    in :class:`~flexpoison.FlexiblePoisoning`) with the most extreme response or label
+    toward v: for regression max y if v is above the clean model's f₀(x*), else min y;
+    for binary classification the second class if v is above f₀(x*) (the decision
+    value, log-odds of the second class), else the first. The obvious attack on one
+    prediction, and the one the flexible attack must beat on it.
+
+    Parameters
+    ----------
+    estimator : scikit-learn estimator
+        A victim of :data:`flexpoison.models.REGISTRY` with a θ.
+    X, y, m
+        As in :func:`random_clone`.
+    goal : Integrity
+        With a ``"predict:v@x*"`` target.
+
+    Returns
+    -------
+    BaselineResult
+    """
+    if not (isinstance(goal, Integrity) and goal.predicts):
+        raise InvalidInputError(f"goal: at_target needs Integrity('predict:v@x*'), got {goal!r}")
+    m = check_count(m, "m")
+    attack = FlexiblePoisoning(estimator, goal=goal, n_sigma=n_sigma, bounds=bounds)
+    setup = attack._setup(X, y, None, need_budget=False)
+    effect, objective = setup.objective.effect, setup.objective
+    assert isinstance(effect, PredictionEffect)
+    toward_higher = effect.v > float(objective.Theta_start[0] @ effect.psi)
+    if setup.victim.classes is None:
+        label = float(setup.t.max() if toward_higher else setup.t.min())
+    else:
+        label = 1.0 if toward_higher else -1.0  # encoded: +1 is the second class
+    point = setup.box.project(predict_target(str(goal.target).strip(), setup.X.shape[1])[1])
+    X_poison = np.repeat(point[None, :], m, axis=0).astype(setup.box.dtype)
+    y_poison = setup.victim.decode(np.full(m, label))
+    return BaselineResult("at_target", X_poison, np.asarray(y_poison))
+
+
 def _own_loss_flip(model, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`label_flip`'s flip for a classifier without probabilities: the other class
     of lowest decision value, and ‖ℓ'(z_i, y'_i)‖ with ℓ the victim's registered loss."""
@@ -273,8 +335,8 @@ def unconcealed(
     goal: Goal | None = None,
     random_state=None,
     *,
-    max_iter: int = 100,
-    step: StepRule = "backtracking",
+    max_iter: int = DEFAULT_MAX_ITER,
+    step: StepRule = DEFAULT_STEP,
     trade_off: TradeOff = "share",
     starts: int = 4,
     passes: int = 1,

@@ -4,7 +4,10 @@ Two kinds, built by the goals (:mod:`flexpoison.attack.goals`):
 
 * :class:`DistanceEffect` — E = ‖θ − θ_ref‖² on the public θ (E_I with θ_t, E_A with θ₀);
 * :class:`LossEffect` — E = (1/n_e)·Σ_i ℓ(θ; x_i, t_i), the victim's own mean loss on
-  fixed rows (E_L).
+  fixed rows (E_L);
+* :class:`PredictionEffect` — E = (f_θ(x*) − v)², the squared gap between the model's
+  decision value at x* and the value v the attacker asks for (E_I of a
+  ``"predict:v@x*"`` target).
 
 Both are evaluated on the engine's internal parameters Θ (centred features, see
 :mod:`flexpoison.engine.learner`) and the public θ together; both declare themselves
@@ -125,4 +128,38 @@ class LossEffect:
         return sums.value / n, sums.grad / n
 
 
-__all__ = ["public_map", "Effect", "DistanceEffect", "LossEffect"]
+@dataclass(frozen=True)
+class PredictionEffect:
+    """E = (f_θ(x*) − v)² with f_θ(x*) = θ·φ* the decision value at x* (φ* = (x*, 1)
+    with an intercept), on the first output of the public θ.
+
+    With public Θ_pub = Θ·T the value is f = Θ₀·ψ, ψ = T·φ* (internal coordinates), so
+    ∇_Θ E = 2(f − v)·ψ on the first row (zero elsewhere), and E is the quadratic
+    θᵀ(ψψᵀ)θ − 2v·ψᵀθ + v² of a one-output model's internal θ."""
+
+    psi: np.ndarray
+    v: float
+    n_rows: int = 1
+
+    def value(self, Theta: np.ndarray, theta: np.ndarray) -> float:
+        gap = float(Theta[0] @ self.psi) - self.v
+        return gap * gap
+
+    def gradient(self, Theta: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        return self(Theta, theta)[1]
+
+    @cached_property
+    def quadratic(self) -> Quadratic | None:
+        """M = ψψᵀ, m = −v·ψ, m₀ = v² (None for several outputs)."""
+        if self.n_rows != 1:
+            return None
+        return Quadratic(np.outer(self.psi, self.psi), -self.v * self.psi, self.v * self.v)
+
+    def __call__(self, Theta: np.ndarray, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        gap = float(Theta[0] @ self.psi) - self.v
+        grad = np.zeros_like(Theta, dtype=float)
+        grad[0] = 2.0 * gap * self.psi
+        return gap * gap, grad
+
+
+__all__ = ["public_map", "Effect", "DistanceEffect", "LossEffect", "PredictionEffect"]

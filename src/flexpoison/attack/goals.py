@@ -28,11 +28,15 @@ Target presets for :class:`Integrity` (deterministic functions of θ₀):
     multinomial: the parameter rows of classes A and B exchanged (default: the two
     classes whose rows of θ₀ are closest).
 ``predict:v@x1,x2,…``
-    the θ nearest to θ₀ whose decision function equals v at x* = (x1, x2, …):
-    θ_t = θ₀ + (v − φ*ᵀθ₀)·φ*/‖φ*‖² with φ* = (x*, 1). For regression v is the
-    response (a log-link GLM's linear predictor, log of the response); for binary
-    classification v is the decision value (log-odds of the second class); x* is in
-    the units of the data passed to the attack.
+    make the model's decision value at x* = (x1, x2, …) equal v. Its effect is the
+    prediction itself, E_I = (f_θ(x*) − v)² with f_θ(x*) = θ·φ*, φ* = (x*, 1)
+    (:class:`~flexpoison.attack.effects.PredictionEffect`), and its progress the share
+    of the way from f₀(x*) to v closed, 1 − |f − v| / |f₀ − v|. The θ_t it reports is
+    the θ nearest to θ₀ with that prediction, θ₀ + (v − φ*ᵀθ₀)·φ*/‖φ*‖², which the
+    attack does not aim at: rows can hardly push θ along an arbitrary direction. For
+    regression v is the response (a log-link GLM's linear predictor, log of the
+    response); for binary classification v is the decision value (log-odds of the
+    second class); x* is in the units of the data passed to the attack.
 """
 
 from __future__ import annotations
@@ -170,9 +174,35 @@ class Integrity(_Goal):
             return theta_t
         return _preset(target.strip(), np.asarray(theta_clean, dtype=float), shape)
 
+    @property
+    def predicts(self) -> bool:
+        """Whether the target is a prediction, ``"predict:v@x*"``."""
+        return isinstance(self.target, str) and self.target.strip().startswith("predict:")
+
     def progress(self, effect_clean: float, effect_final: float, theta_clean: np.ndarray) -> float:
-        """The share of the way from θ₀ to θ_t closed, in E_I: (E₀ − E) / E₀."""
-        return (effect_clean - effect_final) / effect_clean if effect_clean > 0 else 0.0
+        """The share of the way from θ₀ to θ_t closed, in E_I: (E₀ − E) / E₀; for a
+        prediction target, of the way from f₀(x*) to v: 1 − √(E / E₀)."""
+        if effect_clean <= 0:
+            return 0.0
+        if self.predicts:
+            return 1.0 - float(np.sqrt(max(effect_final, 0.0) / effect_clean))
+        return (effect_clean - effect_final) / effect_clean
+
+    def effect(
+        self, victim: Victim, X: np.ndarray, y: np.ndarray, shift: np.ndarray, reference: np.ndarray
+    ) -> Effect:
+        """‖θ − θ_t‖², or for a prediction target (f_θ(x*) − v)² (module docstring)."""
+        if not self.predicts:
+            return super().effect(victim, X, y, shift, reference)
+        from .effects import PredictionEffect, public_map
+
+        assert isinstance(self.target, str)
+        learner = victim.learner
+        v, x_star = predict_target(self.target.strip(), X.shape[1])
+        p = X.shape[1] + learner.fit_intercept
+        phi = np.append(x_star, 1.0) if learner.fit_intercept else x_star
+        psi = public_map(p, shift, learner.fit_intercept) @ phi
+        return PredictionEffect(psi, v, learner.n_outputs)
 
     def describe(self) -> dict:
         target = self.target

@@ -153,7 +153,7 @@ HELP = """Craft poison rows for FILE.csv against a scikit-learn model.
     "the largest weight; regression default), 'negate' (negate the "
     "weights; binary default), 'swap:A,B' (swap classes A and B; "
     "multinomial default: the two closest classes), 'predict:v@x1,x2,...' "
-    "(nearest model predicting v at x*, x* in the CSV's units) - or a file "
+    "(pull the prediction at x* toward v, x* in the CSV's units) - or a file "
     "with theta = (w..., b) per class row, one number per line or comma "
     "separated (in standardised units with --standardize).",
 )

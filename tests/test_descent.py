@@ -1,0 +1,145 @@
+"""The descent driver and its rules, the screening of starts, and the prediction goal."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_diabetes
+from sklearn.linear_model import Lasso, LogisticRegression, Ridge
+
+from conftest import make_classification, make_regression
+from flexpoison import (
+    Availability,
+    FlexiblePoisoning,
+    FlexPoisonWarning,
+    Integrity,
+    InvalidInputError,
+    LossAvailability,
+)
+from flexpoison.attack import search
+from flexpoison.attack.baselines import at_target
+from flexpoison.attack.descent import Descender
+
+DIABETES = load_diabetes(scaled=False)
+X_STAR = [50, 1, 25, 90, 180, 110, 50, 4, 4.6, 90]
+PREDICT = "predict:300@" + ",".join(map(str, X_STAR))
+
+
+def _quiet(attack, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FlexPoisonWarning)  # the range warning
+        return attack.generate(X, y)
+
+
+def _objective_and_start(estimator, goal, X, y):
+    attack = FlexiblePoisoning(estimator, goal=goal, alpha=0.0, n_points=1, random_state=0)
+    setup = attack._setup(X, y, None)
+    rng = np.random.default_rng(0)
+    start = search.starts(rng, setup.X, setup.t, setup.victim, setup.box, 1)[0]
+    effect = setup.objective.effect_gain(setup.objective.effect_at(setup.objective.Theta_start))
+    return effect, start, setup
+
+
+@pytest.mark.parametrize("rule", ["lbfgs", "backtracking", "paper"])
+def test_every_rule_runs_in_the_one_loop_and_can_be_paused(rule):
+    """A descent paused at 3 iterations and resumed ends where an unpaused one ends."""
+    effect, start, setup = _objective_and_start(Ridge(), Integrity(), *make_regression(n=80))
+    Theta = setup.objective.Theta_start
+
+    def run(pauses):
+        d = Descender(effect, start, Theta, setup.box, None, step_rule=rule, tol=1e-5, scale=None)
+        for until in pauses:
+            d.advance(until)
+        return d.result(40)
+
+    whole, paused = run([40]), run([3, 40])
+    assert paused.history == whole.history and np.array_equal(paused.x, whole.x)
+    assert whole.stop in ("tolerance", "stationary", "max_iter")
+    if rule != "paper":  # only the paper's step may raise W
+        assert np.all(np.diff(whole.history) <= 0.0)
+
+
+def test_lbfgs_converges_where_projected_gradient_runs_out_of_iterations():
+    """Raw diabetes (features in mixed units), Ridge, flip-top, one start per point:
+    the quasi-Newton rule stops by its tolerance, in fewer iterations, at least as far."""
+    X, y = DIABETES.data, DIABETES.target
+    kw = dict(goal=Integrity("flip-top"), alpha=0.0, n_points=5, starts=1, random_state=0)
+    fast = _quiet(FlexiblePoisoning(Ridge(), **kw), X, y)
+    slow = _quiet(FlexiblePoisoning(Ridge(), step="backtracking", **kw), X, y)
+    assert [p.stop for p in fast.points].count("max_iter") == 0
+    assert [p.stop for p in slow.points].count("max_iter") >= 4
+    assert np.median(fast.n_iter) < 0.5 * np.median(slow.n_iter)
+    assert fast.progress >= slow.progress
+
+
+def test_lbfgs_steps_past_l1_kinks():
+    """Lasso availability: the active set changes along the path (kinks of W); the
+    rule falls back to gradient steps there and ends at least as far as backtracking."""
+    X, y = DIABETES.data, DIABETES.target
+    kw = dict(goal=Availability(), alpha=0.0, n_points=3, starts=1, random_state=0)
+    fast = _quiet(FlexiblePoisoning(Lasso(alpha=1.0), **kw), X, y)
+    slow = _quiet(FlexiblePoisoning(Lasso(alpha=1.0), step="backtracking", **kw), X, y)
+    assert fast.effect_final >= 0.99 * slow.effect_final
+    assert sum(fast.n_iter) < sum(slow.n_iter)
+
+
+def test_screening_spends_little_on_the_starts_it_drops(monkeypatch):
+    """Four starts: each runs 2 iterations, two run to 6, one to its stop; the point is
+    never a screened-out start, and the iterations reported are all starts together."""
+    X, y = make_classification(n=200, d=4, seed=4)
+    seen = []
+    original = search.screen
+
+    def spy(*args, **kwargs):
+        out = original(*args, **kwargs)
+        seen.append(out)
+        return out
+
+    monkeypatch.setattr(search, "screen", spy)
+    r = FlexiblePoisoning(LogisticRegression(), goal=LossAvailability(), alpha=0.0,
+                          n_points=2, random_state=0).generate(X, y)
+    for descents, point in zip(seen, r.points, strict=True):
+        assert len(descents) == 4
+        finished = [d for d in descents if d.stop != "screened"]
+        assert len(finished) >= 1 and point.stop != "screened"
+        assert sorted(d.n_iter for d in descents if d.stop == "screened")[:2] == [2, 2]
+        assert point.n_iter == sum(d.n_iter for d in descents)
+
+
+def test_predict_goal_aims_at_the_prediction_and_beats_the_rows_at_x_star():
+    X, y = DIABETES.data, DIABETES.target
+    goal = Integrity(PREDICT)
+    r = _quiet(FlexiblePoisoning(Ridge(), goal=goal, alpha=0.0, n_points=20, random_state=0),
+               X, y)
+    f_clean = Ridge().fit(X, y).predict([X_STAR])[0]
+    f = r.poisoned_model().predict([X_STAR])[0]
+    assert r.effect_clean == pytest.approx((f_clean - 300.0) ** 2)
+    assert r.effect_final == pytest.approx((f - 300.0) ** 2, rel=1e-8)
+    assert r.progress == pytest.approx(1 - abs(f - 300) / abs(f_clean - 300), rel=1e-8)
+    base = at_target(Ridge(), X, y, 20, goal)
+    assert np.all(base.X_poison == np.asarray(X_STAR, dtype=float)) and np.all(base.y_poison == y.max())
+    f_base = Ridge().fit(np.vstack([X, base.X_poison]), np.r_[y, base.y_poison]).predict([X_STAR])[0]
+    assert f > f_base > f_clean
+
+
+def test_predict_goal_gradient_matches_finite_differences():
+    X, y = make_classification(n=120, d=3, seed=2)
+    goal = Integrity("predict:2.5@0.3,-0.2,0.1")
+    objective = FlexiblePoisoning(LogisticRegression(), goal=goal, alpha=0.3).objective(X, y)
+    x, label = X[5] + 0.1, 1 - y[5]
+    grad = objective.gradient(x, label)
+    h = 1e-6
+    numeric = [(objective.value(x + h * e, label) - objective.value(x - h * e, label)) / (2 * h)
+               for e in np.eye(3)]
+    np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_at_target_refuses_other_goals_and_labels_binary_rows_toward_v():
+    X, y = make_classification(n=120, d=3, seed=2)
+    with pytest.raises(InvalidInputError, match="at_target needs"):
+        at_target(LogisticRegression(), X, y, 3, Integrity("negate"))
+    up = at_target(LogisticRegression(), X, y, 3, Integrity("predict:9@0,0,0"))
+    down = at_target(LogisticRegression(), X, y, 3, Integrity("predict:-9@0,0,0"))
+    assert set(up.y_poison) == {1} and set(down.y_poison) == {0}
