@@ -189,9 +189,16 @@ def scale_and_slope(
     if x is None:
         d_mean = d_std = d_low = d_high = zero
     else:
-        d_mean = np.full_like(mean_v, 1.0 / n)
         with np.errstate(divide="ignore", invalid="ignore"):
             d_std = np.where(std_v > 0, (x - mean_v) / (n * std_v), 0.0)
+    if len(scaler.stages) == 1 and scaler.stages[0].kind == "standard":
+        # one StandardScaler, the common case: v = σ (1 where σ = 0), ∂v/∂x_pj = ∂σ_j
+        if not scaler.stages[0].scales:
+            return np.ones_like(zero), zero
+        constant = std_v <= 0
+        return np.where(constant, 1.0, std_v), np.where(constant, 0.0, d_std)
+    if x is not None:
+        d_mean = np.full_like(mean_v, 1.0 / n)
         d_low = np.where(x < stats.low, 1.0, 0.0)
         d_high = np.where(x > stats.high, 1.0, 0.0)
     m, v = _Dual(zero, zero), _Dual(np.ones_like(zero), zero)

@@ -16,7 +16,7 @@ import dataclasses
 import numbers
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -43,7 +43,7 @@ from ..scalers import ColumnStats, scale
 from . import constraints as constraints_
 from . import search
 from .box import Box, feasible_box
-from .containers import _child, _column_names, _like
+from .containers import EstimatorParams, _child, _column_names, _like
 from .defaults import DEFAULT_MAX_ITER, DEFAULT_STEP, DEFAULT_TOL, STEP_RULES, StepRule
 from .diagnostics import why_singular
 from .effects import public_map
@@ -66,12 +66,13 @@ class _Targets:
 @dataclass(frozen=True)
 class _Run:
     """The points of one run, their reports, the evaluation of each added in order, and
-    E after each point of the first pass."""
+    E after each point of the first pass, and those points."""
 
     chosen: list[search.Descent]
     reports: list[PointReport]
     evaluations: list
     first_effects: list[float]
+    first_points: list[search.Descent]
 
     @property
     def effect_final(self) -> float:
@@ -90,7 +91,7 @@ class _Setup:
 
 
 @dataclass
-class FlexiblePoisoning:
+class FlexiblePoisoning(EstimatorParams):
     """Craft poison rows against a scikit-learn model (Algorithm 1).
 
     It follows scikit-learn's conventions: :meth:`get_params` and :meth:`set_params`
@@ -124,8 +125,9 @@ class FlexiblePoisoning:
         concealment — after every point the attack has (1 − α) of the gain in E that
         the same attack at α = 0 has after as many points, each point lying as close to
         x_c as its path allows, so that α means the same on any data
-        (:mod:`flexpoison.attack.search`; 0 < α < 1 first runs the α = 0 attack, about
-        doubling the cost). "paper": the paper's
+        (:mod:`flexpoison.attack.search`; 0 < α < 1 first runs the α = 0 attack, then
+        starts each point from that run's, at 1.1–1.3 times its cost). "paper": the
+        paper's
         W = α·C ± (1 − α)·E, whose balance depends on n, d and the units.
     starts : int, default 4
         Descents per point: the paper's start (a random clean row, label flipped for
@@ -203,39 +205,6 @@ class FlexiblePoisoning:
     one_hot_groups: list | None = None
 
     # ---------------------------------------------------------------- public API
-    def get_params(self, deep: bool = True) -> dict:
-        """The attack's parameters by name (scikit-learn's estimator convention); with
-        ``deep``, also the victim's, as ``estimator__<name>``."""
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
-        if deep and hasattr(self.estimator, "get_params"):
-            inner = self.estimator.get_params(deep=True)
-            out.update({f"estimator__{key}": value for key, value in inner.items()})
-        return out
-
-    def set_params(self, **params) -> FlexiblePoisoning:
-        """Set parameters by name (``estimator__<name>`` sets the victim's); returns
-        the attack. An unknown name is refused; values are checked by ``generate``."""
-        names = [f.name for f in fields(self)]
-        nested = {}
-        for key, value in params.items():
-            name, _, inner = key.partition("__")
-            if name not in names or (inner and name != "estimator"):
-                raise InvalidInputError(
-                    f"set_params: FlexiblePoisoning has no parameter {key!r} "
-                    f"(its parameters: {', '.join(names)}, and estimator__<name>)"
-                )
-            if inner:
-                nested[inner] = value
-            else:
-                setattr(self, name, value)
-        if nested:
-            if not hasattr(self.estimator, "set_params"):
-                raise InvalidInputError(
-                    f"set_params: the estimator {self.estimator!r} has no set_params"
-                )
-            self.estimator.set_params(**nested)
-        return self
-
     def objective(self, X, y, sample_weight=None) -> Objective:
         """W for one candidate point added to (X, y); x_c, θ₀ and θ_t from (X, y).
 
@@ -272,6 +241,7 @@ class FlexiblePoisoning:
         )
         targets: _Targets | None = None
         effect_unconcealed = None
+        first: _Run | None = None
         if self.trade_off == "share" and alpha == 1.0:
             targets = _Targets([0.0] * m, 0.0)
         elif first_rng is not None:
@@ -281,7 +251,7 @@ class FlexiblePoisoning:
                 [(1.0 - alpha) * goal.sign * (effect_clean - e) for e in first.first_effects],
                 (1.0 - alpha) * goal.sign * (effect_clean - first.effect_final),
             )
-        run = self._run(setup, m, rng, effect_clean, targets, bar.update)
+        run = self._run(setup, m, rng, effect_clean, targets, bar.update, first)
         bar.close()
         chosen, reports, evaluations = run.chosen, run.reports, run.evaluations
         thetas = [ev.theta for ev in evaluations]
@@ -290,7 +260,8 @@ class FlexiblePoisoning:
         effects = np.array([ev.E for ev in evaluations])
         progress = goal.progress(effect_clean, float(effects[-1]), setup.theta_clean)
         points = tuple(reports)
-        warned = assess(progress, goal.effect_name, points, self.max_iter)
+        calibration = () if first is None else tuple(first.reports)
+        warned = assess(progress, goal.effect_name, points, self.max_iter, calibration)
         warned += constraints_.warnings(
             setup.constraints, X_poison, setup.X, self.n_sigma, self.bounds, _column_names(X)
         )
@@ -332,22 +303,34 @@ class FlexiblePoisoning:
         effect_clean: float,
         targets: _Targets | None,
         tick: Callable[[], object],
+        unconcealed: _Run | None = None,
     ) -> _Run:
         """Craft the m points (Algorithm 1, then ``passes − 1`` cyclic passes); with
-        ``targets`` each point keeps the gain that brings the total to its target."""
+        ``targets`` each point keeps the gain that brings the total to its target.
+        With ``unconcealed`` (the α = 0 run of the share trade-off) each point of the
+        first pass descends from that run's point alone: its starts were screened
+        there, and it lies next to this point's best on a training set that differs
+        only by the concealment of the points before (one start instead of four)."""
         victim, box, sign = setup.victim, setup.box, self.goal.sign
         y_range = (float(setup.t.min()), float(setup.t.max())) if self.optimize_y else None
         chosen: list[search.Descent] = []
         reports: list[PointReport] = []
         extra = _child(rng)  # the further starts' own stream: the paper's is rng's
 
-        def craft(objective, Theta, effect_before, target, previous=None):
-            candidates = search.starts(
-                rng, setup.X, setup.t, victim, box, self.starts, extra, setup.constraints
-            )
+        with_no_op = (
+            self.starts > 1 and victim.classes is None and bool(victim.learner.loss.curvature)
+        )
+
+        def craft(objective, Theta, effect_before, target, previous=None, warm=None):
+            if warm is not None:  # the α = 0 run's point (the share trade-off)
+                candidates = [search.resume(warm, "α = 0 point")]
+            else:
+                candidates = search.starts(
+                    rng, setup.X, setup.t, victim, box, self.starts, extra, setup.constraints
+                )
             if previous is not None:  # a later pass also descends from the point it had
                 candidates.insert(0, search.resume(previous))
-            if self.starts > 1 and victim.classes is None and victim.learner.loss.curvature:
+            if with_no_op and warm is None:
                 candidates.append(search.no_op(objective, box, Theta, candidates[0]))
             crafted = search.craft(
                 objective,
@@ -362,6 +345,8 @@ class FlexiblePoisoning:
                 tol=self.tol,
                 keep=None if target is None else target - sign * (effect_clean - effect_before),
                 constraints=setup.constraints,
+                no_op_anchor=with_no_op,
+                warm=warm is not None,
             )
             # the attack's trials may be the local model's: the point kept is exact
             best = dataclasses.replace(crafted.descent, ev=objective.exact(crafted.descent.ev))
@@ -381,13 +366,16 @@ class FlexiblePoisoning:
         objective = setup.objective
         Theta, effect_before = objective.Theta_start, effect_clean
         first_effects = []
+        first_points = []
         for q in range(m):  # Algorithm 1: each point joins the training set for good
             target = None if targets is None else targets.first[q]
-            best, report = craft(objective, Theta, effect_before, target)
+            warm = None if unconcealed is None else unconcealed.first_points[q]
+            best, report = craft(objective, Theta, effect_before, target, warm=warm)
             chosen.append(best)
             reports.append(report)
             Theta, effect_before = best.ev.fit.Theta, best.ev.E
             first_effects.append(effect_before)
+            first_points.append(best)
             objective = objective.with_point(best.x, best.t, Theta)
             tick()
         for _ in range(1, self.passes):  # cyclic passes: each point again, given the rest
@@ -412,7 +400,7 @@ class FlexiblePoisoning:
             evaluations = self._history(setup.objective, chosen)
         else:
             evaluations = [c.ev for c in chosen]
-        return _Run(chosen, reports, evaluations, first_effects)
+        return _Run(chosen, reports, evaluations, first_effects, first_points)
 
     @staticmethod
     def _history(objective: Objective, points: list[search.Descent]) -> list:

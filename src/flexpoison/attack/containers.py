@@ -1,9 +1,55 @@
 """The user's containers: column names and pandas objects in, the same containers out;
-and a random stream of its own for the further starts."""
+scikit-learn's parameter protocol for the attack; and a random stream of its own for
+the further starts."""
 
 from __future__ import annotations
 
+from dataclasses import fields
+from typing import Any, Self
+
 import numpy as np
+
+from ..errors import InvalidInputError
+
+
+class EstimatorParams:
+    """``get_params``/``set_params`` over a dataclass's fields, with the nested
+    ``estimator__<name>`` of scikit-learn (so ``sklearn.base.clone`` works)."""
+
+    estimator: Any
+
+    def get_params(self, deep: bool = True) -> dict:
+        """The attack's parameters by name (scikit-learn's estimator convention); with
+        ``deep``, also the victim's, as ``estimator__<name>``."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+        if deep and hasattr(self.estimator, "get_params"):
+            inner = self.estimator.get_params(deep=True)
+            out.update({f"estimator__{key}": value for key, value in inner.items()})
+        return out
+
+    def set_params(self, **params) -> Self:
+        """Set parameters by name (``estimator__<name>`` sets the victim's); returns
+        the attack. An unknown name is refused; values are checked by ``generate``."""
+        names = [f.name for f in fields(self)]  # type: ignore[arg-type]
+        nested = {}
+        for key, value in params.items():
+            name, _, inner = key.partition("__")
+            if name not in names or (inner and name != "estimator"):
+                raise InvalidInputError(
+                    f"set_params: {type(self).__name__} has no parameter {key!r} "
+                    f"(its parameters: {', '.join(names)}, and estimator__<name>)"
+                )
+            if inner:
+                nested[inner] = value
+            else:
+                setattr(self, name, value)
+        if nested:
+            if not hasattr(self.estimator, "set_params"):
+                raise InvalidInputError(
+                    f"set_params: the estimator {self.estimator!r} has no set_params"
+                )
+            self.estimator.set_params(**nested)
+        return self
 
 
 def _child(rng: np.random.Generator) -> np.random.Generator:

@@ -6,15 +6,21 @@ proposes an accepted point (or none: no feasible step lowers W), the loop record
 and stops
 
 * at ``"tolerance"``: |ΔW| < tol·max(scale, |W|) for the paper's W, or, for the effect
-  search (``scale=None``, W in E's units), |ΔW| < tol·|W − W₀|, below tol times what
-  the descent has already gained. A rule may call a step *inconclusive* (a
+  search (``scale=None``, W = sign·(E − E_before) in E's units),
+  |ΔW| < tol·max(|W − W₀|, |W|): below tol times what the descent has gained, or what
+  the point gains (a start near the optimum, as the share trade-off's, has gained
+  little of it). A rule may call a step *inconclusive* (a
   quasi-Newton step cut short by its line search): a small change then does not stop
   the descent, the rule's next step is a projected-gradient one that settles it;
 * at ``"stationary"``: the projected gradient vanishes or no trial step lowers W;
 * at ``"zero gradient"``: E's exact gradient is zero (the point does not move θ
   locally: a support vector machine's θ pinned by the rows on its loss's kinks, or a
   row where its loss is flat), so a descent of E cannot start;
-* at ``"max_iter"``.
+* at ``"max_iter"``;
+* at ``"screened"`` when the screening of starts dropped it
+  (:func:`flexpoison.attack.search.screen`), or not at all, ``"reached"``, when its
+  start already gains what the point is to keep (the share trade-off's start at the
+  α = 0 run's point).
 
 A descent can be paused after a number of iterations and resumed (:meth:`advance`),
 which is what screening several starts needs (:mod:`flexpoison.attack.search`).
@@ -59,7 +65,7 @@ from .. import engine
 from .box import Box
 from .objective import Evaluation, Objective
 
-Stop = Literal["tolerance", "stationary", "zero gradient", "max_iter", "screened"]
+Stop = Literal["tolerance", "stationary", "zero gradient", "max_iter", "screened", "reached"]
 
 # Trial steps of one projected-gradient line search at most: halving the cube's
 # diagonal down to the floor (1e-12) takes fewer than 60; the bound keeps the loop
@@ -338,7 +344,7 @@ class Descender:
     """A descent of W from one start that can be paused and resumed (module docstring).
 
     ``scale``: the stop test's floor, |ΔW| < tol·max(scale, |W|); None: the effect
-    search's test, |ΔW| < tol·|W − W₀|."""
+    search's test, |ΔW| < tol·max(|W − W₀|, |W|)."""
 
     def __init__(
         self,
@@ -393,8 +399,8 @@ class Descender:
 
     def _threshold(self) -> float:
         history = self.history
-        if self.scale is None:
-            return self.tol * abs(history[-1] - history[0])
+        if self.scale is None:  # W = sign·(E − E_before): |W| is the point's gain
+            return self.tol * max(abs(history[-1] - history[0]), abs(history[-1]))
         return self.tol * max(self.scale, abs(history[-2]))
 
     def result(self, max_iter: int) -> Descent:

@@ -33,14 +33,16 @@ class PointReport:
     ----------
     n_iter : int
         Gradient iterations of the descent that produced it.
-    stop : {"tolerance", "stationary", "zero gradient", "max_iter"}
+    stop : {"tolerance", "stationary", "zero gradient", "max_iter", "reached"}
         Why that descent stopped (|ΔW| below tol; no feasible step lowers W; E's exact
         gradient is zero there — the point does not move θ locally, e.g. a support
         vector machine's θ pinned by its margin support vectors; the iteration
-        budget).
+        budget; or it did not start: the share trade-off's start at the α = 0 run's
+        point already had the gain the point keeps).
     start : str
         The start it came from (``"clone"``, ``"flipped"``, ``"opposite response"``,
-        ``"lowest response"``, ``"highest response"``, ``"no-op"``, ``"previous pass"``).
+        ``"lowest response"``, ``"highest response"``, ``"no-op"``, ``"previous pass"``,
+        or ``"α = 0 point"``: the share trade-off descends from the α = 0 run's point).
     effect_before, effect_after : float
         E of the model without and with this point (the points before it included; after
         further ``passes``, all the other points).
@@ -192,9 +194,14 @@ def _stack(clean, poison):
 
 
 def assess(
-    progress: float, effect_name: str, points: tuple[PointReport, ...], max_iter: int
+    progress: float,
+    effect_name: str,
+    points: tuple[PointReport, ...],
+    max_iter: int,
+    calibration: tuple[PointReport, ...] = (),
 ) -> tuple[str, ...]:
-    """The warnings a result carries (module docstring)."""
+    """The warnings a result carries (module docstring); ``calibration``: the points of
+    the α = 0 run whose gain the share trade-off keeps a share of."""
     out = []
     if progress < -_ROUNDING:
         out.append(
@@ -207,12 +214,13 @@ def assess(
             f"under {BARELY:.0%}): a failed attack, not evidence that the model "
             "is safe; try α = 0, more points, more starts or passes"
         )
-    stuck = sum(p.stop == "max_iter" for p in points)
-    if points and stuck > STUCK * len(points):
-        out.append(
-            f"{stuck} of {len(points)} points stopped at max_iter = {max_iter} "
-            "before converging; raise max_iter (--max-iter), or loosen tol (--tol)"
-        )
+    for reports, which in ((points, "points"), (calibration, "points of the α = 0 run")):
+        stuck = sum(p.stop == "max_iter" for p in reports)
+        if reports and stuck > STUCK * len(reports):
+            out.append(
+                f"{stuck} of {len(reports)} {which} stopped at max_iter = {max_iter} "
+                "before converging; raise max_iter (--max-iter), or loosen tol (--tol)"
+            )
     flat = sum(p.stop == "zero gradient" for p in points)
     if flat:
         out.append(
