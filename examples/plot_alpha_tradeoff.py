@@ -51,7 +51,6 @@ with warnings.catch_warnings():
                 alpha=alpha,
                 n_points=10,
                 trade_off=trade_off,
-                max_iter=40,
                 random_state=0,
             )
             results[name, alpha] = attack.generate(X, response)

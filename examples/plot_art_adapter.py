@@ -51,7 +51,6 @@ attack = FlexiblePoisoningAttack(
     goal=Availability(),
     alpha=0.5,
     n_points=10,
-    max_iter=40,
     random_state=0,
     verbose=False,
 )

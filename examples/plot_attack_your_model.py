@@ -63,7 +63,6 @@ attack = FlexiblePoisoning(
     goal=Integrity(target="flip-top"),
     alpha=0.5,
     rate=0.05,
-    max_iter=50,
     random_state=0,
 )
 with warnings.catch_warnings(record=True) as caught:

@@ -53,7 +53,6 @@ with warnings.catch_warnings():
         rate=0.05,
         alphas=[0.0, 0.25, 0.5, 0.75, 1.0],
         sanitizers=sanitizers,
-        max_iter=40,
         seed=0,
     )
 s = frontier.settings

@@ -47,7 +47,7 @@ print(frame[["age", "sex", "bmi", *bmi_group]].head())
 # --------------------------------------------
 # A DataFrame in gives DataFrames out: the poison rows have the input's columns.
 settings = dict(
-    goal=Integrity(target="flip-top"), alpha=0.5, n_points=15, max_iter=50, random_state=0
+    goal=Integrity(target="flip-top"), alpha=0.5, n_points=15, random_state=0
 )
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FlexPoisonWarning)

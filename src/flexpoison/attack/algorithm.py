@@ -133,9 +133,10 @@ class FlexiblePoisoning(EstimatorParams):
         Descents per point: the paper's start (a random clean row, label flipped for
         classification, response kept for regression) and clones with other labels or
         responses; the point is the best of them that leaves E no worse than without
-        it (a regressor may fall back to a row that does not move θ). The starts are
-        screened: each runs 2 iterations, the best two 6, and only the best runs to
-        convergence, so four cost little more than one. 1: the paper's start alone.
+        it (a regressor may fall back to a row that does not move θ); from the second
+        point on, also the point before (victims with θ). The starts are screened: each
+        runs 3 iterations, the best two 10, and only the best runs to convergence, so
+        four cost little more than one. 1: the paper's start alone.
     passes : int, default 1
         Passes over the points. After the first (Algorithm 1: each point crafted given
         the points before it), each further pass crafts every point again given all
@@ -321,6 +322,10 @@ class FlexiblePoisoning(EstimatorParams):
             self.starts > 1 and victim.classes is None and bool(victim.learner.loss.curvature)
         )
 
+        # the previous point's row: not for a kernel victim, whose dual system a
+        # duplicated row makes singular
+        with_previous = self.starts > 1 and victim.spec.has_theta
+
         def craft(objective, Theta, effect_before, target, previous=None, warm=None):
             if warm is not None:  # the α = 0 run's point (the share trade-off)
                 candidates = [search.resume(warm, "α = 0 point")]
@@ -332,6 +337,8 @@ class FlexiblePoisoning(EstimatorParams):
                 candidates.insert(0, search.resume(previous))
             if with_no_op and warm is None:
                 candidates.append(search.no_op(objective, box, Theta, candidates[0]))
+            if with_previous and warm is None and previous is None and chosen:
+                candidates.append(search.resume(chosen[-1], "previous point"))
             crafted = search.craft(
                 objective,
                 candidates,

@@ -31,19 +31,25 @@ All but ``"paper"`` run in coordinates where the box is the unit cube,
 z = (x − lower)/w with w the box's widths (the response scaled by its range), so the
 search goes the same way whatever the features' units; a pinned feature (w = 0) stays.
 
-``"lbfgs"`` (the default): a projected limited-memory BFGS step. The coordinates at a
-bound whose gradient points out of the box are held there; on the others the
-direction is d = −H·g, H the L-BFGS inverse-Hessian estimate from the last 10 pairs
-(s, y) = (Δz, Δ∇W) (two-loop recursion, initial scaling s·y / y·y), and the trial
+``"lbfgs"`` (the default): a projected limited-memory BFGS step. The first 5
+iterations are projected-gradient steps (below): they follow the gradient's path from
+the start, as ``"backtracking"`` does — which of W's local minima a descent ends in
+depends on that path — and give the quasi-Newton step its first curvature pairs.
+Then the coordinates at (or within ε of) a bound whose gradient points out of the
+box take a gradient step that the projection stops at the bound (Bertsekas' two-metric
+projection); on the others the direction is d = −H·g, H the L-BFGS inverse-Hessian
+estimate from the last 10 pairs (s, y) = (Δz, Δ∇W) (two-loop recursion, initial
+scaling s·y / y·y). The step moves at most a radius that starts at a tenth of the
+cube's diagonal, doubles after a full step and halves after a cut one; the trial
 points are z(a) = Π(z + a·d), a = 1, ½, ¼, … with Armijo's test
-W(z(a)) ≤ W(z) + 10⁻⁴·∇W·(z(a) − z). Trial points are evaluated without their
-gradient: only the accepted one is differentiated. A pair with s·y ≤ 10⁻¹⁰‖s‖‖y‖
-(no positive curvature, as across an L1 or hinge kink) is not stored. Where the
-quasi-Newton direction is not a descent or its line search fails within 30 halvings,
-the memory is cleared and the step is a projected-gradient one (below), so the rule
-never does worse than ``"backtracking"`` at a kink; the first iteration, with no
-memory, is one too. On smooth W it converges superlinearly: tens of iterations where
-projected gradient runs out of 100.
+W(z(a)) ≤ W(z) + 10⁻⁴·∇W·(z(a) − z), and a full step that passes is doubled up to
+three times while W keeps falling. Trial points are evaluated without their gradient:
+only the accepted one is differentiated. A pair with s·y ≤ 10⁻¹⁰‖s‖‖y‖ (no positive
+curvature, as across an L1 or hinge kink) is not stored. Where the quasi-Newton
+direction is not a descent or its line search fails within 30 halvings, the memory is
+cleared and the step is a projected-gradient one, so the rule never does worse than
+``"backtracking"`` at a kink. On smooth W it converges superlinearly: tens of
+iterations where projected gradient runs out of 100.
 
 ``"backtracking"``: projected gradient, Δz = −a·∇_z W, with the same Armijo test;
 the first trial of a descent moves a tenth of the cube's diagonal, a step doubles
@@ -86,6 +92,14 @@ _NEAR = 1e-2
 # A full quasi-Newton step that is accepted is doubled up to this many times while W
 # keeps falling (each a value-only trial): it shortens the way across curved ground.
 _EXTRAPOLATE = 3
+# The first iterations are projected-gradient steps: they follow the gradient's path
+# from the start, as "backtracking" does (which basin of W a descent ends in depends
+# on it), and give L-BFGS its first curvature pairs.
+_WARMUP = 5
+# A quasi-Newton step moves at most a radius in the cube that starts at a tenth of its
+# diagonal and grows this much after a full step (halves after a cut one): no jump
+# across the box on a curvature estimate made far away.
+_GROWTH = 2.0
 
 
 @dataclass(frozen=True)
@@ -243,14 +257,20 @@ class _LBFGS:
         self.gradient = _Gradient(context)
         self.pairs: list[tuple[np.ndarray, np.ndarray]] = []
         self.check = False  # the next step is a gradient one (after a cut step)
+        self.radius: float | None = None
 
     def step(self, ev: Evaluation, i: int) -> tuple[Evaluation | None, bool]:
         space = self.context.space
         g, z = space.grad(ev), space.z(ev)
         new: Evaluation | None = None
         conclusive = True
-        if self.pairs and not self.check:
+        if self.pairs and not self.check and i > _WARMUP:
             d = self._direction(z, g)
+            if self.radius is None:
+                self.radius = _FIRST_STEP * self.context.space.diagonal
+            norm = math.sqrt(float(d.dot(d)))
+            if norm > self.radius:
+                d = d * (self.radius / norm)
             slope = float(g.dot(d))
             if slope < 0.0:
                 a = 1.0
@@ -259,6 +279,7 @@ class _LBFGS:
                     if moved is None:
                         break
                     if trial is not None:
+                        self.radius *= _GROWTH if a == 1.0 else 0.5
                         if a == 1.0 and _EXTRAPOLATE:  # a full step: try further
                             trial = self._further(ev, z, g, d, trial)
                         new = self.context.accept(trial)

@@ -41,8 +41,9 @@ class PointReport:
         point already had the gain the point keeps).
     start : str
         The start it came from (``"clone"``, ``"flipped"``, ``"opposite response"``,
-        ``"lowest response"``, ``"highest response"``, ``"no-op"``, ``"previous pass"``,
-        or ``"α = 0 point"``: the share trade-off descends from the α = 0 run's point).
+        ``"lowest response"``, ``"highest response"``, ``"no-op"``, ``"previous point"``,
+        ``"previous pass"``, or ``"α = 0 point"``: the share trade-off descends from
+        the α = 0 run's point).
     effect_before, effect_after : float
         E of the model without and with this point (the points before it included; after
         further ``passes``, all the other points).

@@ -11,7 +11,11 @@ classification clones of other rows with flipped labels. A regressor with a squa
 residual also starts from the *no-op* row: x_c with the response the current model
 predicts there, which leaves θ where it is (its residual is zero). W only decreases
 along a descent and C is smallest at x_c, so a descent from it never leaves E worse
-than without the point: the attacker's safe start.
+than without the point: the attacker's safe start. From the second point on, a victim
+with θ also starts from the point before (``"previous point"``): the best place for
+one more row is often next to the last one (the same corner of the box, the same
+extreme response), and a descent from there is short. A kernel victim does not: its
+dual system cannot take a duplicated row.
 
 The effect-share trade-off
 --------------------------
@@ -62,8 +66,8 @@ The search
 ----------
 Each start's descent of W inside the box is :mod:`flexpoison.attack.descent`'s (one
 driver, one stop test; the step rule ``"lbfgs"`` by default). The starts are screened
-by successive halving (:func:`screen`): every start runs 2 iterations, the best two
-(lowest W) run to 6, and the best of those runs to its stop or ``max_iter``; a start
+by successive halving (:func:`screen`): every start runs 3 iterations, the best two
+(lowest W) run to 10, and the best of those runs to its stop or ``max_iter``; a start
 screened out ends where it was (stop ``"screened"``) and is still a candidate. Four
 starts so cost a few iterations each beyond the one descent that converges.
 
@@ -93,7 +97,7 @@ from .objective import Evaluation, Objective
 # Screening the starts (successive halving): every start's descent runs to the first
 # round's iterations, the best ``keep`` of them (lowest W) go on to the next round's,
 # and the last one left runs to its stop or ``max_iter``.
-_ROUNDS = ((2, 2), (6, 1))
+_ROUNDS = ((3, 2), (10, 1))
 # Gains within this share of E's magnitude are rounding, not gains.
 _ROUNDING = 1e-9
 # The concealment path is scanned at s = k/_GRID, then bisected _BISECTIONS times.
