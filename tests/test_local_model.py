@@ -175,3 +175,16 @@ def test_rows_are_appended_in_place_and_never_rewritten():
     np.testing.assert_array_equal(c.Phi[-1], 3.0)
     np.testing.assert_array_equal(a.Phi[:4], Phi)
     assert (a.n, b.n, c.n) == (5, 6, 6)
+
+
+def test_a_far_candidate_still_gets_the_models_root():
+    """The scalar root r = ℓ'(z₀ − m·r) of one output: for a far row (large m) on the
+    logistic loss plain Newton cycles around it; bracketed by the iterates it finds the
+    root, which is the model's θ₁ (whether trusted or not, it is an answer, not None)."""
+    obj, X, y = _objective("logistic", n=400)
+    model = obj._local
+    for scale in (3.0, 30.0, 300.0):
+        x = X.mean(0) + scale * X.std(0)
+        for t in (-1.0, 1.0):
+            trial = model.trial(obj._features(x), t)
+            assert trial is not None and np.all(np.isfinite(trial.Theta))

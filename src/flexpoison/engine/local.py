@@ -331,11 +331,22 @@ class LocalModel:
         zz, tt = np.empty((1, 1)), np.array([t])
         zz[0, 0] = z0
         r = float(loss.d1(zz, tt)[0, 0])
-        for _ in range(50):
+        # F(r) = r − ℓ'(z₀ − m·r) rises (F' = 1 + m·ℓ'' ≥ 1): Newton, kept inside the
+        # bracket of the iterates seen on either side of the root (bisection where a
+        # step would leave it: a far candidate's sigmoid makes plain Newton cycle)
+        low, high = -math.inf, math.inf
+        for _ in range(100):
             zz[0, 0] = z0 - m * r
             d2 = float(loss.d2(zz, tt)[0, 0, 0])
-            dr = (r - float(loss.d1(zz, tt)[0, 0])) / (1.0 + d2 * m)
-            r -= dr
+            F = r - float(loss.d1(zz, tt)[0, 0])
+            if F > 0.0:
+                high = min(high, r)
+            elif F < 0.0:
+                low = max(low, r)
+            new = r - F / (1.0 + d2 * m)
+            if not low < new < high and math.isfinite(low) and math.isfinite(high):
+                new = 0.5 * (low + high)
+            dr, r = new - r, new
             if abs(dr) <= 1e-8 * (1.0 + abs(r)):
                 break  # Newton converges quadratically: r is now exact to ~1e-15
         else:
