@@ -30,6 +30,7 @@ from sklearn.exceptions import ConvergenceWarning
 from conftest import make_glm_responses
 from flexpoison import FlexiblePoisoning, FlexPoisonError, models
 from flexpoison.attack import GOALS
+from flexpoison.attack.defaults import STEP_RULES
 from flexpoison.engine import RowData, declared
 
 CASES = [(name, k) for name, spec in models.REGISTRY.items() if spec.has_theta
@@ -73,7 +74,7 @@ def problems(draw):
     settings_ = {
         "goal": GOALS[draw(st.sampled_from(sorted(GOALS)))](),
         "alpha": draw(st.sampled_from([0.0, 1.0]) | st.floats(0, 1, allow_nan=False)),
-        "step": draw(st.sampled_from(["backtracking", "paper"])),
+        "step": draw(st.sampled_from(STEP_RULES)),
         "optimize_y": spec.task == "regression" and draw(st.booleans()),
         "n_points": draw(st.integers(1, 3)),
         "max_iter": draw(st.integers(1, 6)),
