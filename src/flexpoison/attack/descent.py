@@ -42,9 +42,8 @@ estimate from the last 10 pairs (s, y) = (Δz, Δ∇W) (two-loop recursion, init
 scaling s·y / y·y). The step moves at most a radius that starts at a tenth of the
 cube's diagonal, doubles after a full step and halves after a cut one; the trial
 points are z(a) = Π(z + a·d), a = 1, ½, ¼, … with Armijo's test
-W(z(a)) ≤ W(z) + 10⁻⁴·∇W·(z(a) − z), and a full step that passes is doubled up to
-three times while W keeps falling. Trial points are evaluated without their gradient:
-only the accepted one is differentiated. A pair with s·y ≤ 10⁻¹⁰‖s‖‖y‖ (no positive
+W(z(a)) ≤ W(z) + 10⁻⁴·∇W·(z(a) − z). Trial points are evaluated without their
+gradient: only the accepted one is differentiated. A pair with s·y ≤ 10⁻¹⁰‖s‖‖y‖ (no positive
 curvature, as across an L1 or hinge kink) is not stored. Where the quasi-Newton
 direction is not a descent or its line search fails within 30 halvings, the memory is
 cleared and the step is a projected-gradient one, so the rule never does worse than
@@ -89,9 +88,6 @@ _CURVATURE = 1e-10
 # Coordinates this close to a bound (in the cube), with the gradient pointing out, are
 # held there (Bertsekas' ε-active set, ε also at most the projected gradient's norm).
 _NEAR = 1e-2
-# A full quasi-Newton step that is accepted is doubled up to this many times while W
-# keeps falling (each a value-only trial): it shortens the way across curved ground.
-_EXTRAPOLATE = 3
 # The first iterations are projected-gradient steps: they follow the gradient's path
 # from the start, as "backtracking" does (which basin of W a descent ends in depends
 # on it), and give L-BFGS its first curvature pairs.
@@ -280,8 +276,6 @@ class _LBFGS:
                         break
                     if trial is not None:
                         self.radius *= _GROWTH if a == 1.0 else 0.5
-                        if a == 1.0 and _EXTRAPOLATE:  # a full step: try further
-                            trial = self._further(ev, z, g, d, trial)
                         new = self.context.accept(trial)
                         conclusive = a == 1.0  # a cut step may be a kink's, not the end
                         break
@@ -299,17 +293,6 @@ class _LBFGS:
             self.pairs.append((s, y))
             del self.pairs[:-_MEMORY]
         return new, conclusive
-
-    def _further(self, ev, z, g, d, trial):
-        """Double a full step while W keeps falling (Armijo's test at each)."""
-        a = 1.0
-        for _ in range(_EXTRAPOLATE):
-            a *= 2.0
-            longer, moved = _try(self.context, ev, z, g, z + a * d)
-            if longer is None or not longer.W < trial.W:
-                break
-            trial = longer
-        return trial
 
     def settle(self) -> None:
         """Make the next step a projected-gradient one (after a small cut step)."""
