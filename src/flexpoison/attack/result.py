@@ -32,7 +32,9 @@ class PointReport:
     Attributes
     ----------
     n_iter : int
-        Gradient iterations of the descent that produced it.
+        Gradient iterations spent on it, all its descents together (the screened
+        starts' few and the chosen one's; 0 < α < 1: the concealed run's alone, not
+        those of the α = 0 run it starts from).
     stop : {"tolerance", "stationary", "zero gradient", "max_iter", "reached"}
         Why that descent stopped (|ΔW| below tol; no feasible step lowers W; E's exact
         gradient is zero there — the point does not move θ locally, e.g. a support
@@ -154,7 +156,7 @@ class AttackResult:
 
     @property
     def n_iter(self) -> np.ndarray:
-        """Gradient iterations spent on each point."""
+        """Gradient iterations spent on each point, all its starts together."""
         return np.array([p.n_iter for p in self.points], dtype=int)
 
     @property
