@@ -430,3 +430,17 @@ def test_a_bad_csv_entry_is_refused_up_front(case, datasets, reason, diabetes_cs
         "{data}", str(diabetes_csv.parent.resolve())
     )
     assert expected in line, line
+
+
+def test_integer_labels_written_as_floats_are_class_labels(tmp_path):
+    """pandas' to_csv writes integer labels held as floats as 0.0 / 1.0: they are the
+    classes 0 and 1; numbers with a fraction are still refused as labels."""
+    rows = [f"{0.1 * i},{(i * 7) % 5 - 2},{float(i % 2)}" for i in range(30)]
+    path = tmp_path / "floats.csv"
+    path.write_text("a,b,label\n" + "\n".join(rows) + "\n")
+    dataset = load_csv_dataset(path, "label", "classification")
+    assert dataset.y.dtype == np.int64 and set(dataset.y.tolist()) == {0, 1}
+    fractional = tmp_path / "fractional.csv"
+    fractional.write_text("a,label\n" + "\n".join(f"{i},{i / 4}" for i in range(30)) + "\n")
+    with pytest.raises(DataFileError, match="numbers that are not integers"):
+        load_csv_dataset(fractional, "label", "classification")

@@ -108,7 +108,10 @@ class CsvTable:
                 y = np.array([int(cell) for cell in target_cells], dtype=np.int64)
             except ValueError:
                 y = np.array(target_cells, dtype=str)
-                if all(_is_number(cell) for cell in target_cells):
+                integral = _integral(target_cells)
+                if integral is not None:  # 0.0 / 1.0, as pandas writes integer labels
+                    y = integral
+                elif all(_is_number(cell) for cell in target_cells):
                     raise DataFileError(
                         f"{self.path}: the target column {target!r} holds numbers that are "
                         f"not integers ({len(set(target_cells))} distinct values in "
@@ -154,6 +157,22 @@ class CsvTable:
         if not math.isfinite(value):
             raise DataFileError(f"{where}: {cell!r} is not a finite number")
         return value
+
+
+def _integral(cells: list[str]) -> np.ndarray | None:
+    """The cells as int64 labels if every one is a finite number with an integer value
+    (``0.0``, ``1.0``, ``2e0``: what ``to_csv`` writes for integer labels held as
+    floats), else None."""
+    out = np.empty(len(cells), dtype=np.int64)
+    for i, cell in enumerate(cells):
+        try:
+            value = float(cell)
+        except ValueError:
+            return None
+        if not (np.isfinite(value) and value == int(value) and abs(value) < 2**53):
+            return None
+        out[i] = int(value)
+    return out
 
 
 def _is_number(text: str) -> bool:
