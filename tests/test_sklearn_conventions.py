@@ -102,3 +102,18 @@ def test_a_result_without_its_victim_says_so():
 
     with pytest.raises(InvalidInputError, match="does not carry the victim"):
         replace(result, estimator=None).poisoned_model()
+
+
+def test_set_params_lets_the_later_budget_win():
+    """n_points and rate are exclusive: setting one clears the other, as a
+    scikit-learn user expects of clone(...).set_params(...); setting both at once
+    keeps both, and generate refuses them."""
+    attack = FlexiblePoisoning(Ridge(), rate=0.05)
+    by_count = clone(attack).set_params(n_points=5)
+    assert (by_count.n_points, by_count.rate) == (5, None)
+    by_rate = clone(by_count).set_params(rate=0.1)
+    assert (by_rate.n_points, by_rate.rate) == (None, 0.1)
+    both = clone(attack).set_params(n_points=5, rate=0.1)
+    X = np.random.default_rng(0).standard_normal((30, 3))
+    with pytest.raises(InvalidInputError, match="exactly one of n_points and rate"):
+        both.generate(X, X[:, 0])

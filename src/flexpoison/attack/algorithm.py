@@ -185,6 +185,8 @@ class FlexiblePoisoning(EstimatorParams):
         lines at a bounded rate; None = a bar on a terminal only (:mod:`flexpoison._progress`).
     """
 
+    _EXCLUSIVE = (("n_points", "rate"),)
+
     estimator: object
     goal: Goal = field(default_factory=Integrity)
     alpha: float = 0.5

@@ -27,9 +27,15 @@ class EstimatorParams:
             out.update({f"estimator__{key}": value for key, value in inner.items()})
         return out
 
+    #: Parameters of which one at most is set: setting one clears the others (the later
+    #: setting wins, as a scikit-learn user expects of ``set_params``).
+    _EXCLUSIVE: tuple[tuple[str, ...], ...] = ()
+
     def set_params(self, **params) -> Self:
         """Set parameters by name (``estimator__<name>`` sets the victim's); returns
-        the attack. An unknown name is refused; values are checked by ``generate``."""
+        the attack. An unknown name is refused; values are checked by ``generate``.
+        Setting one of two exclusive parameters (``n_points`` and ``rate``) to a value
+        clears the other."""
         names = [f.name for f in fields(self)]  # type: ignore[arg-type]
         nested = {}
         for key, value in params.items():
@@ -43,6 +49,15 @@ class EstimatorParams:
                 nested[inner] = value
             else:
                 setattr(self, name, value)
+                for group in self._EXCLUSIVE:
+                    if (
+                        name in group
+                        and value is not None
+                        and not (set(group) - {name}) & set(params)
+                    ):
+                        for other in group:
+                            if other != name:
+                                setattr(self, other, None)
         if nested:
             if not hasattr(self.estimator, "set_params"):
                 raise InvalidInputError(
