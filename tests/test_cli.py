@@ -382,7 +382,8 @@ def test_user_strings_are_shown_literally_in_the_figures(regression_csv, tmp_pat
 def test_the_command_line_says_when_the_attack_failed(regression_csv, tmp_path):
     out = tmp_path / "out"
     result = run("--data", regression_csv, "--target-column", "y", "--n-points", 2,
-                 "--model", "ridge", "--alpha", 1, "--out", out, "--quiet")
+                 "--model", "ridge", "--alpha", 0, "--n-sigma", "1e-3", "--out", out,
+                 "--quiet")
     assert result.exit_code == 0, result.output
     assert "warning: the attack barely moved E_I" in result.output
     summary = json.loads((out / "summary.json").read_text())

@@ -202,16 +202,19 @@ def assess(
     points: tuple[PointReport, ...],
     max_iter: int,
     calibration: tuple[PointReport, ...] = (),
+    effect_asked: bool = True,
 ) -> tuple[str, ...]:
     """The warnings a result carries (module docstring); ``calibration``: the points of
-    the α = 0 run whose gain the share trade-off keeps a share of."""
+    the α = 0 run whose gain the share trade-off keeps a share of; ``effect_asked``
+    False: the attack was asked for no effect (the share trade-off at α = 1 keeps
+    none by definition), so an effect that barely moved is no failure."""
     out = []
     if progress < -_ROUNDING:
         out.append(
             f"the attack made {effect_name} worse than no attack (progress "
             f"{progress:.1%} of the way): do not read it as a result"
         )
-    elif progress < BARELY:
+    elif progress < BARELY and effect_asked:
         out.append(
             f"the attack barely moved {effect_name} ({progress:.2%} of the way, "
             f"under {BARELY:.0%}): a failed attack, not evidence that the model "
