@@ -147,3 +147,14 @@ def test_at_target_refuses_other_goals_and_labels_binary_rows_toward_v():
     up = at_target(LogisticRegression(), X, y, 3, Integrity("predict:9@0,0,0"))
     down = at_target(LogisticRegression(), X, y, 3, Integrity("predict:-9@0,0,0"))
     assert set(up.y_poison) == {1} and set(down.y_poison) == {0}
+
+
+def test_the_concealed_runs_first_point_shows_the_descent_that_found_it():
+    """0 < α < 1 starts each point from the α = 0 run's; the first point's W history
+    is that run's descent (same rows) then its own: the W figure is not one dot."""
+    X, y = make_regression(n=80)
+    r = FlexiblePoisoning(Ridge(), goal=Integrity(), alpha=0.5, n_points=3,
+                          random_state=0).generate(X, y)
+    first = np.asarray(r.W_history[0])
+    assert first.size > 2 and np.all(np.diff(first) <= 0.0)
+    assert r.points[0].start == "α = 0 point"

@@ -360,6 +360,9 @@ class FlexiblePoisoning(EstimatorParams):
             )
             # the attack's trials may be the local model's: the point kept is exact
             best = dataclasses.replace(crafted.descent, ev=objective.exact(crafted.descent.ev))
+            if warm is not None and not chosen:  # the first point, on the same rows as
+                # the α = 0 run's: the descent that found its start, then its own
+                best = dataclasses.replace(best, history=warm.history[:-1] + best.history)
             report = PointReport(
                 crafted.n_iter,
                 best.stop,

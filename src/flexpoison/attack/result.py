@@ -92,7 +92,9 @@ class AttackResult:
         poison rows, flat (w…, b) — per class row for the multinomial model.
     W_history : list of ndarray
         For each crafted point, W at every iteration of the descent that produced it
-        (entry 0 = its start).
+        (entry 0 = its start). With the share trade-off and 0 < α < 1 a point starts
+        from the α = 0 run's: the first point's history is that run's descent (on the
+        same rows), then its own; a later point's is its own.
     effect_history : ndarray of shape (m,)
         E after each point joins the training set.
     theta_history : ndarray of shape (m, len(θ))

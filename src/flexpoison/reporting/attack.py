@@ -20,7 +20,10 @@ def figures(result: AttackResult, goal: Goal, alpha: float, about: str) -> dict[
     about = f"{literal(about)}, α = {alpha:g}"
     return {
         "W_first_point.png": plot_w_history(
-            result.W_history[0], goal=goal, title=f"W vs iteration, first poison point\n{about}"
+            result.W_history[0],
+            goal=goal,
+            title=f"W vs iteration, first poison point\n{about}",
+            trade_off=str(result.settings.get("trade_off", "paper")),
         ),
         "effect_vs_rate.png": plot_effect_vs_rate(
             np.concatenate([[0.0], result.rates]),

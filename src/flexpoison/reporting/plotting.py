@@ -42,11 +42,18 @@ def effect_label(goal: Goal | str) -> str:
     return f"${goal.effect_tex}$ ({goal.effect_about})"
 
 
-def objective_label(goal: Goal | str | None) -> str:
-    """The W axis: the goal's W, or W alone without a goal."""
+def objective_label(goal: Goal | str | None, trade_off: str = "paper") -> str:
+    """The W axis: the goal's W, or W alone without a goal. For the share trade-off
+    (``trade_off="share"``) the descent is the effect search, W = ±(E − E_before)
+    (the point is concealed after it; :mod:`flexpoison.attack.search`)."""
     if goal is None:
         return r"$W$ (attacker's objective)"
-    return f"${goal_from_name(goal).objective_tex}$"
+    goal = goal_from_name(goal)
+    if trade_off == "share":
+        E = goal.effect_name
+        gain = f"{E} - {E}^{{\\mathrm{{before}}}}"
+        return f"$W = {gain if goal.sign > 0 else f'-({gain})'}$ (effect search)"
+    return f"${goal.objective_tex}$"
 
 
 def plot_w_history(
@@ -56,6 +63,7 @@ def plot_w_history(
     label: str | None = None,
     goal: Goal | str | None = None,
     ax: Axes | None = None,
+    trade_off: str = "paper",
 ) -> Figure:
     """W at every iteration of one poison point (the paper's figures "a").
 
@@ -72,13 +80,16 @@ def plot_w_history(
         Writes W's definition for that goal on the y axis.
     ax : matplotlib Axes, optional
         Draw on these axes (to overlay series) instead of a new figure.
+    trade_off : {"paper", "share"}, default "paper"
+        The attack's trade-off: "share" descends the effect search's W (the y label
+        says which).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     W = _series(W, "W")
-    ylabel = objective_label(goal)
+    ylabel = objective_label(goal, trade_off)
     fig, ax = _axes(ax)
     ax.plot(np.arange(W.size), W, marker="o", markersize=3, label=label)
     ax.set_xlabel("iteration (0 = initial point)")
