@@ -82,8 +82,10 @@ def test_attack_writes_only_into_out_refuses_it_when_full_and_reads_back_exactly
     assert result.exit_code == 0, result.output
     assert listing(tmp_path) == before and listing(tmp_path / "runs") == ["a"]
     assert not [p for p in (tmp_path / "runs" / "a").iterdir() if p.name.startswith(".")]
-    # progress on a stream that is not a terminal: whole lines, the last one at 100 %
-    assert "poison points: " in result.stderr and "(100%)" in result.stderr
+    # progress on a stream that is not a terminal: whole lines, the last one at 100 %;
+    # at α = 0.5 the count covers the α = 0 run too, and says so
+    assert "poison points (α = 0 run, then concealed): " in result.stderr
+    assert "6/6 (100%)" in result.stderr
     assert_narrow(result)
     # poison.csv reads back as exactly the floats the attack returned
     with open("runs/a/poison.csv", newline="") as handle:

@@ -238,7 +238,8 @@ class FlexiblePoisoning(EstimatorParams):
         bar = progress_bar(
             total=m * self.passes * (2 if calibrate else 1),
             progress=self.progress,
-            desc="poison points",
+            # 0 < α < 1 crafts every point twice: the α = 0 run, then the concealed one
+            desc="poison points (α = 0 run, then concealed)" if calibrate else "poison points",
             unit="pt",
             leave=False,
         )
