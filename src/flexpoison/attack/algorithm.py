@@ -144,15 +144,10 @@ class FlexiblePoisoning(EstimatorParams):
         al., 2018). Each pass costs about as much as the first, plus refitting the
         model without the point (m − 1 fits per point).
     step : {"lbfgs", "backtracking", "paper"}, default "lbfgs"
-        "lbfgs": projected limited-memory BFGS in the box (coordinates at a bound
-        whose gradient points out are held there), an Armijo line search on W, and a
-        projected-gradient step wherever the quasi-Newton one does not descend (at an
-        L1 or hinge kink): W never increases, and smooth points converge in tens of
-        iterations. "backtracking": projected gradient with an Armijo line search
-        whose first trial moves a tenth of the box's diagonal (the step doubles after
-        an accepted move and halves on a rejected one). "paper":
-        x ← Π(x − ∇W / i) at iteration i, as in the paper
-        (:mod:`flexpoison.attack.descent`).
+        "lbfgs": projected L-BFGS in the box with an Armijo line search, falling back
+        to a projected-gradient step at an L1 or hinge kink; "backtracking": projected
+        gradient with the same line search (W never increases under either); "paper":
+        x ← Π(x − ∇W / i) at iteration i (:mod:`flexpoison.attack.descent`).
     max_iter : int, default 100
         Gradient iterations per descent at most (per start; screened starts stop
         after a few, :mod:`flexpoison.attack.search`).
