@@ -168,3 +168,32 @@ def test_the_report_shows_the_attacks_not_to_trust(iris_run, tmp_path):
                                     for a, r in iris_run.runs.items()}, other_rule=None)
     assert "<div class='warning'>" not in write_reproduction(
         [clean], tmp_path / "c", summary={}).read_text()
+
+
+@pytest.mark.parametrize("by_env", [True, False], ids=["environment", "option"])
+def test_reproduce_names_every_missing_file_and_where_the_folder_came_from(
+        tmp_path, monkeypatch, by_env):
+    """Both UCI files missing: one error line names both, where the folder came from
+    (the environment variable or --data-dir), where each file comes from, and the data
+    sets that need no file; nothing is written."""
+    from click.testing import CliRunner
+
+    from flexpoison.cli import main
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    args = ["reproduce", "--quick", "--out", str(tmp_path / "out")]
+    if by_env:
+        monkeypatch.setenv("FLEXPOISON_DATA_DIR", str(empty))
+    else:
+        monkeypatch.delenv("FLEXPOISON_DATA_DIR", raising=False)
+        args += ["--data-dir", str(empty)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    message = result.output.strip()
+    assert message.count("\n") == 0 and message.startswith("Error: ")
+    assert "Folds5x2_pp.csv not found" in message and "AirQualityUCI.csv not found" in message
+    origin = "$FLEXPOISON_DATA_DIR" if by_env else "--data-dir"
+    assert message.count(f"the folder comes from {origin}.") == 2
+    assert "air+quality.zip" in message and "power_plant_operation" in message
+    assert "--datasets iris,breast_cancer needs no files" in message
+    assert not (tmp_path / "out").exists()

@@ -16,6 +16,32 @@ QUICK: dict[str, float] = {"max_iter": 20, "tol": 1e-4}
 FULL: dict[str, float] = {"max_iter": 100, "tol": 1e-6}
 
 
+def _check_files(datasets: tuple[str, ...], data_dir: Path | None) -> None:
+    """Every UCI file asked for, found before anything runs (downloaded into the cache
+    where that is allowed); else one error naming every missing file, where the folder
+    came from, where to get each file, and the data sets that need none."""
+    from ..data import DataError
+    from ..data.uci import REGISTRY, find_file
+
+    source = click.get_current_context().get_parameter_source("data_dir")
+    origin = (
+        "$FLEXPOISON_DATA_DIR" if source == click.core.ParameterSource.ENVIRONMENT else "--data-dir"
+    )
+    missing = []
+    for name in datasets:
+        if name in REGISTRY:
+            try:
+                find_file(name, data_dir=data_dir, download=True, origin=origin)
+            except DataError as exc:
+                missing.append(str(exc))
+    if missing:
+        needless = [name for name in DATASETS if name not in REGISTRY]
+        raise DataError(
+            " ".join(missing)
+            + f" (--datasets {','.join(needless)} needs no files: scikit-learn ships them.)"
+        )
+
+
 def _datasets(ctx, param, value: str) -> tuple[str, ...]:
     names = tuple(
         dict.fromkeys(  # de-duplicated, in the order given
@@ -149,6 +175,7 @@ def reproduce(
     runs, timings = [], {}
     progress = not quiet  # a bar on a terminal, plain lines in a log
     with user_errors():
+        _check_files(datasets, data_dir)
         for name in datasets:
             t0 = time.perf_counter()
             dataset = load_dataset(name, data_dir=data_dir)

@@ -164,18 +164,35 @@ def how_to_provide(entry: RemoteFile) -> str:
     )
 
 
+def where_to_get(entry: RemoteFile) -> str:
+    """Where the file comes from: the UCI archive (and what to take from it)."""
+    if entry.member is None:
+        return (
+            f"UCI ships it only as xlsx/ods workbooks in {_url(entry)}; the reference "
+            "CSV is Folds5x2_pp.csv in the GitHub repository "
+            "chuanzhang1990/power_plant_operation (commit 553702f5)."
+        )
+    return f"It is {entry.member} in the UCI archive {_url(entry)}."
+
+
 def find_file(
-    key: str, *, data_dir: str | os.PathLike[str] | None, download: bool
+    key: str,
+    *,
+    data_dir: str | os.PathLike[str] | None,
+    download: bool,
+    origin: str = "the data_dir argument",
 ) -> tuple[Path, bool]:
     """Locate a UCI file, downloading it into the cache if allowed.
 
-    Returns the path and whether it is in the cache.
+    Returns the path and whether it is in the cache. ``origin`` names where
+    ``data_dir`` came from, for the message when the file is not there (the command
+    line's ``--data-dir`` may come from the environment).
     """
     entry = _REGISTRY[key]
     env_dir = os.environ.get(ENV_DATA_DIR)
     if data_dir is not None or env_dir:
         if data_dir is not None:
-            base, origin = Path(data_dir).expanduser(), "the data_dir argument"
+            base = Path(data_dir).expanduser()
         else:
             base, origin = Path(env_dir).expanduser(), f"${ENV_DATA_DIR}"  # type: ignore[arg-type]
         candidate = base / entry.path
@@ -184,7 +201,8 @@ def find_file(
         where = "" if base.is_dir() else f" (the folder {base} does not exist)"
         raise DataError(
             f"{entry.title} data file {entry.filename} not found at {candidate}"
-            f"{where}; the folder comes from {origin}. {how_to_provide(entry)}"
+            f"{where}; the folder comes from {origin}. {where_to_get(entry)} "
+            f"{how_to_provide(entry)}"
         )
 
     cache = cache_dir()
@@ -320,4 +338,12 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-__all__ = ["UCI_BASE_URL", "RemoteFile", "REGISTRY", "cache_dir", "find_file", "how_to_provide"]
+__all__ = [
+    "UCI_BASE_URL",
+    "RemoteFile",
+    "REGISTRY",
+    "cache_dir",
+    "find_file",
+    "how_to_provide",
+    "where_to_get",
+]
