@@ -260,7 +260,7 @@ class FlexiblePoisoning(EstimatorParams):
         progress = goal.progress(effect_clean, float(effects[-1]), setup.theta_clean)
         points = tuple(reports)
         calibration = () if first is None else tuple(first.reports)
-        asked = not (self.trade_off == "share" and alpha == 1.0)  # α = 1 keeps no effect
+        asked = alpha < 1.0  # α = 1 asks for concealment alone, under either trade-off
         warned = assess(progress, goal.effect_name, points, self.max_iter, calibration, asked)
         warned += constraints_.warnings(
             setup.constraints, X_poison, setup.X, self.n_sigma, self.bounds, _column_names(X)

@@ -208,8 +208,8 @@ def assess(
 ) -> tuple[str, ...]:
     """The warnings a result carries (module docstring); ``calibration``: the points of
     the α = 0 run whose gain the share trade-off keeps a share of; ``effect_asked``
-    False: the attack was asked for no effect (the share trade-off at α = 1 keeps
-    none by definition), so an effect that barely moved is no failure."""
+    False: the attack was asked for no effect (α = 1: concealment alone, under either
+    trade-off), so an effect that barely moved is no failure."""
     out = []
     if progress < -_ROUNDING:
         out.append(
