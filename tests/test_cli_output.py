@@ -189,6 +189,12 @@ def test_frontier_table_splits_sanitizers_that_do_not_fit():
     )
     wide = _table(result).splitlines()
     assert max(map(len, wide)) <= WIDTH and sum(x.startswith("attack") for x in wide) == 1
+    # the test metric of each attack (no sanitizer) stands beside its effects
+    header = next(x for x in wide if x.startswith("attack"))
+    assert header.split()[:3] == ["attack", "MSE", "none"]
+    row = next(x for x in wide if x.startswith("α = 0"))
+    no_sanitizer = result.row("flexible", "none", 0.0)
+    assert f"{no_sanitizer.test_metric:.4g}" in row.split()
     narrow = _table(result, width=50).splitlines()
     assert max(map(len, narrow)) <= 50 and sum(x.startswith("attack") for x in narrow) > 1
 

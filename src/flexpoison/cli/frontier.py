@@ -291,8 +291,9 @@ SHORT_NAMES = {"three_sigma": "3-sigma", "isolation_forest": "iforest"}
 
 def _table(result, width: int = WIDTH) -> str:
     """The effect left (first line) and the share of poison caught (second line) per
-    attack (rows) and sanitizer (columns), as text at most ``width`` columns wide (the
-    sanitizers are split over several blocks if they do not fit in one)."""
+    attack (rows) and sanitizer (columns), after the attack's test metric without a
+    sanitizer, as text at most ``width`` columns wide (the sanitizers are split over
+    several blocks if they do not fit in one)."""
     import textwrap
 
     from ..experiments.pipeline import NO_SANITIZER
@@ -305,7 +306,8 @@ def _table(result, width: int = WIDTH) -> str:
     title = (
         f"{s.effect_name} left after each sanitizer and refitting ({direction} = more damage; "
         f"no attack: {result.effect_clean:.4g}), and under it the share of the poison rows "
-        "the sanitizer removed:"
+        f"the sanitizer removed; first, the {s.metric_name} with no sanitizer (clean model: "
+        f"{result.metric_clean:.4g}):"
     )
     lines = textwrap.wrap(title, width)
     cells = {}
@@ -314,7 +316,10 @@ def _table(result, width: int = WIDTH) -> str:
             r = result.row(p.attack, n, p.alpha)
             recall = "" if n == NO_SANITIZER or r.recall is None else f"{r.recall:.0%}"
             cells[i, n] = (f"{r.effect:.4g}", recall)
-    first = max(len("attack"), *(len(label) for label in labels)) + 1
+    metric = [f"{result.row(p.attack, NO_SANITIZER, p.alpha).test_metric:.4g}" for p in attacks]
+    metric_head = s.metric_name.replace("test ", "")
+    metric_width = 2 + max(len(metric_head), *(len(m) for m in metric))
+    first = max(len("attack"), *(len(label) for label in labels)) + 1 + metric_width
     widths = {  # two spaces, then the widest of the name and the cells
         n: 2
         + max(
@@ -329,11 +334,15 @@ def _table(result, width: int = WIDTH) -> str:
         blocks[-1].append(n)
     for block in blocks:
         head = "".join(SHORT_NAMES.get(n, n).rjust(widths[n]) for n in block)
-        lines.append("attack".ljust(first) + head)
+        lines.append(
+            ("attack".ljust(first - metric_width) + metric_head.rjust(metric_width)) + head
+        )
         for i, label in enumerate(labels):
             for k, text in enumerate((label, "")):
                 row = "".join(cells[i, n][k].rjust(widths[n]) for n in block)
-                lines.append(text.ljust(first) + row)
+                left = text.ljust(first - metric_width)
+                left += (metric[i] if k == 0 else "").rjust(metric_width)
+                lines.append(left + row)
     notes = [f"{short} = {name}" for name, short in SHORT_NAMES.items() if name in names]
     notes += [f"{short} = {p.label}" for short, p in zip(labels, attacks) if short != p.label]
     if notes:
