@@ -237,7 +237,8 @@ HELP = """Craft poison rows for FILE.csv against a scikit-learn model.
     help="Standardise the features with a StandardScaler fitted on the clean "
     "training rows; the attack runs in standardised space (theta, C, E "
     "are in it) and poison.csv is mapped back to the original units. The "
-    "victim is then 'scaler fitted on clean rows + model'.",
+    "victim is then 'scaler fitted on clean rows + model': the scaler stays fixed "
+    "(unlike a library Pipeline, whose scaler is refitted on the poisoned rows).",
 )
 @click.option(
     "--seed",
