@@ -1,7 +1,7 @@
 """Strength of the flexible attack on data beyond the paper's, against four baselines.
 
-    python benchmarks/bench_strength.py                  # the default set (~10 min, 2 cores)
-    python benchmarks/bench_strength.py --quick          # 7 cases, few points: ~30 s
+    python benchmarks/bench_strength.py                  # the default set (~4 min, 2 cores)
+    python benchmarks/bench_strength.py --quick          # 7 cases, few points: ~10 s
     python benchmarks/bench_strength.py --cases 'diabetes-*,wine-logistic-loss'
     python benchmarks/bench_strength.py --list           # every case name, * = default set
 
@@ -620,7 +620,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="7 cases, at most 10 points (3 for logistic): about 30 s",
+        help="7 cases, at most 10 points (3 for logistic): about 10 s",
     )
     parser.add_argument(
         "--cases",

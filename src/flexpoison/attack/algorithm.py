@@ -126,7 +126,7 @@ class FlexiblePoisoning(EstimatorParams):
         the same attack at α = 0 has after as many points, each point lying as close to
         x_c as its path allows, so that α means the same on any data
         (:mod:`flexpoison.attack.search`; 0 < α < 1 first runs the α = 0 attack, then
-        starts each point from that run's, at 1.1–1.3 times its cost). "paper": the
+        starts each point from that run's, at 1.0–1.3 times its cost). "paper": the
         paper's
         W = α·C ± (1 − α)·E, whose balance depends on n, d and the units.
     starts : int, default 4

@@ -55,7 +55,7 @@ in any units. A later pass (``passes``) re-crafts a point to bring the total to
 gain instead would drift: the α = 0 attack saturates (each point has less left to
 gain) while a concealed one keeps more room, so its cumulative share creeps above
 1 − α (80–89 % at α = 0.5 on six of the strength benchmark's 45 cases). The first run
-and the concealment search make 0 < α < 1 cost 1.1–1.3 times an α = 0 attack
+and the concealment search make 0 < α < 1 cost 1.0–1.3 times an α = 0 attack
 (measured on raw diabetes with squared-loss victims, and on breast cancer with a
 logistic one).
 
@@ -258,7 +258,7 @@ def craft(
     tol: float,
     keep: float | None = None,
     constraints: Constraints | None = None,
-    no_op_anchor: bool | None = None,
+    no_op_anchor: bool = False,
     warm: bool = False,
 ) -> Crafted:
     """Craft one point from its ``candidates`` starts: the paper's W descended from
@@ -268,8 +268,8 @@ def craft(
     point of its path). With integer features or one-hot groups in ``constraints``,
     the point is then rounded and repaired for the score it was crafted for (W, or
     for a concealed point its shortfall below ``keep``, then C) and evaluated there.
-    ``no_op_anchor``: whether the concealment path starts at the no-op row (default:
-    where a candidate is the no-op row), else at x_c. ``warm``: the candidates start
+    ``no_op_anchor``: whether the concealment path starts at the no-op row (a
+    squared-residual regressor's), else at x_c. ``warm``: the candidates start
     next to the point sought (the α = 0 run's point): one whose gain already reaches
     ``keep`` is concealed as it is, without a descent."""
     sign = objective.goal.sign
@@ -284,8 +284,18 @@ def craft(
         rounded, changed = _discrete(objective, best, Theta, constraints, _W, _unmoved(best))
         return Crafted(rounded, _harmless(rounded, sign, effect_before), spent, 1.0, changed)
     effect = objective.effect_gain(effect_before)  # W = sign·(E − E_before)
-    enough = keep if warm else None
-    first = screen(effect, candidates, Theta, box, y_range, step_rule, max_iter, tol, None, enough)
+    first = screen(
+        effect,
+        candidates,
+        Theta,
+        box,
+        y_range,
+        step_rule,
+        max_iter,
+        tol,
+        scale=None,  # the effect search's stop test
+        enough=keep if warm else None,
+    )
     spent = sum(d.n_iter for d in first)
     best, harmless = choose(first, sign, effect_before)
     gain = -best.ev.W
@@ -296,8 +306,6 @@ def craft(
         assert constraints is not None
         rounded, changed = _discrete(effect, best, Theta, constraints, _W, _unmoved(best))
         return Crafted(rounded, _harmless(rounded, sign, effect_before), spent, 1.0, changed)
-    if no_op_anchor is None:
-        no_op_anchor = any(s.kind == "no-op" for s in candidates)
     if no_op_anchor:  # with best's frozen values
         anchor = no_op(objective, box, Theta, best.start)
     else:

@@ -31,7 +31,7 @@ TRADE_OFF = click.option(
     help="How alpha weighs effect against concealment: 'share' means the same on "
     "any data (alpha is the share of the alpha = 0 attack's effect given up to "
     "hide the points closer to the data's centre; 0.5 keeps half of it, after "
-    "every point, at 1.1-1.3 times the cost of alpha = 0); "
+    "every point, at 1.0-1.3 times the cost of alpha = 0); "
     "'paper' is the paper's W = alpha*C +/- (1 - alpha)*E, whose balance depends "
     "on the number of rows and the units.",
 )
