@@ -259,8 +259,8 @@ def test_bad_budget_is_refused(baseline, m, word):
     (lambda X, y: label_flip(Ridge(), X, y > 0, 3, "classification"), "estimator"),
     (lambda X, y: label_flip("ridge", X, y, 3, "regression"), "estimator"),
     (lambda X, y: label_flip(Ridge(), X[:, 0], y, 3, "regression"), "X"),
-    (lambda X, y: unconcealed(Ridge(), np.column_stack([X, np.ones(50)]), y, 3),
-     "constant"),
+    (lambda X, y: unconcealed(Ridge(), np.column_stack([X, 1 + 1e-15 * np.arange(50)]),
+                              y, 3), "precision"),
 ])
 def test_bad_input_is_refused_by_name(call, word):
     _, (X, y), _ = CASES["ridge"]

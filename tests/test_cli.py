@@ -277,8 +277,6 @@ ERRORS = {
                           ["exactly one of --rate and --n-points"]),
     "unknown-preset": (lambda p, d: ["--data", d, *BASE, "--target", "upside-down"],
                        ["--target", "unknown preset 'upside-down'"]),
-    "constant-column": (lambda p, d: ["--data", _constant_column(p), *BASE],
-                        ["column 'flat' is constant"]),
     "rate-above-one": (lambda p, d: ["--data", d, *BASE[:-2], "--rate", 1.5],
                        ["--rate", "1.5", "0<x<=1"]),
     "box-overflow": (lambda p, d: ["--data", d, *BASE, "--n-sigma", "1e300"],
@@ -293,6 +291,16 @@ ERRORS = {
         lambda p, d: ["--data", d, "--target-column", "y", "--model", "svm",
                       "--rate", 0.1], ["--model", "'svm'", "ridge"]),
 }
+
+
+def test_a_constant_column_is_kept_at_its_value(tmp_path):
+    """A constant column (a one-hot level absent from the rows) is frozen by the 3σ box,
+    not refused."""
+    out = tmp_path / "out"
+    result = run("--data", _constant_column(tmp_path), *BASE, "--out", out, *FAST)
+    assert result.exit_code == 0, result.output
+    header, rows = read_back(out / "poison.csv")
+    assert rows and all(float(row[header.index("flat")]) == 7.5 for row in rows)
 
 
 @pytest.mark.parametrize("case", ERRORS)

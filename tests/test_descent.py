@@ -123,8 +123,10 @@ def test_predict_goal_aims_at_the_prediction_and_beats_the_rows_at_x_star():
     assert r.effect_final == pytest.approx((f - 300.0) ** 2, rel=1e-8)
     assert r.progress == pytest.approx(1 - abs(f - 300) / abs(f_clean - 300), rel=1e-8)
     base = at_target(Ridge(), X, y, 20, goal)
-    assert np.all(base.X_poison == np.asarray(X_STAR, dtype=float)) and np.all(base.y_poison == y.max())
-    f_base = Ridge().fit(np.vstack([X, base.X_poison]), np.r_[y, base.y_poison]).predict([X_STAR])[0]
+    assert np.all(base.X_poison == np.asarray(X_STAR, dtype=float))
+    assert np.all(base.y_poison == y.max())
+    refit = Ridge().fit(np.vstack([X, base.X_poison]), np.r_[y, base.y_poison])
+    f_base = refit.predict([X_STAR])[0]
     assert f > f_base > f_clean
 
 

@@ -394,14 +394,25 @@ BAD_CASES = {
     "feature mismatch": (lambda X, y: dict(X_clean=X[:, :2]), "X_clean"),
     "text X": (lambda X, y: dict(X=X.astype(str)), "X"),
     "bad task": (lambda X, y: dict(task="ranking"), "task"),
-    "constant calibration feature": (lambda X, y: dict(X_clean=np.column_stack(
-        [X[:, :2], np.ones(40)])), "constant"),
+    "calibration feature below precision": (lambda X, y: dict(X_clean=np.column_stack(
+        [X[:, :2], 50.0 + 1e-13 * np.arange(40)])), "precision"),
 }
 
 
 BAD_INPUT = [(name, case) for case in BAD_CASES for name in SANITIZERS
-             # model-based sanitizers do not standardise, so a constant column is fine
-             if not (case == "constant calibration feature" and name in ("loss", "trim"))]
+             # model-based sanitizers do not standardise: such a column is theirs to fit
+             if not (case == "calibration feature below precision"
+                     and name in ("loss", "trim"))]
+
+
+@pytest.mark.parametrize("name", SANITIZERS)
+def test_a_constant_calibration_feature_keeps_its_raw_units(name):
+    """A one-hot level absent from the trusted rows is constant there: standardised with
+    σ = 1 (scikit-learn's StandardScaler convention), not refused."""
+    X, y = _regression_inputs()
+    X_clean = np.column_stack([X[:, :2], np.ones(40)])
+    result = screen(name, X, y, X_clean=X_clean, y_clean=y, task="regression")
+    assert np.all(np.isfinite(result.scores)) and result.kept.size
 
 
 @pytest.mark.parametrize("name, case", BAD_INPUT)

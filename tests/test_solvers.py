@@ -278,3 +278,38 @@ def test_adding_rows_at_once_equals_adding_them_one_by_one():
     assert np.allclose(at_once_gram.G, one_gram.G, rtol=1e-13, atol=1e-12)
     assert np.allclose(at_once_gram.r, one_gram.r, rtol=1e-13, atol=1e-12)
     assert at_once_gram.q == pytest.approx(one_gram.q, rel=1e-13)
+
+
+@settings(max_examples=40)
+@given(seed=st.integers(0, 2**16), duplicated=st.integers(0, 3), zero=st.booleans(),
+       groups=st.integers(0, 2), alpha=st.floats(1e-4, 1.0))
+def test_l1_solver_on_collinear_features_finds_scikit_learns_fit(seed, duplicated, zero,
+                                                                  groups, alpha):
+    """Rank-deficient designs (duplicated columns, a zero column, one-hot groups that
+    sum to the intercept's column): the L1 solver reaches scikit-learn's objective value
+    and fitted values, on a basic support (A definite on it), cold or warm."""
+    from sklearn.linear_model import Lasso
+
+    from flexpoison.engine import l1
+
+    rng = np.random.default_rng(seed)
+    n = 60
+    X = rng.normal(size=(n, 4))
+    X = np.hstack([X, X[:, :duplicated]])
+    if zero:
+        X = np.hstack([X, np.zeros((n, 1))])
+    for _ in range(groups):
+        X = np.hstack([X, np.eye(3)[rng.integers(0, 3, n)]])
+    y = X[:, 0] - 2 * X[:, 1] + rng.normal(size=n)
+    Z = np.hstack([X, np.ones((n, 1))])
+    A, c = Z.T @ Z / n, Z.T @ y / n
+    lam = np.append(np.full(X.shape[1], alpha), 0.0)
+    ref = Lasso(alpha=alpha, tol=1e-14, max_iter=10**6).fit(X, y)
+    theta_ref = np.append(ref.coef_, ref.intercept_)
+    f_ref = l1.objective(A, c, lam, theta_ref[None])[0]
+    for start in (np.zeros(Z.shape[1]), theta_ref):
+        theta, active = l1.solve(A, c, lam, start, "Lasso")
+        assert l1.objective(A, c, lam, theta[None])[0] <= f_ref + 1e-10 * (1 + abs(f_ref))
+        assert np.allclose(Z @ theta, Z @ theta_ref, atol=1e-6 * (1 + np.abs(y).max()))
+        eigenvalues = np.linalg.eigvalsh(A[np.ix_(active, active)])
+        assert eigenvalues[0] > 1e-10 * eigenvalues[-1]

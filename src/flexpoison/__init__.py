@@ -45,7 +45,9 @@ Limits (the same in the library and in every command; :mod:`flexpoison._validati
 * every number the attack squares — features, responses, the box, a candidate row —
   must stay within ±1e150 (their sums of squares overflow float64 near 1e154);
   larger data are refused with the advice to rescale;
-* a feature must vary, by more than float64's precision around its mean.
+* a feature must vary by more than float64's precision around its mean, or not at all:
+  a constant feature (a one-hot level absent from the rows) is frozen at its value by
+  the σ box, and free within the user's finite bounds.
 
 Errors are :class:`FlexPoisonError` subclasses with a message naming the argument:
 :class:`InvalidInputError`, :class:`UnsupportedEstimatorError`,

@@ -91,24 +91,24 @@ def feasible_box(
     ``feature_names`` (e.g. a DataFrame's columns) only make error messages name the
     feature.
 
-    Refused: a feature that does not vary (σ = 0), or varies below float64's precision
-    around its mean; a box whose bounds reach :data:`~flexpoison._validation.MAX_MAGNITUDE`
-    (n_sigma too large for the data's scale)."""
+    A constant feature (σ = 0, e.g. a one-hot level absent from these rows) is frozen
+    at its value by the σ box, and free within the user's bounds where both of its
+    bounds are finite (or with ``n_sigma=None``).
+
+    Refused: a feature that varies below float64's precision around its mean; a box
+    whose bounds reach :data:`~flexpoison._validation.MAX_MAGNITUDE` (n_sigma too large
+    for the data's scale)."""
 
     def feature(j: int) -> str:
         return f"feature {j}" + (f" ({feature_names[j]!r})" if feature_names else "")
 
     x_c = X.mean(axis=0)
     sigma = X.std(axis=0)
-    constant = np.flatnonzero(np.ptp(X, axis=0) == 0)
-    if constant.size:
-        others = ", ".join(feature(int(j)) for j in constant[1:])
-        raise InvalidInputError(
-            f"X: {feature(int(constant[0]))} is constant (σ = 0), so its 3σ box is a "
-            "single point and it carries no information; remove it"
-            + (f" (also constant: {others})" if others else "")
-        )
-    tiny = np.flatnonzero(sigma <= 1e-12 * np.maximum(1.0, np.abs(x_c)))
+    constant = np.ptp(X, axis=0) == 0
+    if X.shape[0]:  # exactly: a constant column's box is its value, not a rounded mean
+        x_c = np.where(constant, X[0], x_c)
+        sigma[constant] = 0.0
+    tiny = np.flatnonzero(~constant & (sigma <= 1e-12 * np.maximum(1.0, np.abs(x_c))))
     if tiny.size:
         j = int(tiny[0])
         raise InvalidInputError(
@@ -142,7 +142,10 @@ def feasible_box(
         )
     if bounds is not None:
         user_lower, user_upper = check_bounds(bounds, X.shape[1])
-        lower, upper = np.maximum(lower, user_lower), np.minimum(upper, user_upper)
+        # a constant column's σ box is a point; the user's finite bounds free it
+        free = constant & np.isfinite(user_lower) & np.isfinite(user_upper)
+        lower = np.where(free, user_lower, np.maximum(lower, user_lower))
+        upper = np.where(free, user_upper, np.minimum(upper, user_upper))
         if np.any(lower > upper):
             j = int(np.argmax(lower > upper))
             raise InvalidInputError(

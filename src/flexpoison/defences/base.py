@@ -179,15 +179,19 @@ def upper_quantile(clean_scores: np.ndarray, share: float) -> float:
 
 
 def standardisation(values: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Column means and standard deviations; a constant column is an error."""
+    """Column means and standard deviations. A column that is constant on the
+    calibration rows (a one-hot level they lack) keeps its raw units, σ = 1, as
+    scikit-learn's StandardScaler does; one that varies below float64's precision
+    around its mean is an error."""
     mean, std = values.mean(axis=0), values.std(axis=0)
-    constant = np.flatnonzero(std <= 1e-12 * np.maximum(1.0, np.abs(mean)))
-    if constant.size:
+    constant = np.ptp(values, axis=0) == 0
+    tiny = np.flatnonzero(~constant & (std <= 1e-12 * np.maximum(1.0, np.abs(mean))))
+    if tiny.size:
         raise InvalidInputError(
-            f"{name}: column {int(constant[0])} is constant on the calibration rows "
-            "(σ = 0), so it cannot be standardised; remove it"
+            f"{name}: column {int(tiny[0])} varies below float64's precision on the "
+            "calibration rows, so it cannot be standardised; rescale or remove it"
         )
-    return mean, std
+    return mean, np.where(constant, 1.0, std)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import ConvergenceError, SingularHessianError
-from . import kinks
+from . import kinks, l1
 from .data import Data
 from .learner import Learner
 from .linalg import Factor, Fit, cholesky
@@ -71,7 +71,7 @@ def fit(
 
     Squared residual without L1: one Newton step, θ = θ₀ − H⁻¹ g(θ₀), is exact.
     Squared residual with L1: coordinate descent on the quadratic model, finished by
-    an exact solve on the active set (:func:`_solve_l1_quadratic`).
+    an exact solve on the active set (:func:`flexpoison.engine.l1.solve`).
     Other losses: Newton's method with Armijo backtracking on L (:func:`backtrack`),
     stopping after a full step below ``tol`` relative to θ (quadratic convergence
     leaves an O(tol²) error).
@@ -85,7 +85,7 @@ def fit(
         g, H = learner.smooth_gradient_hessian(data, Theta0)
         c = H @ Theta0.ravel() - g  # L_smooth(θ) = ½ θᵀHθ − cᵀθ + const
         lam = learner.l1_weights(p - learner.fit_intercept)
-        theta, active = _solve_l1_quadratic(H, c, lam, Theta0.ravel(), learner)
+        theta, active = l1.solve(H, c, lam, Theta0.ravel(), learner.name)
         idx = np.flatnonzero(active)
         factor = (
             cholesky(H[np.ix_(idx, idx)], learner.name, idx) if idx.size else None
@@ -161,166 +161,6 @@ def _damped_cholesky(H: np.ndarray, name: str) -> tuple[Factor, bool]:
             except SingularHessianError:
                 continue
         raise
-
-
-def _solve_l1_quadratic(
-    A: np.ndarray,
-    c: np.ndarray,
-    lam: np.ndarray,
-    theta0: np.ndarray,
-    learner: Learner,
-) -> tuple[np.ndarray, np.ndarray]:
-    """argmin f(θ) = ½θᵀAθ − cᵀθ + Σ_j lam_j |θ_j| (A positive definite on the support),
-    by feature-sign search (Lee, Battle, Raina & Ng, 2007), warm-started at ``theta0``.
-
-    On a support S with signs σ the problem is the quadratic A_SS θ_S = c_S − lam_S σ_S;
-    its solution is the optimum when it keeps the signs and every other coordinate meets
-    the KKT condition |c_j − A_jS θ_S| ≤ lam_j (:func:`_polish_active_set`). Otherwise one
-    feature-sign step (:func:`_feature_sign_step`) lowers f: it moves towards that
-    solution up to the best point where a coefficient reaches zero, or adds the
-    coordinate that violates KKT the most. f decreases at every step and the sign
-    patterns are finitely many, so the search ends; each step costs one small solve.
-    Returns θ and the active mask.
-    """
-    theta = theta0.copy()
-    diag = np.diag(A)
-    if np.any(diag <= 0):
-        raise SingularHessianError(
-            f"{learner.name}: a feature has zero variance in the "
-            "training rows, so its coefficient is not determined"
-        )
-    for _ in range(20 * theta.size + 100):
-        polished = _polish_active_set(A, c, lam, theta, learner)
-        if polished is not None:
-            return polished, (polished != 0) | (lam == 0)
-        theta = _feature_sign_step(A, c, lam, theta, learner)
-    raise ConvergenceError(
-        f"{learner.name}: the L1 solver made no progress (its objective is too badly "
-        "conditioned in float64); standardise the features"
-    )
-
-
-def _objective(A: np.ndarray, c: np.ndarray, lam: np.ndarray, thetas: np.ndarray) -> np.ndarray:
-    """f(θ) = ½θᵀAθ − cᵀθ + Σ lam_j|θ_j| for each row θ of ``thetas``."""
-    return 0.5 * np.einsum("ij,jk,ik->i", thetas, A, thetas) - thetas @ c + np.abs(thetas) @ lam
-
-
-def _feature_sign_step(
-    A: np.ndarray, c: np.ndarray, lam: np.ndarray, theta: np.ndarray, learner: Learner
-) -> np.ndarray:
-    """One step of feature-sign search from a θ that is not the optimum (see
-    :func:`_solve_l1_quadratic`). With S the support of θ (and the unpenalised
-    coordinates) and σ its signs, θ* solves the sign-fixed quadratic on S. If θ* keeps
-    the signs, it is the best point of S: the zero coordinate j with the largest KKT
-    violation |(c − Aθ*)_j| − lam_j joins S, signed as (c − Aθ*)_j, and θ* is solved
-    again from there. θ then moves to the point of lowest f among θ* and the points
-    of the segment where a coefficient reaches zero (:func:`_best_on_segment`)."""
-    free = lam == 0
-    sign = np.sign(theta)
-    support = (theta != 0) | free
-    target = _solve_on(A, c, lam, support, sign, learner)
-    if not np.any(support & ~free & (np.sign(target) != sign)):
-        residual = np.abs(c - A @ target) - lam
-        residual[support] = -np.inf
-        j = int(np.argmax(residual))
-        if residual[j] <= 0:
-            return target
-        theta, sign = target, np.sign(target)
-        sign[j] = np.sign((c - A @ target)[j])
-        support = support.copy()
-        support[j] = True
-        target = _solve_on(A, c, lam, support, sign, learner)
-    flips = support & ~free & (np.sign(target) != sign)
-    return _best_on_segment(A, c, lam, theta, target, flips)
-
-
-def _solve_on(
-    A: np.ndarray,
-    c: np.ndarray,
-    lam: np.ndarray,
-    support: np.ndarray,
-    sign: np.ndarray,
-    learner: Learner,
-) -> np.ndarray:
-    """θ with θ_S solving A_SS θ_S = c_S − lam_S σ_S on the support S, 0 elsewhere."""
-    theta = np.zeros_like(c)
-    S = np.flatnonzero(support)
-    if S.size:
-        try:
-            theta[S] = np.linalg.solve(A[np.ix_(S, S)], c[S] - lam[S] * sign[S])
-        except np.linalg.LinAlgError:
-            raise SingularHessianError(
-                f"{learner.name}: the model is not unique: features in its support are "
-                "collinear (e.g. a duplicated column); remove redundant features"
-            ) from None
-    return theta
-
-
-def _best_on_segment(
-    A: np.ndarray,
-    c: np.ndarray,
-    lam: np.ndarray,
-    theta: np.ndarray,
-    target: np.ndarray,
-    flips: np.ndarray,
-) -> np.ndarray:
-    """The point of lowest f on the segment [θ, θ*]: θ* itself, or a point where
-    coefficients in ``flips`` reach zero (set exactly to zero there)."""
-    delta = target - theta
-    crossing = np.full(theta.shape, np.nan)
-    moving = np.flatnonzero(flips & (delta != 0))
-    crossing[moving] = -theta[moving] / delta[moving]
-    candidates = [target]
-    for t in np.unique(crossing[(crossing > 0) & (crossing < 1)]):
-        point = theta + t * delta
-        point[crossing == t] = 0.0
-        candidates.append(point)
-    points = np.array(candidates)
-    return points[int(np.argmin(_objective(A, c, lam, points)))]
-
-
-def _polish_active_set(A, c, lam, theta, learner: Learner) -> np.ndarray | None:
-    """The exact solution on θ's support with θ's signs, if it is the optimum (signs
-    kept, KKT met off the support, with a rounding allowance), else None."""
-    active = (theta != 0) | (lam == 0)
-    if not np.any(active):
-        return None if np.any(np.abs(c) > lam) else np.zeros_like(theta)
-    sign = np.sign(theta)
-    try:
-        sol = np.linalg.solve(A[np.ix_(active, active)], c[active] - lam[active] * sign[active])
-    except np.linalg.LinAlgError:
-        raise SingularHessianError(
-            f"{learner.name}: the model is not unique: features in its support are "
-            "collinear (e.g. a duplicated column); remove redundant features"
-        ) from None
-    penalised = lam[active] > 0
-    if np.any(np.sign(sol[penalised]) != sign[active][penalised]):
-        return None
-    out = np.zeros_like(theta)
-    out[active] = sol
-    inactive = ~active
-    residual = np.abs(c[inactive] - A[np.ix_(inactive, active)] @ sol)
-    if np.any(residual > lam[inactive] * (1 + 1e-9) + 1e-14):
-        return None
-    _check_unique(
-        A, active, np.flatnonzero(inactive)[residual >= lam[inactive] * (1 - 1e-9)], learner
-    )
-    return out
-
-
-def _check_unique(A: np.ndarray, active: np.ndarray, tight: np.ndarray, learner: Learner) -> None:
-    """Refuse an optimum that is not unique: an inactive coordinate whose KKT condition
-    holds with equality (``tight``) and whose column lies in the span of the support's
-    could take weight from them without changing the objective (e.g. a duplicated
-    feature), so neither θ nor its derivative is determined."""
-    for j in tight:
-        S = np.flatnonzero(active | (np.arange(active.size) == j))
-        eigenvalues = np.linalg.eigvalsh(A[np.ix_(S, S)])
-        if eigenvalues[0] <= 1e-10 * eigenvalues[-1]:
-            raise SingularHessianError(
-                f"{learner.name}: the model is not unique: features in its support are "
-                "collinear (e.g. a duplicated column); remove redundant features"
-            )
 
 
 def hessian_factor(learner: Learner, data: Data, fit_: Fit) -> Factor | None:
