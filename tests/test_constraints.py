@@ -203,6 +203,26 @@ def test_names_need_a_data_frame_and_rows_must_be_one_hot():
         FlexiblePoisoning(Ridge(), one_hot_groups=[[2, 3, 4]]).objective(X, y)
 
 
+@pytest.mark.parametrize(
+    "settings, argument",
+    [
+        (dict(frozen_features=["a"]), "frozen_features"),
+        (dict(integer_features=["x2", "a"]), "integer_features"),
+        (dict(one_hot_groups=[["cat_b", "a"]]), "one_hot_groups: group 0"),
+    ],
+)
+def test_a_name_held_by_several_columns_is_refused(settings, argument):
+    X, y = _categorical()
+    X.columns = ["a", "x2", "a", "cat_b", "cat_c"]  # cat_a renamed 'a': a duplicate
+    message = rf"^{argument}: 2 columns of X are named 'a' \(positions 0, 2\), so the name"
+    with pytest.raises(InvalidInputError, match=message):
+        FlexiblePoisoning(Ridge(), **settings).objective(X, y)
+    # by position the column is unambiguous, and a unique name still resolves
+    r = FlexiblePoisoning(Ridge(), frozen_features=[2, "x2"], alpha=0.0, **FAST).generate(X, y)
+    rows = [p.source_row for p in r.points]
+    np.testing.assert_array_equal(r.X_poison.iloc[:, [1, 2]], X.iloc[rows, [1, 2]])
+
+
 def test_settings_stay_json_and_empty_constraints_change_nothing(diabetes):
     X, y = diabetes
     attack = FlexiblePoisoning(
@@ -322,3 +342,10 @@ def test_cli_bounds_file(diabetes_csv, tmp_path):
 def test_cli_refuses_bad_columns(diabetes_csv, tmp_path, args, code, message):
     result = _run("--data", diabetes_csv, *CLI, *args, "--out", tmp_path / "out")
     assert result.exit_code == code and message in result.output, result.output
+
+
+def test_cli_refuses_a_duplicated_column_name_when_reading(tmp_path):
+    path = tmp_path / "dup.csv"
+    path.write_text("a,b,a,target\n1,2,3,4\n2,3,4,5\n3,4,5,7\n4,5,6,8\n")
+    result = _run("--data", path, *CLI, "--frozen", "a", "--out", tmp_path / "out")
+    assert result.exit_code == 1 and "the column name 'a' appears twice" in result.output

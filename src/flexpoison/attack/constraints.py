@@ -2,7 +2,8 @@
 
 A poison row should be a row the data could hold. ``FlexiblePoisoning`` takes three
 kinds of constraint, each naming features by column name (a pandas DataFrame's
-``columns``) or by index:
+``columns``) or by index; a name that several columns hold is refused (it does not say
+which):
 
 **Frozen features** (``frozen_features``) are those the attacker cannot choose (a
 patient's sex, a sensor's id). Every poison point keeps the values its *source row*
@@ -183,7 +184,8 @@ def _label(j: int, names: Sequence[str] | None) -> str:
 
 
 def _features(spec, argument: str, d: int, names: Sequence[str] | None) -> list[int]:
-    """The feature indices a list of column names or indices designates."""
+    """The feature indices a list of column names or indices designates (a name must be
+    held by one column of X)."""
     if spec is None:
         return []
     if isinstance(spec, (str, bytes, numbers.Number)):
@@ -205,12 +207,19 @@ def _features(spec, argument: str, d: int, names: Sequence[str] | None) -> list[
                     f"{argument}: {item!r} names a column, but X has no column names "
                     "(give a pandas DataFrame, or name features by index)"
                 )
-            if item not in names:
+            held = [k for k, name in enumerate(names) if name == item]
+            if not held:
                 shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
                 raise InvalidInputError(
                     f"{argument}: X has no column named {item!r} (its columns: {shown})"
                 )
-            j = list(names).index(item)
+            if len(held) > 1:
+                raise InvalidInputError(
+                    f"{argument}: {len(held)} columns of X are named {item!r} (positions "
+                    f"{', '.join(map(str, held))}), so the name does not say which; give "
+                    "X's columns unique names, or name the feature by its position"
+                )
+            j = held[0]
         elif isinstance(item, numbers.Integral) and not isinstance(item, (bool, np.bool_)):
             j = int(item)
             if not 0 <= j < d:
