@@ -49,7 +49,7 @@ from .diagnostics import why_singular
 from .effects import public_map
 from .goals import GOALS, Goal, Integrity, ModelShape
 from .objective import Objective
-from .result import AttackResult, PointReport, assess
+from .result import AttackResult, PointReport, assess, refit_note
 
 TradeOff = Literal["share", "paper"]
 
@@ -267,7 +267,7 @@ class FlexiblePoisoning(EstimatorParams):
         warned = assess(progress, goal.effect_name, points, self.max_iter, calibration, asked)
         warned += constraints_.warnings(
             setup.constraints, X_poison, setup.X, self.n_sigma, self.bounds, _column_names(X)
-        )
+        ) + refit_note(box.dtype, victim.spec.has_theta)
         for message in warned:
             warnings.warn(message, FlexPoisonWarning, stacklevel=2)
         return AttackResult(
