@@ -116,7 +116,7 @@ def test_constant_responses_are_refused_for_their_real_cause(c):
         rf"^y: every response is {c:g}, so HuberRegressor fits a scale σ of the residuals "
         rf"with the model, and the model w = 0, b = {c:g} leaves every residual 0: σ "
         r"shrinks to 0, .* attack rows whose responses vary, or a victim without a "
-        r"fitted scale \(e\.g\. Ridge\)$"
+        r"fitted scale \(e\.g\. ridge regression\)$"
     )
     with pytest.raises(InvalidInputError, match=message):
         attack.generate(X, np.full(50, c))

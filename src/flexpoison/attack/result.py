@@ -11,16 +11,16 @@ worse than no attack, or stopped more than 10 % of its points at ``max_iter``.
 :meth:`AttackResult.poisoned_model` has scikit-learn fit the same rows in float64 too:
 with float32 X the returned rows are float32, and their float64 values are exactly the
 rows the attack evaluated (its box rounds every iterate to float32), but scikit-learn
-fitting float32 rows computes in float32 (its linear models and GLMs keep float32;
-HuberRegressor and liblinear convert to float64) and can stop far from that optimum.
+fitting float32 rows computes in float32 (its linear models and GLMs keep float32; its
+Huber regression and liblinear convert to float64) and can stop far from that optimum.
 Measured on 5 poison rows (α = 0, integrity) on 3 random problems each, as
 max |Δθ| / max(1, max |θ_poisoned|): a refit with tol 1e-12 on the float32 rows stops
-8.6e-7 to 7.0e-4 away for LogisticRegression, PoissonRegressor, GammaRegressor and
-TweedieRegressor, and 0.98 away for LogisticRegression on the raw breast-cancer
-features; on the same rows in float64, at most 3.7e-7 (6.9e-5 on breast cancer, where
-lbfgs stops short; newton-cholesky: at most 1.7e-11). :meth:`~AttackResult.poisoned_model`,
-with the victims' default tol: 7e-7 to 7.4e-4 (the solver's tolerance; 0.98 before it
-fitted float64). So a float32 result carries a note (:func:`refit_note`).
+8.6e-7 to 7.0e-4 away for logistic, Poisson, Gamma and Tweedie regression, and 0.98
+away for a logistic regression on the raw breast-cancer features; on the same rows in
+float64, at most 3.7e-7 (6.9e-5 on breast cancer, where lbfgs stops short;
+newton-cholesky: at most 1.7e-11). :meth:`~AttackResult.poisoned_model`, with the
+victims' default tol: 7e-7 to 7.4e-4 (the solver's tolerance; 0.98 before it fitted
+float64). So a float32 result carries a note (:func:`refit_note`).
 """
 
 from __future__ import annotations
@@ -230,8 +230,8 @@ def refit_note(dtype, has_theta: bool = True) -> tuple[str, ...]:
         "poisoned_model() fits scikit-learn on them in float64 (the same values); "
         "scikit-learn fitting the float32 rows as they are computes in float32 (its linear "
         "models and GLMs do) and can stop far from theta_poisoned (98 % of max |θ| for "
-        "LogisticRegression on the raw breast-cancer features): train on float64 rows to "
-        "get the model it reports",
+        "a logistic regression on the raw breast-cancer features): train on float64 rows "
+        "to get the model it reports",
     )
 
 

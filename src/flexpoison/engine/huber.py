@@ -93,7 +93,7 @@ class HuberLoss:
             f"fits a scale σ of the residuals with the model, and the model w = 0, b = {c:g} "
             "leaves every residual 0: σ shrinks to 0, where the objective has no minimum, "
             "so the model is degenerate; attack rows whose responses vary, or a victim "
-            "without a fitted scale (e.g. Ridge)"
+            "without a fitted scale (e.g. ridge regression)"
         )
 
 
