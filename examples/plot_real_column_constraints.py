@@ -9,7 +9,9 @@ diabetes data it returns ages such as 51.3 and a ``sex`` of 1.64 — rows no dat
 would accept. :class:`~flexpoison.FlexiblePoisoning` takes three kinds of constraint,
 by column name (a DataFrame's) or index:
 
-* ``integer_features`` — columns whose values must be integers (``age``);
+* ``integer_features`` — columns whose values must be integers (``age``), as every
+  clean row's are there (a column holding 0.32 is refused unless
+  ``round_fractional=True`` asks for rounding all the same);
 * ``frozen_features`` — columns the attacker cannot choose: each poison row keeps the
   value of the clean row it was cloned from (``sex``);
 * ``one_hot_groups`` — groups of 0/1 columns of which one is 1 per row (here a

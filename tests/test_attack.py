@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -87,6 +89,58 @@ def test_output_keeps_float32_dtype_and_string_labels():
                           random_state=0).generate(X.astype(np.float32), labels)
     assert r.X_poison.dtype == np.float32
     assert set(r.y_poison.tolist()) <= {"benign", "malignant"}
+
+
+def _float32_problems():
+    """Raw breast-cancer features (scikit-learn's float32 logistic fit stops 0.99 of
+    max |θ| away) and a Tweedie problem on features of mixed scales (2e-4 away)."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import TweedieRegressor
+
+    X, y = load_breast_cancer(return_X_y=True)
+    yield LogisticRegression(max_iter=5000), X, y
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 4)) * np.array([1, 3, 10, 0.5])
+    y = rng.gamma(2.0, np.exp(X @ np.array([0.15, -0.05, 0.01, 0.25])) / 2)
+    yield TweedieRegressor(power=1.5), X, y
+
+
+@pytest.mark.parametrize("problem", list(_float32_problems()), ids=["logistic", "tweedie"])
+def test_float32_input_poisoned_model_fits_float64_rows_and_agrees_with_theta(problem):
+    import pandas as pd
+    from sklearn.base import clone
+
+    from flexpoison.models import theta_of
+
+    est, X, y = problem
+    X32 = pd.DataFrame(X.astype(np.float32), columns=[f"f{j}" for j in range(X.shape[1])])
+    r = FlexiblePoisoning(est, alpha=0.0, n_points=2, max_iter=5, random_state=0).generate(
+        X32, y
+    )
+    assert r.X_poison.dtypes.eq(np.float32).all()
+    (note,) = [w for w in r.warnings if w.startswith("X is float32")]
+    assert "poisoned_model() fits scikit-learn on them in float64" in note
+
+    def gap(theta):
+        return np.max(np.abs(theta - r.theta_poisoned)) / max(
+            1.0, np.max(np.abs(r.theta_poisoned))
+        )
+
+    # the returned float32 rows, upcast, are the rows θ_poisoned is the optimum of
+    exact = clone(est).set_params(solver="newton-cholesky", tol=1e-12, max_iter=1000)
+    r_exact = dataclasses.replace(r, estimator=exact)
+    model = r_exact.poisoned_model()
+    assert list(model.feature_names_in_) == list(X32.columns)
+    assert gap(theta_of(model)) < 1e-9
+    # scikit-learn fitting the float32 rows as they are does not get there
+    stacked = pd.concat([X32, r.X_poison], ignore_index=True)
+    in_float32 = clone(est).set_params(tol=1e-12, max_iter=100_000)
+    in_float32.fit(stacked, np.r_[y, r.y_poison])
+    assert in_float32.coef_.dtype == np.float32 and gap(theta_of(in_float32)) > 1e-4
+    # the victim as given (its own tol) stops short too, but less in float64
+    assert gap(theta_of(r.poisoned_model())) < gap(theta_of(in_float32))
+    float64 = FlexiblePoisoning(est, alpha=0.0, n_points=1, max_iter=2, random_state=0)
+    assert not any("float32" in w for w in float64.generate(X, y).warnings)
 
 
 def test_multinomial_flips_to_another_class():

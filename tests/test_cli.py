@@ -253,6 +253,18 @@ def _constant_column(tmp_path):
                      [[x[0], 7.5, x[1], t] for x, t in zip(X, y)])
 
 
+def _constant_target(tmp_path):
+    X, _ = make_regression(n=20, d=2, seed=4)
+    return write_csv(tmp_path / "flat_y.csv", ["a", "b", "y"], [[*x, 2.0] for x in X])
+
+
+def _fractional_count(tmp_path):
+    X, y = make_regression(n=20, d=2, seed=4)
+    count = [3, 1, 0.32, 4, 1.7] + [2.0] * 15  # 2.0 is an integer, 0.32 is not
+    return write_csv(tmp_path / "count.csv", ["a", "count", "y"],
+                     [[x[0], k, t] for x, k, t in zip(X, count, y)])
+
+
 def _few_rows(tmp_path):
     X, y = make_regression(n=12, d=2, seed=5)
     return write_csv(tmp_path / "few.csv", ["a", "b", "y"],
@@ -285,6 +297,14 @@ ERRORS = {
         lambda p, d: ["--data", d, "--target-column", "y", "--model", "logistic",
                       "--rate", 0.1],
         ["target column 'y' holds numbers that are not integers", "regression --model"]),
+    "constant-target-huber": (
+        lambda p, d: ["--data", _constant_target(p), *BASE[:2], "--model", "huber",
+                      "--rate", 0.1],
+        ["y: every response is 2, so HuberRegressor", "σ shrinks to 0", "responses vary"]),
+    "integer-column-with-fractions": (
+        lambda p, d: ["--data", _fractional_count(p), *BASE, "--integer", "count"],
+        ["--integer: column 'count' holds 0.32 at line 4 of count.csv (and 1 more row)",
+         "--round-fractional"]),
     "too-few-rows": (lambda p, d: ["--data", _few_rows(p), *BASE],
                      ["--test-size", "at least 10 and 5"]),
     "unsupported-model": (

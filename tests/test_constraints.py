@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from conftest import make_classification
 from flexpoison import FlexiblePoisoning, InvalidInputError
 from flexpoison.attack.box import feasible_box
-from flexpoison.attack.constraints import range_warning, repair, resolve
+from flexpoison.attack.constraints import Specs, range_warning, repair, resolve
 from flexpoison.cli import main
 from flexpoison.errors import FlexPoisonWarning
 
@@ -108,9 +108,7 @@ def test_a_rare_category_outside_the_box_is_never_chosen():
     X.loc[10:99, "cat_b"] = 1
     X.loc[100:, "cat_a"] = 1
     limits = resolve(
-        None,
-        None,
-        [["cat_a", "cat_b", "cat_c"]],
+        Specs(one_hot_groups=[["cat_a", "cat_b", "cat_c"]]),
         X.to_numpy(float),
         feasible_box(X.to_numpy(float), 3.0),
         list(X.columns),
@@ -123,7 +121,7 @@ def test_the_repair_is_never_worse_than_plain_rounding():
     """A case where rounding each coordinate alone is not the best: W couples them."""
     X = np.array([[0.0, 0.0, 0.0], [1.0, 2.0, 1.0], [3.0, 4.0, 0.0], [2.0, 1.0, 1.0]])
     box = feasible_box(X, None, (np.zeros(3), np.array([4.0, 4.0, 1.0])))
-    limits = resolve([0, 1], None, None, X, box)
+    limits = resolve(Specs([0, 1]), X, box)
     assert limits is not None
 
     def W(x):
@@ -135,7 +133,7 @@ def test_the_repair_is_never_worse_than_plain_rounding():
     assert fixed.changed == 1 and fixed.x[2] == 0.3  # continuous features untouched
     # inward rounding: a box whose ends are not integers
     box = feasible_box(X, None, (np.array([0.5, 0.0, 0.0]), np.array([2.5, 4.0, 1.0])))
-    limits = resolve([0], None, None, X, box)
+    limits = resolve(Specs([0]), X, box)
     assert limits is not None and limits.round(np.array([0.5, 1.0, 0.0]))[0] == 1.0
     assert limits.round(np.array([2.5, 1.0, 0.0]))[0] == 2.0
 
@@ -148,7 +146,8 @@ def test_the_repair_with_the_attack_objective_on_diabetes(diabetes):
     free = attack.generate(X, y)  # unconstrained rows: non-integers to round
     objective = attack.objective(X, y)
     Xf = X.to_numpy(float)
-    limits = resolve(integer, None, None, Xf, feasible_box(Xf, 3.0), list(X.columns))
+    specs = Specs(integer, round_fractional=True)  # s3 holds 42.5 in one row
+    limits = resolve(specs, Xf, feasible_box(Xf, 3.0), list(X.columns))
     assert limits is not None
     x, y_p = free.X_poison.to_numpy()[0], float(free.y_poison.iloc[0])
     fixed = repair(x, limits, lambda row: objective.value(row, y_p))
@@ -180,7 +179,11 @@ def test_the_repair_with_the_attack_objective_on_diabetes(diabetes):
         ),
         (dict(one_hot_groups=[["cat_a", "x1x"]]), r"one_hot_groups: group 0: X has no column"),
         (
-            dict(integer_features=["x1"], bounds=([0.2, -9, 0, 0, 0], [0.8, 9, 1, 1, 1])),
+            dict(
+                integer_features=["x1"],
+                round_fractional=True,
+                bounds=([0.2, -9, 0, 0, 0], [0.8, 9, 1, 1, 1]),
+            ),
             r"integer_features: the box of feature 0 \('x1'\), \[0.2, 0.8\], holds no integer",
         ),
     ],
@@ -194,6 +197,53 @@ def test_bad_constraints_are_refused_with_one_clear_message(diabetes, settings, 
         FlexiblePoisoning(Ridge(), **settings).objective(X, y)
 
 
+def _fractional_dose(n=60, seed=0, dtype=float):
+    """A DataFrame whose 'dose' column holds integers coded as floats (3.0), but 0.32 in
+    row 4 and 1.7 in row 9."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"x": rng.normal(size=n), "dose": rng.integers(0, 6, n).astype(float)})
+    X.loc[4, "dose"], X.loc[9, "dose"] = 0.32, 1.7
+    y = 2.0 * X["x"] + X["dose"] + 0.1 * rng.normal(size=n)
+    return X.astype(dtype), y
+
+
+@pytest.mark.parametrize("how", ["name", "index", "frozen too"])
+def test_an_integer_feature_holding_fractions_is_refused_by_name(how):
+    X, y = _fractional_dose()
+    spec = dict(name=["dose"], index=[1], **{"frozen too": ["dose"]})[how]
+    kw = dict(frozen_features=["dose"]) if how == "frozen too" else {}
+    data = X.to_numpy() if how == "index" else X
+    label = "feature 1" if how == "index" else r"feature 1 \('dose'\)"
+    message = (
+        rf"^integer_features: {label} holds 0.32 at row 4 \(and 1 more row\), not an "
+        r"integer; round the column yourself, drop it from the integer features, or ask "
+        r"for the poison rows to be rounded all the same \(round_fractional=True; "
+        r"--round-fractional on the command line\)$"
+    )
+    with pytest.raises(InvalidInputError, match=message):
+        FlexiblePoisoning(Ridge(), integer_features=spec, **kw, **FAST).generate(data, y)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_integer_coded_floats_are_integers_and_rounding_is_opted_into(dtype):
+    X, y = _fractional_dose(dtype=dtype)
+    whole = X.assign(dose=np.round(X["dose"]))  # 0.0, 2.0: integers coded as floats
+    r = FlexiblePoisoning(Ridge(), integer_features=["dose"], alpha=0.0, **FAST).generate(whole, y)
+    assert np.array_equal(r.X_poison["dose"], np.round(r.X_poison["dose"]))
+    attack = FlexiblePoisoning(
+        Ridge(), integer_features=["dose"], round_fractional=True, alpha=0.0, **FAST
+    )
+    rounded = attack.generate(X, y)
+    dose = rounded.X_poison["dose"].to_numpy()
+    assert dose.dtype == dtype and np.array_equal(dose, np.round(dose))
+    assert json.loads(json.dumps(attack.settings()))["round_fractional"] is True
+    assert X.loc[4, "dose"] == dtype(0.32)  # the clean rows are never changed
+    with pytest.raises(InvalidInputError, match=r"^round_fractional: expected True or False"):
+        FlexiblePoisoning(Ridge(), integer_features=["dose"], round_fractional="yes").objective(
+            X, y
+        )
+
+
 def test_names_need_a_data_frame_and_rows_must_be_one_hot():
     X, y = _categorical()
     with pytest.raises(InvalidInputError, match="'x1' names a column, but X has no column"):
@@ -201,6 +251,26 @@ def test_names_need_a_data_frame_and_rows_must_be_one_hot():
     X.loc[0, ["cat_a", "cat_b"]] = 1
     with pytest.raises(InvalidInputError, match="row 0 holds 2 ones in the group"):
         FlexiblePoisoning(Ridge(), one_hot_groups=[[2, 3, 4]]).objective(X, y)
+
+
+@pytest.mark.parametrize(
+    "settings, argument",
+    [
+        (dict(frozen_features=["a"]), "frozen_features"),
+        (dict(integer_features=["x2", "a"]), "integer_features"),
+        (dict(one_hot_groups=[["cat_b", "a"]]), "one_hot_groups: group 0"),
+    ],
+)
+def test_a_name_held_by_several_columns_is_refused(settings, argument):
+    X, y = _categorical()
+    X.columns = ["a", "x2", "a", "cat_b", "cat_c"]  # cat_a renamed 'a': a duplicate
+    message = rf"^{argument}: 2 columns of X are named 'a' \(positions 0, 2\), so the name"
+    with pytest.raises(InvalidInputError, match=message):
+        FlexiblePoisoning(Ridge(), **settings).objective(X, y)
+    # by position the column is unambiguous, and a unique name still resolves
+    r = FlexiblePoisoning(Ridge(), frozen_features=[2, "x2"], alpha=0.0, **FAST).generate(X, y)
+    rows = [p.source_row for p in r.points]
+    np.testing.assert_array_equal(r.X_poison.iloc[:, [1, 2]], X.iloc[rows, [1, 2]])
 
 
 def test_settings_stay_json_and_empty_constraints_change_nothing(diabetes):
@@ -322,3 +392,30 @@ def test_cli_bounds_file(diabetes_csv, tmp_path):
 def test_cli_refuses_bad_columns(diabetes_csv, tmp_path, args, code, message):
     result = _run("--data", diabetes_csv, *CLI, *args, "--out", tmp_path / "out")
     assert result.exit_code == code and message in result.output, result.output
+
+
+def test_cli_refuses_a_duplicated_column_name_when_reading(tmp_path):
+    path = tmp_path / "dup.csv"
+    path.write_text("a,b,a,target\n1,2,3,4\n2,3,4,5\n3,4,5,7\n4,5,6,8\n")
+    result = _run("--data", path, *CLI, "--frozen", "a", "--out", tmp_path / "out")
+    assert result.exit_code == 1 and "the column name 'a' appears twice" in result.output
+
+
+def test_cli_integer_column_holding_fractions(tmp_path):
+    X, y = _fractional_dose()
+    path = tmp_path / "dose.csv"
+    X.assign(target=y).to_csv(path, index=False)
+    refused = _run("--data", path, *CLI, "--integer", "dose", "--out", tmp_path / "o1")
+    assert refused.exit_code == 1, refused.output
+    assert (
+        "Error: --integer: column 'dose' holds 0.32 at line 6 of dose.csv (and 1 more row), "
+        "not an integer; round the column yourself" in refused.output
+    )
+    out = tmp_path / "o2"
+    rounded = _run("--data", path, *CLI, "--integer", "dose", "--round-fractional", "--out", out)
+    assert rounded.exit_code == 0, rounded.output
+    assert all(row["dose"].lstrip("-").isdigit() for row in _poison(out))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["settings"]["round_fractional"] is True
+    alone = _run("--data", path, *CLI, "--round-fractional", "--out", tmp_path / "o3")
+    assert alone.exit_code == 2 and "--round-fractional applies to --integer" in alone.output

@@ -7,7 +7,14 @@ import pytest
 from sklearn.linear_model import HuberRegressor
 
 from conftest import make_regression
-from flexpoison import FlexiblePoisoning, Integrity, InvalidInputError, engine, models
+from flexpoison import (
+    FlexiblePoisoning,
+    Integrity,
+    InvalidInputError,
+    LossAvailability,
+    engine,
+    models,
+)
 from flexpoison.errors import UnsupportedEstimatorError
 from flexpoison.models.huber import exact_fit
 
@@ -96,3 +103,20 @@ def test_a_fit_from_outside_the_domain_restarts_and_reaches_the_optimum():
         learner.pack(fit.Theta), models.theta_of(exact_fit(estimator, X, y)), rtol=1e-9
     )
     assert np.all(fit.Theta[1, :-1] == 0.0)  # the pinned weights stay at 0
+
+
+@pytest.mark.parametrize("c", [1.0, 0.0, -3.0])
+def test_constant_responses_are_refused_for_their_real_cause(c):
+    """Every y equal: w = 0, b = c fits every row, σ collapses to 0 (not a scale problem)."""
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    attack = FlexiblePoisoning(
+        HuberRegressor(), goal=LossAvailability(), alpha=0.0, n_points=2, random_state=0
+    )
+    message = (
+        rf"^y: every response is {c:g}, so HuberRegressor fits a scale σ of the residuals "
+        rf"with the model, and the model w = 0, b = {c:g} leaves every residual 0: σ "
+        r"shrinks to 0, .* attack rows whose responses vary, or a victim without a "
+        r"fitted scale \(e\.g\. ridge regression\)$"
+    )
+    with pytest.raises(InvalidInputError, match=message):
+        attack.generate(X, np.full(50, c))

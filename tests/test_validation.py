@@ -8,6 +8,7 @@ from sklearn.linear_model import (
     ElasticNet,
     GammaRegressor,
     Lasso,
+    LinearRegression,
     LogisticRegression,
     PoissonRegressor,
     Ridge,
@@ -15,7 +16,7 @@ from sklearn.linear_model import (
     SGDRegressor,
     TweedieRegressor,
 )
-from sklearn.svm import SVC
+from sklearn.svm import SVC, LinearSVR
 
 from conftest import make_classification, make_regression
 from flexpoison import (
@@ -27,7 +28,7 @@ from flexpoison import (
     SingularHessianError,
     UnsupportedEstimatorError,
 )
-from flexpoison.errors import FlexPoisonError
+from flexpoison.errors import FlexPoisonError, FlexPoisonWarning
 
 
 def _generate(X=None, y=None, est=None, **kw):
@@ -385,3 +386,32 @@ def test_all_zero_counts_have_no_poisson_model():
     X, _ = make_regression(n=30)
     with pytest.raises(InvalidInputError, match="^y: every response is 0; PoissonRegressor"):
         _generate(X, np.zeros(30), est=PoissonRegressor())
+
+
+@pytest.mark.parametrize("est", [
+    Ridge(), Lasso(alpha=0.1), ElasticNet(alpha=0.1), LinearRegression(),
+    PoissonRegressor(), GammaRegressor(), TweedieRegressor(power=1.5),
+    LinearSVR(epsilon=0.1), LinearSVR(loss="squared_epsilon_insensitive"),
+], ids=lambda est: repr(est))
+def test_constant_responses_give_a_model_or_a_refusal_naming_them(est):
+    """Every y equal (1.0): the regressors whose optimum is well defined attack it (the
+    model is w = 0 and the attack says it barely moved); Huber (test_huber) and an
+    ε-insensitive LinearSVR with ε = |y| refuse, naming the constant responses."""
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    with pytest.warns(FlexPoisonWarning):
+        r = _generate(X, np.ones(50), est=est, goal=LossAvailability(), alpha=0.0,
+                      n_points=2, random_state=0)
+    assert np.all(np.isfinite(r.theta_poisoned))
+    np.testing.assert_allclose(r.theta_clean[:3], 0.0, atol=1e-2)
+
+
+@pytest.mark.parametrize("est, c", [
+    (LinearSVR(), 0.0), (LinearSVR(fit_intercept=False), 0.0), (LinearSVR(epsilon=0.5), -0.5),
+])
+def test_constant_responses_on_the_kink_of_linear_svr_are_refused(est, c):
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    message = (rf"^y: every response is {c:g}, so LinearSVR is fitted by θ = 0 with no loss, "
+               r"every row on the edge of its ε-tube .* or set epsilon other than")
+    with pytest.raises(InvalidInputError, match=message):
+        _generate(X, np.full(50, c), est=est, goal=LossAvailability())
+    _generate(X, np.full(50, c + 2.0), est=est, goal=LossAvailability())  # off the kink

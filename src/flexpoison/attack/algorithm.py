@@ -49,7 +49,7 @@ from .diagnostics import why_singular
 from .effects import public_map
 from .goals import GOALS, Goal, Integrity, ModelShape
 from .objective import Objective
-from .result import AttackResult, PointReport, assess
+from .result import AttackResult, PointReport, assess, refit_note
 
 TradeOff = Literal["share", "paper"]
 
@@ -173,6 +173,8 @@ class FlexiblePoisoning(EstimatorParams):
         one-hot vector there, rounded and repaired as integers. With any of the three,
         a result warns when its rows leave the clean rows' range where no ``bounds``
         limit it (:mod:`flexpoison.attack.constraints`).
+    round_fractional : bool, default False
+        Integer features must hold integers in every clean row; True: round anyway.
     random_state : int or numpy Generator, optional
         Seeds the choice of initial rows (and flipped classes for K > 2).
     progress : bool or None, default False
@@ -201,6 +203,7 @@ class FlexiblePoisoning(EstimatorParams):
     integer_features: list | None = None
     frozen_features: list | None = None
     one_hot_groups: list | None = None
+    round_fractional: bool = False
 
     # ---------------------------------------------------------------- public API
     def objective(self, X, y, sample_weight=None) -> Objective:
@@ -264,7 +267,7 @@ class FlexiblePoisoning(EstimatorParams):
         warned = assess(progress, goal.effect_name, points, self.max_iter, calibration, asked)
         warned += constraints_.warnings(
             setup.constraints, X_poison, setup.X, self.n_sigma, self.bounds, _column_names(X)
-        )
+        ) + refit_note(box.dtype, victim.spec.has_theta)
         for message in warned:
             warnings.warn(message, FlexPoisonWarning, stacklevel=2)
         return AttackResult(
@@ -529,7 +532,7 @@ class FlexiblePoisoning(EstimatorParams):
         Xf = X.astype(float)
         dtype = X.dtype if X.dtype.kind == "f" else np.dtype(np.float64)
         box = feasible_box(Xf, self.n_sigma, self.bounds, names, dtype)
-        limits = constraints_.resolve(*constraints_.specs(self), Xf, box, names)
+        limits = constraints_.resolve(constraints_.specs(self), Xf, box, names)
         learner = victim.learner
         x_c = Xf.mean(axis=0)
         if kernel:

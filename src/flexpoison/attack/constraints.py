@@ -2,7 +2,8 @@
 
 A poison row should be a row the data could hold. ``FlexiblePoisoning`` takes three
 kinds of constraint, each naming features by column name (a pandas DataFrame's
-``columns``) or by index:
+``columns``) or by index; a name that several columns hold is refused (it does not say
+which):
 
 **Frozen features** (``frozen_features``) are those the attacker cannot choose (a
 patient's sex, a sensor's id). Every poison point keeps the values its *source row*
@@ -17,7 +18,12 @@ clean rows whose frozen values lie inside the box are drawn as sources.
 
 **Integer features** (``integer_features``) take integer values; the box's ends are
 rounded inward (⌈lower⌉ … ⌊upper⌋), and a feature whose box holds no integer is
-refused up front.
+refused up front. The clean rows must hold integers there (3.0 is one): a column
+holding 0.32 or 1.7 is refused, naming it, a row and the value (:func:`check_integers`),
+unless ``round_fractional=True`` asks for rounding all the same. Then the poison rows
+are integers there while the clean rows keep their fractions, which can give the poison
+rows away; the clean rows are never changed. ``round_fractional`` is part of the
+constraints (:class:`Specs`), so whatever passes the constraints on passes it too.
 
 **One-hot groups** (``one_hot_groups``) are columns that encode one categorical
 value: every clean row holds 0 or 1 in each and at most one 1 in the group. A valid
@@ -70,6 +76,19 @@ from .box import Box
 
 #: Passes of the repair's coordinate search at most.
 MAX_PASSES = 5
+
+
+@dataclass(frozen=True)
+class Specs:
+    """The constraints as the user gives them (module docstring), before :func:`resolve`
+    checks them against X: ``FlexiblePoisoning``'s four arguments, kept together so that
+    whatever takes the constraints (the library, the command line, …) passes on the
+    opt-in ``round_fractional`` with them."""
+
+    integer_features: Any = None
+    frozen_features: Any = None
+    one_hot_groups: Any = None
+    round_fractional: bool = False
 
 
 @dataclass(frozen=True)
@@ -183,7 +202,8 @@ def _label(j: int, names: Sequence[str] | None) -> str:
 
 
 def _features(spec, argument: str, d: int, names: Sequence[str] | None) -> list[int]:
-    """The feature indices a list of column names or indices designates."""
+    """The feature indices a list of column names or indices designates (a name must be
+    held by one column of X)."""
     if spec is None:
         return []
     if isinstance(spec, (str, bytes, numbers.Number)):
@@ -205,12 +225,19 @@ def _features(spec, argument: str, d: int, names: Sequence[str] | None) -> list[
                     f"{argument}: {item!r} names a column, but X has no column names "
                     "(give a pandas DataFrame, or name features by index)"
                 )
-            if item not in names:
+            held = [k for k, name in enumerate(names) if name == item]
+            if not held:
                 shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
                 raise InvalidInputError(
                     f"{argument}: X has no column named {item!r} (its columns: {shown})"
                 )
-            j = list(names).index(item)
+            if len(held) > 1:
+                raise InvalidInputError(
+                    f"{argument}: {len(held)} columns of X are named {item!r} (positions "
+                    f"{', '.join(map(str, held))}), so the name does not say which; give "
+                    "X's columns unique names, or name the feature by its position"
+                )
+            j = held[0]
         elif isinstance(item, numbers.Integral) and not isinstance(item, (bool, np.bool_)):
             j = int(item)
             if not 0 <= j < d:
@@ -228,21 +255,49 @@ def _features(spec, argument: str, d: int, names: Sequence[str] | None) -> list[
     return out
 
 
-def resolve(
-    integer_features,
-    frozen_features,
-    one_hot_groups,
+def check_integers(
     X: np.ndarray,
-    box: Box,
+    columns: Sequence[int],
     names: Sequence[str] | None = None,
+    where: Callable[[int], str] = lambda row: f"row {row}",
+) -> None:
+    """Refuse a column of X among ``columns`` (feature indices of ``integer_features``)
+    that holds a value which is not an integer (3.0 is one), naming the column, the
+    first such value, where it is (``where(row)``: "row 3" in X; a file line on the
+    command line), and the remedies, ``round_fractional`` among them."""
+    for j in columns:
+        values = np.asarray(X[:, j], dtype=float)
+        fractional = np.flatnonzero(values != np.floor(values))
+        if fractional.size:
+            row = int(fractional[0])
+            others = fractional.size - 1
+            more = f" (and {others} more row{'s' * (others > 1)})" if others else ""
+            raise InvalidInputError(
+                f"integer_features: {_label(j, names)} holds {float(values[row])!r} at "
+                f"{where(row)}{more}, not an integer; round the column yourself, drop it "
+                "from the integer features, or ask for the poison rows to be rounded all "
+                "the same (round_fractional=True; --round-fractional on the command line)"
+            )
+
+
+def resolve(
+    given: Specs, X: np.ndarray, box: Box, names: Sequence[str] | None = None
 ) -> Constraints | None:
     """The constraints the user's specs describe, checked against the clean rows X
     (float64) and the box; None when there are none. Every refusal is one
     :class:`~flexpoison.errors.InvalidInputError` naming the argument and feature."""
+    integer_features = given.integer_features
+    frozen_features, one_hot_groups = given.frozen_features, given.one_hot_groups
+    if not isinstance(given.round_fractional, (bool, np.bool_)):
+        raise InvalidInputError(
+            f"round_fractional: expected True or False, got {given.round_fractional!r}"
+        )
     if integer_features is None and frozen_features is None and one_hot_groups is None:
         return None
     n, d = X.shape
     integer = _features(integer_features, "integer_features", d, names)
+    if not given.round_fractional:
+        check_integers(X, integer, names)
     frozen = _features(frozen_features, "frozen_features", d, names)
     if one_hot_groups is None:
         specs: list = []
@@ -342,9 +397,14 @@ def _group(
 # ------------------------------------------------------- FlexiblePoisoning's side
 
 
-def specs(attack) -> tuple[Any, Any, Any]:
-    """An attack's (``integer_features``, ``frozen_features``, ``one_hot_groups``)."""
-    return attack.integer_features, attack.frozen_features, attack.one_hot_groups
+def specs(attack) -> Specs:
+    """An attack's constraints, as given."""
+    return Specs(
+        attack.integer_features,
+        attack.frozen_features,
+        attack.one_hot_groups,
+        attack.round_fractional,
+    )
 
 
 def settings(attack) -> dict:
@@ -357,11 +417,13 @@ def settings(attack) -> dict:
             return [str(features)]
         return [int(f) if isinstance(f, numbers.Integral) else str(f) for f in features]
 
-    integer, frozen, groups = specs(attack)
+    given = specs(attack)
+    groups = given.one_hot_groups
     return {
-        "integer_features": plain(integer),
-        "frozen_features": plain(frozen),
+        "integer_features": plain(given.integer_features),
+        "frozen_features": plain(given.frozen_features),
         "one_hot_groups": None if groups is None else [plain(g) for g in groups],
+        "round_fractional": bool(given.round_fractional),
     }
 
 
@@ -432,10 +494,12 @@ def range_warning(
 
 __all__ = [
     "MAX_PASSES",
+    "Specs",
     "OneHotGroup",
     "Constraints",
     "Repaired",
     "repair",
+    "check_integers",
     "resolve",
     "range_warning",
 ]

@@ -301,7 +301,8 @@ def _preset(name: str, theta0: np.ndarray, shape: ModelShape) -> np.ndarray:
     if name in ("flip-top", "negate") and not np.any(theta0[weights]):
         raise InvalidInputError(
             f"target: {name!r} changes nothing, every weight of the "
-            "clean model is 0 (e.g. a strongly penalised L1 model); give "
+            "clean model is 0 (e.g. a strongly penalised L1 model, or responses that "
+            "do not vary); give "
             "an explicit θ_t or 'predict:v@x*'"
         )
     if name == "flip-top":

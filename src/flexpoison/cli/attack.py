@@ -284,6 +284,7 @@ def attack(
     within_range: bool,
     bounds_file: Path | None,
     integer: str | None,
+    round_fractional: bool,
     frozen: str | None,
     one_hot: tuple[str, ...],
     test_size: float,
@@ -314,7 +315,7 @@ def attack(
             X, y, task=spec.task, test_size=test_size, seed=seed, standardize=standardize
         )
         experiment = Experiment(estimator, _goal(goal, target, split.scaler), split)
-        constraints = constraints_from(table.columns, target_column, feature_names, ctx.params)
+        constraints = constraints_from(table, dataset, ctx.params)
         X_train = split.X_train
         bounds = (X_train.min(0), X_train.max(0)) if within_range else None
         if bounds_file is not None:

@@ -1,8 +1,10 @@
 """``flexpoison attack``'s feature constraints: ``--integer``, ``--frozen``,
-``--one-hot`` (columns of the data file by name or 0-based position) and ``--bounds
-FILE.toml`` (per-column bounds), turned into :class:`~flexpoison.FlexiblePoisoning`'s
-``integer_features``, ``frozen_features``, ``one_hot_groups`` and ``bounds``
-(:mod:`flexpoison.attack.constraints`).
+``--one-hot`` (columns of the data file by name or 0-based position), ``--round-fractional``
+and ``--bounds FILE.toml`` (per-column bounds), turned into
+:class:`~flexpoison.FlexiblePoisoning`'s ``integer_features``, ``frozen_features``,
+``one_hot_groups``, ``round_fractional`` and ``bounds``
+(:mod:`flexpoison.attack.constraints`). An ``--integer`` column is checked on every row
+of the data file (train and test), so that a refusal names the file's line.
 
 The bounds file holds one table::
 
@@ -28,6 +30,7 @@ FLAGS = {
     "integer_features": "--integer",
     "frozen_features": "--frozen",
     "one_hot_groups": "--one-hot",
+    "round_fractional": "--round-fractional",
     "bounds": "--bounds",
 }
 
@@ -49,7 +52,17 @@ _OPTIONS = (
         help="Columns that hold integers (comma-separated names, or 0-based positions in "
         "the CSV's header): each poison row is rounded inside the box, then a search "
         "among the neighbouring integers keeps the rounding with the best W; poison.csv "
-        "writes them as integers. Not with --standardize.",
+        "writes them as integers. Every row of the file must hold an integer there (3 or "
+        "3.0), else the column is refused unless --round-fractional. Not with --standardize.",
+    ),
+    click.option(
+        "--round-fractional",
+        "round_fractional",
+        is_flag=True,
+        help="Accept --integer columns whose rows hold fractions (0.32, 1.7), which are "
+        "refused otherwise: the poison rows are rounded there all the same, while the "
+        "file's rows keep their fractions (integers among fractions can give the poison "
+        "rows away).",
     ),
     click.option(
         "--frozen",
@@ -72,14 +85,20 @@ _OPTIONS = (
 
 
 def constraint_options(function: F) -> F:
-    """The options ``--bounds``, ``--integer``, ``--frozen`` and ``--one-hot``."""
+    """The options ``--bounds``, ``--integer``, ``--round-fractional``, ``--frozen`` and
+    ``--one-hot``."""
     for option in reversed(_OPTIONS):
         function = option(function)
     return function
 
 
 def check_constraint_options(params: dict) -> None:
-    """Refuse --integer and --one-hot with --standardize (before anything runs)."""
+    """Refuse --integer and --one-hot with --standardize, and --round-fractional without
+    --integer (before anything runs)."""
+    if params["round_fractional"] and params["integer"] is None:
+        raise click.UsageError(
+            "--round-fractional applies to --integer columns; give --integer COLS, or drop it"
+        )
     if params["standardize"] and (params["integer"] is not None or params["one_hot"]):
         raise click.UsageError(
             "--integer and --one-hot do not apply with --standardize: the attack runs in "
@@ -118,14 +137,28 @@ def _columns(option: str, value: str, columns: tuple[str, ...], target: str, fea
     return out
 
 
-def constraints_from(columns: tuple[str, ...], target: str, features, params: dict) -> dict:
-    """The attack's feature constraints from --integer, --frozen and --one-hot, as
-    feature indices (only those given)."""
+def constraints_from(table, dataset, params: dict) -> dict:
+    """The attack's feature constraints from --integer, --frozen, --one-hot and
+    --round-fractional, as feature indices (only those given), for the data file's
+    ``table`` and ``dataset`` (:func:`~flexpoison.cli.common.read_data`). Without
+    --round-fractional, an --integer column holding a fraction on any line of the file
+    is refused there (:func:`flexpoison.attack.constraints.check_integers`)."""
+    from ..attack.constraints import check_integers
+
+    columns, target, features = table.columns, dataset.target_name, dataset.feature_names
     out: dict[str, Any] = {}
     if params["integer"] is not None:
         out["integer_features"] = _columns(
             "--integer", params["integer"], columns, target, features
         )
+        if params["round_fractional"]:
+            out["round_fractional"] = True
+        else:
+            check_integers(
+                dataset.X,
+                out["integer_features"],
+                where=lambda row: f"line {table.lines[row]} of {table.path.name}",
+            )
     if params["frozen"] is not None:
         out["frozen_features"] = _columns("--frozen", params["frozen"], columns, target, features)
     if params["one_hot"]:

@@ -180,6 +180,19 @@ class EpsilonLoss:
         knots = t + np.array([-self.epsilon, self.epsilon])
         return knots, np.broadcast_to(np.array([-1.0, 0.0, 1.0]), (t.shape[0], 1, 3))
 
+    def constant_target(self, c: float) -> str | None:
+        """Responses all equal to c with |c| = ε: θ = 0 is the optimum (no loss, no
+        penalty) and puts every row on a knot, where θ's derivative is not defined
+        (:func:`flexpoison.engine.losses.declared`); None for any other c."""
+        if abs(c) != self.epsilon:
+            return None
+        return (
+            "is fitted by θ = 0 with no loss, every row on the edge of its ε-tube "
+            f"(|y − θ·x| = epsilon = {self.epsilon:g}), the loss's kink, where the model's "
+            "derivative is not defined; attack rows whose responses vary, or set epsilon "
+            f"other than {abs(c):g}"
+        )
+
 
 __all__ = [
     "PiecewiseLinearLoss",

@@ -85,5 +85,16 @@ class HuberLoss:
         spread = float(np.mean(np.abs(t - centre)))
         return np.array([centre, spread if spread > 0 else 1.0])
 
+    def constant_target(self, c: float) -> str:
+        """Responses all equal to c have no optimum: the model w = 0, b = c fits every
+        row exactly (every r = 0), where L = Σ z₂ falls as the scale z₂ = σ → 0, the
+        edge of the loss's domain (:func:`flexpoison.engine.losses.declared`)."""
+        return (
+            f"fits a scale σ of the residuals with the model, and the model w = 0, b = {c:g} "
+            "leaves every residual 0: σ shrinks to 0, where the objective has no minimum, "
+            "so the model is degenerate; attack rows whose responses vary, or a victim "
+            "without a fitted scale (e.g. ridge regression)"
+        )
+
 
 __all__ = ["HuberLoss"]

@@ -41,6 +41,11 @@ A few more are read with a default where a loss does not state them
   serves only the losses that state it and ``d3``.
 * ``d3(z, t)`` (default None) — ℓ‴ = ∂ℓ''/∂z, shape ``(n, K, K, K)``: the third
   derivative that model is built with.
+* ``constant_target(c)`` (default None: no such method) — why training rows whose
+  targets all equal c leave the learner without an optimum the attack can
+  differentiate, and the remedy, or None when they do not (Huber's fitted scale
+  collapses; an ε-insensitive loss with ε = |c| puts every row on its kink). The
+  victim refuses such rows with "y: every response is c, so <estimator> <reason>".
 """
 
 from __future__ import annotations

@@ -227,6 +227,14 @@ def victim(estimator, y: np.ndarray) -> Victim:
             f"y: every response is {domain.low:g}; {spec.class_name} has no finite "
             "optimum there (its predictions tend to it without reaching it)"
         )
+    constant_target = declared(learner.loss, "constant_target")
+    values = np.asarray(y, dtype=float) if classes is None else None
+    if constant_target is not None and values is not None and np.all(values == values[0]):
+        why = constant_target(float(values[0]))  # e.g. Huber's scale collapses
+        if why is not None:
+            raise InvalidInputError(
+                f"y: every response is {values[0]:g}, so {spec.class_name} {why}"
+            )
     return out
 
 
