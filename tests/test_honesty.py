@@ -252,14 +252,44 @@ def test_the_lbfgs_rule_stays_in_the_box_never_raises_W_and_converges(estimator,
 
 
 def test_a_scikit_learn_refit_that_stops_short_of_the_optimum_is_flagged():
-    """The command line compares θ_p with scikit-learn's refit on the same rows; when
-    the refit's solver stops short (liblinear on raw units), its test metric is not
-    the optimum's, and the result says so."""
-    from flexpoison.experiments.pipeline import REFIT_GAP, refit_warning
+    """The command line compares a victim without θ with scikit-learn's refit on the
+    same rows; when the refit's solver stops short, its test metric is not the
+    optimum's, and the result says so."""
+    from flexpoison.attack.result import REFIT_GAP
+    from flexpoison.experiments.pipeline import refit_warning
 
     exact = np.array([0.5, -3.0, 9.89])
-    assert refit_warning(exact, exact + 1e-9) is None
+    assert refit_warning(exact, exact + 1e-12) is None
     assert refit_warning(exact, exact * (1 + 0.5 * REFIT_GAP)) is None
     message = refit_warning(exact, np.array([0.5, -3.0, 1.29]))
     assert message is not None and "stopped short" in message and "0.87" in message
     assert refit_warning(exact, np.zeros(2)) is None  # not comparable: no verdict
+
+
+def test_every_result_with_theta_is_checked_against_a_tight_refit():
+    """The library compares θ_p with scikit-learn's tight refit of the returned rows
+    (what poisoned_model() fits) and warns, with both numbers, past 1e-6 of max |θ_p|;
+    where collinear features make θ non-unique it says so instead."""
+    from flexpoison.attack.result import refit_warnings
+    from flexpoison.models import REGISTRY
+
+    X, y = make_regression(n=40, d=3)
+    spec = REGISTRY["ridge"]
+    theta = np.append(Ridge().fit(X, y).coef_, Ridge().fit(X, y).intercept_)
+    assert refit_warnings(spec, Ridge(), X, y, theta, 1) == ()
+    off = theta.copy()
+    off[1] += 1e-3 * np.max(np.abs(theta))
+    (message,) = refit_warnings(spec, Ridge(), X, y, off, 1)
+    assert "differs from theta_poisoned by 0.001 of max |θ_p|" in message
+    assert f"θ[1] = {off[1]:.10g} here, {theta[1]:.10g} in scikit-learn's" in message
+    # a duplicated column: the weight can move between the twins without changing a fit
+    X2 = np.hstack([X, X[:, :1]])
+    lasso = Lasso(alpha=0.01, tol=1e-14, max_iter=100_000).fit(X2, y)
+    split = np.append(lasso.coef_, lasso.intercept_)
+    split[[0, 3]] = split[0] + split[3] - 0.1, 0.1
+    (message,) = refit_warnings(REGISTRY["lasso"], Lasso(alpha=0.01), X2, y, split, 1)
+    assert message.startswith("theta_poisoned is one of several optima")
+    # and a whole attack on clean data carries no refit warning
+    r = FlexiblePoisoning(Ridge(), goal=Availability(), alpha=0.0, n_points=2,
+                          max_iter=5, random_state=0).generate(X, y)
+    assert not any("refit" in w for w in r.warnings)

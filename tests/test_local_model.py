@@ -188,3 +188,17 @@ def test_a_far_candidate_still_gets_the_models_root():
         for t in (-1.0, 1.0):
             trial = model.trial(obj._features(x), t)
             assert trial is not None and np.all(np.isfinite(trial.Theta))
+
+
+def test_the_model_is_not_formed_where_its_third_derivatives_cost_more_than_newton():
+    """50 classes × 6 coefficients: T would hold 300³ floats (85 s to form, where the
+    attack took over 90 s per point); the attack then solves by Newton alone."""
+    from flexpoison.attack import LossAvailability
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(150, 5)), np.arange(150) % 50
+    obj = FlexiblePoisoning(LogisticRegression(), goal=LossAvailability()).objective(X, y)
+    assert lrn.LocalModel.for_data(obj.victim.learner, obj.data, obj.Theta_start) is None
+    r = FlexiblePoisoning(LogisticRegression(), goal=LossAvailability(), alpha=0.0,
+                          n_points=1, max_iter=3, random_state=0).generate(X, y)
+    assert np.all(np.isfinite(r.theta_poisoned))

@@ -335,8 +335,8 @@ def test_lasso_with_a_duplicated_column_is_attacked_like_scikit_learn_fits_it():
     # follows the basic solution, whose fitted values are scikit-learn's
     X, y = make_regression(n=40, d=3)
     X = np.hstack([X, X[:, :1]])
-    result = _generate(X, y, est=Lasso(alpha=0.01), goal=LossAvailability(), alpha=0.0,
-                       n_points=2, max_iter=10)
+    result = _generate(X, y, est=Lasso(alpha=0.01, tol=1e-12, max_iter=100_000),
+                       goal=LossAvailability(), alpha=0.0, n_points=2, max_iter=10)
     rows = np.vstack([X, result.X_poison])
     ours = rows @ result.theta_poisoned[:-1] + result.theta_poisoned[-1]
     theirs = result.poisoned_model().predict(rows)

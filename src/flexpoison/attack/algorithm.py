@@ -49,7 +49,7 @@ from .diagnostics import why_singular
 from .effects import public_map
 from .goals import GOALS, Goal, Integrity, ModelShape
 from .objective import Objective
-from .result import AttackResult, PointReport, assess, refit_note
+from .result import AttackResult, PointReport, assess, refit_warnings
 
 TradeOff = Literal["share", "paper"]
 
@@ -267,7 +267,13 @@ class FlexiblePoisoning(EstimatorParams):
         warned = assess(progress, goal.effect_name, points, self.max_iter, calibration, asked)
         warned += constraints_.warnings(
             setup.constraints, X_poison, setup.X, self.n_sigma, self.bounds, _column_names(X)
-        ) + refit_note(box.dtype, victim.spec.has_theta)
+        )
+        if victim.spec.has_theta and victim.scaler is None and sample_weight is None:
+            X_all = np.vstack([setup.X, X_poison.astype(box.dtype)]).astype(np.float64)
+            y_all = victim.decode(np.r_[setup.t, [c.t for c in chosen]])
+            warned += refit_warnings(
+                victim.spec, self.estimator, X_all, y_all, thetas[-1], victim.n_outputs
+            )
         for message in warned:
             warnings.warn(message, FlexPoisonWarning, stacklevel=2)
         return AttackResult(
@@ -409,22 +415,10 @@ class FlexiblePoisoning(EstimatorParams):
                 Theta = best.ev.fit.Theta
                 tick()
         if self.passes > 1:  # the history of the final rows, added in order
-            evaluations = self._history(setup.objective, chosen)
+            evaluations = search.replay(setup.objective, chosen)
         else:
             evaluations = [c.ev for c in chosen]
         return _Run(chosen, reports, evaluations, first_effects, first_points)
-
-    @staticmethod
-    def _history(objective: Objective, points: list[search.Descent]) -> list:
-        """The evaluation of each point added in order (E and θ_p after each)."""
-        out = []
-        Theta = objective.Theta_start
-        for p in points:
-            ev = objective.evaluate(p.x, p.t, Theta_init=Theta, with_gradient=False, exact=True)
-            out.append(ev)
-            Theta = ev.fit.Theta
-            objective = objective.with_point(p.x, p.t, Theta)
-        return out
 
     def settings(self) -> dict:
         """The attack's settings as plain JSON-able values."""

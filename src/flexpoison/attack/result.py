@@ -7,20 +7,14 @@ moved the model (:attr:`AttackResult.progress`, measured by the goal:
 :class:`FlexPoisonWarning` — when it moved E by less than 1 % of the way, made it
 worse than no attack, or stopped more than 10 % of its points at ``max_iter``.
 
-θ_poisoned is the exact optimum on the rows returned, computed in float64.
-:meth:`AttackResult.poisoned_model` has scikit-learn fit the same rows in float64 too:
-with float32 X the returned rows are float32, and their float64 values are exactly the
-rows the attack evaluated (its box rounds every iterate to float32), but scikit-learn
-fitting float32 rows computes in float32 (its linear models and GLMs keep float32; its
-Huber regression and liblinear convert to float64) and can stop far from that optimum.
-Measured on 5 poison rows (α = 0, integrity) on 3 random problems each, as
-max |Δθ| / max(1, max |θ_poisoned|): a refit with tol 1e-12 on the float32 rows stops
-8.6e-7 to 7.0e-4 away for logistic, Poisson, Gamma and Tweedie regression, and 0.98
-away for a logistic regression on the raw breast-cancer features; on the same rows in
-float64, at most 3.7e-7 (6.9e-5 on breast cancer, where lbfgs stops short;
-newton-cholesky: at most 1.7e-11). :meth:`~AttackResult.poisoned_model`, with the
-victims' default tol: 7e-7 to 7.4e-4 (the solver's tolerance; 0.98 before it fitted
-float64). So a float32 result carries a note (:func:`refit_note`).
+θ_poisoned is the exact optimum on the rows returned, computed in float64; every
+result with θ is checked against scikit-learn's own tight refit of those rows
+(:func:`refit_warnings`), and says so when the two differ by more than
+:data:`REFIT_GAP` of max |θ_p|. :meth:`AttackResult.poisoned_model` fits the rows in
+float64 whatever X's dtype: the returned float32 rows, upcast, are exactly the rows the
+attack evaluated (its box rounds every iterate to float32), while scikit-learn fitting
+float32 rows computes in float32 and can stop far from the optimum (0.98 of max |θ|
+for a logistic regression on the raw breast-cancer features).
 """
 
 from __future__ import annotations
@@ -220,18 +214,55 @@ def _stack(clean, poison):
     return np.concatenate([clean, poison.astype(np.result_type(clean.dtype, poison.dtype))])
 
 
-def refit_note(dtype, has_theta: bool = True) -> tuple[str, ...]:
-    """The note of a result whose X was float32 (module docstring), else nothing (also
-    for a victim without θ: libsvm fits in float64)."""
-    if np.dtype(dtype) != np.float32 or not has_theta:
+#: Above this share of max |θ_p|, scikit-learn's tight refit is another model.
+REFIT_GAP = 1e-6
+
+
+def refit_gap(theta_exact: np.ndarray, theta_refit: np.ndarray) -> float:
+    """max |θ_refit − θ_p| / max |θ_p| (0 when they are equal)."""
+    exact = np.asarray(theta_exact, dtype=float).ravel()
+    diff = float(np.max(np.abs(np.asarray(theta_refit, dtype=float).ravel() - exact)))
+    return 0.0 if diff == 0.0 else diff / max(float(np.max(np.abs(exact))), 1e-300)
+
+
+def refit_warnings(
+    spec, estimator, X: np.ndarray, y: np.ndarray, theta_poisoned: np.ndarray, n_outputs: int
+) -> tuple[str, ...]:
+    """A warning, with both numbers, when scikit-learn's tight refit of the victim on
+    the clean + poison rows (X, y: float64, what :meth:`AttackResult.poisoned_model`
+    fits) differs from θ_p by more than :data:`REFIT_GAP` of max |θ_p|; when the two
+    θ fit the rows alike (collinear features: θ is not unique), it says that instead."""
+    import warnings
+
+    from ..models import theta_of
+    from ..models.victim import decision_scores
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # its ConvergenceWarning is what we measure
+        try:
+            theta_refit = theta_of(spec.fit_tight(estimator, X, y))
+        except (ValueError, ArithmeticError) as exc:
+            return (f"scikit-learn could not refit the poisoned rows to compare ({exc})",)
+    if theta_refit.shape != np.shape(theta_poisoned):
         return ()
+    gap = refit_gap(theta_poisoned, theta_refit)
+    if not gap > REFIT_GAP:
+        return ()
+    j = int(np.argmax(np.abs(theta_refit - theta_poisoned)))
+    both = f"θ[{j}] = {theta_poisoned[j]:.10g} here, {theta_refit[j]:.10g} in scikit-learn's"
+    k = theta_poisoned.size - len(spec.extra_theta)
+    ours = decision_scores(theta_poisoned[:k], X, n_outputs)
+    theirs = decision_scores(theta_refit[:k], X, n_outputs)
+    if np.max(np.abs(ours - theirs)) <= 1e-6 * max(float(np.max(np.abs(theirs))), 1e-300):
+        return (
+            f"theta_poisoned is one of several optima: scikit-learn's tight refit fits the "
+            f"rows alike with another θ ({gap:.2g} of max |θ_p| apart; {both}), because "
+            "features are collinear; predictions agree, coefficients are not unique",
+        )
     return (
-        "X is float32: theta_poisoned is the optimum on the returned rows' values, and "
-        "poisoned_model() fits scikit-learn on them in float64 (the same values); "
-        "scikit-learn fitting the float32 rows as they are computes in float32 (its linear "
-        "models and GLMs do) and can stop far from theta_poisoned (98 % of max |θ| for "
-        "a logistic regression on the raw breast-cancer features): train on float64 rows "
-        "to get the model it reports",
+        f"scikit-learn's tight refit of the returned rows differs from theta_poisoned by "
+        f"{gap:.2g} of max |θ_p| ({both}): one of the two solvers stopped short; "
+        "standardise the features, or check with poisoned_model()",
     )
 
 
@@ -278,4 +309,12 @@ def assess(
     return tuple(out)
 
 
-__all__ = ["BARELY", "PointReport", "AttackResult", "assess", "refit_note"]
+__all__ = [
+    "BARELY",
+    "PointReport",
+    "AttackResult",
+    "assess",
+    "REFIT_GAP",
+    "refit_gap",
+    "refit_warnings",
+]

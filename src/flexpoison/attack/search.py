@@ -441,7 +441,20 @@ def _exact_share(
     return found if found is not None else (1.0, at(1.0, exact=True))
 
 
+def replay(objective: Objective, points: list[Descent]) -> list[Evaluation]:
+    """The evaluation of each point added in order (E and θ_p after each)."""
+    out = []
+    Theta = objective.Theta_start
+    for p in points:
+        ev = objective.evaluate(p.x, p.t, Theta_init=Theta, with_gradient=False, exact=True)
+        out.append(ev)
+        Theta = ev.fit.Theta
+        objective = objective.with_point(p.x, p.t, Theta)
+    return out
+
+
 __all__ = [
+    "replay",
     "Start",
     "Descent",
     "Crafted",

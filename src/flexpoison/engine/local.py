@@ -73,6 +73,9 @@ from .linalg import CholeskyFactor, cholesky
 from .losses import Loss, declared
 
 _CHUNK = 4096  # rows per block when T is formed (its products φ_a·φ_b: 4096·p²/2 floats)
+# T holds (K·p)³ floats: past this many (16 MB), forming it costs more than the Newton
+# solves it saves (50 classes × 6 coefficients: 27 M floats, 85 s to form).
+_MAX_T = 2_000_000
 
 
 def third_sums(loss: Loss, Phi: np.ndarray, t: np.ndarray, Theta: np.ndarray) -> np.ndarray:
@@ -82,6 +85,7 @@ def third_sums(loss: Loss, Phi: np.ndarray, t: np.ndarray, Theta: np.ndarray) ->
     K, p = Theta.shape
     d3 = declared(loss, "d3")
     triples = list(combinations_with_replacement(range(K), 3))
+    position = {triple: j for j, triple in enumerate(triples)}
     ia, ib = np.triu_indices(p)  # the pairs a ≤ b, in the order the blocks below make
     part = np.zeros((len(triples), ia.size, p))
     for start in range(0, Phi.shape[0], _CHUNK):
@@ -94,7 +98,7 @@ def third_sums(loss: Loss, Phi: np.ndarray, t: np.ndarray, Theta: np.ndarray) ->
     cube = np.empty((p, p, p))
     for k, l, m in product(range(K), repeat=3):
         low, mid, high = sorted((k, l, m))
-        block = part[triples.index((low, mid, high))]
+        block = part[position[low, mid, high]]
         cube[ia, ib] = block
         cube[ib, ia] = block
         full[k, :, l, :, m, :] = cube
@@ -259,6 +263,8 @@ class LocalModel:
         """The model of ``data``'s rows centred at ``Theta`` (one pass over them), or
         None where it does not apply."""
         if not isinstance(data, RowData) or not cls.applies(learner):
+            return None
+        if Theta.size**3 > _MAX_T:  # T too large to pay: the Newton solver alone
             return None
         loss = learner.loss
         G = loss.d1(data.Phi @ Theta.T, data.t).T @ data.Phi

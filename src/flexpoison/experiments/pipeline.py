@@ -38,6 +38,7 @@ import numpy as np
 from .. import models
 from .._validation import MIN_TEST_ROWS, MIN_TRAIN_ROWS
 from ..attack import AttackResult, FlexiblePoisoning, Goal
+from ..attack.result import REFIT_GAP, refit_gap
 from ..defences import SANITIZERS, Sanitizer, get_sanitizer
 from ..errors import InvalidInputError
 
@@ -344,34 +345,30 @@ class Experiment:
         return out
 
 
-#: Above this relative difference, a scikit-learn refit did not reach the optimum.
-REFIT_GAP = 1e-4
-
-
 def refit_warning(theta_exact: np.ndarray, theta_refit: np.ndarray) -> str | None:
-    """A warning when scikit-learn's refit θ differs from the exact optimum θ_p by more
-    than :data:`REFIT_GAP` of max(1, max |θ_p|) (its solver stopped short: the metrics
-    computed from it are that fit's, not the optimum's); None when they agree."""
+    """A warning when scikit-learn's refit θ (or, without θ, its decision values)
+    differs from the attack's by more than :data:`~flexpoison.attack.result.REFIT_GAP`
+    of their largest magnitude (its solver stopped short: the metrics computed from it
+    are that fit's, not the optimum's); None when they agree. A victim with θ is
+    checked by the attack itself (:func:`~flexpoison.attack.result.refit_warnings`)."""
     exact = np.asarray(theta_exact, dtype=float).ravel()
     refit = np.asarray(theta_refit, dtype=float).ravel()
     if exact.shape != refit.shape:
-        return None  # not comparable (a victim without θ)
-    gap = float(np.max(np.abs(refit - exact), initial=0.0)) / max(
-        1.0, float(np.max(np.abs(exact), initial=0.0))
-    )
+        return None  # not comparable
+    gap = refit_gap(exact, refit)
     if not gap > REFIT_GAP:
         return None
     return (
         f"scikit-learn's refit on the clean + poison rows differs from the exact "
-        f"optimum the attack computed (largest difference {gap:.2g} of max |θ_p|): its "
-        "solver stopped short of the optimum, so the test metric 'after' is that of "
-        "scikit-learn's fit; standardise the features or raise the victim's max_iter"
+        f"optimum the attack computed (largest difference {gap:.2g} of the largest "
+        "value): its solver stopped short of the optimum, so the test metric 'after' is "
+        "that of scikit-learn's fit; standardise the features or raise the victim's "
+        "max_iter"
     )
 
 
 __all__ = [
     "NO_SANITIZER",
-    "REFIT_GAP",
     "Split",
     "split_data",
     "Screened",
