@@ -355,3 +355,23 @@ def test_progress_choice(capsys):
         bar = progress_bar(range(2), progress=choice, desc="x")
         assert not isinstance(bar, PlainProgress) and list(bar) == [0, 1]
     assert capsys.readouterr().err == ""
+
+
+def test_plain_progress_estimates_the_time_left_and_large_problems_are_announced():
+    """A log says how long the rest will take (the rate so far), and a problem whose
+    clean fit is slow or whose matrices are large says so before its first point."""
+    from flexpoison._progress import note
+    from flexpoison.attack.diagnostics import cost_note
+
+    stream = io.StringIO()
+    bar = PlainProgress(total=4, desc="poison points", file=stream, interval=0.0)
+    bar._start -= 30.0  # one point in 30 s: three more take about 90 s
+    bar.update()
+    assert "poison points: 1/4 (25%)" in stream.getvalue()
+    assert "(about 2 min left)" in stream.getvalue()
+    assert cost_note(300, 4, 5, 0.2) is None
+    big = cost_note(300, 5000, 5001, 60.0)
+    assert big is not None and "5,001 coefficients" in big and "1.6 GB" in big
+    assert "the clean fit took 60.0 s" in big
+    assert cost_note(1_000_000, 50, 51, 11.5) is not None  # slow, though small matrices
+    note(False, "not shown")  # the library's default: silent

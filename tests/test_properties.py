@@ -31,6 +31,7 @@ from conftest import make_glm_responses
 from flexpoison import FlexiblePoisoning, FlexPoisonError, models
 from flexpoison.attack import GOALS
 from flexpoison.attack.defaults import STEP_RULES
+from flexpoison.attack.result import REFIT_GAP, refit_gap
 from flexpoison.engine import RowData, declared
 
 CASES = [(name, k) for name, spec in models.REGISTRY.items() if spec.has_theta
@@ -152,3 +153,78 @@ def test_random_valid_problems(problem):
         theirs = _training_objective(estimator, rows, targets, theta)
         assert ours <= theirs + 1e-9 * max(1.0, abs(theirs))
 
+
+
+# ------------------------------------------------------------- data as it comes
+# Real data are messy (issue: duplicate rows, one-hot and constant columns, collinear
+# designs, float32): the same promises hold on them, and no example may hang.
+
+#: Seconds one messy example may take (the slowest seen take about 2 s).
+EXAMPLE_LIMIT = 60
+
+
+class _Hang(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise _Hang(f"an example ran past {EXAMPLE_LIMIT} s")
+
+
+@st.composite
+def messy_problems(draw):
+    spec, example, X, y, kw = draw(problems())
+    rng = np.random.default_rng(kw["random_state"] + 1)
+    n, d = X.shape
+    if draw(st.booleans()):  # duplicated rows (small-integer survey data)
+        k = draw(st.integers(1, n // 3))
+        X[n - k:], y[n - k:] = X[:k], y[:k]
+    if draw(st.booleans()):  # a column that repeats another, scaled: rank deficient
+        X = np.column_stack([X, (float(rng.choice([1.0, -2.0])) * X[:, 0]).astype(X.dtype)])
+    if draw(st.booleans()):  # one-hot levels, one of them absent (a constant column)
+        levels = rng.integers(0, 2, n)
+        X = np.column_stack([X, np.eye(3, dtype=X.dtype)[levels]])
+        if draw(st.booleans()):  # and the user's bounds free it
+            lower, upper = X.min(axis=0) - 1.0, X.max(axis=0) + 1.0
+            kw = kw | {"bounds": (lower, upper)}
+    return spec, example, X, y, kw
+
+
+@settings(print_blob=True)
+@given(messy_problems())
+def test_random_messy_problems(problem):
+    """Duplicate rows, collinear and constant columns: a result or a FlexPoisonError,
+    within EXAMPLE_LIMIT seconds; a result is finite, in its box, and its θ_p agrees
+    with scikit-learn's tight refit — or the result says it does not (a non-unique θ on
+    collinear features, or a solver that stopped short: then θ_p is no worse)."""
+    import signal
+
+    spec, example, X, y, kw = problem
+    estimator = spec.make(**example.params)
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(EXAMPLE_LIMIT)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = FlexiblePoisoning(estimator, **kw).generate(X, y)
+    except FlexPoisonError:
+        return
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert _finite(result)
+    assert result.X_poison.dtype == X.dtype
+    assert np.all(result.X_poison >= result.lower) and np.all(result.X_poison <= result.upper)
+    constant = np.ptp(X, axis=0) == 0
+    if "bounds" not in kw:  # the σ box holds a constant column at its value
+        assert np.all(result.X_poison[:, constant] == X[0, constant])
+    rows = np.vstack([X, result.X_poison]).astype(np.float64)
+    targets = np.concatenate([y, result.y_poison.astype(y.dtype)])
+    theta, converged = _refit_theta(spec, estimator, rows, targets)
+    if converged and refit_gap(result.theta_poisoned, theta) <= REFIT_GAP:
+        return
+    ours = _training_objective(estimator, rows, targets, result.theta_poisoned)
+    theirs = _training_objective(estimator, rows, targets, theta)
+    assert ours <= theirs + 1e-9 * max(1.0, abs(theirs))
+    if converged:  # a tight refit elsewhere: the result says so
+        assert any("refit" in w for w in result.warnings), result.warnings

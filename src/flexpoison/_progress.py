@@ -126,6 +126,8 @@ class PlainProgress:
         else:
             count = str(self.n)
         text = f"{self.desc}: {count} {elapsed:.1f} s"
+        if self.total and 0 < self.n < self.total:  # the rate so far, to the end
+            text += f" (about {_duration(elapsed / self.n * (self.total - self.n))} left)"
         return f"{text}, {self.postfix}" if self.postfix else text
 
     def _write(self, now: float) -> None:
@@ -136,4 +138,30 @@ class PlainProgress:
             pass
 
 
-__all__ = ["PLAIN_INTERVAL", "PlainProgress", "progress_bar"]
+def _duration(seconds: float) -> str:
+    """``40 s``, ``3 min``, ``2.5 h``: a duration at the precision an estimate has."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def note(progress: bool | None, text: str) -> None:
+    """One line on stderr where ``progress`` shows progress (module docstring): a word
+    before a long step, e.g. what a large problem will cost (nothing if empty)."""
+    stream = sys.stderr
+    if not text or progress is False or (progress is None and not _isatty(stream)):
+        return
+    if _isatty(stream):
+        from tqdm.auto import tqdm
+
+        tqdm.write(text, file=stream)
+        return
+    try:
+        print(text, file=stream, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
+__all__ = ["PLAIN_INTERVAL", "PlainProgress", "progress_bar", "note"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import numbers
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from typing import Literal
 import numpy as np
 
 from .. import engine, models
-from .._progress import progress_bar
+from .._progress import note, progress_bar
 from .._validation import (
     MAX_RATE,
     check_count,
@@ -45,7 +46,7 @@ from . import search
 from .box import Box, feasible_box
 from .containers import EstimatorParams, _child, _column_names, _like
 from .defaults import DEFAULT_MAX_ITER, DEFAULT_STEP, DEFAULT_TOL, STEP_RULES, StepRule
-from .diagnostics import why_singular
+from .diagnostics import cost_note, why_singular
 from .effects import public_map
 from .goals import GOALS, Goal, Integrity, ModelShape
 from .objective import Objective
@@ -220,8 +221,11 @@ class FlexiblePoisoning(EstimatorParams):
         more than 10 % of its points at ``max_iter`` warns
         (:class:`~flexpoison.errors.FlexPoisonWarning` and
         :attr:`AttackResult.warnings`)."""
+        started = time.perf_counter()
         setup = self._setup(X, y, sample_weight)
         n, d = setup.X.shape
+        size = setup.theta_clean.size
+        note(self.progress, cost_note(n, d, size, time.perf_counter() - started) or "")
         m = self._n_points(n)
         rng = np.random.default_rng(self.random_state)
         victim, box, goal = setup.victim, setup.box, self.goal

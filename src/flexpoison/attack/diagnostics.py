@@ -1,4 +1,5 @@
-"""Why an attack cannot start: the reasons behind a singular training objective."""
+"""Why an attack cannot start (the reasons behind a singular training objective), and
+what a large one will cost."""
 
 from __future__ import annotations
 
@@ -48,4 +49,25 @@ def why_singular(X: np.ndarray, fit_intercept: bool, feature_names: list[str] | 
     )
 
 
-__all__ = ["why_singular"]
+#: A problem whose clean fit takes this long, or whose attack holds this many bytes,
+#: is announced before its first point (:func:`cost_note`).
+SLOW_SECONDS, LARGE_BYTES = 5.0, 1e9
+
+
+def cost_note(n: int, d: int, n_coef: int, seconds: float) -> str | None:
+    """What a large attack will cost, said before its first point: the clean fit's
+    measured time and the memory the attack holds — its rows (X, the features with an
+    intercept, scores: about 4·n·d floats) and its p × p matrices (Hessian, factor,
+    inverse: about 8·p², p the coefficients) — or None for a small problem."""
+    held = 8.0 * (4.0 * n * d + 8.0 * n_coef * n_coef)
+    if seconds < SLOW_SECONDS and held < LARGE_BYTES:
+        return None
+    return (
+        f"a large problem: {n:,} rows × {d:,} features, {n_coef:,} coefficients; the clean "
+        f"fit took {seconds:.1f} s and the attack holds about {held / 1e9:.1f} GB; each "
+        "point needs tens of warm-started solves, so points may take minutes (progress "
+        "follows per point)"
+    )
+
+
+__all__ = ["why_singular", "cost_note", "SLOW_SECONDS", "LARGE_BYTES"]

@@ -79,11 +79,22 @@ class Fit:
     n: int
 
 
+#: A pivot with L_jj² at most this share of H_jj: column j lies in the span of the
+#: columns before it, to rounding (scale free: the features' units cancel).
+_COLLINEAR = 1e-13
+
+
 def cholesky(H: np.ndarray, name: str, idx: np.ndarray | None = None) -> CholeskyFactor:
     """Cholesky factor of H (LAPACK potrf: the systems are small, so the cost is call
     overhead, which the raw LAPACK binding keeps to microseconds). ``name`` (the
-    learner's) heads the error raised when H is not positive definite."""
+    learner's) heads the error raised when H is not positive definite — or only by
+    rounding: a pivot with L_jj² ≤ :data:`_COLLINEAR`·H_jj (a feature collinear with
+    others, whose float32 copy potrf factors without complaint)."""
     factor, info = dpotrf(H, lower=1, clean=0)
+    if info == 0:
+        pivots = np.diagonal(factor)
+        if np.any(pivots * pivots <= _COLLINEAR * np.diagonal(H)):
+            info = 1
     if info != 0:
         raise SingularHessianError(
             f"{name}: the training objective's Hessian is singular, so the "
