@@ -649,8 +649,109 @@ def test_one_sweep_at_a_time_per_store(tmp_path):
     out.mkdir()
     with sw.store.exclusive(out):
         result = invoke("sweep", file, "--out", out, "--workers", "1")
-    assert result.exit_code == 1
-    assert "another flexpoison sweep is writing into this store" in result.output
+    assert_refused(
+        result,
+        f"Error: {out / sw.STORE_NAME}: in use by another flexpoison sweep (pid {os.getpid()})",
+        "wait for it to end",
+        "another --out",
+    )
+
+
+def instant_run(payload) -> sw.Outcome:
+    """A run function that returns at once (the store's mechanics are tested)."""
+    from flexpoison.sweeps.run import versions
+
+    numbers = dict.fromkeys(sw.store.SUMMARY_NUMBERS, 1.0)
+    return sw.Outcome(
+        payload["run_id"],
+        payload["settings"],
+        "done",
+        sw.spec.canonical(numbers),
+        None,
+        None,
+        0.0,
+        versions(),
+        "here:1",
+    )
+
+
+def test_two_sweeps_creating_one_store_never_call_it_damaged(tmp_path):
+    import threading
+
+    grid = sw.load_sweep(write_sweep(tmp_path / "tiny.toml", **TINY))
+    outcomes = []
+
+    def sweep(out, barrier, delay):
+        barrier.wait()
+        time.sleep(delay)
+        try:
+            sw.run_sweep(grid, out, workers=1, progress=False, function=instant_run)
+            outcomes.append("ran")
+        except sw.StoreError as exc:
+            outcomes.append(str(exc))
+
+    # the second sweep starts 0 to 15 ms after the first: across the window in which
+    # the first one creates the store
+    for k in range(30):
+        out, barrier = tmp_path / f"out{k}", threading.Barrier(2)
+        threads = [
+            threading.Thread(target=sweep, args=(out, barrier, delay))
+            for delay in (0.0, k * 0.0005)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert set(store_rows(out)) == {r.run_id for r in grid.runs}
+        assert sorted(p.name for p in out.iterdir() if not p.name.startswith(sw.STORE_NAME)) == [
+            sw.store.LOCK_NAME
+        ]
+    assert not [o for o in outcomes if "damaged" in o], outcomes
+    assert all(o == "ran" or " in use by another flexpoison sweep" in o for o in outcomes)
+    assert outcomes.count("ran") >= 30
+
+
+def test_a_store_is_never_seen_half_made(tmp_path, monkeypatch):
+    """While a sweep builds its store, another sweep is refused as 'in use', and
+    --status and plot see no store yet, never a damaged one."""
+    import threading
+
+    file = write_sweep(tmp_path / "tiny.toml", **TINY)
+    out = tmp_path / "out"
+    built, release = threading.Event(), threading.Event()
+    connect = sqlite3.connect
+
+    def pause(sql: str) -> None:  # the first table of the first store built
+        if sql.lstrip().startswith("CREATE TABLE") and not built.is_set():
+            built.set()
+            release.wait(60)
+
+    def slow_connect(*args, **kwargs):
+        conn = connect(*args, **kwargs)
+        conn.set_trace_callback(pause)
+        return conn
+
+    monkeypatch.setattr(sw.store.sqlite3, "connect", slow_connect)
+    grid = sw.load_sweep(file)
+    first = threading.Thread(
+        target=sw.run_sweep,
+        args=(grid, out),
+        kwargs={"workers": 1, "progress": False, "function": instant_run},
+    )
+    first.start()
+    try:
+        assert built.wait(60)
+        assert_refused(
+            invoke("sweep", file, "--out", out, "--workers", "1"),
+            "in use by another flexpoison sweep",
+        )
+        status = invoke("sweep", file, "--out", out, "--status")
+        assert status.exit_code == 0 and "no results store" in status.output, status.output
+        assert_refused(invoke("plot", out), "no results store")
+    finally:
+        release.set()
+        first.join()
+    assert set(store_rows(out)) == {r.run_id for r in grid.runs}
 
 
 # ----------------------------------------------------------------- status and plot

@@ -120,6 +120,13 @@ run: ``run_id`` (primary key), ``status`` ('done' or 'failed'), ``settings`` and
 ``versions`` (JSON), ``worker`` (host:pid), ``attempts``, ``finished_at`` (UTC, ISO 8601).
 A run without a row is pending. A finished ('done') row is never replaced.
 
+One sweep writes into a store at a time (an OS lock on ``OUT/.flexpoison-sweep.lock``,
+released however the process ends): a second ``flexpoison sweep`` on the same ``--out``
+is refused at once, ``OUT/results.sqlite: in use by another flexpoison sweep (pid N)``,
+with what to do (wait and run it again, or give another ``--out``). A new store is
+built under a temporary name and moved into place whole, so no command ever sees one
+half made: ``--status`` and ``plot`` see no store, then a complete one.
+
 Opening the store runs SQLite's ``PRAGMA quick_check`` (about 0.5 s for a store of
 100,000 runs); a damaged store (or a directory, or a foreign file, in its place) is
 refused by ``flexpoison sweep``, ``sweep --status`` and ``plot`` with one line naming
