@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -356,9 +357,105 @@ def test_sanitizer_numbers_are_the_frontiers():
             "effect": row.effect,
             "test_metric": row.test_metric,
             "damage_left": row.damage_left,
+            "outcome": "measured",
         }
     assert result["refit"]["effect_clean"] == frontier.effect_clean
     assert result["refit"]["effect_poisoned"] == frontier.row("flexible", "none", 0.5).effect
+
+
+def exact_line_csv(path: Path) -> Path:
+    """40 rows on a plane, to 0.001: the loss filter's threshold (the clean model's
+    worst squared errors) is tiny, so once poison moves the model, every row's error
+    exceeds it and the filter removes every row."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 2))
+    y = X @ np.array([1.0, -2.0]) + 0.5 + rng.normal(scale=0.001, size=40)
+    lines = [f"{a:.6f},{b:.6f},{c:.6f}" for a, b, c in zip(X[:, 0], X[:, 1], y)]
+    path.write_text("x1,x2,y\n" + "\n".join(lines) + "\n")
+    return path
+
+
+def test_a_sanitizer_that_removes_every_row_is_an_outcome_of_the_run(tmp_path):
+    exact_line_csv(tmp_path / "exact.csv")
+    file = tmp_path / "exact.toml"
+    file.write_text(
+        '[sweep]\ndatasets = [{ path = "exact.csv", target = "y" }]\nmodels = ["linear"]\n'
+        'goals = ["integrity"]\nalphas = [0.0]\nrates = [0.1]\nseeds = [0, 1]\n'
+        'sanitizers = ["sphere", "loss"]\nmax_iter = 5\nstarts = 1\n'
+    )
+    out = tmp_path / "out"
+    result = invoke("sweep", file, "--out", out, "--workers", "1")
+    assert result.exit_code == 0, result.output  # done, not failed
+    rows = sw.read_store(out)
+    assert len(rows) == 2 and all(row["status"] == "done" for row in rows)
+    for row in rows:
+        loss, sphere = (row["result"]["sanitizers"][k] for k in ("loss", "sphere"))
+        n, m = row["result"]["n_clean"], row["result"]["n_poison"]
+        assert loss == {
+            "outcome": "removed every row",
+            "recall": 1.0,
+            "poison_removed": m,
+            "clean_removed": n,
+            "clean_removed_share": 1.0,
+            "effect": None,
+            "test_metric": None,
+            "damage_left": None,
+        }
+        assert sphere["outcome"] == "measured" and sphere["effect"] is not None
+    line = (
+        f"sanitizer 'loss' removed every row in 2 of 2 done runs (e.g. {rows[0]['run_id']}"
+        "): no effect or test metric after it there"
+    )
+    assert line in result.output
+    status = invoke("sweep", file, "--out", out, "--status")
+    assert status.exit_code == 0 and line in status.output, status.output
+    assert "Found array" not in result.output + status.output
+    drawn = invoke("plot", out)
+    assert drawn.exit_code == 0, drawn.output
+
+
+class KeepOnly:
+    """A sanitizer (test double) keeping the rows whose label is in ``labels``."""
+
+    def __init__(self, name, labels):
+        self.name, self.labels = name, labels
+
+    def screen(self, X, y, *, X_clean, y_clean, task):
+        raise NotImplementedError
+
+    def __call__(self, X, y, *, X_clean, y_clean, task):
+        return np.flatnonzero(np.isin(y, self.labels))
+
+
+def test_a_sanitizer_that_keeps_one_class_is_an_outcome_of_the_run():
+    from flexpoison import models
+    from flexpoison.attack import goal_from_name
+    from flexpoison.data import load_dataset
+    from flexpoison.experiments.paper import split_dataset
+    from flexpoison.experiments.pipeline import Experiment
+
+    split = split_dataset(load_dataset("iris"), test_size=0.3, seed=0)
+    experiment = Experiment(models.get("logistic").make(), goal_from_name("availability"), split)
+    attack = experiment.attack(0.5, rate=0.05, max_iter=3, starts=1, random_state=0, progress=False)
+    out = sw.run._sanitised(
+        experiment, attack, [KeepOnly("one_class", [0]), KeepOnly("no_row", []), "sphere"], 0.05
+    )["sanitizers"]
+    n, m = split.X_train.shape[0], attack.n_points
+    kept_clean = int(np.sum(split.y_train == 0))
+    kept_poison = int(np.sum(np.asarray(attack.y_poison) == 0))
+    assert out["one_class"] == {
+        "outcome": "kept one class",
+        "recall": (m - kept_poison) / m,
+        "poison_removed": m - kept_poison,
+        "clean_removed": n - kept_clean,
+        "clean_removed_share": (n - kept_clean) / n,
+        "effect": None,
+        "test_metric": None,
+        "damage_left": None,
+    }
+    assert out["no_row"]["outcome"] == "removed every row"
+    assert out["no_row"]["clean_removed"] == n and out["no_row"]["poison_removed"] == m
+    assert out["sphere"]["outcome"] == "measured"
 
 
 def test_a_regression_run_reports_the_test_mse():

@@ -93,7 +93,13 @@ craft poison with :class:`~flexpoison.attack.FlexiblePoisoning` at the run's α,
 each point, mean C, iterations, W of the first point, test MSE / accuracy of θ₀ and
 θ_p; and for each sanitizer, as ``flexpoison frontier`` measures it: recall on the
 poison, share of clean rows removed, effect and test metric of the victim refitted on
-the rows kept. BLAS thread pools are limited to one thread during a run, so a result
+the rows kept, with ``outcome = "measured"``. A sanitizer that leaves no victim to refit
+is an outcome of the run, not a failure: ``"removed every row"`` (e.g. the ``loss``
+filter on data a model fits almost exactly, once poison moves the model) or, on
+classification data, ``"kept one class"``, with what it removed and ``effect``,
+``test_metric`` and ``damage_left`` null; the run is done, ``--status`` and the sweep's
+table count such runs per sanitizer, and ``plot`` names them in the panel's title
+instead of drawing them. BLAS thread pools are limited to one thread during a run, so a result
 does not depend on the machine's thread count or on how many runs share its cores.
 
 The run's *id* is the first 16 hex digits of the SHA-256 of the canonical JSON (sorted

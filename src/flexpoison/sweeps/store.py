@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..errors import FlexPoisonError
-from .run import Outcome
+from .run import MEASURED, UNMEASURED, Outcome
 from .spec import SCHEMA_VERSION, canonical
 
 STORE_NAME = "results.sqlite"
@@ -149,17 +149,22 @@ class ResultsStore:
 
     def summaries(self) -> Iterator[Summary]:
         """Every row as a :class:`Summary`, streamed: only the columns it holds are read,
-        and of a done run's JSON result only :data:`SUMMARY_NUMBERS`, extracted by
-        SQLite (the results are never decoded here, nor all held at once)."""
+        and of a done run's JSON result only :data:`SUMMARY_NUMBERS` and its sanitizers'
+        rows, extracted by SQLite (the results are never decoded here, nor all held at
+        once; the sanitizers' rows only when one of them was not measured)."""
         _ensure_json_extract(self.conn)
-        fields = ", ".join(f"json_extract(result, '$.{key}')" for key in SUMMARY_NUMBERS)
+        fields = ", ".join(
+            f"json_extract(result, '$.{key}')" for key in (*SUMMARY_NUMBERS, "sanitizers")
+        )
         query = f"SELECT run_id, status, error, attempts, wall_seconds, {fields} FROM runs"
         with self._guard():
             for run_id, status, error, attempts, seconds, *values in self.conn.execute(query):
+                *values, sanitizers = values
                 numbers = tuple(values) if status == "done" else None
                 if numbers is not None and not all(_is_number(v) for v in numbers):
                     raise damaged(self.path, f"run {run_id} is done but lacks its numbers")
-                yield Summary(run_id, status, error, attempts, seconds, numbers)
+                unmeasured = _unmeasured(self.path, run_id, sanitizers)
+                yield Summary(run_id, status, error, attempts, seconds, numbers, unmeasured)
 
     def record(self, outcome: Outcome) -> None:
         """Write one finished run atomically; a 'done' row is never replaced."""
@@ -243,6 +248,24 @@ class Summary(NamedTuple):
     attempts: int
     wall_seconds: float
     numbers: tuple[float, ...] | None  # SUMMARY_NUMBERS of a done run, else None
+    #: (sanitizer, outcome) of each sanitizer the run could not measure (run.UNMEASURED)
+    unmeasured: tuple[tuple[str, str], ...] = ()
+
+
+def _unmeasured(path: Path, run_id: str, sanitizers: str | None) -> tuple[tuple[str, str], ...]:
+    """(sanitizer, outcome) of the sanitizers of one result's rows (JSON text) that left
+    nothing to refit the victim on; the text is decoded only when it names one."""
+    if sanitizers is None or not any(f'"{o}"' in sanitizers for o in UNMEASURED):
+        return ()
+    try:
+        rows = json.loads(sanitizers)
+        return tuple(
+            (name, row["outcome"])
+            for name, row in rows.items()
+            if row.get("outcome", MEASURED) != MEASURED
+        )
+    except (ValueError, TypeError, AttributeError, KeyError):
+        raise damaged(path, f"the sanitizers of run {run_id} are not readable") from None
 
 
 #: The start of the name under which a new store is built (:func:`_create`).
@@ -362,8 +385,11 @@ def _ensure_json_extract(conn: sqlite3.Connection) -> None:
 
 
 def _json_extract(text: str | None, path: str):
-    """``json_extract(text, '$.key')`` for a number (other values: NULL)."""
+    """``json_extract(text, '$.key')`` for a number or an object (as JSON text, as
+    SQLite returns it); other values: NULL."""
     value = None if text is None else json.loads(text).get(path.removeprefix("$."))
+    if isinstance(value, dict):
+        return json.dumps(value, separators=(",", ":"))
     return value if _is_number(value) else None
 
 
