@@ -305,6 +305,89 @@ def test_the_run_limit_is_inclusive(tmp_path, monkeypatch):
         sw.load_sweep(file)
 
 
+SECRET = "SECRET-7f3a"
+
+# A data set's path may name any file: no refusal prints what the file holds
+FOREIGN_FILES = [
+    (
+        "passwd",
+        f"root:x:0:0:{SECRET}:/root:/bin/bash\nbin:x:1:1::/:/bin/false\n".encode(),
+        "line 1: the header has a single column (no ',' on the line)",
+    ),
+    ("environ", f"HOME=/root\0TOKEN={SECRET}\0".encode(), "line 1: the header has a single"),
+    ("ragged", f"{SECRET},b\n1,2,3\n".encode(), "line 2: 3 fields, but the header has 2"),
+    (
+        "named twice",
+        f"{SECRET},{SECRET},y\n1,2,3\n".encode(),
+        "line 1: columns 1 and 2 of the header have the same name",
+    ),
+    (
+        "unnamed column",
+        f"a,,y\n{SECRET},2,3\n".encode(),
+        "line 1: column 2 of the header has no name",
+    ),
+    ("a cell", f"a,y\n1,2\n{SECRET},3\n".encode(), "line 3, column 'a': not a number"),
+    ("a target cell", f"a,y\n1,2\n3,{SECRET}\n".encode(), "line 3, column 'y': not a number"),
+    ("binary", b"a,y\n1,2\n\xff\xfe" + SECRET.encode(), "line 3: not UTF-8 text"),
+    ("empty", b"", "the file is empty; expected a header row and data"),
+]
+
+
+def csv_refusal(tmp_path, path: str, **keys) -> str:
+    """The one-line refusal of a sweep file whose data set is the CSV file ``path``."""
+    file = tmp_path / "grid.toml"
+    file.write_text(
+        f'[sweep]\ndatasets = [{{ path = {json.dumps(path)}, target = "y" }}]\n'
+        + "".join(f"{k} = {toml_value(v)}\n" for k, v in keys.items())
+    )
+    result = invoke("sweep", file, "--out", tmp_path / "out", "--workers", "1")
+    item = f"item 1 ({path}): " if path else "item 1: "
+    assert_refused(result, f"Error: {file}: key 'sweep.datasets': {item}")
+    assert not (tmp_path / "out").exists()
+    return result.output
+
+
+@pytest.mark.parametrize(
+    "name, content, reason", FOREIGN_FILES, ids=[case[0] for case in FOREIGN_FILES]
+)
+def test_no_refusal_prints_the_content_of_a_file(tmp_path, name, content, reason):
+    (tmp_path / "data.bin").write_bytes(content)
+    keys = {k: v for k, v in TINY.items() if k != "datasets"}
+    output = csv_refusal(tmp_path, "data.bin", **{**keys, "models": ["ridge"]})
+    assert f"{tmp_path / 'data.bin'}" in output and reason in output, output
+    assert SECRET not in output and "/bin/bash" not in output and "TOKEN=" not in output
+
+
+def test_a_vector_file_refusal_names_the_item_not_its_text(tmp_path):
+    from flexpoison.data import DataFileError, read_vector
+
+    path = tmp_path / "theta.txt"
+    path.write_text(f"1.5, 2\n3 {SECRET}\n")
+    with pytest.raises(DataFileError) as caught:
+        read_vector(path)
+    assert str(caught.value) == (
+        f"{path}, line 2: item 2 is not a number (expected numbers, "
+        "one per line or comma separated)"
+    )
+    with pytest.raises(DataFileError, match="a directory, not a file of numbers"):
+        read_vector(tmp_path)
+
+
+def test_a_path_that_is_no_csv_file_is_refused_for_what_it_is(tmp_path):
+    keys = {**{k: v for k, v in TINY.items() if k != "datasets"}, "models": ["ridge"]}
+    (tmp_path / "folder").mkdir()
+    os.mkfifo(tmp_path / "pipe")  # reading it would wait forever
+    cases = {
+        "folder": f"{tmp_path / 'folder'} is a directory, not a CSV file; name a file in it",
+        "": "path: empty string; give the CSV file's path",
+        "pipe": f"{tmp_path / 'pipe'} is not a regular file (a device, a pipe or a socket)",
+        "nope.csv": f"no such file {tmp_path / 'nope.csv'} (a relative path is read from",
+    }
+    for path, reason in cases.items():
+        output = csv_refusal(tmp_path, path, **keys)
+        assert reason in output, output
+
+
 # ------------------------------------------------------------------------ one run
 
 
