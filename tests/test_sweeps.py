@@ -752,6 +752,29 @@ def test_ctrl_c_stops_the_workers_cleanly(tmp_path):
     )
 
 
+def test_ctrl_c_before_the_runs_exits_130_too(tmp_path, monkeypatch):
+    """Ctrl-C while the sweep file is read, or while the command loads, is an interrupt
+    (exit status 130, one line), not click's 'Aborted!' with status 1."""
+    import flexpoison.cli
+
+    file = write_sweep(tmp_path / "tiny.toml", **TINY)
+    out = tmp_path / "out"
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sw, "load_sweep", interrupted)
+    result = CliRunner().invoke(main, ["sweep", str(file), "--out", str(out)])
+    assert result.exit_code == 130, result.output
+    assert result.output == (
+        f"interrupted before a run was written (no {out / sw.STORE_NAME} "
+        "yet); run the same command again to start\n"
+    )
+    monkeypatch.setattr(flexpoison.cli, "import_module", interrupted)
+    result = CliRunner().invoke(main, ["sweep", str(file), "--out", str(out)])
+    assert (result.exit_code, result.output) == (130, "interrupted\n")
+
+
 def test_a_failing_run_is_recorded_and_retried(tmp_path, monkeypatch):
     file = write_sweep(tmp_path / "tiny.toml", **{**TINY, "alphas": [0.0, 1.0]})
     out = tmp_path / "out"
