@@ -140,8 +140,11 @@ the file: move it aside and run the sweep again (the runs it held are then compu
 again). ``--status`` streams the store, reading a few columns and four numbers of each
 result, so its memory does not grow with the results.
 
-Ctrl-C stops a sweep at once: each local worker leaves its run and exits cleanly, the
-runs finished so far are in the store, and the same command resumes.
+Ctrl-C stops a sweep at once, whatever it is doing (reading the file, starting workers,
+running): each local worker leaves its run and exits cleanly, the runs finished so far
+are in the store, the command ends with exit status 130 and one line saying so, and the
+same command resumes. ``benchmarks/stress_sweep.py`` checks this under 10 SIGINTs and 10
+SIGKILLs at random moments: no run lost, none duplicated.
 """
 
 from .executors import SweepReport, run_sweep
