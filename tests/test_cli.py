@@ -276,7 +276,7 @@ ERRORS = {
     "missing-file": (lambda p, d: ["--data", p / "nope.csv", *BASE],
                      ["nope.csv", "does not exist"]),
     "non-numeric-cell": (lambda p, d: ["--data", _bad_cell(p), *BASE],
-                         ["cell.csv", "line 3", "'b'", "'x' is not a number"]),
+                         ["cell.csv", "line 3", "column 'b': not a number"]),
     "ragged-row": (lambda p, d: ["--data", _ragged(p), *BASE],
                    ["ragged.csv", "line 4", "2 fields", "header has 3"]),
     "unknown-target-column": (
@@ -368,9 +368,10 @@ def test_failure_while_writing_leaves_nothing_behind(regression_csv, tmp_path,
 @pytest.mark.parametrize("content, expected", [
     ("", "the file is empty"),
     ("a,b,y\n", "no data rows"),
-    ("a,a,y\n1,2,3\n", "'a' appears twice"),
+    ("a,a,y\n1,2,3\n", "line 1: columns 1 and 2 of the header have the same name"),
     ("a,b,y\n1,,3\n", "line 2, column 'b': empty cell"),
-    ("a,b,y\n1,nan,3\n", "line 2, column 'b': 'nan' is not a finite number"),
+    ("a,b,y\n1,nan,3\n", "line 2, column 'b': not a finite number (inf or nan)"),
+    ("a,b,y\n1,\"2,5\",3\n", "line 2, column 'b': not a number (a decimal comma?"),
     ('a,b,y\n1,"2,3\n', "line 2"),
     ("a;b;y\n1;2;3\n", "single column"),
 ])

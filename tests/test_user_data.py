@@ -228,7 +228,7 @@ BAD_CSV = {
     ),
     "not a number": (
         lambda p, d: [_bad_cell(p), "y"],
-        ["cell.csv, line 3, column 'b': 'x' is not a number"],
+        ["cell.csv, line 3, column 'b': not a number"],
     ),
     "wrong separator": (
         lambda p, d: [_one_column(p), "y"],

@@ -36,7 +36,12 @@ class _LazyGroup(click.Group):
         if cmd_name not in COMMANDS:
             return None
         module, name = COMMANDS[cmd_name]
-        return getattr(import_module(module), name)
+        try:
+            return getattr(import_module(module), name)
+        except KeyboardInterrupt:  # Ctrl-C while the command loads: exit as interrupted
+            click.echo("interrupted", err=True)
+            eval("None")  # clears CPython's "unhandled" mark: see cli.sweep._interrupt_exits
+            ctx.exit(130)
 
 
 @click.group(cls=_LazyGroup, context_settings=CONTEXT)

@@ -6,6 +6,8 @@ the run and the store are documented there.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -135,7 +137,9 @@ def sweep(
         raise click.UsageError(
             "--workers does not apply with --scheduler: the cluster has its own workers"
         )
-    with user_errors():
+    # Ctrl-C at any point (reading the file, starting workers, running) ends with the
+    # exit status of an interrupt, 130, and one line saying where things stand
+    with user_errors(), _interrupt_exits(ctx, out / sw.STORE_NAME):
         grid = sw.load_sweep(file)
         if status:
             report = sw.sweep_status(grid, out)
@@ -143,23 +147,15 @@ def sweep(
             return
         if not quiet and grid.skipped:
             echo_wrapped("left out (skip_incompatible): " + ", ".join(grid.skipped))
-        try:
-            result = sw.run_sweep(
-                grid,
-                out,
-                workers=workers,
-                scheduler=scheduler,
-                dask_local=dask_local,
-                retry_failed=retry_failed,
-                progress=not quiet,  # a bar on a terminal, plain lines in a log
-            )
-        except KeyboardInterrupt:
-            click.echo(
-                f"interrupted: the runs finished so far are in "
-                f"{out / sw.STORE_NAME}; run the same command again to resume",
-                err=True,
-            )
-            ctx.exit(130)
+        result = sw.run_sweep(
+            grid,
+            out,
+            workers=workers,
+            scheduler=scheduler,
+            dask_local=dask_local,
+            retry_failed=retry_failed,
+            progress=not quiet,  # a bar on a terminal, plain lines in a log
+        )
         if not quiet:
             click.echo(sw.format_table(sw.sweep_status(grid, out)))
         for run_id, label, error in result.failures[:10]:
@@ -185,6 +181,32 @@ def sweep(
             f"'flexpoison sweep {file} --out {out} --status' lists their errors, "
             "--retry-failed runs them again"
         )
+
+
+@contextlib.contextmanager
+def _interrupt_exits(ctx: click.Context, store: Path) -> Iterator[None]:
+    """Turn Ctrl-C (KeyboardInterrupt) into one line on stderr and exit status 130."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if store.is_file():
+            click.echo(
+                f"interrupted: the runs finished so far are in {store}; run the same "
+                "command again to resume",
+                err=True,
+            )
+        else:
+            click.echo(
+                f"interrupted before a run was written (no {store} yet); run the same "
+                "command again to start",
+                err=True,
+            )
+        # CPython marks an interrupt raised inside code run from a string (dataclasses
+        # and namedtuple build methods so while modules import) as unhandled even once
+        # caught, and 'python -m' then ends by SIGINT, not with 130; evaluating a
+        # string clears that mark
+        eval("None")
+        ctx.exit(130)
 
 
 def _print_status(grid, report, out: Path) -> None:

@@ -4,6 +4,15 @@ Reading is strict on purpose: a poisoning experiment on a silently mis-parsed fi
 worse than none. Every problem is one :class:`DataFileError` whose message names the
 file, the line (1 = the header) and what is wrong there.
 
+A refusal never prints what the file holds: a path may name any file (a sweep file's
+``path``, ``--data``, ``--target FILE``), and its text (``/etc/passwd``'s first line,
+``/proc/self/environ``'s variables) must not reach a terminal or a log through an error
+message. A cell is never quoted ("line 7, column 'age': not a number"); a column is
+named by its position until the whole file has been read as a table (UTF-8, a header of
+two or more distinct names, every line of its width), and by its header name only then,
+as that is the schema the user addresses (``target``): at most
+:data:`MAX_NAMES_SHOWN` names, each cut to :data:`MAX_NAME_SHOWN` characters.
+
 :func:`load_csv_dataset` (:func:`read_csv`, then :meth:`CsvTable.dataset`) is the one
 way every command and sweep turns a user's file into a :class:`Dataset`: the target
 column, every other column a numeric feature, the task saying how the target is read.
@@ -16,6 +25,7 @@ import hashlib
 import io
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +36,24 @@ from .dataset import Dataset
 
 #: Spellings of the tab separator accepted wherever a separator is given.
 SEP_ALIASES = {"tab": "\t", "\\t": "\t"}
+#: The most column names a refusal lists, and the most characters shown of each.
+MAX_NAMES_SHOWN, MAX_NAME_SHOWN = 20, 40
+
+
+def shown(name: str) -> str:
+    """A column name of a file read as a table, as a refusal quotes it: its repr, cut
+    to :data:`MAX_NAME_SHOWN` characters."""
+    if len(name) > MAX_NAME_SHOWN:
+        return repr(name[: MAX_NAME_SHOWN - 1]) + "…"
+    return repr(name)
+
+
+def _listed(names) -> str:
+    """At most :data:`MAX_NAMES_SHOWN` column names, quoted by :func:`shown`."""
+    names = list(names)
+    text = ", ".join(shown(n) for n in names[:MAX_NAMES_SHOWN])
+    more = len(names) - MAX_NAMES_SHOWN
+    return text + (f" and {more} more" if more > 0 else "")
 
 
 class DataFileError(FlexPoisonError, ValueError):
@@ -68,8 +96,7 @@ class CsvTable:
             return self.columns.index(name)
         except ValueError:
             raise DataFileError(
-                f"{self.path}: no column {name!r}; the columns are "
-                + ", ".join(repr(c) for c in self.columns)
+                f"{self.path}: no column {name!r}; the columns are {_listed(self.columns)}"
             ) from None
 
     def features_and_target(
@@ -144,7 +171,8 @@ class CsvTable:
         )
 
     def _number(self, cell: str, i: int, k: int, hint: str = "") -> float:
-        where = f"{self.path}, line {self.lines[i]}, column {self.columns[k]!r}"
+        """The cell as a float; a refusal names its line and column, never its text."""
+        where = f"{self.path}, line {self.lines[i]}, column {shown(self.columns[k])}"
         text = cell.strip()
         if not text:
             raise DataFileError(
@@ -153,10 +181,15 @@ class CsvTable:
         try:
             value = float(text)
         except ValueError:
-            raise DataFileError(f"{where}: {cell!r} is not a number{hint}") from None
+            if _DECIMAL_COMMA.fullmatch(text):
+                hint = " (a decimal comma? write a decimal point)" + hint
+            raise DataFileError(f"{where}: not a number{hint}") from None
         if not math.isfinite(value):
-            raise DataFileError(f"{where}: {cell!r} is not a finite number")
+            raise DataFileError(f"{where}: not a finite number (inf or nan)")
         return value
+
+
+_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
 
 
 def _integral(cells: list[str]) -> np.ndarray | None:
@@ -214,6 +247,8 @@ def read_csv(path: str | os.PathLike[str], sep: str = ",") -> CsvTable:
     sep = check_sep(sep)
     try:
         raw = path.read_bytes()
+    except IsADirectoryError:
+        raise DataFileError(f"{path}: a directory, not a CSV file; name a file in it") from None
     except OSError as exc:
         raise DataFileError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
     try:
@@ -250,22 +285,27 @@ def read_csv(path: str | os.PathLike[str], sep: str = ",") -> CsvTable:
 
 
 def _check_header(path: Path, header: list[str], sep: str) -> None:
+    """Two or more named, distinct columns; a refusal names positions, not the text
+    (the file is not known to be a table yet)."""
+    if len(header) == 1:
+        raise DataFileError(
+            f"{path}, line 1: the header has a single column (no {sep!r} on the line): "
+            f"not a CSV file with separator {sep!r}; is the separator right? (see --sep, "
+            "or sep in a sweep file)"
+        )
     names = [name.strip() for name in header]
     if "" in names:
         raise DataFileError(
             f"{path}, line 1: column {names.index('') + 1} of the header has no name"
         )
-    seen: set[str] = set()
-    for name in header:
-        if name in seen:
-            raise DataFileError(f"{path}, line 1: the column name {name!r} appears twice")
-        seen.add(name)
-    if len(header) == 1:
-        raise DataFileError(
-            f"{path}, line 1: the header has a single column "
-            f"{header[0]!r}; is the separator {sep!r} right? (see --sep, or sep in a "
-            "sweep file)"
-        )
+    first: dict[str, int] = {}
+    for k, name in enumerate(header, start=1):
+        if name in first:
+            raise DataFileError(
+                f"{path}, line 1: columns {first[name]} and {k} of the header have the "
+                "same name; give each column its own"
+            )
+        first[name] = k
 
 
 def load_csv_dataset(
@@ -286,18 +326,28 @@ def read_vector(path: str | os.PathLike[str]) -> np.ndarray:
     """Numbers from a text file: one per line, or comma separated (blank lines skipped)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataFileError(f"{path}: cannot read the file ({exc})") from None
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise DataFileError(f"{path}: a directory, not a file of numbers") from None
+    except OSError as exc:
+        raise DataFileError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        at = raw[: exc.start].count(b"\n") + 1
+        raise DataFileError(f"{path}, line {at}: not UTF-8 text") from None
     values = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        for token in line.replace(",", " ").split():
+    for number, line in enumerate(text.splitlines(), start=1):  # never quoted: see top
+        for k, token in enumerate(line.replace(",", " ").split(), start=1):
             try:
                 value = float(token)
             except ValueError:
-                raise DataFileError(f"{path}, line {number}: {token!r} is not a number") from None
+                raise DataFileError(
+                    f"{path}, line {number}: item {k} is not a number (expected numbers, "
+                    "one per line or comma separated)"
+                ) from None
             if not math.isfinite(value):
-                raise DataFileError(f"{path}, line {number}: {token!r} is not finite")
+                raise DataFileError(f"{path}, line {number}: item {k} is not finite")
             values.append(value)
     if not values:
         raise DataFileError(f"{path}: no numbers in the file")

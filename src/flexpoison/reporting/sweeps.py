@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..sweeps.run import MEASURED, UNMEASURED
 from ..sweeps.spec import canonical
 from ..sweeps.store import STORE_NAME, StoreError, damaged, read_store
 
@@ -36,7 +37,8 @@ def plot_store(out_dir: str | os.PathLike) -> list[Path]:
     * ``metric_vs_rate__…png``: the test MSE / accuracy, likewise;
     * ``frontier__DATASET__MODEL__GOAL__rateR.png`` when the runs measured sanitizers:
       for each sanitizer, effect after sanitising against recall, one point per α
-      (means over seeds).
+      (means over seeds, of the runs in which it was measured: a run in which it
+      removed every row, or kept one class, is counted in the panel's title).
 
     Runs that differ in other settings (max_iter, tol, step, n_sigma, test_size,
     clean_removal) are never averaged together: such groups get a suffix.
@@ -113,14 +115,19 @@ def plot_store(out_dir: str | os.PathLike) -> list[Path]:
             fig = Figure(figsize=(5.2 * cols, 4.0 * nrows + 0.6), layout="constrained")
             axes = fig.subplots(nrows, cols, squeeze=False).ravel()
             clean = float(np.mean([r["result"]["refit"]["effect_clean"] for r in at]))
+            with_legend = False  # drawn on the first panel with points
             for ax, name in zip(axes, names):
-                points = []
+                points, unmeasured = [], Counter[str]()
                 for alpha in sorted({r["settings"]["alpha"] for r in at}):
-                    cell = [
-                        r["result"]["sanitizers"][name]
-                        for r in at
-                        if r["settings"]["alpha"] == alpha and name in r["result"]["sanitizers"]
-                    ]
+                    cell = []
+                    for r in at:
+                        row = r["result"]["sanitizers"].get(name)
+                        if r["settings"]["alpha"] != alpha or row is None:
+                            continue
+                        if row.get("outcome", MEASURED) == MEASURED:
+                            cell.append(row)
+                        else:  # it left no victim to refit: no effect to draw
+                            unmeasured[row["outcome"]] += 1
                     if cell:
                         points.append(
                             (
@@ -129,6 +136,13 @@ def plot_store(out_dir: str | os.PathLike) -> list[Path]:
                                 alpha,
                             )
                         )
+                title = name + "".join(
+                    f"\n({outcome} in {k} runs: not drawn)" for outcome, k in unmeasured.items()
+                )
+                if not points:
+                    ax.set_title(title, fontsize="medium")
+                    ax.set_axis_off()
+                    continue
                 recall, effect, alpha_values = (list(v) for v in zip(*points))
                 plot_frontier(
                     recall,
@@ -137,9 +151,10 @@ def plot_store(out_dir: str | os.PathLike) -> list[Path]:
                     goal,
                     references={"no attack": clean},
                     ax=ax,
-                    legend=ax is axes[0],
-                    title=name,
+                    legend=not with_legend,
+                    title=title,
                 )
+                with_legend = True
             for ax in axes[len(names) :]:
                 ax.set_axis_off()
             fig.suptitle(
@@ -190,7 +205,9 @@ def _drawable(settings, result) -> bool:
         return True
     cells = sanitizers.values() if isinstance(sanitizers, dict) else [None]
     return _holds(result.get("refit"), {"effect_clean": float}) and all(
-        _holds(cell, {"recall": float, "effect": float}) for cell in cells
+        _holds(cell, {"recall": float, "effect": float})
+        or (isinstance(cell, dict) and cell.get("outcome") in UNMEASURED)
+        for cell in cells
     )
 
 

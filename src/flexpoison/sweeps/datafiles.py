@@ -7,7 +7,10 @@ predict) with optional ``sep`` (one character, ``"tab"`` for a tab), ``task``
 must then share one) and ``name`` (default: the file's stem). The file is read by the
 same strict reader as ``flexpoison attack --data`` (:func:`flexpoison.data.load_csv_dataset`)
 when the sweep file is read, so a missing file, a missing column or a malformed row is
-refused before any run starts, naming the item.
+refused before any run starts, naming the item. An empty ``path``, a directory, or a
+path that is not a regular file (a device, a pipe) is refused as such. ``path`` may name
+any file, so no refusal prints what the file holds (:mod:`flexpoison.data.csvfile`):
+only the file, the line and what is wrong.
 
 Its runs call it ``NAME@HASH`` (``HASH``: the first 8 hex digits of the file's SHA-256),
 and carry ``data = {sha256, target, task, sep}`` in their settings, so that two files of
@@ -72,6 +75,8 @@ def csv_entry(check: _Checker, table: dict, where: str) -> CsvEntry:
                 '"COLUMN" } (optional: sep, task, name)',
             )
     given = check.string("datasets", table["path"], f"{where}path: ")
+    if not given.strip():
+        check.fail("datasets", f"{where}path: empty string; give the CSV file's path")
     path = Path(given).expanduser()
     path = (path if path.is_absolute() else check.path.parent / path).resolve()
     where = f"{where.removesuffix(': ')} ({given}): "
@@ -113,11 +118,18 @@ def read_entry(
             )
         task = tasks.pop()
     if not entry.path.is_file():
-        check.fail(
-            "datasets",
-            f"{where}no such file {entry.path} (a relative path is read from the sweep "
-            "file's folder)",
-        )
+        if entry.path.is_dir():
+            problem = f"{entry.path} is a directory, not a CSV file; name a file in it"
+        elif entry.path.exists():
+            problem = (
+                f"{entry.path} is not a regular file (a device, a pipe or a socket); name "
+                "a CSV file"
+            )
+        else:
+            problem = (
+                f"no such file {entry.path} (a relative path is read from the sweep file's folder)"
+            )
+        check.fail("datasets", where + problem)
     try:
         dataset = load_csv_dataset(entry.path, entry.target, task, sep=entry.sep, name=entry.name)
     except FlexPoisonError as exc:

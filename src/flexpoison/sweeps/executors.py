@@ -19,7 +19,7 @@ from pathlib import Path
 from .._progress import progress_bar
 from .run import Outcome, execute_run, failed_outcome, one_line, versions
 from .spec import Run, Sweep
-from .store import STORE_NAME, ResultsStore, StoreError, exclusive
+from .store import STORE_NAME, ResultsStore, StoreError, exclusive, remove_partial
 
 # --------------------------------------------------------------------- executors
 
@@ -321,6 +321,7 @@ def run_sweep(
             executor, runner = stack.enter_context(_executor(workers, scheduler, dask_local))
         out_dir.mkdir(parents=True, exist_ok=True)
         stack.enter_context(exclusive(out_dir))
+        remove_partial(out_dir)  # a store a killed sweep was building
         store = stack.enter_context(ResultsStore(store_path))
         todo = to_run(store.statuses())  # under the lock: a subset of the runs above
         skipped = len(sweep.runs) - len(todo)

@@ -248,8 +248,9 @@ def _read_table(path: Path) -> dict:
         document = tomllib.loads(text.decode("utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise SweepFileError(path, None, f"not valid TOML: {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise SweepFileError(path, None, f"not UTF-8 text: {exc}") from None
+    except UnicodeDecodeError as exc:  # where, not which bytes: see data.csvfile
+        line = text[: exc.start].count(b"\n") + 1
+        raise SweepFileError(path, None, f"line {line}: not UTF-8 text") from None
     except OSError as exc:
         raise SweepFileError(path, None, f"cannot read it: {exc.strerror or exc}") from None
     for key in document:

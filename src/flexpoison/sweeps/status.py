@@ -26,6 +26,9 @@ class StatusReport:
     failures: tuple[tuple[str, str, str, int], ...]  # (run_id, label, error, attempts)
     groups: tuple[tuple[tuple[str, str, str], Counter], ...]  # (ds, model, goal) → counts
     means: dict = field(default_factory=dict)  # (ds, model, goal) → mean numbers
+    #: (sanitizer, outcome, runs, first run's id): the done runs in which a sanitizer
+    #: left nothing to refit the victim on (``run.UNMEASURED``), in grid order
+    unmeasured: tuple[tuple[str, str, int, str], ...] = ()
 
 
 def sweep_status(sweep: Sweep, out_dir: str | os.PathLike) -> StatusReport:
@@ -55,6 +58,7 @@ class _Tally:
             self.groups.setdefault(group, Counter())["pending"] += 1
         self.sums: dict[tuple, list[float]] = {}  # the table's numbers and wall seconds
         self.failed: dict[str, tuple[str, int]] = {}  # run_id → (error, attempts)
+        self.unmeasured: dict[str, tuple[tuple[str, str], ...]] = {}  # run_id → …
         self.other_runs = 0
 
     def add(self, row: Summary) -> None:
@@ -72,6 +76,8 @@ class _Tally:
                 sums[k] += value
         elif row.status == "failed":
             self.failed[row.run_id] = (row.error or "", row.attempts)
+        if row.status == "done" and row.unmeasured:
+            self.unmeasured[row.run_id] = row.unmeasured
 
     def report(self, store_exists: bool) -> StatusReport:
         """The counts, failures (in grid order) and means per group."""
@@ -87,6 +93,10 @@ class _Tally:
             group: tuple(v / self.groups[group]["done"] for v in sums)
             for group, sums in self.sums.items()
         }
+        unmeasured: dict[tuple[str, str], list] = {}
+        for run in self.sweep.runs:
+            for key in self.unmeasured.get(run.run_id, ()):
+                unmeasured.setdefault(key, [0, run.run_id])[0] += 1
         return StatusReport(
             len(self.sweep.runs),
             total["done"],
@@ -97,6 +107,7 @@ class _Tally:
             failures,
             tuple(self.groups.items()),
             means,
+            tuple((*key, runs, first) for key, (runs, first) in unmeasured.items()),
         )
 
 
@@ -130,7 +141,18 @@ def format_table(report: StatusReport, width: int = TABLE_WIDTH) -> str:
     lines = _columns(keys + counted + numbers, rows)
     if max(map(len, lines)) > width:
         lines = _columns(keys + counted, rows) + [""] + _columns(keys + numbers, rows)
-    return "\n".join([*lines, legend])
+    return "\n".join([*lines, legend, *unmeasured_lines(report)])
+
+
+def unmeasured_lines(report: StatusReport) -> list[str]:
+    """One line per (sanitizer, outcome) that left a victim unmeasured in some runs:
+    ``sanitizer 'loss' removed every row in 3 of 8 done runs (e.g. RUN_ID): no effect
+    or test metric after it there``."""
+    return [
+        f"sanitizer {name!r} {outcome} in {runs} of {report.done} done runs (e.g. {first}): "
+        "no effect or test metric after it there"
+        for name, outcome, runs, first in report.unmeasured
+    ]
 
 
 def _columns(head: list[str], rows: list[dict[str, str]]) -> list[str]:
@@ -155,4 +177,4 @@ def short_number(value: float) -> str:
     return f"{value:.3g}"
 
 
-__all__ = ["StatusReport", "sweep_status", "format_table", "short_number"]
+__all__ = ["StatusReport", "sweep_status", "format_table", "unmeasured_lines", "short_number"]

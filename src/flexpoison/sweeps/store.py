@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..errors import FlexPoisonError
-from .run import Outcome
+from .run import MEASURED, UNMEASURED, Outcome
 from .spec import SCHEMA_VERSION, canonical
 
 STORE_NAME = "results.sqlite"
@@ -53,6 +53,12 @@ class ResultsStore:
     Opening it runs SQLite's ``PRAGMA quick_check`` (about half a second for a store of
     :data:`~flexpoison.sweeps.spec.MAX_RUNS` runs), and any SQLite error while it is
     read or written becomes one :class:`StoreError` naming the file and what to do.
+
+    With ``create`` (the default), a missing store is created whole: built under a
+    temporary name beside it, tables and schema version committed, then moved into
+    place in one step (:func:`_create`), so another process never sees a store half
+    made. Writers hold :func:`exclusive` while they create and write. Without
+    ``create``, a missing store is refused and none is created.
     """
 
     def __init__(self, path: str | os.PathLike, *, create: bool = True):
@@ -68,7 +74,11 @@ class ResultsStore:
                 "'flexpoison sweep FILE --out DIR' first"
             )
         try:
-            self.conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            if create and not self.path.exists():
+                _create(self.path)
+            # mode=rw: open the store, never create an empty file in its place
+            uri = f"{self.path.absolute().as_uri()}?mode=rw"
+            self.conn = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None)
         except sqlite3.DatabaseError as exc:
             raise _unusable(self.path, exc) from None
         try:
@@ -139,17 +149,22 @@ class ResultsStore:
 
     def summaries(self) -> Iterator[Summary]:
         """Every row as a :class:`Summary`, streamed: only the columns it holds are read,
-        and of a done run's JSON result only :data:`SUMMARY_NUMBERS`, extracted by
-        SQLite (the results are never decoded here, nor all held at once)."""
+        and of a done run's JSON result only :data:`SUMMARY_NUMBERS` and its sanitizers'
+        rows, extracted by SQLite (the results are never decoded here, nor all held at
+        once; the sanitizers' rows only when one of them was not measured)."""
         _ensure_json_extract(self.conn)
-        fields = ", ".join(f"json_extract(result, '$.{key}')" for key in SUMMARY_NUMBERS)
+        fields = ", ".join(
+            f"json_extract(result, '$.{key}')" for key in (*SUMMARY_NUMBERS, "sanitizers")
+        )
         query = f"SELECT run_id, status, error, attempts, wall_seconds, {fields} FROM runs"
         with self._guard():
             for run_id, status, error, attempts, seconds, *values in self.conn.execute(query):
+                *values, sanitizers = values
                 numbers = tuple(values) if status == "done" else None
                 if numbers is not None and not all(_is_number(v) for v in numbers):
                     raise damaged(self.path, f"run {run_id} is done but lacks its numbers")
-                yield Summary(run_id, status, error, attempts, seconds, numbers)
+                unmeasured = _unmeasured(self.path, run_id, sanitizers)
+                yield Summary(run_id, status, error, attempts, seconds, numbers, unmeasured)
 
     def record(self, outcome: Outcome) -> None:
         """Write one finished run atomically; a 'done' row is never replaced."""
@@ -233,6 +248,89 @@ class Summary(NamedTuple):
     attempts: int
     wall_seconds: float
     numbers: tuple[float, ...] | None  # SUMMARY_NUMBERS of a done run, else None
+    #: (sanitizer, outcome) of each sanitizer the run could not measure (run.UNMEASURED)
+    unmeasured: tuple[tuple[str, str], ...] = ()
+
+
+def _unmeasured(path: Path, run_id: str, sanitizers: str | None) -> tuple[tuple[str, str], ...]:
+    """(sanitizer, outcome) of the sanitizers of one result's rows (JSON text) that left
+    nothing to refit the victim on; the text is decoded only when it names one."""
+    if sanitizers is None or not any(f'"{o}"' in sanitizers for o in UNMEASURED):
+        return ()
+    try:
+        rows = json.loads(sanitizers)
+        return tuple(
+            (name, row["outcome"])
+            for name, row in rows.items()
+            if row.get("outcome", MEASURED) != MEASURED
+        )
+    except (ValueError, TypeError, AttributeError, KeyError):
+        raise damaged(path, f"the sanitizers of run {run_id} are not readable") from None
+
+
+#: The start of the name under which a new store is built (:func:`_create`).
+PARTIAL_PREFIX = f".{STORE_NAME}.new-"
+
+
+def _create(path: Path) -> None:
+    """Create an empty store at ``path`` in one step: build it beside ``path`` under a
+    temporary name (tables, schema version, WAL journal mode, all committed and
+    synced), then hard-link it into place, which fails if ``path`` appeared meanwhile
+    (that store is then kept), or, on a file system without hard links, rename it.
+    A build left by a killed process is removed by :func:`remove_partial`."""
+    partial = path.with_name(f"{PARTIAL_PREFIX}{os.getpid()}-{os.urandom(4).hex()}")
+    try:
+        conn = sqlite3.connect(partial, isolation_level=None)
+        try:
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            conn.execute("COMMIT")
+            conn.execute("PRAGMA journal_mode=WAL")  # recorded in the file's header
+        finally:
+            conn.close()  # the last connection: SQLite removes the -wal and -shm files
+        try:
+            os.link(partial, path)
+        except FileExistsError:
+            pass  # another process created it first: its store stands
+        except OSError:  # no hard links here
+            os.replace(partial, path)
+        _sync_directory(path.parent)
+    finally:
+        for leftover in _partial_files(path.parent, partial.name):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+
+
+def _partial_files(folder: Path, prefix: str) -> list[Path]:
+    """The files of a store built under a name starting with ``prefix`` (the database,
+    its -wal, -shm and -journal files)."""
+    return [p for p in folder.iterdir() if p.name.startswith(prefix)]
+
+
+def _sync_directory(folder: Path) -> None:
+    """Make a rename or link in ``folder`` durable (where the system allows it)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove_partial(out_dir: Path) -> None:
+    """Remove the stores a killed sweep left half-built in ``out_dir`` (call it under
+    :func:`exclusive`: no other sweep is building one then)."""
+    for leftover in _partial_files(out_dir, PARTIAL_PREFIX):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
 
 
 def damaged(path: str | os.PathLike, detail: str) -> StoreError:
@@ -287,16 +385,21 @@ def _ensure_json_extract(conn: sqlite3.Connection) -> None:
 
 
 def _json_extract(text: str | None, path: str):
-    """``json_extract(text, '$.key')`` for a number (other values: NULL)."""
+    """``json_extract(text, '$.key')`` for a number or an object (as JSON text, as
+    SQLite returns it); other values: NULL."""
     value = None if text is None else json.loads(text).get(path.removeprefix("$."))
+    if isinstance(value, dict):
+        return json.dumps(value, separators=(",", ":"))
     return value if _is_number(value) else None
 
 
 @contextlib.contextmanager
 def exclusive(out_dir: Path) -> Iterator[None]:
-    """Hold OUT/.flexpoison-sweep.lock: one sweep writes into a store at a time.
+    """Hold OUT/.flexpoison-sweep.lock: one sweep creates and writes a store at a time.
 
     An OS lock (flock), released by the kernel however the process ends (SIGKILL too).
+    A second sweep on the same ``out_dir`` does not wait: it is refused at once with a
+    :class:`StoreError` saying the store is in use, by which process, and what to do.
     """
     try:
         import fcntl
@@ -311,9 +414,10 @@ def exclusive(out_dir: Path) -> Iterator[None]:
             handle.seek(0)
             holder = handle.read().strip()
             raise StoreError(
-                f"{out_dir}: another flexpoison sweep is writing into this "
-                f"store{f' (pid {holder})' if holder else ''}; wait for it "
-                "or use another --out"
+                f"{out_dir / STORE_NAME}: in use by another flexpoison sweep"
+                f"{f' (pid {holder})' if holder else ''}, which is writing into it; wait "
+                "for it to end and run this command again (runs already in the store are "
+                "not run again), or give another --out"
             ) from None
         handle.seek(0)
         handle.truncate()
@@ -339,5 +443,6 @@ __all__ = [
     "Summary",
     "damaged",
     "exclusive",
+    "remove_partial",
     "read_store",
 ]
