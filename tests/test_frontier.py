@@ -359,3 +359,19 @@ def test_cli_help_documents_every_option():
     for param in frontier_command.params:
         if param.name != "help":
             assert param.help, param.name
+
+
+def test_a_sanitizer_that_removes_every_row_is_one_named_error_in_the_pipeline():
+    """The frontier and a command refit the victim on what a sanitizer kept: none is
+    a FlexPoisonError naming the cause (it was scikit-learn's raw '0 sample(s)')."""
+    from flexpoison import models
+    from flexpoison.attack import goal_from_name
+    from flexpoison.data import load_dataset
+    from flexpoison.errors import InvalidInputError
+    from flexpoison.experiments.paper import split_dataset
+    from flexpoison.experiments.pipeline import Experiment
+
+    split = split_dataset(load_dataset("iris"), test_size=0.3, seed=0)
+    experiment = Experiment(models.get("logistic").make(), goal_from_name("availability"), split)
+    with pytest.raises(InvalidInputError, match="a sanitizer removed every row"):
+        experiment.refit(split.X_train[:0], split.y_train[:0])

@@ -256,6 +256,11 @@ class Experiment:
     def refit(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
         """θ of scikit-learn's fit of the victim on (X, y), solved tightly; without θ,
         its decision values at the goal's rows followed by those at the test rows."""
+        if len(y) == 0:
+            raise InvalidInputError(
+                "a sanitizer removed every row (clean and poison), so the victim cannot "
+                "be refitted on the rows it kept; calibrate it to remove fewer rows"
+            )
         if self.victim.classes is not None and np.unique(y).size < 2:
             raise InvalidInputError(
                 "the rows kept by a sanitizer hold a single class; "
