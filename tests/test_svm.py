@@ -24,6 +24,7 @@ from flexpoison import (
     Availability,
     FlexiblePoisoning,
     Integrity,
+    LossAvailability,
     UnsupportedEstimatorError,
     engine,
     models,
@@ -127,6 +128,43 @@ def test_exact_solver_agrees_with_liblinear(kind, seed):
     assert _objective_value(estimator, X, y, ours) <= _objective_value(estimator, X, y, theirs) * (
         1 + 1e-12
     )
+
+
+def _lattice_svc(seed: int):
+    """Integer-valued rows (levels × a scale from 1e-2 to 1e3), many of them duplicated,
+    against LinearSVC(loss='hinge'): at the optimum more rows sit on the margin than θ
+    has coordinates, and duplicates reach the margin together."""
+    rng = np.random.default_rng(seed)
+    n, d = int(rng.integers(20, 120)), int(rng.integers(1, 5))
+    levels = int(rng.integers(2, 5))
+    X = rng.integers(0, levels, size=(n, d)).astype(float) * 10.0 ** rng.uniform(-2, 3)
+    rng.choice(["svc", "svr"])  # the draws of the fuzz run that found these cases
+    C = float(10 ** rng.uniform(-2, 3))
+    y = (X.sum(1) + rng.normal(size=n) * X.std() > X.sum(1).mean()).astype(int)
+    y[:2] = [0, 1]
+    goal = [Availability(), LossAvailability(), Integrity()][int(rng.integers(3))]
+    return LinearSVC(C=C, loss="hinge"), goal, X, y
+
+
+@pytest.mark.parametrize("seed", [1, 8, 43, 44, 51])
+def test_duplicated_rows_reaching_a_knot_do_not_stop_the_solver(seed):
+    """Issue 22: rows on the knots that depend on the others (duplicates, a lattice's
+    extra margin rows) raised SingularHessianError. They now leave the knot set, and
+    the attack's θ_p is liblinear's optimum: no worse in the objective than a tight
+    liblinear refit, and equal to it when liblinear converges."""
+    estimator, goal, X, y = _lattice_svc(seed)
+    assert np.unique(X, axis=0).shape[0] < X.shape[0]  # duplicated rows
+    result = FlexiblePoisoning(estimator, goal=goal, alpha=0.0, n_points=3,
+                               random_state=seed).generate(X, y)
+    rows, targets = np.vstack([X, result.X_poison]), np.append(y, result.y_poison)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        theirs = models.theta_of(tight(estimator).fit(rows, targets))
+    ours = result.theta_poisoned
+    assert _objective_value(estimator, rows, targets, ours) <= _objective_value(
+        estimator, rows, targets, theirs) * (1 + 1e-12)
+    if not caught:
+        assert np.linalg.norm(ours - theirs) <= 1e-6 * np.linalg.norm(theirs)
 
 
 def _on_a_knot(estimator, X, y, goal, targets):
