@@ -14,6 +14,7 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MaxAbsScaler, StandardScaler
@@ -24,6 +25,7 @@ from flexpoison import (
     Availability,
     FlexiblePoisoning,
     Integrity,
+    LossAvailability,
     UnsupportedEstimatorError,
     engine,
     models,
@@ -127,6 +129,98 @@ def test_exact_solver_agrees_with_liblinear(kind, seed):
     assert _objective_value(estimator, X, y, ours) <= _objective_value(estimator, X, y, theirs) * (
         1 + 1e-12
     )
+
+
+def _lattice_svc(seed: int):
+    """Integer-valued rows (levels × a scale from 1e-2 to 1e3), many of them duplicated,
+    against LinearSVC(loss='hinge'): at the optimum more rows sit on the margin than θ
+    has coordinates, and duplicates reach the margin together."""
+    rng = np.random.default_rng(seed)
+    n, d = int(rng.integers(20, 120)), int(rng.integers(1, 5))
+    levels = int(rng.integers(2, 5))
+    X = rng.integers(0, levels, size=(n, d)).astype(float) * 10.0 ** rng.uniform(-2, 3)
+    rng.choice(["svc", "svr"])  # the draws of the fuzz run that found these cases
+    C = float(10 ** rng.uniform(-2, 3))
+    y = (X.sum(1) + rng.normal(size=n) * X.std() > X.sum(1).mean()).astype(int)
+    y[:2] = [0, 1]
+    goal = [Availability(), LossAvailability(), Integrity()][int(rng.integers(3))]
+    return LinearSVC(C=C, loss="hinge"), goal, X, y
+
+
+@pytest.mark.parametrize("seed", [1, 8, 43, 44, 51])
+def test_duplicated_rows_reaching_a_knot_do_not_stop_the_solver(seed):
+    """Issue 22: rows on the knots that depend on the others (duplicates, a lattice's
+    extra margin rows) raised SingularHessianError. They now leave the knot set, and
+    the attack's θ_p is liblinear's optimum: no worse in the objective than a tight
+    liblinear refit, and equal to it when liblinear converges."""
+    estimator, goal, X, y = _lattice_svc(seed)
+    assert np.unique(X, axis=0).shape[0] < X.shape[0]  # duplicated rows
+    result = FlexiblePoisoning(estimator, goal=goal, alpha=0.0, n_points=3,
+                               random_state=seed).generate(X, y)
+    rows, targets = np.vstack([X, result.X_poison]), np.append(y, result.y_poison)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        theirs = models.theta_of(tight(estimator).fit(rows, targets))
+    ours = result.theta_poisoned
+    assert _objective_value(estimator, rows, targets, ours) <= _objective_value(
+        estimator, rows, targets, theirs) * (1 + 1e-12)
+    if not caught:
+        assert np.linalg.norm(ours - theirs) <= 1e-6 * np.linalg.norm(theirs)
+
+
+def _subgradient_residual(estimator, X, y, theta, tol=1e-7) -> float:
+    """How far θ = (w, b) is from liblinear's optimum, independent of any solver: the
+    least ‖θ + C·Σ g_i φ_i‖ / ‖θ‖ over the subgradients g_i of the loss at each row
+    (φ_i = (x_i, 1), intercept_scaling 1: every coordinate penalised by ½θ²), a bounded
+    least-squares problem; 0 exactly at the optimum."""
+    from scipy.optimize import lsq_linear
+
+    Z = np.hstack([X, np.ones((X.shape[0], 1))])
+    z, C = Z @ theta, estimator.C
+    if isinstance(estimator, LinearSVC):
+        s = np.where(y == np.unique(y)[1], 1.0, -1.0)
+        m = s * z
+        on = np.abs(m - 1) <= tol
+        lo = np.where(on, np.minimum(-s, 0.0), np.where(m < 1, -s, 0.0))
+        hi = np.where(on, np.maximum(-s, 0.0), np.where(m < 1, -s, 0.0))
+    else:
+        r, e = z - y, estimator.epsilon
+        up, down = np.abs(r - e) <= tol, np.abs(r + e) <= tol
+        lo = np.where(down, -1.0, np.where(up, 0.0, np.sign(r) * (np.abs(r) > e)))
+        hi = np.where(up, 1.0, np.where(down, 0.0, np.sign(r) * (np.abs(r) > e)))
+    free = lo < hi
+    fixed = theta + C * Z[~free].T @ lo[~free]
+    if free.any():
+        g = lsq_linear(C * Z[free].T, -fixed, bounds=(lo[free], hi[free]), tol=1e-14).x
+        fixed = fixed + C * Z[free].T @ g
+    return float(np.linalg.norm(fixed) / np.linalg.norm(theta))
+
+
+@pytest.mark.parametrize("estimator", [LinearSVC(C=2.9, loss="hinge"), LinearSVR(C=2.9)])
+def test_theta_at_feature_scale_1000_is_the_optimum(estimator):
+    """Issue 22: at feature scale 1000, θ_p differed from a tight liblinear refit by
+    1.75e3 (LinearSVC) and 1.4e3 (LinearSVR) relative to max|θ|. liblinear is the one off
+    (its coordinate descent stops at max_iter far away, where its random order leaves
+    it): θ_p meets the optimality condition 0 ∈ ∂P(θ) to 1e-9, liblinear's misses it by
+    orders of magnitude, and P(θ_p) is lower."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 4)) * 1000.0
+    score = X @ np.array([1.0, -2.0, 0.5, 0.0]) / 1000.0
+    noise = np.random.default_rng(1).normal(size=100)
+    y = (score + 0.5 * noise > 0).astype(int) if isinstance(estimator, LinearSVC) else (
+        score + 0.3 * noise)
+    result = FlexiblePoisoning(estimator, goal=Availability(), alpha=0.0, n_points=3,
+                               random_state=0).generate(X, y)
+    rows, targets = np.vstack([X, result.X_poison]), np.append(y, result.y_poison)
+    ours = np.asarray(result.theta_poisoned)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fitted = clone(estimator).set_params(tol=1e-12, max_iter=1_000_000, random_state=0)
+        theirs = models.theta_of(fitted.fit(rows, targets))
+    assert _subgradient_residual(estimator, rows, targets, ours) < 1e-9
+    assert _subgradient_residual(estimator, rows, targets, theirs) > 1.0
+    assert _objective_value(estimator, rows, targets, ours) < _objective_value(
+        estimator, rows, targets, theirs)
 
 
 def _on_a_knot(estimator, X, y, goal, targets):

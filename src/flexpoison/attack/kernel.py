@@ -48,9 +48,10 @@ class DecisionEffect:
         return float(np.maximum(margin, 0.0).sum()) / n, -(self.target * (margin > 0)) / n
 
 
-def _fit(kernel: Kernel, X, t, C: float, K=None) -> DualFit:
-    """:func:`dual.fit` with libsvm's solver (:func:`kernel_models.libsvm_fit`)."""
-    return dual.fit(kernel, X, t, C, K, solve=kernel_models.libsvm_fit)
+def _fit(kernel: Kernel, X, t, C: float, K=None, name="the classifier", start=None) -> DualFit:
+    """:func:`dual.fit` with libsvm's solver (:func:`kernel_models.libsvm_fit`), from
+    the model state ``start`` (β…, b) of a previous fit when given."""
+    return dual.fit(kernel, X, t, C, K, solve=kernel_models.libsvm_fit, name=name, start=start)
 
 
 class KernelEvaluation(Evaluation):
@@ -108,8 +109,10 @@ class KernelObjective(Objective):
         alpha: float,
         effect: DecisionEffect,
         scaled: bool = False,
+        name: str = "the classifier",
     ):
         self.victim, self.kernel, self.C, self.scaled = victim, kernel, C, scaled
+        self.name = name
         self.X, self.t = X, t
         self.pairs = kernel.base(X, X)  # γ-free (rbf: squared distances)
         self.gram = self.kernel_for(X)[0].apply(self.pairs)
@@ -121,7 +124,7 @@ class KernelObjective(Objective):
         self.shift = np.zeros(self.n_features)
         self.stats = None
         self._solver, self._newton = None, None
-        self.Theta_start = _fit(self.kernel_for(X)[0], X, t, C, self.gram).Theta
+        self.Theta_start = _fit(self.kernel_for(X)[0], X, t, C, self.gram, name).Theta
         if effect.kind == "squared":
             self.theta_reference = effect.target.copy()
         else:
@@ -131,7 +134,8 @@ class KernelObjective(Objective):
     def build(cls, estimator, victim: Victim, X, y, t, x_c, goal: Goal, alpha: float):
         """The objective of a kernel ``estimator`` trained on (X, y) (t: encoded ±1)."""
         kernel, C, scaled = kernel_models.kernel_of(estimator, X.shape[1])
-        effect = _effect(goal, victim, X, y, kernel_models.label(estimator))
+        name = kernel_models.label(estimator)
+        effect = _effect(goal, victim, X, y, name)
         return cls(
             victim=victim,
             kernel=kernel,
@@ -143,6 +147,7 @@ class KernelObjective(Objective):
             alpha=alpha,
             effect=effect,
             scaled=scaled,
+            name=name,
         )
 
     def kernel_for(self, X: np.ndarray) -> tuple[dual.Kernel, np.ndarray | None]:
@@ -189,11 +194,17 @@ class KernelObjective(Objective):
         exact: bool = True,
     ) -> Evaluation:
         """Fit the victim on the training rows plus (x, t); W (and its gradient). Always
-        exact (``exact`` is the interface of :meth:`Objective.evaluate`)."""
+        exact (``exact`` is the interface of :meth:`Objective.evaluate`); the fit starts
+        from ``Theta_init`` (β…, b), or from the training rows' optimum."""
+        with dual.one_blas_thread():
+            return self._evaluate(x, t, Theta_init, with_gradient or with_y)
+
+    def _evaluate(self, x, t, Theta_init, with_gradient: bool) -> Evaluation:
         X_all = np.vstack([self.X, x[None]])
         kernel, slope = self.kernel_for(X_all)
         gram = self._gram_with(x, kernel)
-        fit = _fit(kernel, X_all, np.append(self.t, t), self.C, gram)
+        start = self.Theta_start if Theta_init is None else Theta_init
+        fit = _fit(kernel, X_all, np.append(self.t, t), self.C, gram, self.name, start)
         f = fit.decision(kernel, self.decision_effect.Z)
         E, dE = self.decision_effect(f)
         offset = x - self.x_c
@@ -203,13 +214,14 @@ class KernelObjective(Objective):
         state = engine.Fit(fit.Theta, None, None, X_all.shape[0])
         ev = KernelEvaluation(W, C, E, x, t, x, f, None, None, state, dE)
         ev.dual, ev.kernel, ev.gamma_slope = fit, kernel, slope
-        return self.differentiate(ev) if with_gradient or with_y else ev
+        return self.differentiate(ev) if with_gradient else ev
 
     def differentiate(self, ev: Evaluation, *, with_y: bool = False) -> Evaluation:
         """``ev`` with ∇_{x_p} W (module docstring)."""
         assert isinstance(ev, KernelEvaluation) and ev.dE is not None
         weight = self._sign * (1 - self.alpha)
-        gE = ev.dual.adjoint(ev.kernel, self.decision_effect.Z, ev.dE, ev.gamma_slope)
+        with dual.one_blas_thread():
+            gE = ev.dual.adjoint(ev.kernel, self.decision_effect.Z, ev.dE, ev.gamma_slope)
         grad = (2.0 * self.alpha) * (ev.x - self.x_c) + weight * gE
         out = KernelEvaluation(
             ev.W, ev.C, ev.E, ev.x, ev.t, ev.phi, ev.theta, grad, None, ev.fit, ev.dE
@@ -231,7 +243,9 @@ class KernelObjective(Objective):
         kernel = self.kernel_for(X)[0]
         new.pairs = self.kernel.base(X, X)
         new.X, new.t, new.gram = X, t, kernel.apply(new.pairs)
-        new.Theta_start = _fit(kernel, X, t, self.C, new.gram).Theta if Theta is None else Theta
+        new.Theta_start = (
+            _fit(kernel, X, t, self.C, new.gram, self.name).Theta if Theta is None else Theta
+        )
         return new
 
     def with_point(self, x: np.ndarray, t: float, Theta: np.ndarray) -> Objective:

@@ -8,9 +8,12 @@ the KKT conditions are equalities,
 
     Σ_j β_j k(x_i, x_j) + b = ỹ_i   (i ∈ S),      Σ_j β_j = 0,
 
-a linear system M·(β_S, b) = r with M = [[K_SS, 1], [1ᵀ, 0]]. :func:`fit` takes the
-sets from libsvm (through scikit-learn, at a tight tolerance) and solves this system
-exactly ("polishing"), so that the fit is libsvm's optimum to rounding.
+a linear system M·(β_S, b) = r with M = [[K_SS, 1], [1ᵀ, 0]]. :func:`fit` starts from
+libsvm (through scikit-learn) or from a previous optimum and finishes with an exact
+active-set method on the dual (:mod:`flexpoison.engine.active_set`) whose last step
+solves this system, so that every row meets its set's condition to rounding; libsvm's
+own answer is off where its single-precision kernel cache or its iteration limit bites
+(a large C, large kernel values).
 
 Differentiating the system in a row x_c (the poison row, the last one) while the sets
 hold — Biggio, Nelson and Laskov, *Poisoning Attacks against Support Vector Machines*,
@@ -23,7 +26,21 @@ ICML 2012 — gives M·∂(β_S, b)/∂x_c = −D with
 
     ∂f(z)/∂x_c = Σ_{j∈S} ∂β_j k(z, x_j) + ∂b + β_c ∇k(z, x_c).
 
-:func:`adjoint` evaluates Σ_z g_z ∂f(z)/∂x_c for weights g with one solve of M. A row
+:func:`adjoint` evaluates Σ_z g_z ∂f(z)/∂x_c for weights g with one solve of M.
+
+**Degenerate margin sets.** With duplicated rows, or more margin rows than the kernel's
+feature space has room for (a linear kernel holding more than d + 1 rows on its
+margins, as integer-valued data does), M is singular; β_S is then not unique but f
+is. M's solves keep an independent subset B of its equations, the candidate row's
+dropped first (:class:`~flexpoison.engine.margin.MarginSystem`), with every β_S an
+unknown, and take the least-norm solution: ∂(β_S, b) = −M_B⁺D_B. Where the dropped
+equations are implied by the kept ones (duplicated clean rows; a margin over-determined
+by clean rows) every equality keeps holding and this is the exact derivative: no null
+vector of M moves f (:mod:`flexpoison.engine.margin`). Where the candidate's own
+equation is dropped — it lies on the margin at a point the clean margin rows already
+pin, e.g. on a duplicate of one of them — f has a kink in x_c, and the gradient is the
+one-sided one of the side on which the candidate leaves the margin while the clean
+margin rows hold it (their β absorb its weight). A row
 off the margin (β_c = 0) does not move f: its gradient is exactly zero — unless γ
 itself moves with the rows (scikit-learn's gamma='scale', γ = 1/(d·Var X)): then every
 k(·, ·) moves with ∂k/∂γ·∂γ/∂x_c, which adds (Σ_j β_j ∂k(x_i, x_j)/∂γ)·∂γ/∂x_c to D_i
@@ -37,9 +54,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import SingularHessianError
+from ..errors import ConvergenceError
+from .active_set import BOUND, MARGIN, OFF, finish
+from .margin import MarginSystem
 
-_SET_TOL = 1e-8  # α within this share of C from 0 or C is at the bound
+_SET_TOL = 1e-8  # α within this share of the largest α from 0 (or of C from C) is at it
+_TOL = 1e-12  # libsvm's tolerance on the margins (units of f)
+_LOOSEST = 1e-3  # … at most, when its rounding makes 1e-12 unreachable
+_ITER_PER_ROW, _MIN_ITER = 100, 100_000  # libsvm's iterations: max(1e5, 100·N)
+_STEPS_PER_ROW, _EXTRA_STEPS = 10, 1000  # active-set steps: 10·N + 1000
+_KKT_TOL = 1e-9  # a row may miss its set's condition by this (units of f) …
+_WORST = 1e-4  # … or 100 × f's rounding; a fit whose allowance exceeds this is refused
+_EPS = float(np.finfo(float).eps)
 
 
 @dataclass(frozen=True)
@@ -103,14 +129,15 @@ class Kernel:
 @dataclass(frozen=True)
 class DualFit:
     """The classifier's optimum on rows X (N × d) with targets ỹ = ±1: β = αỹ, b, the margin
-    set S, and the LU factor of M. ``Theta`` is (β…, b): the state a search carries."""
+    set S, and the factor of its equalities (:class:`~flexpoison.engine.margin.MarginSystem`,
+    None when S is empty). ``Theta`` is (β…, b): the state a search carries."""
 
     X: np.ndarray
     t: np.ndarray
     beta: np.ndarray
     b: float
     margin: np.ndarray
-    lu: tuple | None
+    system: MarginSystem | None
 
     @property
     def Theta(self) -> np.ndarray:
@@ -141,13 +168,11 @@ class DualFit:
         sv = np.flatnonzero(self.beta)
         if gamma_slope is not None:
             out = out + (g @ kernel.gamma_derivative(Z, self.X[sv]) @ self.beta[sv]) * gamma_slope
-        if self.lu is None:
+        if self.system is None:
             return out
-        from scipy.linalg import lu_solve
-
         S = self.margin
         a = np.append(kernel.matrix(Z, self.X[S]).T @ g, g.sum())
-        u = lu_solve(self.lu, a, trans=1)
+        u = self.system.adjoint(a)
         D = np.zeros((S.size + 1, d))
         D[: S.size] = beta_c * kernel.gradient(self.X[S], x_c)
         if gamma_slope is not None:
@@ -173,57 +198,139 @@ def scaled_gamma(X: np.ndarray) -> tuple[float, np.ndarray]:
     return gamma, -2.0 * gamma * gamma * (X[-1] - X.mean()) / N
 
 
+def set_codes(beta: np.ndarray, C: float) -> np.ndarray:
+    """Each row's set from its α = |β| (:data:`~flexpoison.engine.active_set.OFF`,
+    ``MARGIN``, ``BOUND``), with α within :data:`_SET_TOL` of the largest α (at most C)
+    from 0, or of C from C, at that bound."""
+    alpha = np.abs(beta)
+    codes = np.full(beta.size, MARGIN)
+    codes[alpha <= _SET_TOL * min(C, float(alpha.max(initial=0.0)))] = OFF
+    codes[alpha >= C * (1.0 - _SET_TOL)] = BOUND
+    return codes
+
+
+def libsvm_tolerance(K: np.ndarray, C: float) -> float:
+    """libsvm's stopping tolerance on the margins: 1e-12, raised to 10 times the largest
+    rounding its gradients can carry, 10ε·C·max_i Σ_j |k(x_i, x_j)| (libsvm never stops
+    below it), at most 1e-3; :func:`fit` finishes the optimum exactly either way."""
+    noise = 10.0 * _EPS * C * float(np.abs(K).sum(axis=1).max(initial=0.0))
+    return min(_LOOSEST, max(_TOL, noise))
+
+
+def feasible_start(start: np.ndarray | None, t: np.ndarray, C: float) -> np.ndarray | None:
+    """(β…, b) to start the active-set method from: ``start`` on the same rows, or on
+    the rows before the last one (the candidate then starts off the margin, β = 0);
+    None when it has another length or β breaks 0 ≤ ỹβ ≤ C or Σβ = 0 (to 1e-9·C)."""
+    if start is None:
+        return None
+    row = np.ravel(start)
+    if row.size == t.size:
+        row = np.concatenate([row[:-1], [0.0], row[-1:]])
+    if row.size != t.size + 1:
+        return None
+    alpha = t * row[:-1]
+    slack = 1e-9 * C
+    if alpha.min() < -slack or alpha.max() > C + slack or abs(row[:-1].sum()) > slack:
+        return None
+    return row
+
+
 def fit(
     kernel: Kernel,
     X: np.ndarray,
     t: np.ndarray,
     C: float,
     K: np.ndarray | None = None,
-    tol: float = 1e-12,
     *,
-    solve: Callable[[np.ndarray, np.ndarray, float, float], tuple],
+    solve: Callable[[np.ndarray, np.ndarray, float, float, int], tuple],
+    name: str = "the classifier",
+    max_iter: int | None = None,
+    start: np.ndarray | None = None,
 ) -> DualFit:
-    """The classifier's exact optimum on (X, ỹ = t): the sets of the dual solver
-    ``solve(K, t, C, tol) -> (support, α·ỹ on it, b)`` (libsvm through scikit-learn,
-    :func:`flexpoison.models.kernel.libsvm_fit`) on the Gram matrix ``K`` (computed if
-    not given), then (β_S, b) from the KKT equalities."""
-    from scipy.linalg import LinAlgError, lu_factor
+    """The classifier's exact optimum on (X, ỹ = t).
 
+    The exact optimum comes from the active-set method of
+    :mod:`flexpoison.engine.active_set` (at most 10·N + 1000 steps), started from a
+    previous optimum ``start`` = (β…, b) (:func:`feasible_start`: a few steps when the
+    rows moved a little), or else from the dual solver ``solve(K, t, C, tol, max_iter)
+    -> (support, α·ỹ on it, b, iterations)`` (libsvm through scikit-learn,
+    :func:`flexpoison.models.kernel.libsvm_fit`) on the Gram matrix ``K`` (computed if
+    not given), at :func:`libsvm_tolerance` and at most ``max_iter`` iterations (default
+    max(10⁵, 100·N)): nothing to do when libsvm's sets are right but one solve of the
+    margin rows' equalities. Every row meets its set's optimality condition to 1e-9,
+    or 100 times the rounding of f. Raises :class:`ConvergenceError`, naming C and the
+    kernel's scale, when the steps run out (from libsvm's start) or when that rounding
+    exceeds :data:`_WORST`."""
     if K is None:
         K = kernel.matrix(X, X)
-    support, coef, intercept = solve(K, t, C, tol)
+    with one_blas_thread():  # small dense solves: a second thread only waits on a busy machine
+        return _fit(X, t, C, K, solve, name, max_iter, start)
+
+
+def _fit(X, t, C, K, solve, name, max_iter, start) -> DualFit:
     n = X.shape[0]
+    steps = _STEPS_PER_ROW * n + _EXTRA_STEPS
+    warm = feasible_start(start, t, C)
+    if warm is not None:
+        beta, b = warm[:-1].copy(), float(warm[-1])
+        done = finish(K, t, C, beta, b, set_codes(beta, C), steps, _KKT_TOL)
+        if done[4] <= done[5]:
+            return _checked(X, t, C, K, done, name)
+    budget = max(_MIN_ITER, _ITER_PER_ROW * n) if max_iter is None else max_iter
+    tol = libsvm_tolerance(K, C)
+    support, coef, intercept, n_iter = solve(K, t, C, tol, budget)
     beta = np.zeros(n)
-    # the dual coefficients are α·ỹ with ỹ = +1 for the second sorted class
-    beta[support] = coef
-    alpha = np.abs(beta)
-    bound = alpha >= C * (1.0 - _SET_TOL)
-    off = alpha <= C * _SET_TOL
-    beta[bound] = C * t[bound]
-    beta[off] = 0.0
-    S = np.flatnonzero(~bound & ~off)
-    b = float(intercept)
-    if S.size == 0:  # no margin row: b is not pinned by an equality (libsvm's midpoint)
-        return DualFit(X, t, beta, b, S, None)
-    M = np.zeros((S.size + 1, S.size + 1))
-    M[: S.size, : S.size] = K[np.ix_(S, S)]
-    M[: S.size, -1] = 1.0
-    M[-1, : S.size] = 1.0
-    fixed = np.flatnonzero(bound)
-    r = np.append(t[S] - K[np.ix_(S, fixed)] @ beta[fixed], -beta[fixed].sum())
-    try:
-        lu = lu_factor(M, check_finite=False)
-    except (LinAlgError, ValueError) as exc:  # pragma: no cover - degenerate sets
-        raise SingularHessianError(
-            f"the margin support vectors' system is singular: {exc}"
-        ) from exc
-    from scipy.linalg import lu_solve
-
-    sol = lu_solve(lu, r)
-    if not np.all(np.isfinite(sol)) or np.abs(M @ sol - r).max() > 1e-6 * (1 + np.abs(r).max()):
-        raise SingularHessianError("the margin support vectors' system is singular")
-    beta[S] = sol[:-1]
-    return DualFit(X, t, beta, float(sol[-1]), S, lu)
+    beta[support] = coef  # the dual coefficients are α·ỹ
+    done = finish(K, t, C, beta, float(intercept), set_codes(beta, C), steps, _KKT_TOL)
+    if done[4] > done[5]:
+        raise ConvergenceError(
+            f"{name}: no optimum found: libsvm stopped after {n_iter} iterations (at most "
+            f"{budget}, tolerance {tol:.0e}) and {steps} active-set steps leave a margin "
+            f"off by {done[4]:.1e}; C = {C:.3g} with kernel values up to {_kappa(K):.1e} "
+            "makes the dual ill-conditioned: standardise the features or lower C"
+        )
+    return _checked(X, t, C, K, done, name)
 
 
-__all__ = ["Kernel", "DualFit", "scaled_gamma", "fit"]
+_CONTROLLER: list = []
+
+
+def one_blas_thread():
+    """A context in which BLAS/LAPACK run on one thread. The margin systems are small
+    (≤ N rows): a second OpenBLAS thread gains nothing and, on a loaded machine, made one
+    150 × 150 LU take 31 ms instead of 0.3 ms."""
+    from threadpoolctl import ThreadpoolController
+
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=1, user_api="blas")
+
+
+def _checked(X, t, C, K, done: tuple, name: str) -> DualFit:
+    """The :class:`DualFit` of :func:`finish`'s result, refused when f's rounding
+    exceeds :data:`_WORST`."""
+    beta, b, codes, system, _, allowed = done
+    if allowed > _WORST:
+        raise ConvergenceError(
+            f"{name}: the decision values lose {allowed / 100:.0e} to rounding in float64 "
+            f"(C = {C:.3g}, kernel values up to {_kappa(K):.1e}: sums of large terms that "
+            "cancel to ±1), too much for an exact fit or gradient; standardise the "
+            "features or lower C"
+        )
+    return DualFit(X, t, beta, b, np.flatnonzero(codes == MARGIN), system)
+
+
+def _kappa(K: np.ndarray) -> float:
+    return float(np.abs(np.diag(K)).max(initial=0.0))
+
+
+__all__ = [
+    "Kernel",
+    "DualFit",
+    "scaled_gamma",
+    "feasible_start",
+    "fit",
+    "libsvm_tolerance",
+    "one_blas_thread",
+    "set_codes",
+]

@@ -39,6 +39,13 @@ multiplier out of its interval releases its row to the piece on that side. f fal
 at every step that moves θ; a warm start (the previous optimum, whose rows near a knot
 start in M) needs a few steps.
 
+Degenerate knots: a row whose φ lies in the span of M's rows (a duplicate of one; on
+integer-valued data, one more row on the margin than θ has coordinates) has its score
+fixed by them; it cannot cross a knot (:func:`_in_span`), and if it sits on one with
+them it is not added to M (S would be singular) but kept in the piece on the side of
+its least-norm multiplier, which M's multipliers then absorb (:func:`_release_dependent`):
+θ is the same optimum.
+
 The implicit gradient
 ---------------------
 At fixed pieces and M, (KKT) defines θ(x_p) smoothly; by the implicit function theorem
@@ -55,7 +62,9 @@ side of (KKT) minus its right. The candidate row p (the last row) enters G throu
 When M holds as many independent rows as θ has coordinates, θ is pinned by them:
 u_θ = 0 and the gradient of any row off a knot is exactly zero (:attr:`KinkFactor.pinned`).
 Where a row changes piece or joins or leaves M, θ(x_p) has a kink and the gradient is
-the one-sided gradient of the side the solver finds.
+the one-sided gradient of the side the solver finds; a candidate on a knot whose row
+depends on M's (a duplicate of a margin row) is one such point, and its gradient is
+that of the piece it was kept in.
 """
 
 from __future__ import annotations
@@ -76,6 +85,10 @@ _SLACK = 1e-9
 # move: that is rounding (a row in the span of M, e.g. a duplicate of one of its rows,
 # moves with them exactly, and must not join M: S would be singular).
 _STILL = 1e-11
+# A row of M whose part independent of the others' is below this share of its norm
+# depends on them (:func:`_release_dependent`), and a row that close to their span
+# moves with them (:func:`_in_span`).
+_DEPENDENT = 1e-9
 
 
 def rows(data: Data) -> tuple[np.ndarray, np.ndarray]:
@@ -244,11 +257,14 @@ def solve_output(
         on = codes % 2 == 1
         M = np.flatnonzero(on)
         where = codes // 2  # piece j, or knot k
+        if M.size and _release_dependent(Phi, knots, slopes, s, lam, theta, M, where, codes):
+            continue
         sigma = slopes[index, np.minimum(where, slopes.shape[1] - 1)]
         sigma[on] = 0.0
         target = -s * (Phi.T @ sigma) / lam
         beta = np.zeros(0)
         factor = None
+        span = np.zeros(n, dtype=bool)
         if M.size:
             A = Phi[M]
             AL = A / lam
@@ -260,13 +276,14 @@ def solve_output(
                     restarted = True
                     continue
                 raise SingularHessianError(
-                    f"{name}: the rows held on the loss's kinks are linearly dependent; "
-                    "the optimum is degenerate (e.g. duplicated rows)"
+                    f"{name}: the rows held on the loss's kinks are too close to linearly "
+                    "dependent to solve for; standardise the features"
                 ) from None
             beta = cho_solve(factor, A @ target - knots[M, where[M]])
             target = target - AL.T @ beta
+            span = _in_span(Phi, A, norms)
         step = target - theta
-        moved = _line_search(Phi, knots, slopes, s, lam, theta, step, codes, norms)
+        moved = _line_search(Phi, knots, slopes, s, lam, theta, step, codes, norms, span)
         if moved is not None:
             theta = moved
             continue
@@ -287,6 +304,40 @@ def solve_output(
     )
 
 
+def _in_span(Phi: np.ndarray, A: np.ndarray, norms: np.ndarray) -> np.ndarray:
+    """Which rows φ_i lie in the span of the rows of A (independent): ‖φ_i − QQᵀφ_i‖ ≤
+    :data:`_DEPENDENT`·‖φ_i‖, Q an orthonormal basis of A's rows. Their scores move with
+    A's rows, which stay on their knots: they stay where they are."""
+    Q = np.linalg.qr(A.T)[0]
+    rest = Phi - (Phi @ Q) @ Q.T
+    return np.linalg.norm(rest, axis=1) <= _DEPENDENT * norms
+
+
+def _release_dependent(Phi, knots, slopes, s, lam, theta, M, where, codes) -> bool:
+    """Rows of M that depend on the others (duplicated rows, or more rows on knots than θ
+    has independent directions, as on integer-valued data) leave M for the piece on the
+    side of their least-norm multiplier (nearer the left slope: left). Their score is
+    fixed by the rows kept, and the multipliers of those absorb theirs, so the optimum
+    is the same. Returns whether any row left (``codes`` updated)."""
+    from .margin import independent_rows
+
+    A = Phi[M] / np.sqrt(lam)  # S = A·Aᵀ: the same rank as Φ_M
+    kept = independent_rows(A, np.arange(M.size), _DEPENDENT)
+    if kept.size == M.size:
+        return False
+    sigma = slopes[np.arange(Phi.shape[0]), np.minimum(where, slopes.shape[1] - 1)]
+    sigma[M] = 0.0
+    target = -s * (Phi.T @ sigma) / lam
+    rhs = Phi[M] @ target - knots[M, where[M]]
+    beta = np.linalg.lstsq(A @ A.T, rhs, rcond=None)[0]
+    out = np.setdiff1d(np.arange(M.size), kept)
+    rows = M[out]
+    k = where[rows]
+    middle = 0.5 * (slopes[rows, k] + slopes[rows, k + 1])
+    codes[rows] = np.where(beta[out] / s < middle, 2 * k, 2 * (k + 1))
+    return True
+
+
 def _line_search(
     Phi: np.ndarray,
     knots: np.ndarray,
@@ -297,10 +348,12 @@ def _line_search(
     step: np.ndarray,
     codes: np.ndarray,
     norms: np.ndarray,
+    span: np.ndarray,
 ) -> np.ndarray | None:
     """The minimum of f on the segment θ + τ·step, τ ∈ [0, 1], updating ``codes`` in
     place; None when no row crosses a knot on it (θ* = θ + step is reached, codes
-    unchanged). f'(τ) = (τ − 1)·a + Σ jumps of the crossings before τ, a = stepᵀΛstep."""
+    unchanged). f'(τ) = (τ − 1)·a + Σ jumps of the crossings before τ, a = stepᵀΛstep.
+    Rows in the span of M's (``span``) move with them: they cross nothing."""
     a = float(step @ (lam * step))
     if not a > 0.0:
         return None
@@ -308,7 +361,7 @@ def _line_search(
     delta = Phi @ step
     piece = codes // 2
     scale = np.sqrt(theta @ theta) + np.sqrt(step @ step)
-    moving = (codes % 2 == 0) & (np.abs(delta) > _STILL * norms * scale)
+    moving = (codes % 2 == 0) & ~span & (np.abs(delta) > _STILL * norms * scale)
     rows_, knot_, tau_, jump_ = [], [], [], []
     for k in range(knots.shape[1]):
         ahead = moving & np.where(delta > 0, k >= piece, k < piece)
