@@ -398,7 +398,8 @@ def test_cli_refuses_a_duplicated_column_name_when_reading(tmp_path):
     path = tmp_path / "dup.csv"
     path.write_text("a,b,a,target\n1,2,3,4\n2,3,4,5\n3,4,5,7\n4,5,6,8\n")
     result = _run("--data", path, *CLI, "--frozen", "a", "--out", tmp_path / "out")
-    assert result.exit_code == 1 and "columns 1 and 3 of the header have the same name" in result.output
+    assert result.exit_code == 1
+    assert "columns 1 and 3 of the header have the same name" in result.output
 
 
 def test_cli_integer_column_holding_fractions(tmp_path):
