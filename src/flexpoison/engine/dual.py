@@ -40,7 +40,10 @@ vector of M moves f (:mod:`flexpoison.engine.margin`). Where the candidate's own
 equation is dropped — it lies on the margin at a point the clean margin rows already
 pin, e.g. on a duplicate of one of them — f has a kink in x_c, and the gradient is the
 one-sided one of the side on which the candidate leaves the margin while the clean
-margin rows hold it (their β absorb its weight). A row
+margin rows hold it (their β absorb its weight). With no row strictly inside
+0 < α < C, b is not pinned: any b in an interval is optimal, and b is its middle, as
+libsvm has it (:func:`~flexpoison.engine.active_set.canonical_intercept`); the gradient
+then holds b fixed, the derivative of the model whose b stays where it is. A row
 off the margin (β_c = 0) does not move f: its gradient is exactly zero — unless γ
 itself moves with the rows (scikit-learn's gamma='scale', γ = 1/(d·Var X)): then every
 k(·, ·) moves with ∂k/∂γ·∂γ/∂x_c, which adds (Σ_j β_j ∂k(x_i, x_j)/∂γ)·∂γ/∂x_c to D_i
