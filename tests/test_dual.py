@@ -174,6 +174,19 @@ def test_duplicate_rows_give_a_result(kind):
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", ["rbf", "linear"])
+def test_statsmodels_fair_gives_a_result(kind):
+    """The case of issue 22: statsmodels' ``fair`` (300 rows, small-integer features,
+    most rows duplicated) raised SingularHessianError (RBF) or ran for minutes (linear)."""
+    sm = pytest.importorskip("statsmodels.api")
+    data = sm.datasets.fair.load_pandas().data.sample(300, random_state=0)
+    X, y = data.drop(columns="affairs"), (data.affairs > 0).astype(int)
+    result = FlexiblePoisoning(SVC(kernel=kind), goal=LossAvailability(), alpha=0.0,
+                               n_points=2, max_iter=20, random_state=0).generate(X, y)
+    assert result.effect_final > result.effect_clean
+
+
+@pytest.mark.timeout(60)
 @pytest.mark.parametrize("kind", ["rbf", "linear", "poly"])
 def test_a_huge_C_gives_a_result_or_a_convergence_error_quickly(kind):
     """Issue 22: SVC(C=1e8) ran without end. It now returns within seconds, a result

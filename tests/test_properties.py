@@ -13,14 +13,25 @@ regressors, ``optimize_y``. Whatever it draws:
   scikit-learn's own solver reports that it did not converge (badly scaled problems
   without an intercept), θ_p's training objective is at most that of scikit-learn's θ.
 
+Kernel SVC problems (:func:`test_random_svc_problems`) draw a kernel (linear, RBF,
+polynomial, or sigmoid, which is refused), γ, C from 1e-3 to 1e8, feature scales and
+offsets, and duplicated rows (some with the other label); the same properties hold,
+and θ_p — the decision values at the goal's rows — is the optimum: that of
+flexpoison's own fit on the returned rows, whose primal objective is no higher than a
+tight libsvm refit's.
+
 The number of problems comes from the Hypothesis profile: ``ci`` (the default, a few
-dozen) or ``slow`` (``python -m pytest tests/test_properties.py -p no:cacheprovider
---hypothesis-profile=slow``, 2,000 problems).
+dozen; 20 SVC problems) or ``slow`` (``python -m pytest tests/test_properties.py -p
+no:cacheprovider --hypothesis-profile=slow``, 2,000 problems each). Every problem has
+a time limit (:data:`EXAMPLE_SECONDS`): a hang fails it instead of stalling the run.
 """
 
 from __future__ import annotations
 
+import signal
 import warnings
+from contextlib import contextmanager
+from dataclasses import replace
 
 import numpy as np
 from hypothesis import given, settings
@@ -36,6 +47,29 @@ from flexpoison.engine import RowData, declared
 
 CASES = [(name, k) for name, spec in models.REGISTRY.items() if spec.has_theta
          for k in range(len(spec.examples))]
+EXAMPLE_SECONDS = 60  # one problem, at most: a hang fails the test
+SVC_EXAMPLES = 20 if settings.default.max_examples <= 100 else settings.default.max_examples
+
+
+class ExampleTimeout(AssertionError):
+    """A problem ran longer than :data:`EXAMPLE_SECONDS`."""
+
+
+@contextmanager
+def time_limit(seconds: float):
+    """Raise :class:`ExampleTimeout` in the block after ``seconds`` (SIGALRM: the main
+    thread, between Python bytecodes — every solver's work is bounded, so a C call
+    returns)."""
+    def expire(signum, frame):
+        raise ExampleTimeout(f"the problem ran longer than {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _data(spec: models.ModelSpec, example: models.Example, rng: np.random.Generator, n: int,
@@ -128,7 +162,8 @@ def test_random_valid_problems(problem):
     spec, example, X, y, kw = problem
     estimator = spec.make(**example.params)
     try:
-        result = FlexiblePoisoning(estimator, **kw).generate(X, y)
+        with time_limit(EXAMPLE_SECONDS):
+            result = FlexiblePoisoning(estimator, **kw).generate(X, y)
     except FlexPoisonError:
         return  # a refusal with a message is an allowed outcome; anything else fails
     assert _finite(result)
@@ -159,18 +194,6 @@ def test_random_valid_problems(problem):
 # Real data are messy (issue: duplicate rows, one-hot and constant columns, collinear
 # designs, float32): the same promises hold on them, and no example may hang.
 
-#: Seconds one messy example may take (the slowest seen take about 2 s).
-EXAMPLE_LIMIT = 60
-
-
-class _Hang(Exception):
-    pass
-
-
-def _alarm(signum, frame):
-    raise _Hang(f"an example ran past {EXAMPLE_LIMIT} s")
-
-
 @st.composite
 def messy_problems(draw):
     spec, example, X, y, kw = draw(problems())
@@ -194,24 +217,17 @@ def messy_problems(draw):
 @given(messy_problems())
 def test_random_messy_problems(problem):
     """Duplicate rows, collinear and constant columns: a result or a FlexPoisonError,
-    within EXAMPLE_LIMIT seconds; a result is finite, in its box, and its θ_p agrees
+    within EXAMPLE_SECONDS; a result is finite, in its box, and its θ_p agrees
     with scikit-learn's tight refit — or the result says it does not (a non-unique θ on
     collinear features, or a solver that stopped short: then θ_p is no worse)."""
-    import signal
-
     spec, example, X, y, kw = problem
     estimator = spec.make(**example.params)
-    previous = signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(EXAMPLE_LIMIT)
     try:
-        with warnings.catch_warnings():
+        with time_limit(EXAMPLE_SECONDS), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             result = FlexiblePoisoning(estimator, **kw).generate(X, y)
     except FlexPoisonError:
         return
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
     assert _finite(result)
     assert result.X_poison.dtype == X.dtype
     assert np.all(result.X_poison >= result.lower) and np.all(result.X_poison <= result.upper)
@@ -228,3 +244,117 @@ def test_random_messy_problems(problem):
     assert ours <= theirs + 1e-9 * max(1.0, abs(theirs))
     if converged:  # a tight refit elsewhere: the result says so
         assert any("refit" in w for w in result.warnings), result.warnings
+
+@st.composite
+def svc_problems(draw):
+    """A kernel SVC, its settings and rows (module docstring)."""
+    d = draw(st.integers(1, 4))
+    n = draw(st.integers(20, 50))
+    kernel = draw(st.sampled_from(["linear", "rbf", "poly", "sigmoid"]))
+    params: dict = {"kernel": kernel, "C": 10.0 ** draw(st.floats(-3, 8))}
+    if kernel != "linear":
+        params["gamma"] = draw(st.sampled_from(["scale", "auto"]) | st.floats(1e-3, 10.0))
+    if kernel in ("poly", "sigmoid"):
+        params["degree"] = draw(st.integers(1, 3))
+        params["coef0"] = draw(st.sampled_from([0.0, 1.0]))
+    log_scale = st.floats(-3, 3, allow_nan=False)
+    scales = 10.0 ** np.array(draw(st.lists(log_scale, min_size=d, max_size=d)))
+    offsets = np.array(draw(st.lists(st.floats(-1e3, 1e3), min_size=d, max_size=d)))
+    seed = draw(st.integers(0, 2**16))
+    rng = np.random.default_rng(seed)
+    Z = rng.normal(size=(n, d))
+    y = (Z @ rng.normal(size=d) + 0.5 * rng.normal(size=n) > 0).astype(int)
+    y[:4] = [0, 1, 0, 1]
+    copies = int(draw(st.sampled_from([0.0, 0.3, 0.6])) * n)
+    if copies:  # duplicated rows, a few with the other label
+        source, target = rng.integers(0, n, copies), rng.integers(4, n, copies)
+        Z[target] = Z[source]
+        y[target] = np.where(rng.random(copies) < 0.1, 1 - y[source], y[source])
+    X = (Z * scales + offsets).astype(draw(st.sampled_from([np.float32, np.float64])))
+    if draw(st.booleans()):
+        goal = GOALS["loss-availability"]()
+    else:
+        x_star = ",".join(repr(float(v)) for v in X.astype(float).mean(0))
+        goal = GOALS["integrity"](f"predict:{draw(st.floats(-2, 2)):.3g}@{x_star}")
+    kw = {
+        "goal": goal,
+        "alpha": draw(st.sampled_from([0.0, 1.0]) | st.floats(0, 1, allow_nan=False)),
+        "step": draw(st.sampled_from(STEP_RULES)),
+        "n_points": draw(st.integers(1, 2)),
+        "max_iter": draw(st.integers(1, 6)),
+        "random_state": seed,
+    }
+    return params, X, y, kw
+
+
+def _svc_primal(K, t, C, beta, b) -> float:
+    """½βᵀKβ + C·Σ max(0, 1 − ỹ f): the SVC's training objective at w = Σ β_j φ(x_j), b."""
+    f = K @ beta + b
+    return 0.5 * float(beta @ K @ beta) + C * float(np.maximum(0.0, 1.0 - t * f).sum())
+
+
+def _svc_optimum(estimator, rows, targets, goal_rows):
+    """flexpoison's fit of the victim on the rows from libsvm's start: its decision
+    values at the goal's rows, its primal objective as a function of b (w fixed), its b,
+    and the primal objective of libsvm's tight refit (tol 1e-12, 10⁵ iterations)."""
+    from sklearn.svm import SVC
+
+    from flexpoison.engine import dual
+    from flexpoison.models import kernel as kernel_models
+
+    kernel, C, scaled = kernel_models.kernel_of(estimator, rows.shape[1])
+    if scaled:
+        kernel = replace(kernel, gamma=dual.scaled_gamma(rows)[0])
+    t = np.where(targets == np.unique(targets)[1], 1.0, -1.0)
+    K = kernel.matrix(rows, rows)
+    fit = dual.fit(kernel, rows, t, C, K, solve=kernel_models.libsvm_fit)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs = SVC(**estimator.get_params()).set_params(tol=1e-12, max_iter=100_000)
+        theirs.fit(rows, targets)
+    beta = np.zeros(rows.shape[0])
+    beta[theirs.support_] = theirs.dual_coef_[0]
+    theirs_P = _svc_primal(K, t, C, beta, float(theirs.intercept_[0]))
+    return (fit.decision(kernel, goal_rows), lambda b: _svc_primal(K, t, C, fit.beta, b),
+            fit.b, theirs_P)
+
+
+@settings(print_blob=True, max_examples=SVC_EXAMPLES)
+@given(svc_problems())
+def test_random_svc_problems(problem):
+    from sklearn.svm import SVC
+
+    params, X, y, kw = problem
+    estimator = SVC(**params)
+    try:
+        with time_limit(EXAMPLE_SECONDS):
+            result = FlexiblePoisoning(estimator, **kw).generate(X, y)
+            again = FlexiblePoisoning(estimator, **kw).generate(X, y)
+    except FlexPoisonError:
+        return  # a refusal with a message is an allowed outcome; anything else fails
+    assert _finite(result)
+    assert result.X_poison.dtype == X.dtype
+    assert np.all(result.X_poison >= result.lower) and np.all(result.X_poison <= result.upper)
+    if kw["step"] == "backtracking":
+        for history in result.W_history:
+            assert np.all(np.diff(history) <= 1e-12 * np.maximum(1.0, np.abs(history[:-1])))
+    assert np.array_equal(again.X_poison, result.X_poison)
+    assert np.array_equal(again.theta_poisoned, result.theta_poisoned)
+    rows = np.vstack([X, result.X_poison]).astype(np.float64)
+    targets = np.concatenate([y, result.y_poison.astype(y.dtype)])
+    goal = kw["goal"]
+    if getattr(goal, "target", None) is None:
+        goal_rows = X.astype(np.float64)
+    else:
+        goal_rows = np.array([[float(v) for v in goal.target.split("@")[1].split(",")]])
+    f, primal_at, b, theirs_P = _svc_optimum(estimator, rows, targets, goal_rows)
+    ours_P = primal_at(b)
+    assert ours_P <= theirs_P + 1e-9 * max(1.0, abs(theirs_P))  # no worse than libsvm
+    # θ_p is that optimum: w is unique (a PSD kernel), b may lie anywhere in an interval
+    # on which the objective is flat — then f moves by one constant, at no cost
+    theta = np.asarray(result.theta_poisoned, dtype=float)
+    scale = max(1.0, float(np.abs(f).max()))
+    shift = float(np.mean(theta - f))
+    assert np.ptp(theta - f) <= 1e-6 * scale
+    if abs(shift) > 1e-6 * scale:
+        assert primal_at(b + shift) <= ours_P + 1e-9 * max(1.0, abs(ours_P))

@@ -24,7 +24,8 @@ Optimization*, §16.5), each row at a bound or free:
   (w_B = λ with M_i = λᵀM_B, w_i = −1): L is linear along w with slope ρ_i, and the step
   follows −sign(ρ_i)·w until a row blocks it;
 * at the solution of the equality problem (a full step), the bound row whose condition
-  fails most (beyond the tolerance) is freed; none: β is optimal.
+  fails most (beyond the tolerance) is freed — one not freed before from the same sets,
+  so that a degenerate step that leads back cannot cycle; none: β is optimal.
 
 L never increases; the work is bounded by ``max_steps``.
 """
@@ -123,6 +124,19 @@ def _free_intercept(K, t, beta, codes) -> float:
     return lo if np.isfinite(lo) else hi
 
 
+def canonical_intercept(K, t, C: float, beta: np.ndarray, b: float) -> float:
+    """b as libsvm states it. A row strictly free (0 < α < C, beyond 1e-8·C of either
+    bound) pins b by its equality: b is kept. With none, every b in the interval that
+    the rows' conditions leave is optimal (w is unique, b is not) and libsvm returns its
+    middle (:func:`_free_intercept`); so does this, so that f(x) does not depend on
+    where the method started."""
+    alpha = t * beta
+    edge = 1e-8 * C
+    if np.any((alpha > edge) & (alpha < C - edge)):
+        return b
+    return _free_intercept(K, t, beta, np.where(alpha >= C - edge, BOUND, OFF))
+
+
 def finish(
     K: np.ndarray,
     t: np.ndarray,
@@ -145,6 +159,7 @@ def finish(
     system = None
     missed, allowed = np.inf, max(tol, 100.0 * violations(K, t, C, beta, b, codes)[1])
     lined = False
+    freed: dict[bytes, set] = {}
     for _ in range(max_steps):
         if not np.any(codes == MARGIN):
             system = None
@@ -167,8 +182,11 @@ def finish(
             lined = False
             tau, j = _ratio(beta[S], p[:-1], low[S], high[S], still)
             if tau >= 1.0:  # rows moving by rounding stay in their box
-                beta[S] = np.clip(x[:-1] + p[:-1], low[S], high[S])
-                b = float(x[-1] + p[-1])
+                # M invertible: M⁻¹r itself, so that the optimum depends on the sets
+                # alone, not (in its last bits) on the point the method came from
+                sol = x + p if system.degenerate else system.solve(r)
+                beta[S] = np.clip(sol[:-1], low[S], high[S])
+                b = float(sol[-1])
             else:
                 beta[S] = x[:-1] + tau * p[:-1]
                 b = float(x[-1] + tau * p[-1])
@@ -177,14 +195,36 @@ def finish(
                 continue
         out, rho = violations(K, t, C, beta, b, codes)
         allowed = max(tol, 100.0 * rho)
-        worst = int(np.argmax(out))
-        missed = float(out[worst])
+        missed = float(out.max())
         if missed <= allowed:
             break
-        if codes[worst] == MARGIN:  # rounding of a degenerate solve: cannot free more
+        row = _to_free(out, allowed, codes, freed.setdefault(codes.tobytes(), set()))
+        if row < 0:  # every violating row was freed here before: a cycle
             break
-        codes[worst] = MARGIN
-    return beta, b, codes, system, missed, allowed
+        codes[row] = MARGIN
+    return beta, canonical_intercept(K, t, C, beta, b), codes, system, missed, allowed
 
 
-__all__ = ["OFF", "MARGIN", "BOUND", "equality_system", "finish", "snap", "violations"]
+def _to_free(out: np.ndarray, allowed: float, codes: np.ndarray, tried: set) -> int:
+    """The bound row to free: the one whose condition fails most, among those not freed
+    before from these same sets (``tried``, updated) — a degenerate step can bring the
+    method back to sets it left, and freeing the same row again would cycle; −1: none."""
+    for row in np.argsort(-out, kind="stable"):
+        if out[row] <= allowed:
+            break
+        if codes[row] != MARGIN and int(row) not in tried:
+            tried.add(int(row))
+            return int(row)
+    return -1
+
+
+__all__ = [
+    "OFF",
+    "MARGIN",
+    "BOUND",
+    "canonical_intercept",
+    "equality_system",
+    "finish",
+    "snap",
+    "violations",
+]

@@ -40,7 +40,10 @@ vector of M moves f (:mod:`flexpoison.engine.margin`). Where the candidate's own
 equation is dropped — it lies on the margin at a point the clean margin rows already
 pin, e.g. on a duplicate of one of them — f has a kink in x_c, and the gradient is the
 one-sided one of the side on which the candidate leaves the margin while the clean
-margin rows hold it (their β absorb its weight). A row
+margin rows hold it (their β absorb its weight). With no row strictly inside
+0 < α < C, b is not pinned: any b in an interval is optimal, and b is its middle, as
+libsvm has it (:func:`~flexpoison.engine.active_set.canonical_intercept`); the gradient
+then holds b fixed, the derivative of the model whose b stays where it is. A row
 off the margin (β_c = 0) does not move f: its gradient is exactly zero — unless γ
 itself moves with the rows (scikit-learn's gamma='scale', γ = 1/(d·Var X)): then every
 k(·, ·) moves with ∂k/∂γ·∂γ/∂x_c, which adds (Σ_j β_j ∂k(x_i, x_j)/∂γ)·∂γ/∂x_c to D_i
@@ -68,6 +71,16 @@ _WORST = 1e-4  # … or 100 × f's rounding; a fit whose allowance exceeds this 
 _EPS = float(np.finfo(float).eps)
 
 
+def squared_distances(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """‖a_i − b_j‖² = ‖a‖² + ‖b‖² − 2a·b (≥ 0), on rows centred at A's mean: the
+    expansion cancels ‖x‖² down to the distance, so rows far from the origin (features
+    around 600) lost 1e-10 of a distance near 1 that a huge C turned into 1e-5 in f."""
+    centre = A.mean(axis=0) if A.shape[0] else 0.0
+    A, B = A - centre, B - centre
+    sq = (A * A).sum(1)[:, None] + (B * B).sum(1)[None, :] - 2.0 * A @ B.T
+    return np.maximum(sq, 0.0)
+
+
 @dataclass(frozen=True)
 class Kernel:
     """k(a, b): kind linear: a·b; rbf: exp(−γ‖a − b‖²); poly: (γa·b + r)^p."""
@@ -84,8 +97,7 @@ class Kernel:
     def base(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
         """What k reads of each pair, free of γ: ‖a − b‖² (rbf) or a·b."""
         if self.kind == "rbf":
-            sq = (A * A).sum(1)[:, None] + (B * B).sum(1)[None, :] - 2.0 * A @ B.T
-            return np.maximum(sq, 0.0)
+            return squared_distances(A, B)
         return A @ B.T
 
     def apply(self, base: np.ndarray) -> np.ndarray:
@@ -109,8 +121,7 @@ class Kernel:
     def gamma_derivative(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
         """∂k(a_i, b_j)/∂γ, shape (len(A), len(B)) (0 for the linear kernel)."""
         if self.kind == "rbf":
-            sq = (A * A).sum(1)[:, None] + (B * B).sum(1)[None, :] - 2.0 * A @ B.T
-            return -np.maximum(sq, 0.0) * self.matrix(A, B)
+            return -squared_distances(A, B) * self.matrix(A, B)
         if self.kind == "poly":
             G = A @ B.T
             return self.degree * (self.gamma * G + self.coef0) ** (self.degree - 1) * G

@@ -33,8 +33,10 @@ import numpy as np
 from scipy.linalg import LinAlgWarning, lu_factor, lu_solve, qr, solve_triangular
 
 #: an equation whose part independent of the kept ones is below this share of the
-#: largest equation's norm is dependent (rounding of an exact dependence is ~1e-16)
-RANK_RTOL = 1e-10
+#: largest equation's norm is dependent (an exact dependence leaves ~1e-16 × its size).
+#: A near-dependence above it is solved as it is: at 1e-10, rows that differ only in a
+#: feature 1e5 times smaller than another were taken for duplicates of each other
+RANK_RTOL = 1e-13
 
 
 def margin_matrix(K: np.ndarray, S: np.ndarray) -> np.ndarray:

@@ -19,8 +19,9 @@ Supported settings: ``kernel`` in {'linear', 'rbf', 'poly'}, ``C`` > 0, ``gamma`
 number > 0, 'auto' (1/d) or 'scale' (scikit-learn's default, 1/(d·Var X) over the
 training rows, poison included: the gradient includes its dependence on the poison
 row); precomputed or callable kernels, ``class_weight`` and more than two classes are
-refused by name, pipelines as unsupported estimators. The exact fit runs libsvm at
-``tol=1e-12`` on the Gram matrix and polishes its margin support vectors' KKT system.
+refused by name, pipelines as unsupported estimators. The exact fit starts from libsvm
+on the Gram matrix (:func:`libsvm_fit`, its work bounded) or from a previous optimum and
+ends with an exact active-set method on the dual (:func:`flexpoison.engine.dual.fit`).
 """
 
 from __future__ import annotations
