@@ -3,7 +3,8 @@ engine.margin) on data that breaks libsvm alone: duplicated rows, degenerate mar
 a huge C, large kernel values. The registry's well-conditioned examples are checked by
 tests/test_contract_decision.py; here:
 
-1. the margin system of a degenerate set: least-norm solves and their adjoint;
+1. the margin system of a degenerate set: its rank seen through rounding, exact solves
+   and their adjoint;
 2. the active-set method finishes what libsvm leaves (stopped early, or from another
    optimum) at the optimum a tight libsvm refit finds;
 3. gradients on degenerate margin sets (duplicated lattice rows; a linear kernel with more
@@ -46,12 +47,14 @@ def _targets(y):
     return np.where(y == np.unique(y)[1], 1.0, -1.0)
 
 
-def test_a_degenerate_margin_system_solves_in_the_least_norm_sense():
+@pytest.mark.parametrize("offset", [0.0, 300.0])
+def test_a_degenerate_margin_system_is_solved_exactly(offset):
     """Duplicated rows make M singular: the kept equations exclude the candidate's (the
-    last row's) first, consistent right-hand sides are solved exactly, and adjoint(a)
-    satisfies uᵀe = aᵀ·solve(e) for every e."""
+    last row's) first, consistent right-hand sides are solved to rounding — also with
+    rows far from the origin (offset 300), which only the centred form sees as singular
+    — and adjoint(a) satisfies uᵀe = aᵀ·solve(e) for every e."""
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(6, 2))
+    X = rng.normal(size=(6, 2)) + offset
     X[4] = X[1]  # a duplicate
     X[5] = X[2]  # the candidate on another row
     K = dual.Kernel("rbf", 0.7).matrix(X, X)
@@ -60,10 +63,21 @@ def test_a_degenerate_margin_system_solves_in_the_least_norm_sense():
     assert system.degenerate and 5 not in system.rows and 6 in system.rows
     e = M @ rng.normal(size=7)  # in M's range: consistent
     x = system.solve(e)
-    assert np.allclose(M @ x, e, atol=1e-10)
-    assert np.allclose(x, np.linalg.pinv(M) @ e, atol=1e-8)  # the least-norm solution
+    assert np.allclose(M @ x, e, atol=1e-10 * np.abs(e).max())
     a = rng.normal(size=7)
-    assert system.adjoint(a) @ e == pytest.approx(a @ x, rel=1e-10)
+    assert system.adjoint(a) @ e == pytest.approx(a @ x, rel=1e-9)
+
+
+def test_a_linear_margin_past_its_rank_is_seen_as_degenerate():
+    """A linear kernel on 2 features near 300 holds at most 3 independent margin rows;
+    7 leave M singular by rounding only 1e-11 below its size, which LU's pivots miss."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(7, 2)) + 300.0
+    M = margin_matrix(dual.Kernel("linear").matrix(X, X), np.arange(7))
+    system = MarginSystem.factor(M, candidate=6)
+    assert system.rows.tolist() == [0, 1, 2, 7]
+    e = M @ rng.normal(size=8)
+    assert np.abs(M @ system.solve(e) - e).max() <= 1e-12 * np.abs(e).max()
 
 
 @pytest.mark.parametrize("kind", ["linear", "rbf", "poly"])

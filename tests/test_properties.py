@@ -296,7 +296,10 @@ def _svc_primal(K, t, C, beta, b) -> float:
 def _svc_optimum(estimator, rows, targets, goal_rows):
     """flexpoison's fit of the victim on the rows from libsvm's start: its decision
     values at the goal's rows, its primal objective as a function of b (w fixed), its b,
-    and the primal objective of libsvm's tight refit (tol 1e-12, 10⁵ iterations)."""
+    its precision in units of f — that of its KKT conditions, plus 1e-12 of the terms
+    Σ_j |β_j k(x_i, x_j)| that f sums (C = 1e7: 3e8), to which two fits on the same rows
+    from other starts agree (2e-5 there) — and the primal objective of libsvm's tight
+    refit (tol 1e-12, 10⁵ iterations)."""
     from sklearn.svm import SVC
 
     from flexpoison.engine import dual
@@ -315,8 +318,10 @@ def _svc_optimum(estimator, rows, targets, goal_rows):
     beta = np.zeros(rows.shape[0])
     beta[theirs.support_] = theirs.dual_coef_[0]
     theirs_P = _svc_primal(K, t, C, beta, float(theirs.intercept_[0]))
+    terms = float((np.abs(K) @ np.abs(fit.beta)).max())  # the size of f's terms
+    precision = fit.precision + 1e-12 * terms
     return (fit.decision(kernel, goal_rows), lambda b: _svc_primal(K, t, C, fit.beta, b),
-            fit.b, theirs_P)
+            fit.b, precision, theirs_P)
 
 
 @settings(print_blob=True, max_examples=SVC_EXAMPLES)
@@ -335,9 +340,6 @@ def test_random_svc_problems(problem):
     assert _finite(result)
     assert result.X_poison.dtype == X.dtype
     assert np.all(result.X_poison >= result.lower) and np.all(result.X_poison <= result.upper)
-    if kw["step"] == "backtracking":
-        for history in result.W_history:
-            assert np.all(np.diff(history) <= 1e-12 * np.maximum(1.0, np.abs(history[:-1])))
     assert np.array_equal(again.X_poison, result.X_poison)
     assert np.array_equal(again.theta_poisoned, result.theta_poisoned)
     rows = np.vstack([X, result.X_poison]).astype(np.float64)
@@ -347,14 +349,23 @@ def test_random_svc_problems(problem):
         goal_rows = X.astype(np.float64)
     else:
         goal_rows = np.array([[float(v) for v in goal.target.split("@")[1].split(",")]])
-    f, primal_at, b, theirs_P = _svc_optimum(estimator, rows, targets, goal_rows)
+    f, primal_at, b, precision, theirs_P = _svc_optimum(estimator, rows, targets, goal_rows)
+    # W does not rise beyond the fits' precision: f is fixed only to it (KKT conditions to
+    # 1e-9, or to the rounding of f: 6e-6 on features near 500 with C = 56), and at a row on
+    # its kink both of its sets may meet them (5e-11 apart in W on a near-constant kernel)
+    if kw["step"] == "backtracking":
+        for history in result.W_history:
+            W = np.abs(history[:-1])
+            slack = 1e-12 * np.maximum(1.0, W) + 10.0 * precision * (1.0 + W)
+            assert np.all(np.diff(history) <= slack)
     ours_P = primal_at(b)
     assert ours_P <= theirs_P + 1e-9 * max(1.0, abs(theirs_P))  # no worse than libsvm
-    # θ_p is that optimum: w is unique (a PSD kernel), b may lie anywhere in an interval
-    # on which the objective is flat — then f moves by one constant, at no cost
+    # θ_p is that optimum, to the fits' precision: w is unique (a PSD kernel), b may lie
+    # anywhere in an interval on which the objective is flat — then f moves by one
+    # constant, at no cost
     theta = np.asarray(result.theta_poisoned, dtype=float)
-    scale = max(1.0, float(np.abs(f).max()))
+    close = 1e-6 * max(1.0, float(np.abs(f).max())) + 10.0 * precision
     shift = float(np.mean(theta - f))
-    assert np.ptp(theta - f) <= 1e-6 * scale
-    if abs(shift) > 1e-6 * scale:
+    assert np.ptp(theta - f) <= close
+    if abs(shift) > close:
         assert primal_at(b + shift) <= ours_P + 1e-9 * max(1.0, abs(ours_P))

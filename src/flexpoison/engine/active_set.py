@@ -16,9 +16,9 @@ start :func:`finish` runs the primal active-set method (Nocedal and Wright, *Num
 Optimization*, §16.5), each row at a bound or free:
 
 * the step solves the equality problem on S — the margin system M·(β_S, b) = r of
-  :mod:`flexpoison.engine.margin` — from the current point: p = M_B⁺(r − M·x), the
-  least-norm step; it goes as far as the free rows' boxes allow (τ ≤ 1), and a row
-  that blocks it joins its bound;
+  :mod:`flexpoison.engine.margin` — from the current point: p = M_B⁻(r − M·x), its
+  least-norm step (M_B⁻: M_B's generalised inverse there); it goes as far as the free
+  rows' boxes allow (τ ≤ 1), and a row that blocks it joins its bound;
 * when M is singular and a dropped equation i is contradicted (residual ρ_i ≠ 0), the
   problem is unbounded below along M's null vector w given by row i's dependence
   (w_B = λ with M_i = λᵀM_B, w_i = −1): L is linear along w with slope ρ_i, and the step
@@ -31,6 +31,8 @@ L never increases; the work is bounded by ``max_steps``.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -137,6 +139,24 @@ def canonical_intercept(K, t, C: float, beta: np.ndarray, b: float) -> float:
     return _free_intercept(K, t, beta, np.where(alpha >= C - edge, BOUND, OFF))
 
 
+class Finished(NamedTuple):
+    """What :func:`finish` ends with: β, b, the rows' sets, the margin system (None: S
+    empty), the largest violation left, the violation allowed, and whether the method
+    stopped at its floor (``missed`` then also the allowance)."""
+
+    beta: np.ndarray
+    b: float
+    codes: np.ndarray
+    system: MarginSystem | None
+    missed: float
+    allowed: float
+    floored: bool
+
+    @property
+    def converged(self) -> bool:
+        return self.missed <= self.allowed
+
+
 def finish(
     K: np.ndarray,
     t: np.ndarray,
@@ -146,12 +166,15 @@ def finish(
     codes: np.ndarray,
     max_steps: int,
     tol: float,
-) -> tuple[np.ndarray, float, np.ndarray, MarginSystem | None, float, float]:
+    floor: float = 0.0,
+) -> Finished:
     """The active-set method of the module docstring from a feasible β (its rows at a
     bound marked in ``codes``, which is updated in place). A row may miss its condition
-    by max(``tol``, 100·ρ) (ρ: :func:`violations`). Returns β, b, codes, the margin
-    system (None: S empty), the largest violation left and the allowance; the violation
-    exceeds the allowance when ``max_steps`` ran out."""
+    by max(``tol``, 100·ρ) (ρ: :func:`violations`) — or by up to ``floor`` when every row
+    that misses it has been freed from these sets and the step left it where it was:
+    the rounding of solves with an ill-conditioned M (kernel values ~1e7), which the
+    estimate ρ does not see, is the method's floor. The violation left exceeds the
+    allowance when ``max_steps`` ran out or the method cycled above ``floor``."""
     low = np.where(t > 0, 0.0, -C)
     high = np.where(t > 0, C, 0.0)
     beta = snap(beta, t, C, codes)
@@ -199,10 +222,16 @@ def finish(
         if missed <= allowed:
             break
         row = _to_free(out, allowed, codes, freed.setdefault(codes.tobytes(), set()))
-        if row < 0:  # every violating row was freed here before: a cycle
+        if row < 0:  # every violating row was freed here before: a cycle, or the floor
+            if missed <= floor:
+                return Finished(
+                    beta, canonical_intercept(K, t, C, beta, b), codes, system, missed, missed, True
+                )
             break
         codes[row] = MARGIN
-    return beta, canonical_intercept(K, t, C, beta, b), codes, system, missed, allowed
+    return Finished(
+        beta, canonical_intercept(K, t, C, beta, b), codes, system, missed, allowed, False
+    )
 
 
 def _to_free(out: np.ndarray, allowed: float, codes: np.ndarray, tried: set) -> int:
@@ -222,6 +251,7 @@ __all__ = [
     "OFF",
     "MARGIN",
     "BOUND",
+    "Finished",
     "canonical_intercept",
     "equality_system",
     "finish",

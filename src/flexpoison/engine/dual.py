@@ -33,7 +33,8 @@ feature space has room for (a linear kernel holding more than d + 1 rows on its
 margins, as integer-valued data does), M is singular; β_S is then not unique but f
 is. M's solves keep an independent subset B of its equations, the candidate row's
 dropped first (:class:`~flexpoison.engine.margin.MarginSystem`), with every β_S an
-unknown, and take the least-norm solution: ∂(β_S, b) = −M_B⁺D_B. Where the dropped
+unknown, and take a least-norm solution: ∂(β_S, b) = −M_B⁻D_B (M_B⁻ the generalised
+inverse of :class:`~flexpoison.engine.margin.MarginSystem`). Where the dropped
 equations are implied by the kept ones (duplicated clean rows; a margin over-determined
 by clean rows) every equality keeps holding and this is the exact derivative: no null
 vector of M moves f (:mod:`flexpoison.engine.margin`). Where the candidate's own
@@ -58,7 +59,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConvergenceError
-from .active_set import BOUND, MARGIN, OFF, finish
+from .active_set import BOUND, MARGIN, OFF, Finished, finish
 from .margin import MarginSystem
 
 _SET_TOL = 1e-8  # α within this share of the largest α from 0 (or of C from C) is at it
@@ -140,8 +141,9 @@ class Kernel:
 @dataclass(frozen=True)
 class DualFit:
     """The classifier's optimum on rows X (N × d) with targets ỹ = ±1: β = αỹ, b, the margin
-    set S, and the factor of its equalities (:class:`~flexpoison.engine.margin.MarginSystem`,
-    None when S is empty). ``Theta`` is (β…, b): the state a search carries."""
+    set S, the factor of its equalities (:class:`~flexpoison.engine.margin.MarginSystem`,
+    None when S is empty), and ``precision``: how far, in units of f, any row may miss its
+    optimality condition. ``Theta`` is (β…, b): the state a search carries."""
 
     X: np.ndarray
     t: np.ndarray
@@ -149,6 +151,7 @@ class DualFit:
     b: float
     margin: np.ndarray
     system: MarginSystem | None
+    precision: float = 0.0
 
     @property
     def Theta(self) -> np.ndarray:
@@ -269,9 +272,11 @@ def fit(
     not given), at :func:`libsvm_tolerance` and at most ``max_iter`` iterations (default
     max(10⁵, 100·N)): nothing to do when libsvm's sets are right but one solve of the
     margin rows' equalities. Every row meets its set's optimality condition to 1e-9,
-    or 100 times the rounding of f. Raises :class:`ConvergenceError`, naming C and the
-    kernel's scale, when the steps run out (from libsvm's start) or when that rounding
-    exceeds :data:`_WORST`."""
+    or 100 times the rounding of f, or — where the method stalls at the rounding of its
+    solves — to the floor it reached, at most :data:`_WORST` (the fit's ``precision``);
+    a warm start that stalls is tried again from libsvm's start, and the better kept.
+    Raises :class:`ConvergenceError`, naming C and the kernel's scale, when the steps run
+    out (from libsvm's start) or when that rounding exceeds :data:`_WORST`."""
     if K is None:
         K = kernel.matrix(X, X)
     with one_blas_thread():  # small dense solves: a second thread only waits on a busy machine
@@ -282,23 +287,28 @@ def _fit(X, t, C, K, solve, name, max_iter, start) -> DualFit:
     n = X.shape[0]
     steps = _STEPS_PER_ROW * n + _EXTRA_STEPS
     warm = feasible_start(start, t, C)
+    floored = None
     if warm is not None:
         beta, b = warm[:-1].copy(), float(warm[-1])
-        done = finish(K, t, C, beta, b, set_codes(beta, C), steps, _KKT_TOL)
-        if done[4] <= done[5]:
+        done = finish(K, t, C, beta, b, set_codes(beta, C), steps, _KKT_TOL, _WORST)
+        if done.converged and not done.floored:
             return _checked(X, t, C, K, done, name)
+        floored = done if done.floored else None  # perhaps a stall: libsvm's start next
     budget = max(_MIN_ITER, _ITER_PER_ROW * n) if max_iter is None else max_iter
     tol = libsvm_tolerance(K, C)
     support, coef, intercept, n_iter = solve(K, t, C, tol, budget)
     beta = np.zeros(n)
     beta[support] = coef  # the dual coefficients are α·ỹ
-    done = finish(K, t, C, beta, float(intercept), set_codes(beta, C), steps, _KKT_TOL)
-    if done[4] > done[5]:
+    done = finish(K, t, C, beta, float(intercept), set_codes(beta, C), steps, _KKT_TOL, _WORST)
+    if floored is not None and (not done.converged or floored.missed < done.missed):
+        done = floored
+    if not done.converged:
         raise ConvergenceError(
             f"{name}: no optimum found: libsvm stopped after {n_iter} iterations (at most "
             f"{budget}, tolerance {tol:.0e}) and {steps} active-set steps leave a margin "
-            f"off by {done[4]:.1e}; C = {C:.3g} with kernel values up to {_kappa(K):.1e} "
-            "makes the dual ill-conditioned: standardise the features or lower C"
+            f"off by {done.missed:.1e}; C = {C:.3g} with kernel values up to "
+            f"{_kappa(K):.1e} makes the dual ill-conditioned: standardise the features or "
+            "lower C"
         )
     return _checked(X, t, C, K, done, name)
 
@@ -317,10 +327,10 @@ def one_blas_thread():
     return _CONTROLLER[0].limit(limits=1, user_api="blas")
 
 
-def _checked(X, t, C, K, done: tuple, name: str) -> DualFit:
+def _checked(X, t, C, K, done: Finished, name: str) -> DualFit:
     """The :class:`DualFit` of :func:`finish`'s result, refused when f's rounding
     exceeds :data:`_WORST`."""
-    beta, b, codes, system, _, allowed = done
+    beta, b, codes, system, _, allowed, _ = done
     if allowed > _WORST:
         raise ConvergenceError(
             f"{name}: the decision values lose {allowed / 100:.0e} to rounding in float64 "
@@ -328,7 +338,7 @@ def _checked(X, t, C, K, done: tuple, name: str) -> DualFit:
             "cancel to ±1), too much for an exact fit or gradient; standardise the "
             "features or lower C"
         )
-    return DualFit(X, t, beta, b, np.flatnonzero(codes == MARGIN), system)
+    return DualFit(X, t, beta, b, np.flatnonzero(codes == MARGIN), system, allowed)
 
 
 def _kappa(K: np.ndarray) -> float:
