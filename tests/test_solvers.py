@@ -313,3 +313,62 @@ def test_l1_solver_on_collinear_features_finds_scikit_learns_fit(seed, duplicate
         assert np.allclose(Z @ theta, Z @ theta_ref, atol=1e-6 * (1 + np.abs(y).max()))
         eigenvalues = np.linalg.eigvalsh(A[np.ix_(active, active)])
         assert eigenvalues[0] > 1e-10 * eigenvalues[-1]
+
+
+WIDE = [pytest.param(c, id=c.id) for c in CASES if c.victim.learner.loss.curvature is not None
+        and c.victim.learner.l1 == 0 and c.victim.learner.l2 > 0
+        and c.spec.task == "regression"]
+
+
+@pytest.mark.parametrize("case", WIDE)
+@pytest.mark.parametrize("goal", ["flip-top", "loss"])
+@settings(max_examples=10, deadline=None, derandomize=True)
+@given(u=unit, t=st.floats(-5, 15, allow_nan=False))
+def test_dual_rank_one_solver_equals_the_dense_one(case, goal, u, t):
+    """On fewer rows than half the features the rank-one solver inverts A in the dual
+    (Woodbury, n × n): its optimum, factor, observed effect and implicit gradient must
+    equal the dense p × p solver's on the same statistics."""
+    rng = np.random.default_rng(0)
+    n, d = 12, 30
+    X = rng.normal(size=(n, d)) * np.linspace(0.5, 3.0, d) + 1.0
+    y = X[:, 0] - X[:, 1] + rng.normal(size=n)
+    goals = {"flip-top": lambda: Integrity("flip-top"), "loss": GOALS["loss-availability"]}
+    obj = FlexiblePoisoning(case.estimator, goal=goals[goal](), alpha=0.3).objective(X, y)
+    dual = obj._solver
+    assert dual is not None and obj.data.rows is not None
+    assert isinstance(dual._full.Ainv, lrn.WoodburyInverse)
+    gram = obj.data
+    dense = lrn.RankOneSolver(obj.victim.learner,
+                              lrn.GramData(gram.G, gram.r, gram.q, gram.n),
+                              obj.effect.quadratic)
+    phi = obj._features(X.mean(0) + 2 * X.std(0) * np.resize(np.asarray(u), d))
+    a, b = dual.trial(phi, t, obj.Theta_start), dense.trial(phi, t, obj.Theta_start)
+    fa, fb = dual.fit_of(a), dense.fit_of(b)
+    scale = np.max(np.abs(fb.Theta))
+    np.testing.assert_allclose(fa.Theta, fb.Theta, rtol=1e-8, atol=1e-10 * scale)
+    vec = np.linspace(-1.0, 2.0, phi.size)
+    want = fb.factor.solve(vec)
+    np.testing.assert_allclose(fa.factor.solve(vec), want, rtol=1e-7,
+                               atol=1e-9 * np.max(np.abs(want)))
+    assert a.value == pytest.approx(b.value, rel=1e-8, abs=1e-10)
+    term = lrn.row_term(obj.victim.learner, b.phi_theta, t, dense.n)
+    ga, _ = dual.implicit_gradient(a, term, d)
+    gb, _ = dense.implicit_gradient(b, term, d)
+    np.testing.assert_allclose(ga, gb, rtol=1e-7, atol=1e-9 * np.max(np.abs(gb)))
+
+
+def test_wide_ridge_attack_agrees_with_a_scikit_learn_refit():
+    """An attack on fewer rows than features (the dual path) returns a θ_poisoned that a
+    tight scikit-learn refit of the returned rows reproduces, and no refit warning."""
+    from sklearn.linear_model import Ridge
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(40, 200))
+    y = X[:, 0] + 0.1 * rng.normal(size=40)
+    result = FlexiblePoisoning(Ridge(alpha=0.5), goal=Integrity("flip-top"), alpha=0.0,
+                               n_points=3, max_iter=20, random_state=0).generate(X, y)
+    model = Ridge(alpha=0.5).fit(np.vstack([X, result.X_poison]),
+                                 np.r_[y, result.y_poison])
+    theta = np.r_[model.coef_, model.intercept_]
+    np.testing.assert_allclose(result.theta_poisoned, theta, rtol=1e-7,
+                               atol=1e-9 * np.max(np.abs(theta)))
+    assert not [w for w in result.warnings if "refit" in w]

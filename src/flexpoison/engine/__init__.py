@@ -30,7 +30,7 @@ from .huber import HuberLoss
 from .implicit import RowTerm, adjoint_gradient, implicit_gradient, mixed_derivative, row_term
 from .kinks import KinkFactor, inert
 from .learner import Learner
-from .linalg import CholeskyFactor, Factor, Fit, RankOneFactor, cholesky
+from .linalg import CholeskyFactor, Factor, Fit, RankOneFactor, WoodburyInverse, cholesky
 from .local import LocalModel, LocalTrial, third_sums
 from .losses import (
     ContinuousTargetLoss,
@@ -72,6 +72,7 @@ __all__ = [
     "LossSums",
     "CholeskyFactor",
     "RankOneFactor",
+    "WoodburyInverse",
     "Factor",
     "Fit",
     "cholesky",

@@ -120,10 +120,13 @@ class GramData:
     r: np.ndarray
     q: float
     n: int
+    #: The rows Φ themselves (G = ΦᵀΦ) while they are fewer than half the features: G
+    #: is then of low rank, and a solver may work in the dual, n × n (None otherwise).
+    rows: np.ndarray | None = None
 
     @classmethod
     def from_rows(cls, Phi: np.ndarray, t: np.ndarray) -> GramData:
-        return cls(Phi.T @ Phi, Phi.T @ t, float(t @ t), Phi.shape[0])
+        return cls(Phi.T @ Phi, Phi.T @ t, float(t @ t), Phi.shape[0], _low_rank(Phi))
 
     def sums(self, loss: Loss, Theta: np.ndarray, want_hess: bool = True) -> LossSums:
         c = loss.curvature
@@ -139,13 +142,22 @@ class GramData:
         return LossSums(value, grad, c * self.G if want_hess else None)
 
     def with_row(self, phi: np.ndarray, t: float) -> GramData:
-        return GramData(self.G + np.outer(phi, phi), self.r + t * phi, self.q + t * t, self.n + 1)
+        rows = None if self.rows is None else _low_rank(np.vstack([self.rows, phi]))
+        return GramData(
+            self.G + np.outer(phi, phi), self.r + t * phi, self.q + t * t, self.n + 1, rows
+        )
 
     def with_rows(self, Phi: np.ndarray, t: np.ndarray) -> GramData:
         """These statistics plus the rows ``Phi`` (k, p) with targets ``t`` (k,)."""
+        rows = None if self.rows is None else _low_rank(np.vstack([self.rows, Phi]))
         return GramData(
-            self.G + Phi.T @ Phi, self.r + Phi.T @ t, self.q + float(t @ t), self.n + len(t)
+            self.G + Phi.T @ Phi, self.r + Phi.T @ t, self.q + float(t @ t), self.n + len(t), rows
         )
+
+
+def _low_rank(Phi: np.ndarray) -> np.ndarray | None:
+    """``Phi`` when its rows are fewer than half its columns (GramData.rows), else None."""
+    return Phi if 2 * Phi.shape[0] < Phi.shape[1] else None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+from scipy.linalg import lu_factor, lu_solve
 from scipy.linalg.lapack import dpotrf, dpotrs
 
 from ..errors import SingularHessianError
@@ -44,17 +45,50 @@ class RankOneFactor:
 
         H⁻¹ b = A⁻¹ b − q·(qᵀb)·κ / (1 + κ·φᵀq),   q = A⁻¹ φ,
 
-    every inverse restricted to S and padded with zeros. ``coef`` = κ / (1 + κ·φᵀq) > 0:
-    the update never loses definiteness (κ > 0)."""
+    every inverse restricted to S and padded with zeros (or, on fewer rows than features,
+    A⁻¹ as a :class:`WoodburyInverse`). ``coef`` = κ / (1 + κ·φᵀq) > 0: the update
+    never loses definiteness (κ > 0)."""
 
     __slots__ = ("Ainv", "q", "coef")
 
-    def __init__(self, Ainv: np.ndarray, q: np.ndarray, coef: float):
+    def __init__(self, Ainv: np.ndarray | WoodburyInverse, q: np.ndarray, coef: float):
         self.Ainv, self.q, self.coef = Ainv, q, coef
 
     def solve(self, b: np.ndarray) -> np.ndarray:
         q = self.q
         return self.Ainv.dot(b) - q * (self.coef * float(q.dot(b)))
+
+
+class WoodburyInverse:
+    """A⁻¹ as an operator, for A = D + UᵀSU with D diagonal and positive, U (k, p) with
+    k ≪ p and S = diag(±1), by the Woodbury identity (S⁻¹ = S):
+
+        A⁻¹b = D⁻¹b − Vᵀ K⁻¹ V b,   V = U D⁻¹,   K = S + V Uᵀ (k × k),
+
+    an O(k²p) set-up and O(kp) per product, where the p × p inverse costs O(p³): the
+    dual form of a ridge fit on fewer rows than features. ``dot`` takes a vector or
+    the columns of a matrix, like ``ndarray.dot``. K is singular exactly when A is:
+    a pivot of K's LU factor at most ``_COLLINEAR``·max|K_ii| raises
+    :class:`~flexpoison.errors.SingularHessianError`."""
+
+    __slots__ = ("dinv", "V", "lu")
+
+    def __init__(self, d: np.ndarray, U: np.ndarray, s: np.ndarray, name: str):
+        self.dinv = 1.0 / d
+        self.V = U * self.dinv
+        K = self.V @ U.T
+        K.flat[:: K.shape[0] + 1] += s
+        self.lu = lu_factor(K, check_finite=False)
+        pivots = np.abs(np.diagonal(self.lu[0]))
+        if not np.all(pivots > _COLLINEAR * max(float(np.max(np.abs(np.diagonal(K)))), 1.0)):
+            raise SingularHessianError(
+                f"{name}: the training objective's Hessian is singular, so the model is "
+                "not unique; add regularisation (e.g. an L2 penalty)"
+            )
+
+    def dot(self, b: np.ndarray) -> np.ndarray:
+        scaled = self.dinv * b if b.ndim == 1 else self.dinv[:, None] * b
+        return scaled - self.V.T @ lu_solve(self.lu, self.V @ b, check_finite=False)
 
 
 Factor = CholeskyFactor | RankOneFactor
@@ -105,4 +139,4 @@ def cholesky(H: np.ndarray, name: str, idx: np.ndarray | None = None) -> Cholesk
     return CholeskyFactor(factor, idx)
 
 
-__all__ = ["CholeskyFactor", "RankOneFactor", "Factor", "Fit", "cholesky"]
+__all__ = ["CholeskyFactor", "RankOneFactor", "WoodburyInverse", "Factor", "Fit", "cholesky"]

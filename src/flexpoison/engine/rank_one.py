@@ -21,7 +21,7 @@ from ..errors import SingularHessianError
 from .data import Data, GramData
 from .implicit import RowTerm
 from .learner import Learner, identity
-from .linalg import Fit, RankOneFactor, cholesky
+from .linalg import Fit, RankOneFactor, WoodburyInverse, cholesky
 
 
 @dataclass(slots=True)
@@ -104,6 +104,7 @@ class RankOneSolver:
         self.lam = learner.l1_weights(d)
         self._free = self.lam == 0  # coordinates without an L1 term (always active)
         self.observe = observe
+        self._rows = gram.rows  # Φ when G = ΦᵀΦ is of low rank (the dual form)
         self._sets: dict[bytes, _ActiveSet | None] = {}
         self._recent: list[tuple[np.ndarray, _ActiveSet | None]] = []
         self._full = None if learner.l1 > 0 else self._active_set(np.zeros(p))
@@ -230,6 +231,10 @@ class RankOneSolver:
 
     def _active_set(self, sign: np.ndarray) -> _ActiveSet | None:
         p, l1 = self.p, self.learner.l1 > 0
+        if not l1 and self._rows is not None:
+            dual = self._dual_set()
+            if dual is not None:
+                return dual
         eye = identity(p)
         if l1:
             active = (sign != 0) | self._free
@@ -296,6 +301,65 @@ class RankOneSolver:
             bound=[lam * (1 + 1e-9) + 1e-14 for lam in self.lam[inactive].tolist()],
         )
 
+    def _dual_set(self) -> _ActiveSet | None:
+        """The precomputation of :meth:`_active_set` without L1, for fewer rows n than
+        features p, in the dual: A = D + κΦᵀΦ with D = Λ₂ is inverted by
+        :class:`WoodburyInverse` in O(n²p) (a coordinate without an L2 term, the
+        intercept, takes D_jj = A_jj in D and −A_jj·e_jᵀe_j in the low-rank part), and Q
+        applies A⁻¹ and A⁻¹MA⁻¹ as products instead of p × p blocks. None (the dense
+        form) when more coordinates than rows lack an L2 term."""
+        assert self._rows is not None
+        Phi, p = self._rows, self.p
+        diag = np.zeros(p)
+        if self.learner.l2 > 0:
+            diag += self.learner.l2_weights(p - self.learner.fit_intercept)
+        bare = np.flatnonzero(diag <= 0.0)
+        if bare.size > Phi.shape[0]:
+            return None
+        pad = np.diagonal(self.A)[bare].copy()
+        pad[pad <= 0.0] = 1.0
+        diag[bare] = pad
+        U = np.zeros((Phi.shape[0] + bare.size, p))
+        U[: Phi.shape[0]] = np.sqrt(self.kappa) * Phi
+        U[Phi.shape[0] + np.arange(bare.size), bare] = np.sqrt(pad)
+        signs = np.r_[np.ones(Phi.shape[0]), -np.ones(bare.size)]
+        inverse = WoodburyInverse(diag, U, signs, self.learner.name)
+        theta0 = inverse.dot(self.c)
+        rows, value0, r_e, M = [theta0[None]], 0.0, None, None
+        if self.observe is not None:
+            M = self.observe.M
+            r_e = inverse.dot(M @ theta0 + self.observe.m)
+            rows.append(r_e[None])
+            value0 = self.observe.value(theta0)
+        return _ActiveSet(
+            Q=_DualProducts(inverse, M),
+            R=np.concatenate(rows),
+            theta0=theta0,
+            Ainv=inverse,
+            active=None,
+            value0=value0,
+            r_e=r_e,
+            sign_start=[],
+            r0=[],
+            bound=[],
+        )
+
+
+class _DualProducts:
+    """Q of a dual :class:`_ActiveSet` as products: ``dot(φ)`` = (A⁻¹φ, A⁻¹MA⁻¹φ), the
+    second only when M (an observed quadratic) is given."""
+
+    __slots__ = ("inverse", "M")
+
+    def __init__(self, inverse: WoodburyInverse, M: np.ndarray | None):
+        self.inverse, self.M = inverse, M
+
+    def dot(self, phi: np.ndarray) -> np.ndarray:
+        q = self.inverse.dot(phi)
+        if self.M is None:
+            return q[None]
+        return np.stack((q, self.inverse.dot(self.M @ q)))
+
 
 @dataclass(frozen=True)
 class _ActiveSet:
@@ -309,10 +373,10 @@ class _ActiveSet:
     is σ_j θ₀_j, ``r0`` is (c − Aθ₀)_I and ``bound`` the KKT bound λ_I (with a
     rounding allowance), as Python floats for :meth:`RankOneSolver._support_holds`."""
 
-    Q: np.ndarray
+    Q: np.ndarray | _DualProducts
     R: np.ndarray
     theta0: np.ndarray
-    Ainv: np.ndarray
+    Ainv: np.ndarray | WoodburyInverse
     active: np.ndarray | None  # None: no L1 term, nothing to check
     value0: float
     r_e: np.ndarray | None
