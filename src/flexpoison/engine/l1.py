@@ -57,12 +57,13 @@ def solve(
             "so its value is not determined"
         )
     theta[(diag <= 0) & (lam > 0)] = 0.0
+    theta = _basic(A, lam, theta)
     for _ in range(20 * theta.size + 100):
-        theta = _basic(A, lam, theta)
-        polished = _polish(A, c, lam, theta)
-        if polished is not None:
-            return polished, (polished != 0) | (lam == 0)
-        theta = _feature_sign_step(A, c, lam, theta, name)
+        theta, done, definite = _feature_sign_step(A, c, lam, theta, name)
+        if done:
+            return theta, (theta != 0) | (lam == 0)
+        if not definite:  # the step's support block was singular: back to a basic point
+            theta = _basic(A, lam, theta)
     raise ConvergenceError(
         f"{name}: the L1 solver made no progress (its objective is too badly "
         "conditioned in float64); standardise the features"
@@ -76,30 +77,37 @@ def objective(A: np.ndarray, c: np.ndarray, lam: np.ndarray, thetas: np.ndarray)
 
 def _feature_sign_step(
     A: np.ndarray, c: np.ndarray, lam: np.ndarray, theta: np.ndarray, name: str
-) -> np.ndarray:
-    """One step of feature-sign search from a θ that is not the optimum. With S the
+) -> tuple[np.ndarray, bool, bool]:
+    """One step of feature-sign search from a basic θ: (the next θ, whether it is the
+    optimum, whether A is definite on the support the step solved on last). With S the
     support of θ (and the unpenalised coordinates) and σ its signs, θ* solves the
-    sign-fixed problem on S. If θ* keeps the signs, it is the best point of S: the zero
-    coordinate j with the largest KKT violation |(c − Aθ*)_j| − lam_j joins S, signed as
-    (c − Aθ*)_j, and θ* is solved again from there. θ then moves to the point of lowest
-    f among θ* and the points of the segment where a coefficient reaches zero."""
+    sign-fixed problem on S. If θ* keeps the signs and every coordinate off S meets
+    KKT, |(c − Aθ*)_j| ≤ lam_j (with a rounding allowance), θ* is the optimum. If it
+    keeps the signs otherwise, the zero coordinate j with the largest KKT violation
+    |(c − Aθ*)_j| − lam_j joins S, signed as (c − Aθ*)_j, and θ* is solved again from
+    there. θ then moves to the point of lowest f among θ* and the points of the
+    segment where a coefficient reaches zero."""
     free = lam == 0
     sign = np.sign(theta)
     support = (theta != 0) | free
-    target = _solve_on(A, c, lam, support, sign, theta, name)
+    target, definite = _solve_on(A, c, lam, support, sign, theta, name)
     if not np.any(support & ~free & (np.sign(target) != sign)):
-        residual = np.abs(c - A @ target) - lam
-        residual[support] = -np.inf
-        j = int(np.argmax(residual))
-        if residual[j] <= 0:
-            return target
+        raw = np.abs(c - A @ target)
+        violation = raw - lam * (1 + 1e-9) - 1e-14
+        violation[support] = -np.inf
+        j = int(np.argmax(violation))
+        if violation[j] <= 0:
+            if definite:
+                return target, True, True
+            polished = _polish(A, c, lam, _basic(A, lam, target))
+            return (target, False, False) if polished is None else (polished, True, True)
         theta, sign = target, np.sign(target)
         sign[j] = np.sign((c - A @ target)[j])
         support = support.copy()
         support[j] = True
-        target = _solve_on(A, c, lam, support, sign, theta, name)
+        target, definite = _solve_on(A, c, lam, support, sign, theta, name)
     flips = support & ~free & (np.sign(target) != sign)
-    return _best_on_segment(A, c, lam, theta, target, flips)
+    return _best_on_segment(A, c, lam, theta, target, flips), False, definite
 
 
 def _solve_on(
@@ -110,8 +118,9 @@ def _solve_on(
     sign: np.ndarray,
     theta: np.ndarray,
     name: str,
-) -> np.ndarray:
-    """The sign-fixed problem's step target on the support S, 0 elsewhere: the solution
+) -> tuple[np.ndarray, bool]:
+    """The sign-fixed problem's step target on the support S, 0 elsewhere, and whether
+    A_SS is (clearly) definite: the solution
     of A_SS θ_S = b_S = c_S − lam_S σ_S, minimum-norm where A_SS is singular and b_S in
     its range; where b_S has a part v outside the range, f falls along v without bound,
     and the target is θ + τv with τ past the first coefficient that v drives to zero
@@ -119,13 +128,13 @@ def _solve_on(
     out = np.zeros_like(c)
     S = np.flatnonzero(support)
     if not S.size:
-        return out
+        return out, True
     b = c[S] - lam[S] * sign[S]
     block = A[np.ix_(S, S)]
     factor = _definite(block)
     if factor is not None:
         out[S] = cho_solve((factor, True), b, check_finite=False)
-        return out
+        return out, True
     values, vectors = np.linalg.eigh(block)
     top = max(float(values[-1]), 0.0)
     keep = values > _NULL * top
@@ -138,7 +147,7 @@ def _solve_on(
     out[S] = vectors[:, keep] @ (coords[keep] / values[keep])
     v = vectors[:, ~keep] @ coords[~keep]
     if not np.any(~keep) or np.linalg.norm(v) <= 1e-12 * (np.linalg.norm(b) + 1e-300):
-        return out
+        return out, False
     # b_S outside the range: f = const − τ‖v‖² along θ + τv; go past the first zero
     current = theta[S]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -153,7 +162,7 @@ def _solve_on(
     out = theta.copy()
     out[S] = current + 2.0 * tau * v
     out[~support] = 0.0
-    return out
+    return out, False
 
 
 def _best_on_segment(
