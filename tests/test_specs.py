@@ -108,6 +108,6 @@ def test_specs_map_bounds_in_data_units_into_the_attack_space(diabetes):
     assert lower[0] == pytest.approx((30 - scaler.mean_[0]) / scaler.scale_[0])
     assert upper[0] == pytest.approx((60 - scaler.mean_[0]) / scaler.scale_[0])
     np.testing.assert_array_equal(lower[1:], Z.min(axis=0)[1:])  # within the range
-    assert arguments["integer_features"] == ["age"] and arguments["data_units"][0] is scaler.mean_
+    assert arguments["integer_features"] == [0] and arguments["data_units"][0] is scaler.mean_
     assert Specs().attack_arguments(Z, names)["bounds"] is None
     assert pd.Series(Specs(bounds={"age": (1, np.inf)}).settings()["bounds"]["age"]).isna()[1]

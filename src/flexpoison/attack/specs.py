@@ -222,10 +222,11 @@ class Specs:
 
     def attack_arguments(self, X: np.ndarray, names: Sequence[str] | None, scaler=None) -> dict:
         """:class:`FlexiblePoisoning`'s constraint arguments for the training rows X of
-        the attack's space; ``scaler`` (a fitted StandardScaler, or None) maps the data's
-        units, where the specs are stated, to that space: the bounds (by name or
-        arrays) are mapped through it and intersected with X's range if
-        ``within_range``, and it is passed on as ``data_units``."""
+        the attack's space, columns named by ``names`` turned into indices. ``scaler``
+        (a fitted StandardScaler, or None) maps the data's units, where the specs are
+        stated, to that space: the bounds (by name or arrays) are mapped through it and
+        intersected with X's range if ``within_range``, and it is passed on as
+        ``data_units``."""
         if not isinstance(self.within_range, (bool, np.bool_)):
             raise InvalidInputError(
                 f"within_range: expected True or False, got {self.within_range!r}"
@@ -242,10 +243,22 @@ class Specs:
                 if bounds is None
                 else (np.maximum(bounds[0], low), np.minimum(bounds[1], high))
             )
-        out: dict[str, Any] = {
-            "integer_features": self.integer_features,
-            "frozen_features": self.frozen_features,
-            "one_hot_groups": self.one_hot_groups,
+
+        def indices(spec, argument: str) -> list[int] | None:
+            return None if spec is None else feature_indices(spec, argument, d, names)
+
+        groups = self.one_hot_groups
+        if isinstance(groups, (str, bytes)) or not (groups is None or hasattr(groups, "__iter__")):
+            raise InvalidInputError(
+                f"one_hot_groups: expected a list of groups, each a list of column names or "
+                f"indices, got {groups!r}"
+            )
+        out: dict[str, Any] = {  # columns as indices: X need not carry the names
+            "integer_features": indices(self.integer_features, "integer_features"),
+            "frozen_features": indices(self.frozen_features, "frozen_features"),
+            "one_hot_groups": None
+            if groups is None
+            else [indices(g, f"one_hot_groups: group {k}") for k, g in enumerate(groups)],
             "round_fractional": self.round_fractional,
             "bounds": bounds,
         }
