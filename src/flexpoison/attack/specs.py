@@ -111,6 +111,20 @@ def feature_indices(spec, argument: str, d: int, names: Sequence[str] | None) ->
     return out
 
 
+def feature_column(name: str, features: Sequence[str], target: str | None, argument: str) -> int:
+    """The index of the feature column ``name`` of a data set whose feature columns are
+    ``features`` and whose target column is ``target``; the target, or a name no
+    feature holds, refused naming ``argument`` (a command's option, a sweep file's key)."""
+    if name == target:
+        raise InvalidInputError(f"{argument}: {name!r} is the target column, not a feature")
+    if name not in features:
+        shown = ", ".join(features[:20]) + (", ..." if len(features) > 20 else "")
+        raise InvalidInputError(
+            f"{argument}: no feature column {name!r} in the data (its feature columns: {shown})"
+        )
+    return list(features).index(name)
+
+
 def _side(value) -> float | None:
     """One end of a bound as a float (None: no bound), or None if it is not a number."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -146,6 +160,15 @@ def resolve_bounds(bounds, d: int, names: Sequence[str] | None = None):
             raise InvalidInputError(f"{where}: expected lower <= upper, got {value!r}")
         lower[j], upper[j] = lo, hi
     return lower, upper
+
+
+def named_bounds(table: Mapping, features: Sequence[str], target: str | None, argument: str):
+    """A ``[bounds]`` table of a data set by column name (a --bounds file's, a sweep
+    file's), each key a feature column (:func:`feature_column`), each value checked by
+    :func:`resolve_bounds`; returns (lower, upper)."""
+    for name in table:
+        feature_column(name, features, target, argument)
+    return resolve_bounds(dict(table), len(features), list(features))
 
 
 def bounds_json(bounds) -> Any:
@@ -309,7 +332,9 @@ __all__ = [
     "Units",
     "feature_index",
     "feature_indices",
+    "feature_column",
     "resolve_bounds",
+    "named_bounds",
     "bounds_json",
     "snap",
 ]

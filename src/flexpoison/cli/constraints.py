@@ -118,9 +118,11 @@ def check_constraint_options(params: dict) -> None:
 
 
 def _columns(option: str, value: str, columns: tuple[str, ...], target: str, features) -> list[int]:
-    """The feature indices of COLS: comma-separated names of the data file's columns, or
+    """The feature indices of COLS: comma-separated names of the data's columns, or
     their 0-based positions in its header (a name wins over a position)."""
-    where = {name: k for k, name in enumerate(features)}
+    from ..attack.specs import feature_column
+    from ..errors import InvalidInputError
+
     out = []
     for item in (part.strip() for part in value.split(",")):
         name = item
@@ -132,18 +134,12 @@ def _columns(option: str, value: str, columns: tuple[str, ...], target: str, fea
                     param_hint=f"'{option}'",
                 )
             name = columns[int(item)]
-        if name == target:
+        try:
+            out.append(feature_column(name, features, target, option))
+        except InvalidInputError as exc:
             raise click.BadParameter(
-                f"{name!r} is the target column (--target-column), not a feature",
-                param_hint=f"'{option}'",
-            )
-        if name not in where:
-            shown = ", ".join(features[:20]) + (", ..." if len(features) > 20 else "")
-            raise click.BadParameter(
-                f"no feature column {item!r} in the data file (its feature columns: {shown})",
-                param_hint=f"'{option}'",
-            )
-        out.append(where[name])
+                str(exc).removeprefix(f"{option}: "), param_hint=f"'{option}'"
+            ) from None
     return out
 
 
@@ -218,6 +214,7 @@ def read_bounds(path: Path, features, target: str) -> dict:
     column or a malformed entry is refused, naming the file and the column."""
     import tomllib
 
+    from ..attack.specs import named_bounds
     from ..errors import InvalidInputError
 
     def refuse(reason: str) -> click.BadParameter:
@@ -236,28 +233,10 @@ def read_bounds(path: Path, features, target: str) -> dict:
             + (", ".join(repr(k) for k in document) or "nothing")
         )
     try:
-        check_bounds_table(table, features, target)
+        named_bounds(table, features, target, "bounds")
     except InvalidInputError as exc:
         raise refuse(str(exc).removeprefix("bounds: ")) from None
     return table
-
-
-def check_bounds_table(table: dict, features, target: str) -> None:
-    """Refuse a ``[bounds]`` table (a --bounds file's, a sweep file's) whose keys are not
-    feature columns, naming the target column as such, or whose values the library's
-    parser refuses (:class:`~flexpoison.errors.InvalidInputError`, ``bounds: …``)."""
-    from ..attack.specs import resolve_bounds
-    from ..errors import InvalidInputError
-
-    for name in table:
-        if name == target:
-            raise InvalidInputError(f"bounds: {name!r} is the target column, not a feature")
-        if name not in features:
-            shown = ", ".join(features[:20]) + (", ..." if len(features) > 20 else "")
-            raise InvalidInputError(
-                f"bounds: no feature column {name!r} in the data (its feature columns: {shown})"
-            )
-    resolve_bounds(table, len(features), list(features))
 
 
 def warnings_in_units(result, split, bounds, n_sigma: float) -> list[str]:
@@ -288,6 +267,5 @@ __all__ = [
     "integer_columns",
     "frozen_exact",
     "read_bounds",
-    "check_bounds_table",
     "warnings_in_units",
 ]
