@@ -247,7 +247,8 @@ def resolve(
     if units is not None:  # integers are the data's: check and round them there
         every = np.arange(d)
         ends = np.sort([units.to_data(box.lower, every), units.to_data(box.upper, every)], axis=0)
-        data_box, X_data = Box(snap(ends[0]), snap(ends[1])), snap(units.to_data(X, every))
+        data_box = Box(snap(ends[0], box.dtype), snap(ends[1], box.dtype))
+        X_data = snap(units.to_data(X, every), box.dtype)
     integer = _features(integer_features, "integer_features", d, names)
     if not given.round_fractional:
         check_integers(X_data, integer, names)

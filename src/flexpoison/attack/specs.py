@@ -221,11 +221,13 @@ class Units:
         return (np.asarray(x, dtype=float) - self.mean[columns]) / self.scale[columns]
 
 
-def snap(x: np.ndarray) -> np.ndarray:
-    """``x`` with values within 1e-9·max(1, |x|) of an integer set to it: integers that
-    came back through a standardisation, held as the integers they were."""
+def snap(x: np.ndarray, dtype: np.dtype | type = np.float64) -> np.ndarray:
+    """``x`` with values within r·max(1, |x|) of an integer set to it, r = max(1e-9,
+    16·ε of ``dtype``, the precision of the rows): integers that came back through a
+    standardisation, held as the integers they were."""
     rounded = np.round(x)
-    return np.where(np.abs(x - rounded) <= 1e-9 * np.maximum(1.0, np.abs(x)), rounded, x)
+    r = max(1e-9, 16 * float(np.finfo(np.dtype(dtype)).eps))
+    return np.where(np.abs(x - rounded) <= r * np.maximum(1.0, np.abs(x)), rounded, x)
 
 
 @dataclass(frozen=True)
@@ -289,12 +291,8 @@ class Specs:
             out["data_units"] = (scaler.mean_, scaler.scale_)
         return out
 
-    @property
-    def discrete(self) -> bool:
-        """Whether rows are rounded (integer features or one-hot groups given)."""
-        return bool(self.integer_features) or bool(self.one_hot_groups)
-
     def __bool__(self) -> bool:
+        """Whether any constraint is given."""
         return any(
             (
                 self.integer_features is not None,
