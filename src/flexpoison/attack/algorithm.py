@@ -174,9 +174,8 @@ class FlexiblePoisoning(EstimatorParams):
         each point's source row (``PointReport.source_row``); the descent leaves them.
     one_hot_groups : list of lists of column names or indices, optional
         Groups of 0/1 columns (at most one 1 per clean row): each point holds a valid
-        one-hot vector there, rounded and repaired as integers. With any of the three,
-        a result warns when its rows leave the clean rows' range where no ``bounds``
-        limit it (:mod:`flexpoison.attack.constraints`).
+        one-hot vector there, rounded and repaired as integers
+        (:mod:`flexpoison.attack.constraints`).
     round_fractional : bool, default False
         Integer features must hold integers in every clean row; True: round anyway.
     data_units : (mean, scale), optional
