@@ -59,11 +59,12 @@ _OPTIONS = (
         "integer",
         metavar="COLS",
         help="Columns that hold integers (comma-separated names, or 0-based positions in "
-        "the CSV's header): each poison row is rounded inside the box, then a search "
-        "among the neighbouring integers keeps the rounding with the best W; poison.csv "
-        "writes them as integers. Every row of the file must hold an integer there (3 or "
-        "3.0), else the column is refused unless --round-fractional. Rounded in the data's "
-        "units, also when the attack runs on standardised rows.",
+        "the CSV's header; of a built-in set, in its features): each poison row is "
+        "rounded inside the box, in the data's units (also when the attack runs on "
+        "standardised rows), then a search among the neighbouring integers keeps the "
+        "rounding with the best W; the poison CSV files write them as integers. Every row "
+        "of the data must hold an integer there (3 or 3.0), else the column is refused "
+        "unless --round-fractional.",
     ),
     click.option(
         "--round-fractional",
@@ -79,8 +80,8 @@ _OPTIONS = (
         "frozen",
         metavar="COLS",
         help="Columns the attacker cannot choose (comma-separated names or 0-based "
-        "positions): every poison row keeps the values of the clean training row it is "
-        "cloned from.",
+        "positions, as for --integer): every poison row keeps the values of the clean "
+        "training row it is cloned from.",
     ),
     click.option(
         "--one-hot",
