@@ -88,7 +88,7 @@ def test_is_an_art_white_box_poisoning_attack():
     attack.set_params(alpha=0.25, max_iter=5)
     assert attack.alpha == 0.25 and "alpha=0.25" in repr(attack)
     with pytest.raises(ValueError, match="cannot be set"):
-        attack.set_params(bounds=(0, 1))
+        attack.set_params(box=(0, 1))
 
 
 # ---------------------------------------------------------- same rows as flexpoison
@@ -342,3 +342,52 @@ def test_flexpoison_errors_stay_value_errors():
     with pytest.raises(ValueError, match="n_sigma") as caught:  # refused by name
         FlexiblePoisoningAttack(SklearnClassifier(_logistic()), **(FAST | dict(n_sigma=-1.0)))
     assert isinstance(caught.value, FlexPoisonError)
+
+
+# ------------------------------------------------------------ feature constraints
+
+
+def _raw_diabetes():
+    """120 rows of diabetes in its recorded units: age (integers), sex (1 or 2), ..."""
+    X, y = load_diabetes(return_X_y=True, scaled=False)
+    return X[:120].astype(np.float32), y[:120].astype(np.float32)
+
+
+CONSTRAINED = dict(bounds={0: (30, 60), 2: (None, 30)}, integer_features=[0],
+                   frozen_features=[1])
+
+
+def test_bounds_and_feature_constraints_are_flexpoisons():
+    x, y = _raw_diabetes()
+    regressor = ScikitlearnRegressor(Ridge(), clip_values=(0.0, 400.0))
+    attack = FlexiblePoisoningAttack(regressor, alpha=0.0, **CONSTRAINED, **FAST)
+    x_poison, _ = attack.poison(x, y)
+    assert np.all((x_poison[:, 0] >= 30) & (x_poison[:, 0] <= 60))
+    assert np.all(x_poison[:, 0] == np.round(x_poison[:, 0])) and np.all(x_poison[:, 2] <= 30)
+    assert set(x_poison[:, 1]) <= set(x[:, 1])
+    bounds = (np.array([30.0, 0, 0] + [0] * 7), np.array([60.0, 400, 30] + [400] * 7))
+    direct = FlexiblePoisoning(Ridge(), alpha=0.0, bounds=bounds, integer_features=[0],
+                               frozen_features=[1], **DIRECT)
+    np.testing.assert_array_equal(x_poison, direct.generate(x, y).X_poison)
+    assert "integer_features" in attack.attack_params and attack.integer_features == [0]
+
+
+def test_integer_columns_are_integers_of_x_through_a_standardisation():
+    x, y = _raw_diabetes()
+    regressor = ScikitlearnRegressor(Ridge(), preprocessing=(x.mean(axis=0), x.std(axis=0)))
+    attack = FlexiblePoisoningAttack(regressor, **CONSTRAINED, **FAST)
+    x_poison, _ = attack.poison(x, y)
+    assert np.all(x_poison[:, 0] == np.round(x_poison[:, 0]))
+    assert np.all((x_poison[:, 0] >= 30) & (x_poison[:, 0] <= 60))
+    assert set(np.round(x_poison[:, 1], 4)) <= {1.0, 2.0}  # frozen, through float32
+
+
+def test_constraints_by_name_are_refused_for_arrays_without_names():
+    x, y = _raw_diabetes()
+    attack = FlexiblePoisoningAttack(ScikitlearnRegressor(Ridge()), bounds={"age": (30, 60)},
+                                     **FAST)
+    with pytest.raises(ValueError, match="bounds: 'age' names a column, but X has no column"):
+        attack.poison(x, y)
+    attack.set_params(bounds=None, integer_features=[2])
+    with pytest.raises(ValueError, match=r"integer_features: feature 2 holds"):
+        attack.poison(x, y)

@@ -385,13 +385,26 @@ def test_cli_bounds_file(diabetes_csv, tmp_path):
         (("--frozen", "target"), 2, "'target' is the target column"),
         (("--integer", "11"), 2, "column position 11 is beyond the data file's 11 columns"),
         (("--one-hot", "age,sex"), 1, "--one-hot: group 0: column 'age' holds"),
-        (("--integer", "age", "--standardize"), 2, "do not apply with --standardize"),
         (("--frozen", "sex,1"), 1, "--frozen: column 'sex' is given twice"),
     ],
 )
 def test_cli_refuses_bad_columns(diabetes_csv, tmp_path, args, code, message):
     result = _run("--data", diabetes_csv, *CLI, *args, "--out", tmp_path / "out")
     assert result.exit_code == code and message in result.output, result.output
+
+
+def test_cli_integer_columns_with_standardize_are_integers_of_the_file(diabetes_csv, tmp_path):
+    """The attack runs on standardised rows; --integer and --one-hot round in the file's
+    units (they were refused with --standardize)."""
+    out = tmp_path / "out"
+    args = ("--integer", "age", "--frozen", "sex", "--standardize", "--out", out)
+    result = _run("--data", diabetes_csv, *CLI, *args)
+    assert result.exit_code == 0, result.output
+    rows = _poison(out)
+    assert all(row["age"].lstrip("-").isdigit() for row in rows)
+    assert {row["sex"] for row in rows} <= {"1", "2"}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["attack_space"] == "standardized"
 
 
 def test_cli_refuses_a_duplicated_column_name_when_reading(tmp_path):

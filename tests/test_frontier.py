@@ -332,6 +332,13 @@ CLI_ERRORS = {
                ["--report", "missing.html"]),
     "tiny-rate": (["--model", "logistic", "--rate", "0.001"], ["--rate", "rounds to 0"]),
     "tol": (["--model", "logistic", "--tol", "0"], ["--tol"]),
+    "integer-unknown": (["--model", "logistic", "--integer", "zz"],
+                        ["--integer", "no feature column 'zz'"]),
+    "integer-fraction": (["--model", "logistic", "--integer", "a"],
+                         ["--integer: column 'a' holds", "at row", "--round-fractional"]),
+    "round-fractional": (["--model", "logistic", "--round-fractional"],
+                         ["--round-fractional applies to --integer"]),
+    "one-hot": (["--model", "logistic", "--one-hot", "a,b"], ["--one-hot: group 0: column 'a'"]),
 }
 
 
@@ -375,3 +382,76 @@ def test_a_sanitizer_that_removes_every_row_is_one_named_error_in_the_pipeline()
     experiment = Experiment(models.get("logistic").make(), goal_from_name("availability"), split)
     with pytest.raises(InvalidInputError, match="a sanitizer removed every row"):
         experiment.refit(split.X_train[:0], split.y_train[:0])
+
+
+# ------------------------------------------------------------- feature constraints
+
+
+def _constrained_set(n=60, seed=0):
+    """Regression rows with an integer column, a frozen code, a one-hot pair and a
+    continuous column, as a DataFrame (target 'y')."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    count = rng.integers(0, 10, n)
+    code = rng.integers(1, 3, n)
+    group = rng.integers(0, 2, n)
+    x = rng.normal(size=n)
+    y = 2.0 * count - 3.0 * group + x + 0.3 * rng.normal(size=n)
+    return pd.DataFrame({"count": count, "code": code, "g0": group, "g1": 1 - group,
+                         "x": x, "y": y})
+
+
+def _check_rows(rows, frame, x_bound):
+    for row in rows:
+        assert row["count"].isdigit() and 0 <= int(row["count"]) <= 9
+        assert row["code"] in {"1", "2"}
+        assert {row["g0"], row["g1"]} == {"0", "1"}
+        assert float(row["x"]) <= x_bound + 1e-9
+
+
+def test_cli_constraints_hold_for_every_attack_that_optimises(tmp_path, cheap_figures):
+    frame = _constrained_set()
+    path = tmp_path / "c.csv"
+    frame.to_csv(path, index=False)
+    bounds = tmp_path / "b.toml"
+    bounds.write_text("[bounds]\nx = [-inf, 0.5]\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(frontier_command, [
+        "--data", str(path), "--target-column", "y", "--model", "ridge", "--rate", "0.05",
+        "--alphas", "0,0.5", "--max-iter", "5", "--integer", "count", "--frozen", "code",
+        "--one-hot", "g0,g1", "--bounds", str(bounds), "--within-range", "--quiet",
+        "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    for name in ("flexible_alpha0", "flexible_alpha0.5", "unconcealed"):
+        with open(out / f"poison_{name}.csv", newline="") as handle:
+            _check_rows(list(csv.DictReader(handle)), frame, 0.5)
+    settings = json.loads((out / "frontier.json").read_text())["settings"]
+    assert settings["constraints"]["bounds"] == {"x": [None, 0.5]}
+    assert settings["constraints"]["within_range"] is True
+    # a bounds file naming the target is refused, naming it
+    bounds.write_text("[bounds]\ny = [0, 1]\n")
+    refused = CliRunner().invoke(frontier_command, [
+        "--data", str(path), "--target-column", "y", "--model", "ridge",
+        "--bounds", str(bounds), "--out", str(tmp_path / "o2")])
+    assert refused.exit_code == 2 and "'y' is the target column" in refused.output
+
+
+def test_run_frontier_takes_constraints_by_column_name():
+    from flexpoison.attack.specs import Specs
+
+    frame = _constrained_set(seed=1)
+    features = [c for c in frame.columns if c != "y"]
+    dataset = Dataset("constrained", frame[features].to_numpy(float), frame["y"].to_numpy(),
+                      tuple(features), "y", "regression", "synthetic, for tests")
+    specs = Specs(integer_features=["count"], one_hot_groups=[["g0", "g1"]],
+                  bounds={"count": (2, 7)})
+    result = fr.run_frontier(dataset, model="ridge", rate=0.05, alphas=(0.0,),
+                             baselines=("unconcealed",), sanitizers=["sphere"],
+                             constraints=specs, **FAST)
+    for point in result.attacks:
+        rows = result.poison_in_data_units(point)
+        assert np.all(rows[:, 0] == np.round(rows[:, 0]))
+        assert np.all((rows[:, 0] >= 2) & (rows[:, 0] <= 7))
+        assert np.all(np.sort(rows[:, 2:4], axis=1) == [0, 1])
+    assert result.settings.constraints["integer_features"] == ["count"]

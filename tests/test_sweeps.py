@@ -1168,3 +1168,82 @@ def test_plot_refuses_a_directory_without_a_store(tmp_path):
     result = invoke("plot", tmp_path)
     assert result.exit_code == 1
     assert "no results store" in result.output and not (tmp_path / "figures").exists()
+
+
+# ------------------------------------------------------------- feature constraints
+
+
+def constrained_csv(path: Path) -> Path:
+    """40 regression rows: an integer count, a code, a one-hot pair and a real column."""
+    rng = np.random.default_rng(0)
+    count, code, group = rng.integers(0, 10, 40), rng.integers(1, 3, 40), rng.integers(0, 2, 40)
+    x = rng.normal(size=40)
+    y = 2.0 * count - 3.0 * group + x + 0.3 * rng.normal(size=40)
+    rows = zip(count, code, group, x, y)
+    lines = [f"{a},{b},{g},{1 - g},{c:.6f},{d:.6f}" for a, b, g, c, d in rows]
+    path.write_text("count,code,g0,g1,x,y\n" + "\n".join(lines) + "\n")
+    return path
+
+
+CONSTRAINED = (
+    'integer = ["count"], frozen = ["code"], one_hot = [["g0", "g1"]], '
+    "bounds = { x = [-inf, 0.5], count = [2, 7] }, within_range = true"
+)
+
+
+def constrained_sweep(tmp_path, entry: str = CONSTRAINED) -> Path:
+    constrained_csv(tmp_path / "c.csv")
+    file = tmp_path / "c.toml"
+    file.write_text(
+        f'[sweep]\ndatasets = [{{ path = "c.csv", target = "y", {entry} }}]\n'
+        'models = ["ridge"]\ngoals = ["integrity"]\nalphas = [0.0, 0.5]\nrates = [0.05]\n'
+        "seeds = [0]\nmax_iter = 5\nstarts = 1\n"
+    )
+    return file
+
+
+def test_a_csv_data_set_takes_the_attack_constraints(tmp_path, monkeypatch):
+    from flexpoison.experiments import pipeline
+
+    sweep = sw.load_sweep(constrained_sweep(tmp_path))
+    crafted = []
+    attack = pipeline.Experiment.attack
+
+    def spy(self, alpha, **settings):
+        result = attack(self, alpha, **settings)
+        crafted.append(self.split.to_data_units(result.X_poison))
+        return result
+
+    monkeypatch.setattr(pipeline.Experiment, "attack", spy)
+    for run in sweep.runs:
+        assert run.settings["data"]["constraints"]["integer_features"] == ["count"]
+        sw.compute_run(run.settings, data_file=str(tmp_path / "c.csv"))
+    assert len(crafted) == 2
+    for rows in crafted:
+        assert np.allclose(rows[:, 0], np.round(rows[:, 0])) and np.all(rows[:, 0] >= 2 - 1e-9)
+        assert np.all(rows[:, 0] <= 7 + 1e-9) and np.allclose(rows[:, 2] + rows[:, 3], 1)
+        assert set(np.round(rows[:, 1], 9)) <= {1.0, 2.0} and np.all(rows[:, 4] <= 0.5 + 1e-9)
+    # without constraints the runs keep the ids they had
+    plain = sw.load_sweep(constrained_sweep(tmp_path / "", entry='name = "c"'))
+    assert "constraints" not in plain.runs[0].settings["data"]
+    assert plain.runs[0].run_id != sweep.runs[0].run_id
+
+
+@pytest.mark.parametrize(
+    "entry, reason",
+    [
+        ('integer = ["cnt"]', "integer: no feature column 'cnt' in the data (its feature"),
+        ('frozen = ["y"]', "frozen: 'y' is the target column, not a feature"),
+        ("bounds = { z = [0, 1] }", "bounds: no feature column 'z' in the data"),
+        ("bounds = { x = [1, 0] }", "bounds: feature 4 ('x'): expected lower <= upper"),
+        ('integer = ["x"]', "integer: feature 4 ('x') holds"),
+        ('integer = "count"', "integer: expected a non-empty array of column names"),
+        ('one_hot = [["count", "code"]]', "one_hot: group 0: feature 0 ('count') holds 2 in"),
+        ("within_range = 1", "within_range: expected true or false"),
+        ("round_fractional = true", "round_fractional applies to integer columns"),
+    ],
+)
+def test_bad_constraints_of_a_csv_data_set_are_refused_by_key(tmp_path, entry, reason):
+    file = constrained_sweep(tmp_path, entry)
+    result = invoke("sweep", file, "--out", tmp_path / "out", "--workers", "1")
+    assert_refused(result, f"Error: {file}: key 'sweep.datasets': ", reason)

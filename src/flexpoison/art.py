@@ -47,7 +47,13 @@ What the attack uses
   one-hot labels must have the wrapper's ``nb_classes`` columns when it is fitted.
   Regressors take responses ``(n,)`` or ``(n, 1)``, returned in the same shape.
 * **clip_values** (if set) are intersected with flexpoison's n_sigma box as its
-  ``bounds``; with ``n_sigma=None`` they are the box.
+  ``bounds``; with ``n_sigma=None`` they are the box (with ``bounds``, if given).
+* **Feature constraints**: ``bounds``, ``integer_features``, ``frozen_features``,
+  ``one_hot_groups`` and ``round_fractional`` are :class:`flexpoison.FlexiblePoisoning`'s,
+  in the units of ``x``: bounds (``(lower, upper)`` arrays, or a dict by 0-based column
+  index, ``{0: (18, 90)}``; ``x`` has no column names) are intersected with
+  ``clip_values``; integer and one-hot columns are integers of ``x``, also through a
+  standardisation (``data_units``).
 * **Preprocessing**: the attack runs on the data exactly as the wrapper's ``fit`` hands
   it to scikit-learn — through every preprocessing step that applies at fit time. Only
   ART's standardisation (``preprocessing=(mean, std)``, ``StandardisationMeanStd``, the
@@ -103,6 +109,7 @@ from .attack.algorithm import FlexiblePoisoning
 from .attack.defaults import DEFAULT_MAX_ITER, DEFAULT_STEP, DEFAULT_TOL
 from .attack.goals import Integrity, LossAvailability, goal_from_name
 from .attack.result import AttackResult
+from .attack.specs import ATTACK_ARGUMENTS, resolve_bounds
 from .errors import UnsupportedEstimatorError
 
 _MIN_ART = (1, 17)
@@ -151,6 +158,7 @@ class FlexiblePoisoningAttack(PoisoningAttackWhiteBox):
         "n_sigma",
         "random_state",
         "verbose",
+        *ATTACK_ARGUMENTS,
     ]
     _estimator_requirements = ((ScikitlearnClassifier, ScikitlearnRegressor),)
 
@@ -171,6 +179,11 @@ class FlexiblePoisoningAttack(PoisoningAttackWhiteBox):
         n_sigma: float | None = 3.0,
         random_state: int | np.random.Generator | None = None,
         verbose: bool = True,
+        bounds: Any = None,
+        integer_features: Any = None,
+        frozen_features: Any = None,
+        one_hot_groups: Any = None,
+        round_fractional: bool = False,
     ) -> None:
         """
         Create a flexible poisoning attack.
@@ -200,6 +213,13 @@ class FlexiblePoisoningAttack(PoisoningAttackWhiteBox):
                deviations; None: the box is the estimator's ``clip_values`` alone.
         :param random_state: Seed (integer ≥ 0) or numpy Generator.
         :param verbose: Show a progress bar over the crafted points.
+        :param bounds: Per-feature bounds in the units of ``x``, intersected with the box
+               and ``clip_values``: ``(lower, upper)`` arrays, or a dict by 0-based
+               column index (±inf or None: no bound on that side).
+        :param integer_features: Columns (0-based indices) holding integers of ``x``.
+        :param frozen_features: Columns each poison row keeps from its source row.
+        :param one_hot_groups: Groups of 0/1 columns holding one category each.
+        :param round_fractional: Round integer columns whose clean rows hold fractions.
         """
         super().__init__(estimator)
         self.goal = goal
@@ -216,6 +236,11 @@ class FlexiblePoisoningAttack(PoisoningAttackWhiteBox):
         self.n_sigma = n_sigma
         self.random_state = random_state
         self.verbose = verbose
+        self.bounds = bounds
+        self.integer_features = integer_features
+        self.frozen_features = frozen_features
+        self.one_hot_groups = one_hot_groups
+        self.round_fractional = round_fractional
         #: The :class:`flexpoison.AttackResult` of the last :meth:`poison` call.
         self.result: AttackResult | None = None
         self._check_params()
@@ -259,7 +284,8 @@ class FlexiblePoisoningAttack(PoisoningAttackWhiteBox):
                 )
         from sklearn.base import clone
 
-        attack = self._flexpoison(clone(self.estimator.model), goal, self._bounds(steps, x))
+        units = self._data_units(steps, x.shape[1])
+        attack = self._flexpoison(clone(self.estimator.model), goal, self._bounds(steps, x), units)
         result = attack.generate(z, labels)
         self.result = result
         logger.info(
@@ -269,7 +295,12 @@ class FlexiblePoisoningAttack(PoisoningAttackWhiteBox):
             result.progress,
             "".join(f"; {w}" for w in result.warnings),
         )
-        return self._backward(result.X_poison, steps, x), encode(result.y_poison)
+        x_poison = self._backward(result.X_poison, steps, x)
+        if units is not None:  # integers of x, exactly, after the standardisation's inverse
+            groups = self.one_hot_groups or ()
+            columns = [*(self.integer_features or ()), *(j for g in groups for j in g)]
+            x_poison[:, columns] = np.round(x_poison[:, columns])
+        return x_poison, encode(result.y_poison)
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -294,7 +325,7 @@ class FlexiblePoisoningAttack(PoisoningAttackWhiteBox):
         self._flexpoison(self.estimator.model, self._goal(), None)._check_params()
 
     # --------------------------------------------------------------- internals
-    def _flexpoison(self, model, goal, bounds) -> FlexiblePoisoning:
+    def _flexpoison(self, model, goal, bounds, data_units=None) -> FlexiblePoisoning:
         """The :class:`FlexiblePoisoning` these parameters stand for."""
         return FlexiblePoisoning(
             model,
@@ -313,6 +344,11 @@ class FlexiblePoisoningAttack(PoisoningAttackWhiteBox):
             bounds=bounds,
             random_state=self.random_state,
             progress=self.verbose,
+            integer_features=self.integer_features,
+            frozen_features=self.frozen_features,
+            one_hot_groups=self.one_hot_groups,
+            round_fractional=self.round_fractional,
+            data_units=data_units,
         )
 
     def _goal(self):
@@ -386,7 +422,9 @@ class FlexiblePoisoningAttack(PoisoningAttackWhiteBox):
             x = step(x)[0]
         return x
 
-    def _backward(self, z: np.ndarray, steps: list[Any], x: np.ndarray) -> np.ndarray:
+    def _backward(
+        self, z: np.ndarray, steps: list[Any], x: np.ndarray, clip: bool = True
+    ) -> np.ndarray:
         """Rows of the model's input space in the units and dtype of x (floats; other
         dtypes give float64), clipped to clip_values against rounding only: the
         attack's box already lies inside them."""
@@ -397,9 +435,9 @@ class FlexiblePoisoningAttack(PoisoningAttackWhiteBox):
         for step in reversed(steps):
             mean, std = self._mean_std(step, out.shape[1])
             out = out * std + mean
-        clip = self._clip(out.shape[1])
-        if clip is not None:
-            out = np.clip(out, *clip)
+        limits = self._clip(out.shape[1]) if clip else None
+        if limits is not None:
+            out = np.clip(out, *limits)
         return out.astype(dtype)
 
     def _clip(self, d: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -418,16 +456,30 @@ class FlexiblePoisoningAttack(PoisoningAttackWhiteBox):
         return lower, upper
 
     def _bounds(self, steps: list[Any], x: np.ndarray) -> tuple | None:
-        """clip_values in the model's input space: flexpoison's ``bounds``."""
-        clip = self._clip(x.shape[1])
-        if clip is None:
+        """``bounds`` within clip_values, in the model's input space: flexpoison's
+        ``bounds``."""
+        d = x.shape[1]
+        clip, user = self._clip(d), resolve_bounds(self.bounds, d)
+        if clip is None and user is None:
             return None
-        lower, upper = clip
+        if clip is None or user is None:
+            lower, upper = clip or user
+        else:
+            lower, upper = np.maximum(clip[0], user[0]), np.minimum(clip[1], user[1])
         for step in steps:
             mean, std = self._mean_std(step, x.shape[1])
             a, b = (lower - mean) / std, (upper - mean) / std
             lower, upper = np.minimum(a, b), np.maximum(a, b)
         return lower, upper
+
+    def _data_units(self, steps: list[Any], d: int) -> tuple | None:
+        """(mean, scale) such that x = z·scale + mean, z the model's input (None without
+        standardisation): where integer and one-hot columns are integers."""
+        if not steps:
+            return None
+        mean = self._backward(np.zeros((1, d)), steps, np.zeros((1, d)), clip=False)[0]
+        one = self._backward(np.ones((1, d)), steps, np.zeros((1, d)), clip=False)[0]
+        return mean, one - mean
 
     def _labels(
         self, y: np.ndarray, n: int, task: str, name: str

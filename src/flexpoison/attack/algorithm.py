@@ -51,6 +51,7 @@ from .effects import public_map
 from .goals import GOALS, Goal, Integrity, ModelShape
 from .objective import Objective
 from .result import AttackResult, PointReport, assess, refit_warnings
+from .specs import Units, resolve_bounds
 
 TradeOff = Literal["share", "paper"]
 
@@ -89,6 +90,7 @@ class _Setup:
     theta_clean: np.ndarray
     t: np.ndarray  # encoded clean targets
     constraints: constraints_.Constraints | None = None
+    bounds: tuple | None = None  # resolved: (lower, upper) arrays
 
 
 @dataclass
@@ -161,9 +163,10 @@ class FlexiblePoisoning(EstimatorParams):
     n_sigma : float or None, default 3.0
         Half-width of the feasible box in standard deviations (the paper's 3σ). None:
         no σ box, the box is ``bounds`` (e.g. the features' observed min and max).
-    bounds : (lower, upper), optional
-        Per-feature bounds (±inf allowed) intersected with the box (required, and
-        finite, when ``n_sigma`` is None).
+    bounds : (lower, upper) or dict by column, optional
+        Bounds intersected with the box (required, and finite, when ``n_sigma`` is
+        None): two arrays of one value per feature, or ``{"age": (18, 90), 3: (0,
+        None)}`` by column name or index (:mod:`flexpoison.attack.specs`).
     integer_features, frozen_features : lists of column names or indices, optional
         Integer features: each point is rounded inside the box, then repaired (a
         search among ⌊x_j⌋, ⌈x_j⌉ that keeps a change only if it lowers the point's W),
@@ -171,11 +174,13 @@ class FlexiblePoisoning(EstimatorParams):
         each point's source row (``PointReport.source_row``); the descent leaves them.
     one_hot_groups : list of lists of column names or indices, optional
         Groups of 0/1 columns (at most one 1 per clean row): each point holds a valid
-        one-hot vector there, rounded and repaired as integers. With any of the three,
-        a result warns when its rows leave the clean rows' range where no ``bounds``
-        limit it (:mod:`flexpoison.attack.constraints`).
+        one-hot vector there, rounded and repaired as integers
+        (:mod:`flexpoison.attack.constraints`).
     round_fractional : bool, default False
         Integer features must hold integers in every clean row; True: round anyway.
+    data_units : (mean, scale), optional
+        X is standardised, x = X·scale + mean: integer and one-hot features are
+        integers of x, rounded there (``bounds`` stay in X's units).
     random_state : int or numpy Generator, optional
         Seeds the choice of initial rows (and flipped classes for K > 2).
     progress : bool or None, default False
@@ -205,6 +210,7 @@ class FlexiblePoisoning(EstimatorParams):
     frozen_features: list | None = None
     one_hot_groups: list | None = None
     round_fractional: bool = False
+    data_units: tuple | None = None
 
     # ---------------------------------------------------------------- public API
     def objective(self, X, y, sample_weight=None) -> Objective:
@@ -270,7 +276,7 @@ class FlexiblePoisoning(EstimatorParams):
         asked = alpha < 1.0  # α = 1 asks for concealment alone, under either trade-off
         warned = assess(progress, goal.effect_name, points, self.max_iter, calibration, asked)
         warned += constraints_.warnings(
-            setup.constraints, X_poison, setup.X, self.n_sigma, self.bounds, _column_names(X)
+            setup.constraints, X_poison, setup.X, self.n_sigma, setup.bounds, _column_names(X)
         )
         if victim.spec.has_theta and victim.scaler is None and sample_weight is None:
             X_all = np.vstack([setup.X, X_poison.astype(box.dtype)]).astype(np.float64)
@@ -440,12 +446,6 @@ class FlexiblePoisoning(EstimatorParams):
             "tol": self.tol,
             "optimize_y": self.optimize_y,
             "n_sigma": self.n_sigma,
-            "bounds": None
-            if self.bounds is None  # JSON has no ±inf: unbounded is null
-            else [
-                [float(v) if np.isfinite(v) else None for v in np.asarray(b, dtype=float)]
-                for b in self.bounds
-            ],
             "random_state": int(self.random_state)
             if isinstance(self.random_state, numbers.Integral)
             else None,
@@ -529,8 +529,10 @@ class FlexiblePoisoning(EstimatorParams):
             )
         Xf = X.astype(float)
         dtype = X.dtype if X.dtype.kind == "f" else np.dtype(np.float64)
-        box = feasible_box(Xf, self.n_sigma, self.bounds, names, dtype)
-        limits = constraints_.resolve(constraints_.specs(self), Xf, box, names)
+        bounds = resolve_bounds(self.bounds, d, names)
+        box = feasible_box(Xf, self.n_sigma, bounds, names, dtype)
+        units = Units.of(self.data_units, d)
+        limits = constraints_.resolve(constraints_.specs(self), Xf, box, names, units)
         learner = victim.learner
         x_c = Xf.mean(axis=0)
         if kernel:
@@ -540,7 +542,7 @@ class FlexiblePoisoning(EstimatorParams):
             obj = KernelObjective.build(
                 self.estimator, victim, Xf, y_arr, t, x_c, self.goal, float(self.alpha)
             )
-            return _Setup(X, victim, box, obj, obj.decision(obj.Theta_start), t, limits)
+            return _Setup(X, victim, box, obj, obj.decision(obj.Theta_start), t, limits, bounds)
         # centred features, unless the intercept is penalised (b itself, uncentred)
         centred = learner.fit_intercept and not learner.intercept_l2
         shift = x_c if centred else np.zeros(d)
@@ -594,4 +596,4 @@ class FlexiblePoisoning(EstimatorParams):
             effect=effect,
             stats=stats,
         )
-        return _Setup(X, victim, box, objective, theta_clean, t, limits)
+        return _Setup(X, victim, box, objective, theta_clean, t, limits, bounds)

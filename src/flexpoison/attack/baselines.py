@@ -22,8 +22,9 @@ from ``random_state`` only (same seed → same rows).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from sklearn.base import clone, is_classifier
@@ -32,9 +33,11 @@ from .. import models
 from .._validation import check_count, check_features, check_targets
 from ..errors import InvalidInputError, UnsupportedEstimatorError
 from .algorithm import AttackResult, FlexiblePoisoning, StepRule, TradeOff
+from .containers import _column_names
 from .defaults import DEFAULT_MAX_ITER, DEFAULT_STEP
 from .effects import PredictionEffect
 from .goals import Goal, Integrity, predict_target
+from .specs import label, resolve_bounds
 
 Task = Literal["regression", "classification"]
 
@@ -343,6 +346,7 @@ def unconcealed(
     progress: bool = False,
     n_sigma: float | None = None,
     optimize_y: bool | None = None,
+    constraints: Mapping[str, Any] | None = None,
 ) -> BaselineResult:
     """Effect-only optimiser in the style of Jagielski et al. (2018).
 
@@ -374,6 +378,10 @@ def unconcealed(
     max_iter, step, trade_off, starts, passes, progress
         Passed to :class:`~flexpoison.attack.FlexiblePoisoning` (``trade_off="paper",
         starts=1``: the paper's Algorithm 1 at α = 0, as the paper's experiments run it).
+    constraints : mapping, optional
+        FlexiblePoisoning's feature constraints (``integer_features``, ``bounds``, …:
+        :data:`~flexpoison.attack.specs.ATTACK_ARGUMENTS`, ``data_units``), passed on;
+        their ``bounds`` are intersected with the data's range (``n_sigma=None``).
 
     Returns
     -------
@@ -381,8 +389,13 @@ def unconcealed(
         With ``attack`` the full :class:`~flexpoison.attack.AttackResult`.
     """
     m = check_count(m, "m")
+    names = _column_names(X)
     Xf = check_features(X, "X", min_rows=2).astype(float)
-    bounds = None if n_sigma is not None else (Xf.min(axis=0), Xf.max(axis=0))
+    limits = dict(constraints or {})
+    bounds = resolve_bounds(limits.pop("bounds", None), Xf.shape[1], names)
+    if n_sigma is None:  # the data's range, within the user's bounds
+        low, high = Xf.min(axis=0), Xf.max(axis=0)
+        bounds = (low, high) if bounds is None else _intersect(bounds, (low, high), names)
     attack = FlexiblePoisoning(
         estimator,
         goal=Integrity() if goal is None else goal,
@@ -398,6 +411,21 @@ def unconcealed(
         bounds=bounds,
         random_state=random_state,
         progress=progress,
+        **limits,
     )
     result = attack.generate(X, y)
     return BaselineResult("unconcealed", result.X_poison, result.y_poison, None, result)
+
+
+def _intersect(bounds, data_range, names) -> tuple[np.ndarray, np.ndarray]:
+    """The user's bounds within the data's range; refused, naming the feature, where
+    they leave none of it."""
+    lower = np.maximum(bounds[0], data_range[0])
+    upper = np.minimum(bounds[1], data_range[1])
+    if np.any(lower > upper):
+        j = int(np.argmax(lower > upper))
+        raise InvalidInputError(
+            f"bounds: {label(j, names)}: [{bounds[0][j]:.6g}, {bounds[1][j]:.6g}] holds none "
+            f"of the data's range [{data_range[0][j]:.6g}, {data_range[1][j]:.6g}]"
+        )
+    return lower, upper

@@ -63,7 +63,6 @@ line).
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -73,22 +72,12 @@ import numpy as np
 from .._validation import check_bounds
 from ..errors import InvalidInputError
 from .box import Box
+from .specs import ATTACK_ARGUMENTS, Specs, Units, snap
+from .specs import feature_indices as _features
+from .specs import label as _label
 
 #: Passes of the repair's coordinate search at most.
 MAX_PASSES = 5
-
-
-@dataclass(frozen=True)
-class Specs:
-    """The constraints as the user gives them (module docstring), before :func:`resolve`
-    checks them against X: ``FlexiblePoisoning``'s four arguments, kept together so that
-    whatever takes the constraints (the library, the command line, …) passes on the
-    opt-in ``round_fractional`` with them."""
-
-    integer_features: Any = None
-    frozen_features: Any = None
-    one_hot_groups: Any = None
-    round_fractional: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,7 +101,9 @@ class Constraints:
     ``frozen`` is None when no feature is frozen; ``eligible`` the clean rows whose
     frozen values lie inside the box (None: every row); ``integer`` excludes frozen
     and one-hot columns, and ``integer_lower``/``integer_upper`` are its box rounded
-    inward."""
+    inward. With ``units`` (an attack on standardised rows,
+    :class:`~flexpoison.attack.specs.Units`) the integers, the groups' vectors and
+    ``integer_lower``/``integer_upper`` are the data's, and a row is rounded there."""
 
     frozen: np.ndarray | None
     integer: np.ndarray
@@ -121,6 +112,13 @@ class Constraints:
     groups: tuple[OneHotGroup, ...]
     eligible: np.ndarray | None
     names: Sequence[str] | None = None  # X's column names, for messages
+    units: Units | None = None
+
+    def _data(self, z: np.ndarray, columns) -> np.ndarray:
+        return z if self.units is None else self.units.to_data(z, columns)
+
+    def _attack(self, x: np.ndarray, columns) -> np.ndarray:
+        return x if self.units is None else self.units.to_attack(x, columns)
 
     @property
     def discrete(self) -> bool:
@@ -131,9 +129,11 @@ class Constraints:
         """Plain rounding (module docstring, step 1)."""
         out = np.array(x, dtype=float)
         j = self.integer
-        out[j] = np.clip(np.floor(out[j] + 0.5), self.integer_lower, self.integer_upper)
+        rounded = np.floor(self._data(out[j], j) + 0.5)
+        out[j] = self._attack(np.clip(rounded, self.integer_lower, self.integer_upper), j)
         for group in self.groups:
-            out[group.columns] = group.nearest(out[group.columns])
+            c = group.columns
+            out[c] = self._attack(group.nearest(self._data(out[c], c)), c)
         return out
 
     def blocks(self, x: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -142,9 +142,10 @@ class Constraints:
         out = []
         for k, j in enumerate(self.integer):
             lo, hi = self.integer_lower[k], self.integer_upper[k]
-            values = np.unique(np.clip([np.floor(x[j]), np.ceil(x[j])], lo, hi))
-            out.append((np.array([j]), values[:, None]))
-        out.extend((g.columns, g.choices) for g in self.groups)
+            v = float(self._data(x[j], j))
+            values = np.unique(np.clip([np.floor(v), np.ceil(v)], lo, hi))
+            out.append((np.array([j]), self._attack(values, j)[:, None]))
+        out.extend((g.columns, self._attack(g.choices, g.columns)) for g in self.groups)
         return out
 
 
@@ -197,64 +198,6 @@ def repair(
 # ------------------------------------------------------------------- resolving specs
 
 
-def _label(j: int, names: Sequence[str] | None) -> str:
-    return f"feature {j}" + (f" ({names[j]!r})" if names else "")
-
-
-def _features(spec, argument: str, d: int, names: Sequence[str] | None) -> list[int]:
-    """The feature indices a list of column names or indices designates (a name must be
-    held by one column of X)."""
-    if spec is None:
-        return []
-    if isinstance(spec, (str, bytes, numbers.Number)):
-        raise InvalidInputError(
-            f"{argument}: expected a list of column names or indices, got {spec!r} "
-            f"(write [{spec!r}])"
-        )
-    try:
-        items = list(spec)
-    except TypeError:
-        raise InvalidInputError(
-            f"{argument}: expected a list of column names or indices, got {spec!r}"
-        ) from None
-    out: list[int] = []
-    for item in items:
-        if isinstance(item, str):
-            if names is None:
-                raise InvalidInputError(
-                    f"{argument}: {item!r} names a column, but X has no column names "
-                    "(give a pandas DataFrame, or name features by index)"
-                )
-            held = [k for k, name in enumerate(names) if name == item]
-            if not held:
-                shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
-                raise InvalidInputError(
-                    f"{argument}: X has no column named {item!r} (its columns: {shown})"
-                )
-            if len(held) > 1:
-                raise InvalidInputError(
-                    f"{argument}: {len(held)} columns of X are named {item!r} (positions "
-                    f"{', '.join(map(str, held))}), so the name does not say which; give "
-                    "X's columns unique names, or name the feature by its position"
-                )
-            j = held[0]
-        elif isinstance(item, numbers.Integral) and not isinstance(item, (bool, np.bool_)):
-            j = int(item)
-            if not 0 <= j < d:
-                raise InvalidInputError(
-                    f"{argument}: feature index {j} is out of range (X has {d} features: "
-                    f"0 to {d - 1})"
-                )
-        else:
-            raise InvalidInputError(
-                f"{argument}: expected column names or integer indices, got {item!r}"
-            )
-        if j in out:
-            raise InvalidInputError(f"{argument}: {_label(j, names)} is given twice")
-        out.append(j)
-    return out
-
-
 def check_integers(
     X: np.ndarray,
     columns: Sequence[int],
@@ -281,11 +224,16 @@ def check_integers(
 
 
 def resolve(
-    given: Specs, X: np.ndarray, box: Box, names: Sequence[str] | None = None
+    given: Specs,
+    X: np.ndarray,
+    box: Box,
+    names: Sequence[str] | None = None,
+    units: Units | None = None,
 ) -> Constraints | None:
     """The constraints the user's specs describe, checked against the clean rows X
-    (float64) and the box; None when there are none. Every refusal is one
-    :class:`~flexpoison.errors.InvalidInputError` naming the argument and feature."""
+    (float64) and the box; None when there are none. With ``units`` (X standardised)
+    the integers and one-hot values are checked in the data's units. Every refusal is
+    one :class:`~flexpoison.errors.InvalidInputError` naming the argument and feature."""
     integer_features = given.integer_features
     frozen_features, one_hot_groups = given.frozen_features, given.one_hot_groups
     if not isinstance(given.round_fractional, (bool, np.bool_)):
@@ -295,9 +243,15 @@ def resolve(
     if integer_features is None and frozen_features is None and one_hot_groups is None:
         return None
     n, d = X.shape
+    data_box, X_data = box, X
+    if units is not None:  # integers are the data's: check and round them there
+        every = np.arange(d)
+        ends = np.sort([units.to_data(box.lower, every), units.to_data(box.upper, every)], axis=0)
+        data_box = Box(snap(ends[0], box.dtype), snap(ends[1], box.dtype))
+        X_data = snap(units.to_data(X, every), box.dtype)
     integer = _features(integer_features, "integer_features", d, names)
     if not given.round_fractional:
-        check_integers(X, integer, names)
+        check_integers(X_data, integer, names)
     frozen = _features(frozen_features, "frozen_features", d, names)
     if one_hot_groups is None:
         specs: list = []
@@ -329,19 +283,19 @@ def resolve(
                     "declare the group"
                 )
             grouped[j] = g
-        groups.append(_group(g, np.array(columns), X, box, names))
+        groups.append(_group(g, np.array(columns), X_data, data_box, names))
     if not (integer or frozen or groups):  # empty lists: no constraint
         return None
     integer = [j for j in integer if j not in frozen and j not in grouped]
     idx = np.array(integer, dtype=int)
-    lower, upper = np.ceil(box.lower[idx]), np.floor(box.upper[idx])
+    lower, upper = np.ceil(data_box.lower[idx]), np.floor(data_box.upper[idx])
     if np.any(lower > upper):
         k = int(np.argmax(lower > upper))
         j = integer[k]
         raise InvalidInputError(
             f"integer_features: the box of {_label(j, names)}, "
-            f"[{box.lower[j]:.6g}, {box.upper[j]:.6g}], holds no integer; widen its bounds "
-            "or n_sigma, or do not declare it an integer"
+            f"[{data_box.lower[j]:.6g}, {data_box.upper[j]:.6g}], holds no integer; widen "
+            "its bounds or n_sigma, or do not declare it an integer"
         )
     eligible = None
     fixed = np.array(frozen, dtype=int) if frozen else None
@@ -354,7 +308,7 @@ def resolve(
                 "no row can be a poison point's source; widen the bounds or n_sigma"
             )
         eligible = np.flatnonzero(inside)
-    return Constraints(fixed, idx, lower, upper, tuple(groups), eligible, names)
+    return Constraints(fixed, idx, lower, upper, tuple(groups), eligible, names, units)
 
 
 def _group(
@@ -398,33 +352,17 @@ def _group(
 
 
 def specs(attack) -> Specs:
-    """An attack's constraints, as given."""
-    return Specs(
-        attack.integer_features,
-        attack.frozen_features,
-        attack.one_hot_groups,
-        attack.round_fractional,
-    )
+    """An attack's constraints, as given (:data:`~flexpoison.attack.specs.ATTACK_ARGUMENTS`)."""
+    return Specs(**{name: getattr(attack, name) for name in ATTACK_ARGUMENTS})
 
 
 def settings(attack) -> dict:
-    """An attack's constraint parameters as JSON values (numpy integers as ints)."""
-
-    def plain(features) -> list | None:
-        if features is None:
-            return None
-        if isinstance(features, (str, bytes, numbers.Number)):  # refused by resolve
-            return [str(features)]
-        return [int(f) if isinstance(f, numbers.Integral) else str(f) for f in features]
-
-    given = specs(attack)
-    groups = given.one_hot_groups
-    return {
-        "integer_features": plain(given.integer_features),
-        "frozen_features": plain(given.frozen_features),
-        "one_hot_groups": None if groups is None else [plain(g) for g in groups],
-        "round_fractional": bool(given.round_fractional),
-    }
+    """An attack's constraint parameters (and ``data_units``) as JSON values."""
+    out = specs(attack).settings()
+    del out["within_range"]  # the commands' option: not an argument of the attack
+    units = attack.data_units
+    out["data_units"] = None if units is None else [np.ravel(v).tolist() for v in units]
+    return out
 
 
 def integer_dtypes(poison, X, constraints: Constraints | None):

@@ -40,9 +40,7 @@ from .constraints import (
     constraints_from,
     frozen_exact,
     integer_columns,
-    read_bounds,
     warnings_in_units,
-    with_user_bounds,
 )
 
 MODEL_NAMES = models.MODEL_NAMES
@@ -212,13 +210,6 @@ HELP = """Craft poison rows for FILE.csv against a scikit-learn model.
     help="Feasible box half-width: every poison feature stays within "
     "x_c +/- n_sigma * sigma of the clean training rows.",
 )
-@click.option(
-    "--within-range",
-    is_flag=True,
-    help="Also keep every poison feature within the range observed in the "
-    "clean training rows (the box becomes its intersection with "
-    "[min, max]), so no value is one the data never showed.",
-)
 @constraint_options
 @click.option(
     "--test-size",
@@ -316,11 +307,8 @@ def attack(
         )
         experiment = Experiment(estimator, _goal(goal, target, split.scaler), split)
         constraints = constraints_from(table, dataset, ctx.params)
-        X_train = split.X_train
-        bounds = (X_train.min(0), X_train.max(0)) if within_range else None
-        if bounds_file is not None:
-            user = read_bounds(bounds_file, feature_names, target_column)
-            bounds = with_user_bounds(bounds, user, split.scaler)
+        arguments = constraints.attack_arguments(split.X_train, feature_names, split.scaler)
+        bounds = arguments["bounds"]  # in the attack's space
         attack_started = time.perf_counter()
         result = experiment.attack(
             alpha,
@@ -334,9 +322,8 @@ def attack(
             tol=tol,
             optimize_y=optimize_y,
             n_sigma=n_sigma,
-            bounds=bounds,
             random_state=seed,
-            **constraints,
+            **arguments,
             progress=not quiet,  # a bar on a terminal, plain lines in a log
         )
         attack_seconds = time.perf_counter() - attack_started

@@ -221,10 +221,11 @@ def one_line(exc: BaseException) -> str:
 
 
 def name_columns(message: str, columns: Sequence[str]) -> str:
-    """``message`` with "feature j" (the library's name of X's column j) replaced by
-    "column 'name'", ``columns`` the feature columns' names."""
+    """``message`` with "feature j" (the library's name of X's column j, followed by
+    "('name')" when X has names) replaced by "column 'name'", ``columns`` the feature
+    columns' names."""
     return re.sub(
-        r"\bfeature (\d+)\b",
+        r"\bfeature (\d+)\b(?: \('[^']*'\))?",
         lambda m: (
             f"column {columns[int(m.group(1))]!r}" if int(m.group(1)) < len(columns) else m.group(0)
         ),

@@ -1,10 +1,13 @@
-"""``flexpoison attack``'s feature constraints: ``--integer``, ``--frozen``,
-``--one-hot`` (columns of the data file by name or 0-based position), ``--round-fractional``
-and ``--bounds FILE.toml`` (per-column bounds), turned into
+"""The feature constraints of every command that attacks (``attack``, ``frontier``),
+declared once (:func:`constraint_options`): ``--integer``, ``--frozen``, ``--one-hot``
+(columns of the data by name or 0-based position), ``--round-fractional``, ``--bounds
+FILE.toml`` (per-column bounds) and ``--within-range``, turned into one
+:class:`~flexpoison.attack.specs.Specs` (:func:`constraints_from`), whose
+:meth:`~flexpoison.attack.specs.Specs.attack_arguments` are
 :class:`~flexpoison.FlexiblePoisoning`'s ``integer_features``, ``frozen_features``,
-``one_hot_groups``, ``round_fractional`` and ``bounds``
-(:mod:`flexpoison.attack.constraints`). An ``--integer`` column is checked on every row
-of the data file (train and test), so that a refusal names the file's line.
+``one_hot_groups``, ``round_fractional``, ``bounds`` and ``data_units``. An ``--integer``
+column of a data file is checked on every row of the file (train and test), so that a
+refusal names the file's line.
 
 The bounds file holds one table::
 
@@ -12,16 +15,21 @@ The bounds file holds one table::
     age = [18, 90]
     bmi = [10, inf]      # inf / -inf: no bound on that side
 
-in the data file's units; columns it does not list are bounded by the box alone.
+in the data's units; columns it does not list are bounded by the box alone. The table
+is read by the library's own parser of bounds by column
+(:func:`flexpoison.attack.specs.resolve_bounds`), as a sweep file's ``bounds`` are.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+if TYPE_CHECKING:
+    from ..attack.specs import Specs
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,6 +40,7 @@ FLAGS = {
     "one_hot_groups": "--one-hot",
     "round_fractional": "--round-fractional",
     "bounds": "--bounds",
+    "within_range": "--within-range",
 }
 
 _OPTIONS = (
@@ -40,7 +49,7 @@ _OPTIONS = (
         "bounds_file",
         metavar="FILE.toml",
         type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        help="Per-column bounds on the poison rows, in the CSV's units, intersected with "
+        help="Per-column bounds on the poison rows, in the data's units, intersected with "
         "the box (and with --within-range): a TOML file with one table, e.g. '[bounds]' "
         "then 'age = [18, 90]' and 'bmi = [10, inf]' (inf / -inf: no bound on that side). "
         "Columns not listed are bounded by the box alone.",
@@ -50,10 +59,12 @@ _OPTIONS = (
         "integer",
         metavar="COLS",
         help="Columns that hold integers (comma-separated names, or 0-based positions in "
-        "the CSV's header): each poison row is rounded inside the box, then a search "
-        "among the neighbouring integers keeps the rounding with the best W; poison.csv "
-        "writes them as integers. Every row of the file must hold an integer there (3 or "
-        "3.0), else the column is refused unless --round-fractional. Not with --standardize.",
+        "the CSV's header; of a built-in set, in its features): each poison row is "
+        "rounded inside the box, in the data's units (also when the attack runs on "
+        "standardised rows), then a search among the neighbouring integers keeps the "
+        "rounding with the best W; the poison CSV files write them as integers. Every row "
+        "of the data must hold an integer there (3 or 3.0), else the column is refused "
+        "unless --round-fractional.",
     ),
     click.option(
         "--round-fractional",
@@ -69,8 +80,8 @@ _OPTIONS = (
         "frozen",
         metavar="COLS",
         help="Columns the attacker cannot choose (comma-separated names or 0-based "
-        "positions): every poison row keeps the values of the clean training row it is "
-        "cloned from.",
+        "positions, as for --integer): every poison row keeps the values of the clean "
+        "training row it is cloned from.",
     ),
     click.option(
         "--one-hot",
@@ -79,38 +90,40 @@ _OPTIONS = (
         multiple=True,
         help="A group of 0/1 columns encoding one category (comma-separated names or 0-based "
         "positions, at least 2; repeat the option for each group): every poison row holds "
-        "a valid one-hot vector there. Not with --standardize.",
+        "a valid one-hot vector there.",
+    ),
+    click.option(
+        "--within-range",
+        is_flag=True,
+        help="Also keep every poison feature within the range observed in the clean "
+        "training rows (the box becomes its intersection with [min, max]), so no value is "
+        "one the data never showed.",
     ),
 )
 
 
 def constraint_options(function: F) -> F:
-    """The options ``--bounds``, ``--integer``, ``--round-fractional``, ``--frozen`` and
-    ``--one-hot``."""
+    """The options ``--bounds``, ``--integer``, ``--round-fractional``, ``--frozen``,
+    ``--one-hot`` and ``--within-range``, the same in every command that takes them."""
     for option in reversed(_OPTIONS):
         function = option(function)
     return function
 
 
 def check_constraint_options(params: dict) -> None:
-    """Refuse --integer and --one-hot with --standardize, and --round-fractional without
-    --integer (before anything runs)."""
+    """Refuse --round-fractional without --integer (before anything runs)."""
     if params["round_fractional"] and params["integer"] is None:
         raise click.UsageError(
             "--round-fractional applies to --integer columns; give --integer COLS, or drop it"
         )
-    if params["standardize"] and (params["integer"] is not None or params["one_hot"]):
-        raise click.UsageError(
-            "--integer and --one-hot do not apply with --standardize: the attack runs in "
-            "standardised units, where a column's integers are not integers; attack in "
-            "the data file's units (--frozen and --bounds work with --standardize)"
-        )
 
 
 def _columns(option: str, value: str, columns: tuple[str, ...], target: str, features) -> list[int]:
-    """The feature indices of COLS: comma-separated names of the data file's columns, or
+    """The feature indices of COLS: comma-separated names of the data's columns, or
     their 0-based positions in its header (a name wins over a position)."""
-    where = {name: k for k, name in enumerate(features)}
+    from ..attack.specs import feature_column
+    from ..errors import InvalidInputError
+
     out = []
     for item in (part.strip() for part in value.split(",")):
         name = item
@@ -122,67 +135,67 @@ def _columns(option: str, value: str, columns: tuple[str, ...], target: str, fea
                     param_hint=f"'{option}'",
                 )
             name = columns[int(item)]
-        if name == target:
+        try:
+            out.append(feature_column(name, features, target, option))
+        except InvalidInputError as exc:
             raise click.BadParameter(
-                f"{name!r} is the target column (--target-column), not a feature",
-                param_hint=f"'{option}'",
-            )
-        if name not in where:
-            shown = ", ".join(features[:20]) + (", ..." if len(features) > 20 else "")
-            raise click.BadParameter(
-                f"no feature column {item!r} in the data file (its feature columns: {shown})",
-                param_hint=f"'{option}'",
-            )
-        out.append(where[name])
+                str(exc).removeprefix(f"{option}: "), param_hint=f"'{option}'"
+            ) from None
     return out
 
 
-def constraints_from(table, dataset, params: dict) -> dict:
-    """The attack's feature constraints from --integer, --frozen, --one-hot and
-    --round-fractional, as feature indices (only those given), for the data file's
-    ``table`` and ``dataset`` (:func:`~flexpoison.cli.common.read_data`). Without
-    --round-fractional, an --integer column holding a fraction on any line of the file
-    is refused there (:func:`flexpoison.attack.constraints.check_integers`)."""
+def constraints_from(table, dataset, params: dict) -> Specs:
+    """The constraints of the options (columns as feature indices), for the data set
+    ``dataset`` and, when it was read from a file, its ``table``
+    (:func:`~flexpoison.cli.common.read_data`: positions then count the file's columns,
+    and a refusal names the file's line). Without --round-fractional, an --integer
+    column holding a fraction on any row is refused there
+    (:func:`flexpoison.attack.constraints.check_integers`)."""
     from ..attack.constraints import check_integers
+    from ..attack.specs import Specs
 
-    columns, target, features = table.columns, dataset.target_name, dataset.feature_names
-    out: dict[str, Any] = {}
+    target, features = dataset.target_name, dataset.feature_names
+    columns = tuple(features) if table is None else table.columns
+    found: dict[str, Any] = {}
     if params["integer"] is not None:
-        out["integer_features"] = _columns(
+        found["integer_features"] = _columns(
             "--integer", params["integer"], columns, target, features
         )
-        if params["round_fractional"]:
-            out["round_fractional"] = True
-        else:
+        found["round_fractional"] = params["round_fractional"]
+        if not params["round_fractional"]:
             check_integers(
                 dataset.X,
-                out["integer_features"],
-                where=lambda row: f"line {table.lines[row]} of {table.path.name}",
+                found["integer_features"],
+                where=(lambda row: f"row {row}")
+                if table is None
+                else (lambda row: f"line {table.lines[row]} of {table.path.name}"),
             )
     if params["frozen"] is not None:
-        out["frozen_features"] = _columns("--frozen", params["frozen"], columns, target, features)
+        found["frozen_features"] = _columns("--frozen", params["frozen"], columns, target, features)
     if params["one_hot"]:
-        out["one_hot_groups"] = [
+        found["one_hot_groups"] = [
             _columns("--one-hot", group, columns, target, features) for group in params["one_hot"]
         ]
-    return out
+    if params["bounds_file"] is not None:
+        found["bounds"] = read_bounds(params["bounds_file"], features, target)
+    return Specs(**found, within_range=params["within_range"])
 
 
-def integer_columns(constraints: dict, features) -> list[str]:
+def integer_columns(constraints: Specs, features) -> list[str]:
     """The names of the columns poison.csv writes as integers (--integer, --one-hot)."""
     indices = [
-        *constraints.get("integer_features", ()),
-        *(j for group in constraints.get("one_hot_groups", ()) for j in group),
+        *(constraints.integer_features or ()),
+        *(j for group in constraints.one_hot_groups or () for j in group),
     ]
     return [features[j] for j in indices]
 
 
-def frozen_exact(X_poison, constraints: dict, X):
+def frozen_exact(X_poison, constraints: Specs, X):
     """The poison rows with each --frozen column set to the observed value nearest it:
     its source row's, exactly, also after the round trip through --standardize."""
     import numpy as np
 
-    frozen = constraints.get("frozen_features")
+    frozen = constraints.frozen_features
     if not frozen:
         return X_poison
     X_poison = np.array(X_poison, dtype=float)
@@ -195,14 +208,15 @@ def frozen_exact(X_poison, constraints: dict, X):
     return X_poison
 
 
-def read_bounds(path: Path, features, target: str):
-    """(lower, upper) per feature from a --bounds file (module docstring), in the data
-    file's units; ±inf where it gives none. An unknown column, the target column or a
-    malformed entry is refused by name."""
-    import math
+def read_bounds(path: Path, features, target: str) -> dict:
+    """The bounds of a --bounds file (module docstring) by column name, in the data's
+    units, checked by the library's parser
+    (:func:`flexpoison.attack.specs.resolve_bounds`): an unknown column, the target
+    column or a malformed entry is refused, naming the file and the column."""
     import tomllib
 
-    import numpy as np
+    from ..attack.specs import named_bounds
+    from ..errors import InvalidInputError
 
     def refuse(reason: str) -> click.BadParameter:
         return click.BadParameter(f"{path}: {reason}", param_hint="'--bounds'")
@@ -219,31 +233,11 @@ def read_bounds(path: Path, features, target: str):
             "expected one table [bounds] holding 'column = [lower, upper]' lines, found "
             + (", ".join(repr(k) for k in document) or "nothing")
         )
-    d = len(features)
-    lower, upper = np.full(d, -np.inf), np.full(d, np.inf)
-    for name, value in table.items():
-        if name == target:
-            raise refuse(f"{name!r} is the target column (--target-column), not a feature")
-        if name not in features:
-            shown = ", ".join(features[:20]) + (", ..." if d > 20 else "")
-            raise refuse(
-                f"no feature column {name!r} in the data file (its feature columns: {shown})"
-            )
-        if not (
-            isinstance(value, list)
-            and len(value) == 2
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-        ):
-            raise refuse(
-                f"{name} = {value!r}: expected [lower, upper], two numbers (inf or -inf "
-                "for no bound on that side)"
-            )
-        lo, hi = (float(v) for v in value)
-        if math.isnan(lo) or math.isnan(hi) or lo > hi:
-            raise refuse(f"{name} = {value!r}: expected lower <= upper")
-        j = list(features).index(name)
-        lower[j], upper[j] = lo, hi
-    return lower, upper
+    try:
+        named_bounds(table, features, target, "bounds")
+    except InvalidInputError as exc:
+        raise refuse(str(exc).removeprefix("bounds: ")) from None
+    return table
 
 
 def warnings_in_units(result, split, bounds, n_sigma: float) -> list[str]:
@@ -266,20 +260,6 @@ def warnings_in_units(result, split, bounds, n_sigma: float) -> list[str]:
     return warned
 
 
-def with_user_bounds(bounds, user, scaler):
-    """The --bounds file's bounds mapped into the attack's space (--standardize) and
-    intersected with --within-range's (``bounds``, or None)."""
-    import numpy as np
-
-    lower, upper = user
-    if scaler is not None:  # z = (x − mean) / scale, scale > 0: ±inf stays ±inf
-        lower = (lower - scaler.mean_) / scaler.scale_
-        upper = (upper - scaler.mean_) / scaler.scale_
-    if bounds is not None:
-        lower, upper = np.maximum(lower, bounds[0]), np.minimum(upper, bounds[1])
-    return lower, upper
-
-
 __all__ = [
     "FLAGS",
     "constraint_options",
@@ -288,6 +268,5 @@ __all__ = [
     "integer_columns",
     "frozen_exact",
     "read_bounds",
-    "with_user_bounds",
     "warnings_in_units",
 ]

@@ -29,6 +29,8 @@ from .common import (
     read_data,
     user_errors,
 )
+from .constraints import FLAGS as CONSTRAINT_FLAGS
+from .constraints import check_constraint_options, constraint_options, constraints_from
 
 if TYPE_CHECKING:
     from ..attack import TradeOff
@@ -54,6 +56,7 @@ FLAGS = {
     "passes": "--passes",
     "report": "--report",
     "dataset": "--dataset",
+    **CONSTRAINT_FLAGS,
 }
 
 
@@ -173,6 +176,7 @@ def _dataset(ctx, param, value: str | None) -> str | None:
 @TRADE_OFF
 @STARTS
 @PASSES
+@constraint_options
 @click.option(
     "--report",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -200,6 +204,12 @@ def frontier(
     trade_off: TradeOff,
     starts: int,
     passes: int,
+    bounds_file: Path | None,
+    integer: str | None,
+    round_fractional: bool,
+    frozen: str | None,
+    one_hot: tuple[str, ...],
+    within_range: bool,
     report: Path | None,
     force: bool,
     quiet: bool,
@@ -219,11 +229,18 @@ def frontier(
     The data: a built-in set (--dataset NAME) or your CSV file (--data FILE.csv
     --target-column COL --model NAME [--sep ;]), read as 'flexpoison attack' reads it.
 
+    The feature constraints (--integer, --frozen, --one-hot, --bounds, --within-range)
+    are those of 'flexpoison attack', in the data's units: they hold for the flexible
+    attack at every alpha and for the unconcealed baseline (its bounds within the
+    data's range); random clone and label flip copy clean rows, which hold the data's
+    own values, and are not held to --bounds.
+
     Everything is written inside --out (frontier.html is the self-contained report),
     which must be new or empty unless --force; only --report edits a file elsewhere.
     """
     ctx = click.get_current_context()
     check_data_options(ctx, "dataset")
+    check_constraint_options(ctx.params)
     if data is not None and model is None:
         raise click.UsageError(
             "--data needs --model: the model's task says how the target column is read "
@@ -239,18 +256,19 @@ def frontier(
     start = time.perf_counter()
     columns: list[str] = []  # the feature columns' names of --data, for error messages
     with user_errors(FLAGS, columns):
-        from ..data import Dataset
         from ..experiments import frontier as fr
         from ..reporting.frontier import write_frontier
 
-        source: str | Dataset | None = dataset
+        table = None
         if data is not None:
             assert target_column is not None and model is not None  # checked above
-            _, source = read_data(data, sep, target_column, models.get(model).task, columns)
-        assert source is not None  # exactly one of --dataset and --data (checked above)
+            table, source = read_data(data, sep, target_column, models.get(model).task, columns)
+        else:
+            assert dataset is not None  # exactly one of --dataset and --data (checked above)
+            source = fr.load_dataset(dataset, data_dir=data_dir)
+            columns.extend(source.feature_names)
+        constraints = constraints_from(table, source, ctx.params)
         if out is None:  # the default names the data set and the victim: check it first
-            if isinstance(source, str):
-                source = fr.load_dataset(source, data_dir=data_dir)
             victim = model or models.DEFAULT_MODEL[source.task]
             kind = goal or models.get(victim).default_goal
             out = Path("flexpoison-out") / f"frontier-{source.name}-{victim}-{kind}"
@@ -269,6 +287,7 @@ def frontier(
             passes=passes,
             data_dir=data_dir,
             progress=not quiet,  # a bar on a terminal, plain lines in a log
+            constraints=constraints if constraints else None,
         )
         written = write_frontier(result, out, report=report, auto_report=False)
     if not quiet:

@@ -70,6 +70,7 @@ from .._validation import check_fraction, check_positive
 from ..attack import Goal, TradeOff, goal_from_name
 from ..attack.baselines import label_flip, random_clone, unconcealed
 from ..attack.defaults import DEFAULT_MAX_ITER, DEFAULT_TOL
+from ..attack.specs import Specs, feature_indices
 from ..data import Dataset, load_dataset
 from ..defences import Sanitizer
 from ..errors import InvalidInputError
@@ -125,6 +126,7 @@ class FrontierSettings:
     passes: int = 1
     data_file: str | None = None  # a user's CSV file (Dataset.file), and its SHA-256
     data_sha256: str | None = None
+    constraints: dict | None = None  # Specs.settings() of the feature constraints, if any
 
 
 @dataclass(frozen=True)
@@ -191,15 +193,20 @@ class FrontierResult:
     target_name: str = "y"
     x_mean: np.ndarray | None = field(default=None, repr=False)  # the standardisation:
     x_scale: np.ndarray | None = field(default=None, repr=False)  # x = z·scale + mean
+    integer_columns: tuple[int, ...] = ()  # integer and one-hot features (constraints)
 
     def poison_in_data_units(self, point: AttackPoint) -> np.ndarray:
-        """``point.X_poison`` (standardised) back in the data set's units."""
+        """``point.X_poison`` (standardised) back in the data set's units; integer and
+        one-hot features (constraints) as the integers they are."""
         if self.x_mean is None:
             raise InvalidInputError(
                 "this frontier result does not carry its "
                 "standardisation (built by hand, not run_frontier)"
             )
-        return point.X_poison * self.x_scale + self.x_mean
+        X = point.X_poison * self.x_scale + self.x_mean
+        columns = list(self.integer_columns)
+        X[:, columns] = np.round(X[:, columns])
+        return X
 
     def rows_for(self, sanitizer: str) -> list[FrontierRow]:
         """The rows of one sanitizer (or ``"none"``), in attack order."""
@@ -275,6 +282,7 @@ def run_frontier(
     data_dir: str | os.PathLike | None = None,
     progress: bool | None = False,
     on_attack: Callable[[AttackPoint], None] | None = None,
+    constraints: Specs | None = None,
 ) -> FrontierResult:
     """Attack for every α and baseline, sanitise with every sanitizer, measure.
 
@@ -315,6 +323,12 @@ def run_frontier(
         lines otherwise; None: a bar on a terminal only; :mod:`flexpoison._progress`).
     on_attack : callable, optional
         Called with each :class:`AttackPoint` as soon as it is crafted.
+    constraints : Specs, optional
+        Feature constraints in the data set's units (integer, frozen, one-hot, bounds
+        by column, within the range; :class:`~flexpoison.attack.specs.Specs`), passed to
+        the flexible attack at every α and to ``unconcealed`` (its bounds intersected
+        with the data's range). ``random_clone`` and ``label_flip`` copy clean training
+        rows, whose values are the data's own, and are not held to the bounds.
 
     Returns
     -------
@@ -373,6 +387,9 @@ def run_frontier(
             f"rate: {rate} of {n} training rows rounds to 0 poison rows; use a larger rate"
         )
     chosen = experiment.sanitizers(sanitizers, clean_removal)
+    names = list(dataset.feature_names)
+    given = Specs() if constraints is None else constraints
+    limits = given.attack_arguments(X, names, split.scaler)
     settings = {
         "n_points": m,
         "max_iter": max_iter,
@@ -382,6 +399,7 @@ def run_frontier(
         "passes": passes,
         "random_state": seed,
         "progress": False,
+        **limits,
     }
     # validates every setting (alpha, max_iter, tol, goal vs model) before any work
     experiment.attacker(alphas[0] if alphas else 0.0, **settings).objective(X, y)
@@ -423,6 +441,7 @@ def run_frontier(
                 trade_off=trade_off,
                 starts=starts,
                 passes=passes,
+                constraints=limits,
             )
             assert b.attack is not None
             Xp, yp = b.X_poison, b.y_poison
@@ -481,6 +500,7 @@ def run_frontier(
         passes=int(passes),
         data_file=dataset.file,
         data_sha256=dataset.sha256,
+        constraints=None if constraints is None else constraints.settings(),
     )
     scaler = split.scaler
     return FrontierResult(
@@ -496,7 +516,15 @@ def run_frontier(
         target_name=dataset.target_name,
         x_mean=scaler.mean_.copy(),
         x_scale=scaler.scale_.copy(),
+        integer_columns=_integer_columns(given, X.shape[1], names),
     )
+
+
+def _integer_columns(given: Specs, d: int, names: list[str]) -> tuple[int, ...]:
+    """The indices of the integer and one-hot features of the constraints."""
+    groups = given.one_hot_groups or ()
+    lists = [given.integer_features, *groups]
+    return tuple(j for spec in lists for j in feature_indices(spec, "constraints", d, names))
 
 
 __all__ = [

@@ -55,7 +55,12 @@ other column a numeric feature); optional ``sep`` (one character, ``"tab"`` for 
 models, which must then all share it) and ``name`` (default: the file's stem). The file
 is read when the sweep file is, by the reader of ``flexpoison attack --data``
 (:func:`flexpoison.data.load_csv_dataset`), so a missing file, a missing column, a
-malformed row or an unknown key is refused up front, naming the item. Its runs call the
+malformed row or an unknown key is refused up front, naming the item. The table may
+also hold the feature constraints of ``flexpoison attack`` under its options' names:
+``integer = ["age"]``, ``frozen = ["sex"]``, ``one_hot = [["red", "green"]]``,
+``round_fractional = true``, ``within_range = true``, ``bounds = { age = [18, 90] }``
+(the ``--bounds`` file's table, read by the same parser), checked against the file up
+front and passed to every run's attack. Its runs call the
 data set ``NAME@HASH``, ``HASH`` the first 8 hex digits of the file's SHA-256
 (``diabetes@34e91054``), in the store, ``--status`` and the figures; see
 :mod:`flexpoison.sweeps.datafiles`.
@@ -106,7 +111,8 @@ The run's *id* is the first 16 hex digits of the SHA-256 of the canonical JSON (
 keys, no spaces) of its settings: schema, dataset, model, goal, alpha, rate, seed,
 sanitizers, max_iter, tol, step, trade_off, starts, passes, n_sigma, test_size,
 clean_removal (null without sanitizers), and for a CSV file ``data``: ``{sha256, target,
-task, sep}``, the file's full SHA-256 and how it was read. ``name`` and ``data_dir`` are
+task, sep}`` (and ``constraints`` when the table gives any), the file's full SHA-256
+and how it was read. ``name`` and ``data_dir`` are
 not settings of a run, nor is a CSV file's path: a run computed for one grid is reused
 by any other grid that contains it (the built-in data are identified by name, their
 files checked against their SHA-256 wherever they are read; a CSV file by its name and

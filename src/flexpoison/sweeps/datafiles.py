@@ -12,6 +12,17 @@ path that is not a regular file (a device, a pipe) is refused as such. ``path`` 
 any file, so no refusal prints what the file holds (:mod:`flexpoison.data.csvfile`):
 only the file, the line and what is wrong.
 
+The table may also hold the feature constraints of ``flexpoison attack`` and
+``frontier``, under the options' names (:data:`CONSTRAINT_KEYS`): ``integer = ["age"]``,
+``frozen = ["sex"]``, ``one_hot = [["red", "green", "blue"]]`` (column names; one array
+per group), ``round_fractional = true``, ``within_range = true`` and ``bounds = { age =
+[18, 90] }`` (a ``--bounds`` file's table, read by the same parser,
+:func:`flexpoison.attack.specs.named_bounds`), all in the file's units. They are checked
+against the file when the sweep file is read (an unknown or target column, a fraction in
+an integer column, a group that is not one-hot), and every run on the file passes them to
+the attack (:meth:`flexpoison.attack.specs.Specs.attack_arguments`); the runs' ``data``
+setting then holds them too (``constraints``), so they are part of the run's id.
+
 Its runs call it ``NAME@HASH`` (``HASH``: the first 8 hex digits of the file's SHA-256),
 and carry ``data = {sha256, target, task, sep}`` in their settings, so that two files of
 the same name, or a file edited between two sweeps, never share a run; the file's path
@@ -25,16 +36,30 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import FlexPoisonError, InvalidInputError
 
 if TYPE_CHECKING:
+    import numpy as np
+
+    from ..attack.specs import Specs
     from ..data import Dataset
     from .spec import _Checker
 
+#: The feature constraints a CSV file's table may hold, spelled as the commands' options
+#: (``--one-hot``: ``one_hot``), and the :class:`~flexpoison.attack.specs.Specs` field
+#: each sets.
+CONSTRAINT_KEYS = {
+    "integer": "integer_features",
+    "frozen": "frozen_features",
+    "one_hot": "one_hot_groups",
+    "round_fractional": "round_fractional",
+    "bounds": "bounds",
+    "within_range": "within_range",
+}
 #: The keys of a CSV file's table in ``datasets`` (``path`` and ``target`` required).
-CSV_KEYS = ("path", "target", "sep", "task", "name")
+CSV_KEYS = ("path", "target", "sep", "task", "name", *CONSTRAINT_KEYS)
 TASKS = ("regression", "classification")
 
 
@@ -48,6 +73,7 @@ class CsvEntry:
     task: str | None
     name: str | None
     given: str = field(compare=False)
+    constraints: Specs | None = field(default=None, compare=False)  # in the file's units
 
     def __repr__(self) -> str:
         return f"{{ path = {json.dumps(self.given)}, target = {json.dumps(self.target)} }}"
@@ -95,7 +121,52 @@ def csv_entry(check: _Checker, table: dict, where: str) -> CsvEntry:
     if "task" in table:
         task = check.choice("datasets", table["task"], TASKS, "task", f"{where}task: ")
     name = text("name") if "name" in table else None
-    return CsvEntry(path, text("target"), sep, task, name, given)
+    constraints = _constraints(check, table, where)
+    return CsvEntry(path, text("target"), sep, task, name, given, constraints)
+
+
+def _constraints(check: _Checker, table: dict, where: str) -> Specs | None:
+    """The constraint keys of a CSV file's table (module docstring), each of its TOML
+    type; the columns are checked against the file by :func:`read_entry`."""
+    from ..attack.specs import Specs
+
+    def names(key: str, value) -> list[str]:
+        if not isinstance(value, list) or not value:
+            check.fail(
+                "datasets",
+                f'{where}{key}: expected a non-empty array of column names, e.g. ["age"], '
+                f"got {value!r}",
+            )
+        return [check.string("datasets", v, f"{where}{key}: ") for v in value]
+
+    found: dict = {}
+    for key, field_name in CONSTRAINT_KEYS.items():
+        if key not in table:
+            continue
+        value = table[key]
+        if key in ("round_fractional", "within_range"):
+            if not isinstance(value, bool):
+                check.fail("datasets", f"{where}{key}: expected true or false, got {value!r}")
+        elif key == "one_hot":
+            if not isinstance(value, list) or not value:
+                check.fail(
+                    "datasets",
+                    f'{where}one_hot: expected an array of groups, e.g. [["red", "green"]], '
+                    f"got {value!r}",
+                )
+            value = [names("one_hot", group) for group in value]
+        elif key == "bounds":
+            if not isinstance(value, dict):
+                check.fail(
+                    "datasets",
+                    f"{where}bounds: expected a table, e.g. {{ age = [18, 90] }}, got {value!r}",
+                )
+        else:
+            value = names(key, value)
+        found[field_name] = value
+    if found.get("round_fractional") and "integer_features" not in found:
+        check.fail("datasets", f"{where}round_fractional applies to integer columns; give integer")
+    return Specs(**found) if found else None
 
 
 def read_entry(
@@ -135,8 +206,85 @@ def read_entry(
     except FlexPoisonError as exc:
         check.fail("datasets", f"{where}{exc}")
     assert dataset.sha256 is not None  # read from a file
-    data = {"sha256": dataset.sha256, "target": entry.target, "task": task, "sep": entry.sep}
+    data: dict[str, Any] = {
+        "sha256": dataset.sha256,
+        "target": entry.target,
+        "task": task,
+        "sep": entry.sep,
+    }
+    if entry.constraints is not None:
+        try:
+            check_columns(entry.constraints, dataset)
+        except InvalidInputError as exc:
+            check.fail("datasets", f"{where}{exc}")
+        data["constraints"] = entry.constraints.settings()
     return f"{dataset.name}@{dataset.sha256[:8]}", dataset, data
 
 
-__all__ = ["CSV_KEYS", "TASKS", "CsvEntry", "csv_entry", "read_entry"]
+def check_columns(specs: Specs, dataset: Dataset) -> None:
+    """Refuse constraints that name a column the data set's features do not hold (or
+    its target), by the sweep file's key; unless ``round_fractional``, an integer
+    column holding a fraction on any row of the file, naming the row."""
+    from ..attack.constraints import check_integers
+    from ..attack.specs import feature_column, named_bounds
+
+    features, target = list(dataset.feature_names), dataset.target_name
+    keys = {field_name: key for key, field_name in CONSTRAINT_KEYS.items()}
+    lists = {
+        "integer_features": [specs.integer_features],
+        "frozen_features": [specs.frozen_features],
+        "one_hot_groups": list(specs.one_hot_groups or ()),
+    }
+    for field_name, groups in lists.items():
+        for group in groups:
+            for name in group or ():
+                feature_column(name, features, target, keys[field_name])
+    if specs.bounds is not None:
+        named_bounds(specs.bounds, features, target, "bounds")
+    if specs.integer_features and not specs.round_fractional:
+        columns = [features.index(name) for name in specs.integer_features]
+        try:
+            check_integers(dataset.X, columns, features)
+        except InvalidInputError as exc:
+            raise InvalidInputError(
+                "integer: "
+                + str(exc)
+                .removeprefix("integer_features: ")
+                .replace(
+                    "round_fractional=True; --round-fractional on the command line",
+                    "round_fractional = true",
+                )
+            ) from None
+
+
+def check_constraints(settings: dict, X: np.ndarray, dataset, split, n_sigma: float) -> None:
+    """Refuse the constraints of a CSV file's table (a run's ``data["constraints"]``,
+    ``settings``) that a run on the training rows X
+    (standardised by ``split``) would refuse: bounds that leave a feature no value, an
+    integer feature whose box holds no integer, a one-hot group without a valid vector
+    (:func:`flexpoison.attack.constraints.resolve`)."""
+    from ..attack import feasible_box
+    from ..attack.constraints import resolve
+    from ..attack.specs import ATTACK_ARGUMENTS, Specs, Units
+
+    names = list(dataset.feature_names)
+    arguments = Specs(**settings).attack_arguments(X, names, split.scaler)
+    given = Specs(**{key: arguments[key] for key in ATTACK_ARGUMENTS})
+    try:
+        box = feasible_box(X, n_sigma, arguments["bounds"], names)
+        resolve(given, X, box, names, Units.of(arguments["data_units"], X.shape[1]))
+    except InvalidInputError as exc:  # the library's argument, as the file's key
+        argument, _, reason = str(exc).partition(": ")
+        key = {v: k for k, v in CONSTRAINT_KEYS.items()}.get(argument, argument)
+        raise InvalidInputError(f"{key}: {reason}") from None
+
+
+__all__ = [
+    "CONSTRAINT_KEYS",
+    "CSV_KEYS",
+    "TASKS",
+    "CsvEntry",
+    "csv_entry",
+    "read_entry",
+    "check_constraints",
+]

@@ -34,6 +34,7 @@ def compute_run(
     """
     from .. import models
     from ..attack import goal_from_name
+    from ..attack.specs import Specs
     from ..experiments.paper import split_dataset
     from ..experiments.pipeline import Experiment
 
@@ -43,6 +44,8 @@ def compute_run(
     spec = models.get(s["model"])
     goal = goal_from_name(s["goal"])
     experiment = Experiment(spec.make(), goal, split)
+    constraints = Specs(**(s.get("data") or {}).get("constraints", {}))  # a CSV file's
+    names = list(dataset.feature_names)
     with warnings.catch_warnings():  # a run's warnings are part of its result
         warnings.simplefilter("ignore", FlexPoisonWarning)
         result = experiment.attack(
@@ -57,6 +60,7 @@ def compute_run(
             n_sigma=s["n_sigma"],
             random_state=s["seed"],
             progress=False,
+            **constraints.attack_arguments(split.X_train, names, split.scaler),
         )
     out = {
         "task": spec.task,

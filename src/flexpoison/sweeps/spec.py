@@ -23,7 +23,7 @@ import numpy as np
 from .._validation import check_count, check_fraction, check_positive, check_rate
 from ..attack.defaults import DEFAULT_MAX_ITER, DEFAULT_STEP, DEFAULT_TOL
 from ..errors import FlexPoisonError, InvalidInputError
-from .datafiles import CsvEntry, csv_entry, read_entry
+from .datafiles import CsvEntry, check_constraints, csv_entry, read_entry
 
 #: Version of a run's definition; part of every run's settings (and so of its id).
 SCHEMA_VERSION = 2
@@ -413,7 +413,11 @@ def _data_sets(check: _Checker, axes: Mapping, opts: Mapping) -> dict[str, _Data
                 check.fail("datasets", f"cannot load {name!r}: {exc}")
         try:
             split = split_dataset(dataset, test_size=opts["test_size"], seed=seed)
-            feasible_box(np.asarray(split.X_train, dtype=float), opts["n_sigma"])
+            X = np.asarray(split.X_train, dtype=float)
+            if csv is not None and "constraints" in csv:  # as a run on the file uses them
+                check_constraints(csv["constraints"], X, dataset, split, opts["n_sigma"])
+            else:
+                feasible_box(X, opts["n_sigma"])
         except InvalidInputError as exc:
             setting, _, reason = str(exc).partition(": ")
             if setting in ("test_size", "n_sigma"):
