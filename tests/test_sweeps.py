@@ -1168,3 +1168,23 @@ def test_plot_refuses_a_directory_without_a_store(tmp_path):
     result = invoke("plot", tmp_path)
     assert result.exit_code == 1
     assert "no results store" in result.output and not (tmp_path / "figures").exists()
+
+
+def test_sweep_counts_the_runs_with_warnings_and_status_lists_them(tmp_path):
+    """Issue 26, item 8: the stored runs' warnings are counted, even with --quiet, with
+    where they are; --status lists them one short line each."""
+    file, out = write_sweep(tmp_path / "w.toml", name="w", **TINY), tmp_path / "out"
+    result = invoke("sweep", file, "--out", out, "--workers", "1", "--quiet")
+    assert result.exit_code == 0, result.output
+    rows = store_rows(out)
+    warned = sorted(run_id for run_id, row in rows.items() if row["result"]["warnings"])
+    assert warned  # max_iter = 5 stops the points short: the runs say so
+    said = " ".join(result.stderr.split())
+    assert f"warning: {len(warned)} of {len(rows)} done runs carry warnings" in said
+    assert f"{out / sw.STORE_NAME}" in said and "--status' lists them" in said
+    status = invoke("sweep", file, "--out", out, "--status")
+    listed = status.output.split("runs with warnings", 1)[1].splitlines()[1:]
+    assert sorted(line.split()[0] for line in listed[: len(warned)]) == warned
+    assert all(len(line) <= 160 for line in listed)
+    # SQLite without JSON functions: the fallback reads the list too
+    assert sw.store._json_extract('{"warnings": ["w"]}', "$.warnings") == '["w"]'
