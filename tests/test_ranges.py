@@ -161,3 +161,27 @@ def test_attack_warning_names_its_own_bounding_options(scaled_csv, tmp_path):
     assert result.exit_code == 0, result.output
     (line,) = [x for x in warning_lines(result.output) if "clean range" in x]
     assert "bound them: --within-range, --bounds" in line and len(line) <= WARNING_WIDTH
+
+
+def test_an_experiment_warns_in_the_data_s_columns_and_units():
+    """The library's experiments attack standardised rows; what they warn (the result's
+    warnings and the FlexPoisonWarning raised) names the data's columns, in its units."""
+    from sklearn.linear_model import Ridge
+
+    from flexpoison import FlexPoisonWarning
+    from flexpoison.attack import Integrity
+    from flexpoison.experiments import Experiment, split_data
+
+    X, y = make_regression(n=60, d=3, seed=0)
+    X = X * [1.0, 10.0, 100.0] + [0.0, 50.0, 1000.0]
+    split = split_data(X, y, task="regression", feature_names=["age", "income", "rent"])
+    experiment = Experiment(Ridge(), Integrity(), split)
+    with pytest.warns(FlexPoisonWarning) as caught:
+        result = experiment.attack(0.0, n_points=6, max_iter=20, random_state=0)
+    (stored,) = [w for w in result.warnings if isinstance(w, RangeWarning)]
+    assert [str(w.message) for w in caught if "clean rows' range" in str(w.message)] == [stored]
+    assert "feature" not in stored
+    poison = split.to_data_units(np.asarray(result.X_poison))
+    for e in stored.excursions:  # the data's units: the poison rows as written out
+        column = poison[:, e.feature]
+        assert e.value == pytest.approx(column.max() if e.value > e.limit else column.min())

@@ -431,7 +431,7 @@ def run_frontier(
             Xp, yp = b.X_poison, b.y_poison
             effect_attack = float(b.attack.effect_history[-1])
             iterations = float(b.attack.n_iter.mean())
-            warned = b.attack.warnings
+            warned = experiment.in_data_terms(b.attack.warnings)
         point = AttackPoint(
             name,
             alpha,

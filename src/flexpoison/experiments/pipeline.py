@@ -28,6 +28,7 @@ the same values an attack result's θ fields hold. Its test metrics come from re
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -41,7 +42,7 @@ from ..attack import AttackResult, FlexiblePoisoning, Goal
 from ..attack.ranges import restate
 from ..attack.result import REFIT_GAP, refit_gap
 from ..defences import SANITIZERS, Sanitizer, get_sanitizer
-from ..errors import InvalidInputError
+from ..errors import FlexPoisonWarning, InvalidInputError
 
 NO_SANITIZER = "none"
 
@@ -178,13 +179,25 @@ class Experiment:
         return FlexiblePoisoning(self.estimator, goal=self.goal, alpha=alpha, **settings)
 
     def attack(self, alpha: float, **settings) -> AttackResult:
-        """Run the attack on the training rows; its warnings speak of the data's columns
-        in the data's units (:func:`flexpoison.attack.ranges.restate`)."""
-        result = self.attacker(alpha, **settings).generate(self.split.X_train, self.split.y_train)
+        """Run the attack on the training rows; its warnings (the result's, and those
+        raised as :class:`~flexpoison.errors.FlexPoisonWarning`) speak of the data's
+        columns in the data's units (:meth:`in_data_terms`)."""
+        with warnings.catch_warnings():  # raised again below, in the data's terms
+            warnings.simplefilter("ignore", FlexPoisonWarning)
+            result = self.attacker(alpha, **settings).generate(
+                self.split.X_train, self.split.y_train
+            )
+        messages = self.in_data_terms(result.warnings)
+        for message in messages:
+            warnings.warn(message, FlexPoisonWarning, stacklevel=2)
+        return replace(result, warnings=messages)
+
+    def in_data_terms(self, messages: Sequence[str]) -> tuple[str, ...]:
+        """An attack's warnings on the training rows, the range warning restated in the
+        data's units and column names (:func:`flexpoison.attack.ranges.restate`)."""
         scaler = self.split.scaler
         mean, scale = (None, None) if scaler is None else (scaler.mean_, scaler.scale_)
-        warned = restate(result.warnings, mean, scale, self.split.feature_names)
-        return replace(result, warnings=warned)
+        return restate(messages, mean, scale, self.split.feature_names)
 
     @property
     def has_theta(self) -> bool:
