@@ -1179,9 +1179,9 @@ def test_sweep_counts_the_runs_with_warnings_and_status_lists_them(tmp_path):
     rows = store_rows(out)
     warned = sorted(run_id for run_id, row in rows.items() if row["result"]["warnings"])
     assert warned  # max_iter = 5 stops the points short: the runs say so
-    said = " ".join(result.stderr.split())
-    assert f"warning: {len(warned)} of {len(rows)} done runs carry warnings" in said
-    assert f"{out / sw.STORE_NAME}" in said and "--status' lists them" in said
+    (said,) = result.stderr.splitlines()  # one line, even with --quiet
+    assert said.startswith(f"warning: {len(warned)} of {len(rows)} done runs carry warnings")
+    assert f"stored in {out / sw.STORE_NAME};" in said and "--status' lists them" in said
     status = invoke("sweep", file, "--out", out, "--status")
     listed = status.output.split("runs with warnings", 1)[1].splitlines()[1:]
     assert sorted(line.split()[0] for line in listed[: len(warned)]) == warned

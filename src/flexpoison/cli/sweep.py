@@ -180,10 +180,9 @@ def sweep(
         click.echo(f"sweep {grid.name!r}: {result.total} runs; 0 run now")
         click.echo(f"  all already in {store}")
     if report.warned:  # even with --quiet, as every command's warnings
-        echo_wrapped(
+        click.echo(
             f"warning: {len(report.warned)} of {report.done} done runs carry warnings, "
-            f"stored with their results in {store}; "
-            f"'flexpoison sweep {file} --out {out} --status' lists them",
+            f"stored in {store}; 'flexpoison sweep {file} --out {out} --status' lists them",
             err=True,
         )
     if result.failed_total:
