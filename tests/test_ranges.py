@@ -14,7 +14,9 @@ from click.testing import CliRunner
 from conftest import make_regression
 from flexpoison.attack.ranges import RANGE_SHARE, RangeWarning, excursions, range_warning
 from flexpoison.cli import main
-from flexpoison.cli.common import WARNING_WIDTH, shorten
+from flexpoison.cli.attack import attack as attack_command
+from flexpoison.cli.common import WARNING_WIDTH, bounding_options, shorten
+from flexpoison.cli.frontier import frontier as frontier_command
 from flexpoison.reporting import frontier as frontier_files
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -139,7 +141,11 @@ def test_frontier_warns_in_the_file_s_columns_and_units_naming_only_its_options(
     assert result.exit_code == 0, result.output
     (line,) = [x for x in warning_lines(result.output) if "clean range" in x]
     assert len(line) <= WARNING_WIDTH and "(in full: frontier.json)" in line
-    assert "feature" not in line and "--within-range" not in line and "--bounds" not in line
+    assert "feature" not in line
+    # the options named are the frontier command's own (none today; whichever it gains)
+    options = bounding_options(frontier_command)
+    assert ("bound them: " + ", ".join(options) in line) if options else "bound" not in line
+    assert not [o for o in ("--within-range", "--bounds") if o in line and o not in options]
     summary = json.loads((out / "frontier.json").read_text())
     (stored,) = [w for a in summary["attacks"] for w in a["warnings"] if "range" in w]
     poison = np.genfromtxt(out / "poison_flexible_alpha0.csv", delimiter=",", names=True)
@@ -160,6 +166,7 @@ def test_attack_warning_names_its_own_bounding_options(scaled_csv, tmp_path):
     result = invoke("attack", scaled_csv, tmp_path / "a", "--alpha", "0")
     assert result.exit_code == 0, result.output
     (line,) = [x for x in warning_lines(result.output) if "clean range" in x]
+    assert bounding_options(attack_command) == ("--within-range", "--bounds")
     assert "bound them: --within-range, --bounds" in line and len(line) <= WARNING_WIDTH
 
 
