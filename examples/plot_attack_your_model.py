@@ -87,17 +87,18 @@ print("raised as FlexPoisonWarning:", [str(w.message) for w in caught] or "none"
 #
 # How each point was crafted
 # --------------------------
-# One :class:`~flexpoison.attack.PointReport` per poison row: iterations, why the
-# descent stopped, the start it came from, E before and after the point joined the
+# One :class:`~flexpoison.attack.PointReport` per poison row: iterations (``iter``:
+# all its starts together, so it can exceed ``max_iter``, which caps each start), why
+# the descent stopped, the start it came from, E before and after the point joined the
 # data, and where it lies on its concealment path (0: hidden at the centre, 1: the
 # point of largest effect).
 print(
-    f"{'point':>5} {'iter':>4} {'stop':>10} {'start':>17} {'E before':>9} "
+    f"{'point':>5} {'iter (all starts)':>17} {'stop':>10} {'start':>17} {'E before':>9} "
     f"{'E after':>9} {'path':>5}"
 )
 for q, p in enumerate(result.points[:6]):
     print(
-        f"{q:5d} {p.n_iter:4d} {p.stop:>10} {p.start:>17} {p.effect_before:9.1f} "
+        f"{q:5d} {p.n_iter:17d} {p.stop:>10} {p.start:>17} {p.effect_before:9.1f} "
         f"{p.effect_after:9.1f} {p.path:5.2f}"
     )
 

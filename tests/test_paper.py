@@ -191,9 +191,12 @@ def test_reproduce_names_every_missing_file_and_where_the_folder_came_from(
     assert result.exit_code == 1
     message = result.output.strip()
     assert message.count("\n") == 0 and message.startswith("Error: ")
-    assert "Folds5x2_pp.csv not found" in message and "AirQualityUCI.csv not found" in message
     origin = "$FLEXPOISON_DATA_DIR" if by_env else "--data-dir"
-    assert message.count(f"the folder comes from {origin}.") == 2
+    # issue 26, item 10: the folder and its origin once, then every missing file
+    assert message.startswith(f"Error: 2 data files not found in {empty} (the folder comes "
+                              f"from {origin}): ccpp/Folds5x2_pp.csv (Combined Cycle")
+    assert "; airquality/AirQualityUCI.csv (Air Quality: " in message
+    assert message.count(str(empty)) == 1 and "data_dir=" not in message
     assert "air+quality.zip" in message and "power_plant_operation" in message
     assert "--datasets iris,breast_cancer needs no files" in message
     assert not (tmp_path / "out").exists()

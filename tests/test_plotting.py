@@ -35,6 +35,18 @@ def test_w_history_is_one_line_over_the_iterations():
     assert not Gcf.get_all_fig_managers()  # pyplot's global state untouched
 
 
+def test_the_w_axis_names_the_w_the_trade_off_descends():
+    """Item 7 of issue 26: the share trade-off records its effect search's W, which
+    holds no α; the label says so (from the goal, the one place that defines both)."""
+    W = [0.03, -0.05, -0.08]
+    share = plot_w_history(W, goal=Integrity(), trade_off="share").axes[0].get_ylabel()
+    assert share == r"$W = E_I - E_I^{\mathrm{before}}$ (effect search)"
+    paper = plot_w_history(W, goal="availability", trade_off="paper").axes[0].get_ylabel()
+    assert paper == r"$W_A = \alpha\,C - (1 - \alpha)\,E_A$"
+    availability = plot_w_history(W, goal="availability", trade_off="share")
+    assert r"-(E_A - E_A^{\mathrm{before}})" in availability.axes[0].get_ylabel()
+
+
 def test_effect_vs_rate_overlays_series_on_one_axes():
     rates = np.array([0.0, 0.01, 0.02, 0.03])
     fig = plot_effect_vs_rate(rates, [4.0, 3.0, 2.0, 1.5], "integrity", label="α = 0.5",

@@ -496,3 +496,19 @@ def test_three_sigma_keeps_rows_on_the_attacks_box_edge():
     kept = ThreeSigma()(np.vstack([X, edge]), np.append(y, [0.0, 0.0]), X_clean=X,
                         y_clean=y, task="regression")
     assert {300, 301} <= set(kept.tolist())
+
+
+def test_lof_keeps_scikit_learn_s_duplicate_warning_off_stderr():
+    """Issue 26, item 9: more than k identical rows make scikit-learn warn "Duplicate
+    values …" on every fit; the filter drops it (its notes say why) and still flags."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    X_clean = rng.normal(size=(60, 2))
+    X = np.r_[X_clean, np.zeros((30, 2)), [[0.01, 0.0]]]  # a cluster and a row beside it
+    y, y_clean = np.zeros(len(X)), np.zeros(len(X_clean))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s = LocalOutlierFactorFilter().screen(X, y, X_clean=X_clean, y_clean=y_clean,
+                                               task="regression")
+    assert s.scores[-1] > 1e7 and len(X) - 1 in s.removed  # LOF's own verdict, measured

@@ -1247,3 +1247,23 @@ def test_bad_constraints_of_a_csv_data_set_are_refused_by_key(tmp_path, entry, r
     file = constrained_sweep(tmp_path, entry)
     result = invoke("sweep", file, "--out", tmp_path / "out", "--workers", "1")
     assert_refused(result, f"Error: {file}: key 'sweep.datasets': ", reason)
+
+
+def test_sweep_counts_the_runs_with_warnings_and_status_lists_them(tmp_path):
+    """Issue 26, item 8: the stored runs' warnings are counted, even with --quiet, with
+    where they are; --status lists them one short line each."""
+    file, out = write_sweep(tmp_path / "w.toml", name="w", **TINY), tmp_path / "out"
+    result = invoke("sweep", file, "--out", out, "--workers", "1", "--quiet")
+    assert result.exit_code == 0, result.output
+    rows = store_rows(out)
+    warned = sorted(run_id for run_id, row in rows.items() if row["result"]["warnings"])
+    assert warned  # max_iter = 5 stops the points short: the runs say so
+    (said,) = result.stderr.splitlines()  # one line, even with --quiet
+    assert said.startswith(f"warning: {len(warned)} of {len(rows)} done runs carry warnings")
+    assert f"stored in {out / sw.STORE_NAME};" in said and "--status' lists them" in said
+    status = invoke("sweep", file, "--out", out, "--status")
+    listed = status.output.split("runs with warnings", 1)[1].splitlines()[1:]
+    assert sorted(line.split()[0] for line in listed[: len(warned)]) == warned
+    assert all(len(line) <= 160 for line in listed)
+    # SQLite without JSON functions: the fallback reads the list too
+    assert sw.store._json_extract('{"warnings": ["w"]}', "$.warnings") == '["w"]'

@@ -243,26 +243,26 @@ class FlexiblePoisoning(EstimatorParams):
         calibrate = self.trade_off == "share" and 0.0 < alpha < 1.0
         first_rng = copy.deepcopy(rng) if calibrate else None
 
-        bar = progress_bar(
-            total=m * self.passes * (2 if calibrate else 1),
-            progress=self.progress,
-            # 0 < α < 1 crafts every point twice: the α = 0 run, then the concealed one
-            desc="poison points (α = 0 run, then concealed)" if calibrate else "poison points",
-            unit="pt",
-            leave=False,
-        )
+        def phase(desc: str):  # 0 < α < 1 crafts every point twice: two phases, named
+            return progress_bar(
+                total=m * self.passes, progress=self.progress, desc=desc, unit="pt", leave=False
+            )
+
         targets: _Targets | None = None
         effect_unconcealed = None
         first: _Run | None = None
         if self.trade_off == "share" and alpha == 1.0:
             targets = _Targets([0.0] * m, 0.0)
         elif first_rng is not None:
+            bar = phase("calibration (α = 0 run)")
             first = self._run(setup, m, first_rng, effect_clean, None, bar.update)
+            bar.close()
             effect_unconcealed = first.effect_final
             targets = _Targets(
                 [(1.0 - alpha) * goal.sign * (effect_clean - e) for e in first.first_effects],
                 (1.0 - alpha) * goal.sign * (effect_clean - first.effect_final),
             )
+        bar = phase(f"poison points (α = {alpha:g})" if calibrate else "poison points")
         run = self._run(setup, m, rng, effect_clean, targets, bar.update, first)
         bar.close()
         chosen, reports, evaluations = run.chosen, run.reports, run.evaluations

@@ -53,12 +53,9 @@ The continuous optimisation of a point is followed by (:func:`repair`):
 3. the point's E, θ_p and C are those of the discrete row (evaluated again there):
    θ_p is the model trained on the rows returned.
 
-Range warning (:func:`range_warning`): the n_sigma box can reach beyond the range the
-clean rows show (the 3σ box of a feature coded 1/2 reaches 2.97, a relative humidity
-117 %). Such a value can give a poison row away, so every result whose poison rows
-hold a value beyond that range, on a side no user bound limits, warns, naming the
-features and the remedy (``bounds``; ``--within-range`` or ``--bounds`` on the command
-line).
+Range warning (:func:`warnings`): poison values beyond the clean rows' range, by a
+margin that matters, on features the user did not bound, freeze or group
+(:mod:`flexpoison.attack.ranges` says when it fires).
 """
 
 from __future__ import annotations
@@ -69,9 +66,9 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_bounds
 from ..errors import InvalidInputError
 from .box import Box
+from .ranges import range_warning
 from .specs import ATTACK_ARGUMENTS, Specs, Units, snap
 from .specs import feature_indices as _features
 from .specs import label as _label
@@ -384,50 +381,15 @@ def warnings(
     bounds,
     names: Sequence[str] | None = None,
 ) -> tuple[str, ...]:
-    """The warnings the feature ranges add to a result: :func:`range_warning`."""
+    """The warnings the feature ranges add to a result: :func:`range_warning`, silent
+    on frozen and one-hot features (their values are clean rows' values)."""
+    skip: list[int] = []
     if constraints is not None:
         names = constraints.names
-    found = range_warning(X_poison, np.asarray(X, dtype=float), n_sigma, bounds, names)
+        skip += [] if constraints.frozen is None else [int(j) for j in constraints.frozen]
+        skip += [int(j) for g in constraints.groups for j in g.columns]
+    found = range_warning(X_poison, np.asarray(X, dtype=float), n_sigma, bounds, names, skip)
     return () if found is None else (found,)
-
-
-# ------------------------------------------------------------------- range warning
-
-
-def range_warning(
-    X_poison: np.ndarray,
-    X: np.ndarray,
-    n_sigma: float | None,
-    bounds,
-    names: Sequence[str] | None = None,
-) -> str | None:
-    """The warning of an attack whose poison rows hold values beyond the range the
-    clean rows X show, on a side of a feature that no user bound limits (module
-    docstring); None when they do not."""
-    if n_sigma is None or X_poison.size == 0:
-        return None
-    d = X.shape[1]
-    if bounds is None:
-        user_lower, user_upper = np.full(d, -np.inf), np.full(d, np.inf)
-    else:
-        user_lower, user_upper = check_bounds(bounds, d)
-    low, high = X.min(axis=0), X.max(axis=0)
-    p_low, p_high = X_poison.min(axis=0), X_poison.max(axis=0)
-    parts = []
-    for j in range(d):
-        name = repr(names[j]) if names else f"feature {j}"
-        if p_low[j] < low[j] and user_lower[j] == -np.inf:
-            parts.append(f"{name} down to {p_low[j]:.4g} (the data's min: {low[j]:.4g})")
-        if p_high[j] > high[j] and user_upper[j] == np.inf:
-            parts.append(f"{name} up to {p_high[j]:.4g} (the data's max: {high[j]:.4g})")
-    if not parts:
-        return None
-    return (
-        f"poison rows hold values beyond the range of the clean rows, which the "
-        f"{n_sigma:g}σ box allows: {'; '.join(parts)}; such values can give the rows "
-        "away: give bounds for these features (e.g. their observed min and max; "
-        "--within-range or --bounds FILE.toml on the command line)"
-    )
 
 
 __all__ = [

@@ -104,6 +104,21 @@ class _Goal:
         op = "+" if self.sign > 0 else "-"
         return f"W_{suffix} = \\alpha\\,C {op} (1 - \\alpha)\\,{self.effect_name}"
 
+    @property
+    def effect_search_tex(self) -> str:
+        """The W the share trade-off descends (its effect search, :mod:`.search`), in TeX:
+        W = sign·(E − E_before) (:meth:`.objective.Objective.effect_gain`), e.g.
+        ``W = E_I - E_I^{\\mathrm{before}}``."""
+        E = self.effect_name
+        gain = f"{E} - {E}^{{\\mathrm{{before}}}}"
+        return f"W = {gain}" if self.sign > 0 else f"W = -({gain})"
+
+    def w_tex(self, trade_off: str) -> str:
+        """The W a point's descent records (``AttackResult.W_history``) under
+        ``trade_off``: the paper's (:attr:`objective_tex`) or the share trade-off's
+        effect search (:attr:`effect_search_tex`)."""
+        return self.effect_search_tex if trade_off == "share" else self.objective_tex
+
     def reference(self, theta_clean: np.ndarray, shape: ModelShape) -> np.ndarray:
         """θ_ref: θ₀ itself (the availability goals measure the distance from it)."""
         return np.asarray(theta_clean, dtype=float).copy()

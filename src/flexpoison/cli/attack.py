@@ -27,8 +27,8 @@ from .common import (
     TRADE_OFF,
     check_out_dir,
     data_options,
+    echo_warning,
     force_option,
-    name_columns,
     one_line,
     read_data,
     user_errors,
@@ -40,7 +40,6 @@ from .constraints import (
     constraints_from,
     frozen_exact,
     integer_columns,
-    warnings_in_units,
 )
 
 MODEL_NAMES = models.MODEL_NAMES
@@ -303,12 +302,17 @@ def attack(
         X, y, feature_names = dataset.X, dataset.y, dataset.feature_names
         estimator = spec.make(**_hyper_parameters(spec, reg, l1_ratio, no_intercept))
         split = split_data(
-            X, y, task=spec.task, test_size=test_size, seed=seed, standardize=standardize
+            X,
+            y,
+            task=spec.task,
+            test_size=test_size,
+            seed=seed,
+            standardize=standardize,
+            feature_names=feature_names,
         )
         experiment = Experiment(estimator, _goal(goal, target, split.scaler), split)
         constraints = constraints_from(table, dataset, ctx.params)
         arguments = constraints.attack_arguments(split.X_train, feature_names, split.scaler)
-        bounds = arguments["bounds"]  # in the attack's space
         attack_started = time.perf_counter()
         result = experiment.attack(
             alpha,
@@ -327,9 +331,7 @@ def attack(
             progress=not quiet,  # a bar on a terminal, plain lines in a log
         )
         attack_seconds = time.perf_counter() - attack_started
-        warned = [
-            name_columns(m, columns) for m in warnings_in_units(result, split, bounds, n_sigma)
-        ]
+        warned = list(result.warnings)  # in the data file's columns and units
 
         theta_before = experiment.refit(split.X_train, split.y_train)
         theta_after = experiment.refit(*experiment.with_poison(result.X_poison, result.y_poison))
@@ -437,7 +439,7 @@ def attack(
             )
     click.echo(f"wrote {', '.join(OUTPUT_FILES)} to {out}")
     for message in warned:  # even with --quiet: a failed attack must be seen
-        click.echo(f"warning: {message}", err=True)
+        echo_warning(message, "summary.json")
 
 
 # ------------------------------------------------------------------------- helpers

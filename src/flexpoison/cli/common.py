@@ -59,6 +59,15 @@ PASSES = click.option(
 #: 100-column terminal and a log viewer without wrapping.
 WIDTH = 100
 
+#: The widest ``warning:`` line a command prints; the whole message stays in the
+#: command's result files, which the line then names.
+WARNING_WIDTH = 160
+
+#: The parameters (by name) of the options that bound the poison rows' values, in
+#: whichever command has them: a range warning names those its command has
+#: (:func:`bounding_options`).
+BOUNDING_PARAMS = ("within_range", "bounds_file")
+
 #: ``--quiet``: the same in every command.
 QUIET = click.option(
     "--quiet",
@@ -121,6 +130,42 @@ def echo_wrapped(text: str, err: bool = False) -> None:
         ),
         err=err,
     )
+
+
+def shorten(line: str, width: int, tail: str) -> str:
+    """``line`` if it fits in ``width`` characters; else its longest head that ends at a
+    clause (before "; ", ": " or ", "; else a space) and fits with ``tail`` after it."""
+    if len(line) <= width:
+        return line
+    room = max(width - len(tail), 0)
+    cut = max(line.rfind(sep, 0, room + 1) for sep in ("; ", ": ", ", "))
+    if cut <= 0:
+        cut = line.rfind(" ", 0, room + 1)
+    return (line[:cut] if cut > 0 else line[:room]) + tail
+
+
+def bounding_options(command: click.Command) -> tuple[str, ...]:
+    """The options of ``command`` that bound the poison rows (:data:`BOUNDING_PARAMS`),
+    spelt as declared (e.g. ``--within-range``); empty if it has none."""
+    declared = {p.name: p.opts[0] for p in command.params}
+    return tuple(declared[name] for name in BOUNDING_PARAMS if name in declared)
+
+
+def echo_warning(message: str, where: str, label: str = "") -> None:
+    """One ``warning:`` line on stderr, at most :data:`WARNING_WIDTH` characters: a
+    range warning as its brief (its worst column and the current command's
+    :func:`bounding_options`), anything longer cut at a clause; either then names
+    ``where`` the whole message is stored."""
+    from ..attack.ranges import RangeWarning
+
+    tail = f" (in full: {where})"
+    if isinstance(message, RangeWarning):
+        options = bounding_options(click.get_current_context().command)
+        line = f"warning: {label}{message.brief(options)}"
+        line = shorten(line, WARNING_WIDTH - len(tail), " …") + tail
+    else:
+        line = shorten(f"warning: {label}{message}", WARNING_WIDTH, " …" + tail)
+    click.echo(line, err=True)
 
 
 def _sep(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -264,10 +309,15 @@ def user_errors(
 __all__ = [
     "CONTEXT",
     "WIDTH",
+    "WARNING_WIDTH",
+    "BOUNDING_PARAMS",
     "QUIET",
     "force_option",
     "check_out_dir",
     "echo_wrapped",
+    "shorten",
+    "bounding_options",
+    "echo_warning",
     "data_options",
     "check_data_options",
     "read_data",

@@ -240,26 +240,6 @@ def read_bounds(path: Path, features, target: str) -> dict:
     return table
 
 
-def warnings_in_units(result, split, bounds, n_sigma: float) -> list[str]:
-    """The result's warnings; with --standardize, the range warning's values in the data
-    file's units (:func:`flexpoison.attack.constraints.range_warning`)."""
-    import numpy as np
-
-    from ..attack.constraints import range_warning
-
-    warned = list(result.warnings)
-    if split.scaler is None:
-        return warned
-    X_poison = np.asarray(result.X_poison)
-    standardised = range_warning(X_poison, split.X_train, n_sigma, bounds)
-    if standardised in warned:
-        in_units = range_warning(
-            split.to_data_units(X_poison), split.to_data_units(split.X_train), n_sigma, bounds
-        )
-        warned[warned.index(standardised)] = in_units or standardised
-    return warned
-
-
 __all__ = [
     "FLAGS",
     "constraint_options",
@@ -268,5 +248,4 @@ __all__ = [
     "integer_columns",
     "frozen_exact",
     "read_bounds",
-    "warnings_in_units",
 ]

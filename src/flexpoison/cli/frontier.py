@@ -25,6 +25,7 @@ from .common import (
     check_data_options,
     check_out_dir,
     data_options,
+    echo_warning,
     force_option,
     read_data,
     user_errors,
@@ -301,7 +302,7 @@ def frontier(
     )
     for p in result.attacks:  # even with --quiet: a failed attack must be seen
         for message in p.warnings:
-            click.echo(f"warning: {p.label}: {message}", err=True)
+            echo_warning(message, "frontier.json", f"{p.label}: ")
 
 
 #: Sanitizer names shortened in the console table (the files keep the full names).

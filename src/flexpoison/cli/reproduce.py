@@ -19,27 +19,40 @@ FULL: dict[str, float] = {"max_iter": 100, "tol": 1e-6}
 def _check_files(datasets: tuple[str, ...], data_dir: Path | None) -> None:
     """Every UCI file asked for, found before anything runs (downloaded into the cache
     where that is allowed); else one error naming every missing file, where the folder
-    came from, where to get each file, and the data sets that need none."""
+    came from, where to get each file, and the data sets that need none. With a folder
+    (--data-dir or $FLEXPOISON_DATA_DIR) the folder and the remedy are said once, then
+    each file's path in it and where it comes from."""
     from ..data import DataError
-    from ..data.uci import REGISTRY, find_file
+    from ..data.uci import REGISTRY, find_file, where_to_get
 
     source = click.get_current_context().get_parameter_source("data_dir")
     origin = (
         "$FLEXPOISON_DATA_DIR" if source == click.core.ParameterSource.ENVIRONMENT else "--data-dir"
     )
-    missing = []
+    missing, errors = [], []
     for name in datasets:
         if name in REGISTRY:
             try:
                 find_file(name, data_dir=data_dir, download=True, origin=origin)
             except DataError as exc:
-                missing.append(str(exc))
-    if missing:
-        needless = [name for name in DATASETS if name not in REGISTRY]
-        raise DataError(
-            " ".join(missing)
-            + f" (--datasets {','.join(needless)} needs no files: scikit-learn ships them.)"
-        )
+                missing.append(REGISTRY[name])
+                errors.append(str(exc))
+    if not missing:
+        return
+    needless = [name for name in DATASETS if name not in REGISTRY]
+    tail = f" (--datasets {','.join(needless)} needs no files: scikit-learn ships them.)"
+    if data_dir is None:  # the cache and the download: each file's own story
+        raise DataError(" ".join(errors) + tail)
+    absent = "" if data_dir.is_dir() else ", which does not exist"
+    files = "; ".join(
+        f"{entry.path} ({entry.title}: {where_to_get(entry).removeprefix('It is ')[:-1]})"
+        for entry in missing
+    )
+    count = f"{len(missing)} data file{'s' if len(missing) > 1 else ''}"
+    raise DataError(
+        f"{count} not found in {data_dir}{absent} (the folder comes from {origin}): "
+        f"{files}. Put each file at its path in that folder.{tail}"
+    )
 
 
 def _datasets(ctx, param, value: str) -> tuple[str, ...]:

@@ -16,7 +16,10 @@ from .. import models
 from .._validation import MAX_RATE
 from ..data.loaders import DATASETS
 from ..sweeps.spec import MAX_RUNS
-from .common import CONTEXT, QUIET, echo_wrapped, user_errors
+from .common import CONTEXT, QUIET, WARNING_WIDTH, echo_wrapped, shorten, user_errors
+
+#: Runs with warnings that --status lists at most (the store holds them all).
+STATUS_WARNED = 20
 
 HELP = """Run the grid of a sweep FILE (TOML), resumably, into DIR/results.sqlite.
 
@@ -156,8 +159,9 @@ def sweep(
             retry_failed=retry_failed,
             progress=not quiet,  # a bar on a terminal, plain lines in a log
         )
+        report = sw.sweep_status(grid, out)
         if not quiet:
-            click.echo(sw.format_table(sw.sweep_status(grid, out)))
+            click.echo(sw.format_table(report))
         for run_id, label, error in result.failures[:10]:
             click.echo(f"failed {run_id} ({label}): {error}", err=True)
         if len(result.failures) > 10:
@@ -175,6 +179,12 @@ def sweep(
     else:
         click.echo(f"sweep {grid.name!r}: {result.total} runs; 0 run now")
         click.echo(f"  all already in {store}")
+    if report.warned:  # even with --quiet, as every command's warnings
+        click.echo(
+            f"warning: {len(report.warned)} of {report.done} done runs carry warnings, "
+            f"stored in {store}; 'flexpoison sweep {file} --out {out} --status' lists them",
+            err=True,
+        )
     if result.failed_total:
         raise click.ClickException(
             f"{result.failed_total} of {result.total} runs failed; "
@@ -223,6 +233,17 @@ def _print_status(grid, report, out: Path) -> None:
         click.echo(f"  ({report.other_runs} more runs in {where} belong to other grids)")
     if report.store_exists:
         click.echo(sw.format_table(report))
+    if report.warned:
+        click.echo(
+            f"runs with warnings ({len(report.warned)}; in full in {where}, each run's "
+            "result 'warnings'):"
+        )
+        for run_id, label, warnings in report.warned[:STATUS_WARNED]:
+            more = f" (+{len(warnings) - 1} more)" if len(warnings) > 1 else ""
+            line = f"  {run_id}  {label}: {warnings[0]}"
+            click.echo(shorten(line, WARNING_WIDTH - len(more), " …") + more)
+        if len(report.warned) > STATUS_WARNED:
+            click.echo(f"  … and {len(report.warned) - STATUS_WARNED} more runs")
     if report.failures:
         click.echo("failed runs:")
         for run_id, label, error, attempts in report.failures:

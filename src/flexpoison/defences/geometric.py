@@ -263,7 +263,12 @@ class LocalOutlierFactorFilter(ScreenCallable):
     Identical poison rows (the attack often ends several points at the same corner of
     its box) are each other's nearest neighbours and look dense to LOF: a cluster of
     more than k duplicates is not flagged. That is LOF's behaviour, measured here, not
-    hidden.
+    hidden. The same clusters (in clean data too: rows of discrete columns repeat)
+    give a row beside them an LOF above 10⁷, for which scikit-learn warns "Duplicate
+    values are leading to incorrect results. Increase the number of neighbors". That
+    warning is dropped here (:func:`_lof_scores`): the scores are what a defender
+    running LOF with this k gets, which is what is measured (the rows flagged and the
+    effect left say what they did); its advice, another k, is ``n_neighbors``.
     """
 
     clean_removal: float = 0.05
@@ -271,8 +276,6 @@ class LocalOutlierFactorFilter(ScreenCallable):
     name: ClassVar[str] = "lof"
 
     def screen(self, X, y, *, X_clean, y_clean, task: Task) -> Screening:
-        from sklearn.neighbors import LocalOutlierFactor
-
         share = check_share(self.clean_removal)
         k = check_count(self.n_neighbors, "n_neighbors")
         data = check_inputs(X, y, X_clean, y_clean, task)
@@ -284,11 +287,20 @@ class LocalOutlierFactorFilter(ScreenCallable):
                 )
         view = View.calibrate(data)
 
-        def lof(Zr):
-            return -LocalOutlierFactor(n_neighbors=k).fit(Zr).negative_outlier_factor_
+        tau = upper_quantile(_lof_scores(view(data.Xc, data.yc), k), share)
+        return decide(self.name, _lof_scores(view(data.X, data.y), k), tau)
 
-        tau = upper_quantile(lof(view(data.Xc, data.yc)), share)
-        return decide(self.name, lof(view(data.X, data.y)), tau)
+
+def _lof_scores(Z: np.ndarray, k: int) -> np.ndarray:
+    """LOF of every row of Z among the rows of Z (k neighbours), without scikit-learn's
+    warning on duplicates (:class:`LocalOutlierFactorFilter`'s notes say why)."""
+    import warnings
+
+    from sklearn.neighbors import LocalOutlierFactor
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Duplicate values", UserWarning)
+        return -LocalOutlierFactor(n_neighbors=k).fit(Z).negative_outlier_factor_
 
 
 __all__ = ["ThreeSigma", "Sphere", "Slab", "IsolationForestFilter", "LocalOutlierFactorFilter"]

@@ -136,7 +136,10 @@ class AttackPoint:
     ``effect_attack`` is the engine's own E after the last point (flexible attack and
     ``unconcealed``), None for attacks that do not optimise (random clone, label flip).
     ``mean_concealment`` is the mean C = ‖x_p − x_c‖² (standardised units);
-    ``warnings`` what the attack's result says it should not be trusted for.
+    ``mean_iterations`` the mean over points of their gradient iterations, all starts
+    together (:attr:`~flexpoison.attack.PointReport.n_iter`: it can exceed
+    ``max_iter``, which caps each start); ``warnings`` what the attack's result says
+    it should not be trusted for.
     """
 
     attack: str  # "flexible", a baseline name, or "clean"
@@ -447,7 +450,7 @@ def run_frontier(
             Xp, yp = b.X_poison, b.y_poison
             effect_attack = float(b.attack.effect_history[-1])
             iterations = float(b.attack.n_iter.mean())
-            warned = b.attack.warnings
+            warned = experiment.in_data_terms(b.attack.warnings)
         point = AttackPoint(
             name,
             alpha,

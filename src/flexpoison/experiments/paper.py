@@ -44,7 +44,13 @@ def victim_for(dataset: Dataset):
 def split_dataset(dataset: Dataset, *, test_size: float = 0.3, seed: int = 0) -> Split:
     """70/30 split (stratified for classification), StandardScaler fitted on training."""
     return split_data(
-        dataset.X, dataset.y, task=dataset.task, test_size=test_size, seed=seed, standardize=True
+        dataset.X,
+        dataset.y,
+        task=dataset.task,
+        test_size=test_size,
+        seed=seed,
+        standardize=True,
+        feature_names=dataset.feature_names,
     )
 
 

@@ -28,6 +28,7 @@ the same values an attack result's θ fields hold. Its test metrics come from re
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -38,9 +39,10 @@ import numpy as np
 from .. import models
 from .._validation import MIN_TEST_ROWS, MIN_TRAIN_ROWS
 from ..attack import AttackResult, FlexiblePoisoning, Goal
+from ..attack.ranges import restate
 from ..attack.result import REFIT_GAP, refit_gap
 from ..defences import SANITIZERS, Sanitizer, get_sanitizer
-from ..errors import InvalidInputError
+from ..errors import FlexPoisonWarning, InvalidInputError
 
 NO_SANITIZER = "none"
 
@@ -49,7 +51,8 @@ NO_SANITIZER = "none"
 class Split:
     """A hold-out split in the space the attack works in.
 
-    ``scaler`` (a fitted StandardScaler, or None) maps the data's units to that space.
+    ``scaler`` (a fitted StandardScaler, or None) maps the data's units to that space;
+    ``feature_names`` (or None) are the data's column names, for messages.
     """
 
     X_train: np.ndarray
@@ -57,6 +60,7 @@ class Split:
     y_train: np.ndarray
     y_test: np.ndarray
     scaler: Any = None  # a fitted StandardScaler, or None
+    feature_names: tuple[str, ...] | None = None
 
     def to_data_units(self, X: np.ndarray) -> np.ndarray:
         """Rows of the attack's space in the data's own units."""
@@ -75,9 +79,11 @@ def split_data(
     test_size: float = 0.3,
     seed: int = 0,
     standardize: bool = True,
+    feature_names: Sequence[str] | None = None,
 ) -> Split:
     """scikit-learn's ``train_test_split`` with the seed (stratified for classification),
-    then, with ``standardize``, a StandardScaler fitted on the training rows."""
+    then, with ``standardize``, a StandardScaler fitted on the training rows;
+    ``feature_names`` name X's columns in messages."""
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler
 
@@ -106,10 +112,11 @@ def split_data(
             f"test_size: {len(y)} rows split into {len(y_tr)} training and {len(y_te)} test "
             f"rows; an experiment needs at least {MIN_TRAIN_ROWS} and {MIN_TEST_ROWS}"
         )
+    names = None if feature_names is None else tuple(str(n) for n in feature_names)
     if not standardize:
-        return Split(X_tr, X_te, y_tr, y_te, None)
+        return Split(X_tr, X_te, y_tr, y_te, None, names)
     scaler = StandardScaler().fit(X_tr)
-    return Split(scaler.transform(X_tr), scaler.transform(X_te), y_tr, y_te, scaler)
+    return Split(scaler.transform(X_tr), scaler.transform(X_te), y_tr, y_te, scaler, names)
 
 
 @dataclass(frozen=True)
@@ -172,8 +179,25 @@ class Experiment:
         return FlexiblePoisoning(self.estimator, goal=self.goal, alpha=alpha, **settings)
 
     def attack(self, alpha: float, **settings) -> AttackResult:
-        """Run the attack on the training rows."""
-        return self.attacker(alpha, **settings).generate(self.split.X_train, self.split.y_train)
+        """Run the attack on the training rows; its warnings (the result's, and those
+        raised as :class:`~flexpoison.errors.FlexPoisonWarning`) speak of the data's
+        columns in the data's units (:meth:`in_data_terms`)."""
+        with warnings.catch_warnings():  # raised again below, in the data's terms
+            warnings.simplefilter("ignore", FlexPoisonWarning)
+            result = self.attacker(alpha, **settings).generate(
+                self.split.X_train, self.split.y_train
+            )
+        messages = self.in_data_terms(result.warnings)
+        for message in messages:
+            warnings.warn(message, FlexPoisonWarning, stacklevel=2)
+        return replace(result, warnings=messages)
+
+    def in_data_terms(self, messages: Sequence[str]) -> tuple[str, ...]:
+        """An attack's warnings on the training rows, the range warning restated in the
+        data's units and column names (:func:`flexpoison.attack.ranges.restate`)."""
+        scaler = self.split.scaler
+        mean, scale = (None, None) if scaler is None else (scaler.mean_, scaler.scale_)
+        return restate(messages, mean, scale, self.split.feature_names)
 
     @property
     def has_theta(self) -> bool:

@@ -49,17 +49,20 @@ def figures_for(run: DatasetRun) -> dict[str, bytes]:
     for alpha, r in run.runs.items():
         base = f"{name}/{_alpha_dir(alpha)}"
         q = r.median_point
+        trade_off = str(r.result.settings.get("trade_off", "paper"))  # the W recorded
         fig = plot_w_history(
             r.result.W_history[0],
             label="first point",
             goal=run.goal,
             title=f"{shown}, α = {alpha:g}: W while crafting a point",
+            trade_off=trade_off,
         )
         plot_w_history(
             r.result.W_history[q],
             label=f"median point (#{q + 1})",
             goal=run.goal,
             ax=fig.axes[0],
+            trade_off=trade_off,
         )
         out[f"{base}/panel_a_W.png"] = _png(fig)
         fig = plot_effect_vs_rate(

@@ -43,17 +43,13 @@ def effect_label(goal: Goal | str) -> str:
 
 
 def objective_label(goal: Goal | str | None, trade_off: str = "paper") -> str:
-    """The W axis: the goal's W, or W alone without a goal. For the share trade-off
-    (``trade_off="share"``) the descent is the effect search, W = ±(E − E_before)
-    (the point is concealed after it; :mod:`flexpoison.attack.search`)."""
+    """The W axis: the W the goal's descent records under ``trade_off``
+    (:meth:`Goal.w_tex`), or W alone without a goal."""
     if goal is None:
         return r"$W$ (attacker's objective)"
     goal = goal_from_name(goal)
-    if trade_off == "share":
-        E = goal.effect_name
-        gain = f"{E} - {E}^{{\\mathrm{{before}}}}"
-        return f"$W = {gain if goal.sign > 0 else f'-({gain})'}$ (effect search)"
-    return f"${goal.objective_tex}$"
+    search = " (effect search)" if trade_off == "share" else ""
+    return f"${goal.w_tex(trade_off)}${search}"
 
 
 def plot_w_history(

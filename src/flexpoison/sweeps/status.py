@@ -29,6 +29,9 @@ class StatusReport:
     #: (sanitizer, outcome, runs, first run's id): the done runs in which a sanitizer
     #: left nothing to refit the victim on (``run.UNMEASURED``), in grid order
     unmeasured: tuple[tuple[str, str, int, str], ...] = ()
+    #: (run_id, label, warnings) of the done runs whose result carries warnings, in
+    #: grid order
+    warned: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
 
 def sweep_status(sweep: Sweep, out_dir: str | os.PathLike) -> StatusReport:
@@ -59,6 +62,7 @@ class _Tally:
         self.sums: dict[tuple, list[float]] = {}  # the table's numbers and wall seconds
         self.failed: dict[str, tuple[str, int]] = {}  # run_id → (error, attempts)
         self.unmeasured: dict[str, tuple[tuple[str, str], ...]] = {}  # run_id → …
+        self.warned: dict[str, tuple[str, ...]] = {}  # run_id → its warnings
         self.other_runs = 0
 
     def add(self, row: Summary) -> None:
@@ -78,6 +82,8 @@ class _Tally:
             self.failed[row.run_id] = (row.error or "", row.attempts)
         if row.status == "done" and row.unmeasured:
             self.unmeasured[row.run_id] = row.unmeasured
+        if row.status == "done" and row.warnings:
+            self.warned[row.run_id] = row.warnings
 
     def report(self, store_exists: bool) -> StatusReport:
         """The counts, failures (in grid order) and means per group."""
@@ -108,6 +114,11 @@ class _Tally:
             tuple(self.groups.items()),
             means,
             tuple((*key, runs, first) for key, (runs, first) in unmeasured.items()),
+            tuple(
+                (run.run_id, run.label(), self.warned[run.run_id])
+                for run in self.sweep.runs
+                if run.run_id in self.warned
+            ),
         )
 
 

@@ -154,17 +154,21 @@ class ResultsStore:
         once; the sanitizers' rows only when one of them was not measured)."""
         _ensure_json_extract(self.conn)
         fields = ", ".join(
-            f"json_extract(result, '$.{key}')" for key in (*SUMMARY_NUMBERS, "sanitizers")
+            f"json_extract(result, '$.{key}')"
+            for key in (*SUMMARY_NUMBERS, "sanitizers", "warnings")
         )
         query = f"SELECT run_id, status, error, attempts, wall_seconds, {fields} FROM runs"
         with self._guard():
             for run_id, status, error, attempts, seconds, *values in self.conn.execute(query):
-                *values, sanitizers = values
+                *values, sanitizers, warned = values
                 numbers = tuple(values) if status == "done" else None
                 if numbers is not None and not all(_is_number(v) for v in numbers):
                     raise damaged(self.path, f"run {run_id} is done but lacks its numbers")
                 unmeasured = _unmeasured(self.path, run_id, sanitizers)
-                yield Summary(run_id, status, error, attempts, seconds, numbers, unmeasured)
+                warnings = _warnings(self.path, run_id, warned)
+                yield Summary(
+                    run_id, status, error, attempts, seconds, numbers, unmeasured, warnings
+                )
 
     def record(self, outcome: Outcome) -> None:
         """Write one finished run atomically; a 'done' row is never replaced."""
@@ -250,6 +254,22 @@ class Summary(NamedTuple):
     numbers: tuple[float, ...] | None  # SUMMARY_NUMBERS of a done run, else None
     #: (sanitizer, outcome) of each sanitizer the run could not measure (run.UNMEASURED)
     unmeasured: tuple[tuple[str, str], ...] = ()
+    #: the warnings of a done run's result (what the attack says not to trust)
+    warnings: tuple[str, ...] = ()
+
+
+def _warnings(path: Path, run_id: str, text: str | None) -> tuple[str, ...]:
+    """The warnings of one result (``json_extract(result, '$.warnings')``: JSON text of
+    a list, or NULL for a result without them); decoded only when not empty."""
+    if text is None or text == "[]":
+        return ()
+    try:
+        warnings = json.loads(text)
+    except ValueError:
+        raise damaged(path, f"the warnings of run {run_id} are not valid JSON") from None
+    if not (isinstance(warnings, list) and all(isinstance(w, str) for w in warnings)):
+        raise damaged(path, f"the warnings of run {run_id} are not a list of texts")
+    return tuple(warnings)
 
 
 def _unmeasured(path: Path, run_id: str, sanitizers: str | None) -> tuple[tuple[str, str], ...]:
@@ -385,10 +405,10 @@ def _ensure_json_extract(conn: sqlite3.Connection) -> None:
 
 
 def _json_extract(text: str | None, path: str):
-    """``json_extract(text, '$.key')`` for a number or an object (as JSON text, as
-    SQLite returns it); other values: NULL."""
+    """``json_extract(text, '$.key')`` for a number, an object or a list (as JSON text,
+    as SQLite returns them); other values: NULL."""
     value = None if text is None else json.loads(text).get(path.removeprefix("$."))
-    if isinstance(value, dict):
+    if isinstance(value, (dict, list)):
         return json.dumps(value, separators=(",", ":"))
     return value if _is_number(value) else None
 
