@@ -389,3 +389,25 @@ def test_rank_one_solver_stops_building_supports_that_keep_failing(case):
     solver._answered = 2  # 8 × 2 ≥ 16: worth building again
     solver._entry(Theta0)
     assert len(solver._sets) == held + 1
+
+
+def test_newton_from_a_warm_start_far_past_a_log_links_optimum():
+    """A warm start that puts some row's score ~100 past a log link's optimum (a
+    candidate at feature scale 1000) takes Newton ~100 steps: the solver restarts from
+    the standard start instead of returning an iterate that is not the optimum (it did,
+    silently: its objective was 10¹³ times scikit-learn's); if neither start converges
+    it raises ConvergenceError."""
+    from sklearn.linear_model import PoissonRegressor
+
+    from flexpoison import ConvergenceError
+
+    rng = np.random.default_rng(0)
+    X = np.column_stack([1000.0 * rng.normal(size=40), rng.normal(size=40)])
+    y = rng.poisson(1.0, size=40).astype(float)
+    obj = FlexiblePoisoning(PoissonRegressor(alpha=0.05, fit_intercept=False)).objective(X, y)
+    learner, data = obj.victim.learner, obj.data
+    far = obj.Theta_start + np.array([[0.1, 0.0]])  # scores up to ~250
+    fitted = lrn.fit(learner, data, far)
+    np.testing.assert_allclose(fitted.Theta, obj.Theta_start, rtol=1e-8, atol=1e-12)
+    with pytest.raises(ConvergenceError, match="did not converge in 2 steps"):
+        lrn.fit(learner, data, far, max_iter=2)

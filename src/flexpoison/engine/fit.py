@@ -102,14 +102,38 @@ def fit(
 
 
 def _newton(learner: Learner, data: Data, Theta: np.ndarray, max_iter: int, tol: float) -> Fit:
-    """Newton's method with Armijo backtracking on L (see :func:`fit`). A start where
-    L is not finite (outside the loss's domain: the Huber loss's σ ≤ 0) is replaced by
-    :func:`start`."""
+    """Newton's method with Armijo backtracking on L (see :func:`fit`), from ``Theta``.
+    A start where L is not finite (outside the loss's domain: the Huber loss's σ ≤ 0)
+    is replaced by :func:`start`; so is a warm start from which ``max_iter`` steps do
+    not converge (a log link's score far past the optimum falls by about 1 per step:
+    a candidate row at feature scale 1000 started 130 steps away). A standard start
+    that does not converge either raises :class:`ConvergenceError`."""
     K, p = Theta.shape
-    L, g, H = learner.smooth_value_gradient_hessian(data, Theta)
-    if not np.isfinite(L):
+    sums = learner.smooth_value_gradient_hessian(data, Theta)
+    cold = not np.isfinite(sums[0])
+    if cold:
         Theta = start(learner, kinks.rows(data)[1], p)
-        L, g, H = learner.smooth_value_gradient_hessian(data, Theta)
+        sums = learner.smooth_value_gradient_hessian(data, Theta)
+    fitted = _newton_steps(learner, data, Theta, sums, max_iter, tol)
+    if fitted is None and not cold:
+        Theta = start(learner, kinks.rows(data)[1], p)
+        sums = learner.smooth_value_gradient_hessian(data, Theta)
+        fitted = _newton_steps(learner, data, Theta, sums, max_iter, tol)
+    if fitted is None:
+        raise ConvergenceError(
+            f"{learner.name}: Newton's method did not converge in {max_iter} steps from "
+            "the warm start or the standard one; standardise the features and responses"
+        )
+    return fitted
+
+
+def _newton_steps(
+    learner: Learner, data: Data, Theta: np.ndarray, sums: tuple, max_iter: int, tol: float
+) -> Fit | None:
+    """At most ``max_iter`` damped Newton steps from ``Theta`` (L, g, H there in
+    ``sums``): the fit once a full step is below ``tol`` relative to θ, else None."""
+    K, p = Theta.shape
+    L, g, H = sums
     factor = None
     exact = True
     for _ in range(max_iter):
@@ -141,6 +165,8 @@ def _newton(learner: Learner, data: Data, Theta: np.ndarray, max_iter: int, tol:
                 f"{learner.name}: Newton's method cannot make progress in float64 (its "
                 "steps leave the loss's domain); standardise the features and responses"
             )
+    else:
+        return None
     if not exact:  # the last step was damped: the factor of the exact H, or its error
         factor = cholesky(learner.smooth_gradient_hessian(data, Theta)[1], learner.name)
     return Fit(Theta, None, factor, data.n)
