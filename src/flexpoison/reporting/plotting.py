@@ -382,7 +382,7 @@ def plot_frontier(
         )
         if side:
             ax.annotate(
-                f"{'↑' if side > 0 else '↓'} {y:.3g}",
+                f"{'↑' if side > 0 else '↓'} {y:.4g}",
                 (x, drawn),
                 textcoords="offset points",
                 xytext=(-8 if x > 0.7 else 8, -3),
