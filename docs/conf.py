@@ -14,8 +14,13 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
+import subprocess
+import sys
+import tempfile
 import warnings
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 # -- Project -----------------------------------------------------------------------
 
@@ -34,6 +39,8 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    # MathJax 3 itself, copied into _static/mathjax: the maths renders without a network.
+    "sphinx-mathjax-offline",
     "sphinx.ext.viewcode",
     "numpydoc",
     "sphinx_click",
@@ -41,7 +48,13 @@ extensions = [
 ]
 
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "**.ipynb_checkpoints", "auto_examples/*.ipynb"]
+exclude_patterns = [
+    "_build",
+    "_generated",
+    "_snippets",
+    "**.ipynb_checkpoints",
+    "auto_examples/*.ipynb",
+]
 # Writing "θ₀" and "‖x‖" in reST is common here; keep the default role plain text.
 default_role = None
 # ``code`` is the reST role; the docstrings use ``double back-quotes`` for literals.
@@ -82,6 +95,9 @@ sphinx_gallery_conf = {
     "remove_config_comments": True,
     "download_all_examples": False,
     "min_reported_time": 0,
+    # The computation-times page loads jQuery and DataTables from CDNs: not written, so
+    # that every page works offline.
+    "write_computation_times": False,
     "show_memory": False,
     "abort_on_example_error": False,
     "only_warn_on_example_error": False,
@@ -99,11 +115,18 @@ html_title = f"flexpoison {release}"
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
-    "secondary_sidebar_items": ["page-toc"],
+    # The examples' pages (auto_examples/) give the code the room of the page's
+    # table of contents: every other page has one.
+    "secondary_sidebar_items": {
+        page: ["page-toc"] for page in ("index", "getting_started", "maths", "cli", "api/**")
+    },
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version", "theme-version"],
 }
 html_show_sourcelink = False
+# Code blocks and printed output wrap at the page's edge (_static/flexpoison.css).
+html_static_path = ["_static"]
+html_css_files = ["flexpoison.css"]
 html_context = {"default_mode": "auto"}
 # Pages without sub-pages have no section navigation to show on the left.
 html_sidebars = {page: [] for page in ("index", "getting_started", "maths", "cli")}
@@ -248,7 +271,77 @@ def _resolve_alias(app, env, node, contnode):
     )
 
 
+# -- Getting started: its commands run at every build ---------------------------------
+#
+# The page shows the commands below and what they printed when the page was built
+# (literalinclude from _generated/), never numbers typed in by hand.
+
+_HERE = Path(__file__).resolve().parent
+_GENERATED = _HERE / "_generated"
+
+
+def attack_command(alpha: str, out: str) -> list[str]:
+    """Getting started's attack: ridge on diabetes.csv, 5 % poison, α = ``alpha``."""
+    return [
+        "flexpoison", "attack", "--data", "diabetes.csv", "--target-column", "progression",
+        "--model", "ridge", "--goal", "integrity", "--target", "flip-top",
+        "--alpha", alpha, "--rate", "0.05", "--out", out,
+    ]  # fmt: skip
+
+
+def _shell(argv: list[str], width: int = 72) -> str:
+    """``argv`` as a shell command, an option beside its value, continued with
+    backslashes before ``width`` characters."""
+    words = [shlex.quote(w) for w in argv]
+    units: list[str] = []
+    for k, word in enumerate(words):
+        if k and words[k - 1].startswith("--") and not word.startswith("-"):
+            units[-1] += " " + word
+        else:
+            units.append(word)
+    lines, line = [], units[0]
+    for unit in units[1:]:
+        if len(line) + len(unit) + 3 > width:
+            lines.append(line + " \\")
+            line = "    " + unit
+        else:
+            line += " " + unit
+    return "\n".join([*lines, line]) + "\n"
+
+
+def _run(argv: list[str], cwd: str) -> str:
+    """What the command printed (stdout and stderr, in order); a failure stops the build."""
+    done = subprocess.run(
+        argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stdout}")
+    return done.stdout
+
+
+def _getting_started(app) -> None:
+    """Write the CSV of getting started, run its commands on it, keep what they print."""
+    _GENERATED.mkdir(exist_ok=True)
+    outputs = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        _run([sys.executable, str(_HERE / "_snippets" / "diabetes_csv.py")], tmp)
+        head = Path(tmp, "diabetes.csv").read_text().splitlines()[:3]
+        runs = {
+            "first_attack": attack_command("0", "runs/diabetes"),
+            "concealed": attack_command("0.5", "runs/diabetes-0.5"),
+        }
+        for name, argv in runs.items():
+            outputs[name] = _run([sys.executable, "-m", "flexpoison", *argv[1:]], tmp)
+            outputs[f"{name}_command"] = _shell(argv)
+    outputs["diabetes_head"] = "\n".join(head) + "\n"
+    for name, text in outputs.items():
+        path = _GENERATED / f"{name}.txt"
+        if not path.is_file() or path.read_text() != text:
+            path.write_text(text)
+
+
 def setup(app):
+    app.connect("builder-inited", _getting_started)
     app.connect("missing-reference", _resolve_alias)
     app.connect("autodoc-process-docstring", _process_docstring)
     for event in ("description", "options", "arguments", "epilog"):

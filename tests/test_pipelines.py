@@ -8,8 +8,12 @@ a refit, and the poison rows lie in the raw data's box.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer, load_diabetes
 from sklearn.linear_model import Lasso, LogisticRegression, Ridge
@@ -17,7 +21,9 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, PolynomialFeatures, StandardScaler
 
 from flexpoison import Availability, FlexiblePoisoning, Integrity, LossAvailability
+from flexpoison.cli import main
 from flexpoison.errors import UnsupportedEstimatorError
+from flexpoison.scalers import FIXED_SCALER, REFITTED_SCALER
 
 SCALERS = [StandardScaler(), MinMaxScaler(feature_range=(-1, 2)), MaxAbsScaler()]
 TIGHT = {
@@ -64,19 +70,27 @@ def _check_gradient(pipe, goal, X, y, x, t, alpha=0.3, rtol=1e-5):
     grad = objective.gradient(x, t)
     theta0 = _raw_theta(_tight(pipe).fit(X, y), X.shape[1])
     reference = objective.theta_reference
-    np.testing.assert_allclose(objective.theta(x, t), _refit_theta(pipe, X, y, x, t),
-                               rtol=1e-7, atol=1e-9 * np.abs(theta0).max())
+    np.testing.assert_allclose(
+        objective.theta(x, t),
+        _refit_theta(pipe, X, y, x, t),
+        rtol=1e-7,
+        atol=1e-9 * np.abs(theta0).max(),
+    )
     sign = goal.sign
 
     def W(z):
         theta = _refit_theta(pipe, X, y, z, t)
-        E = float(np.sum((theta - reference) ** 2)) if goal.kind == "integrity" else float(
-            np.sum((theta - theta0) ** 2))
+        E = (
+            float(np.sum((theta - reference) ** 2))
+            if goal.kind == "integrity"
+            else float(np.sum((theta - theta0) ** 2))
+        )
         return alpha * float(np.sum((z - objective.x_c) ** 2)) + sign * (1 - alpha) * E
 
     steps = 1e-5 * X.std(axis=0)
-    fd = np.array([(W(x + h * e) - W(x - h * e)) / (2 * h)
-                   for h, e in zip(steps, np.eye(X.shape[1]))])
+    fd = np.array(
+        [(W(x + h * e) - W(x - h * e)) / (2 * h) for h, e in zip(steps, np.eye(X.shape[1]))]
+    )
     np.testing.assert_allclose(grad, fd, rtol=rtol, atol=rtol * np.abs(fd).max())
     return grad
 
@@ -93,8 +107,9 @@ def _beyond(X):
 
 
 @pytest.mark.parametrize("scaler", SCALERS, ids=lambda s: type(s).__name__)
-@pytest.mark.parametrize("model", [Ridge(alpha=3.0), Lasso(alpha=0.5)],
-                         ids=lambda m: type(m).__name__)
+@pytest.mark.parametrize(
+    "model", [Ridge(alpha=3.0), Lasso(alpha=0.5)], ids=lambda m: type(m).__name__
+)
 @pytest.mark.parametrize("goal", [Integrity(), Availability()], ids=lambda g: g.kind)
 def test_the_regression_pipeline_gradient_matches_refits(diabetes, scaler, model, goal):
     X, y = diabetes
@@ -121,8 +136,9 @@ def test_the_scale_term_matters(diabetes):
     ev = objective.evaluate(x, 300.0)
     learner, slope = objective.learner_at(x)
     assert slope is not None and np.abs(slope).max() > 0
-    term = objective._scale_term(learner, ev.fit, objective.effect.gradient(
-        ev.fit.Theta, ev.theta), slope)
+    term = objective._scale_term(
+        learner, ev.fit, objective.effect.gradient(ev.fit.Theta, ev.theta), slope
+    )
     assert np.abs(term).max() > 1e-3 * np.abs(ev.grad_x).max()
 
 
@@ -132,8 +148,9 @@ def test_a_diabetes_pipeline_attack_in_raw_units(diabetes):
     poisoned_model() predicts exactly as clone(pipeline).fit(clean + poison)."""
     X, y = diabetes
     pipe = Pipeline([("scale", StandardScaler()), ("ridge", Ridge())])
-    result = FlexiblePoisoning(pipe, goal=Availability(), alpha=0.5, n_points=8,
-                               max_iter=40, random_state=0).generate(X, y)
+    result = FlexiblePoisoning(
+        pipe, goal=Availability(), alpha=0.5, n_points=8, max_iter=40, random_state=0
+    ).generate(X, y)
     mean, sd = X.mean(axis=0), X.std(axis=0)
     assert np.all(result.X_poison >= mean - 3 * sd - 1e-9 * np.abs(mean))
     assert np.all(result.X_poison <= mean + 3 * sd + 1e-9 * np.abs(mean))
@@ -144,20 +161,23 @@ def test_a_diabetes_pipeline_attack_in_raw_units(diabetes):
     assert isinstance(model, Pipeline) and model is not pipe
     np.testing.assert_array_equal(model.predict(X), refit.predict(X))
     tight = _raw_theta(_tight(pipe).fit(Xa, ya), X.shape[1])
-    np.testing.assert_allclose(result.theta_poisoned, tight, rtol=1e-6,
-                               atol=1e-6 * np.abs(tight).max())
+    np.testing.assert_allclose(
+        result.theta_poisoned, tight, rtol=1e-6, atol=1e-6 * np.abs(tight).max()
+    )
     assert result.progress > 0
 
 
 def test_loss_availability_through_a_pipeline(cancer):
     X, y = cancer
     pipe = make_pipeline(MinMaxScaler(), LogisticRegression())
-    result = FlexiblePoisoning(pipe, goal=LossAvailability(), alpha=0.0, n_points=3,
-                               max_iter=20, random_state=1).generate(X, y)
+    result = FlexiblePoisoning(
+        pipe, goal=LossAvailability(), alpha=0.0, n_points=3, max_iter=20, random_state=1
+    ).generate(X, y)
     Xa, ya = np.vstack([X, result.X_poison]), np.append(y, result.y_poison)
     tight = _raw_theta(_tight(pipe).fit(Xa, ya), X.shape[1])
-    np.testing.assert_allclose(result.theta_poisoned, tight, rtol=1e-6,
-                               atol=1e-6 * np.abs(tight).max())
+    np.testing.assert_allclose(
+        result.theta_poisoned, tight, rtol=1e-6, atol=1e-6 * np.abs(tight).max()
+    )
     assert result.effect_final > result.effect_clean
 
 
@@ -195,3 +215,18 @@ def test_a_scaler_without_centring_allows_a_model_without_intercept(diabetes):
     X, y = diabetes
     pipe = make_pipeline(StandardScaler(with_mean=False), Ridge(fit_intercept=False))
     _check_gradient(pipe, Availability(), X, y, _beyond(X), 200.0)
+
+
+def test_both_scaler_victims_are_described_in_one_set_of_words():
+    """--standardize (a fixed scaler) and a Pipeline (refitted scalers) are two victims;
+    the help of every command that standardises, and the README, use the same texts."""
+
+    def flat(text: str) -> str:  # help wrapped anywhere, at a hyphen too; README's `…`
+        return re.sub(r"\s+", " ", re.sub(r"-\n\s*", "-", text.replace("`", "")))
+
+    attack = flat(CliRunner().invoke(main, ["attack", "--help"]).output)
+    frontier = flat(CliRunner().invoke(main, ["frontier", "--help"]).output)
+    assert FIXED_SCALER in attack and REFITTED_SCALER in attack
+    assert FIXED_SCALER in frontier
+    readme = flat((Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8"))
+    assert FIXED_SCALER in readme and REFITTED_SCALER in readme

@@ -36,6 +36,13 @@ statistics' derivatives in the row x_p: ∂μ_j/∂x_pj = 1/N, ∂s_j/∂x_pj =
 likewise below), else 0. At a tie (x_pj equal to another row's extreme) the one-sided
 rule is the derivative from inside the data's range: 0. A scale of 0 (a constant
 column) is 1, as in scikit-learn, with derivative 0.
+
+Two victims, two names. A scaler fitted once on the clean training rows and then held
+fixed — the command line's ``--standardize``, and the standardisation of ``frontier``,
+``reproduce`` and ``sweep`` (:func:`flexpoison.experiments.split_data`) — is a
+different victim from a pipeline: the poison rows are scaled by it but do not refit
+it, so the attack works on the model alone, in standardised units. The help of every
+command states them in the words of ``FIXED_SCALER`` and ``REFITTED_SCALER``.
 """
 
 from __future__ import annotations
@@ -46,6 +53,18 @@ from typing import Any, Literal
 import numpy as np
 
 from .errors import UnsupportedEstimatorError
+
+#: What a fixed scaler is, in the words every command's help uses.
+FIXED_SCALER = (
+    "a StandardScaler fitted on the clean training rows and then held fixed: the poison "
+    "rows are scaled by it but do not refit it, so the attack works on the model alone, "
+    "in standardised units"
+)
+#: What a pipeline victim is, in the words every command's help uses.
+REFITTED_SCALER = (
+    "a scikit-learn Pipeline of scalers and the model (library only), whose scalers "
+    "scikit-learn refits on the clean + poison rows, so the poison moves them too"
+)
 
 Kind = Literal["standard", "minmax", "maxabs"]
 
@@ -281,6 +300,8 @@ def _nonzero(scale: _Dual) -> _Dual:
 
 
 __all__ = [
+    "FIXED_SCALER",
+    "REFITTED_SCALER",
     "Stage",
     "Scaler",
     "ColumnStats",

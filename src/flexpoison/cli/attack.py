@@ -19,6 +19,7 @@ from .. import models
 from .._validation import MAX_RATE
 from ..attack.defaults import DEFAULT_MAX_ITER, DEFAULT_STEP, DEFAULT_TOL, STEP_RULES
 from ..attack.goals import GOALS
+from ..scalers import FIXED_SCALER, REFITTED_SCALER
 from .common import (
     CONTEXT,
     PASSES,
@@ -224,11 +225,9 @@ HELP = """Craft poison rows for FILE.csv against a scikit-learn model.
     "--standardize/--no-standardize",
     default=False,
     show_default=True,
-    help="Standardise the features with a StandardScaler fitted on the clean "
-    "training rows; the attack runs in standardised space (theta, C, E "
-    "are in it) and poison.csv is mapped back to the original units. The "
-    "victim is then 'scaler fitted on clean rows + model': the scaler stays fixed "
-    "(unlike a library Pipeline, whose scaler is refitted on the poisoned rows).",
+    help=f"Standardise the features with {FIXED_SCALER}; theta, C and E are in those "
+    "units, and poison.csv is mapped back to the data file's units. Not the victim of "
+    f"{REFITTED_SCALER}.",
 )
 @click.option(
     "--seed",

@@ -15,6 +15,7 @@ from .._validation import MAX_RATE
 from ..attack.defaults import DEFAULT_MAX_ITER, DEFAULT_TOL
 from ..attack.goals import GOALS
 from ..data.loaders import DATASETS
+from ..scalers import FIXED_SCALER
 from .common import (
     CONTEXT,
     PASSES,
@@ -94,8 +95,8 @@ def _dataset(ctx, param, value: str | None) -> str | None:
     callback=_dataset,
     metavar="NAME",
     help="A built-in data set: " + ", ".join(DATASETS) + "; or give your own CSV file "
-    "with --data. Either is split 70/30 with --seed, its features standardised on the "
-    "training split.",
+    f"with --data. Either is split 70/30 with --seed, its features standardised with "
+    f"{FIXED_SCALER}.",
 )
 @data_options(
     required=False,

@@ -19,6 +19,8 @@ reporting layer is the only importer of matplotlib.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -203,6 +205,96 @@ def _finish(ax: Axes, title: str | None) -> None:
         ax.legend()
 
 
+@dataclass(frozen=True)
+class ClippedAxis:
+    """Limits of an axis that shows some values in place and clips the others to an edge.
+
+    Values in ``[shown_low, shown_high]`` are drawn where they are; a value above
+    ``shown_high`` is drawn at ``high_edge`` (below ``upper``, so its marker stays whole)
+    and one below ``shown_low`` at ``low_edge``, each annotated with its value.
+    """
+
+    lower: float
+    upper: float
+    shown_low: float
+    shown_high: float
+    low_edge: float
+    high_edge: float
+
+    def place(self, value: float) -> tuple[float, int]:
+        """Where ``value`` is drawn and on which side it was clipped: ``(y, 0)`` in
+        place, ``(high_edge, 1)`` above, ``(low_edge, -1)`` below (NaN: ``(NaN, 0)``)."""
+        if value > self.shown_high:
+            return self.high_edge, 1
+        if value < self.shown_low:
+            return self.low_edge, -1
+        return value, 0
+
+
+def clipped_axis(
+    focus: ArrayLike, others: ArrayLike = (), *, reach: float = 1.5, pad: float = 0.06
+) -> ClippedAxis | None:
+    """Axis limits that keep ``focus`` readable whatever ``others`` hold.
+
+    The limits span every finite value of ``focus`` (the α series and the reference
+    lines of a frontier panel) and each finite value of ``others`` (the baselines) that
+    lies within ``reach`` times that span of it; the others are clipped to an edge
+    (:meth:`ClippedAxis.place`), so one far outlier cannot squash the series into a
+    line. A padding of ``pad`` times the span is added on each side, and on a side
+    with a clipped value a second one, where it is drawn.
+
+    Parameters
+    ----------
+    focus : array-like of shape (k,)
+        Values that must be shown as they are. Empty or all non-finite: ``others``
+        play their part (nothing is clipped).
+    others : array-like of shape (j,), optional
+        Values shown in place if near the focus, clipped to an edge if not.
+    reach : float, default 1.5
+        How far beyond the focus's range (in multiples of it) a value is still shown.
+    pad : float, default 0.06
+        Margin on each side, as a share of the span shown.
+
+    Returns
+    -------
+    ClippedAxis, or None when no value is finite (let matplotlib choose).
+    """
+    if not (reach >= 0 and pad >= 0):
+        raise InvalidInputError(f"reach and pad: must be >= 0, got {reach} and {pad}")
+    focus_arr = np.asarray(focus, dtype=float).ravel()
+    other_arr = np.asarray(others, dtype=float).ravel()
+    core = focus_arr[np.isfinite(focus_arr)]
+    rest = other_arr[np.isfinite(other_arr)]
+    if core.size == 0:
+        core, rest = rest, rest[:0]
+    if core.size == 0:
+        return None
+    low, high = float(core.min()), float(core.max())
+    span = _span(low, high)
+    near = rest[(rest >= low - reach * span) & (rest <= high + reach * span)]
+    shown_low = min(low, float(near.min())) if near.size else low
+    shown_high = max(high, float(near.max())) if near.size else high
+    margin = pad * _span(shown_low, shown_high)
+    clipped_low = bool(np.any(rest < shown_low))
+    clipped_high = bool(np.any(rest > shown_high))
+    low_edge, high_edge = shown_low - 2 * margin, shown_high + 2 * margin
+    return ClippedAxis(
+        lower=low_edge - margin if clipped_low else shown_low - margin,
+        upper=high_edge + margin if clipped_high else shown_high + margin,
+        shown_low=shown_low,
+        shown_high=shown_high,
+        low_edge=low_edge,
+        high_edge=high_edge,
+    )
+
+
+def _span(low: float, high: float) -> float:
+    """``high - low``, or for a single value a tenth of its size (1 for zero)."""
+    if high > low:
+        return high - low
+    return 0.1 * abs(high) if high != 0 else 1.0
+
+
 _BASELINE_MARKERS = ("s", "^", "X", "D", "v", "P")
 
 
@@ -231,7 +323,10 @@ def plot_frontier(
     goal : Goal or its name
         Labels the y axis: its effect after sanitising, and which way is damage.
     baselines : dict, optional
-        Label → (recall, effect) of each baseline attack: one distinct marker each.
+        Label → (recall, effect) of each baseline attack: one distinct marker each. A
+        baseline far outside the range of the α series and the reference lines is
+        drawn at the axis's edge with an arrow and its value (:func:`clipped_axis`),
+        so that it does not squash the series.
     references : dict, optional
         Label → effect: horizontal reference lines (e.g. ``"no attack"``).
     title : str, optional
@@ -268,16 +363,31 @@ def plot_frontier(
                 xytext=(4, 4) if k % 2 == 0 else (4, -10),
                 color="C0",
             )
-    for k, (label, (x, y)) in enumerate((baselines or {}).items()):
+    baselines = baselines or {}
+    axis = clipped_axis([*effect, *(references or {}).values()], [y for _, y in baselines.values()])
+    for k, (label, (x, y)) in enumerate(baselines.items()):
+        drawn, side = axis.place(y) if axis is not None else (y, 0)
         ax.plot(
             [x],
-            [y],
+            [drawn],
             linestyle="none",
             marker=_BASELINE_MARKERS[k % 6],
             markersize=8,
             color=f"C{k + 1}",
             label=label,
         )
+        if side:
+            ax.annotate(
+                f"{'↑' if side > 0 else '↓'} {y:.4g}",
+                (x, drawn),
+                textcoords="offset points",
+                xytext=(-8 if x > 0.7 else 8, -3),
+                ha="right" if x > 0.7 else "left",
+                fontsize=7,
+                color=f"C{k + 1}",
+            )
+    if axis is not None:
+        ax.set_ylim(axis.lower, axis.upper)
     ax.set_xlim(-0.04, 1.04)
     ax.set_xlabel("share of poison rows removed by the sanitizer (recall)")
     ylabel = (
