@@ -295,3 +295,28 @@ def test_at_most_one_poison_row_per_clean_row():
         with pytest.raises(InvalidInputError, match="at most one poison row per clean row"):
             FlexiblePoisoning(Ridge(), **kw).generate(X, y)
     assert FlexiblePoisoning(Ridge(), rate=1.0, max_iter=2).generate(X, y).n_points == 30
+
+
+def test_small_problems_run_on_one_blas_thread():
+    """The attack's many small solves run on one BLAS thread (a busy machine's threads
+    wait for each other); large problems keep the BLAS's own setting."""
+    from threadpoolctl import threadpool_info
+
+    from flexpoison._threads import one_blas_thread_when_small, small_problem
+
+    def blas_threads():
+        return max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+
+    class Probe:
+        @one_blas_thread_when_small
+        def run(self, X):
+            return blas_threads()
+
+    own = blas_threads()
+    assert Probe().run(np.zeros((300, 274))) == 1
+    assert Probe().run(np.broadcast_to(0.0, (10, 2000))) == own  # 2,000 features
+    assert Probe().run(np.broadcast_to(0.0, (10**6, 50))) == own  # 5·10⁷ values
+    assert Probe().run([[1.0, 2.0], [3.0]]) == own  # ragged: left to the method's checks
+    assert blas_threads() == own  # restored
+    assert small_problem(10**5, 100) and not small_problem(10**5, 101)
+    assert FlexiblePoisoning.generate.__wrapped__  # the attack is wrapped

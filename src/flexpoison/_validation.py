@@ -141,6 +141,26 @@ def check_rate(value, name: str = "rate") -> float:
     return rate
 
 
+def poison_count(n_points: int | None, rate: float | None, n: int) -> int:
+    """The number of poison rows m for n clean rows: ``n_points`` (at most
+    :data:`MAX_RATE`·n), else round(rate·n) (at least 1); exactly one of the two is set
+    (checked by the caller)."""
+    if n_points is not None:
+        if n_points > MAX_RATE * n:
+            raise InvalidInputError(
+                f"n_points: {n_points} poison rows for {n} clean rows is a rate of "
+                f"{n_points / n:.3g}; flexpoison adds at most one poison row per clean row"
+            )
+        return int(n_points)
+    assert rate is not None
+    m = round(rate * n)
+    if m < 1:
+        raise InvalidInputError(
+            f"rate: {rate} of {n} rows rounds to 0 poison points; use a larger rate or n_points"
+        )
+    return m
+
+
 def check_count(value, name: str) -> int:
     """An integer > 0 (numpy integers accepted, booleans and floats refused)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

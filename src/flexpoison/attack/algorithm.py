@@ -24,14 +24,15 @@ import numpy as np
 
 from .. import engine, models
 from .._progress import note, progress_bar
+from .._threads import one_blas_thread_when_small
 from .._validation import (
-    MAX_RATE,
     check_count,
     check_features,
     check_fraction,
     check_positive,
     check_rate,
     check_targets,
+    poison_count,
 )
 from ..errors import (
     FlexPoisonWarning,
@@ -219,6 +220,7 @@ class FlexiblePoisoning(EstimatorParams):
         The budget (``n_points``/``rate``) is not needed here and not checked."""
         return self._setup(X, y, sample_weight, need_budget=False).objective
 
+    @one_blas_thread_when_small
     def generate(self, X, y, sample_weight=None) -> AttackResult:
         """Run Algorithm 1 on the clean training set (X, y); return the poison rows.
 
@@ -232,7 +234,7 @@ class FlexiblePoisoning(EstimatorParams):
         n, d = setup.X.shape
         size = setup.theta_clean.size
         note(self.progress, cost_note(n, d, size, time.perf_counter() - started) or "")
-        m = self._n_points(n)
+        m = poison_count(self.n_points, self.rate, n)  # _check_params: one of the two
         rng = np.random.default_rng(self.random_state)
         victim, box, goal = setup.victim, setup.box, self.goal
         effect_clean = setup.objective.effect_at(setup.objective.Theta_start)
@@ -489,24 +491,6 @@ class FlexiblePoisoning(EstimatorParams):
         check_positive(self.tol, "tol")
         if self.n_sigma is not None:
             check_positive(self.n_sigma, "n_sigma")
-
-    def _n_points(self, n: int) -> int:
-        if self.n_points is not None:
-            if self.n_points > MAX_RATE * n:
-                raise InvalidInputError(
-                    f"n_points: {self.n_points} poison rows for {n} clean rows is a rate of "
-                    f"{self.n_points / n:.3g}; flexpoison adds at most one poison row per "
-                    "clean row"
-                )
-            return int(self.n_points)
-        assert self.rate is not None  # _check_params: exactly one of the two, checked
-        m = round(self.rate * n)
-        if m < 1:
-            raise InvalidInputError(
-                f"rate: {self.rate} of {n} rows rounds to 0 poison "
-                "points; use a larger rate or n_points"
-            )
-        return m
 
     def _setup(self, X, y, sample_weight, need_budget: bool = True) -> _Setup:
         self._check_params(need_budget)
