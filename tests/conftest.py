@@ -3,6 +3,7 @@ the registry's examples as test cases (:func:`cases`)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import NamedTuple
 
@@ -21,7 +22,11 @@ from flexpoison.engine import declared
 # refit thousands of small models: one thread each.
 threadpool_limits(1, user_api="openmp")
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# The shared data sets: $FLEXPOISON_DATA_DIR (as the package reads it), else ../shared/data
+# beside the clone.
+SHARED_DATA = Path(
+    os.environ.get("FLEXPOISON_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data"
+)
 
 # Hypothesis profiles (tests that set max_examples themselves keep theirs): "ci", the
 # default, and "slow" for the property suite's long run:

@@ -1,7 +1,8 @@
 """Tests for flexpoison.data: the paper's data sets (loaders, UCI files, readers).
 
-The UCI files are read from ``<repo>/../shared/data`` (CI clones the repository
-beside ``shared/``); the tests that need them are skipped when it is absent.
+The UCI files are read from ``$FLEXPOISON_DATA_DIR``, else ``<repo>/../shared/data``
+(CI clones the repository beside ``shared/``; conftest.SHARED_DATA); the tests that
+need them are skipped when it is absent.
 Downloads are tested against a real HTTP server on 127.0.0.1; no test reaches
 the Internet or the user's real cache.
 """
@@ -22,19 +23,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import SHARED_DATA
 from flexpoison.data import DATASETS, DataError, Dataset, load_dataset, uci
 from flexpoison.data.readers import read_airquality, read_ccpp
 from flexpoison.data.uci import REGISTRY
 from flexpoison.errors import FlexPoisonError
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CCPP_FILE = SHARED_DATA / "ccpp" / "Folds5x2_pp.csv"
 AQ_FILE = SHARED_DATA / "airquality" / "AirQualityUCI.csv"
 
 needs_data = pytest.mark.skipif(
     not (CCPP_FILE.is_file() and AQ_FILE.is_file()),
     reason=f"shared data files not found under {SHARED_DATA} "
-    "(expected ../shared/data beside the repository)",
+    "(set FLEXPOISON_DATA_DIR, or put shared/data beside the repository)",
 )
 
 CCPP_ROWS = 9_568
