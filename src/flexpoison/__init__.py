@@ -84,6 +84,7 @@ if TYPE_CHECKING:
         Integrity,
         LossAvailability,
         Objective,
+        PointReport,
     )
 
 try:
@@ -101,6 +102,7 @@ _LAZY = {
         "Availability",
         "LossAvailability",
         "AttackResult",
+        "PointReport",
         "Objective",
         "Evaluation",
     )
@@ -125,6 +127,7 @@ __all__ = [
     "Availability",
     "LossAvailability",
     "AttackResult",
+    "PointReport",
     "Objective",
     "Evaluation",
     "FlexPoisonError",
