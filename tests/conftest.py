@@ -30,7 +30,8 @@ SHARED_DATA = Path(
 
 # Hypothesis profiles (tests that set max_examples themselves keep theirs): "ci", the
 # default, and "slow" for the property suite's long run:
-#   python -m pytest tests/test_properties.py -p no:cacheprovider --hypothesis-profile=slow
+#   python -m pytest tests/test_properties.py -p no:cacheprovider --hypothesis-profile=slow \
+#       --timeout=0
 settings.register_profile("ci", max_examples=100, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("slow", max_examples=2000, deadline=None, derandomize=True,

@@ -22,8 +22,10 @@ tight libsvm refit's.
 
 The number of problems comes from the Hypothesis profile: ``ci`` (the default, a few
 dozen; 20 SVC problems) or ``slow`` (``python -m pytest tests/test_properties.py -p
-no:cacheprovider --hypothesis-profile=slow``, 2,000 problems each). Every problem has
-a time limit (:data:`EXAMPLE_SECONDS`): a hang fails it instead of stalling the run.
+no:cacheprovider --hypothesis-profile=slow --timeout=0``, 2,000 problems each: the
+suite's 300 s per test would stop a test of 2,000 problems, 5–8 min on 2 cores). Every
+problem has its own time limit (:data:`EXAMPLE_SECONDS`): a hang fails it instead of
+stalling the run.
 """
 
 from __future__ import annotations
