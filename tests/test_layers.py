@@ -129,3 +129,21 @@ def test_the_command_line_starts_without_the_numerical_stack():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("package", ["flexpoison", "flexpoison.attack"])
+def test_public_names_resolve_and_are_documented(package):
+    """Every name a package exports is importable and appears in the API reference: an
+    export nobody documented is an internal that leaked (issue 25)."""
+    import importlib
+    import re
+
+    module = importlib.import_module(package)
+    api = " ".join(p.read_text(encoding="utf-8")
+                   for p in (PACKAGE.parents[1] / "docs" / "api").glob("*.rst"))
+    undocumented = []
+    for name in module.__all__:
+        getattr(module, name)
+        if name != "__version__" and not re.search(rf"\b{re.escape(name)}\b", api):
+            undocumented.append(name)
+    assert undocumented == []

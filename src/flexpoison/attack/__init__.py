@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .algorithm import FlexiblePoisoning, StepRule, TradeOff
     from .box import Box, feasible_box
-    from .effects import DistanceEffect, Effect, LossEffect, public_map
     from .goals import (
         GOALS,
         PRESETS,
@@ -37,6 +36,8 @@ if TYPE_CHECKING:
     from .objective import Evaluation, Objective
     from .result import AttackResult, PointReport
 
+# The public names: what a user builds an attack from and reads back. The rest (the
+# effects' classes, the pipeline map, the search) stays in its module, documented there.
 # Names are imported from their modules on first use: the goals (all the command line
 # needs at start-up) do not pull in the numerical engine.
 _WHERE = {
@@ -47,10 +48,6 @@ _WHERE = {
     "TradeOff": "algorithm",
     "Box": "box",
     "feasible_box": "box",
-    "Effect": "effects",
-    "DistanceEffect": "effects",
-    "LossEffect": "effects",
-    "public_map": "effects",
     "GOALS": "goals",
     "PRESETS": "goals",
     "Goal": "goals",
@@ -80,10 +77,6 @@ __all__ = [
     "StepRule",
     "Box",
     "feasible_box",
-    "Effect",
-    "DistanceEffect",
-    "LossEffect",
-    "public_map",
     "GOALS",
     "PRESETS",
     "Goal",
