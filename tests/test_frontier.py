@@ -384,6 +384,40 @@ def test_a_sanitizer_that_removes_every_row_is_one_named_error_in_the_pipeline()
         experiment.refit(split.X_train[:0], split.y_train[:0])
 
 
+def test_screening_records_a_sanitizer_that_leaves_nothing_and_the_frontier_refuses_it():
+    """One place decides: Experiment.screen records the outcome (sweeps store it as the
+    run's result), and a frontier row, which needs the effect, raises naming the
+    sanitizer."""
+    from flexpoison import models
+    from flexpoison.attack import goal_from_name
+    from flexpoison.data import load_dataset
+    from flexpoison.errors import InvalidInputError
+    from flexpoison.experiments.paper import split_dataset
+    from flexpoison.experiments.pipeline import Experiment
+
+    class Keep:
+        def __init__(self, name, labels):
+            self.name, self.labels = name, labels
+
+        def __call__(self, X, y, *, X_clean, y_clean, task):
+            return np.flatnonzero(np.isin(y, self.labels))
+
+    split = split_dataset(load_dataset("iris"), test_size=0.3, seed=0)
+    experiment = Experiment(models.get("logistic").make(), goal_from_name("availability"), split)
+    X_p, y_p = split.X_train[:3] + 0.1, split.y_train[:3]
+    none, empty, one, all_ = experiment.screen(
+        X_p, y_p, [("empty", Keep("empty", [])), ("one", Keep("one", [0])),
+                   ("all", Keep("all", [0, 1, 2]))], 0.0)
+    assert (none.outcome, empty.outcome, one.outcome, all_.outcome) == (
+        "measured", "removed every row", "kept one class", "measured")
+    assert empty.effect is None and empty.test_metric is None and empty.damage_left is None
+    assert empty.poison_removed == 3 and empty.clean_removed == len(split.y_train)
+    assert all_.effect == pytest.approx(none.effect) and all_.damage_left == pytest.approx(1.0)
+    assert none.measured() is none
+    with pytest.raises(InvalidInputError, match="^one: the rows kept by a sanitizer hold a single"):
+        one.measured()
+
+
 # ------------------------------------------------------------- feature constraints
 
 

@@ -165,8 +165,13 @@ class FrontierRow(Screened):
     ----------
     attack, alpha
         As in :class:`AttackPoint` (``alpha`` is None for baselines and ``"clean"``).
+    effect, test_metric
+        Always measured: a frontier refuses a sanitizer that leaves no victim to refit
+        (:meth:`Screened.measured`).
     """
 
+    effect: float
+    test_metric: float
     attack: str
     alpha: float | None
 
@@ -474,7 +479,7 @@ def run_frontier(
     rows = []
     for point in [clean_point, *points]:
         for s in experiment.screen(point.X_poison, point.y_poison, chosen, effect_clean):
-            rows.append(FrontierRow(attack=point.attack, alpha=point.alpha, **vars(s)))
+            rows.append(FrontierRow(attack=point.attack, alpha=point.alpha, **vars(s.measured())))
 
     settings_out = FrontierSettings(
         dataset=dataset.name,

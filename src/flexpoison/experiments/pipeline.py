@@ -43,6 +43,7 @@ from ..attack.ranges import restate
 from ..attack.result import REFIT_GAP, refit_gap
 from ..defences import SANITIZERS, Sanitizer, get_sanitizer
 from ..errors import FlexPoisonWarning, InvalidInputError
+from .outcomes import KEPT_ONE_CLASS, MEASURED, REMOVED_EVERY_ROW, UNMEASURED_WHY
 
 NO_SANITIZER = "none"
 
@@ -127,6 +128,10 @@ class Screened:
     ----------
     sanitizer : str
         A sanitizer name, or ``"none"`` (every row kept).
+    outcome : str
+        ``"measured"``, or ``"removed every row"`` / ``"kept one class"`` when the
+        rows kept leave no victim to refit; ``effect``, ``test_metric`` and
+        ``damage_left`` are then None (what the sanitizer removed is still counted).
     n_poison, poison_removed : int
         Poison rows added, and removed by the sanitizer.
     recall : float or None
@@ -135,7 +140,7 @@ class Screened:
         Clean training rows removed.
     clean_removed_share : float
         clean_removed / n_clean.
-    effect, test_metric : float
+    effect, test_metric : float or None
         The goal's effect and the test metric of the victim refitted on the rows kept.
     damage_left : float or None
         (effect − E_clean) / (E without sanitizer − E_clean), E_clean the clean
@@ -145,14 +150,21 @@ class Screened:
     """
 
     sanitizer: str
+    outcome: str
     n_poison: int
     poison_removed: int
     recall: float | None
     clean_removed: int
     clean_removed_share: float
-    effect: float
-    test_metric: float
+    effect: float | None
+    test_metric: float | None
     damage_left: float | None
+
+    def measured(self) -> Screened:
+        """This measurement, or the :class:`InvalidInputError` of why there is none."""
+        if self.outcome != MEASURED:
+            raise InvalidInputError(f"{self.sanitizer}: {UNMEASURED_WHY[self.outcome]}")
+        return self
 
 
 @dataclass(frozen=True)
@@ -280,22 +292,25 @@ class Experiment:
     def refit(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
         """θ of scikit-learn's fit of the victim on (X, y), solved tightly; without θ,
         its decision values at the goal's rows followed by those at the test rows."""
-        if len(y) == 0:
-            raise InvalidInputError(
-                "a sanitizer removed every row (clean and poison), so the victim cannot "
-                "be refitted on the rows it kept; calibrate it to remove fewer rows"
-            )
-        if self.victim.classes is not None and np.unique(y).size < 2:
-            raise InvalidInputError(
-                "the rows kept by a sanitizer hold a single class; "
-                "the victim cannot be refitted on them"
-            )
+        outcome = self._refittable(y)
+        if outcome != MEASURED:
+            raise InvalidInputError(UNMEASURED_WHY[outcome])
         spec = self.victim.spec
         fitted = spec.fit_tight(self.estimator, X, y)
         if not self.has_theta:
             rows = np.vstack([self._objective.decision_effect.Z, self.split.X_test])
             return np.asarray(fitted.decision_function(rows), dtype=float)
         return models.theta_of(fitted)
+
+    def _refittable(self, y: np.ndarray) -> str:
+        """The outcome of refitting the victim on rows with targets y: ``"measured"``,
+        or the unmeasured outcome that says why not
+        (:mod:`flexpoison.experiments.outcomes`)."""
+        if len(y) == 0:
+            return REMOVED_EVERY_ROW
+        if self.victim.classes is not None and np.unique(y).size < 2:
+            return KEPT_ONE_CLASS
+        return MEASURED
 
     def with_poison(
         self, X_poison: np.ndarray, y_poison: np.ndarray
@@ -335,7 +350,10 @@ class Experiment:
         effect_clean: float,
     ) -> list[Screened]:
         """Without a sanitizer, then with each: the rows kept of clean + poison, the
-        victim refitted on them, its effect and test metric (:class:`Screened`)."""
+        victim refitted on them, its effect and test metric (:class:`Screened`). A
+        sanitizer whose rows leave no victim to refit is recorded with its unmeasured
+        outcome (:mod:`~flexpoison.experiments.outcomes`), not raised: what it removed
+        is its result."""
         X_all, y_all = self.with_poison(X_poison, y_poison)
         X, y = self.split.X_train, self.split.y_train
         n, m = X.shape[0], X_poison.shape[0]
@@ -345,33 +363,44 @@ class Experiment:
             if sanitizer is None:
                 kept = np.arange(n + m)
             else:
-                kept = sanitizer(X_all, y_all, X_clean=X, y_clean=y, task=self.task)
-            theta = self.refit(X_all[kept], y_all[kept])
-            effect = self.effect(theta)
-            if sanitizer is None:
-                effect_none = effect
+                kept = np.asarray(
+                    sanitizer(X_all, y_all, X_clean=X, y_clean=y, task=self.task), dtype=int
+                )
             clean_kept = int(np.count_nonzero(kept < n))
-            span = effect_none - effect_clean
-            damage = (
-                None
-                if m == 0 or abs(span) <= 1e-12 * max(1.0, abs(effect_clean))
-                else (effect - effect_clean) / span
-            )
             removed = int(m - (kept.size - clean_kept))
+            outcome = self._refittable(y_all[kept])
+            effect = metric = damage = None
+            if outcome == MEASURED:
+                theta = self.refit(X_all[kept], y_all[kept])
+                effect, metric = self.effect(theta), self.metric(theta)
+                if sanitizer is None:
+                    effect_none = effect
+                damage = _damage_left(effect, effect_none, effect_clean, m)
             out.append(
                 Screened(
                     name,
+                    outcome,
                     m,
                     removed,
                     None if m == 0 else removed / m,
                     n - clean_kept,
                     (n - clean_kept) / n,
                     effect,
-                    self.metric(theta),
+                    metric,
                     damage,
                 )
             )
         return out
+
+
+def _damage_left(effect: float, effect_none: float, effect_clean: float, m: int) -> float | None:
+    """(E − E_clean) / (E_none − E_clean): the share of the attack's damage a sanitizer
+    leaves; None without poison or when the attack did no damage
+    (|E_none − E_clean| ≤ 1e-12·max(1, |E_clean|))."""
+    span = effect_none - effect_clean
+    if m == 0 or abs(span) <= 1e-12 * max(1.0, abs(effect_clean)):
+        return None
+    return (effect - effect_clean) / span
 
 
 def refit_warning(theta_exact: np.ndarray, theta_refit: np.ndarray) -> str | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..sweeps.run import MEASURED, UNMEASURED
+from ..experiments.outcomes import MEASURED, UNMEASURED
 from ..sweeps.spec import canonical
 from ..sweeps.store import STORE_NAME, StoreError, damaged, read_store
 

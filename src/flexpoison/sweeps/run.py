@@ -8,16 +8,14 @@ import time
 import traceback
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
-
-import numpy as np
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import FlexPoisonWarning
 from .spec import canonical
 
 if TYPE_CHECKING:
-    from ..defences import Sanitizer
+    pass
 
 # ------------------------------------------------------------------------- one run
 
@@ -113,65 +111,21 @@ def run_dataset(settings: Mapping, data_dir: str | None = None, data_file: str |
     return dataset
 
 
-#: A sanitizer's ``outcome`` in a run's result: measured (the victim refitted on the
-#: rows it kept), or one of :data:`UNMEASURED`.
-MEASURED = "measured"
-#: The sanitizer removed every training row (clean and poison): there is no victim to
-#: refit, so no effect, test metric or damage left.
-REMOVED_EVERY_ROW = "removed every row"
-#: The sanitizer kept rows of a single class: no classifier can be refitted on them.
-KEPT_ONE_CLASS = "kept one class"
-#: The outcomes of a sanitizer that leaves nothing to refit the victim on.
-UNMEASURED = (REMOVED_EVERY_ROW, KEPT_ONE_CLASS)
-
-
 def _sanitised(experiment, result, names, clean_removal: float) -> dict:
     """Each sanitizer on clean + poison rows, measured as ``flexpoison frontier`` does
-    (the same pipeline step, :meth:`Experiment.screen`, on the rows each one kept).
+    (the same pipeline step, :meth:`Experiment.screen`).
 
-    Every sanitizer's row holds an ``outcome``: :data:`MEASURED`, or, when it left no
-    victim to refit, :data:`REMOVED_EVERY_ROW` or :data:`KEPT_ONE_CLASS`, with what it
-    removed and None for ``effect``, ``test_metric`` and ``damage_left``. Such a run is
-    done, not failed: what the sanitizer did is its result."""
+    Every sanitizer's row holds an ``outcome`` (:mod:`flexpoison.experiments.outcomes`):
+    measured, or, when it left no victim to refit, "removed every row" or "kept one
+    class", with what it removed and None for ``effect``, ``test_metric`` and
+    ``damage_left``. Such a run is done, not failed: what the sanitizer did is its
+    result."""
     X, y = experiment.split.X_train, experiment.split.y_train
     theta_clean = experiment.refit(X, y)
     effect_clean = experiment.effect(theta_clean)
-    X_all, y_all = experiment.with_poison(result.X_poison, result.y_poison)
-    n, m = X.shape[0], result.X_poison.shape[0]
-    measured, rows = [], {}
-    for name, sanitizer in experiment.sanitizers(names, clean_removal):
-        kept = np.asarray(sanitizer(X_all, y_all, X_clean=X, y_clean=y, task=experiment.task))
-        if kept.size == 0:
-            outcome = REMOVED_EVERY_ROW
-        elif experiment.task == "classification" and np.unique(y_all[kept]).size < 2:
-            outcome = KEPT_ONE_CLASS
-        else:
-            measured.append((name, cast("Sanitizer", _Kept(name, kept))))
-            continue
-        poison_removed = m - int(np.count_nonzero(kept >= n))
-        clean_removed = n - int(np.count_nonzero(kept < n))
-        rows[name] = {
-            "outcome": outcome,
-            "recall": None if m == 0 else poison_removed / m,
-            "poison_removed": poison_removed,
-            "clean_removed": clean_removed,
-            "clean_removed_share": clean_removed / n,
-            "effect": None,
-            "test_metric": None,
-            "damage_left": None,
-        }
-    none, *screened = experiment.screen(result.X_poison, result.y_poison, measured, effect_clean)
-    for s in screened:
-        rows[s.sanitizer] = {
-            "outcome": MEASURED,
-            "recall": s.recall,
-            "poison_removed": s.poison_removed,
-            "clean_removed": s.clean_removed,
-            "clean_removed_share": s.clean_removed_share,
-            "effect": s.effect,
-            "test_metric": s.test_metric,
-            "damage_left": s.damage_left,
-        }
+    chosen = experiment.sanitizers(names, clean_removal)
+    none, *screened = experiment.screen(result.X_poison, result.y_poison, chosen, effect_clean)
+    none.measured()
     return {
         "refit": {
             "effect_clean": effect_clean,
@@ -179,20 +133,16 @@ def _sanitised(experiment, result, names, clean_removal: float) -> dict:
             "test_metric_clean": experiment.metric(theta_clean),
             "test_metric_poisoned": none.test_metric,
         },
-        "sanitizers": rows,
+        "sanitizers": {s.sanitizer: _sanitizer_row(s) for s in screened},
     }
 
 
-@dataclass(frozen=True)
-class _Kept:
-    """A sanitizer already applied: :meth:`Experiment.screen` measures the rows it kept
-    (each sanitizer runs once, and the numbers are ``frontier``'s)."""
-
-    name: str
-    kept: np.ndarray
-
-    def __call__(self, X, y, *, X_clean, y_clean, task) -> np.ndarray:
-        return self.kept
+def _sanitizer_row(s) -> dict:
+    """A sanitizer's row in a run's result: :class:`Screened` without the names the run
+    already holds (the sanitizer is the key, the poison count a setting)."""
+    row = asdict(s)
+    del row["sanitizer"], row["n_poison"]
+    return row
 
 
 @dataclass(frozen=True)
@@ -269,10 +219,6 @@ def failed_outcome(payload: Mapping, error: str) -> Outcome:
 
 
 __all__ = [
-    "MEASURED",
-    "REMOVED_EVERY_ROW",
-    "KEPT_ONE_CLASS",
-    "UNMEASURED",
     "compute_run",
     "run_dataset",
     "Outcome",

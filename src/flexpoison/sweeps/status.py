@@ -27,7 +27,7 @@ class StatusReport:
     groups: tuple[tuple[tuple[str, str, str], Counter], ...]  # (ds, model, goal) → counts
     means: dict = field(default_factory=dict)  # (ds, model, goal) → mean numbers
     #: (sanitizer, outcome, runs, first run's id): the done runs in which a sanitizer
-    #: left nothing to refit the victim on (``run.UNMEASURED``), in grid order
+    #: left nothing to refit the victim on (``experiments.outcomes.UNMEASURED``), in grid order
     unmeasured: tuple[tuple[str, str, int, str], ...] = ()
     #: (run_id, label, warnings) of the done runs whose result carries warnings, in
     #: grid order

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..errors import FlexPoisonError
-from .run import MEASURED, UNMEASURED, Outcome
+from ..experiments.outcomes import MEASURED, UNMEASURED
+from .run import Outcome
 from .spec import SCHEMA_VERSION, canonical
 
 STORE_NAME = "results.sqlite"
@@ -252,7 +253,7 @@ class Summary(NamedTuple):
     attempts: int
     wall_seconds: float
     numbers: tuple[float, ...] | None  # SUMMARY_NUMBERS of a done run, else None
-    #: (sanitizer, outcome) of each sanitizer the run could not measure (run.UNMEASURED)
+    #: (sanitizer, outcome) of each sanitizer the run could not measure (UNMEASURED)
     unmeasured: tuple[tuple[str, str], ...] = ()
     #: the warnings of a done run's result (what the attack says not to trust)
     warnings: tuple[str, ...] = ()
