@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "flexpoison"
 # (data, defences and the ART adapter `art` are peers: none imports another).
 LAYERS = [
     {"errors"},
-    {"_validation", "_environment", "_progress", "_threads"},
+    {"_validation", "_environment", "_progress", "_threads", "_lazy"},
     {"engine", "scalers"},
     {"models"},
     {"attack"},

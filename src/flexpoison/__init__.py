@@ -62,10 +62,10 @@ Layers, top to bottom (imports point only downward): ``cli`` â†’ ``reporting`` â
 
 from __future__ import annotations
 
-from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
+from ._lazy import lazy_getattr
 from .errors import (
     ConvergenceError,
     FlexPoisonError,
@@ -109,12 +109,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'flexpoison' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
 
 
 def __dir__() -> list[str]:

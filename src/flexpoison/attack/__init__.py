@@ -17,8 +17,9 @@ line. Reading order:
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from .._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from .algorithm import FlexiblePoisoning, StepRule, TradeOff
@@ -41,32 +42,27 @@ if TYPE_CHECKING:
 # Names are imported from their modules on first use: the goals (all the command line
 # needs at start-up) do not pull in the numerical engine.
 _WHERE = {
-    "FlexiblePoisoning": "algorithm",
-    "AttackResult": "result",
-    "PointReport": "result",
-    "StepRule": "algorithm",
-    "TradeOff": "algorithm",
-    "Box": "box",
-    "feasible_box": "box",
-    "GOALS": "goals",
-    "PRESETS": "goals",
-    "Goal": "goals",
-    "Integrity": "goals",
-    "Availability": "goals",
-    "LossAvailability": "goals",
-    "ModelShape": "goals",
-    "goal_from_name": "goals",
-    "Evaluation": "objective",
-    "Objective": "objective",
+    "FlexiblePoisoning": ".algorithm",
+    "AttackResult": ".result",
+    "PointReport": ".result",
+    "StepRule": ".algorithm",
+    "TradeOff": ".algorithm",
+    "Box": ".box",
+    "feasible_box": ".box",
+    "GOALS": ".goals",
+    "PRESETS": ".goals",
+    "Goal": ".goals",
+    "Integrity": ".goals",
+    "Availability": ".goals",
+    "LossAvailability": ".goals",
+    "ModelShape": ".goals",
+    "goal_from_name": ".goals",
+    "Evaluation": ".objective",
+    "Objective": ".objective",
 }
 
 
-def __getattr__(name: str):
-    if name in _WHERE:
-        value = getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _WHERE, globals())
 
 
 __all__ = [

@@ -8,8 +8,9 @@
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING
+
+from .._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from .pipeline import NO_SANITIZER, Experiment, Screened, Split, split_data
@@ -17,16 +18,8 @@ if TYPE_CHECKING:
 # Imported on first use, so that ``experiments.outcomes`` (read by the sweep store and
 # its reports at the command line's start-up) does not pull in the numerical stack.
 _WHERE = {
-    name: "pipeline" for name in ("NO_SANITIZER", "Experiment", "Screened", "Split", "split_data")
+    name: ".pipeline" for name in ("NO_SANITIZER", "Experiment", "Screened", "Split", "split_data")
 }
-
-
-def __getattr__(name: str):
-    if name in _WHERE:
-        value = getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+__getattr__ = lazy_getattr(__name__, _WHERE, globals())
 
 __all__ = ["NO_SANITIZER", "Experiment", "Screened", "Split", "split_data"]
