@@ -181,52 +181,9 @@ def read_airquality(
     returned, so that a damaged file is noticed wherever it is damaged.
     """
     path = Path(path)
-    entry = REGISTRY["airquality"]
-    text = _read_text(path, entry, verify=verify)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=";", strict=True)
-    n_named = len(AIRQUALITY_COLUMNS)
+    text = _read_text(path, REGISTRY["airquality"], verify=verify)
+    values = _airquality_values(path, text)
     measured = AIRQUALITY_COLUMNS[2:]
-    try:
-        header = next(reader)
-        _check_header(path, header, AIRQUALITY_COLUMNS, allow_empty_tail=True)
-        width = len(header)
-        values: list[list[float]] = []
-        first_empty_line: int | None = None
-        for row in reader:
-            line = reader.line_num
-            if all(not f.strip() for f in row):  # also true for a blank line
-                if first_empty_line is None:
-                    first_empty_line = line
-                continue
-            if first_empty_line is not None:
-                raise DataError(
-                    f"{path}, line {line}: data row after the empty line "
-                    f"{first_empty_line}; empty lines are allowed only at the end"
-                )
-            if len(row) != width:
-                raise DataError(f"{path}, line {line}: expected {width} fields, found {len(row)}")
-            for k in range(n_named, width):
-                if row[k].strip():
-                    raise DataError(
-                        f"{path}, line {line}: unexpected value {row[k]!r} in "
-                        f"unnamed column {k + 1} (it should be empty)"
-                    )
-            if not _AQ_DATE.match(row[0].strip()):
-                raise DataError(
-                    f"{path}, line {line}: column Date: {row[0]!r} is not a date DD/MM/YYYY"
-                )
-            if not _AQ_TIME.match(row[1].strip()):
-                raise DataError(
-                    f"{path}, line {line}: column Time: {row[1]!r} is not a time HH.MM.SS"
-                )
-            values.append(
-                [_parse_comma(path, line, c, f) for c, f in zip(measured, row[2:n_named])]
-            )
-    except csv.Error as exc:
-        raise DataError(f"{path}, line {reader.line_num}: {exc}") from exc
-    if not values:
-        raise DataError(f"{path}: no data rows after the header")
-
     data = np.array(values, dtype=np.float64)
     data[data == AIRQUALITY_MISSING] = np.nan
     cols = [measured.index(c) for c in AIRQUALITY_FEATURES]
@@ -257,6 +214,57 @@ def read_airquality(
             n_raw=f"{n_raw:,}", n_raw_plain=n_raw, kept=kept, path=path
         ),
     )
+
+
+def _airquality_values(path: Path, text: str) -> list[list[float]]:
+    """The thirteen measurement columns of every data row of the Air Quality CSV,
+    checked field by field (:func:`read_airquality` lists what is refused)."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=";", strict=True)
+    n_named = len(AIRQUALITY_COLUMNS)
+    measured = AIRQUALITY_COLUMNS[2:]
+    values: list[list[float]] = []
+    try:
+        header = next(reader)
+        _check_header(path, header, AIRQUALITY_COLUMNS, allow_empty_tail=True)
+        width = len(header)
+        first_empty_line: int | None = None
+        for row in reader:
+            line = reader.line_num
+            if all(not f.strip() for f in row):  # also true for a blank line
+                if first_empty_line is None:
+                    first_empty_line = line
+                continue
+            if first_empty_line is not None:
+                raise DataError(
+                    f"{path}, line {line}: data row after the empty line "
+                    f"{first_empty_line}; empty lines are allowed only at the end"
+                )
+            _check_airquality_row(path, line, row, width)
+            values.append(
+                [_parse_comma(path, line, c, f) for c, f in zip(measured, row[2:n_named])]
+            )
+    except csv.Error as exc:
+        raise DataError(f"{path}, line {reader.line_num}: {exc}") from exc
+    if not values:
+        raise DataError(f"{path}: no data rows after the header")
+    return values
+
+
+def _check_airquality_row(path: Path, line: int, row: list[str], width: int) -> None:
+    """A data row's shape: ``width`` fields, nothing in the unnamed columns, a date
+    DD/MM/YYYY and a time HH.MM.SS."""
+    if len(row) != width:
+        raise DataError(f"{path}, line {line}: expected {width} fields, found {len(row)}")
+    for k in range(len(AIRQUALITY_COLUMNS), width):
+        if row[k].strip():
+            raise DataError(
+                f"{path}, line {line}: unexpected value {row[k]!r} in "
+                f"unnamed column {k + 1} (it should be empty)"
+            )
+    if not _AQ_DATE.match(row[0].strip()):
+        raise DataError(f"{path}, line {line}: column Date: {row[0]!r} is not a date DD/MM/YYYY")
+    if not _AQ_TIME.match(row[1].strip()):
+        raise DataError(f"{path}, line {line}: column Time: {row[1]!r} is not a time HH.MM.SS")
 
 
 # --------------------------------------------------------------------------
