@@ -294,41 +294,83 @@ def run_sweep(
         The run function (default :func:`execute_run`); must be importable by name
         in the workers.
     """
-    if scheduler is not None and dask_local:
-        raise StoreError("give either a Dask scheduler or dask_local, not both")
-    if scheduler is not None and workers is not None:
-        raise StoreError(
-            "workers: the cluster behind a Dask scheduler has its own workers; leave --workers out"
-        )
+    _check_executor(workers, scheduler, dask_local)
     out_dir = Path(out_dir)
     start = time.perf_counter()
     store_path = out_dir / STORE_NAME
-
-    def to_run(statuses: Mapping[str, str]) -> list[Run]:
-        return [
-            r
-            for r in sweep.runs
-            if r.run_id not in statuses or (retry_failed and statuses[r.run_id] == "failed")
-        ]
-
     known: dict[str, str] = {}
     if store_path.exists():
         with ResultsStore(store_path, create=False) as store:
             known = store.statuses()
     executor, runner = "nothing to run", None
     with contextlib.ExitStack() as stack:
-        if to_run(known):  # connect (or start a cluster) before creating anything
+        if _to_run(sweep, known, retry_failed):  # connect (or start a cluster) first
             executor, runner = stack.enter_context(_executor(workers, scheduler, dask_local))
         out_dir.mkdir(parents=True, exist_ok=True)
         stack.enter_context(exclusive(out_dir))
         remove_partial(out_dir)  # a store a killed sweep was building
         store = stack.enter_context(ResultsStore(store_path))
-        todo = to_run(store.statuses())  # under the lock: a subset of the runs above
+        # under the lock: a subset of the runs above
+        todo = _to_run(sweep, store.statuses(), retry_failed)
         skipped = len(sweep.runs) - len(todo)
-        counts: Counter = Counter()
-        failures: list[tuple[str, str, str]] = []
-        labels = {r.run_id: r.label() for r in todo}
-        bar = progress_bar(
+        tally = _Tally(store, todo, sweep, skipped, progress)
+        try:
+            if todo:
+                assert runner is not None  # connected above: there were runs to run
+                tally.bar.set_postfix(done=0, failed=0, left=len(todo))
+                runner(_payloads(todo, sweep), function, tally)
+        finally:
+            tally.bar.close()
+        after = store.statuses()
+    return SweepReport(
+        len(sweep.runs),
+        skipped,
+        tally.counts["done"],
+        tally.counts["failed"],
+        sum(1 for r in sweep.runs if r.run_id not in after),
+        sum(1 for r in sweep.runs if after.get(r.run_id) == "failed"),
+        executor,
+        time.perf_counter() - start,
+        tuple(tally.failures),
+    )
+
+
+def _check_executor(workers: int | None, scheduler: str | None, dask_local: bool) -> None:
+    """One way to run: local processes, a LocalCluster, or a scheduler's own workers."""
+    if scheduler is not None and dask_local:
+        raise StoreError("give either a Dask scheduler or dask_local, not both")
+    if scheduler is not None and workers is not None:
+        raise StoreError(
+            "workers: the cluster behind a Dask scheduler has its own workers; leave --workers out"
+        )
+
+
+def _to_run(sweep: Sweep, statuses: Mapping[str, str], retry_failed: bool) -> list[Run]:
+    """The runs the store does not hold (and, with ``retry_failed``, those it holds as
+    failed), in the sweep's order."""
+    return [
+        r
+        for r in sweep.runs
+        if r.run_id not in statuses or (retry_failed and statuses[r.run_id] == "failed")
+    ]
+
+
+class _Tally:
+    """Called with each outcome as it arrives: stores it, counts it, moves the bar."""
+
+    def __init__(
+        self,
+        store: ResultsStore,
+        todo: list[Run],
+        sweep: Sweep,
+        skipped: int,
+        progress: bool | None,
+    ) -> None:
+        self.store, self.todo = store, todo
+        self.counts: Counter = Counter()
+        self.failures: list[tuple[str, str, str]] = []
+        self.labels = {r.run_id: r.label() for r in todo}
+        self.bar = progress_bar(
             total=len(sweep.runs),
             initial=skipped,
             unit="run",
@@ -338,42 +380,20 @@ def run_sweep(
             progress=progress,
         )
 
-        def on_outcome(outcome: Outcome) -> None:
-            store.record(outcome)
-            counts[outcome.status] += 1
-            if outcome.status == "failed":
-                failures.append(
-                    (outcome.run_id, labels.get(outcome.run_id, ""), outcome.error or "")
-                )
-            bar.set_postfix(
-                done=counts["done"],
-                failed=counts["failed"],
-                left=len(todo) - sum(counts.values()),
-                refresh=False,
+    def __call__(self, outcome: Outcome) -> None:
+        self.store.record(outcome)
+        self.counts[outcome.status] += 1
+        if outcome.status == "failed":
+            self.failures.append(
+                (outcome.run_id, self.labels.get(outcome.run_id, ""), outcome.error or "")
             )
-            bar.update(1)
-
-        try:
-            if todo:
-                assert runner is not None  # connected above: there were runs to run
-                bar.set_postfix(done=0, failed=0, left=len(todo))
-                runner(_payloads(todo, sweep), function, on_outcome)
-        finally:
-            bar.close()
-        after = store.statuses()
-    failed_total = sum(1 for r in sweep.runs if after.get(r.run_id) == "failed")
-    pending = sum(1 for r in sweep.runs if r.run_id not in after)
-    return SweepReport(
-        len(sweep.runs),
-        skipped,
-        counts["done"],
-        counts["failed"],
-        pending,
-        failed_total,
-        executor,
-        time.perf_counter() - start,
-        tuple(failures),
-    )
+        self.bar.set_postfix(
+            done=self.counts["done"],
+            failed=self.counts["failed"],
+            left=len(self.todo) - sum(self.counts.values()),
+            refresh=False,
+        )
+        self.bar.update(1)
 
 
 __all__ = ["SweepReport", "run_sweep"]
