@@ -276,10 +276,11 @@ def test_every_result_with_theta_is_checked_against_a_tight_refit():
     X, y = make_regression(n=40, d=3)
     spec = REGISTRY["ridge"]
     theta = np.append(Ridge().fit(X, y).coef_, Ridge().fit(X, y).intercept_)
-    assert refit_warnings(spec, Ridge(), X, y, theta, 1) == ()
+    warned, theta_refit = refit_warnings(spec, Ridge(), X, y, theta, 1)
+    assert warned == () and np.allclose(theta_refit, theta, rtol=0, atol=1e-8)
     off = theta.copy()
     off[1] += 1e-3 * np.max(np.abs(theta))
-    (message,) = refit_warnings(spec, Ridge(), X, y, off, 1)
+    (message,), _ = refit_warnings(spec, Ridge(), X, y, off, 1)
     assert "differs from theta_poisoned by 0.001 of max |θ_p|" in message
     assert f"θ[1] = {off[1]:.10g} here, {theta[1]:.10g} in scikit-learn's" in message
     # a duplicated column: the weight can move between the twins without changing a fit
@@ -287,9 +288,12 @@ def test_every_result_with_theta_is_checked_against_a_tight_refit():
     lasso = Lasso(alpha=0.01, tol=1e-14, max_iter=100_000).fit(X2, y)
     split = np.append(lasso.coef_, lasso.intercept_)
     split[[0, 3]] = split[0] + split[3] - 0.1, 0.1
-    (message,) = refit_warnings(REGISTRY["lasso"], Lasso(alpha=0.01), X2, y, split, 1)
+    (message,), _ = refit_warnings(REGISTRY["lasso"], Lasso(alpha=0.01), X2, y, split, 1)
     assert message.startswith("theta_poisoned is one of several optima")
     # and a whole attack on clean data carries no refit warning
     r = FlexiblePoisoning(Ridge(), goal=Availability(), alpha=0.0, n_points=2,
                           max_iter=5, random_state=0).generate(X, y)
     assert not any("refit" in w for w in r.warnings)
+    # the refit it compared with is kept: what poisoned_model() fits, not fitted twice
+    fitted = r.poisoned_model()
+    assert np.allclose(r.theta_refit, np.append(fitted.coef_, fitted.intercept_), atol=1e-6)

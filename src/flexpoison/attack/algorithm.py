@@ -280,12 +280,14 @@ class FlexiblePoisoning(EstimatorParams):
         warned += constraints_.warnings(
             setup.constraints, X_poison, setup.X, self.n_sigma, setup.bounds, _column_names(X)
         )
+        theta_refit = None
         if victim.spec.has_theta and victim.scaler is None and sample_weight is None:
             X_all = np.vstack([setup.X, X_poison.astype(box.dtype)]).astype(np.float64)
             y_all = victim.decode(np.r_[setup.t, [c.t for c in chosen]])
-            warned += refit_warnings(
+            gap, theta_refit = refit_warnings(
                 victim.spec, self.estimator, X_all, y_all, thetas[-1], victim.n_outputs
             )
+            warned += gap
         for message in warned:
             warnings.warn(message, FlexPoisonWarning, stacklevel=2)
         return AttackResult(
@@ -296,6 +298,7 @@ class FlexiblePoisoning(EstimatorParams):
             theta_clean=setup.theta_clean,
             theta_target=setup.objective.theta_reference,
             theta_poisoned=thetas[-1],
+            theta_refit=theta_refit,
             W_history=[np.asarray(c.history) for c in chosen],
             effect_history=effects,
             theta_history=np.asarray(thetas).reshape(m, -1),

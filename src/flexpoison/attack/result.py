@@ -132,6 +132,11 @@ class AttackResult:
     effect_unconcealed : float or None
         With the share trade-off and 0 < α < 1: E after the same attack at α = 0 (same
         seed), whose gain the trade-off keeps the share 1 − α of; None otherwise.
+    theta_refit : ndarray or None
+        θ of scikit-learn's tight refit of the victim on the clean + poison rows, in
+        float64: what the refit check compared θ_p with (:func:`refit_warnings`), kept
+        so that a caller measuring the poisoned model need not fit it again. None where
+        the check does not run (pipelines, sample weights, victims without θ).
     estimator, X_clean, y_clean : optional
         The victim and the clean training data the attack was given (for
         :meth:`poisoned_model`).
@@ -157,6 +162,7 @@ class AttackResult:
     warnings: tuple[str, ...] = ()
     settings: dict = field(default_factory=dict)
     effect_unconcealed: float | None = None
+    theta_refit: np.ndarray | None = field(default=None, repr=False, compare=False)
     estimator: object = field(default=None, repr=False, compare=False)
     X_clean: object = field(default=None, repr=False, compare=False)
     y_clean: object = field(default=None, repr=False, compare=False)
@@ -227,11 +233,12 @@ def refit_gap(theta_exact: np.ndarray, theta_refit: np.ndarray) -> float:
 
 def refit_warnings(
     spec, estimator, X: np.ndarray, y: np.ndarray, theta_poisoned: np.ndarray, n_outputs: int
-) -> tuple[str, ...]:
-    """A warning, with both numbers, when scikit-learn's tight refit of the victim on
-    the clean + poison rows (X, y: float64, what :meth:`AttackResult.poisoned_model`
-    fits) differs from θ_p by more than :data:`REFIT_GAP` of max |θ_p|; when the two
-    θ fit the rows alike (collinear features: θ is not unique), it says that instead."""
+) -> tuple[tuple[str, ...], np.ndarray | None]:
+    """The θ of scikit-learn's tight refit of the victim on the clean + poison rows
+    (X, y: float64, what :meth:`AttackResult.poisoned_model` fits; None if it failed),
+    and a warning, with both numbers, when it differs from θ_p by more than
+    :data:`REFIT_GAP` of max |θ_p|; when the two θ fit the rows alike (collinear
+    features: θ is not unique), the warning says that instead."""
     import warnings
 
     from ..models import theta_of
@@ -242,12 +249,12 @@ def refit_warnings(
         try:
             theta_refit = theta_of(spec.fit_tight(estimator, X, y))
         except (ValueError, ArithmeticError) as exc:
-            return (f"scikit-learn could not refit the poisoned rows to compare ({exc})",)
+            return (f"scikit-learn could not refit the poisoned rows to compare ({exc})",), None
     if theta_refit.shape != np.shape(theta_poisoned):
-        return ()
+        return (), None
     gap = refit_gap(theta_poisoned, theta_refit)
     if not gap > REFIT_GAP:
-        return ()
+        return (), theta_refit
     j = int(np.argmax(np.abs(theta_refit - theta_poisoned)))
     both = f"θ[{j}] = {theta_poisoned[j]:.10g} here, {theta_refit[j]:.10g} in scikit-learn's"
     k = theta_poisoned.size - len(spec.extra_theta)
@@ -258,12 +265,12 @@ def refit_warnings(
             f"theta_poisoned is one of several optima: scikit-learn's tight refit fits the "
             f"rows alike with another θ ({gap:.2g} of max |θ_p| apart; {both}), because "
             "features are collinear; predictions agree, coefficients are not unique",
-        )
+        ), theta_refit
     return (
         f"scikit-learn's tight refit of the returned rows differs from theta_poisoned by "
         f"{gap:.2g} of max |θ_p| ({both}): one of the two solvers stopped short; "
         "standardise the features, or check with poisoned_model()",
-    )
+    ), theta_refit
 
 
 def assess(

@@ -333,7 +333,11 @@ def attack(
         warned = list(result.warnings)  # in the data file's columns and units
 
         theta_before = experiment.refit(split.X_train, split.y_train)
-        theta_after = experiment.refit(*experiment.with_poison(result.X_poison, result.y_poison))
+        theta_after = result.theta_refit  # the attack's own refit check fitted it
+        if theta_after is None:
+            theta_after = experiment.refit(
+                *experiment.with_poison(result.X_poison, result.y_poison)
+            )
         gap = refit_warning(result.theta_poisoned, experiment.public(theta_after))
         if gap is not None and not experiment.has_theta:  # θ: the result checked itself
             warned.append(gap)
