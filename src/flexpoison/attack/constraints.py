@@ -1,61 +1,15 @@
 """Feature constraints: poison rows whose features are frozen, integers or one-hot.
 
-A poison row should be a row the data could hold. ``FlexiblePoisoning`` takes three
-kinds of constraint, each naming features by column name (a pandas DataFrame's
-``columns``) or by index; a name that several columns hold is refused (it does not say
-which):
-
-**Frozen features** (``frozen_features``) are those the attacker cannot choose (a
-patient's sex, a sensor's id). Every poison point keeps the values its *source row*
-has there: the clean row it is cloned from. Each start of a point carries its source
-row's frozen values (:class:`~flexpoison.attack.search.Start`: ``row`` and ``fixed``)
-and the descent from it runs in the box pinned there (lower = upper = that value, so
-the step and the projection leave it exactly as it is). The starts that are not
-clones take the frozen values of a row too: the no-op start those of the point's
-first (the paper's) start, and the concealment path's anchor those of the start whose
-descent was chosen, so that the whole path a + s·(x* − a) keeps them exactly. Only
-clean rows whose frozen values lie inside the box are drawn as sources.
-
-**Integer features** (``integer_features``) take integer values; the box's ends are
-rounded inward (⌈lower⌉ … ⌊upper⌋), and a feature whose box holds no integer is
-refused up front. The clean rows must hold integers there (3.0 is one): a column
-holding 0.32 or 1.7 is refused, naming it, a row and the value (:func:`check_integers`),
-unless ``round_fractional=True`` asks for rounding all the same. Then the poison rows
-are integers there while the clean rows keep their fractions, which can give the poison
-rows away; the clean rows are never changed. ``round_fractional`` is part of the
-constraints (:class:`Specs`), so whatever passes the constraints on passes it too.
-
-**One-hot groups** (``one_hot_groups``) are columns that encode one categorical
-value: every clean row holds 0 or 1 in each and at most one 1 in the group. A valid
-poison row holds exactly one 1 in the group when every clean row does, and at most one
-when some clean row holds none (a dropped reference category). A column whose box
-excludes 1 (a category rarer than about 10 % of the rows, in the 3σ box) is never
-chosen; a group left without a valid vector is refused up front.
-
-A frozen feature may also be an integer (it keeps its source row's value); a one-hot
-column is an integer already. A frozen column in a one-hot group is refused: freeze
-every column of the group and do not declare the group to keep the source row's
-category.
-
-The continuous optimisation of a point is followed by (:func:`repair`):
-
-1. *plain rounding* x̂ of its point x: every integer feature to the nearest integer
-   of its box, every group to its nearest valid vector (Euclidean: 1 at the group's
-   largest value; all 0 when it may be and every value is ≤ 1/2);
-2. a *repair*: a coordinate search from x̂ among the discrete values next to x — for
-   each integer feature ⌊x_j⌋ and ⌈x_j⌉ (inside its box), for each group every valid
-   vector — which takes a change only if it lowers the point's score, pass after pass
-   until no change does (:data:`MAX_PASSES` at most). The score is what the point was
-   crafted for (:func:`flexpoison.attack.search.craft`): the paper's W, the effect W
-   (an unconcealed point of the share trade-off), or, for a concealed point, its
-   shortfall below the gain it is to keep, then its C. So the repaired row's score is
-   never worse than plain rounding's;
-3. the point's E, θ_p and C are those of the discrete row (evaluated again there):
-   θ_p is the model trained on the rows returned.
-
-Range warning (:func:`warnings`): poison values beyond the clean rows' range, by a
-margin that matters, on features the user did not bound, freeze or group
-(:mod:`flexpoison.attack.ranges` says when it fires).
+A poison row should be a row the data could hold. ``FlexiblePoisoning`` takes
+``frozen_features`` (each point keeps its source row's values there: the descent runs
+in the box pinned at them), ``integer_features`` (the box's ends rounded inward; clean
+rows must hold integers there unless ``round_fractional=True``) and ``one_hot_groups``
+(one 1 per group, or at most one with a dropped reference category), each naming
+features by column name or index (:func:`resolve`). A point's continuous optimum is
+rounded and then repaired by a coordinate search among the discrete values next to it
+that never scores worse than plain rounding (:func:`repair`); its E, θ_p and C are
+those of the discrete row. The full rules, with what is refused and why, are in the
+documentation's "Feature constraints" page (``docs/constraints.rst``).
 """
 
 from __future__ import annotations
