@@ -12,7 +12,7 @@ one starts. The poisoning rate is m / n, n the clean training rows.
 from __future__ import annotations
 
 import copy
-import dataclasses
+import functools
 import numbers
 import time
 import warnings
@@ -46,6 +46,7 @@ from . import constraints as constraints_
 from . import search
 from .box import Box, feasible_box
 from .containers import EstimatorParams, _child, _column_names, _like
+from .crafting import Crafting, craft_point
 from .defaults import DEFAULT_MAX_ITER, DEFAULT_STEP, DEFAULT_TOL, STEP_RULES, StepRule
 from .diagnostics import cost_note, why_singular
 from .effects import public_map
@@ -335,67 +336,22 @@ class FlexiblePoisoning(EstimatorParams):
         first pass descends from that run's point alone: its starts were screened
         there, and it lies next to this point's best on a training set that differs
         only by the concealment of the points before (one start instead of four)."""
-        victim, box, sign = setup.victim, setup.box, self.goal.sign
-        y_range = (float(setup.t.min()), float(setup.t.max())) if self.optimize_y else None
-        chosen: list[search.Descent] = []
-        reports: list[PointReport] = []
-        extra = _child(rng)  # the further starts' own stream: the paper's is rng's
-
-        with_no_op = (
-            self.starts > 1 and victim.classes is None and bool(victim.learner.loss.curvature)
+        victim = setup.victim
+        ctx = Crafting(
+            setup,
+            rng,
+            _child(rng),  # the further starts' own stream: the paper's is rng's
+            effect_clean,
+            (float(setup.t.min()), float(setup.t.max())) if self.optimize_y else None,
+            with_no_op=(
+                self.starts > 1 and victim.classes is None and bool(victim.learner.loss.curvature)
+            ),
+            # the previous point's row: not for a kernel victim, whose dual system a
+            # duplicated row makes singular
+            with_previous=self.starts > 1 and victim.spec.has_theta,
         )
-
-        # the previous point's row: not for a kernel victim, whose dual system a
-        # duplicated row makes singular
-        with_previous = self.starts > 1 and victim.spec.has_theta
-
-        def craft(objective, Theta, effect_before, target, previous=None, warm=None):
-            if warm is not None:  # the α = 0 run's point (the share trade-off)
-                candidates = [search.resume(warm, "α = 0 point")]
-            else:
-                candidates = search.starts(
-                    rng, setup.X, setup.t, victim, box, self.starts, extra, setup.constraints
-                )
-            if previous is not None:  # a later pass also descends from the point it had
-                candidates.insert(0, search.resume(previous))
-            if with_no_op and warm is None:
-                candidates.append(search.no_op(objective, box, Theta, candidates[0]))
-            if with_previous and warm is None and previous is None and chosen:
-                candidates.append(search.resume(chosen[-1], "previous point"))
-            crafted = search.craft(
-                objective,
-                candidates,
-                Theta,
-                box,
-                y_range,
-                effect_before,
-                trade_off=self.trade_off,
-                step_rule=self.step,
-                max_iter=self.max_iter,
-                tol=self.tol,
-                keep=None if target is None else target - sign * (effect_clean - effect_before),
-                constraints=setup.constraints,
-                no_op_anchor=with_no_op,
-                warm=warm is not None,
-            )
-            # the attack's trials may be the local model's: the point kept is exact
-            best = dataclasses.replace(crafted.descent, ev=objective.exact(crafted.descent.ev))
-            if warm is not None and not chosen:  # the first point, on the same rows as
-                # the α = 0 run's: the descent that found its start, then its own
-                best = dataclasses.replace(best, history=warm.history[:-1] + best.history)
-            report = PointReport(
-                crafted.n_iter,
-                best.stop,
-                best.start.kind,
-                effect_before,
-                best.ev.E,
-                crafted.harmless,
-                crafted.path,
-                best.start.row,
-                crafted.repaired,
-            )
-            return best, report
-
+        chosen, reports = ctx.chosen, ctx.reports
+        craft = functools.partial(craft_point, self, ctx)
         objective = setup.objective
         Theta, effect_before = objective.Theta_start, effect_clean
         first_effects = []
