@@ -1,62 +1,39 @@
 """One descent of W inside the box: a driver, its step rules and its stop test.
 
 A descent minimises W(x) (and W(x, y) when responses are optimised) over the box from
-one start. One loop (:class:`Descender`) runs every rule: at each iteration the rule
-proposes an accepted point (or none: no feasible step lowers W), the loop records W
-and stops
+one start. One loop (:class:`Descender`) runs every rule: each iteration the rule
+proposes an accepted point, or none (no feasible step lowers W). The loop records W and
+stops (:data:`Stop`) at ``"tolerance"`` — |ΔW| < tol·max(scale, |W|) for the paper's W;
+for the effect search (W = sign·(E − E_before), ``scale=None``) |ΔW| < tol·max(|W − W₀|,
+|W|), below tol times what the descent or the point has gained; a step a rule calls
+*inconclusive* (a quasi-Newton step its line search cut short) does not stop it, the
+next step is a projected-gradient one — ``"stationary"`` (the projected gradient
+vanishes or no trial lowers W), ``"zero gradient"`` (E's exact gradient is zero: the
+point does not move θ locally), ``"max_iter"``, ``"screened"`` (dropped by
+:func:`flexpoison.attack.search.screen`) or ``"reached"`` (its start already gains
+what the point keeps). A descent can be paused and resumed (:meth:`advance`).
 
-* at ``"tolerance"``: |ΔW| < tol·max(scale, |W|) for the paper's W, or, for the effect
-  search (``scale=None``, W = sign·(E − E_before) in E's units),
-  |ΔW| < tol·max(|W − W₀|, |W|): below tol times what the descent has gained, or what
-  the point gains (a start near the optimum, as the share trade-off's, has gained
-  little of it). A rule may call a step *inconclusive* (a
-  quasi-Newton step cut short by its line search): a small change then does not stop
-  the descent, the rule's next step is a projected-gradient one that settles it;
-* at ``"stationary"``: the projected gradient vanishes or no trial step lowers W;
-* at ``"zero gradient"``: E's exact gradient is zero (the point does not move θ
-  locally: a support vector machine's θ pinned by the rows on its loss's kinks, or a
-  row where its loss is flat), so a descent of E cannot start;
-* at ``"max_iter"``;
-* at ``"screened"`` when the screening of starts dropped it
-  (:func:`flexpoison.attack.search.screen`), or not at all, ``"reached"``, when its
-  start already gains what the point is to keep (the share trade-off's start at the
-  α = 0 run's point).
+Rules (``step=``). All but ``"paper"`` run where the box is the unit cube,
+z = (x − lower)/w (the response scaled by its range; a pinned feature stays), with
+Armijo's test W(z(a)) ≤ W(z) + 10⁻⁴·∇W·(z(a) − z) on value-only trials (only the
+accepted point is differentiated).
 
-A descent can be paused after a number of iterations and resumed (:meth:`advance`),
-which is what screening several starts needs (:mod:`flexpoison.attack.search`).
+* ``"lbfgs"`` (default): 5 projected-gradient steps (they follow the gradient's path
+  from the start, which decides the local minimum, and give the first curvature
+  pairs), then projected L-BFGS: coordinates at (or within ε of) a bound whose gradient
+  points out take a gradient step stopped at the bound (Bertsekas' two-metric
+  projection), the others d = −H·g from the last 10 pairs (Δz, Δ∇W) with positive
+  curvature (s·y > 10⁻¹⁰‖s‖‖y‖; an L1 or hinge kink gives none). The step moves at
+  most a radius (a tenth of the cube's diagonal, doubled after a full step, halved
+  after a cut one); trials z(a) = Π(z + a·d), a = 1, ½, …. Where d does not descend or
+  30 halvings fail, the memory is cleared and the step is a projected-gradient one, so
+  it never does worse than ``"backtracking"`` at a kink.
+* ``"backtracking"``: projected gradient, Δz = −a·∇_z W; the first trial moves a tenth
+  of the cube's diagonal, a step doubles after it is accepted and halves after not.
+* ``"paper"``: the paper's x ← Π(x − ∇W / i) at iteration i, in the data's units,
+  every step accepted.
 
-The rules (``step=``)
----------------------
-All but ``"paper"`` run in coordinates where the box is the unit cube,
-z = (x − lower)/w with w the box's widths (the response scaled by its range), so the
-search goes the same way whatever the features' units; a pinned feature (w = 0) stays.
-
-``"lbfgs"`` (the default): a projected limited-memory BFGS step. The first 5
-iterations are projected-gradient steps (below): they follow the gradient's path from
-the start, as ``"backtracking"`` does — which of W's local minima a descent ends in
-depends on that path — and give the quasi-Newton step its first curvature pairs.
-Then the coordinates at (or within ε of) a bound whose gradient points out of the
-box take a gradient step that the projection stops at the bound (Bertsekas' two-metric
-projection); on the others the direction is d = −H·g, H the L-BFGS inverse-Hessian
-estimate from the last 10 pairs (s, y) = (Δz, Δ∇W) (two-loop recursion, initial
-scaling s·y / y·y). The step moves at most a radius that starts at a tenth of the
-cube's diagonal, doubles after a full step and halves after a cut one; the trial
-points are z(a) = Π(z + a·d), a = 1, ½, ¼, … with Armijo's test
-W(z(a)) ≤ W(z) + 10⁻⁴·∇W·(z(a) − z). Trial points are evaluated without their
-gradient: only the accepted one is differentiated. A pair with s·y ≤ 10⁻¹⁰‖s‖‖y‖
-(no positive curvature, as across an L1 or hinge kink) is not stored. Where the quasi-Newton
-direction is not a descent or its line search fails within 30 halvings, the memory is
-cleared and the step is a projected-gradient one, so the rule never does worse than
-``"backtracking"`` at a kink. It stops by its tolerance in tens of iterations where
-projected gradient runs out of 100 (bench_strength: a median of 22 iterations per
-point, all starts together, and no point at ``max_iter``).
-
-``"backtracking"``: projected gradient, Δz = −a·∇_z W, with the same Armijo test;
-the first trial of a descent moves a tenth of the cube's diagonal, a step doubles
-after it is accepted and halves after it is rejected.
-
-``"paper"``: the paper's x ← Π(x − ∇W / i) at iteration i, in the data's units, every
-step accepted.
+The documentation's maths page ("The search") states the same in its notation.
 """
 
 from __future__ import annotations

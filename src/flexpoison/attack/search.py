@@ -1,84 +1,32 @@
 """Crafting one poison point: where to start, how to weigh C against E, how to descend.
 
-Starts
-------
-The paper starts each point from a random clean row — its response kept for
-regression, its label flipped for classification. :func:`starts` returns that start
-first (drawn exactly as the paper's Algorithm 1 draws it), then further ones: for
-regression the clone of another row with its response pushed to the other end of the
-observed range, the clone with the lowest and with the highest response; for
-classification clones of other rows with flipped labels. A regressor with a squared
-residual also starts from the *no-op* row: x_c with the response the current model
-predicts there, which leaves θ where it is (its residual is zero). W only decreases
-along a descent and C is smallest at x_c, so a descent from it never leaves E worse
-than without the point: the attacker's safe start. From the second point on, a victim
-with θ also starts from the point before (``"previous point"``): the best place for
-one more row is often next to the last one (the same corner of the box, the same
-extreme response), and a descent from there is short. A kernel victim does not: its
-dual system cannot take a duplicated row.
+:func:`starts` gives a point's starting rows: the paper's first (a random clean row,
+its response kept for regression, its label flipped for classification, drawn exactly
+as Algorithm 1 draws it), then clones with other labels or extreme responses; a
+squared-residual regressor also starts from the *no-op* row (x_c with the response the
+current model predicts there, which leaves θ where it is), and from the second point on
+a victim with θ from the point before (:func:`resume`).
 
-The effect-share trade-off
---------------------------
-The paper's W = α·C ± (1 − α)·E adds a squared distance to a parameter distance or a
-loss: their scales differ with n, d and the units, so one α means different things on
-different data (one point's pull on E shrinks like 1/n, its pull on C does not). The
-default trade-off (``trade_off="share"``) gives α one meaning everywhere: **α is the
-share of the all-effect attack's effect that the attacker gives up for concealment.**
-Write G⁰_q for the gain sign·(E_clean − E) of the attack at α = 0 after q points.
-With 0 < α < 1 the attack first runs at α = 0 (same seed, same starts) to measure
-G⁰_1 … G⁰_m; then each point q is crafted in two steps (:func:`craft`):
+:func:`screen` runs the starts' descents (:mod:`flexpoison.attack.descent`) by
+successive halving: every start 3 iterations, the best two (lowest W) to 10, the best
+of those to its stop; a start screened out ends where it was (stop ``"screened"``) and
+is still a candidate.
 
-1. *Effect.* Descend W = sign·(E − E_before) (α = 0 of the paper's W) from the α = 0
-   run's point q, whose starts were screened there and which lies next to this
-   point's best (the two training sets differ only by the concealment of the points
-   before); if that point already gains what the point keeps (below), it is not
-   descended at all. The end point x* gains G = sign·(E_before − E(x*)), at
-   C* = C(x*).
-2. *Concealment.* The point is to bring the attack's gain to (1 − α)·G⁰_q, so it keeps
+:func:`craft` picks the point. Under ``trade_off="paper"`` it is the best descent of the
+paper's W = α·C ± (1 − α)·E that leaves E no worse. Under the default
+``trade_off="share"``, α is the share of the α = 0 attack's cumulative gain G⁰_q given
+up for concealment: the point descends the effect alone, W = sign·(E − E_before), from
+the α = 0 run's point q to x* (gain G), then takes the smallest s with
+sign·(E_before − E(p(s))) ≥ k_q = (1 − α)·G⁰_q − sign·(E_clean − E_before) on the
+segment p(s) = a + s·(x* − a) from a concealed anchor a (grid of eighths, then
+bisection). When no start gains beyond rounding there is nothing to trade: the point
+is the harmless start and the result's progress says so.
 
-       k_q = (1 − α)·G⁰_q − sign·(E_clean − E_before)      (at most G)
-
-   and is hidden as well as its path allows: on the segment from the concealed anchor
-   a (the no-op row, or x_c with x*'s label) to x*, p(s) = a + s·(x* − a), with
-   C(p(s)) = s²·C* for the no-op row, take the smallest s with
-
-       sign·(E_before − E(p(s))) ≥ k_q
-
-   (a grid of eighths, then bisection).
-
-After every point the attack has thus (1 − α) of what the α = 0 attack had after as
-many points (as far as one point can make up a shortfall): α = 0 is x* itself (no
-first run), α = 1 keeps nothing — the most concealed point of the path that leaves E
-no worse — and α = 0.5 half of what the unconcealed attack achieves, on any data and
-in any units. A later pass (``passes``) re-crafts a point to bring the total to
-(1 − α) of the α = 0 attack's final total. Keeping (1 − α) of each point's *own* best
-gain instead would drift: the α = 0 attack saturates (each point has less left to
-gain) while a concealed one keeps more room, so its cumulative share creeps above
-1 − α (80–89 % at α = 0.5 on six of the strength benchmark's 45 cases). The first run
-and the concealment search make 0 < α < 1 cost 1.0–1.3 times an α = 0 attack
-(measured on raw diabetes with squared-loss victims, and on breast cancer with a
-logistic one).
-
-When no start gains beyond rounding, there is nothing to trade: the point is the
-harmless start (or the least harmful one) and the result's progress says so.
-
-The search
-----------
-Each start's descent of W inside the box is :mod:`flexpoison.attack.descent`'s (one
-driver, one stop test; the step rule ``"lbfgs"`` by default). The starts are screened
-by successive halving (:func:`screen`): every start runs 3 iterations, the best two
-(lowest W) run to 10, and the best of those runs to its stop or ``max_iter``; a start
-screened out ends where it was (stop ``"screened"``) and is still a candidate. Four
-starts so cost a few iterations each beyond the one descent that converges.
-
-Feature constraints
--------------------
-With frozen features every start carries its source row (``Start.row``) and the
-frozen features it keeps (``Start.fixed``); its descent runs in the box pinned at
-those values. The no-op start takes the frozen values of the point's first start, the
-concealment anchor those of the chosen descent's start, so the whole path keeps them.
-With integer features or one-hot groups the crafted point is rounded and repaired,
-then evaluated again (:mod:`flexpoison.attack.constraints`).
+With frozen features each start carries its source row and is descended in the box
+pinned there; integer and one-hot points are rounded and repaired
+(:mod:`flexpoison.attack.constraints`). The derivations and the reasons for each
+choice are in the documentation's maths page ("The effect-share trade-off", "The
+search").
 """
 
 from __future__ import annotations
