@@ -1,49 +1,29 @@
 """The two UCI files of the paper's experiments: where they are found, fetched, parsed.
 
-Where the UCI files are looked for
-----------------------------------
-:func:`load_dataset` looks for ``ccpp/Folds5x2_pp.csv`` and
-``airquality/AirQualityUCI.csv`` in the first of these that applies:
+Where they are looked for: :func:`load_dataset` reads ``ccpp/Folds5x2_pp.csv`` and
+``airquality/AirQualityUCI.csv`` under the first that applies of (1) the ``data_dir``
+argument, (2) the folder in ``FLEXPOISON_DATA_DIR``, (3) the per-user cache
+(``pooch.os_cache("flexpoison")``, or ``FLEXPOISON_CACHE_DIR``), (4) with
+``download=True``, a download from the UCI repository into that cache. A folder given
+by (1) or (2) is authoritative: a file missing there is reported, not looked for in the
+cache or on the network.
 
-1. the ``data_dir`` argument, if given;
-2. else the folder named by the environment variable ``FLEXPOISON_DATA_DIR``,
-   if set;
-3. else the per-user cache, ``pooch.os_cache("flexpoison")`` (the environment
-   variable ``FLEXPOISON_CACHE_DIR`` overrides it);
-4. else, if ``download=True``, the file is downloaded from the UCI repository
-   into that cache.
-
-A folder given by (1) or (2) is authoritative: if the file is not there, the
-loader says so instead of silently falling back to the cache or the network.
-In (1)-(3) the layout is ``<dir>/ccpp/Folds5x2_pp.csv`` and
-``<dir>/airquality/AirQualityUCI.csv``.
-
-Every file is checked against the SHA-256 digest of the reference copy
-(:data:`REGISTRY`) before it is parsed; ``verify=False`` skips that check for a
-deliberately modified copy (the format checks still apply). A downloaded file
-is always checked, whatever ``verify`` says, and is stored in the cache only if
+Every file is checked against the SHA-256 of the reference copy (:data:`REGISTRY`)
+before it is parsed; ``verify=False`` skips that for a deliberately modified copy (the
+format checks still apply). A downloaded file is always checked and is cached only if
 it matches.
 
-Downloads
----------
-The download URLs are ``UCI_BASE_URL`` + ``RemoteFile.url_path``; the
-environment variable ``FLEXPOISON_DATA_URL`` replaces ``UCI_BASE_URL`` (for a
-mirror, or a local server in tests).
+Downloads: ``UCI_BASE_URL`` + ``RemoteFile.url_path`` (``FLEXPOISON_DATA_URL`` replaces
+the base, for a mirror or a test server). Air Quality's zip (``360/air+quality.zip``)
+holds the CSV unchanged: it is extracted with :class:`pooch.Unzip` and the CSV's
+SHA-256 checked (the zip's own digest is not pinned: UCI re-packs its archives). CCPP's
+zip holds only ``.xlsx``/``.ods`` workbooks, which flexpoison does not read, so CCPP is
+never downloaded: without a local copy the loader raises :class:`DataError` saying how
+to provide the CSV.
 
-* Air Quality: UCI's zip (``360/air+quality.zip``) holds ``AirQualityUCI.csv``
-  unchanged; it is extracted with :class:`pooch.Unzip` and the CSV's SHA-256 is
-  checked. The zip's own digest is not pinned (``archive_sha256=None``) because
-  UCI re-packs its archives; the check on the extracted CSV is what guarantees
-  the data.
-* CCPP: UCI's zip (``294/combined+cycle+power+plant.zip``) holds only
-  ``Folds5x2_pp.xlsx`` and ``.ods`` workbooks, no CSV, and flexpoison does not
-  read spreadsheets. So CCPP is never downloaded: without a local copy the
-  loader raises :class:`DataError` explaining how to provide the CSV.
-
-Parsing is strict: a wrong header, a row with the wrong number of fields, a
-value that is not a number, or a truncated file raises :class:`DataError`
-naming the file, the line and the problem. A data set is returned whole or not
-at all.
+Parsing is strict: a wrong header, a row with the wrong number of fields, a value that
+is not a number, or a truncated file raises :class:`DataError` naming the file, the
+line and the problem. A data set is returned whole or not at all.
 """
 
 from __future__ import annotations
