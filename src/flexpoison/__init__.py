@@ -10,50 +10,29 @@ around the clean data's centre.
 ...                            alpha=0.5, n_points=50, random_state=0)  # doctest: +SKIP
 >>> result = attack.generate(X_train, y_train)  # doctest: +SKIP
 
-``estimator`` is an unfitted scikit-learn estimator of the victims' registry,
-:data:`flexpoison.models.REGISTRY` (``flexpoison.models.MODEL_NAMES`` lists them).
+``estimator`` is an unfitted scikit-learn estimator of :data:`flexpoison.models.REGISTRY`.
 
-Conventions (one everywhere)
-----------------------------
-* Clean training set: n rows x_i with targets y_i, d features; m poison rows
-  (x_p, y_p); the poisoning rate is m / n.
-* x_c is the mean of the clean training features, σ their per-feature (population)
-  standard deviation; the feasible box is x_c ± n_sigma·σ per feature (default 3σ),
-  intersected with the user's bounds (:mod:`flexpoison.attack.box`).
-* C = ‖x_p − x_c‖²; E is the goal's effect (E_I = ‖θ_p − θ_t‖², E_A = ‖θ_p − θ₀‖², or
-  E_L the victim's mean loss), which the attacker lowers (integrity) or raises
-  (availability) (:mod:`flexpoison.attack.goals`).
-* α ∈ [0, 1]: 0 is all effect, 1 all concealment. By default (``trade_off="share"``)
-  α is the share of the unconcealed (α = 0) attack's effect given up for concealment,
-  after every point (:mod:`flexpoison.attack.search`); ``trade_off="paper"`` minimises the paper's
-  W = α·C + (1 − α)·E_I (integrity) or W = α·C − (1 − α)·E (availability).
-* A result's ``progress`` is how far E moved (integrity: the share of the way from θ₀
-  to θ_t closed); ``warnings`` (also :class:`FlexPoisonWarning`) say when it is under
-  1 %, negative, or most points stopped at ``max_iter`` (:mod:`flexpoison.attack.result`).
-* θ₀ is the victim trained on the clean rows, θ_p on clean + poison rows, both with
-  scikit-learn's own objective scaling; θ is flat (w_1, …, w_d, b), class rows in
-  sorted label order for K ≥ 3 classes (:mod:`flexpoison.models`). For a pipeline
-  victim (a scaler, then the model) θ is the pipeline's linear function of the raw
-  features, in the user's units (:mod:`flexpoison.scalers`).
-* Target presets: ``flip-top``, ``negate``, ``swap:A,B``, ``predict:v@x*``
-  (:mod:`flexpoison.attack.goals`).
+Conventions, one everywhere (the documentation's maths page states them in full):
+n clean rows, d features, m poison rows, rate m / n ≤ 1; x_c and σ the clean features'
+mean and population standard deviation; the feasible box x_c ± n_sigma·σ (default 3σ)
+∩ the user's bounds (:mod:`~flexpoison.attack.box`); C = ‖x_p − x_c‖²; E the goal's
+effect (E_I = ‖θ_p − θ_t‖², E_A = ‖θ_p − θ₀‖², E_L the mean loss), lowered for
+integrity, raised for availability (:mod:`~flexpoison.attack.goals`); α ∈ [0, 1], by
+default the share of the α = 0 attack's effect given up for concealment
+(``trade_off="paper"``: the paper's W = α·C ± (1 − α)·E; :mod:`~flexpoison.attack.search`);
+θ₀ / θ_p the victim trained on the clean / clean + poison rows with scikit-learn's own
+objective, flat (w_1, …, w_d, b), class rows in sorted label order for K ≥ 3
+(:mod:`~flexpoison.models`), for a pipeline in the user's units
+(:mod:`~flexpoison.scalers`). A result's ``progress`` says how far E moved and its
+``warnings`` when not to trust it (:mod:`~flexpoison.attack.result`).
 
-Limits (the same in the library and in every command; :mod:`flexpoison._validation`)
-------------------------------------------------------------------------------------
-* at most one poison row per clean training row: rate = m / n ≤ 1;
-* an experiment (a command) needs at least 10 training rows and 5 test rows;
-* every number the attack squares — features, responses, the box, a candidate row —
-  must stay within ±1e150 (their sums of squares overflow float64 near 1e154);
-  larger data are refused with the advice to rescale;
-* a feature must vary by more than float64's precision around its mean, or not at all:
-  a constant feature (a one-hot level absent from the rows) is frozen at its value by
-  the σ box, and free within the user's finite bounds.
-
-Errors are :class:`FlexPoisonError` subclasses with a message naming the argument:
-:class:`InvalidInputError`, :class:`UnsupportedEstimatorError`,
-:class:`SingularHessianError` (the model is not unique, with the reason: collinear
-features, too few rows, or a scale float64 cannot resolve) and
-:class:`ConvergenceError`.
+Limits, the same in the library and every command (:mod:`flexpoison._validation`): a
+command's split needs 10 training and 5 test rows; every number the attack squares
+stays within ±1e150; a feature varies by more than float64's precision or not at all (a
+constant feature is frozen by the σ box, free within finite user bounds). Errors are
+:class:`FlexPoisonError` subclasses naming the argument: :class:`InvalidInputError`,
+:class:`UnsupportedEstimatorError`, :class:`SingularHessianError` (the model is not
+unique) and :class:`ConvergenceError`.
 
 Layers, top to bottom (imports point only downward): ``cli`` → ``reporting`` →
 ``sweeps`` → ``experiments`` → ``data``, ``defences`` → ``attack`` → ``models``
