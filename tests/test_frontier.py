@@ -419,16 +419,23 @@ def test_cli_constraints_hold_for_every_attack_that_optimises(tmp_path, cheap_fi
     out = tmp_path / "out"
     result = CliRunner().invoke(frontier_command, [
         "--data", str(path), "--target-column", "y", "--model", "ridge", "--rate", "0.05",
-        "--alphas", "0,0.5", "--max-iter", "5", "--integer", "count", "--frozen", "code",
+        "--alphas", "0,0.5", "--max-iter", "5", "--integer", "0", "--frozen", "code",
         "--one-hot", "g0,g1", "--bounds", str(bounds), "--within-range", "--quiet",
         "--out", str(out)])
     assert result.exit_code == 0, result.output
     for name in ("flexible_alpha0", "flexible_alpha0.5", "unconcealed"):
         with open(out / f"poison_{name}.csv", newline="") as handle:
-            _check_rows(list(csv.DictReader(handle)), frame, 0.5)
+            rows = list(csv.DictReader(handle))
+        _check_rows(rows, frame, 0.5)
+    with open(out / "poison_random_clone.csv", newline="") as handle:
+        clones = [[float(row[c]) for c in frame.columns] for row in csv.DictReader(handle)]
+    assert all(clone in frame.to_numpy().tolist() for clone in clones)  # copied exactly
     settings = json.loads((out / "frontier.json").read_text())["settings"]
     assert settings["constraints"]["bounds"] == {"x": [None, 0.5]}
     assert settings["constraints"]["within_range"] is True
+    # columns by name, as the user reads them, however they were given (0: 'count')
+    assert settings["constraints"]["integer_features"] == ["count"]
+    assert settings["constraints"]["frozen_features"] == ["code"]
     # a bounds file naming the target is refused, naming it
     bounds.write_text("[bounds]\ny = [0, 1]\n")
     refused = CliRunner().invoke(frontier_command, [

@@ -70,7 +70,7 @@ from .._validation import check_fraction, check_positive
 from ..attack import Goal, TradeOff, goal_from_name
 from ..attack.baselines import label_flip, random_clone, unconcealed
 from ..attack.defaults import DEFAULT_MAX_ITER, DEFAULT_TOL
-from ..attack.specs import Specs, feature_indices
+from ..attack.specs import Specs, as_recorded, feature_indices
 from ..data import Dataset, load_dataset
 from ..defences import Sanitizer
 from ..errors import InvalidInputError
@@ -197,10 +197,14 @@ class FrontierResult:
     x_mean: np.ndarray | None = field(default=None, repr=False)  # the standardisation:
     x_scale: np.ndarray | None = field(default=None, repr=False)  # x = z·scale + mean
     integer_columns: tuple[int, ...] = ()  # integer and one-hot features (constraints)
+    X_data: np.ndarray | None = field(default=None, repr=False)  # the data's rows, its units
+    frozen_columns: tuple[int, ...] = ()  # frozen features (constraints)
 
     def poison_in_data_units(self, point: AttackPoint) -> np.ndarray:
         """``point.X_poison`` (standardised) back in the data set's units; integer and
-        one-hot features (constraints) as the integers they are."""
+        one-hot features (constraints) as the integers they are, and the data's own
+        values (a cloned row's, a frozen feature's) exactly as the data holds them
+        (:func:`~flexpoison.attack.specs.as_recorded`)."""
         if self.x_mean is None:
             raise InvalidInputError(
                 "this frontier result does not carry its "
@@ -209,6 +213,8 @@ class FrontierResult:
         X = point.X_poison * self.x_scale + self.x_mean
         columns = list(self.integer_columns)
         X[:, columns] = np.round(X[:, columns])
+        if self.X_data is not None:
+            X = as_recorded(X, self.X_data, self.frozen_columns)
         return X
 
     def rows_for(self, sanitizer: str) -> list[FrontierRow]:
@@ -520,6 +526,8 @@ def run_frontier(
         x_mean=scaler.mean_.copy(),
         x_scale=scaler.scale_.copy(),
         integer_columns=_integer_columns(given, X.shape[1], names),
+        X_data=dataset.X,
+        frozen_columns=tuple(limits["frozen_features"] or ()),
     )
 
 
