@@ -12,7 +12,13 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import make_regression
-from flexpoison.attack.ranges import RANGE_SHARE, RangeWarning, excursions, range_warning
+from flexpoison.attack.ranges import (
+    RANGE_SHARE,
+    Excursion,
+    RangeWarning,
+    excursions,
+    range_warning,
+)
 from flexpoison.cli import main
 from flexpoison.cli.attack import attack as attack_command
 from flexpoison.cli.common import WARNING_WIDTH, bounding_options, shorten
@@ -54,6 +60,10 @@ def test_fires_on_a_genuine_excursion_and_shows_the_difference():
     assert "in 2 columns" in text and "the 3σ box allows it" in text
     assert "'sex' -0.5 < min 0 (+50% of its range)" in text
     assert "'bmi' 31.01 > max 30 (+5% of its range)" in text
+    # the worst column comes first, so a line cut short still names it
+    assert text.startswith("poison rows leave the clean rows' range in 2 columns: 'sex' -0.5 <")
+    # a rounded -0.0 reads 0, as the data's zero does
+    assert Excursion(0, -0.0, 1.0, 3.0).describe(["religious"]).startswith("'religious' 0 <")
 
 
 def test_sides_the_user_bounded_and_skipped_features_stay_silent():
@@ -161,6 +171,26 @@ def test_frontier_warns_in_the_file_s_columns_and_units_naming_only_its_options(
     page = (out / "frontier.html").read_text()
     assert "feature 0" not in page and "--within-range" not in page
 
+
+
+def test_frontier_gives_the_range_warnings_of_its_alpha_grid_one_line(
+    scaled_csv, tmp_path, monkeypatch
+):
+    """An α grid leaves the range in the same columns at shrinking distances: one line
+    says how many attacks do, and the worst of them, not one line per α."""
+    monkeypatch.setattr(
+        frontier_files, "figures_for", lambda result: {"frontier_overview.png": PNG_MAGIC}
+    )
+    out = tmp_path / "f"
+    result = invoke("frontier", scaled_csv, out, "--alphas", "0,0.1,0.2", "--quiet")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "frontier.json").read_text())
+    warned = [a for a in summary["attacks"] if any("range" in w for w in a["warnings"])]
+    assert len(warned) >= 2  # else this test tests nothing
+    (line,) = [x for x in warning_lines(result.output) if "clean range" in x]
+    n = len(summary["attacks"])
+    assert line.startswith(f"warning: {len(warned)} of {n} attacks leave the clean range, worst")
+    assert len(line) <= WARNING_WIDTH and line.endswith("(in full: frontier.json)")
 
 def test_attack_warning_names_its_own_bounding_options(scaled_csv, tmp_path):
     result = invoke("attack", scaled_csv, tmp_path / "a", "--alpha", "0")

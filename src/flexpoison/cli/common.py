@@ -168,6 +168,31 @@ def echo_warning(message: str, where: str, label: str = "") -> None:
     click.echo(line, err=True)
 
 
+def echo_labelled_warnings(labelled: Sequence[tuple[str, str]], where: str, attacks: int) -> None:
+    """The ``warning:`` lines of several attacks (``labelled``: (label, message) pairs,
+    of ``attacks`` attacks in all), each as :func:`echo_warning` prints it, but with the
+    range warnings of two or more attacks in one line: how many attacks leave the clean
+    range, the worst excursion of them all and the command's bounding options (the
+    attacks of an α grid tend to share one, the same columns at shrinking distances)."""
+    from ..attack.ranges import RangeWarning
+
+    ranged = [(label, w) for label, w in labelled if isinstance(w, RangeWarning)]
+    for label, message in labelled:
+        if len(ranged) < 2 or not isinstance(message, RangeWarning):
+            echo_warning(message, where, f"{label}: " if label else "")
+    if len(ranged) < 2:
+        return
+    label, worst = max(ranged, key=lambda pair: pair[1].excursions[0].excess)
+    options = bounding_options(click.get_current_context().command)
+    fix = f"; bound them: {', '.join(options)}" if options else ""
+    tail = f" (in full: {where})"
+    line = (
+        f"warning: {len(ranged)} of {attacks} attacks leave the clean range, worst {label}: "
+        f"{worst.excursions[0].describe(worst.names, short=True)}{fix}"
+    )
+    click.echo(shorten(line, WARNING_WIDTH - len(tail), " …") + tail, err=True)
+
+
 def _sep(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """``--sep`` as one character, by the library's rule (:func:`flexpoison.data.check_sep`)."""
     if value is None:
@@ -318,6 +343,7 @@ __all__ = [
     "shorten",
     "bounding_options",
     "echo_warning",
+    "echo_labelled_warnings",
     "data_options",
     "check_data_options",
     "read_data",

@@ -181,8 +181,8 @@ def sweep(
         click.echo(f"  all already in {store}")
     if report.warned:  # even with --quiet, as every command's warnings
         click.echo(
-            f"warning: {len(report.warned)} of {report.done} done runs carry warnings, "
-            f"stored in {store}; 'flexpoison sweep {file} --out {out} --status' lists them",
+            f"warning: {len(report.warned)} of {report.done} done runs carry warnings; the "
+            f"same command with --status lists them (in full: {store})",
             err=True,
         )
     if result.failed_total:
