@@ -1223,6 +1223,12 @@ def test_a_csv_data_set_takes_the_attack_constraints(tmp_path, monkeypatch):
         assert np.allclose(rows[:, 0], np.round(rows[:, 0])) and np.all(rows[:, 0] >= 2 - 1e-9)
         assert np.all(rows[:, 0] <= 7 + 1e-9) and np.allclose(rows[:, 2] + rows[:, 3], 1)
         assert set(np.round(rows[:, 1], 9)) <= {1.0, 2.0} and np.all(rows[:, 4] <= 0.5 + 1e-9)
+    # columns by position in the file's header (as --integer 0) are named: the same runs
+    by_position = CONSTRAINED.replace('["count"]', "[0]").replace('["code"]', "[1]")
+    by_position = by_position.replace('[["g0", "g1"]]', '[[2, "g1"]]')
+    assert by_position.startswith('integer = [0], frozen = [1], one_hot = [[2, "g1"]], bounds')
+    positional = sw.load_sweep(constrained_sweep(tmp_path / "", entry=by_position))
+    assert [r.run_id for r in positional.runs] == [r.run_id for r in sweep.runs]
     # without constraints the runs keep the ids they had
     plain = sw.load_sweep(constrained_sweep(tmp_path / "", entry='name = "c"'))
     assert "constraints" not in plain.runs[0].settings["data"]
@@ -1236,7 +1242,11 @@ def test_a_csv_data_set_takes_the_attack_constraints(tmp_path, monkeypatch):
         ('frozen = ["y"]', "frozen: 'y' is the target column, not a feature"),
         ("bounds = { z = [0, 1] }", "bounds: no feature column 'z' in the data"),
         ("bounds = { x = [1, 0] }", "bounds: feature 4 ('x'): expected lower <= upper"),
-        ('integer = ["x"]', "integer: feature 4 ('x') holds"),
+        ('integer = ["x"]', "integer: feature 4 ('x') holds -0.436435"),
+        ('integer = ["x"]', "at line 2 of c.csv (and 39 more rows), not an integer"),
+        ("integer = [6]", "integer: column position 6 is beyond the data file's 6 columns"),
+        ("frozen = [5]", "frozen: 'y' is the target column, not a feature"),
+        ("integer = [-1]", "integer: expected a string, got an integer (-1)"),
         ('integer = "count"', "integer: expected a non-empty array of column names"),
         ('one_hot = [["count", "code"]]', "one_hot: group 0: feature 0 ('count') holds 2 in"),
         ("within_range = 1", "within_range: expected true or false"),

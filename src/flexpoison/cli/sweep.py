@@ -15,6 +15,7 @@ import click
 from .. import models
 from .._validation import MAX_RATE
 from ..data.loaders import DATASETS
+from ..scalers import FIXED_SCALER, REFITTED_SCALER
 from ..sweeps.spec import MAX_RUNS
 from .common import CONTEXT, QUIET, WARNING_WIDTH, echo_wrapped, shorten, user_errors
 
@@ -37,7 +38,14 @@ HELP = """Run the grid of a sweep FILE (TOML), resumably, into DIR/results.sqlit
     A data set is a built-in name ({builtin}) or your own CSV file, a table
     {{ path = "FILE.csv", target = "COL" }} (optional: sep, task, name; the path relative
     to FILE's folder) read as 'flexpoison attack --data' reads it, up front; its runs
-    name it NAME@HASH, the file's stem and the start of its SHA-256.
+    name it NAME@HASH, the file's stem and the start of its SHA-256. The table also
+    takes the constraints of 'flexpoison attack', in the file's units: integer =
+    ["age"], frozen = ["sex"], one_hot = [["a", "b"]] (columns by name, or by 0-based
+    position in the file's header), round_fractional = true, within_range = true, and
+    bounds = {{ age = [18, 90] }} (by name).
+
+    Each run splits its data set 70/30 with its seed and standardises the features
+    with {scaler}. Not the victim of {refitted}.
 
     \b
     Example sweep file:
@@ -63,6 +71,8 @@ HELP = """Run the grid of a sweep FILE (TOML), resumably, into DIR/results.sqlit
     max_rate=MAX_RATE,
     limit=f"{MAX_RUNS:,}",
     builtin=", ".join(DATASETS),
+    scaler=FIXED_SCALER,
+    refitted=REFITTED_SCALER,
 )
 
 
