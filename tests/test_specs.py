@@ -129,3 +129,14 @@ def test_as_recorded_restores_the_datas_values_and_keeps_the_attacks():
     assert frozen[:, 1].tolist() == [0.0, 1.0]
     assert np.array_equal(frozen[:, [0, 2]], chosen[:, [0, 2]])
     assert as_recorded(np.empty((0, 3)), X).shape == (0, 3)
+
+
+def test_a_warning_points_at_the_line_that_called_generate(diabetes):
+    """The FlexPoisonWarning a user sees names their own line, not flexpoison's
+    internals (generate runs inside a BLAS-thread wrapper)."""
+    X, y = diabetes
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _attack(alpha=0.0).generate(X, y)
+    raised = [w for w in caught if issubclass(w.category, FlexPoisonWarning)]
+    assert raised and {w.filename for w in raised} == {__file__}
