@@ -91,6 +91,41 @@ def test_calibrated_sanitizers_remove_about_their_share_of_clean_rows(regression
     assert regression_result.row("clean", "trim").clean_removed == 0  # keeps n rows
 
 
+
+@pytest.mark.parametrize("which", ["regression", "classification"])
+def test_damage_left_is_given_only_where_the_attack_outdid_the_sanitizer_alone(
+    which, regression_result, classification_result
+):
+    """damage_left is (E_s − E_clean) / (E_none − E_clean) where the attack moved E
+    further than the sanitizer alone moves it on clean rows, and None elsewhere."""
+    result = regression_result if which == "regression" else classification_result
+    e0 = result.effect_clean
+    given = withheld = 0
+    for p in result.attacks:
+        span = abs(result.row(p.attack, "none", p.alpha).effect - e0)
+        for name in result.settings.sanitizers:
+            row = result.row(p.attack, name, p.alpha)
+            alone = abs(result.row("clean", name).effect - e0)
+            if span > alone and span > 1e-12 * max(1.0, abs(e0)):
+                given += 1
+                none = result.row(p.attack, "none", p.alpha).effect
+                assert row.damage_left == pytest.approx((row.effect - e0) / (none - e0))
+            else:
+                withheld += 1
+                assert row.damage_left is None, (p.label, name)
+    assert given and withheld  # both cases occur here
+
+
+def test_within_noise_withholds_the_ratio_on_a_sanitizer_that_moves_e_more():
+    from flexpoison.experiments.pipeline import Screened
+
+    def row(name, effect, left):
+        return Screened(name, 5, 0, 0.0, 0, 0.0, effect, 1.0, left)
+
+    rows = [row("none", 0.9, 1.0), row("a", 0.95, 1.5), row("b", 0.92, 0.2)]
+    kept = fr.within_noise(rows, 1.0, {"none": 0.0, "a": 0.2, "b": 0.05})
+    assert [r.damage_left for r in kept] == [1.0, None, 0.2]
+
 @pytest.mark.parametrize("which", ["regression", "classification"])
 def test_no_sanitizer_reproduces_the_engines_own_effect(which, regression_result,
                                                          classification_result):
