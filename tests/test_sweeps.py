@@ -1244,6 +1244,7 @@ def test_a_csv_data_set_takes_the_attack_constraints(tmp_path, monkeypatch):
         ("bounds = { x = [1, 0] }", "bounds: feature 4 ('x'): expected lower <= upper"),
         ('integer = ["x"]', "integer: feature 4 ('x') holds -0.436435"),
         ('integer = ["x"]', "at line 2 of c.csv (and 39 more rows), not an integer"),
+        ('integer = ["x"]', "drop it from integer, or add round_fractional = true to round"),
         ("integer = [6]", "integer: column position 6 is beyond the data file's 6 columns"),
         ("frozen = [5]", "frozen: 'y' is the target column, not a feature"),
         ("integer = [-1]", "integer: expected a string, got an integer (-1)"),

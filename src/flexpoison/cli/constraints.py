@@ -182,6 +182,8 @@ def constraints_from(table, dataset, params: dict) -> Specs:
                 where=(lambda row: f"row {row}")
                 if table is None
                 else (lambda row: f"line {table.lines[row]} of {table.path.name}"),
+                remedy="drop it from --integer, or add --round-fractional to round the poison "
+                "rows there all the same",
             )
     if params["frozen"] is not None:
         found["frozen_features"] = _columns("--frozen", params["frozen"], columns, target, features)

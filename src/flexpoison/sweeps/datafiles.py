@@ -292,16 +292,17 @@ def check_columns(
     if specs.integer_features and not specs.round_fractional:
         columns = [features.index(name) for name in specs.integer_features]
         try:
-            check_integers(dataset.X, columns, features, where)
+            check_integers(
+                dataset.X,
+                columns,
+                features,
+                where,
+                remedy="drop it from integer, or add round_fractional = true to round the "
+                "poison rows there all the same",
+            )
         except InvalidInputError as exc:
             raise InvalidInputError(
-                "integer: "
-                + str(exc)
-                .removeprefix("integer_features: ")
-                .replace(
-                    "round_fractional=True; --round-fractional on the command line",
-                    "round_fractional = true",
-                )
+                "integer: " + str(exc).removeprefix("integer_features: ")
             ) from None
 
 
