@@ -127,7 +127,7 @@ class Constraints:
         out = np.array(x, dtype=float)
         j = self.integer
         rounded = np.floor(self._data(out[j], j) + 0.5)
-        out[j] = self._attack(np.clip(rounded, self.integer_lower, self.integer_upper), j)
+        out[j] = self._attack(np.clip(rounded, self.integer_lower, self.integer_upper) + 0.0, j)
         for group in self.groups:
             c = group.columns
             out[c] = self._attack(group.nearest(self._data(out[c], c)), c)
@@ -140,7 +140,7 @@ class Constraints:
         for k, j in enumerate(self.integer):
             lo, hi = self.integer_lower[k], self.integer_upper[k]
             v = float(self._data(x[j], j))
-            values = np.unique(np.clip([np.floor(v), np.ceil(v)], lo, hi))
+            values = np.unique(np.clip([np.floor(v), np.ceil(v)], lo, hi)) + 0.0  # not -0.0
             out.append((np.array([j]), self._attack(values, j)[:, None]))
         out.extend((g.columns, self._attack(g.choices, g.columns)) for g in self.groups)
         return out
