@@ -100,6 +100,8 @@ def test_brief_is_one_short_line_naming_the_worst_column_and_the_options():
         "bound them: --within-range, --bounds"
     )
     assert "bound them" not in text.brief(())
+    # the short form, when a long column name leaves no room for the options
+    assert text.brief((), short=True) == "2 columns leave the clean range, worst 'sex' 2 > max 1 (+100%)"
     one = range_warning(P[:1], X, 3.0, names=["sex", "bmi"])
     assert one is not None and one.brief(()).startswith("1 column leaves the clean range")
 
@@ -109,6 +111,29 @@ def test_shorten_cuts_at_a_clause_and_keeps_the_tail():
     short = shorten(line, WARNING_WIDTH, " … (in full: x.json)")
     assert len(short) <= WARNING_WIDTH and short.endswith("of a long message … (in full: x.json)")
     assert shorten("warning: short", WARNING_WIDTH, " …") == "warning: short"
+    # at a word: the head keeps what the first clause says (--status's range warnings)
+    words = shorten("a: " + "word " * 40, 30, " …", at_clause=False)
+    assert words == "a: word word word word word …"
+
+
+def test_a_range_warning_line_keeps_the_options_before_the_percentage(monkeypatch):
+    """The line gives up "of its range" before it gives up an option to bound with."""
+    import click
+
+    from flexpoison.cli import common
+
+    X = clean_rows()
+    P = X[:3].copy()
+    P[0, 0] = 2.0
+    name = "household_income_in_dollars"  # 27 characters: the long form does not fit
+    warning = range_warning(P, X, 3.0, names=[name, "bmi"])
+    said = []
+    monkeypatch.setattr(common, "bounding_options", lambda command: ("--within-range", "--bounds"))
+    monkeypatch.setattr(click, "get_current_context", lambda: click.Context(click.Command("x")))
+    monkeypatch.setattr(click, "echo", lambda line, err=False: said.append(line))
+    common.echo_warning(warning, "summary.json")
+    (line,) = said
+    assert len(line) <= WARNING_WIDTH and "(+100%); bound them: --within-range, --bounds" in line
 
 
 # ---------------------------------------------------------------- command line

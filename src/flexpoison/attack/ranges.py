@@ -162,11 +162,12 @@ class RangeWarning(str):
             found = tuple(e.in_units(mean[e.feature], scale[e.feature]) for e in found)
         return RangeWarning(found, self.n_sigma, self.names if names is None else names)
 
-    def brief(self, options: Sequence[str] = ()) -> str:
-        """One short line: the count, the worst column and, if a command has options
-        that bound the poison rows, those ``options``."""
+    def brief(self, options: Sequence[str] = (), short: bool = False) -> str:
+        """One short line: the count, the worst column (``short``: its excess as a bare
+        percentage) and, if a command has options that bound the poison rows, those
+        ``options``."""
         fix = f"; bound them: {', '.join(options)}" if options else ""
-        worst = self.excursions[0].describe(self.names)
+        worst = self.excursions[0].describe(self.names, short)
         count = _count(self.excursions)
         verb = "leaves" if count.startswith("1 ") else "leave"
         return f"{count} {verb} the clean range, worst {worst}{fix}"

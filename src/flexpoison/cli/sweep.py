@@ -251,7 +251,8 @@ def _print_status(grid, report, out: Path) -> None:
         for run_id, label, warnings in report.warned[:STATUS_WARNED]:
             more = f" (+{len(warnings) - 1} more)" if len(warnings) > 1 else ""
             line = f"  {run_id}  {label}: {warnings[0]}"
-            click.echo(shorten(line, WARNING_WIDTH - len(more), " …") + more)
+            # cut at a word: the head of a range warning names its worst column
+            click.echo(shorten(line, WARNING_WIDTH - len(more), " …", at_clause=False) + more)
         if len(report.warned) > STATUS_WARNED:
             click.echo(f"  … and {len(report.warned) - STATUS_WARNED} more runs")
     if report.failures:
