@@ -187,10 +187,10 @@ def echo_labelled_warnings(labelled: Sequence[tuple[str, str]], where: str, atta
     label, worst = max(ranged, key=lambda pair: pair[1].excursions[0].excess)
     options = bounding_options(click.get_current_context().command)
     fix = f"; bound them: {', '.join(options)}" if options else ""
-    lines = [
-        f"warning: {len(ranged)} of {attacks} attacks leave the clean range, worst {label}: "
+    lines = [  # longest first: "of N", "of its range" go before an option does
+        f"warning: {len(ranged)}{of} attacks leave the clean range, worst {label}: "
         f"{worst.excursions[0].describe(worst.names, short)}{fix}"
-        for short in (False, True)
+        for of, short in ((f" of {attacks}", False), (f" of {attacks}", True), ("", True))
     ]
     click.echo(_fitted(lines, f" (in full: {where})"), err=True)
 
