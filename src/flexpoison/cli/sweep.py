@@ -17,7 +17,7 @@ from .._validation import MAX_RATE
 from ..data.loaders import DATASETS
 from ..scalers import FIXED_SCALER, REFITTED_SCALER
 from ..sweeps.spec import MAX_RUNS
-from .common import CONTEXT, QUIET, WARNING_WIDTH, echo_wrapped, shorten, user_errors
+from .common import CONTEXT, QUIET, WIDTH, echo_wrapped, shorten, user_errors
 
 #: Runs with warnings that --status lists at most (the store holds them all).
 STATUS_WARNED = 20
@@ -249,10 +249,10 @@ def _print_status(grid, report, out: Path) -> None:
             "result 'warnings'):"
         )
         for run_id, label, warnings in report.warned[:STATUS_WARNED]:
-            more = f" (+{len(warnings) - 1} more)" if len(warnings) > 1 else ""
-            line = f"  {run_id}  {label}: {warnings[0]}"
-            # cut at a word: the head of a range warning names its worst column
-            click.echo(shorten(line, WARNING_WIDTH - len(more), " …", at_clause=False) + more)
+            more = f" ({len(warnings)} warnings)" if len(warnings) > 1 else ""
+            click.echo(f"  {run_id}  {label}{more}:")
+            # its first warning, cut at a word: a range warning's head names its worst column
+            click.echo(shorten(f"    {warnings[0]}", WIDTH, " …", at_clause=False))
         if len(report.warned) > STATUS_WARNED:
             click.echo(f"  … and {len(report.warned) - STATUS_WARNED} more runs")
     if report.failures:
