@@ -100,13 +100,14 @@ def test_damage_left_is_given_only_where_the_attack_outdid_the_sanitizer_alone(
     further than the sanitizer alone moves it on clean rows, and None elsewhere."""
     result = regression_result if which == "regression" else classification_result
     e0 = result.effect_clean
+    sign = 1.0 if result.settings.higher_is_damage else -1.0
     given = withheld = 0
     for p in result.attacks:
-        span = abs(result.row(p.attack, "none", p.alpha).effect - e0)
+        damage = sign * (result.row(p.attack, "none", p.alpha).effect - e0)
         for name in result.settings.sanitizers:
             row = result.row(p.attack, name, p.alpha)
             alone = abs(result.row("clean", name).effect - e0)
-            if span > alone and span > 1e-12 * max(1.0, abs(e0)):
+            if damage > alone and damage > 1e-12 * max(1.0, abs(e0)):
                 given += 1
                 none = result.row(p.attack, "none", p.alpha).effect
                 assert row.damage_left == pytest.approx((row.effect - e0) / (none - e0))
@@ -123,8 +124,12 @@ def test_within_noise_withholds_the_ratio_on_a_sanitizer_that_moves_e_more():
         return Screened(name, 5, 0, 0.0, 0, 0.0, effect, 1.0, left)
 
     rows = [row("none", 0.9, 1.0), row("a", 0.95, 1.5), row("b", 0.92, 0.2)]
-    kept = fr.within_noise(rows, 1.0, {"none": 0.0, "a": 0.2, "b": 0.05})
+    shift = {"none": 0.0, "a": 0.2, "b": 0.05}
+    kept = fr.within_noise(rows, 1.0, shift, higher_is_damage=False)  # E_I: lower is damage
     assert [r.damage_left for r in kept] == [1.0, None, 0.2]
+    # the same move of E the wrong way is no damage: no share of it is left
+    wrong = fr.within_noise(rows, 1.0, shift, higher_is_damage=True)
+    assert [r.damage_left for r in wrong] == [None, None, None]
 
 @pytest.mark.parametrize("which", ["regression", "classification"])
 def test_no_sanitizer_reproduces_the_engines_own_effect(which, regression_result,

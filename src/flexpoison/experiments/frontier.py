@@ -23,9 +23,9 @@ training set through every sanitizer of :mod:`flexpoison.defences` and measures
 
 * **test metric** — test MSE (regression) or accuracy (classification) of that refit;
 * **damage left** — (E_s − E_clean) / (E_none − E_clean): the share of the attack's
-  change of E that survives the sanitizer s; None where the attack moved E no further
-  than s alone moves it on the clean rows (:func:`within_noise`), where the ratio would
-  measure the sanitizer.
+  change of E that survives the sanitizer s; None where the attack did less damage than
+  s alone moves E on the clean rows, or none (:func:`within_noise`), where the ratio
+  would measure the sanitizer.
 
 Sanitizer ``"none"`` (keep every row) is the reference: its effect is the attack's own
 effect. A pseudo-attack ``"clean"`` (no poison at all) shows what each sanitizer does
@@ -487,7 +487,7 @@ def run_frontier(
         screened = experiment.screen(point.X_poison, point.y_poison, chosen, effect_clean)
         if point is clean_point:
             shift = {s.sanitizer: abs(s.effect - effect_clean) for s in screened}
-        for s in within_noise(screened, effect_clean, shift):
+        for s in within_noise(screened, effect_clean, shift, goal.higher_is_damage):
             rows.append(FrontierRow(attack=point.attack, alpha=point.alpha, **vars(s)))
 
     settings_out = FrontierSettings(
@@ -540,22 +540,27 @@ def run_frontier(
 
 
 def within_noise(
-    screened: Sequence[Screened], effect_clean: float, shift: dict[str, float]
+    screened: Sequence[Screened],
+    effect_clean: float,
+    shift: dict[str, float],
+    higher_is_damage: bool,
 ) -> list[Screened]:
     """``screened`` (one attack's rows, ``"none"`` first) with ``damage_left`` None on
-    each sanitizer s where the attack moved E no further than s alone moves it on the
-    clean rows,
+    each sanitizer s where the attack's damage, its change of E in the goal's direction,
 
-        |E_none − E_clean| ≤ |E_clean,s − E_clean|      (``shift[s]``),
+        D = ±(E_none − E_clean)      (+ when higher E is more damage),
 
-    as at α near 1 or for a random clone: the ratio (E_s − E_clean) / (E_none − E_clean)
-    then measures the sanitizer, not the attack (on statsmodels' fair data, α = 0.9
+    is no larger than what s alone does to E on the clean rows,
+    D ≤ |E_clean,s − E_clean| (``shift[s]``): at α near 1, for a random clone, or when
+    the attack moved E the wrong way (D < 0), the ratio (E_s − E_clean) / (E_none −
+    E_clean) measures the sanitizer, not the attack (on statsmodels' fair data, α = 0.9
     moved E_I by 0.060 where IsolationForest alone moves it by 0.071: the ratio read
     1.56, "more damage than without a sanitizer")."""
-    span = abs(screened[0].effect - effect_clean)
+    damage = screened[0].effect - effect_clean
+    damage = damage if higher_is_damage else -damage
     return [
         replace(s, damage_left=None)
-        if s.damage_left is not None and span <= shift.get(s.sanitizer, 0.0)
+        if s.damage_left is not None and damage <= shift.get(s.sanitizer, 0.0)
         else s
         for s in screened
     ]
