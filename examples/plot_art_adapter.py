@@ -17,6 +17,7 @@ its progress and warnings. ART is an optional dependency:
 # ----------------------------------------------------------
 # ART works in float32 with one-hot labels; the wrapper need not be fitted (the
 # attack reads only its hyper-parameters).
+import textwrap
 import warnings
 
 import numpy as np
@@ -65,10 +66,13 @@ print(
 )
 before, after = result.effect_clean, result.effect_final
 print(f"mean training loss E_L: {before:.4f} -> {after:.4f}")
-print(f"warnings: {list(result.warnings) or 'none'}")
-print(
-    "raised as FlexPoisonWarning:", [str(w.message) for w in caught] or "none"
-)
+# each warning cut to two lines here (in full: result.warnings), and raised too
+for message in result.warnings or ["none"]:
+    short = textwrap.shorten(message, 170, placeholder=" …")
+    print(textwrap.fill(f"warning: {short}", 88, subsequent_indent="  "))
+raised = [str(w.message) for w in caught]
+assert raised == list(result.warnings)
+print(f"raised as FlexPoisonWarning: the same {len(raised)}")
 
 # %%
 # Train on the poisoned set and compare

@@ -18,6 +18,7 @@ Last, it shows what α = 0.5 trades away for rows that are harder to spot.
 # Any CSV file with a header row works: one target column, every other column a
 # numeric feature.
 import tempfile
+import textwrap
 import warnings
 from pathlib import Path
 
@@ -85,10 +86,13 @@ print(
 before, after = result.effect_clean, result.effect_final
 print(f"E_I = ||θ_p − θ_t||²: {before:.4g} -> {after:.4g}")
 print(f"progress: {result.progress:.1%} of the way from θ₀ to θ_t")
-print("warnings:", list(result.warnings) or "none")
-print(
-    "raised as FlexPoisonWarning:", [str(w.message) for w in caught] or "none"
-)
+# each warning cut to two lines here (in full: result.warnings), and raised too
+for message in result.warnings or ["none"]:
+    short = textwrap.shorten(message, 170, placeholder=" …")
+    print(textwrap.fill(f"warning: {short}", 88, subsequent_indent="  "))
+raised = [str(w.message) for w in caught]
+assert raised == list(result.warnings)
+print(f"raised as FlexPoisonWarning: the same {len(raised)}")
 
 # %%
 # The progress and the warnings are the attack's own verdict: a result under 1 % of
@@ -117,7 +121,8 @@ for q, p in enumerate(result.points[:6]):
 # -------------------------------------
 # ``X_poison`` has the units of the input: ages in years, blood pressure in mm Hg. The
 # attack is continuous, so ``sex`` (1 or 2 in the file) comes back as a real number —
-# give ``bounds`` or round it yourself.
+# declare it with ``integer_features`` or ``frozen_features`` (the example on real
+# column constraints shows how), or give ``bounds``.
 poison = np.column_stack([result.X_poison, result.y_poison])
 np.savetxt(
     folder / "poison.csv",

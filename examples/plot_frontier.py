@@ -75,9 +75,9 @@ for point in frontier.attacks:
 # For each attack and sanitizer: the share of the poison rows removed (recall) and
 # the share of the attack's damage that survives sanitising and refitting
 # (``damage_left``: 1 = none removed, 0 = back to the clean model). It is a ratio to
-# the damage done without a sanitizer: where that is next to nothing (the random
-# clone moved E_I by 1 %, the wrong way) the ratio is noise; read it beside the table
-# above.
+# the damage done without a sanitizer, so it is left out (—) where the attack did less
+# damage than the sanitizer alone moves E_I on the clean rows, or none (the random
+# clone, α near 1): there the ratio would measure the sanitizer, not the attack.
 print(f"{'attack':>31} " + " ".join(f"{name:>13}" for name in sanitizers))
 for point in frontier.attacks:
     if point.attack == "clean":

@@ -27,6 +27,7 @@ those of the rows returned.
 # -----------------------------------------
 # scikit-learn's diabetes data in their raw units, as a DataFrame, plus the
 # body-mass-index category (under 25, 25 to 30, 30 and over) encoded one hot.
+import textwrap
 import warnings
 
 import numpy as np
@@ -84,6 +85,17 @@ assert np.all(X_p[bmi_group].sum(axis=1) == 1)
 for name, result in (("free", free), ("constrained", constrained)):
     print(
         f"{name:>11}: E_I {result.effect_clean:.4g} -> "
-        f"{result.effect_final:.4g} "
-        f"(progress {result.progress:.1%}), warnings: {list(result.warnings)}"
+        f"{result.effect_final:.4g} (progress {result.progress:.1%})"
     )
+    for (
+        message
+    ) in result.warnings:  # cut to two lines here; in full in result.warnings
+        short = textwrap.shorten(message, 170, placeholder=" …")
+        print(
+            textwrap.fill(
+                f"warning: {short}",
+                88,
+                initial_indent=" " * 13,
+                subsequent_indent=" " * 15,
+            )
+        )

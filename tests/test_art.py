@@ -382,12 +382,23 @@ def test_integer_columns_are_integers_of_x_through_a_standardisation():
     assert set(np.round(x_poison[:, 1], 4)) <= {1.0, 2.0}  # frozen, through float32
 
 
-def test_constraints_by_name_are_refused_for_arrays_without_names():
+@pytest.mark.parametrize("params, argument", [
+    (dict(bounds={"age": (30, 60)}), "bounds"),
+    (dict(integer_features=[0, "age"]), "integer_features"),
+    (dict(frozen_features=["age"]), "frozen_features"),
+    (dict(one_hot_groups=[[0, "age"]]), "one_hot_groups"),
+])
+def test_constraints_by_name_are_refused_for_arrays_without_names(params, argument):
+    """ART's x has no column names: refused when the attack is built, saying to name
+    features by index (not 'give a DataFrame', which ART does not pass on)."""
+    with pytest.raises(ValueError, match=rf"^{argument}: 'age' names a column, but ART's x is "
+                       r"an array without column names; name features by 0-based index"):
+        FlexiblePoisoningAttack(ScikitlearnRegressor(Ridge()), **params, **FAST)
+
+
+def test_a_fraction_in_an_integer_column_is_refused_at_poison():
     x, y = _raw_diabetes()
-    attack = FlexiblePoisoningAttack(ScikitlearnRegressor(Ridge()), bounds={"age": (30, 60)},
-                                     **FAST)
-    with pytest.raises(ValueError, match="bounds: 'age' names a column, but X has no column"):
-        attack.poison(x, y)
-    attack.set_params(bounds=None, integer_features=[2])
+    attack = FlexiblePoisoningAttack(ScikitlearnRegressor(Ridge()), **FAST)
+    attack.set_params(integer_features=[2])
     with pytest.raises(ValueError, match=r"integer_features: feature 2 holds"):
         attack.poison(x, y)

@@ -383,6 +383,30 @@ def test_read_csv_is_strict(tmp_path, content, expected):
     assert expected in str(caught.value)
 
 
+def test_integer_and_frozen_repeat_like_one_hot(tmp_path):
+    """--integer a --integer b is --integer a,b (the last one does not silently win), and
+    a frozen column reads back exactly the values of the data file."""
+    rng = np.random.default_rng(3)
+    count, code = rng.integers(0, 9, 40), rng.normal(size=40).round(3) + 0.1
+    X, y = make_regression(n=40, d=1, seed=3)
+    data = write_csv(tmp_path / "c.csv", ["count", "level", "code", "y"],
+                     [[k, k % 3, c, x[0] + t] for k, c, x, t in zip(count, code, X, y)])
+    out = tmp_path / "out"
+    result = run("--data", data, "--target-column", "y", "--model", "ridge", "--rate", 0.1,
+                 *FAST, "--standardize", "--integer", "count", "--integer", "level",
+                 "--frozen", "2", "--out", out)
+    assert result.exit_code == 0, result.output
+    settings = json.loads((out / "summary.json").read_text())["settings"]
+    assert settings["integer"] == "count,level" and settings["frozen"] == "2"
+    with open(out / "poison.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert all(row[c].lstrip("-").isdigit() for row in rows for c in ("count", "level"))
+    assert {float(row["code"]) for row in rows} <= set(code.tolist())
+    twice = run("--data", data, "--target-column", "y", "--model", "ridge", "--rate", 0.1,
+                "--integer", "count", "--integer", "0", "--out", tmp_path / "o2")
+    assert twice.exit_code == 1 and "column 'count' is given twice" in twice.output
+
+
 def test_within_range_and_loss_availability(regression_csv, tmp_path):
     out = tmp_path / "range"
     result = run("--data", regression_csv, "--target-column", "y", "--model", "ridge",

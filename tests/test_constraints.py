@@ -138,6 +138,19 @@ def test_the_repair_is_never_worse_than_plain_rounding():
     assert limits.round(np.array([2.5, 1.0, 0.0]))[0] == 2.0
 
 
+
+def test_an_integer_rounded_to_zero_from_below_is_zero_not_minus_zero():
+    """⌈−0.4⌉ is −0.0 in IEEE arithmetic; a poison row shows 0 (pandas printed -0.000000
+    for fair's 'religious', and the range warning '-0 < min 1')."""
+    X = np.array([[0.0, 1.0], [2.0, 0.0], [3.0, 1.0], [1.0, 0.0]])
+    box = feasible_box(X, None, (np.array([-2.0, 0.0]), np.array([4.0, 1.0])))
+    limits = resolve(Specs([0]), X, box)
+    assert limits is not None
+    (columns, choices), = limits.blocks(np.array([-0.4, 0.5]))
+    assert 0.0 in choices and not np.signbit(choices[choices == 0.0]).any()
+    rounded = limits.round(np.array([-0.4, 0.5]))[0]
+    assert rounded == 0.0 and not np.signbit(rounded)
+
 def test_the_repair_with_the_attack_objective_on_diabetes(diabetes):
     """W of the repaired row ≤ W of plain rounding, with the attack's own W."""
     X, y = diabetes
@@ -217,8 +230,7 @@ def test_an_integer_feature_holding_fractions_is_refused_by_name(how):
     message = (
         rf"^integer_features: {label} holds 0.32 at row 4 \(and 1 more row\), not an "
         r"integer; round the column yourself, drop it from the integer features, or ask "
-        r"for the poison rows to be rounded all the same \(round_fractional=True; "
-        r"--round-fractional on the command line\)$"
+        r"for the poison rows to be rounded all the same \(round_fractional=True\)$"
     )
     with pytest.raises(InvalidInputError, match=message):
         FlexiblePoisoning(Ridge(), integer_features=spec, **kw, **FAST).generate(data, y)
@@ -424,7 +436,8 @@ def test_cli_integer_column_holding_fractions(tmp_path):
     assert refused.exit_code == 1, refused.output
     assert (
         "Error: --integer: column 'dose' holds 0.32 at line 6 of dose.csv (and 1 more row), "
-        "not an integer; round the column yourself" in refused.output
+        "not an integer; round the column yourself, drop it from --integer, or add "
+        "--round-fractional to round the poison rows there all the same\n" in refused.output
     )
     out = tmp_path / "o2"
     rounded = _run("--data", path, *CLI, "--integer", "dose", "--round-fractional", "--out", out)

@@ -91,6 +91,45 @@ def test_calibrated_sanitizers_remove_about_their_share_of_clean_rows(regression
     assert regression_result.row("clean", "trim").clean_removed == 0  # keeps n rows
 
 
+
+@pytest.mark.parametrize("which", ["regression", "classification"])
+def test_damage_left_is_given_only_where_the_attack_outdid_the_sanitizer_alone(
+    which, regression_result, classification_result
+):
+    """damage_left is (E_s − E_clean) / (E_none − E_clean) where the attack moved E
+    further than the sanitizer alone moves it on clean rows, and None elsewhere."""
+    result = regression_result if which == "regression" else classification_result
+    e0 = result.effect_clean
+    sign = 1.0 if result.settings.higher_is_damage else -1.0
+    given = withheld = 0
+    for p in result.attacks:
+        damage = sign * (result.row(p.attack, "none", p.alpha).effect - e0)
+        for name in result.settings.sanitizers:
+            row = result.row(p.attack, name, p.alpha)
+            alone = abs(result.row("clean", name).effect - e0)
+            if damage > alone and damage > 1e-12 * max(1.0, abs(e0)):
+                given += 1
+                none = result.row(p.attack, "none", p.alpha).effect
+                assert row.damage_left == pytest.approx((row.effect - e0) / (none - e0))
+            else:
+                withheld += 1
+                assert row.damage_left is None, (p.label, name)
+    assert given and withheld  # both cases occur here
+
+
+def test_within_noise_withholds_the_ratio_on_a_sanitizer_that_moves_e_more():
+    def row(name, effect, left):
+        return fr.FrontierRow(name, "measured", 5, 0, 0.0, 0, 0.0, effect, 1.0, left,
+                              attack="flexible", alpha=0.5)
+
+    rows = [row("none", 0.9, 1.0), row("a", 0.95, 1.5), row("b", 0.92, 0.2)]
+    shift = {"none": 0.0, "a": 0.2, "b": 0.05}
+    kept = fr.within_noise(rows, 1.0, shift, higher_is_damage=False)  # E_I: lower is damage
+    assert [r.damage_left for r in kept] == [1.0, None, 0.2]
+    # the same move of E the wrong way is no damage: no share of it is left
+    wrong = fr.within_noise(rows, 1.0, shift, higher_is_damage=True)
+    assert [r.damage_left for r in wrong] == [None, None, None]
+
 @pytest.mark.parametrize("which", ["regression", "classification"])
 def test_no_sanitizer_reproduces_the_engines_own_effect(which, regression_result,
                                                          classification_result):
@@ -453,16 +492,23 @@ def test_cli_constraints_hold_for_every_attack_that_optimises(tmp_path, cheap_fi
     out = tmp_path / "out"
     result = CliRunner().invoke(frontier_command, [
         "--data", str(path), "--target-column", "y", "--model", "ridge", "--rate", "0.05",
-        "--alphas", "0,0.5", "--max-iter", "5", "--integer", "count", "--frozen", "code",
+        "--alphas", "0,0.5", "--max-iter", "5", "--integer", "0", "--frozen", "code",
         "--one-hot", "g0,g1", "--bounds", str(bounds), "--within-range", "--quiet",
         "--out", str(out)])
     assert result.exit_code == 0, result.output
     for name in ("flexible_alpha0", "flexible_alpha0.5", "unconcealed"):
         with open(out / f"poison_{name}.csv", newline="") as handle:
-            _check_rows(list(csv.DictReader(handle)), frame, 0.5)
+            rows = list(csv.DictReader(handle))
+        _check_rows(rows, frame, 0.5)
+    with open(out / "poison_random_clone.csv", newline="") as handle:
+        clones = [[float(row[c]) for c in frame.columns] for row in csv.DictReader(handle)]
+    assert all(clone in frame.to_numpy().tolist() for clone in clones)  # copied exactly
     settings = json.loads((out / "frontier.json").read_text())["settings"]
     assert settings["constraints"]["bounds"] == {"x": [None, 0.5]}
     assert settings["constraints"]["within_range"] is True
+    # columns by name, as the user reads them, however they were given (0: 'count')
+    assert settings["constraints"]["integer_features"] == ["count"]
+    assert settings["constraints"]["frozen_features"] == ["code"]
     # a bounds file naming the target is refused, naming it
     bounds.write_text("[bounds]\ny = [0, 1]\n")
     refused = CliRunner().invoke(frontier_command, [

@@ -12,7 +12,13 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import make_regression
-from flexpoison.attack.ranges import RANGE_SHARE, RangeWarning, excursions, range_warning
+from flexpoison.attack.ranges import (
+    RANGE_SHARE,
+    Excursion,
+    RangeWarning,
+    excursions,
+    range_warning,
+)
 from flexpoison.cli import main
 from flexpoison.cli.attack import attack as attack_command
 from flexpoison.cli.common import WARNING_WIDTH, bounding_options, shorten
@@ -54,6 +60,10 @@ def test_fires_on_a_genuine_excursion_and_shows_the_difference():
     assert "in 2 columns" in text and "the 3σ box allows it" in text
     assert "'sex' -0.5 < min 0 (+50% of its range)" in text
     assert "'bmi' 31.01 > max 30 (+5% of its range)" in text
+    # the worst column comes first, so a line cut short still names it
+    assert text.startswith("poison rows leave the clean rows' range in 2 columns: 'sex' -0.5 <")
+    # a rounded -0.0 reads 0, as the data's zero does
+    assert Excursion(0, -0.0, 1.0, 3.0).describe(["religious"]).startswith("'religious' 0 <")
 
 
 def test_sides_the_user_bounded_and_skipped_features_stay_silent():
@@ -90,6 +100,8 @@ def test_brief_is_one_short_line_naming_the_worst_column_and_the_options():
         "bound them: --within-range, --bounds"
     )
     assert "bound them" not in text.brief(())
+    # the short form, when a long column name leaves no room for the options
+    assert text.brief((), short=True) == "2 columns leave the clean range, worst 'sex' 2 > max 1 (+100%)"
     one = range_warning(P[:1], X, 3.0, names=["sex", "bmi"])
     assert one is not None and one.brief(()).startswith("1 column leaves the clean range")
 
@@ -99,6 +111,29 @@ def test_shorten_cuts_at_a_clause_and_keeps_the_tail():
     short = shorten(line, WARNING_WIDTH, " … (in full: x.json)")
     assert len(short) <= WARNING_WIDTH and short.endswith("of a long message … (in full: x.json)")
     assert shorten("warning: short", WARNING_WIDTH, " …") == "warning: short"
+    # at a word: the head keeps what the first clause says (--status's range warnings)
+    words = shorten("a: " + "word " * 40, 30, " …", at_clause=False)
+    assert words == "a: word word word word word …"
+
+
+def test_a_range_warning_line_keeps_the_options_before_the_percentage(monkeypatch):
+    """The line gives up "of its range" before it gives up an option to bound with."""
+    import click
+
+    from flexpoison.cli import common
+
+    X = clean_rows()
+    P = X[:3].copy()
+    P[0, 0] = 2.0
+    name = "household_income_in_dollars"  # 27 characters: the long form does not fit
+    warning = range_warning(P, X, 3.0, names=[name, "bmi"])
+    said = []
+    monkeypatch.setattr(common, "bounding_options", lambda command: ("--within-range", "--bounds"))
+    monkeypatch.setattr(click, "get_current_context", lambda: click.Context(click.Command("x")))
+    monkeypatch.setattr(click, "echo", lambda line, err=False: said.append(line))
+    common.echo_warning(warning, "summary.json")
+    (line,) = said
+    assert len(line) <= WARNING_WIDTH and "(+100%); bound them: --within-range, --bounds" in line
 
 
 # ---------------------------------------------------------------- command line
@@ -161,6 +196,27 @@ def test_frontier_warns_in_the_file_s_columns_and_units_naming_only_its_options(
     page = (out / "frontier.html").read_text()
     assert "feature 0" not in page and "--within-range" not in page
 
+
+
+def test_frontier_gives_the_range_warnings_of_its_alpha_grid_one_line(
+    scaled_csv, tmp_path, monkeypatch
+):
+    """An α grid leaves the range in the same columns at shrinking distances: one line
+    says how many attacks do, and the worst of them, not one line per α."""
+    monkeypatch.setattr(
+        frontier_files, "figures_for", lambda result: {"frontier_overview.png": PNG_MAGIC}
+    )
+    out = tmp_path / "f"
+    result = invoke("frontier", scaled_csv, out, "--alphas", "0,0.1,0.2", "--quiet")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "frontier.json").read_text())
+    warned = [a for a in summary["attacks"] if any("range" in w for w in a["warnings"])]
+    assert len(warned) >= 2  # else this test tests nothing
+    (line,) = [x for x in warning_lines(result.output) if "clean range" in x]
+    n = len(summary["attacks"])
+    assert line.startswith((f"warning: {len(warned)} of {n} attacks", f"warning: {len(warned)} attacks"))
+    assert " leave the clean range, worst " in line
+    assert len(line) <= WARNING_WIDTH and line.endswith("(in full: frontier.json)")
 
 def test_attack_warning_names_its_own_bounding_options(scaled_csv, tmp_path):
     result = invoke("attack", scaled_csv, tmp_path / "a", "--alpha", "0")

@@ -111,3 +111,32 @@ def test_specs_map_bounds_in_data_units_into_the_attack_space(diabetes):
     assert arguments["integer_features"] == [0] and arguments["data_units"][0] is scaler.mean_
     assert Specs().attack_arguments(Z, names)["bounds"] is None
     assert pd.Series(Specs(bounds={"age": (1, np.inf)}).settings()["bounds"]["age"]).isna()[1]
+
+
+def test_as_recorded_restores_the_datas_values_and_keeps_the_attacks():
+    from flexpoison.attack.specs import as_recorded
+
+    X = np.random.default_rng(0).integers(100, 900, (30, 3)) / 100  # 1.5, 2.25, ...
+    X[:, 1] = np.arange(30) % 2
+    scaler = StandardScaler().fit(X)
+    round_trip = scaler.inverse_transform(scaler.transform(X))
+    assert not np.array_equal(round_trip, X)  # the standardisation rounds
+    assert np.array_equal(as_recorded(round_trip, X), X)  # a copied row reads as recorded
+    chosen = np.array([[1.234567, 0.4, 12.5], [X[0, 0] + 1e-6, 0.9, 35.0]])
+    kept = as_recorded(chosen, X)  # the attack's own values are kept, a hair away too
+    assert np.array_equal(kept, chosen)
+    frozen = as_recorded(chosen, X, frozen=[1])  # a frozen column: its nearest clean value
+    assert frozen[:, 1].tolist() == [0.0, 1.0]
+    assert np.array_equal(frozen[:, [0, 2]], chosen[:, [0, 2]])
+    assert as_recorded(np.empty((0, 3)), X).shape == (0, 3)
+
+
+def test_a_warning_points_at_the_line_that_called_generate(diabetes):
+    """The FlexPoisonWarning a user sees names their own line, not flexpoison's
+    internals (generate runs inside a BLAS-thread wrapper)."""
+    X, y = diabetes
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _attack(alpha=0.0).generate(X, y)
+    raised = [w for w in caught if issubclass(w.category, FlexPoisonWarning)]
+    assert raised and {w.filename for w in raised} == {__file__}

@@ -1223,6 +1223,12 @@ def test_a_csv_data_set_takes_the_attack_constraints(tmp_path, monkeypatch):
         assert np.allclose(rows[:, 0], np.round(rows[:, 0])) and np.all(rows[:, 0] >= 2 - 1e-9)
         assert np.all(rows[:, 0] <= 7 + 1e-9) and np.allclose(rows[:, 2] + rows[:, 3], 1)
         assert set(np.round(rows[:, 1], 9)) <= {1.0, 2.0} and np.all(rows[:, 4] <= 0.5 + 1e-9)
+    # columns by position in the file's header (as --integer 0) are named: the same runs
+    by_position = CONSTRAINED.replace('["count"]', "[0]").replace('["code"]', "[1]")
+    by_position = by_position.replace('[["g0", "g1"]]', '[[2, "g1"]]')
+    assert by_position.startswith('integer = [0], frozen = [1], one_hot = [[2, "g1"]], bounds')
+    positional = sw.load_sweep(constrained_sweep(tmp_path / "", entry=by_position))
+    assert [r.run_id for r in positional.runs] == [r.run_id for r in sweep.runs]
     # without constraints the runs keep the ids they had
     plain = sw.load_sweep(constrained_sweep(tmp_path / "", entry='name = "c"'))
     assert "constraints" not in plain.runs[0].settings["data"]
@@ -1236,7 +1242,12 @@ def test_a_csv_data_set_takes_the_attack_constraints(tmp_path, monkeypatch):
         ('frozen = ["y"]', "frozen: 'y' is the target column, not a feature"),
         ("bounds = { z = [0, 1] }", "bounds: no feature column 'z' in the data"),
         ("bounds = { x = [1, 0] }", "bounds: feature 4 ('x'): expected lower <= upper"),
-        ('integer = ["x"]', "integer: feature 4 ('x') holds"),
+        ('integer = ["x"]', "integer: feature 4 ('x') holds -0.436435"),
+        ('integer = ["x"]', "at line 2 of c.csv (and 39 more rows), not an integer"),
+        ('integer = ["x"]', "drop it from integer, or add round_fractional = true to round"),
+        ("integer = [6]", "integer: column position 6 is beyond the data file's 6 columns"),
+        ("frozen = [5]", "frozen: 'y' is the target column, not a feature"),
+        ("integer = [-1]", "integer: expected a string, got an integer (-1)"),
         ('integer = "count"', "integer: expected a non-empty array of column names"),
         ('one_hot = [["count", "code"]]', "one_hot: group 0: feature 0 ('count') holds 2 in"),
         ("within_range = 1", "within_range: expected true or false"),
@@ -1260,10 +1271,13 @@ def test_sweep_counts_the_runs_with_warnings_and_status_lists_them(tmp_path):
     assert warned  # max_iter = 5 stops the points short: the runs say so
     (said,) = result.stderr.splitlines()  # one line, even with --quiet
     assert said.startswith(f"warning: {len(warned)} of {len(rows)} done runs carry warnings")
-    assert f"stored in {out / sw.STORE_NAME};" in said and "--status' lists them" in said
+    assert said.endswith(f"--status lists them (in full: {out / sw.STORE_NAME})")
+    # 160 characters with a store path of up to 60 (the path is the user's)
+    assert len(said.replace(str(out / sw.STORE_NAME), "")) <= 100
     status = invoke("sweep", file, "--out", out, "--status")
     listed = status.output.split("runs with warnings", 1)[1].splitlines()[1:]
-    assert sorted(line.split()[0] for line in listed[: len(warned)]) == warned
-    assert all(len(line) <= 160 for line in listed)
+    runs = [line for line in listed if not line.startswith("    ")]  # then its warning
+    assert sorted(line.split()[0] for line in runs[: len(warned)]) == warned
+    assert all(len(line) <= 100 for line in listed)
     # SQLite without JSON functions: the fallback reads the list too
     assert sw.store._json_extract('{"warnings": ["w"]}', "$.warnings") == '["w"]'

@@ -115,6 +115,14 @@ from .errors import UnsupportedEstimatorError
 _MIN_ART = (1, 17)
 
 
+def _items(value) -> list:
+    """The items of a list-like parameter (none for None or a scalar, which
+    flexpoison's own checks refuse by name)."""
+    if value is None or isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        return []
+    return list(value)
+
+
 def _version_tuple(text: str) -> tuple[int, ...]:
     parts = []
     for piece in text.split(".")[:2]:
@@ -320,9 +328,30 @@ class FlexiblePoisoningAttack(PoisoningAttackWhiteBox):
                 "then the box; set clip_values or give n_sigma"
             )
         self._preprocessing_steps()
+        self._check_column_indices()
         # flexpoison's own checks (InvalidInputError is a ValueError): alpha in [0, 1],
         # exactly one positive budget, counts, tol, step, trade-off, goal, seed.
         self._flexpoison(self.estimator.model, self._goal(), None)._check_params()
+
+    def _check_column_indices(self) -> None:
+        """Refuse a column named by a string: ART's ``x`` is an array, with no column
+        names (flexpoison's own message would suggest a DataFrame, which ART does not
+        pass on)."""
+        groups = self.one_hot_groups
+        named = {
+            "bounds": list(self.bounds) if isinstance(self.bounds, dict) else [],
+            "integer_features": _items(self.integer_features),
+            "frozen_features": _items(self.frozen_features),
+            "one_hot_groups": [j for g in _items(groups) for j in _items(g)],
+        }
+        for argument, items in named.items():
+            names = [item for item in items if isinstance(item, str)]
+            if names:
+                raise ValueError(
+                    f"{argument}: {names[0]!r} names a column, but ART's x is an array "
+                    "without column names; name features by 0-based index"
+                    + (", e.g. {0: (18, 90)}" if argument == "bounds" else ", e.g. [0, 3]")
+                )
 
     # --------------------------------------------------------------- internals
     def _flexpoison(self, model, goal, bounds, data_units=None) -> FlexiblePoisoning:

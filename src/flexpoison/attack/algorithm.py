@@ -289,8 +289,8 @@ class FlexiblePoisoning(EstimatorParams):
                 victim.spec, self.estimator, X_all, y_all, thetas[-1], victim.n_outputs
             )
             warned += gap
-        for message in warned:
-            warnings.warn(message, FlexPoisonWarning, stacklevel=2)
+        for message in warned:  # at the caller's line: above generate, its BLAS wrapper
+            warnings.warn(message, FlexPoisonWarning, stacklevel=3)
         return AttackResult(
             X_poison=constraints_.integer_dtypes(
                 _like(X, X_poison.astype(box.dtype)), X, setup.constraints

@@ -81,7 +81,7 @@ class Constraints:
         out = np.array(x, dtype=float)
         j = self.integer
         rounded = np.floor(self._data(out[j], j) + 0.5)
-        out[j] = self._attack(np.clip(rounded, self.integer_lower, self.integer_upper), j)
+        out[j] = self._attack(np.clip(rounded, self.integer_lower, self.integer_upper) + 0.0, j)
         for group in self.groups:
             c = group.columns
             out[c] = self._attack(group.nearest(self._data(out[c], c)), c)
@@ -94,7 +94,7 @@ class Constraints:
         for k, j in enumerate(self.integer):
             lo, hi = self.integer_lower[k], self.integer_upper[k]
             v = float(self._data(x[j], j))
-            values = np.unique(np.clip([np.floor(v), np.ceil(v)], lo, hi))
+            values = np.unique(np.clip([np.floor(v), np.ceil(v)], lo, hi)) + 0.0  # not -0.0
             out.append((np.array([j]), self._attack(values, j)[:, None]))
         out.extend((g.columns, self._attack(g.choices, g.columns)) for g in self.groups)
         return out
@@ -154,11 +154,14 @@ def check_integers(
     columns: Sequence[int],
     names: Sequence[str] | None = None,
     where: Callable[[int], str] = lambda row: f"row {row}",
+    remedy: str = "drop it from the integer features, or ask for the poison rows to be "
+    "rounded all the same (round_fractional=True)",
 ) -> None:
     """Refuse a column of X among ``columns`` (feature indices of ``integer_features``)
     that holds a value which is not an integer (3.0 is one), naming the column, the
     first such value, where it is (``where(row)``: "row 3" in X; a file line on the
-    command line), and the remedies, ``round_fractional`` among them."""
+    command line), and the remedies: round the column, or the ``remedy`` in the
+    caller's terms (the command line's: --integer, --round-fractional)."""
     for j in columns:
         values = np.asarray(X[:, j], dtype=float)
         fractional = np.flatnonzero(values != np.floor(values))
@@ -168,9 +171,7 @@ def check_integers(
             more = f" (and {others} more row{'s' * (others > 1)})" if others else ""
             raise InvalidInputError(
                 f"integer_features: {_label(j, names)} holds {float(values[row])!r} at "
-                f"{where(row)}{more}, not an integer; round the column yourself, drop it "
-                "from the integer features, or ask for the poison rows to be rounded all "
-                "the same (round_fractional=True; --round-fractional on the command line)"
+                f"{where(row)}{more}, not an integer; round the column yourself, {remedy}"
             )
 
 

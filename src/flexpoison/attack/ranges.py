@@ -68,13 +68,14 @@ class Excursion:
             width=scale * self.width,
         )
 
-    def describe(self, names: Sequence[str] | None) -> str:
-        """E.g. "'fmde' 14.45 > max 8.294 (+74% of its range)"."""
+    def describe(self, names: Sequence[str] | None, short: bool = False) -> str:
+        """E.g. "'fmde' 14.45 > max 8.294 (+74% of its range)" (``short``: "(+74%)")."""
         name = repr(names[self.feature]) if names else f"feature {self.feature}"
         sign, which = (">", "max") if self.value > self.limit else ("<", "min")
+        value, limit = self.value + 0.0, self.limit + 0.0  # -0.0 reads 0
         return (
-            f"{name} {self.value:.4g} {sign} {which} {self.limit:.4g} "
-            f"({self.excess:+.0%} of its range)"
+            f"{name} {value:.4g} {sign} {which} {limit:.4g} "
+            f"({self.excess:+.0%}{'' if short else ' of its range'})"
         )
 
 
@@ -138,12 +139,11 @@ class RangeWarning(str):
         names: Sequence[str] | None = None,
     ) -> RangeWarning:
         names = None if names is None else tuple(str(n) for n in names)
-        text = (
-            f"poison rows leave the clean rows' range in {_count(found)} (the {n_sigma:g}σ "
-            "box allows it): "
+        text = (  # worst first, so that any head of it names the worst column
+            f"poison rows leave the clean rows' range in {_count(found)}: "
             + "; ".join(e.describe(names) for e in found)
-            + "; such values can give the rows away: bound these columns (e.g. at the "
-            "clean rows' min and max)"
+            + f"; the {n_sigma:g}σ box allows it, but such values can give the rows away: "
+            "bound these columns (e.g. at the clean rows' min and max)"
         )
         self = super().__new__(cls, text)
         self.excursions = tuple(found)
@@ -162,11 +162,12 @@ class RangeWarning(str):
             found = tuple(e.in_units(mean[e.feature], scale[e.feature]) for e in found)
         return RangeWarning(found, self.n_sigma, self.names if names is None else names)
 
-    def brief(self, options: Sequence[str] = ()) -> str:
-        """One short line: the count, the worst column and, if a command has options
-        that bound the poison rows, those ``options``."""
+    def brief(self, options: Sequence[str] = (), short: bool = False) -> str:
+        """One short line: the count, the worst column (``short``: its excess as a bare
+        percentage) and, if a command has options that bound the poison rows, those
+        ``options``."""
         fix = f"; bound them: {', '.join(options)}" if options else ""
-        worst = self.excursions[0].describe(self.names)
+        worst = self.excursions[0].describe(self.names, short)
         count = _count(self.excursions)
         verb = "leaves" if count.startswith("1 ") else "leave"
         return f"{count} {verb} the clean range, worst {worst}{fix}"

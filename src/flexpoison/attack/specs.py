@@ -230,6 +230,39 @@ def snap(x: np.ndarray, dtype: np.dtype | type = np.float64) -> np.ndarray:
     return np.where(np.abs(x - rounded) <= r * np.maximum(1.0, np.abs(x)), rounded, x)
 
 
+#: A poison value within this share of max(1, |v|) of a value the clean rows hold in
+#: its column differs from it by rounding alone (:func:`as_recorded`).
+RECORDED_TOLERANCE = 1e-9
+
+
+def as_recorded(X_poison, X, frozen: Sequence[int] = ()) -> np.ndarray:
+    """The poison rows ``X_poison``, mapped back to the data's units (x = z·scale + mean
+    after a standardisation, which rounds), with the values the clean rows ``X`` hold
+    restored exactly: in each column j, a value v with
+
+        |v − x| ≤ RECORDED_TOLERANCE · max(1, |v|),   x the clean value of column j nearest v,
+
+    becomes x (a copied row reads 1.5, as the data does, not 1.4999999999999998), and
+    in each ``frozen`` column every value becomes that nearest x (its source row's: a
+    frozen value is a clean row's by construction). Other values are the attack's and
+    are kept. Returns a new float64 array."""
+    out = np.array(X_poison, dtype=float)
+    X = np.asarray(X, dtype=float)
+    held = {int(j) for j in frozen}
+    for j in range(X.shape[1]):
+        observed = np.unique(X[:, j][np.isfinite(X[:, j])])
+        if observed.size == 0 or out.shape[0] == 0:
+            continue
+        v = out[:, j]
+        k = np.searchsorted(observed, v)
+        below = observed[np.clip(k - 1, 0, observed.size - 1)]
+        above = observed[np.clip(k, 0, observed.size - 1)]
+        nearest = np.where(np.abs(v - below) <= np.abs(above - v), below, above)
+        close = np.abs(v - nearest) <= RECORDED_TOLERANCE * np.maximum(1.0, np.abs(v))
+        out[:, j] = nearest if j in held else np.where(close, nearest, v)
+    return out
+
+
 @dataclass(frozen=True)
 class Specs:
     """The feature constraints as a user gives them (module docstring), before
@@ -335,4 +368,6 @@ __all__ = [
     "named_bounds",
     "bounds_json",
     "snap",
+    "RECORDED_TOLERANCE",
+    "as_recorded",
 ]

@@ -39,8 +39,8 @@ from .constraints import (
     check_constraint_options,
     constraint_options,
     constraints_from,
-    frozen_exact,
     integer_columns,
+    recorded,
 )
 
 MODEL_NAMES = models.MODEL_NAMES
@@ -405,7 +405,7 @@ def attack(
             table.columns,
             target_column,
             feature_names,
-            frozen_exact(split.to_data_units(result.X_poison), constraints, X),
+            recorded(split.to_data_units(result.X_poison), constraints, X, feature_names),
             result.y_poison,
         )
         try:
@@ -416,7 +416,7 @@ def attack(
                 sep,
                 summary,
                 figures,
-                integer_columns=integer_columns(constraints, feature_names),
+                integer_columns=integer_columns(constraints),
             )
         except OSError as exc:
             raise click.ClickException(

@@ -132,13 +132,14 @@ def echo_wrapped(text: str, err: bool = False) -> None:
     )
 
 
-def shorten(line: str, width: int, tail: str) -> str:
+def shorten(line: str, width: int, tail: str, at_clause: bool = True) -> str:
     """``line`` if it fits in ``width`` characters; else its longest head that ends at a
-    clause (before "; ", ": " or ", "; else a space) and fits with ``tail`` after it."""
+    clause (before "; ", ": " or ", "; else, or without ``at_clause``, a space) and fits
+    with ``tail`` after it."""
     if len(line) <= width:
         return line
     room = max(width - len(tail), 0)
-    cut = max(line.rfind(sep, 0, room + 1) for sep in ("; ", ": ", ", "))
+    cut = max(line.rfind(sep, 0, room + 1) for sep in ("; ", ": ", ", ")) if at_clause else 0
     if cut <= 0:
         cut = line.rfind(" ", 0, room + 1)
     return (line[:cut] if cut > 0 else line[:room]) + tail
@@ -161,11 +162,46 @@ def echo_warning(message: str, where: str, label: str = "") -> None:
     tail = f" (in full: {where})"
     if isinstance(message, RangeWarning):
         options = bounding_options(click.get_current_context().command)
-        line = f"warning: {label}{message.brief(options)}"
-        line = shorten(line, WARNING_WIDTH - len(tail), " …") + tail
+        line = _fitted(
+            [f"warning: {label}{message.brief(options, short)}" for short in (False, True)], tail
+        )
     else:
         line = shorten(f"warning: {label}{message}", WARNING_WIDTH, " …" + tail)
     click.echo(line, err=True)
+
+
+def echo_labelled_warnings(labelled: Sequence[tuple[str, str]], where: str, attacks: int) -> None:
+    """The ``warning:`` lines of several attacks (``labelled``: (label, message) pairs,
+    of ``attacks`` attacks in all), each as :func:`echo_warning` prints it, but with the
+    range warnings of two or more attacks in one line: how many attacks leave the clean
+    range, the worst excursion of them all and the command's bounding options (the
+    attacks of an α grid tend to share one, the same columns at shrinking distances)."""
+    from ..attack.ranges import RangeWarning
+
+    ranged = [(label, w) for label, w in labelled if isinstance(w, RangeWarning)]
+    for label, message in labelled:
+        if len(ranged) < 2 or not isinstance(message, RangeWarning):
+            echo_warning(message, where, f"{label}: " if label else "")
+    if len(ranged) < 2:
+        return
+    label, worst = max(ranged, key=lambda pair: pair[1].excursions[0].excess)
+    options = bounding_options(click.get_current_context().command)
+    fix = f"; bound them: {', '.join(options)}" if options else ""
+    lines = [  # longest first: "of N", "of its range" go before an option does
+        f"warning: {len(ranged)}{of} attacks leave the clean range, worst {label}: "
+        f"{worst.excursions[0].describe(worst.names, short)}{fix}"
+        for of, short in ((f" of {attacks}", False), (f" of {attacks}", True), ("", True))
+    ]
+    click.echo(_fitted(lines, f" (in full: {where})"), err=True)
+
+
+def _fitted(lines: Sequence[str], tail: str) -> str:
+    """The first of ``lines`` (longest first) that fits in :data:`WARNING_WIDTH` with
+    ``tail`` after it; else the last, cut at a clause (:func:`shorten`)."""
+    for line in lines:
+        if len(line) + len(tail) <= WARNING_WIDTH:
+            return line + tail
+    return shorten(lines[-1], WARNING_WIDTH - len(tail), " …") + tail
 
 
 def _sep(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -318,6 +354,7 @@ __all__ = [
     "shorten",
     "bounding_options",
     "echo_warning",
+    "echo_labelled_warnings",
     "data_options",
     "check_data_options",
     "read_data",

@@ -43,6 +43,13 @@ FLAGS = {
     "within_range": "--within-range",
 }
 
+
+def _joined(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> str | None:
+    """A repeatable COLS option as one comma-separated list (None when not given):
+    ``--integer age --integer children`` is ``--integer age,children``."""
+    return ",".join(value) if value else None
+
+
 _OPTIONS = (
     click.option(
         "--bounds",
@@ -58,8 +65,11 @@ _OPTIONS = (
         "--integer",
         "integer",
         metavar="COLS",
+        multiple=True,
+        callback=_joined,
         help="Columns that hold integers (comma-separated names, or 0-based positions in "
-        "the CSV's header; of a built-in set, in its features): each poison row is "
+        "the CSV's header; of a built-in set, in its features; the option may be "
+        "repeated): each poison row is "
         "rounded inside the box, in the data's units (also when the attack runs on "
         "standardised rows), then a search among the neighbouring integers keeps the "
         "rounding with the best W; the poison CSV files write them as integers. Every row "
@@ -79,8 +89,10 @@ _OPTIONS = (
         "--frozen",
         "frozen",
         metavar="COLS",
+        multiple=True,
+        callback=_joined,
         help="Columns the attacker cannot choose (comma-separated names or 0-based "
-        "positions, as for --integer): every poison row keeps the values of the clean "
+        "positions, as for --integer; repeatable): every poison row keeps the values of the clean "
         "training row it is cloned from.",
     ),
     click.option(
@@ -118,9 +130,9 @@ def check_constraint_options(params: dict) -> None:
         )
 
 
-def _columns(option: str, value: str, columns: tuple[str, ...], target: str, features) -> list[int]:
-    """The feature indices of COLS: comma-separated names of the data's columns, or
-    their 0-based positions in its header (a name wins over a position)."""
+def _columns(option: str, value: str, columns: tuple[str, ...], target: str, features) -> list[str]:
+    """The feature columns COLS names, by name: comma-separated names of the data's
+    columns, or their 0-based positions in its header (a name wins over a position)."""
     from ..attack.specs import feature_column
     from ..errors import InvalidInputError
 
@@ -136,7 +148,7 @@ def _columns(option: str, value: str, columns: tuple[str, ...], target: str, fea
                 )
             name = columns[int(item)]
         try:
-            out.append(feature_column(name, features, target, option))
+            out.append(features[feature_column(name, features, target, option)])
         except InvalidInputError as exc:
             raise click.BadParameter(
                 str(exc).removeprefix(f"{option}: "), param_hint=f"'{option}'"
@@ -145,7 +157,8 @@ def _columns(option: str, value: str, columns: tuple[str, ...], target: str, fea
 
 
 def constraints_from(table, dataset, params: dict) -> Specs:
-    """The constraints of the options (columns as feature indices), for the data set
+    """The constraints of the options (columns by name, as files and messages show
+    them, whether given by name or position), for the data set
     ``dataset`` and, when it was read from a file, its ``table``
     (:func:`~flexpoison.cli.common.read_data`: positions then count the file's columns,
     and a refusal names the file's line). Without --round-fractional, an --integer
@@ -165,10 +178,12 @@ def constraints_from(table, dataset, params: dict) -> Specs:
         if not params["round_fractional"]:
             check_integers(
                 dataset.X,
-                found["integer_features"],
+                [list(features).index(name) for name in found["integer_features"]],
                 where=(lambda row: f"row {row}")
                 if table is None
                 else (lambda row: f"line {table.lines[row]} of {table.path.name}"),
+                remedy="drop it from --integer, or add --round-fractional to round the poison "
+                "rows there all the same",
             )
     if params["frozen"] is not None:
         found["frozen_features"] = _columns("--frozen", params["frozen"], columns, target, features)
@@ -181,31 +196,25 @@ def constraints_from(table, dataset, params: dict) -> Specs:
     return Specs(**found, within_range=params["within_range"])
 
 
-def integer_columns(constraints: Specs, features) -> list[str]:
+def integer_columns(constraints: Specs) -> list[str]:
     """The names of the columns poison.csv writes as integers (--integer, --one-hot)."""
-    indices = [
+    return [
         *(constraints.integer_features or ()),
-        *(j for group in constraints.one_hot_groups or () for j in group),
+        *(name for group in constraints.one_hot_groups or () for name in group),
     ]
-    return [features[j] for j in indices]
 
 
-def frozen_exact(X_poison, constraints: Specs, X):
-    """The poison rows with each --frozen column set to the observed value nearest it:
-    its source row's, exactly, also after the round trip through --standardize."""
-    import numpy as np
+def recorded(X_poison, constraints: Specs, X, features):
+    """The poison rows in the data's units with the clean rows' values restored exactly
+    where only rounding separates them, and --frozen columns at their source rows'
+    values, also after the round trip through --standardize
+    (:func:`flexpoison.attack.specs.as_recorded`)."""
+    from ..attack.specs import as_recorded
 
-    frozen = constraints.frozen_features
-    if not frozen:
-        return X_poison
-    X_poison = np.array(X_poison, dtype=float)
-    for j in frozen:
-        observed = np.unique(np.asarray(X[:, j], dtype=float))
-        v = X_poison[:, j]
-        k = np.clip(np.searchsorted(observed, v), 1, observed.size - 1)
-        below = np.abs(v - observed[k - 1]) <= np.abs(observed[k] - v)
-        X_poison[:, j] = observed[np.where(below, k - 1, k)]
-    return X_poison
+    names = list(features)
+    return as_recorded(
+        X_poison, X, [names.index(name) for name in constraints.frozen_features or ()]
+    )
 
 
 def read_bounds(path: Path, features, target: str) -> dict:
@@ -246,6 +255,6 @@ __all__ = [
     "check_constraint_options",
     "constraints_from",
     "integer_columns",
-    "frozen_exact",
+    "recorded",
     "read_bounds",
 ]

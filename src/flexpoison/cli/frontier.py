@@ -26,7 +26,7 @@ from .common import (
     check_data_options,
     check_out_dir,
     data_options,
-    echo_warning,
+    echo_labelled_warnings,
     force_option,
     read_data,
     user_errors,
@@ -301,9 +301,9 @@ def frontier(
         f"m = {s.n_poison} poison rows ({time.perf_counter() - start:.1f} s); "
         f"files in {written.out_dir}{tail}"
     )
-    for p in result.attacks:  # even with --quiet: a failed attack must be seen
-        for message in p.warnings:
-            echo_warning(message, "frontier.json", f"{p.label}: ")
+    # even with --quiet: a failed attack must be seen
+    labelled = [(p.label, message) for p in result.attacks for message in p.warnings]
+    echo_labelled_warnings(labelled, "frontier.json", len(result.attacks))
 
 
 #: Sanitizer names shortened in the console table (the files keep the full names).

@@ -15,8 +15,9 @@ import click
 from .. import models
 from .._validation import MAX_RATE
 from ..data.loaders import DATASETS
+from ..scalers import FIXED_SCALER, REFITTED_SCALER
 from ..sweeps.spec import MAX_RUNS
-from .common import CONTEXT, QUIET, WARNING_WIDTH, echo_wrapped, shorten, user_errors
+from .common import CONTEXT, QUIET, WIDTH, echo_wrapped, shorten, user_errors
 
 #: Runs with warnings that --status lists at most (the store holds them all).
 STATUS_WARNED = 20
@@ -37,7 +38,14 @@ HELP = """Run the grid of a sweep FILE (TOML), resumably, into DIR/results.sqlit
     A data set is a built-in name ({builtin}) or your own CSV file, a table
     {{ path = "FILE.csv", target = "COL" }} (optional: sep, task, name; the path relative
     to FILE's folder) read as 'flexpoison attack --data' reads it, up front; its runs
-    name it NAME@HASH, the file's stem and the start of its SHA-256.
+    name it NAME@HASH, the file's stem and the start of its SHA-256. The table also
+    takes the constraints of 'flexpoison attack', in the file's units: integer =
+    ["age"], frozen = ["sex"], one_hot = [["a", "b"]] (columns by name, or by 0-based
+    position in the file's header), round_fractional = true, within_range = true, and
+    bounds = {{ age = [18, 90] }} (by name).
+
+    Each run splits its data set 70/30 with its seed and standardises the features
+    with {scaler}. Not the victim of {refitted}.
 
     \b
     Example sweep file:
@@ -63,6 +71,8 @@ HELP = """Run the grid of a sweep FILE (TOML), resumably, into DIR/results.sqlit
     max_rate=MAX_RATE,
     limit=f"{MAX_RUNS:,}",
     builtin=", ".join(DATASETS),
+    scaler=FIXED_SCALER,
+    refitted=REFITTED_SCALER,
 )
 
 
@@ -181,8 +191,8 @@ def sweep(
         click.echo(f"  all already in {store}")
     if report.warned:  # even with --quiet, as every command's warnings
         click.echo(
-            f"warning: {len(report.warned)} of {report.done} done runs carry warnings, "
-            f"stored in {store}; 'flexpoison sweep {file} --out {out} --status' lists them",
+            f"warning: {len(report.warned)} of {report.done} done runs carry warnings; the "
+            f"same command with --status lists them (in full: {store})",
             err=True,
         )
     if result.failed_total:
@@ -239,9 +249,10 @@ def _print_status(grid, report, out: Path) -> None:
             "result 'warnings'):"
         )
         for run_id, label, warnings in report.warned[:STATUS_WARNED]:
-            more = f" (+{len(warnings) - 1} more)" if len(warnings) > 1 else ""
-            line = f"  {run_id}  {label}: {warnings[0]}"
-            click.echo(shorten(line, WARNING_WIDTH - len(more), " …") + more)
+            more = f" ({len(warnings)} warnings)" if len(warnings) > 1 else ""
+            click.echo(f"  {run_id}  {label}{more}:")
+            # its first warning, cut at a word: a range warning's head names its worst column
+            click.echo(shorten(f"    {warnings[0]}", WIDTH, " …", at_clause=False))
         if len(report.warned) > STATUS_WARNED:
             click.echo(f"  … and {len(report.warned) - STATUS_WARNED} more runs")
     if report.failures:

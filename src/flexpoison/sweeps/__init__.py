@@ -92,7 +92,8 @@ data set as its runs do, with the grid's first seed.
 One run
 -------
 Load the data set; split 70/30 with the run's seed (stratified for classification) and
-standardise on the training split (:func:`~flexpoison.experiments.split_and_standardise`);
+standardise the features with a StandardScaler fitted on the clean training rows and
+then held fixed (:mod:`flexpoison.scalers`; :func:`~flexpoison.experiments.split_data`);
 craft poison with :class:`~flexpoison.attack.FlexiblePoisoning` at the run's α, rate
 (m = round(rate·n)), goal and seed; record θ₀, θ_t, θ_p, E clean and final, E after
 each point, mean C, iterations, W of the first point, test MSE / accuracy of θ₀ and

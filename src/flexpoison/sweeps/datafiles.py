@@ -14,14 +14,17 @@ only the file, the line and what is wrong.
 
 The table may also hold the feature constraints of ``flexpoison attack`` and
 ``frontier``, under the options' names (:data:`CONSTRAINT_KEYS`): ``integer = ["age"]``,
-``frozen = ["sex"]``, ``one_hot = [["red", "green", "blue"]]`` (column names; one array
-per group), ``round_fractional = true``, ``within_range = true`` and ``bounds = { age =
-[18, 90] }`` (a ``--bounds`` file's table, read by the same parser,
+``frozen = ["sex"]``, ``one_hot = [["red", "green", "blue"]]`` (one array per group;
+columns by name, or by 0-based position in the file's header, as ``--integer 3`` on the
+command line, named in the runs' settings either way: :func:`by_name`),
+``round_fractional = true``, ``within_range = true`` and ``bounds = { age = [18, 90] }``
+(a ``--bounds`` file's table, by name, read by the same parser,
 :func:`flexpoison.attack.specs.named_bounds`), all in the file's units. They are checked
 against the file when the sweep file is read (an unknown or target column, a fraction in
-an integer column, a group that is not one-hot), and every run on the file passes them to
-the attack (:meth:`flexpoison.attack.specs.Specs.attack_arguments`); the runs' ``data``
-setting then holds them too (``constraints``), so they are part of the run's id.
+an integer column, naming its line, a group that is not one-hot), and every run on the
+file passes them to the attack (:meth:`flexpoison.attack.specs.Specs.attack_arguments`);
+the runs' ``data`` setting then holds them too (``constraints``), so they are part of the
+run's id.
 
 Its runs call it ``NAME@HASH`` (``HASH``: the first 8 hex digits of the file's SHA-256),
 and carry ``data = {sha256, target, task, sep}`` in their settings, so that two files of
@@ -33,7 +36,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -130,14 +133,19 @@ def _constraints(check: _Checker, table: dict, where: str) -> Specs | None:
     type; the columns are checked against the file by :func:`read_entry`."""
     from ..attack.specs import Specs
 
-    def names(key: str, value) -> list[str]:
+    def names(key: str, value) -> list[str | int]:
         if not isinstance(value, list) or not value:
             check.fail(
                 "datasets",
-                f'{where}{key}: expected a non-empty array of column names, e.g. ["age"], '
-                f"got {value!r}",
+                f"{where}{key}: expected a non-empty array of column names or 0-based "
+                f'positions, e.g. ["age"] or [3], got {value!r}',
             )
-        return [check.string("datasets", v, f"{where}{key}: ") for v in value]
+        return [
+            v
+            if isinstance(v, int) and not isinstance(v, bool) and v >= 0
+            else check.string("datasets", v, f"{where}{key}: ")
+            for v in value
+        ]
 
     found: dict = {}
     for key, field_name in CONSTRAINT_KEYS.items():
@@ -175,7 +183,7 @@ def read_entry(
     """Read the file of ``entry`` (item ``item`` of ``datasets``) for the grid's
     ``models``: its label ``NAME@HASH``, the data set and the runs' ``data`` setting."""
     from .. import models as registry
-    from ..data import load_csv_dataset
+    from ..data.csvfile import read_csv
 
     where = f"item {item} ({entry.given}): "
     task = entry.task
@@ -202,7 +210,8 @@ def read_entry(
             )
         check.fail("datasets", where + problem)
     try:
-        dataset = load_csv_dataset(entry.path, entry.target, task, sep=entry.sep, name=entry.name)
+        table = read_csv(entry.path, entry.sep)
+        dataset = table.dataset(entry.target, task, entry.name)
     except FlexPoisonError as exc:
         check.fail("datasets", f"{where}{exc}")
     assert dataset.sha256 is not None  # read from a file
@@ -214,17 +223,56 @@ def read_entry(
     }
     if entry.constraints is not None:
         try:
-            check_columns(entry.constraints, dataset)
+            specs = by_name(entry.constraints, table.columns)
+            check_columns(
+                specs, dataset, lambda row: f"line {table.lines[row]} of {table.path.name}"
+            )
         except InvalidInputError as exc:
             check.fail("datasets", f"{where}{exc}")
-        data["constraints"] = entry.constraints.settings()
+        data["constraints"] = specs.settings()
     return f"{dataset.name}@{dataset.sha256[:8]}", dataset, data
 
 
-def check_columns(specs: Specs, dataset: Dataset) -> None:
+def by_name(specs: Specs, header: Sequence[str]) -> Specs:
+    """``specs`` with every column given by its 0-based position in the file's
+    ``header`` named instead, as ``--integer 3`` is on the command line (the runs'
+    settings, and so their ids, then hold names however the columns were given); a
+    position past the header is refused, naming it."""
+    from dataclasses import replace
+
+    keys = {field_name: key for key, field_name in CONSTRAINT_KEYS.items()}
+
+    def named(field_name: str, columns):
+        out = []
+        for column in columns:
+            if isinstance(column, int):
+                if column >= len(header):
+                    raise InvalidInputError(
+                        f"{keys[field_name]}: column position {column} is beyond the data "
+                        f"file's {len(header)} columns (0 to {len(header) - 1})"
+                    )
+                column = header[column]
+            out.append(column)
+        return out
+
+    integer, frozen, groups = specs.integer_features, specs.frozen_features, specs.one_hot_groups
+    return replace(
+        specs,
+        integer_features=None if integer is None else named("integer_features", integer),
+        frozen_features=None if frozen is None else named("frozen_features", frozen),
+        one_hot_groups=None
+        if groups is None
+        else [named("one_hot_groups", group) for group in groups],
+    )
+
+
+def check_columns(
+    specs: Specs, dataset: Dataset, where: Callable[[int], str] = lambda row: f"row {row}"
+) -> None:
     """Refuse constraints that name a column the data set's features do not hold (or
     its target), by the sweep file's key; unless ``round_fractional``, an integer
-    column holding a fraction on any row of the file, naming the row."""
+    column holding a fraction on any row of the file, naming the row (``where(row)``:
+    its line in the file)."""
     from ..attack.constraints import check_integers
     from ..attack.specs import feature_column, named_bounds
 
@@ -244,16 +292,17 @@ def check_columns(specs: Specs, dataset: Dataset) -> None:
     if specs.integer_features and not specs.round_fractional:
         columns = [features.index(name) for name in specs.integer_features]
         try:
-            check_integers(dataset.X, columns, features)
+            check_integers(
+                dataset.X,
+                columns,
+                features,
+                where,
+                remedy="drop it from integer, or add round_fractional = true to round the "
+                "poison rows there all the same",
+            )
         except InvalidInputError as exc:
             raise InvalidInputError(
-                "integer: "
-                + str(exc)
-                .removeprefix("integer_features: ")
-                .replace(
-                    "round_fractional=True; --round-fractional on the command line",
-                    "round_fractional = true",
-                )
+                "integer: " + str(exc).removeprefix("integer_features: ")
             ) from None
 
 
@@ -286,5 +335,7 @@ __all__ = [
     "CsvEntry",
     "csv_entry",
     "read_entry",
+    "by_name",
+    "check_columns",
     "check_constraints",
 ]
