@@ -445,3 +445,28 @@ def test_the_command_line_says_when_the_attack_failed(regression_csv, tmp_path):
     assert [p["stop"] for p in summary["points"]] and all(
         set(p) >= {"iterations", "stop", "start", "effect_before", "effect_after", "harmless"}
         for p in summary["points"])
+
+
+def test_goal_seed_and_data_dir_mean_the_same_in_every_command():
+    """Declared once (cli.common): every command's --goal starts with the shared help,
+    every --seed takes the same non-negative range, every --data-dir reads the same
+    variable (issue 25)."""
+    import click
+
+    from flexpoison.cli.common import GOAL_HELP
+
+    seen = {"goal": 0, "seed": 0, "data_dir": 0}
+    for name in main.list_commands(None):
+        command = main.get_command(None, name)
+        for param in command.params:
+            if param.name == "goal":
+                seen["goal"] += 1
+                assert param.help.startswith(GOAL_HELP), name
+            elif param.name == "seed":
+                seen["seed"] += 1
+                assert isinstance(param.type, click.IntRange), name
+                assert (param.type.min, param.type.max) == (0, 2**32 - 1), name
+            elif param.name == "data_dir":
+                seen["data_dir"] += 1
+                assert param.envvar == "FLEXPOISON_DATA_DIR", name
+    assert seen["goal"] >= 2 and seen["seed"] >= 3 and seen["data_dir"] >= 2

@@ -30,8 +30,10 @@ from .common import (
     data_options,
     echo_warning,
     force_option,
+    goal_option,
     one_line,
     read_data,
+    seed_option,
     user_errors,
 )
 from .constraints import FLAGS as CONSTRAINT_FLAGS
@@ -129,19 +131,11 @@ HELP = """Craft poison rows for FILE.csv against a scikit-learn model.
 @TRADE_OFF
 @STARTS
 @PASSES
-@click.option(
-    "--goal",
-    type=click.Choice(tuple(GOALS)),
-    default=None,
-    show_default=models.DEFAULT_GOAL_HELP,
-    help="integrity: pull the model towards a target theta_t "
-    "(E_I = ||theta_p - theta_t||^2); availability: push it away from "
-    "the clean model theta_0 (E_A = ||theta_p - theta_0||^2); "
-    "loss-availability: raise the model's own mean training loss (E_L, "
-    "as Biggio et al. and Jagielski et al. measure availability). A victim without "
-    f"theta ({', '.join(s.name for s in models.REGISTRY.values() if not s.has_theta)}) "
+@goal_option(
+    "A victim without theta "
+    f"({', '.join(s.name for s in models.REGISTRY.values() if not s.has_theta)}) "
     "takes loss-availability, or integrity with --target 'predict:v@x*'; its theta_* "
-    "outputs are its decision values at the goal's rows.",
+    "outputs are its decision values at the goal's rows."
 )
 @click.option(
     "--target",
@@ -229,14 +223,7 @@ HELP = """Craft poison rows for FILE.csv against a scikit-learn model.
     "units, and poison.csv is mapped back to the data file's units. Not the victim of "
     f"{REFITTED_SCALER}.",
 )
-@click.option(
-    "--seed",
-    metavar="INTEGER",
-    type=click.IntRange(0, 2**32 - 1),
-    default=0,
-    show_default=True,
-    help="Seed of the train/test split and of the attack's initial points.",
-)
+@seed_option("the train/test split and of the attack's initial points")
 @click.option(
     "--out",
     required=True,

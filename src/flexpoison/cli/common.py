@@ -55,6 +55,53 @@ PASSES = click.option(
     "pass costs about as much as the first.",
 )
 
+#: ``--goal``: the goals' names and what each measures, the same in every command.
+GOAL_HELP = (
+    "integrity: pull the model towards a target theta_t (E_I = ||theta_p - theta_t||^2, "
+    "lower = more damage); availability: push it away from the clean model theta_0 "
+    "(E_A = ||theta_p - theta_0||^2); loss-availability: raise the model's own mean "
+    "training loss (E_L, as Biggio et al. and Jagielski et al. measure availability). "
+    "Higher E_A and E_L are more damage."
+)
+
+
+def goal_option(more: str = "") -> Callable[[F], F]:
+    """``--goal``, with the command's own note ``more`` after the shared help."""
+    from .. import models
+    from ..attack.goals import GOALS
+
+    return click.option(
+        "--goal",
+        type=click.Choice(tuple(GOALS)),
+        default=None,
+        show_default=models.DEFAULT_GOAL_HELP,
+        help=GOAL_HELP + (f" {more}" if more else ""),
+    )
+
+
+def seed_option(seeds: str) -> Callable[[F], F]:
+    """``--seed``: one non-negative integer (what numpy's generators take), seeding
+    ``seeds`` (the command's own list of what it draws)."""
+    return click.option(
+        "--seed",
+        metavar="INTEGER",
+        type=click.IntRange(0, 2**32 - 1),
+        default=0,
+        show_default=True,
+        help=f"Seed of {seeds}.",
+    )
+
+
+#: ``--data-dir``: where the paper's UCI files are read (or ``$FLEXPOISON_DATA_DIR``).
+DATA_DIR = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="FLEXPOISON_DATA_DIR",
+    show_envvar=True,
+    help="Folder holding ccpp/Folds5x2_pp.csv and airquality/AirQualityUCI.csv. "
+    "Without it: the user cache, then a download from UCI.",
+)
+
 #: The widest line a command prints (tables, summaries, progress): fits a
 #: 100-column terminal and a log viewer without wrapping.
 WIDTH = 100

@@ -13,11 +13,11 @@ import click
 from .. import models
 from .._validation import MAX_RATE
 from ..attack.defaults import DEFAULT_MAX_ITER, DEFAULT_TOL
-from ..attack.goals import GOALS
 from ..data.loaders import DATASETS
 from ..scalers import FIXED_SCALER
 from .common import (
     CONTEXT,
+    DATA_DIR,
     PASSES,
     QUIET,
     STARTS,
@@ -28,7 +28,9 @@ from .common import (
     data_options,
     echo_labelled_warnings,
     force_option,
+    goal_option,
     read_data,
+    seed_option,
     user_errors,
 )
 from .constraints import FLAGS as CONSTRAINT_FLAGS
@@ -109,16 +111,7 @@ def _dataset(ctx, param, value: str | None) -> str | None:
     help="The victim: " + MODEL_HELP + ". Default: " + DEFAULT_HELP + ". Required "
     "with --data: its task says how the target column is read (numbers or class labels).",
 )
-@click.option(
-    "--goal",
-    type=click.Choice(tuple(GOALS)),
-    default=None,
-    show_default=models.DEFAULT_GOAL_HELP,
-    help="integrity: E_I = ||theta - theta_t||^2 with the victim's default target "
-    "preset (lower = more damage); availability: E_A = ||theta - "
-    "theta_0||^2; loss-availability: E_L = the victim's mean loss on the "
-    "clean training rows (higher = more damage for both).",
-)
+@goal_option("integrity takes the victim's default target preset.")
 @click.option(
     "--rate",
     type=click.FloatRange(0, MAX_RATE, min_open=True),
@@ -135,21 +128,8 @@ def _dataset(ctx, param, value: str | None) -> str | None:
     help="The flexible attack's alpha grid (each in [0, 1]; 0 = effect only, "
     "1 = concealment only).",
 )
-@click.option(
-    "--seed",
-    type=int,
-    default=0,
-    show_default=True,
-    help="Seed of the split, of the attacks' initial rows and of the baselines.",
-)
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="FLEXPOISON_DATA_DIR",
-    show_envvar=True,
-    help="Folder holding ccpp/Folds5x2_pp.csv and airquality/AirQualityUCI.csv. "
-    "Without it: the user cache, then a download from UCI.",
-)
+@seed_option("the split, of the attacks' initial rows and of the baselines")
+@DATA_DIR
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),

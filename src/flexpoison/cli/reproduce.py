@@ -10,7 +10,7 @@ import click
 from .._validation import MAX_RATE
 from ..data.loaders import DATASETS
 from ..scalers import FIXED_SCALER, REFITTED_SCALER
-from .common import CONTEXT, QUIET, check_out_dir, force_option, user_errors
+from .common import CONTEXT, DATA_DIR, QUIET, check_out_dir, force_option, seed_option, user_errors
 
 #: What --quick changes: fewer gradient iterations per point, a looser stop.
 QUICK: dict[str, float] = {"max_iter": 20, "tol": 1e-4}
@@ -112,15 +112,7 @@ HELP = f"""Reproduce the paper's Figures 3-6 from real data, and judge its claim
     callback=_datasets,
     help="Comma-separated data sets to run.",
 )
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="FLEXPOISON_DATA_DIR",
-    show_envvar=True,
-    help="Folder holding ccpp/Folds5x2_pp.csv and airquality/AirQualityUCI.csv "
-    "(the layout flexpoison.data.uci describes). Without it: the user cache, then "
-    "a download from UCI.",
-)
+@DATA_DIR
 @click.option(
     "--max-rate",
     type=click.FloatRange(0, MAX_RATE, min_open=True),
@@ -129,13 +121,7 @@ HELP = f"""Reproduce the paper's Figures 3-6 from real data, and judge its claim
     help="Largest poisoning rate m/n; every rate below it is measured on the "
     "way (points are crafted one at a time).",
 )
-@click.option(
-    "--seed",
-    type=int,
-    default=0,
-    show_default=True,
-    help="Seed of the 70/30 split and of the attack's initial points.",
-)
+@seed_option("the 70/30 split and of the attack's initial points")
 @click.option(
     "--step",
     type=click.Choice(("backtracking", "paper")),
