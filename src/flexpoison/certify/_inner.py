@@ -159,7 +159,7 @@ def _solve(loss: Loss, problems: _Problems, lo: np.ndarray, hi: np.ndarray, rtol
     points = []
     for k, w in enumerate(walks):
         lam = w.coefficients(int(found.edge[k] - first[k]), float(found.s[k]))
-        points.append(lo + lam * width)
+        points.append(np.clip(np.where(lam >= 1.0, hi, lo + lam * width), lo, hi))
     return found, np.array(points)
 
 
