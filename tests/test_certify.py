@@ -181,7 +181,7 @@ def test_the_tweedie_gap_is_affine_in_the_response():
         z, zt = rng.normal(size=(20, 1)), rng.normal(size=(20, 1))
         t1, t2 = rng.uniform(0.1, 3, size=20), rng.uniform(0.1, 3, size=20)
 
-        def gap(t):
+        def gap(t, loss=loss, z=z, zt=zt):
             return loss.value(z, t) - loss.value(zt, t)
 
         np.testing.assert_allclose(gap(0.5 * (t1 + t2)), 0.5 * (gap(t1) + gap(t2)), atol=1e-12)
