@@ -211,10 +211,9 @@ def test_no_rows_reach_theta_with_fewer_than_the_bound(case, seed, m, distinct, 
         labels = rng.choice(np.unique(y), size=distinct)
     else:
         labels = rng.uniform(y.min(), y.max(), size=distinct)
-    copies = np.diff(np.sort(np.r_[0, rng.choice(np.arange(1, m), distinct - 1, False), m]))
-    if copies.size != distinct or np.any(copies == 0):  # m < distinct
-        copies = np.full(distinct, 1)
-        m = distinct
+    m = max(m, distinct)
+    cuts = np.sort(rng.choice(np.arange(1, m), distinct - 1, replace=False))
+    copies = np.diff(np.r_[0, cuts, m])
     theta_p = _poisoned(spec, estimator, X, y, rows, labels, copies)
     cert = points_needed(estimator, X, y, theta_p, max_iter=10)
     assert cert.lower_bound <= m * (1 + 1e-6) + 1e-6, (name, cert.lower_bound, m)

@@ -1,0 +1,127 @@
+"""The certified lower bound against the rows flexpoison's attack needs (issue 23).
+
+    python benchmarks/bench_certify.py              # three cases (~2 min on 2 cores)
+    python benchmarks/bench_certify.py --max-points 64 --cases diabetes-ridge
+
+Per case: θ₀ the victim on the training rows (70 %, seeded; stratified for
+classification), θ_t the target, and
+
+* ``bound(θ_t)``: :func:`flexpoison.certify.points_needed` at θ_t — no set of feasible
+  rows (3σ box, every label / every response in the observed range) with fewer rows
+  makes θ_t the victim's optimum;
+* the attack ``FlexiblePoisoning(estimator, Integrity(θ_t), alpha=0, n_points=M,
+  random_state=0)`` (unconcealed; every other setting at its default), whose θ after k
+  points is ``theta_history[k − 1]`` (Algorithm 1: each point joins the set before the
+  next is crafted): the first k with ‖θ_k − θ_t‖ ≤ ε·‖θ₀ − θ_t‖, for ε = 0.5, 0.25, 0.1;
+* the efficiency bound(θ_k) / k at those k: θ_k is the optimum the k rows do reach, so
+  bound(θ_k) ≤ k, and a ratio near 1 says no attack reaches θ_k with much fewer rows.
+
+Cases: ``diabetes-ridge`` — scikit-learn's diabetes in raw units
+(``load_diabetes(scaled=False)``), ``Ridge(alpha=1)``, target ``flip-top``;
+``cancer-logistic`` and ``cancer-svc`` — breast cancer standardised on its training
+rows, ``LogisticRegression(C=1)`` and ``LinearSVC(C=1)``, target the victim trained with
+the labels of one k-means cluster (k = 8, seeded) of the benign class flipped: a
+subpopulation target, attainable by construction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+import warnings
+
+import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.datasets import load_breast_cancer, load_diabetes
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import train_test_split
+from sklearn.svm import LinearSVC
+
+from flexpoison import FlexiblePoisoning, Integrity, models
+from flexpoison.certify import points_needed
+from flexpoison.models import theta_of
+
+EPSILONS = (0.5, 0.25, 0.1)
+
+
+def diabetes_ridge():
+    X, y = load_diabetes(return_X_y=True, scaled=False)
+    X, _, y, _ = train_test_split(X, y, test_size=0.3, random_state=0)
+    return Ridge(alpha=1.0), X, y, "flip-top", "target flip-top"
+
+
+def _cancer(estimator):
+    X, y = load_breast_cancer(return_X_y=True)
+    X, _, y, _ = train_test_split(X, y, test_size=0.3, random_state=0, stratify=y)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    benign = np.flatnonzero(y == 1)
+    labels = KMeans(8, n_init=10, random_state=0).fit_predict(X[benign])
+    sizes = np.bincount(labels)
+    cluster = int(np.argsort(sizes)[len(sizes) // 2])  # a middle-sized cluster
+    flipped = y.copy()
+    flipped[benign[labels == cluster]] = 0
+    spec = models.spec_for(estimator)
+    theta_t = theta_of(spec.fit_tight(estimator, X, flipped))
+    note = f"{int(sizes[cluster])} benign rows of cluster {cluster} flipped"
+    return estimator, X, y, theta_t, note
+
+
+CASES = {
+    "diabetes-ridge": diabetes_ridge,
+    "cancer-logistic": lambda: _cancer(LogisticRegression(C=1.0, max_iter=10_000)),
+    "cancer-svc": lambda: _cancer(LinearSVC(C=1.0, max_iter=10_000)),
+}
+
+
+def run(name: str, max_points: int) -> None:
+    estimator, X, y, target, note = CASES[name]()
+    started = time.perf_counter()
+    cert = points_needed(estimator, X, y, target)
+    certify_s = time.perf_counter() - started
+    theta_t, theta_0 = cert.theta_target, cert.theta_clean
+    start_distance = float(np.linalg.norm(theta_0 - theta_t))
+    print(
+        f"\n== {name}: n={X.shape[0]}, d={X.shape[1]}, {note}; bound(θ_t) = {cert.lower_bound:.2f} "
+        f"rows ({certify_s:.1f} s; {cert.scaling}; exact inner max: {cert.exact_inner})"
+    )
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = FlexiblePoisoning(
+            estimator, goal=Integrity(theta_t), alpha=0.0, n_points=max_points, random_state=0
+        ).generate(X, y)
+    attack_s = time.perf_counter() - started
+    history = np.asarray(result.theta_history)
+    rel = np.linalg.norm(history - theta_t, axis=1) / start_distance
+    print(
+        f"attack: {max_points} points in {attack_s:.1f} s; ‖θ_k − θ_t‖/‖θ₀ − θ_t‖ after "
+        f"k = 1, 2, 4, …: " + ", ".join(f"{rel[k - 1]:.3f}" for k in _powers(max_points))
+    )
+    print(f"{'ε':>5} {'k (attack)':>11} {'bound(θ_t)':>11} {'bound(θ_k)':>11} {'efficiency':>11}")
+    for eps in EPSILONS:
+        reached = np.flatnonzero(rel <= eps)
+        if reached.size == 0:
+            print(f"{eps:>5} {'> ' + str(max_points):>11} {cert.lower_bound:>11.2f}")
+            continue
+        k = int(reached[0]) + 1
+        lb_k = points_needed(estimator, X, y, history[k - 1]).lower_bound
+        print(f"{eps:>5} {k:>11} {cert.lower_bound:>11.2f} {lb_k:>11.2f} {lb_k / k:>11.3f}")
+
+
+def _powers(m: int) -> list[int]:
+    out = [2**i for i in range(int(math.log2(m)) + 1)]
+    return out if out[-1] == m else out + [m]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--max-points", type=int, default=128)
+    args = parser.parse_args()
+    for name in args.cases.split(","):
+        run(name.strip(), args.max_points)
+
+
+if __name__ == "__main__":
+    main()
