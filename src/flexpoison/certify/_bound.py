@@ -27,7 +27,8 @@ so that
     nothing is learnt        when A ≤ 0 (the bound is 0).
 
 A is (1/s(n)) times the clean objective's excess at θ_t over θ: the best θ for the
-numerator is the clean model θ₀.
+numerator is the clean model θ₀. For a per-row mean (b > 0) the penalty moves into
+the denominator as well: m poison rows also dilute the penalty's weight.
 
 The bound needs θ_t to be the optimum; a θ_t fitted to a relative precision δ in the
 objective only satisfies F(θ_t) ≤ F(θ) + δ·|F|. A is therefore taken
@@ -35,8 +36,7 @@ objective only satisfies F(θ_t) ≤ F(θ) + δ·|F|. A is therefore taken
 clean part Σ_clean ℓ + a·R: that absorbs float64's rounding of the sums and a θ_t
 fitted to 1e-9 (scikit-learn's exact settings in the registry reach ~1e-12). Without
 it a θ within 1e-11 of an inexactly fitted θ_t makes A/B a ratio of two rounding
-errors (a one-vs-rest hinge model fitted by liblinear gave 2.2 for one poison row). For a per-row mean (b > 0) the penalty moves into
-the denominator as well: m poison rows also dilute the penalty's weight.
+errors (a one-vs-rest hinge model fitted by liblinear gave 2.2 for one poison row).
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ import numpy as np
 
 from ..engine import Learner
 from ._inner import Family, InnerMaximum, Model, inner_maximum
-
 
 #: The relative precision A is reduced by (module docstring).
 PRECISION = 1e-9
