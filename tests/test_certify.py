@@ -362,3 +362,25 @@ def test_bad_input_is_one_clear_error(change, message):
     X, y, t = change(X, y, np.zeros(3))
     with pytest.raises(InvalidInputError, match=message):
         points_needed(models.get("logistic").make(), X, y, t)
+
+
+@pytest.mark.parametrize(
+    "name, y_bounds, message",
+    [
+        ("logistic", (0, 1), "only a regressor"),
+        ("ridge", (2.0, 1.0), "lo <= hi"),
+        ("poisson", (-1.0, 1.0), "y_bounds"),
+    ],
+)
+def test_bad_response_ranges_are_refused(name, y_bounds, message):
+    X, y = _small()
+    if name != "logistic":
+        y = np.exp(X[:, 0])
+    with pytest.raises(InvalidInputError, match=message):
+        points_needed(
+            models.get(name).make(),
+            X,
+            y,
+            "flip-top" if name != "logistic" else "negate",
+            y_bounds=y_bounds,
+        )

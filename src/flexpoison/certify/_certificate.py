@@ -179,6 +179,8 @@ def points_needed(
     dtype = X_arr.dtype if X_arr.dtype.kind == "f" else np.dtype(np.float64)
     box = feasible_box(Xf, n_sigma, resolve_bounds(bounds, d, names), names, dtype)
     t = victim.encode(np.asarray(y))
+    if victim.classes is not None and y_bounds is not None:
+        raise InvalidInputError("y_bounds: only a regressor's responses have a range")
     if victim.classes is not None:
         targets = np.array([-1.0, 1.0]) if learner.n_outputs == 1 else np.arange(victim.n_outputs)
         shown: tuple = tuple(victim.classes.tolist())
