@@ -384,3 +384,39 @@ def test_bad_response_ranges_are_refused(name, y_bounds, message):
             "flip-top" if name != "logistic" else "negate",
             y_bounds=y_bounds,
         )
+
+
+# -------------------------------------------------------- the online attack (part 2)
+
+
+@pytest.mark.parametrize("name, params", [("ridge", {"alpha": 1.0}), ("logistic", {"C": 1.0})])
+def test_the_online_attack_adds_feasible_rows_and_never_beats_the_bound(name, params):
+    """Its rows lie in the box with valid labels or responses, the victim refitted on
+    them is θ_i, and lower_bound(θ_i) ≤ i for every i: an attack is a procedure the
+    certificate must hold against."""
+    from flexpoison.certify import model_targeted
+
+    spec = models.get(name)
+    rng = np.random.default_rng(8)
+    X, y = _data(spec, None, rng, n=40, d=2)
+    estimator = spec.make(**params)
+    box = feasible_box(X, 3.0)
+    theta_t = _poisoned(spec, estimator, X, y, box.lower[None], y[:1], np.array([8]))
+    result = model_targeted(estimator, X, y, theta_t, 12)
+    assert np.all(result.X_poison >= box.lower) and np.all(result.X_poison <= box.upper)
+    if spec.task == "classification":
+        assert set(result.y_poison) <= set(y)
+    else:
+        assert np.all((result.y_poison >= y.min()) & (result.y_poison <= y.max()))
+    assert result.distance[-1] < 0.5 * result.distance[0]  # it heads for θ_t
+    for i in (1, len(result.distance)):
+        theta_i = result.theta_history[i - 1]
+        np.testing.assert_allclose(
+            theta_i,
+            _poisoned(
+                spec, estimator, X, y, result.X_poison[:i], result.y_poison[:i], np.ones(i, int)
+            ),
+            atol=1e-8,
+        )
+        cert = points_needed(estimator, X, y, theta_i, max_iter=10)
+        assert cert.lower_bound <= i * (1 + 1e-6)

@@ -12,8 +12,11 @@ the bound (:mod:`flexpoison.certify._bound`).
 ``_inner``        M(θ): the largest loss gap over the feasible rows, per loss family
 ``_bound``        the bound A/B at one θ, from the learner's objective scaling
 ``_certificate``  :func:`points_needed`: the search over θ and the result
+``online``        :func:`model_targeted`: Suya et al.'s online attack, one max-gap row
+                  at a time
 """
 
 from ._certificate import Certificate, points_needed
+from .online import OnlineResult, model_targeted
 
-__all__ = ["Certificate", "points_needed"]
+__all__ = ["Certificate", "points_needed", "OnlineResult", "model_targeted"]

@@ -135,6 +135,19 @@ class Problem:
         a = self.scaling.a
         return value + a * r, self._row_gradient(Z, self.t, self.X) + a * r_grad
 
+    def inner(self, theta: np.ndarray, rtol: float = 1e-9) -> InnerMaximum:
+        """M(θ): the largest loss gap over the feasible rows (:mod:`._inner`)."""
+        return inner_maximum(
+            self.learner.loss,
+            self.kind,
+            self.model(theta),
+            self.model(self.theta_target),
+            self.lo,
+            self.hi,
+            self.targets,
+            rtol,
+        )
+
     def at(self, theta: np.ndarray, rtol: float = 1e-9) -> Point:
         """The bound at θ (module docstring)."""
         theta = np.asarray(theta, dtype=float)
@@ -146,16 +159,7 @@ class Problem:
         if not (math.isfinite(g) and math.isfinite(g_t)):  # outside ℓ's domain (σ ≤ 0)
             return Point(theta, -math.inf, -math.inf, math.nan, nan_inner)
         A = g_t - g - PRECISION * max(abs(g_t), abs(g))
-        inner = inner_maximum(
-            self.learner.loss,
-            self.kind,
-            self.model(theta),
-            self.model(self.theta_target),
-            self.lo,
-            self.hi,
-            self.targets,
-            rtol,
-        )
+        inner = self.inner(theta, rtol)
         B = inner.upper - self.scaling.b * (r_t - r)
         return Point(theta, ratio(A, B), A, B, inner)
 

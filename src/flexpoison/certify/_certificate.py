@@ -10,9 +10,11 @@ from scipy.optimize import minimize
 
 from .. import models
 from ..attack import FlexiblePoisoning, Integrity, feasible_box, public_map
+from ..attack.box import Box
 from ..attack.containers import _column_names
 from ..attack.specs import resolve_bounds
 from ..errors import InvalidInputError, UnsupportedEstimatorError
+from ..models import Victim
 from ._bound import Point, Problem, Scaling
 from ._inner import family
 
@@ -140,6 +142,94 @@ def points_needed(
     -------
     Certificate
     """
+    setup = prepare(
+        estimator,
+        X,
+        y,
+        theta_target,
+        n_sigma,
+        bounds,
+        y_bounds,
+        integer_features,
+        frozen_features,
+        one_hot_groups,
+    )
+    problem, victim, theta_clean, box, shown = (
+        setup.problem,
+        setup.victim,
+        setup.theta_clean,
+        setup.box,
+        setup.shown,
+    )
+    if theta is not None:
+        theta = np.asarray(theta, dtype=float)
+        if theta.shape != problem.theta_target.shape or not np.all(np.isfinite(theta)):
+            raise InvalidInputError(
+                f"theta: expected {problem.theta_target.size} finite numbers, got shape "
+                f"{theta.shape}"
+            )
+        best = problem.at(theta)
+    else:
+        best = search(problem, theta_clean, max_iter)
+    relaxed = tuple(
+        name
+        for name, value in (
+            ("integer_features", integer_features),
+            ("frozen_features", frozen_features),
+            ("one_hot_groups", one_hot_groups),
+        )
+        if value
+    )
+    y_max = (
+        victim.decode(np.array([best.inner.target]))[0]
+        if victim.classes is not None
+        else best.inner.target
+    )
+    return Certificate(
+        lower_bound=best.bound,
+        theta_witness=best.theta,
+        theta_target=problem.theta_target,
+        theta_clean=theta_clean,
+        x_max=best.inner.x,
+        y_max=y_max,
+        loss_gap=best.inner.value,
+        loss_gap_bound=best.inner.upper,
+        clean_gap=best.A,
+        scaling=problem.scaling.describe(),
+        box=(box.lower, box.upper),
+        targets=shown,
+        exact_inner=best.inner.exact,
+        relaxed=relaxed,
+    )
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What :func:`points_needed` and :func:`~flexpoison.certify.online.model_targeted`
+    share: the bound's :class:`Problem`, the victim, θ₀, the box and the targets as the
+    user names them (labels, or the response range)."""
+
+    problem: Problem
+    victim: Victim
+    theta_clean: np.ndarray
+    box: Box
+    shown: tuple
+
+
+def prepare(
+    estimator,
+    X,
+    y,
+    theta_target,
+    n_sigma,
+    bounds,
+    y_bounds,
+    integer_features,
+    frozen_features,
+    one_hot_groups,
+) -> Setup:
+    """Validate the arguments (through the attack's own checks: X, y, θ_t or its
+    preset, the box, the constraints), fit θ₀, and read the victim's objective."""
     if isinstance(theta_target, str) and theta_target.strip().startswith("predict:"):
         raise InvalidInputError(
             "theta_target: a 'predict:' target is not a model θ_t; give θ_t or a preset"
@@ -203,46 +293,7 @@ def points_needed(
         kind,
         Scaling.of(learner, n),
     )
-    if theta is not None:
-        theta = np.asarray(theta, dtype=float)
-        if theta.shape != problem.theta_target.shape or not np.all(np.isfinite(theta)):
-            raise InvalidInputError(
-                f"theta: expected {problem.theta_target.size} finite numbers, got shape "
-                f"{theta.shape}"
-            )
-        best = problem.at(theta)
-    else:
-        best = search(problem, theta_clean, max_iter)
-    relaxed = tuple(
-        name
-        for name, value in (
-            ("integer_features", integer_features),
-            ("frozen_features", frozen_features),
-            ("one_hot_groups", one_hot_groups),
-        )
-        if value
-    )
-    y_max = (
-        victim.decode(np.array([best.inner.target]))[0]
-        if victim.classes is not None
-        else best.inner.target
-    )
-    return Certificate(
-        lower_bound=best.bound,
-        theta_witness=best.theta,
-        theta_target=problem.theta_target,
-        theta_clean=theta_clean,
-        x_max=best.inner.x,
-        y_max=y_max,
-        loss_gap=best.inner.value,
-        loss_gap_bound=best.inner.upper,
-        clean_gap=best.A,
-        scaling=problem.scaling.describe(),
-        box=(box.lower, box.upper),
-        targets=shown,
-        exact_inner=best.inner.exact,
-        relaxed=relaxed,
-    )
+    return Setup(problem, victim, theta_clean, box, shown)
 
 
 def _y_bounds(y_bounds) -> tuple[float, float]:
