@@ -142,25 +142,13 @@ def points_needed(
     -------
     Certificate
     """
-    setup = prepare(
-        estimator,
-        X,
-        y,
-        theta_target,
-        n_sigma,
-        bounds,
-        y_bounds,
-        integer_features,
-        frozen_features,
-        one_hot_groups,
-    )
-    problem, victim, theta_clean, box, shown = (
-        setup.problem,
-        setup.victim,
-        setup.theta_clean,
-        setup.box,
-        setup.shown,
-    )
+    constraints = {
+        "integer_features": integer_features,
+        "frozen_features": frozen_features,
+        "one_hot_groups": one_hot_groups,
+    }
+    setup = prepare(estimator, X, y, theta_target, n_sigma, bounds, y_bounds, constraints)
+    problem, victim, theta_clean = setup.problem, setup.victim, setup.theta_clean
     if theta is not None:
         theta = np.asarray(theta, dtype=float)
         if theta.shape != problem.theta_target.shape or not np.all(np.isfinite(theta)):
@@ -171,15 +159,7 @@ def points_needed(
         best = problem.at(theta)
     else:
         best = search(problem, theta_clean, max_iter)
-    relaxed = tuple(
-        name
-        for name, value in (
-            ("integer_features", integer_features),
-            ("frozen_features", frozen_features),
-            ("one_hot_groups", one_hot_groups),
-        )
-        if value
-    )
+    relaxed = tuple(name for name, value in constraints.items() if value)
     y_max = (
         victim.decode(np.array([best.inner.target]))[0]
         if victim.classes is not None
@@ -196,8 +176,8 @@ def points_needed(
         loss_gap_bound=best.inner.upper,
         clean_gap=best.A,
         scaling=problem.scaling.describe(),
-        box=(box.lower, box.upper),
-        targets=shown,
+        box=(setup.box.lower, setup.box.upper),
+        targets=setup.shown,
         exact_inner=best.inner.exact,
         relaxed=relaxed,
     )
@@ -217,19 +197,11 @@ class Setup:
 
 
 def prepare(
-    estimator,
-    X,
-    y,
-    theta_target,
-    n_sigma,
-    bounds,
-    y_bounds,
-    integer_features,
-    frozen_features,
-    one_hot_groups,
+    estimator, X, y, theta_target, n_sigma, bounds, y_bounds, constraints: dict | None = None
 ) -> Setup:
     """Validate the arguments (through the attack's own checks: X, y, θ_t or its
-    preset, the box, the constraints), fit θ₀, and read the victim's objective."""
+    preset, the box, the ``constraints`` — the attack's keyword arguments of that
+    name), fit θ₀, and read the victim's objective."""
     if isinstance(theta_target, str) and theta_target.strip().startswith("predict:"):
         raise InvalidInputError(
             "theta_target: a 'predict:' target is not a model θ_t; give θ_t or a preset"
@@ -244,9 +216,7 @@ def prepare(
         goal=Integrity(theta_target),
         n_sigma=n_sigma,
         bounds=bounds,
-        integer_features=integer_features,
-        frozen_features=frozen_features,
-        one_hot_groups=one_hot_groups,
+        **(constraints or {}),
     )
     objective = attack.objective(X, y)  # validates X, y, θ_t, constraints; fits θ₀
     victim = objective.victim

@@ -77,7 +77,7 @@ def model_targeted(
     check_count(n_points, "n_points")
     if epsilon != 0:
         check_positive(epsilon, "epsilon")
-    setup = prepare(estimator, X, y, theta_target, n_sigma, bounds, y_bounds, None, None, None)
+    setup = prepare(estimator, X, y, theta_target, n_sigma, bounds, y_bounds)
     problem, victim = setup.problem, setup.victim
     spec = models.spec_for(estimator)
     theta_t = problem.theta_target
