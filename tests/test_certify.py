@@ -364,6 +364,13 @@ def test_bad_input_is_one_clear_error(change, message):
         points_needed(models.get("logistic").make(), X, y, t)
 
 
+@pytest.mark.parametrize("keyword, value", [("max_iter", -1), ("theta", np.zeros(2))])
+def test_bad_search_settings_are_refused(keyword, value):
+    X, y = _small()
+    with pytest.raises(InvalidInputError, match=keyword):
+        points_needed(models.get("logistic").make(), X, y, np.zeros(3), **{keyword: value})
+
+
 @pytest.mark.parametrize(
     "name, y_bounds, message",
     [

@@ -9,6 +9,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from .. import models
+from .._validation import check_count
 from ..attack import FlexiblePoisoning, Integrity, feasible_box, public_map
 from ..attack.box import Box
 from ..attack.containers import _column_names
@@ -135,13 +136,16 @@ def points_needed(
         The attack's constraints: checked, then relaxed to the box.
     theta : array-like, optional
         Evaluate the bound at this θ only (no search).
-    max_iter : int
-        Objective evaluations of each ascent (L-BFGS on −log(A/B)) after the scan.
+    max_iter : int, default 100
+        Objective evaluations of each ascent (L-BFGS on −log(A/B)) after the scan;
+        0: the scan alone.
 
     Returns
     -------
     Certificate
     """
+    if max_iter != 0:  # 0: the scan alone
+        check_count(max_iter, "max_iter")
     constraints = {
         "integer_features": integer_features,
         "frozen_features": frozen_features,
@@ -308,7 +312,7 @@ def _search(problem: Problem, theta_clean: np.ndarray, max_iter: int) -> Point:
         directions.append(-dG * (span / np.linalg.norm(dG)))
     scanned = [at(theta_t + 2.0**-k * u) for u in directions for k in range(13)]
     starts = sorted(scanned, key=lambda point: -point.bound)[:_STARTS]
-    for start in starts:
+    for start in starts if max_iter else []:
         if not (math.isfinite(best[0].bound) and start.bound > 0):
             break
         _ascend(problem, start.theta, at, max_iter)
