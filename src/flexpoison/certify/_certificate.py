@@ -10,9 +10,10 @@ from scipy.optimize import minimize
 
 from .. import models
 from .._validation import check_count
-from ..attack import FlexiblePoisoning, Integrity, feasible_box, public_map
+from ..attack import FlexiblePoisoning, Integrity, feasible_box
 from ..attack.box import Box
 from ..attack.containers import _column_names
+from ..attack.effects import public_map
 from ..attack.specs import resolve_bounds
 from ..errors import InvalidInputError, UnsupportedEstimatorError
 from ..models import Victim
