@@ -289,7 +289,8 @@ def test_the_inequality_is_the_learners_objective_rearranged(name, params):
 
 
 def test_the_bound_is_positive_and_below_a_known_construction():
-    """θ_t reached by m copies of one extreme row needs some rows, and at most m."""
+    """θ_t reached by m copies of one extreme row needs more than half of them (13.76 of
+    15 when measured: the max-gap row is that corner), and at most m."""
     spec = models.get("logistic")
     rng = np.random.default_rng(11)
     X, y = _data(spec, None, rng, n=60, d=3)
@@ -298,7 +299,7 @@ def test_the_bound_is_positive_and_below_a_known_construction():
     m = 15
     theta_t = _poisoned(spec, estimator, X, y, box.upper[None], np.array([0]), np.array([m]))
     cert = points_needed(estimator, X, y, theta_t)
-    assert 1.0 < cert.lower_bound <= m
+    assert 0.5 * m < cert.lower_bound <= m
     again = points_needed(estimator, X, y, theta_t, theta=cert.theta_witness)
     assert math.isclose(again.lower_bound, cert.lower_bound, rel_tol=1e-12)
     assert cert.exact_inner and cert.relaxed == () and cert.targets == (0, 1)
@@ -312,7 +313,7 @@ def test_a_target_no_rows_can_reach_is_certified_unreachable_or_large():
     X = rng.normal(size=(50, 2))
     y = X @ np.array([3.0, -2.0]) + 0.1 * rng.normal(size=50)
     cert = points_needed(spec.make(alpha=1.0), X, y, "flip-top", n_sigma=1.0)
-    assert cert.lower_bound > 5
+    assert cert.lower_bound > 20  # 48.2 when measured
     assert cert.scaling.startswith("total loss")
 
 
