@@ -15,14 +15,14 @@ from flexpoison import models
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "flexpoison"
 
 # Bottom to top. A module may import from its own layer only within its own subpackage
-# (data, defences and the ART adapter `art` are peers: none imports another).
+# (data, defences, the ART adapter `art` and `certify` are peers: none imports another).
 LAYERS = [
     {"errors"},
     {"_validation", "_environment", "_progress", "_threads", "_lazy"},
     {"engine", "scalers"},
     {"models"},
     {"attack"},
-    {"data", "defences", "art"},
+    {"data", "defences", "art", "certify"},
     {"experiments"},
     {"sweeps"},
     {"reporting"},

@@ -86,6 +86,7 @@ _LAZY = {
         "Evaluation",
     )
 }
+_LAZY["points_needed"] = "flexpoison.certify"  # the certified lower bound (issue 23)
 
 
 __getattr__ = lazy_getattr(__name__, _LAZY, globals())
@@ -104,6 +105,7 @@ __all__ = [
     "PointReport",
     "Objective",
     "Evaluation",
+    "points_needed",
     "FlexPoisonError",
     "FlexPoisonWarning",
     "InvalidInputError",

@@ -1,0 +1,161 @@
+"""The certified lower bound against the rows flexpoison's attack needs (issue 23).
+
+    python benchmarks/bench_certify.py              # four cases (~6 min on 2 shared cores)
+    python benchmarks/bench_certify.py --max-points 64 --cases diabetes-ridge
+
+Per case: θ₀ the victim on the training rows (70 %, seeded; stratified for
+classification), θ_t the target, and
+
+* ``bound(θ_t)``: :func:`flexpoison.certify.points_needed` at θ_t — no set of feasible
+  rows (3σ box, every label / every response in the observed range) with fewer rows
+  makes θ_t the victim's optimum;
+* the attack ``FlexiblePoisoning(estimator, Integrity(θ_t), alpha=0, n_points=M,
+  random_state=0)`` (unconcealed; every other setting at its default), whose θ after k
+  points is ``theta_history[k − 1]`` (Algorithm 1: each point joins the set before the
+  next is crafted): the first k with ‖θ_k − θ_t‖ ≤ ε·‖θ₀ − θ_t‖, for ε = 0.5, 0.25, 0.1;
+* the same for Suya et al.'s online attack, ``model_targeted(estimator, X, y, θ_t, M,
+  epsilon=0.1)`` (:mod:`flexpoison.certify.online`: each row the feasible row of the
+  largest loss gap at the current model), stopped at ε = 0.1;
+* the efficiency bound(θ_k) / k at those k: θ_k is the optimum the k rows do reach, so
+  bound(θ_k) ≤ k, and a ratio near 1 says no attack reaches θ_k with much fewer rows.
+
+Cases: ``diabetes-ridge`` — scikit-learn's diabetes in raw units
+(``load_diabetes(scaled=False)``), ``Ridge(alpha=1)``, target ``flip-top``;
+``cancer-logistic`` and ``cancer-svc`` — breast cancer standardised on its training
+rows, ``LogisticRegression(C=1)`` and ``LinearSVC(C=1)``; ``digits17-svc`` — digits 1
+against 7 (constant pixels dropped, standardised), ``LinearSVC(C=1)``. The classifiers'
+target is the victim trained with the labels of one k-means cluster (k = 8, seeded) of
+one class (benign; '7') flipped: a subpopulation target. For them the bound for the
+registry's default preset (``negate``) is printed too (no attack: it needs far more
+rows than the budget).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+import warnings
+
+import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import train_test_split
+from sklearn.svm import LinearSVC
+
+from flexpoison import FlexiblePoisoning, Integrity, models
+from flexpoison.certify import model_targeted, points_needed
+from flexpoison.models import theta_of
+
+EPSILONS = (0.5, 0.25, 0.1)
+
+
+def diabetes_ridge():
+    X, y = load_diabetes(return_X_y=True, scaled=False)
+    X, _, y, _ = train_test_split(X, y, test_size=0.3, random_state=0)
+    return Ridge(alpha=1.0), X, y, "flip-top", "target flip-top"
+
+
+def _cancer():
+    X, y = load_breast_cancer(return_X_y=True)
+    X, _, y, _ = train_test_split(X, y, test_size=0.3, random_state=0, stratify=y)
+    return (X - X.mean(axis=0)) / X.std(axis=0), y, 1, "benign"
+
+
+def _digits17():
+    digits = load_digits()
+    rows = np.isin(digits.target, (1, 7))
+    X, y = digits.data[rows], digits.target[rows]
+    X, _, y, _ = train_test_split(X, y, test_size=0.3, random_state=0, stratify=y)
+    X = X[:, X.std(axis=0) > 0]  # constant pixels carry nothing (and σ = 0)
+    return (X - X.mean(axis=0)) / X.std(axis=0), y, 7, "'7'"
+
+
+def _subpopulation(data, estimator):
+    """θ_t: the victim trained with the labels of one k-means cluster (k = 8, seeded,
+    the middle-sized one) of one class flipped to the other class."""
+    X, y, source, name = data()
+    members = np.flatnonzero(y == source)
+    labels = KMeans(8, n_init=10, random_state=0).fit_predict(X[members])
+    sizes = np.bincount(labels)
+    cluster = int(np.argsort(sizes)[len(sizes) // 2])
+    flipped = y.copy()
+    flipped[members[labels == cluster]] = y[y != source][0]
+    spec = models.spec_for(estimator)
+    theta_t = theta_of(spec.fit_tight(estimator, X, flipped))
+    note = f"{int(sizes[cluster])} {name} rows of cluster {cluster} flipped"
+    return estimator, X, y, theta_t, note
+
+
+CASES = {
+    "diabetes-ridge": diabetes_ridge,
+    "cancer-logistic": lambda: _subpopulation(_cancer, LogisticRegression(max_iter=10_000)),
+    "cancer-svc": lambda: _subpopulation(_cancer, LinearSVC(max_iter=10_000)),
+    "digits17-svc": lambda: _subpopulation(_digits17, LinearSVC(max_iter=10_000)),
+}
+
+
+def run(name: str, max_points: int) -> None:
+    estimator, X, y, target, note = CASES[name]()
+    started = time.perf_counter()
+    cert = points_needed(estimator, X, y, target)
+    certify_s = time.perf_counter() - started
+    theta_t, theta_0 = cert.theta_target, cert.theta_clean
+    start_distance = float(np.linalg.norm(theta_0 - theta_t))
+    print(
+        f"\n== {name}: n={X.shape[0]}, d={X.shape[1]}, {note}; bound(θ_t) = {cert.lower_bound:.2f} "
+        f"rows ({certify_s:.1f} s; {cert.scaling}; exact inner max: {cert.exact_inner})"
+    )
+    if not isinstance(target, str):  # the victim's default preset (negate), bound only
+        preset = points_needed(estimator, X, y, models.spec_for(estimator).default_target)
+        print(f"bound for the default target preset: {preset.lower_bound:.2f} rows")
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = FlexiblePoisoning(
+            estimator, goal=Integrity(theta_t), alpha=0.0, n_points=max_points, random_state=0
+        ).generate(X, y)
+    attacks = {"flexpoison": (np.asarray(result.theta_history), time.perf_counter() - started)}
+    started = time.perf_counter()
+    online = model_targeted(estimator, X, y, theta_t, max_points, epsilon=min(EPSILONS))
+    attacks["model-targeted"] = (online.theta_history, time.perf_counter() - started)
+    print(
+        f"{'attack':>15} {'ε':>5} {'k':>6} {'bound(θ_t)':>11} {'bound(θ_k)':>11} {'efficiency':>11}"
+    )
+    for attack, (history, seconds) in attacks.items():
+        rel = np.linalg.norm(history - theta_t, axis=1) / start_distance
+        for eps in EPSILONS:
+            reached = np.flatnonzero(rel <= eps)
+            if reached.size == 0:
+                print(f"{attack:>15} {eps:>5} {'>' + str(len(rel)):>6} {cert.lower_bound:>11.2f}")
+                continue
+            k = int(reached[0]) + 1
+            lb_k = points_needed(estimator, X, y, history[k - 1]).lower_bound
+            print(
+                f"{attack:>15} {eps:>5} {k:>6} {cert.lower_bound:>11.2f} {lb_k:>11.2f} "
+                f"{lb_k / k:>11.3f}"
+            )
+        print(
+            f"{attack:>15} ‖θ_k − θ_t‖/‖θ₀ − θ_t‖ at k = 1, 2, 4, …: "
+            + ", ".join(f"{rel[k - 1]:.3f}" for k in _powers(len(rel)))
+            + f" ({len(rel)} rows in {seconds:.1f} s)"
+        )
+
+
+def _powers(m: int) -> list[int]:
+    out = [2**i for i in range(int(math.log2(m)) + 1)]
+    return out if out[-1] == m else out + [m]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--max-points", type=int, default=128)
+    args = parser.parse_args()
+    for name in args.cases.split(","):
+        run(name.strip(), args.max_points)
+
+
+if __name__ == "__main__":
+    main()
