@@ -435,3 +435,83 @@ def test_every_goal_has_an_oracle_and_every_entry_an_example():
     # the victims without θ have their own oracle: tests/test_contract_decision.py
     every = CASES + cases(has_theta=False)
     assert {case.spec.name for case in every} == set(models.REGISTRY)
+
+
+# ------------------------------------------------- declarations and refusals, as data
+
+SPECS = list(models.REGISTRY.values())
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s.name for s in SPECS])
+def test_every_constructor_parameter_is_declared(spec):
+    """Each parameter of the scikit-learn class is in the objective, ignored (it does
+    not change the optimum) or refused with an example: a parameter flexpoison does not
+    model cannot be "supported" in silence (LassoLars' ``jitter`` would fail here)."""
+    params = set(spec.estimator_class()().get_params(deep=False))
+    assert sorted(params - spec.declared_params) == []
+    assert sorted(set(spec.ignored) - params) == []  # no stale declaration either
+
+
+REFUSALS = [(s, r) for s in SPECS for r in s.refusals]
+
+
+@pytest.mark.parametrize(
+    "spec, refusal", REFUSALS, ids=[f"{s.name}-{'-'.join(r.params)}" for s, r in REFUSALS]
+)
+def test_declared_refusals_are_refused_by_name(spec, refusal):
+    """Every declared refusal: one UnsupportedEstimatorError naming the parameter, from
+    the attack's own entry point (the victim read against its training rows)."""
+    from flexpoison.errors import UnsupportedEstimatorError
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    if spec.task == "classification":
+        y = np.arange(40) % (refusal.n_classes or 2)
+    else:
+        y = np.abs(X @ [1.0, -0.5, 0.3]) + 1.0  # positive: every GLM's domain
+    from flexpoison.attack import goal_from_name
+
+    estimator = spec.make(**refusal.params)
+    goal = goal_from_name("loss-availability" if not spec.has_theta else "availability")
+    with pytest.raises(UnsupportedEstimatorError, match=refusal.names):
+        FlexiblePoisoning(estimator, goal=goal, n_points=1).objective(X, y)
+
+
+def test_several_entries_may_serve_one_class():
+    """spec_for takes the first entry that serves the estimator's parameters."""
+    from sklearn.linear_model import Ridge
+
+    ridge = models.get("ridge")
+    small = dataclasses.replace(ridge, name="ridge-small", serves=lambda p: p["alpha"] < 1)
+    assert small.applies_to(Ridge(alpha=0.5)) and not small.applies_to(Ridge(alpha=2.0))
+    assert ridge.applies_to(Ridge(alpha=2.0)) and not ridge.applies_to(object())
+    with pytest.raises(ValueError, match="ridge"):
+        models._registry((ridge, ridge))
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s.name for s in SPECS])
+def test_check_victim_passes_on_every_entry(spec):
+    from flexpoison.testing import check_victim
+
+    check_victim(spec)
+
+
+def test_check_victim_fails_an_entry_that_is_wrong():
+    """A contributor's mistakes are caught: a parameter left undeclared, a refusal the
+    terms do not make, an objective off by a factor."""
+    from flexpoison.models.spec import Refusal
+    from flexpoison.models.terms import _ridge
+    from flexpoison.testing import check_victim
+
+    ridge = models.get("ridge")
+    with pytest.raises(AssertionError, match="neither in objective_params.*'solver'"):
+        check_victim(dataclasses.replace(ridge, ignored=("copy_X", "max_iter",
+                                                         "random_state", "tol")))
+    with pytest.raises(AssertionError, match="was not refused"):
+        check_victim(dataclasses.replace(ridge, refusals=(*ridge.refusals, Refusal({"tol": 0.5}, "tol"))))
+
+    def half(params, n_classes):  # λ₂ = a instead of scikit-learn's 2a
+        return dataclasses.replace(_ridge(params, n_classes), l2=params["alpha"])
+
+    with pytest.raises(AssertionError, match="off the refit"):
+        check_victim(dataclasses.replace(ridge, terms=half))

@@ -15,14 +15,15 @@ from flexpoison import models
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "flexpoison"
 
 # Bottom to top. A module may import from its own layer only within its own subpackage
-# (data, defences, the ART adapter `art` and `certify` are peers: none imports another).
+# (data, defences, the ART adapter `art`, `certify` and `testing` are peers: none
+# imports another).
 LAYERS = [
     {"errors"},
     {"_validation", "_environment", "_progress", "_threads", "_lazy"},
     {"engine", "scalers"},
     {"models"},
     {"attack"},
-    {"data", "defences", "art", "certify"},
+    {"data", "defences", "art", "certify", "testing"},
     {"experiments"},
     {"sweeps"},
     {"reporting"},

@@ -1,6 +1,6 @@
 """The training objectives of the registry's victims: scikit-learn's hyper-parameters
-read into the engine's terms L(θ) = s(N)·Σ ℓ + (λ₂/2)‖W‖² + λ₁‖W‖₁ (the table in
-:mod:`flexpoison.models`), refusing by name the settings that change the objective."""
+read into the engine's terms L(θ) = s(N)·Σ ℓ + (λ₂/2)‖W‖² + λ₁‖W‖₁ (the table on
+the documentation's maths page), refusing by name the settings that change the objective."""
 
 from __future__ import annotations
 
