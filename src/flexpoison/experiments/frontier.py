@@ -5,44 +5,18 @@ run, and how many of them does it catch?* For one data set, victim, goal and poi
 rate, :func:`run_frontier` crafts poison with the flexible attack for each α of a grid
 (α = 0: effect only … α = 1: concealment only) and with the baseline attacks of
 :mod:`flexpoison.attack.baselines` at the same budget m, then sends every poisoned
-training set through every sanitizer of :mod:`flexpoison.defences` and measures
-
-* **recall** — the share of the m poison rows the sanitizer removes;
-* **clean removed** — the share of the n clean rows it removes (its false alarms);
-* **effect left** — the goal's own effect E of the victim refitted on the rows kept,
-  in the standardised space the attack works in:
-
-  ========================  =====================================================
-  ``integrity``             E_I = ‖θ − θ_t‖² (θ_t: the victim's default preset;
-                            lower = more damage)
-  ``availability``          E_A = ‖θ − θ₀‖²  (θ₀: the victim on the clean training
-                            rows; higher = more damage)
-  ``loss-availability``     E_L = mean loss of θ on the clean training rows
-                            (squared error / log-loss; higher = more damage)
-  ========================  =====================================================
-
-* **test metric** — test MSE (regression) or accuracy (classification) of that refit;
-* **damage left** — (E_s − E_clean) / (E_none − E_clean): the share of the attack's
-  change of E that survives the sanitizer s; None where the attack did less damage than
-  s alone moves E on the clean rows, or none (:func:`within_noise`), where the ratio
-  would measure the sanitizer.
-
-Sanitizer ``"none"`` (keep every row) is the reference: its effect is the attack's own
-effect. A pseudo-attack ``"clean"`` (no poison at all) shows what each sanitizer does
-to clean data — the "no attack" line of the figures.
+training set through every sanitizer of :mod:`flexpoison.defences` and measures, per
+(attack, sanitizer), recall, clean rows removed, the effect and test metric left and
+the share of the damage left (:mod:`flexpoison.experiments.frontier_records`).
 
 Setup (the pipeline of :mod:`flexpoison.experiments.pipeline`): 70/30 split with the
 seed (stratified for classification), features standardised on the training split,
 attacks crafted on the standardised training rows with ``random_state=seed``. Each
 sanitizer is calibrated on the clean training split and removes a share
-``clean_removal`` (0.05) of it; ``three_sigma`` keeps the paper's fixed k = 3 (the rule
-the attack's 3σ box is designed to pass; pass ``ThreeSigma(k=None)`` in ``sanitizers``
-for a calibrated one), ``trim`` keeps n rows and runs on regression only; ``loss`` and
-``trim`` fit the victim.
-
-The evaluation refits are scikit-learn's (a clone of the victim, solved to tight
-tolerance so that the refit on all rows reproduces the attack engine's θ_p); they are
-evaluation, not part of the attack.
+``clean_removal`` (0.05) of it; ``three_sigma`` keeps the paper's fixed k = 3 (pass
+``ThreeSigma(k=None)`` in ``sanitizers`` for a calibrated one), ``trim`` keeps n rows
+and runs on regression only; ``loss`` and ``trim`` fit the victim. The evaluation
+refits are scikit-learn's, solved to tight tolerance.
 
 >>> result = run_frontier("ccpp", goal="integrity", rate=0.1,
 ...                       data_dir="data")                   # doctest: +SKIP
@@ -59,12 +33,11 @@ SHA-256 are recorded in the settings):
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Literal
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -74,182 +47,24 @@ from .._validation import check_fraction, check_positive
 from ..attack import Goal, TradeOff, goal_from_name
 from ..attack.baselines import label_flip, random_clone, unconcealed
 from ..attack.defaults import DEFAULT_MAX_ITER, DEFAULT_TOL
-from ..attack.specs import Specs, as_recorded, feature_indices
+from ..attack.specs import Specs, feature_indices
 from ..data import Dataset, load_dataset
 from ..defences import Sanitizer
 from ..errors import InvalidInputError
+from .frontier_records import (
+    ATTACK_LABELS,
+    CLEAN,
+    AttackPoint,
+    FrontierResult,
+    FrontierRow,
+    FrontierSettings,
+    attack_label,
+)
 from .paper import split_dataset
-from .pipeline import NO_SANITIZER, Experiment, Screened
+from .pipeline import NO_SANITIZER, Experiment
 
 BASELINES = ("random_clone", "label_flip", "unconcealed")
 DEFAULT_ALPHAS = tuple(round(0.1 * k, 1) for k in range(11))
-CLEAN = "clean"
-ATTACK_LABELS = {
-    "random_clone": "random clone",
-    "label_flip": "label flip",
-    "unconcealed": "unconcealed (α = 0, data range)",
-    CLEAN: "no attack",
-}
-
-
-# ------------------------------------------------------------------------ results
-
-
-def attack_label(attack: str, alpha: float | None) -> str:
-    """``α = 0.5`` for the flexible attack, the baseline's name otherwise."""
-    return f"α = {alpha:g}" if attack == "flexible" else ATTACK_LABELS[attack]
-
-
-@dataclass(frozen=True)
-class FrontierSettings:
-    """What a frontier was computed on (everything needed to run it again)."""
-
-    dataset: str
-    task: Literal["regression", "classification"]
-    model: str  # the registry name, or the estimator's class name
-    victim: str  # repr of the scikit-learn estimator
-    victim_label: str  # the registry's label of the estimator
-    goal: str  # "integrity", "availability" or "loss-availability"
-    effect_name: str  # "E_I", "E_A" or "E_L"
-    higher_is_damage: bool  # False for E_I (the attacker lowers it)
-    metric_name: str  # "test MSE" or "test accuracy"
-    rate: float
-    n_clean: int  # clean training rows n
-    n_poison: int  # budget m = round(rate · n)
-    n_test: int
-    n_features: int
-    alphas: tuple[float, ...]
-    baselines: tuple[str, ...]
-    sanitizers: tuple[str, ...]  # "none" first
-    seed: int
-    max_iter: int
-    tol: float
-    clean_removal: float
-    trade_off: str = "share"
-    starts: int = 4
-    passes: int = 1
-    data_file: str | None = None  # a user's CSV file (Dataset.file), and its SHA-256
-    data_sha256: str | None = None
-    constraints: dict | None = None  # Specs.settings() of the feature constraints, if any
-
-
-@dataclass(frozen=True)
-class AttackPoint:
-    """One attack of the frontier: the poison rows it adds and what it cost.
-
-    ``effect_attack`` is the engine's own E after the last point (flexible attack and
-    ``unconcealed``), None for attacks that do not optimise (random clone, label flip).
-    ``mean_concealment`` is the mean C = ‖x_p − x_c‖² (standardised units);
-    ``mean_iterations`` the mean over points of their gradient iterations, all starts
-    together (:attr:`~flexpoison.attack.PointReport.n_iter`: it can exceed
-    ``max_iter``, which caps each start); ``warnings`` what the attack's result says
-    it should not be trusted for.
-    """
-
-    attack: str  # "flexible", a baseline name, or "clean"
-    alpha: float | None
-    X_poison: np.ndarray = field(repr=False)
-    y_poison: np.ndarray = field(repr=False)
-    effect_attack: float | None
-    mean_concealment: float
-    mean_iterations: float | None
-    seconds: float
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def label(self) -> str:
-        return attack_label(self.attack, self.alpha)
-
-
-@dataclass(frozen=True)
-class FrontierRow(Screened):
-    """One (attack, sanitizer) measurement: a :class:`Screened` with its attack.
-
-    Attributes
-    ----------
-    attack, alpha
-        As in :class:`AttackPoint` (``alpha`` is None for baselines and ``"clean"``).
-    effect, test_metric
-        Always measured: a frontier refuses a sanitizer that leaves no victim to refit
-        (:meth:`Screened.measured`).
-    """
-
-    effect: float
-    test_metric: float
-    attack: str
-    alpha: float | None
-
-    @property
-    def label(self) -> str:
-        return attack_label(self.attack, self.alpha)
-
-
-@dataclass(frozen=True)
-class FrontierResult:
-    """Every (attack, sanitizer) row of a frontier, with the settings and references.
-
-    ``effect_clean`` / ``metric_clean``: the victim on the clean training rows, no
-    sanitizer. ``theta_clean``: its θ₀; ``theta_reference``: θ_t (integrity) or θ₀
-    (a victim without θ: decision values at the goal's rows, :meth:`Experiment.public`).
-    """
-
-    settings: FrontierSettings
-    rows: tuple[FrontierRow, ...]
-    attacks: tuple[AttackPoint, ...]
-    effect_clean: float
-    metric_clean: float
-    theta_clean: np.ndarray = field(repr=False)
-    theta_reference: np.ndarray = field(repr=False)
-    seconds: float
-    feature_names: tuple[str, ...] = ()
-    target_name: str = "y"
-    x_mean: np.ndarray | None = field(default=None, repr=False)  # the standardisation:
-    x_scale: np.ndarray | None = field(default=None, repr=False)  # x = z·scale + mean
-    integer_columns: tuple[int, ...] = ()  # integer and one-hot features (constraints)
-    X_data: np.ndarray | None = field(default=None, repr=False)  # the data's rows, its units
-    frozen_columns: tuple[int, ...] = ()  # frozen features (constraints)
-
-    def poison_in_data_units(self, point: AttackPoint) -> np.ndarray:
-        """``point.X_poison`` (standardised) back in the data set's units; integer and
-        one-hot features (constraints) as the integers they are, and the data's own
-        values (a cloned row's, a frozen feature's) exactly as the data holds them
-        (:func:`~flexpoison.attack.specs.as_recorded`)."""
-        if self.x_mean is None:
-            raise InvalidInputError(
-                "this frontier result does not carry its "
-                "standardisation (built by hand, not run_frontier)"
-            )
-        X = point.X_poison * self.x_scale + self.x_mean
-        columns = list(self.integer_columns)
-        X[:, columns] = np.round(X[:, columns])
-        if self.X_data is not None:
-            X = as_recorded(X, self.X_data, self.frozen_columns)
-        return X
-
-    def rows_for(self, sanitizer: str) -> list[FrontierRow]:
-        """The rows of one sanitizer (or ``"none"``), in attack order."""
-        return [r for r in self.rows if r.sanitizer == sanitizer]
-
-    def row(self, attack: str, sanitizer: str, alpha: float | None = None) -> FrontierRow:
-        """The row of one attack (``"flexible"`` needs ``alpha``) and sanitizer."""
-        for r in self.rows:
-            if (
-                r.attack == attack
-                and r.sanitizer == sanitizer
-                and (
-                    attack != "flexible"
-                    or (
-                        r.alpha is not None
-                        and alpha is not None
-                        and math.isclose(r.alpha, alpha, abs_tol=1e-12)
-                    )
-                )
-            ):
-                return r
-        raise KeyError((attack, sanitizer, alpha))
-
-
-# -------------------------------------------------------------------- set-up
 
 
 def frontier_goal(goal: str | Goal) -> Goal:
@@ -308,25 +123,22 @@ def run_frontier(
     ----------
     dataset : str or Dataset
         A name for :func:`~flexpoison.data.load_dataset` (with ``data_dir``) or a
-        :class:`~flexpoison.data.Dataset` (a user's CSV file:
-        :func:`~flexpoison.data.load_csv_dataset`; its file and SHA-256 are recorded in
-        the settings).
+        :class:`~flexpoison.data.Dataset`, e.g. a user's CSV file (recorded by SHA-256).
     model : str, scikit-learn estimator or None
         A registry name (:data:`flexpoison.models.MODEL_NAMES`, with its default
         hyper-parameters), an unfitted estimator of the registry, or None for the
         registry's default model of the data set's task.
-    goal : {"integrity", "availability", "loss-availability"} or Goal
-        See :func:`frontier_goal`; integrity uses the victim's default target preset.
-        None: the victim's default goal (:attr:`ModelSpec.default_goal`: integrity, or
-        loss-availability for a victim without θ).
+    goal : {"integrity", "availability", "loss-availability"}, Goal or None
+        See :func:`frontier_goal` (integrity: the victim's default target preset);
+        None: the victim's :attr:`~flexpoison.models.ModelSpec.default_goal`.
     rate : float > 0
         Poisoning rate; the budget is m = round(rate · n) rows, for every attack.
     alphas : sequence of float in [0, 1]
         The flexible attack's α grid (default 0, 0.1, …, 1).
     seed : int
         Seeds the split, the attacks' initial rows and the baselines.
-    max_iter, tol, trade_off, starts, passes : passed to the flexible attack (and
-        ``unconcealed``).
+    max_iter, tol, trade_off, starts, passes
+        Passed to the flexible attack (and ``unconcealed``).
     baselines : subset of :data:`BASELINES`
         Baseline attacks run with the same budget.
     sanitizers : sequence of names or sanitizers, optional
@@ -337,8 +149,7 @@ def run_frontier(
     data_dir : path, optional
         Where :func:`~flexpoison.data.load_dataset` looks for the UCI files.
     progress : bool or None
-        Progress over the attack points on stderr (True: a bar on a terminal, plain
-        lines otherwise; None: a bar on a terminal only; :mod:`flexpoison._progress`).
+        Progress on stderr, as :mod:`flexpoison._progress` shows it.
     on_attack : callable, optional
         Called with each :class:`AttackPoint` as soon as it is crafted.
     constraints : Specs, optional
@@ -354,6 +165,120 @@ def run_frontier(
         One row per (attack point, sanitizer) plus the ``"clean"`` reference rows.
     """
     start = time.perf_counter()
+    alphas, rate, baselines, seed = _checked(alphas, rate, baselines, seed)
+    dataset, spec, model_name, victim, goal = _victim_and_goal(dataset, model, goal, data_dir)
+    split = split_dataset(dataset, seed=seed)
+    experiment = Experiment(victim, goal, split)
+    chosen = experiment.sanitizers(sanitizers, clean_removal)
+    given = Specs() if constraints is None else constraints
+    search = {"max_iter": max_iter, "tol": tol, "trade_off": trade_off, "starts": starts}
+    names = list(dataset.feature_names)
+    settings = _attack_settings(experiment, rate, given, names, seed, passes=passes, **search)
+    # validates every setting (alpha, max_iter, tol, goal vs model) before any work
+    experiment.attacker(alphas[0] if alphas else 0.0, **settings).objective(
+        split.X_train, split.y_train
+    )
+    jobs = [("flexible", a) for a in alphas] + [(b, None) for b in baselines]
+    points = _attack_points(experiment, jobs, settings, seed, progress, on_attack)
+    record = FrontierSettings(
+        **_described(dataset, spec, model_name, victim, goal, split, settings),
+        rate=float(rate),
+        alphas=alphas,
+        baselines=baselines,
+        sanitizers=(NO_SANITIZER, *[s for s, _ in chosen]),
+        seed=seed,
+        max_iter=int(max_iter),
+        tol=float(tol),
+        clean_removal=float(clean_removal),
+        trade_off=trade_off,
+        starts=int(starts),
+        passes=int(passes),
+        constraints=None if constraints is None else constraints.settings(),
+    )
+    return _assembled(experiment, dataset, points, chosen, given, settings, record, start)
+
+
+def _attack_settings(
+    experiment: Experiment, rate: float, given: Specs, names: list[str], seed: int, **search
+) -> dict:
+    """The flexible attack's keyword arguments, the same at every α: the budget
+    m = round(rate·n), the search settings, the seed and the constraints."""
+    X, split = experiment.split.X_train, experiment.split
+    m = int(round(rate * X.shape[0]))
+    if m < 1:
+        raise InvalidInputError(
+            f"rate: {rate} of {X.shape[0]} training rows rounds to 0 poison rows; use a larger rate"
+        )
+    limits = given.attack_arguments(X, names, split.scaler)
+    return {"n_points": m, **search, "random_state": seed, "progress": False, **limits}
+
+
+def _attack_points(experiment, jobs, settings, seed, progress, on_attack) -> list[AttackPoint]:
+    """Every attack of the frontier, in order, each handed to ``on_attack`` when done."""
+    points: list[AttackPoint] = []
+    bar = progress_bar(jobs, progress=progress, desc="attack points", unit="attack")
+    for name, alpha in bar:
+        bar.set_postfix_str(f"α = {alpha:g}" if alpha is not None else name)
+        point = _attack_point(experiment, name, alpha, settings, seed)
+        points.append(point)
+        if on_attack is not None:
+            on_attack(point)
+    bar.close()
+    return points
+
+
+def _described(dataset, spec, model_name, victim, goal, split, settings) -> dict:
+    """The settings' fields that describe the data, the victim and the goal."""
+    X = split.X_train
+    return {
+        "dataset": dataset.name,
+        "task": dataset.task,
+        "model": model_name,
+        "victim": repr(victim),
+        "victim_label": spec.label(victim),
+        "goal": goal.kind,
+        "effect_name": goal.effect_name,
+        "higher_is_damage": goal.higher_is_damage,
+        "metric_name": spec.metric.name,
+        "n_clean": int(X.shape[0]),
+        "n_poison": settings["n_points"],
+        "n_test": int(split.X_test.shape[0]),
+        "n_features": int(X.shape[1]),
+        "data_file": dataset.file,
+        "data_sha256": dataset.sha256,
+    }
+
+
+def _assembled(experiment, dataset, points, chosen, given, settings, record, start):
+    """The frontier's result: the clean model, every (attack, sanitizer) row."""
+    split = experiment.split
+    X, y = split.X_train, split.y_train
+    theta_clean = experiment.refit(X, y)
+    effect_clean = experiment.effect(theta_clean)
+    scaler = split.scaler
+    return FrontierResult(
+        record,
+        tuple(_screened_rows(experiment, points, chosen, effect_clean)),
+        tuple(points),
+        effect_clean,
+        experiment.metric(theta_clean),
+        experiment.public(theta_clean),
+        experiment.reference,
+        time.perf_counter() - start,
+        feature_names=tuple(dataset.feature_names),
+        target_name=dataset.target_name,
+        x_mean=scaler.mean_.copy(),
+        x_scale=scaler.scale_.copy(),
+        integer_columns=_integer_columns(given, X.shape[1], list(dataset.feature_names)),
+        X_data=dataset.X,
+        frozen_columns=tuple(settings["frozen_features"] or ()),
+    )
+
+
+def _checked(
+    alphas, rate, baselines, seed
+) -> tuple[tuple[float, ...], float, tuple[str, ...], int]:
+    """:func:`run_frontier`'s α grid, rate, baselines and seed, checked."""
     alphas = _check_alphas(alphas)
     rate = float(check_positive(rate, "rate"))
     if isinstance(baselines, str):
@@ -368,14 +293,20 @@ def run_frontier(
         raise InvalidInputError("alphas: give at least one α or one baseline")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise InvalidInputError(f"seed: expected an integer, got {seed!r}")
-    seed = int(seed)
+    return alphas, rate, baselines, int(seed)
+
+
+def _victim_and_goal(
+    dataset: str | Dataset, model: str | object | None, goal: str | Goal | None, data_dir
+) -> tuple[Dataset, models.ModelSpec, str, Any, Goal]:
+    """The data set (loaded by name), the victim's entry, its name, the estimator and
+    the goal, checked against one another."""
     if isinstance(dataset, str):
         dataset = load_dataset(dataset, data_dir=data_dir)
     if not isinstance(dataset, Dataset):
         raise InvalidInputError(f"dataset: expected a name or a Dataset, got {dataset!r}")
-    task = dataset.task
     if model is None:
-        model = models.DEFAULT_MODEL[task]
+        model = models.DEFAULT_MODEL[dataset.task]
     if isinstance(model, str):
         spec = models.get(model)
         model_name, victim = model, spec.make()
@@ -390,103 +321,92 @@ def run_frontier(
     problem = spec.goal_problem(goal.kind, getattr(goal, "target", None))
     if problem is not None:
         raise InvalidInputError(f"goal: {problem}")
-    if spec.task != task:
+    if spec.task != dataset.task:
         raise InvalidInputError(
             f"model: {model_name!r} is a {spec.task} model, but "
-            f"{dataset.name!r} is a {task} data set"
+            f"{dataset.name!r} is a {dataset.task} data set"
         )
-    split = split_dataset(dataset, seed=seed)
-    experiment = Experiment(victim, goal, split)
-    X, y = split.X_train, split.y_train
-    n = X.shape[0]
-    m = int(round(rate * n))
-    if m < 1:
-        raise InvalidInputError(
-            f"rate: {rate} of {n} training rows rounds to 0 poison rows; use a larger rate"
+    return dataset, spec, model_name, victim, goal
+
+
+def _attack_point(
+    experiment: Experiment, name: str, alpha: float | None, settings: dict, seed: int
+) -> AttackPoint:
+    """One attack of the frontier (the flexible attack at α, or a baseline) with the
+    same budget and constraints as every other."""
+    X, y = experiment.split.X_train, experiment.split.y_train
+    m, task, victim = settings["n_points"], experiment.task, experiment.estimator
+    t0 = time.perf_counter()
+    effect_attack = iterations = None
+    warned: tuple[str, ...] = ()
+    if name == "flexible":
+        assert alpha is not None
+        result = experiment.attack(alpha, **settings)
+        Xp, yp = result.X_poison, result.y_poison
+        effect_attack = float(result.effect_history[-1])
+        iterations = float(result.n_iter.mean())
+        warned = result.warnings
+    elif name == "random_clone":
+        b = random_clone(X, y, m, task, random_state=seed)
+        Xp, yp = b.X_poison, b.y_poison
+    elif name == "label_flip":
+        b = label_flip(victim, X, y, m, task, random_state=seed)
+        Xp, yp = b.X_poison, b.y_poison
+    else:
+        limits = {k: v for k, v in settings.items() if k not in _FLEXIBLE_ONLY}
+        b = unconcealed(
+            victim,
+            X,
+            y,
+            m,
+            goal=experiment.goal,
+            random_state=seed,
+            constraints=limits,
+            **{k: settings[k] for k in ("max_iter", "trade_off", "starts", "passes")},
         )
-    chosen = experiment.sanitizers(sanitizers, clean_removal)
-    names = list(dataset.feature_names)
-    given = Specs() if constraints is None else constraints
-    limits = given.attack_arguments(X, names, split.scaler)
-    settings = {
-        "n_points": m,
-        "max_iter": max_iter,
-        "tol": tol,
-        "trade_off": trade_off,
-        "starts": starts,
-        "passes": passes,
-        "random_state": seed,
-        "progress": False,
-        **limits,
-    }
-    # validates every setting (alpha, max_iter, tol, goal vs model) before any work
-    experiment.attacker(alphas[0] if alphas else 0.0, **settings).objective(X, y)
-    reference = experiment.reference
+        assert b.attack is not None
+        Xp, yp = b.X_poison, b.y_poison
+        effect_attack = float(b.attack.effect_history[-1])
+        iterations = float(b.attack.n_iter.mean())
+        warned = experiment.in_data_terms(b.attack.warnings)
     x_c = X.mean(axis=0)
+    return AttackPoint(
+        name,
+        alpha,
+        Xp,
+        np.asarray(yp),
+        effect_attack,
+        _mean_c(Xp, x_c),
+        iterations,
+        time.perf_counter() - t0,
+        warned,
+    )
 
-    points: list[AttackPoint] = []
-    jobs: list[tuple[str, float | None]] = [("flexible", a) for a in alphas] + [
-        (b, None) for b in baselines
-    ]
-    bar = progress_bar(jobs, progress=progress, desc="attack points", unit="attack")
-    for name, alpha in bar:
-        bar.set_postfix_str(f"α = {alpha:g}" if alpha is not None else name)
-        t0 = time.perf_counter()
-        effect_attack = iterations = None
-        warned: tuple[str, ...] = ()
-        if name == "flexible":
-            assert alpha is not None
-            result = experiment.attack(alpha, **settings)
-            Xp, yp = result.X_poison, result.y_poison
-            effect_attack = float(result.effect_history[-1])
-            iterations = float(result.n_iter.mean())
-            warned = result.warnings
-        elif name == "random_clone":
-            b = random_clone(X, y, m, task, random_state=seed)
-            Xp, yp = b.X_poison, b.y_poison
-        elif name == "label_flip":
-            b = label_flip(victim, X, y, m, task, random_state=seed)
-            Xp, yp = b.X_poison, b.y_poison
-        else:
-            b = unconcealed(
-                victim,
-                X,
-                y,
-                m,
-                goal=goal,
-                random_state=seed,
-                max_iter=max_iter,
-                trade_off=trade_off,
-                starts=starts,
-                passes=passes,
-                constraints=limits,
-            )
-            assert b.attack is not None
-            Xp, yp = b.X_poison, b.y_poison
-            effect_attack = float(b.attack.effect_history[-1])
-            iterations = float(b.attack.n_iter.mean())
-            warned = experiment.in_data_terms(b.attack.warnings)
-        point = AttackPoint(
-            name,
-            alpha,
-            Xp,
-            np.asarray(yp),
-            effect_attack,
-            _mean_c(Xp, x_c),
-            iterations,
-            time.perf_counter() - t0,
-            warned,
-        )
-        points.append(point)
-        if on_attack is not None:
-            on_attack(point)
-    bar.close()
 
+#: The flexible attack's settings that are not constraints (unconcealed takes its own).
+_FLEXIBLE_ONLY = (
+    "n_points",
+    "max_iter",
+    "tol",
+    "trade_off",
+    "starts",
+    "passes",
+    "random_state",
+    "progress",
+)
+
+
+def _screened_rows(
+    experiment: Experiment,
+    points: list[AttackPoint],
+    chosen: list,
+    effect_clean: float,
+) -> list[FrontierRow]:
+    """Every attack point (and the clean rows first) without and with each sanitizer,
+    the damage left withheld where it is within the sanitizer's own noise."""
+    X, y = experiment.split.X_train, experiment.split.y_train
     clean_point = AttackPoint(CLEAN, None, np.empty((0, X.shape[1])), y[:0], None, 0.0, None, 0.0)
-    theta_clean = experiment.refit(X, y)
-    effect_clean = experiment.effect(theta_clean)
-    metric_clean = experiment.metric(theta_clean)
-    rows = []
+    rows: list[FrontierRow] = []
     shift: dict[str, float] = {}  # |E after each sanitizer on the clean rows − E_clean|
     for point in [clean_point, *points]:
         here = [
@@ -495,55 +415,8 @@ def run_frontier(
         ]
         if point is clean_point:
             shift = {r.sanitizer: abs(r.effect - effect_clean) for r in here}
-        rows += within_noise(here, effect_clean, shift, goal.higher_is_damage)
-
-    settings_out = FrontierSettings(
-        dataset=dataset.name,
-        task=task,
-        model=model_name,
-        victim=repr(victim),
-        victim_label=spec.label(victim),
-        goal=goal.kind,
-        effect_name=goal.effect_name,
-        higher_is_damage=goal.higher_is_damage,
-        metric_name=spec.metric.name,
-        rate=float(rate),
-        n_clean=n,
-        n_poison=m,
-        n_test=int(split.X_test.shape[0]),
-        n_features=int(X.shape[1]),
-        alphas=alphas,
-        baselines=baselines,
-        sanitizers=(NO_SANITIZER, *[s for s, _ in chosen]),
-        seed=seed,
-        max_iter=int(max_iter),
-        tol=float(tol),
-        clean_removal=float(clean_removal),
-        trade_off=trade_off,
-        starts=int(starts),
-        passes=int(passes),
-        data_file=dataset.file,
-        data_sha256=dataset.sha256,
-        constraints=None if constraints is None else constraints.settings(),
-    )
-    scaler = split.scaler
-    return FrontierResult(
-        settings_out,
-        tuple(rows),
-        tuple(points),
-        effect_clean,
-        metric_clean,
-        experiment.public(theta_clean),
-        reference,
-        time.perf_counter() - start,
-        feature_names=tuple(dataset.feature_names),
-        target_name=dataset.target_name,
-        x_mean=scaler.mean_.copy(),
-        x_scale=scaler.scale_.copy(),
-        integer_columns=_integer_columns(given, X.shape[1], names),
-        X_data=dataset.X,
-        frozen_columns=tuple(limits["frozen_features"] or ()),
-    )
+        rows += within_noise(here, effect_clean, shift, experiment.goal.higher_is_damage)
+    return rows
 
 
 def within_noise(
@@ -583,6 +456,7 @@ def _integer_columns(given: Specs, d: int, names: list[str]) -> tuple[int, ...]:
 __all__ = [
     "BASELINES",
     "DEFAULT_ALPHAS",
+    "attack_label",
     "CLEAN",
     "ATTACK_LABELS",
     "FrontierSettings",
