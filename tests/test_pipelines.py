@@ -142,6 +142,83 @@ def test_the_scale_term_matters(diabetes):
     assert np.abs(term).max() > 1e-3 * np.abs(ev.grad_x).max()
 
 
+RIDGE_SCALERS = [*SCALERS, (StandardScaler(), MaxAbsScaler())]
+
+
+def _pipe(scalers, model):
+    chain = scalers if isinstance(scalers, tuple) else (scalers,)
+    return make_pipeline(*[clone(s) for s in chain], clone(model))
+
+
+def _general(objective):
+    """The same objective answered by the general solver (the scaled solver off)."""
+    general = objective.effect_gain(0.0)
+    general.alpha, general.E_ref = objective.alpha, objective.E_ref
+    general._scaled = None
+    return general
+
+
+@pytest.mark.parametrize("scalers", RIDGE_SCALERS, ids=repr)
+def test_a_ridge_pipeline_is_solved_by_the_scaled_solver_as_by_the_general_one(diabetes, scalers):
+    """Ridge pipelines take the scaled solver (so that the refit checks above test it),
+    Lasso pipelines the general solver; where both apply they agree on θ_p, W and the
+    gradients in x and y."""
+    X, y = diabetes
+    lasso = FlexiblePoisoning(_pipe(scalers, Lasso(alpha=0.5)), goal=LossAvailability())
+    assert lasso.objective(X, y)._scaled is None
+    pipe = _pipe(scalers, Ridge(alpha=3.0))
+    objective = FlexiblePoisoning(pipe, goal=LossAvailability(), alpha=0.2).objective(X, y)
+    assert objective._scaled is not None
+    general = _general(objective)
+    for x, t in ((_beyond(X), 300.0), (X[5] + 0.1 * X.std(axis=0), 80.0)):
+        ev = objective.evaluate(x, t, with_y=True)
+        ref = general.evaluate(x, t, with_y=True)
+        assert ev._scaled is not None and ref._scaled is None
+        np.testing.assert_allclose(ev.theta, ref.theta, rtol=1e-9, atol=1e-12)
+        assert ev.W == pytest.approx(ref.W, rel=1e-9)
+        np.testing.assert_allclose(ev.grad_x, ref.grad_x, rtol=1e-7, atol=1e-9)
+        assert ev.grad_y == pytest.approx(ref.grad_y, rel=1e-7)
+
+
+def _loss_of_refit(pipe, X, y, x, t) -> float:
+    """E_L of the refitted pipeline on the clean rows: (c/2)·mean (f(x_i) − y_i)²."""
+    fitted = _tight(pipe).fit(np.vstack([X, x[None]]), np.append(y, t))
+    return float(np.mean((fitted.predict(X) - y) ** 2))  # c = 2 for the squared loss
+
+
+@pytest.mark.parametrize("scalers", RIDGE_SCALERS, ids=repr)
+def test_loss_availability_gradients_of_a_ridge_pipeline_match_refits(diabetes, scalers):
+    """The scaled solver's own E (the observed quadratic) and its gradients in x and y
+    against central differences of the loss of tight scikit-learn refits."""
+    X, y = diabetes
+    pipe = _pipe(scalers, Ridge(alpha=3.0))
+    alpha = 0.3
+    objective = FlexiblePoisoning(_tight(pipe), goal=LossAvailability(), alpha=alpha).objective(
+        X, y
+    )
+    assert objective.victim.learner.loss.curvature == 2.0  # ℓ = (z − t)², as E_L above
+    sign = objective.goal.sign
+
+    def W(z, t):
+        E = _loss_of_refit(pipe, X, y, z, t)
+        return alpha * float(np.sum((z - objective.x_c) ** 2)) + sign * (1 - alpha) * E
+
+    for x, t in ((_beyond(X), 310.0), (X[9] - 0.2 * X.std(axis=0), 60.0)):
+        assert objective.value(x, t) == pytest.approx(W(x, t), rel=1e-9)
+        steps = 1e-5 * X.std(axis=0)
+        fd = np.array(
+            [
+                (W(x + h * e, t) - W(x - h * e, t)) / (2 * h)
+                for h, e in zip(steps, np.eye(X.shape[1]))
+            ]
+        )
+        grad = objective.gradient(x, t)
+        np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-5 * np.abs(fd).max())
+        h = 1e-4 * y.std()
+        fd_y = (W(x, t + h) - W(x, t - h)) / (2 * h)
+        assert objective.gradient_y(x, t) == pytest.approx(fd_y, rel=1e-5)
+
+
 def test_a_diabetes_pipeline_attack_in_raw_units(diabetes):
     """The issue's case: Pipeline(StandardScaler(), Ridge()) on raw diabetes returns rows
     in raw units inside the raw 3σ box, θ_p equal to a refit of the pipeline, and

@@ -251,7 +251,12 @@ def _standard_scale(
         D = x - stats.centre
         total, squares = stats.total + D, stats.squares + D * D
     offset = total / n  # mean − c
-    std = np.sqrt(np.maximum(squares / n - offset * offset, 0.0))
+    variance = squares / n - offset * offset
+    # the attack's case in fewer operations (argmin: a reduction without min's overhead)
+    if D is not None and variance[variance.argmin()] > 0:
+        v = np.sqrt(variance)
+        return v, (D - offset) / (n * v)
+    std = np.sqrt(np.maximum(variance, 0.0))
     constant = std <= 0
     v = np.where(constant, 1.0, std)
     if D is None:
