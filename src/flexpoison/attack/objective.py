@@ -91,11 +91,11 @@ class Evaluation:
         dE: np.ndarray | None = None,
         pending: tuple[engine.RankOneSolver, engine.RankOneTrial, np.ndarray] | None = None,
         modelled: bool = False,
-        scaled: engine.ScaledTrial | None = None,
+        scaled: tuple[engine.ScaledTrial, np.ndarray] | None = None,
         scaling: tuple[engine.Learner, np.ndarray | None] | None = None,
     ):
         self.modelled = modelled
-        self._scaled = scaled  # a pipeline's trial by the scaled solver (its factor, v)
+        self._scaled = scaled  # (trial, T) of the scaled solver: its factor, v; fit, theta
         self._scaling = scaling  # a pipeline's learner at x and ∂v/∂x_p (general solver)
         self.W, self.C, self.E = W, C, E
         self.grad_x, self.grad_y = grad_x, grad_y
@@ -107,17 +107,24 @@ class Evaluation:
     def fit(self) -> engine.Fit:
         """The victim's optimum with the candidate added (internal coordinates)."""
         if self._fit is None:
-            assert self._pending is not None
-            solver, trial, _ = self._pending
-            self._fit = solver.fit_of(trial)
+            if self._scaled is not None:
+                self._fit = self._scaled[0].fit()
+            else:
+                assert self._pending is not None
+                solver, trial, _ = self._pending
+                self._fit = solver.fit_of(trial)
         return self._fit
 
     @property
     def theta(self) -> np.ndarray:
         """θ_p: the public parameters (flat w…, b) of that optimum."""
         if self._theta is None:
-            assert self._pending is not None
-            self._theta = self.fit.Theta.dot(self._pending[2]).ravel()
+            if self._scaled is not None:
+                T = self._scaled[1]
+            else:
+                assert self._pending is not None
+                T = self._pending[2]
+            self._theta = self.fit.Theta.dot(T).ravel()
         return self._theta
 
     def __repr__(self) -> str:
@@ -319,11 +326,9 @@ class Objective:
         assert self._scaled is not None and self.stats is not None and self.victim.scaler
         v, slope = scale_and_slope(self.victim.scaler, self.stats, x)
         trial = self._scaled.trial(phi, t, v, slope)
-        fit = self._scaled.fit_of(trial)
-        theta = fit.Theta.dot(self._T).ravel()
-        E = trial.value if trial.value is not None else self.effect.value(fit.Theta, theta)
-        W = self.alpha * C + self._sign * (1 - self.alpha) * (E - self.E_ref)
-        ev = Evaluation(W, C, E, x, t, phi, theta, fit=fit, scaled=trial)
+        ev = Evaluation(0.0, C, 0.0, x, t, phi, scaled=(trial, self._T))
+        E = trial.value if trial.value is not None else self.effect.value(ev.fit.Theta, ev.theta)
+        ev.E, ev.W = E, self.alpha * C + self._sign * (1 - self.alpha) * (E - self.E_ref)
         return self.differentiate(ev, with_y=with_y) if gradient else ev
 
     def _evaluation(
@@ -410,8 +415,9 @@ class Objective:
         term by the one formula (:func:`flexpoison.engine.adjoint_gradient`) and the
         scale's (:meth:`flexpoison.engine.ScaledSolver.penalty_term`), with
         u = H⁻¹∇E from the trial's factor."""
-        solver, trial, fit = self._scaled, ev._scaled, ev.fit
-        assert solver is not None and trial is not None
+        solver, fit = self._scaled, ev.fit
+        assert solver is not None and ev._scaled is not None
+        trial = ev._scaled[0]
         dE_flat = solver.observed_gradient(trial)
         if dE_flat is None:
             dE_flat = self.effect.gradient(fit.Theta, ev.theta).ravel()

@@ -73,8 +73,8 @@ def _factor(H: np.ndarray, diagonal: np.ndarray, name: str) -> CholeskyFactor:
 @dataclass(slots=True)
 class ScaledTrial:
     """One candidate's optimum: θ (flat), H's Cholesky factor, φᵀθ, the observed
-    quadratic f's value at θ and ½∇f = Mθ + m (None when nothing is observed), and the
-    scale v with its slope ∂v/∂x_p that defined the penalty."""
+    quadratic f's value at θ and ½∇f = Mθ + m (None when nothing is observed), the
+    scale v with its slope ∂v/∂x_p that defined the penalty, and the rows trained on."""
 
     theta: np.ndarray
     factor: CholeskyFactor
@@ -83,6 +83,11 @@ class ScaledTrial:
     half_gradient: np.ndarray | None
     v: np.ndarray
     slope: np.ndarray
+    n: int
+
+    def fit(self) -> Fit:
+        """The optimum as a :class:`Fit` with H's factor."""
+        return Fit(self.theta[None], None, self.factor, self.n)
 
 
 class ScaledSolver:
@@ -144,11 +149,7 @@ class ScaledSolver:
             m = self.observe.m
             h = self.observe.M.dot(theta) + m
             value = theta.dot(h + m) + self.observe.m0
-        return ScaledTrial(theta, factor, phi.dot(theta), value, h, v, slope)
-
-    def fit_of(self, trial: ScaledTrial) -> Fit:
-        """The trial's optimum as a :class:`Fit` with H's factor."""
-        return Fit(trial.theta[None], None, trial.factor, self.n)
+        return ScaledTrial(theta, factor, phi.dot(theta), value, h, v, slope, self.n)
 
     def observed_gradient(self, trial: ScaledTrial) -> np.ndarray | None:
         """∇_θf = 2(Mθ + m) of the observed quadratic f at the trial's θ (None when
