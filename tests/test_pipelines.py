@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer, load_diabetes
-from sklearn.linear_model import Lasso, LogisticRegression, Ridge
+from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, PolynomialFeatures, StandardScaler
 
@@ -29,6 +29,7 @@ SCALERS = [StandardScaler(), MinMaxScaler(feature_range=(-1, 2)), MaxAbsScaler()
 TIGHT = {
     "Ridge": {"solver": "cholesky"},
     "Lasso": {"tol": 1e-14, "max_iter": 1_000_000},
+    "ElasticNet": {"tol": 1e-14, "max_iter": 1_000_000},
     "LogisticRegression": {"tol": 1e-13, "max_iter": 100_000, "solver": "newton-cholesky"},
 }
 
@@ -108,7 +109,9 @@ def _beyond(X):
 
 @pytest.mark.parametrize("scaler", SCALERS, ids=lambda s: type(s).__name__)
 @pytest.mark.parametrize(
-    "model", [Ridge(alpha=3.0), Lasso(alpha=0.5)], ids=lambda m: type(m).__name__
+    "model",
+    [Ridge(alpha=3.0), Lasso(alpha=0.5), ElasticNet(alpha=0.3, l1_ratio=0.4)],
+    ids=lambda m: type(m).__name__,
 )
 @pytest.mark.parametrize("goal", [Integrity(), Availability()], ids=lambda g: g.kind)
 def test_the_regression_pipeline_gradient_matches_refits(diabetes, scaler, model, goal):
@@ -159,25 +162,36 @@ def _general(objective):
 
 
 @pytest.mark.parametrize("scalers", RIDGE_SCALERS, ids=repr)
-def test_a_ridge_pipeline_is_solved_by_the_scaled_solver_as_by_the_general_one(diabetes, scalers):
-    """Ridge pipelines take the scaled solver (so that the refit checks above test it),
-    Lasso pipelines the general solver; where both apply they agree on θ_p, W and the
-    gradients in x and y."""
+@pytest.mark.parametrize(
+    "model",
+    [Ridge(alpha=3.0), Lasso(alpha=0.5), ElasticNet(alpha=0.3, l1_ratio=0.4)],
+    ids=lambda m: type(m).__name__,
+)
+def test_a_pipeline_is_solved_by_the_scaled_solver_as_by_the_general_one(diabetes, scalers, model):
+    """Squared-residual pipelines take the scaled solver (so that the refit checks
+    above test it), which agrees with the general solver on θ_p, W and the gradients
+    in x and y; with L1, from a warm start on the optimum's support, and a warm start
+    with every sign wrong is refused and left to the general solver."""
     X, y = diabetes
-    lasso = FlexiblePoisoning(_pipe(scalers, Lasso(alpha=0.5)), goal=LossAvailability())
-    assert lasso.objective(X, y)._scaled is None
-    pipe = _pipe(scalers, Ridge(alpha=3.0))
+    pipe = _pipe(scalers, model)
     objective = FlexiblePoisoning(pipe, goal=LossAvailability(), alpha=0.2).objective(X, y)
     assert objective._scaled is not None
     general = _general(objective)
     for x, t in ((_beyond(X), 300.0), (X[5] + 0.1 * X.std(axis=0), 80.0)):
-        ev = objective.evaluate(x, t, with_y=True)
         ref = general.evaluate(x, t, with_y=True)
+        ev = objective.evaluate(x, t, with_y=True, Theta_init=ref.fit.Theta)
         assert ev._scaled is not None and ref._scaled is None
         np.testing.assert_allclose(ev.theta, ref.theta, rtol=1e-9, atol=1e-12)
         assert ev.W == pytest.approx(ref.W, rel=1e-9)
         np.testing.assert_allclose(ev.grad_x, ref.grad_x, rtol=1e-7, atol=1e-9)
         assert ev.grad_y == pytest.approx(ref.grad_y, rel=1e-7)
+        if not isinstance(model, Ridge):  # an L1 term: the warm start's support
+            wrong = ref.fit.Theta.copy()
+            wrong[0, :-1] *= -1.0
+            assert np.any(wrong[0, :-1] != 0)
+            refused = objective.evaluate(x, t, with_y=True, Theta_init=wrong)
+            assert refused._scaled is None
+            np.testing.assert_allclose(refused.theta, ref.theta, rtol=1e-9, atol=1e-12)
 
 
 def _loss_of_refit(pipe, X, y, x, t) -> float:
@@ -187,16 +201,23 @@ def _loss_of_refit(pipe, X, y, x, t) -> float:
 
 
 @pytest.mark.parametrize("scalers", RIDGE_SCALERS, ids=repr)
-def test_loss_availability_gradients_of_a_ridge_pipeline_match_refits(diabetes, scalers):
+@pytest.mark.parametrize(
+    "model",
+    [Ridge(alpha=3.0), Lasso(alpha=0.5), ElasticNet(alpha=0.3, l1_ratio=0.4)],
+    ids=lambda m: type(m).__name__,
+)
+def test_loss_availability_gradients_of_a_scaled_pipeline_match_refits(diabetes, scalers, model):
     """The scaled solver's own E (the observed quadratic) and its gradients in x and y
-    against central differences of the loss of tight scikit-learn refits."""
+    against central differences of the loss of tight scikit-learn refits (an L1 model
+    warm-started on the optimum's support, so that the scaled solver answers)."""
     X, y = diabetes
-    pipe = _pipe(scalers, Ridge(alpha=3.0))
+    pipe = _pipe(scalers, model)
     alpha = 0.3
     objective = FlexiblePoisoning(_tight(pipe), goal=LossAvailability(), alpha=alpha).objective(
         X, y
     )
-    assert objective.victim.learner.loss.curvature == 2.0  # ℓ = (z − t)², as E_L above
+    assert objective.victim.learner.loss.curvature == 2.0  # ℓ = (z − t)², as E_L below
+    general = _general(objective)
     sign = objective.goal.sign
 
     def W(z, t):
@@ -204,7 +225,10 @@ def test_loss_availability_gradients_of_a_ridge_pipeline_match_refits(diabetes, 
         return alpha * float(np.sum((z - objective.x_c) ** 2)) + sign * (1 - alpha) * E
 
     for x, t in ((_beyond(X), 310.0), (X[9] - 0.2 * X.std(axis=0), 60.0)):
-        assert objective.value(x, t) == pytest.approx(W(x, t), rel=1e-9)
+        start = general.evaluate(x, t, with_gradient=False).fit.Theta
+        ev = objective.evaluate(x, t, with_y=True, Theta_init=start)
+        assert ev._scaled is not None
+        assert ev.W == pytest.approx(W(x, t), rel=1e-9)
         steps = 1e-5 * X.std(axis=0)
         fd = np.array(
             [
@@ -212,11 +236,10 @@ def test_loss_availability_gradients_of_a_ridge_pipeline_match_refits(diabetes, 
                 for h, e in zip(steps, np.eye(X.shape[1]))
             ]
         )
-        grad = objective.gradient(x, t)
-        np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-5 * np.abs(fd).max())
+        np.testing.assert_allclose(ev.grad_x, fd, rtol=1e-5, atol=1e-5 * np.abs(fd).max())
         h = 1e-4 * y.std()
         fd_y = (W(x, t + h) - W(x, t - h)) / (2 * h)
-        assert objective.gradient_y(x, t) == pytest.approx(fd_y, rel=1e-5)
+        assert ev.grad_y == pytest.approx(fd_y, rel=1e-5)
 
 
 def test_a_diabetes_pipeline_attack_in_raw_units(diabetes):

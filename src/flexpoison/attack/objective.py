@@ -26,10 +26,11 @@ joins the implicit gradient (:func:`flexpoison.engine.scale_term`):
 
     ∇_{x_p} E  +=  −Σ_k u_kj·(2λ₂·v_j·w_kj + λ₁·sign w_kj)·∂v_j/∂x_pj,   u = H⁻¹∇_θE.
 
-A squared residual with an L2 penalty only (a ridge pipeline) is solved by
-:class:`flexpoison.engine.ScaledSolver`, one p × p factor of H per candidate serving
-θ_p, E and u; the others by the general solver, the scale v(x) computed once per
-evaluation and kept for its gradient.
+A one-output squared residual (a ridge, lasso or elastic-net pipeline) is solved by
+:class:`flexpoison.engine.ScaledSolver`, one factor of H per candidate serving θ_p, E
+and u (with L1, on the warm start's support when it is the optimum's); the others by
+the general solver, the scale v(x) computed once per evaluation and kept for its
+gradient.
 """
 
 from __future__ import annotations
@@ -280,7 +281,9 @@ class Objective:
         fit = None
         modelled = False
         if self._scaled is not None:
-            return self._scaled_evaluation(x, t, phi, C, with_gradient or with_y, with_y)
+            scaled = self._scaled_evaluation(x, t, phi, C, Theta0, with_gradient or with_y, with_y)
+            if scaled is not None:
+                return scaled
         if self._solver is not None:
             trial = self._solver.trial(phi, t, Theta0)
             if trial is not None:
@@ -319,13 +322,23 @@ class Objective:
         return self._evaluation(fit, x, t, phi, C, with_gradient, with_y, modelled, scaling)
 
     def _scaled_evaluation(
-        self, x: np.ndarray, t: float, phi: np.ndarray, C: float, gradient: bool, with_y: bool
-    ) -> Evaluation:
+        self,
+        x: np.ndarray,
+        t: float,
+        phi: np.ndarray,
+        C: float,
+        Theta0: np.ndarray,
+        gradient: bool,
+        with_y: bool,
+    ) -> Evaluation | None:
         """The evaluation of a pipeline victim by :class:`flexpoison.engine.ScaledSolver`:
-        the scale v(x) and its slope once, then θ_p and E from one factor of H."""
+        the scale v(x) and its slope once, then θ_p and E from one factor of H (None
+        when an L1 model's warm-start support is not the optimum's)."""
         assert self._scaled is not None and self.stats is not None and self.victim.scaler
         v, slope = scale_and_slope(self.victim.scaler, self.stats, x)
-        trial = self._scaled.trial(phi, t, v, slope)
+        trial = self._scaled.trial(phi, t, v, slope, Theta0)
+        if trial is None:
+            return None
         ev = Evaluation(0.0, C, 0.0, x, t, phi, scaled=(trial, self._T))
         E = trial.value if trial.value is not None else self.effect.value(ev.fit.Theta, ev.theta)
         ev.E, ev.W = E, self.alpha * C + self._sign * (1 - self.alpha) * (E - self.E_ref)

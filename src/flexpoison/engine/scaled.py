@@ -14,14 +14,22 @@ weight, so no rank-one update of a matrix factored once applies; H (p × p) is f
 per candidate instead, from κG formed once — which the general solver would also do,
 after rebuilding the loss sums and the learner. :class:`ScaledSolver` does only that.
 
+With an L1 term λ₁·Σ_j v_j(x_p)|θ_j| as well (a lasso or elastic-net pipeline), the
+same holds on the support S of the warm start with its signs σ (the intercept always
+in S): H_SS θ_S = κ(r + tφ)_S − λ₁(v ⊙ σ)_S, θ = 0 off S. That θ is the optimum when
+it keeps the signs, σ_j θ_j > 0, and every weight j off S meets
+|κ(r + tφ)_j − (Hθ)_j| ≤ λ₁v_j (the KKT conditions); otherwise the trial says so
+(None) and the caller runs the general solver, as for the rank-one solver.
+
 Its gradient. Each v_j depends on x_p through the feature's own column only, so
-g_j = ∇_θ L gains ∂g_j/∂x_pj = λ'_j θ_j, λ'_j = 2λ₂ v_j ∂v_j/∂x_pj, beyond the row's
+g_j = ∇_θ L gains ∂g_j/∂x_pj = (2λ₂ v_j θ_j + λ₁ σ_j)·∂v_j/∂x_pj beyond the row's
 term of :mod:`flexpoison.engine.implicit`, whence (:func:`scale_term`)
 
-    ∇_{x_p} E = a·u_w + b·(φᵀu)·w  −  u_w ⊙ w ⊙ λ',   u = H⁻¹∇_θE,
+    ∇_{x_p} E = a·u_w + b·(φᵀu)·w  −  u_w ⊙ (2λ₂ v ⊙ w + λ₁σ) ⊙ ∂v/∂x_p,
 
-with one factor of H serving θ and u. An observed quadratic E = θᵀMθ + 2mᵀθ + m₀
-(:class:`~flexpoison.engine.Quadratic`) is evaluated at θ directly, with ∇_θE = 2(Mθ + m).
+u = H_SS⁻¹(∇_θE)_S on S and 0 off it, with one factor of H_SS serving θ and u. An
+observed quadratic E = θᵀMθ + 2mᵀθ + m₀ (:class:`~flexpoison.engine.Quadratic`) is
+evaluated at θ directly, with ∇_θE = 2(Mθ + m).
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg.lapack import dpotrf, dpotrs
 
+from ..errors import SingularHessianError
 from .data import Data, GramData
 from .learner import Learner
 from .linalg import _COLLINEAR, CholeskyFactor, Fit, cholesky
@@ -70,11 +79,16 @@ def _factor(H: np.ndarray, diagonal: np.ndarray, name: str) -> CholeskyFactor:
     return cholesky(H, name)
 
 
+#: The KKT test's allowance for rounding: |g_j| ≤ λ_j·(1 + 10⁻⁹) + 10⁻¹⁴.
+_KKT_SLACK = (1e-9, 1e-14)
+
+
 @dataclass(slots=True)
 class ScaledTrial:
-    """One candidate's optimum: θ (flat), H's Cholesky factor, φᵀθ, the observed
-    quadratic f's value at θ and ½∇f = Mθ + m (None when nothing is observed), the
-    scale v with its slope ∂v/∂x_p that defined the penalty, and the rows trained on."""
+    """One candidate's optimum: θ (flat), the Cholesky factor of H (of H_SS with L1),
+    φᵀθ, the observed quadratic f's value at θ and ½∇f = Mθ + m (None when nothing is
+    observed), the scale v with its slope ∂v/∂x_p that defined the penalty, the rows
+    trained on, and the support S as a mask (None without L1: every coordinate)."""
 
     theta: np.ndarray
     factor: CholeskyFactor
@@ -84,23 +98,25 @@ class ScaledTrial:
     v: np.ndarray
     slope: np.ndarray
     n: int
+    active: np.ndarray | None = None
 
     def fit(self) -> Fit:
         """The optimum as a :class:`Fit` with H's factor."""
-        return Fit(self.theta[None], None, self.factor, self.n)
+        return Fit(self.theta[None], self.active, self.factor, self.n)
 
 
 class ScaledSolver:
     """The optimum of L(θ) (module docstring) for a one-output squared-residual learner
-    without L1 on fixed statistics plus one row, the penalty's scale given per
-    candidate: one p × p Cholesky factorisation per candidate."""
+    on fixed statistics plus one row, the penalty's scale given per candidate: one
+    Cholesky factorisation per candidate (of H_SS on the warm start's support with L1,
+    None where that support is not the optimum's)."""
 
     def __init__(self, learner: Learner, gram: GramData, observe: Quadratic | None = None):
         curvature = learner.loss.curvature
         if not self.applies(learner) or curvature is None:
             raise TypeError(
                 f"{learner.name}: the scaled solver needs a one-output squared-residual "
-                "loss with an L2 penalty only"
+                "loss with an unpenalised intercept"
             )
         p = gram.G.shape[0]
         self.learner = learner
@@ -117,7 +133,6 @@ class ScaledSolver:
         return (
             learner.loss.curvature is not None
             and learner.n_outputs == 1
-            and learner.l1 == 0
             and not learner.intercept_l2
             and not learner.pinned_rows
         )
@@ -131,25 +146,72 @@ class ScaledSolver:
             return None
         return cls(learner, data, observe)
 
-    def trial(self, phi: np.ndarray, t: float, v: np.ndarray, slope: np.ndarray) -> ScaledTrial:
+    def trial(
+        self, phi: np.ndarray, t: float, v: np.ndarray, slope: np.ndarray, Theta0: np.ndarray
+    ) -> ScaledTrial | None:
         """θ with (φ, t) added and the penalty's scale v: H θ = κ(r + tφ),
         H = κ(G + φφᵀ) + Λ(v), and the observed f(θ) = θᵀ(h + m) + m₀ with
-        h = Mθ + m = ½∇f. A singular H raises
-        :class:`~flexpoison.errors.SingularHessianError`."""
+        h = Mθ + m = ½∇f. With L1, on the support of ``Theta0`` (module docstring;
+        None when it is not the optimum's). A singular H raises
+        :class:`~flexpoison.errors.SingularHessianError` (without L1)."""
         kphi = self.kappa * phi
         H = kphi[:, None] * phi
         H += self.A
         diagonal = H.reshape(-1)[:: H.shape[0] + 1]  # a view of H_jj
         if self.learner.l2:
             diagonal[: self.d] += self.learner.l2 * (v * v)
-        factor = _factor(H, diagonal, self.learner.name)
-        theta = dpotrs(factor.L, self.c + t * kphi, lower=1)[0]
+        b = self.c + t * kphi
+        active = None
+        if self.learner.l1:
+            solved = self._on_support(H, b, v, Theta0)
+            if solved is None:
+                return None
+            theta, factor, active = solved
+        else:
+            factor = _factor(H, diagonal, self.learner.name)
+            theta = dpotrs(factor.L, b, lower=1)[0]
         value = h = None
         if self.observe is not None:
             m = self.observe.m
             h = self.observe.M.dot(theta) + m
             value = theta.dot(h + m) + self.observe.m0
-        return ScaledTrial(theta, factor, phi.dot(theta), value, h, v, slope, self.n)
+        return ScaledTrial(theta, factor, phi.dot(theta), value, h, v, slope, self.n, active)
+
+    def _on_support(
+        self, H: np.ndarray, b: np.ndarray, v: np.ndarray, Theta0: np.ndarray
+    ) -> tuple[np.ndarray, CholeskyFactor, np.ndarray] | None:
+        """(θ, H_SS's factor, the support mask) of the sign-fixed problem on the support
+        S of ``Theta0``, H_SS θ_S = b_S − λ₁(v ⊙ σ)_S, or None when θ changes a sign,
+        a weight off S fails |b_j − (Hθ)_j| ≤ λ₁v_j, S holds no weight, or H_SS is
+        singular (module docstring; the general solver then decides)."""
+        d, l1 = self.d, self.learner.l1
+        sign = np.sign(Theta0[0, :d])
+        held = sign != 0
+        if not held.any():
+            return None
+        active = np.ones(H.shape[0], dtype=bool)
+        active[:d] = held
+        idx = np.flatnonzero(active)
+        H_S = H[np.ix_(idx, idx)]
+        rhs = b.copy()
+        rhs[:d] -= l1 * v * sign
+        try:
+            factor = _factor(H_S, H_S.diagonal(), self.learner.name)
+        except SingularHessianError:
+            return None
+        theta = np.zeros_like(b)
+        theta[idx] = dpotrs(factor.L, rhs[idx], lower=1)[0]
+        weights = theta[:d]
+        if np.any(sign[held] * weights[held] <= 0.0):
+            return None  # a weight crossed (or reached) zero: the support changes
+        off = np.flatnonzero(~held)
+        if off.size:
+            pull = b[off] - H[off].dot(theta)
+            relative, absolute = _KKT_SLACK
+            if np.any(np.abs(pull) > l1 * v[off] * (1.0 + relative) + absolute):
+                return None  # a weight off S wants to enter it
+        factor.idx = idx
+        return theta, factor, active
 
     def observed_gradient(self, trial: ScaledTrial) -> np.ndarray | None:
         """∇_θf = 2(Mθ + m) of the observed quadratic f at the trial's θ (None when
@@ -159,7 +221,8 @@ class ScaledSolver:
     def penalty_term(self, trial: ScaledTrial, u: np.ndarray) -> np.ndarray:
         """:func:`scale_term` at the trial: the gradient's part through v(x_p)."""
         d = self.d
-        return scale_term(u[:d], trial.theta[:d], trial.v, trial.slope, self.learner.l2, 0.0)
+        learner = self.learner
+        return scale_term(u[:d], trial.theta[:d], trial.v, trial.slope, learner.l2, learner.l1)
 
 
 __all__ = ["ScaledSolver", "ScaledTrial", "scale_term"]
