@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer, load_diabetes
 from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression, Ridge
@@ -23,7 +25,15 @@ from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, PolynomialFeatures
 from flexpoison import Availability, FlexiblePoisoning, Integrity, LossAvailability
 from flexpoison.cli import main
 from flexpoison.errors import UnsupportedEstimatorError
-from flexpoison.scalers import FIXED_SCALER, REFITTED_SCALER
+from flexpoison.scalers import (
+    FIXED_SCALER,
+    REFITTED_SCALER,
+    ColumnStats,
+    Scaler,
+    _chain_scale,
+    read_scaler,
+    scale_and_slope,
+)
 
 SCALERS = [StandardScaler(), MinMaxScaler(feature_range=(-1, 2)), MaxAbsScaler()]
 TIGHT = {
@@ -240,6 +250,47 @@ def test_loss_availability_gradients_of_a_scaled_pipeline_match_refits(diabetes,
         h = 1e-4 * y.std()
         fd_y = (W(x, t + h) - W(x, t - h)) / (2 * h)
         assert ev.grad_y == pytest.approx(fd_y, rel=1e-5)
+
+
+ONE_STAGE = [
+    StandardScaler(),
+    StandardScaler(with_mean=False),
+    StandardScaler(with_std=False),
+    MinMaxScaler(),
+    MinMaxScaler(feature_range=(-1, 2)),
+    MaxAbsScaler(),
+]
+
+
+@pytest.mark.parametrize("stage", ONE_STAGE, ids=repr)
+@pytest.mark.parametrize("where", ["none", "inside", "beyond", "tie", "opposite"])
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_one_scaler_in_closed_form_equals_the_chain_rule(stage, where, seed):
+    """scale_and_slope's closed forms for one scaler give what the stage-by-stage chain
+    rule gives: v and ∂v/∂x_p, rows inside and beyond the range, ties with the extreme
+    rows (slope 0), a column whose negative side is the larger, a constant column."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(7, 4)) * [1.0, 10.0, 0.1, 0.0] + [0.0, -3.0, 5.0, 2.0]
+    low, high = X.min(axis=0), X.max(axis=0)
+    x = {
+        "none": None,
+        "inside": X.mean(axis=0),
+        "beyond": np.where(rng.random(4) < 0.5, high + rng.random(4), low - rng.random(4)),
+        "tie": np.where(rng.random(4) < 0.5, high, low),
+        "opposite": -2.0 * np.abs(X).max(axis=0) - 1.0,
+    }[where]
+    scaler, stats = Scaler((read_scaler(stage),)), ColumnStats.of(X)
+    v, slope = scale_and_slope(scaler, stats, x)
+    v_chain, slope_chain = _chain_scale(scaler, stats, x)
+    np.testing.assert_allclose(v, v_chain, rtol=1e-12)
+    np.testing.assert_allclose(slope, slope_chain, rtol=1e-12, atol=1e-15)
+    if x is not None:  # v is what scikit-learn divides by, z_j = (x_j − m_j) / v_j, on
+        grown = np.vstack([X, x])  # the columns that vary (a constant one's w is 0)
+        fitted = clone(stage).fit(grown)
+        unit = np.diag(fitted.transform(np.eye(4)) - fitted.transform(np.zeros((1, 4))))
+        varies = np.ptp(grown, axis=0) > 0
+        np.testing.assert_allclose(v[varies], 1.0 / unit[varies], rtol=1e-12)
 
 
 def test_a_diabetes_pipeline_attack_in_raw_units(diabetes):
