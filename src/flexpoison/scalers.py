@@ -306,12 +306,15 @@ def _standard_scale(
     return v, np.where(constant, 0.0, (D - offset) / (n * v))
 
 
-@dataclass(frozen=True)
 class _Dual:
-    """A per-feature value with its derivative in x_pj (forward mode)."""
+    """A per-feature value with its derivative in x_pj (forward mode). Read-only by
+    convention: a plain class with slots, since a frozen dataclass's construction
+    was most of a chain's cost."""
 
-    value: np.ndarray
-    slope: np.ndarray
+    __slots__ = ("value", "slope")
+
+    def __init__(self, value: np.ndarray, slope: np.ndarray):
+        self.value, self.slope = value, slope
 
     def __add__(self, other: _Dual) -> _Dual:
         return _Dual(self.value + other.value, self.slope + other.slope)
