@@ -1,4 +1,4 @@
-"""A squared residual with an L2 penalty whose weights move with the candidate row.
+"""A squared residual whose penalty's per-feature weights move with the candidate row.
 
 A pipeline of affine scalers before a ridge model (:mod:`flexpoison.scalers`) is the
 model on the raw rows with the penalty on w ⊙ v, v the scalers' ``scale_`` over the
@@ -174,8 +174,9 @@ class ScaledSolver:
         if self.observe is not None:
             m = self.observe.m
             h = self.observe.M.dot(theta) + m
-            value = theta.dot(h + m) + self.observe.m0
-        return ScaledTrial(theta, factor, phi.dot(theta), value, h, v, slope, self.n, active)
+            value = float(theta.dot(h + m)) + self.observe.m0
+        phi_theta = float(phi.dot(theta))
+        return ScaledTrial(theta, factor, phi_theta, value, h, v, slope, self.n, active)
 
     def _on_support(
         self, H: np.ndarray, b: np.ndarray, v: np.ndarray, Theta0: np.ndarray
