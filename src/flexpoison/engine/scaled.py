@@ -71,10 +71,10 @@ def _factor(H: np.ndarray, diagonal: np.ndarray, name: str) -> CholeskyFactor:
     of the pivots made with the cheapest reductions (an ``any`` of a few booleans costs
     more than the factorisation); a failed test is left to it, for its one error."""
     L, info = dpotrf(H, lower=1, clean=0)
-    if info == 0:
+    if info == 0:  # then H_jj > 0: the test L_jj² > c·H_jj as min_j L_jj²/H_jj > c
         pivots = L.diagonal()  # the method: a twentieth of np.diagonal's cost
-        margin = pivots * pivots - _COLLINEAR * diagonal
-        if margin[margin.argmin()] > 0.0:
+        share = pivots * pivots / diagonal
+        if share[share.argmin()] > _COLLINEAR:
             return CholeskyFactor(L)
     return cholesky(H, name)
 
