@@ -14,21 +14,32 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer, load_diabetes
-from sklearn.linear_model import Lasso, LogisticRegression, Ridge
+from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, PolynomialFeatures, StandardScaler
 
 from flexpoison import Availability, FlexiblePoisoning, Integrity, LossAvailability
 from flexpoison.cli import main
 from flexpoison.errors import UnsupportedEstimatorError
-from flexpoison.scalers import FIXED_SCALER, REFITTED_SCALER
+from flexpoison.scalers import (
+    FIXED_SCALER,
+    REFITTED_SCALER,
+    ColumnStats,
+    Scaler,
+    _chain_scale,
+    read_scaler,
+    scale_and_slope,
+)
 
 SCALERS = [StandardScaler(), MinMaxScaler(feature_range=(-1, 2)), MaxAbsScaler()]
 TIGHT = {
     "Ridge": {"solver": "cholesky"},
     "Lasso": {"tol": 1e-14, "max_iter": 1_000_000},
+    "ElasticNet": {"tol": 1e-14, "max_iter": 1_000_000},
     "LogisticRegression": {"tol": 1e-13, "max_iter": 100_000, "solver": "newton-cholesky"},
 }
 
@@ -108,7 +119,9 @@ def _beyond(X):
 
 @pytest.mark.parametrize("scaler", SCALERS, ids=lambda s: type(s).__name__)
 @pytest.mark.parametrize(
-    "model", [Ridge(alpha=3.0), Lasso(alpha=0.5)], ids=lambda m: type(m).__name__
+    "model",
+    [Ridge(alpha=3.0), Lasso(alpha=0.5), ElasticNet(alpha=0.3, l1_ratio=0.4)],
+    ids=lambda m: type(m).__name__,
 )
 @pytest.mark.parametrize("goal", [Integrity(), Availability()], ids=lambda g: g.kind)
 def test_the_regression_pipeline_gradient_matches_refits(diabetes, scaler, model, goal):
@@ -140,6 +153,144 @@ def test_the_scale_term_matters(diabetes):
         learner, ev.fit, objective.effect.gradient(ev.fit.Theta, ev.theta), slope
     )
     assert np.abs(term).max() > 1e-3 * np.abs(ev.grad_x).max()
+
+
+RIDGE_SCALERS = [*SCALERS, (StandardScaler(), MaxAbsScaler())]
+
+
+def _pipe(scalers, model):
+    chain = scalers if isinstance(scalers, tuple) else (scalers,)
+    return make_pipeline(*[clone(s) for s in chain], clone(model))
+
+
+def _general(objective):
+    """The same objective answered by the general solver (the scaled solver off)."""
+    general = objective.effect_gain(0.0)
+    general.alpha, general.E_ref = objective.alpha, objective.E_ref
+    general._scaled = None
+    return general
+
+
+@pytest.mark.parametrize("scalers", RIDGE_SCALERS, ids=repr)
+@pytest.mark.parametrize(
+    "model",
+    [Ridge(alpha=3.0), Lasso(alpha=0.5), ElasticNet(alpha=0.3, l1_ratio=0.4)],
+    ids=lambda m: type(m).__name__,
+)
+def test_a_pipeline_is_solved_by_the_scaled_solver_as_by_the_general_one(diabetes, scalers, model):
+    """Squared-residual pipelines take the scaled solver (so that the refit checks
+    above test it), which agrees with the general solver on θ_p, W and the gradients
+    in x and y; with L1, from a warm start on the optimum's support, and a warm start
+    with every sign wrong is refused and left to the general solver."""
+    X, y = diabetes
+    pipe = _pipe(scalers, model)
+    objective = FlexiblePoisoning(pipe, goal=LossAvailability(), alpha=0.2).objective(X, y)
+    assert objective._scaled is not None
+    general = _general(objective)
+    for x, t in ((_beyond(X), 300.0), (X[5] + 0.1 * X.std(axis=0), 80.0)):
+        ref = general.evaluate(x, t, with_y=True)
+        ev = objective.evaluate(x, t, with_y=True, Theta_init=ref.fit.Theta)
+        assert ev._scaled is not None and ref._scaled is None
+        np.testing.assert_allclose(ev.theta, ref.theta, rtol=1e-9, atol=1e-12)
+        assert ev.W == pytest.approx(ref.W, rel=1e-9)
+        np.testing.assert_allclose(ev.grad_x, ref.grad_x, rtol=1e-7, atol=1e-9)
+        assert ev.grad_y == pytest.approx(ref.grad_y, rel=1e-7)
+        if not isinstance(model, Ridge):  # an L1 term: the warm start's support
+            wrong = ref.fit.Theta.copy()
+            wrong[0, :-1] *= -1.0
+            assert np.any(wrong[0, :-1] != 0)
+            refused = objective.evaluate(x, t, with_y=True, Theta_init=wrong)
+            assert refused._scaled is None
+            np.testing.assert_allclose(refused.theta, ref.theta, rtol=1e-9, atol=1e-12)
+
+
+def _loss_of_refit(pipe, X, y, x, t) -> float:
+    """E_L of the refitted pipeline on the clean rows: (c/2)·mean (f(x_i) − y_i)²."""
+    fitted = _tight(pipe).fit(np.vstack([X, x[None]]), np.append(y, t))
+    return float(np.mean((fitted.predict(X) - y) ** 2))  # c = 2 for the squared loss
+
+
+@pytest.mark.parametrize("scalers", RIDGE_SCALERS, ids=repr)
+@pytest.mark.parametrize(
+    "model",
+    [Ridge(alpha=3.0), Lasso(alpha=0.5), ElasticNet(alpha=0.3, l1_ratio=0.4)],
+    ids=lambda m: type(m).__name__,
+)
+def test_loss_availability_gradients_of_a_scaled_pipeline_match_refits(diabetes, scalers, model):
+    """The scaled solver's own E (the observed quadratic) and its gradients in x and y
+    against central differences of the loss of tight scikit-learn refits (an L1 model
+    warm-started on the optimum's support, so that the scaled solver answers)."""
+    X, y = diabetes
+    pipe = _pipe(scalers, model)
+    alpha = 0.3
+    objective = FlexiblePoisoning(_tight(pipe), goal=LossAvailability(), alpha=alpha).objective(
+        X, y
+    )
+    assert objective.victim.learner.loss.curvature == 2.0  # ℓ = (z − t)², as E_L below
+    general = _general(objective)
+    sign = objective.goal.sign
+
+    def W(z, t):
+        E = _loss_of_refit(pipe, X, y, z, t)
+        return alpha * float(np.sum((z - objective.x_c) ** 2)) + sign * (1 - alpha) * E
+
+    for x, t in ((_beyond(X), 310.0), (X[9] - 0.2 * X.std(axis=0), 60.0)):
+        start = general.evaluate(x, t, with_gradient=False).fit.Theta
+        ev = objective.evaluate(x, t, with_y=True, Theta_init=start)
+        assert ev._scaled is not None
+        assert ev.W == pytest.approx(W(x, t), rel=1e-9)
+        steps = 1e-5 * X.std(axis=0)
+        fd = np.array(
+            [
+                (W(x + h * e, t) - W(x - h * e, t)) / (2 * h)
+                for h, e in zip(steps, np.eye(X.shape[1]))
+            ]
+        )
+        np.testing.assert_allclose(ev.grad_x, fd, rtol=1e-5, atol=1e-5 * np.abs(fd).max())
+        h = 1e-4 * y.std()
+        fd_y = (W(x, t + h) - W(x, t - h)) / (2 * h)
+        assert ev.grad_y == pytest.approx(fd_y, rel=1e-5)
+
+
+ONE_STAGE = [
+    StandardScaler(),
+    StandardScaler(with_mean=False),
+    StandardScaler(with_std=False),
+    MinMaxScaler(),
+    MinMaxScaler(feature_range=(-1, 2)),
+    MaxAbsScaler(),
+]
+
+
+@pytest.mark.parametrize("stage", ONE_STAGE, ids=repr)
+@pytest.mark.parametrize("where", ["none", "inside", "beyond", "tie", "opposite"])
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_one_scaler_in_closed_form_equals_the_chain_rule(stage, where, seed):
+    """scale_and_slope's closed forms for one scaler give what the stage-by-stage chain
+    rule gives: v and ∂v/∂x_p, rows inside and beyond the range, ties with the extreme
+    rows (slope 0), a column whose negative side is the larger, a constant column."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(7, 4)) * [1.0, 10.0, 0.1, 0.0] + [0.0, -3.0, 5.0, 2.0]
+    low, high = X.min(axis=0), X.max(axis=0)
+    x = {
+        "none": None,
+        "inside": X.mean(axis=0),
+        "beyond": np.where(rng.random(4) < 0.5, high + rng.random(4), low - rng.random(4)),
+        "tie": np.where(rng.random(4) < 0.5, high, low),
+        "opposite": -2.0 * np.abs(X).max(axis=0) - 1.0,
+    }[where]
+    scaler, stats = Scaler((read_scaler(stage),)), ColumnStats.of(X)
+    v, slope = scale_and_slope(scaler, stats, x)
+    v_chain, slope_chain = _chain_scale(scaler, stats, x)
+    np.testing.assert_allclose(v, v_chain, rtol=1e-12)
+    np.testing.assert_allclose(slope, slope_chain, rtol=1e-12, atol=1e-15)
+    if x is not None:  # v is what scikit-learn divides by, z_j = (x_j − m_j) / v_j, on
+        grown = np.vstack([X, x])  # the columns that vary (a constant one's w is 0)
+        fitted = clone(stage).fit(grown)
+        unit = np.diag(fitted.transform(np.eye(4)) - fitted.transform(np.zeros((1, 4))))
+        varies = np.ptp(grown, axis=0) > 0
+        np.testing.assert_allclose(v[varies], 1.0 / unit[varies], rtol=1e-12)
 
 
 def test_a_diabetes_pipeline_attack_in_raw_units(diabetes):

@@ -20,11 +20,17 @@ rows). The public methods (:meth:`Objective.value`, :meth:`Objective.gradient`, 
 are always exact.
 
 A pipeline victim (:mod:`flexpoison.scalers`) refits its scaler on the training set
-plus the candidate: its penalty's scale v(x_p) moves with the row, which the general
-solver fits exactly, and whose effect on the stationarity condition,
-∂g_kj/∂x_pj = (2λ₂·v_j·w_kj + λ₁·sign w_kj)·∂v_j/∂x_pj, joins the implicit gradient:
+plus the candidate: its penalty's scale v(x_p) moves with the row, and its effect on
+the stationarity condition, ∂g_kj/∂x_pj = (2λ₂·v_j·w_kj + λ₁·sign w_kj)·∂v_j/∂x_pj,
+joins the implicit gradient (:func:`flexpoison.engine.scale_term`):
 
     ∇_{x_p} E  +=  −Σ_k u_kj·(2λ₂·v_j·w_kj + λ₁·sign w_kj)·∂v_j/∂x_pj,   u = H⁻¹∇_θE.
+
+A one-output squared residual (a ridge, lasso or elastic-net pipeline) is solved by
+:class:`flexpoison.engine.ScaledSolver`, one factor of H per candidate serving θ_p, E
+and u (with L1, on the warm start's support when it is the optimum's); the others by
+the general solver, the scale v(x) computed once per evaluation and kept for its
+gradient.
 """
 
 from __future__ import annotations
@@ -48,8 +54,9 @@ class Evaluation:
     reuses. ``fit`` and ``theta`` may be formed on first access: a line search reads
     only W of most points it tries. ``modelled``: θ_p is the local model's
     (:class:`flexpoison.engine.LocalModel`), not yet the exact optimum
-    (:meth:`Objective.exact`). Read-only by convention (made at every evaluation; a
-    frozen class costs µs to build).
+    (:meth:`Objective.exact`). A pipeline victim's evaluation keeps what its gradient
+    reuses: the scaled solver's trial, or the learner at x with ∂v/∂x_p. Read-only by
+    convention (made at every evaluation; a frozen class costs µs to build).
     """
 
     __slots__ = (
@@ -66,6 +73,8 @@ class Evaluation:
         "_fit",
         "_pending",
         "modelled",
+        "_scaled",
+        "_scaling",
     )
 
     def __init__(
@@ -83,8 +92,12 @@ class Evaluation:
         dE: np.ndarray | None = None,
         pending: tuple[engine.RankOneSolver, engine.RankOneTrial, np.ndarray] | None = None,
         modelled: bool = False,
+        scaled: tuple[engine.ScaledTrial, np.ndarray] | None = None,
+        scaling: tuple[engine.Learner, np.ndarray | None] | None = None,
     ):
         self.modelled = modelled
+        self._scaled = scaled  # (trial, T) of the scaled solver: its factor, v; fit, theta
+        self._scaling = scaling  # a pipeline's learner at x and ∂v/∂x_p (general solver)
         self.W, self.C, self.E = W, C, E
         self.grad_x, self.grad_y = grad_x, grad_y
         self.x, self.t, self.phi, self.dE = x, t, phi, dE
@@ -95,17 +108,24 @@ class Evaluation:
     def fit(self) -> engine.Fit:
         """The victim's optimum with the candidate added (internal coordinates)."""
         if self._fit is None:
-            assert self._pending is not None
-            solver, trial, _ = self._pending
-            self._fit = solver.fit_of(trial)
+            if self._scaled is not None:
+                self._fit = self._scaled[0].fit()
+            else:
+                assert self._pending is not None
+                solver, trial, _ = self._pending
+                self._fit = solver.fit_of(trial)
         return self._fit
 
     @property
     def theta(self) -> np.ndarray:
         """θ_p: the public parameters (flat w…, b) of that optimum."""
         if self._theta is None:
-            assert self._pending is not None
-            self._theta = self.fit.Theta.dot(self._pending[2]).ravel()
+            if self._scaled is not None:
+                T = self._scaled[1]
+            else:
+                assert self._pending is not None
+                T = self._pending[2]
+            self._theta = self.fit.Theta.dot(T).ravel()
         return self._theta
 
     def __repr__(self) -> str:
@@ -160,8 +180,10 @@ class Objective:
         # the last exact solves by the local model: (θ_p, what extends the model by it),
         # shared with this objective's effect_gain copy (mutated in place)
         self._solved: list[tuple[np.ndarray, tuple]] = []
-        if self.victim.scaler is not None:  # v moves with the candidate: general solver
+        self._scaled = None
+        if self.victim.scaler is not None:  # v moves with the candidate
             self._solver, self._newton, self._local = None, None, None
+            self._scaled = engine.ScaledSolver.for_data(learner, self.data, self.effect.quadratic)
             return
         self._solver = engine.RankOneSolver.for_data(learner, self.data, self.effect.quadratic)
         self._newton = engine.NewtonSolver.for_data(learner, self.data)
@@ -258,6 +280,10 @@ class Objective:
         a = self.alpha
         fit = None
         modelled = False
+        if self._scaled is not None:
+            scaled = self._scaled_evaluation(x, t, phi, C, Theta0, with_gradient or with_y, with_y)
+            if scaled is not None:
+                return scaled
         if self._solver is not None:
             trial = self._solver.trial(phi, t, Theta0)
             if trial is not None:
@@ -289,9 +315,34 @@ class Objective:
                     modelled = True
             if fit is None:  # an untrusted trial: the warm-started Newton solver
                 fit = self._newton.fit(phi, t, Theta0)
+        scaling = None
         if fit is None:
-            fit = engine.fit(self.learner_at(x)[0], engine.PlusRow(self.data, phi, t), Theta0)
-        return self._evaluation(fit, x, t, phi, C, with_gradient, with_y, modelled)
+            scaling = self.learner_at(x)
+            fit = engine.fit(scaling[0], engine.PlusRow(self.data, phi, t), Theta0)
+        return self._evaluation(fit, x, t, phi, C, with_gradient, with_y, modelled, scaling)
+
+    def _scaled_evaluation(
+        self,
+        x: np.ndarray,
+        t: float,
+        phi: np.ndarray,
+        C: float,
+        Theta0: np.ndarray,
+        gradient: bool,
+        with_y: bool,
+    ) -> Evaluation | None:
+        """The evaluation of a pipeline victim by :class:`flexpoison.engine.ScaledSolver`:
+        the scale v(x) and its slope once, then θ_p and E from one factor of H (None
+        when an L1 model's warm-start support is not the optimum's)."""
+        assert self._scaled is not None and self.stats is not None and self.victim.scaler
+        v, slope = scale_and_slope(self.victim.scaler, self.stats, x)
+        trial = self._scaled.trial(phi, t, v, slope, Theta0)
+        if trial is None:
+            return None
+        ev = Evaluation(0.0, C, 0.0, x, t, phi, scaled=(trial, self._T))
+        E = trial.value if trial.value is not None else self.effect.value(ev.fit.Theta, ev.theta)
+        ev.E, ev.W = E, self.alpha * C + self._sign * (1 - self.alpha) * (E - self.E_ref)
+        return self.differentiate(ev, with_y=with_y) if gradient else ev
 
     def _evaluation(
         self,
@@ -303,15 +354,19 @@ class Objective:
         with_gradient: bool,
         with_y: bool,
         modelled: bool,
+        scaling: tuple[engine.Learner, np.ndarray | None] | None = None,
     ) -> Evaluation:
-        """The evaluation of the fitted θ_p: θ, E, W (and the gradient if asked)."""
+        """The evaluation of the fitted θ_p: θ, E, W (and the gradient if asked);
+        ``scaling``, a pipeline's :meth:`learner_at` x, is kept for the gradient."""
         theta = self.victim.learner.pack(fit.Theta @ self._T)
         if with_gradient or with_y:
             E, dE = self.effect(fit.Theta, theta)
         else:
             E, dE = self.effect.value(fit.Theta, theta), None
         W = self.alpha * C + self._sign * (1 - self.alpha) * (E - self.E_ref)
-        ev = Evaluation(W, C, E, x, t, phi, theta, None, None, fit, dE, modelled=modelled)
+        ev = Evaluation(
+            W, C, E, x, t, phi, theta, None, None, fit, dE, modelled=modelled, scaling=scaling
+        )
         if with_gradient or with_y:
             ev = self.differentiate(ev, with_y=with_y)
         return ev
@@ -325,14 +380,18 @@ class Objective:
         (:meth:`flexpoison.engine.RankOneSolver.implicit_gradient`)."""
         x, t, phi, pending = ev.x, ev.t, ev.phi, ev._pending
         a, weight = self.alpha, self._sign * (1 - self.alpha)  # W = αC + weight·E
-        learner, slope = self.learner_at(x)
         fit = ev.fit
         dE = None
-        if pending is not None:  # the rank-one solver holds H⁻¹∇E in its own basis
+        if ev._scaled is not None:
+            gE_x, gE_t, dE = self._scaled_gradient(ev, with_y)
+            gE_x *= weight
+            gE_t = None if gE_t is None else weight * gE_t
+        elif pending is not None:  # the rank-one solver holds H⁻¹∇E in its own basis
             solver, trial, _ = pending
-            term = engine.row_term(learner, trial.phi_theta, t, solver.n)
+            term = engine.row_term(self.victim.learner, trial.phi_theta, t, solver.n)
             gE_x, gE_t = solver.implicit_gradient(trial, term, self.n_features, weight)
         else:
+            learner, slope = ev._scaling if ev._scaling is not None else self.learner_at(x)
             if fit.factor is None:
                 fit = self._with_factor(fit, phi, t, learner)
             dE = ev.dE if ev.dE is not None else self.effect.gradient(fit.Theta, ev.theta)
@@ -358,7 +417,28 @@ class Objective:
             dE,
             pending,
             ev.modelled,
+            ev._scaled,
+            ev._scaling,
         )
+
+    def _scaled_gradient(
+        self, ev: Evaluation, with_y: bool
+    ) -> tuple[np.ndarray, float | None, np.ndarray]:
+        """(∇_{x_p} E, ∂E/∂t_p or None, ∇_Θ E) of a pipeline's scaled trial: the row's
+        term by the one formula (:func:`flexpoison.engine.adjoint_gradient`) and the
+        scale's (:meth:`flexpoison.engine.ScaledSolver.penalty_term`), with
+        u = H⁻¹∇E from the trial's factor."""
+        solver, fit = self._scaled, ev.fit
+        assert solver is not None and ev._scaled is not None
+        trial = ev._scaled[0]
+        dE_flat = solver.observed_gradient(trial)
+        if dE_flat is None:
+            dE_flat = self.effect.gradient(fit.Theta, ev.theta).ravel()
+        u = trial.factor.solve(dE_flat)
+        gE_x, gE_t = engine.adjoint_gradient(
+            self.victim.learner, fit.Theta, ev.phi, ev.t, fit.n, self.n_features, u, with_y
+        )
+        return gE_x + solver.penalty_term(trial, u), gE_t, dE_flat[None]
 
     def exact(self, ev: Evaluation) -> Evaluation:
         """``ev`` itself if exact, else the exact evaluation at its point (without the
@@ -391,11 +471,10 @@ class Objective:
         rhs = dE.ravel()
         u = np.zeros_like(rhs) if fit.factor is None else fit.factor.solve(rhs)
         K, p = fit.Theta.shape
-        U, Wt = u.reshape(K, p)[:, :d], fit.Theta[:, :d]
         v = learner.scales
         assert v is not None
-        pull = 2.0 * learner.l2 * v * Wt + learner.l1 * np.sign(Wt)
-        return -(U * pull).sum(axis=0) * slope
+        U, Wt = u.reshape(K, p)[:, :d], fit.Theta[:, :d]
+        return engine.scale_term(U, Wt, v, slope, learner.l2, learner.l1)
 
     def _features(self, x: np.ndarray) -> np.ndarray:
         return self.victim.learner.feature_row(x, self.shift)

@@ -10,6 +10,7 @@ Bottom layer of flexpoison; it imports nothing of the package but
 ``fit``       the general solver (reference; Newton, L1 active sets)
 ``implicit``  ∇_{x_p} E = −(∂g/∂x_p)ᵀ H⁻¹ ∇_θ E: the one gradient formula
 ``rank_one``  fast path for squared residuals: O(p²) per candidate row
+``scaled``    squared residuals whose L2 penalty's scale moves with the row (pipelines)
 ``newton``    fast path for smooth losses: warm-started chord Newton
 ``local``     the attack's trials on smooth losses: a third-order model, whatever n
 ``hinge``     the support vector machines' losses (hinge, ε-insensitive, squared)
@@ -45,6 +46,7 @@ from .losses import (
 )
 from .newton import NewtonSolver
 from .rank_one import Quadratic, RankOneSolver, RankOneTrial
+from .scaled import ScaledSolver, ScaledTrial, scale_term
 
 __all__ = [
     "Loss",
@@ -88,6 +90,9 @@ __all__ = [
     "Quadratic",
     "RankOneSolver",
     "RankOneTrial",
+    "ScaledSolver",
+    "ScaledTrial",
+    "scale_term",
     "NewtonSolver",
     "LocalModel",
     "LocalTrial",
