@@ -20,7 +20,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .. import engine
-from ..engine import dual
+from ..engine import dual, homotopy
+from ..engine.active_set import MARGIN
 from ..engine.dual import DualFit, Kernel
 from ..errors import InvalidInputError
 from ..models import Victim
@@ -52,6 +53,10 @@ def _fit(kernel: Kernel, X, t, C: float, K=None, name="the classifier", start=No
     """:func:`dual.fit` with libsvm's solver (:func:`kernel_models.libsvm_fit`), from
     the model state ``start`` (β…, b) of a previous fit when given."""
     return dual.fit(kernel, X, t, C, K, solve=kernel_models.libsvm_fit, name=name, start=start)
+
+
+#: pieces a followed linear-kernel fit may cross beyond one per row (then dual.fit)
+_PATH_STEPS = 100
 
 
 class KernelEvaluation(Evaluation):
@@ -159,7 +164,7 @@ class KernelObjective(Objective):
 
     def decision(self, Theta: np.ndarray) -> np.ndarray:
         """f at the goal's rows for the model state Θ = (β…, b) on the current rows."""
-        row = np.ravel(Theta)
+        row = np.ravel(Theta)[: self.X.shape[0] + 1]
         kernel = self.kernel_for(self.X)[0]
         return kernel.matrix(self.decision_effect.Z, self.X) @ row[:-1] + row[-1]
 
@@ -202,24 +207,60 @@ class KernelObjective(Objective):
     def _evaluate(self, x, t, Theta_init, with_gradient: bool) -> Evaluation:
         X_all = np.vstack([self.X, x[None]])
         kernel, slope = self.kernel_for(X_all)
-        gram = self._gram_with(x, kernel)
         start = self.Theta_start if Theta_init is None else Theta_init
-        fit = _fit(kernel, X_all, np.append(self.t, t), self.C, gram, self.name, start)
-        f = fit.decision(kernel, self.decision_effect.Z)
+        fit = self._follow(x, t, start) if kernel.kind == "linear" else None
+        if fit is None:
+            gram = self._gram_with(x, kernel)
+            row = np.ravel(start)[: self.X.shape[0] + 2]  # (β…, b): the dual state
+            fit = _fit(kernel, X_all, np.append(self.t, t), self.C, gram, self.name, row)
+            f = fit.decision(kernel, self.decision_effect.Z)
+        else:
+            f = self.decision_effect.Z @ (fit.beta[:-1] @ self.X + fit.beta[-1] * x) + fit.b
+        Theta = fit.Theta
+        if kernel.kind == "linear":  # the state follow() starts from: with the candidate
+            Theta = np.concatenate([fit.beta, [fit.b], x])[None, :]
         E, dE = self.decision_effect(f)
         offset = x - self.x_c
         C = float(offset @ offset)
         a = self.alpha
         W = a * C + self._sign * (1 - a) * (E - self.E_ref)
-        state = engine.Fit(fit.Theta, None, None, X_all.shape[0])
+        state = engine.Fit(Theta, None, None, X_all.shape[0])
         ev = KernelEvaluation(W, C, E, x, t, x, f, None, None, state, dE)
         ev.dual, ev.kernel, ev.gamma_slope = fit, kernel, slope
         return self.differentiate(ev) if with_gradient else ev
+
+    def _follow(self, x: np.ndarray, t: float, start: np.ndarray) -> DualFit | None:
+        """The linear kernel's optimum with the candidate (x, t) followed from the state
+        ``start`` (:func:`homotopy.follow`): (β…, b) on the rows, or (β…, β_p, b, x_from)
+        with a candidate; its margin system is factored when a gradient needs it (None:
+        not the generic case, for :func:`dual.fit`)."""
+        n = self.X.shape[0]
+        row = np.ravel(start)
+        if row.size == n + 1:  # the rows' own optimum: the candidate starts off the margin
+            beta_p, x_from = 0.0, x
+        elif row.size == n + 2 + x.size:
+            beta_p, x_from = float(row[n]), row[n + 2 :]
+        else:
+            return None
+        if t * beta_p < 0.0 or abs(beta_p) > self.C:
+            return None
+        beta = row[:n]
+        codes = dual.set_codes(beta, self.C)
+        done = homotopy.follow(
+            self.X, self.t, self.C, beta, codes, t, beta_p, x_from, x, _PATH_STEPS + n
+        )
+        if done is None:
+            return None
+        X_all = np.vstack([self.X, x[None]])
+        margin = np.flatnonzero(done.codes == MARGIN)
+        return DualFit(X_all, np.append(self.t, t), done.beta, done.b, margin, None, done.allowed)
 
     def differentiate(self, ev: Evaluation, *, with_y: bool = False) -> Evaluation:
         """``ev`` with ∇_{x_p} W (module docstring)."""
         assert isinstance(ev, KernelEvaluation) and ev.dE is not None
         weight = self._sign * (1 - self.alpha)
+        if ev.dual.system is None and ev.dual.margin.size:  # a followed fit: factor it now
+            ev.dual = replace(ev.dual, system=homotopy.margin_system(ev.dual.X, ev.dual.margin))
         with dual.one_blas_thread():
             gE = ev.dual.adjoint(ev.kernel, self.decision_effect.Z, ev.dE, ev.gamma_slope)
         grad = (2.0 * self.alpha) * (ev.x - self.x_c) + weight * gE
@@ -244,7 +285,9 @@ class KernelObjective(Objective):
         new.pairs = self.kernel.base(X, X)
         new.X, new.t, new.gram = X, t, kernel.apply(new.pairs)
         new.Theta_start = (
-            _fit(kernel, X, t, self.C, new.gram, self.name).Theta if Theta is None else Theta
+            _fit(kernel, X, t, self.C, new.gram, self.name).Theta
+            if Theta is None
+            else np.ravel(Theta)[: X.shape[0] + 1][None, :]  # (β…, b) on the rows X
         )
         return new
 

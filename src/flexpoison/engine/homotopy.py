@@ -1,0 +1,269 @@
+"""A linear-kernel classifier's exact optimum followed as its candidate row moves.
+
+With the linear kernel k(a, b) = a·b, the soft-margin classifier of
+:mod:`flexpoison.engine.dual` on the rows X (N × d, labels ỹ = ±1) plus one candidate
+row (x_p, ỹ_p) with dual variable β_p = α_p·ỹ_p, 0 ≤ α_p ≤ C, has w = Σ_i β_i x_i + β_p x_p
+and Σ_i β_i + β_p = 0. Seen from the N rows, the candidate is a tilt u = β_p·(x_p, 1):
+the rows' dual solves the same QP with the equality Σ_i β_i = −u_b and w = Σ_i β_i x_i
++ u_w. With the rows' sets fixed (margin S, bound B, off the margin), their KKT
+equalities are the margin system of :mod:`flexpoison.engine.margin`,
+
+    M·(β_S, b) = r(u),   M = [[K_SS, 1], [1ᵀ, 0]],   K_SS = X_S X_Sᵀ,
+    r(u) = (ỹ_S − X_S(X_Bᵀβ_B + u_w), −u_b − Σ_B β_B),
+
+affine in u: along a segment of u, (β_S, b), w and every row's margin m_i = ỹ_i(x_i·w +
+b) move linearly until a row's condition is about to break (α_i of a margin row reaches
+0 or C; a row off the margin or at its bound reaches m = 1), where that row changes set:
+a parametric active-set path (a homotopy; Best, *An algorithm for the solution of the
+parametric quadratic programming problem*, 1996). Every point of it is the exact
+optimum for its u. :func:`follow` runs it in two stages from the optimum at (x_from,
+β_p):
+
+1. x_p moves from x_from to x_to with β_p held (u = β_p·(x(τ), 1), τ from 0 to 1);
+2. α_p moves, u = α·ỹ_p·(x_to, 1), toward the candidate's own condition: up while its
+   margin m_p < 1 and α_p < C, down while m_p > 1 and α_p > 0, until m_p = 1 or α_p
+   reaches its bound (m_p is nondecreasing in α: w(u) is the gradient of a convex
+   function of u).
+
+Each piece costs one factorisation of M (at most d + 2 rows) and one pass over the N
+rows; a warm start from the optimum at a nearby x_p crosses few pieces. The end is then
+solved once more from its sets alone (M⁻¹r with the candidate's equation when it lies on
+its margin), and checked: every row meets its set's condition to max(10⁻⁹, 100ρ), ρ a
+bound on f's rounding. Anything outside the generic case — a singular M (duplicated
+rows, more than d + 1 rows on the margins), no margin row, no row strictly inside its
+box (b not pinned), a path longer than ``max_steps`` or a check that fails — returns
+None, and the caller solves it with :func:`flexpoison.engine.dual.fit`, which handles
+them all.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import LinAlgWarning, lu_factor, lu_solve
+
+from .active_set import BOUND, MARGIN, OFF
+from .margin import MarginSystem, margin_matrix, nonsingular
+
+_EPS = float(np.finfo(float).eps)
+_KKT_TOL = 1e-9  # as flexpoison.engine.dual: a row may miss its condition by this …
+_ROUNDING = 100.0  # … or this many times the rounding of f
+_FREE = 1e-8  # a row strictly free: α beyond this share of C from either bound
+_STILL = 1e-13  # a rate moving a quantity by less than this over the segment is still
+
+
+@dataclass(frozen=True)
+class Followed:
+    """The optimum on the rows plus the candidate (its entries last): β (N + 1), b, the
+    sets, w = Σ β_i x_i, the rounding allowance met, and the pieces crossed."""
+
+    beta: np.ndarray
+    b: float
+    codes: np.ndarray
+    w: np.ndarray
+    allowed: float
+    steps: int
+
+
+def _pieces(X, t, C, S, q, s_b, du_w, du_b):
+    """(β_S, b) at the segment's start and their rates, w's start and rate, for the
+    margin rows S, the bound part q = X_Bᵀβ_B + u_w and s_b = Σ_B β_B + u_b, moving u by
+    (du_w, du_b) per unit; None when M is singular."""
+    A = X[S]
+    m = S.size
+    M = np.empty((m + 1, m + 1))
+    M[:m, :m] = A @ A.T
+    M[:m, m] = 1.0
+    M[m, :m] = 1.0
+    M[m, m] = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LinAlgWarning)
+        lu = lu_factor(M, check_finite=False)
+    if not nonsingular(M, lu):
+        return None
+    rhs = np.empty((m + 1, 2))
+    rhs[:m, 0] = t[S] - A @ q
+    rhs[m, 0] = -s_b
+    rhs[:m, 1] = -(A @ du_w)
+    rhs[m, 1] = -du_b
+    sol = lu_solve(lu, rhs, check_finite=False)
+    w = A.T @ sol[:m] + np.column_stack([q, du_w])
+    return sol, w
+
+
+def _first_event(X, t, C, codes, S, sol, w, length):
+    """The first point λ ∈ [0, length] at which a row's condition would break along
+    the piece, and that row (−1: none before ``length``)."""
+    m = S.size
+    alpha, rate = t[S] * sol[:m, 0], t[S] * sol[:m, 1]
+    zw = X @ w
+    margin = t * (zw[:, 0] + sol[m, 0])
+    slope = t * (zw[:, 1] + sol[m, 1])
+    best, row = length, -1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        still = _STILL * C / length
+        room = np.where(
+            rate < -still, alpha / -rate, np.where(rate > still, (C - alpha) / rate, np.inf)
+        )
+        if room.size:
+            j = int(np.argmin(room))
+            if room[j] < best:
+                best, row = max(float(room[j]), 0.0), int(S[j])
+        still = _STILL / length
+        off = (codes == OFF) & (slope < -still)
+        bound = (codes == BOUND) & (slope > still)
+        reach = np.where(
+            off, (margin - 1.0) / -slope, np.where(bound, (1.0 - margin) / slope, np.inf)
+        )
+    j = int(np.argmin(reach))
+    if reach[j] < best:
+        best, row = max(float(reach[j]), 0.0), j
+    return best, row, margin, slope
+
+
+def follow(
+    X: np.ndarray,
+    t: np.ndarray,
+    C: float,
+    beta: np.ndarray,
+    codes: np.ndarray,
+    t_p: float,
+    beta_p: float,
+    x_from: np.ndarray,
+    x_to: np.ndarray,
+    max_steps: int,
+) -> Followed | None:
+    """The optimum on the rows (X, ỹ = t) plus the candidate (x_to, t_p), followed from
+    the optimum with the candidate at x_from (the rows' β and sets ``codes``, the
+    candidate's β_p; module docstring). None outside the generic case."""
+    beta = np.where(codes == BOUND, C * t, np.where(codes == OFF, 0.0, beta))
+    codes = codes.copy()
+    steps = 0
+    # stage 1: x_p from x_from to x_to, β_p held
+    tau = 0.0
+    du_w = beta_p * (x_to - x_from)
+    while tau < 1.0 and beta_p != 0.0:
+        S = np.flatnonzero(codes == MARGIN)
+        if not S.size or steps >= max_steps:
+            return None
+        B = np.flatnonzero(codes == BOUND)
+        x = x_from + tau * (x_to - x_from)
+        q = X[B].T @ beta[B] + beta_p * x
+        piece = _pieces(X, t, C, S, q, beta[B].sum() + beta_p, du_w, 0.0)
+        if piece is None:
+            return None
+        sol, w = piece
+        lam, row, _, _ = _first_event(X, t, C, codes, S, sol, w, 1.0 - tau)
+        beta[S] = sol[:-1, 0] + lam * sol[:-1, 1]
+        _switch(codes, beta, t, C, row)
+        tau = 1.0 if row < 0 else tau + lam
+        steps += 1
+    # stage 2: α_p toward the candidate's condition, x_p = x_to
+    a = t_p * beta_p
+    while True:
+        S = np.flatnonzero(codes == MARGIN)
+        if not S.size or steps >= max_steps:
+            return None
+        B = np.flatnonzero(codes == BOUND)
+        q = X[B].T @ beta[B] + (t_p * a) * x_to
+        piece = _pieces(X, t, C, S, q, beta[B].sum() + t_p * a, t_p * x_to, t_p)
+        if piece is None:
+            return None
+        sol, w = piece
+        m_p = t_p * (x_to @ w[:, 0] + sol[-1, 0])
+        up = m_p < 1.0 and a < C
+        if not (up or (m_p > 1.0 and a > 0.0)):
+            break
+        if not up:  # α_p down: the rates change sign
+            sol[:, 1], w[:, 1] = -sol[:, 1], -w[:, 1]
+        length = C - a if up else a
+        lam, row, _, _ = _first_event(X, t, C, codes, S, sol, w, length)
+        slope_p = t_p * (x_to @ w[:, 1] + sol[-1, 1])  # m_p's rate: toward 1 if any
+        if abs(slope_p) > _STILL / length and (1.0 - m_p) * slope_p >= 0.0:
+            reach = (1.0 - m_p) / slope_p
+            if reach <= lam:
+                lam, row = reach, -2
+        beta[S] = sol[:-1, 0] + lam * sol[:-1, 1]
+        a = a + (lam if up else -lam)
+        steps += 1
+        if row == -1:  # α_p reached its bound first
+            a = C if up else 0.0
+            break
+        if row == -2:
+            break
+        _switch(codes, beta, t, C, row)
+    return _settle(X, t, C, beta, codes, t_p, min(max(a, 0.0), C), x_to, steps)
+
+
+def _switch(codes, beta, t, C, row) -> None:
+    """Row ``row`` (−1: none) changes set at its event: a margin row leaves for the bound
+    its α reached; a row off the margin or at its bound joins the margin."""
+    if row < 0:
+        return
+    if codes[row] == MARGIN:
+        bound = abs(beta[row]) >= 0.5 * C
+        codes[row] = BOUND if bound else OFF
+        beta[row] = C * t[row] if bound else 0.0
+    else:
+        codes[row] = MARGIN
+
+
+def _settle(X, t, C, beta, codes, t_p, a, x_p, steps) -> Followed | None:
+    """The end of the path solved from its sets alone and checked (module docstring)."""
+    X_all = np.vstack([X, x_p[None]])
+    t_all = np.append(t, t_p)
+    free_p = _FREE * C < a < C - _FREE * C
+    code_p = MARGIN if free_p else (BOUND if a >= 0.5 * C else OFF)
+    codes_all = np.append(codes, code_p)
+    beta_all = np.append(beta, t_p * (a if free_p else (C if code_p == BOUND else 0.0)))
+    S = np.flatnonzero(codes_all == MARGIN)
+    B = np.flatnonzero(codes_all == BOUND)
+    if not S.size:
+        return None
+    M = margin_matrix_linear(X_all, S)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LinAlgWarning)
+        lu = lu_factor(M, check_finite=False)
+    if not nonsingular(M, lu):
+        return None
+    r = np.append(t_all[S] - X_all[S] @ (X_all[B].T @ beta_all[B]), -beta_all[B].sum())
+    sol = lu_solve(lu, r, check_finite=False)
+    alpha = t_all[S] * sol[:-1]
+    if not np.any((alpha > _FREE * C) & (alpha < C - _FREE * C)):
+        return None  # b not pinned: libsvm's middle of the interval (engine.dual)
+    box = np.maximum(0.0, np.maximum(-alpha, alpha - C))
+    beta_all[S] = t_all[S] * np.clip(alpha, 0.0, C)
+    b = float(sol[-1])
+    sv = np.flatnonzero(beta_all)
+    w = beta_all[sv] @ X_all[sv]
+    m = t_all * (X_all @ w + b)
+    out = np.where(codes_all == OFF, np.maximum(0.0, 1.0 - m), np.maximum(0.0, m - 1.0))
+    norms = np.sqrt(np.einsum("ij,ij->i", X_all, X_all))
+    kappa = float(norms.max(initial=1.0)) ** 2
+    out[S] = np.abs(m[S] - 1.0) + kappa * box
+    rho = _EPS * (float(norms.max(initial=0.0)) * float(np.abs(beta_all) @ norms) + abs(b))
+    allowed = max(_KKT_TOL, _ROUNDING * rho)
+    if float(out.max()) > allowed:
+        return None
+    return Followed(beta_all, b, codes_all, w, allowed, steps)
+
+
+def margin_matrix_linear(X: np.ndarray, S: np.ndarray) -> np.ndarray:
+    """:func:`~flexpoison.engine.margin.margin_matrix` for the linear kernel, from the
+    rows themselves: K_SS = X_S X_Sᵀ."""
+    A = X[S]
+    return margin_matrix(A @ A.T, np.arange(S.size))
+
+
+def margin_system(X: np.ndarray, S: np.ndarray) -> MarginSystem | None:
+    """The factor of the margin rows' equalities (None: no margin row), the candidate
+    (the last row of X) dropped first when singular."""
+    if not S.size:
+        return None
+    last = np.flatnonzero(S == X.shape[0] - 1)
+    return MarginSystem.factor(margin_matrix_linear(X, S), int(last[0]) if last.size else None)
+
+
+__all__ = ["Followed", "follow", "margin_matrix_linear", "margin_system"]
