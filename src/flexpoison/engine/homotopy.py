@@ -43,9 +43,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import LinAlgWarning, lu_factor, lu_solve
+from scipy.linalg.lapack import dgecon, dgetrf, dgetrs
 
 from .active_set import BOUND, MARGIN, OFF
-from .margin import MarginSystem, margin_matrix, nonsingular
+from .margin import RANK_RTOL, MarginSystem, margin_matrix, nonsingular
 
 _EPS = float(np.finfo(float).eps)
 _KKT_TOL = 1e-9  # as flexpoison.engine.dual: a row may miss its condition by this …
@@ -67,35 +68,36 @@ class Followed:
     steps: int
 
 
-def _pieces(X, t, C, S, q, s_b, du_w, du_b):
-    """(β_S, b) at the segment's start and their rates, w's start and rate, for the
-    margin rows S, the bound part q = X_Bᵀβ_B + u_w and s_b = Σ_B β_B + u_b, moving u by
-    (du_w, du_b) per unit; None when M is singular."""
+def _pieces(X, t, S, q, s_b, du_w, du_b):
+    """(β_S, b) at the segment's start and their rates (columns of ``sol``), and w's
+    (columns of ``w``), for the margin rows S, the bound part q = X_Bᵀβ_B + u_w and
+    s_b = Σ_B β_B + u_b, u moving by (du_w, du_b) per unit; None when M is singular
+    (:func:`~flexpoison.engine.margin.nonsingular`'s test, on LAPACK's raw LU: the
+    systems are small, the wrappers' checks cost more than the factorisation)."""
     A = X[S]
     m = S.size
-    M = np.empty((m + 1, m + 1))
+    M = np.ones((m + 1, m + 1))
     M[:m, :m] = A @ A.T
-    M[:m, m] = 1.0
-    M[m, :m] = 1.0
     M[m, m] = 0.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", LinAlgWarning)
-        lu = lu_factor(M, check_finite=False)
-    if not nonsingular(M, lu):
+    lu, piv, info = dgetrf(M)
+    if info != 0:
         return None
+    rcond, info = dgecon(lu, float(np.abs(M).sum(axis=0).max()), norm="1")
+    if info != 0 or not rcond > RANK_RTOL:
+        return None
+    moves = np.column_stack([q, du_w])
     rhs = np.empty((m + 1, 2))
-    rhs[:m, 0] = t[S] - A @ q
-    rhs[m, 0] = -s_b
-    rhs[:m, 1] = -(A @ du_w)
-    rhs[m, 1] = -du_b
-    sol = lu_solve(lu, rhs, check_finite=False)
-    w = A.T @ sol[:m] + np.column_stack([q, du_w])
-    return sol, w
+    rhs[:m] = -(A @ moves)
+    rhs[:m, 0] += t[S]
+    rhs[m] = -s_b, -du_b
+    sol, info = dgetrs(lu, piv, rhs)
+    return sol, A.T @ sol[:m] + moves
 
 
 def _first_event(X, t, C, codes, S, sol, w, length):
-    """The first point λ ∈ [0, length] at which a row's condition would break along
-    the piece, and that row (−1: none before ``length``)."""
+    """The first λ ∈ [0, length] at which a row's condition would break along the
+    piece (a margin row's α reaching 0 or C, another row's margin reaching 1), and that
+    row (−1: none before ``length``)."""
     m = S.size
     alpha, rate = t[S] * sol[:m, 0], t[S] * sol[:m, 1]
     zw = X @ w
@@ -103,24 +105,20 @@ def _first_event(X, t, C, codes, S, sol, w, length):
     slope = t * (zw[:, 1] + sol[m, 1])
     best, row = length, -1
     with np.errstate(divide="ignore", invalid="ignore"):
-        still = _STILL * C / length
-        room = np.where(
-            rate < -still, alpha / -rate, np.where(rate > still, (C - alpha) / rate, np.inf)
-        )
-        if room.size:
-            j = int(np.argmin(room))
-            if room[j] < best:
-                best, row = max(float(room[j]), 0.0), int(S[j])
-        still = _STILL / length
-        off = (codes == OFF) & (slope < -still)
-        bound = (codes == BOUND) & (slope > still)
-        reach = np.where(
-            off, (margin - 1.0) / -slope, np.where(bound, (1.0 - margin) / slope, np.inf)
-        )
+        room = np.where(rate < 0.0, -alpha, C - alpha) / rate
+        room[np.abs(rate) * length <= _STILL * C] = np.inf
+        reach = (1.0 - margin) / slope
+    still = _STILL / length
+    crossing = np.where(codes == OFF, slope < -still, (codes == BOUND) & (slope > still))
+    reach[~crossing] = np.inf
+    if m:
+        j = int(np.argmin(room))
+        if room[j] < best:
+            best, row = max(float(room[j]), 0.0), int(S[j])
     j = int(np.argmin(reach))
     if reach[j] < best:
         best, row = max(float(reach[j]), 0.0), j
-    return best, row, margin, slope
+    return best, row
 
 
 def follow(
@@ -151,11 +149,11 @@ def follow(
         B = np.flatnonzero(codes == BOUND)
         x = x_from + tau * (x_to - x_from)
         q = X[B].T @ beta[B] + beta_p * x
-        piece = _pieces(X, t, C, S, q, beta[B].sum() + beta_p, du_w, 0.0)
+        piece = _pieces(X, t, S, q, beta[B].sum() + beta_p, du_w, 0.0)
         if piece is None:
             return None
         sol, w = piece
-        lam, row, _, _ = _first_event(X, t, C, codes, S, sol, w, 1.0 - tau)
+        lam, row = _first_event(X, t, C, codes, S, sol, w, 1.0 - tau)
         beta[S] = sol[:-1, 0] + lam * sol[:-1, 1]
         _switch(codes, beta, t, C, row)
         tau = 1.0 if row < 0 else tau + lam
@@ -168,7 +166,7 @@ def follow(
             return None
         B = np.flatnonzero(codes == BOUND)
         q = X[B].T @ beta[B] + (t_p * a) * x_to
-        piece = _pieces(X, t, C, S, q, beta[B].sum() + t_p * a, t_p * x_to, t_p)
+        piece = _pieces(X, t, S, q, beta[B].sum() + t_p * a, t_p * x_to, t_p)
         if piece is None:
             return None
         sol, w = piece
@@ -179,7 +177,7 @@ def follow(
         if not up:  # α_p down: the rates change sign
             sol[:, 1], w[:, 1] = -sol[:, 1], -w[:, 1]
         length = C - a if up else a
-        lam, row, _, _ = _first_event(X, t, C, codes, S, sol, w, length)
+        lam, row = _first_event(X, t, C, codes, S, sol, w, length)
         slope_p = t_p * (x_to @ w[:, 1] + sol[-1, 1])  # m_p's rate: toward 1 if any
         if abs(slope_p) > _STILL / length and (1.0 - m_p) * slope_p >= 0.0:
             reach = (1.0 - m_p) / slope_p
