@@ -244,10 +244,10 @@ class KernelObjective(Objective):
             return None
         if t * beta_p < 0.0 or abs(beta_p) > self.C:
             return None
-        beta = row[:n]
+        beta, b = row[:n], float(row[n + 1] if row.size > n + 1 else row[n])
         codes = dual.set_codes(beta, self.C)
         done = homotopy.follow(
-            self.X, self.t, self.C, beta, codes, t, beta_p, x_from, x, _PATH_STEPS + n
+            self.X, self.t, self.C, beta, b, codes, t, beta_p, x_from, x, _PATH_STEPS + n
         )
         if done is None:
             return None

@@ -38,15 +38,13 @@ them all.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import LinAlgWarning, lu_factor, lu_solve
 from scipy.linalg.lapack import dgecon, dgetrf, dgetrs
 
 from .active_set import BOUND, MARGIN, OFF
-from .margin import RANK_RTOL, MarginSystem, margin_matrix, nonsingular
+from .margin import RANK_RTOL, MarginSystem, margin_matrix
 
 _EPS = float(np.finfo(float).eps)
 _KKT_TOL = 1e-9  # as flexpoison.engine.dual: a row may miss its condition by this …
@@ -68,14 +66,24 @@ class Followed:
     steps: int
 
 
-def _pieces(X, t, S, q, s_b, du_w, du_b):
-    """(β_S, b) at the segment's start and their rates (columns of ``sol``), and w's
-    (columns of ``w``), for the margin rows S, the bound part q = X_Bᵀβ_B + u_w and
-    s_b = Σ_B β_B + u_b, u moving by (du_w, du_b) per unit; None when M is singular
-    (:func:`~flexpoison.engine.margin.nonsingular`'s test, on LAPACK's raw LU: the
-    systems are small, the wrappers' checks cost more than the factorisation)."""
+def _rates(X, S, du_w, du_b):
+    """The rates of (β_S, b) and of w per unit of u's move (du_w, du_b), with the
+    margin rows S held: M·(dβ_S, db) = (−X_S du_w, −du_b), dw = X_Sᵀdβ_S + du_w. None
+    when M is singular (:func:`~flexpoison.engine.margin.nonsingular`'s test, on
+    LAPACK's raw LU: M has at most d + 2 rows, and the wrappers' checks cost more than
+    the factorisation)."""
     A = X[S]
-    m = S.size
+    factor = _factor(A)
+    if factor is None:
+        return None
+    rate, _ = dgetrs(*factor, np.append(-(A @ du_w), -du_b))
+    return rate, A.T @ rate[:-1] + du_w
+
+
+def _factor(A: np.ndarray) -> tuple | None:
+    """LAPACK's LU (getrf) of the margin matrix M of the rows A (K_SS = AAᵀ), or None
+    when M fails :func:`~flexpoison.engine.margin.nonsingular`'s test (gecon)."""
+    m = A.shape[0]
     M = np.ones((m + 1, m + 1))
     M[:m, :m] = A @ A.T
     M[m, m] = 0.0
@@ -85,40 +93,56 @@ def _pieces(X, t, S, q, s_b, du_w, du_b):
     rcond, info = dgecon(lu, float(np.abs(M).sum(axis=0).max()), norm="1")
     if info != 0 or not rcond > RANK_RTOL:
         return None
-    moves = np.column_stack([q, du_w])
-    rhs = np.empty((m + 1, 2))
-    rhs[:m] = -(A @ moves)
-    rhs[:m, 0] += t[S]
-    rhs[m] = -s_b, -du_b
-    sol, info = dgetrs(lu, piv, rhs)
-    return sol, A.T @ sol[:m] + moves
+    return lu, piv
 
 
-def _first_event(X, t, C, codes, S, sol, w, length):
-    """The first λ ∈ [0, length] at which a row's condition would break along the
-    piece (a margin row's α reaching 0 or C, another row's margin reaching 1), and that
-    row (−1: none before ``length``)."""
-    m = S.size
-    alpha, rate = t[S] * sol[:m, 0], t[S] * sol[:m, 1]
-    zw = X @ w
-    margin = t * (zw[:, 0] + sol[m, 0])
-    slope = t * (zw[:, 1] + sol[m, 1])
-    best, row = length, -1
-    with np.errstate(divide="ignore", invalid="ignore"):
-        room = np.where(rate < 0.0, -alpha, C - alpha) / rate
-        room[np.abs(rate) * length <= _STILL * C] = np.inf
-        reach = (1.0 - margin) / slope
-    still = _STILL / length
-    crossing = np.where(codes == OFF, slope < -still, (codes == BOUND) & (slope > still))
-    reach[~crossing] = np.inf
-    if m:
+class _State:
+    """A point of the path: β of the rows, b, w and the rows' margins, moved along a
+    piece by :meth:`move` (the end is solved afresh from its sets: no drift kept)."""
+
+    def __init__(self, X, t, C, beta, b, codes, w):
+        self.X, self.t, self.C = X, t, C
+        self.beta, self.b, self.codes, self.w = beta, b, codes, w
+        self.margin = t * (X @ w + b)
+
+    def piece(self, du_w, du_b, length):
+        """The rates along the piece and its end: (rate, dw, slope, λ, row) with λ the
+        first point in [0, length] at which a row's condition would break (a margin
+        row's α reaching 0 or C, another row's margin reaching 1) and that row (−1:
+        none before ``length``); None when M is singular or the margin is empty."""
+        S = np.flatnonzero(self.codes == MARGIN)
+        if not S.size:
+            return None
+        found = _rates(self.X, S, du_w, du_b)
+        if found is None:
+            return None
+        rate, dw = found
+        t, C = self.t, self.C
+        slope = t * (self.X @ dw + rate[-1])
+        t_S = t[S]
+        alpha, d_alpha = t_S * self.beta[S], t_S * rate[:-1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            room = np.where(d_alpha < 0.0, -alpha, C - alpha) / d_alpha
+            reach = (1.0 - self.margin) / slope
+        room[np.abs(d_alpha) * length <= _STILL * C] = np.inf
+        still = _STILL / length
+        codes = self.codes
+        crossing = np.where(codes == OFF, slope < -still, (codes == BOUND) & (slope > still))
+        reach[~crossing] = np.inf
+        lam, row = length, -1
         j = int(np.argmin(room))
-        if room[j] < best:
-            best, row = max(float(room[j]), 0.0), int(S[j])
-    j = int(np.argmin(reach))
-    if reach[j] < best:
-        best, row = max(float(reach[j]), 0.0), j
-    return best, row
+        if room[j] < lam:
+            lam, row = max(float(room[j]), 0.0), int(S[j])
+        j = int(np.argmin(reach))
+        if reach[j] < lam:
+            lam, row = max(float(reach[j]), 0.0), j
+        return S, rate, dw, slope, lam, row
+
+    def move(self, S, rate, dw, slope, lam) -> None:
+        self.beta[S] += lam * rate[:-1]
+        self.b += lam * float(rate[-1])
+        self.w = self.w + lam * dw
+        self.margin += lam * slope
 
 
 def follow(
@@ -126,6 +150,7 @@ def follow(
     t: np.ndarray,
     C: float,
     beta: np.ndarray,
+    b: float,
     codes: np.ndarray,
     t_p: float,
     beta_p: float,
@@ -134,56 +159,41 @@ def follow(
     max_steps: int,
 ) -> Followed | None:
     """The optimum on the rows (X, ỹ = t) plus the candidate (x_to, t_p), followed from
-    the optimum with the candidate at x_from (the rows' β and sets ``codes``, the
-    candidate's β_p; module docstring). None outside the generic case."""
-    beta = np.where(codes == BOUND, C * t, np.where(codes == OFF, 0.0, beta))
+    the optimum (β of the rows, b, their sets ``codes``, the candidate's β_p) with the
+    candidate at x_from (module docstring). None outside the generic case."""
     codes = codes.copy()
+    beta = np.where(codes == BOUND, C * t, np.where(codes == OFF, 0.0, beta))
+    state = _State(X, t, C, beta, float(b), codes, beta @ X + beta_p * x_from)
     steps = 0
-    # stage 1: x_p from x_from to x_to, β_p held
-    tau = 0.0
+    tau = 0.0  # stage 1: x_p from x_from to x_to, β_p held
     du_w = beta_p * (x_to - x_from)
     while tau < 1.0 and beta_p != 0.0:
-        S = np.flatnonzero(codes == MARGIN)
-        if not S.size or steps >= max_steps:
+        found = state.piece(du_w, 0.0, 1.0 - tau) if steps < max_steps else None
+        if found is None:
             return None
-        B = np.flatnonzero(codes == BOUND)
-        x = x_from + tau * (x_to - x_from)
-        q = X[B].T @ beta[B] + beta_p * x
-        piece = _pieces(X, t, S, q, beta[B].sum() + beta_p, du_w, 0.0)
-        if piece is None:
-            return None
-        sol, w = piece
-        lam, row = _first_event(X, t, C, codes, S, sol, w, 1.0 - tau)
-        beta[S] = sol[:-1, 0] + lam * sol[:-1, 1]
+        S, rate, dw, slope, lam, row = found
+        state.move(S, rate, dw, slope, lam)
         _switch(codes, beta, t, C, row)
         tau = 1.0 if row < 0 else tau + lam
         steps += 1
-    # stage 2: α_p toward the candidate's condition, x_p = x_to
-    a = t_p * beta_p
+    a = t_p * beta_p  # stage 2: α_p toward the candidate's condition, x_p = x_to
     while True:
-        S = np.flatnonzero(codes == MARGIN)
-        if not S.size or steps >= max_steps:
-            return None
-        B = np.flatnonzero(codes == BOUND)
-        q = X[B].T @ beta[B] + (t_p * a) * x_to
-        piece = _pieces(X, t, S, q, beta[B].sum() + t_p * a, t_p * x_to, t_p)
-        if piece is None:
-            return None
-        sol, w = piece
-        m_p = t_p * (x_to @ w[:, 0] + sol[-1, 0])
+        m_p = t_p * (x_to @ state.w + state.b)
         up = m_p < 1.0 and a < C
         if not (up or (m_p > 1.0 and a > 0.0)):
             break
-        if not up:  # α_p down: the rates change sign
-            sol[:, 1], w[:, 1] = -sol[:, 1], -w[:, 1]
+        sign = t_p if up else -t_p  # u = α·ỹ_p·(x_to, 1) moves by sign·(x_to, 1)
         length = C - a if up else a
-        lam, row = _first_event(X, t, C, codes, S, sol, w, length)
-        slope_p = t_p * (x_to @ w[:, 1] + sol[-1, 1])  # m_p's rate: toward 1 if any
+        found = state.piece(sign * x_to, sign, length) if steps < max_steps else None
+        if found is None:
+            return None
+        S, rate, dw, slope, lam, row = found
+        slope_p = t_p * (x_to @ dw + rate[-1])  # m_p's rate
         if abs(slope_p) > _STILL / length and (1.0 - m_p) * slope_p >= 0.0:
             reach = (1.0 - m_p) / slope_p
             if reach <= lam:
                 lam, row = reach, -2
-        beta[S] = sol[:-1, 0] + lam * sol[:-1, 1]
+        state.move(S, rate, dw, slope, lam)
         a = a + (lam if up else -lam)
         steps += 1
         if row == -1:  # α_p reached its bound first
@@ -220,14 +230,12 @@ def _settle(X, t, C, beta, codes, t_p, a, x_p, steps) -> Followed | None:
     B = np.flatnonzero(codes_all == BOUND)
     if not S.size:
         return None
-    M = margin_matrix_linear(X_all, S)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", LinAlgWarning)
-        lu = lu_factor(M, check_finite=False)
-    if not nonsingular(M, lu):
+    A = X_all[S]
+    factor = _factor(A)
+    if factor is None:
         return None
-    r = np.append(t_all[S] - X_all[S] @ (X_all[B].T @ beta_all[B]), -beta_all[B].sum())
-    sol = lu_solve(lu, r, check_finite=False)
+    r = np.append(t_all[S] - A @ (beta_all[B] @ X_all[B]), -beta_all[B].sum())
+    sol, _ = dgetrs(*factor, r)
     alpha = t_all[S] * sol[:-1]
     if not np.any((alpha > _FREE * C) & (alpha < C - _FREE * C)):
         return None  # b not pinned: libsvm's middle of the interval (engine.dual)
