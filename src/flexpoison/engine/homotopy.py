@@ -66,23 +66,11 @@ class Followed:
     steps: int
 
 
-def _rates(X, S, du_w, du_b):
-    """The rates of (β_S, b) and of w per unit of u's move (du_w, du_b), with the
-    margin rows S held: M·(dβ_S, db) = (−X_S du_w, −du_b), dw = X_Sᵀdβ_S + du_w. None
-    when M is singular (:func:`~flexpoison.engine.margin.nonsingular`'s test, on
-    LAPACK's raw LU: M has at most d + 2 rows, and the wrappers' checks cost more than
-    the factorisation)."""
-    A = X[S]
-    factor = _factor(A)
-    if factor is None:
-        return None
-    rate, _ = dgetrs(*factor, np.append(-(A @ du_w), -du_b))
-    return rate, A.T @ rate[:-1] + du_w
-
-
 def _factor(A: np.ndarray) -> tuple | None:
     """LAPACK's LU (getrf) of the margin matrix M of the rows A (K_SS = AAᵀ), or None
-    when M fails :func:`~flexpoison.engine.margin.nonsingular`'s test (gecon)."""
+    when M fails :func:`~flexpoison.engine.margin.nonsingular`'s test (gecon). Raw
+    LAPACK: M has at most d + 2 rows, and the wrappers' checks cost more than the
+    factorisation."""
     m = A.shape[0]
     M = np.ones((m + 1, m + 1))
     M[:m, :m] = A @ A.T
@@ -98,25 +86,39 @@ def _factor(A: np.ndarray) -> tuple | None:
 
 class _State:
     """A point of the path: β of the rows, b, w and the rows' margins, moved along a
-    piece by :meth:`move` (the end is solved afresh from its sets: no drift kept)."""
+    piece by :meth:`move` (the end is solved afresh from its sets: no drift kept).
+    ``side`` is +1 off the margin, −1 at the bound, 0 on it: a row crosses m = 1 when
+    side·(dm/dλ) < 0. The margin system's factor is kept while S stays."""
 
     def __init__(self, X, t, C, beta, b, codes, w):
         self.X, self.t, self.C = X, t, C
         self.beta, self.b, self.codes, self.w = beta, b, codes, w
         self.margin = t * (X @ w + b)
+        self.side = np.where(codes == OFF, 1.0, np.where(codes == BOUND, -1.0, 0.0))
+        self.S = np.flatnonzero(codes == MARGIN)
+        self.factor: tuple | None = None  # of S's margin matrix, when made
+
+    def system(self) -> tuple | None:
+        """(X_S, its margin matrix's LU) for the current S (None: singular)."""
+        A = self.X[self.S]
+        if self.factor is None:
+            self.factor = _factor(A)
+        return None if self.factor is None else (A, self.factor)
 
     def piece(self, du_w, du_b, length):
-        """The rates along the piece and its end: (rate, dw, slope, λ, row) with λ the
-        first point in [0, length] at which a row's condition would break (a margin
-        row's α reaching 0 or C, another row's margin reaching 1) and that row (−1:
-        none before ``length``); None when M is singular or the margin is empty."""
-        S = np.flatnonzero(self.codes == MARGIN)
-        if not S.size:
+        """The rates along the piece and its end, (rate, dw, slope, λ, row): the rates
+        of (β_S, b) and of w per unit of u's move (du_w, du_b) with S held,
+        M·(dβ_S, db) = (−X_S du_w, −du_b), dw = X_Sᵀdβ_S + du_w, every margin's, and
+        the first λ ∈ [0, length] at which a row's condition would break (a margin
+        row's α reaching 0 or C, another row's margin reaching 1) with that row (−1:
+        none before ``length``); None when M is singular or S empty."""
+        S = self.S
+        solved = self.system() if S.size else None
+        if solved is None:
             return None
-        found = _rates(self.X, S, du_w, du_b)
-        if found is None:
-            return None
-        rate, dw = found
+        A, factor = solved
+        rate, _ = dgetrs(*factor, np.append(-(A @ du_w), -du_b))
+        dw = A.T @ rate[:-1] + du_w
         t, C = self.t, self.C
         slope = t * (self.X @ dw + rate[-1])
         t_S = t[S]
@@ -125,10 +127,7 @@ class _State:
             room = np.where(d_alpha < 0.0, -alpha, C - alpha) / d_alpha
             reach = (1.0 - self.margin) / slope
         room[np.abs(d_alpha) * length <= _STILL * C] = np.inf
-        still = _STILL / length
-        codes = self.codes
-        crossing = np.where(codes == OFF, slope < -still, (codes == BOUND) & (slope > still))
-        reach[~crossing] = np.inf
+        reach[self.side * slope >= -_STILL / length] = np.inf
         lam, row = length, -1
         j = int(np.argmin(room))
         if room[j] < lam:
@@ -136,13 +135,30 @@ class _State:
         j = int(np.argmin(reach))
         if reach[j] < lam:
             lam, row = max(float(reach[j]), 0.0), j
-        return S, rate, dw, slope, lam, row
+        return rate, dw, slope, lam, row
 
-    def move(self, S, rate, dw, slope, lam) -> None:
-        self.beta[S] += lam * rate[:-1]
+    def move(self, rate, dw, slope, lam) -> None:
+        self.beta[self.S] += lam * rate[:-1]
         self.b += lam * float(rate[-1])
         self.w = self.w + lam * dw
         self.margin += lam * slope
+
+    def switch(self, row: int) -> None:
+        """Row ``row`` (−1: none) changes set at its event: a margin row leaves for the
+        bound its α reached; a row off the margin or at its bound joins the margin."""
+        if row < 0:
+            return
+        codes, beta = self.codes, self.beta
+        if codes[row] == MARGIN:
+            bound = abs(beta[row]) >= 0.5 * self.C
+            codes[row] = BOUND if bound else OFF
+            beta[row] = self.C * self.t[row] if bound else 0.0
+            self.side[row] = -1.0 if bound else 1.0
+        else:
+            codes[row] = MARGIN
+            self.side[row] = 0.0
+        self.S = np.flatnonzero(codes == MARGIN)
+        self.factor = None
 
 
 def follow(
@@ -171,9 +187,9 @@ def follow(
         found = state.piece(du_w, 0.0, 1.0 - tau) if steps < max_steps else None
         if found is None:
             return None
-        S, rate, dw, slope, lam, row = found
-        state.move(S, rate, dw, slope, lam)
-        _switch(codes, beta, t, C, row)
+        rate, dw, slope, lam, row = found
+        state.move(rate, dw, slope, lam)
+        state.switch(row)
         tau = 1.0 if row < 0 else tau + lam
         steps += 1
     a = t_p * beta_p  # stage 2: α_p toward the candidate's condition, x_p = x_to
@@ -187,13 +203,13 @@ def follow(
         found = state.piece(sign * x_to, sign, length) if steps < max_steps else None
         if found is None:
             return None
-        S, rate, dw, slope, lam, row = found
+        rate, dw, slope, lam, row = found
         slope_p = t_p * (x_to @ dw + rate[-1])  # m_p's rate
         if abs(slope_p) > _STILL / length and (1.0 - m_p) * slope_p >= 0.0:
             reach = (1.0 - m_p) / slope_p
             if reach <= lam:
                 lam, row = reach, -2
-        state.move(S, rate, dw, slope, lam)
+        state.move(rate, dw, slope, lam)
         a = a + (lam if up else -lam)
         steps += 1
         if row == -1:  # α_p reached its bound first
@@ -201,59 +217,59 @@ def follow(
             break
         if row == -2:
             break
-        _switch(codes, beta, t, C, row)
-    return _settle(X, t, C, beta, codes, t_p, min(max(a, 0.0), C), x_to, steps)
+        state.switch(row)
+    return _settle(state, t_p, min(max(a, 0.0), C), x_to, steps)
 
 
-def _switch(codes, beta, t, C, row) -> None:
-    """Row ``row`` (−1: none) changes set at its event: a margin row leaves for the bound
-    its α reached; a row off the margin or at its bound joins the margin."""
-    if row < 0:
-        return
-    if codes[row] == MARGIN:
-        bound = abs(beta[row]) >= 0.5 * C
-        codes[row] = BOUND if bound else OFF
-        beta[row] = C * t[row] if bound else 0.0
-    else:
-        codes[row] = MARGIN
-
-
-def _settle(X, t, C, beta, codes, t_p, a, x_p, steps) -> Followed | None:
+def _settle(state: _State, t_p: float, a: float, x_p: np.ndarray, steps: int) -> Followed | None:
     """The end of the path solved from its sets alone and checked (module docstring)."""
-    X_all = np.vstack([X, x_p[None]])
-    t_all = np.append(t, t_p)
+    X, t, C, codes = state.X, state.t, state.C, state.codes
     free_p = _FREE * C < a < C - _FREE * C
     code_p = MARGIN if free_p else (BOUND if a >= 0.5 * C else OFF)
-    codes_all = np.append(codes, code_p)
-    beta_all = np.append(beta, t_p * (a if free_p else (C if code_p == BOUND else 0.0)))
-    S = np.flatnonzero(codes_all == MARGIN)
-    B = np.flatnonzero(codes_all == BOUND)
-    if not S.size:
-        return None
-    A = X_all[S]
-    factor = _factor(A)
+    beta = state.beta.copy()
+    beta_p = t_p * (a if free_p else (C if code_p == BOUND else 0.0))
+    S, B = state.S, np.flatnonzero(codes == BOUND)
+    tilt = 0.0 if free_p else beta_p  # a candidate off S is part of the right-hand side
+    q = beta[B] @ X[B] + tilt * x_p
+    if free_p:
+        A = np.vstack([X[S], x_p[None]])
+        factor = _factor(A)
+        labels = np.append(t[S], t_p)
+    else:
+        solved = state.system() if S.size else None
+        if solved is None:
+            return None
+        A, factor = solved
+        labels = t[S]
     if factor is None:
         return None
-    r = np.append(t_all[S] - A @ (beta_all[B] @ X_all[B]), -beta_all[B].sum())
-    sol, _ = dgetrs(*factor, r)
-    alpha = t_all[S] * sol[:-1]
+    sol, _ = dgetrs(*factor, np.append(labels - A @ q, -(beta[B].sum() + tilt)))
+    alpha = labels * sol[:-1]
     if not np.any((alpha > _FREE * C) & (alpha < C - _FREE * C)):
         return None  # b not pinned: libsvm's middle of the interval (engine.dual)
     box = np.maximum(0.0, np.maximum(-alpha, alpha - C))
-    beta_all[S] = t_all[S] * np.clip(alpha, 0.0, C)
+    solved_beta = labels * np.clip(alpha, 0.0, C)
+    beta[S] = solved_beta[: S.size]
+    if free_p:
+        beta_p = float(solved_beta[-1])
     b = float(sol[-1])
-    sv = np.flatnonzero(beta_all)
-    w = beta_all[sv] @ X_all[sv]
-    m = t_all * (X_all @ w + b)
-    out = np.where(codes_all == OFF, np.maximum(0.0, 1.0 - m), np.maximum(0.0, m - 1.0))
-    norms = np.sqrt(np.einsum("ij,ij->i", X_all, X_all))
-    kappa = float(norms.max(initial=1.0)) ** 2
-    out[S] = np.abs(m[S] - 1.0) + kappa * box
-    rho = _EPS * (float(norms.max(initial=0.0)) * float(np.abs(beta_all) @ norms) + abs(b))
+    w = beta @ X + beta_p * x_p
+    m = t * (X @ w + b)
+    m_p = t_p * (x_p @ w + b)
+    out = np.where(codes == OFF, np.maximum(0.0, 1.0 - m), np.maximum(0.0, m - 1.0))
+    norms = np.sqrt(np.einsum("ij,ij->i", X, X))
+    norm_p = float(np.sqrt(x_p @ x_p))
+    big = max(float(norms.max(initial=0.0)), norm_p)
+    out[S] = np.abs(m[S] - 1.0) + big * big * box[: S.size]
+    if free_p:
+        miss_p = abs(m_p - 1.0) + big * big * float(box[-1])
+    else:
+        miss_p = max(0.0, 1.0 - m_p) if code_p == OFF else max(0.0, m_p - 1.0)
+    rho = _EPS * (big * (float(np.abs(beta) @ norms) + abs(beta_p) * norm_p) + abs(b))
     allowed = max(_KKT_TOL, _ROUNDING * rho)
-    if float(out.max()) > allowed:
+    if max(float(out.max(initial=0.0)), miss_p) > allowed:
         return None
-    return Followed(beta_all, b, codes_all, w, allowed, steps)
+    return Followed(np.append(beta, beta_p), b, np.append(codes, code_p), w, allowed, steps)
 
 
 def margin_matrix_linear(X: np.ndarray, S: np.ndarray) -> np.ndarray:
