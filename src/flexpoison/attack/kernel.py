@@ -211,8 +211,15 @@ class KernelObjective(Objective):
         fit = self._follow(x, t, start) if kernel.kind == "linear" else None
         if fit is None:
             gram = self._gram_with(x, kernel)
-            row = np.ravel(start)[: self.X.shape[0] + 2]  # (β…, b): the dual state
-            fit = _fit(kernel, X_all, np.append(self.t, t), self.C, gram, self.name, row)
+            fit = _fit(
+                kernel,
+                X_all,
+                np.append(self.t, t),
+                self.C,
+                gram,
+                self.name,
+                self._dual_state(start, x.size),
+            )
             f = fit.decision(kernel, self.decision_effect.Z)
         else:
             f = self.decision_effect.Z @ (fit.beta[:-1] @ self.X + fit.beta[-1] * x) + fit.b
@@ -229,22 +236,32 @@ class KernelObjective(Objective):
         ev.dual, ev.kernel, ev.gamma_slope = fit, kernel, slope
         return self.differentiate(ev) if with_gradient else ev
 
+    def _dual_state(self, start: np.ndarray, d: int) -> np.ndarray:
+        """The model state ``start`` as :func:`dual.fit` takes it, (β…, b) on the rows or
+        (β…, β_p, b) with a candidate: a linear kernel's state (module docstring of
+        :meth:`_follow`) without its x_p."""
+        row = np.ravel(start)
+        n = self.X.shape[0]
+        return row[: n + 1] if row.size in (n + 1, n + 1 + d) else row[: n + 2]
+
     def _follow(self, x: np.ndarray, t: float, start: np.ndarray) -> DualFit | None:
         """The linear kernel's optimum with the candidate (x, t) followed from the state
-        ``start`` (:func:`homotopy.follow`): (β…, b) on the rows, or (β…, β_p, b, x_from)
-        with a candidate; its margin system is factored when a gradient needs it (None:
-        not the generic case, for :func:`dual.fit`)."""
-        n = self.X.shape[0]
+        ``start`` (:func:`homotopy.follow`). A linear kernel's state is (β…, β_p, b, x_p)
+        with a candidate, (β…, b) on the rows alone, or (β…, b, x_p) — the state of the
+        objective before the last candidate joined the rows (:meth:`with_point`), whose
+        β already covers it. Its margin system is factored when a gradient needs it.
+        None: not the generic case, for :func:`dual.fit`."""
+        n, d = self.X.shape
         row = np.ravel(start)
-        if row.size == n + 1:  # the rows' own optimum: the candidate starts off the margin
-            beta_p, x_from = 0.0, x
-        elif row.size == n + 2 + x.size:
-            beta_p, x_from = float(row[n]), row[n + 2 :]
+        if row.size in (n + 1, n + 1 + d):  # the rows' optimum: the candidate starts off
+            beta_p, x_from, b = 0.0, x, float(row[n])
+        elif row.size == n + 2 + d:
+            beta_p, x_from, b = float(row[n]), row[n + 2 :], float(row[n + 1])
         else:
             return None
         if t * beta_p < 0.0 or abs(beta_p) > self.C:
             return None
-        beta, b = row[:n], float(row[n + 1] if row.size > n + 1 else row[n])
+        beta = row[:n]
         codes = dual.set_codes(beta, self.C)
         done = homotopy.follow(
             self.X, self.t, self.C, beta, b, codes, t, beta_p, x_from, x, _PATH_STEPS + n
