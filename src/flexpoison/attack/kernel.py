@@ -270,13 +270,14 @@ class KernelObjective(Objective):
             return None
         X_all = np.vstack([self.X, x[None]])
         margin = np.flatnonzero(done.codes == MARGIN)
-        return DualFit(X_all, np.append(self.t, t), done.beta, done.b, margin, None, done.allowed)
+        t_all = np.append(self.t, t)
+        return DualFit(X_all, t_all, done.beta, done.b, margin, done.system, done.allowed)
 
     def differentiate(self, ev: Evaluation, *, with_y: bool = False) -> Evaluation:
         """``ev`` with ∇_{x_p} W (module docstring)."""
         assert isinstance(ev, KernelEvaluation) and ev.dE is not None
         weight = self._sign * (1 - self.alpha)
-        if ev.dual.system is None and ev.dual.margin.size:  # a followed fit: factor it now
+        if ev.dual.system is None and ev.dual.margin.size:  # a followed fit's, centred
             ev.dual = replace(ev.dual, system=homotopy.margin_system(ev.dual.X, ev.dual.margin))
         with dual.one_blas_thread():
             gE = ev.dual.adjoint(ev.kernel, self.decision_effect.Z, ev.dE, ev.gamma_slope)

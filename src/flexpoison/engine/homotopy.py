@@ -51,12 +51,17 @@ _KKT_TOL = 1e-9  # as flexpoison.engine.dual: a row may miss its condition by th
 _ROUNDING = 100.0  # … or this many times the rounding of f
 _FREE = 1e-8  # a row strictly free: α beyond this share of C from either bound
 _STILL = 1e-13  # a rate moving a quantity by less than this over the segment is still
+# The end's LU serves the gradient's adjoint solve when M's reciprocal condition number
+# exceeds this; below it the centred system of engine.margin is factored instead.
+_DIRECT = 1e-8
 
 
 @dataclass(frozen=True)
 class Followed:
     """The optimum on the rows plus the candidate (its entries last): β (N + 1), b, the
-    sets, w = Σ β_i x_i, the rounding allowance met, and the pieces crossed."""
+    sets, w = Σ β_i x_i, the rounding allowance met, the pieces crossed, and the margin
+    system of the end for the gradient (its LU, when M's reciprocal condition number
+    exceeds :data:`_DIRECT`; None: :func:`margin_system` makes the centred one)."""
 
     beta: np.ndarray
     b: float
@@ -64,6 +69,7 @@ class Followed:
     w: np.ndarray
     allowed: float
     steps: int
+    system: MarginSystem | None = None
 
 
 def _factor(A: np.ndarray) -> tuple | None:
@@ -81,7 +87,7 @@ def _factor(A: np.ndarray) -> tuple | None:
     rcond, info = dgecon(lu, float(np.abs(M).sum(axis=0).max()), norm="1")
     if info != 0 or not rcond > RANK_RTOL:
         return None
-    return lu, piv
+    return lu, piv, rcond
 
 
 class _State:
@@ -117,7 +123,7 @@ class _State:
         if solved is None:
             return None
         A, factor = solved
-        rate, _ = dgetrs(*factor, np.append(-(A @ du_w), -du_b))
+        rate, _ = dgetrs(factor[0], factor[1], np.append(-(A @ du_w), -du_b))
         dw = A.T @ rate[:-1] + du_w
         t, C = self.t, self.C
         slope = t * (self.X @ dw + rate[-1])
@@ -243,7 +249,8 @@ def _settle(state: _State, t_p: float, a: float, x_p: np.ndarray, steps: int) ->
         labels = t[S]
     if factor is None:
         return None
-    sol, _ = dgetrs(*factor, np.append(labels - A @ q, -(beta[B].sum() + tilt)))
+    lu, piv, rcond = factor
+    sol, _ = dgetrs(lu, piv, np.append(labels - A @ q, -(beta[B].sum() + tilt)))
     alpha = labels * sol[:-1]
     if not np.any((alpha > _FREE * C) & (alpha < C - _FREE * C)):
         return None  # b not pinned: libsvm's middle of the interval (engine.dual)
@@ -269,7 +276,14 @@ def _settle(state: _State, t_p: float, a: float, x_p: np.ndarray, steps: int) ->
     allowed = max(_KKT_TOL, _ROUNDING * rho)
     if max(float(out.max(initial=0.0)), miss_p) > allowed:
         return None
-    return Followed(np.append(beta, beta_p), b, np.append(codes, code_p), w, allowed, steps)
+    size = sol.size
+    system = (
+        MarginSystem(size, np.arange(size), np.zeros(size - 1), lu=(lu, piv))
+        if rcond > _DIRECT
+        else None
+    )
+    beta_all, codes_all = np.append(beta, beta_p), np.append(codes, code_p)
+    return Followed(beta_all, b, codes_all, w, allowed, steps, system)
 
 
 def margin_matrix_linear(X: np.ndarray, S: np.ndarray) -> np.ndarray:
