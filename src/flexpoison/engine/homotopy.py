@@ -102,14 +102,17 @@ class _State:
         self.margin = t * (X @ w + b)
         self.side = np.where(codes == OFF, 1.0, np.where(codes == BOUND, -1.0, 0.0))
         self.S = np.flatnonzero(codes == MARGIN)
-        self.factor: tuple | None = None  # of S's margin matrix, when made
+        self.factor: tuple | None = None  # (X_S, the LU of its margin matrix), when made
 
     def system(self) -> tuple | None:
         """(X_S, its margin matrix's LU) for the current S (None: singular)."""
-        A = self.X[self.S]
         if self.factor is None:
-            self.factor = _factor(A)
-        return None if self.factor is None else (A, self.factor)
+            A = self.X[self.S]
+            factor = _factor(A)
+            if factor is None:
+                return None
+            self.factor = (A, factor)
+        return self.factor
 
     def piece(self, du_w, du_b, length):
         """The rates along the piece and its end, (rate, dw, slope, λ, row): the rates
@@ -129,9 +132,8 @@ class _State:
         slope = t * (self.X @ dw + rate[-1])
         t_S = t[S]
         alpha, d_alpha = t_S * self.beta[S], t_S * rate[:-1]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            room = np.where(d_alpha < 0.0, -alpha, C - alpha) / d_alpha
-            reach = (1.0 - self.margin) / slope
+        room = np.where(d_alpha < 0.0, -alpha, C - alpha) / d_alpha  # (follow: no warnings)
+        reach = (1.0 - self.margin) / slope
         room[np.abs(d_alpha) * length <= _STILL * C] = np.inf
         reach[self.side * slope >= -_STILL / length] = np.inf
         lam, row = length, -1
@@ -183,7 +185,11 @@ def follow(
     """The optimum on the rows (X, ỹ = t) plus the candidate (x_to, t_p), followed from
     the optimum (β of the rows, b, their sets ``codes``, the candidate's β_p) with the
     candidate at x_from (module docstring). None outside the generic case."""
-    codes = codes.copy()
+    with np.errstate(divide="ignore", invalid="ignore"):  # rates of 0: no event
+        return _follow(X, t, C, beta, b, codes.copy(), t_p, beta_p, x_from, x_to, max_steps)
+
+
+def _follow(X, t, C, beta, b, codes, t_p, beta_p, x_from, x_to, max_steps) -> Followed | None:
     beta = np.where(codes == BOUND, C * t, np.where(codes == OFF, 0.0, beta))
     state = _State(X, t, C, beta, float(b), codes, beta @ X + beta_p * x_from)
     steps = 0
