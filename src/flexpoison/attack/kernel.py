@@ -57,10 +57,19 @@ def _fit(kernel: Kernel, X, t, C: float, K=None, name="the classifier", start=No
 
 #: pieces a followed linear-kernel fit may cross beyond one per row (then dual.fit)
 _PATH_STEPS = 100
-#: pieces a path from a nearby state may take before the path from the rows' own
-#: optimum is taken instead (about half of what that one takes on breast cancer: on
-#: the attack's trials it cut the mean from 26 to 16 pieces)
-_SHORT = 30
+#: A linear SVC's candidate moved from a state with β_p by Δx tilts every margin by
+#: up to |β_p|·|x_i·Δx|: beyond |β_p|·‖Δx‖·(rms row norm) = _FAR its path is followed
+#: from the rows' own optimum, whose length does not grow with the move, as it is when
+#: the path from the state passes _SHORT pieces. On the breast-cancer attack's trials
+#: (mean pieces per evaluation: 26 from the state, 53 from the rows' optimum, 10.8 for
+#: the shorter of the two) these choices take 11.4.
+_FAR = 16.0
+_SHORT = 50
+
+
+def _rms_norm(X: np.ndarray) -> float:
+    """The root-mean-square norm of the rows of X."""
+    return float(np.sqrt(np.mean(np.einsum("ij,ij->i", X, X)))) if X.size else 0.0
 
 
 class KernelEvaluation(Evaluation):
@@ -124,6 +133,7 @@ class KernelObjective(Objective):
         self.name = name
         self.X, self.t = X, t
         self.pairs = kernel.base(X, X)  # γ-free (rbf: squared distances)
+        self._row_scale = _rms_norm(X)
         self.gram = self.kernel_for(X)[0].apply(self.pairs)
         self.x_c, self.goal, self.alpha = x_c, goal, alpha
         self.decision_effect = effect
@@ -268,15 +278,15 @@ class KernelObjective(Objective):
         if t * beta_p < 0.0 or abs(beta_p) > self.C:
             return None
         done = None
-        if beta_p != 0.0:
+        reach = abs(beta_p) * float(np.linalg.norm(x - x_from)) * self._row_scale
+        if beta_p != 0.0 and reach <= _FAR:
             beta = row[:n]
             codes = dual.set_codes(beta, self.C)
             done = homotopy.follow(
                 self.X, self.t, self.C, beta, b, codes, t, beta_p, x_from, x, _SHORT
             )
-            if done is None:  # far (or not generic): from the rows' own optimum
-                row = np.ravel(self.Theta_start)
-        if done is None:
+        if done is None:  # far (or not generic): from the rows' own optimum
+            row = np.ravel(self.Theta_start)
             beta = row[:n]
             codes = dual.set_codes(beta, self.C)
             done = homotopy.follow(
@@ -318,6 +328,7 @@ class KernelObjective(Objective):
         kernel = self.kernel_for(X)[0]
         new.pairs = self.kernel.base(X, X)
         new.X, new.t, new.gram = X, t, kernel.apply(new.pairs)
+        new._row_scale = _rms_norm(X)
         new.Theta_start = (
             _fit(kernel, X, t, self.C, new.gram, self.name).Theta
             if Theta is None
