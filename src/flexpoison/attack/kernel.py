@@ -57,7 +57,7 @@ def _fit(kernel: Kernel, X, t, C: float, K=None, name="the classifier", start=No
 
 #: pieces a followed linear-kernel fit may cross beyond one per row (then dual.fit)
 _PATH_STEPS = 100
-#: A linear SVC's candidate moved from a state with β_p by Δx tilts every margin by
+#: A linear-kernel classifier's candidate moved from a state with β_p by Δx tilts every margin by
 #: up to |β_p|·|x_i·Δx|: beyond |β_p|·‖Δx‖·(rms row norm) = _FAR its path is followed
 #: from the rows' own optimum, whose length does not grow with the move, as it is when
 #: the path from the state passes _SHORT pieces. On the breast-cancer attack's trials
@@ -222,7 +222,7 @@ class KernelObjective(Objective):
         X_all = np.vstack([self.X, x[None]])
         kernel, slope = self.kernel_for(X_all)
         start = self.Theta_start if Theta_init is None else Theta_init
-        fit = self._follow(x, t, start) if kernel.kind == "linear" else None
+        fit = self._follow(x, t, start) if kernel.kind == kernel_models.LINEAR else None
         if fit is None:
             gram = self._gram_with(x, kernel)
             fit = _fit(
@@ -238,7 +238,9 @@ class KernelObjective(Objective):
         else:
             f = self.decision_effect.Z @ (fit.beta[:-1] @ self.X + fit.beta[-1] * x) + fit.b
         Theta = fit.Theta
-        if kernel.kind == "linear":  # the state follow() starts from: with the candidate
+        if (
+            kernel.kind == kernel_models.LINEAR
+        ):  # the state follow() starts from: with the candidate
             Theta = np.concatenate([fit.beta, [fit.b], x])[None, :]
         E, dE = self.decision_effect(f)
         offset = x - self.x_c

@@ -38,6 +38,8 @@ NAME = "svc"
 CLASS_NAME = "SVC"
 ESTIMATOR = "sklearn.svm:SVC"
 KERNELS = ("linear", "rbf", "poly")
+#: the kernel whose exact fit is followed as the candidate moves (engine.homotopy)
+LINEAR = KERNELS[0]
 #: goals by kind: which ones a kernel victim accepts (the others need θ)
 GOALS = ("integrity", "loss-availability")
 OBJECTIVE_PARAMS = ("C", "kernel", "gamma", "degree", "coef0")
@@ -111,8 +113,8 @@ def kernel_of(estimator, n_features: int):
         "class_weight is not supported (it reweights the loss per class)",
     )
     gamma = params.get("gamma", "scale")
-    if kind == "linear":
-        return Kernel("linear"), C, False
+    if kind == LINEAR:
+        return Kernel(LINEAR), C, False
     scaled = isinstance(gamma, str) and gamma == "scale"  # γ = 1/(d·Var X), with the rows
     if scaled:
         g = 1.0
@@ -163,4 +165,14 @@ def victim(estimator, y: np.ndarray):
     return Victim(spec, learner, classes)
 
 
-__all__ = ["NAME", "GOALS", "goal_problem", "libsvm_fit", "make", "kernel_of", "label", "victim"]
+__all__ = [
+    "NAME",
+    "GOALS",
+    "LINEAR",
+    "goal_problem",
+    "libsvm_fit",
+    "make",
+    "kernel_of",
+    "label",
+    "victim",
+]
