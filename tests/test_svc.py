@@ -271,3 +271,20 @@ def _sets(beta, C):
     """Each row's set: 0 off the margin, 1 on it, 2 at its bound."""
     alpha = np.abs(beta)
     return np.where(alpha == 0.0, 0, np.where(alpha >= C, 2, 1))
+
+
+def test_a_followed_fit_is_refused_where_the_dual_fit_is():
+    """C = 1e8 on 200 standardised breast-cancer rows: the linear SVC's decision values
+    lose ~1e-6 to rounding, and the followed path refuses the fit as the general dual
+    fit does (a ConvergenceError naming C), instead of returning it."""
+    from sklearn.datasets import load_breast_cancer
+
+    from flexpoison import ConvergenceError
+
+    data = load_breast_cancer()
+    X = StandardScaler().fit_transform(data.data[:200])
+    attack = FlexiblePoisoning(
+        SVC(kernel="linear", C=1e8), goal=LossAvailability(), n_points=1, random_state=0
+    )
+    with pytest.raises(ConvergenceError, match="C = 1e\\+08"):
+        attack.generate(X, data.target[:200])

@@ -31,9 +31,10 @@ solved once more from its sets alone (M⁻¹r with the candidate's equation when
 its margin), and checked: every row meets its set's condition to max(10⁻⁹, 100ρ), ρ a
 bound on f's rounding. Anything outside the generic case — a singular M (duplicated
 rows, more than d + 1 rows on the margins), no margin row, no row strictly inside its
-box (b not pinned), a path longer than ``max_steps`` or a check that fails — returns
-None, and the caller solves it with :func:`flexpoison.engine.dual.fit`, which handles
-them all.
+box (b not pinned), a path longer than ``max_steps``, a check that fails, or a rounding
+bound 100ρ above the 10⁻⁴ at which :func:`flexpoison.engine.dual.fit` refuses the fit
+(C = 1e8) — returns None, and the caller solves it with
+:func:`flexpoison.engine.dual.fit`, which handles (or refuses) them all.
 """
 
 from __future__ import annotations
@@ -44,11 +45,11 @@ import numpy as np
 from scipy.linalg.lapack import dgecon, dgetrf, dgetrs
 
 from .active_set import BOUND, MARGIN, OFF
+from .dual import _KKT_TOL, _WORST
 from .margin import RANK_RTOL, MarginSystem, margin_matrix
 
 _EPS = float(np.finfo(float).eps)
-_KKT_TOL = 1e-9  # as flexpoison.engine.dual: a row may miss its condition by this …
-_ROUNDING = 100.0  # … or this many times the rounding of f
+_ROUNDING = 100.0  # a row may miss its condition by _KKT_TOL or this many times f's rounding
 _FREE = 1e-8  # a row strictly free: α beyond this share of C from either bound
 _STILL = 1e-13  # a rate moving a quantity by less than this over the segment is still
 # The end's LU serves the gradient's adjoint solve when M's reciprocal condition number
@@ -280,6 +281,8 @@ def _settle(state: _State, t_p: float, a: float, x_p: np.ndarray, steps: int) ->
         miss_p = max(0.0, 1.0 - m_p) if code_p == OFF else max(0.0, m_p - 1.0)
     rho = _EPS * (big * (float(np.abs(beta) @ norms) + abs(beta_p) * norm_p) + abs(b))
     allowed = max(_KKT_TOL, _ROUNDING * rho)
+    if allowed > _WORST:  # f's rounding too large: dual.fit's refusal (ConvergenceError)
+        return None
     if max(float(out.max(initial=0.0)), miss_p) > allowed:
         return None
     size = sol.size
