@@ -11,6 +11,16 @@ with ∇E = Σ_z ∂E/∂f(z)·∂f(z)/∂x_p through the margin support vectors
 (:mod:`flexpoison.engine.dual`). The "θ" of an evaluation is the vector of decision
 values f(z) at the goal's rows; the model state a search carries (``fit.Theta``) is
 (β…, b) on the current rows.
+
+With the linear kernel each evaluation follows the exact optimum from the state it is
+given to the new candidate row (:mod:`flexpoison.engine.homotopy`: a parametric
+active-set path, one small LU and one pass over the rows per set change), and its state
+carries the candidate row, (β…, b, x_p), where that path starts next; a far move starts
+from the rows' own optimum instead (:data:`_FAR`, :data:`_SHORT`), and whatever the path
+cannot solve (degenerate margins, C so large that f loses its precision) goes to
+:func:`flexpoison.engine.dual.fit` as for the other kernels. On the breast-cancer attack
+of ``benchmarks/bench_peers.py`` an evaluation crosses 11 pieces on average where the
+dual active-set finish took 16 steps, each a few times dearer.
 """
 
 from __future__ import annotations

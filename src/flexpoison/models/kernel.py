@@ -21,7 +21,9 @@ training rows, poison included: the gradient includes its dependence on the pois
 row); precomputed or callable kernels, ``class_weight`` and more than two classes are
 refused by name, pipelines as unsupported estimators. The exact fit starts from libsvm
 on the Gram matrix (:func:`libsvm_fit`, its work bounded) or from a previous optimum and
-ends with an exact active-set method on the dual (:func:`flexpoison.engine.dual.fit`).
+ends with an exact active-set method on the dual (:func:`flexpoison.engine.dual.fit`);
+with the linear kernel (:data:`LINEAR`) the attack's fits follow the optimum from the
+previous one as the candidate row moves (:mod:`flexpoison.engine.homotopy`).
 """
 
 from __future__ import annotations
