@@ -232,26 +232,17 @@ class KernelObjective(Objective):
         X_all = np.vstack([self.X, x[None]])
         kernel, slope = self.kernel_for(X_all)
         start = self.Theta_start if Theta_init is None else Theta_init
-        fit = self._follow(x, t, start) if kernel.kind == kernel_models.LINEAR else None
+        linear = kernel.kind == kernel_models.LINEAR
+        fit = self._follow(x, t, start) if linear else None
         if fit is None:
             gram = self._gram_with(x, kernel)
-            fit = _fit(
-                kernel,
-                X_all,
-                np.append(self.t, t),
-                self.C,
-                gram,
-                self.name,
-                self._dual_state(start, x.size),
-            )
+            state_in = self._dual_state(start, x.size)
+            fit = _fit(kernel, X_all, np.append(self.t, t), self.C, gram, self.name, state_in)
             f = fit.decision(kernel, self.decision_effect.Z)
         else:
             f = self.decision_effect.Z @ (fit.beta[:-1] @ self.X + fit.beta[-1] * x) + fit.b
-        Theta = fit.Theta
-        if (
-            kernel.kind == kernel_models.LINEAR
-        ):  # the state follow() starts from: with the candidate
-            Theta = np.concatenate([fit.beta, [fit.b], x])[None, :]
+        # a linear kernel's state carries the candidate row: where the next path starts
+        Theta = np.concatenate([fit.beta, [fit.b], x])[None, :] if linear else fit.Theta
         E, dE = self.decision_effect(f)
         offset = x - self.x_c
         C = float(offset @ offset)
