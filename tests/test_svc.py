@@ -21,7 +21,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from conftest import make_classification
+from conftest import make_classification, tight
 from flexpoison import (
     Availability,
     FlexiblePoisoning,
@@ -190,3 +190,101 @@ def test_the_loss_sanitizer_scores_rows_by_the_hinge_loss():
     s = np.where(Y == fitted.classes_[1], 1.0, -1.0)
     hinge = np.maximum(0.0, 1.0 - s * fitted.decision_function(X))
     assert np.allclose(_row_losses(fitted, X, Y, "classification").ravel(), hinge)
+
+
+# ------------------------------------------------ the linear kernel's followed path
+
+
+def _linear_problem(seed: int, C: float):
+    """A linear SVC's objective (loss availability, α = 0) on standardised blobs, and a
+    flipped label for the candidate: (objective, X, y, label, encoded label)."""
+    X, y = make_classification(n=80, d=4, seed=seed)
+    X = StandardScaler().fit_transform(X)
+    objective = FlexiblePoisoning(
+        SVC(kernel="linear", C=C), goal=LossAvailability(), alpha=0.0
+    ).objective(X, y)
+    label = 1 - y[0]
+    return objective, X, y, label, 1.0 if label == 1 else -1.0
+
+
+def _walk(objective, X, t, seed: int, steps: int = 30):
+    """A random walk of the candidate row over the box from the first row (steps of
+    0.02–2 σ), each evaluation started from the state of the one before, as a descent's
+    trials are."""
+    rng = np.random.default_rng(seed)
+    lower, upper = X.min(0), X.max(0)
+    ev = objective.evaluate(X[0], t)
+    walk = [ev]
+    for _ in range(steps):
+        step = rng.normal(size=X.shape[1]) * 10.0 ** rng.uniform(-1.7, 0.3)
+        ev = objective.evaluate(np.clip(ev.x + step, lower, upper), t, Theta_init=ev.fit.Theta)
+        walk.append(ev)
+    return walk
+
+
+@pytest.mark.parametrize("seed, C", [(0, 1.0), (1, 0.3), (2, 10.0)])
+def test_a_followed_linear_svc_is_libsvm_s_refit(seed, C, monkeypatch):
+    """Along a walk of the candidate row every evaluation of a linear SVC follows its
+    optimum from the one before (the general dual fit is never called), and the model
+    is the one a tight libsvm refit finds on the same rows: w and b within libsvm's own
+    precision (its kernel cache is single precision: 1e-5 × max(1, max k(x, x)))."""
+    from flexpoison.attack import kernel as kernel_objective
+
+    def refused(*args, **kwargs):
+        raise AssertionError("the general dual fit was called")
+
+    objective, X, y, label, t = _linear_problem(seed, C)
+    monkeypatch.setattr(kernel_objective, "_fit", refused)
+    for ev in _walk(objective, X, t, seed):
+        rows = np.vstack([X, ev.x])
+        fitted = tight(SVC(kernel="linear", C=C)).fit(rows, np.append(y, label))
+        beta = ev.dual.beta
+        w = beta[:-1] @ X + beta[-1] * ev.x
+        scale = max(1.0, float(np.max(np.sum(rows**2, axis=1))))
+        assert np.abs(w - fitted.coef_[0]).max() <= 1e-5 * scale
+        assert abs(ev.dual.b - fitted.intercept_[0]) <= 1e-5 * scale
+
+
+def test_the_followed_gradient_is_the_derivative_of_w():
+    """∇_{x_p} W of followed evaluations equals central differences of W (each side
+    followed from the evaluation itself), at the walk's points whose sets do not change
+    within the difference step."""
+    objective, X, y, label, t = _linear_problem(4, 1.0)
+    h, checked = 1e-6, 0
+    for ev in _walk(objective, X, t, 4)[1:]:
+        ev = objective.differentiate(ev)
+        sides = []
+        for e in np.eye(X.shape[1]) * h:
+            for x in (ev.x + e, ev.x - e):
+                sides.append(objective.evaluate(x, t, Theta_init=ev.fit.Theta))
+        same = _sets(ev.dual.beta, objective.C)
+        if any(not np.array_equal(_sets(s.dual.beta, objective.C), same) for s in sides):
+            continue  # a set changes within h: W has a kink here
+        W = np.array([s.W for s in sides]).reshape(-1, 2)
+        central = (W[:, 0] - W[:, 1]) / (2 * h)
+        assert np.allclose(ev.grad_x, central, rtol=1e-5, atol=1e-8)
+        checked += 1
+    assert checked >= 10
+
+
+def _sets(beta, C):
+    """Each row's set: 0 off the margin, 1 on it, 2 at its bound."""
+    alpha = np.abs(beta)
+    return np.where(alpha == 0.0, 0, np.where(alpha >= C, 2, 1))
+
+
+def test_a_followed_fit_is_refused_where_the_dual_fit_is():
+    """C = 1e8 on 200 standardised breast-cancer rows: the linear SVC's decision values
+    lose ~1e-6 to rounding, and the followed path refuses the fit as the general dual
+    fit does (a ConvergenceError naming C), instead of returning it."""
+    from sklearn.datasets import load_breast_cancer
+
+    from flexpoison import ConvergenceError
+
+    data = load_breast_cancer()
+    X = StandardScaler().fit_transform(data.data[:200])
+    attack = FlexiblePoisoning(
+        SVC(kernel="linear", C=1e8), goal=LossAvailability(), n_points=1, random_state=0
+    )
+    with pytest.raises(ConvergenceError, match="C = 1e\\+08"):
+        attack.generate(X, data.target[:200])

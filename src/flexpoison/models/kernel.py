@@ -21,7 +21,9 @@ training rows, poison included: the gradient includes its dependence on the pois
 row); precomputed or callable kernels, ``class_weight`` and more than two classes are
 refused by name, pipelines as unsupported estimators. The exact fit starts from libsvm
 on the Gram matrix (:func:`libsvm_fit`, its work bounded) or from a previous optimum and
-ends with an exact active-set method on the dual (:func:`flexpoison.engine.dual.fit`).
+ends with an exact active-set method on the dual (:func:`flexpoison.engine.dual.fit`);
+with the linear kernel (:data:`LINEAR`) the attack's fits follow the optimum from the
+previous one as the candidate row moves (:mod:`flexpoison.engine.homotopy`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ NAME = "svc"
 CLASS_NAME = "SVC"
 ESTIMATOR = "sklearn.svm:SVC"
 KERNELS = ("linear", "rbf", "poly")
+#: the kernel whose exact fit is followed as the candidate moves (engine.homotopy)
+LINEAR = KERNELS[0]
 #: goals by kind: which ones a kernel victim accepts (the others need θ)
 GOALS = ("integrity", "loss-availability")
 OBJECTIVE_PARAMS = ("C", "kernel", "gamma", "degree", "coef0")
@@ -111,8 +115,8 @@ def kernel_of(estimator, n_features: int):
         "class_weight is not supported (it reweights the loss per class)",
     )
     gamma = params.get("gamma", "scale")
-    if kind == "linear":
-        return Kernel("linear"), C, False
+    if kind == LINEAR:
+        return Kernel(LINEAR), C, False
     scaled = isinstance(gamma, str) and gamma == "scale"  # γ = 1/(d·Var X), with the rows
     if scaled:
         g = 1.0
@@ -163,4 +167,14 @@ def victim(estimator, y: np.ndarray):
     return Victim(spec, learner, classes)
 
 
-__all__ = ["NAME", "GOALS", "goal_problem", "libsvm_fit", "make", "kernel_of", "label", "victim"]
+__all__ = [
+    "NAME",
+    "GOALS",
+    "LINEAR",
+    "goal_problem",
+    "libsvm_fit",
+    "make",
+    "kernel_of",
+    "label",
+    "victim",
+]
