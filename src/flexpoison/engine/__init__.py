@@ -8,6 +8,7 @@ Bottom layer of flexpoison; it imports nothing of the package but
 ``data``      a training set as loss sums: rows kept, or Gram statistics
 ``linalg``    Cholesky / rank-one factors of H, and the fitted optimum (:class:`Fit`)
 ``fit``       the general solver (reference; Newton, L1 active sets)
+``l1``        feature-sign search for L1 penalties, rank-deficient designs included
 ``implicit``  ∇_{x_p} E = −(∂g/∂x_p)ᵀ H⁻¹ ∇_θ E: the one gradient formula
 ``rank_one``  fast path for squared residuals: O(p²) per candidate row
 ``scaled``    squared residuals whose L2 penalty's scale moves with the row (pipelines)
@@ -16,6 +17,8 @@ Bottom layer of flexpoison; it imports nothing of the package but
 ``hinge``     the support vector machines' losses (hinge, ε-insensitive, squared)
 ``kinks``     piecewise-linear losses: exact active-set solver, gradient on the kinks
 ``huber``     the Huber regression loss, its scale σ a second output's pinned intercept
+``dual``      a kernel support vector classifier's exact dual fit (``active_set``, ``margin``)
+``homotopy``  its optimum, for a linear kernel, followed as the candidate row moves
 """
 
 from .data import Data, GramData, LossSums, PlusRow, RowData
