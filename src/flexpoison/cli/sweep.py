@@ -1,7 +1,7 @@
 """``flexpoison sweep`` and ``flexpoison plot``: experiment grids, resumable, anywhere.
 
 The commands parse, call :mod:`flexpoison.sweeps` and print; the sweep file's schema,
-the run and the store are documented there.
+the run and the store are documented on the documentation's "Sweeps" page.
 """
 
 from __future__ import annotations

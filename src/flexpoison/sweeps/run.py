@@ -26,9 +26,9 @@ def compute_run(
     """The result of one run: plain JSON values, a pure function of ``settings``.
 
     The experiment pipeline (:mod:`flexpoison.experiments.pipeline`) on the named data
-    set, victim and goal; see :mod:`flexpoison.sweeps` for what is measured. A run on a
-    CSV file (settings ``data``) reads ``data_file``, which must be the file the run was
-    defined on (its SHA-256). Raises whatever the attack raises.
+    set, victim and goal; the documentation's "Sweeps" page says what is measured. A run
+    on a CSV file (settings ``data``) reads ``data_file``, which must be the file the run
+    was defined on (its SHA-256). Raises whatever the attack raises.
     """
     from .. import models
     from ..attack import goal_from_name

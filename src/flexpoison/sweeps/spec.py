@@ -1,8 +1,9 @@
 """The sweep file: read, validate and expand a TOML grid into runs.
 
-The schema is documented in :mod:`flexpoison.sweeps`. Every value a run would refuse
-is refused here, once, with the rule the library applies (:mod:`flexpoison._validation`
-and the experiment's own split and box), so that a bad file never starts a run.
+The schema is documented on the documentation's "Sweeps" page (docs/sweeps.rst). Every
+value a run would refuse is refused here, once, with the rule the library applies
+(:mod:`flexpoison._validation` and the experiment's own split and box), so that a bad
+file never starts a run.
 """
 
 from __future__ import annotations
