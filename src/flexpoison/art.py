@@ -34,46 +34,9 @@ Example
     classifier.fit(np.vstack([x, x_poison]), np.vstack([y, y_poison]))
     attack.result.progress, attack.result.warnings # how far the model moved, and caveats
 
-What the attack uses
---------------------
-* **(x, y) are the clean training set.** ``poison(x, y)`` returns m *new* rows
-  ``(x_poison, y_poison)`` to append to it, not modified copies of ``x``.
-* **The model's hyper-parameters, not its fit.** flexpoison fits the clean model on
-  ``(x, y)`` itself (exactly, in scikit-learn's objective) and reads only the wrapped
-  estimator's hyper-parameters (``C``, ``alpha``, ``fit_intercept``, …), so the wrapper
-  may be fitted or not; it is left untouched (fit it on the poisoned set yourself).
-* **Labels**: classifiers take ART's one-hot labels ``(n, nb_classes)`` or index labels
-  ``(n,)`` / ``(n, 1)``, and ``y_poison`` comes back in the same encoding and dtype;
-  one-hot labels must have the wrapper's ``nb_classes`` columns when it is fitted.
-  Regressors take responses ``(n,)`` or ``(n, 1)``, returned in the same shape.
-* **clip_values** (if set) are intersected with flexpoison's n_sigma box as its
-  ``bounds``; with ``n_sigma=None`` they are the box (with ``bounds``, if given).
-* **Feature constraints**: ``bounds``, ``integer_features``, ``frozen_features``,
-  ``one_hot_groups`` and ``round_fractional`` are :class:`flexpoison.FlexiblePoisoning`'s,
-  in the units of ``x``: bounds (``(lower, upper)`` arrays, or a dict by 0-based column
-  index, ``{0: (18, 90)}``; ``x`` has no column names) are intersected with
-  ``clip_values``; integer and one-hot columns are integers of ``x``, also through a
-  standardisation (``data_units``).
-* **Preprocessing**: the attack runs on the data exactly as the wrapper's ``fit`` hands
-  it to scikit-learn — through every preprocessing step that applies at fit time. Only
-  ART's standardisation (``preprocessing=(mean, std)``, ``StandardisationMeanStd``, the
-  identity by default, which casts to float32) can be attacked through: it is applied
-  to ``x`` (and to a ``LossAvailability`` goal's ``X_eval``), the attack runs in the
-  model's input space (where ``result``'s θ, C and E live, like ``flexpoison attack
-  --standardize``), and the rows are mapped back to the units of ``x``. Any other
-  step that applies at fit time (a preprocessing defence with ``apply_fit=True``) is
-  refused by name; steps that apply only at prediction, and postprocessing defences,
-  do not change the trained model and are ignored. An ``Integrity`` target given as
-  ``predict:v@x*`` names x* in the model's input space.
-* **The outcome**: :attr:`FlexiblePoisoningAttack.result` is the full
-  :class:`flexpoison.AttackResult` of the last ``poison`` call (``progress``,
-  ``warnings``, θ's, per-point reports); a weak or failed attack also warns
-  (:class:`flexpoison.FlexPoisonWarning`).
-
-Parameter checks follow ART: a bad value raises ``ValueError`` when the attack is built
-or changed with ``set_params`` (flexpoison's own ``InvalidInputError`` and
-``UnsupportedEstimatorError`` are ``ValueError`` subclasses); a wrapper that is not one
-of ART's scikit-learn wrappers raises ART's ``EstimatorError``.
+What the attack uses from the wrapper (labels, ``clip_values``, preprocessing), the
+constraints it takes and how bad parameters are refused are stated on this module's
+API page.
 """
 
 from __future__ import annotations
