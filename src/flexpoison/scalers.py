@@ -19,23 +19,8 @@ loss term. θ for a pipeline victim is therefore (w, b) in the user's units — 
 pipeline's linear function of the raw features — and the feasible box is the raw
 data's 3σ box.
 
-The scales, over the N training rows, from the columns' mean μ, standard deviation
-s (population), min and max:
-
-* ``StandardScaler``: offset μ (with_mean), scale s (with_std; else 1);
-* ``MinMaxScaler(feature_range=(a, b))``: scale (max − min)/(b − a), offset
-  min − a·scale;
-* ``MaxAbsScaler``: offset 0, scale max(|min|, |max|).
-
-A chain of scalers is one affine map: each stage sees the columns of the stage before,
-whose statistics are those of the raw columns mapped by it (the map is increasing, so
-min and max stay min and max), and (m, v) compose as m ← m + v·m_stage,
-v ← v·v_stage. ∂v/∂x_p follows by the chain rule (forward mode) from the raw
-statistics' derivatives in the row x_p: ∂μ_j/∂x_pj = 1/N, ∂s_j/∂x_pj =
-(x_pj − μ_j)/(N·s_j), and ∂max_j/∂x_pj = 1 when x_pj exceeds every other row (∂min_j
-likewise below), else 0. At a tie (x_pj equal to another row's extreme) the one-sided
-rule is the derivative from inside the data's range: 0. A scale of 0 (a constant
-column) is 1, as in scikit-learn, with derivative 0.
+The scales v and their derivatives in the poison row (each scaler's, and a chain's by
+the chain rule) are derived on the documentation's maths page ("Pipelines").
 
 Two victims, two names. A scaler fitted once on the clean training rows and then held
 fixed — the command line's ``--standardize``, and the standardisation of ``frontier``,
