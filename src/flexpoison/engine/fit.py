@@ -16,7 +16,7 @@ from ..errors import ConvergenceError, SingularHessianError
 from . import kinks, l1
 from .data import Data
 from .learner import Learner
-from .linalg import CholeskyFactor, Factor, Fit, cholesky
+from .linalg import Factor, Fit, cholesky
 from .losses import declared
 
 ARMIJO = 1e-4  # sufficient-decrease constant of every Newton line search
@@ -85,12 +85,12 @@ def fit(
         g, H = learner.smooth_gradient_hessian(data, Theta0)
         c = H @ Theta0.ravel() - g  # L_smooth(θ) = ½ θᵀHθ − cᵀθ + const
         lam = learner.l1_weights(p - learner.fit_intercept)
-        theta, active, L = l1.solve_factored(H, c, lam, Theta0.ravel(), learner.name)
+        theta, active, factor = l1.solve_factored(H, c, lam, Theta0.ravel(), learner.name)
         idx = np.flatnonzero(active)
-        factor = None  # no free coordinate: every coefficient is 0 and stays 0 locally
-        if idx.size:  # the solver's factor passed a stricter test than cholesky's
-            factor = CholeskyFactor(L, idx) if L is not None else None
-            factor = factor or cholesky(H[np.ix_(idx, idx)], learner.name, idx)
+        if not idx.size:  # no free coordinate: every coefficient is 0 and stays 0 locally
+            factor = None
+        elif factor is None:  # (the solver's passed a stricter test than cholesky's)
+            factor = cholesky(H[np.ix_(idx, idx)], learner.name, idx)
         return Fit(theta.reshape(K, p), active, factor, data.n)
 
     Theta = Theta0.copy()
