@@ -376,17 +376,18 @@ def test_wide_ridge_attack_agrees_with_a_scikit_learn_refit():
 
 @pytest.mark.parametrize("case", L1)
 def test_rank_one_solver_stops_building_supports_that_keep_failing(case):
-    """Once its L1 trials are mostly refused (the support keeps changing), the solver
-    builds no new active set (O(p³) each) and hands new warm starts to the general
-    solver; sets it already holds are still used."""
+    """Once its active sets answer fewer than 4 L1 trials each (the support keeps
+    changing), the solver builds no new one (O(p³) each, ~5 general solves) and hands
+    new warm starts to the general solver; sets it already holds are still used."""
     obj = _objective(case)
     solver = obj._solver
-    solver._refused, solver._answered = 16, 1
+    solver._sets.update({b"held 1": None, b"held 2": None})
     held = len(solver._sets)
+    solver._answered = 4 * held - 1
     Theta0 = obj.Theta_start.copy()
     Theta0[0, : case.X.shape[1]] = np.where(Theta0[0, : case.X.shape[1]] == 0, 1.0, 0.0)
     assert solver._entry(Theta0) is None and len(solver._sets) == held
-    solver._answered = 2  # 8 × 2 ≥ 16: worth building again
+    solver._answered = 4 * held  # 4 answers per set: worth building again
     solver._entry(Theta0)
     assert len(solver._sets) == held + 1
 
