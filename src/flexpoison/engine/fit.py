@@ -85,13 +85,7 @@ def fit(
         g, H = learner.smooth_gradient_hessian(data, Theta0)
         c = H @ Theta0.ravel() - g  # L_smooth(θ) = ½ θᵀHθ − cᵀθ + const
         lam = learner.l1_weights(p - learner.fit_intercept)
-        theta, active, factor = l1.solve_factored(H, c, lam, Theta0.ravel(), learner.name)
-        idx = np.flatnonzero(active)
-        if not idx.size:  # no free coordinate: every coefficient is 0 and stays 0 locally
-            factor = None
-        elif factor is None:  # (the solver's passed a stricter test than cholesky's)
-            factor = cholesky(H[np.ix_(idx, idx)], learner.name, idx)
-        return Fit(theta.reshape(K, p), active, factor, data.n)
+        return l1.fit(H, c, lam, Theta0, learner.name, data.n)
 
     Theta = Theta0.copy()
     if learner.loss.curvature is not None:

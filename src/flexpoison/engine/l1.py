@@ -37,7 +37,7 @@ import numpy as np
 from scipy.linalg.lapack import dpotrf, dpotrs, dtrtrs
 
 from ..errors import ConvergenceError, SingularHessianError
-from .linalg import CholeskyFactor
+from .linalg import CholeskyFactor, Fit, cholesky
 
 # Most KKT violators that join the support in one step (measured on 443 solves of the
 # house data's Lasso: 4, 8, 16 and all take 10.7, 10.7, 11.9 and 13.1 solves each)
@@ -54,6 +54,21 @@ def solve(
     on which A is definite). ``name`` (the learner's) heads the errors."""
     theta, active, _ = solve_factored(A, c, lam, theta0, name)
     return theta, active
+
+
+def fit(
+    H: np.ndarray, c: np.ndarray, lam: np.ndarray, Theta0: np.ndarray, name: str, n: int
+) -> Fit:
+    """The optimum from ``Theta0`` (K × p) as a :class:`Fit` on n rows: θ, its active
+    mask and the factor of H on it (the search's own, else made here; None when no
+    coordinate is free: every coefficient is 0 and stays 0 locally)."""
+    theta, active, factor = solve_factored(H, c, lam, Theta0.ravel(), name)
+    idx = np.flatnonzero(active)
+    if not idx.size:
+        factor = None
+    elif factor is None:  # (the search's passed a stricter test than cholesky's)
+        factor = cholesky(H[np.ix_(idx, idx)], name, idx)
+    return Fit(theta.reshape(Theta0.shape), active, factor, n)
 
 
 def solve_factored(
@@ -469,4 +484,4 @@ def _polish(A, c, lam, theta) -> np.ndarray | None:
     return out
 
 
-__all__ = ["solve", "solve_factored", "objective"]
+__all__ = ["fit", "solve", "solve_factored", "objective"]
