@@ -119,7 +119,7 @@ def solve_factored(
             target, held = held.solve(A, c, lam, sign, theta, name)
         joined: np.ndarray = np.zeros(0, dtype=np.intp)
         base = held
-        if not np.any(held.penalised(pen, np.sign(target) != sign)):
+        if solved or not np.any(held.penalised(pen, np.sign(target) != sign)):
             residual = c - A @ target
             violation = np.abs(residual) - bound
             violation[held.idx] = -np.inf
