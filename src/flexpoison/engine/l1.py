@@ -40,7 +40,7 @@ from ..errors import ConvergenceError, SingularHessianError
 from .linalg import CholeskyFactor, Fit, cholesky
 
 # Most KKT violators that join the support in one step (measured on 443 solves of the
-# house data's Lasso: 4, 8, 16 and all take 10.7, 10.7, 11.9 and 13.1 solves each)
+# house data's L1 model: 4, 8, 16 and all take 10.7, 10.7, 11.9 and 13.1 solves each)
 _JOIN = 8
 # An eigenvalue of A_SS at most this share of its largest is a null direction.
 _NULL = 1e-10
@@ -385,7 +385,7 @@ def _best_on_segment(
     where coefficients in ``flips`` reach zero (set exactly to zero there), and
     whether it is θ*; at such a point, those that crossed zero before it are set to
     0 too where that lowers f further (fewer steps: 9.5 instead of 10.7 per solve on
-    the house data's Lasso). With δ = θ* − θ,
+    the house data's L1 model). With δ = θ* − θ,
 
         f(θ + tδ) − f(θ) = t·δᵀ(Aθ − c) + ½t²·δᵀAδ + Σ_j lam_j(|θ_j + tδ_j| − |θ_j|),
 
