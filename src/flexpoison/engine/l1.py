@@ -300,9 +300,10 @@ def _joinable(
     W = np.zeros((0, order.size))
     if factor is None:
         return order[:1], W, None
-    schur = A.take(order, 0).take(order, 1)
+    rows = A.take(order, 0)  # A_V·, so that A_SV = A_VSᵀ is gathered from k rows, not s
+    schur = rows.take(order, 1)
     if S.size:
-        W = dtrtrs(factor, A.take(S, 0).take(order, 1), lower=1)[0]
+        W = dtrtrs(factor, rows.take(S, 1).T, lower=1)[0]
         schur = schur - W.T @ W
     border, info = dpotrf(schur, lower=1, clean=1)
     k = order.size if info == 0 else info - 1
