@@ -92,6 +92,27 @@ def test_rank_one_solver_matches_general_fit(case, u, t):
 
 
 @pytest.mark.parametrize("case", L1)
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(u=unit, t=st.floats(-30, 30, allow_nan=False))
+def test_rank_one_solvers_general_l1_solve_equals_the_general_fit(case, u, t):
+    """What the objective runs on a refused L1 trial — the general L1 solver on the
+    rank-one solver's own statistics, A + κφφᵀ and c + κtφ — is the general fit's
+    optimum on the rows, with its active set and a factor that solves with H there."""
+    obj = _objective(case)
+    phi = obj._features(_candidate(obj, case.X, 2 * np.asarray(u)))
+    ref = _reference(obj, phi, t, obj.Theta_start)
+    fast = obj._solver.solve(phi, t, obj.Theta_start)
+    np.testing.assert_allclose(fast.Theta, ref.Theta, rtol=1e-9, atol=1e-11)
+    np.testing.assert_array_equal(fast.active, ref.active)
+    S = ref.active
+    H = _hessian(obj, phi, t, ref.Theta)[np.ix_(S, S)]
+    b = np.linspace(-1.0, 2.0, phi.size)
+    expected = np.zeros_like(b)
+    expected[S] = np.linalg.solve(H, b[S])
+    np.testing.assert_allclose(fast.factor.solve(b), expected, rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", L1)
 def test_rank_one_solver_refuses_a_changed_support(case):
     """A candidate that zeroes an L1-penalised weight (or wakes one) is left to the
     general solver, and the answer the objective returns is still the exact optimum."""
@@ -376,17 +397,18 @@ def test_wide_ridge_attack_agrees_with_a_scikit_learn_refit():
 
 @pytest.mark.parametrize("case", L1)
 def test_rank_one_solver_stops_building_supports_that_keep_failing(case):
-    """Once its L1 trials are mostly refused (the support keeps changing), the solver
-    builds no new active set (O(p³) each) and hands new warm starts to the general
-    solver; sets it already holds are still used."""
+    """Once its active sets answer fewer than 4 L1 trials each (the support keeps
+    changing), the solver builds no new one (O(p³) each, ~5 general solves) and hands
+    new warm starts to the general solver; sets it already holds are still used."""
     obj = _objective(case)
     solver = obj._solver
-    solver._refused, solver._answered = 16, 1
+    solver._sets.update({b"held 1": None, b"held 2": None})
     held = len(solver._sets)
+    solver._answered = 4 * held - 1
     Theta0 = obj.Theta_start.copy()
     Theta0[0, : case.X.shape[1]] = np.where(Theta0[0, : case.X.shape[1]] == 0, 1.0, 0.0)
     assert solver._entry(Theta0) is None and len(solver._sets) == held
-    solver._answered = 2  # 8 × 2 ≥ 16: worth building again
+    solver._answered = 4 * held  # 4 answers per set: worth building again
     solver._entry(Theta0)
     assert len(solver._sets) == held + 1
 

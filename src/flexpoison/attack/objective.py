@@ -300,6 +300,8 @@ class Objective:
                     )
                     return self.differentiate(ev, with_y=with_y) if with_gradient or with_y else ev
                 fit = self._solver.fit_of(trial)
+            else:  # L1, the support changed: the general solver on the solver's statistics
+                fit = self._solver.solve(phi, t, Theta0)
         elif self._newton is not None:
             local = None
             if self._local is not None:

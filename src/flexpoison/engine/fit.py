@@ -85,12 +85,7 @@ def fit(
         g, H = learner.smooth_gradient_hessian(data, Theta0)
         c = H @ Theta0.ravel() - g  # L_smooth(θ) = ½ θᵀHθ − cᵀθ + const
         lam = learner.l1_weights(p - learner.fit_intercept)
-        theta, active = l1.solve(H, c, lam, Theta0.ravel(), learner.name)
-        idx = np.flatnonzero(active)
-        factor = (
-            cholesky(H[np.ix_(idx, idx)], learner.name, idx) if idx.size else None
-        )  # every coefficient is 0 and stays 0 locally
-        return Fit(theta.reshape(K, p), active, factor, data.n)
+        return l1.fit(H, c, lam, Theta0, learner.name, data.n)
 
     Theta = Theta0.copy()
     if learner.loss.curvature is not None:

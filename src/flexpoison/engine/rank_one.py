@@ -7,7 +7,8 @@ candidate costs O(p²) whatever n is; it also evaluates a quadratic effect at th
 optimum without forming θ, and evaluates the one gradient formula of
 :mod:`flexpoison.engine.implicit` in a basis it already holds, without a solve. When it cannot
 answer exactly (L1: the warm start's active set is not the optimum's) it says so, and
-the caller runs the general solver, :func:`flexpoison.engine.fit.fit`.
+the caller runs the general L1 solver on the statistics it holds
+(:meth:`RankOneSolver.solve`).
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg.blas import dger
 from scipy.linalg.lapack import dpotrs
 
 from ..errors import SingularHessianError
+from . import l1
 from .data import Data, GramData
 from .implicit import RowTerm
 from .learner import Learner, identity
@@ -107,7 +110,7 @@ class RankOneSolver:
         self._rows = gram.rows  # Φ when G = ΦᵀΦ is of low rank (the dual form)
         self._sets: dict[bytes, _ActiveSet | None] = {}
         self._recent: list[tuple[np.ndarray, _ActiveSet | None]] = []
-        self._answered = self._refused = 0  # L1 trials that held their support, or not
+        self._answered = 0  # L1 trials that held their support
         self._full = None if learner.l1 > 0 else self._active_set(np.zeros(p))
 
     @classmethod
@@ -132,6 +135,18 @@ class RankOneSolver:
         trial = self.trial(phi, t, Theta0)
         return None if trial is None else self.fit_of(trial)
 
+    def solve(self, phi: np.ndarray, t: float, Theta0: np.ndarray) -> Fit:
+        """The exact optimum with (φ, t) added, from ``Theta0`` by the general L1 solver
+        (:func:`flexpoison.engine.l1.fit`) on the statistics held here: the Hessian
+        A + κφφᵀ (a BLAS rank-one update of a copy of A) and c + κtφ — what
+        :func:`flexpoison.engine.fit.fit` solves on the same rows, without forming A
+        from the Gram matrix again (0.1 ms instead of 0.5 ms for 275 features). For
+        the trials that :meth:`trial` refuses."""
+        H = self.A.copy()
+        dger(self.kappa, phi, phi, a=H.T, overwrite_a=1)  # H.T: the same, Fortran-ordered
+        c = self.c + (self.kappa * t) * phi
+        return l1.fit(H, c, self.lam, Theta0, self.learner.name, self.n)
+
     def trial(self, phi: np.ndarray, t: float, Theta0: np.ndarray) -> RankOneTrial | None:
         """The optimum with (φ, t) added as θ₀ + βq, with the observed quadratic's value
         there; None as for :meth:`fit`."""
@@ -152,7 +167,6 @@ class RankOneSolver:
             if not self._support_holds(
                 entry, scalars[1 + (self.observe is not None) :], t, beta, phi_theta
             ):
-                self._refused += 1
                 return None
             self._answered += 1
         if self.observe is None:
@@ -225,10 +239,12 @@ class RankOneSolver:
         sign = np.sign(Theta0.ravel())
         sign[self._free] = 0.0
         key = sign.tobytes()
-        if key not in self._sets and self._refused >= 16 and 8 * self._answered < self._refused:
-            # The supports keep changing (rank-deficient designs, rows at the box's
-            # corners): a new set costs O(p³) and would most likely be refused too
-            # (house data, an L1 model: 9 of 833 trials held, a third of the run's time).
+        if key not in self._sets and len(self._sets) >= 2 and self._answered < 4 * len(self._sets):
+            # A new set costs O(p³), about 5 general solves (house data, an L1 model:
+            # 6 ms against 1.2 ms): once 2 are held, one more is built only while the
+            # sets answer 4 trials each on average. Where the supports keep changing
+            # (rank-deficient designs, rows at the box's corners) they do not (9 of 833
+            # trials held; sets built after 16 refusals took 7 % of the run).
             return None
         if key not in self._sets:
             self._sets[key] = self._active_set(sign)
