@@ -14,4 +14,26 @@ DEFAULT_STEP: StepRule = "lbfgs"
 DEFAULT_MAX_ITER = 100
 DEFAULT_TOL = 1e-5
 
-__all__ = ["STEP_RULES", "StepRule", "DEFAULT_STEP", "DEFAULT_MAX_ITER", "DEFAULT_TOL"]
+#: The attack's settings a command passes through by name (FlexiblePoisoning's keywords
+#: of the same names), beside α, the seed, the constraints and progress.
+SEARCH_SETTINGS = (
+    "n_points",
+    "rate",
+    "trade_off",
+    "starts",
+    "passes",
+    "step",
+    "max_iter",
+    "tol",
+    "optimize_y",
+    "n_sigma",
+)
+
+__all__ = [
+    "STEP_RULES",
+    "StepRule",
+    "DEFAULT_STEP",
+    "DEFAULT_MAX_ITER",
+    "DEFAULT_TOL",
+    "SEARCH_SETTINGS",
+]

@@ -17,7 +17,13 @@ import click
 
 from .. import models
 from .._validation import MAX_RATE
-from ..attack.defaults import DEFAULT_MAX_ITER, DEFAULT_STEP, DEFAULT_TOL, STEP_RULES
+from ..attack.defaults import (
+    DEFAULT_MAX_ITER,
+    DEFAULT_STEP,
+    DEFAULT_TOL,
+    SEARCH_SETTINGS,
+    STEP_RULES,
+)
 from ..attack.goals import GOALS
 from ..scalers import FIXED_SCALER, REFITTED_SCALER
 from .common import (
@@ -278,10 +284,7 @@ def attack(
     goal = ctx.params["goal"]  # resolved: the victim's default when none is named
     columns: list[str] = []  # the feature columns' names, for error messages
     with user_errors(FLAGS, columns):
-        import numpy as np
-
         from ..experiments import Experiment, split_data
-        from ..experiments.pipeline import refit_warning
         from ..reporting import attack as report
 
         table, dataset = read_data(data, sep, target_column, spec.task, columns)
@@ -299,140 +302,131 @@ def attack(
         experiment = Experiment(estimator, _goal(goal, target, split.scaler), split)
         constraints = constraints_from(table, dataset, ctx.params)
         arguments = constraints.attack_arguments(split.X_train, feature_names, split.scaler)
-        attack_started = time.perf_counter()
-        result = experiment.attack(
-            alpha,
-            n_points=n_points,
-            rate=rate,
-            trade_off=trade_off,
-            starts=starts,
-            passes=passes,
-            step=step,
-            max_iter=max_iter,
-            tol=tol,
-            optimize_y=optimize_y,
-            n_sigma=n_sigma,
-            random_state=seed,
-            **arguments,
-            progress=not quiet,  # a bar on a terminal, plain lines in a log
+        settings = {key: ctx.params[key] for key in SEARCH_SETTINGS}
+        progress = not quiet  # a bar on a terminal, plain lines in a log
+        attacker = experiment.attacker(
+            alpha, random_state=seed, progress=progress, **settings, **arguments
         )
-        attack_seconds = time.perf_counter() - attack_started
-        warned = list(result.warnings)  # in the data file's columns and units
-
-        theta_before = experiment.refit(split.X_train, split.y_train)
-        theta_after = result.theta_refit  # the attack's own refit check fitted it
-        if theta_after is None:
-            theta_after = experiment.refit(
-                *experiment.with_poison(result.X_poison, result.y_poison)
-            )
-        gap = refit_warning(result.theta_poisoned, experiment.public(theta_after))
-        if gap is not None and not experiment.has_theta:  # θ: the result checked itself
-            warned.append(gap)
-        victim = experiment.victim
+        measured = experiment.run(attacker)
+        result = measured.result
         label = spec.label(estimator)
         if standardize:
             label = f"StandardScaler + {label}"
         summary = {
-            "flexpoison_version": _version(),
-            "numpy_version": np.__version__,
-            "scikit_learn_version": _sklearn_version(),
             "data_file": str(data.resolve()),
             "data_sha256": table.sha256,
             "target_column": target_column,
             "feature_names": list(feature_names),
-            "task": spec.task,
-            "classes": victim.classes,
             "model": label,
             "settings": _settings(ctx, sep, spec),
             "seed": seed,
             "n_rows": len(table.rows),
-            "n_train": result.n_clean,
-            "n_test": len(split.y_test),
-            "n_poison": result.n_points,
-            "rate": result.n_points / result.n_clean,
             "attack_space": "standardized" if standardize else "original",
-            "theta_names": experiment.theta_names(feature_names),
-            "theta_clean": result.theta_clean,
-            "theta_target": result.theta_target,
-            "theta_poisoned": result.theta_poisoned,
-            "theta_poisoned_sklearn": experiment.public(theta_after),
-            "effect_name": experiment.goal.effect_name,
-            "effect_before": result.effect_clean,
-            "effect_after": result.effect_history[-1],
-            "effect_per_point": result.effect_history,
-            "concealment_per_point": result.concealment,
-            "iterations_per_point": result.n_iter,
-            "progress": result.progress,
-            "effect_unconcealed": result.effect_unconcealed,
-            "warnings": warned,
-            "points": [
-                {
-                    "iterations": p.n_iter,
-                    "stop": p.stop,
-                    "start": p.start,
-                    "effect_before": p.effect_before,
-                    "effect_after": p.effect_after,
-                    "harmless": p.harmless,
-                    "path": p.path,
-                    "repaired": p.repaired,
-                }
-                for p in result.points
-            ],
-            "test_metric": spec.metric.key,
-            "test_metric_before": experiment.metric(theta_before),
-            "test_metric_after": experiment.metric(theta_after),
-            "x_c": split.to_data_units(result.x_c[None, :])[0],
-            "box_lower": split.to_data_units(result.lower[None, :])[0],
-            "box_upper": split.to_data_units(result.upper[None, :])[0],
-            "attack_seconds": attack_seconds,
+            **_measured(experiment, measured, feature_names),
         }
         figures = report.figures(result, experiment.goal, alpha, f"{data.name}, {label}")
         summary["wall_time_seconds"] = time.perf_counter() - started
-        poison = _poison_rows(
-            table.columns,
-            target_column,
-            feature_names,
-            recorded(split.to_data_units(result.X_poison), constraints, X, feature_names),
-            result.y_poison,
-        )
-        try:
-            report.write_attack(
-                out,
-                table.columns,
-                poison,
-                sep,
-                summary,
-                figures,
-                integer_columns=integer_columns(constraints),
-            )
-        except OSError as exc:
-            raise click.ClickException(
-                f"--out {out}: cannot write the results ({exc.strerror or one_line(exc)})"
-            ) from None
+        rows = recorded(split.to_data_units(result.X_poison), constraints, X, feature_names)
+        poison = _poison_rows(table.columns, target_column, feature_names, rows, result.y_poison)
+        _write(out, table.columns, poison, sep, summary, figures, integer_columns(constraints))
     if not quiet:
-        click.echo(
-            f"{result.n_points} poison rows against {len(split.y_train)} training "
-            f"rows (rate {summary['rate']:.4g})"
-        )
-        click.echo(
-            f"{summary['effect_name']}: {result.effect_clean:.4g} -> "
-            f"{result.effect_history[-1]:.4g}; test {spec.metric.key}: "
-            f"{summary['test_metric_before']:.4g} -> {summary['test_metric_after']:.4g}"
-        )
-        if result.effect_unconcealed is not None:
-            full = result.effect_clean - result.effect_unconcealed
-            kept = (result.effect_clean - result.effect_history[-1]) / full if full else 0.0
-            click.echo(
-                f"alpha = {alpha:g} kept {kept:.1%} of the alpha = 0 attack's change of "
-                f"{summary['effect_name']} ({result.effect_clean:.4g} -> "
-                f"{result.effect_unconcealed:.4g})"
-            )
+        _echo_outcome(measured, summary, alpha)
     click.echo(f"wrote {', '.join(OUTPUT_FILES)} to {out}")
-    for message in warned:  # even with --quiet: a failed attack must be seen
+    for message in measured.warnings:  # even with --quiet: a failed attack must be seen
         echo_warning(message, "summary.json")
 
 
 # ------------------------------------------------------------------------- helpers
+
+
+def _write(out, columns, poison, sep, summary, figures, integers) -> None:
+    """poison.csv (the data file's columns and order), summary.json and the figures,
+    written together into ``--out``; an OS error is one line naming it."""
+    from ..reporting import attack as report
+
+    try:
+        report.write_attack(out, columns, poison, sep, summary, figures, integer_columns=integers)
+    except OSError as exc:
+        raise click.ClickException(
+            f"--out {out}: cannot write the results ({exc.strerror or one_line(exc)})"
+        ) from None
+
+
+def _echo_outcome(measured, summary: dict, alpha: float) -> None:
+    """What the attack did, in three lines: the rows added, E and the test metric
+    before and after, and the share of the α = 0 attack's change kept."""
+    result = measured.result
+    click.echo(
+        f"{result.n_points} poison rows against {result.n_clean} training "
+        f"rows (rate {summary['rate']:.4g})"
+    )
+    click.echo(
+        f"{summary['effect_name']}: {result.effect_clean:.4g} -> "
+        f"{result.effect_history[-1]:.4g}; test {summary['test_metric']}: "
+        f"{summary['test_metric_before']:.4g} -> {summary['test_metric_after']:.4g}"
+    )
+    if result.effect_unconcealed is not None:
+        full = result.effect_clean - result.effect_unconcealed
+        kept = (result.effect_clean - result.effect_history[-1]) / full if full else 0.0
+        click.echo(
+            f"alpha = {alpha:g} kept {kept:.1%} of the alpha = 0 attack's change of "
+            f"{summary['effect_name']} ({result.effect_clean:.4g} -> "
+            f"{result.effect_unconcealed:.4g})"
+        )
+
+
+def _measured(experiment, measured, feature_names) -> dict:
+    """summary.json's record of one measured attack: the versions, the victim, θ's, E
+    per point, the per-point reports, the test metrics and the box (in the data's
+    units)."""
+    import numpy as np
+
+    result, split, spec = measured.result, experiment.split, experiment.victim.spec
+    return {
+        "flexpoison_version": _version(),
+        "numpy_version": np.__version__,
+        "scikit_learn_version": _sklearn_version(),
+        "task": spec.task,
+        "classes": experiment.victim.classes,
+        "n_train": result.n_clean,
+        "n_test": len(split.y_test),
+        "n_poison": result.n_points,
+        "rate": result.n_points / result.n_clean,
+        "theta_names": experiment.theta_names(feature_names),
+        "theta_clean": result.theta_clean,
+        "theta_target": result.theta_target,
+        "theta_poisoned": result.theta_poisoned,
+        "theta_poisoned_sklearn": experiment.public(measured.theta_after),
+        "effect_name": experiment.goal.effect_name,
+        "effect_before": result.effect_clean,
+        "effect_after": result.effect_history[-1],
+        "effect_per_point": result.effect_history,
+        "concealment_per_point": result.concealment,
+        "iterations_per_point": result.n_iter,
+        "progress": result.progress,
+        "effect_unconcealed": result.effect_unconcealed,
+        "warnings": list(measured.warnings),
+        "points": [
+            {
+                "iterations": p.n_iter,
+                "stop": p.stop,
+                "start": p.start,
+                "effect_before": p.effect_before,
+                "effect_after": p.effect_after,
+                "harmless": p.harmless,
+                "path": p.path,
+                "repaired": p.repaired,
+            }
+            for p in result.points
+        ],
+        "test_metric": spec.metric.key,
+        "test_metric_before": measured.metric_before,
+        "test_metric_after": measured.metric_after,
+        "x_c": split.to_data_units(result.x_c[None, :])[0],
+        "box_lower": split.to_data_units(result.lower[None, :])[0],
+        "box_upper": split.to_data_units(result.upper[None, :])[0],
+        "attack_seconds": measured.seconds,
+    }
 
 
 def _check_options(ctx: click.Context, spec) -> str:

@@ -28,6 +28,7 @@ the same values an attack result's θ fields hold. Its test metrics come from re
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -168,6 +169,26 @@ class Screened:
 
 
 @dataclass(frozen=True)
+class Measured:
+    """An attack with what the pipeline measured after it (:meth:`Experiment.run`).
+
+    ``warnings`` are the result's, in the data's terms, plus the refit gap of a victim
+    without θ; ``theta_before`` / ``theta_after`` are scikit-learn's tight refits on
+    the clean and on the clean + poison training rows (θ, or, without θ, decision
+    values: :meth:`Experiment.refit`), ``metric_before`` / ``metric_after`` their test
+    metrics, ``seconds`` the attack's wall time.
+    """
+
+    result: AttackResult
+    warnings: tuple[str, ...]
+    theta_before: np.ndarray
+    theta_after: np.ndarray
+    metric_before: float
+    metric_after: float
+    seconds: float
+
+
+@dataclass(frozen=True)
 class Experiment:
     """A victim, a goal and a split: everything an attack is run and measured against.
 
@@ -191,18 +212,49 @@ class Experiment:
         return FlexiblePoisoning(self.estimator, goal=self.goal, alpha=alpha, **settings)
 
     def attack(self, alpha: float, **settings) -> AttackResult:
-        """Run the attack on the training rows; its warnings (the result's, and those
-        raised as :class:`~flexpoison.errors.FlexPoisonWarning`) speak of the data's
-        columns in the data's units (:meth:`in_data_terms`)."""
+        """Run the attack at ``alpha`` (``settings``: the rest) on the training rows
+        (:meth:`generate`)."""
+        return self.generate(self.attacker(alpha, **settings))
+
+    def generate(self, attacker: FlexiblePoisoning) -> AttackResult:
+        """Run a configured attack on the training rows; its warnings (the result's,
+        and those raised as :class:`~flexpoison.errors.FlexPoisonWarning`) speak of the
+        data's columns in the data's units (:meth:`in_data_terms`)."""
         with warnings.catch_warnings():  # raised again below, in the data's terms
             warnings.simplefilter("ignore", FlexPoisonWarning)
-            result = self.attacker(alpha, **settings).generate(
-                self.split.X_train, self.split.y_train
-            )
+            result = attacker.generate(self.split.X_train, self.split.y_train)
         messages = self.in_data_terms(result.warnings)
         for message in messages:
-            warnings.warn(message, FlexPoisonWarning, stacklevel=2)
+            warnings.warn(message, FlexPoisonWarning, stacklevel=3)
         return replace(result, warnings=messages)
+
+    def run(self, attacker: FlexiblePoisoning) -> Measured:
+        """The attack and every step after it that a command reports: the result in the
+        data's terms, scikit-learn's tight refits on the clean and on the clean +
+        poison rows (the latter the result's own refit check where it made one), their
+        test metrics, and the refit gap of a victim without θ (one with θ checks
+        itself, :func:`~flexpoison.attack.result.refit_warnings`)."""
+        started = time.perf_counter()
+        result = self.generate(attacker)
+        seconds = time.perf_counter() - started
+        X, y = self.split.X_train, self.split.y_train
+        theta_before = self.refit(X, y)
+        theta_after = result.theta_refit
+        if theta_after is None:
+            theta_after = self.refit(*self.with_poison(result.X_poison, result.y_poison))
+        warned = result.warnings
+        gap = refit_warning(result.theta_poisoned, self.public(theta_after))
+        if gap is not None and not self.has_theta:
+            warned = (*warned, gap)
+        return Measured(
+            result,
+            warned,
+            theta_before,
+            theta_after,
+            self.metric(theta_before),
+            self.metric(theta_after),
+            seconds,
+        )
 
     def in_data_terms(self, messages: Sequence[str]) -> tuple[str, ...]:
         """An attack's warnings on the training rows, the range warning restated in the
@@ -427,6 +479,7 @@ def refit_warning(theta_exact: np.ndarray, theta_refit: np.ndarray) -> str | Non
 
 __all__ = [
     "NO_SANITIZER",
+    "Measured",
     "Split",
     "split_data",
     "Screened",
