@@ -69,7 +69,7 @@ except ImportError as exc:
 
 from . import models
 from .attack.algorithm import FlexiblePoisoning
-from .attack.defaults import DEFAULT_MAX_ITER, DEFAULT_STEP, DEFAULT_TOL
+from .attack.defaults import DEFAULT_MAX_ITER, DEFAULT_STEP, DEFAULT_TOL, SEARCH_SETTINGS
 from .attack.goals import Integrity, LossAvailability, goal_from_name
 from .attack.result import AttackResult
 from .attack.specs import ATTACK_ARGUMENTS, resolve_bounds
@@ -110,23 +110,14 @@ class FlexiblePoisoningAttack(PoisoningAttackWhiteBox):
     | Paper: H. Jiang et al., "A Flexible Poisoning Attack Against Machine Learning",
     | IEEE ICC 2019.
 
-    See the module docstring for what the attack uses (the clean set passed to
+    This module's API page says what the attack uses (the clean set passed to
     :meth:`poison`, the wrapper's hyper-parameters, clip values and preprocessing).
     """
 
     attack_params = PoisoningAttackWhiteBox.attack_params + [
         "goal",
         "alpha",
-        "n_points",
-        "rate",
-        "trade_off",
-        "starts",
-        "passes",
-        "step",
-        "max_iter",
-        "tol",
-        "optimize_y",
-        "n_sigma",
+        *SEARCH_SETTINGS,
         "random_state",
         "verbose",
         *ATTACK_ARGUMENTS,
