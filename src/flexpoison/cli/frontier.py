@@ -221,18 +221,7 @@ def frontier(
     which must be new or empty unless --force; only --report edits a file elsewhere.
     """
     ctx = click.get_current_context()
-    check_data_options(ctx, "dataset")
-    check_constraint_options(ctx.params)
-    if data is not None and model is None:
-        raise click.UsageError(
-            "--data needs --model: the model's task says how the target column is read "
-            "(numbers for regression, class labels for classification)"
-        )
-    if report is not None and not report.is_file():
-        raise click.ClickException(
-            f"--report: {report} does not exist (give the "
-            "report.html written by 'flexpoison reproduce')"
-        )
+    _check_options(ctx, data, model, report)
     if out is not None:
         check_out_dir(out, force)
     start = time.perf_counter()
@@ -255,19 +244,10 @@ def frontier(
             kind = goal or models.get(victim).default_goal
             out = Path("flexpoison-out") / f"frontier-{source.name}-{victim}-{kind}"
             check_out_dir(out, force)
+        passed = ("model", "goal", "rate", "alphas", "seed", "data_dir", *_SEARCH)
         result = fr.run_frontier(
             source,
-            model=model,
-            goal=goal,
-            rate=rate,
-            alphas=alphas,
-            seed=seed,
-            max_iter=max_iter,
-            tol=tol,
-            trade_off=trade_off,
-            starts=starts,
-            passes=passes,
-            data_dir=data_dir,
+            **{key: ctx.params[key] for key in passed},
             progress=not quiet,  # a bar on a terminal, plain lines in a log
             constraints=constraints if constraints else None,
         )
@@ -285,6 +265,28 @@ def frontier(
     labelled = [(p.label, message) for p in result.attacks for message in p.warnings]
     echo_labelled_warnings(labelled, "frontier.json", len(result.attacks))
 
+
+def _check_options(
+    ctx: click.Context, data: Path | None, model: str | None, report: Path | None
+) -> None:
+    """Refuse what cannot run before anything is read: the data options, the
+    constraints, --data without --model, a --report that does not exist."""
+    check_data_options(ctx, "dataset")
+    check_constraint_options(ctx.params)
+    if data is not None and model is None:
+        raise click.UsageError(
+            "--data needs --model: the model's task says how the target column is read "
+            "(numbers for regression, class labels for classification)"
+        )
+    if report is not None and not report.is_file():
+        raise click.ClickException(
+            f"--report: {report} does not exist (give the "
+            "report.html written by 'flexpoison reproduce')"
+        )
+
+
+#: run_frontier's search settings, passed through by name.
+_SEARCH = ("max_iter", "tol", "trade_off", "starts", "passes")
 
 #: Sanitizer names shortened in the console table (the files keep the full names).
 SHORT_NAMES = {"three_sigma": "3-sigma", "isolation_forest": "iforest"}
