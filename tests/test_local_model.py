@@ -96,11 +96,16 @@ def test_the_model_gradient_matches_finite_differences_of_exact_refits(name):
     ev = obj.evaluate(x, t)
     assert ev.modelled
     h = 1e-5 * (1.0 + np.abs(x))
-    fd = np.array([
-        (obj.evaluate(x + h[j] * e, t, exact=True, with_gradient=False).W
-         - obj.evaluate(x - h[j] * e, t, exact=True, with_gradient=False).W) / (2 * h[j])
-        for j, e in enumerate(np.eye(x.size))
-    ])
+    fd = np.array(
+        [
+            (
+                obj.evaluate(x + h[j] * e, t, exact=True, with_gradient=False).W
+                - obj.evaluate(x - h[j] * e, t, exact=True, with_gradient=False).W
+            )
+            / (2 * h[j])
+            for j, e in enumerate(np.eye(x.size))
+        ]
+    )
     exact = obj.evaluate(x, t, exact=True).grad_x
     np.testing.assert_allclose(exact, fd, rtol=1e-5, atol=1e-8 * np.abs(fd).max())
     assert np.linalg.norm(ev.grad_x - fd) <= 1e-5 * np.linalg.norm(fd)
@@ -145,8 +150,9 @@ def test_every_reported_theta_is_what_scikit_learn_fits_on_the_same_rows(name):
 
     lrn.LocalModel.trial = trial
     try:
-        result = FlexiblePoisoning(estimator, goal=Integrity(), alpha=0.5, n_points=4,
-                                   max_iter=15, random_state=0).generate(X, y)
+        result = FlexiblePoisoning(
+            estimator, goal=Integrity(), alpha=0.5, n_points=4, max_iter=15, random_state=0
+        ).generate(X, y)
     finally:
         lrn.LocalModel.trial = original
     assert sum(counted) > 0.2 * len(counted)  # the model answered many trials
@@ -155,8 +161,9 @@ def test_every_reported_theta_is_what_scikit_learn_fits_on_the_same_rows(name):
         Xq = np.vstack([X, result.X_poison[: q + 1]])
         yq = np.concatenate([y, result.y_poison[: q + 1]])
         fitted = tight.fit(Xq, yq)
-        theta = np.hstack([np.atleast_2d(fitted.coef_),
-                           np.atleast_1d(fitted.intercept_)[:, None]]).ravel()
+        theta = np.hstack(
+            [np.atleast_2d(fitted.coef_), np.atleast_1d(fitted.intercept_)[:, None]]
+        ).ravel()
         scale = np.abs(theta).max()
         np.testing.assert_allclose(result.theta_history[q], theta, rtol=0, atol=1e-6 * scale)
 
@@ -199,6 +206,34 @@ def test_the_model_is_not_formed_where_its_third_derivatives_cost_more_than_newt
     X, y = rng.normal(size=(150, 5)), np.arange(150) % 50
     obj = FlexiblePoisoning(LogisticRegression(), goal=LossAvailability()).objective(X, y)
     assert lrn.LocalModel.for_data(obj.victim.learner, obj.data, obj.Theta_start) is None
-    r = FlexiblePoisoning(LogisticRegression(), goal=LossAvailability(), alpha=0.0,
-                          n_points=1, max_iter=3, random_state=0).generate(X, y)
+    r = FlexiblePoisoning(
+        LogisticRegression(),
+        goal=LossAvailability(),
+        alpha=0.0,
+        n_points=1,
+        max_iter=3,
+        random_state=0,
+    ).generate(X, y)
     assert np.all(np.isfinite(r.theta_poisoned))
+
+
+@pytest.mark.parametrize("K", [1, 3])
+@pytest.mark.parametrize("n", [1, 40, 5000])
+def test_the_sums_are_the_row_by_row_tensors(K, n):
+    """S = Σ D2 ⊗ φφᵀ and T = Σ D3 ⊗ φ⊗φ⊗φ (one product for a few rows, one per
+    feature and block of 4,096 rows past that) equal the plain einsum of every row."""
+    from flexpoison.engine.local import centred_terms
+
+    rng = np.random.default_rng([n, K])
+    Phi = np.c_[rng.normal(size=(n, 5)), np.ones(n)]
+    loss = lrn.SoftmaxLoss(K) if K > 1 else lrn.LogisticLoss()
+    t = rng.integers(0, K, n).astype(float) if K > 1 else rng.choice([-1.0, 1.0], n)
+    Z, Z_c = rng.normal(size=(n, K)), rng.normal(size=(n, K))
+    S, T = centred_terms(loss, Phi, t, Z, Z_c)
+    D3 = loss.d3(Z, t)
+    D2 = loss.d2(Z, t) + np.einsum("iklm,im->ikl", D3, Z_c - Z)
+    p = Phi.shape[1]
+    S_ref = np.einsum("ikl,ia,ib->kalb", D2, Phi, Phi).reshape(K * p, K * p)
+    T_ref = np.einsum("iklm,ia,ib,ic->kalbmc", D3, Phi, Phi, Phi).reshape((K * p,) * 3)
+    np.testing.assert_allclose(S, S_ref, rtol=0, atol=1e-12 * np.abs(S_ref).max())
+    np.testing.assert_allclose(T, T_ref, rtol=0, atol=1e-12 * np.abs(T_ref).max())

@@ -71,6 +71,7 @@ point of an attack re-expanded 8 rows where a full pass cost 0.15 s.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from itertools import combinations_with_replacement, product
 
 import numpy as np
@@ -81,7 +82,8 @@ from .learner import Learner
 from .linalg import CholeskyFactor, cholesky
 from .losses import Loss, declared
 
-_CHUNK = 4096  # rows per block when T is formed (its products φ_a·φ_b: 4096·p²/2 floats)
+_FEW = 64  # rows up to which T's share is one product (n·p³), not one per feature
+_CHUNK = 4096  # rows per block when T is formed (cached: 4096·p floats and a weighted copy)
 # T holds (K·p)³ floats: past this many (16 MB), forming it costs more than the Newton
 # solves it saves (50 classes × 6 coefficients: 27 M floats, 85 s to form).
 _MAX_T = 2_000_000
@@ -106,7 +108,7 @@ def _gram_and_cubes(
     grams = [np.zeros((p, p)) for _ in doubles]
     for start in range(0, n, _CHUNK):
         QT = np.ascontiguousarray(Phi[start : start + _CHUNK].T)
-        for j, (k, l, m) in enumerate(triples):
+        for j, (k, l, m) in enumerate(triples if n > _FEW else ()):
             WT = QT * D3[start : start + _CHUNK, k, l, m]
             for a, head in enumerate(heads[j]):
                 head += (WT[a:] * QT[a]) @ QT[a:].T
@@ -114,7 +116,12 @@ def _gram_and_cubes(
             for j, (k, l) in enumerate(doubles):
                 grams[j] += (QT * D2[start : start + _CHUNK, k, l]) @ QT.T
     cubes = []
-    for blocks in heads:
+    for j, blocks in enumerate(heads):
+        if n <= _FEW:  # a few rows (a kept candidate, a recentring): one product
+            k, l, m = triples[j]
+            pairs = (Phi[:, :, None] * Phi[:, None, :]).reshape(n, p * p)
+            cubes.append(((Phi * D3[:, k, l, m, None]).T @ pairs).reshape(p, p, p))
+            continue
         cube = np.empty((p, p, p))
         for a, head in enumerate(blocks):
             cube[a, a:, a:] = head
@@ -162,6 +169,18 @@ def centred_terms(
     S, T = _gram_and_cubes(Phi, D2, d3)
     assert S is not None
     return S, T
+
+
+def _scalar_d12(loss: Loss) -> Callable[[float, float], tuple[float, float]]:
+    """(ℓ'(z, t), ℓ''(z, t)) of a one-output loss at scalars, by its array methods
+    (for a loss that does not declare ``scalar_d12``)."""
+    z_arr, t_arr = np.empty((1, 1)), np.empty(1)
+
+    def d12(z: float, t: float) -> tuple[float, float]:
+        z_arr[0, 0], t_arr[0] = z, t
+        return float(loss.d1(z_arr, t_arr)[0, 0]), float(loss.d2(z_arr, t_arr)[0, 0, 0])
+
+    return d12
 
 
 class ModelHessian:
@@ -293,6 +312,7 @@ class LocalModel:
         self._C = np.eye(K) - (1.0 / K if declared(learner.loss, "shift_invariant") else 0.0)
         self._eye = np.eye(K)
         self._theta_ref = Theta_ref.ravel()
+        self._d12 = declared(learner.loss, "scalar_d12") or _scalar_d12(learner.loss)
         if self.leverage is None:
             self.leverage = self._leverage()  # λ²
         self._ready = True
@@ -379,21 +399,19 @@ class LocalModel:
     def _trial_one(self, phi: np.ndarray, t: float) -> LocalTrial | None:
         """:meth:`trial` for one output (K = 1), in scalars: the same steps, without
         the K × K algebra's array calls (half the cost of a trial)."""
-        loss, s = self.learner.loss, self._s
+        s = self._s
+        d12 = self._d12
         b = self._factor.solve(s * phi)  # B
         m = float(phi.dot(b))  # M
         z0 = float(self._Theta0[0].dot(phi))
-        zz, tt = np.empty((1, 1)), np.array([t])
-        zz[0, 0] = z0
-        r = float(loss.d1(zz, tt)[0, 0])
+        r = d12(z0, t)[0]
         # F(r) = r − ℓ'(z₀ − m·r) rises (F' = 1 + m·ℓ'' ≥ 1): Newton, kept inside the
         # bracket of the iterates seen on either side of the root (bisection where a
         # step would leave it: a far candidate's sigmoid makes plain Newton cycle)
         low, high = -math.inf, math.inf
         for _ in range(100):
-            zz[0, 0] = z0 - m * r
-            d2 = float(loss.d2(zz, tt)[0, 0, 0])
-            F = r - float(loss.d1(zz, tt)[0, 0])
+            d1, d2 = d12(z0 - m * r, t)
+            F = r - d1
             if F > 0.0:
                 high = min(high, r)
             elif F < 0.0:
@@ -424,8 +442,8 @@ class LocalModel:
         if not math.isfinite(float(np.abs(theta).max())):
             return None
         share = float(np.abs(correction).max()) / max(float(np.abs(delta).max()), 1e-300)
-        zz[0, 0] = float(theta.dot(phi))
-        factor = ModelHessian(self, theta - self._theta_ref, phi, loss.d2(zz, tt)[0])
+        D = np.array([[d12(float(theta.dot(phi)), t)[1]]])
+        factor = ModelHessian(self, theta - self._theta_ref, phi, D)
         return LocalTrial(theta[None], factor, bound, share * share)
 
     def trial(self, phi: np.ndarray, t: float) -> LocalTrial | None:
