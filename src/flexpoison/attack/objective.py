@@ -36,7 +36,7 @@ from .._validation import check_point
 from ..errors import InvalidInputError, SingularHessianError
 from ..models import Victim
 from ..scalers import ColumnStats, scale_and_slope
-from .effects import Effect, public_map
+from .effects import Effect, LossEffect, public_map
 from .goals import Goal
 
 
@@ -153,6 +153,7 @@ class Objective:
         self._sign = goal.sign
         learner = victim.learner
         self._T = public_map(self.n_features + learner.fit_intercept, shift, learner.fit_intercept)
+        self._effect_rows = _loss_effect_rows(effect, data, learner.loss)
         self._make_solvers()
 
     def _make_solvers(self, local: engine.LocalModel | None = None) -> None:
@@ -160,6 +161,9 @@ class Objective:
         # the last exact solves by the local model: (θ_p, what extends the model by it),
         # shared with this objective's effect_gain copy (mutated in place)
         self._solved: list[tuple[np.ndarray, tuple]] = []
+        # the local model's cubic sums over the loss effect's rows (formed when a
+        # modelled evaluation first asks; shared with the effect_gain copy likewise)
+        self._effect_sums: list[engine.CubicSums] = []
         if self.victim.scaler is not None:  # v moves with the candidate: general solver
             self._solver, self._newton, self._local = None, None, None
             return
@@ -306,7 +310,11 @@ class Objective:
     ) -> Evaluation:
         """The evaluation of the fitted θ_p: θ, E, W (and the gradient if asked)."""
         theta = self.victim.learner.pack(fit.Theta @ self._T)
-        if with_gradient or with_y:
+        sums = self._modelled_effect() if modelled else None
+        if sums is not None:  # E = F/n_e on the training rows, F the model's cubic sums
+            F, G = sums(fit.Theta)
+            E, dE = F / self._effect_rows, G / self._effect_rows
+        elif with_gradient or with_y:
             E, dE = self.effect(fit.Theta, theta)
         else:
             E, dE = self.effect.value(fit.Theta, theta), None
@@ -372,6 +380,15 @@ class Objective:
             learner = self.victim.learner
             fit = engine.fit(learner, engine.PlusRow(self.data, ev.phi, ev.t), ev.fit.Theta)
         return self._evaluation(fit, ev.x, ev.t, ev.phi, ev.C, False, False, False)
+
+    def _modelled_effect(self) -> engine.CubicSums | None:
+        """The local model's cubic sums over the loss effect's rows when those are the
+        training rows (E of a modelled θ_p without a pass over them), else None."""
+        if self._effect_rows == 0 or self._local is None:
+            return None
+        if not self._effect_sums:
+            self._effect_sums.append(self._local.rows_model(self._effect_rows))
+        return self._effect_sums[0]
 
     def _with_factor(
         self, fit: engine.Fit, phi: np.ndarray, t: float, learner: engine.Learner
@@ -447,6 +464,19 @@ class Objective:
         new.Theta_start = engine.fit(new.learner_at(None)[0], new.data, Theta_init).Theta
         new._make_solvers()
         return new
+
+
+def _loss_effect_rows(effect: Effect, data: object, loss: engine.Loss) -> int:
+    """k when ``effect`` is the mean of the victim's own loss over the first k rows of
+    ``data`` (a loss effect on the training rows: the local model can answer it),
+    else 0."""
+    if not isinstance(effect, LossEffect) or not isinstance(data, engine.RowData):
+        return 0
+    k = effect.Phi.shape[0]
+    if effect.loss != loss or k > data.n or effect.Phi.shape[1] != data.Phi.shape[1]:
+        return 0
+    same = np.array_equal(effect.Phi, data.Phi[:k]) and np.array_equal(effect.t, data.t[:k])
+    return k if same else 0
 
 
 __all__ = ["Evaluation", "Objective"]

@@ -31,7 +31,7 @@ from .implicit import RowTerm, adjoint_gradient, implicit_gradient, mixed_deriva
 from .kinks import KinkFactor, inert
 from .learner import Learner
 from .linalg import CholeskyFactor, Factor, Fit, RankOneFactor, WoodburyInverse, cholesky
-from .local import LocalModel, LocalTrial, third_sums
+from .local import LocalModel, LocalTrial
 from .losses import (
     ContinuousTargetLoss,
     Domain,
@@ -45,6 +45,7 @@ from .losses import (
 )
 from .newton import NewtonSolver
 from .rank_one import Quadratic, RankOneSolver, RankOneTrial
+from .taylor import CubicSums, centred_terms, third_sums
 
 __all__ = [
     "Loss",
@@ -92,4 +93,6 @@ __all__ = [
     "LocalModel",
     "LocalTrial",
     "third_sums",
+    "CubicSums",
+    "centred_terms",
 ]

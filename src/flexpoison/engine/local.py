@@ -57,22 +57,24 @@ the rows plus a candidate by Newton steps with the model's Hessian on exact
 gradients, one pass over the rows each, and :meth:`LocalModel.extended` makes the
 model of the rows with a kept candidate from that solve's last pass.
 
-Cost. S and T are formed in one pass (:func:`centred_terms`), T by one BLAS product
-per feature and block of rows (n·(K·p)³/3 multiply-adds, 1.1 s for 10⁵ × 51 on one
-core, where a product over all pairs of features took 6.9 s). Each row keeps the
-scores it was expanded about (its own centre; S is the sum of the rows' modelled
-Hessian terms at Θ_c, so the model stays the same quadratic in θ): a new row is
-expanded about its score at Θ, and when the drift reaches half the radius only the
-rows that drifted past a quarter of it are expanded afresh, their old terms swapped
-for new ones (work in proportion to their number, not n). On 50,000 rows the 15th
-point of an attack re-expanded 8 rows where a full pass cost 0.15 s.
+Cost. S and T are formed in one pass (:mod:`flexpoison.engine.taylor`), T by one
+BLAS product per feature and block of rows (n·(K·p)³/3 multiply-adds, 1.1 s for
+10⁵ × 51 on one core, where a product over all pairs of features took 6.9 s). Each
+row keeps the scores it was expanded about (its own centre; S is the sum of the
+rows' modelled Hessian terms at Θ_c, so the model stays the same quadratic in θ): a
+new row is expanded about its score at Θ, and when the drift reaches half the radius
+only the rows that drifted past a quarter of it are expanded afresh, their old terms
+swapped for new ones (work in proportion to their number, not n). On 50,000 rows
+the 15th point of an attack re-expanded 8 rows where a full pass cost 0.15 s. The
+same sums, less the kept candidates' terms, model the loss over the training rows
+(:meth:`LocalModel.rows_model`): the attack's loss effect on those rows is answered
+for a trusted trial without a pass over them.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from itertools import combinations_with_replacement, product
 
 import numpy as np
 
@@ -81,94 +83,11 @@ from .data import LossSums, RowData
 from .learner import Learner
 from .linalg import CholeskyFactor, cholesky
 from .losses import Loss, declared
+from .taylor import CubicSums, centred_terms
 
-_FEW = 64  # rows up to which T's share is one product (n·p³), not one per feature
-_CHUNK = 4096  # rows per block when T is formed (cached: 4096·p floats and a weighted copy)
 # T holds (K·p)³ floats: past this many (16 MB), forming it costs more than the Newton
 # solves it saves (50 classes × 6 coefficients: 27 M floats, 85 s to form).
 _MAX_T = 2_000_000
-
-
-def _gram_and_cubes(
-    Phi: np.ndarray, D2: np.ndarray | None, D3: np.ndarray
-) -> tuple[np.ndarray | None, np.ndarray]:
-    """S = Σ_i D2_i ⊗ φ_iφ_iᵀ (None without D2) and T = Σ_i D3_i ⊗ φ_i ⊗ φ_i ⊗ φ_i,
-    D2 (n, K, K) and D3 (n, K, K, K) symmetric weights, flattened like θ, in one pass.
-
-    For one index triple (k, l, m) of D3 the cube Σ_i D3_i,klm·φ_ia·φ_ib·φ_ic is
-    symmetric in (a, b, c): its entries with a = min(a, b, c) are, for each a, the
-    matrix product Φ_{≥a}ᵀ·diag(D3_klm·φ_a)·Φ_{≥a} (columns a…p−1), about n·p³/3
-    multiply-adds in all, taken over blocks of rows (their transposes contiguous, so
-    that each product is one BLAS call on cached rows); the rest by symmetry."""
-    n, p = Phi.shape
-    K = D3.shape[1]
-    triples = list(combinations_with_replacement(range(K), 3))
-    doubles = list(combinations_with_replacement(range(K), 2))
-    heads = [[np.zeros((p - a, p - a)) for a in range(p)] for _ in triples]
-    grams = [np.zeros((p, p)) for _ in doubles]
-    for start in range(0, n, _CHUNK):
-        QT = np.ascontiguousarray(Phi[start : start + _CHUNK].T)
-        for j, (k, l, m) in enumerate(triples if n > _FEW else ()):
-            WT = QT * D3[start : start + _CHUNK, k, l, m]
-            for a, head in enumerate(heads[j]):
-                head += (WT[a:] * QT[a]) @ QT[a:].T
-        if D2 is not None:
-            for j, (k, l) in enumerate(doubles):
-                grams[j] += (QT * D2[start : start + _CHUNK, k, l]) @ QT.T
-    cubes = []
-    for j, blocks in enumerate(heads):
-        if n <= _FEW:  # a few rows (a kept candidate, a recentring): one product
-            k, l, m = triples[j]
-            pairs = (Phi[:, :, None] * Phi[:, None, :]).reshape(n, p * p)
-            cubes.append(((Phi * D3[:, k, l, m, None]).T @ pairs).reshape(p, p, p))
-            continue
-        cube = np.empty((p, p, p))
-        for a, head in enumerate(blocks):
-            cube[a, a:, a:] = head
-            cube[a:, a, a:] = head
-            cube[a:, a:, a] = head
-        cubes.append(cube)
-    position = {triple: j for j, triple in enumerate(triples)}
-    T = np.empty((K, p, K, p, K, p))
-    for k, l, m in product(range(K), repeat=3):
-        low, mid, high = sorted((k, l, m))
-        T[k, :, l, :, m, :] = cubes[position[low, mid, high]]
-    if D2 is None:
-        return None, T.reshape(K * p, K * p, K * p)
-    S = np.empty((K, p, K, p))
-    for j, (k, l) in enumerate(doubles):
-        S[k, :, l, :] = grams[j]
-        S[l, :, k, :] = grams[j]
-    return S.reshape(K * p, K * p), T.reshape(K * p, K * p, K * p)
-
-
-def third_sums(loss: Loss, Phi: np.ndarray, t: np.ndarray, Theta: np.ndarray) -> np.ndarray:
-    """T = Σ_i ℓ‴(z_i) ⊗ φ_i ⊗ φ_i ⊗ φ_i at Θ, shape (K·p, K·p, K·p) (flattened like θ)."""
-    E = np.empty((Phi.shape[0],) + (Theta.shape[0],) * 3)
-    d3 = declared(loss, "d3")
-    for start in range(0, Phi.shape[0], _CHUNK):
-        E[start : start + _CHUNK] = d3(
-            Phi[start : start + _CHUNK] @ Theta.T, t[start : start + _CHUNK]
-        )
-    return _gram_and_cubes(Phi, None, E)[1]
-
-
-def centred_terms(
-    loss: Loss, Phi: np.ndarray, t: np.ndarray, Z: np.ndarray, Z_c: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """The share in the model's sums at Θ_c of rows expanded about their scores Z
-    (n, K) (their scores at Θ_c: Z_c): each row's Hessian term is modelled as
-    ℓ''(z) + ℓ‴(z)·(z' − z) at scores z', so at Θ_c
-
-        S = Σ_i [ℓ''(z_i) + ℓ‴(z_i)·(z_c,i − z_i)] ⊗ φ_iφ_iᵀ,   T = Σ_i ℓ‴(z_i) ⊗ φ_i ⊗ φ_i ⊗ φ_i.
-
-    Rows need not share a centre: a row re-expanded about new scores changes S and T
-    by its new terms minus its old ones (:meth:`LocalModel.extended`)."""
-    d3 = declared(loss, "d3")(Z, t)
-    D2 = loss.d2(Z, t) + np.einsum("iklm,im->ikl", d3, Z_c - Z)
-    S, T = _gram_and_cubes(Phi, D2, d3)
-    assert S is not None
-    return S, T
 
 
 def _scalar_d12(loss: Loss) -> Callable[[float, float], tuple[float, float]]:
@@ -300,6 +219,7 @@ class LocalModel:
         Theta_c, S, T, _ = self.centre
         self._T = T
         S_ref = S + T.dot((Theta_ref - Theta_c).ravel())
+        self._S_ref = S_ref
         _, g_ref, A = learner.from_sums(LossSums(np.nan, G_ref, S_ref), self.n, Theta_ref)
         assert A is not None
         self._A = A
@@ -530,6 +450,22 @@ class LocalModel:
             Theta = Theta - step
         return None
 
+    def rows_model(self, k: int) -> CubicSums:
+        """The cubic model of Σ ℓ over the first k rows about θ_r (:class:`CubicSums`,
+        prepared: one value pass over those rows): the model's sums less the later
+        rows' own terms (their gradients at θ_r exact, their S and T terms about their
+        centres), in O((n − k)·(K·p)³)."""
+        self._prepare()
+        assert self.centre is not None
+        Theta_c, _, _, scores = self.centre
+        loss, rows, Theta_r = self.learner.loss, self.data, self.Theta_ref
+        Phi, t = rows.Phi[k:], rows.t[k:]
+        G = self.G_ref - loss.d1(Phi @ Theta_r.T, t).T @ Phi
+        S_later, T_later = centred_terms(loss, Phi, t, scores.z[k : rows.n], Phi @ Theta_c.T)
+        S_later = S_later + T_later.dot((Theta_r - Theta_c).ravel())  # at θ_r
+        F = float(np.sum(loss.value(rows.Phi[:k] @ Theta_r.T, rows.t[:k])))
+        return CubicSums(self._theta_ref, F, G.ravel(), self._S_ref - S_later, self._T - T_later)
+
     def pass_at(self, phi: np.ndarray, t: float, Theta: np.ndarray) -> tuple:
         """One pass over the rows at Θ: (φ, t, Θ, G_all, Z), G_all the gradient sums
         over the rows and (φ, t), Z the kept rows' scores (what :meth:`extended`
@@ -544,7 +480,7 @@ class LocalModel:
         """The model of the rows plus the row of a :meth:`solve` (``solved``, its
         second output, or a :meth:`pass_at`), referenced at the Θ of that pass. The row
         joins S and T expanded about its score at Θ. Each row keeps its own centre
-        (:func:`centred_terms`): when the drift (Z against the rows' centre scores)
+        (:mod:`~flexpoison.engine.taylor`): when the drift (Z against the rows' centre scores)
         reaches RADIUS/2, the rows that drifted past RADIUS/4 are re-expanded about
         their scores at Θ (their terms swapped: work in proportion to their number),
         or, past a quarter of the rows, all are formed afresh at Θ when first asked."""
@@ -588,4 +524,4 @@ class LocalModel:
         return LocalModel(self.learner, data, centre, Theta, G_all, drift, None)
 
 
-__all__ = ["LocalModel", "LocalTrial", "ModelHessian", "centred_terms", "third_sums"]
+__all__ = ["LocalModel", "LocalTrial", "ModelHessian"]
