@@ -264,3 +264,27 @@ def test_a_loss_effect_on_the_training_rows_is_the_models_cubic_sums(name):
         kept = obj.exact(ev)
         assert not kept.modelled and kept.E == pytest.approx(E, rel=1e-9)
         obj = obj.with_point(x, t, kept.fit.Theta)
+
+
+@pytest.mark.parametrize("K", [1, 3])
+def test_loss_sums_over_many_rows_are_taken_by_blocks_alike(K, monkeypatch):
+    """row_sums past 2 × 8,192 rows sums block by block: the same value, gradient and
+    Hessian sums as one product over every row, to rounding."""
+    from flexpoison.engine import data as data_module
+
+    rng = np.random.default_rng(K)
+    n = 20000
+    Phi = np.c_[rng.normal(size=(n, 6)), np.ones(n)]
+    loss = lrn.SoftmaxLoss(K) if K > 1 else lrn.LogisticLoss()
+    t = rng.integers(0, K, n).astype(float) if K > 1 else rng.choice([-1.0, 1.0], n)
+    Theta = 0.3 * rng.normal(size=(K, 7))
+    blocked = data_module.row_sums(loss, Phi, t, Theta, True)
+    monkeypatch.setattr(data_module, "_BLOCK", n)
+    whole = data_module.row_sums(loss, Phi, t, Theta, True)
+    assert blocked.value == pytest.approx(whole.value, rel=1e-13)
+    np.testing.assert_allclose(
+        blocked.grad, whole.grad, rtol=0, atol=1e-12 * np.abs(whole.grad).max()
+    )
+    np.testing.assert_allclose(
+        blocked.hess, whole.hess, rtol=0, atol=1e-12 * np.abs(whole.hess).max()
+    )
