@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 from .losses import Loss, declared
 
 _FEW = 64  # rows up to which T's share is one product (n·p³), not one per feature
-_CHUNK = 4096  # rows per block when T is formed (cached: 4096·p floats and a weighted copy)
+ROW_BLOCK = 4096  # rows per block when T is formed (cached: 4096·p floats and a weighted copy)
 
 
 def _gram_and_cubes(
@@ -44,15 +44,15 @@ def _gram_and_cubes(
     heads = [[np.zeros((p - a, p - a)) for a in range(p)] for _ in triples]
     grams = [np.zeros((p, p)) for _ in doubles]
     with threadpool_limits(limits=1, user_api="blas") if n > _FEW else nullcontext():
-        for start in range(0, n, _CHUNK):
-            QT = np.ascontiguousarray(Phi[start : start + _CHUNK].T)
+        for start in range(0, n, ROW_BLOCK):
+            QT = np.ascontiguousarray(Phi[start : start + ROW_BLOCK].T)
             for j, (k, l, m) in enumerate(triples if n > _FEW else ()):
-                WT = QT * D3[start : start + _CHUNK, k, l, m]
+                WT = QT * D3[start : start + ROW_BLOCK, k, l, m]
                 for a, head in enumerate(heads[j]):
                     head += (WT[a:] * QT[a]) @ QT[a:].T
             if D2 is not None:
                 for j, (k, l) in enumerate(doubles):
-                    grams[j] += (QT * D2[start : start + _CHUNK, k, l]) @ QT.T
+                    grams[j] += (QT * D2[start : start + ROW_BLOCK, k, l]) @ QT.T
     cubes = []
     for j, blocks in enumerate(heads):
         if n <= _FEW:  # a few rows (a kept candidate, a recentring): one product
@@ -84,9 +84,9 @@ def third_sums(loss: Loss, Phi: np.ndarray, t: np.ndarray, Theta: np.ndarray) ->
     """T = Σ_i ℓ‴(z_i) ⊗ φ_i ⊗ φ_i ⊗ φ_i at Θ, shape (K·p, K·p, K·p) (flattened like θ)."""
     E = np.empty((Phi.shape[0],) + (Theta.shape[0],) * 3)
     d3 = declared(loss, "d3")
-    for start in range(0, Phi.shape[0], _CHUNK):
-        E[start : start + _CHUNK] = d3(
-            Phi[start : start + _CHUNK] @ Theta.T, t[start : start + _CHUNK]
+    for start in range(0, Phi.shape[0], ROW_BLOCK):
+        E[start : start + ROW_BLOCK] = d3(
+            Phi[start : start + ROW_BLOCK] @ Theta.T, t[start : start + ROW_BLOCK]
         )
     return _gram_and_cubes(Phi, None, E)[1]
 
