@@ -35,9 +35,9 @@ def test_softmax_loss_matches_scipy(K, seed, scale):
     p = softmax(z, axis=1)
     onehot = np.eye(K)[t.astype(int)]
     np.testing.assert_allclose(loss.d1(z, t), p - onehot, rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(loss.d2(z, t),
-                               p[:, :, None] * (np.eye(K) - p[:, None, :]),
-                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        loss.d2(z, t), p[:, :, None] * (np.eye(K) - p[:, None, :]), rtol=1e-12, atol=1e-15
+    )
 
 
 LOSSES = {
@@ -100,3 +100,19 @@ def test_third_derivative_and_curvature_rate(name):
         spread = np.exp(c * np.abs(delta).max(axis=1))
         assert np.all(after <= before * spread * (1 + 1e-12) + 1e-15)
         assert np.all(after >= before / spread * (1 - 1e-12) - 1e-15)
+
+
+@settings(max_examples=200, deadline=None)
+@given(z=st.floats(-800.0, 800.0), t=st.sampled_from([-1.0, 1.0]))
+def test_logistic_scalar_derivatives_are_the_array_ones(z, t):
+    """The float (ℓ', ℓ'') the local model's root finding reads: ℓ' equals the array
+    method's, ℓ'' = σ(z)·σ(−z) to 1e-13 relative (the array form σ(z)·(1 − σ(z))
+    loses digits in 1 − σ(z) for large |z|: only its absolute error is checked)."""
+    from scipy.special import expit
+
+    loss = LogisticLoss()
+    d1, d2 = loss.scalar_d12(z, t)
+    zz, tt = np.array([[z]]), np.array([t])
+    assert d1 == pytest.approx(loss.d1(zz, tt)[0, 0], rel=1e-14, abs=1e-300)
+    assert d2 == pytest.approx(expit(z) * expit(-z), rel=1e-13, abs=1e-300)
+    assert d2 == pytest.approx(loss.d2(zz, tt)[0, 0, 0], rel=1e-12, abs=1e-15)

@@ -42,7 +42,7 @@ from .._validation import check_point
 from ..errors import InvalidInputError, SingularHessianError
 from ..models import Victim
 from ..scalers import ColumnStats, scale_and_slope
-from .effects import Effect, public_map
+from .effects import Effect, LossEffect, public_map
 from .goals import Goal
 
 
@@ -173,6 +173,7 @@ class Objective:
         self._sign = goal.sign
         learner = victim.learner
         self._T = public_map(self.n_features + learner.fit_intercept, shift, learner.fit_intercept)
+        self._effect_rows = _loss_effect_rows(effect, data, learner.loss)
         self._make_solvers()
 
     def _make_solvers(self, local: engine.LocalModel | None = None) -> None:
@@ -180,6 +181,9 @@ class Objective:
         # the last exact solves by the local model: (θ_p, what extends the model by it),
         # shared with this objective's effect_gain copy (mutated in place)
         self._solved: list[tuple[np.ndarray, tuple]] = []
+        # the local model's cubic sums over the loss effect's rows (formed when a
+        # modelled evaluation first asks; shared with the effect_gain copy likewise)
+        self._effect_sums: list[engine.CubicSums] = []
         self._scaled = None
         if self.victim.scaler is not None:  # v moves with the candidate
             self._solver, self._newton, self._local = None, None, None
@@ -361,7 +365,11 @@ class Objective:
         """The evaluation of the fitted θ_p: θ, E, W (and the gradient if asked);
         ``scaling``, a pipeline's :meth:`learner_at` x, is kept for the gradient."""
         theta = self.victim.learner.pack(fit.Theta @ self._T)
-        if with_gradient or with_y:
+        sums = self._modelled_effect() if modelled else None
+        if sums is not None:  # E = F/n_e on the training rows, F the model's cubic sums
+            F, G = sums(fit.Theta)
+            E, dE = F / self._effect_rows, G / self._effect_rows
+        elif with_gradient or with_y:
             E, dE = self.effect(fit.Theta, theta)
         else:
             E, dE = self.effect.value(fit.Theta, theta), None
@@ -455,6 +463,15 @@ class Objective:
             fit = engine.fit(learner, engine.PlusRow(self.data, ev.phi, ev.t), ev.fit.Theta)
         return self._evaluation(fit, ev.x, ev.t, ev.phi, ev.C, False, False, False)
 
+    def _modelled_effect(self) -> engine.CubicSums | None:
+        """The local model's cubic sums over the loss effect's rows when those are the
+        training rows (E of a modelled θ_p without a pass over them), else None."""
+        if self._effect_rows == 0 or self._local is None:
+            return None
+        if not self._effect_sums:
+            self._effect_sums.append(self._local.rows_model(self._effect_rows))
+        return self._effect_sums[0]
+
     def _with_factor(
         self, fit: engine.Fit, phi: np.ndarray, t: float, learner: engine.Learner
     ) -> engine.Fit:
@@ -528,6 +545,19 @@ class Objective:
         new.Theta_start = engine.fit(new.learner_at(None)[0], new.data, Theta_init).Theta
         new._make_solvers()
         return new
+
+
+def _loss_effect_rows(effect: Effect, data: object, loss: engine.Loss) -> int:
+    """k when ``effect`` is the mean of the victim's own loss over the first k rows of
+    ``data`` (a loss effect on the training rows: the local model can answer it),
+    else 0."""
+    if not isinstance(effect, LossEffect) or not isinstance(data, engine.RowData):
+        return 0
+    k = effect.Phi.shape[0]
+    if effect.loss != loss or k > data.n or effect.Phi.shape[1] != data.Phi.shape[1]:
+        return 0
+    same = np.array_equal(effect.Phi, data.Phi[:k]) and np.array_equal(effect.t, data.t[:k])
+    return k if same else 0
 
 
 __all__ = ["Evaluation", "Objective"]

@@ -14,6 +14,7 @@ Bottom layer of flexpoison; it imports nothing of the package but
 ``scaled``    squared residuals whose L2 penalty's scale moves with the row (pipelines)
 ``newton``    fast path for smooth losses: warm-started chord Newton
 ``local``     the attack's trials on smooth losses: a third-order model, whatever n
+``taylor``    the third-order sums the local model and its modelled effects are formed from
 ``hinge``     the support vector machines' losses (hinge, ε-insensitive, squared)
 ``kinks``     piecewise-linear losses: exact active-set solver, gradient on the kinks
 ``huber``     the Huber regression loss, its scale σ a second output's pinned intercept
@@ -35,7 +36,7 @@ from .implicit import RowTerm, adjoint_gradient, implicit_gradient, mixed_deriva
 from .kinks import KinkFactor, inert
 from .learner import Learner
 from .linalg import CholeskyFactor, Factor, Fit, RankOneFactor, WoodburyInverse, cholesky
-from .local import LocalModel, LocalTrial, third_sums
+from .local import LocalModel, LocalTrial
 from .losses import (
     ContinuousTargetLoss,
     Domain,
@@ -50,6 +51,7 @@ from .losses import (
 from .newton import NewtonSolver
 from .rank_one import Quadratic, RankOneSolver, RankOneTrial
 from .scaled import ScaledSolver, ScaledTrial, scale_term
+from .taylor import CubicSums, centred_terms, third_sums
 
 __all__ = [
     "Loss",
@@ -100,4 +102,6 @@ __all__ = [
     "LocalModel",
     "LocalTrial",
     "third_sums",
+    "CubicSums",
+    "centred_terms",
 ]

@@ -41,6 +41,9 @@ A few more are read with a default where a loss does not state them
   serves only the losses that state it and ``d3``.
 * ``d3(z, t)`` (default None) — ℓ‴ = ∂ℓ''/∂z, shape ``(n, K, K, K)``: the third
   derivative that model is built with.
+* ``scalar_d12(z, t)`` (default None) — (ℓ', ℓ'') of a one-output loss at a float
+  score and target, in floats: what that model's per-trial root finding calls (an
+  array method serves where a loss does not state it).
 * ``constant_target(c)`` (default None: no such method) — why training rows whose
   targets all equal c leave the learner without an optimum the attack can
   differentiate, and the remedy, or None when they do not (Huber's fitted scale
@@ -50,6 +53,7 @@ A few more are read with a default where a loss does not state them
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -123,6 +127,15 @@ class LogisticLoss:
     def d3(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
         p = expit(z[:, 0])
         return (p * (1.0 - p) * (1.0 - 2.0 * p))[:, None, None, None]
+
+    @staticmethod
+    def scalar_d12(z: float, t: float) -> tuple[float, float]:
+        """(ℓ', ℓ'') at one score, in floats (the local model's root finding calls it
+        a few times per trial, where an array call costs ~5 µs): with e = exp(−|z|),
+        σ(z)·σ(−z) = e/(1 + e)² and σ(−t z) = 1/(1 + e) if t·z ≤ 0, else e/(1 + e)."""
+        e = math.exp(-abs(z))
+        q = 1.0 / (1.0 + e)
+        return (-t * (q if t * z <= 0.0 else e * q)), e * q * q
 
 
 def _shifted_exp(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -131,10 +131,10 @@ class NewtonSolver:
                 L, g, H = self._full(Theta, phi, t)
                 factor, fresh, previous = _damped_cholesky(H, name)[0], True, np.inf
                 continue
-            damped = False
+            damped, searched = False, None
             if fresh and size > self.FAR:
                 decrease = float(g @ step.ravel())  # Newton decrement λ², ≥ 0
-                Theta, length, _ = backtrack(
+                Theta, length, searched = backtrack(
                     lambda candidate: self._value_gradient(candidate, True),
                     Theta,
                     step,
@@ -149,8 +149,8 @@ class NewtonSolver:
             if damped:  # far from the optimum: a Newton step from here
                 L, g, H = self._full(Theta, phi, t)
                 factor, fresh, previous = _damped_cholesky(H, name)[0], True, np.inf
-            else:
-                g = self._value_gradient(Theta, False)[1]
+            else:  # g at the new Θ: the line search's, or one pass
+                g = (searched or self._value_gradient(Theta, False))[1]
                 fresh, previous = False, size
         else:
             return None
