@@ -50,7 +50,7 @@ from .crafting import Crafting, craft_point
 from .defaults import DEFAULT_MAX_ITER, DEFAULT_STEP, DEFAULT_TOL, STEP_RULES, StepRule
 from .diagnostics import cost_note, why_singular
 from .effects import public_map
-from .goals import GOALS, Goal, Integrity, ModelShape
+from .goals import GOALS, Goal, Integrity, ModelShape, TrainingRows
 from .objective import Objective
 from .result import AttackResult, PointReport, assess, refit_warnings
 from .specs import Units, resolve_bounds
@@ -491,11 +491,7 @@ class FlexiblePoisoning(EstimatorParams):
         shift = x_c if centred else np.zeros(d)
         t = victim.encode(y_arr)
         Phi = learner.features(Xf, shift)
-        data: engine.RowData | engine.GramData = (
-            engine.GramData.from_rows(Phi, t)
-            if learner.loss.curvature is not None
-            else engine.RowData(Phi, t)
-        )
+        data = _data(learner, Phi, t)
         K, p = learner.n_outputs, Phi.shape[1]
         stats = None
         if victim.scaler is not None:  # a pipeline: its scaler's scale on these rows
@@ -525,7 +521,16 @@ class FlexiblePoisoning(EstimatorParams):
             spec.target_preset(K - pinned),
             extra=pinned,
         )
-        reference = self.goal.reference(theta_clean, shape)
+
+        def fit(y_new: np.ndarray) -> np.ndarray:  # the exact fit with other labels
+            t_new = victim.encode(y_new)
+            data_new = _data(learner, Phi, t_new)
+            return learner.pack(
+                engine.fit(learner, data_new, engine.start(learner, t_new, p)).Theta @ T
+            )
+
+        rows = TrainingRows(Xf, y_arr, None if names is None else tuple(names), fit)
+        reference = self.goal.reference(theta_clean, shape, rows)
         effect = self.goal.effect(victim, Xf, y_arr, shift, reference)
         objective = Objective(
             victim=victim,
@@ -540,3 +545,11 @@ class FlexiblePoisoning(EstimatorParams):
             stats=stats,
         )
         return _Setup(X, victim, box, objective, theta_clean, t, limits, bounds)
+
+
+def _data(learner, Phi: np.ndarray, t: np.ndarray) -> engine.RowData | engine.GramData:
+    """The engine's view of the rows: their Gram statistics when the loss has a constant
+    curvature (least squares), else the rows themselves."""
+    if learner.loss.curvature is not None:
+        return engine.GramData.from_rows(Phi, t)
+    return engine.RowData(Phi, t)

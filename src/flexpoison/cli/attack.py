@@ -145,7 +145,10 @@ HELP = """Craft poison rows for FILE.csv against a scikit-learn model.
     "the largest weight; regression default), 'negate' (negate the "
     "weights; binary default), 'swap:A,B' (swap classes A and B; "
     "multinomial default: the two closest classes), 'predict:v@x1,x2,...' "
-    "(pull the prediction at x* toward v, x* in the CSV's units) - or a file "
+    "(pull the prediction at x* toward v, x* in the CSV's units), "
+    "'flip-subpopulation:class=A,cluster=C/K,COLUMN<v,to=B' (any of the terms; the "
+    "clean fit with those rows' labels flipped; clusters by size, 0 the largest; "
+    "v in the CSV's units) - or a file "
     "with theta = (w..., b) per class row, one number per line or comma "
     "separated (in standardised units with --standardize).",
 )
@@ -296,7 +299,7 @@ def attack(
             standardize=standardize,
             feature_names=feature_names,
         )
-        experiment = Experiment(estimator, _goal(goal, target, split.scaler), split)
+        experiment = Experiment(estimator, _goal(goal, target, split.scaler, feature_names), split)
         constraints = constraints_from(table, dataset, ctx.params)
         arguments = constraints.attack_arguments(split.X_train, feature_names, split.scaler)
         attack_started = time.perf_counter()
@@ -515,13 +518,20 @@ def _has_target(goal: str) -> bool:
     return "target" in {f.name for f in dataclasses.fields(GOALS[goal])}
 
 
-def _goal(goal: str, target: str | None, scaler):
+def _goal(goal: str, target: str | None, scaler, names):
     """The goal by name, with its target (a preset, or a θ_t read from a file)."""
+    from ..attack import subpopulation
     from ..data import read_vector
 
     make: Any = GOALS[goal]  # a goal with a target when one is given (_check_options)
     if target is None:
         return make()
+    if target.startswith(subpopulation.PREFIX):  # names and units: the CSV's
+        return make(
+            target=subpopulation.in_attack_units(
+                target, names, None if scaler is None else scaler.transform
+            )
+        )
     if Path(target).is_file():
         return make(target=read_vector(target))
     if os.sep in target or target.endswith((".txt", ".csv")):
