@@ -428,3 +428,103 @@ def test_the_online_attack_adds_feasible_rows_and_never_beats_the_bound(name, pa
         )
         cert = points_needed(estimator, X, y, theta_i, max_iter=10)
         assert cert.lower_bound <= i * (1 + 1e-6)
+
+
+# ------------------------------------------------- a certificate on an attack's result
+
+
+def _standardised(X):
+    return (X - X.mean(axis=0)) / X.std(axis=0)
+
+
+def _cancer_rows(n=150, d=6):
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True)
+    return _standardised(X[:n, :d]), y[:n]
+
+
+def _diabetes_rows():
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    return _standardised(X), y
+
+
+@pytest.mark.parametrize(
+    "name, target",
+    [
+        ("logistic", "flip-subpopulation:class=1,cluster=0/4"),
+        ("linearsvc", "negate"),
+        ("ridge", "flip-top"),
+        ("lasso", "flip-top"),
+    ],
+)
+def test_the_certificate_on_a_result_bounds_its_own_rows(name, target):
+    """θ_poisoned is reached by the m crafted rows: the certified bound is at most m,
+    and the efficiency lower_bound / m is in [0, 1]."""
+    from flexpoison.certify import certify_result
+
+    X, y = _diabetes_rows() if models.get(name).task == "regression" else _cancer_rows()
+    m = 6
+    attack = FlexiblePoisoning(
+        models.get(name).make(), goal=Integrity(target), alpha=0.0, n_points=m
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = attack.generate(X, y)
+    assert result.certificate is None  # opt-in
+    certified = certify_result(result).certificate
+    assert certified is not None and certified.reason is None
+    assert certified.n_points == m
+    assert 0 < certified.lower_bound <= m * (1 + 1e-6) + 1e-6
+    assert certified.efficiency == pytest.approx(certified.lower_bound / m)
+    assert certified.describe()["efficiency"] == certified.efficiency
+    assert "efficiency" in certified.line()
+
+
+def test_a_result_without_a_certificate_says_why():
+    from sklearn.linear_model import Ridge
+
+    from flexpoison import Availability
+    from flexpoison.certify import certify_result
+
+    X, y = _diabetes_rows()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        available = FlexiblePoisoning(Ridge(), goal=Availability(), alpha=0.0, n_points=2)
+        piped = FlexiblePoisoning(
+            make_pipeline(StandardScaler(), Ridge()), goal=Integrity(), alpha=0.0, n_points=2
+        )
+        results = [available.generate(X, y), piped.generate(X, y)]
+    reasons = [certify_result(r).certificate.reason for r in results]
+    assert "availability goal has no target model" in reasons[0]
+    assert "pipeline" in reasons[1]
+    assert all(certify_result(r).certificate.efficiency is None for r in results)
+
+
+def test_cli_certify_prints_and_stores_the_certificate(tmp_path):
+    import json
+
+    import pandas as pd
+    from click.testing import CliRunner
+
+    from flexpoison.cli import main
+
+    X, y = _cancer_rows(100, 4)
+    path = tmp_path / "data.csv"
+    pd.DataFrame(X, columns=list("abcd")).assign(label=y).to_csv(path, index=False)
+    command = f"attack --data {path} --target-column label --model logistic --alpha 0 "
+    command += "--n-points 3 --certify --out"
+
+    def run(goal, out):
+        return CliRunner().invoke(main, [*command.split(), str(out), "--goal", goal])
+
+    result = run("integrity", tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    assert "certificate: any attack in this box needs >=" in result.output
+    certificate = json.loads((tmp_path / "run" / "summary.json").read_text())["certificate"]
+    assert 0 < certificate["lower_bound"] <= 3 * (1 + 1e-6)
+    assert certificate["efficiency"] == pytest.approx(certificate["lower_bound"] / 3)
+    refused = run("availability", tmp_path / "no")
+    assert refused.exit_code == 2 and "--certify applies to --goal integrity" in refused.output

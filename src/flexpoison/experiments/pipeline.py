@@ -190,10 +190,12 @@ class Experiment:
         """:class:`FlexiblePoisoning` of this victim and goal (``settings``: the rest)."""
         return FlexiblePoisoning(self.estimator, goal=self.goal, alpha=alpha, **settings)
 
-    def attack(self, alpha: float, **settings) -> AttackResult:
+    def attack(self, alpha: float, certify: bool = False, **settings) -> AttackResult:
         """Run the attack on the training rows; its warnings (the result's, and those
         raised as :class:`~flexpoison.errors.FlexPoisonWarning`) speak of the data's
-        columns in the data's units (:meth:`in_data_terms`)."""
+        columns in the data's units (:meth:`in_data_terms`). ``certify``: with the
+        certified fewest rows that reach the model it reached
+        (:func:`flexpoison.certify.certify_result`, about a second)."""
         with warnings.catch_warnings():  # raised again below, in the data's terms
             warnings.simplefilter("ignore", FlexPoisonWarning)
             result = self.attacker(alpha, **settings).generate(
@@ -202,6 +204,10 @@ class Experiment:
         messages = self.in_data_terms(result.warnings)
         for message in messages:
             warnings.warn(message, FlexPoisonWarning, stacklevel=2)
+        if certify:
+            from ..certify import certify_result
+
+            result = certify_result(result)
         return replace(result, warnings=messages)
 
     def in_data_terms(self, messages: Sequence[str]) -> tuple[str, ...]:
