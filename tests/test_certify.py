@@ -528,3 +528,15 @@ def test_cli_certify_prints_and_stores_the_certificate(tmp_path):
     assert certificate["efficiency"] == pytest.approx(certificate["lower_bound"] / 3)
     refused = run("availability", tmp_path / "no")
     assert refused.exit_code == 2 and "--certify applies to --goal integrity" in refused.output
+
+
+def test_points_needed_takes_the_subpopulation_preset():
+    """The preset is resolved by the attack's own setup: the same θ_t as the attack's."""
+    X, y = _cancer_rows()
+    estimator = models.get("logistic").make()
+    target = "flip-subpopulation:class=0,cluster=1/3"
+    attack = FlexiblePoisoning(estimator, goal=Integrity(target), alpha=0.0)
+    expected = attack.objective(X, y).theta_reference
+    certificate = points_needed(estimator, X, y, target, max_iter=0)
+    np.testing.assert_array_equal(certificate.theta_target, expected)
+    assert certificate.lower_bound > 0
