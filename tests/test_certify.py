@@ -540,3 +540,26 @@ def test_points_needed_takes_the_subpopulation_preset():
     certificate = points_needed(estimator, X, y, target, max_iter=0)
     np.testing.assert_array_equal(certificate.theta_target, expected)
     assert certificate.lower_bound > 0
+
+
+def test_the_certificate_relaxes_the_attacks_constraints_and_stays_valid():
+    """Frozen and integer features: the bound over the box still holds for the rows."""
+    from flexpoison.certify import certify_result
+
+    X, y = _diabetes_rows()
+    X = X.copy()
+    X[:, 1] = np.round(X[:, 1] * 3)  # an integer-valued column
+    attack = FlexiblePoisoning(
+        models.get("ridge").make(),
+        goal=Integrity("flip-top"),
+        alpha=0.0,
+        n_points=5,
+        frozen_features=[0],
+        integer_features=[1],
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = attack.generate(X, y)
+    assert np.all(result.X_poison[:, 1] == np.round(result.X_poison[:, 1]))
+    certified = certify_result(result).certificate
+    assert 0 < certified.lower_bound <= 5 * (1 + 1e-6) + 1e-6
