@@ -190,7 +190,7 @@ class Experiment:
         """:class:`FlexiblePoisoning` of this victim and goal (``settings``: the rest)."""
         return FlexiblePoisoning(self.estimator, goal=self.goal, alpha=alpha, **settings)
 
-    def attack(self, alpha: float, certify: bool = False, **settings) -> AttackResult:
+    def attack(self, alpha: float, *, certify: bool = False, **settings) -> AttackResult:
         """Run the attack on the training rows; its warnings (the result's, and those
         raised as :class:`~flexpoison.errors.FlexPoisonWarning`) speak of the data's
         columns in the data's units (:meth:`in_data_terms`). ``certify``: with the
