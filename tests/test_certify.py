@@ -563,3 +563,72 @@ def test_the_certificate_relaxes_the_attacks_constraints_and_stays_valid():
     assert np.all(result.X_poison[:, 1] == np.round(result.X_poison[:, 1]))
     certified = certify_result(result).certificate
     assert 0 < certified.lower_bound <= 5 * (1 + 1e-6) + 1e-6
+
+
+# ------------------------------------------- the online attack as the attack's strategy
+
+
+def _strategy_attack(m, **settings):
+    from flexpoison.certify import ModelTargeted
+
+    goal = Integrity("flip-subpopulation:class=1,cluster=0/4")
+    strategy = settings.pop("strategy", ModelTargeted())
+    return FlexiblePoisoning(
+        models.get("logistic").make(),
+        goal=goal,
+        alpha=0.0,
+        n_points=m,
+        strategy=strategy,
+        **settings,
+    )
+
+
+def test_the_model_targeted_strategy_is_the_online_attack():
+    """Same rows as certify.model_targeted, θ to rounding; an AttackResult whose
+    certificate holds (≤ m)."""
+    from flexpoison.certify import certify_result, model_targeted
+
+    X, y = _cancer_rows()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = _strategy_attack(12).generate(X, y)
+    online = model_targeted(models.get("logistic").make(), X, y, result.theta_target, 12)
+    np.testing.assert_array_equal(result.X_poison, online.X_poison)
+    np.testing.assert_array_equal(result.y_poison, online.y_poison)
+    np.testing.assert_allclose(result.theta_history, online.theta_history, atol=1e-8)
+    assert all(p.start == "model-targeted" and p.stop == "reached" for p in result.points)
+    assert result.settings["strategy"] == {"name": "model-targeted", "epsilon": 0.0}
+    assert result.effect_history[-1] < result.effect_clean
+    assert certify_result(result).certificate.lower_bound <= 12 * (1 + 1e-6) + 1e-6
+
+
+def test_the_strategy_stops_within_epsilon_and_honours_integer_features():
+    from flexpoison.certify import ModelTargeted
+
+    X, y = _cancer_rows()
+    X = X.copy()
+    X[:, 0] = np.round(X[:, 0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = _strategy_attack(
+            60, strategy=ModelTargeted(epsilon=0.8), integer_features=[0]
+        ).generate(X, y)
+    distance = np.sqrt(result.effect_history / result.effect_clean)
+    assert result.n_points < 60 and distance[-1] <= 0.8 < distance[:-1].min()
+    assert np.all(result.X_poison[:, 0] == np.round(result.X_poison[:, 0]))
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"alpha": 0.5}, "needs alpha=0 and passes=1"),
+        ({"passes": 2}, "needs alpha=0 and passes=1"),
+        ({"frozen_features": [0]}, "frozen features are not supported"),
+        ({"goal": Integrity("predict:1@0,0,0,0,0,0")}, "needs an integrity goal"),
+    ],
+)
+def test_the_strategy_refuses_what_it_cannot_do(settings, message):
+    X, y = _cancer_rows()
+    attack = _strategy_attack(3).set_params(**settings)
+    with pytest.raises(ValueError, match=message):
+        attack.generate(X, y)

@@ -14,12 +14,13 @@ the bound (:mod:`flexpoison.certify._bound`).
 ``_certificate``  :func:`points_needed`: the search over θ and the result
 ``_result``       :func:`certify_result`: the bound for the model an attack reached
 ``online``        :func:`model_targeted`: Suya et al.'s online attack, one max-gap row
-                  at a time
+                  at a time; :class:`ModelTargeted`, the same as a strategy of
+                  :class:`~flexpoison.attack.FlexiblePoisoning`
 """
 
 from ._certificate import Certificate, points_needed
 from ._result import CertifiedRows, certify_result
-from .online import OnlineResult, model_targeted
+from .online import ModelTargeted, OnlineResult, model_targeted
 
 __all__ = [
     "Certificate",
@@ -28,4 +29,5 @@ __all__ = [
     "certify_result",
     "OnlineResult",
     "model_targeted",
+    "ModelTargeted",
 ]
