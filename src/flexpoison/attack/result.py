@@ -96,7 +96,8 @@ class PointReport:
         The start it came from (``"clone"``, ``"flipped"``, ``"opposite response"``,
         ``"lowest response"``, ``"highest response"``, ``"no-op"``, ``"previous point"``,
         ``"previous pass"``, or ``"α = 0 point"``: the share trade-off descends from
-        the α = 0 run's point).
+        the α = 0 run's point; or the name of the ``strategy`` that chose it, e.g.
+        ``"model-targeted"``).
     effect_before, effect_after : float
         E of the model without and with this point (the points before it included; after
         further ``passes``, all the other points).
