@@ -122,6 +122,20 @@ def test_flip_subpopulation_feature_condition_by_name_and_index():
     )
 
 
+def test_flip_subpopulation_condition_on_a_column_named_like_a_keyword():
+    import pandas as pd
+
+    from flexpoison.attack.subpopulation import Subpopulation
+
+    X, y = _cancer()
+    X[:, 1] = np.round(X[:, 1])
+    frame = pd.DataFrame(X, columns=["a", "class", "c", "d", "e"])
+    spec = Subpopulation.parse("flip-subpopulation:class==0,class=1")
+    assert spec.label == "1" and spec.conditions == (("class", "==", 0.0),)
+    mask = spec.rows(X, y, list(frame.columns), ["0", "1"])
+    assert np.array_equal(mask, (X[:, 1] == 0) & (y == 1)) and mask.any()
+
+
 def test_flip_subpopulation_multiclass_needs_to():
     from sklearn.datasets import load_iris
 

@@ -77,7 +77,8 @@ class Subpopulation:
         conditions: list[tuple[str, str, float]] = []
         for term in (t.strip() for t in body.split(",")):
             key, eq, value = term.partition("=")
-            if eq and key.strip() in ("class", "to", "cluster") and value.strip():
+            keyword = key.strip() in ("class", "to", "cluster") and not value.startswith("=")
+            if eq and keyword and value.strip():  # not 'class==1': a column named class
                 key, value = key.strip(), value.strip()
                 if key == "class":
                     label = value
