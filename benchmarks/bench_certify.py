@@ -25,9 +25,9 @@ Cases: ``diabetes-ridge`` — scikit-learn's diabetes in raw units
 rows, ``LogisticRegression(C=1)`` and ``LinearSVC(C=1)``; ``digits17-svc`` — digits 1
 against 7 (constant pixels dropped, standardised), ``LinearSVC(C=1)``. The classifiers'
 target is the victim trained with the labels of one k-means cluster (k = 8, seeded) of
-one class (benign; '7') flipped: a subpopulation target. For them the bound for the
-registry's default preset (``negate``) is printed too (no attack: it needs far more
-rows than the budget).
+one class (benign; '7') flipped: the preset ``flip-subpopulation:class=A,cluster=3/8``.
+For them the bound for the registry's default preset (``negate``) is printed too (no
+attack: it needs far more rows than the budget).
 """
 
 from __future__ import annotations
@@ -38,15 +38,14 @@ import time
 import warnings
 
 import numpy as np
-from sklearn.cluster import KMeans
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import train_test_split
 from sklearn.svm import LinearSVC
 
 from flexpoison import FlexiblePoisoning, Integrity, models
+from flexpoison.attack.subpopulation import Subpopulation
 from flexpoison.certify import model_targeted, points_needed
-from flexpoison.models import theta_of
 
 EPSILONS = (0.5, 0.25, 0.1)
 
@@ -73,19 +72,13 @@ def _digits17():
 
 
 def _subpopulation(data, estimator):
-    """θ_t: the victim trained with the labels of one k-means cluster (k = 8, seeded,
-    the middle-sized one) of one class flipped to the other class."""
+    """θ_t: the preset ``flip-subpopulation:class=A,cluster=3/8`` — the victim trained
+    with the labels of k-means cluster 3 of 8 (by size, 0 the largest: a middle-sized
+    one) of class A flipped to the other class."""
     X, y, source, name = data()
-    members = np.flatnonzero(y == source)
-    labels = KMeans(8, n_init=10, random_state=0).fit_predict(X[members])
-    sizes = np.bincount(labels)
-    cluster = int(np.argsort(sizes)[len(sizes) // 2])
-    flipped = y.copy()
-    flipped[members[labels == cluster]] = y[y != source][0]
-    spec = models.spec_for(estimator)
-    theta_t = theta_of(spec.fit_tight(estimator, X, flipped))
-    note = f"{int(sizes[cluster])} {name} rows of cluster {cluster} flipped"
-    return estimator, X, y, theta_t, note
+    target = f"flip-subpopulation:class={source},cluster=3/8"
+    rows = Subpopulation.parse(target).rows(X, y, None, [str(c) for c in np.unique(y)])
+    return estimator, X, y, target, f"{rows.sum()} {name} rows flipped ({target})"
 
 
 CASES = {
@@ -107,7 +100,7 @@ def run(name: str, max_points: int) -> None:
         f"\n== {name}: n={X.shape[0]}, d={X.shape[1]}, {note}; bound(θ_t) = {cert.lower_bound:.2f} "
         f"rows ({certify_s:.1f} s; {cert.scaling}; exact inner max: {cert.exact_inner})"
     )
-    if not isinstance(target, str):  # the victim's default preset (negate), bound only
+    if target.startswith("flip-subpopulation:"):  # the default preset (negate), bound only
         preset = points_needed(estimator, X, y, models.spec_for(estimator).default_target)
         print(f"bound for the default target preset: {preset.lower_bound:.2f} rows")
     started = time.perf_counter()

@@ -29,7 +29,9 @@ own feasible set (the 3σ box, responses kept as the attack keeps them). A fifth
 ``unconcealed-range``, is the unconstrained optimiser of the design: the same search in
 the data's range (up to 4–16σ from the mean on these sets) with responses optimised
 within their observed range: shown, not judged, since it uses room the attack is not
-given. Every row's E is measured the same way, by the pipeline's
+given. On integrity cases a last row, ``model-targeted``, is Suya et al.'s online attack
+(``strategy=ModelTargeted()``, :mod:`flexpoison.certify.online`, α = 0, the same box):
+shown, not judged. Every row's E is measured the same way, by the pipeline's
 :class:`~flexpoison.experiments.pipeline.Experiment`: scikit-learn refits the victim
 (tight tolerances) on the clean + poison rows and the goal's own effect is evaluated at
 that θ; the test metric is that refit's MSE or accuracy on the held-out 30 %.
@@ -90,6 +92,7 @@ from flexpoison.attack.baselines import (
     random_clone,
     unconcealed,
 )
+from flexpoison.certify import ModelTargeted
 from flexpoison.experiments.pipeline import Experiment, Split, split_data
 
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -398,6 +401,8 @@ def run_case(case: Case, args) -> Outcome:
         C = np.sum((np.asarray(base.X_poison, dtype=float) - x_c) ** 2, axis=1)
         engine_E = None if base.attack is None else float(base.attack.effect_history[-1])
         rows.append(Row(name, E, metric, float(C.mean()), seconds / m, msgs + refit_msgs, engine_E))
+    if case.goal == "integrity":  # Suya et al.'s online attack (issue 23): shown, not judged
+        rows.append(_model_targeted(estimator, goal, X, y, m, x_c, measure))
 
     _print_table(rows, sign, victim.spec.metric.name, goal.effect_name)
     outcome = Outcome(case, 0.0)
@@ -425,6 +430,21 @@ def run_case(case: Case, args) -> Outcome:
         )
     print(f"    case time {outcome.seconds:.1f} s", flush=True)
     return outcome
+
+
+def _model_targeted(estimator, goal, X, y, m: int, x_c, measure) -> Row:
+    """The row of ``FlexiblePoisoning(..., alpha=0, strategy=ModelTargeted())``: each
+    poison row the feasible row of the largest loss gap at the current model."""
+    attack = FlexiblePoisoning(
+        estimator, goal=goal, alpha=0.0, n_points=m, strategy=ModelTargeted()
+    )
+    result, seconds, msgs = _caught(lambda: attack.generate(X, y))
+    E, metric, refit_msgs = measure(result.X_poison, result.y_poison)
+    C = np.sum((np.asarray(result.X_poison, dtype=float) - x_c) ** 2, axis=1)
+    engine_E = float(result.effect_history[-1])
+    return Row(
+        "model-targeted", E, metric, float(C.mean()), seconds / m, msgs + refit_msgs, engine_E
+    )
 
 
 def baselines_of(case: Case) -> tuple[str, ...]:

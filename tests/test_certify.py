@@ -428,3 +428,207 @@ def test_the_online_attack_adds_feasible_rows_and_never_beats_the_bound(name, pa
         )
         cert = points_needed(estimator, X, y, theta_i, max_iter=10)
         assert cert.lower_bound <= i * (1 + 1e-6)
+
+
+# ------------------------------------------------- a certificate on an attack's result
+
+
+def _standardised(X):
+    return (X - X.mean(axis=0)) / X.std(axis=0)
+
+
+def _cancer_rows(n=150, d=6):
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True)
+    return _standardised(X[:n, :d]), y[:n]
+
+
+def _diabetes_rows():
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    return _standardised(X), y
+
+
+@pytest.mark.parametrize(
+    "name, target",
+    [
+        ("logistic", "flip-subpopulation:class=1,cluster=0/4"),
+        ("linearsvc", "negate"),
+        ("ridge", "flip-top"),
+        ("lasso", "flip-top"),
+    ],
+)
+def test_the_certificate_on_a_result_bounds_its_own_rows(name, target):
+    """θ_poisoned is reached by the m crafted rows: the certified bound is at most m,
+    and the efficiency lower_bound / m is in [0, 1]."""
+    from flexpoison.certify import certify_result
+
+    X, y = _diabetes_rows() if models.get(name).task == "regression" else _cancer_rows()
+    m = 6
+    attack = FlexiblePoisoning(
+        models.get(name).make(), goal=Integrity(target), alpha=0.0, n_points=m
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = attack.generate(X, y)
+    assert result.certificate is None  # opt-in
+    certified = certify_result(result).certificate
+    assert certified is not None and certified.reason is None
+    assert certified.n_points == m
+    assert 0 < certified.lower_bound <= m * (1 + 1e-6) + 1e-6
+    assert certified.efficiency == pytest.approx(certified.lower_bound / m)
+    assert certified.describe()["efficiency"] == certified.efficiency
+    assert "efficiency" in certified.line()
+
+
+def test_a_result_without_a_certificate_says_why():
+    from sklearn.linear_model import Ridge
+
+    from flexpoison import Availability
+    from flexpoison.certify import certify_result
+
+    X, y = _diabetes_rows()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        available = FlexiblePoisoning(Ridge(), goal=Availability(), alpha=0.0, n_points=2)
+        piped = FlexiblePoisoning(
+            make_pipeline(StandardScaler(), Ridge()), goal=Integrity(), alpha=0.0, n_points=2
+        )
+        results = [available.generate(X, y), piped.generate(X, y)]
+    reasons = [certify_result(r).certificate.reason for r in results]
+    assert "availability goal has no target model" in reasons[0]
+    assert "pipeline" in reasons[1]
+    assert all(certify_result(r).certificate.efficiency is None for r in results)
+
+
+def test_cli_certify_prints_and_stores_the_certificate(tmp_path):
+    import json
+
+    import pandas as pd
+    from click.testing import CliRunner
+
+    from flexpoison.cli import main
+
+    X, y = _cancer_rows(100, 4)
+    path = tmp_path / "data.csv"
+    pd.DataFrame(X, columns=list("abcd")).assign(label=y).to_csv(path, index=False)
+    command = f"attack --data {path} --target-column label --model logistic --alpha 0 "
+    command += "--n-points 3 --certify --out"
+
+    def run(goal, out):
+        return CliRunner().invoke(main, [*command.split(), str(out), "--goal", goal])
+
+    result = run("integrity", tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    assert "certificate: any attack in this box needs >=" in result.output
+    certificate = json.loads((tmp_path / "run" / "summary.json").read_text())["certificate"]
+    assert 0 < certificate["lower_bound"] <= 3 * (1 + 1e-6)
+    assert certificate["efficiency"] == pytest.approx(certificate["lower_bound"] / 3)
+    refused = run("availability", tmp_path / "no")
+    assert refused.exit_code == 2 and "--certify applies to --goal integrity" in refused.output
+
+
+def test_points_needed_takes_the_subpopulation_preset():
+    """The preset is resolved by the attack's own setup: the same θ_t as the attack's."""
+    X, y = _cancer_rows()
+    estimator = models.get("logistic").make()
+    target = "flip-subpopulation:class=0,cluster=1/3"
+    attack = FlexiblePoisoning(estimator, goal=Integrity(target), alpha=0.0)
+    expected = attack.objective(X, y).theta_reference
+    certificate = points_needed(estimator, X, y, target, max_iter=0)
+    np.testing.assert_array_equal(certificate.theta_target, expected)
+    assert certificate.lower_bound > 0
+
+
+def test_the_certificate_relaxes_the_attacks_constraints_and_stays_valid():
+    """Frozen and integer features: the bound over the box still holds for the rows."""
+    from flexpoison.certify import certify_result
+
+    X, y = _diabetes_rows()
+    X = X.copy()
+    X[:, 1] = np.round(X[:, 1] * 3)  # an integer-valued column
+    attack = FlexiblePoisoning(
+        models.get("ridge").make(),
+        goal=Integrity("flip-top"),
+        alpha=0.0,
+        n_points=5,
+        frozen_features=[0],
+        integer_features=[1],
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = attack.generate(X, y)
+    assert np.all(result.X_poison[:, 1] == np.round(result.X_poison[:, 1]))
+    certified = certify_result(result).certificate
+    assert 0 < certified.lower_bound <= 5 * (1 + 1e-6) + 1e-6
+
+
+# ------------------------------------------- the online attack as the attack's strategy
+
+
+def _strategy_attack(m, **settings):
+    from flexpoison.certify import ModelTargeted
+
+    goal = Integrity("flip-subpopulation:class=1,cluster=0/4")
+    strategy = settings.pop("strategy", ModelTargeted())
+    return FlexiblePoisoning(
+        models.get("logistic").make(),
+        goal=goal,
+        alpha=0.0,
+        n_points=m,
+        strategy=strategy,
+        **settings,
+    )
+
+
+def test_the_model_targeted_strategy_is_the_online_attack():
+    """Same rows as certify.model_targeted, θ to rounding; an AttackResult whose
+    certificate holds (≤ m)."""
+    from flexpoison.certify import certify_result, model_targeted
+
+    X, y = _cancer_rows()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = _strategy_attack(12).generate(X, y)
+    online = model_targeted(models.get("logistic").make(), X, y, result.theta_target, 12)
+    np.testing.assert_array_equal(result.X_poison, online.X_poison)
+    np.testing.assert_array_equal(result.y_poison, online.y_poison)
+    np.testing.assert_allclose(result.theta_history, online.theta_history, atol=1e-8)
+    assert all(p.start == "model-targeted" and p.stop == "reached" for p in result.points)
+    assert result.settings["strategy"] == {"name": "model-targeted", "epsilon": 0.0}
+    assert result.effect_history[-1] < result.effect_clean
+    assert certify_result(result).certificate.lower_bound <= 12 * (1 + 1e-6) + 1e-6
+
+
+def test_the_strategy_stops_within_epsilon_and_honours_integer_features():
+    from flexpoison.certify import ModelTargeted
+
+    X, y = _cancer_rows()
+    X = X.copy()
+    X[:, 0] = np.round(X[:, 0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = _strategy_attack(
+            60, strategy=ModelTargeted(epsilon=0.8), integer_features=[0]
+        ).generate(X, y)
+    distance = np.sqrt(result.effect_history / result.effect_clean)
+    assert result.n_points < 60 and distance[-1] <= 0.8 < distance[:-1].min()
+    assert np.all(result.X_poison[:, 0] == np.round(result.X_poison[:, 0]))
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"alpha": 0.5}, "needs alpha=0 and passes=1"),
+        ({"passes": 2}, "needs alpha=0 and passes=1"),
+        ({"frozen_features": [0]}, "frozen features are not supported"),
+        ({"goal": Integrity("predict:1@0,0,0,0,0,0")}, "needs an integrity goal"),
+    ],
+)
+def test_the_strategy_refuses_what_it_cannot_do(settings, message):
+    X, y = _cancer_rows()
+    attack = _strategy_attack(3).set_params(**settings)
+    with pytest.raises(ValueError, match=message):
+        attack.generate(X, y)

@@ -46,11 +46,11 @@ from . import constraints as constraints_
 from . import search
 from .box import Box, feasible_box
 from .containers import EstimatorParams, _child, _column_names, _like
-from .crafting import Crafting, craft_point
+from .crafting import Crafting, RowStrategy, check_strategy, chosen_point, craft_point
 from .defaults import DEFAULT_MAX_ITER, DEFAULT_STEP, DEFAULT_TOL, STEP_RULES, StepRule
 from .diagnostics import cost_note, why_singular
 from .effects import public_map
-from .goals import GOALS, Goal, Integrity, ModelShape
+from .goals import GOALS, Goal, Integrity, ModelShape, TrainingRows
 from .objective import Objective
 from .result import AttackResult, PointReport, assess, refit_warnings
 from .specs import Units, resolve_bounds
@@ -188,6 +188,10 @@ class FlexiblePoisoning(EstimatorParams):
     progress : bool or None, default False
         Progress over the crafted points on stderr: True = a bar on a terminal, else plain
         lines at a bounded rate; None = a bar on a terminal only (:mod:`flexpoison._progress`).
+    strategy : RowStrategy, optional
+        Another way to choose each row than the descent (integrity, α = 0, one pass):
+        e.g. :class:`flexpoison.certify.ModelTargeted`, Suya et al.'s online attack
+        (:mod:`flexpoison.attack.crafting`).
     """
 
     _EXCLUSIVE = (("n_points", "rate"),)
@@ -213,6 +217,7 @@ class FlexiblePoisoning(EstimatorParams):
     one_hot_groups: list | None = None
     round_fractional: bool = False
     data_units: tuple | None = None
+    strategy: RowStrategy | None = None
 
     # ---------------------------------------------------------------- public API
     def objective(self, X, y, sample_weight=None) -> Objective:
@@ -269,6 +274,7 @@ class FlexiblePoisoning(EstimatorParams):
         run = self._run(setup, m, rng, effect_clean, targets, bar.update, first)
         bar.close()
         chosen, reports, evaluations = run.chosen, run.reports, run.evaluations
+        m = len(chosen)  # a strategy may stop early
         thetas = [ev.theta for ev in evaluations]
 
         X_poison = np.asarray([c.x for c in chosen], dtype=float).reshape(m, d)
@@ -352,6 +358,10 @@ class FlexiblePoisoning(EstimatorParams):
         )
         chosen, reports = ctx.chosen, ctx.reports
         craft = functools.partial(craft_point, self, ctx)
+        strategy = self.strategy
+        chooser = None if strategy is None else strategy.chooser(self.estimator, setup)
+        if strategy is not None:
+            craft = functools.partial(chosen_point, strategy.name, chooser, ctx)
         objective = setup.objective
         Theta, effect_before = objective.Theta_start, effect_clean
         first_effects = []
@@ -367,6 +377,8 @@ class FlexiblePoisoning(EstimatorParams):
             first_points.append(best)
             objective = objective.with_point(best.x, best.t, Theta)
             tick()
+            if strategy is not None and strategy.reached(effect_before, effect_clean):
+                break
         for _ in range(1, self.passes):  # cyclic passes: each point again, given the rest
             for q in range(m):
                 others = [c for k, c in enumerate(chosen) if k != q]
@@ -411,6 +423,7 @@ class FlexiblePoisoning(EstimatorParams):
             if isinstance(self.random_state, numbers.Integral)
             else None,
             **constraints_.settings(self),
+            "strategy": None if self.strategy is None else self.strategy.describe(),
         }
 
     # ----------------------------------------------------------------- internals
@@ -446,6 +459,8 @@ class FlexiblePoisoning(EstimatorParams):
             )
         check_count(self.starts, "starts")
         check_count(self.passes, "passes")
+        if self.strategy is not None:
+            check_strategy(self)
         check_count(self.max_iter, "max_iter")
         check_positive(self.tol, "tol")
         if self.n_sigma is not None:
@@ -491,11 +506,7 @@ class FlexiblePoisoning(EstimatorParams):
         shift = x_c if centred else np.zeros(d)
         t = victim.encode(y_arr)
         Phi = learner.features(Xf, shift)
-        data: engine.RowData | engine.GramData = (
-            engine.GramData.from_rows(Phi, t)
-            if learner.loss.curvature is not None
-            else engine.RowData(Phi, t)
-        )
+        data = _data(learner, Phi, t)
         K, p = learner.n_outputs, Phi.shape[1]
         stats = None
         if victim.scaler is not None:  # a pipeline: its scaler's scale on these rows
@@ -525,7 +536,16 @@ class FlexiblePoisoning(EstimatorParams):
             spec.target_preset(K - pinned),
             extra=pinned,
         )
-        reference = self.goal.reference(theta_clean, shape)
+
+        def fit(y_new: np.ndarray) -> np.ndarray:  # the exact fit with other labels
+            t_new = victim.encode(y_new)
+            data_new = _data(learner, Phi, t_new)
+            return learner.pack(
+                engine.fit(learner, data_new, engine.start(learner, t_new, p)).Theta @ T
+            )
+
+        rows = TrainingRows(Xf, y_arr, None if names is None else tuple(names), fit)
+        reference = self.goal.reference(theta_clean, shape, rows)
         effect = self.goal.effect(victim, Xf, y_arr, shift, reference)
         objective = Objective(
             victim=victim,
@@ -540,3 +560,11 @@ class FlexiblePoisoning(EstimatorParams):
             stats=stats,
         )
         return _Setup(X, victim, box, objective, theta_clean, t, limits, bounds)
+
+
+def _data(learner, Phi: np.ndarray, t: np.ndarray) -> engine.RowData | engine.GramData:
+    """The engine's view of the rows: their Gram statistics when the loss has a constant
+    curvature (least squares), else the rows themselves."""
+    if learner.loss.curvature is not None:
+        return engine.GramData.from_rows(Phi, t)
+    return engine.RowData(Phi, t)

@@ -1,17 +1,28 @@
 """One point of Algorithm 1: its starts, its descent and its report, given what every
 point of a run shares (:class:`Crafting`).
 :class:`~flexpoison.attack.algorithm.FlexiblePoisoning` runs it once per point and
-pass."""
+pass.
+
+Or one point chosen by a :class:`RowStrategy` instead of the descent
+(:func:`chosen_point`): the strategy's ``chooser(setup)`` returns a function from the
+current model θ (flat, public) to the next row (x in the box, encoded target t); the
+attack rounds it to the integer and one-hot constraints, adds it, and stops once
+``reached``. The strategy may live above the attack (dependency injection: the attack
+imports nothing of it), e.g. :class:`flexpoison.certify.ModelTargeted`."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from ..errors import InvalidInputError
 from . import search
+from .descent import Descent, Start
+from .goals import Integrity
 from .result import PointReport
 
 if TYPE_CHECKING:
@@ -97,4 +108,58 @@ def craft_point(
     return best, report
 
 
-__all__ = ["Crafting", "craft_point"]
+class RowStrategy(Protocol):
+    """A way to choose each poison row other than the descent (module docstring)."""
+
+    name: str
+
+    def chooser(
+        self, estimator: Any, setup: Any
+    ) -> Callable[[np.ndarray], tuple[np.ndarray, float]]:
+        """θ (flat, public) → the next row (x, encoded t), for the victim ``estimator``
+        and the attack's ``setup`` (its rows, box, target)."""
+        ...
+
+    def reached(self, effect: float, effect_clean: float) -> bool:
+        """Whether the attack may stop at this E."""
+        ...
+
+    def describe(self) -> dict:
+        """Its settings as plain JSON values."""
+        ...
+
+
+def check_strategy(attack: FlexiblePoisoning) -> None:
+    """A strategy chooses rows for an integrity target with no concealment and no
+    further passes, and keeps no frozen feature (its rows come from the box)."""
+    name = getattr(attack.strategy, "name", repr(attack.strategy))
+    if not isinstance(attack.goal, Integrity) or attack.goal.predicts:
+        raise InvalidInputError(f"strategy {name!r}: needs an integrity goal with a θ target")
+    if attack.alpha != 0 or attack.passes != 1:
+        raise InvalidInputError(f"strategy {name!r}: needs alpha=0 and passes=1")
+    if attack.frozen_features:
+        raise InvalidInputError(
+            f"strategy {name!r}: its rows range over the box; frozen features are not supported"
+        )
+
+
+def chosen_point(
+    name: str, chooser, ctx: Crafting, objective, Theta, effect_before, target, **_
+) -> tuple[Descent, PointReport]:
+    """The point the strategy chooses at the current model, rounded to the integer and
+    one-hot constraints, added exactly (no descent: ``stop`` is "reached")."""
+    setup = ctx.setup
+    theta = ctx.chosen[-1].ev.theta if ctx.chosen else setup.theta_clean
+    x, t = chooser(theta)
+    x = setup.box.project(np.asarray(x, dtype=float))
+    limits = setup.constraints
+    if limits is not None and limits.discrete:
+        x = limits.round(x)
+    ev = objective.evaluate(x, float(t), Theta_init=Theta, with_gradient=False, exact=True)
+    best = Descent(Start(x, float(t), name), x, float(t), ev, [ev.W], "reached")
+    harmless = setup.objective.goal.sign * (ev.E - effect_before) <= 0
+    report = PointReport(0, "reached", name, effect_before, ev.E, harmless, 1.0, None, 0)
+    return best, report
+
+
+__all__ = ["Crafting", "craft_point", "RowStrategy", "check_strategy", "chosen_point"]

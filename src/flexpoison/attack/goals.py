@@ -18,7 +18,8 @@ goal's type or name. :data:`GOALS` maps names to goals.
 model, i.e. the (K × (d+1)) matrix flattened row by row; without an intercept b is
 left out.
 
-Target presets for :class:`Integrity` (deterministic functions of θ₀):
+Target presets for :class:`Integrity` (deterministic functions of θ₀, except
+``flip-subpopulation``, a function of the clean training rows):
 
 ``flip-top``
     θ₀ with the sign of its largest-magnitude weight flipped (regression default).
@@ -37,6 +38,13 @@ Target presets for :class:`Integrity` (deterministic functions of θ₀):
     regression v is the response (a log-link GLM's linear predictor, log of the
     response); for binary classification v is the decision value (log-odds of the
     second class); x* is in the units of the data passed to the attack.
+``flip-subpopulation:class=A,cluster=C/K,FEATURE<v,to=B`` (any of the terms)
+    classification: the victim's exact fit on the clean rows with a subpopulation's
+    labels flipped — the rows of class A, those meeting the feature conditions, and of
+    these k-means cluster C of K (0 the largest) — e.g.
+    ``flip-subpopulation:class=1,cluster=2/8`` or ``flip-subpopulation:x0<30``. An
+    attainable target (Koh et al.; Suya et al.); :mod:`.subpopulation` has the details.
+    Regression is refused: it has no label to flip.
 """
 
 from __future__ import annotations
@@ -49,12 +57,13 @@ from numpy.typing import ArrayLike
 
 from .._validation import check_features, check_targets
 from ..errors import InvalidInputError
+from .subpopulation import PREFIX, TrainingRows, flip_subpopulation
 
 if TYPE_CHECKING:
     from ..models import Victim
     from .effects import Effect
 
-PRESETS = ("flip-top", "negate", "swap:A,B", "predict:v@x*")
+PRESETS = ("flip-top", "negate", "swap:A,B", "predict:v@x*", "flip-subpopulation:…")
 
 
 @dataclass(frozen=True)
@@ -119,7 +128,9 @@ class _Goal:
         effect search (:attr:`effect_search_tex`)."""
         return self.effect_search_tex if trade_off == "share" else self.objective_tex
 
-    def reference(self, theta_clean: np.ndarray, shape: ModelShape) -> np.ndarray:
+    def reference(
+        self, theta_clean: np.ndarray, shape: ModelShape, rows: TrainingRows | None = None
+    ) -> np.ndarray:
         """θ_ref: θ₀ itself (the availability goals measure the distance from it)."""
         return np.asarray(theta_clean, dtype=float).copy()
 
@@ -154,8 +165,9 @@ class Integrity(_Goal):
     ----------
     target : str, array-like or None
         A preset (``"flip-top"``, ``"negate"``, ``"swap:A,B"``,
-        ``"predict:v@x1,x2,…"``), an explicit flat θ_t of length K·(d + intercept),
-        or None for the victim's default preset (see the module docstring).
+        ``"predict:v@x1,x2,…"``, ``"flip-subpopulation:…"``), an explicit flat θ_t
+        of length K·(d + intercept), or None for the victim's default preset (see the
+        module docstring).
     """
 
     target: str | ArrayLike | None = None
@@ -165,8 +177,11 @@ class Integrity(_Goal):
     effect_tex: ClassVar[str] = r"E_I = \|\theta_p - \theta_t\|^2"
     effect_about: ClassVar[str] = "squared distance to the target model"
 
-    def reference(self, theta_clean: np.ndarray, shape: ModelShape) -> np.ndarray:
-        """θ_t for a clean model θ₀ (flat, public convention)."""
+    def reference(
+        self, theta_clean: np.ndarray, shape: ModelShape, rows: TrainingRows | None = None
+    ) -> np.ndarray:
+        """θ_t for a clean model θ₀ (flat, public convention); ``rows``, the clean
+        training rows and the victim's fit, for ``flip-subpopulation``."""
         target = shape.default_target if self.target is None else self.target
         if not isinstance(target, str):
             try:
@@ -187,7 +202,10 @@ class Integrity(_Goal):
             if not np.all(np.isfinite(theta_t)):
                 raise InvalidInputError("target: θ_t contains NaN or infinite values")
             return theta_t
-        return _preset(target.strip(), np.asarray(theta_clean, dtype=float), shape)
+        name = target.strip()
+        if name.startswith(PREFIX):
+            return flip_subpopulation(name, rows, shape.classes)
+        return _preset(name, np.asarray(theta_clean, dtype=float), shape)
 
     @property
     def predicts(self) -> bool:
@@ -412,6 +430,7 @@ def _predict(name: str, theta0: np.ndarray, shape: ModelShape) -> np.ndarray:
 __all__ = [
     "PRESETS",
     "ModelShape",
+    "TrainingRows",
     "Integrity",
     "Availability",
     "LossAvailability",

@@ -35,6 +35,48 @@ _ROUNDING = 1e-9
 
 
 @dataclass(frozen=True)
+class CertifiedRows:
+    """The certified fewest rows that reach the model an integrity attack reached:
+    ``lower_bound`` = :func:`flexpoison.certify.points_needed` with θ_t = θ_poisoned on the
+    clean rows and the attack's box (constraints relaxed to it), so no feasible set of
+    fewer rows makes θ_poisoned the victim's optimum; ``efficiency`` = lower_bound / m,
+    in [0, 1]: how close the crafted m rows are to the fewest possible. ``lower_bound``
+    is None where no certificate applies (``reason`` says why: a pipeline, a kernel
+    machine, no poison row); ``seconds`` is what computing it took.
+    """
+
+    lower_bound: float | None
+    n_points: int
+    reason: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def efficiency(self) -> float | None:
+        """lower_bound / m (None without a bound or without rows)."""
+        if self.lower_bound is None or self.n_points == 0:
+            return None
+        return self.lower_bound / self.n_points
+
+    def line(self) -> str:
+        """The bound and the efficiency in words, or why there is none."""
+        if self.lower_bound is None:
+            return f"none ({self.reason})"
+        return (
+            f"any attack in this box needs >= {self.lower_bound:.4g} rows to reach this "
+            f"model; efficiency {self.efficiency:.3f} ({self.seconds:.2g} s)"
+        )
+
+    def describe(self) -> dict:
+        """As plain JSON values (``summary.json``)."""
+        return {
+            "lower_bound": self.lower_bound,
+            "efficiency": self.efficiency,
+            "reason": self.reason,
+            "seconds": self.seconds,
+        }
+
+
+@dataclass(frozen=True)
 class PointReport:
     """How one poison point was crafted.
 
@@ -54,7 +96,8 @@ class PointReport:
         The start it came from (``"clone"``, ``"flipped"``, ``"opposite response"``,
         ``"lowest response"``, ``"highest response"``, ``"no-op"``, ``"previous point"``,
         ``"previous pass"``, or ``"α = 0 point"``: the share trade-off descends from
-        the α = 0 run's point).
+        the α = 0 run's point; or the name of the ``strategy`` that chose it, e.g.
+        ``"model-targeted"``).
     effect_before, effect_after : float
         E of the model without and with this point (the points before it included; after
         further ``passes``, all the other points).
@@ -137,6 +180,10 @@ class AttackResult:
         float64: what the refit check compared θ_p with (:func:`refit_warnings`), kept
         so that a caller measuring the poisoned model need not fit it again. None where
         the check does not run (pipelines, sample weights, victims without θ).
+    certificate : CertifiedRows or None
+        The certified fewest rows that reach θ_poisoned, and the efficiency
+        lower_bound / m (integrity goals; None until asked for: it takes about a second,
+        see :func:`flexpoison.certify.certify_result`).
     estimator, X_clean, y_clean : optional
         The victim and the clean training data the attack was given (for
         :meth:`poisoned_model`).
@@ -163,6 +210,7 @@ class AttackResult:
     settings: dict = field(default_factory=dict)
     effect_unconcealed: float | None = None
     theta_refit: np.ndarray | None = field(default=None, repr=False, compare=False)
+    certificate: CertifiedRows | None = None
     estimator: object = field(default=None, repr=False, compare=False)
     X_clean: object = field(default=None, repr=False, compare=False)
     y_clean: object = field(default=None, repr=False, compare=False)

@@ -12,11 +12,22 @@ the bound (:mod:`flexpoison.certify._bound`).
 ``_inner``        M(θ): the largest loss gap over the feasible rows, per loss family
 ``_bound``        the bound A/B at one θ, from the learner's objective scaling
 ``_certificate``  :func:`points_needed`: the search over θ and the result
+``_result``       :func:`certify_result`: the bound for the model an attack reached
 ``online``        :func:`model_targeted`: Suya et al.'s online attack, one max-gap row
-                  at a time
+                  at a time; :class:`ModelTargeted`, the same as a strategy of
+                  :class:`~flexpoison.attack.FlexiblePoisoning`
 """
 
 from ._certificate import Certificate, points_needed
-from .online import OnlineResult, model_targeted
+from ._result import CertifiedRows, certify_result
+from .online import ModelTargeted, OnlineResult, model_targeted
 
-__all__ = ["Certificate", "points_needed", "OnlineResult", "model_targeted"]
+__all__ = [
+    "Certificate",
+    "points_needed",
+    "CertifiedRows",
+    "certify_result",
+    "OnlineResult",
+    "model_targeted",
+    "ModelTargeted",
+]

@@ -129,7 +129,8 @@ def points_needed(
     y : array-like of shape (n,)
     theta_target : array-like of shape (size,) or str
         θ_t in flexpoison's flat layout, or a target preset (``flip-top``,
-        ``negate``, ``swap:A,B``; not ``predict:``).
+        ``negate``, ``swap:A,B``, ``flip-subpopulation:…`` — an attainable target,
+        :mod:`flexpoison.attack.subpopulation`; not ``predict:``).
     n_sigma, bounds : as for :class:`~flexpoison.attack.FlexiblePoisoning`.
     y_bounds : (lo, hi), optional
         The responses a poison row may take (regression; default the clean range).

@@ -113,4 +113,47 @@ def model_targeted(
     )
 
 
-__all__ = ["OnlineResult", "model_targeted"]
+@dataclass(frozen=True)
+class ModelTargeted:
+    """Suya et al.'s online attack as a strategy of
+    :class:`~flexpoison.attack.FlexiblePoisoning`: ``FlexiblePoisoning(estimator,
+    goal=Integrity(target), alpha=0, n_points=m, strategy=ModelTargeted(epsilon=0.1))``.
+
+    Each row is the feasible row of the largest loss gap ℓ(θ_i) − ℓ(θ_t) at the current
+    model θ_i, over the attack's own box (every label; responses in the clean range),
+    then rounded to its integer and one-hot constraints (which may lower the gap;
+    frozen features are refused); the attack stops once E_I ≤ ε²·E_I(θ₀), i.e.
+    ‖θ_i − θ_t‖ ≤ ε·‖θ₀ − θ_t‖, or after m rows. Unlike :func:`model_targeted`,
+    θ_i is the attack's own exact refit and the result an
+    :class:`~flexpoison.attack.AttackResult`."""
+
+    epsilon: float = 0.0
+    name: str = "model-targeted"
+
+    def __post_init__(self) -> None:
+        if self.epsilon != 0:
+            check_positive(self.epsilon, "epsilon")
+
+    def chooser(self, estimator, setup):
+        """The inner maximiser of the certificate on the attack's rows and box."""
+        X = np.asarray(setup.X, dtype=float)
+        y = setup.victim.decode(setup.t)
+        theta_t = np.asarray(setup.objective.theta_reference, dtype=float)
+        box = (np.asarray(setup.box.lower), np.asarray(setup.box.upper))
+        problem = prepare(estimator, X, y, theta_t, None, box, None).problem
+
+        def row(theta: np.ndarray) -> tuple[np.ndarray, float]:
+            found = problem.inner(np.asarray(theta, dtype=float))
+            return found.x, float(found.target)
+
+        return row
+
+    def reached(self, effect: float, effect_clean: float) -> bool:
+        """E_I ≤ ε²·E_I(θ₀)."""
+        return self.epsilon > 0 and effect <= self.epsilon**2 * effect_clean
+
+    def describe(self) -> dict:
+        return {"name": self.name, "epsilon": self.epsilon}
+
+
+__all__ = ["OnlineResult", "model_targeted", "ModelTargeted"]

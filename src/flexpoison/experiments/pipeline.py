@@ -211,32 +211,43 @@ class Experiment:
         """:class:`FlexiblePoisoning` of this victim and goal (``settings``: the rest)."""
         return FlexiblePoisoning(self.estimator, goal=self.goal, alpha=alpha, **settings)
 
-    def attack(self, alpha: float, **settings) -> AttackResult:
+    def attack(self, alpha: float, *, certify: bool = False, **settings) -> AttackResult:
         """Run the attack at ``alpha`` (``settings``: the rest) on the training rows
         (:meth:`generate`)."""
-        return self.generate(self.attacker(alpha, **settings))
+        return self.generate(self.attacker(alpha, **settings), certify=certify)
 
-    def generate(self, attacker: FlexiblePoisoning) -> AttackResult:
+    def generate(self, attacker: FlexiblePoisoning, *, certify: bool = False) -> AttackResult:
         """Run a configured attack on the training rows; its warnings (the result's,
         and those raised as :class:`~flexpoison.errors.FlexPoisonWarning`) speak of the
-        data's columns in the data's units (:meth:`in_data_terms`)."""
+        data's columns in the data's units (:meth:`in_data_terms`). ``certify``: with the
+        certified fewest rows that reach the model it reached
+        (:func:`flexpoison.certify.certify_result`, about a second)."""
         with warnings.catch_warnings():  # raised again below, in the data's terms
             warnings.simplefilter("ignore", FlexPoisonWarning)
             result = attacker.generate(self.split.X_train, self.split.y_train)
         messages = self.in_data_terms(result.warnings)
         for message in messages:
             warnings.warn(message, FlexPoisonWarning, stacklevel=3)
+        if certify:
+            from ..certify import certify_result
+
+            result = certify_result(result)
         return replace(result, warnings=messages)
 
-    def run(self, attacker: FlexiblePoisoning) -> Measured:
+    def run(self, attacker: FlexiblePoisoning, *, certify: bool = False) -> Measured:
         """The attack and every step after it that a command reports: the result in the
         data's terms, scikit-learn's tight refits on the clean and on the clean +
         poison rows (the latter the result's own refit check where it made one), their
         test metrics, and the refit gap of a victim without θ (one with θ checks
-        itself, :func:`~flexpoison.attack.result.refit_warnings`)."""
+        itself, :func:`~flexpoison.attack.result.refit_warnings`); ``certify``: as in
+        :meth:`generate`, its time not counted in the attack's."""
         started = time.perf_counter()
         result = self.generate(attacker)
         seconds = time.perf_counter() - started
+        if certify:
+            from ..certify import certify_result
+
+            result = certify_result(result)
         X, y = self.split.X_train, self.split.y_train
         theta_before = self.refit(X, y)
         theta_after = result.theta_refit
