@@ -298,6 +298,32 @@ def _span(low: float, high: float) -> float:
 _BASELINE_MARKERS = ("s", "^", "X", "D", "v", "P")
 
 
+def _baseline_markers(ax: Axes, baselines: dict, axis: ClippedAxis | None) -> None:
+    """One distinct marker per baseline attack; one outside ``axis`` (a
+    :func:`clipped_axis`, or None) at its edge, with an arrow and its value."""
+    for k, (label, (x, y)) in enumerate(baselines.items()):
+        drawn, side = axis.place(y) if axis is not None else (y, 0)
+        ax.plot(
+            [x],
+            [drawn],
+            linestyle="none",
+            marker=_BASELINE_MARKERS[k % 6],
+            markersize=8,
+            color=f"C{k + 1}",
+            label=label,
+        )
+        if side:
+            ax.annotate(
+                f"{'↑' if side > 0 else '↓'} {y:.4g}",
+                (x, drawn),
+                textcoords="offset points",
+                xytext=(-8 if x > 0.7 else 8, -3),
+                ha="right" if x > 0.7 else "left",
+                fontsize=7,
+                color=f"C{k + 1}",
+            )
+
+
 def plot_frontier(
     recall: ArrayLike,
     effect: ArrayLike,
@@ -365,27 +391,7 @@ def plot_frontier(
             )
     baselines = baselines or {}
     axis = clipped_axis([*effect, *(references or {}).values()], [y for _, y in baselines.values()])
-    for k, (label, (x, y)) in enumerate(baselines.items()):
-        drawn, side = axis.place(y) if axis is not None else (y, 0)
-        ax.plot(
-            [x],
-            [drawn],
-            linestyle="none",
-            marker=_BASELINE_MARKERS[k % 6],
-            markersize=8,
-            color=f"C{k + 1}",
-            label=label,
-        )
-        if side:
-            ax.annotate(
-                f"{'↑' if side > 0 else '↓'} {y:.4g}",
-                (x, drawn),
-                textcoords="offset points",
-                xytext=(-8 if x > 0.7 else 8, -3),
-                ha="right" if x > 0.7 else "left",
-                fontsize=7,
-                color=f"C{k + 1}",
-            )
+    _baseline_markers(ax, baselines, axis)
     if axis is not None:
         ax.set_ylim(axis.lower, axis.upper)
     ax.set_xlim(-0.04, 1.04)
