@@ -15,40 +15,9 @@ solves this system, so that every row meets its set's condition to rounding; lib
 own answer is off where its single-precision kernel cache or its iteration limit bites
 (a large C, large kernel values).
 
-Differentiating the system in a row x_c (the poison row, the last one) while the sets
-hold — Biggio, Nelson and Laskov, *Poisoning Attacks against Support Vector Machines*,
-ICML 2012 — gives M·∂(β_S, b)/∂x_c = −D with
-
-    D_i = β_c ∇k(x_i, x_c)                         (i ∈ S, i ≠ c)
-    D_c = Σ_{j≠c} β_j ∇k(x_j, x_c) + β_c ∇[k(x, x)]_{x=x_c}    (c ∈ S)
-
-(∇ in the second argument; the row of Σ β_j = 0 is zero), and for any point z
-
-    ∂f(z)/∂x_c = Σ_{j∈S} ∂β_j k(z, x_j) + ∂b + β_c ∇k(z, x_c).
-
-:func:`adjoint` evaluates Σ_z g_z ∂f(z)/∂x_c for weights g with one solve of M.
-
-**Degenerate margin sets.** With duplicated rows, or more margin rows than the kernel's
-feature space has room for (a linear kernel holding more than d + 1 rows on its
-margins, as integer-valued data does), M is singular; β_S is then not unique but f
-is. M's solves keep an independent subset B of its equations, the candidate row's
-dropped first (:class:`~flexpoison.engine.margin.MarginSystem`), with every β_S an
-unknown, and take a least-norm solution: ∂(β_S, b) = −M_B⁻D_B (M_B⁻ the generalised
-inverse of :class:`~flexpoison.engine.margin.MarginSystem`). Where the dropped
-equations are implied by the kept ones (duplicated clean rows; a margin over-determined
-by clean rows) every equality keeps holding and this is the exact derivative: no null
-vector of M moves f (:mod:`flexpoison.engine.margin`). Where the candidate's own
-equation is dropped — it lies on the margin at a point the clean margin rows already
-pin, e.g. on a duplicate of one of them — f has a kink in x_c, and the gradient is the
-one-sided one of the side on which the candidate leaves the margin while the clean
-margin rows hold it (their β absorb its weight). With no row strictly inside
-0 < α < C, b is not pinned: any b in an interval is optimal, and b is its middle, as
-libsvm has it (:func:`~flexpoison.engine.active_set.canonical_intercept`); the gradient
-then holds b fixed, the derivative of the model whose b stays where it is. A row
-off the margin (β_c = 0) does not move f: its gradient is exactly zero — unless γ
-itself moves with the rows (scikit-learn's gamma='scale', γ = 1/(d·Var X)): then every
-k(·, ·) moves with ∂k/∂γ·∂γ/∂x_c, which adds (Σ_j β_j ∂k(x_i, x_j)/∂γ)·∂γ/∂x_c to D_i
-and to ∂f(z)/∂x_c.
+Differentiating the system in the poison row while the sets hold (Biggio, Nelson and
+Laskov, ICML 2012) gives the implicit gradient; its formula, and what is done where the
+sets change, are on the documentation's maths page ("The kernel classifier's dual").
 """
 
 from __future__ import annotations

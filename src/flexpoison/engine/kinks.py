@@ -10,61 +10,10 @@ with h_i convex and linear between knots (:meth:`PiecewiseLinearLoss.pieces`). E
 coordinate must be penalised (λ > 0: liblinear penalises its intercept), so f is
 strongly convex and θ unique.
 
-Optimality
-----------
-A row strictly inside a piece contributes its slope σ_i; a row held on a knot, z_i =
-κ_i (the set M: the margin support vectors, the rows on the edge of the ε-tube),
-contributes a multiplier β_i with β_i / s ∈ [σ_left, σ_right], the slopes on either
-side of its knot. θ is the optimum exactly when, for the rows' pieces and M,
-
-    Λθ + s·Σ_{i∉M} σ_i φ_i + Σ_{i∈M} β_i φ_i = 0,   φ_iᵀθ = κ_i  (i ∈ M),      (KKT)
-
-every row outside M lies in its piece and every multiplier in its interval. (KKT) is
-the linear system K·(θ, β) = r with K = [[Λ, Φ_Mᵀ], [Φ_M, 0]], solved through the
-Schur complement S = Φ_M Λ⁻¹ Φ_Mᵀ (positive definite: the rows of M stay linearly
-independent, see below).
-
-The solver
-----------
-A primal active-set method (:func:`solve_output`). From a θ and its rows' pieces, the
-θ* of (KKT) for the current pieces and M minimises the model in which each row keeps
-its piece's slope; the model equals f where every row is in its piece and lies below
-f elsewhere, so along the segment θ + τ(θ* − θ) f is the model's parabola plus an
-upward jump s·Δσ·|φ_iᵀ(θ* − θ)| in its slope at each knot a row crosses. The step
-goes to the exact minimum of f on the segment: θ* itself (no row crosses), a point
-where a row reaches a knot — that row joins M (it moves along the segment, while the
-rows of M do not: it is independent of them) — or a point between knots, past
-which the rows crossed take their new pieces. At θ* with every row in its piece, a
-multiplier out of its interval releases its row to the piece on that side. f falls
-at every step that moves θ; a warm start (the previous optimum, whose rows near a knot
-start in M) needs a few steps.
-
-Degenerate knots: a row whose φ lies in the span of M's rows (a duplicate of one; on
-integer-valued data, one more row on the margin than θ has coordinates) has its score
-fixed by them; it cannot cross a knot (:func:`_in_span`), and if it sits on one with
-them it is not added to M (S would be singular) but kept in the piece on the side of
-its least-norm multiplier, which M's multipliers then absorb (:func:`_release_dependent`):
-θ is the same optimum.
-
-The implicit gradient
----------------------
-At fixed pieces and M, (KKT) defines θ(x_p) smoothly; by the implicit function theorem
-∇_{x_p} E = −(∂G/∂x_p)ᵀ u with the adjoint u = (u_θ, u_β) = K⁻¹(∇_θ E, 0), G the left
-side of (KKT) minus its right. The candidate row p (the last row) enters G through
-
-* its slope, when it lies in a piece: s·σ_p·φ_p, so the gradient is −s·σ_p·u_θ,w
-  (zero in a flat piece: beyond the margin, inside the tube — such a row does not move
-  θ);
-* its multiplier and its knot equation, when it is held on a knot: β_p·φ_p and
-  φ_pᵀθ − κ_p, so the gradient is −(β_p·u_θ,w + u_β,p·w), and for a response target
-  (κ = t ± ε) ∂E/∂t_p = u_β,p.
-
-When M holds as many independent rows as θ has coordinates, θ is pinned by them:
-u_θ = 0 and the gradient of any row off a knot is exactly zero (:attr:`KinkFactor.pinned`).
-Where a row changes piece or joins or leaves M, θ(x_p) has a kink and the gradient is
-the one-sided gradient of the side the solver finds; a candidate on a knot whose row
-depends on M's (a duplicate of a margin row) is one such point, and its gradient is
-that of the piece it was kept in.
+θ is found by a primal active-set method (:func:`solve_output`) on the optimality
+system of the rows held on knots, and differentiated by the implicit function theorem
+at fixed pieces (:class:`KinkFactor`); the derivation, the degenerate knots and the
+one-sided gradients are on the documentation's maths page ("Piecewise-linear losses").
 """
 
 from __future__ import annotations

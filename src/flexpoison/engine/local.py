@@ -13,62 +13,10 @@ and their gradient sums G_r = Σ_i ℓ'(z_i(Θ_r)) ⊗ φ_i formed exactly at a 
     G(θ) ≈ G_r + S_r·Δ + ½·T[Δ, Δ],   H(θ) ≈ S_r + T[Δ],   S_r = S + T[θ_r − θ_c].
 
 With s = s(N) on N rows (the kept ones and a candidate (φ, t)), A = s·S_r + Λ₂ and
-g_r = s·G_r + Λ₂θ_r, the stationarity condition is solved in two steps:
-
-1. the quadratic part: A·(θ − θ_0) + s·ℓ'(Θφ, t) ⊗ φ = 0, θ_0 = θ_r − A⁻¹g_r, whose
-   solution is θ₁ = θ_0 − B·r with B = s·A⁻¹·[e_k ⊗ φ]_k and r ∈ R^K the root of the
-   K-dimensional equation r = ℓ'(z_0 − M·r, t), z_0 = Θ_0·φ, M_kl = (e_k ⊗ φ)ᵀB_l
-   (Newton's method; Jacobian I + ℓ''·M, nonsingular);
-2. one Newton step on the cubic model from there: θ_p = θ₁ − J⁻¹·(s/2)·T[Δ₁, Δ₁] with
-   J = A + s·T[Δ₁] + s·ℓ''(z₁) ⊗ φφᵀ, solved by one Neumann step on the Woodbury form
-   of A + s·ℓ''(z₁) ⊗ φφᵀ (no new factorisation).
-
-The poisoning gradient solves with the model's Hessian at θ_p itself,
-A + s·T[θ_p − θ_r] + s·ℓ''(z_p) ⊗ φφᵀ, factored when a gradient is asked for (a
-line search's trial rows need none). A trial costs a few solves with A's factor, two
-contractions of T and a K-dimensional root, whatever n.
-
-Error. A loss that declares ``curvature_rate`` c has ℓ''(z + Δ) within a factor
-e^{±c‖Δ‖∞} of ℓ''(z); its second-order change ℓ''(z + Δ) − ℓ''(z) − ℓ'''(z)·Δ, the
-model Hessian's error, is then O((c·δ)²) relative, δ = max_i ‖(Θ − Θ_c)·φ_i‖∞ the
-largest change of a kept row's scores. By Cauchy–Schwarz in A's metric, δ is at most
-the drift of Θ_r from the centre (measured on every row) plus
-
-    λ·‖θ − θ_r‖_A ≤ λ·(‖θ_0 − θ_r‖_A + √(s·rᵀM r)),   λ² = max_{i,k} (c_k ⊗ φ_i)ᵀA⁻¹(c_k ⊗ φ_i),
-
-the rows' largest leverage, with c_k = e_k (e_k − 1/K for a shift-invariant loss,
-whose curvature sees only the scores' differences from their mean); λ² is kept an upper
-bound as rows join (A only grows, or shrinks by s(N+1)/s(N) for a per-row average). A
-trial with c·δ above :attr:`LocalModel.RADIUS` is untrusted: the caller solves it
-exactly. That bound is a worst case over the rows, far above the errors measured; what
-decides in practice is the size of the cubic step itself: with ρ = ‖θ_p − θ₁‖∞ /
-‖θ₁ − θ_r‖∞, the share of the move the cubic term corrects, the quartic term left out
-is about ρ² of the move (measured on 3,000 rows, points out to 2σ: θ_p within 0.7–1.2·ρ²
-of the exact optimum at the median, 1–5·ρ² at worst; the gradient within about
-3·ρ²), and a trial with ρ² above :attr:`LocalModel.ACCURACY` (1e-5) is untrusted
-too (``tests/test_local_model.py``). On many rows the estimate is conservative: on
-50,000 logistic rows θ_p's error is below 1e-9 of its move where ρ² is 1e-8–1e-7; on
-10,000 rows (d = 8, binary and 3 classes) the model's poisoning gradient is within
-1e-6 of the exact one at the median, 1.7e-5 at worst, over 40 probes out to 3σ
-(``benchmarks/bench_scaling.py --smooth``).
-
-Exactness where it is reported: :meth:`LocalModel.solve` finds the exact optimum on
-the rows plus a candidate by Newton steps with the model's Hessian on exact
-gradients, one pass over the rows each, and :meth:`LocalModel.extended` makes the
-model of the rows with a kept candidate from that solve's last pass.
-
-Cost. S and T are formed in one pass (:mod:`flexpoison.engine.taylor`), T by one
-BLAS product per feature and block of rows (n·(K·p)³/3 multiply-adds, 1.1 s for
-10⁵ × 51 on one core, where a product over all pairs of features took 6.9 s). Each
-row keeps the scores it was expanded about (its own centre; S is the sum of the
-rows' modelled Hessian terms at Θ_c, so the model stays the same quadratic in θ): a
-new row is expanded about its score at Θ, and when the drift reaches half the radius
-only the rows that drifted past a quarter of it are expanded afresh, their old terms
-swapped for new ones (work in proportion to their number, not n). On 50,000 rows
-the 15th point of an attack re-expanded 8 rows where a full pass cost 0.15 s. The
-same sums, less the kept candidates' terms, model the loss over the training rows
-(:meth:`LocalModel.rows_model`): the attack's loss effect on those rows is answered
-for a trusted trial without a pass over them.
+g_r = s·G_r + Λ₂θ_r, the stationarity condition is solved in two steps: a K-dimensional
+root for the candidate's quadratic part, then one Newton step on the cubic model. The
+steps, the trust bound that decides when a trial is the model's, and the cost are
+derived on the documentation's maths page ("The local model of a smooth loss").
 """
 
 from __future__ import annotations

@@ -11,44 +11,10 @@ from these three functions (see :mod:`flexpoison.engine.learner` and
 :mod:`flexpoison.engine.implicit`). Shapes: ``z`` is ``(n, K)``; ``t`` is ``(n,)``
 (encoded targets); ``value`` returns ``(n,)``, ``d1`` ``(n, K)``, ``d2`` ``(n, K, K)``.
 
-Two optional declarations let the engine specialise, never guess:
-
-* ``curvature`` — the constant c when ℓ(z, t) = (c/2)·(z − t)², a squared residual.
-  Only then are the Gram statistics Σφφᵀ, Σφt, Σt² sufficient for the training set
-  (:class:`~flexpoison.engine.data.GramData`), is one Newton step exact, and may the
-  rank-one solver (:mod:`flexpoison.engine.rank_one`) and the L1 active-set solver
-  run. ``None`` for every other loss.
-* ``d1_dt`` — ∂ℓ'/∂t, for losses whose target is a continuous number (the response
-  gradient of ``optimize_y``). Losses of class labels do not have it
-  (:class:`ContinuousTargetLoss` is the protocol that does).
-
-A few more are read with a default where a loss does not state them
-(:func:`declared`), so that a loss states only what is true of it:
-
-* ``shift_invariant`` (default False) — ℓ(z + c·1, t) = ℓ(z, t) for any constant c
-  (softmax): the K intercepts are then fixed by a gauge (see
-  :meth:`flexpoison.engine.Learner.from_sums`); K independent columns are not.
-* ``domain`` (default None: any real) — a :class:`Domain`, the targets ℓ is defined
-  for (a Poisson deviance needs t ≥ 0).
-* ``response(z)`` (default z) — the model's predicted response at scores z (its
-  inverse link: exp for a log link).
-* ``best_constant(t)`` (default 0) — the score c minimising Σ ℓ(c, t): where a
-  solver starting from nothing puts the intercepts (:func:`flexpoison.engine.start`).
-* ``curvature_rate`` (default None: not stated) — a constant c such that ℓ''(z + Δ, t)
-  lies between e^{−c‖Δ‖∞} and e^{c‖Δ‖∞} times ℓ''(z, t) (as positive semi-definite
-  matrices): how fast the curvature can change. It bounds the error of the attack's
-  third-order model of the training rows (:mod:`flexpoison.engine.local`), which
-  serves only the losses that state it and ``d3``.
-* ``d3(z, t)`` (default None) — ℓ‴ = ∂ℓ''/∂z, shape ``(n, K, K, K)``: the third
-  derivative that model is built with.
-* ``scalar_d12(z, t)`` (default None) — (ℓ', ℓ'') of a one-output loss at a float
-  score and target, in floats: what that model's per-trial root finding calls (an
-  array method serves where a loss does not state it).
-* ``constant_target(c)`` (default None: no such method) — why training rows whose
-  targets all equal c leave the learner without an optimum the attack can
-  differentiate, and the remedy, or None when they do not (Huber's fitted scale
-  collapses; an ε-insensitive loss with ε = |c| puts every row on its kink). The
-  victim refuses such rows with "y: every response is c, so <estimator> <reason>".
+Optional declarations (``curvature`` for a squared residual, ``d1_dt`` for a continuous
+target, and more read through :func:`declared` with a default) let the engine
+specialise, never guess; each is listed on the documentation's maths page ("What a loss
+declares").
 """
 
 from __future__ import annotations
