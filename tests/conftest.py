@@ -130,6 +130,20 @@ class Case(NamedTuple):
         return models.victim(self.estimator, self.y)
 
 
+def rank_deficient_design(rng, n, duplicated, zero, groups):
+    """Rows with ``duplicated`` repeated columns, a zero column (``zero``) and
+    ``groups`` one-hot groups of 3 levels (which sum to the intercept's column): a
+    rank-deficient design, as real data are; y = x₀ − 2x₁ + noise."""
+    X = rng.normal(size=(n, 4))
+    X = np.hstack([X, X[:, :duplicated]])
+    if zero:
+        X = np.hstack([X, np.zeros((n, 1))])
+    for _ in range(groups):
+        X = np.hstack([X, np.eye(3)[rng.integers(0, 3, n)]])
+    y = X[:, 0] - 2 * X[:, 1] + rng.normal(size=n)
+    return X, y
+
+
 def make_glm_responses(X, y, positive=False, seed=0):
     """Responses of a log-link model on (X, y) from :func:`make_regression`: mean
     μ = exp(1 + 0.6·z), z the standardised linear response; Poisson counts (zeros

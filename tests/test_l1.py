@@ -18,20 +18,8 @@ from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Lasso
 
+from conftest import rank_deficient_design
 from flexpoison.engine import l1
-
-
-def _design(rng, n, duplicated, zero, groups):
-    """Rows with duplicated columns, a zero column and one-hot groups (which sum to
-    the intercept's column): a rank-deficient design, as real data are."""
-    X = rng.normal(size=(n, 4))
-    X = np.hstack([X, X[:, :duplicated]])
-    if zero:
-        X = np.hstack([X, np.zeros((n, 1))])
-    for _ in range(groups):
-        X = np.hstack([X, np.eye(3)[rng.integers(0, 3, n)]])
-    y = X[:, 0] - 2 * X[:, 1] + rng.normal(size=n)
-    return X, y
 
 
 def _problem(X, y, alpha):
@@ -62,7 +50,7 @@ def test_a_solve_warm_started_without_the_added_row_is_the_optimum(
     most; a zero column becomes nonzero on that row alone."""
     rng = np.random.default_rng(seed)
     n = 40
-    X, y = _design(rng, n, duplicated, zero, groups)
+    X, y = rank_deficient_design(rng, n, duplicated, zero, groups)
     _, A, c, lam = _problem(X, y, alpha)
     base, _ = l1.solve(A, c, lam, np.zeros(A.shape[0]), "Lasso")
     x = rng.integers(0, 2, X.shape[1]).astype(float) if corner else rng.uniform(size=X.shape[1])
@@ -102,7 +90,7 @@ def test_any_start_reaches_the_optimum(seed, groups, alpha):
     anything) the search still ends at the optimum: the same objective value as from
     zero, to rounding."""
     rng = np.random.default_rng(seed)
-    X, y = _design(rng, 50, 2, True, groups)
+    X, y = rank_deficient_design(rng, 50, 2, True, groups)
     _, A, c, lam = _problem(X, y, alpha)
     start = rng.normal(size=A.shape[0]) * rng.integers(0, 2, A.shape[0])
     theta, _ = l1.solve(A, c, lam, start, "Lasso")

@@ -158,6 +158,17 @@ def test_the_scale_term_matters(diabetes):
 RIDGE_SCALERS = [*SCALERS, (StandardScaler(), MaxAbsScaler())]
 
 
+def scaled_cases(test):
+    """Parametrize ``test`` over every scaler chain of RIDGE_SCALERS before each
+    squared-residual model (the scaled solver's cases)."""
+    models = pytest.mark.parametrize(
+        "model",
+        [Ridge(alpha=3.0), Lasso(alpha=0.5), ElasticNet(alpha=0.3, l1_ratio=0.4)],
+        ids=lambda m: type(m).__name__,
+    )
+    return pytest.mark.parametrize("scalers", RIDGE_SCALERS, ids=repr)(models(test))
+
+
 def _pipe(scalers, model):
     chain = scalers if isinstance(scalers, tuple) else (scalers,)
     return make_pipeline(*[clone(s) for s in chain], clone(model))
@@ -171,12 +182,7 @@ def _general(objective):
     return general
 
 
-@pytest.mark.parametrize("scalers", RIDGE_SCALERS, ids=repr)
-@pytest.mark.parametrize(
-    "model",
-    [Ridge(alpha=3.0), Lasso(alpha=0.5), ElasticNet(alpha=0.3, l1_ratio=0.4)],
-    ids=lambda m: type(m).__name__,
-)
+@scaled_cases
 def test_a_pipeline_is_solved_by_the_scaled_solver_as_by_the_general_one(diabetes, scalers, model):
     """Squared-residual pipelines take the scaled solver (so that the refit checks
     above test it), which agrees with the general solver on θ_p, W and the gradients
@@ -210,12 +216,7 @@ def _loss_of_refit(pipe, X, y, x, t) -> float:
     return float(np.mean((fitted.predict(X) - y) ** 2))  # c = 2 for the squared loss
 
 
-@pytest.mark.parametrize("scalers", RIDGE_SCALERS, ids=repr)
-@pytest.mark.parametrize(
-    "model",
-    [Ridge(alpha=3.0), Lasso(alpha=0.5), ElasticNet(alpha=0.3, l1_ratio=0.4)],
-    ids=lambda m: type(m).__name__,
-)
+@scaled_cases
 def test_loss_availability_gradients_of_a_scaled_pipeline_match_refits(diabetes, scalers, model):
     """The scaled solver's own E (the observed quadratic) and its gradients in x and y
     against central differences of the loss of tight scikit-learn refits (an L1 model

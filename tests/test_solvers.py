@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import cases, make_regression
+from conftest import cases, make_regression, rank_deficient_design
 from flexpoison import FlexiblePoisoning, Integrity
 from flexpoison import engine as lrn
 from flexpoison.attack.goals import GOALS
@@ -315,13 +315,7 @@ def test_l1_solver_on_collinear_features_finds_scikit_learns_fit(seed, duplicate
 
     rng = np.random.default_rng(seed)
     n = 60
-    X = rng.normal(size=(n, 4))
-    X = np.hstack([X, X[:, :duplicated]])
-    if zero:
-        X = np.hstack([X, np.zeros((n, 1))])
-    for _ in range(groups):
-        X = np.hstack([X, np.eye(3)[rng.integers(0, 3, n)]])
-    y = X[:, 0] - 2 * X[:, 1] + rng.normal(size=n)
+    X, y = rank_deficient_design(rng, n, duplicated, zero, groups)
     Z = np.hstack([X, np.ones((n, 1))])
     A, c = Z.T @ Z / n, Z.T @ y / n
     lam = np.append(np.full(X.shape[1], alpha), 0.0)
