@@ -11,7 +11,9 @@ tests/test_contract_decision.py; here:
    margin rows than d + 1) equal central differences of flexpoison's W and of W from tight
    scikit-learn refits where the sets are stable;
 4. duplicate-row data, C = 1e8 and a polynomial kernel on features around 100 give a
-   result or one ConvergenceError line in seconds.
+   result or one ConvergenceError line in seconds;
+5. the squared distances behind the RBF kernel keep their digits between near rows far
+   from the origin (where ‖a‖² + ‖b‖² − 2a·b cancels).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.svm import SVC
 
 from conftest import tight
@@ -229,3 +233,25 @@ def test_a_polynomial_kernel_on_features_near_100_is_refused_quickly():
     with pytest.raises(ConvergenceError, match="kernel values up to 1.1e\\+12.*standardise"):
         FlexiblePoisoning(SVC(kernel="poly"), goal=LossAvailability(), n_points=1).generate(X, y)
     assert time.perf_counter() - start < 20
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    offset=st.sampled_from([0.0, 1e2, 1e4]),
+    spread=st.sampled_from([1e-6, 1e-3, 1.0, 1e3]),
+)
+def test_squared_distances_keep_their_digits_between_near_rows(seed, offset, spread):
+    """Rows spread by ``spread`` around far-apart centres (``offset`` from the origin),
+    some duplicated: every entry within a few ε of ‖a − b‖² summed directly, in relative
+    terms, and exactly 0 between duplicates."""
+    rng = np.random.default_rng(seed)
+    centres = offset + 1e3 * rng.normal(size=(3, 4))
+    A = centres[rng.integers(0, 3, 12)] + spread * rng.normal(size=(12, 4))
+    A[5] = A[2]
+    B = np.vstack([A[::2], A[:2] + spread * 1e-3 * rng.normal(size=(2, 4))])
+    got = dual.squared_distances(A, B)
+    centre = A.mean(axis=0)
+    direct = (((A - centre)[:, None, :] - (B - centre)[None, :, :]) ** 2).sum(-1)
+    assert np.all(np.abs(got - direct) <= 1e-13 * direct + 1e-300)
+    assert got[5, 1] == 0.0 and got[2, 1] == 0.0

@@ -291,12 +291,11 @@ def test_a_followed_fit_is_refused_where_the_dual_fit_is():
 
 
 
-# A known defect, kept as a test that fails until it is fixed (issue 22's slow property
-# profile found it; it predates the stop that recorded it): C = 1e5, a near-identity RBF
-# kernel (one feature on the scale of 1e3), and free support vectors that duplicate the
-# poison row of the other label. The attack's fit leaves the margin equality of the
-# duplicated free rows off by 9e-5 (t·f = 1.00009) while it reports a precision of 4e-9;
-# a cold fit of the same rows meets it to 1e-11, with a primal objective 2.3e-5 lower.
+# Found by issue 22's slow property profile: C = 1e5, a near-identity RBF kernel (one
+# feature on the scale of 1e3), and free support vectors that duplicate the poison row of
+# the other label. The squared distances' expansion ‖a‖² + ‖b‖² − 2a·b left 5e-10 of
+# error in k between near rows, which C turned into 4e-6 in θ between the attack's Gram
+# matrix (built column by column) and a cold fit's; they now agree to rounding.
 _DUPLICATES_X = np.array(
 [    [4.16860953e-02, 1.91854191e+00, 1.02199957e-01, -5.93963562e+02],
     [-7.82316267e-01, 2.06607431e-01, 5.57828665e-01, -3.38729706e+02],
@@ -335,8 +334,6 @@ _DUPLICATES_Y = np.array(
 )
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="the dual fit's dropped margin equation (issue 22)")
 def test_a_fit_with_duplicated_free_rows_of_both_labels_is_the_optimum():
     from flexpoison.engine import dual
     from flexpoison.models import kernel as kernel_models
