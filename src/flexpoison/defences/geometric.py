@@ -154,8 +154,8 @@ class Sphere(ScreenCallable):
         classes, index_c = calibration_classes(data.yc, 1)
         centroids = np.array([Zc[index_c == k].mean(axis=0) for k in range(classes.size)])
         scores_c = np.linalg.norm(Zc - centroids[index_c], axis=1)
-        tau = per_class_thresholds(scores_c, index_c, classes.size, share)
-        return Geometry(view, centroids, None, tau, classes)
+        radii = per_class_thresholds(scores_c, index_c, classes.size, share)
+        return Geometry(view, centroids, None, radii, classes)
 
     def screen(self, X, y, *, X_clean, y_clean, task: Task) -> Screening:
         data = check_inputs(X, y, X_clean, y_clean, task)
