@@ -1,0 +1,307 @@
+"""An evading attack's checks: each point settled inside its constraints, and the final
+set screened as the data owner screens it (:mod:`flexpoison.attack.evasion`).
+
+:func:`settle` holds a crafted point to the geometric sets and to the loss filter's
+ℓ(θ_p; x, y) ≤ τ: a point that breaks one (its rounding to integer or one-hot
+features, or its loss) moves along the segment to its *anchor* — the clean row of its
+class that every constraint keeps with the lowest loss (nearest, without the loss
+filter) — to the nearest point of the segment found to hold them by bisection. The
+anchor holds them itself, so the point returned always does (with the loss filter:
+the anchor's own loss is checked, and if even it breaks τ the anchor is returned).
+
+:func:`finish` screens the final set with every named sanitizer, calibrated as the
+owner calibrates it, and pulls each rejected poison row a quarter of the way toward
+the nearest clean row of its class that every sanitizer kept, up to that row itself,
+screening again after each round. What it guarantees: a geometric sanitizer under the
+clean calibration never rejects a settled point (its sets do not depend on the
+poison); under the poisoned calibration, and for the loss filter (later points move
+θ_p), IsolationForest, LOF and TRIM, the rows are kept if the pull reaches them within
+:data:`ROUNDS` rounds — a row duplicated onto a kept clean row is kept by every
+sanitizer that keeps that row — and the result reports each sanitizer's decision on
+the final set, whatever it is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+
+from .. import models
+from ..defences import screen
+from ..defences.model_based import LossFilter
+from ..errors import InvalidInputError
+from .box import Box
+from .descent import Descent
+from .evasion import PULL_HALVINGS, Calibrated, Evasion, check, resolve
+from .objective import Objective
+from .result import OwnerScreening, PointReport
+from .search import replay
+
+#: Rounds of the final pull: a rejected row moves 1/ROUNDS of the way each round.
+ROUNDS = 4
+
+
+def _rounded(evasion: Evasion, box: Box, x: np.ndarray) -> np.ndarray:
+    """x in the box's dtype, rounded to the integer and one-hot constraints."""
+    x = Box.project(box, x)
+    limits = evasion.constraints
+    return limits.round(x) if limits is not None and limits.discrete else x
+
+
+def _anchor_index(
+    evasion: Evasion, t: float, allowed: np.ndarray, x: np.ndarray, losses: np.ndarray | None
+) -> int:
+    """The clean row an off-limits point moves toward: of its class (any row for
+    regression), allowed, with the lowest loss (or nearest x in σ units)."""
+    same = allowed.copy()
+    if evasion.victim.classes is not None:
+        same &= evasion.t == t
+        if not same.any():
+            same = evasion.t == t
+    candidates = np.flatnonzero(same if same.any() else np.ones_like(same))
+    if losses is not None:
+        return int(candidates[np.argmin(losses[candidates])])
+    std = np.where(evasion.X.std(axis=0) > 0, evasion.X.std(axis=0), 1.0)
+    gap = np.linalg.norm((evasion.X[candidates] - x) / std, axis=1)
+    return int(candidates[np.argmin(gap)])
+
+
+def settle(
+    evasion: Evasion,
+    calibrated: Calibrated | None,
+    tau: float | None,
+    objective: Objective,
+    Theta: np.ndarray,
+    best: Descent,
+    report: PointReport,
+    box: Box,
+) -> tuple[Descent, PointReport]:
+    """The point ``best`` held to the geometric sets and the loss (module docstring)."""
+    decode = evasion.victim.decode
+
+    def holds(x: np.ndarray, t: float):
+        if calibrated is not None and not calibrated.keeps(x[None], decode(np.array([t])))[0]:
+            return False, None
+        if tau is None:
+            return True, None
+        ev = objective.evaluate(x, t, Theta_init=Theta, with_gradient=False, exact=True)
+        return bool(evasion.losses(ev.fit.Theta, x[None], np.array([t]))[0] <= tau), ev
+
+    good, _ = holds(best.x, best.t)
+    if good:
+        return best, report
+    allowed = np.ones(evasion.X.shape[0], dtype=bool)
+    if calibrated is not None:
+        allowed = calibrated.keeps(evasion.X, evasion.y)
+    losses = None if tau is None else evasion.losses(Theta, evasion.X, evasion.t)
+    a = _anchor_index(evasion, best.t, allowed, best.x, losses)
+    x_a, t_a = evasion.X[a], float(evasion.t[a]) if evasion.victim.classes is None else best.t
+
+    def at(s: float) -> tuple[np.ndarray, float]:
+        return _rounded(evasion, box, best.x + s * (x_a - best.x)), best.t + s * (t_a - best.t)
+
+    bad, fine = 0.0, 1.0
+    for _ in range(PULL_HALVINGS):
+        mid = 0.5 * (bad + fine)
+        if holds(*at(mid))[0]:
+            fine = mid
+        else:
+            bad = mid
+    x, t = at(fine)
+    ev = objective.evaluate(x, t, Theta_init=Theta, with_gradient=False, exact=True)
+    moved = Descent(best.start, ev.x, ev.t, ev, best.history, best.stop)
+    sign = objective.goal.sign
+    harmless = bool(sign * (ev.E - report.effect_before) <= 0)
+    return moved, dataclasses.replace(report, effect_after=ev.E, harmless=harmless)
+
+
+def crafted(
+    evasion: Evasion, craft: Callable, ctx, objective: Objective, Theta, effect_before, target, **kw
+) -> tuple[Descent, PointReport]:
+    r"""One point of an evading run: the box with the sets calibrated on the rows so
+    far (:meth:`Evasion.box`), the point crafted there, then :func:`settle`\ d."""
+    box = evasion.box(ctx.chosen)
+    ctx.setup = dataclasses.replace(ctx.setup, box=box)
+    tau = evasion.loss_threshold(Theta, ctx.chosen)
+    best, report = craft(objective, Theta, effect_before, target, **kw)
+    calibrated = getattr(box, "calibrated", None)
+    return settle(evasion, calibrated, tau, objective, Theta, best, report, evasion.base_box)
+
+
+def _screenings(evasion: Evasion, X_all: np.ndarray, y_all: np.ndarray) -> list:
+    """Every named sanitizer's screening of the set, calibrated as the owner does."""
+    clean = evasion.calibration == "clean"
+    X_cal, y_cal = (evasion.X, evasion.y) if clean else (X_all, y_all)
+    return [
+        screen(
+            s,
+            X_all,
+            y_all,
+            X_clean=X_cal,
+            y_clean=y_cal,
+            task=evasion.task,  # type: ignore[arg-type]
+            estimator=evasion.estimator,
+        )
+        for s in evasion.sanitizers
+    ]
+
+
+def finish(
+    evasion: Evasion, chosen: list[Descent], box: Box
+) -> tuple[list[Descent], list, np.ndarray]:
+    """The final set screened by every named sanitizer, rejected poison rows pulled
+    toward the data (module docstring): the points, the last screenings and how many
+    rounds each point was pulled."""
+    n = evasion.X.shape[0]
+    chosen = list(chosen)
+    origin = [(c.x, c.t) for c in chosen]
+    pulls = np.zeros(len(chosen), dtype=int)
+    decode = evasion.victim.decode
+    for _ in range(ROUNDS + 1):
+        X_all = np.vstack([evasion.X, [c.x for c in chosen]])
+        y_all = np.r_[evasion.y, decode(np.array([c.t for c in chosen]))]
+        screenings = _screenings(evasion, X_all, y_all)
+        kept = np.ones(X_all.shape[0], dtype=bool)
+        for s in screenings:
+            kept &= s.kept_mask
+        rejected = np.flatnonzero(~kept[n:])
+        if not rejected.size or pulls.max(initial=0) >= ROUNDS:
+            break
+        for q in rejected:
+            pulls[q] += 1
+            x0, t0 = origin[q]
+            a = _anchor_index(evasion, t0, kept[:n], x0, None)
+            s = pulls[q] / ROUNDS
+            t_a = float(evasion.t[a]) if evasion.victim.classes is None else t0
+            x = _rounded(evasion, box, x0 + s * (evasion.X[a] - x0))
+            c = chosen[q]
+            chosen[q] = Descent(c.start, x, t0 + s * (t_a - t0), c.ev, c.history, c.stop)
+    return chosen, screenings, pulls
+
+
+def owner_screenings(
+    evasion: Evasion,
+    screenings: list,
+    pulls: np.ndarray,
+    effect_of: Callable[[np.ndarray, np.ndarray], float | None],
+    X_all: np.ndarray,
+    y_all: np.ndarray,
+) -> tuple[OwnerScreening, ...]:
+    """Each sanitizer's decision on the final set and E of the victim refitted on the
+    rows it keeps (``effect_of``: None where no victim can be refitted)."""
+    n = evasion.X.shape[0]
+    out = []
+    for sanitizer, s in zip(evasion.sanitizers, screenings, strict=True):
+        removed = s.removed
+        out.append(
+            OwnerScreening(
+                sanitizer.name,
+                evasion.calibration,
+                int(removed.size),
+                int(np.count_nonzero(removed >= n)),
+                effect_of(X_all[s.kept], y_all[s.kept]),
+                int(np.count_nonzero(pulls)),
+            )
+        )
+    return tuple(out)
+
+
+__all__ = [
+    "ROUNDS",
+    "Evasion",
+    "check",
+    "resolve",
+    "crafted",
+    "settle",
+    "finish",
+    "owner_screenings",
+    "conclude",
+    "start",
+    "settings",
+]
+
+
+def start(attack, setup, m: int) -> Evasion | None:
+    """The evading run's shared state (None when ``evade`` names no sanitizer)."""
+    sanitizers = resolve(attack.evade)
+    check(attack, sanitizers)
+    if not sanitizers:
+        return None
+    victim = setup.victim
+    if evasion_needs_theta(sanitizers) and (not victim.spec.has_theta or victim.scaler):
+        raise InvalidInputError(
+            "evade: the loss filter is held through the victim's θ_p; not supported for "
+            "a pipeline or a victim without θ"
+        )
+    X = np.asarray(setup.X, dtype=float)
+    return Evasion(
+        sanitizers,
+        attack.evade_calibration,
+        float(attack.evade_margin),
+        victim.spec.task,
+        X,
+        victim.decode(setup.t),
+        setup.t,
+        victim,
+        attack.estimator,
+        m,
+        getattr(setup.objective, "shift", np.zeros(X.shape[1])),
+        setup.box,
+        setup.constraints,
+    )
+
+
+def evasion_needs_theta(sanitizers) -> bool:
+    return any(isinstance(s, LossFilter) for s in sanitizers)
+
+
+def conclude(evasion: Evasion, setup, chosen: list[Descent], evaluations: list):
+    """The final check (:func:`finish`) and what the owner sees: the points (moved
+    ones re-evaluated in order), their evaluations and each sanitizer's decision."""
+    chosen, screenings, pulls = finish(evasion, chosen, evasion.base_box)
+    if pulls.any():
+        evaluations = replay(setup.objective, chosen)
+        chosen = [
+            Descent(c.start, ev.x, ev.t, ev, c.history, c.stop)
+            for c, ev in zip(chosen, evaluations, strict=True)
+        ]
+    X_all = np.vstack([evasion.X, [c.x for c in chosen]])
+    y_all = np.r_[evasion.y, evasion.victim.decode(np.array([c.t for c in chosen]))]
+    effect_of = _effect_of(evasion, setup)
+    return (
+        chosen,
+        evaluations,
+        owner_screenings(evasion, screenings, pulls, effect_of, X_all, y_all),
+    )
+
+
+def _effect_of(evasion: Evasion, setup) -> Callable[[np.ndarray, np.ndarray], float | None]:
+    """E of the victim scikit-learn fits (tightly) on some rows (None without θ or
+    with fewer than two classes among them)."""
+    victim = setup.victim
+    objective = setup.objective
+    if not victim.spec.has_theta:
+        return lambda X, y: None
+    d = evasion.X.shape[1]
+    effect = objective.goal.effect(
+        victim, evasion.X, evasion.y, np.zeros(d), objective.theta_reference
+    )
+
+    def of(X: np.ndarray, y: np.ndarray) -> float | None:
+        if victim.classes is not None and np.unique(y).size < 2:
+            return None
+        theta = models.theta_of(victim.spec.fit_tight(evasion.estimator, X, y))
+        return float(effect.value(victim.learner.unpack(theta, d), theta))
+
+    return of
+
+
+def settings(attack) -> dict:
+    """An attack's evasion parameters as plain JSON values."""
+    return {
+        "evade": [s.name for s in resolve(attack.evade)],
+        "evade_calibration": attack.evade_calibration,
+        "evade_margin": attack.evade_margin,
+    }
