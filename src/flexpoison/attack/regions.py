@@ -30,8 +30,8 @@ from ..errors import InvalidInputError
 from .box import Box
 
 #: Dykstra sweeps at most, and its stopping tolerance on the change of z per sweep.
-MAX_SWEEPS = 500
-SWEEP_TOL = 1e-12
+MAX_SWEEPS = 2000
+SWEEP_TOL = 1e-10
 #: Halvings of the final bisection toward the interior point.
 BISECTIONS = 60
 
@@ -91,18 +91,20 @@ def dykstra(
 ) -> np.ndarray:
     """Dykstra's projection of z onto [lower, upper] ∩ every set (module docstring):
     sweeps of the box's and each set's projection of the point plus that projection's
-    correction from the sweep before, until a sweep moves z by less than
-    :data:`SWEEP_TOL`·(1 + ‖z‖) or :data:`MAX_SWEEPS`."""
+    correction from the sweep before, until a sweep changes the corrections by less
+    than :data:`SWEEP_TOL`·(1 + ‖z‖) together (z alone can stall while the corrections
+    still move it toward the projection) or :data:`MAX_SWEEPS`."""
     steps = [lambda v: np.clip(v, lower, upper), *(s.project for s in sets)]
     corrections = [np.zeros_like(z) for _ in steps]
     z = np.array(z, dtype=float)
     for _ in range(MAX_SWEEPS):
-        before = z
+        change = 0.0
         for k, step in enumerate(steps):
             v = z + corrections[k]
             z = step(v)
+            change += float(np.linalg.norm(v - z - corrections[k]))
             corrections[k] = v - z
-        if float(np.linalg.norm(z - before)) <= SWEEP_TOL * (1.0 + float(np.linalg.norm(z))):
+        if change <= SWEEP_TOL * (1.0 + float(np.linalg.norm(z))):
             break
     return z
 
@@ -135,7 +137,7 @@ class Region(Box):
         clipped = Box.project(self, x)
         if self.feasible(clipped):
             return clipped
-        z = dykstra(self.view(clipped), self.sets, self.view(self.lower), self.view(self.upper))
+        z = dykstra(self.view(x), self.sets, self.view(self.lower), self.view(self.upper))
         near = Box.project(self, self.mean + self.scale * z)
         if self.feasible(near):
             return near
