@@ -23,9 +23,9 @@ How each kind is held:
   coordinate: a row's sets depend on its response (:meth:`EvadingBox.target`).
 * **loss**: ℓ(θ_p; x, y) ≤ τ (the loss filter's squared error or the victim's own
   loss at θ_p, the exact poisoned model). Enforced after each point's descent: a row
-  that breaks it is pulled along the segment to an anchor (a clean row of its class
-  that every constraint keeps, with the lowest loss) to the nearest point that holds
-  it (:meth:`Evasion.settle`).
+  that breaks it is pulled along the segment to an anchor (a nearby clean row of its
+  class that every constraint keeps, of low loss) to the nearest point that holds it
+  (:func:`flexpoison.attack.evasion_check.settle`).
 * **isolation_forest, lof, trim** and any other sanitizer are not constraints:
   :func:`flexpoison.attack.evasion_check.finish` screens the final set and pulls each
   rejected row toward a kept clean row of its class, a quarter of the way per

@@ -3,11 +3,12 @@ set screened as the data owner screens it (:mod:`flexpoison.attack.evasion`).
 
 :func:`settle` holds a crafted point to the geometric sets and to the loss filter's
 ℓ(θ_p; x, y) ≤ τ: a point that breaks one (its rounding to integer or one-hot
-features, or its loss) moves along the segment to its *anchor* — the clean row of its
-class that every constraint keeps with the lowest loss (nearest, without the loss
-filter) — to the nearest point of the segment found to hold them by bisection. The
-anchor holds them itself, so the point returned always does (with the loss filter:
-the anchor's own loss is checked, and if even it breaks τ the anchor is returned).
+features, or its loss) moves along the segment to its *anchor* — the nearest clean
+row of its class that every geometric constraint keeps (with the loss filter, among
+those whose loss is at most halfway from the least one to τ) — to the nearest point
+of the segment found by bisection to hold them. The anchor is the segment's end: the
+geometric sets hold it; its loss with it added is checked like any other point's, and
+is not guaranteed below τ (the result's screenings say what the filter did).
 
 :func:`finish` screens the final set with every named sanitizer, calibrated as the
 owner calibrates it, and pulls each rejected poison row a quarter of the way toward
@@ -51,18 +52,26 @@ def _rounded(evasion: Evasion, box: Box, x: np.ndarray) -> np.ndarray:
 
 
 def _anchor_index(
-    evasion: Evasion, t: float, allowed: np.ndarray, x: np.ndarray, losses: np.ndarray | None
+    evasion: Evasion,
+    t: float,
+    allowed: np.ndarray,
+    x: np.ndarray,
+    losses: np.ndarray | None,
+    tau: float = 0.0,
 ) -> int:
     """The clean row an off-limits point moves toward: of its class (any row for
-    regression), allowed, with the lowest loss (or nearest x in σ units)."""
+    regression), allowed, nearest x in σ units — with ``losses`` (the loss filter's
+    τ held), among those whose loss lies at most halfway from the least loss to τ."""
     same = allowed.copy()
     if evasion.victim.classes is not None:
         same &= evasion.t == t
         if not same.any():
             same = evasion.t == t
     candidates = np.flatnonzero(same if same.any() else np.ones_like(same))
-    if losses is not None:
-        return int(candidates[np.argmin(losses[candidates])])
+    if losses is not None:  # the nearest of those whose loss is at most half the least's
+        # way to τ (below τ with room for the point's own pull on θ_p)
+        low = losses[candidates] <= 0.5 * (tau + losses[candidates].min())
+        candidates = candidates[low]
     std = np.where(evasion.X.std(axis=0) > 0, evasion.X.std(axis=0), 1.0)
     gap = np.linalg.norm((evasion.X[candidates] - x) / std, axis=1)
     return int(candidates[np.argmin(gap)])
@@ -96,7 +105,7 @@ def settle(
     if calibrated is not None:
         allowed = calibrated.keeps(evasion.X, evasion.y)
     losses = None if tau is None else evasion.losses(Theta, evasion.X, evasion.t)
-    a = _anchor_index(evasion, best.t, allowed, best.x, losses)
+    a = _anchor_index(evasion, best.t, allowed, best.x, losses, tau or 0.0)
     x_a, t_a = evasion.X[a], float(evasion.t[a]) if evasion.victim.classes is None else best.t
 
     def at(s: float) -> tuple[np.ndarray, float]:
