@@ -148,3 +148,33 @@ def test_bad_evasion_settings_are_refused_by_name(kwargs, message):
     X, y = _regression(0)
     with pytest.raises(InvalidInputError, match=message):
         FlexiblePoisoning(Ridge(), n_points=2, **kwargs).generate(X, y)
+
+
+def test_the_frontier_draws_an_evading_attack_per_sanitizer():
+    """The evading series: the α = 0 attack built to evade each named sanitizer, measured
+    against every sanitizer; each evades its own (recall 0)."""
+    from flexpoison.data import Dataset
+    from flexpoison.experiments import frontier as fr
+
+    X, y = _regression(5, n=160)
+    names = tuple(f"x{j}" for j in range(X.shape[1]))
+    data = Dataset("toy", X, y, names, "y", "regression", "synthetic, for tests")
+    result = fr.run_frontier(
+        data,
+        model="ridge",
+        goal="integrity",
+        rate=0.05,
+        alphas=(0.0,),
+        baselines=(),
+        sanitizers=["sphere", "slab", "loss"],
+        evading=("sphere", "loss"),
+        max_iter=20,
+        starts=1,
+    )
+    assert result.settings.evading == ("sphere", "loss")
+    for name in ("sphere", "loss"):
+        row = result.row(fr.EVADING + name, name)
+        assert row.recall == 0.0
+        assert row.label == f"built to evade {name}"
+    with pytest.raises(InvalidInputError, match="evading: \\['trim'\\] not among"):
+        fr.run_frontier(data, model="ridge", alphas=(0.0,), sanitizers=["sphere"], evading=["trim"])

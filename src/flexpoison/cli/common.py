@@ -392,6 +392,16 @@ def evade_options(command: F) -> F:
     )(command)
 
 
+EVADING = click.option(
+    "--evading",
+    metavar="NAMES",
+    callback=_names,
+    help="The evading series: for each of these sanitizers (comma-separated, e.g. "
+    "sphere,slab,loss), the alpha = 0 attack built to evade it, measured like every "
+    "other attack and drawn on that sanitizer's panel.",
+)
+
+
 def evade_arguments(params: Mapping[str, Any]) -> dict:
     """The attack's evasion arguments from a command's options."""
     if not params.get("evade"):
@@ -460,6 +470,7 @@ __all__ = [
     "name_columns",
     "user_errors",
     "evade_options",
+    "EVADING",
     "evade_arguments",
     "echo_screenings",
 ]

@@ -18,6 +18,7 @@ from ..scalers import FIXED_SCALER
 from .common import (
     CONTEXT,
     DATA_DIR,
+    EVADING,
     PASSES,
     QUIET,
     STARTS,
@@ -159,6 +160,7 @@ def _dataset(ctx, param, value: str | None) -> str | None:
 @STARTS
 @PASSES
 @constraint_options
+@EVADING
 @click.option(
     "--report",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -192,6 +194,7 @@ def frontier(
     frozen: str | None,
     one_hot: tuple[str, ...],
     within_range: bool,
+    evading: list[str] | None,
     report: Path | None,
     force: bool,
     quiet: bool,
@@ -250,6 +253,7 @@ def frontier(
             **{key: ctx.params[key] for key in passed},
             progress=not quiet,  # a bar on a terminal, plain lines in a log
             constraints=constraints if constraints else None,
+            evading=evading or (),
         )
         written = write_frontier(result, out, report=report, auto_report=False)
     if not quiet:
