@@ -22,10 +22,12 @@ How each kind is held:
   ``evade_margin``. For regression the view holds the response as one more
   coordinate: a row's sets depend on its response (:meth:`EvadingBox.target`).
 * **loss**: ℓ(θ_p; x, y) ≤ τ (the loss filter's squared error or the victim's own
-  loss at θ_p, the exact poisoned model). Enforced after each point's descent: a row
-  that breaks it is pulled along the segment to an anchor (a nearby clean row of its
-  class that every constraint keeps, of low loss) to the nearest point that holds it
-  (:func:`flexpoison.attack.evasion_check.settle`).
+  loss at θ_p, the exact poisoned model — at a look-ahead model with the points still
+  to come as copies of this one). Enforced after each point's descent: a row that
+  breaks it is pulled along the segment to an anchor (a nearby clean row of its class
+  that every constraint keeps, of low loss) to the point of best effect found there
+  that holds it (:func:`flexpoison.attack.evasion_check.settle`); the final check
+  verifies it on the final model.
 * **isolation_forest, lof, trim** and any other sanitizer are not constraints:
   :func:`flexpoison.attack.evasion_check.finish` screens the final set and pulls each
   rejected row toward a kept clean row of its class, a quarter of the way per
@@ -52,8 +54,9 @@ from .box import Box
 from .regions import Ball, Band, Region, Set, region
 
 CALIBRATIONS = ("clean", "poisoned")
-#: Halvings of a point's pull toward its anchor.
-PULL_HALVINGS = 12
+#: A point's pull toward its anchor: a grid of 1/PULL_GRID steps, then halvings.
+PULL_GRID = 8
+PULL_HALVINGS = 10
 
 
 def resolve(evade) -> tuple[Sanitizer, ...]:
@@ -231,6 +234,7 @@ class Evasion:
     base_box: Box
     constraints: Any = None  # feature constraints: rows are rounded when discrete
     cache: dict = field(default_factory=dict)  # what the clean calibration computes once
+    lookahead: bool = True
 
     @property
     def geometric(self) -> tuple[Sanitizer, ...]:

@@ -2,24 +2,31 @@
 set screened as the data owner screens it (:mod:`flexpoison.attack.evasion`).
 
 :func:`settle` holds a crafted point to the geometric sets and to the loss filter's
-ℓ(θ_p; x, y) ≤ τ: a point that breaks one (its rounding to integer or one-hot
-features, or its loss) moves along the segment to its *anchor* — the nearest clean
-row of its class that every geometric constraint keeps (with the loss filter, among
-those whose loss is at most halfway from the least one to τ) — to the nearest point
-of the segment found by bisection to hold them. The anchor is the segment's end: the
-geometric sets hold it; its loss with it added is checked like any other point's, and
-is not guaranteed below τ (the result's screenings say what the filter did).
+ℓ(θ_p; x, y) ≤ τ. The loss is taken at a *look-ahead* model: θ_p with the point and
+the m − q − 1 points still to come as copies of it (later points often start from the
+one before; copies of a row pull the model toward fitting it, so that a point the
+final model fits may be one the model of the points so far does not). A point that
+breaks a constraint (its rounding to integer or one-hot features, or its loss) moves
+along the segment to its *anchor* — the nearest clean row of its class that every
+geometric constraint keeps (with the loss filter, among those whose loss is at most
+halfway from the least one to τ): the segment is probed on a grid of eighths and
+bisected at its first point that holds them, and the point is the one of best effect
+among those probed that hold them (the anchor itself when none does).
 
 :func:`finish` screens the final set with every named sanitizer, calibrated as the
 owner calibrates it, and pulls each rejected poison row a quarter of the way toward
 the nearest clean row of its class that every sanitizer kept, up to that row itself,
-screening again after each round. What it guarantees: a geometric sanitizer under the
-clean calibration never rejects a settled point (its sets do not depend on the
-poison); under the poisoned calibration, and for the loss filter (later points move
-θ_p), IsolationForest, LOF and TRIM, the rows are kept if the pull reaches them within
-:data:`ROUNDS` rounds — a row duplicated onto a kept clean row is kept by every
-sanitizer that keeps that row — and the result reports each sanitizer's decision on
-the final set, whatever it is.
+screening again after each round; a row still rejected there (the loss filter: its
+copies moved θ_p) is moved, for up to two more rounds, onto the kept clean row of its
+class with the least loss.
+
+What is guaranteed: a geometric sanitizer under the clean calibration never rejects a
+settled point (its sets do not depend on the poison). Under the poisoned calibration,
+for the loss filter (the look-ahead is a heuristic; the final model is what counts),
+IsolationForest, LOF and TRIM, a row is kept if the pull reaches a position they keep
+— a row duplicated onto a kept clean row is usually kept, not always (refitting on the
+moved set changes their decisions) — and the result reports each sanitizer's decision
+on the final set, whatever it is.
 """
 
 from __future__ import annotations
@@ -35,13 +42,15 @@ from ..defences.model_based import LossFilter
 from ..errors import InvalidInputError
 from .box import Box
 from .descent import Descent
-from .evasion import PULL_HALVINGS, Calibrated, Evasion, check, resolve
+from .evasion import PULL_GRID, PULL_HALVINGS, Calibrated, Evasion, check, resolve
 from .objective import Objective
 from .result import OwnerScreening, PointReport
 from .search import replay
 
-#: Rounds of the final pull: a rejected row moves 1/ROUNDS of the way each round.
+#: Rounds of the final pull: a rejected row moves 1/ROUNDS of the way each round; then,
+#: still rejected on its anchor, up to EXTRA rounds onto the allowed row of least loss.
 ROUNDS = 4
+EXTRA = 2
 
 
 def _rounded(evasion: Evasion, box: Box, x: np.ndarray) -> np.ndarray:
@@ -70,7 +79,8 @@ def _anchor_index(
     candidates = np.flatnonzero(same if same.any() else np.ones_like(same))
     if losses is not None:  # the nearest of those whose loss is at most half the least's
         # way to τ (below τ with room for the point's own pull on θ_p)
-        low = losses[candidates] <= 0.5 * (tau + losses[candidates].min())
+        least = losses[candidates].min()
+        low = losses[candidates] <= max(0.5 * (tau + least), least)
         candidates = candidates[low]
     std = np.where(evasion.X.std(axis=0) > 0, evasion.X.std(axis=0), 1.0)
     gap = np.linalg.norm((evasion.X[candidates] - x) / std, axis=1)
@@ -86,6 +96,7 @@ def settle(
     best: Descent,
     report: PointReport,
     box: Box,
+    chosen: list = (),  # type: ignore[assignment]
 ) -> tuple[Descent, PointReport]:
     """The point ``best`` held to the geometric sets and the loss (module docstring)."""
     decode = evasion.victim.decode
@@ -96,8 +107,12 @@ def settle(
         if tau is None:
             return True, None
         ev = objective.evaluate(x, t, Theta_init=Theta, with_gradient=False, exact=True)
-        return bool(evasion.losses(ev.fit.Theta, x[None], np.array([t]))[0] <= tau), ev
+        Theta_p = ev.fit.Theta
+        if copies > 1:  # the model with the rows still to come as copies of this one
+            Theta_p = objective.with_points([x] * copies, [t] * copies, Theta_p).Theta_start
+        return bool(evasion.losses(Theta_p, x[None], np.array([t]))[0] <= tau), ev
 
+    copies = max(1, evasion.m - len(chosen)) if evasion.lookahead else 1
     good, _ = holds(best.x, best.t)
     if good:
         return best, report
@@ -111,17 +126,36 @@ def settle(
     def at(s: float) -> tuple[np.ndarray, float]:
         return _rounded(evasion, box, best.x + s * (x_a - best.x)), best.t + s * (t_a - best.t)
 
+    held: list = []  # the evaluations of the points found to hold the constraints
+
+    def probe(s: float) -> bool:
+        x, t = at(s)
+        ok, ev = holds(x, t)
+        if ok:
+            exact = objective.evaluate(x, t, Theta_init=Theta, with_gradient=False, exact=True)
+            held.append(ev if ev is not None else exact)
+        return ok
+
     bad, fine = 0.0, 1.0
-    for _ in range(PULL_HALVINGS):
+    for k in range(1, PULL_GRID + 1):  # the grid from the point to its anchor
+        if probe(k / PULL_GRID):
+            fine = k / PULL_GRID
+            break
+        bad = k / PULL_GRID
+    for k in range(round(fine * PULL_GRID) + 1, PULL_GRID + 1):  # the rest of it
+        probe(k / PULL_GRID)
+    for _ in range(PULL_HALVINGS):  # the boundary, between the grid's last two
         mid = 0.5 * (bad + fine)
-        if holds(*at(mid))[0]:
+        if probe(mid):
             fine = mid
         else:
             bad = mid
-    x, t = at(fine)
-    ev = objective.evaluate(x, t, Theta_init=Theta, with_gradient=False, exact=True)
-    moved = Descent(best.start, ev.x, ev.t, ev, best.history, best.stop)
     sign = objective.goal.sign
+    if not held:  # the anchor itself (the constraints may not hold it: reported)
+        x, t = at(1.0)
+        held.append(objective.evaluate(x, t, Theta_init=Theta, with_gradient=False, exact=True))
+    ev = min(held, key=lambda e: sign * e.E)  # the best effect among them
+    moved = Descent(best.start, ev.x, ev.t, ev, best.history, best.stop)
     harmless = bool(sign * (ev.E - report.effect_before) <= 0)
     return moved, dataclasses.replace(report, effect_after=ev.E, harmless=harmless)
 
@@ -136,7 +170,9 @@ def crafted(
     tau = evasion.loss_threshold(Theta, ctx.chosen)
     best, report = craft(objective, Theta, effect_before, target, **kw)
     calibrated = getattr(box, "calibrated", None)
-    return settle(evasion, calibrated, tau, objective, Theta, best, report, evasion.base_box)
+    return settle(
+        evasion, calibrated, tau, objective, Theta, best, report, evasion.base_box, ctx.chosen
+    )
 
 
 def _screenings(evasion: Evasion, X_all: np.ndarray, y_all: np.ndarray) -> list:
@@ -168,7 +204,7 @@ def finish(
     origin = [(c.x, c.t) for c in chosen]
     pulls = np.zeros(len(chosen), dtype=int)
     decode = evasion.victim.decode
-    for _ in range(ROUNDS + 1):
+    while True:
         X_all = np.vstack([evasion.X, [c.x for c in chosen]])
         y_all = np.r_[evasion.y, decode(np.array([c.t for c in chosen]))]
         screenings = _screenings(evasion, X_all, y_all)
@@ -176,13 +212,19 @@ def finish(
         for s in screenings:
             kept &= s.kept_mask
         rejected = np.flatnonzero(~kept[n:])
-        if not rejected.size or pulls.max(initial=0) >= ROUNDS:
+        movable = rejected[pulls[rejected] < ROUNDS + EXTRA]
+        if not movable.size:
             break
-        for q in rejected:
+        # with the loss filter, the last anchors are of least loss (score over threshold)
+        loss = next((s for s in screenings if s.name == "loss"), None)
+        ratio = None if loss is None else (loss.scores / np.maximum(loss.threshold, 1e-300))[:n]
+        for q in movable:
             pulls[q] += 1
             x0, t0 = origin[q]
             a = _anchor_index(evasion, t0, kept[:n], x0, None)
-            s = pulls[q] / ROUNDS
+            if pulls[q] > ROUNDS and ratio is not None:  # at its anchor, still rejected:
+                a = _anchor_index(evasion, t0, kept[:n], x0, ratio, -np.inf)  # the least loss
+            s = min(1.0, pulls[q] / ROUNDS)
             t_a = float(evasion.t[a]) if evasion.victim.classes is None else t0
             x = _rounded(evasion, box, x0 + s * (evasion.X[a] - x0))
             c = chosen[q]
