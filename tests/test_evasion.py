@@ -178,3 +178,30 @@ def test_the_frontier_draws_an_evading_attack_per_sanitizer():
         assert row.label == f"built to evade {name}"
     with pytest.raises(InvalidInputError, match="evading: \\['trim'\\] not among"):
         fr.run_frontier(data, model="ridge", alphas=(0.0,), sanitizers=["sphere"], evading=["trim"])
+
+
+def test_the_frontier_can_make_every_alpha_evade():
+    from flexpoison.data import Dataset
+    from flexpoison.experiments import frontier as fr
+
+    X, y = _regression(6, n=160)
+    names = tuple(f"x{j}" for j in range(X.shape[1]))
+    data = Dataset("toy", X, y, names, "y", "regression", "synthetic, for tests")
+    result = fr.run_frontier(
+        data,
+        model="ridge",
+        goal="integrity",
+        rate=0.05,
+        alphas=(0.0, 0.5),
+        baselines=("unconcealed",),
+        sanitizers=["sphere", "slab"],
+        evade=("sphere", "slab"),
+        max_iter=20,
+        starts=1,
+    )
+    assert result.settings.evade == ("sphere", "slab")
+    for alpha in (0.0, 0.5):
+        for name in ("sphere", "slab"):
+            assert result.row("flexible", name, alpha).recall == 0.0
+    with pytest.raises(InvalidInputError, match="evade: \\['lof'\\] not among"):
+        fr.run_frontier(data, model="ridge", alphas=(0.0,), sanitizers=["sphere"], evade=["lof"])

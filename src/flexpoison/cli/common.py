@@ -371,6 +371,16 @@ def _names(ctx: click.Context, param: click.Parameter, value: str | None) -> lis
     return names
 
 
+EVADE = click.option(
+    "--evade",
+    metavar="NAMES",
+    callback=_names,
+    help="Craft rows that these sanitizers (flexpoison.defences.SANITIZERS, "
+    "comma-separated, e.g. sphere,slab,loss) keep, calibrated on the clean training "
+    "rows unless said otherwise (attack: --evade-calibration).",
+)
+
+
 def evade_options(command: F) -> F:
     """``--evade NAMES`` and ``--evade-calibration``: sanitizers every poison row is
     to pass (:mod:`flexpoison.attack.evasion`)."""
@@ -382,14 +392,7 @@ def evade_options(command: F) -> F:
         help="How the data owner calibrates the sanitizers of --evade: on the clean "
         "training rows, or on the training set as screened, poison included.",
     )(command)
-    return click.option(
-        "--evade",
-        metavar="NAMES",
-        callback=_names,
-        help="Craft rows that these sanitizers (flexpoison.defences.SANITIZERS, "
-        "comma-separated, e.g. sphere,slab,loss) keep; summary.json's 'screenings' says "
-        "what each removed of the final set and the effect left.",
-    )(command)
+    return EVADE(command)
 
 
 EVADING = click.option(
@@ -470,6 +473,7 @@ __all__ = [
     "name_columns",
     "user_errors",
     "evade_options",
+    "EVADE",
     "EVADING",
     "evade_arguments",
     "echo_screenings",

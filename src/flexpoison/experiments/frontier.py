@@ -118,6 +118,7 @@ def run_frontier(
     on_attack: Callable[[AttackPoint], None] | None = None,
     constraints: Specs | None = None,
     evading: Sequence[str] = (),
+    evade: Sequence[str] = (),
 ) -> FrontierResult:
     """Attack for every α and baseline, sanitise with every sanitizer, measure.
 
@@ -165,6 +166,9 @@ def run_frontier(
         that sanitizer as the frontier calibrates it (``evade=[it]``,
         :mod:`flexpoison.attack.evasion`), measured against every sanitizer like any
         other attack (named ``"evading_<sanitizer>"``).
+    evade : sequence of sanitizer names
+        Sanitizers the flexible attack evades at every α (``evade=[...]``, as the
+        frontier calibrates them); the baselines do not.
 
     Returns
     -------
@@ -181,6 +185,9 @@ def run_frontier(
     search = {"max_iter": max_iter, "tol": tol, "trade_off": trade_off, "starts": starts}
     names = list(dataset.feature_names)
     settings = _attack_settings(experiment, rate, given, names, seed, passes=passes, **search)
+    evade = _evading(evade, chosen, "evade")
+    if evade:
+        settings["evade"] = [dict(chosen)[name] for name in evade]
     # validates every setting (alpha, max_iter, tol, goal vs model) before any work
     experiment.attacker(alphas[0] if alphas else 0.0, **settings).objective(
         split.X_train, split.y_train
@@ -205,6 +212,7 @@ def run_frontier(
         passes=int(passes),
         constraints=None if constraints is None else constraints.settings(),
         evading=evading,
+        evade=evade,
     )
     return _assembled(experiment, dataset, points, chosen, given, settings, record, start)
 
@@ -224,15 +232,15 @@ def _attack_settings(
     return {"n_points": m, **search, "random_state": seed, "progress": False, **limits}
 
 
-def _evading(evading: Sequence[str], chosen) -> tuple[str, ...]:
-    """The sanitizers of the evading series, checked against those measured."""
+def _evading(evading: Sequence[str], chosen, argument: str = "evading") -> tuple[str, ...]:
+    """Sanitizers to evade (the ``argument``'s names), checked against those measured."""
     if isinstance(evading, str):
         evading = (evading,)
     measured = [name for name, _ in chosen]
     unknown = [name for name in evading if name not in measured]
     if unknown:
         raise InvalidInputError(
-            f"evading: {unknown} not among the sanitizers measured ({', '.join(measured)})"
+            f"{argument}: {unknown} not among the sanitizers measured ({', '.join(measured)})"
         )
     return tuple(dict.fromkeys(evading))
 
@@ -413,6 +421,7 @@ def _attack_point(
 
 #: The flexible attack's settings that are not constraints (unconcealed takes its own).
 _FLEXIBLE_ONLY = (
+    "evade",
     "n_points",
     "max_iter",
     "tol",

@@ -88,6 +88,7 @@ class FrontierSettings:
     data_sha256: str | None = None
     constraints: dict | None = None  # Specs.settings() of the feature constraints, if any
     evading: tuple[str, ...] = ()  # sanitizers each attacked by one built to evade it
+    evade: tuple[str, ...] = ()  # sanitizers the flexible attack evades at every α
 
 
 @dataclass(frozen=True)
