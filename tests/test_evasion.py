@@ -4,6 +4,7 @@ calibrations, the loss filter's loss at θ_p is the filter's own, bad input erro
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -205,3 +206,36 @@ def test_the_frontier_can_make_every_alpha_evade():
             assert result.row("flexible", name, alpha).recall == 0.0
     with pytest.raises(InvalidInputError, match="evade: \\['lof'\\] not among"):
         fr.run_frontier(data, model="ridge", alphas=(0.0,), sanitizers=["sphere"], evade=["lof"])
+
+
+def test_a_sweep_grid_can_name_sanitizers_to_evade(tmp_path):
+    """``evade`` in a sweep file: each run's attack evades them (calibrated with its
+    clean_removal) and records their screenings; a grid without it keeps its ids."""
+    from flexpoison import sweeps as sw
+
+    keys = {
+        "datasets": ["iris"],
+        "models": ["logistic"],
+        "goals": ["availability"],
+        "alphas": [0],
+        "rates": [0.05],
+        "seeds": [0],
+        "max_iter": 5,
+        "starts": 1,
+    }
+    lines = "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items())
+    plain = tmp_path / "plain.toml"
+    plain.write_text("[sweep]\n" + lines)
+    evading = tmp_path / "evading.toml"
+    evading.write_text("[sweep]\n" + lines + 'evade = ["slab", "sphere"]\n')
+    run_plain, run_evading = sw.load_sweep(plain).runs[0], sw.load_sweep(evading).runs[0]
+    assert "evade" not in run_plain.settings
+    assert run_evading.settings["evade"] == ["sphere", "slab"]  # canonical order
+    assert run_evading.run_id != run_plain.run_id
+    result = sw.compute_run(run_evading.settings)
+    assert [s["sanitizer"] for s in result["screenings"]] == ["sphere", "slab"]
+    assert all(s["poison_removed"] == 0 for s in result["screenings"])
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[sweep]\n" + lines + 'evade = ["spere"]\n')
+    with pytest.raises(sw.SweepFileError, match="evade"):
+        sw.load_sweep(bad)
