@@ -22,8 +22,8 @@ How each kind is held:
   ``evade_margin``. For regression the view holds the response as one more
   coordinate: a row's sets depend on its response (:meth:`EvadingBox.target`).
 * **loss**: ℓ(θ_p; x, y) ≤ τ (the loss filter's squared error or the victim's own
-  loss at θ_p, the exact poisoned model — at a look-ahead model with the points still
-  to come as copies of this one). Enforced after each point's descent: a row that
+  loss at θ_p, the exact poisoned model — for regression at a look-ahead model with
+  the points still to come as copies of this one). Enforced after each point's descent: a row that
   breaks it is pulled along the segment to an anchor (a nearby clean row of its class
   that every constraint keeps, of low loss) to the point of best effect found there
   that holds it (:func:`flexpoison.attack.evasion_check.settle`); the final check
@@ -234,7 +234,7 @@ class Evasion:
     base_box: Box
     constraints: Any = None  # feature constraints: rows are rounded when discrete
     cache: dict = field(default_factory=dict)  # what the clean calibration computes once
-    lookahead: bool = True
+    lookahead: bool = True  # the loss at θ_p with the points to come as copies (settle)
 
     @property
     def geometric(self) -> tuple[Sanitizer, ...]:

@@ -2,8 +2,8 @@
 set screened as the data owner screens it (:mod:`flexpoison.attack.evasion`).
 
 :func:`settle` holds a crafted point to the geometric sets and to the loss filter's
-ℓ(θ_p; x, y) ≤ τ. The loss is taken at a *look-ahead* model: θ_p with the point and
-the m − q − 1 points still to come as copies of it (later points often start from the
+ℓ(θ_p; x, y) ≤ τ. For regression the loss is taken at a *look-ahead* model: θ_p with
+the point and the m − q − 1 points still to come as copies of it (later points often start from the
 one before; copies of a row pull the model toward fitting it, so that a point the
 final model fits may be one the model of the points so far does not). A point that
 breaks a constraint (its rounding to integer or one-hot features, or its loss) moves
@@ -301,6 +301,10 @@ def start(attack, setup, m: int) -> Evasion | None:
         getattr(setup.objective, "shift", np.zeros(X.shape[1])),
         setup.box,
         setup.constraints,
+        # the look-ahead for regression only: measured on the judged cases, it lets the
+        # regressors' points keep far more effect (diabetes: 0.56 -> 0.80 of it), while
+        # the classifiers' flipped-label copies end up rejected and pulled onto the data
+        lookahead=victim.classes is None,
     )
 
 
