@@ -144,8 +144,14 @@ class Region(Box):
         return self.toward_interior(near)
 
     def toward_interior(self, x: np.ndarray) -> np.ndarray:
-        """The feasible point of the segment from ``interior`` to x nearest x
-        (bisection; ``interior`` itself when none other is found)."""
+        """The feasible point of the segment from ``interior`` to x nearest x: the
+        first of 1 − 10⁻¹², 1 − 10⁻⁹, 1 − 10⁻⁶ of the way that is feasible (Dykstra's
+        point misses by rounding), else by bisection (``interior`` itself when none
+        other is found)."""
+        for eps in (1e-12, 1e-9, 1e-6):
+            trial = Box.project(self, self.interior + (1.0 - eps) * (x - self.interior))
+            if self.feasible(trial):
+                return trial
         inside, outside, best = 0.0, 1.0, self.interior
         for _ in range(BISECTIONS):
             mid = 0.5 * (inside + outside)
