@@ -22,9 +22,10 @@ How each kind is held:
   ``evade_margin``. For regression the view holds the response as one more
   coordinate: a row's sets depend on its response (:meth:`EvadingBox.target`).
 * **loss**: ℓ(θ_p; x, y) ≤ τ (the loss filter's squared error or the victim's own
-  loss at θ_p, the exact poisoned model — for regression at a look-ahead model with
-  the points still to come as copies of this one). Enforced after each point's descent: a row that
-  breaks it is pulled along the segment to an anchor (a nearby clean row of its class
+  loss at θ_p, the exact poisoned model — at a look-ahead model with the points still
+  to come as copies of this one; a classifier's points after the first are copies of
+  it, so that its look-ahead model is the final one). Enforced after each point's
+  descent: a row that breaks it is pulled along the segment to an anchor (a nearby clean row of its class
   that every constraint keeps, of low loss) to the point of best effect found there
   that holds it (:func:`flexpoison.attack.evasion_check.settle`); the final check
   verifies it on the final model.
@@ -235,6 +236,7 @@ class Evasion:
     constraints: Any = None  # feature constraints: rows are rounded when discrete
     cache: dict = field(default_factory=dict)  # what the clean calibration computes once
     lookahead: bool = True  # the loss at θ_p with the points to come as copies (settle)
+    copies: bool = False  # every point after the first a copy of it (see crafted)
 
     @property
     def geometric(self) -> tuple[Sanitizer, ...]:
