@@ -27,8 +27,9 @@ How each kind is held:
   it, so that its look-ahead model is the final one). Enforced after each point's
   descent: a row that breaks it is pulled along the segment to an anchor (a nearby
   clean row of its class that every constraint keeps, of low loss) to the point of
-  best effect found there that holds it (:func:`flexpoison.attack.evasion_check.settle`); the final check
-  verifies it on the final model.
+  best effect found there that holds it
+  (:func:`flexpoison.attack.evasion_check.settle`); the final check verifies it on the
+  final model.
 * **isolation_forest, lof, trim** and any other sanitizer are not constraints:
   :func:`flexpoison.attack.evasion_check.finish` screens the final set and pulls each
   rejected row toward a kept clean row of its class, a quarter of the way per
