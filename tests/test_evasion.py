@@ -239,3 +239,15 @@ def test_a_sweep_grid_can_name_sanitizers_to_evade(tmp_path):
     bad.write_text("[sweep]\n" + lines + 'evade = ["spere"]\n')
     with pytest.raises(sw.SweepFileError, match="evade"):
         sw.load_sweep(bad)
+
+
+def test_a_classifier_evading_the_loss_filter_adds_copies_of_one_row():
+    """Its look-ahead model (m copies of the first point) is the final model, so the
+    loss filter keeps every row without the final check moving any."""
+    X, y = _classification(11)
+    result = _run(LogisticRegression(), LossAvailability(), X, y, ["loss"], "clean", 11)
+    rows = np.asarray(result.X_poison)
+    assert np.all(rows == rows[0]) and np.all(result.y_poison == result.y_poison[0])
+    assert [p.start for p in result.points[1:]] == ["copy of the first point"] * (len(rows) - 1)
+    (screening,) = result.screenings
+    assert screening.poison_removed == 0 and screening.pulled == 0
