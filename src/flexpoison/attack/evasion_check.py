@@ -102,6 +102,8 @@ def settle(
     """The point ``best`` held to the geometric sets and the loss (module docstring)."""
     decode = evasion.victim.decode
 
+    ahead: dict[int, float] = {}  # a classifier's E with all m copies, by evaluation
+
     def holds(x: np.ndarray, t: float):
         if calibrated is not None and not calibrated.keeps(x[None], decode(np.array([t])))[0]:
             return False, None
@@ -111,6 +113,7 @@ def settle(
         Theta_p = ev.fit.Theta
         if copies > 1:  # the model with the rows still to come as copies of this one
             Theta_p = objective.with_points([x] * copies, [t] * copies, Theta_p).Theta_start
+            ahead[id(ev)] = objective.effect_at(Theta_p)
         return bool(evasion.losses(Theta_p, x[None], np.array([t]))[0] <= tau), ev
 
     copies = max(1, evasion.m - len(chosen)) if evasion.lookahead else 1
@@ -132,9 +135,10 @@ def settle(
     def probe(s: float) -> bool:
         x, t = at(s)
         ok, ev = holds(x, t)
+        if ok and ev is None:
+            ev = objective.evaluate(x, t, Theta_init=Theta, with_gradient=False, exact=True)
         if ok:
-            exact = objective.evaluate(x, t, Theta_init=Theta, with_gradient=False, exact=True)
-            held.append(ev if ev is not None else exact)
+            held.append(ev)
         return ok
 
     bad, fine = 0.0, 1.0
@@ -155,7 +159,8 @@ def settle(
     if not held:  # the anchor itself (the constraints may not hold it: reported)
         x, t = at(1.0)
         held.append(objective.evaluate(x, t, Theta_init=Theta, with_gradient=False, exact=True))
-    ev = min(held, key=lambda e: sign * e.E)  # the best effect among them
+    # the best effect among them: a classifier's copies', E of the final model
+    ev = min(held, key=lambda e: sign * (ahead.get(id(e), e.E) if evasion.copies else e.E))
     moved = Descent(best.start, ev.x, ev.t, ev, best.history, best.stop)
     harmless = bool(sign * (ev.E - report.effect_before) <= 0)
     return moved, dataclasses.replace(report, effect_after=ev.E, harmless=harmless)
