@@ -32,10 +32,20 @@ SHARED_DATA = Path(
 # default, and "slow" for the property suite's long run:
 #   python -m pytest tests/test_properties.py -p no:cacheprovider --hypothesis-profile=slow \
 #       --timeout=0
-settings.register_profile("ci", max_examples=100, deadline=None, derandomize=True,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("slow", max_examples=2000, deadline=None, derandomize=True,
-                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "ci",
+    max_examples=100,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "slow",
+    max_examples=2000,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 settings.load_profile("ci")
 
 TIGHTEST_TOL = 1e-15

@@ -353,8 +353,7 @@ def _raw_diabetes():
     return X[:120].astype(np.float32), y[:120].astype(np.float32)
 
 
-CONSTRAINED = dict(bounds={0: (30, 60), 2: (None, 30)}, integer_features=[0],
-                   frozen_features=[1])
+CONSTRAINED = dict(bounds={0: (30, 60), 2: (None, 30)}, integer_features=[0], frozen_features=[1])
 
 
 def test_bounds_and_feature_constraints_are_flexpoisons():
@@ -366,8 +365,9 @@ def test_bounds_and_feature_constraints_are_flexpoisons():
     assert np.all(x_poison[:, 0] == np.round(x_poison[:, 0])) and np.all(x_poison[:, 2] <= 30)
     assert set(x_poison[:, 1]) <= set(x[:, 1])
     bounds = (np.array([30.0, 0, 0] + [0] * 7), np.array([60.0, 400, 30] + [400] * 7))
-    direct = FlexiblePoisoning(Ridge(), alpha=0.0, bounds=bounds, integer_features=[0],
-                               frozen_features=[1], **DIRECT)
+    direct = FlexiblePoisoning(
+        Ridge(), alpha=0.0, bounds=bounds, integer_features=[0], frozen_features=[1], **DIRECT
+    )
     np.testing.assert_array_equal(x_poison, direct.generate(x, y).X_poison)
     assert "integer_features" in attack.attack_params and attack.integer_features == [0]
 
@@ -382,17 +382,23 @@ def test_integer_columns_are_integers_of_x_through_a_standardisation():
     assert set(np.round(x_poison[:, 1], 4)) <= {1.0, 2.0}  # frozen, through float32
 
 
-@pytest.mark.parametrize("params, argument", [
-    (dict(bounds={"age": (30, 60)}), "bounds"),
-    (dict(integer_features=[0, "age"]), "integer_features"),
-    (dict(frozen_features=["age"]), "frozen_features"),
-    (dict(one_hot_groups=[[0, "age"]]), "one_hot_groups"),
-])
+@pytest.mark.parametrize(
+    "params, argument",
+    [
+        (dict(bounds={"age": (30, 60)}), "bounds"),
+        (dict(integer_features=[0, "age"]), "integer_features"),
+        (dict(frozen_features=["age"]), "frozen_features"),
+        (dict(one_hot_groups=[[0, "age"]]), "one_hot_groups"),
+    ],
+)
 def test_constraints_by_name_are_refused_for_arrays_without_names(params, argument):
     """ART's x has no column names: refused when the attack is built, saying to name
     features by index (not 'give a DataFrame', which ART does not pass on)."""
-    with pytest.raises(ValueError, match=rf"^{argument}: 'age' names a column, but ART's x is "
-                       r"an array without column names; name features by 0-based index"):
+    with pytest.raises(
+        ValueError,
+        match=rf"^{argument}: 'age' names a column, but ART's x is "
+        r"an array without column names; name features by 0-based index",
+    ):
         FlexiblePoisoningAttack(ScikitlearnRegressor(Ridge()), **params, **FAST)
 
 

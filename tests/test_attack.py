@@ -32,15 +32,17 @@ def test_initial_point_follows_the_paper():
     Xc, yc = make_classification()
     rng = np.random.default_rng(1)
     rows = [int(rng.integers(len(yc))) for _ in range(1)]
-    r = FlexiblePoisoning(LogisticRegression(), n_points=1, random_state=1,
-                          max_iter=3, **PAPER).generate(Xc, yc)
+    r = FlexiblePoisoning(
+        LogisticRegression(), n_points=1, random_state=1, max_iter=3, **PAPER
+    ).generate(Xc, yc)
     assert r.y_poison[0] == 1 - yc[rows[0]]
 
 
 def test_poisoning_moves_the_model_toward_the_target():
     X, y = make_regression(n=100)
-    r = FlexiblePoisoning(Ridge(), goal=Integrity("flip-top"), alpha=0.0, rate=0.2,
-                          random_state=0).generate(X, y)
+    r = FlexiblePoisoning(
+        Ridge(), goal=Integrity("flip-top"), alpha=0.0, rate=0.2, random_state=0
+    ).generate(X, y)
     assert r.n_points == 20
     assert r.effect_history[-1] < 0.7 * r.effect_clean
     assert np.all(np.diff(r.effect_history) < 0)
@@ -48,16 +50,18 @@ def test_poisoning_moves_the_model_toward_the_target():
 
 def test_availability_moves_the_model_away():
     X, y = make_classification(n=100)
-    r = FlexiblePoisoning(LogisticRegression(), goal=Availability(), alpha=0.0,
-                          n_points=10, random_state=0).generate(X, y)
+    r = FlexiblePoisoning(
+        LogisticRegression(), goal=Availability(), alpha=0.0, n_points=10, random_state=0
+    ).generate(X, y)
     assert r.effect_clean == 0.0
     assert r.effect_history[-1] > r.effect_history[0] > 0
 
 
 def test_paper_step_rule_runs_feasibly(recorded_points):
     X, y = make_regression()
-    r = FlexiblePoisoning(Ridge(), step="paper", n_points=2, max_iter=15,
-                          random_state=0).generate(X, y)
+    r = FlexiblePoisoning(Ridge(), step="paper", n_points=2, max_iter=15, random_state=0).generate(
+        X, y
+    )
     assert all(np.all((x >= r.lower) & (x <= r.upper)) for x in recorded_points)
     assert r.settings["step"] == "paper"
 
@@ -76,8 +80,7 @@ def test_user_bounds_intersect_the_box():
     X, y = make_regression()
     lower = np.full(X.shape[1], -np.inf)
     upper = X.mean(0)  # only the lower half-box is allowed
-    r = FlexiblePoisoning(Ridge(), n_points=3, bounds=(lower, upper),
-                          random_state=0).generate(X, y)
+    r = FlexiblePoisoning(Ridge(), n_points=3, bounds=(lower, upper), random_state=0).generate(X, y)
     assert np.all(r.X_poison <= upper)
     assert np.allclose(r.upper, upper)
 
@@ -85,8 +88,9 @@ def test_user_bounds_intersect_the_box():
 def test_output_keeps_float32_dtype_and_string_labels():
     X, y = make_classification()
     labels = np.array(["benign", "malignant"])[y]
-    r = FlexiblePoisoning(LogisticRegression(), n_points=2, max_iter=5,
-                          random_state=0).generate(X.astype(np.float32), labels)
+    r = FlexiblePoisoning(LogisticRegression(), n_points=2, max_iter=5, random_state=0).generate(
+        X.astype(np.float32), labels
+    )
     assert r.X_poison.dtype == np.float32
     assert set(r.y_poison.tolist()) <= {"benign", "malignant"}
 
@@ -114,16 +118,12 @@ def test_float32_input_poisoned_model_fits_float64_rows_and_agrees_with_theta(pr
 
     est, X, y = problem
     X32 = pd.DataFrame(X.astype(np.float32), columns=[f"f{j}" for j in range(X.shape[1])])
-    r = FlexiblePoisoning(est, alpha=0.0, n_points=2, max_iter=5, random_state=0).generate(
-        X32, y
-    )
+    r = FlexiblePoisoning(est, alpha=0.0, n_points=2, max_iter=5, random_state=0).generate(X32, y)
     assert r.X_poison.dtypes.eq(np.float32).all()
     assert not any("refit" in w for w in r.warnings)  # a tight float64 refit agrees
 
     def gap(theta):
-        return np.max(np.abs(theta - r.theta_poisoned)) / max(
-            1.0, np.max(np.abs(r.theta_poisoned))
-        )
+        return np.max(np.abs(theta - r.theta_poisoned)) / max(1.0, np.max(np.abs(r.theta_poisoned)))
 
     # the returned float32 rows, upcast, are the rows θ_poisoned is the optimum of
     exact = clone(est).set_params(solver="newton-cholesky", tol=1e-12, max_iter=1000)
@@ -142,8 +142,9 @@ def test_float32_input_poisoned_model_fits_float64_rows_and_agrees_with_theta(pr
 
 def test_multinomial_flips_to_another_class():
     X, y = make_classification(k=3)
-    r = FlexiblePoisoning(LogisticRegression(), n_points=6, max_iter=5,
-                          random_state=0, **PAPER).generate(X, y)
+    r = FlexiblePoisoning(
+        LogisticRegression(), n_points=6, max_iter=5, random_state=0, **PAPER
+    ).generate(X, y)
     assert r.theta_clean.shape == (3 * (X.shape[1] + 1),)
     rng = np.random.default_rng(0)  # replay the attack's draws: a row, then its new class
     for label in r.y_poison:
@@ -154,18 +155,19 @@ def test_multinomial_flips_to_another_class():
 
 def test_stopping_rule_uses_the_relative_tolerance():
     X, y = make_regression()
-    loose = FlexiblePoisoning(Ridge(), n_points=4, tol=10.0, random_state=0,
-                              **PAPER).generate(X, y)
-    tight_ = FlexiblePoisoning(Ridge(), n_points=4, tol=1e-12, random_state=0,
-                               **PAPER).generate(X, y)
+    loose = FlexiblePoisoning(Ridge(), n_points=4, tol=10.0, random_state=0, **PAPER).generate(X, y)
+    tight_ = FlexiblePoisoning(Ridge(), n_points=4, tol=1e-12, random_state=0, **PAPER).generate(
+        X, y
+    )
     assert np.all(loose.n_iter == 1)  # |ΔW| < 10·|W| after any first step
     assert tight_.n_iter.mean() > 3
 
 
 def test_paper_step_is_one_over_i(recorded_points):
     X, y = make_regression()
-    attack = FlexiblePoisoning(Ridge(), step="paper", alpha=0.5, n_points=1, max_iter=3,
-                               tol=1e-15, random_state=0, **PAPER)
+    attack = FlexiblePoisoning(
+        Ridge(), step="paper", alpha=0.5, n_points=1, max_iter=3, tol=1e-15, random_state=0, **PAPER
+    )
     r = attack.generate(X, y)
     obj = attack.objective(X, y)
     xs = recorded_points[:4]  # initial point, then one evaluation per iteration
@@ -177,15 +179,19 @@ def test_paper_step_is_one_over_i(recorded_points):
 
 def test_loss_availability_raises_the_validation_loss():
     from flexpoison import LossAvailability
+
     X, y = make_classification(n=120, seed=4)
     X_val, y_val = X[80:], y[80:]
     goal = LossAvailability(X_eval=X_val, y_eval=y_val)
-    r = FlexiblePoisoning(LogisticRegression(), goal=goal, alpha=0.0, n_points=8,
-                          random_state=0).generate(X[:80], y[:80])
+    r = FlexiblePoisoning(
+        LogisticRegression(), goal=goal, alpha=0.0, n_points=8, random_state=0
+    ).generate(X[:80], y[:80])
     clean = tight(LogisticRegression()).fit(X[:80], y[:80])
-    poisoned = tight(LogisticRegression()).fit(np.vstack([X[:80], r.X_poison]),
-                                               np.append(y[:80], r.y_poison))
+    poisoned = tight(LogisticRegression()).fit(
+        np.vstack([X[:80], r.X_poison]), np.append(y[:80], r.y_poison)
+    )
     from sklearn.metrics import log_loss
+
     before = log_loss(y_val, clean.predict_proba(X_val))
     after = log_loss(y_val, poisoned.predict_proba(X_val))
     assert r.effect_clean == pytest.approx(before, rel=1e-6)
@@ -203,16 +209,17 @@ def test_an_overflowing_box_is_refused_instead_of_looping(tmp_path):
     import subprocess
     import sys
 
-    code = ("import numpy as np; from sklearn.linear_model import Ridge; "
-            "from flexpoison import FlexiblePoisoning, InvalidInputError\n"
-            "X = np.random.default_rng(0).normal(size=(40, 3))\n"
-            "try:\n"
-            "    attack = FlexiblePoisoning(Ridge(), n_points=1, n_sigma=1e154)\n"
-            "    attack.generate(X, X @ [1., -2, .5])\n"
-            "except InvalidInputError as e:\n"
-            "    print(e)\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
+    code = (
+        "import numpy as np; from sklearn.linear_model import Ridge; "
+        "from flexpoison import FlexiblePoisoning, InvalidInputError\n"
+        "X = np.random.default_rng(0).normal(size=(40, 3))\n"
+        "try:\n"
+        "    attack = FlexiblePoisoning(Ridge(), n_points=1, n_sigma=1e154)\n"
+        "    attack.generate(X, X @ [1., -2, .5])\n"
+        "except InvalidInputError as e:\n"
+        "    print(e)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("n_sigma: the 1e+154σ box of feature")
     X, y = make_regression(n=40, d=3)  # a large box that fits still works, and ends
@@ -229,16 +236,22 @@ def test_float32_rows_are_inside_the_box_and_are_the_rows_theta_was_computed_on(
     X, y = make_regression(n=60, d=4)
     X32 = X.astype(np.float32)
     for seed in range(8):
-        r = FlexiblePoisoning(Ridge(), alpha=0.0, n_points=5, random_state=seed,
-                              max_iter=20).generate(X32, y)
+        r = FlexiblePoisoning(
+            Ridge(), alpha=0.0, n_points=5, random_state=seed, max_iter=20
+        ).generate(X32, y)
         assert r.X_poison.dtype == np.float32
         assert np.all(r.X_poison >= r.lower) and np.all(r.X_poison <= r.upper)
         rows = np.vstack([X32, r.X_poison]).astype(np.float64)
         theta = tight(Ridge()).fit(rows, np.append(y, r.y_poison))
         refit = np.append(theta.coef_, theta.intercept_)
         np.testing.assert_allclose(r.theta_poisoned, refit, rtol=1e-9, atol=1e-12)
-        kept = ThreeSigma()(np.vstack([X32, r.X_poison]), np.append(y, r.y_poison),
-                            X_clean=X32, y_clean=y, task="regression")
+        kept = ThreeSigma()(
+            np.vstack([X32, r.X_poison]),
+            np.append(y, r.y_poison),
+            X_clean=X32,
+            y_clean=y,
+            task="regression",
+        )
         assert set(range(60, 65)) <= set(kept.tolist())  # no poison row caught
 
 
@@ -248,8 +261,11 @@ def test_values_whose_squares_overflow_are_refused_with_the_remedy(case):
     RuntimeWarning; each is now one error naming the scale and the remedy."""
     X, y = make_regression(n=40, d=3)
     attack = FlexiblePoisoning(Ridge(), n_points=1)
-    with pytest.raises(InvalidInputError, match=rf"^{case}: values up to .* too large.*"
-                                                r"rescale"):
+    with pytest.raises(
+        InvalidInputError,
+        match=rf"^{case}: values up to .* too large.*"
+        r"rescale",
+    ):
         if case == "X":
             attack.generate(X * 1e154, y)
         elif case == "y":
@@ -261,8 +277,9 @@ def test_values_whose_squares_overflow_are_refused_with_the_remedy(case):
 def test_a_target_of_strings_is_an_error_naming_target():
     X, y = make_regression(n=40, d=3)
     with pytest.raises(InvalidInputError, match="^target: expected a preset name or a flat"):
-        FlexiblePoisoning(Ridge(), goal=Integrity(target=["a", "b", "c", "d"]),
-                          n_points=1).generate(X, y)
+        FlexiblePoisoning(
+            Ridge(), goal=Integrity(target=["a", "b", "c", "d"]), n_points=1
+        ).generate(X, y)
 
 
 def test_refusals_name_the_real_cause():
@@ -273,19 +290,22 @@ def test_refusals_name_the_real_cause():
     X, y = make_regression(n=40, d=3)
     tiny = X.copy()
     tiny[:, 1] = 50.0 + 1e-12 * np.arange(40)
-    with pytest.raises(InvalidInputError, match="feature 1 varies by σ = .*below float64's "
-                                                "precision.*standardise"):
+    with pytest.raises(
+        InvalidInputError, match="feature 1 varies by σ = .*below float64's precision.*standardise"
+    ):
         FlexiblePoisoning(Ridge(), n_points=1).generate(tiny, y)
     with pytest.raises(SingularHessianError, match="collinear"):
         FlexiblePoisoning(LinearRegression(), n_points=1).generate(
-            np.column_stack([X, 2 * X[:, 0]]), y)
+            np.column_stack([X, 2 * X[:, 0]]), y
+        )
     with pytest.raises(SingularHessianError, match="fewer than the model's parameters"):
         FlexiblePoisoning(LinearRegression(), n_points=1).generate(X[:3], y[:3])
     # unscaled features without an intercept: the L1 solver ends at once (it took
     # 1.5–39 s before refusing), at an optimum at least as good as scikit-learn's
     scaled = X * [1e-3, 1.0, 1e3] + [500.0, -400.0, 900.0]
-    r = FlexiblePoisoning(ElasticNet(alpha=0.5, l1_ratio=0.8, fit_intercept=False),
-                          n_points=2, max_iter=5).generate(scaled, y)
+    r = FlexiblePoisoning(
+        ElasticNet(alpha=0.5, l1_ratio=0.8, fit_intercept=False), n_points=2, max_iter=5
+    ).generate(scaled, y)
     assert np.all(np.isfinite(r.theta_poisoned))
 
 

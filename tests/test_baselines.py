@@ -30,8 +30,7 @@ _X, _Y = make_regression(n=50)
 CASES = {  # name: (estimator, data, task)
     "ridge": (Ridge(alpha=1.0), make_regression(n=50), "regression"),
     "binary": (LogisticRegression(), make_classification(n=50), "classification"),
-    "multinomial": (LogisticRegression(), make_classification(n=60, k=3),
-                    "classification"),
+    "multinomial": (LogisticRegression(), make_classification(n=60, k=3), "classification"),
     # no predict_proba: label_flip scores with the victim's own loss
     "one-vs-all": (RidgeClassifier(), make_classification(n=60, k=3), "classification"),
     "poisson": (PoissonRegressor(alpha=0.1), (_X, make_glm_responses(_X, _Y)), "regression"),
@@ -92,9 +91,14 @@ def test_random_clone_flips_the_label_for_classification(case):
 
 
 @settings(max_examples=30, deadline=None)
-@given(n=st.integers(2, 40), d=st.integers(1, 4), m=st.integers(1, 60),
-       k=st.integers(2, 4), seed=st.integers(0, 2**31),
-       task=st.sampled_from(["regression", "classification"]))
+@given(
+    n=st.integers(2, 40),
+    d=st.integers(1, 4),
+    m=st.integers(1, 60),
+    k=st.integers(2, 4),
+    seed=st.integers(0, 2**31),
+    task=st.sampled_from(["regression", "classification"]),
+)
 def test_random_clone_properties(n, d, m, k, seed, task):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, d))
@@ -158,9 +162,15 @@ def test_label_flip_picks_the_rows_whose_flip_moves_least_squares_most():
     Z = (X - X.mean(0)) / X.std(0)
     base = sklearn_theta(LinearRegression(), Z, y)
     y_flip = y.max() + y.min() - y
-    moved = np.array([np.linalg.norm(
-        sklearn_theta(LinearRegression(), np.vstack([Z, Z[i]]), np.append(y, y_flip[i]))
-        - base) for i in range(40)])
+    moved = np.array(
+        [
+            np.linalg.norm(
+                sklearn_theta(LinearRegression(), np.vstack([Z, Z[i]]), np.append(y, y_flip[i]))
+                - base
+            )
+            for i in range(40)
+        ]
+    )
     result = label_flip(LinearRegression(), X, y, 6, "regression", random_state=0)
     assert set(result.source_rows) == set(np.argsort(-moved)[:6])
 
@@ -171,18 +181,20 @@ def test_label_flip_moves_the_model_more_than_random_flipped_clones(case):
     theta0 = sklearn_theta(est, X, y)
 
     def moved(result):
-        theta = sklearn_theta(est, np.vstack([X, result.X_poison]),
-                              np.append(y, result.y_poison))
+        theta = sklearn_theta(est, np.vstack([X, result.X_poison]), np.append(y, result.y_poison))
         return np.linalg.norm(theta - theta0)
 
     flipped = moved(label_flip(est, X, y, 5, task, random_state=0))
     if task == "regression":  # random clones with reflected responses
+
         def clone(seed):
             r = random_clone(X, y, 5, task, random_state=seed)
             return BaselineResult("x", r.X_poison, y.max() + y.min() - r.y_poison)
     else:
+
         def clone(seed):
             return random_clone(X, y, 5, task, random_state=seed)
+
     assert flipped > max(moved(clone(seed)) for seed in range(5))
 
 
@@ -208,8 +220,7 @@ def test_unconcealed_stays_in_the_data_range_with_alpha_zero(case):
 
 
 def _effect(est, X, y, result, theta_target):
-    theta = sklearn_theta(est, np.vstack([X, result.X_poison]),
-                          np.append(y, result.y_poison))
+    theta = sklearn_theta(est, np.vstack([X, result.X_poison]), np.append(y, result.y_poison))
     return float(np.sum((theta - theta_target) ** 2))
 
 
@@ -220,8 +231,9 @@ def test_unconcealed_beats_random_clone_on_integrity(case):
     theta_t = result.attack.theta_target
     ours = _effect(est, X, y, result, theta_t)
     assert ours == pytest.approx(result.attack.effect_history[-1], rel=1e-5)
-    clones = [_effect(est, X, y, random_clone(X, y, 5, task, random_state=s), theta_t)
-              for s in range(5)]
+    clones = [
+        _effect(est, X, y, random_clone(X, y, 5, task, random_state=s), theta_t) for s in range(5)
+    ]
     assert ours < min(clones)
     assert ours < result.attack.effect_clean
 
@@ -249,19 +261,28 @@ def test_bad_budget_is_refused(baseline, m, word):
             unconcealed(est, X, y, m)
 
 
-@pytest.mark.parametrize("call, word", [
-    (lambda X, y: random_clone(np.where(np.eye(50, 4) == 1, np.nan, X), y, 3,
-                               "regression"), "X"),
-    (lambda X, y: random_clone(X, y[:-1], 3, "regression"), "y"),
-    (lambda X, y: random_clone(X, y, 3, "ranking"), "task"),
-    (lambda X, y: random_clone(X, np.zeros(50, int), 3, "classification"), "two classes"),
-    (lambda X, y: label_flip(LogisticRegression(), X, y, 3, "regression"), "estimator"),
-    (lambda X, y: label_flip(Ridge(), X, y > 0, 3, "classification"), "estimator"),
-    (lambda X, y: label_flip("ridge", X, y, 3, "regression"), "estimator"),
-    (lambda X, y: label_flip(Ridge(), X[:, 0], y, 3, "regression"), "X"),
-    (lambda X, y: unconcealed(Ridge(), np.column_stack([X, 1 + 1e-15 * np.arange(50)]),
-                              y, 3), "precision"),
-])
+@pytest.mark.parametrize(
+    "call, word",
+    [
+        (
+            lambda X, y: random_clone(np.where(np.eye(50, 4) == 1, np.nan, X), y, 3, "regression"),
+            "X",
+        ),
+        (lambda X, y: random_clone(X, y[:-1], 3, "regression"), "y"),
+        (lambda X, y: random_clone(X, y, 3, "ranking"), "task"),
+        (lambda X, y: random_clone(X, np.zeros(50, int), 3, "classification"), "two classes"),
+        (lambda X, y: label_flip(LogisticRegression(), X, y, 3, "regression"), "estimator"),
+        (lambda X, y: label_flip(Ridge(), X, y > 0, 3, "classification"), "estimator"),
+        (lambda X, y: label_flip("ridge", X, y, 3, "regression"), "estimator"),
+        (lambda X, y: label_flip(Ridge(), X[:, 0], y, 3, "regression"), "X"),
+        (
+            lambda X, y: unconcealed(
+                Ridge(), np.column_stack([X, 1 + 1e-15 * np.arange(50)]), y, 3
+            ),
+            "precision",
+        ),
+    ],
+)
 def test_bad_input_is_refused_by_name(call, word):
     _, (X, y), _ = CASES["ridge"]
     with pytest.raises(InvalidInputError, match=word):

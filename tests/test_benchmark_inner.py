@@ -59,8 +59,9 @@ def test_evaluate(benchmark, case, with_gradient):
     y_p = y[0] if task == "regression" else (y[0] + 1) % len(np.unique(y))
     x_enc, t = objective._point(x, y_p)
 
-    evaluation = benchmark(objective.evaluate, x_enc, t, Theta_init=objective.Theta_start,
-                           with_gradient=with_gradient)
+    evaluation = benchmark(
+        objective.evaluate, x_enc, t, Theta_init=objective.Theta_start, with_gradient=with_gradient
+    )
 
     assert np.isfinite(evaluation.W)
     if with_gradient:

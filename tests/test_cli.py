@@ -23,11 +23,29 @@ from flexpoison.reporting import files
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SUMMARY_KEYS = {
-    "theta_clean", "theta_target", "theta_poisoned", "effect_name", "effect_before",
-    "effect_after", "effect_per_point", "concealment_per_point", "iterations_per_point",
-    "test_metric", "test_metric_before", "test_metric_after", "settings", "seed",
-    "flexpoison_version", "numpy_version", "scikit_learn_version", "data_file",
-    "data_sha256", "n_train", "n_poison", "rate", "wall_time_seconds",
+    "theta_clean",
+    "theta_target",
+    "theta_poisoned",
+    "effect_name",
+    "effect_before",
+    "effect_after",
+    "effect_per_point",
+    "concealment_per_point",
+    "iterations_per_point",
+    "test_metric",
+    "test_metric_before",
+    "test_metric_after",
+    "settings",
+    "seed",
+    "flexpoison_version",
+    "numpy_version",
+    "scikit_learn_version",
+    "data_file",
+    "data_sha256",
+    "n_train",
+    "n_poison",
+    "rate",
+    "wall_time_seconds",
 }
 FAST = ["--max-iter", "5"]
 
@@ -52,16 +70,18 @@ def regression_csv(tmp_path):
 @pytest.fixture
 def binary_csv(tmp_path):
     X, y = make_classification(n=40, d=3, seed=2)
-    return write_csv(tmp_path / "binary.csv", ["label", "f1", "f2", "f3"],
-                     [[t, *x] for x, t in zip(X, y)])
+    return write_csv(
+        tmp_path / "binary.csv", ["label", "f1", "f2", "f3"], [[t, *x] for x, t in zip(X, y)]
+    )
 
 
 @pytest.fixture
 def string_csv(tmp_path):
     X, y = make_classification(n=40, d=2, seed=3)
     names = np.array(["ham", "spam"])[y]
-    return write_csv(tmp_path / "strings.csv", ["f1", "f2", "kind"],
-                     [[*x, t] for x, t in zip(X, names)])
+    return write_csv(
+        tmp_path / "strings.csv", ["f1", "f2", "kind"], [[*x, t] for x, t in zip(X, names)]
+    )
 
 
 def run(*args):
@@ -80,8 +100,9 @@ def split(path: Path, target: str, stratify=False):
     j = header.index(target)
     X = np.array([[float(v) for k, v in enumerate(r) if k != j] for r in rows])
     y = np.array([r[j] for r in rows])
-    X_train, _, y_train, _ = train_test_split(X, y, test_size=0.3, random_state=0,
-                                              stratify=y if stratify else None)
+    X_train, _, y_train, _ = train_test_split(
+        X, y, test_size=0.3, random_state=0, stratify=y if stratify else None
+    )
     return X_train, y_train.astype(float) if not stratify else y_train
 
 
@@ -103,12 +124,28 @@ def check_outputs(out: Path, data: Path, n_poison: int) -> tuple[list, dict]:
 # ----------------------------------------------------------------- successful runs
 
 
-def test_regression_standardized_writes_poison_in_original_units(regression_csv,
-                                                                  tmp_path):
+def test_regression_standardized_writes_poison_in_original_units(regression_csv, tmp_path):
     out = tmp_path / "new" / "run"
-    result = run("--data", regression_csv, "--target-column", "y", "--model", "ridge",
-                 "--alpha", 0.5, "--goal", "integrity", "--target", "flip-top",
-                 "--rate", 0.1, "--standardize", "--out", out, *FAST)
+    result = run(
+        "--data",
+        regression_csv,
+        "--target-column",
+        "y",
+        "--model",
+        "ridge",
+        "--alpha",
+        0.5,
+        "--goal",
+        "integrity",
+        "--target",
+        "flip-top",
+        "--rate",
+        0.1,
+        "--standardize",
+        "--out",
+        out,
+        *FAST,
+    )
     assert result.exit_code == 0, result.output
     X_train, y_train = split(regression_csv, "y")
     m = round(0.1 * len(X_train))
@@ -131,15 +168,28 @@ def test_regression_standardized_writes_poison_in_original_units(regression_csv,
     # the rows written in original units poison "clean scaler + Ridge" as reported
     scaler = StandardScaler().fit(X_train)
     refit = Ridge(alpha=1.0, solver="cholesky").fit(
-        scaler.transform(np.vstack([X_train, X_p])), np.concatenate([y_train, y_p]))
-    np.testing.assert_allclose(np.append(refit.coef_, refit.intercept_),
-                               summary["theta_poisoned"], rtol=1e-7, atol=1e-9)
+        scaler.transform(np.vstack([X_train, X_p])), np.concatenate([y_train, y_p])
+    )
+    np.testing.assert_allclose(
+        np.append(refit.coef_, refit.intercept_), summary["theta_poisoned"], rtol=1e-7, atol=1e-9
+    )
 
 
 def test_binary_integer_labels(binary_csv, tmp_path):
     out = tmp_path / "out"
-    result = run("--data", binary_csv, "--target-column", "label", "--model", "logistic",
-                 "--n-points", 2, "--out", out, *FAST)
+    result = run(
+        "--data",
+        binary_csv,
+        "--target-column",
+        "label",
+        "--model",
+        "logistic",
+        "--n-points",
+        2,
+        "--out",
+        out,
+        *FAST,
+    )
     assert result.exit_code == 0, result.output
     rows, summary = check_outputs(out, binary_csv, 2)
     assert {r[0] for r in rows} <= {"0", "1"}
@@ -150,8 +200,23 @@ def test_binary_integer_labels(binary_csv, tmp_path):
 
 def test_string_labels_keep_their_spelling(string_csv, tmp_path):
     out = tmp_path / "out"
-    result = run("--data", string_csv, "--target-column", "kind", "--model", "logistic",
-                 "--reg", 0.5, "--rate", 0.1, "--target", "negate", "--out", out, *FAST)
+    result = run(
+        "--data",
+        string_csv,
+        "--target-column",
+        "kind",
+        "--model",
+        "logistic",
+        "--reg",
+        0.5,
+        "--rate",
+        0.1,
+        "--target",
+        "negate",
+        "--out",
+        out,
+        *FAST,
+    )
     assert result.exit_code == 0, result.output
     rows, summary = check_outputs(out, string_csv, round(0.1 * 28))
     assert {r[2] for r in rows} <= {"ham", "spam"}
@@ -159,15 +224,30 @@ def test_string_labels_keep_their_spelling(string_csv, tmp_path):
     assert summary["model"] == "LogisticRegression(C=0.5)"
 
 
-@pytest.mark.parametrize("options", [
-    ["--model", "linear", "--goal", "availability", "--alpha", 0],
-    ["--model", "lasso", "--reg", 0.1, "--step", "paper"],
-    ["--model", "elasticnet", "--l1-ratio", 0.7, "--no-intercept", "--optimize-y"],
-], ids=["linear-availability", "lasso-paper", "elasticnet-noint-y"])
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--model", "linear", "--goal", "availability", "--alpha", 0],
+        ["--model", "lasso", "--reg", 0.1, "--step", "paper"],
+        ["--model", "elasticnet", "--l1-ratio", 0.7, "--no-intercept", "--optimize-y"],
+    ],
+    ids=["linear-availability", "lasso-paper", "elasticnet-noint-y"],
+)
 def test_other_models_and_goals(regression_csv, tmp_path, options):
     out = tmp_path / "out"
-    result = run("--data", regression_csv, "--target-column", "y", "--n-points", 2,
-                 "--out", out, "--quiet", *options, *FAST)
+    result = run(
+        "--data",
+        regression_csv,
+        "--target-column",
+        "y",
+        "--n-points",
+        2,
+        "--out",
+        out,
+        "--quiet",
+        *options,
+        *FAST,
+    )
     assert result.exit_code == 0, result.output
     # --quiet: the closing line and the warnings of a short run (FAST stops points early)
     lines = [x for x in result.output.splitlines() if not x.startswith("warning: ")]
@@ -179,9 +259,22 @@ def test_other_models_and_goals(regression_csv, tmp_path, options):
 def test_predict_target_is_in_the_csv_units_with_standardize(regression_csv, tmp_path):
     x_star, v = [0.5, 60.0, 1100.0], 7.0
     out = tmp_path / "out"
-    result = run("--data", regression_csv, "--target-column", "y", "--model", "ridge",
-                 "--target", f"predict:{v}@" + ",".join(map(str, x_star)),
-                 "--standardize", "--n-points", 1, "--out", out, *FAST)
+    result = run(
+        "--data",
+        regression_csv,
+        "--target-column",
+        "y",
+        "--model",
+        "ridge",
+        "--target",
+        f"predict:{v}@" + ",".join(map(str, x_star)),
+        "--standardize",
+        "--n-points",
+        1,
+        "--out",
+        out,
+        *FAST,
+    )
     assert result.exit_code == 0, result.output
     theta_t = np.array(json.loads((out / "summary.json").read_text())["theta_target"])
     X_train, _ = split(regression_csv, "y")
@@ -196,8 +289,22 @@ def test_target_vector_from_file_and_existing_out_dir(regression_csv, tmp_path):
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     (out / "poison.csv").write_text("old")
-    result = run("--data", regression_csv, "--target-column", "y", "--model", "ridge",
-                 "--target", theta, "--n-points", 1, "--out", out, "--force", *FAST)
+    result = run(
+        "--data",
+        regression_csv,
+        "--target-column",
+        "y",
+        "--model",
+        "ridge",
+        "--target",
+        theta,
+        "--n-points",
+        1,
+        "--out",
+        out,
+        "--force",
+        *FAST,
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["theta_target"] == [1.0, -2.0, 0.5, 0.25]
@@ -237,8 +344,7 @@ def test_module_and_console_script_run():
 
 
 def _bad_cell(tmp_path):
-    return write_csv(tmp_path / "cell.csv", ["a", "b", "y"],
-                     [[1, 2, 3], [4, "x", 6], [7, 8, 9]])
+    return write_csv(tmp_path / "cell.csv", ["a", "b", "y"], [[1, 2, 3], [4, "x", 6], [7, 8, 9]])
 
 
 def _ragged(tmp_path):
@@ -249,8 +355,11 @@ def _ragged(tmp_path):
 
 def _constant_column(tmp_path):
     X, y = make_regression(n=20, d=2, seed=4)
-    return write_csv(tmp_path / "const.csv", ["a", "flat", "b", "y"],
-                     [[x[0], 7.5, x[1], t] for x, t in zip(X, y)])
+    return write_csv(
+        tmp_path / "const.csv",
+        ["a", "flat", "b", "y"],
+        [[x[0], 7.5, x[1], t] for x, t in zip(X, y)],
+    )
 
 
 def _constant_target(tmp_path):
@@ -261,55 +370,78 @@ def _constant_target(tmp_path):
 def _fractional_count(tmp_path):
     X, y = make_regression(n=20, d=2, seed=4)
     count = [3, 1, 0.32, 4, 1.7] + [2.0] * 15  # 2.0 is an integer, 0.32 is not
-    return write_csv(tmp_path / "count.csv", ["a", "count", "y"],
-                     [[x[0], k, t] for x, k, t in zip(X, count, y)])
+    return write_csv(
+        tmp_path / "count.csv", ["a", "count", "y"], [[x[0], k, t] for x, k, t in zip(X, count, y)]
+    )
 
 
 def _few_rows(tmp_path):
     X, y = make_regression(n=12, d=2, seed=5)
-    return write_csv(tmp_path / "few.csv", ["a", "b", "y"],
-                     [[x[0], x[1], t] for x, t in zip(X, y)])
+    return write_csv(tmp_path / "few.csv", ["a", "b", "y"], [[x[0], x[1], t] for x, t in zip(X, y)])
 
 
 BASE = ["--target-column", "y", "--model", "ridge", "--rate", 0.1]
 ERRORS = {
-    "missing-file": (lambda p, d: ["--data", p / "nope.csv", *BASE],
-                     ["nope.csv", "does not exist"]),
-    "non-numeric-cell": (lambda p, d: ["--data", _bad_cell(p), *BASE],
-                         ["cell.csv", "line 3", "column 'b': not a number"]),
-    "ragged-row": (lambda p, d: ["--data", _ragged(p), *BASE],
-                   ["ragged.csv", "line 4", "2 fields", "header has 3"]),
+    "missing-file": (
+        lambda p, d: ["--data", p / "nope.csv", *BASE],
+        ["nope.csv", "does not exist"],
+    ),
+    "non-numeric-cell": (
+        lambda p, d: ["--data", _bad_cell(p), *BASE],
+        ["cell.csv", "line 3", "column 'b': not a number"],
+    ),
+    "ragged-row": (
+        lambda p, d: ["--data", _ragged(p), *BASE],
+        ["ragged.csv", "line 4", "2 fields", "header has 3"],
+    ),
     "unknown-target-column": (
-        lambda p, d: ["--data", d, "--target-column", "price", "--model", "ridge",
-                      "--rate", 0.1], ["no column 'price'", "'x1', 'y', 'x2', 'x3'"]),
-    "alpha-out-of-range": (lambda p, d: ["--data", d, *BASE, "--alpha", 1.5],
-                           ["--alpha", "1.5", "0<=x<=1"]),
+        lambda p, d: ["--data", d, "--target-column", "price", "--model", "ridge", "--rate", 0.1],
+        ["no column 'price'", "'x1', 'y', 'x2', 'x3'"],
+    ),
+    "alpha-out-of-range": (
+        lambda p, d: ["--data", d, *BASE, "--alpha", 1.5],
+        ["--alpha", "1.5", "0<=x<=1"],
+    ),
     "rate-zero": (lambda p, d: ["--data", d, *BASE[:-2], "--rate", 0], ["--rate", "0<x<=1"]),
-    "rate-and-n-points": (lambda p, d: ["--data", d, *BASE, "--n-points", 3],
-                          ["exactly one of --rate and --n-points"]),
-    "unknown-preset": (lambda p, d: ["--data", d, *BASE, "--target", "upside-down"],
-                       ["--target", "unknown preset 'upside-down'"]),
-    "rate-above-one": (lambda p, d: ["--data", d, *BASE[:-2], "--rate", 1.5],
-                       ["--rate", "1.5", "0<x<=1"]),
-    "box-overflow": (lambda p, d: ["--data", d, *BASE, "--n-sigma", "1e300"],
-                     ["--n-sigma", "reaches", "use a smaller n_sigma"]),
+    "rate-and-n-points": (
+        lambda p, d: ["--data", d, *BASE, "--n-points", 3],
+        ["exactly one of --rate and --n-points"],
+    ),
+    "unknown-preset": (
+        lambda p, d: ["--data", d, *BASE, "--target", "upside-down"],
+        ["--target", "unknown preset 'upside-down'"],
+    ),
+    "rate-above-one": (
+        lambda p, d: ["--data", d, *BASE[:-2], "--rate", 1.5],
+        ["--rate", "1.5", "0<x<=1"],
+    ),
+    "box-overflow": (
+        lambda p, d: ["--data", d, *BASE, "--n-sigma", "1e300"],
+        ["--n-sigma", "reaches", "use a smaller n_sigma"],
+    ),
     "continuous-labels": (
-        lambda p, d: ["--data", d, "--target-column", "y", "--model", "logistic",
-                      "--rate", 0.1],
-        ["target column 'y' holds numbers that are not integers", "regression --model"]),
+        lambda p, d: ["--data", d, "--target-column", "y", "--model", "logistic", "--rate", 0.1],
+        ["target column 'y' holds numbers that are not integers", "regression --model"],
+    ),
     "constant-target-huber": (
-        lambda p, d: ["--data", _constant_target(p), *BASE[:2], "--model", "huber",
-                      "--rate", 0.1],
-        ["y: every response is 2, so HuberRegressor", "σ shrinks to 0", "responses vary"]),
+        lambda p, d: ["--data", _constant_target(p), *BASE[:2], "--model", "huber", "--rate", 0.1],
+        ["y: every response is 2, so HuberRegressor", "σ shrinks to 0", "responses vary"],
+    ),
     "integer-column-with-fractions": (
         lambda p, d: ["--data", _fractional_count(p), *BASE, "--integer", "count"],
-        ["--integer: column 'count' holds 0.32 at line 4 of count.csv (and 1 more row)",
-         "--round-fractional"]),
-    "too-few-rows": (lambda p, d: ["--data", _few_rows(p), *BASE],
-                     ["--test-size", "at least 10 and 5"]),
+        [
+            "--integer: column 'count' holds 0.32 at line 4 of count.csv (and 1 more row)",
+            "--round-fractional",
+        ],
+    ),
+    "too-few-rows": (
+        lambda p, d: ["--data", _few_rows(p), *BASE],
+        ["--test-size", "at least 10 and 5"],
+    ),
     "unsupported-model": (
-        lambda p, d: ["--data", d, "--target-column", "y", "--model", "svm",
-                      "--rate", 0.1], ["--model", "'svm'", "ridge"]),
+        lambda p, d: ["--data", d, "--target-column", "y", "--model", "svm", "--rate", 0.1],
+        ["--model", "'svm'", "ridge"],
+    ),
 }
 
 
@@ -324,8 +456,7 @@ def test_a_constant_column_is_kept_at_its_value(tmp_path):
 
 
 @pytest.mark.parametrize("case", ERRORS)
-def test_user_mistake_is_one_clear_error_and_leaves_no_output(case, regression_csv,
-                                                              tmp_path):
+def test_user_mistake_is_one_clear_error_and_leaves_no_output(case, regression_csv, tmp_path):
     make_args, expected = ERRORS[case]
     out = tmp_path / "out"
     out.mkdir()
@@ -342,8 +473,7 @@ def test_user_mistake_is_one_clear_error_and_leaves_no_output(case, regression_c
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith("partial")) == []
 
 
-def test_failure_while_writing_leaves_nothing_behind(regression_csv, tmp_path,
-                                                     monkeypatch):
+def test_failure_while_writing_leaves_nothing_behind(regression_csv, tmp_path, monkeypatch):
     def disk_full(path, data):
         Path(path).write_text("{")  # half-written, then the disk fills up
         raise OSError(28, "No space left on device", str(path))
@@ -362,19 +492,23 @@ def test_failure_while_writing_leaves_nothing_behind(regression_csv, tmp_path,
     result = run("--data", regression_csv, *BASE, "--out", existing, *FAST)
     assert result.exit_code == 1
     assert list(existing.iterdir()) == [] and sorted(tmp_path.iterdir()) == sorted(
-        [existing, regression_csv])
+        [existing, regression_csv]
+    )
 
 
-@pytest.mark.parametrize("content, expected", [
-    ("", "the file is empty"),
-    ("a,b,y\n", "no data rows"),
-    ("a,a,y\n1,2,3\n", "line 1: columns 1 and 2 of the header have the same name"),
-    ("a,b,y\n1,,3\n", "line 2, column 'b': empty cell"),
-    ("a,b,y\n1,nan,3\n", "line 2, column 'b': not a finite number (inf or nan)"),
-    ("a,b,y\n1,\"2,5\",3\n", "line 2, column 'b': not a number (a decimal comma?"),
-    ('a,b,y\n1,"2,3\n', "line 2"),
-    ("a;b;y\n1;2;3\n", "single column"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ("", "the file is empty"),
+        ("a,b,y\n", "no data rows"),
+        ("a,a,y\n1,2,3\n", "line 1: columns 1 and 2 of the header have the same name"),
+        ("a,b,y\n1,,3\n", "line 2, column 'b': empty cell"),
+        ("a,b,y\n1,nan,3\n", "line 2, column 'b': not a finite number (inf or nan)"),
+        ('a,b,y\n1,"2,5",3\n', "line 2, column 'b': not a number (a decimal comma?"),
+        ('a,b,y\n1,"2,3\n', "line 2"),
+        ("a;b;y\n1;2;3\n", "single column"),
+    ],
+)
 def test_read_csv_is_strict(tmp_path, content, expected):
     path = tmp_path / "data.csv"
     path.write_text(content)
@@ -389,12 +523,32 @@ def test_integer_and_frozen_repeat_like_one_hot(tmp_path):
     rng = np.random.default_rng(3)
     count, code = rng.integers(0, 9, 40), rng.normal(size=40).round(3) + 0.1
     X, y = make_regression(n=40, d=1, seed=3)
-    data = write_csv(tmp_path / "c.csv", ["count", "level", "code", "y"],
-                     [[k, k % 3, c, x[0] + t] for k, c, x, t in zip(count, code, X, y)])
+    data = write_csv(
+        tmp_path / "c.csv",
+        ["count", "level", "code", "y"],
+        [[k, k % 3, c, x[0] + t] for k, c, x, t in zip(count, code, X, y)],
+    )
     out = tmp_path / "out"
-    result = run("--data", data, "--target-column", "y", "--model", "ridge", "--rate", 0.1,
-                 *FAST, "--standardize", "--integer", "count", "--integer", "level",
-                 "--frozen", "2", "--out", out)
+    result = run(
+        "--data",
+        data,
+        "--target-column",
+        "y",
+        "--model",
+        "ridge",
+        "--rate",
+        0.1,
+        *FAST,
+        "--standardize",
+        "--integer",
+        "count",
+        "--integer",
+        "level",
+        "--frozen",
+        "2",
+        "--out",
+        out,
+    )
     assert result.exit_code == 0, result.output
     settings = json.loads((out / "summary.json").read_text())["settings"]
     assert settings["integer"] == "count,level" and settings["frozen"] == "2"
@@ -402,16 +556,45 @@ def test_integer_and_frozen_repeat_like_one_hot(tmp_path):
         rows = list(csv.DictReader(handle))
     assert all(row[c].lstrip("-").isdigit() for row in rows for c in ("count", "level"))
     assert {float(row["code"]) for row in rows} <= set(code.tolist())
-    twice = run("--data", data, "--target-column", "y", "--model", "ridge", "--rate", 0.1,
-                "--integer", "count", "--integer", "0", "--out", tmp_path / "o2")
+    twice = run(
+        "--data",
+        data,
+        "--target-column",
+        "y",
+        "--model",
+        "ridge",
+        "--rate",
+        0.1,
+        "--integer",
+        "count",
+        "--integer",
+        "0",
+        "--out",
+        tmp_path / "o2",
+    )
     assert twice.exit_code == 1 and "column 'count' is given twice" in twice.output
 
 
 def test_within_range_and_loss_availability(regression_csv, tmp_path):
     out = tmp_path / "range"
-    result = run("--data", regression_csv, "--target-column", "y", "--model", "ridge",
-                 "--alpha", 0.0, "--goal", "loss-availability", "--n-points", 3,
-                 "--within-range", "--out", out, *FAST)
+    result = run(
+        "--data",
+        regression_csv,
+        "--target-column",
+        "y",
+        "--model",
+        "ridge",
+        "--alpha",
+        0.0,
+        "--goal",
+        "loss-availability",
+        "--n-points",
+        3,
+        "--within-range",
+        "--out",
+        out,
+        *FAST,
+    )
     assert result.exit_code == 0, result.output
     rows, summary = check_outputs(out, regression_csv, 3)
     assert summary["effect_name"] == "E_L"
@@ -434,9 +617,23 @@ def test_user_strings_are_shown_literally_in_the_figures(regression_csv, tmp_pat
 
 def test_the_command_line_says_when_the_attack_failed(regression_csv, tmp_path):
     out = tmp_path / "out"
-    result = run("--data", regression_csv, "--target-column", "y", "--n-points", 2,
-                 "--model", "ridge", "--alpha", 0, "--n-sigma", "1e-3", "--out", out,
-                 "--quiet")
+    result = run(
+        "--data",
+        regression_csv,
+        "--target-column",
+        "y",
+        "--n-points",
+        2,
+        "--model",
+        "ridge",
+        "--alpha",
+        0,
+        "--n-sigma",
+        "1e-3",
+        "--out",
+        out,
+        "--quiet",
+    )
     assert result.exit_code == 0, result.output
     assert "warning: the attack barely moved E_I" in result.output
     summary = json.loads((out / "summary.json").read_text())
@@ -444,7 +641,8 @@ def test_the_command_line_says_when_the_attack_failed(regression_csv, tmp_path):
     assert summary["settings"]["trade_off"] == "share" and summary["settings"]["starts"] == 4
     assert [p["stop"] for p in summary["points"]] and all(
         set(p) >= {"iterations", "stop", "start", "effect_before", "effect_after", "harmless"}
-        for p in summary["points"])
+        for p in summary["points"]
+    )
 
 
 def test_goal_seed_and_data_dir_mean_the_same_in_every_command():

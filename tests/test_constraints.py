@@ -138,7 +138,6 @@ def test_the_repair_is_never_worse_than_plain_rounding():
     assert limits.round(np.array([2.5, 1.0, 0.0]))[0] == 2.0
 
 
-
 def test_an_integer_rounded_to_zero_from_below_is_zero_not_minus_zero():
     """⌈−0.4⌉ is −0.0 in IEEE arithmetic; a poison row shows 0 (pandas printed -0.000000
     for fair's 'religious', and the range warning '-0 < min 1')."""
@@ -146,10 +145,11 @@ def test_an_integer_rounded_to_zero_from_below_is_zero_not_minus_zero():
     box = feasible_box(X, None, (np.array([-2.0, 0.0]), np.array([4.0, 1.0])))
     limits = resolve(Specs([0]), X, box)
     assert limits is not None
-    (columns, choices), = limits.blocks(np.array([-0.4, 0.5]))
+    ((columns, choices),) = limits.blocks(np.array([-0.4, 0.5]))
     assert 0.0 in choices and not np.signbit(choices[choices == 0.0]).any()
     rounded = limits.round(np.array([-0.4, 0.5]))[0]
     assert rounded == 0.0 and not np.signbit(rounded)
+
 
 def test_the_repair_with_the_attack_objective_on_diabetes(diabetes):
     """W of the repaired row ≤ W of plain rounding, with the attack's own W."""
@@ -309,7 +309,8 @@ def test_rows_beyond_the_observed_range_warn_with_or_without_constraints(diabete
     outside = [w for w in r.warnings if outside_range in w]
     # 'sex' takes 1 or 2 on the clean rows; its 3σ box reaches beyond both
     assert len(outside) == 1 and re.search(
-        r"'sex' ([-\d.]+ < min 1|[\d.]+ > max 2) \(\+\d+% of its range\)", outside[0])
+        r"'sex' ([-\d.]+ < min 1|[\d.]+ > max 2) \(\+\d+% of its range\)", outside[0]
+    )
     plain = FlexiblePoisoning(Ridge(), **kw).generate(X, y)
     assert any(outside_range in w for w in plain.warnings)
     observed = (X.min().to_numpy(), X.max().to_numpy())

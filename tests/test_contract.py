@@ -31,11 +31,11 @@ from conftest import cases, fitted_theta, tight
 from flexpoison import FlexiblePoisoning, InvalidInputError, engine, models
 from flexpoison.attack.goals import GOALS
 
-ALPHA = 0.3          # trade-off of the fixed-point checks
-FD_STEP = 1e-5       # finite-difference step, in units of each feature's σ
-GRAD_RTOL = 1e-5     # gradient vs finite differences, relative
-THETA_RTOL = 1e-6    # θ vs a tight scikit-learn refit, relative
-KKT_TOL = 1e-9       # optimality residual, relative to 1 + max |∇L|
+ALPHA = 0.3  # trade-off of the fixed-point checks
+FD_STEP = 1e-5  # finite-difference step, in units of each feature's σ
+GRAD_RTOL = 1e-5  # gradient vs finite differences, relative
+THETA_RTOL = 1e-6  # θ vs a tight scikit-learn refit, relative
+KKT_TOL = 1e-9  # optimality residual, relative to 1 + max |∇L|
 
 
 # ------------------------------------------------------------- independent oracles
@@ -56,14 +56,16 @@ def _mean_loss(fitted, reference, case) -> float:
 
 #: The paper's W = α·C + sign·(1 − α)·E of each goal (eq. 1 and 3; E_L of Biggio et
 #: al.), stated here independently of the goal classes. A new goal needs an entry.
-ORACLES = {"integrity": (1.0, _distance), "availability": (-1.0, _distance),
-           "loss-availability": (-1.0, _mean_loss)}
+ORACLES = {
+    "integrity": (1.0, _distance),
+    "availability": (-1.0, _distance),
+    "loss-availability": (-1.0, _mean_loss),
+}
 
 
 def _refit(case, X_extra, y_extra):
     """A tight scikit-learn fit on the clean rows plus (X_extra, y_extra)."""
-    return tight(case.estimator).fit(np.vstack([case.X, X_extra]),
-                                     np.append(case.y, y_extra))
+    return tight(case.estimator).fit(np.vstack([case.X, X_extra]), np.append(case.y, y_extra))
 
 
 def _oracle_W(case, kind, reference, alpha, x, y_p) -> tuple[float, np.ndarray]:
@@ -71,8 +73,7 @@ def _oracle_W(case, kind, reference, alpha, x, y_p) -> tuple[float, np.ndarray]:
     fitted = _refit(case, x[None], y_p)
     sign, effect = ORACLES[kind]
     C = float(np.sum((x - case.X.mean(0)) ** 2))
-    return alpha * C + sign * (1 - alpha) * effect(fitted, reference, case), \
-        fitted_theta(fitted)
+    return alpha * C + sign * (1 - alpha) * effect(fitted, reference, case), fitted_theta(fitted)
 
 
 # ------------------------------------------------------------------------ helpers
@@ -84,7 +85,8 @@ grid = pytest.mark.parametrize("case, kind", GRID)
 
 def _objective(case, kind, alpha=ALPHA):
     return FlexiblePoisoning(case.estimator, goal=GOALS[kind](), alpha=alpha).objective(
-        case.X, case.y)
+        case.X, case.y
+    )
 
 
 def _candidate(case):
@@ -197,8 +199,10 @@ def test_response_gradient_matches_finite_differences_of_a_sklearn_refit(case, k
         return
     h = FD_STEP * case.y.std()
     own = (obj.value(x, y_p + h) - obj.value(x, y_p - h)) / (2 * h)
-    theirs = (_oracle_W(case, kind, obj.theta_reference, ALPHA, x, y_p + h)[0]
-              - _oracle_W(case, kind, obj.theta_reference, ALPHA, x, y_p - h)[0]) / (2 * h)
+    theirs = (
+        _oracle_W(case, kind, obj.theta_reference, ALPHA, x, y_p + h)[0]
+        - _oracle_W(case, kind, obj.theta_reference, ALPHA, x, y_p - h)[0]
+    ) / (2 * h)
     assert obj.gradient_y(x, y_p) == pytest.approx(own, rel=GRAD_RTOL)
     # exactly 0 where the response does not enter the optimality conditions (a row off
     # the knots of a piecewise-linear loss): the refit's differences are its rounding
@@ -306,9 +310,15 @@ N_POINTS, MAX_ITER = 4, 30
 
 
 def _generate(case, kind, seed, n_points=N_POINTS, **kw):
-    return FlexiblePoisoning(case.estimator, goal=GOALS[kind](), alpha=0.5,
-                             n_points=n_points, max_iter=MAX_ITER,
-                             random_state=seed, **kw).generate(case.X, case.y)
+    return FlexiblePoisoning(
+        case.estimator,
+        goal=GOALS[kind](),
+        alpha=0.5,
+        n_points=n_points,
+        max_iter=MAX_ITER,
+        random_state=seed,
+        **kw,
+    ).generate(case.X, case.y)
 
 
 def _same(a, b) -> bool:
@@ -322,7 +332,8 @@ def _same(a, b) -> bool:
 
 @grid
 def test_generate_is_feasible_descends_matches_sklearn_and_is_reproducible(
-        case, kind, recorded_points):
+    case, kind, recorded_points
+):
     """A short attack run: no evaluated point (not even a rejected trial) leaves the
     default 3σ box; W never increases along a point's history under the default
     backtracking step, and ends lower; θ₀, θ_p and E equal what a scikit-learn refit on
@@ -345,8 +356,11 @@ def test_generate_is_feasible_descends_matches_sklearn_and_is_reproducible(
         # loss's kinks) no descent can start: the point and the result say so; the
         # share trade-off's start at the α = 0 run's point may need no descent (it has
         # the gain the point keeps) or allow none (it is still a stationary point)
-        assert (history[-1] < history[0] or point.stop in ("zero gradient", "reached")
-                or (point.start == "α = 0 point" and point.stop == "stationary"))
+        assert (
+            history[-1] < history[0]
+            or point.stop in ("zero gradient", "reached")
+            or (point.start == "α = 0 point" and point.stop == "stationary")
+        )
     if any(point.stop == "zero gradient" for point in result.points):
         assert any("exact gradient is zero" in w for w in result.warnings)
 
@@ -360,16 +374,19 @@ def test_generate_is_feasible_descends_matches_sklearn_and_is_reproducible(
     clean = tight(case.estimator).fit(X, y)
     assert np.allclose(result.theta_clean, fitted_theta(clean), rtol=1e-6, atol=1e-9)
     assert result.effect_clean == pytest.approx(
-        effect(clean, result.theta_target, case), rel=1e-5, abs=1e-12)
+        effect(clean, result.theta_target, case), rel=1e-5, abs=1e-12
+    )
     poisoned = _refit(case, result.X_poison, result.y_poison)
     theirs = fitted_theta(poisoned)
     assert _rel(result.theta_poisoned, theirs) <= THETA_RTOL
     assert result.effect_history[-1] == pytest.approx(
-        effect(poisoned, result.theta_target, case), rel=1e-5)
+        effect(poisoned, result.theta_target, case), rel=1e-5
+    )
 
     again = _generate(case, kind, seed=0)
     for field in dataclasses.fields(result):
         assert _same(getattr(result, field.name), getattr(again, field.name)), field.name
+
     # another seed, another start (several starts may well converge to one point)
     def first(seed):
         return _generate(case, kind, seed, n_points=1, starts=1).X_poison[0]
@@ -397,9 +414,11 @@ def _not_a_target(case):
 
 def _bad_inputs(case, kind):
     """(id, argument name, call) of bad inputs that must each be refused by name."""
+
     def attack(goal=None, **kw):
-        return FlexiblePoisoning(case.estimator, goal=goal or GOALS[kind](), n_points=1,
-                                 max_iter=2, **kw)
+        return FlexiblePoisoning(
+            case.estimator, goal=goal or GOALS[kind](), n_points=1, max_iter=2, **kw
+        )
 
     X, y = case.X, case.y
     yield "X-nan", "X", lambda: attack().generate(_with_nan(case), y)
@@ -415,9 +434,12 @@ def _bad_inputs(case, kind):
         yield f"y_p={bad}", "y_p", lambda b=bad: attack().objective(X, y).value(x, b)
 
 
-BAD_GRID = [pytest.param(name, call, id=f"{case.id}-{kind}-{bad}")
-            for case in CASES for kind in GOALS
-            for bad, name, call in _bad_inputs(case, kind)]
+BAD_GRID = [
+    pytest.param(name, call, id=f"{case.id}-{kind}-{bad}")
+    for case in CASES
+    for kind in GOALS
+    for bad, name, call in _bad_inputs(case, kind)
+]
 
 
 @pytest.mark.parametrize("name, call", BAD_GRID)
@@ -505,10 +527,13 @@ def test_check_victim_fails_an_entry_that_is_wrong():
 
     ridge = models.get("ridge")
     with pytest.raises(AssertionError, match="neither in objective_params.*'solver'"):
-        check_victim(dataclasses.replace(ridge, ignored=("copy_X", "max_iter",
-                                                         "random_state", "tol")))
+        check_victim(
+            dataclasses.replace(ridge, ignored=("copy_X", "max_iter", "random_state", "tol"))
+        )
     with pytest.raises(AssertionError, match="was not refused"):
-        check_victim(dataclasses.replace(ridge, refusals=(*ridge.refusals, Refusal({"tol": 0.5}, "tol"))))
+        check_victim(
+            dataclasses.replace(ridge, refusals=(*ridge.refusals, Refusal({"tol": 0.5}, "tol")))
+        )
 
     def half(params, n_classes):  # λ₂ = a instead of scikit-learn's 2a
         return dataclasses.replace(_ridge(params, n_classes), l2=params["alpha"])

@@ -26,8 +26,8 @@ from flexpoison import FlexiblePoisoning, Integrity, LossAvailability
 
 ALPHA = 0.3
 DECISION_TOL = 1e-5  # × max(1, largest kernel value)
-OWN_RTOL = 1e-5      # gradient vs central differences of flexpoison's W
-REFIT_RTOL = 1e-3    # … of W from tight scikit-learn refits
+OWN_RTOL = 1e-5  # gradient vs central differences of flexpoison's W
+REFIT_RTOL = 1e-3  # … of W from tight scikit-learn refits
 
 CASES = cases(has_theta=False)
 
@@ -51,8 +51,11 @@ def _goals(case):
     return [item for kind in case.spec.goals for item in makers[kind]]
 
 
-GRID = [pytest.param(case, make, id=f"{case.id}-{name}")
-        for case in CASES for name, make in _goals(case)]
+GRID = [
+    pytest.param(case, make, id=f"{case.id}-{name}")
+    for case in CASES
+    for name, make in _goals(case)
+]
 grid = pytest.mark.parametrize("case, make", GRID)
 
 
@@ -137,8 +140,9 @@ def _search(case, obj):
 
 
 def _central(f, x, h):
-    return np.array([(f(x + h[j] * e) - f(x - h[j] * e)) / (2 * h[j])
-                     for j, e in enumerate(np.eye(x.size))])
+    return np.array(
+        [(f(x + h[j] * e) - f(x - h[j] * e)) / (2 * h[j]) for j, e in enumerate(np.eye(x.size))]
+    )
 
 
 @grid
@@ -171,9 +175,12 @@ def test_gradient_matches_finite_differences_of_a_sklearn_refit(case, make):
         grad = obj.gradient(x, y_p)
         h_own, h_refit = 1e-6 * sd, 1e-3 * sd
         held = _sets(obj, x, t)
-        moved = any(_sets(obj, x + s * h[j] * e, t) != held
-                    for h in (h_own, h_refit) for j, e in enumerate(np.eye(x.size))
-                    for s in (-1, 1))
+        moved = any(
+            _sets(obj, x + s * h[j] * e, t) != held
+            for h in (h_own, h_refit)
+            for j, e in enumerate(np.eye(x.size))
+            for s in (-1, 1)
+        )
         if moved:
             continue  # the support-vector sets change inside the stencil
         own = _central(lambda v, y_p=y_p: obj.value(v, y_p), x, h_own)
@@ -188,15 +195,25 @@ def test_generate_is_feasible_descends_matches_sklearn_and_is_reproducible(case,
     X, y = case.X, case.y
 
     def run(seed):
-        return FlexiblePoisoning(case.estimator, goal=goal, alpha=0.5, n_points=2, max_iter=10,
-                                 starts=2, random_state=seed).generate(X, y)
+        return FlexiblePoisoning(
+            case.estimator,
+            goal=goal,
+            alpha=0.5,
+            n_points=2,
+            max_iter=10,
+            starts=2,
+            random_state=seed,
+        ).generate(X, y)
 
     result = run(0)
     assert np.all(result.X_poison >= result.lower) and np.all(result.X_poison <= result.upper)
     for history, point in zip(result.W_history, result.points):
         assert np.all(np.diff(history) <= 1e-12 * np.abs(history).max())
-        assert (history[-1] < history[0] or point.stop in ("zero gradient", "reached")
-                or (point.start == "α = 0 point" and point.stop == "stationary"))
+        assert (
+            history[-1] < history[0]
+            or point.stop in ("zero gradient", "reached")
+            or (point.start == "α = 0 point" and point.stop == "stationary")
+        )
     obj = _objective(case, goal)
     X_all = np.vstack([X, result.X_poison])
     Z, tol = obj.decision_effect.Z, _decision_tol(obj, X_all)

@@ -117,13 +117,9 @@ def test_airquality_contents():
     assert np.isfinite(ds.X).all() and np.isfinite(ds.y).all()
     assert not (ds.X == -200).any() and not (ds.y == -200).any()
     # First and last lines of the file (decimal commas parsed).
-    np.testing.assert_array_equal(
-        ds.X[0], [1360, 1046, 1056, 1692, 1268, 13.6, 48.9, 0.7578]
-    )
+    np.testing.assert_array_equal(ds.X[0], [1360, 1046, 1056, 1692, 1268, 13.6, 48.9, 0.7578])
     assert ds.y[0] == 11.9
-    np.testing.assert_array_equal(
-        ds.X[-1], [1071, 1047, 654, 1129, 816, 28.5, 13.1, 0.5028]
-    )
+    np.testing.assert_array_equal(ds.X[-1], [1071, 1047, 654, 1129, 816, 28.5, 13.1, 0.5028])
     assert ds.y[-1] == 11.9
     # T is the only column with genuine negative values (min -1.9 °C).
     assert ds.X[:, 5].min() == -1.9
@@ -372,15 +368,14 @@ def test_empty_and_missing_files(tmp_path):
 @needs_data
 def test_modified_copies_in_other_conventions_load_with_verify_false(tmp_path):
     # LF endings, no BOM (the normalised form in the data README): same values.
-    lf = _mutate(
-        CCPP_FILE, tmp_path / "lf.csv", lambda b: b[3:].replace(b"\r\n", b"\n")
-    )
+    lf = _mutate(CCPP_FILE, tmp_path / "lf.csv", lambda b: b[3:].replace(b"\r\n", b"\n"))
     assert hashlib.sha256(lf.read_bytes()).hexdigest() == (
         "3c1fc11025f8424f8d95802d8b7086dffd3f73a552c6dcab3d973620986194b2"
     )
     a, b = read_ccpp(lf, verify=False), read_ccpp(CCPP_FILE)
     np.testing.assert_array_equal(a.X, b.X)
     np.testing.assert_array_equal(a.y, b.y)
+
     # Air Quality without the trailing empty lines and unnamed columns.
     def strip(data: bytes) -> bytes:
         lines = [ln[:-2] for ln in data.split(b"\r\n") if ln and ln.strip(b";")]

@@ -99,8 +99,9 @@ def test_screening_spends_little_on_the_starts_it_drops(monkeypatch):
         return out
 
     monkeypatch.setattr(search, "screen", spy)
-    r = FlexiblePoisoning(LogisticRegression(), goal=LossAvailability(), alpha=0.0,
-                          n_points=2, random_state=0).generate(X, y)
+    r = FlexiblePoisoning(
+        LogisticRegression(), goal=LossAvailability(), alpha=0.0, n_points=2, random_state=0
+    ).generate(X, y)
     for q, (descents, point) in enumerate(zip(seen, r.points, strict=True)):
         assert len(descents) == (4 if q == 0 else 5)
         assert (descents[-1].start.kind == "previous point") == (q > 0)
@@ -115,8 +116,7 @@ def test_screening_spends_little_on_the_starts_it_drops(monkeypatch):
 def test_predict_goal_aims_at_the_prediction_and_beats_the_rows_at_x_star():
     X, y = DIABETES.data, DIABETES.target
     goal = Integrity(PREDICT)
-    r = _quiet(FlexiblePoisoning(Ridge(), goal=goal, alpha=0.0, n_points=20, random_state=0),
-               X, y)
+    r = _quiet(FlexiblePoisoning(Ridge(), goal=goal, alpha=0.0, n_points=20, random_state=0), X, y)
     f_clean = Ridge().fit(X, y).predict([X_STAR])[0]
     f = r.poisoned_model().predict([X_STAR])[0]
     assert r.effect_clean == pytest.approx((f_clean - 300.0) ** 2)
@@ -137,8 +137,10 @@ def test_predict_goal_gradient_matches_finite_differences():
     x, label = X[5] + 0.1, 1 - y[5]
     grad = objective.gradient(x, label)
     h = 1e-6
-    numeric = [(objective.value(x + h * e, label) - objective.value(x - h * e, label)) / (2 * h)
-               for e in np.eye(3)]
+    numeric = [
+        (objective.value(x + h * e, label) - objective.value(x - h * e, label)) / (2 * h)
+        for e in np.eye(3)
+    ]
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-8)
 
 
@@ -155,8 +157,9 @@ def test_the_concealed_runs_first_point_shows_the_descent_that_found_it():
     """0 < α < 1 starts each point from the α = 0 run's; the first point's W history
     is that run's descent (same rows) then its own: the W figure is not one dot."""
     X, y = make_regression(n=80)
-    r = FlexiblePoisoning(Ridge(), goal=Integrity(), alpha=0.5, n_points=3,
-                          random_state=0).generate(X, y)
+    r = FlexiblePoisoning(
+        Ridge(), goal=Integrity(), alpha=0.5, n_points=3, random_state=0
+    ).generate(X, y)
     first = np.asarray(r.W_history[0])
     assert first.size > 2 and np.all(np.diff(first) <= 0.0)
     assert r.points[0].start == "α = 0 point"

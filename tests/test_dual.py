@@ -91,8 +91,11 @@ def test_the_active_set_method_finishes_a_libsvm_stopped_early(kind):
     its own precision (1e-5 × max k: it caches the kernel in single precision)."""
     X, y = _blobs(80, 1)
     t = _targets(y)
-    kernel = {"linear": dual.Kernel("linear"), "rbf": dual.Kernel("rbf", 0.5),
-              "poly": dual.Kernel("poly", 0.4, 3, 1.0)}[kind]
+    kernel = {
+        "linear": dual.Kernel("linear"),
+        "rbf": dual.Kernel("rbf", 0.5),
+        "poly": dual.Kernel("poly", 0.4, 3, 1.0),
+    }[kind]
 
     def stopped(K, t, C, tol, max_iter):
         return kernel_models.libsvm_fit(K, t, C, tol, 20)
@@ -103,8 +106,11 @@ def test_the_active_set_method_finishes_a_libsvm_stopped_early(kind):
     K = kernel.matrix(X, X)
     gap = np.abs(fit.decision(kernel, X) - sk.decision_function(X)).max()
     assert gap < 1e-5 * max(1.0, np.abs(K).max())
-    codes = np.where(np.isin(np.arange(80), fit.margin), active_set.MARGIN,
-                     np.where(fit.beta == 0, active_set.OFF, active_set.BOUND))
+    codes = np.where(
+        np.isin(np.arange(80), fit.margin),
+        active_set.MARGIN,
+        np.where(fit.beta == 0, active_set.OFF, active_set.BOUND),
+    )
     missed, _ = active_set.violations(K, t, 2.0, fit.beta, fit.b, codes)
     assert missed.max() < 1e-9
 
@@ -137,11 +143,14 @@ def _central(f, x, h):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # slow on lattices
-@pytest.mark.parametrize("estimator, seed, x, t", [
-    (SVC(kernel="rbf", C=1.0, gamma=0.5), 1, [1.3, 1.7], 1.0),  # duplicated margin rows
-    (SVC(kernel="linear", C=10.0), 0, [1.3, 1.7], 1.0),  # 6 margin rows, d + 2 = 4 kept
-    (SVC(kernel="linear", C=10.0), 1, [0.5, 2.5], -1.0),
-])
+@pytest.mark.parametrize(
+    "estimator, seed, x, t",
+    [
+        (SVC(kernel="rbf", C=1.0, gamma=0.5), 1, [1.3, 1.7], 1.0),  # duplicated margin rows
+        (SVC(kernel="linear", C=10.0), 0, [1.3, 1.7], 1.0),  # 6 margin rows, d + 2 = 4 kept
+        (SVC(kernel="linear", C=10.0), 1, [0.5, 2.5], -1.0),
+    ],
+)
 def test_the_gradient_on_a_degenerate_margin_set(estimator, seed, x, t):
     """On lattice data the margin set is degenerate (M singular, β's split between
     duplicates not unique); where the rows on and inside the margin stay the same within
@@ -186,8 +195,14 @@ def test_duplicate_rows_give_a_result(kind):
     that raises the hinge loss."""
     X, y = _fair_like()
     assert np.unique(X, axis=0).shape[0] < X.shape[0] / 3
-    result = FlexiblePoisoning(SVC(kernel=kind), goal=LossAvailability(), alpha=0.0,
-                               n_points=3, max_iter=20, random_state=0).generate(X, y)
+    result = FlexiblePoisoning(
+        SVC(kernel=kind),
+        goal=LossAvailability(),
+        alpha=0.0,
+        n_points=3,
+        max_iter=20,
+        random_state=0,
+    ).generate(X, y)
     assert result.effect_final > result.effect_clean
 
 
@@ -199,8 +214,14 @@ def test_statsmodels_fair_gives_a_result(kind):
     sm = pytest.importorskip("statsmodels.api")
     data = sm.datasets.fair.load_pandas().data.sample(300, random_state=0)
     X, y = data.drop(columns="affairs"), (data.affairs > 0).astype(int)
-    result = FlexiblePoisoning(SVC(kernel=kind), goal=LossAvailability(), alpha=0.0,
-                               n_points=2, max_iter=20, random_state=0).generate(X, y)
+    result = FlexiblePoisoning(
+        SVC(kernel=kind),
+        goal=LossAvailability(),
+        alpha=0.0,
+        n_points=2,
+        max_iter=20,
+        random_state=0,
+    ).generate(X, y)
     assert result.effect_final > result.effect_clean
 
 
@@ -213,8 +234,14 @@ def test_a_huge_C_gives_a_result_or_a_convergence_error_quickly(kind):
     X[:, 0] += 0.5 * np.random.default_rng(0).normal(size=120)  # not separable
     start = time.perf_counter()
     try:
-        result = FlexiblePoisoning(SVC(kernel=kind, C=1e8), goal=LossAvailability(), alpha=0.0,
-                                   n_points=2, max_iter=10, random_state=0).generate(X, y)
+        result = FlexiblePoisoning(
+            SVC(kernel=kind, C=1e8),
+            goal=LossAvailability(),
+            alpha=0.0,
+            n_points=2,
+            max_iter=10,
+            random_state=0,
+        ).generate(X, y)
     except ConvergenceError as exc:
         assert "C = 1e+08" in str(exc) and "standardise the features or lower C" in str(exc)
         assert "\n" not in str(exc)

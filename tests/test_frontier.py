@@ -27,40 +27,62 @@ FAST = {"max_iter": 8, "tol": 1e-4}
 
 def regression_set(n=60, seed=0) -> Dataset:
     X, y = make_regression(n=n, d=3, seed=seed)
-    return Dataset("synthetic_regression", X.astype(np.float64), y.astype(np.float64),
-                   ("a", "b", "c"), "y", "regression", "synthetic, for tests")
+    return Dataset(
+        "synthetic_regression",
+        X.astype(np.float64),
+        y.astype(np.float64),
+        ("a", "b", "c"),
+        "y",
+        "regression",
+        "synthetic, for tests",
+    )
 
 
 def classification_set(n=80, k=2, seed=0) -> Dataset:
     X, y = make_classification(n=n, d=3, k=k, seed=seed)
-    return Dataset(f"synthetic_{k}_classes", X.astype(np.float64), y.astype(np.int64),
-                   ("a", "b", "c"), "label", "classification", "synthetic, for tests")
+    return Dataset(
+        f"synthetic_{k}_classes",
+        X.astype(np.float64),
+        y.astype(np.int64),
+        ("a", "b", "c"),
+        "label",
+        "classification",
+        "synthetic, for tests",
+    )
 
 
 @pytest.fixture(scope="module")
 def regression_result():
-    return fr.run_frontier(regression_set(), model="ridge", goal="integrity", rate=0.1,
-                           alphas=ALPHAS, seed=0, **FAST)
+    return fr.run_frontier(
+        regression_set(), model="ridge", goal="integrity", rate=0.1, alphas=ALPHAS, seed=0, **FAST
+    )
 
 
 @pytest.fixture(scope="module")
 def classification_result():
-    return fr.run_frontier(classification_set(), model="logistic", goal="availability",
-                           rate=0.1, alphas=ALPHAS, seed=0, **FAST)
+    return fr.run_frontier(
+        classification_set(),
+        model="logistic",
+        goal="availability",
+        rate=0.1,
+        alphas=ALPHAS,
+        seed=0,
+        **FAST,
+    )
 
 
 # ------------------------------------------------------------------------ rows
 
 
 @pytest.mark.parametrize("which", ["regression", "classification"])
-def test_a_row_for_every_attack_and_sanitizer(which, regression_result,
-                                              classification_result):
+def test_a_row_for_every_attack_and_sanitizer(which, regression_result, classification_result):
     result = regression_result if which == "regression" else classification_result
     s = result.settings
     expected_sanitizers = [n for n in SANITIZERS if which == "regression" or n != "trim"]
     assert s.sanitizers == ("none", *expected_sanitizers)
-    attacks = [("clean", None)] + [("flexible", a) for a in ALPHAS] + \
-        [(b, None) for b in fr.BASELINES]
+    attacks = (
+        [("clean", None)] + [("flexible", a) for a in ALPHAS] + [(b, None) for b in fr.BASELINES]
+    )
     assert [(p.attack, p.alpha) for p in result.attacks] == attacks[1:]
     assert len(result.rows) == len(attacks) * len(s.sanitizers)
     for attack, alpha in attacks:
@@ -91,7 +113,6 @@ def test_calibrated_sanitizers_remove_about_their_share_of_clean_rows(regression
     assert regression_result.row("clean", "trim").clean_removed == 0  # keeps n rows
 
 
-
 @pytest.mark.parametrize("which", ["regression", "classification"])
 def test_damage_left_is_given_only_where_the_attack_outdid_the_sanitizer_alone(
     which, regression_result, classification_result
@@ -119,8 +140,9 @@ def test_damage_left_is_given_only_where_the_attack_outdid_the_sanitizer_alone(
 
 def test_within_noise_withholds_the_ratio_on_a_sanitizer_that_moves_e_more():
     def row(name, effect, left):
-        return fr.FrontierRow(name, "measured", 5, 0, 0.0, 0, 0.0, effect, 1.0, left,
-                              attack="flexible", alpha=0.5)
+        return fr.FrontierRow(
+            name, "measured", 5, 0, 0.0, 0, 0.0, effect, 1.0, left, attack="flexible", alpha=0.5
+        )
 
     rows = [row("none", 0.9, 1.0), row("a", 0.95, 1.5), row("b", 0.92, 0.2)]
     shift = {"none": 0.0, "a": 0.2, "b": 0.05}
@@ -130,9 +152,11 @@ def test_within_noise_withholds_the_ratio_on_a_sanitizer_that_moves_e_more():
     wrong = fr.within_noise(rows, 1.0, shift, higher_is_damage=True)
     assert [r.damage_left for r in wrong] == [None, None, None]
 
+
 @pytest.mark.parametrize("which", ["regression", "classification"])
-def test_no_sanitizer_reproduces_the_engines_own_effect(which, regression_result,
-                                                         classification_result):
+def test_no_sanitizer_reproduces_the_engines_own_effect(
+    which, regression_result, classification_result
+):
     """The evaluation refit (scikit-learn) gives the engine's final E: same θ_p."""
     result = regression_result if which == "regression" else classification_result
     for p in result.attacks:
@@ -151,18 +175,24 @@ GOAL_CASES = {
     "linear-loss": (regression_set, "linear", "loss-availability"),
     "logistic-integrity": (classification_set, "logistic", "integrity"),
     "logistic-loss": (classification_set, "logistic", "loss-availability"),
-    "multinomial-integrity": (lambda: classification_set(n=90, k=3), "logistic",
-                              "integrity"),
-    "multinomial-loss": (lambda: classification_set(n=90, k=3), "logistic",
-                         "loss-availability"),
+    "multinomial-integrity": (lambda: classification_set(n=90, k=3), "logistic", "integrity"),
+    "multinomial-loss": (lambda: classification_set(n=90, k=3), "logistic", "loss-availability"),
 }
 
 
 @pytest.mark.parametrize("case", GOAL_CASES)
 def test_evaluation_matches_engine_for_every_goal_and_learner(case):
     make, model, goal = GOAL_CASES[case]
-    result = fr.run_frontier(make(), model=model, goal=goal, rate=0.1, alphas=(0.0, 0.5),
-                             baselines=(), sanitizers=(), **FAST)
+    result = fr.run_frontier(
+        make(),
+        model=model,
+        goal=goal,
+        rate=0.1,
+        alphas=(0.0, 0.5),
+        baselines=(),
+        sanitizers=(),
+        **FAST,
+    )
     assert result.settings.sanitizers == ("none",)
     assert result.settings.effect_name == GOALS[goal].effect_name
     for p in result.attacks:
@@ -180,21 +210,32 @@ def test_alpha_zero_beats_alpha_one_without_sanitizer(regression_result):
 
 def test_custom_sanitizer_objects_and_refusals():
     ds = regression_set()
-    result = fr.run_frontier(ds, rate=0.1, alphas=(0.0,), baselines=("random_clone",),
-                             sanitizers=[ThreeSigma(k=None, clean_removal=0.1)], **FAST)
+    result = fr.run_frontier(
+        ds,
+        rate=0.1,
+        alphas=(0.0,),
+        baselines=("random_clone",),
+        sanitizers=[ThreeSigma(k=None, clean_removal=0.1)],
+        **FAST,
+    )
     assert result.settings.sanitizers == ("none", "three_sigma")
     clean = result.row("clean", "three_sigma")
     assert clean.clean_removed == pytest.approx(0.1 * result.settings.n_clean, abs=1.5)
-    bad = {"alphas": dict(alphas=(0.0, 1.5)), "goal": dict(goal="chaos"),
-           "model": dict(model="logistic"), "rate": dict(rate=0.001),
-           "baselines": dict(baselines=("nope",)),
-           "sanitizers": dict(sanitizers=("trim", "trim"))}
+    bad = {
+        "alphas": dict(alphas=(0.0, 1.5)),
+        "goal": dict(goal="chaos"),
+        "model": dict(model="logistic"),
+        "rate": dict(rate=0.001),
+        "baselines": dict(baselines=("nope",)),
+        "sanitizers": dict(sanitizers=("trim", "trim")),
+    }
     for field, kwargs in bad.items():
         with pytest.raises(InvalidInputError, match=f"^{field}:"):
             fr.run_frontier(ds, **{"alphas": (0.0,), **FAST, **kwargs})
     with pytest.raises(InvalidInputError, match="TRIM"):
-        fr.run_frontier(classification_set(), model="logistic", alphas=(0.0,),
-                        sanitizers=("trim",), **FAST)
+        fr.run_frontier(
+            classification_set(), model="logistic", alphas=(0.0,), sanitizers=("trim",), **FAST
+        )
 
 
 # ------------------------------------------------------------------------ files
@@ -208,12 +249,20 @@ def test_written_files(regression_result, tmp_path):
     out = tmp_path / "results" / "frontier"
     written = frontier_files.write_frontier(regression_result, out)
     names = [n for n in regression_result.settings.sanitizers if n != "none"]
-    poison = [frontier_files.poison_file_name(p) for p in regression_result.attacks
-              if p.X_poison.shape[0]]
+    poison = [
+        frontier_files.poison_file_name(p) for p in regression_result.attacks if p.X_poison.shape[0]
+    ]
     assert "poison_flexible_alpha0.5.csv" in poison and "poison_random_clone.csv" in poison
-    expected = sorted(["frontier.csv", "frontier.json", "frontier.html",
-                       "frontier_overview.png", *(f"frontier_{n}.png" for n in names),
-                       *poison])
+    expected = sorted(
+        [
+            "frontier.csv",
+            "frontier.json",
+            "frontier.html",
+            "frontier_overview.png",
+            *(f"frontier_{n}.png" for n in names),
+            *poison,
+        ]
+    )
     assert _files(out) == expected
     assert sorted(p.name for p in written.files) == expected and written.report is None
     assert [p.name for p in (tmp_path / "results").iterdir()] == ["frontier"]  # no stage
@@ -230,8 +279,7 @@ def test_written_files(regression_result, tmp_path):
     summary = json.loads((out / "frontier.json").read_text())
     assert summary["settings"]["n_poison"] == regression_result.settings.n_poison
     assert len(summary["rows"]) == len(rows)
-    assert [a["label"] for a in summary["attacks"]] == \
-        [p.label for p in regression_result.attacks]
+    assert [a["label"] for a in summary["attacks"]] == [p.label for p in regression_result.attacks]
     _assert_balanced((out / "frontier.html").read_text())
     # the poison rows in the data set's units: standardised rows × σ + mean of the split
     split = split_dataset(regression_set(), seed=0)
@@ -243,9 +291,9 @@ def test_written_files(regression_result, tmp_path):
         assert tuple(table[0]) == ("a", "b", "c", "y")
         values = np.array(table[1:], dtype=float)
         assert values.shape == (regression_result.settings.n_poison, 4)
-        np.testing.assert_allclose(values[:, :3],
-                                   split.scaler.inverse_transform(point.X_poison),
-                                   rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(
+            values[:, :3], split.scaler.inverse_transform(point.X_poison), rtol=1e-12, atol=1e-12
+        )
         np.testing.assert_allclose(values[:, 3], point.y_poison, rtol=1e-12)
 
 
@@ -276,27 +324,29 @@ def _assert_balanced(text):
 @pytest.fixture
 def cheap_figures(monkeypatch):
     """Stub PNGs (drawing is tested once, in test_written_files; it takes seconds)."""
+
     def figures_for(result):
         names = [n for n in result.settings.sanitizers if n != "none"]
-        return {f"frontier_{n}.png": PNG_MAGIC + b"stub"
-                for n in [*names, "overview"]}
+        return {f"frontier_{n}.png": PNG_MAGIC + b"stub" for n in [*names, "overview"]}
 
     monkeypatch.setattr(frontier_files, "figures_for", figures_for)
 
 
-REPORT = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>r</title>"
-          "</head><body><h1>Reproduction</h1><p>figures</p></body></html>")
+REPORT = (
+    "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>r</title>"
+    "</head><body><h1>Reproduction</h1><p>figures</p></body></html>"
+)
 
 
-def test_frontier_section_goes_into_an_existing_report(regression_result, tmp_path,
-                                                       cheap_figures):
+def test_frontier_section_goes_into_an_existing_report(regression_result, tmp_path, cheap_figures):
     report = tmp_path / "report.html"
     report.write_text(REPORT)
-    written = frontier_files.write_frontier(regression_result, tmp_path / "frontier",
-                                            auto_report=True)  # ../report.html
+    written = frontier_files.write_frontier(
+        regression_result, tmp_path / "frontier", auto_report=True
+    )  # ../report.html
     assert written.report == report
     text = report.read_text()
-    assert text.startswith(REPORT[:REPORT.index("</body>")])
+    assert text.startswith(REPORT[: REPORT.index("</body>")])
     assert text.endswith("</body></html>") and text.count("</body>") == 1
     assert text.index("<h2>Frontier:") < text.index("</body>")
     assert "data:image/png;base64," in text and "sphere" in text
@@ -310,13 +360,16 @@ def test_frontier_section_goes_into_an_existing_report(regression_result, tmp_pa
     other = tmp_path / "elsewhere" / "r.html"
     other.parent.mkdir()
     other.write_text("<html><body><p>x</p></body></html>")
-    assert frontier_files.write_frontier(regression_result, tmp_path / "a" / "b",
-                             report=other).report == other
+    assert (
+        frontier_files.write_frontier(regression_result, tmp_path / "a" / "b", report=other).report
+        == other
+    )
     assert other.read_text().count("<h2>Frontier:") == 1
     _assert_balanced(other.read_text())
     with pytest.raises(InvalidInputError, match="^report:"):
-        frontier_files.write_frontier(regression_result, tmp_path / "c",
-                                      report=tmp_path / "no.html")
+        frontier_files.write_frontier(
+            regression_result, tmp_path / "c", report=tmp_path / "no.html"
+        )
     assert not (tmp_path / "c").exists()
 
 
@@ -326,16 +379,31 @@ def test_frontier_section_goes_into_an_existing_report(regression_result, tmp_pa
 @pytest.fixture
 def small_data(monkeypatch):
     """'iris' on the command line, served by a small synthetic set (fast)."""
-    monkeypatch.setattr(fr, "load_dataset",
-                        lambda name, data_dir=None: classification_set(n=70))
+    monkeypatch.setattr(fr, "load_dataset", lambda name, data_dir=None: classification_set(n=70))
 
 
 def test_cli_runs_and_writes(small_data, cheap_figures, tmp_path):
     (tmp_path / "report.html").write_text(REPORT)
     out = tmp_path / "frontier"
-    result = CliRunner().invoke(frontier_command, [
-        "--dataset", "iris", "--model", "logistic", "--goal", "loss-availability",
-        "--rate", "0.1", "--alphas", "0,1", "--max-iter", "5", "--out", str(out)])
+    result = CliRunner().invoke(
+        frontier_command,
+        [
+            "--dataset",
+            "iris",
+            "--model",
+            "logistic",
+            "--goal",
+            "loss-availability",
+            "--rate",
+            "0.1",
+            "--alphas",
+            "0,1",
+            "--max-iter",
+            "5",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "random clone" in result.output and "report updated" not in result.output
     assert (out / "frontier_overview.png").is_file()
@@ -345,9 +413,24 @@ def test_cli_runs_and_writes(small_data, cheap_figures, tmp_path):
     # nothing outside --out: the report beside it is left alone (--report names one)
     assert (tmp_path / "report.html").read_text() == REPORT
     assert "<h2>Frontier:" in (out / "frontier.html").read_text()
-    quiet = CliRunner().invoke(frontier_command, [
-        "--dataset", "iris", "--model", "logistic", "--alphas", "0.5", "--max-iter", "2",
-        "--tol", "1e-3", "--out", str(tmp_path / "q"), "--quiet"])
+    quiet = CliRunner().invoke(
+        frontier_command,
+        [
+            "--dataset",
+            "iris",
+            "--model",
+            "logistic",
+            "--alphas",
+            "0.5",
+            "--max-iter",
+            "2",
+            "--tol",
+            "1e-3",
+            "--out",
+            str(tmp_path / "q"),
+            "--quiet",
+        ],
+    )
     lines = [x for x in quiet.output.splitlines() if not x.startswith("warning: ")]
     assert quiet.exit_code == 0 and len(lines) == 1, quiet.output
     # max_iter 2 stops every point early: said, even with --quiet, and in the report
@@ -367,16 +450,21 @@ CLI_ERRORS = {
     "alpha-text": (["--model", "logistic", "--alphas", "0,x"], ["--alphas"]),
     "rate": (["--model", "logistic", "--rate", "0"], ["--rate"]),
     "dataset": (["--dataset", "mnist", "--model", "logistic"], ["--dataset", "mnist"]),
-    "report": (["--model", "logistic", "--report", "missing.html"],
-               ["--report", "missing.html"]),
+    "report": (["--model", "logistic", "--report", "missing.html"], ["--report", "missing.html"]),
     "tiny-rate": (["--model", "logistic", "--rate", "0.001"], ["--rate", "rounds to 0"]),
     "tol": (["--model", "logistic", "--tol", "0"], ["--tol"]),
-    "integer-unknown": (["--model", "logistic", "--integer", "zz"],
-                        ["--integer", "no feature column 'zz'"]),
-    "integer-fraction": (["--model", "logistic", "--integer", "a"],
-                         ["--integer: column 'a' holds", "at row", "--round-fractional"]),
-    "round-fractional": (["--model", "logistic", "--round-fractional"],
-                         ["--round-fractional applies to --integer"]),
+    "integer-unknown": (
+        ["--model", "logistic", "--integer", "zz"],
+        ["--integer", "no feature column 'zz'"],
+    ),
+    "integer-fraction": (
+        ["--model", "logistic", "--integer", "a"],
+        ["--integer: column 'a' holds", "at row", "--round-fractional"],
+    ),
+    "round-fractional": (
+        ["--model", "logistic", "--round-fractional"],
+        ["--round-fractional applies to --integer"],
+    ),
     "one-hot": (["--model", "logistic", "--one-hot", "a,b"], ["--one-hot: group 0: column 'a'"]),
 }
 
@@ -387,8 +475,7 @@ def test_cli_errors_are_one_line(case, small_data, tmp_path):
     if "--dataset" not in args:
         args = ["--dataset", "iris", *args]
     out = tmp_path / "out"
-    result = CliRunner().invoke(frontier_command, [*args, "--out", str(out),
-                                                   "--max-iter", "1"])
+    result = CliRunner().invoke(frontier_command, [*args, "--out", str(out), "--max-iter", "1"])
     assert result.exit_code not in (0, None)
     assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
     errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
@@ -445,10 +532,17 @@ def test_screening_records_a_sanitizer_that_leaves_nothing_and_the_frontier_refu
     experiment = Experiment(models.get("logistic").make(), goal_from_name("availability"), split)
     X_p, y_p = split.X_train[:3] + 0.1, split.y_train[:3]
     none, empty, one, all_ = experiment.screen(
-        X_p, y_p, [("empty", Keep("empty", [])), ("one", Keep("one", [0])),
-                   ("all", Keep("all", [0, 1, 2]))], 0.0)
+        X_p,
+        y_p,
+        [("empty", Keep("empty", [])), ("one", Keep("one", [0])), ("all", Keep("all", [0, 1, 2]))],
+        0.0,
+    )
     assert (none.outcome, empty.outcome, one.outcome, all_.outcome) == (
-        "measured", "removed every row", "kept one class", "measured")
+        "measured",
+        "removed every row",
+        "kept one class",
+        "measured",
+    )
     assert empty.effect is None and empty.test_metric is None and empty.damage_left is None
     assert empty.poison_removed == 3 and empty.clean_removed == len(split.y_train)
     assert all_.effect == pytest.approx(none.effect) and all_.damage_left == pytest.approx(1.0)
@@ -471,8 +565,9 @@ def _constrained_set(n=60, seed=0):
     group = rng.integers(0, 2, n)
     x = rng.normal(size=n)
     y = 2.0 * count - 3.0 * group + x + 0.3 * rng.normal(size=n)
-    return pd.DataFrame({"count": count, "code": code, "g0": group, "g1": 1 - group,
-                         "x": x, "y": y})
+    return pd.DataFrame(
+        {"count": count, "code": code, "g0": group, "g1": 1 - group, "x": x, "y": y}
+    )
 
 
 def _check_rows(rows, frame, x_bound):
@@ -490,11 +585,35 @@ def test_cli_constraints_hold_for_every_attack_that_optimises(tmp_path, cheap_fi
     bounds = tmp_path / "b.toml"
     bounds.write_text("[bounds]\nx = [-inf, 0.5]\n")
     out = tmp_path / "out"
-    result = CliRunner().invoke(frontier_command, [
-        "--data", str(path), "--target-column", "y", "--model", "ridge", "--rate", "0.05",
-        "--alphas", "0,0.5", "--max-iter", "5", "--integer", "0", "--frozen", "code",
-        "--one-hot", "g0,g1", "--bounds", str(bounds), "--within-range", "--quiet",
-        "--out", str(out)])
+    result = CliRunner().invoke(
+        frontier_command,
+        [
+            "--data",
+            str(path),
+            "--target-column",
+            "y",
+            "--model",
+            "ridge",
+            "--rate",
+            "0.05",
+            "--alphas",
+            "0,0.5",
+            "--max-iter",
+            "5",
+            "--integer",
+            "0",
+            "--frozen",
+            "code",
+            "--one-hot",
+            "g0,g1",
+            "--bounds",
+            str(bounds),
+            "--within-range",
+            "--quiet",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     for name in ("flexible_alpha0", "flexible_alpha0.5", "unconcealed"):
         with open(out / f"poison_{name}.csv", newline="") as handle:
@@ -511,9 +630,21 @@ def test_cli_constraints_hold_for_every_attack_that_optimises(tmp_path, cheap_fi
     assert settings["constraints"]["frozen_features"] == ["code"]
     # a bounds file naming the target is refused, naming it
     bounds.write_text("[bounds]\ny = [0, 1]\n")
-    refused = CliRunner().invoke(frontier_command, [
-        "--data", str(path), "--target-column", "y", "--model", "ridge",
-        "--bounds", str(bounds), "--out", str(tmp_path / "o2")])
+    refused = CliRunner().invoke(
+        frontier_command,
+        [
+            "--data",
+            str(path),
+            "--target-column",
+            "y",
+            "--model",
+            "ridge",
+            "--bounds",
+            str(bounds),
+            "--out",
+            str(tmp_path / "o2"),
+        ],
+    )
     assert refused.exit_code == 2 and "'y' is the target column" in refused.output
 
 
@@ -522,13 +653,28 @@ def test_run_frontier_takes_constraints_by_column_name():
 
     frame = _constrained_set(seed=1)
     features = [c for c in frame.columns if c != "y"]
-    dataset = Dataset("constrained", frame[features].to_numpy(float), frame["y"].to_numpy(),
-                      tuple(features), "y", "regression", "synthetic, for tests")
-    specs = Specs(integer_features=["count"], one_hot_groups=[["g0", "g1"]],
-                  bounds={"count": (2, 7)})
-    result = fr.run_frontier(dataset, model="ridge", rate=0.05, alphas=(0.0,),
-                             baselines=("unconcealed",), sanitizers=["sphere"],
-                             constraints=specs, **FAST)
+    dataset = Dataset(
+        "constrained",
+        frame[features].to_numpy(float),
+        frame["y"].to_numpy(),
+        tuple(features),
+        "y",
+        "regression",
+        "synthetic, for tests",
+    )
+    specs = Specs(
+        integer_features=["count"], one_hot_groups=[["g0", "g1"]], bounds={"count": (2, 7)}
+    )
+    result = fr.run_frontier(
+        dataset,
+        model="ridge",
+        rate=0.05,
+        alphas=(0.0,),
+        baselines=("unconcealed",),
+        sanitizers=["sphere"],
+        constraints=specs,
+        **FAST,
+    )
     for point in result.attacks:
         rows = result.poison_in_data_units(point)
         assert np.all(rows[:, 0] == np.round(rows[:, 0]))

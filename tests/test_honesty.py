@@ -35,8 +35,9 @@ def test_an_integrity_attack_on_a_regressor_never_ends_worse_than_no_attack(esti
     """The no-op row (x_c with the model's own prediction) is always among the starts
     of a squared-residual victim, so every point is harmless."""
     X, y = make_regression(n=50, d=3, seed=3)
-    r = FlexiblePoisoning(estimator, goal=Integrity("flip-top"), alpha=alpha, n_points=5,
-                          max_iter=30, random_state=0).generate(X, y)
+    r = FlexiblePoisoning(
+        estimator, goal=Integrity("flip-top"), alpha=alpha, n_points=5, max_iter=30, random_state=0
+    ).generate(X, y)
     assert all(p.harmless for p in r.points)
     assert all(p.effect_after <= p.effect_before * (1 + 1e-12) for p in r.points)
     assert r.effect_final <= r.effect_clean * (1 + 1e-12)
@@ -51,8 +52,9 @@ def test_the_diabetes_predict_target_ends_below_its_clean_effect():
     for alpha in (0.0, 0.5):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FlexPoisonWarning)  # it barely moves E: said
-            out[alpha] = FlexiblePoisoning(Ridge(alpha=1), goal=goal, alpha=alpha, n_points=20,
-                                           random_state=0).generate(data.data, data.target)
+            out[alpha] = FlexiblePoisoning(
+                Ridge(alpha=1), goal=goal, alpha=alpha, n_points=20, random_state=0
+            ).generate(data.data, data.target)
     assert out[0.0].effect_final < out[0.0].effect_clean
     assert out[0.5].effect_final <= out[0.5].effect_clean
 
@@ -61,8 +63,12 @@ def test_alpha_is_the_share_of_the_effect_given_up():
     """α = 0.5 keeps between 20 % and 80 % of α = 0's gain, at a lower mean C; α = 1
     keeps none of it for a regressor (the no-op row)."""
     X, y = make_regression(n=200, d=4, seed=1)
-    runs = {a: FlexiblePoisoning(Ridge(), goal=Integrity("flip-top"), alpha=a, n_points=6,
-                                 random_state=0).generate(X, y) for a in (0.0, 0.5, 1.0)}
+    runs = {
+        a: FlexiblePoisoning(
+            Ridge(), goal=Integrity("flip-top"), alpha=a, n_points=6, random_state=0
+        ).generate(X, y)
+        for a in (0.0, 0.5, 1.0)
+    }
     share = _gain(runs[0.5]) / _gain(runs[0.0])
     assert 0.2 <= share <= 0.8, share
     assert runs[0.5].concealment.mean() < runs[0.0].concealment.mean()
@@ -90,8 +96,9 @@ def test_after_every_point_the_attack_keeps_one_minus_alpha_of_the_alpha_zero_ga
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FlexPoisonWarning)  # max_iter is small on purpose
         zero = FlexiblePoisoning(estimator, alpha=0.0, **kw).generate(X, y)
-        runs = {a: FlexiblePoisoning(estimator, alpha=a, **kw).generate(X, y)
-                for a in (0.25, 0.5, 0.75)}
+        runs = {
+            a: FlexiblePoisoning(estimator, alpha=a, **kw).generate(X, y) for a in (0.25, 0.5, 0.75)
+        }
     sign = -1.0 if zero.goal == "integrity" else 1.0
     g0 = sign * (zero.effect_history - zero.effect_clean)
     assert zero.effect_unconcealed is None
@@ -107,8 +114,9 @@ def test_the_share_trade_off_means_the_same_at_any_n_for_logistic_regression():
     the share trade-off keeps a readable part of the effect."""
     X, y = make_classification(n=2000, d=5, seed=2)
     kw = dict(goal=Integrity("negate"), n_points=4, max_iter=40, random_state=0)
-    share = {a: FlexiblePoisoning(LogisticRegression(), alpha=a, **kw).generate(X, y)
-             for a in (0.0, 0.5)}
+    share = {
+        a: FlexiblePoisoning(LogisticRegression(), alpha=a, **kw).generate(X, y) for a in (0.0, 0.5)
+    }
     assert 0.2 <= _gain(share[0.5]) / _gain(share[0.0]) <= 1.0
     assert share[0.5].concealment.mean() < share[0.0].concealment.mean()
 
@@ -131,14 +139,19 @@ def test_an_attack_that_barely_moves_E_warns():
     """A box a thousandth of σ wide leaves the attack no room: said. α = 1 asks for
     concealment alone (either trade-off): not a failure, not said."""
     X, y = make_regression()
-    with pytest.warns(FlexPoisonWarning, match=r"barely moved E_I .*not evidence that the "
-                                               r"model is safe"):
-        r = FlexiblePoisoning(Ridge(), alpha=0.0, n_points=2, n_sigma=1e-3,
-                              random_state=0).generate(X, y)
+    with pytest.warns(
+        FlexPoisonWarning,
+        match=r"barely moved E_I .*not evidence that the "
+        r"model is safe",
+    ):
+        r = FlexiblePoisoning(
+            Ridge(), alpha=0.0, n_points=2, n_sigma=1e-3, random_state=0
+        ).generate(X, y)
     assert any("barely moved" in w for w in r.warnings)
     for trade_off in ("share", "paper"):
-        concealed = FlexiblePoisoning(Ridge(), alpha=1.0, n_points=2, trade_off=trade_off,
-                                      random_state=0).generate(X, y)
+        concealed = FlexiblePoisoning(
+            Ridge(), alpha=1.0, n_points=2, trade_off=trade_off, random_state=0
+        ).generate(X, y)
         assert abs(concealed.progress) < 0.01
         assert not any("barely moved" in w for w in concealed.warnings)
 
@@ -146,8 +159,9 @@ def test_an_attack_that_barely_moves_E_warns():
 def test_points_stopped_at_max_iter_are_reported_and_warned():
     X, y = make_regression()
     with pytest.warns(FlexPoisonWarning, match="3 of 3 points stopped at max_iter = 1"):
-        r = FlexiblePoisoning(Ridge(), alpha=0.0, n_points=3, max_iter=1, starts=1,
-                              tol=1e-15, random_state=0).generate(X, y)
+        r = FlexiblePoisoning(
+            Ridge(), alpha=0.0, n_points=3, max_iter=1, starts=1, tol=1e-15, random_state=0
+        ).generate(X, y)
     assert [p.stop for p in r.points] == ["max_iter"] * 3
 
 
@@ -156,9 +170,14 @@ def test_a_working_attack_carries_no_warning():
     X, y = make_classification(n=100)
     with warnings.catch_warnings():
         warnings.simplefilter("error", FlexPoisonWarning)
-        r = FlexiblePoisoning(LogisticRegression(), goal=Availability(), alpha=0.0,
-                              n_points=4, bounds=(X.min(axis=0), X.max(axis=0)),
-                              random_state=0).generate(X, y)
+        r = FlexiblePoisoning(
+            LogisticRegression(),
+            goal=Availability(),
+            alpha=0.0,
+            n_points=4,
+            bounds=(X.min(axis=0), X.max(axis=0)),
+            random_state=0,
+        ).generate(X, y)
     assert r.warnings == () and r.progress > BARELY
 
 
@@ -167,8 +186,9 @@ def test_rows_beyond_the_data_range_warn_without_constraints():
     a row that uses it can give itself away, and the result says so, by name."""
     data = load_diabetes(scaled=False, as_frame=True)
     with pytest.warns(FlexPoisonWarning, match="leave the clean rows' range"):
-        r = FlexiblePoisoning(Ridge(), goal=Availability(), alpha=0.0, n_points=3,
-                              max_iter=20, random_state=0).generate(data.data, data.target)
+        r = FlexiblePoisoning(
+            Ridge(), goal=Availability(), alpha=0.0, n_points=3, max_iter=20, random_state=0
+        ).generate(data.data, data.target)
     (message,) = [w for w in r.warnings if "leave the clean rows' range" in w]
     assert "'sex'" in message or "'bmi'" in message
 
@@ -181,8 +201,7 @@ def test_assess_tells_worse_from_barely_from_fine():
     # rounding is not harm: a result within 1e-9 of no change is "barely", not "worse"
     assert "barely moved" in assess(-1e-12, "E_I", (point,), 100)[0]
     stuck = PointReport(100, "max_iter", "clone", 1.0, 0.9, True, 1.0)
-    assert "2 of 3 points stopped at max_iter" in assess(0.5, "E_I", (stuck, stuck, point),
-                                                         100)[0]
+    assert "2 of 3 points stopped at max_iter" in assess(0.5, "E_I", (stuck, stuck, point), 100)[0]
 
 
 def test_loss_availability_with_the_box_of_the_data_range():
@@ -191,30 +210,44 @@ def test_loss_availability_with_the_box_of_the_data_range():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(600, 4))
     y = X @ np.array([1.0, -0.5, 0.8, 0.3]) + 0.1 * rng.normal(size=600)
-    r = FlexiblePoisoning(Ridge(), goal=LossAvailability(), alpha=0.0, n_points=6,
-                          n_sigma=None, bounds=(X.min(0), X.max(0)),
-                          random_state=0).generate(X, y)
+    r = FlexiblePoisoning(
+        Ridge(),
+        goal=LossAvailability(),
+        alpha=0.0,
+        n_points=6,
+        n_sigma=None,
+        bounds=(X.min(0), X.max(0)),
+        random_state=0,
+    ).generate(X, y)
     assert np.all(r.X_poison >= X.min(0)) and np.all(r.X_poison <= X.max(0))
     assert r.effect_final > 2.0 * r.effect_clean
     with pytest.raises(InvalidInputError, match="n_sigma: None .*needs bounds"):
         FlexiblePoisoning(Ridge(), n_sigma=None, n_points=1).generate(X, y)
     with pytest.raises(InvalidInputError, match="every bound must be finite"):
-        FlexiblePoisoning(Ridge(), n_sigma=None, n_points=1,
-                          bounds=(X.min(0), np.full(4, np.inf))).generate(X, y)
+        FlexiblePoisoning(
+            Ridge(), n_sigma=None, n_points=1, bounds=(X.min(0), np.full(4, np.inf))
+        ).generate(X, y)
 
 
 # The command line's part (a warning line, summary.json's fields): test_cli.py.
 
 
-@pytest.mark.parametrize("estimator, goal", [
-    (Ridge(), LossAvailability()),
-    (LogisticRegression(), Integrity("negate")),
-], ids=["ridge-loss", "logistic-integrity"])
+@pytest.mark.parametrize(
+    "estimator, goal",
+    [
+        (Ridge(), LossAvailability()),
+        (LogisticRegression(), Integrity("negate")),
+    ],
+    ids=["ridge-loss", "logistic-integrity"],
+)
 def test_further_passes_never_lose_effect_at_alpha_zero(estimator, goal):
     """Each point re-crafted given all the others also descends from where it was, so at
     α = 0 a pass can only add to the effect; the history is that of the final rows."""
-    X, y = (make_regression(n=80, seed=5) if isinstance(estimator, Ridge)
-            else make_classification(n=80, seed=5))
+    X, y = (
+        make_regression(n=80, seed=5)
+        if isinstance(estimator, Ridge)
+        else make_classification(n=80, seed=5)
+    )
     kw = dict(goal=goal, alpha=0.0, n_points=4, max_iter=30, random_state=0)
     one = FlexiblePoisoning(estimator, **kw).generate(X, y)
     two = FlexiblePoisoning(estimator, passes=2, **kw).generate(X, y)
@@ -223,13 +256,17 @@ def test_further_passes_never_lose_effect_at_alpha_zero(estimator, goal):
     assert two.settings["passes"] == 2
     refit = FlexiblePoisoning(estimator, **{**kw, "n_points": 1}).objective(X, y)
     assert refit.theta(two.X_poison[0], two.y_poison[0]) == pytest.approx(
-        two.theta_history[0], rel=1e-6, abs=1e-9)
+        two.theta_history[0], rel=1e-6, abs=1e-9
+    )
 
 
 @pytest.mark.parametrize(
     ("estimator", "goal"),
-    [(Ridge(), Integrity()), (Lasso(alpha=0.1), Availability()),
-     (LogisticRegression(), LossAvailability())],
+    [
+        (Ridge(), Integrity()),
+        (Lasso(alpha=0.1), Availability()),
+        (LogisticRegression(), LossAvailability()),
+    ],
     ids=["ridge-integrity", "lasso-availability", "logistic-loss"],
 )
 def test_the_lbfgs_rule_stays_in_the_box_never_raises_W_and_converges(estimator, goal):
@@ -291,8 +328,9 @@ def test_every_result_with_theta_is_checked_against_a_tight_refit():
     (message,), _ = refit_warnings(REGISTRY["lasso"], Lasso(alpha=0.01), X2, y, split, 1)
     assert message.startswith("theta_poisoned is one of several optima")
     # and a whole attack on clean data carries no refit warning
-    r = FlexiblePoisoning(Ridge(), goal=Availability(), alpha=0.0, n_points=2,
-                          max_iter=5, random_state=0).generate(X, y)
+    r = FlexiblePoisoning(
+        Ridge(), goal=Availability(), alpha=0.0, n_points=2, max_iter=5, random_state=0
+    ).generate(X, y)
     assert not any("refit" in w for w in r.warnings)
     # the refit it compared with is kept: what poisoned_model() fits, not fitted twice
     fitted = r.poisoned_model()

@@ -15,15 +15,16 @@ from flexpoison import models
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "flexpoison"
 
 # Bottom to top. A module may import from its own layer only within its own subpackage
-# (data, defences, the ART adapter `art`, `certify` and `testing` are peers: none
-# imports another).
+# (data, the ART adapter `art`, `certify` and `testing` are peers: none imports another).
+# The sanitizers (`defences`) sit below the attack, which crafts rows that evade them.
 LAYERS = [
     {"errors"},
     {"_validation", "_environment", "_progress", "_threads", "_lazy"},
     {"engine", "scalers"},
     {"models"},
+    {"defences"},
     {"attack"},
-    {"data", "defences", "art", "certify", "testing"},
+    {"data", "art", "certify", "testing"},
     {"experiments"},
     {"sweeps"},
     {"reporting"},
@@ -111,8 +112,11 @@ def test_only_reporting_imports_matplotlib():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
-                names = [a.name for a in node.names] if isinstance(node, ast.Import) \
+                names = (
+                    [a.name for a in node.names]
+                    if isinstance(node, ast.Import)
                     else [node.module or ""]
+                )
                 assert not any(n.startswith("matplotlib") for n in names), module
 
 
@@ -123,12 +127,13 @@ def test_nothing_refers_to_files_outside_the_repository():
 
 
 def test_the_command_line_starts_without_the_numerical_stack():
-    code = ("import sys; from flexpoison.cli import main, COMMANDS; import importlib; "
-            "[importlib.import_module(m) for m, _ in COMMANDS.values()]; "
-            "heavy = [m for m in ('scipy', 'sklearn', 'matplotlib', 'flexpoison.engine') "
-            "         if m in sys.modules]; sys.exit(', '.join(heavy) or None)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60)
+    code = (
+        "import sys; from flexpoison.cli import main, COMMANDS; import importlib; "
+        "[importlib.import_module(m) for m, _ in COMMANDS.values()]; "
+        "heavy = [m for m in ('scipy', 'sklearn', 'matplotlib', 'flexpoison.engine') "
+        "         if m in sys.modules]; sys.exit(', '.join(heavy) or None)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
 
 
@@ -140,8 +145,9 @@ def test_public_names_resolve_and_are_documented(package):
     import re
 
     module = importlib.import_module(package)
-    api = " ".join(p.read_text(encoding="utf-8")
-                   for p in (PACKAGE.parents[1] / "docs" / "api").glob("*.rst"))
+    api = " ".join(
+        p.read_text(encoding="utf-8") for p in (PACKAGE.parents[1] / "docs" / "api").glob("*.rst")
+    )
     undocumented = []
     for name in module.__all__:
         getattr(module, name)

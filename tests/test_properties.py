@@ -47,8 +47,12 @@ from flexpoison.attack.defaults import STEP_RULES
 from flexpoison.attack.result import REFIT_GAP, refit_gap
 from flexpoison.engine import RowData, declared
 
-CASES = [(name, k) for name, spec in models.REGISTRY.items() if spec.has_theta
-         for k in range(len(spec.examples))]
+CASES = [
+    (name, k)
+    for name, spec in models.REGISTRY.items()
+    if spec.has_theta
+    for k in range(len(spec.examples))
+]
 EXAMPLE_SECONDS = 60  # one problem, at most: a hang fails the test
 SVC_EXAMPLES = 20 if settings.default.max_examples <= 100 else settings.default.max_examples
 
@@ -62,6 +66,7 @@ def time_limit(seconds: float):
     """Raise :class:`ExampleTimeout` in the block after ``seconds`` (SIGALRM: the main
     thread, between Python bytecodes — every solver's work is bounded, so a C call
     returns)."""
+
     def expire(signum, frame):
         raise ExampleTimeout(f"the problem ran longer than {seconds} s")
 
@@ -74,8 +79,16 @@ def time_limit(seconds: float):
         signal.signal(signal.SIGALRM, previous)
 
 
-def _data(spec: models.ModelSpec, example: models.Example, rng: np.random.Generator, n: int,
-          d: int, scales: np.ndarray, offsets: np.ndarray, dtype):
+def _data(
+    spec: models.ModelSpec,
+    example: models.Example,
+    rng: np.random.Generator,
+    n: int,
+    d: int,
+    scales: np.ndarray,
+    offsets: np.ndarray,
+    dtype,
+):
     """Rows whose features have the drawn scales and offsets; targets from a linear model
     (responses on the scale of the features' combination, or K balanced classes)."""
     Z = rng.normal(size=(n, d))
@@ -93,7 +106,7 @@ def _data(spec: models.ModelSpec, example: models.Example, rng: np.random.Genera
         k = example.n_classes or 2
         scores = Z @ rng.normal(size=(d, k)) + 0.5 * rng.normal(size=(n, k))
         y = np.argmax(scores, axis=1)
-        y[:2 * k] = np.repeat(np.arange(k), 2)  # every class has rows
+        y[: 2 * k] = np.repeat(np.arange(k), 2)  # every class has rows
     X = (Z * scales + offsets).astype(dtype)
     return X, y
 
@@ -106,8 +119,9 @@ def problems(draw):
     d = draw(st.integers(1, 4))
     log_scale = st.floats(-3, 3, allow_nan=False)
     scales = 10.0 ** np.array(draw(st.lists(log_scale, min_size=d, max_size=d)))
-    offsets = np.array(draw(st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=d,
-                                     max_size=d)))
+    offsets = np.array(
+        draw(st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=d, max_size=d))
+    )
     settings_ = {
         "goal": GOALS[draw(st.sampled_from(sorted(GOALS)))](),
         "alpha": draw(st.sampled_from([0.0, 1.0]) | st.floats(0, 1, allow_nan=False)),
@@ -151,9 +165,18 @@ def _training_objective(estimator, X, y, theta) -> float:
 
 
 def _finite(result) -> bool:
-    arrays = [result.X_poison, result.theta_clean, result.theta_target,
-              result.theta_poisoned, result.effect_history, result.theta_history,
-              result.concealment, result.lower, result.upper, *result.W_history]
+    arrays = [
+        result.X_poison,
+        result.theta_clean,
+        result.theta_target,
+        result.theta_poisoned,
+        result.effect_history,
+        result.theta_history,
+        result.concealment,
+        result.lower,
+        result.upper,
+        *result.W_history,
+    ]
     values = [np.asarray(a, dtype=float) for a in arrays]
     return all(np.all(np.isfinite(v)) for v in values) and np.isfinite(result.effect_clean)
 
@@ -191,10 +214,10 @@ def test_random_valid_problems(problem):
         assert ours <= theirs + 1e-9 * max(1.0, abs(theirs))
 
 
-
 # ------------------------------------------------------------- data as it comes
 # Real data are messy (issue: duplicate rows, one-hot and constant columns, collinear
 # designs, float32): the same promises hold on them, and no example may hang.
+
 
 @st.composite
 def messy_problems(draw):
@@ -203,7 +226,7 @@ def messy_problems(draw):
     n, d = X.shape
     if draw(st.booleans()):  # duplicated rows (small-integer survey data)
         k = draw(st.integers(1, n // 3))
-        X[n - k:], y[n - k:] = X[:k], y[:k]
+        X[n - k :], y[n - k :] = X[:k], y[:k]
     if draw(st.booleans()):  # a column that repeats another, scaled: rank deficient
         X = np.column_stack([X, (float(rng.choice([1.0, -2.0])) * X[:, 0]).astype(X.dtype)])
     if draw(st.booleans()):  # one-hot levels, one of them absent (a constant column)
@@ -246,6 +269,7 @@ def test_random_messy_problems(problem):
     assert ours <= theirs + 1e-9 * max(1.0, abs(theirs))
     if converged:  # a tight refit elsewhere: the result says so
         assert any("refit" in w for w in result.warnings), result.warnings
+
 
 @st.composite
 def svc_problems(draw):
@@ -322,8 +346,13 @@ def _svc_optimum(estimator, rows, targets, goal_rows):
     theirs_P = _svc_primal(K, t, C, beta, float(theirs.intercept_[0]))
     terms = float((np.abs(K) @ np.abs(fit.beta)).max())  # the size of f's terms
     precision = fit.precision + 1e-12 * terms
-    return (fit.decision(kernel, goal_rows), lambda b: _svc_primal(K, t, C, fit.beta, b),
-            fit.b, precision, theirs_P)
+    return (
+        fit.decision(kernel, goal_rows),
+        lambda b: _svc_primal(K, t, C, fit.beta, b),
+        fit.b,
+        precision,
+        theirs_P,
+    )
 
 
 @settings(print_blob=True, max_examples=SVC_EXAMPLES)

@@ -101,7 +101,10 @@ def test_brief_is_one_short_line_naming_the_worst_column_and_the_options():
     )
     assert "bound them" not in text.brief(())
     # the short form, when a long column name leaves no room for the options
-    assert text.brief((), short=True) == "2 columns leave the clean range, worst 'sex' 2 > max 1 (+100%)"
+    assert (
+        text.brief((), short=True)
+        == "2 columns leave the clean range, worst 'sex' 2 > max 1 (+100%)"
+    )
     one = range_warning(P[:1], X, 3.0, names=["sex", "bmi"])
     assert one is not None and one.brief(()).startswith("1 column leaves the clean range")
 
@@ -197,7 +200,6 @@ def test_frontier_warns_in_the_file_s_columns_and_units_naming_only_its_options(
     assert "feature 0" not in page and "--within-range" not in page
 
 
-
 def test_frontier_gives_the_range_warnings_of_its_alpha_grid_one_line(
     scaled_csv, tmp_path, monkeypatch
 ):
@@ -214,9 +216,12 @@ def test_frontier_gives_the_range_warnings_of_its_alpha_grid_one_line(
     assert len(warned) >= 2  # else this test tests nothing
     (line,) = [x for x in warning_lines(result.output) if "clean range" in x]
     n = len(summary["attacks"])
-    assert line.startswith((f"warning: {len(warned)} of {n} attacks", f"warning: {len(warned)} attacks"))
+    assert line.startswith(
+        (f"warning: {len(warned)} of {n} attacks", f"warning: {len(warned)} attacks")
+    )
     assert " leave the clean range, worst " in line
     assert len(line) <= WARNING_WIDTH and line.endswith("(in full: frontier.json)")
+
 
 def test_attack_warning_names_its_own_bounding_options(scaled_csv, tmp_path):
     result = invoke("attack", scaled_csv, tmp_path / "a", "--alpha", "0")

@@ -76,23 +76,33 @@ def planted(task, kind, seed=1):
 # ------------------------------------------------------------ planted outliers
 
 CATCHES = [  # (sanitizer, task, kind of outlier it must catch all of)
-    *[(name, task, "feature") for name in
-      ("three_sigma", "sphere", "slab", "isolation_forest", "lof")
-      for task in ("regression", "classification")],
-    ("loss", "regression", "response"), ("loss", "classification", "response"),
+    *[
+        (name, task, "feature")
+        for name in ("three_sigma", "sphere", "slab", "isolation_forest", "lof")
+        for task in ("regression", "classification")
+    ],
+    ("loss", "regression", "response"),
+    ("loss", "classification", "response"),
     ("trim", "regression", "response"),
-    ("sphere", "regression", "response"), ("sphere", "classification", "response"),
+    ("sphere", "regression", "response"),
+    ("sphere", "classification", "response"),
     ("slab", "classification", "response"),
     ("slab-last", "regression", "response"),
 ]
 
 
-@pytest.mark.parametrize("name, task, kind", CATCHES,
-                         ids=[f"{n}-{t[:3]}-{k}" for n, t, k in CATCHES])
+@pytest.mark.parametrize(
+    "name, task, kind", CATCHES, ids=[f"{n}-{t[:3]}-{k}" for n, t, k in CATCHES]
+)
 def test_planted_outliers_are_all_caught(name, task, kind):
     X_clean, y_clean, X, y = planted(task, kind)
-    sanitizer = Slab(direction="last") if name == "slab-last" else \
-        Trim(n_poison=N_PLANTED) if name == "trim" else SANITIZERS[name]
+    sanitizer = (
+        Slab(direction="last")
+        if name == "slab-last"
+        else Trim(n_poison=N_PLANTED)
+        if name == "trim"
+        else SANITIZERS[name]
+    )
     result = screen(sanitizer, X, y, X_clean=X_clean, y_clean=y_clean, task=task)
     planted_rows = np.arange(500, 500 + N_PLANTED)
     recall = np.isin(planted_rows, result.removed).mean()
@@ -106,11 +116,9 @@ def test_three_sigma_and_first_slab_miss_response_outliers_as_documented():
     direction misses some response outliers that the last direction catches."""
     X_clean, y_clean, X, y = planted("regression", "response")
     planted_rows = np.arange(500, 500 + N_PLANTED)
-    kept = apply_sanitizer("three_sigma", X, y, X_clean=X_clean, y_clean=y_clean,
-                           task="regression")
+    kept = apply_sanitizer("three_sigma", X, y, X_clean=X_clean, y_clean=y_clean, task="regression")
     assert np.isin(planted_rows, kept).all()
-    first = apply_sanitizer(Slab(), X, y, X_clean=X_clean, y_clean=y_clean,
-                            task="regression")
+    first = apply_sanitizer(Slab(), X, y, X_clean=X_clean, y_clean=y_clean, task="regression")
     assert np.isin(planted_rows, first).any()
 
 
@@ -128,8 +136,9 @@ def test_calibrated_sanitizers_remove_the_calibrated_share_of_fresh_clean_rows(t
     for name in CALIBRATED:
         result = screen(name, X, y, X_clean=X_clean, y_clean=y_clean, task=task)
         shares[name] = result.removed_share
-    shares["three_sigma(k=None)"] = screen(ThreeSigma(k=None), X, y, X_clean=X_clean,
-                                           y_clean=y_clean, task=task).removed_share
+    shares["three_sigma(k=None)"] = screen(
+        ThreeSigma(k=None), X, y, X_clean=X_clean, y_clean=y_clean, task=task
+    ).removed_share
     off = {k: v for k, v in shares.items() if abs(v - 0.05) > CLEAN_TOLERANCE}
     assert not off, f"shares outside 0.05 ± {CLEAN_TOLERANCE}: {off} (all: {shares})"
 
@@ -140,8 +149,9 @@ def test_three_sigma_with_the_papers_fixed_k_removes_its_gaussian_share():
     rng = np.random.default_rng(7)
     X_clean, y_clean = gaussian(1000, "regression", rng)
     X, y = gaussian(4000, "regression", rng)
-    share = screen("three_sigma", X, y, X_clean=X_clean, y_clean=y_clean,
-                   task="regression").removed_share
+    share = screen(
+        "three_sigma", X, y, X_clean=X_clean, y_clean=y_clean, task="regression"
+    ).removed_share
     assert share == pytest.approx(1 - (1 - 0.0026998) ** D, abs=0.008)
 
 
@@ -160,10 +170,13 @@ def test_per_class_thresholds_remove_the_share_within_each_class(name):
 def test_clean_removal_zero_keeps_every_calibration_row():
     rng = np.random.default_rng(4)
     X, y = gaussian(300, "regression", rng)
-    for sanitizer in (Sphere(0.0), Slab(0.0), ThreeSigma(k=None, clean_removal=0.0),
-                      LossFilter(clean_removal=0.0)):
-        assert apply_sanitizer(sanitizer, X, y, X_clean=X, y_clean=y,
-                               task="regression").size == 300
+    for sanitizer in (
+        Sphere(0.0),
+        Slab(0.0),
+        ThreeSigma(k=None, clean_removal=0.0),
+        LossFilter(clean_removal=0.0),
+    ):
+        assert apply_sanitizer(sanitizer, X, y, X_clean=X, y_clean=y, task="regression").size == 300
 
 
 # ---------------------------------------------------------------- properties
@@ -172,9 +185,13 @@ SMALL = [n for n in SANITIZERS if n != "isolation_forest"]  # IF: covered above,
 
 
 @settings(max_examples=25, deadline=None)
-@given(name=st.sampled_from(SMALL + ["isolation_forest"]),
-       task=st.sampled_from(["regression", "classification"]),
-       n=st.integers(30, 70), d=st.integers(1, 4), seed=st.integers(0, 2**31))
+@given(
+    name=st.sampled_from(SMALL + ["isolation_forest"]),
+    task=st.sampled_from(["regression", "classification"]),
+    n=st.integers(30, 70),
+    d=st.integers(1, 4),
+    seed=st.integers(0, 2**31),
+)
 def test_screening_is_well_formed(name, task, n, d, seed):
     if name == "trim" and task == "classification":
         return
@@ -187,8 +204,7 @@ def test_screening_is_well_formed(name, task, n, d, seed):
     assert kept.dtype.kind == "i" and np.all(np.diff(kept) > 0)
     assert kept.size == 0 or (kept[0] >= 0 and kept[-1] < n + 5)
     assert result.scores.shape == result.threshold.shape == (n + 5,)
-    assert np.array_equal(np.sort(np.concatenate([kept, result.removed])),
-                          np.arange(n + 5))
+    assert np.array_equal(np.sort(np.concatenate([kept, result.removed])), np.arange(n + 5))
     if name == "trim":
         assert kept.size == n  # default n_keep = len(X_clean)
     else:
@@ -196,13 +212,14 @@ def test_screening_is_well_formed(name, task, n, d, seed):
 
 
 @settings(max_examples=20, deadline=None)
-@given(name=st.sampled_from(["three_sigma", "sphere", "slab", "lof"]),
-       task=st.sampled_from(["regression", "classification"]),
-       seed=st.integers(0, 2**31),
-       log_scale=st.lists(st.floats(-2, 2), min_size=3, max_size=3),
-       shift=st.lists(st.floats(-100, 100), min_size=3, max_size=3))
-def test_geometric_sanitizers_do_not_depend_on_feature_units(name, task, seed,
-                                                             log_scale, shift):
+@given(
+    name=st.sampled_from(["three_sigma", "sphere", "slab", "lof"]),
+    task=st.sampled_from(["regression", "classification"]),
+    seed=st.integers(0, 2**31),
+    log_scale=st.lists(st.floats(-2, 2), min_size=3, max_size=3),
+    shift=st.lists(st.floats(-100, 100), min_size=3, max_size=3),
+)
+def test_geometric_sanitizers_do_not_depend_on_feature_units(name, task, seed, log_scale, shift):
     """Rescaling or shifting a feature (in X and X_clean alike) changes no decision."""
     rng = np.random.default_rng(seed)
     X_clean, y_clean = gaussian(60, task, rng, 3)
@@ -210,31 +227,39 @@ def test_geometric_sanitizers_do_not_depend_on_feature_units(name, task, seed,
     X[:3] *= 4.0  # a few outliers, so that decisions are not all "keep"
     a, b = 10.0 ** np.asarray(log_scale), np.asarray(shift)
     before = screen(name, X, y, X_clean=X_clean, y_clean=y_clean, task=task)
-    after = screen(name, X * a + b, y, X_clean=X_clean * a + b, y_clean=y_clean,
-                   task=task)
+    after = screen(name, X * a + b, y, X_clean=X_clean * a + b, y_clean=y_clean, task=task)
     assert np.allclose(before.scores, after.scores, rtol=1e-6, atol=1e-9)
     margin = np.abs(before.scores - before.threshold) > 1e-6 * np.abs(before.threshold)
     assert np.array_equal(before.kept_mask[margin], after.kept_mask[margin])
 
 
 @settings(max_examples=15, deadline=None)
-@given(name=st.sampled_from(["three_sigma", "sphere", "slab", "lof", "loss"]),
-       seed=st.integers(0, 2**31))
+@given(
+    name=st.sampled_from(["three_sigma", "sphere", "slab", "lof", "loss"]),
+    seed=st.integers(0, 2**31),
+)
 def test_row_order_does_not_matter(name, seed):
     rng = np.random.default_rng(seed)
     X_clean, y_clean = gaussian(60, "classification", rng)
     X, y = gaussian(50, "classification", rng)
     perm = rng.permutation(50)
-    base = apply_sanitizer(name, X, y, X_clean=X_clean, y_clean=y_clean,
-                           task="classification")
-    permuted = apply_sanitizer(name, X[perm], y[perm], X_clean=X_clean, y_clean=y_clean,
-                               task="classification")
+    base = apply_sanitizer(name, X, y, X_clean=X_clean, y_clean=y_clean, task="classification")
+    permuted = apply_sanitizer(
+        name, X[perm], y[perm], X_clean=X_clean, y_clean=y_clean, task="classification"
+    )
     assert np.array_equal(np.sort(perm[permuted]), base)
 
 
 def test_registry_holds_defaults_that_meet_the_contract():
-    assert set(SANITIZERS) == {"three_sigma", "sphere", "slab", "isolation_forest",
-                               "lof", "loss", "trim"}
+    assert set(SANITIZERS) == {
+        "three_sigma",
+        "sphere",
+        "slab",
+        "isolation_forest",
+        "lof",
+        "loss",
+        "trim",
+    }
     for name, sanitizer in SANITIZERS.items():
         assert isinstance(sanitizer, Sanitizer) and sanitizer.name == name
     assert SANITIZERS["three_sigma"].k == 3.0
@@ -247,10 +272,16 @@ def test_registry_holds_defaults_that_meet_the_contract():
 
 def test_loss_filter_uses_the_victim_given():
     X_clean, y_clean, X, y = planted("classification", "response")
-    result = screen("loss", X, y, X_clean=X_clean, y_clean=y_clean,
-                    task="classification", estimator=LogisticRegression(C=0.01))
-    default = screen("loss", X, y, X_clean=X_clean, y_clean=y_clean,
-                     task="classification")
+    result = screen(
+        "loss",
+        X,
+        y,
+        X_clean=X_clean,
+        y_clean=y_clean,
+        task="classification",
+        estimator=LogisticRegression(C=0.01),
+    )
+    default = screen("loss", X, y, X_clean=X_clean, y_clean=y_clean, task="classification")
     assert not np.allclose(result.scores, default.scores)
 
 
@@ -262,21 +293,31 @@ def test_loss_filter_scores_a_victim_without_probabilities_by_its_own_loss():
     from sklearn.svm import NuSVC
 
     X_clean, y_clean, X, y = planted("classification", "response")
-    result = screen("loss", X, y, X_clean=X_clean, y_clean=y_clean,
-                    task="classification", estimator=RidgeClassifier())
+    result = screen(
+        "loss",
+        X,
+        y,
+        X_clean=X_clean,
+        y_clean=y_clean,
+        task="classification",
+        estimator=RidgeClassifier(),
+    )
     z = RidgeClassifier().fit(X, y).decision_function(X)
     assert np.allclose(result.scores, (z - np.where(y == np.max(y), 1.0, -1.0)) ** 2)
     with pytest.raises(InvalidInputError, match="^estimator: NuSVC has no predict_proba"):
-        screen("loss", X, y, X_clean=X_clean, y_clean=y_clean, task="classification",
-               estimator=NuSVC())
+        screen(
+            "loss", X, y, X_clean=X_clean, y_clean=y_clean, task="classification", estimator=NuSVC()
+        )
 
 
 def test_isolation_forest_is_reproducible():
     X_clean, y_clean, X, y = planted("regression", "feature")
-    a = apply_sanitizer("isolation_forest", X, y, X_clean=X_clean, y_clean=y_clean,
-                        task="regression")
-    b = apply_sanitizer("isolation_forest", X, y, X_clean=X_clean, y_clean=y_clean,
-                        task="regression")
+    a = apply_sanitizer(
+        "isolation_forest", X, y, X_clean=X_clean, y_clean=y_clean, task="regression"
+    )
+    b = apply_sanitizer(
+        "isolation_forest", X, y, X_clean=X_clean, y_clean=y_clean, task="regression"
+    )
     assert np.array_equal(a, b)
 
 
@@ -300,8 +341,7 @@ def ols_theta(X, y):
     return np.append(model.coef_, model.intercept_)
 
 
-@pytest.mark.parametrize("poison_first", [False, True],
-                         ids=["poison-last", "poison-first"])
+@pytest.mark.parametrize("poison_first", [False, True], ids=["poison-last", "poison-first"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_trim_recovers_the_clean_model_from_a_random_start(poison_first, seed):
     X, y, Xp, yp = trim_case()
@@ -313,8 +353,9 @@ def test_trim_recovers_the_clean_model_from_a_random_start(poison_first, seed):
     scale = np.linalg.norm(theta_clean)
     assert np.linalg.norm(ols_theta(XA, yA) - theta_clean) > 0.1 * scale  # poison bites
 
-    result = screen(Trim(n_poison=50, random_state=seed), XA, yA, X_clean=X, y_clean=y,
-                    task="regression")
+    result = screen(
+        Trim(n_poison=50, random_state=seed), XA, yA, X_clean=X, y_clean=y, task="regression"
+    )
     assert isinstance(result, TrimScreening) and result.converged
     assert result.kept.size == 500
     # the random start contains poison (about 50·500/550 ≈ 45 rows) …
@@ -327,10 +368,22 @@ def test_trim_recovers_the_clean_model_from_a_random_start(poison_first, seed):
 
 def test_trim_result_does_not_depend_on_the_poison_being_first():
     X, y, Xp, yp = trim_case()
-    last = screen(Trim(n_poison=50, random_state=5), np.vstack([X, Xp]),
-                  np.append(y, yp), X_clean=X, y_clean=y, task="regression")
-    first = screen(Trim(n_poison=50, random_state=5), np.vstack([Xp, X]),
-                   np.append(yp, y), X_clean=X, y_clean=y, task="regression")
+    last = screen(
+        Trim(n_poison=50, random_state=5),
+        np.vstack([X, Xp]),
+        np.append(y, yp),
+        X_clean=X,
+        y_clean=y,
+        task="regression",
+    )
+    first = screen(
+        Trim(n_poison=50, random_state=5),
+        np.vstack([Xp, X]),
+        np.append(yp, y),
+        X_clean=X,
+        y_clean=y,
+        task="regression",
+    )
     # map "poison first" indices back to "poison last" ones
     mapped = np.where(first.kept < 50, first.kept + 500, first.kept - 50)
     assert np.array_equal(np.sort(mapped), last.kept)
@@ -340,8 +393,17 @@ def test_trim_initial_subset_is_drawn_at_random_among_all_rows():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(20, 2))
     y = X @ [1.0, -1.0] + 0.1 * rng.normal(size=20)
-    initial = [screen(Trim(n_keep=10, random_state=seed, max_iter=1), X, y, X_clean=X,
-                      y_clean=y, task="regression").initial for seed in range(300)]
+    initial = [
+        screen(
+            Trim(n_keep=10, random_state=seed, max_iter=1),
+            X,
+            y,
+            X_clean=X,
+            y_clean=y,
+            task="regression",
+        ).initial
+        for seed in range(300)
+    ]
     # not the first n_keep rows (the public-copy bug), and seeds differ
     assert not any(np.array_equal(s, np.arange(10)) for s in initial[:5])
     assert len({tuple(s) for s in initial}) > 290
@@ -349,8 +411,9 @@ def test_trim_initial_subset_is_drawn_at_random_among_all_rows():
     counts = np.bincount(np.concatenate(initial), minlength=20) / 300
     assert np.all(np.abs(counts - 0.5) < 0.12), counts
     # same seed, same start
-    again = screen(Trim(n_keep=10, random_state=3, max_iter=1), X, y, X_clean=X,
-                   y_clean=y, task="regression").initial
+    again = screen(
+        Trim(n_keep=10, random_state=3, max_iter=1), X, y, X_clean=X, y_clean=y, task="regression"
+    ).initial
     assert np.array_equal(again, initial[3])
 
 
@@ -358,7 +421,7 @@ def test_trim_n_keep_precedence_and_estimator():
     X, y, Xp, yp = trim_case(n=100, m=10)
     XA, yA = np.vstack([X, Xp]), np.append(y, yp)
     kw = dict(X_clean=X, y_clean=y, task="regression")
-    assert apply_sanitizer("trim", XA, yA, **kw).size == 100          # len(X_clean)
+    assert apply_sanitizer("trim", XA, yA, **kw).size == 100  # len(X_clean)
     assert apply_sanitizer(Trim(n_poison=20), XA, yA, **kw).size == 90
     assert apply_sanitizer(Trim(n_poison=20, n_keep=105), XA, yA, **kw).size == 105
     ridge = screen("trim", XA, yA, estimator=Ridge(alpha=50.0), **kw)
@@ -368,8 +431,14 @@ def test_trim_n_keep_precedence_and_estimator():
 
 def test_trim_stops_at_max_iter():
     X, y, Xp, yp = trim_case(n=100, m=10)
-    result = screen(Trim(n_poison=10, max_iter=1, random_state=0), np.vstack([X, Xp]),
-                    np.append(y, yp), X_clean=X, y_clean=y, task="regression")
+    result = screen(
+        Trim(n_poison=10, max_iter=1, random_state=0),
+        np.vstack([X, Xp]),
+        np.append(y, yp),
+        X_clean=X,
+        y_clean=y,
+        task="regression",
+    )
     assert result.n_iter == 1 and not result.converged and result.kept.size == 100
 
 
@@ -385,8 +454,10 @@ def _regression_inputs():
 BAD_CASES = {
     "nan-in-X": (lambda X, y: dict(X=np.where(np.eye(40, 3) == 1, np.nan, X)), "X"),
     "inf-in-y": (lambda X, y: dict(y=np.append(y[:-1], np.inf)), "y"),
-    "nan-in-X_clean": (lambda X, y: dict(X_clean=np.where(np.eye(40, 3) == 1, np.nan, X)),
-                       "X_clean"),
+    "nan-in-X_clean": (
+        lambda X, y: dict(X_clean=np.where(np.eye(40, 3) == 1, np.nan, X)),
+        "X_clean",
+    ),
     "1-D X": (lambda X, y: dict(X=X[:, 0]), "X"),
     "empty X": (lambda X, y: dict(X=np.empty((0, 3)), y=np.empty(0)), "X"),
     "y too short": (lambda X, y: dict(y=y[:-1]), "y"),
@@ -394,15 +465,20 @@ BAD_CASES = {
     "feature mismatch": (lambda X, y: dict(X_clean=X[:, :2]), "X_clean"),
     "text X": (lambda X, y: dict(X=X.astype(str)), "X"),
     "bad task": (lambda X, y: dict(task="ranking"), "task"),
-    "calibration feature below precision": (lambda X, y: dict(X_clean=np.column_stack(
-        [X[:, :2], 50.0 + 1e-13 * np.arange(40)])), "precision"),
+    "calibration feature below precision": (
+        lambda X, y: dict(X_clean=np.column_stack([X[:, :2], 50.0 + 1e-13 * np.arange(40)])),
+        "precision",
+    ),
 }
 
 
-BAD_INPUT = [(name, case) for case in BAD_CASES for name in SANITIZERS
-             # model-based sanitizers do not standardise: such a column is theirs to fit
-             if not (case == "calibration feature below precision"
-                     and name in ("loss", "trim"))]
+BAD_INPUT = [
+    (name, case)
+    for case in BAD_CASES
+    for name in SANITIZERS
+    # model-based sanitizers do not standardise: such a column is theirs to fit
+    if not (case == "calibration feature below precision" and name in ("loss", "trim"))
+]
 
 
 @pytest.mark.parametrize("name", SANITIZERS)
@@ -424,23 +500,26 @@ def test_bad_input_is_refused_by_name(name, case):
         apply_sanitizer(name, args.pop("X"), args.pop("y"), **args)
 
 
-@pytest.mark.parametrize("sanitizer, word", [
-    (Sphere(clean_removal=1.0), "clean_removal"),
-    (Sphere(clean_removal=-0.1), "clean_removal"),
-    (Slab(clean_removal=float("nan")), "clean_removal"),
-    (LossFilter(clean_removal=True), "clean_removal"),
-    (ThreeSigma(k=0.0), "k"),
-    (Slab(direction="middle"), "direction"),
-    (LocalOutlierFactorFilter(n_neighbors=50), "n_neighbors=50"),
-    (LocalOutlierFactorFilter(n_neighbors=2.5), "n_neighbors"),
-    (IsolationForestFilter(n_estimators=0), "n_estimators"),
-    (Trim(n_keep=41), "n_keep"),
-    (Trim(n_poison=-1), "n_poison"),
-    (Trim(n_poison=40), "n_keep"),
-    (Trim(max_iter=0), "max_iter"),
-    (LossFilter(estimator=LogisticRegression()), "not a regressor"),
-    (LossFilter(estimator="ols"), "estimator"),
-])
+@pytest.mark.parametrize(
+    "sanitizer, word",
+    [
+        (Sphere(clean_removal=1.0), "clean_removal"),
+        (Sphere(clean_removal=-0.1), "clean_removal"),
+        (Slab(clean_removal=float("nan")), "clean_removal"),
+        (LossFilter(clean_removal=True), "clean_removal"),
+        (ThreeSigma(k=0.0), "k"),
+        (Slab(direction="middle"), "direction"),
+        (LocalOutlierFactorFilter(n_neighbors=50), "n_neighbors=50"),
+        (LocalOutlierFactorFilter(n_neighbors=2.5), "n_neighbors"),
+        (IsolationForestFilter(n_estimators=0), "n_estimators"),
+        (Trim(n_keep=41), "n_keep"),
+        (Trim(n_poison=-1), "n_poison"),
+        (Trim(n_poison=40), "n_keep"),
+        (Trim(max_iter=0), "max_iter"),
+        (LossFilter(estimator=LogisticRegression()), "not a regressor"),
+        (LossFilter(estimator="ols"), "estimator"),
+    ],
+)
 def test_bad_settings_are_refused_by_name(sanitizer, word):
     X, y = _regression_inputs()
     with pytest.raises(InvalidInputError, match=word):
@@ -457,8 +536,7 @@ def test_classification_refusals():
         apply_sanitizer("sphere", X, np.where(np.arange(60) == 0, 7, y), **kw)
     with pytest.raises(InvalidInputError, match="at least 2 classes"):
         one_class = np.zeros(60, int)
-        apply_sanitizer("slab", X, one_class, X_clean=X, y_clean=one_class,
-                        task="classification")
+        apply_sanitizer("slab", X, one_class, X_clean=X, y_clean=one_class, task="classification")
     with pytest.raises(InvalidInputError, match="y: classification needs class labels"):
         apply_sanitizer("sphere", X, y + 0.5, **kw)
     with pytest.raises(InvalidInputError, match="not a classifier"):
@@ -479,8 +557,7 @@ def test_inputs_are_not_mutated():
 
 
 def test_screening_removed_share():
-    result = Screening("x", np.array([0.0, 2.0, 1.0, 3.0]), np.full(4, 1.5),
-                       np.array([0, 2]))
+    result = Screening("x", np.array([0.0, 2.0, 1.0, 3.0]), np.full(4, 1.5), np.array([0, 2]))
     assert result.removed.tolist() == [1, 3] and result.removed_share == 0.5
 
 
@@ -488,13 +565,15 @@ def test_three_sigma_keeps_rows_on_the_attacks_box_edge():
     """Poison projected onto x_c ± 3σ must pass the 3σ filter despite rounding."""
     from flexpoison.attack import feasible_box
     from flexpoison.defences import ThreeSigma
+
     rng = np.random.default_rng(5)
     X = rng.normal(size=(300, 4)) * [1.0, 7.4, 3.0, 0.1] + [19.6, 54.0, 1013.0, 0.5]
     y = X[:, 0]
     box = feasible_box(X, 3.0)
     edge = np.vstack([box.upper, box.lower])
-    kept = ThreeSigma()(np.vstack([X, edge]), np.append(y, [0.0, 0.0]), X_clean=X,
-                        y_clean=y, task="regression")
+    kept = ThreeSigma()(
+        np.vstack([X, edge]), np.append(y, [0.0, 0.0]), X_clean=X, y_clean=y, task="regression"
+    )
     assert {300, 301} <= set(kept.tolist())
 
 
@@ -509,6 +588,7 @@ def test_lof_keeps_scikit_learn_s_duplicate_warning_off_stderr():
     y, y_clean = np.zeros(len(X)), np.zeros(len(X_clean))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        s = LocalOutlierFactorFilter().screen(X, y, X_clean=X_clean, y_clean=y_clean,
-                                               task="regression")
+        s = LocalOutlierFactorFilter().screen(
+            X, y, X_clean=X_clean, y_clean=y_clean, task="regression"
+        )
     assert s.scores[-1] > 1e7 and len(X) - 1 in s.removed  # LOF's own verdict, measured

@@ -21,8 +21,9 @@ def diabetes():
 
 
 def test_clone_gives_an_equal_unfitted_copy():
-    attack = FlexiblePoisoning(Ridge(alpha=2.0), goal=Integrity("negate"), alpha=0.3,
-                               n_points=4, starts=2, random_state=7)
+    attack = FlexiblePoisoning(
+        Ridge(alpha=2.0), goal=Integrity("negate"), alpha=0.3, n_points=4, starts=2, random_state=7
+    )
     copy = clone(attack)
     assert copy is not attack and copy.estimator is not attack.estimator
     assert copy.get_params(deep=False).keys() == attack.get_params(deep=False).keys()
@@ -73,12 +74,15 @@ def test_the_poisoned_model_is_what_scikit_learn_fits_on_clean_plus_poison(diabe
     result = FlexiblePoisoning(victim, n_points=5, max_iter=30, random_state=0).generate(X, y)
     model = result.poisoned_model()
     assert model is not victim and not hasattr(victim, "coef_")  # a fitted clone
-    refit = clone(victim).fit(pd.concat([X, result.X_poison], ignore_index=True),
-                              pd.concat([y, result.y_poison], ignore_index=True))
+    refit = clone(victim).fit(
+        pd.concat([X, result.X_poison], ignore_index=True),
+        pd.concat([y, result.y_poison], ignore_index=True),
+    )
     np.testing.assert_array_equal(model.coef_, refit.coef_)
     theta = np.append(model.coef_, model.intercept_)
-    np.testing.assert_allclose(theta, result.theta_poisoned, rtol=1e-6,
-                               atol=1e-6 * np.abs(result.theta_poisoned).max())
+    np.testing.assert_allclose(
+        theta, result.theta_poisoned, rtol=1e-6, atol=1e-6 * np.abs(result.theta_poisoned).max()
+    )
 
 
 def test_the_poisoned_classifier_predicts_with_the_user_labels():
@@ -86,8 +90,7 @@ def test_the_poisoned_classifier_predicts_with_the_user_labels():
     X = (X - X.mean(axis=0)) / X.std(axis=0)  # so that lbfgs converges at its defaults
     labels = np.array(["setosa", "versicolor", "virginica"])[y]
     victim = LogisticRegression(tol=1e-10, max_iter=10_000)  # a tight fit, to compare θ
-    result = FlexiblePoisoning(victim, n_points=3, max_iter=20,
-                               random_state=0).generate(X, labels)
+    result = FlexiblePoisoning(victim, n_points=3, max_iter=20, random_state=0).generate(X, labels)
     model = result.poisoned_model()
     assert set(model.classes_) == set(labels)
     assert set(result.y_poison) <= set(labels)

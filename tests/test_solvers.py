@@ -23,19 +23,26 @@ from flexpoison.attack.goals import GOALS
 
 # The registry's examples (conftest.cases), split by the fast path their loss takes.
 CASES = cases()
-SQUARED = [pytest.param(c, id=c.id) for c in CASES
-           if c.victim.learner.loss.curvature is not None]
-PIECEWISE = [pytest.param(c, id=c.id) for c in CASES
-             if isinstance(c.victim.learner.loss, lrn.PiecewiseLinearLoss)]
-SMOOTH = [pytest.param(c, id=c.id) for c in CASES if c.victim.learner.loss.curvature is None
-          and not isinstance(c.victim.learner.loss, lrn.PiecewiseLinearLoss)]
+SQUARED = [pytest.param(c, id=c.id) for c in CASES if c.victim.learner.loss.curvature is not None]
+PIECEWISE = [
+    pytest.param(c, id=c.id)
+    for c in CASES
+    if isinstance(c.victim.learner.loss, lrn.PiecewiseLinearLoss)
+]
+SMOOTH = [
+    pytest.param(c, id=c.id)
+    for c in CASES
+    if c.victim.learner.loss.curvature is None
+    and not isinstance(c.victim.learner.loss, lrn.PiecewiseLinearLoss)
+]
 L1 = [pytest.param(c, id=c.id) for c in CASES if c.victim.learner.l1 > 0]
 ALL = [pytest.param(c, id=c.id) for c in CASES]
 
 
 def _objective(case, goal=None):
-    return FlexiblePoisoning(case.estimator, goal=goal or Integrity(),
-                             alpha=0.3).objective(case.X, case.y)
+    return FlexiblePoisoning(case.estimator, goal=goal or Integrity(), alpha=0.3).objective(
+        case.X, case.y
+    )
 
 
 def _target(case, obj):
@@ -142,6 +149,7 @@ def test_rank_one_solver_refuses_a_changed_support(case):
 def test_rank_one_solver_is_not_used_when_the_statistics_are_singular():
     """OLS on fewer rows than features: A is singular, the candidate may fix it."""
     from sklearn.linear_model import LinearRegression
+
     X, y = make_regression(n=60, d=4)
     obj = FlexiblePoisoning(LinearRegression()).objective(X, y)
     G = np.zeros_like(obj.data.G)
@@ -166,13 +174,13 @@ def test_newton_solver_matches_general_fit(case, u, far):
     ref = _reference(obj, phi, t, obj.Theta_start)
     fast = solver.fit(phi, t, Theta0)
     np.testing.assert_allclose(fast.Theta, ref.Theta, rtol=1e-9, atol=1e-11)
-    g, H = obj.victim.learner.smooth_gradient_hessian(lrn.PlusRow(obj.data, phi, t),
-                                                     fast.Theta)
+    g, H = obj.victim.learner.smooth_gradient_hessian(lrn.PlusRow(obj.data, phi, t), fast.Theta)
     assert np.max(np.abs(g)) <= 1e-10 * max(1.0, np.max(np.abs(H)))
     # the factor made on demand is the exact Hessian's at the returned θ
     b = np.linspace(-1.0, 2.0, H.shape[0])
-    np.testing.assert_allclose(solver.factor(fast, phi, t).solve(b), np.linalg.solve(H, b),
-                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        solver.factor(fast, phi, t).solve(b), np.linalg.solve(H, b), rtol=1e-9, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("case", PIECEWISE)
@@ -251,8 +259,7 @@ def test_newton_solver_out_of_steps_hands_over_to_the_general_solver(case):
 @pytest.mark.parametrize("case", SQUARED)
 @settings(max_examples=10, deadline=None, derandomize=True)
 @given(u=unit, t=st.floats(-5, 15, allow_nan=False), v=unit)
-def test_observed_quadratic_equals_the_effect_and_its_implicit_gradient(case, goal, u, t,
-                                                                        v):
+def test_observed_quadratic_equals_the_effect_and_its_implicit_gradient(case, goal, u, t, v):
     """RankOneSolver evaluates a quadratic E at the optimum without forming θ, and
     evaluates the gradient formula in its own basis instead of solving with H: both
     must equal the effect evaluated at the formed θ and the general implicit gradient."""
@@ -262,7 +269,8 @@ def test_observed_quadratic_equals_the_effect_and_its_implicit_gradient(case, go
     assert quadratic is not None and obj._solver.observe is quadratic
     theta = obj.Theta_start.ravel() + 0.5 * np.asarray(v)[np.arange(obj.Theta_start.size) % D]
     assert quadratic.value(theta) == pytest.approx(
-        obj.effect.value(theta[None], (theta[None] @ obj._T).ravel()), rel=1e-12, abs=1e-12)
+        obj.effect.value(theta[None], (theta[None] @ obj._T).ravel()), rel=1e-12, abs=1e-12
+    )
 
     phi = obj._features(_candidate(obj, X, u))
     trial = obj._solver.trial(phi, t, obj.Theta_start)
@@ -302,10 +310,16 @@ def test_adding_rows_at_once_equals_adding_them_one_by_one():
 
 
 @settings(max_examples=40)
-@given(seed=st.integers(0, 2**16), duplicated=st.integers(0, 3), zero=st.booleans(),
-       groups=st.integers(0, 2), alpha=st.floats(1e-4, 1.0))
-def test_l1_solver_on_collinear_features_finds_scikit_learns_fit(seed, duplicated, zero,
-                                                                  groups, alpha):
+@given(
+    seed=st.integers(0, 2**16),
+    duplicated=st.integers(0, 3),
+    zero=st.booleans(),
+    groups=st.integers(0, 2),
+    alpha=st.floats(1e-4, 1.0),
+)
+def test_l1_solver_on_collinear_features_finds_scikit_learns_fit(
+    seed, duplicated, zero, groups, alpha
+):
     """Rank-deficient designs (duplicated columns, a zero column, one-hot groups that
     sum to the intercept's column): the L1 solver reaches scikit-learn's objective value
     and fitted values, on a basic support (A definite on it), cold or warm."""
@@ -330,9 +344,14 @@ def test_l1_solver_on_collinear_features_finds_scikit_learns_fit(seed, duplicate
         assert eigenvalues[0] > 1e-10 * eigenvalues[-1]
 
 
-WIDE = [pytest.param(c, id=c.id) for c in CASES if c.victim.learner.loss.curvature is not None
-        and c.victim.learner.l1 == 0 and c.victim.learner.l2 > 0
-        and c.spec.task == "regression"]
+WIDE = [
+    pytest.param(c, id=c.id)
+    for c in CASES
+    if c.victim.learner.loss.curvature is not None
+    and c.victim.learner.l1 == 0
+    and c.victim.learner.l2 > 0
+    and c.spec.task == "regression"
+]
 
 
 @pytest.mark.parametrize("case", WIDE)
@@ -353,9 +372,9 @@ def test_dual_rank_one_solver_equals_the_dense_one(case, goal, u, t):
     assert dual is not None and obj.data.rows is not None
     assert isinstance(dual._full.Ainv, lrn.WoodburyInverse)
     gram = obj.data
-    dense = lrn.RankOneSolver(obj.victim.learner,
-                              lrn.GramData(gram.G, gram.r, gram.q, gram.n),
-                              obj.effect.quadratic)
+    dense = lrn.RankOneSolver(
+        obj.victim.learner, lrn.GramData(gram.G, gram.r, gram.q, gram.n), obj.effect.quadratic
+    )
     phi = obj._features(X.mean(0) + 2 * X.std(0) * np.resize(np.asarray(u), d))
     a, b = dual.trial(phi, t, obj.Theta_start), dense.trial(phi, t, obj.Theta_start)
     fa, fb = dual.fit_of(a), dense.fit_of(b)
@@ -363,8 +382,9 @@ def test_dual_rank_one_solver_equals_the_dense_one(case, goal, u, t):
     np.testing.assert_allclose(fa.Theta, fb.Theta, rtol=1e-8, atol=1e-10 * scale)
     vec = np.linspace(-1.0, 2.0, phi.size)
     want = fb.factor.solve(vec)
-    np.testing.assert_allclose(fa.factor.solve(vec), want, rtol=1e-7,
-                               atol=1e-9 * np.max(np.abs(want)))
+    np.testing.assert_allclose(
+        fa.factor.solve(vec), want, rtol=1e-7, atol=1e-9 * np.max(np.abs(want))
+    )
     assert a.value == pytest.approx(b.value, rel=1e-8, abs=1e-10)
     term = lrn.row_term(obj.victim.learner, b.phi_theta, t, dense.n)
     ga, _ = dual.implicit_gradient(a, term, d)
@@ -376,16 +396,23 @@ def test_wide_ridge_attack_agrees_with_a_scikit_learn_refit():
     """An attack on fewer rows than features (the dual path) returns a θ_poisoned that a
     tight scikit-learn refit of the returned rows reproduces, and no refit warning."""
     from sklearn.linear_model import Ridge
+
     rng = np.random.default_rng(1)
     X = rng.normal(size=(40, 200))
     y = X[:, 0] + 0.1 * rng.normal(size=40)
-    result = FlexiblePoisoning(Ridge(alpha=0.5), goal=Integrity("flip-top"), alpha=0.0,
-                               n_points=3, max_iter=20, random_state=0).generate(X, y)
-    model = Ridge(alpha=0.5).fit(np.vstack([X, result.X_poison]),
-                                 np.r_[y, result.y_poison])
+    result = FlexiblePoisoning(
+        Ridge(alpha=0.5),
+        goal=Integrity("flip-top"),
+        alpha=0.0,
+        n_points=3,
+        max_iter=20,
+        random_state=0,
+    ).generate(X, y)
+    model = Ridge(alpha=0.5).fit(np.vstack([X, result.X_poison]), np.r_[y, result.y_poison])
     theta = np.r_[model.coef_, model.intercept_]
-    np.testing.assert_allclose(result.theta_poisoned, theta, rtol=1e-7,
-                               atol=1e-9 * np.max(np.abs(theta)))
+    np.testing.assert_allclose(
+        result.theta_poisoned, theta, rtol=1e-7, atol=1e-9 * np.max(np.abs(theta))
+    )
     assert not [w for w in result.warnings if "refit" in w]
 
 

@@ -40,32 +40,39 @@ RBF = SVC(kernel="rbf", C=1.0, gamma=0.3)
 
 def test_loss_availability_beats_the_clean_model():
     """Loss availability on an RBF SVC raises the hinge loss (progress > 0)."""
-    result = FlexiblePoisoning(RBF, goal=LossAvailability(), alpha=0.0,
-                               n_points=4, max_iter=30, random_state=0).generate(X, Y)
+    result = FlexiblePoisoning(
+        RBF, goal=LossAvailability(), alpha=0.0, n_points=4, max_iter=30, random_state=0
+    ).generate(X, Y)
     assert result.effect_history[-1] > result.effect_clean
     assert result.progress > 0
 
 
-@pytest.mark.parametrize("goal, name", [
-    (Availability(), "goal"),
-    (Integrity(), "target"),
-    (Integrity("negate"), "target"),
-    (Integrity("flip-top"), "target"),
-    (Integrity(np.zeros(5)), "target"),
-    (Integrity("predict:1@0,0"), "target"),
-    (LossAvailability(X[:5]), "goal"),
-])
+@pytest.mark.parametrize(
+    "goal, name",
+    [
+        (Availability(), "goal"),
+        (Integrity(), "target"),
+        (Integrity("negate"), "target"),
+        (Integrity("flip-top"), "target"),
+        (Integrity(np.zeros(5)), "target"),
+        (Integrity("predict:1@0,0"), "target"),
+        (LossAvailability(X[:5]), "goal"),
+    ],
+)
 def test_theta_goals_are_refused_by_name(goal, name):
     with pytest.raises(InvalidInputError, match=f"^{name}: "):
         FlexiblePoisoning(RBF, goal=goal, n_points=1).generate(X, Y)
 
 
-@pytest.mark.parametrize("params, match", [
-    ({"kernel": "precomputed"}, "kernel='precomputed'"),
-    ({"kernel": "sigmoid"}, "kernel='sigmoid'"),
-    ({"class_weight": "balanced"}, "class_weight"),
-    ({"kernel": "poly", "degree": 0, "gamma": 1.0}, "degree"),
-])
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"kernel": "precomputed"}, "kernel='precomputed'"),
+        ({"kernel": "sigmoid"}, "kernel='sigmoid'"),
+        ({"class_weight": "balanced"}, "class_weight"),
+        ({"kernel": "poly", "degree": 0, "gamma": 1.0}, "degree"),
+    ],
+)
 def test_unsupported_settings_are_refused_by_name(params, match):
     goal = LossAvailability()
     with pytest.raises(UnsupportedEstimatorError, match=f"^SVC: .*{match}"):
@@ -80,8 +87,9 @@ def test_more_than_two_classes_are_refused_by_name():
 
 def test_a_pipeline_is_refused_by_name():
     with pytest.raises(UnsupportedEstimatorError, match="^Pipeline: SVC is supported alone"):
-        FlexiblePoisoning(make_pipeline(StandardScaler(), RBF), goal=LossAvailability(),
-                          n_points=1).generate(X, Y)
+        FlexiblePoisoning(
+            make_pipeline(StandardScaler(), RBF), goal=LossAvailability(), n_points=1
+        ).generate(X, Y)
 
 
 def test_the_registry_entry_declares_decision_value_goals_only():
@@ -101,8 +109,7 @@ def test_the_pipeline_refits_and_measures_decision_values():
     assert theta.size == split.X_train.shape[0] + split.X_test.shape[0]
     assert np.abs(experiment.public(theta) - result.theta_poisoned).max() < 1e-5
     assert abs(experiment.effect(theta) - result.effect_history[-1]) < 1e-5
-    fitted = SVC(**RBF.get_params()).fit(*experiment.with_poison(result.X_poison,
-                                                                 result.y_poison))
+    fitted = SVC(**RBF.get_params()).fit(*experiment.with_poison(result.X_poison, result.y_poison))
     assert experiment.metric(theta) == np.mean(fitted.predict(split.X_test) == split.y_test)
     assert experiment.metrics(result)[1] == experiment.metric(theta)
     assert len(experiment.theta_names(["a", "b", "c", "d"])) == result.theta_poisoned.size
@@ -120,10 +127,27 @@ def csv_file(tmp_path):
 
 def test_the_attack_command_runs_svc_with_its_default_goal(csv_file, tmp_path):
     out = tmp_path / "out"
-    done = CliRunner().invoke(main, ["attack", "--data", str(csv_file), "--target-column",
-                                     "label", "--model", "svc", "--n-points", "2",
-                                     "--max-iter", "5", "--starts", "1", "--out", str(out),
-                                     "--quiet"])
+    done = CliRunner().invoke(
+        main,
+        [
+            "attack",
+            "--data",
+            str(csv_file),
+            "--target-column",
+            "label",
+            "--model",
+            "svc",
+            "--n-points",
+            "2",
+            "--max-iter",
+            "5",
+            "--starts",
+            "1",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+    )
     assert done.exit_code == 0, done.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["settings"]["goal"] == "loss-availability"
@@ -131,17 +155,33 @@ def test_the_attack_command_runs_svc_with_its_default_goal(csv_file, tmp_path):
     assert summary["theta_names"][0] == "f(row 0)"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--goal", "availability"], "--model svc: goal availability measures the parameter"),
-    (["--goal", "integrity"], "--model svc: goal integrity against SVC needs a target"),
-    (["--goal", "integrity", "--target", "negate"], "needs a target 'predict:"),
-    (["--no-intercept"], "--no-intercept does not apply to --model svc"),
-])
-def test_the_attack_command_refuses_theta_goals_with_one_error(csv_file, tmp_path, args,
-                                                                message):
-    done = CliRunner().invoke(main, ["attack", "--data", str(csv_file), "--target-column",
-                                     "label", "--model", "svc", "--n-points", "2",
-                                     "--out", str(tmp_path / "o"), *args])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--goal", "availability"], "--model svc: goal availability measures the parameter"),
+        (["--goal", "integrity"], "--model svc: goal integrity against SVC needs a target"),
+        (["--goal", "integrity", "--target", "negate"], "needs a target 'predict:"),
+        (["--no-intercept"], "--no-intercept does not apply to --model svc"),
+    ],
+)
+def test_the_attack_command_refuses_theta_goals_with_one_error(csv_file, tmp_path, args, message):
+    done = CliRunner().invoke(
+        main,
+        [
+            "attack",
+            "--data",
+            str(csv_file),
+            "--target-column",
+            "label",
+            "--model",
+            "svc",
+            "--n-points",
+            "2",
+            "--out",
+            str(tmp_path / "o"),
+            *args,
+        ],
+    )
     assert done.exit_code == 2 and message in done.output, done.output
 
 
@@ -149,11 +189,27 @@ def test_the_frontier_runs_svc_with_the_hinge_loss_filter():
     from flexpoison.data import Dataset
     from flexpoison.experiments import frontier as fr
 
-    data = Dataset("two_blobs", X.astype(np.float64), Y.astype(np.int64), ("a", "b", "c", "d"),
-                   "label", "classification", "synthetic, for tests")
-    result = fr.run_frontier(data, model="svc", rate=0.05, alphas=(0.5,), baselines=(),
-                             sanitizers=["loss"], seed=0, max_iter=5, starts=1,
-                             progress=False)
+    data = Dataset(
+        "two_blobs",
+        X.astype(np.float64),
+        Y.astype(np.int64),
+        ("a", "b", "c", "d"),
+        "label",
+        "classification",
+        "synthetic, for tests",
+    )
+    result = fr.run_frontier(
+        data,
+        model="svc",
+        rate=0.05,
+        alphas=(0.5,),
+        baselines=(),
+        sanitizers=["loss"],
+        seed=0,
+        max_iter=5,
+        starts=1,
+        progress=False,
+    )
     assert result.settings.goal == "loss-availability"
     assert result.theta_clean.size == result.settings.n_clean  # f at the clean rows
     assert {row.sanitizer for row in result.rows} == {"none", "loss"}
@@ -171,13 +227,16 @@ def test_a_sweep_refuses_or_skips_the_goals_svc_cannot_run(tmp_path):
             '[sweep]\ndatasets = ["breast_cancer"]\nmodels = ["svc", "logistic"]\n'
             'goals = ["loss-availability", "availability"]\nalphas = [0.5]\n'
             f'rates = [0.02]\nseeds = [0]\ndata_dir = "{SHARED_DATA}"\n'
-            f"skip_incompatible = {str(skip).lower()}\n")
+            f"skip_incompatible = {str(skip).lower()}\n"
+        )
         return load_sweep(path)
 
     grid = sweep(True)
     assert [(r.settings["model"], r.settings["goal"]) for r in grid.runs] == [
-        ("svc", "loss-availability"), ("logistic", "loss-availability"),
-        ("logistic", "availability")]
+        ("svc", "loss-availability"),
+        ("logistic", "loss-availability"),
+        ("logistic", "availability"),
+    ]
     assert grid.skipped == ("svc × availability",)
     with pytest.raises(SweepFileError, match="model 'svc': goal availability measures"):
         sweep(False)
@@ -297,36 +356,38 @@ def test_a_followed_fit_is_refused_where_the_dual_fit_is():
 # error in k between near rows, which C turned into 4e-6 in θ between the attack's Gram
 # matrix (built column by column) and a cold fit's; they now agree to rounding.
 _DUPLICATES_X = np.array(
-[    [4.16860953e-02, 1.91854191e+00, 1.02199957e-01, -5.93963562e+02],
-    [-7.82316267e-01, 2.06607431e-01, 5.57828665e-01, -3.38729706e+02],
-    [6.45382941e-01, -1.83133006e-01, -8.11720669e-01, -1.75738110e+03],
-    [1.24043572e+00, -7.54961491e-01, 5.43389916e-02, 2.22658295e+02],
-    [9.40356791e-01, 5.40406667e-02, 1.12108433e+00, 2.30118698e+02],
-    [-1.61526129e-01, 1.72656965e+00, 8.61921966e-01, -1.42414746e+03],
-    [-5.81198931e-01, 1.97786129e+00, -1.01269230e-01, 5.85611382e+01],
-    [-4.55391586e-01, -1.50441468e+00, -1.55771315e-01, 5.38278992e+02],
-    [-5.80523789e-01, -1.05197573e+00, 3.67191911e-01, -2.97819424e+01],
-    [5.73778272e-01, 1.59788683e-01, -1.48970580e+00, 1.27531958e+03],
-    [1.11698836e-01, 1.21285468e-01, 6.88516200e-01, 4.18981995e+02],
-    [1.52137506e+00, 2.92977810e-01, 8.65576088e-01, 8.60692017e+02],
-    [1.24048388e+00, -3.08112323e-01, -5.49546659e-01, -9.22118286e+02],
-    [-2.52979964e-01, 6.81935370e-01, -1.12578356e+00, 6.32774902e+02],
-    [-1.51380730e+00, -2.27079973e-01, -6.78672642e-02, 1.83751331e+03],
-    [-2.31746644e-01, -1.60609257e+00, 1.34560025e+00, 1.19627930e+03],
-    [-1.27414334e+00, 1.17795646e+00, 5.69600046e-01, -3.80899200e+02],
-    [4.97174084e-01, 6.67588532e-01, -5.34174085e-01, -4.83559021e+02],
-    [-2.52979964e-01, 6.81935370e-01, -1.12578356e+00, 6.32774902e+02],
-    [1.13754988e-01, 8.71159434e-01, 3.66833478e-01, 3.18845963e+00],
-    [-5.81198931e-01, 1.97786129e+00, -1.01269230e-01, 5.85611382e+01],
-    [4.97174084e-01, 6.67588532e-01, -5.34174085e-01, -4.83559021e+02],
-    [1.99938583e+00, 3.83286715e-01, -1.92954645e-01, -8.14227661e+02],
-    [9.20919299e-01, 2.57733852e-01, 1.36914551e+00, -1.77568140e+03],
-    [1.52137506e+00, 2.92977810e-01, 8.65576088e-01, 8.60692017e+02],
-    [9.40356791e-01, 5.40406667e-02, 1.12108433e+00, 2.30118698e+02],
-    [-1.29636335e+00, 7.51558661e-01, 5.58683097e-01, -4.26068359e+02],
-    [-2.31746644e-01, -1.60609257e+00, 1.34560025e+00, 1.19627930e+03],
-    [1.59013891e+00, -1.04918206e+00, -1.19865239e-02, 1.47602271e+03],
-    [2.58102447e-01, -4.47091013e-01, 1.18508446e+00, 1.12133765e+03]],
+    [
+        [4.16860953e-02, 1.91854191e00, 1.02199957e-01, -5.93963562e02],
+        [-7.82316267e-01, 2.06607431e-01, 5.57828665e-01, -3.38729706e02],
+        [6.45382941e-01, -1.83133006e-01, -8.11720669e-01, -1.75738110e03],
+        [1.24043572e00, -7.54961491e-01, 5.43389916e-02, 2.22658295e02],
+        [9.40356791e-01, 5.40406667e-02, 1.12108433e00, 2.30118698e02],
+        [-1.61526129e-01, 1.72656965e00, 8.61921966e-01, -1.42414746e03],
+        [-5.81198931e-01, 1.97786129e00, -1.01269230e-01, 5.85611382e01],
+        [-4.55391586e-01, -1.50441468e00, -1.55771315e-01, 5.38278992e02],
+        [-5.80523789e-01, -1.05197573e00, 3.67191911e-01, -2.97819424e01],
+        [5.73778272e-01, 1.59788683e-01, -1.48970580e00, 1.27531958e03],
+        [1.11698836e-01, 1.21285468e-01, 6.88516200e-01, 4.18981995e02],
+        [1.52137506e00, 2.92977810e-01, 8.65576088e-01, 8.60692017e02],
+        [1.24048388e00, -3.08112323e-01, -5.49546659e-01, -9.22118286e02],
+        [-2.52979964e-01, 6.81935370e-01, -1.12578356e00, 6.32774902e02],
+        [-1.51380730e00, -2.27079973e-01, -6.78672642e-02, 1.83751331e03],
+        [-2.31746644e-01, -1.60609257e00, 1.34560025e00, 1.19627930e03],
+        [-1.27414334e00, 1.17795646e00, 5.69600046e-01, -3.80899200e02],
+        [4.97174084e-01, 6.67588532e-01, -5.34174085e-01, -4.83559021e02],
+        [-2.52979964e-01, 6.81935370e-01, -1.12578356e00, 6.32774902e02],
+        [1.13754988e-01, 8.71159434e-01, 3.66833478e-01, 3.18845963e00],
+        [-5.81198931e-01, 1.97786129e00, -1.01269230e-01, 5.85611382e01],
+        [4.97174084e-01, 6.67588532e-01, -5.34174085e-01, -4.83559021e02],
+        [1.99938583e00, 3.83286715e-01, -1.92954645e-01, -8.14227661e02],
+        [9.20919299e-01, 2.57733852e-01, 1.36914551e00, -1.77568140e03],
+        [1.52137506e00, 2.92977810e-01, 8.65576088e-01, 8.60692017e02],
+        [9.40356791e-01, 5.40406667e-02, 1.12108433e00, 2.30118698e02],
+        [-1.29636335e00, 7.51558661e-01, 5.58683097e-01, -4.26068359e02],
+        [-2.31746644e-01, -1.60609257e00, 1.34560025e00, 1.19627930e03],
+        [1.59013891e00, -1.04918206e00, -1.19865239e-02, 1.47602271e03],
+        [2.58102447e-01, -4.47091013e-01, 1.18508446e00, 1.12133765e03],
+    ],
     dtype=np.float32,
 )
 _DUPLICATES_Y = np.array(
@@ -341,8 +402,9 @@ def test_a_fit_with_duplicated_free_rows_of_both_labels_is_the_optimum():
     x_star = [0.21525520856181782, 0.20617200608054798, 0.21812863300244015, 114.00121206442515]
     estimator = SVC(kernel="rbf", C=1e5, gamma=2.0)
     goal = Integrity(target="predict:1@" + ",".join(repr(v) for v in x_star))
-    result = FlexiblePoisoning(estimator, goal=goal, alpha=0.0, step="lbfgs", n_points=2,
-                               max_iter=1, random_state=187).generate(_DUPLICATES_X, _DUPLICATES_Y)
+    result = FlexiblePoisoning(
+        estimator, goal=goal, alpha=0.0, step="lbfgs", n_points=2, max_iter=1, random_state=187
+    ).generate(_DUPLICATES_X, _DUPLICATES_Y)
     rows = np.vstack([_DUPLICATES_X, result.X_poison]).astype(np.float64)
     labels = np.concatenate([_DUPLICATES_Y, result.y_poison])
     t = np.where(labels == 1, 1.0, -1.0)

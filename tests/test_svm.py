@@ -155,15 +155,17 @@ def test_duplicated_rows_reaching_a_knot_do_not_stop_the_solver(seed):
     liblinear refit, and equal to it when liblinear converges."""
     estimator, goal, X, y = _lattice_svc(seed)
     assert np.unique(X, axis=0).shape[0] < X.shape[0]  # duplicated rows
-    result = FlexiblePoisoning(estimator, goal=goal, alpha=0.0, n_points=3,
-                               random_state=seed).generate(X, y)
+    result = FlexiblePoisoning(
+        estimator, goal=goal, alpha=0.0, n_points=3, random_state=seed
+    ).generate(X, y)
     rows, targets = np.vstack([X, result.X_poison]), np.append(y, result.y_poison)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         theirs = models.theta_of(tight(estimator).fit(rows, targets))
     ours = result.theta_poisoned
     assert _objective_value(estimator, rows, targets, ours) <= _objective_value(
-        estimator, rows, targets, theirs) * (1 + 1e-12)
+        estimator, rows, targets, theirs
+    ) * (1 + 1e-12)
     if not caught:
         assert np.linalg.norm(ours - theirs) <= 1e-6 * np.linalg.norm(theirs)
 
@@ -207,10 +209,14 @@ def test_theta_at_feature_scale_1000_is_the_optimum(estimator):
     X = rng.normal(size=(100, 4)) * 1000.0
     score = X @ np.array([1.0, -2.0, 0.5, 0.0]) / 1000.0
     noise = np.random.default_rng(1).normal(size=100)
-    y = (score + 0.5 * noise > 0).astype(int) if isinstance(estimator, LinearSVC) else (
-        score + 0.3 * noise)
-    result = FlexiblePoisoning(estimator, goal=Availability(), alpha=0.0, n_points=3,
-                               random_state=0).generate(X, y)
+    y = (
+        (score + 0.5 * noise > 0).astype(int)
+        if isinstance(estimator, LinearSVC)
+        else (score + 0.3 * noise)
+    )
+    result = FlexiblePoisoning(
+        estimator, goal=Availability(), alpha=0.0, n_points=3, random_state=0
+    ).generate(X, y)
     rows, targets = np.vstack([X, result.X_poison]), np.append(y, result.y_poison)
     ours = np.asarray(result.theta_poisoned)
     with warnings.catch_warnings():
@@ -220,7 +226,8 @@ def test_theta_at_feature_scale_1000_is_the_optimum(estimator):
     assert _subgradient_residual(estimator, rows, targets, ours) < 1e-9
     assert _subgradient_residual(estimator, rows, targets, theirs) > 1.0
     assert _objective_value(estimator, rows, targets, ours) < _objective_value(
-        estimator, rows, targets, theirs)
+        estimator, rows, targets, theirs
+    )
 
 
 def _on_a_knot(estimator, X, y, goal, targets):

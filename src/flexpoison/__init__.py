@@ -35,7 +35,7 @@ constant feature is frozen by the σ box, free within finite user bounds). Error
 unique) and :class:`ConvergenceError`.
 
 Layers, top to bottom (imports point only downward): ``cli`` → ``reporting`` →
-``sweeps`` → ``experiments`` → ``data``, ``defences`` → ``attack`` → ``models``
+``sweeps`` → ``experiments`` → ``data`` → ``attack`` → ``defences`` → ``models``
 (the registry of victims) → ``engine``.
 """
 

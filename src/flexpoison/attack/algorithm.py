@@ -43,7 +43,7 @@ from ..errors import (
 from ..models import Victim
 from ..scalers import ColumnStats, scale
 from . import constraints as constraints_
-from . import search
+from . import evasion_check, search
 from .box import Box, feasible_box
 from .containers import EstimatorParams, _child, _column_names, _like
 from .crafting import Crafting, RowStrategy, check_strategy, chosen_point, craft_point
@@ -192,6 +192,17 @@ class FlexiblePoisoning(EstimatorParams):
         Another way to choose each row than the descent (integrity, α = 0, one pass):
         e.g. :class:`flexpoison.certify.ModelTargeted`, Suya et al.'s online attack
         (:mod:`flexpoison.attack.crafting`).
+    evade : list of sanitizer names or sanitizers, optional
+        Sanitizers of :mod:`flexpoison.defences` every crafted row is to pass: the 3σ
+        filter, the sphere and the slab as convex sets of the search, the loss filter
+        as ℓ(θ_p; x, y) ≤ τ, the others checked on the final set, rejected rows pulled
+        toward the data (:mod:`flexpoison.attack.evasion`); the result reports each
+        one's decision (:attr:`AttackResult.screenings`).
+    evade_calibration : {"clean", "poisoned"}, default "clean"
+        How the owner calibrates them: on the clean rows (:func:`flexpoison.defences.screen`),
+        or on the training set as screened, poison included (re-calibrated after each point).
+    evade_margin : float in [0, 1), default 0.01
+        Share by which the attack shrinks every threshold it aims below.
     """
 
     _EXCLUSIVE = (("n_points", "rate"),)
@@ -218,6 +229,9 @@ class FlexiblePoisoning(EstimatorParams):
     round_fractional: bool = False
     data_units: tuple | None = None
     strategy: RowStrategy | None = None
+    evade: list | None = None
+    evade_calibration: str = "clean"
+    evade_margin: float = 0.01
 
     # ---------------------------------------------------------------- public API
     def objective(self, X, y, sample_weight=None) -> Objective:
@@ -244,6 +258,7 @@ class FlexiblePoisoning(EstimatorParams):
         rng = np.random.default_rng(self.random_state)
         victim, box, goal = setup.victim, setup.box, self.goal
         effect_clean = setup.objective.effect_at(setup.objective.Theta_start)
+        evasion = evasion_check.start(self, setup, m)
         alpha = float(self.alpha)
         # The share trade-off keeps (1 − α) of the α = 0 attack's gain after every
         # point (module flexpoison.attack.search): 0 < α < 1 first runs that attack,
@@ -263,7 +278,7 @@ class FlexiblePoisoning(EstimatorParams):
             targets = _Targets([0.0] * m, 0.0)
         elif first_rng is not None:
             bar = phase("calibration (α = 0 run)")
-            first = self._run(setup, m, first_rng, effect_clean, None, bar.update)
+            first = self._run(setup, m, first_rng, effect_clean, None, bar.update, None, evasion)
             bar.close()
             effect_unconcealed = first.effect_final
             targets = _Targets(
@@ -271,9 +286,14 @@ class FlexiblePoisoning(EstimatorParams):
                 (1.0 - alpha) * goal.sign * (effect_clean - first.effect_final),
             )
         bar = phase(f"poison points (α = {alpha:g})" if calibrate else "poison points")
-        run = self._run(setup, m, rng, effect_clean, targets, bar.update, first)
+        run = self._run(setup, m, rng, effect_clean, targets, bar.update, first, evasion)
         bar.close()
         chosen, reports, evaluations = run.chosen, run.reports, run.evaluations
+        screenings: tuple = ()
+        if evasion is not None:  # the final set as the owner screens it
+            chosen, evaluations, screenings = evasion_check.conclude(
+                evasion, setup, chosen, evaluations
+            )
         m = len(chosen)  # a strategy may stop early
         thetas = [ev.theta for ev in evaluations]
 
@@ -324,6 +344,7 @@ class FlexiblePoisoning(EstimatorParams):
             estimator=self.estimator,
             X_clean=X,
             y_clean=y,
+            screenings=screenings,
         )
 
     def _run(
@@ -335,6 +356,7 @@ class FlexiblePoisoning(EstimatorParams):
         targets: _Targets | None,
         tick: Callable[[], object],
         unconcealed: _Run | None = None,
+        evasion: evasion_check.Evasion | None = None,
     ) -> _Run:
         """Craft the m points (Algorithm 1, then ``passes − 1`` cyclic passes); with
         ``targets`` each point keeps the gain that brings the total to its target.
@@ -362,6 +384,8 @@ class FlexiblePoisoning(EstimatorParams):
         chooser = None if strategy is None else strategy.chooser(self.estimator, setup)
         if strategy is not None:
             craft = functools.partial(chosen_point, strategy.name, chooser, ctx)
+        if evasion is not None:  # each point in the sets calibrated on the rows so far
+            craft = functools.partial(evasion_check.crafted, evasion, craft, ctx)
         objective = setup.objective
         Theta, effect_before = objective.Theta_start, effect_clean
         first_effects = []
@@ -424,6 +448,7 @@ class FlexiblePoisoning(EstimatorParams):
             else None,
             **constraints_.settings(self),
             "strategy": None if self.strategy is None else self.strategy.describe(),
+            **evasion_check.settings(self),
         }
 
     # ----------------------------------------------------------------- internals
@@ -461,6 +486,7 @@ class FlexiblePoisoning(EstimatorParams):
         check_count(self.passes, "passes")
         if self.strategy is not None:
             check_strategy(self)
+        evasion_check.check(self, evasion_check.resolve(self.evade))
         check_count(self.max_iter, "max_iter")
         check_positive(self.tol, "tol")
         if self.n_sigma is not None:

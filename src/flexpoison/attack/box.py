@@ -51,6 +51,12 @@ class Box:
         upper[indices] = values
         return Box(lower, upper, self.dtype)
 
+    def target(self, t: float) -> tuple[Box, float]:
+        """The feasible set of a row with the encoded target t, and t itself: the box
+        is the same for every target (an evading attack's sets are not, and may move a
+        response that no row of theirs can hold: :mod:`flexpoison.attack.evasion`)."""
+        return self, t
+
     @property
     def diagonal(self) -> float:
         """‖upper − lower‖, computed without overflow (∞ when a side is unbounded)."""

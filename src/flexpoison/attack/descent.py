@@ -341,6 +341,10 @@ class Descender:
         tol: float,
         scale: float | None = 1.0,
     ):
+        given = box
+        box, t = box.target(start.t)  # an evading attack's sets depend on the target
+        if box is not given or t != start.t:
+            start = Start(box.project(start.x), t, start.kind, start.row, start.fixed)
         self.objective, self.start = objective, start
         self.tol, self.scale = tol, scale
         if start.fixed is not None and start.fixed.size:  # frozen features: pinned

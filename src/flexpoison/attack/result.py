@@ -77,6 +77,46 @@ class CertifiedRows:
 
 
 @dataclass(frozen=True)
+class OwnerScreening:
+    """One sanitizer's decision on an evading attack's final training set (clean +
+    poison rows), calibrated as the owner calibrates it
+    (:mod:`flexpoison.attack.evasion`).
+
+    Attributes
+    ----------
+    sanitizer : str
+        Its registry name.
+    calibration : {"clean", "poisoned"}
+        Its thresholds from the clean rows, or from the clean + poison rows.
+    rows_removed, poison_removed : int
+        Rows it removes, and how many of them are poison rows.
+    effect : float or None
+        E of the victim scikit-learn refits on the rows it keeps (None for a victim
+        without θ, or when it keeps a single class).
+    pulled : int
+        Poison rows the final check moved toward the data (all sanitizers together).
+    """
+
+    sanitizer: str
+    calibration: str
+    rows_removed: int
+    poison_removed: int
+    effect: float | None
+    pulled: int = 0
+
+    def describe(self) -> dict:
+        """As plain JSON values (``summary.json``)."""
+        return {
+            "sanitizer": self.sanitizer,
+            "calibration": self.calibration,
+            "rows_removed": self.rows_removed,
+            "poison_removed": self.poison_removed,
+            "effect_after_screening": self.effect,
+            "pulled": self.pulled,
+        }
+
+
+@dataclass(frozen=True)
 class PointReport:
     """How one poison point was crafted.
 
@@ -184,6 +224,9 @@ class AttackResult:
         The certified fewest rows that reach θ_poisoned, and the efficiency
         lower_bound / m (integrity goals; None until asked for: it takes about a second,
         see :func:`flexpoison.certify.certify_result`).
+    screenings : tuple of OwnerScreening
+        With ``evade``: each named sanitizer's decision on the final clean + poison
+        rows, as the owner calibrates it, and E after it (:class:`OwnerScreening`).
     estimator, X_clean, y_clean : optional
         The victim and the clean training data the attack was given (for
         :meth:`poisoned_model`).
@@ -211,6 +254,7 @@ class AttackResult:
     effect_unconcealed: float | None = None
     theta_refit: np.ndarray | None = field(default=None, repr=False, compare=False)
     certificate: CertifiedRows | None = None
+    screenings: tuple[OwnerScreening, ...] = ()
     estimator: object = field(default=None, repr=False, compare=False)
     X_clean: object = field(default=None, repr=False, compare=False)
     y_clean: object = field(default=None, repr=False, compare=False)

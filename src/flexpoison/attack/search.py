@@ -254,6 +254,7 @@ def craft(
         assert constraints is not None
         rounded, changed = _discrete(effect, best, Theta, constraints, _W, _unmoved(best))
         return Crafted(rounded, _harmless(rounded, sign, effect_before), spent, 1.0, changed)
+    box, _ = box.target(best.t)  # the concealment path stays in the point's own sets
     if no_op_anchor:  # with best's frozen values
         anchor = no_op(objective, box, Theta, best.start)
     else:

@@ -34,7 +34,10 @@ from .common import (
     TRADE_OFF,
     check_out_dir,
     data_options,
+    echo_screenings,
     echo_warning,
+    evade_arguments,
+    evade_options,
     force_option,
     goal_option,
     one_line,
@@ -74,6 +77,7 @@ FLAGS = {
     "trade_off": "--trade-off",
     "starts": "--starts",
     "passes": "--passes",
+    "evade": "--evade",
     "test_size": "--test-size",
     **CONSTRAINT_FLAGS,
 }
@@ -239,6 +243,7 @@ HELP = """Craft poison rows for FILE.csv against a scikit-learn model.
     "reached (Suya et al.'s lower bound, over the same box; about a second) and the "
     "efficiency lower bound / m, printed and in summary.json's 'certificate'.",
 )
+@evade_options
 @seed_option("the train/test split and of the attack's initial points")
 @click.option(
     "--out",
@@ -286,6 +291,8 @@ def attack(
     force: bool,
     quiet: bool,
     certify: bool,
+    evade: list[str] | None,
+    evade_calibration: str,
 ) -> None:
     """The ``attack`` command (its help text is :data:`HELP`)."""
     started = time.perf_counter()
@@ -313,6 +320,7 @@ def attack(
         experiment = Experiment(estimator, _goal(goal, target, split.scaler, feature_names), split)
         constraints = constraints_from(table, dataset, ctx.params)
         arguments = constraints.attack_arguments(split.X_train, feature_names, split.scaler)
+        arguments.update(evade_arguments(ctx.params))
         settings = {key: ctx.params[key] for key in SEARCH_SETTINGS}
         progress = not quiet  # a bar on a terminal, plain lines in a log
         attacker = experiment.attacker(
@@ -335,6 +343,7 @@ def attack(
             "attack_space": "standardized" if standardize else "original",
             **_measured(experiment, measured, feature_names),
             "certificate": None if result.certificate is None else result.certificate.describe(),
+            "screenings": [s.describe() for s in result.screenings],
         }
         figures = report.figures(result, experiment.goal, alpha, f"{data.name}, {label}")
         summary["wall_time_seconds"] = time.perf_counter() - started
@@ -387,6 +396,7 @@ def _echo_outcome(measured, summary: dict, alpha: float) -> None:
         )
     if result.certificate is not None:
         click.echo(f"certificate: {result.certificate.line()}")
+    echo_screenings(result)
 
 
 def _measured(experiment, measured, feature_names) -> dict:

@@ -361,6 +361,70 @@ def name_columns(message: str, columns: Sequence[str]) -> str:
     )
 
 
+def _names(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
+    """A comma-separated list of names (checked by the attack, which lists the valid)."""
+    if value is None:
+        return None
+    names = [name.strip() for name in value.split(",")]
+    if not all(names):
+        raise click.BadParameter(f"expected names separated by commas, got {value!r}")
+    return names
+
+
+EVADE = click.option(
+    "--evade",
+    metavar="NAMES",
+    callback=_names,
+    help="Craft rows that these sanitizers (flexpoison.defences.SANITIZERS, "
+    "comma-separated, e.g. sphere,slab,loss) keep, calibrated on the clean training "
+    "rows unless said otherwise (attack: --evade-calibration).",
+)
+
+
+def evade_options(command: F) -> F:
+    """``--evade NAMES`` and ``--evade-calibration``: sanitizers every poison row is
+    to pass (:mod:`flexpoison.attack.evasion`)."""
+    command = click.option(
+        "--evade-calibration",
+        type=click.Choice(["clean", "poisoned"]),
+        default="clean",
+        show_default=True,
+        help="How the data owner calibrates the sanitizers of --evade: on the clean "
+        "training rows, or on the training set as screened, poison included.",
+    )(command)
+    return EVADE(command)
+
+
+EVADING = click.option(
+    "--evading",
+    metavar="NAMES",
+    callback=_names,
+    help="The evading series: for each of these sanitizers (comma-separated, e.g. "
+    "sphere,slab,loss), the alpha = 0 attack built to evade it, measured like every "
+    "other attack and drawn on that sanitizer's panel.",
+)
+
+
+def evade_arguments(params: Mapping[str, Any]) -> dict:
+    """The attack's evasion arguments from a command's options."""
+    if not params.get("evade"):
+        return {}
+    return {"evade": params["evade"], "evade_calibration": params["evade_calibration"]}
+
+
+def echo_screenings(result) -> None:
+    """What each evaded sanitizer removed of the final set, in one line (none without)."""
+    if not result.screenings:
+        return
+    parts = [
+        f"{s.sanitizer} removes {s.poison_removed}/{result.n_points} poison rows"
+        + ("" if s.effect is None else f" (E after {s.effect:.4g})")
+        for s in result.screenings
+    ]
+    calibration = result.screenings[0].calibration
+    echo_wrapped(f"screened as the owner does ({calibration} calibration): " + "; ".join(parts))
+
+
 @contextlib.contextmanager
 def user_errors(
     flags: Mapping[str, str] | None = None, columns: Sequence[str] | None = None
@@ -408,4 +472,9 @@ __all__ = [
     "one_line",
     "name_columns",
     "user_errors",
+    "evade_options",
+    "EVADE",
+    "EVADING",
+    "evade_arguments",
+    "echo_screenings",
 ]

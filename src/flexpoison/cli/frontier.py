@@ -18,6 +18,8 @@ from ..scalers import FIXED_SCALER
 from .common import (
     CONTEXT,
     DATA_DIR,
+    EVADE,
+    EVADING,
     PASSES,
     QUIET,
     STARTS,
@@ -53,6 +55,8 @@ FLAGS = {
     "alphas": "--alphas",
     "alpha": "--alphas",
     "seed": "--seed",
+    "evade": "--evade",
+    "evading": "--evading",
     "max_iter": "--max-iter",
     "tol": "--tol",
     "trade_off": "--trade-off",
@@ -159,6 +163,8 @@ def _dataset(ctx, param, value: str | None) -> str | None:
 @STARTS
 @PASSES
 @constraint_options
+@EVADING
+@EVADE
 @click.option(
     "--report",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -192,6 +198,8 @@ def frontier(
     frozen: str | None,
     one_hot: tuple[str, ...],
     within_range: bool,
+    evading: list[str] | None,
+    evade: list[str] | None,
     report: Path | None,
     force: bool,
     quiet: bool,
@@ -250,6 +258,8 @@ def frontier(
             **{key: ctx.params[key] for key in passed},
             progress=not quiet,  # a bar on a terminal, plain lines in a log
             constraints=constraints if constraints else None,
+            evading=evading or (),
+            evade=evade or (),
         )
         written = write_frontier(result, out, report=report, auto_report=False)
     if not quiet:

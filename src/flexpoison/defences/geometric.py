@@ -14,6 +14,7 @@ import numpy as np
 from .._validation import check_count, check_positive
 from ..errors import InvalidInputError
 from .base import (
+    Inputs,
     ScreenCallable,
     Screening,
     Task,
@@ -30,6 +31,39 @@ from .base import (
 )
 
 # -------------------------------------------------------------------- sanitizers
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """What sphere and slab calibrate, in the defender's view z: per class k (one row
+    for regression) a centre c_k, a unit direction u_k (slab; None for the sphere) and
+    a threshold τ_k. A row of class k scores ‖z − c_k‖ (sphere) or |⟨z − c_k, u_k⟩|
+    (slab) and is kept when its score is at most τ_k. ``classes``: the calibration
+    classes in sorted order (None for regression)."""
+
+    view: View
+    centres: np.ndarray
+    directions: np.ndarray | None
+    thresholds: np.ndarray
+    classes: np.ndarray | None
+
+    def scores(self, Z: np.ndarray, index: np.ndarray) -> np.ndarray:
+        """Each row's score (rows Z in the view, ``index`` its class's position)."""
+        D = Z - self.centres[index]
+        if self.directions is None:
+            return np.linalg.norm(D, axis=1)
+        return np.abs(np.einsum("ij,ij->i", D, self.directions[index]))
+
+    def index(self, y: np.ndarray) -> np.ndarray:
+        """Each label's class position (all 0 for regression)."""
+        if self.classes is None:
+            return np.zeros(np.shape(y)[0], dtype=int)
+        return class_index(y, self.classes, "y")
+
+    def decide(self, name: str, data: Inputs) -> Screening:
+        """The screening of the rows ``data.X``, ``data.y``."""
+        index = self.index(data.y)
+        return decide(name, self.scores(self.view(data.X, data.y), index), self.thresholds[index])
 
 
 @dataclass(frozen=True)
@@ -66,18 +100,21 @@ class ThreeSigma(ScreenCallable):
     clean_removal: float = 0.05
     name: ClassVar[str] = "three_sigma"
 
-    def screen(self, X, y, *, X_clean, y_clean, task: Task) -> Screening:
+    def calibrate(self, data: Inputs) -> tuple[np.ndarray, np.ndarray, float]:
+        """(μ, σ, k) calibrated on the rows ``data.Xc``: a row is kept when every
+        feature lies in μ ± k·σ."""
         share = check_share(self.clean_removal)
         if self.k is not None:
             check_positive(self.k, "k")
-        data = check_inputs(X, y, X_clean, y_clean, task)
         mean, std = standardisation(data.Xc, "X_clean")
+        if self.k is not None:
+            return mean, std, float(self.k)
+        return mean, std, upper_quantile(np.max(np.abs(data.Xc - mean) / std, axis=1), share)
 
-        def score(A):
-            return np.max(np.abs(A - mean) / std, axis=1)
-
-        k = float(self.k) if self.k is not None else upper_quantile(score(data.Xc), share)
-        return decide(self.name, score(data.X), k)
+    def screen(self, X, y, *, X_clean, y_clean, task: Task) -> Screening:
+        data = check_inputs(X, y, X_clean, y_clean, task)
+        mean, std, k = self.calibrate(data)
+        return decide(self.name, np.max(np.abs(data.X - mean) / std, axis=1), k)
 
 
 @dataclass(frozen=True)
@@ -104,21 +141,25 @@ class Sphere(ScreenCallable):
     clean_removal: float = 0.05
     name: ClassVar[str] = "sphere"
 
-    def screen(self, X, y, *, X_clean, y_clean, task: Task) -> Screening:
+    def calibrate(self, data: Inputs) -> Geometry:
+        """The view, the centroid(s) and the radius τ of each class (one for
+        regression), calibrated on the rows ``data.Xc``."""
         share = check_share(self.clean_removal)
-        data = check_inputs(X, y, X_clean, y_clean, task)
         view = View.calibrate(data)
-        Z, Zc = view(data.X, data.y), view(data.Xc, data.yc)
-        if task == "regression":
-            scores_c = np.linalg.norm(Zc, axis=1)
-            return decide(self.name, np.linalg.norm(Z, axis=1), upper_quantile(scores_c, share))
+        Zc = view(data.Xc, data.yc)
+        if data.task == "regression":
+            centre = np.zeros((1, Zc.shape[1]))
+            tau = upper_quantile(np.linalg.norm(Zc, axis=1), share)
+            return Geometry(view, centre, None, np.array([tau]), None)
         classes, index_c = calibration_classes(data.yc, 1)
-        index = class_index(data.y, classes, "y")
         centroids = np.array([Zc[index_c == k].mean(axis=0) for k in range(classes.size)])
         scores_c = np.linalg.norm(Zc - centroids[index_c], axis=1)
-        tau = per_class_thresholds(scores_c, index_c, classes.size, share)
-        scores = np.linalg.norm(Z - centroids[index], axis=1)
-        return decide(self.name, scores, tau[index])
+        radii = per_class_thresholds(scores_c, index_c, classes.size, share)
+        return Geometry(view, centroids, None, radii, classes)
+
+    def screen(self, X, y, *, X_clean, y_clean, task: Task) -> Screening:
+        data = check_inputs(X, y, X_clean, y_clean, task)
+        return self.calibrate(data).decide(self.name, data)
 
 
 @dataclass(frozen=True)
@@ -155,22 +196,22 @@ class Slab(ScreenCallable):
     direction: Literal["first", "last"] = "first"
     name: ClassVar[str] = "slab"
 
-    def screen(self, X, y, *, X_clean, y_clean, task: Task) -> Screening:
+    def calibrate(self, data: Inputs) -> Geometry:
+        """The view, the centroid(s), the unit direction(s) and the half-width τ of
+        each class (one for regression), calibrated on the rows ``data.Xc``."""
         share = check_share(self.clean_removal)
         if self.direction not in ("first", "last"):
             raise InvalidInputError(
                 f"direction: expected 'first' or 'last', got {self.direction!r}"
             )
-        data = check_inputs(X, y, X_clean, y_clean, task)
         view = View.calibrate(data)
-        Z, Zc = view(data.X, data.y), view(data.Xc, data.yc)
-        if task == "regression":
+        Zc = view(data.Xc, data.yc)
+        if data.task == "regression":
             _, _, Vt = np.linalg.svd(Zc - Zc.mean(axis=0), full_matrices=False)
             u = Vt[0] if self.direction == "first" else Vt[-1]
             tau_one = upper_quantile(np.abs(Zc @ u), share)
-            return decide(self.name, np.abs(Z @ u), tau_one)
+            return Geometry(view, np.zeros((1, u.size)), u[None, :], np.array([tau_one]), None)
         classes, index_c = calibration_classes(data.yc, 2)
-        index = class_index(data.y, classes, "y")
         K = classes.size
         centroids = np.array([Zc[index_c == k].mean(axis=0) for k in range(K)])
         gaps = np.linalg.norm(centroids[:, None, :] - centroids[None, :, :], axis=2)
@@ -185,12 +226,13 @@ class Slab(ScreenCallable):
             )
         directions = centroids[nearest] - centroids
         directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+        geometry = Geometry(view, centroids, directions, np.zeros(K), classes)
+        tau = per_class_thresholds(geometry.scores(Zc, index_c), index_c, K, share)
+        return Geometry(view, centroids, directions, tau, classes)
 
-        def score(Zr, idx):
-            return np.abs(np.einsum("ij,ij->i", Zr - centroids[idx], directions[idx]))
-
-        tau = per_class_thresholds(score(Zc, index_c), index_c, K, share)
-        return decide(self.name, score(Z, index), tau[index])
+    def screen(self, X, y, *, X_clean, y_clean, task: Task) -> Screening:
+        data = check_inputs(X, y, X_clean, y_clean, task)
+        return self.calibrate(data).decide(self.name, data)
 
 
 @dataclass(frozen=True)
@@ -303,4 +345,11 @@ def _lof_scores(Z: np.ndarray, k: int) -> np.ndarray:
         return -LocalOutlierFactor(n_neighbors=k).fit(Z).negative_outlier_factor_
 
 
-__all__ = ["ThreeSigma", "Sphere", "Slab", "IsolationForestFilter", "LocalOutlierFactorFilter"]
+__all__ = [
+    "Geometry",
+    "ThreeSigma",
+    "Sphere",
+    "Slab",
+    "IsolationForestFilter",
+    "LocalOutlierFactorFilter",
+]

@@ -17,6 +17,7 @@ from .. import models
 from .._validation import check_count
 from ..errors import InvalidInputError, UnsupportedEstimatorError
 from .base import (
+    Inputs,
     ScreenCallable,
     Screening,
     Task,
@@ -107,10 +108,19 @@ class LossFilter(ScreenCallable):
                 raise InvalidInputError(
                     f"{name}: the loss filter's model needs at least two classes"
                 )
-        clean_model = clone(estimator).fit(data.Xc, data.yc)
-        tau = upper_quantile(_row_losses(clean_model, data.Xc, data.yc, task), share)
+        tau = self.calibrate(data, estimator, share)
         model = clone(estimator).fit(data.X, data.y)
         return decide(self.name, _row_losses(model, data.X, data.y, task), tau)
+
+    def calibrate(self, data: Inputs, estimator=None, share: float | None = None) -> float:
+        """τ: the (1 − share) quantile of the losses that a clone fitted on the
+        calibration rows (``data.Xc``, ``data.yc``) has on them (``share``: default
+        ``clean_removal``)."""
+        share = check_share(self.clean_removal) if share is None else share
+        if estimator is None:
+            estimator = _check_estimator(self.estimator, data.task, "estimator")
+        clean_model = clone(estimator).fit(data.Xc, data.yc)
+        return upper_quantile(_row_losses(clean_model, data.Xc, data.yc, data.task), share)
 
 
 def _initial_subset(n: int, n_keep: int, rng: np.random.Generator) -> np.ndarray:

@@ -54,6 +54,7 @@ from ..errors import InvalidInputError
 from .frontier_records import (
     ATTACK_LABELS,
     CLEAN,
+    EVADING,
     AttackPoint,
     FrontierResult,
     FrontierRow,
@@ -116,6 +117,8 @@ def run_frontier(
     progress: bool | None = False,
     on_attack: Callable[[AttackPoint], None] | None = None,
     constraints: Specs | None = None,
+    evading: Sequence[str] = (),
+    evade: Sequence[str] = (),
 ) -> FrontierResult:
     """Attack for every α and baseline, sanitise with every sanitizer, measure.
 
@@ -158,6 +161,14 @@ def run_frontier(
         the flexible attack at every α and to ``unconcealed`` (its bounds intersected
         with the data's range). ``random_clone`` and ``label_flip`` copy clean training
         rows, whose values are the data's own, and are not held to the bounds.
+    evading : sequence of sanitizer names
+        The "evading" series: for each, the flexible attack at α = 0 built to evade
+        that sanitizer as the frontier calibrates it (``evade=[it]``,
+        :mod:`flexpoison.attack.evasion`), measured against every sanitizer like any
+        other attack (named ``"evading_<sanitizer>"``).
+    evade : sequence of sanitizer names
+        Sanitizers the flexible attack evades at every α (``evade=[...]``, as the
+        frontier calibrates them); the baselines do not.
 
     Returns
     -------
@@ -174,12 +185,18 @@ def run_frontier(
     search = {"max_iter": max_iter, "tol": tol, "trade_off": trade_off, "starts": starts}
     names = list(dataset.feature_names)
     settings = _attack_settings(experiment, rate, given, names, seed, passes=passes, **search)
+    evade = _evading(evade, chosen, "evade")
+    if evade:
+        settings["evade"] = [dict(chosen)[name] for name in evade]
     # validates every setting (alpha, max_iter, tol, goal vs model) before any work
     experiment.attacker(alphas[0] if alphas else 0.0, **settings).objective(
         split.X_train, split.y_train
     )
     jobs = [("flexible", a) for a in alphas] + [(b, None) for b in baselines]
-    points = _attack_points(experiment, jobs, settings, seed, progress, on_attack)
+    evading = _evading(evading, chosen)
+    jobs += [(EVADING + name, 0.0) for name in evading]
+    configured = {EVADING + name: sanitizer for name, sanitizer in chosen}
+    points = _attack_points(experiment, jobs, settings, seed, progress, on_attack, configured)
     record = FrontierSettings(
         **_described(dataset, spec, model_name, victim, goal, split, settings),
         rate=float(rate),
@@ -194,6 +211,8 @@ def run_frontier(
         starts=int(starts),
         passes=int(passes),
         constraints=None if constraints is None else constraints.settings(),
+        evading=evading,
+        evade=evade,
     )
     return _assembled(experiment, dataset, points, chosen, given, settings, record, start)
 
@@ -213,13 +232,30 @@ def _attack_settings(
     return {"n_points": m, **search, "random_state": seed, "progress": False, **limits}
 
 
-def _attack_points(experiment, jobs, settings, seed, progress, on_attack) -> list[AttackPoint]:
-    """Every attack of the frontier, in order, each handed to ``on_attack`` when done."""
+def _evading(evading: Sequence[str], chosen, argument: str = "evading") -> tuple[str, ...]:
+    """Sanitizers to evade (the ``argument``'s names), checked against those measured."""
+    if isinstance(evading, str):
+        evading = (evading,)
+    measured = [name for name, _ in chosen]
+    unknown = [name for name in evading if name not in measured]
+    if unknown:
+        raise InvalidInputError(
+            f"{argument}: {unknown} not among the sanitizers measured ({', '.join(measured)})"
+        )
+    return tuple(dict.fromkeys(evading))
+
+
+def _attack_points(
+    experiment, jobs, settings, seed, progress, on_attack, configured
+) -> list[AttackPoint]:
+    """Every attack of the frontier, in order, each handed to ``on_attack`` when done;
+    ``configured``: the sanitizer each evading attack evades, by attack name."""
     points: list[AttackPoint] = []
     bar = progress_bar(jobs, progress=progress, desc="attack points", unit="attack")
     for name, alpha in bar:
         bar.set_postfix_str(f"α = {alpha:g}" if alpha is not None else name)
-        point = _attack_point(experiment, name, alpha, settings, seed)
+        evade = {"evade": [configured[name]]} if name.startswith(EVADING) else {}
+        point = _attack_point(experiment, name, alpha, {**settings, **evade}, seed)
         points.append(point)
         if on_attack is not None:
             on_attack(point)
@@ -339,7 +375,7 @@ def _attack_point(
     t0 = time.perf_counter()
     effect_attack = iterations = None
     warned: tuple[str, ...] = ()
-    if name == "flexible":
+    if name == "flexible" or name.startswith(EVADING):
         assert alpha is not None
         result = experiment.attack(alpha, **settings)
         Xp, yp = result.X_poison, result.y_poison
@@ -372,7 +408,7 @@ def _attack_point(
     x_c = X.mean(axis=0)
     return AttackPoint(
         name,
-        alpha,
+        alpha if name == "flexible" else None,
         Xp,
         np.asarray(yp),
         effect_attack,
@@ -385,6 +421,7 @@ def _attack_point(
 
 #: The flexible attack's settings that are not constraints (unconcealed takes its own).
 _FLEXIBLE_ONLY = (
+    "evade",
     "n_points",
     "max_iter",
     "tol",
@@ -459,6 +496,7 @@ __all__ = [
     "attack_label",
     "CLEAN",
     "ATTACK_LABELS",
+    "EVADING",
     "FrontierSettings",
     "AttackPoint",
     "FrontierRow",

@@ -44,8 +44,15 @@ ATTACK_LABELS = {
 # ------------------------------------------------------------------------ results
 
 
+#: The attack built to evade one sanitizer is named ``EVADING + its name``.
+EVADING = "evading_"
+
+
 def attack_label(attack: str, alpha: float | None) -> str:
-    """``α = 0.5`` for the flexible attack, the baseline's name otherwise."""
+    """``α = 0.5`` for the flexible attack, "built to evade sphere" for the one built
+    to evade a sanitizer, the baseline's name otherwise."""
+    if attack.startswith(EVADING):
+        return f"built to evade {attack[len(EVADING) :]}"
     return f"α = {alpha:g}" if attack == "flexible" else ATTACK_LABELS[attack]
 
 
@@ -80,6 +87,8 @@ class FrontierSettings:
     data_file: str | None = None  # a user's CSV file (Dataset.file), and its SHA-256
     data_sha256: str | None = None
     constraints: dict | None = None  # Specs.settings() of the feature constraints, if any
+    evading: tuple[str, ...] = ()  # sanitizers each attacked by one built to evade it
+    evade: tuple[str, ...] = ()  # sanitizers the flexible attack evades at every α
 
 
 @dataclass(frozen=True)
@@ -95,7 +104,7 @@ class AttackPoint:
     it should not be trusted for.
     """
 
-    attack: str  # "flexible", a baseline name, or "clean"
+    attack: str  # "flexible", a baseline name, EVADING + a sanitizer's, or "clean"
     alpha: float | None
     X_poison: np.ndarray = field(repr=False)
     y_poison: np.ndarray = field(repr=False)
@@ -204,6 +213,7 @@ class FrontierResult:
 __all__ = [
     "CLEAN",
     "ATTACK_LABELS",
+    "EVADING",
     "attack_label",
     "FrontierSettings",
     "AttackPoint",

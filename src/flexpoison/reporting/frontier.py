@@ -23,6 +23,7 @@ from ..experiments.frontier import (
     ATTACK_LABELS,
     BASELINES,
     CLEAN,
+    EVADING,
     AttackPoint,
     FrontierResult,
     FrontierSettings,
@@ -108,9 +109,8 @@ def _plot_one(
     s = result.settings
     flex = [r for r in result.rows_for(sanitizer) if r.attack == "flexible"]
     flex.sort(key=lambda r: r.alpha if r.alpha is not None else -1.0)
-    base = {
-        r.label: (r.recall, r.effect) for r in result.rows_for(sanitizer) if r.attack in BASELINES
-    }
+    shown = {*BASELINES, EVADING + sanitizer}  # and the attack built to evade this one
+    base = {r.label: (r.recall, r.effect) for r in result.rows_for(sanitizer) if r.attack in shown}
     clean_here = result.row(CLEAN, sanitizer).effect
     references = {"no attack": result.effect_clean}
     if sanitizer != NO_SANITIZER:

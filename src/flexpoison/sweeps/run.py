@@ -44,6 +44,9 @@ def compute_run(
     experiment = Experiment(spec.make(), goal, split)
     constraints = Specs(**(s.get("data") or {}).get("constraints", {}))  # a CSV file's
     names = list(dataset.feature_names)
+    evade: dict = {}  # the sanitizers the attack evades, configured as the run measures them
+    if s.get("evade"):
+        evade = {"evade": [z for _, z in experiment.sanitizers(s["evade"], s["clean_removal"])]}
     with warnings.catch_warnings():  # a run's warnings are part of its result
         warnings.simplefilter("ignore", FlexPoisonWarning)
         result = experiment.attack(
@@ -59,6 +62,7 @@ def compute_run(
             random_state=s["seed"],
             progress=False,
             **constraints.attack_arguments(split.X_train, names, split.scaler),
+            **evade,
         )
     out = {
         "task": spec.task,
@@ -83,6 +87,8 @@ def compute_run(
         "W_first_point": result.W_history[0],
     }
     out["test_metric_before"], out["test_metric_after"] = experiment.metrics(result)
+    if evade:  # what each evaded sanitizer did to the final set
+        out["screenings"] = [z.describe() for z in result.screenings]
     if s["sanitizers"]:
         out.update(_sanitised(experiment, result, s["sanitizers"], s["clean_removal"]))
     return out

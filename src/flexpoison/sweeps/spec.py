@@ -118,7 +118,7 @@ _DEFAULTS = {
     "data_dir": None,
 }
 _REQUIRED = _LISTS[:-1]
-_KEYS = (*_LISTS, *_DEFAULTS)
+_KEYS = (*_LISTS, "evade", *_DEFAULTS)  # evade: sanitizers every run's attack evades
 
 
 class _Checker:
@@ -322,6 +322,8 @@ def _axes(check: _Checker, table: Mapping) -> dict[str, list]:
     }
     chosen = names("sanitizers", tuple(SANITIZERS), "sanitizer") if "sanitizers" in table else []
     axes["sanitizers"] = [name for name in SANITIZERS if name in chosen]
+    evade = names("evade", tuple(SANITIZERS), "sanitizer") if "evade" in table else []
+    axes["evade"] = [name for name in SANITIZERS if name in evade]
     return axes
 
 
@@ -514,6 +516,7 @@ def _expand(
     from .. import models as registry
 
     for ds_name, model in pairs:
+        evade = [s for s in axes["evade"] if s != "trim" or data[ds_name].task == "regression"]
         sanitizers = [
             s for s in axes["sanitizers"] if s != "trim" or data[ds_name].task == "regression"
         ]
@@ -542,6 +545,9 @@ def _expand(
                             "test_size": opts["test_size"],
                             "clean_removal": opts["clean_removal"] if sanitizers else None,
                         }
+                        if evade:  # only then: the other runs keep their ids
+                            settings["evade"] = evade
+                            settings["clean_removal"] = opts["clean_removal"]
                         if data[ds_name].csv is not None:  # a CSV file: what was read
                             settings["data"] = data[ds_name].csv
                         yield Run(run_id(settings), settings)

@@ -1,0 +1,197 @@
+"""Issue 24's judged cases: does the evading attack dominate the frontier of its filters?
+
+For each case (3 % poison) and each filter group — ``sphere``+``slab`` and ``loss`` —
+under both calibrations (``clean``: :func:`flexpoison.defences.screen`'s, thresholds
+from the clean rows; ``poisoned``: calibrated on clean + poison), this measures
+
+* the effect after screening of the attack built with ``evade=[...]`` (α = 0),
+* the best effect after screening of the unconstrained attack over α ∈ {0, ¼, ½, ¾, 1},
+* poison rows removed (evading attack),
+* the effect kept: (E_after − E_clean) / (E_α0,no filter − E_clean),
+* seconds per point of the evading attack and of the unconstrained α = 0 one.
+
+"dominates" is yes when the evading attack's effect after screening is at least as
+good (in the goal's direction) as the best unconstrained one after the same filter,
+for every filter of the group.
+
+Run (single-threaded)::
+
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_evade.py [--cases a,b] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+
+import numpy as np
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine, make_classification
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
+
+from flexpoison import FlexiblePoisoning, Integrity, LossAvailability
+from flexpoison.attack import evasion_check
+
+ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
+GROUPS = (("sphere", "slab"), ("loss",))
+CALIBRATIONS = ("clean", "poisoned")
+RATE = 0.03
+
+
+def _standard(X):
+    return StandardScaler().fit_transform(X)
+
+
+def _integers():
+    """Small-integer features (0–4) with duplicate rows: 150 distinct rows, 400 drawn."""
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 5, size=(150, 5)).astype(float)
+    X = base[rng.integers(0, 150, 400)]
+    y = X @ np.array([1.0, -2.0, 0.5, 1.5, 0.0]) + rng.normal(scale=1.0, size=400)
+    return X, y
+
+
+def cases():
+    bc = load_breast_cancer(return_X_y=True)
+    return {
+        "diabetes-ridge-flip-top": (
+            lambda: load_diabetes(return_X_y=True, scaled=False),
+            Ridge,
+            Integrity("flip-top"),
+            {},
+        ),
+        "breast-cancer-logistic-loss": (
+            lambda: (_standard(bc[0]), bc[1]),
+            LogisticRegression,
+            LossAvailability(),
+            {},
+        ),
+        "integers-duplicates-ridge": (
+            _integers,
+            Ridge,
+            Integrity("flip-top"),
+            {"integer_features": list(range(5))},
+        ),
+        "wine-multinomial": (
+            lambda: (_standard(load_wine().data), load_wine().target),
+            LogisticRegression,
+            LossAvailability(),
+            {},
+        ),
+        "breast-cancer-linearsvc": (
+            lambda: (_standard(bc[0]), bc[1]),
+            LinearSVC,
+            LossAvailability(),
+            {},
+        ),
+        "classification10000-logistic-negate": (
+            lambda: make_classification(10000, random_state=0),
+            LogisticRegression,
+            Integrity("negate"),
+            {},
+        ),
+    }
+
+
+def _attack(make, goal, alpha, evade=None, calibration="clean", **extra):
+    return FlexiblePoisoning(
+        make(),
+        goal=goal,
+        alpha=alpha,
+        rate=RATE,
+        random_state=0,
+        evade=evade,
+        evade_calibration=calibration,
+        **extra,
+    )
+
+
+def _owner(make, goal, X, y, result, names, calibration, extra):
+    """What each sanitizer of ``names`` (calibrated as given) does to result's set."""
+    probe = _attack(make, goal, 0.0, list(names), calibration, **extra)
+    setup = probe._setup(X, y, None)
+    evasion = evasion_check.start(probe, setup, result.n_points)
+    X_all = np.vstack([X, np.asarray(result.X_poison, dtype=float)])
+    y_all = np.r_[y, result.y_poison]
+    screenings = evasion_check._screenings(evasion, X_all, y_all)
+    effect_of = evasion_check._effect_of(evasion, setup)
+    pulls = np.zeros(result.n_points, dtype=int)
+    return evasion_check.owner_screenings(evasion, screenings, pulls, effect_of, X_all, y_all)
+
+
+def run_case(name, load, make, goal, extra):
+    X, y = load()
+    X = np.asarray(X, dtype=float)
+    sign = goal.sign
+    free = {}
+    for alpha in ALPHAS:
+        started = time.perf_counter()
+        free[alpha] = (
+            _attack(make, goal, alpha, **extra).generate(X, y),
+            time.perf_counter() - started,
+        )
+    base, base_seconds = free[0.0]
+    E0, Ea = base.effect_clean, base.effect_final
+    rows = []
+    for names in GROUPS:
+        for calibration in CALIBRATIONS:
+            started = time.perf_counter()
+            evading = _attack(make, goal, 0.0, list(names), calibration, **extra).generate(X, y)
+            seconds = time.perf_counter() - started
+            best = {}
+            for alpha, (result, _) in free.items():
+                for s in _owner(make, goal, X, y, result, names, calibration, extra):
+                    if s.effect is not None and (
+                        s.sanitizer not in best or sign * s.effect < sign * best[s.sanitizer][0]
+                    ):
+                        best[s.sanitizer] = (s.effect, alpha, s.poison_removed)
+            for s in evading.screenings:
+                b = best.get(s.sanitizer, (None, None, None))
+                rows.append(
+                    {
+                        "case": name,
+                        "filter": s.sanitizer,
+                        "calibration": calibration,
+                        "E_clean": E0,
+                        "E_alpha0_nofilter": Ea,
+                        "evading_E_after": s.effect,
+                        "poison_removed": s.poison_removed,
+                        "pulled": s.pulled,
+                        "best_free_E_after": b[0],
+                        "best_free_alpha": b[1],
+                        "best_free_poison_removed": b[2],
+                        "kept_evading": None if s.effect is None else (s.effect - E0) / (Ea - E0),
+                        "kept_best_free": None if b[0] is None else (b[0] - E0) / (Ea - E0),
+                        "dominates": None
+                        if s.effect is None or b[0] is None
+                        else bool(sign * s.effect <= sign * b[0] + 1e-12 * abs(b[0])),
+                        "s_per_point_evading": seconds / max(evading.n_points, 1),
+                        "s_per_point_free_alpha0": base_seconds / max(base.n_points, 1),
+                    }
+                )
+                print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cases", default=None)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    table = cases()
+    names = list(table) if args.cases is None else args.cases.split(",")
+    rows = []
+    warnings.simplefilter("ignore")
+    for name in names:
+        load, make, goal, extra = table[name]
+        rows += run_case(name, load, make, goal, extra)
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
