@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from conftest import make_classification, make_regression
 from flexpoison.attack import GOALS
 from flexpoison.cli.frontier import frontier as frontier_command
+from flexpoison.experiments.record import LEGACY, RECORD_VERSION
 from flexpoison.data import Dataset
 from flexpoison.defences import SANITIZERS, ThreeSigma
 from flexpoison.errors import InvalidInputError
@@ -232,6 +233,12 @@ def test_written_files(regression_result, tmp_path):
     assert len(summary["rows"]) == len(rows)
     assert [a["label"] for a in summary["attacks"]] == \
         [p.label for p in regression_result.attacks]
+    for record in [summary["clean"], *summary["attacks"]]:  # the result record
+        assert record["record_version"] == RECORD_VERSION
+        assert not record.keys() & LEGACY["frontier"].keys()
+    assert summary["clean"]["effect_clean"] == regression_result.effect_clean
+    assert [a["effect_final"] for a in summary["attacks"]] == \
+        [p.effect_attack for p in regression_result.attacks]
     _assert_balanced((out / "frontier.html").read_text())
     # the poison rows in the data set's units: standardised rows × σ + mean of the split
     split = split_dataset(regression_set(), seed=0)

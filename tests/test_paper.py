@@ -120,6 +120,7 @@ def test_reproduce_command_end_to_end(tmp_path):
     from click.testing import CliRunner
 
     from flexpoison.cli import main
+    from flexpoison.experiments.record import LEGACY, RECORD_VERSION
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["reproduce", "--quick", "--datasets", "iris",
                                        "--max-rate", "0.05", "--out", str(out), "--quiet"])
@@ -132,6 +133,10 @@ def test_reproduce_command_end_to_end(tmp_path):
     assert summary["wall_time_seconds"] > 0 and "iris" in summary["timings_seconds"]
     assert {"flexpoison", "numpy", "scikit-learn"} <= summary["versions"].keys()
     assert (out / "claims.csv").read_text().count("\n") == 7
+    for record in summary["datasets"]["iris"]["alphas"].values():  # the result record
+        assert record["record_version"] == RECORD_VERSION
+        assert not record.keys() & LEGACY["reproduce"].keys()
+        assert record["effect_final"] < record["effect_clean"]
 
 
 def test_reproduce_refuses_unknown_dataset(tmp_path):

@@ -127,7 +127,7 @@ def test_the_attack_command_runs_svc_with_its_default_goal(csv_file, tmp_path):
     assert done.exit_code == 0, done.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["settings"]["goal"] == "loss-availability"
-    assert len(summary["theta_names"]) == len(summary["theta_poisoned"]) == summary["n_train"]
+    assert len(summary["theta_names"]) == len(summary["theta_poisoned"]) == summary["n_clean"]
     assert summary["theta_names"][0] == "f(row 0)"
 
 

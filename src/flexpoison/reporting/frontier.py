@@ -28,6 +28,7 @@ from ..experiments.frontier import (
     FrontierSettings,
 )
 from ..experiments.pipeline import NO_SANITIZER
+from ..experiments.record import record
 from . import files
 
 # ------------------------------------------------------------------------ files
@@ -68,24 +69,22 @@ def _summary(result: FrontierResult) -> dict:
     s = result.settings
     return {
         "settings": asdict(s),
-        "clean": {
-            "effect": result.effect_clean,
-            "test_metric": result.metric_clean,
-            "theta_clean": result.theta_clean,
-            "theta_reference": result.theta_reference,
-        },
+        "clean": record(
+            effect_clean=result.effect_clean,
+            test_metric_clean=result.metric_clean,
+            theta_clean=result.theta_clean,
+            theta_target=result.theta_reference,
+        ),
         "attacks": [
-            {
-                "attack": p.attack,
-                "alpha": p.alpha,
-                "label": p.label,
-                "n_poison": int(p.X_poison.shape[0]),
-                "effect_attack": p.effect_attack,
-                "mean_concealment": p.mean_concealment,
-                "mean_iterations": p.mean_iterations,
-                "seconds": round(p.seconds, 3),
-                "warnings": list(p.warnings),
-            }
+            {"attack": p.attack, "alpha": p.alpha, "label": p.label}
+            | record(
+                n_points=int(p.X_poison.shape[0]),
+                effect_final=p.effect_attack,
+                mean_concealment=p.mean_concealment,
+                mean_iterations=p.mean_iterations,
+                seconds=round(p.seconds, 3),
+                warnings=list(p.warnings),
+            )
             for p in result.attacks
         ],
         "rows": [asdict(r) for r in result.rows],

@@ -9,13 +9,9 @@ import traceback
 import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
 
 from ..errors import FlexPoisonWarning
 from .spec import canonical
-
-if TYPE_CHECKING:
-    pass
 
 # ------------------------------------------------------------------------- one run
 
@@ -35,6 +31,7 @@ def compute_run(
     from ..attack.specs import Specs
     from ..experiments.paper import split_dataset
     from ..experiments.pipeline import Experiment
+    from ..experiments.record import of_result
 
     s = settings
     dataset = run_dataset(s, data_dir, data_file)
@@ -60,29 +57,20 @@ def compute_run(
             progress=False,
             **constraints.attack_arguments(split.X_train, names, split.scaler),
         )
-    out = {
-        "task": spec.task,
-        "effect_name": goal.effect_name,
-        "metric_name": spec.metric.name,
-        "n_clean": int(result.n_clean),
-        "n_test": int(split.X_test.shape[0]),
-        "n_features": int(split.X_train.shape[1]),
-        "n_poison": int(result.n_points),
-        "rate_actual": result.n_points / result.n_clean,
-        "theta_clean": result.theta_clean,
-        "theta_target": result.theta_target,
-        "theta_poisoned": result.theta_poisoned,
-        "effect_clean": float(result.effect_clean),
-        "effect_final": float(result.effect_history[-1]),
-        "effect_history": result.effect_history,
-        "progress": result.progress,
-        "warnings": list(result.warnings),
-        "mean_concealment": float(result.concealment.mean()),
-        "iterations_total": int(result.n_iter.sum()),
-        "iterations_per_point": result.n_iter,
-        "W_first_point": result.W_history[0],
-    }
-    out["test_metric_before"], out["test_metric_after"] = experiment.metrics(result)
+    clean, poisoned = experiment.metrics(result)
+    out = of_result(
+        result,
+        "sweep",
+        task=spec.task,
+        effect_name=goal.effect_name,
+        metric_name=spec.metric.name,
+        n_test=int(split.X_test.shape[0]),
+        n_features=int(split.X_train.shape[1]),
+        test_metric_clean=clean,
+        test_metric_poisoned=poisoned,
+    )
+    out["iterations_total"] = int(result.n_iter.sum())
+    out["W_first_point"] = result.W_history[0]
     if s["sanitizers"]:
         out.update(_sanitised(experiment, result, s["sanitizers"], s["clean_removal"]))
     return out
