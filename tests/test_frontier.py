@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import make_classification, make_regression
-from flexpoison.attack import GOALS
+from flexpoison.attack import GOALS, FlexiblePoisoning
 from flexpoison.cli.frontier import frontier as frontier_command
 from flexpoison.experiments.record import LEGACY, RECORD_VERSION
 from flexpoison.data import Dataset
@@ -23,7 +23,7 @@ from flexpoison.reporting import frontier as frontier_files
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ALPHAS = (0.0, 0.5, 1.0)
-FAST = {"max_iter": 8, "tol": 1e-4}
+FAST = {"attack": FlexiblePoisoning(None, max_iter=8, tol=1e-4)}
 
 
 def regression_set(n=60, seed=0) -> Dataset:

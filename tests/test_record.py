@@ -74,3 +74,21 @@ def test_the_documentation_table_lists_every_field_and_its_old_names():
     table = rec.fields_table()
     assert all(f"``{name}``" in table for name in rec.FIELD_NAMES)
     assert "``E_I_clean`` (reproduce)" in table and "``effect_before`` (attack)" in table
+
+
+def test_the_configured_attack_travels_as_one_value():
+    from flexpoison import Integrity
+    from flexpoison.experiments import Experiment, configured_attack, split_data
+
+    X, y = make_regression(n=40, d=3, seed=2)
+    options = {"max_iter": 3, "starts": 2, "tol": 1e-3, "rate": 0.2, "seed": 7, "out": "x"}
+    template = configured_attack(options, random_state=7)  # a command's options
+    assert (template.max_iter, template.starts, template.tol, template.rate) == (3, 2, 1e-3, 0.2)
+    assert template.estimator is None and template.random_state == 7
+    experiment = Experiment(Ridge(), Integrity(), split_data(X, y, task="regression"))
+    attack = experiment.configure(template, alpha=0.25, n_points=3)
+    assert attack.estimator is experiment.estimator and attack.goal is experiment.goal
+    assert (attack.alpha, attack.n_points, attack.rate, attack.max_iter) == (0.25, 3, None, 3)
+    assert template.estimator is None and template.alpha == 0.5 and template.rate == 0.2
+    result = experiment.generate(attack)
+    assert result.n_points == 3 and result.settings["max_iter"] == 3

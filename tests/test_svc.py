@@ -152,7 +152,8 @@ def test_the_frontier_runs_svc_with_the_hinge_loss_filter():
     data = Dataset("two_blobs", X.astype(np.float64), Y.astype(np.int64), ("a", "b", "c", "d"),
                    "label", "classification", "synthetic, for tests")
     result = fr.run_frontier(data, model="svc", rate=0.05, alphas=(0.5,), baselines=(),
-                             sanitizers=["loss"], seed=0, max_iter=5, starts=1,
+                             sanitizers=["loss"], seed=0,
+                             attack=FlexiblePoisoning(None, max_iter=5, starts=1),
                              progress=False)
     assert result.settings.goal == "loss-availability"
     assert result.theta_clean.size == result.settings.n_clean  # f at the clean rows

@@ -416,6 +416,7 @@ def settings_for(**changes) -> dict:
 
 
 def test_sanitizer_numbers_are_the_frontiers():
+    from flexpoison import FlexiblePoisoning
     from flexpoison.experiments.frontier import run_frontier
 
     frontier = run_frontier(
@@ -427,8 +428,7 @@ def test_sanitizer_numbers_are_the_frontiers():
         baselines=(),
         sanitizers=["sphere", "loss"],
         seed=1,
-        max_iter=5,
-        tol=1e-6,
+        attack=FlexiblePoisoning(None, max_iter=5, tol=1e-6),
     )
     result = sw.compute_run(settings_for(sanitizers=["sphere", "loss"], clean_removal=0.05))
     for name in ("sphere", "loss"):
@@ -1254,14 +1254,14 @@ def test_a_csv_data_set_takes_the_attack_constraints(tmp_path, monkeypatch):
 
     sweep = sw.load_sweep(constrained_sweep(tmp_path))
     crafted = []
-    attack = pipeline.Experiment.attack
+    generate = pipeline.Experiment.generate
 
-    def spy(self, alpha, **settings):
-        result = attack(self, alpha, **settings)
+    def spy(self, attacker, **options):
+        result = generate(self, attacker, **options)
         crafted.append(self.split.to_data_units(result.X_poison))
         return result
 
-    monkeypatch.setattr(pipeline.Experiment, "attack", spy)
+    monkeypatch.setattr(pipeline.Experiment, "generate", spy)
     for run in sweep.runs:
         assert run.settings["data"]["constraints"]["integer_features"] == ["count"]
         sw.compute_run(run.settings, data_file=str(tmp_path / "c.csv"))

@@ -21,7 +21,6 @@ from ..attack.defaults import (
     DEFAULT_MAX_ITER,
     DEFAULT_STEP,
     DEFAULT_TOL,
-    SEARCH_SETTINGS,
     STEP_RULES,
 )
 from ..attack.goals import GOALS
@@ -295,7 +294,7 @@ def attack(
     goal = ctx.params["goal"]  # resolved: the victim's default when none is named
     columns: list[str] = []  # the feature columns' names, for error messages
     with user_errors(FLAGS, columns):
-        from ..experiments import Experiment, split_data
+        from ..experiments import Experiment, configured_attack, split_data
         from ..reporting import attack as report
 
         table, dataset = read_data(data, sep, target_column, spec.task, columns)
@@ -313,11 +312,9 @@ def attack(
         experiment = Experiment(estimator, _goal(goal, target, split.scaler, feature_names), split)
         constraints = constraints_from(table, dataset, ctx.params)
         arguments = constraints.attack_arguments(split.X_train, feature_names, split.scaler)
-        settings = {key: ctx.params[key] for key in SEARCH_SETTINGS}
         progress = not quiet  # a bar on a terminal, plain lines in a log
-        attacker = experiment.attacker(
-            alpha, random_state=seed, progress=progress, **settings, **arguments
-        )
+        attack = configured_attack(ctx.params, alpha=alpha, random_state=seed, progress=progress)
+        attacker = experiment.configure(attack, **arguments)
         measured = experiment.run(attacker, certify=certify)
         result = measured.result
         label = spec.label(estimator)

@@ -227,6 +227,7 @@ def frontier(
     start = time.perf_counter()
     columns: list[str] = []  # the feature columns' names of --data, for error messages
     with user_errors(FLAGS, columns):
+        from ..experiments import configured_attack
         from ..experiments import frontier as fr
         from ..reporting.frontier import write_frontier
 
@@ -244,10 +245,11 @@ def frontier(
             kind = goal or models.get(victim).default_goal
             out = Path("flexpoison-out") / f"frontier-{source.name}-{victim}-{kind}"
             check_out_dir(out, force)
-        passed = ("model", "goal", "rate", "alphas", "seed", "data_dir", *_SEARCH)
+        passed = ("model", "goal", "rate", "alphas", "seed", "data_dir")
         result = fr.run_frontier(
             source,
             **{key: ctx.params[key] for key in passed},
+            attack=configured_attack(ctx.params),  # its search options, as `attack`'s
             progress=not quiet,  # a bar on a terminal, plain lines in a log
             constraints=constraints if constraints else None,
         )
@@ -284,9 +286,6 @@ def _check_options(
             "report.html written by 'flexpoison reproduce')"
         )
 
-
-#: run_frontier's search settings, passed through by name.
-_SEARCH = ("max_iter", "tol", "trade_off", "starts", "passes")
 
 #: Sanitizer names shortened in the console table (the files keep the full names).
 SHORT_NAMES = {"three_sigma": "3-sigma", "isolation_forest": "iforest"}

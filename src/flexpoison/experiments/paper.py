@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from typing import cast
 
 import numpy as np
 from scipy.stats import spearmanr
 
 from .. import models
 from .._progress import progress_bar
-from ..attack import AttackResult, Goal, Integrity
+from ..attack import AttackResult, FlexiblePoisoning, Goal, Integrity
+from ..attack.defaults import StepRule
 from ..data import Dataset
 from .pipeline import Experiment, Split, split_data
 
@@ -141,22 +143,23 @@ def _run(
     split = split_dataset(dataset, seed=seed)
     victim = victim_for(dataset)
     experiment = Experiment(victim, Integrity(), split)
+    attack = FlexiblePoisoning(  # aimed at the victim and given α by Experiment.configure
+        None,
+        rate=max_rate,
+        max_iter=max_iter,
+        tol=tol,
+        step=cast(StepRule, step),  # checked by the attack
+        trade_off="paper",  # the paper's W and Algorithm 1's single start
+        starts=1,
+        random_state=seed,
+        progress=progress,
+    )
     runs = {}
     bar = progress_bar(alphas, progress=progress, desc=f"{dataset.name} (α, {step} step)", unit="α")
     for alpha in bar:
         bar.set_postfix_str(f"α = {alpha:g}")
         start = time.perf_counter()
-        result = experiment.attack(
-            alpha,
-            rate=max_rate,
-            max_iter=max_iter,
-            tol=tol,
-            step=step,
-            trade_off="paper",  # the paper's W and Algorithm 1's single start
-            starts=1,
-            random_state=seed,
-            progress=progress,
-        )
+        result = experiment.generate(experiment.configure(attack, alpha=alpha))
         seconds = time.perf_counter() - start
         thetas = np.vstack([result.theta_clean, result.theta_history])
         metric = np.array([experiment.metric(t) for t in thetas])

@@ -30,7 +30,7 @@ def compute_run(
     from ..attack import goal_from_name
     from ..attack.specs import Specs
     from ..experiments.paper import split_dataset
-    from ..experiments.pipeline import Experiment
+    from ..experiments.pipeline import Experiment, configured_attack
     from ..experiments.record import of_result
 
     s = settings
@@ -43,20 +43,9 @@ def compute_run(
     names = list(dataset.feature_names)
     with warnings.catch_warnings():  # a run's warnings are part of its result
         warnings.simplefilter("ignore", FlexPoisonWarning)
-        result = experiment.attack(
-            s["alpha"],
-            rate=s["rate"],
-            step=s["step"],
-            trade_off=s["trade_off"],
-            starts=s["starts"],
-            passes=s["passes"],
-            max_iter=s["max_iter"],
-            tol=s["tol"],
-            n_sigma=s["n_sigma"],
-            random_state=s["seed"],
-            progress=False,
-            **constraints.attack_arguments(split.X_train, names, split.scaler),
-        )
+        attack = configured_attack(s, alpha=s["alpha"], random_state=s["seed"])
+        limits = constraints.attack_arguments(split.X_train, names, split.scaler)
+        result = experiment.generate(experiment.configure(attack, **limits))
     clean, poisoned = experiment.metrics(result)
     out = of_result(
         result,
