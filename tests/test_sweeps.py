@@ -1082,6 +1082,19 @@ def test_a_store_written_before_the_result_record_still_reads(finished_store, tm
     assert figures == sorted(p.name for p in (old / "figures").iterdir()) and figures
     for name in figures:
         assert (old / "figures" / name).read_bytes() == (out / "figures" / name).read_bytes()
+    # a sweep resumed into it writes its missing run beside the old ones
+    with sqlite3.connect(old / sw.STORE_NAME) as conn:
+        (gone,) = conn.execute("SELECT run_id FROM runs LIMIT 1").fetchone()
+        conn.execute("DELETE FROM runs WHERE run_id = ?", (gone,))
+    assert invoke("sweep", file, "--out", old, "--workers", "1").exit_code == 0
+
+    def results(where):
+        return {k: (r["status"], r["result"]) for k, r in store_rows(where).items()}
+
+    assert results(old) == results(out)
+    with sqlite3.connect(old / sw.STORE_NAME) as conn:
+        raw = dict(conn.execute("SELECT run_id, result FROM runs").fetchall())
+    assert [k for k, text in raw.items() if "record_version" in text] == [gone]  # mixed
 
 
 def fake_store(out: Path, rows) -> None:
