@@ -309,7 +309,7 @@ def _table(result, width: int = WIDTH) -> str:
         f"{s.effect_name} left after each sanitizer and refitting ({direction} = more damage; "
         f"no attack: {result.effect_clean:.4g}), and under it the share of the poison rows "
         f"the sanitizer removed; first, the {s.metric_name} with no sanitizer (clean model: "
-        f"{result.metric_clean:.4g}):"
+        f"{result.test_metric_clean:.4g}):"
     )
     lines = textwrap.wrap(title, width)
     cells = {}

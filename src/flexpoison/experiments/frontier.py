@@ -337,13 +337,13 @@ def _attack_point(
     settings = attack.get_params(deep=False)
     m, task, victim = settings["n_points"], experiment.task, experiment.estimator
     t0 = time.perf_counter()
-    effect_attack = iterations = None
+    effect_final = iterations = None
     warned: tuple[str, ...] = ()
     if name == "flexible":
         assert alpha is not None
         result = experiment.generate(experiment.configure(attack, alpha=alpha))
         Xp, yp = result.X_poison, result.y_poison
-        effect_attack = float(result.effect_history[-1])
+        effect_final = float(result.effect_history[-1])
         iterations = float(result.n_iter.mean())
         warned = result.warnings
     elif name == "random_clone":
@@ -366,7 +366,7 @@ def _attack_point(
         )
         assert b.attack is not None
         Xp, yp = b.X_poison, b.y_poison
-        effect_attack = float(b.attack.effect_history[-1])
+        effect_final = float(b.attack.effect_history[-1])
         iterations = float(b.attack.n_iter.mean())
         warned = experiment.in_data_terms(b.attack.warnings)
     x_c = X.mean(axis=0)
@@ -375,7 +375,7 @@ def _attack_point(
         alpha,
         Xp,
         np.asarray(yp),
-        effect_attack,
+        effect_final,
         _mean_c(Xp, x_c),
         iterations,
         time.perf_counter() - t0,
