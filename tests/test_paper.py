@@ -9,12 +9,18 @@ import pytest
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from flexpoison.data import load_dataset
-from flexpoison.experiments.paper import judge_claims, run_dataset, split_dataset, victim_for
+from flexpoison.experiments.paper import (
+    judge_claims,
+    paper_attack,
+    run_dataset,
+    split_dataset,
+    victim_for,
+)
 
 
 @pytest.fixture(scope="module")
 def iris_run():
-    return run_dataset(load_dataset("iris"), max_rate=0.1, max_iter=10)
+    return run_dataset(load_dataset("iris"), attack=paper_attack(max_rate=0.1, max_iter=10))
 
 
 def test_split_is_70_30_standardised_on_training(iris_run):
