@@ -35,6 +35,12 @@ concealment), E (effect, E, E_I, E_A, E_L, W), metrics (metric, recall, damage, 
 accuracy), other. Differing text (reprs, claims' evidence) is listed, not judged.
 PASS (exit 0) when E, θ, C and metrics differ by at most 1e-9, and no integer, array
 length, key or other number differs, and every job ran in both trees; else FAIL (exit 1).
+
+Result records (``flexpoison.experiments.record``): where the head writes a record
+(a dict with ``record_version``) and the base wrote the same dict without one (version
+1, each file's own spellings), the base's is first mapped to the head's spellings by the
+head's own ``upgrade`` (its ``record.py`` loaded from the head tree), then compared key
+by key; the report counts the records so mapped.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import importlib.util
 import io
 import json
 import math
@@ -81,6 +88,7 @@ JOBS = {  # job: {run: flexpoison arguments}; {out}: the run's output folder
     "sweep": {"sweep": "sweep {sweep} --out {out} --workers 1 --quiet"},
 }
 SWEEP_RUNS = 40
+WRITERS = {"quick": "reproduce", "full": "reproduce", "frontier": "frontier", "sweep": "sweep"}
 
 
 # ------------------------------------------------------------------------ source trees
@@ -124,6 +132,19 @@ class Tree:
         env.update(FLEXPOISON_DATA_DIR=str(data_dir), PYTHONHASHSEED="0")
         cmd = [sys.executable, *args]
         return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+
+    def record_upgrade(self):
+        """The tree's ``flexpoison.experiments.record.upgrade`` (loaded from its file, which
+        imports nothing of the package), or None for a tree without the result record."""
+        path = self.root / "src" / "flexpoison" / "experiments" / "record.py"
+        if not path.is_file():
+            return None
+        name = f"_record_of_{abs(hash(str(path)))}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up
+        spec.loader.exec_module(module)
+        return module.upgrade
 
     def check_import(self, data_dir: Path, cwd: Path) -> None:
         """Once per tree: ``flexpoison`` must be imported from this tree's src/."""
@@ -240,7 +261,8 @@ def is_number(value) -> bool:
 class Diffs:
     """What differs between two outputs, by category."""
 
-    def __init__(self):
+    def __init__(self, upgrade=None, writer: str = ""):
+        self.upgrade, self.writer, self.upgraded = upgrade, writer, 0
         self.worst = {c: (0.0, "") for c in CATEGORIES}
         self.count = dict.fromkeys(CATEGORIES, 0)
         self.int_diffs = dict.fromkeys(CATEGORIES, 0)
@@ -248,6 +270,8 @@ class Diffs:
 
     def walk(self, a, b, path: str, key: str = "") -> None:
         if isinstance(a, dict) and isinstance(b, dict):
+            if self.upgrade and "record_version" in b and "record_version" not in a:
+                a, self.upgraded = self.upgrade(a, self.writer), self.upgraded + 1
             for k in list(a) + [k for k in b if k not in a]:
                 if IGNORED.search(str(k).lower()):
                     continue
@@ -289,9 +313,12 @@ class Diffs:
             self.ints.append(f"{path}: {a[i]!r} (base) vs {b[i]!r} (head){more}")
 
 
-def compare_job(job: str, base: dict, head: dict) -> tuple[Diffs, list[str], list[str]]:
-    """The differences, notes, and problems (which fail the comparison) of one job."""
-    diffs, notes, problems = Diffs(), [], []
+def compare_job(
+    job: str, base: dict, head: dict, upgrade=None
+) -> tuple[Diffs, list[str], list[str]]:
+    """The differences, notes, and problems (which fail the comparison) of one job;
+    ``upgrade``: the head's record upgrade (see the module docstring), or None."""
+    diffs, notes, problems = Diffs(upgrade, WRITERS[job]), [], []
     for label in base["data"].keys() & head["data"].keys():
         a, b = base["data"][label], head["data"][label]
         if job != "sweep":
@@ -316,6 +343,8 @@ def compare_job(job: str, base: dict, head: dict) -> tuple[Diffs, list[str], lis
                 continue
             for k in ("status", "error", "result"):
                 diffs.walk(a[s][k], b[s][k], f"{where}/{k}", k)
+    if diffs.upgraded:
+        notes.append(f"{diffs.upgraded} base records mapped to the head's spellings (version 1)")
     return diffs, notes, problems
 
 
@@ -329,13 +358,15 @@ def listing(title: str, items: list[str], limit: int = 12) -> None:
             print(f"    … and {len(items) - limit} more")
 
 
-def report(job: str, base: dict, head: dict, names: tuple) -> tuple[float | None, bool]:
+def report(
+    job: str, base: dict, head: dict, names: tuple, upgrade=None
+) -> tuple[float | None, bool]:
     """Print the job's table; return (worst on E/θ/C/metrics or None, all else equal)."""
     print(f"\n== {job} ==")
     for name, res in zip(names, (base, head), strict=True):
         times = ", ".join(f"{k} {v:.1f} s" for k, v in res["seconds"].items())
         print(f"  wall time, {name}: {times}" + (" (cached)" if res["cached"] else ""))
-    diffs, notes, problems = compare_job(job, base, head)
+    diffs, notes, problems = compare_job(job, base, head, upgrade)
     for name, res in zip(names, (base, head), strict=True):
         problems += [f"FAILED in {name}: {label}: {e}" for label, e in res["errors"].items()]
     for line in problems + notes:
@@ -385,9 +416,10 @@ def main() -> int:
                 res = results[job][-1]
                 state = "cached" if res["cached"] else f"{sum(res['seconds'].values()):.1f} s"
                 print(f"  {job}: {state}" + (" FAILED" if res["errors"] else ""), flush=True)
+        upgrade = trees[1].record_upgrade()
     worst, clean, empty = 0.0, True, []
     for job in jobs:
-        job_worst, job_clean = report(job, *results[job], names)
+        job_worst, job_clean = report(job, *results[job], names, upgrade)
         worst, clean = max(worst, job_worst or 0.0), clean and job_clean
         empty += [job] if job_worst is None else []
     verdict = worst <= THRESHOLD and not empty

@@ -340,8 +340,19 @@ def _getting_started(app) -> None:
             path.write_text(text)
 
 
+def _record_fields(app) -> None:
+    """The result record's table, from its declaration (flexpoison.experiments.record)."""
+    from flexpoison.experiments.record import fields_table
+
+    _GENERATED.mkdir(exist_ok=True)
+    path = _GENERATED / "record_fields.rst"
+    if not path.is_file() or path.read_text() != fields_table():
+        path.write_text(fields_table())
+
+
 def setup(app):
     app.connect("builder-inited", _getting_started)
+    app.connect("builder-inited", _record_fields)
     app.connect("missing-reference", _resolve_alias)
     app.connect("autodoc-process-docstring", _process_docstring)
     for event in ("description", "options", "arguments", "epilog"):

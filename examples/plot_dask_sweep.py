@@ -101,8 +101,8 @@ for row in rows:
         f"{s['goal']:>12} α={s['alpha']:<3g} "
         f"{r['effect_name']} {r['effect_clean']:.3g} -> "
         f"{r['effect_final']:.3g}, "
-        f"{r['metric_name']} {r['test_metric_before']:.3f} -> "
-        f"{r['test_metric_after']:.3f}\n{'caught by':>20} {recall}"
+        f"{r['metric_name']} {r['test_metric_clean']:.3f} -> "
+        f"{r['test_metric_poisoned']:.3f}\n{'caught by':>20} {recall}"
     )
 
 # %%

@@ -66,7 +66,7 @@ for point in frontier.attacks:
     print(
         f"{point.label:>31} {point.mean_concealment:6.2f} "
         f"{frontier.effect_clean:4.0f} -> {row.effect:4.0f} "
-        f"{frontier.metric_clean:4.0f} -> {row.test_metric:4.0f}"
+        f"{frontier.test_metric_clean:4.0f} -> {row.test_metric:4.0f}"
     )
 
 # %%

@@ -19,22 +19,24 @@ from conftest import make_classification, make_regression
 from flexpoison.cli import main
 from flexpoison.cli.attack import OUTPUT_FILES, attack
 from flexpoison.data import csvfile
+from flexpoison.experiments.record import LEGACY, RECORD_VERSION
 from flexpoison.reporting import files
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SUMMARY_KEYS = {
+    "record_version",
     "theta_clean",
     "theta_target",
     "theta_poisoned",
     "effect_name",
-    "effect_before",
-    "effect_after",
-    "effect_per_point",
-    "concealment_per_point",
-    "iterations_per_point",
-    "test_metric",
-    "test_metric_before",
-    "test_metric_after",
+    "effect_clean",
+    "effect_final",
+    "effect_history",
+    "concealment",
+    "n_iter",
+    "metric_name",
+    "test_metric_clean",
+    "test_metric_poisoned",
     "settings",
     "seed",
     "flexpoison_version",
@@ -42,8 +44,8 @@ SUMMARY_KEYS = {
     "scikit_learn_version",
     "data_file",
     "data_sha256",
-    "n_train",
-    "n_poison",
+    "n_clean",
+    "n_points",
     "rate",
     "wall_time_seconds",
 }
@@ -113,7 +115,9 @@ def check_outputs(out: Path, data: Path, n_poison: int) -> tuple[list, dict]:
     assert len(rows) == n_poison
     summary = json.loads((out / "summary.json").read_text())
     assert SUMMARY_KEYS <= summary.keys()
-    assert summary["n_poison"] == n_poison
+    assert summary["n_points"] == n_poison
+    assert summary["record_version"] == RECORD_VERSION
+    assert not summary.keys() & LEGACY["attack"].keys()
     for name in ("W_first_point.png", "effect_vs_rate.png"):
         content = (out / name).read_bytes()
         assert len(content) > 1000 and content.startswith(PNG_MAGIC)
@@ -150,10 +154,10 @@ def test_regression_standardized_writes_poison_in_original_units(regression_csv,
     X_train, y_train = split(regression_csv, "y")
     m = round(0.1 * len(X_train))
     rows, summary = check_outputs(out, regression_csv, m)
-    assert summary["n_train"] == len(X_train) and summary["rate"] == m / len(X_train)
-    assert summary["effect_name"] == "E_I" and summary["test_metric"] == "mse"
-    assert len(summary["effect_per_point"]) == len(summary["iterations_per_point"]) == m
-    assert summary["effect_after"] == summary["effect_per_point"][-1]
+    assert summary["n_clean"] == len(X_train) and summary["rate"] == m / len(X_train)
+    assert summary["effect_name"] == "E_I" and summary["metric_name"] == "test MSE"
+    assert len(summary["effect_history"]) == len(summary["n_iter"]) == m
+    assert summary["effect_final"] == summary["effect_history"][-1]
     assert summary["settings"]["standardize"] is True
 
     X_p = np.array([[float(r[0]), float(r[2]), float(r[3])] for r in rows])
@@ -193,8 +197,8 @@ def test_binary_integer_labels(binary_csv, tmp_path):
     assert result.exit_code == 0, result.output
     rows, summary = check_outputs(out, binary_csv, 2)
     assert {r[0] for r in rows} <= {"0", "1"}
-    assert summary["test_metric"] == "accuracy"
-    assert 0 <= summary["test_metric_after"] <= 1
+    assert summary["metric_name"] == "test accuracy"
+    assert 0 <= summary["test_metric_poisoned"] <= 1
     assert summary["classes"] == [0, 1] and summary["settings"]["target"] is None
 
 
@@ -598,7 +602,7 @@ def test_within_range_and_loss_availability(regression_csv, tmp_path):
     assert result.exit_code == 0, result.output
     rows, summary = check_outputs(out, regression_csv, 3)
     assert summary["effect_name"] == "E_L"
-    assert summary["effect_after"] > summary["effect_before"]
+    assert summary["effect_final"] > summary["effect_clean"]
     X_train, _ = split(regression_csv, "y")
     poison = np.array([[float(r[0]), float(r[2]), float(r[3])] for r in rows])
     assert np.all(poison >= X_train.min(0) - 1e-9) and np.all(poison <= X_train.max(0) + 1e-9)

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import make_regression
+from flexpoison import FlexiblePoisoning
 from flexpoison._progress import PlainProgress, progress_bar
 from flexpoison.cli import main
 from flexpoison.cli.frontier import _table
@@ -185,8 +186,7 @@ def test_frontier_table_splits_sanitizers_that_do_not_fit():
         model="ridge",
         rate=0.1,
         alphas=(0.0,),
-        max_iter=2,
-        starts=1,
+        attack=FlexiblePoisoning(None, max_iter=2, starts=1),
         baselines=("random_clone",),
     )
     wide = _table(result).splitlines()

@@ -169,8 +169,7 @@ def test_the_frontier_draws_an_evading_attack_per_sanitizer():
         baselines=(),
         sanitizers=["sphere", "slab", "loss"],
         evading=("sphere", "loss"),
-        max_iter=20,
-        starts=1,
+        attack=FlexiblePoisoning(None, max_iter=20, starts=1),
     )
     assert result.settings.evading == ("sphere", "loss")
     for name in ("sphere", "loss"):
@@ -197,8 +196,7 @@ def test_the_frontier_can_make_every_alpha_evade():
         baselines=("unconcealed",),
         sanitizers=["sphere", "slab"],
         evade=("sphere", "slab"),
-        max_iter=20,
-        starts=1,
+        attack=FlexiblePoisoning(None, max_iter=20, starts=1),
     )
     assert result.settings.evade == ("sphere", "slab")
     for alpha in (0.0, 0.5):

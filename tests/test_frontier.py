@@ -11,8 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import make_classification, make_regression
-from flexpoison.attack import GOALS
+from flexpoison.attack import GOALS, FlexiblePoisoning
 from flexpoison.cli.frontier import frontier as frontier_command
+from flexpoison.experiments.record import LEGACY, RECORD_VERSION
 from flexpoison.data import Dataset
 from flexpoison.defences import SANITIZERS, ThreeSigma
 from flexpoison.errors import InvalidInputError
@@ -22,7 +23,7 @@ from flexpoison.reporting import frontier as frontier_files
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ALPHAS = (0.0, 0.5, 1.0)
-FAST = {"max_iter": 8, "tol": 1e-4}
+FAST = {"attack": FlexiblePoisoning(None, max_iter=8, tol=1e-4)}
 
 
 def regression_set(n=60, seed=0) -> Dataset:
@@ -160,10 +161,10 @@ def test_no_sanitizer_reproduces_the_engines_own_effect(
     """The evaluation refit (scikit-learn) gives the engine's final E: same θ_p."""
     result = regression_result if which == "regression" else classification_result
     for p in result.attacks:
-        if p.effect_attack is None:
+        if p.effect_final is None:
             continue
         none = result.row(p.attack, "none", p.alpha)
-        assert none.effect == pytest.approx(p.effect_attack, rel=1e-5, abs=1e-9), p.label
+        assert none.effect == pytest.approx(p.effect_final, rel=1e-5, abs=1e-9), p.label
         if p.alpha == 1.0 and none.damage_left is None:
             continue  # all concealment: the row that leaves θ where it is, no damage
         assert none.damage_left == pytest.approx(1.0), p.label
@@ -197,7 +198,7 @@ def test_evaluation_matches_engine_for_every_goal_and_learner(case):
     assert result.settings.effect_name == GOALS[goal].effect_name
     for p in result.attacks:
         row = result.row("flexible", "none", p.alpha)
-        assert row.effect == pytest.approx(p.effect_attack, rel=1e-5, abs=1e-9)
+        assert row.effect == pytest.approx(p.effect_final, rel=1e-5, abs=1e-9)
     if goal == "availability":
         assert result.effect_clean == pytest.approx(0.0, abs=1e-9)
 
@@ -280,6 +281,13 @@ def test_written_files(regression_result, tmp_path):
     assert summary["settings"]["n_poison"] == regression_result.settings.n_poison
     assert len(summary["rows"]) == len(rows)
     assert [a["label"] for a in summary["attacks"]] == [p.label for p in regression_result.attacks]
+    for record in [summary["clean"], *summary["attacks"]]:  # the result record
+        assert record["record_version"] == RECORD_VERSION
+        assert not record.keys() & LEGACY["frontier"].keys()
+    assert summary["clean"]["effect_clean"] == regression_result.effect_clean
+    assert [a["effect_final"] for a in summary["attacks"]] == [
+        p.effect_final for p in regression_result.attacks
+    ]
     _assert_balanced((out / "frontier.html").read_text())
     # the poison rows in the data set's units: standardised rows × σ + mean of the split
     split = split_dataset(regression_set(), seed=0)

@@ -9,12 +9,18 @@ import pytest
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from flexpoison.data import load_dataset
-from flexpoison.experiments.paper import judge_claims, run_dataset, split_dataset, victim_for
+from flexpoison.experiments.paper import (
+    judge_claims,
+    paper_attack,
+    run_dataset,
+    split_dataset,
+    victim_for,
+)
 
 
 @pytest.fixture(scope="module")
 def iris_run():
-    return run_dataset(load_dataset("iris"), max_rate=0.1, max_iter=10)
+    return run_dataset(load_dataset("iris"), attack=paper_attack(max_rate=0.1, max_iter=10))
 
 
 def test_split_is_70_30_standardised_on_training(iris_run):
@@ -134,6 +140,7 @@ def test_reproduce_command_end_to_end(tmp_path):
     from click.testing import CliRunner
 
     from flexpoison.cli import main
+    from flexpoison.experiments.record import LEGACY, RECORD_VERSION
 
     out = tmp_path / "out"
     result = CliRunner().invoke(
@@ -159,6 +166,10 @@ def test_reproduce_command_end_to_end(tmp_path):
     assert summary["wall_time_seconds"] > 0 and "iris" in summary["timings_seconds"]
     assert {"flexpoison", "numpy", "scikit-learn"} <= summary["versions"].keys()
     assert (out / "claims.csv").read_text().count("\n") == 7
+    for record in summary["datasets"]["iris"]["alphas"].values():  # the result record
+        assert record["record_version"] == RECORD_VERSION
+        assert not record.keys() & LEGACY["reproduce"].keys()
+        assert record["effect_final"] < record["effect_clean"]
 
 
 def test_reproduce_refuses_unknown_dataset(tmp_path):

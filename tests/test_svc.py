@@ -151,7 +151,7 @@ def test_the_attack_command_runs_svc_with_its_default_goal(csv_file, tmp_path):
     assert done.exit_code == 0, done.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["settings"]["goal"] == "loss-availability"
-    assert len(summary["theta_names"]) == len(summary["theta_poisoned"]) == summary["n_train"]
+    assert len(summary["theta_names"]) == len(summary["theta_poisoned"]) == summary["n_clean"]
     assert summary["theta_names"][0] == "f(row 0)"
 
 
@@ -206,8 +206,7 @@ def test_the_frontier_runs_svc_with_the_hinge_loss_filter():
         baselines=(),
         sanitizers=["loss"],
         seed=0,
-        max_iter=5,
-        starts=1,
+        attack=FlexiblePoisoning(None, max_iter=5, starts=1),
         progress=False,
     )
     assert result.settings.goal == "loss-availability"

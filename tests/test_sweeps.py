@@ -20,6 +20,7 @@ from conftest import SHARED_DATA
 from flexpoison import sweeps as sw
 from flexpoison._validation import MAX_RATE, MIN_TRAIN_ROWS
 from flexpoison.cli import main
+from flexpoison.experiments.record import LEGACY, RECORD_VERSION
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TINY = {
@@ -415,6 +416,7 @@ def settings_for(**changes) -> dict:
 
 
 def test_sanitizer_numbers_are_the_frontiers():
+    from flexpoison import FlexiblePoisoning
     from flexpoison.experiments.frontier import run_frontier
 
     frontier = run_frontier(
@@ -426,8 +428,7 @@ def test_sanitizer_numbers_are_the_frontiers():
         baselines=(),
         sanitizers=["sphere", "loss"],
         seed=1,
-        max_iter=5,
-        tol=1e-6,
+        attack=FlexiblePoisoning(None, max_iter=5, tol=1e-6),
     )
     result = sw.compute_run(settings_for(sanitizers=["sphere", "loss"], clean_removal=0.05))
     for name in ("sphere", "loss"):
@@ -473,7 +474,7 @@ def test_a_sanitizer_that_removes_every_row_is_an_outcome_of_the_run(tmp_path):
     assert len(rows) == 2 and all(row["status"] == "done" for row in rows)
     for row in rows:
         loss, sphere = (row["result"]["sanitizers"][k] for k in ("loss", "sphere"))
-        n, m = row["result"]["n_clean"], row["result"]["n_poison"]
+        n, m = row["result"]["n_clean"], row["result"]["n_points"]
         assert loss == {
             "outcome": "removed every row",
             "recall": 1.0,
@@ -547,10 +548,12 @@ def test_a_regression_run_reports_the_test_mse():
         str(SHARED_DATA),
     )
     assert result["task"] == "regression" and result["metric_name"] == "test MSE"
-    assert result["n_poison"] == round(0.001 * result["n_clean"]) == 7
+    assert result["n_points"] == round(0.001 * result["n_clean"]) == 7
     assert len(result["theta_clean"]) == 5 and len(result["effect_history"]) == 7
     assert result["effect_final"] < result["effect_clean"]  # E_I falls
-    assert result["test_metric_after"] > result["test_metric_before"] > 0
+    assert result["test_metric_poisoned"] > result["test_metric_clean"] > 0
+    assert result["record_version"] == RECORD_VERSION
+    assert not result.keys() & LEGACY["sweep"].keys()
 
 
 # ----------------------------------------------------------------------- executors
@@ -843,7 +846,7 @@ def test_a_done_row_is_never_replaced(tmp_path):
         store.record(sw.Outcome("abc", settings, "done", '{"x": 1}', None, None, 1.0, {}, "here:1"))
         store.record(sw.Outcome("abc", settings, "failed", None, "E: no", None, 1.0, {}, "here:2"))
         (row,) = store.rows()
-    assert (row["status"], row["result"], row["attempts"]) == ("done", {"x": 1}, 1)
+    assert (row["status"], row["result"]["x"], row["attempts"]) == ("done", 1, 1)
 
 
 def test_one_sweep_at_a_time_per_store(tmp_path):
@@ -1037,6 +1040,63 @@ def test_plot_draws_the_figures_from_the_store(finished_store):
     assert all((out / "figures" / n).read_bytes().startswith(PNG_MAGIC) for n in names)
 
 
+# How a sweep run's result spelled these fields before the result record (record
+# version 1, no "record_version"): written out here, as flexpoison 13dd748 wrote them.
+VERSION_1 = {
+    "n_points": "n_poison",
+    "rate": "rate_actual",
+    "n_iter": "iterations_per_point",
+    "test_metric_clean": "test_metric_before",
+    "test_metric_poisoned": "test_metric_after",
+}
+
+
+def test_a_store_written_before_the_result_record_still_reads(finished_store, tmp_path):
+    file, out = finished_store
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / sw.STORE_NAME).write_bytes((out / sw.STORE_NAME).read_bytes())
+    with sqlite3.connect(old / sw.STORE_NAME) as conn:
+        for run_id, text in conn.execute("SELECT run_id, result FROM runs").fetchall():
+            result = json.loads(text)
+            assert result.pop("record_version") == 2
+            result = {VERSION_1.get(k, k): v for k, v in result.items()}
+            conn.execute(
+                "UPDATE runs SET result = ? WHERE run_id = ?", (json.dumps(result), run_id)
+            )
+    raw = sqlite3.connect(old / sw.STORE_NAME).execute("SELECT result FROM runs").fetchone()[0]
+    assert "rate_actual" in raw and "record_version" not in raw  # an old-format store
+    # read: the same results as the store in the record's spellings
+    assert store_rows(old) == store_rows(out)
+    # --status: the same numbers (its SQL reads the old spellings)
+    statuses = [invoke("sweep", file, "--out", where, "--status") for where in (out, old)]
+    assert statuses[0].exit_code == statuses[1].exit_code == 0, statuses[1].output
+    assert statuses[0].output.replace(str(out), "OUT") == statuses[1].output.replace(
+        str(old), "OUT"
+    )
+    assert "nan" not in statuses[1].output.lower()
+    # plot: the same figures, byte for byte
+    for where in (out, old):
+        assert invoke("plot", where).exit_code == 0
+    figures = sorted(p.name for p in (out / "figures").iterdir())
+    assert figures == sorted(p.name for p in (old / "figures").iterdir()) and figures
+    for name in figures:
+        assert (old / "figures" / name).read_bytes() == (out / "figures" / name).read_bytes()
+    # a sweep resumed into it writes its missing run beside the old ones
+    with sqlite3.connect(old / sw.STORE_NAME) as conn:
+        (gone,) = conn.execute("SELECT run_id FROM runs LIMIT 1").fetchone()
+        conn.execute("DELETE FROM runs WHERE run_id = ?", (gone,))
+    assert invoke("sweep", file, "--out", old, "--workers", "1").exit_code == 0
+
+    def results(where):
+        return {k: (r["status"], r["result"]) for k, r in store_rows(where).items()}
+
+    assert results(old) == results(out)
+    with sqlite3.connect(old / sw.STORE_NAME) as conn:
+        raw = dict(conn.execute("SELECT run_id, result FROM runs").fetchall())
+    assert [k for k, text in raw.items() if "record_version" in text] == [gone]  # mixed
+
+
 def fake_store(out: Path, rows) -> None:
     """A store holding ``rows`` = (run_id, status, settings, result JSON, error), written
     straight into SQLite (as many as a test needs, in one transaction)."""
@@ -1207,14 +1267,14 @@ def test_a_csv_data_set_takes_the_attack_constraints(tmp_path, monkeypatch):
 
     sweep = sw.load_sweep(constrained_sweep(tmp_path))
     crafted = []
-    attack = pipeline.Experiment.attack
+    generate = pipeline.Experiment.generate
 
-    def spy(self, alpha, **settings):
-        result = attack(self, alpha, **settings)
+    def spy(self, attacker, **options):
+        result = generate(self, attacker, **options)
         crafted.append(self.split.to_data_units(result.X_poison))
         return result
 
-    monkeypatch.setattr(pipeline.Experiment, "attack", spy)
+    monkeypatch.setattr(pipeline.Experiment, "generate", spy)
     for run in sweep.runs:
         assert run.settings["data"]["constraints"]["integer_features"] == ["count"]
         sw.compute_run(run.settings, data_file=str(tmp_path / "c.csv"))

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 from sklearn.datasets import load_diabetes, load_iris
 
+from flexpoison import FlexiblePoisoning
 from flexpoison import sweeps as sw
 from flexpoison.cli import main
 from flexpoison.data import DataFileError, check_sep, load_csv_dataset, load_dataset
@@ -152,8 +153,7 @@ def test_a_csv_of_a_built_in_set_gives_its_frontier(tmp_path):
         model="logistic",
         alphas=[0.5],
         rate=0.05,
-        max_iter=2,
-        starts=1,
+        attack=FlexiblePoisoning(None, max_iter=2, starts=1),
         baselines=(),
         sanitizers=["sphere"],
     )

@@ -21,7 +21,6 @@ from ..attack.defaults import (
     DEFAULT_MAX_ITER,
     DEFAULT_STEP,
     DEFAULT_TOL,
-    SEARCH_SETTINGS,
     STEP_RULES,
 )
 from ..attack.goals import GOALS
@@ -302,7 +301,7 @@ def attack(
     goal = ctx.params["goal"]  # resolved: the victim's default when none is named
     columns: list[str] = []  # the feature columns' names, for error messages
     with user_errors(FLAGS, columns):
-        from ..experiments import Experiment, split_data
+        from ..experiments import Experiment, configured_attack, split_data
         from ..reporting import attack as report
 
         table, dataset = read_data(data, sep, target_column, spec.task, columns)
@@ -321,11 +320,9 @@ def attack(
         constraints = constraints_from(table, dataset, ctx.params)
         arguments = constraints.attack_arguments(split.X_train, feature_names, split.scaler)
         arguments.update(evade_arguments(ctx.params))
-        settings = {key: ctx.params[key] for key in SEARCH_SETTINGS}
         progress = not quiet  # a bar on a terminal, plain lines in a log
-        attacker = experiment.attacker(
-            alpha, random_state=seed, progress=progress, **settings, **arguments
-        )
+        attack = configured_attack(ctx.params, alpha=alpha, random_state=seed, progress=progress)
+        attacker = experiment.configure(attack, **arguments)
         measured = experiment.run(attacker, certify=certify)
         result = measured.result
         label = spec.label(estimator)
@@ -383,8 +380,8 @@ def _echo_outcome(measured, summary: dict, alpha: float) -> None:
     )
     click.echo(
         f"{summary['effect_name']}: {result.effect_clean:.4g} -> "
-        f"{result.effect_history[-1]:.4g}; test {summary['test_metric']}: "
-        f"{summary['test_metric_before']:.4g} -> {summary['test_metric_after']:.4g}"
+        f"{result.effect_history[-1]:.4g}; {summary['metric_name']}: "
+        f"{summary['test_metric_clean']:.4g} -> {summary['test_metric_poisoned']:.4g}"
     )
     if result.effect_unconcealed is not None:
         full = result.effect_clean - result.effect_unconcealed
@@ -400,36 +397,34 @@ def _echo_outcome(measured, summary: dict, alpha: float) -> None:
 
 
 def _measured(experiment, measured, feature_names) -> dict:
-    """summary.json's record of one measured attack: the versions, the victim, θ's, E
-    per point, the per-point reports, the test metrics and the box (in the data's
+    """summary.json's record of one measured attack (the result record,
+    :mod:`flexpoison.experiments.record`), and beside it the versions, the victim,
+    θ's names, scikit-learn's θ_p, the per-point reports and the box (in the data's
     units)."""
     import numpy as np
 
+    from ..experiments.record import of_result
+
     result, split, spec = measured.result, experiment.split, experiment.victim.spec
     return {
+        **of_result(
+            result,
+            "attack",
+            task=spec.task,
+            effect_name=experiment.goal.effect_name,
+            metric_name=spec.metric.name,
+            n_test=len(split.y_test),
+            test_metric_clean=measured.metric_before,
+            test_metric_poisoned=measured.metric_after,
+            warnings=list(measured.warnings),
+            seconds=measured.seconds,
+        ),
         "flexpoison_version": _version(),
         "numpy_version": np.__version__,
         "scikit_learn_version": _sklearn_version(),
-        "task": spec.task,
         "classes": experiment.victim.classes,
-        "n_train": result.n_clean,
-        "n_test": len(split.y_test),
-        "n_poison": result.n_points,
-        "rate": result.n_points / result.n_clean,
         "theta_names": experiment.theta_names(feature_names),
-        "theta_clean": result.theta_clean,
-        "theta_target": result.theta_target,
-        "theta_poisoned": result.theta_poisoned,
         "theta_poisoned_sklearn": experiment.public(measured.theta_after),
-        "effect_name": experiment.goal.effect_name,
-        "effect_before": result.effect_clean,
-        "effect_after": result.effect_history[-1],
-        "effect_per_point": result.effect_history,
-        "concealment_per_point": result.concealment,
-        "iterations_per_point": result.n_iter,
-        "progress": result.progress,
-        "effect_unconcealed": result.effect_unconcealed,
-        "warnings": list(measured.warnings),
         "points": [
             {
                 "iterations": p.n_iter,
@@ -443,13 +438,9 @@ def _measured(experiment, measured, feature_names) -> dict:
             }
             for p in result.points
         ],
-        "test_metric": spec.metric.key,
-        "test_metric_before": measured.metric_before,
-        "test_metric_after": measured.metric_after,
         "x_c": split.to_data_units(result.x_c[None, :])[0],
         "box_lower": split.to_data_units(result.lower[None, :])[0],
         "box_upper": split.to_data_units(result.upper[None, :])[0],
-        "attack_seconds": measured.seconds,
     }
 
 

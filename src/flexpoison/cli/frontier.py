@@ -235,6 +235,7 @@ def frontier(
     start = time.perf_counter()
     columns: list[str] = []  # the feature columns' names of --data, for error messages
     with user_errors(FLAGS, columns):
+        from ..experiments import configured_attack
         from ..experiments import frontier as fr
         from ..reporting.frontier import write_frontier
 
@@ -252,10 +253,11 @@ def frontier(
             kind = goal or models.get(victim).default_goal
             out = Path("flexpoison-out") / f"frontier-{source.name}-{victim}-{kind}"
             check_out_dir(out, force)
-        passed = ("model", "goal", "rate", "alphas", "seed", "data_dir", *_SEARCH)
+        passed = ("model", "goal", "rate", "alphas", "seed", "data_dir")
         result = fr.run_frontier(
             source,
             **{key: ctx.params[key] for key in passed},
+            attack=configured_attack(ctx.params),  # its search options, as `attack`'s
             progress=not quiet,  # a bar on a terminal, plain lines in a log
             constraints=constraints if constraints else None,
             evading=evading or (),
@@ -295,9 +297,6 @@ def _check_options(
         )
 
 
-#: run_frontier's search settings, passed through by name.
-_SEARCH = ("max_iter", "tol", "trade_off", "starts", "passes")
-
 #: Sanitizer names shortened in the console table (the files keep the full names).
 SHORT_NAMES = {"three_sigma": "3-sigma", "isolation_forest": "iforest"}
 
@@ -320,7 +319,7 @@ def _table(result, width: int = WIDTH) -> str:
         f"{s.effect_name} left after each sanitizer and refitting ({direction} = more damage; "
         f"no attack: {result.effect_clean:.4g}), and under it the share of the poison rows "
         f"the sanitizer removed; first, the {s.metric_name} with no sanitizer (clean model: "
-        f"{result.metric_clean:.4g}):"
+        f"{result.test_metric_clean:.4g}):"
     )
     lines = textwrap.wrap(title, width)
     cells = {}

@@ -153,7 +153,7 @@ def reproduce(
     from .. import models
     from .._environment import versions
     from ..data import load_dataset
-    from ..experiments.paper import PAPER_ALPHAS, claims_by_rule, run_dataset
+    from ..experiments.paper import PAPER_ALPHAS, claims_by_rule, paper_attack, run_dataset
     from ..reporting.paper import write_reproduction
 
     labels = {
@@ -176,6 +176,9 @@ def reproduce(
         "trade-off": "the paper's W = αC + (1 − α)E, one start per point (Algorithm 1)",
         "datasets": list(datasets),
     }
+    attack = paper_attack(
+        max_rate=max_rate, max_iter=int(budget["max_iter"]), tol=budget["tol"], step=step
+    )
     start = time.perf_counter()
     runs, timings = [], {}
     progress = not quiet  # a bar on a terminal, plain lines in a log
@@ -190,14 +193,7 @@ def reproduce(
                 )
             runs.append(
                 run_dataset(
-                    dataset,
-                    alphas=PAPER_ALPHAS,
-                    max_rate=max_rate,
-                    seed=seed,
-                    max_iter=int(budget["max_iter"]),
-                    tol=budget["tol"],
-                    step=step,
-                    progress=progress,
+                    dataset, alphas=PAPER_ALPHAS, seed=seed, attack=attack, progress=progress
                 )
             )
             timings[name] = round(time.perf_counter() - t0, 3)

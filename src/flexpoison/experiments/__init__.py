@@ -13,13 +13,28 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_getattr
 
 if TYPE_CHECKING:
-    from .pipeline import NO_SANITIZER, Experiment, Screened, Split, split_data
+    from .pipeline import (
+        NO_SANITIZER,
+        Experiment,
+        Screened,
+        Split,
+        configured_attack,
+        split_data,
+    )
 
 # Imported on first use, so that ``experiments.outcomes`` (read by the sweep store and
 # its reports at the command line's start-up) does not pull in the numerical stack.
 _WHERE = {
-    name: ".pipeline" for name in ("NO_SANITIZER", "Experiment", "Screened", "Split", "split_data")
+    name: ".pipeline"
+    for name in (
+        "NO_SANITIZER",
+        "Experiment",
+        "Screened",
+        "Split",
+        "configured_attack",
+        "split_data",
+    )
 }
 __getattr__ = lazy_getattr(__name__, _WHERE, globals())
 
-__all__ = ["NO_SANITIZER", "Experiment", "Screened", "Split", "split_data"]
+__all__ = ["NO_SANITIZER", "Experiment", "Screened", "Split", "configured_attack", "split_data"]

@@ -44,10 +44,9 @@ import numpy as np
 from .. import models
 from .._progress import progress_bar
 from .._validation import check_fraction, check_positive
-from ..attack import Goal, TradeOff, goal_from_name
+from ..attack import FlexiblePoisoning, Goal, goal_from_name
 from ..attack.baselines import label_flip, random_clone, unconcealed
-from ..attack.defaults import DEFAULT_MAX_ITER, DEFAULT_TOL
-from ..attack.specs import Specs, feature_indices
+from ..attack.specs import ATTACK_ARGUMENTS, Specs, feature_indices
 from ..data import Dataset, load_dataset
 from ..defences import Sanitizer
 from ..errors import InvalidInputError
@@ -105,11 +104,7 @@ def run_frontier(
     rate: float = 0.1,
     alphas: Sequence[float] = DEFAULT_ALPHAS,
     seed: int = 0,
-    max_iter: int = DEFAULT_MAX_ITER,
-    tol: float = DEFAULT_TOL,
-    trade_off: TradeOff = "share",
-    starts: int = 4,
-    passes: int = 1,
+    attack: FlexiblePoisoning | None = None,
     baselines: Sequence[str] = BASELINES,
     sanitizers: Sequence[str | Sanitizer] | None = None,
     clean_removal: float = 0.05,
@@ -140,8 +135,12 @@ def run_frontier(
         The flexible attack's α grid (default 0, 0.1, …, 1).
     seed : int
         Seeds the split, the attacks' initial rows and the baselines.
-    max_iter, tol, trade_off, starts, passes
-        Passed to the flexible attack (and ``unconcealed``).
+    attack : FlexiblePoisoning, optional
+        The flexible attack's search (``max_iter``, ``tol``, ``trade_off``, ``starts``,
+        ``passes``, ``step`` …; default: FlexiblePoisoning's), configured once and aimed
+        at every α (:meth:`Experiment.configure`), with the budget, the seed and the
+        constraints set here; ``unconcealed`` takes its ``max_iter``, ``trade_off``,
+        ``starts`` and ``passes``.
     baselines : subset of :data:`BASELINES`
         Baseline attacks run with the same budget.
     sanitizers : sequence of names or sanitizers, optional
@@ -182,21 +181,21 @@ def run_frontier(
     experiment = Experiment(victim, goal, split)
     chosen = experiment.sanitizers(sanitizers, clean_removal)
     given = Specs() if constraints is None else constraints
-    search = {"max_iter": max_iter, "tol": tol, "trade_off": trade_off, "starts": starts}
     names = list(dataset.feature_names)
-    settings = _attack_settings(experiment, rate, given, names, seed, passes=passes, **search)
+    settings = _attack_settings(experiment, rate, given, names, seed)
     evade = _evading(evade, chosen, "evade")
     if evade:
         settings["evade"] = [dict(chosen)[name] for name in evade]
+    attack = experiment.configure(FlexiblePoisoning(None) if attack is None else attack, **settings)
     # validates every setting (alpha, max_iter, tol, goal vs model) before any work
-    experiment.attacker(alphas[0] if alphas else 0.0, **settings).objective(
-        split.X_train, split.y_train
-    )
+    first = alphas[0] if alphas else 0.0
+    experiment.configure(attack, alpha=first).objective(split.X_train, split.y_train)
+    search = attack.get_params(deep=False)
     jobs = [("flexible", a) for a in alphas] + [(b, None) for b in baselines]
     evading = _evading(evading, chosen)
     jobs += [(EVADING + name, 0.0) for name in evading]
     configured = {EVADING + name: sanitizer for name, sanitizer in chosen}
-    points = _attack_points(experiment, jobs, settings, seed, progress, on_attack, configured)
+    points = _attack_points(experiment, jobs, attack, seed, progress, on_attack, configured)
     record = FrontierSettings(
         **_described(dataset, spec, model_name, victim, goal, split, settings),
         rate=float(rate),
@@ -204,12 +203,12 @@ def run_frontier(
         baselines=baselines,
         sanitizers=(NO_SANITIZER, *[s for s, _ in chosen]),
         seed=seed,
-        max_iter=int(max_iter),
-        tol=float(tol),
+        max_iter=int(search["max_iter"]),
+        tol=float(search["tol"]),
         clean_removal=float(clean_removal),
-        trade_off=trade_off,
-        starts=int(starts),
-        passes=int(passes),
+        trade_off=search["trade_off"],
+        starts=int(search["starts"]),
+        passes=int(search["passes"]),
         constraints=None if constraints is None else constraints.settings(),
         evading=evading,
         evade=evade,
@@ -218,10 +217,10 @@ def run_frontier(
 
 
 def _attack_settings(
-    experiment: Experiment, rate: float, given: Specs, names: list[str], seed: int, **search
+    experiment: Experiment, rate: float, given: Specs, names: list[str], seed: int
 ) -> dict:
-    """The flexible attack's keyword arguments, the same at every α: the budget
-    m = round(rate·n), the search settings, the seed and the constraints."""
+    """What the frontier sets of the flexible attack, the same at every α: the budget
+    m = round(rate·n), the seed and the constraints."""
     X, split = experiment.split.X_train, experiment.split
     m = int(round(rate * X.shape[0]))
     if m < 1:
@@ -229,7 +228,7 @@ def _attack_settings(
             f"rate: {rate} of {X.shape[0]} training rows rounds to 0 poison rows; use a larger rate"
         )
     limits = given.attack_arguments(X, names, split.scaler)
-    return {"n_points": m, **search, "random_state": seed, "progress": False, **limits}
+    return {"n_points": m, "random_state": seed, "progress": False, **limits}
 
 
 def _evading(evading: Sequence[str], chosen, argument: str = "evading") -> tuple[str, ...]:
@@ -246,7 +245,7 @@ def _evading(evading: Sequence[str], chosen, argument: str = "evading") -> tuple
 
 
 def _attack_points(
-    experiment, jobs, settings, seed, progress, on_attack, configured
+    experiment, jobs, attack, seed, progress, on_attack, configured
 ) -> list[AttackPoint]:
     """Every attack of the frontier, in order, each handed to ``on_attack`` when done;
     ``configured``: the sanitizer each evading attack evades, by attack name."""
@@ -254,8 +253,10 @@ def _attack_points(
     bar = progress_bar(jobs, progress=progress, desc="attack points", unit="attack")
     for name, alpha in bar:
         bar.set_postfix_str(f"α = {alpha:g}" if alpha is not None else name)
-        evade = {"evade": [configured[name]]} if name.startswith(EVADING) else {}
-        point = _attack_point(experiment, name, alpha, {**settings, **evade}, seed)
+        evading = (
+            experiment.configure(attack, evade=[configured[name]]) if name in configured else None
+        )
+        point = _attack_point(experiment, name, alpha, evading or attack, seed)
         points.append(point)
         if on_attack is not None:
             on_attack(point)
@@ -366,20 +367,21 @@ def _victim_and_goal(
 
 
 def _attack_point(
-    experiment: Experiment, name: str, alpha: float | None, settings: dict, seed: int
+    experiment: Experiment, name: str, alpha: float | None, attack: FlexiblePoisoning, seed: int
 ) -> AttackPoint:
     """One attack of the frontier (the flexible attack at α, or a baseline) with the
     same budget and constraints as every other."""
     X, y = experiment.split.X_train, experiment.split.y_train
+    settings = attack.get_params(deep=False)
     m, task, victim = settings["n_points"], experiment.task, experiment.estimator
     t0 = time.perf_counter()
-    effect_attack = iterations = None
+    effect_final = iterations = None
     warned: tuple[str, ...] = ()
     if name == "flexible" or name.startswith(EVADING):
         assert alpha is not None
-        result = experiment.attack(alpha, **settings)
+        result = experiment.generate(experiment.configure(attack, alpha=alpha))
         Xp, yp = result.X_poison, result.y_poison
-        effect_attack = float(result.effect_history[-1])
+        effect_final = float(result.effect_history[-1])
         iterations = float(result.n_iter.mean())
         warned = result.warnings
     elif name == "random_clone":
@@ -389,7 +391,7 @@ def _attack_point(
         b = label_flip(victim, X, y, m, task, random_state=seed)
         Xp, yp = b.X_poison, b.y_poison
     else:
-        limits = {k: v for k, v in settings.items() if k not in _FLEXIBLE_ONLY}
+        limits = {k: settings[k] for k in (*ATTACK_ARGUMENTS, "data_units")}
         b = unconcealed(
             victim,
             X,
@@ -402,7 +404,7 @@ def _attack_point(
         )
         assert b.attack is not None
         Xp, yp = b.X_poison, b.y_poison
-        effect_attack = float(b.attack.effect_history[-1])
+        effect_final = float(b.attack.effect_history[-1])
         iterations = float(b.attack.n_iter.mean())
         warned = experiment.in_data_terms(b.attack.warnings)
     x_c = X.mean(axis=0)
@@ -411,26 +413,12 @@ def _attack_point(
         alpha if name == "flexible" else None,
         Xp,
         np.asarray(yp),
-        effect_attack,
+        effect_final,
         _mean_c(Xp, x_c),
         iterations,
         time.perf_counter() - t0,
         warned,
     )
-
-
-#: The flexible attack's settings that are not constraints (unconcealed takes its own).
-_FLEXIBLE_ONLY = (
-    "evade",
-    "n_points",
-    "max_iter",
-    "tol",
-    "trade_off",
-    "starts",
-    "passes",
-    "random_state",
-    "progress",
-)
 
 
 def _screened_rows(

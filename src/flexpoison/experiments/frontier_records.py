@@ -95,7 +95,7 @@ class FrontierSettings:
 class AttackPoint:
     """One attack of the frontier: the poison rows it adds and what it cost.
 
-    ``effect_attack`` is the engine's own E after the last point (flexible attack and
+    ``effect_final`` is the engine's own E after the last point (flexible attack and
     ``unconcealed``), None for attacks that do not optimise (random clone, label flip).
     ``mean_concealment`` is the mean C = ‖x_p − x_c‖² (standardised units);
     ``mean_iterations`` the mean over points of their gradient iterations, all starts
@@ -108,7 +108,7 @@ class AttackPoint:
     alpha: float | None
     X_poison: np.ndarray = field(repr=False)
     y_poison: np.ndarray = field(repr=False)
-    effect_attack: float | None
+    effect_final: float | None
     mean_concealment: float
     mean_iterations: float | None
     seconds: float
@@ -146,7 +146,7 @@ class FrontierRow(Screened):
 class FrontierResult:
     """Every (attack, sanitizer) row of a frontier, with the settings and references.
 
-    ``effect_clean`` / ``metric_clean``: the victim on the clean training rows, no
+    ``effect_clean`` / ``test_metric_clean``: the victim on the clean training rows, no
     sanitizer. ``theta_clean``: its θ₀; ``theta_reference``: θ_t (integrity) or θ₀
     (a victim without θ: decision values at the goal's rows, :meth:`Experiment.public`).
     """
@@ -155,7 +155,7 @@ class FrontierResult:
     rows: tuple[FrontierRow, ...]
     attacks: tuple[AttackPoint, ...]
     effect_clean: float
-    metric_clean: float
+    test_metric_clean: float
     theta_clean: np.ndarray = field(repr=False)
     theta_reference: np.ndarray = field(repr=False)
     seconds: float

@@ -22,13 +22,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from typing import cast
 
 import numpy as np
 from scipy.stats import spearmanr
+from sklearn.base import clone
 
 from .. import models
 from .._progress import progress_bar
-from ..attack import AttackResult, Goal, Integrity
+from ..attack import AttackResult, FlexiblePoisoning, Goal, Integrity
+from ..attack.defaults import StepRule
 from ..data import Dataset
 from .pipeline import Experiment, Split, split_data
 
@@ -101,26 +104,47 @@ class DatasetRun:
         return next(iter(self.runs.values())).step
 
 
+def paper_attack(
+    *, max_rate: float = 0.2, max_iter: int = 100, tol: float = 1e-6, step: str = "backtracking"
+) -> FlexiblePoisoning:
+    """The paper's integrity attack (no victim yet: :meth:`Experiment.configure` aims it):
+    its W and Algorithm 1's single start per point, ``max_rate`` of the training rows,
+    the descent ``step`` rule (checked by the attack), ``max_iter`` and ``tol``."""
+    return FlexiblePoisoning(
+        None,
+        rate=max_rate,
+        max_iter=max_iter,
+        tol=tol,
+        step=cast(StepRule, step),
+        trade_off="paper",
+        starts=1,
+    )
+
+
 def run_dataset(
     dataset: Dataset,
     *,
     alphas=PAPER_ALPHAS,
-    max_rate: float = 0.2,
     seed: int = 0,
-    max_iter: int = 100,
-    tol: float = 1e-6,
-    step: str = "backtracking",
+    attack: FlexiblePoisoning | None = None,
     both_rules: bool = True,
     progress: bool | None = False,
 ) -> DatasetRun:
-    """Run the paper's integrity attack on one data set for each α, under ``step``
-    (and, with ``both_rules``, under the other step rule too: ``other_rule``); judge
-    the claims (:func:`judge_claims`)."""
-    kw = dict(alphas=alphas, max_rate=max_rate, seed=seed, max_iter=max_iter, tol=tol)
-    out = _run(dataset, step=step, progress=progress, **kw)
+    """Run the paper's integrity attack (``attack``, default :func:`paper_attack`) on one
+    data set for each α, seeded with ``seed``, under its step rule (and, with
+    ``both_rules``, under the other step rule too: ``other_rule``); judge the claims
+    (:func:`judge_claims`)."""
+    attack = paper_attack() if attack is None else attack
+    out = _run(dataset, attack, alphas=alphas, seed=seed, progress=progress)
     if both_rules:
-        other = next(r for r in STEP_RULES if r != step)
-        twin = _run(dataset, step=other, progress=progress, **kw)
+        other = next(r for r in STEP_RULES if r != attack.step)
+        twin = _run(
+            dataset,
+            clone(attack).set_params(step=other),
+            alphas=alphas,
+            seed=seed,
+            progress=progress,
+        )
         out = replace(out, other_rule=twin)
         twin.claims.extend(judge_claims(twin, paper_rule=out if other != "paper" else None))
     out.claims.extend(judge_claims(out))
@@ -128,35 +152,19 @@ def run_dataset(
 
 
 def _run(
-    dataset: Dataset,
-    *,
-    alphas,
-    max_rate: float,
-    seed: int,
-    max_iter: int,
-    tol: float,
-    step: str,
-    progress: bool | None,
+    dataset: Dataset, attack: FlexiblePoisoning, *, alphas, seed: int, progress: bool | None
 ) -> DatasetRun:
     split = split_dataset(dataset, seed=seed)
     victim = victim_for(dataset)
     experiment = Experiment(victim, Integrity(), split)
+    attack = experiment.configure(attack, random_state=seed, progress=progress)
+    step = attack.step
     runs = {}
     bar = progress_bar(alphas, progress=progress, desc=f"{dataset.name} (α, {step} step)", unit="α")
     for alpha in bar:
         bar.set_postfix_str(f"α = {alpha:g}")
         start = time.perf_counter()
-        result = experiment.attack(
-            alpha,
-            rate=max_rate,
-            max_iter=max_iter,
-            tol=tol,
-            step=step,
-            trade_off="paper",  # the paper's W and Algorithm 1's single start
-            starts=1,
-            random_state=seed,
-            progress=progress,
-        )
+        result = experiment.generate(experiment.configure(attack, alpha=alpha))
         seconds = time.perf_counter() - start
         thetas = np.vstack([result.theta_clean, result.theta_history])
         metric = np.array([experiment.metric(t) for t in thetas])
@@ -290,6 +298,7 @@ __all__ = [
     "Claim",
     "DatasetRun",
     "run_dataset",
+    "paper_attack",
     "judge_claims",
     "STEP_RULES",
 ]

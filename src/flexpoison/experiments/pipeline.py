@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, cast
@@ -40,6 +40,7 @@ import numpy as np
 from .. import models
 from .._validation import MIN_TEST_ROWS, MIN_TRAIN_ROWS
 from ..attack import AttackResult, FlexiblePoisoning, Goal
+from ..attack.defaults import SEARCH_SETTINGS
 from ..attack.ranges import restate
 from ..attack.result import REFIT_GAP, refit_gap
 from ..defences import SANITIZERS, Sanitizer, get_sanitizer
@@ -188,6 +189,15 @@ class Measured:
     seconds: float
 
 
+def configured_attack(settings: Mapping[str, Any], **params) -> FlexiblePoisoning:
+    """The attack a command's options, a sweep run's settings or a study configure: a
+    :class:`FlexiblePoisoning` of the search settings ``settings`` holds (those named in
+    :data:`~flexpoison.attack.defaults.SEARCH_SETTINGS`), and ``params``; no victim yet
+    (:meth:`Experiment.configure` aims it)."""
+    search = {key: settings[key] for key in SEARCH_SETTINGS if key in settings}
+    return FlexiblePoisoning(None, **search, **params)
+
+
 @dataclass(frozen=True)
 class Experiment:
     """A victim, a goal and a split: everything an attack is run and measured against.
@@ -210,6 +220,15 @@ class Experiment:
     def attacker(self, alpha: float, **settings) -> FlexiblePoisoning:
         """:class:`FlexiblePoisoning` of this victim and goal (``settings``: the rest)."""
         return FlexiblePoisoning(self.estimator, goal=self.goal, alpha=alpha, **settings)
+
+    def configure(self, attack: FlexiblePoisoning, **params) -> FlexiblePoisoning:
+        """A configured attack aimed at this victim and goal: scikit-learn's ``clone``
+        of ``attack`` with ``estimator`` and ``goal`` set, and ``params`` (α, the budget,
+        the seed, constraints …) by :meth:`~FlexiblePoisoning.set_params`. The settings a
+        command, a sweep or a study chose travel as that one value."""
+        from sklearn.base import clone
+
+        return clone(attack).set_params(estimator=self.estimator, goal=self.goal, **params)
 
     def attack(self, alpha: float, *, certify: bool = False, **settings) -> AttackResult:
         """Run the attack at ``alpha`` (``settings``: the rest) on the training rows
@@ -495,5 +514,6 @@ __all__ = [
     "split_data",
     "Screened",
     "Experiment",
+    "configured_attack",
     "refit_warning",
 ]

@@ -29,6 +29,7 @@ from ..experiments.frontier import (
     FrontierSettings,
 )
 from ..experiments.pipeline import NO_SANITIZER
+from ..experiments.record import record
 from . import files
 
 # ------------------------------------------------------------------------ files
@@ -69,24 +70,22 @@ def _summary(result: FrontierResult) -> dict:
     s = result.settings
     return {
         "settings": asdict(s),
-        "clean": {
-            "effect": result.effect_clean,
-            "test_metric": result.metric_clean,
-            "theta_clean": result.theta_clean,
-            "theta_reference": result.theta_reference,
-        },
+        "clean": record(
+            effect_clean=result.effect_clean,
+            test_metric_clean=result.test_metric_clean,
+            theta_clean=result.theta_clean,
+            theta_target=result.theta_reference,
+        ),
         "attacks": [
-            {
-                "attack": p.attack,
-                "alpha": p.alpha,
-                "label": p.label,
-                "n_poison": int(p.X_poison.shape[0]),
-                "effect_attack": p.effect_attack,
-                "mean_concealment": p.mean_concealment,
-                "mean_iterations": p.mean_iterations,
-                "seconds": round(p.seconds, 3),
-                "warnings": list(p.warnings),
-            }
+            {"attack": p.attack, "alpha": p.alpha, "label": p.label}
+            | record(
+                n_points=int(p.X_poison.shape[0]),
+                effect_final=p.effect_final,
+                mean_concealment=p.mean_concealment,
+                mean_iterations=p.mean_iterations,
+                seconds=round(p.seconds, 3),
+                warnings=list(p.warnings),
+            )
             for p in result.attacks
         ],
         "rows": [asdict(r) for r in result.rows],
@@ -284,7 +283,7 @@ def render_section(result: FrontierResult, overview_png: bytes) -> str:
         f"sweeps α over {', '.join(f'{a:g}' for a in s.alphas)}; baselines: "
         f"{', '.join(e(ATTACK_LABELS[b]) for b in s.baselines) or 'none'}; seed {s.seed}, "
         f"max_iter {s.max_iter}. Without poison: {e(s.effect_name)} = "
-        f"{result.effect_clean:.4g}, {e(s.metric_name)} = {result.metric_clean:.4g}. "
+        f"{result.effect_clean:.4g}, {e(s.metric_name)} = {result.test_metric_clean:.4g}. "
         f"Numbers: <code>frontier.csv</code>, <code>frontier.json</code>.</p>",
         f"<figure><img style='max-width:100%' alt='frontier overview' "
         f"src='data:image/png;base64,{img}'><figcaption>{e(s.effect_name)} after "

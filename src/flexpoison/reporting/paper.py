@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 from .. import models
 from ..data.loaders import DATASETS
 from ..experiments.paper import DatasetRun
+from ..experiments.record import of_result
 from . import files
 from .plotting import literal, plot_effect_vs_rate, plot_metric_vs_rate, plot_w_history
 
@@ -166,20 +167,13 @@ def summary_for(run: DatasetRun) -> dict:
         ],
     }
     for alpha, r in run.runs.items():
-        res = r.result
-        alphas[f"{alpha:g}"] = {
-            "seconds": round(r.seconds, 3),
-            "n_points": res.n_points,
-            "max_rate": float(r.rates[-1]),
-            "theta_clean": res.theta_clean,
-            "theta_target": res.theta_target,
-            "theta_poisoned": res.theta_poisoned,
-            "E_I_clean": float(r.effect[0]),
-            "E_I_final": float(r.effect[-1]),
-            "mean_C": float(res.concealment.mean()),
-            "mean_iterations": float(res.n_iter.mean()),
-            "metric_clean": float(r.test_metric[0]),
-            "metric_final": float(r.test_metric[-1]),
+        alphas[f"{alpha:g}"] = of_result(
+            r.result,
+            "reproduce",
+            test_metric_clean=float(r.test_metric[0]),
+            test_metric_poisoned=float(r.test_metric[-1]),
+            seconds=round(r.seconds, 3),
+        ) | {
             "theta_rel_diff_vs_sklearn_refit": r.sklearn_check,
             "at_rates": [{"rate": a, "m": m, "E_I": e, "metric": t} for a, m, e, t in _at_rates(r)],
         }

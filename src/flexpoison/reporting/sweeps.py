@@ -114,9 +114,9 @@ def _rate_figures(members: list[dict], goal: str, about: str):
             [r for r in at if r["settings"]["rate"] == q]
             for q in sorted({r["settings"]["rate"] for r in at})
         ]
-        x = [0.0] + [_mean(rs, "rate_actual") for rs in by_rate]
+        x = [0.0] + [_mean(rs, "rate") for rs in by_rate]
         e = [_mean(at, "effect_clean")] + [_mean(rs, "effect_final") for rs in by_rate]
-        t = [_mean(at, "test_metric_before")] + [_mean(rs, "test_metric_after") for rs in by_rate]
+        t = [_mean(at, "test_metric_clean")] + [_mean(rs, "test_metric_poisoned") for rs in by_rate]
         seeds = len({r["settings"]["seed"] for r in at})
         label = f"α = {alpha:g}" + (f" (mean of {seeds} seeds)" if seeds > 1 else "")
         plot_effect_vs_rate(x, e, goal, label=label, ax=ax_e, color=f"C{k}")
@@ -198,11 +198,11 @@ _SETTINGS = {"dataset": str, "model": str, "goal": str, "alpha": float, "rate": 
 _RESULT = {
     "effect_name": str,
     "metric_name": str,
-    "rate_actual": float,
+    "rate": float,
     "effect_clean": float,
     "effect_final": float,
-    "test_metric_before": float,
-    "test_metric_after": float,
+    "test_metric_clean": float,
+    "test_metric_poisoned": float,
 }
 
 

@@ -9,13 +9,9 @@ import traceback
 import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
 
 from ..errors import FlexPoisonWarning
 from .spec import canonical
-
-if TYPE_CHECKING:
-    pass
 
 # ------------------------------------------------------------------------- one run
 
@@ -34,7 +30,8 @@ def compute_run(
     from ..attack import goal_from_name
     from ..attack.specs import Specs
     from ..experiments.paper import split_dataset
-    from ..experiments.pipeline import Experiment
+    from ..experiments.pipeline import Experiment, configured_attack
+    from ..experiments.record import of_result
 
     s = settings
     dataset = run_dataset(s, data_dir, data_file)
@@ -49,44 +46,23 @@ def compute_run(
         evade = {"evade": [z for _, z in experiment.sanitizers(s["evade"], s["clean_removal"])]}
     with warnings.catch_warnings():  # a run's warnings are part of its result
         warnings.simplefilter("ignore", FlexPoisonWarning)
-        result = experiment.attack(
-            s["alpha"],
-            rate=s["rate"],
-            step=s["step"],
-            trade_off=s["trade_off"],
-            starts=s["starts"],
-            passes=s["passes"],
-            max_iter=s["max_iter"],
-            tol=s["tol"],
-            n_sigma=s["n_sigma"],
-            random_state=s["seed"],
-            progress=False,
-            **constraints.attack_arguments(split.X_train, names, split.scaler),
-            **evade,
-        )
-    out = {
-        "task": spec.task,
-        "effect_name": goal.effect_name,
-        "metric_name": spec.metric.name,
-        "n_clean": int(result.n_clean),
-        "n_test": int(split.X_test.shape[0]),
-        "n_features": int(split.X_train.shape[1]),
-        "n_poison": int(result.n_points),
-        "rate_actual": result.n_points / result.n_clean,
-        "theta_clean": result.theta_clean,
-        "theta_target": result.theta_target,
-        "theta_poisoned": result.theta_poisoned,
-        "effect_clean": float(result.effect_clean),
-        "effect_final": float(result.effect_history[-1]),
-        "effect_history": result.effect_history,
-        "progress": result.progress,
-        "warnings": list(result.warnings),
-        "mean_concealment": float(result.concealment.mean()),
-        "iterations_total": int(result.n_iter.sum()),
-        "iterations_per_point": result.n_iter,
-        "W_first_point": result.W_history[0],
-    }
-    out["test_metric_before"], out["test_metric_after"] = experiment.metrics(result)
+        attack = configured_attack(s, alpha=s["alpha"], random_state=s["seed"])
+        limits = constraints.attack_arguments(split.X_train, names, split.scaler)
+        result = experiment.generate(experiment.configure(attack, **limits, **evade))
+    clean, poisoned = experiment.metrics(result)
+    out = of_result(
+        result,
+        "sweep",
+        task=spec.task,
+        effect_name=goal.effect_name,
+        metric_name=spec.metric.name,
+        n_test=int(split.X_test.shape[0]),
+        n_features=int(split.X_train.shape[1]),
+        test_metric_clean=clean,
+        test_metric_poisoned=poisoned,
+    )
+    out["iterations_total"] = int(result.n_iter.sum())
+    out["W_first_point"] = result.W_history[0]
     if evade:  # what each evaded sanitizer did to the final set
         out["screenings"] = [z.describe() for z in result.screenings]
     if s["sanitizers"]:

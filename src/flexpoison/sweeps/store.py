@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from ..errors import FlexPoisonError
 from ..experiments.outcomes import MEASURED, UNMEASURED
+from ..experiments.record import LEGACY, upgrade
 from .run import Outcome
 from .spec import SCHEMA_VERSION, canonical
 
@@ -154,10 +155,7 @@ class ResultsStore:
         rows, extracted by SQLite (the results are never decoded here, nor all held at
         once; the sanitizers' rows only when one of them was not measured)."""
         _ensure_json_extract(self.conn)
-        fields = ", ".join(
-            f"json_extract(result, '$.{key}')"
-            for key in (*SUMMARY_NUMBERS, "sanitizers", "warnings")
-        )
+        fields = ", ".join(_extract(key) for key in (*SUMMARY_NUMBERS, "sanitizers", "warnings"))
         query = f"SELECT run_id, status, error, attempts, wall_seconds, {fields} FROM runs"
         with self._guard():
             for run_id, status, error, attempts, seconds, *values in self.conn.execute(query):
@@ -200,7 +198,9 @@ class ResultsStore:
             )
 
     def rows(self, status: str | None = None) -> list[dict]:
-        """Every row (settings, result and versions decoded), in rowid order."""
+        """Every row (settings, result and versions decoded), in rowid order; a result
+        in the record's current spellings, whichever version wrote it
+        (:func:`flexpoison.experiments.record.upgrade`)."""
         query = f"SELECT rowid, {', '.join(_COLUMNS[1:])} FROM runs"
         args: tuple = ()
         if status is not None:
@@ -222,6 +222,8 @@ class ResultsStore:
                     raise damaged(
                         self.path, f"the {key} of run {item['run_id']} is not valid JSON"
                     ) from None
+        if isinstance(item["result"], dict):
+            item["result"] = upgrade(item["result"], "sweep")
         return item
 
 
@@ -241,7 +243,16 @@ _COLUMNS = (
 )
 
 #: The numbers of a done run's result that :meth:`ResultsStore.summaries` reads.
-SUMMARY_NUMBERS = ("effect_clean", "effect_final", "test_metric_before", "test_metric_after")
+SUMMARY_NUMBERS = ("effect_clean", "effect_final", "test_metric_clean", "test_metric_poisoned")
+
+
+def _extract(key: str) -> str:
+    """SQL for ``key`` of a run's JSON result, under its current spelling or, in a
+    result written before the record (:mod:`flexpoison.experiments.record`), its
+    version-1 one."""
+    spellings = [key] + [old for old, new in LEGACY["sweep"].items() if new == key]
+    found = [f"json_extract(result, '$.{name}')" for name in spellings]
+    return found[0] if len(found) == 1 else f"COALESCE({', '.join(found)})"
 
 
 class Summary(NamedTuple):
