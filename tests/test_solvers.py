@@ -28,8 +28,10 @@ SQUARED = [pytest.param(c, id=c.id) for c in CASES
 PIECEWISE = [pytest.param(c, id=c.id) for c in CASES
              if isinstance(c.victim.learner.loss, lrn.PiecewiseLinearLoss)]
 SMOOTH = [pytest.param(c, id=c.id) for c in CASES if c.victim.learner.loss.curvature is None
-          and not isinstance(c.victim.learner.loss, lrn.PiecewiseLinearLoss)]
-L1 = [pytest.param(c, id=c.id) for c in CASES if c.victim.learner.l1 > 0]
+          and not isinstance(c.victim.learner.loss, lrn.PiecewiseLinearLoss)
+          and c.victim.learner.l1 == 0]  # an L1 term: the general proximal Newton solver
+L1 = [pytest.param(c, id=c.id) for c in CASES  # the rank-one solver's L1 (squared residuals)
+      if c.victim.learner.l1 > 0 and c.victim.learner.loss.curvature is not None]
 ALL = [pytest.param(c, id=c.id) for c in CASES]
 
 
