@@ -157,6 +157,7 @@ ENTRIES: tuple[ModelSpec, ...] = (
             Refusal({"class_weight": "balanced"}, "class_weight", 2),
             Refusal({"dual": True}, "dual", 2),
             Refusal({"l1_ratio": 1.5}, "l1_ratio", 2),
+            Refusal({"l1_ratio": 1.0}, "l1_ratio", 4),
             Refusal({"solver": "lbfgs"}, "solver", 2),
             Refusal({"C": 0.0}, "C", 2),
         ),

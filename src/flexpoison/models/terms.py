@@ -193,6 +193,14 @@ def _sparse_logistic(params, n_classes) -> Terms:
         f"an L1 penalty is supported with solver='saga' only, got solver="
         f"{params.get('solver')!r} (liblinear's also penalises the intercept)",
     )
+    k = 2 if n_classes is None else n_classes
+    _require(
+        rho < 1 or k == 2 or k % 2 == 1,
+        name,
+        f"l1_ratio=1 (pure L1) on a multinomial model of {k} classes has no unique "
+        "optimum: with an even number of classes a feature's weights can shift together "
+        "at no cost; use l1_ratio < 1",
+    )
     C = _logistic_common(params, name)
     return Terms(_logistic_loss(n_classes), C, False, 1.0 - rho, rho)
 
