@@ -10,7 +10,7 @@ of ``refusals`` (the contract suite refuses an entry that leaves one out).
 
 from __future__ import annotations
 
-from . import kernel
+from . import kernel, saga
 from .huber import _huber, exact_fit
 from .spec import Example, ModelSpec, Refusal
 from .svm import _linear_svc, _linear_svr
@@ -36,9 +36,6 @@ _EXACT_LIBLINEAR = {"dual": True, "tol": 1e-10, "max_iter": 20_000, "random_stat
 # floor of responses and features in the hundreds (e.g. CCPP), where its line search
 # fails and it falls back to L-BFGS; at 1e-10 Newton's last step leaves ~1e-16.
 _EXACT_GLM = {"solver": "newton-cholesky", "tol": 1e-10, "max_iter": 1000}
-# saga (variance-reduced, seeded) converges linearly to the exact optimum: on 80 rows its
-# θ is within ~1e-14 of the engine's after a few hundred epochs at tol 1e-14.
-_EXACT_SAGA = {"solver": "saga", "tol": 1e-14, "max_iter": 1_000_000, "random_state": 0}
 _SOLVER_LOGISTIC = ("intercept_scaling", "max_iter", "n_jobs", "random_state", "tol", "verbose")
 
 #: Parameters of scikit-learn's solvers that do not change the optimum (ModelSpec.ignored).
@@ -142,7 +139,7 @@ ENTRIES: tuple[ModelSpec, ...] = (
         objective_params=("C", "l1_ratio", "penalty"),
         reg_param="C",
         defaults={"C": 1.0, "l1_ratio": 1.0, "solver": "saga", "max_iter": 10000},
-        tight=_EXACT_SAGA,
+        tight=saga.TIGHT,
         terms=_sparse_logistic,
         default_target="negate",
         default_target_multiclass="swap",
@@ -161,6 +158,7 @@ ENTRIES: tuple[ModelSpec, ...] = (
             Refusal({"solver": "lbfgs"}, "solver", 2),
             Refusal({"C": 0.0}, "C", 2),
         ),
+        exact_fit=saga.exact_fit,
         serves=sparse_logistic_serves,
     ),
     ModelSpec(
