@@ -100,10 +100,10 @@ def _elastic(name: str, rho: float | None):
 def logistic_penalty(params: Mapping[str, Any]) -> tuple[Any, Any]:
     """scikit-learn's effective penalty of a ``LogisticRegression`` and its L1 share:
     ``penalty`` when set (deprecated since 1.8: ``"l2"``, ``"l1"``, ``"elasticnet"``
-    with ``l1_ratio``, or None), else from ``l1_ratio`` (0 or None: ``"l2"``, 1:
-    ``"l1"``, otherwise ``"elasticnet"``). The share is 0 for L2, 1 for L1, else
-    ``l1_ratio`` (unchecked: the terms check it)."""
-    penalty = params.get("penalty", "l2")
+    with ``l1_ratio``, or None), else — ``"deprecated"``, or absent from ``params`` —
+    from ``l1_ratio`` (0 or None: ``"l2"``, 1: ``"l1"``, otherwise ``"elasticnet"``).
+    The share is 0 for L2, 1 for L1, else ``l1_ratio`` (unchecked: the terms check it)."""
+    penalty = params.get("penalty", "deprecated")
     ratio = params.get("l1_ratio")
     if penalty == "deprecated":
         penalty = "l2" if ratio is None or ratio == 0 else "l1" if ratio == 1 else "elasticnet"
@@ -149,7 +149,7 @@ def _logistic(params, n_classes) -> Terms:
     if penalty in ("l1", "elasticnet"):
         shown = (
             f"l1_ratio={params.get('l1_ratio')}"
-            if params.get("penalty", "l2") == "deprecated"
+            if params.get("penalty", "deprecated") == "deprecated"
             else f"penalty={penalty!r}"
         )
         _require(
