@@ -311,3 +311,48 @@ def test_the_saga_oracle_sets_the_intercepts_saga_stops_short_of():
     assert not fitted.coef_.any() and fitted.intercept_[0] == 0.0
     obj = FlexiblePoisoning(estimator, goal=Availability()).objective(x[:-1], y[:-1])
     np.testing.assert_allclose(obj.theta(x[-1], y[-1]), [0.0, 0.0], atol=1e-12)
+
+
+def test_the_command_line_attacks_the_sparse_logistic_victim(tmp_path):
+    """``flexpoison attack --model logistic-l1 --reg C --l1-ratio ρ`` builds
+    LogisticRegression(C, l1_ratio=ρ, solver='saga') and attacks it; its θ_p in
+    summary.json is the exact refit's (no refit warning)."""
+    import csv
+    import json
+
+    from click.testing import CliRunner
+
+    from flexpoison.cli import main
+
+    X, y = make_classification(n=80, d=3, k=2, seed=5, sparse=True)
+    path = tmp_path / "data.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["f1", "f2", "f3", "label"])
+        writer.writerows([[*row, label] for row, label in zip(X.tolist(), y.tolist())])
+    out = tmp_path / "out"
+    args = [
+        "attack",
+        "--data",
+        path,
+        "--target-column",
+        "label",
+        "--model",
+        "logistic-l1",
+        "--reg",
+        0.2,
+        "--l1-ratio",
+        0.8,
+        "--rate",
+        0.03,
+        "--out",
+        out,
+    ]
+    result = CliRunner().invoke(main, list(map(str, args)))
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert "l1_ratio=0.8" in summary["model"] and "C=0.2" in summary["model"]
+    np.testing.assert_allclose(
+        summary["theta_poisoned"], summary["theta_poisoned_sklearn"], rtol=1e-6, atol=1e-9
+    )
+    assert not [w for w in summary["warnings"] if "refit" in w]
