@@ -203,7 +203,7 @@ def test_single_class_for_logistic_regression():
         (Lasso(alpha=0.0), "Lasso: alpha must be > 0"),
         (ElasticNet(l1_ratio=1.5), "ElasticNet: l1_ratio must lie in"),
         (Ridge(alpha=np.array([1.0, 2.0])), "Ridge: alpha must be a single number"),
-        (LogisticRegression(l1_ratio=1.0, solver="saga"), "l1_ratio=1.0 adds an L1 penalty"),
+        (LogisticRegression(l1_ratio=1.0), "l1_ratio=1.0 adds an L1 penalty.*saga"),  # lbfgs
         (LogisticRegression(class_weight="balanced"), "class_weight is not supported"),
         (LogisticRegression(solver="liblinear"), "liblinear' penalises the intercept"),
         (LogisticRegression(C=np.inf), "C must be finite"),

@@ -527,9 +527,8 @@ class FlexiblePoisoning(EstimatorParams):
                 self.estimator, victim, Xf, y_arr, t, x_c, self.goal, float(self.alpha)
             )
             return _Setup(X, victim, box, obj, obj.decision(obj.Theta_start), t, limits, bounds)
-        # centred features, unless the intercept is penalised (b itself, uncentred)
-        centred = learner.fit_intercept and not learner.intercept_l2
-        shift = x_c if centred else np.zeros(d)
+        # centred features, where that leaves the public θ (Learner.centres)
+        shift = x_c if learner.centres else np.zeros(d)
         t = victim.encode(y_arr)
         Phi = learner.features(Xf, shift)
         data = _data(learner, Phi, t)

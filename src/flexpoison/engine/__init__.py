@@ -7,9 +7,11 @@ Bottom layer of flexpoison; it imports nothing of the package but
 ``learner``   L(θ) = s(N)·Σ ℓ + (λ₂/2)‖W‖² + λ₁‖W‖₁, its gradient and Hessian
 ``data``      a training set as loss sums: rows kept, or Gram statistics
 ``linalg``    Cholesky / rank-one factors of H, and the fitted optimum (:class:`Fit`)
-``fit``       the general solver (reference; Newton, L1 active sets)
+``fit``       the general solver (reference): the Solver protocol, SOLVERS in order
+``smooth``    Newton's method, and proximal Newton for a smooth loss with L1
 ``l1``        feature-sign search for L1 penalties, rank-deficient designs included
-``implicit``  ∇_{x_p} E = −(∂g/∂x_p)ᵀ H⁻¹ ∇_θ E: the one gradient formula
+``adjoint``   ∇_{x_p} E = −(∂g/∂x_p)ᵀ H⁻¹ ∇_θ E: the one gradient formula
+``implicit``  the poisoning gradient of a fit, from its factor's row gradient
 ``rank_one``  fast path for squared residuals: O(p²) per candidate row
 ``scaled``    squared residuals whose L2 penalty's scale moves with the row (pipelines)
 ``newton``    fast path for smooth losses: warm-started chord Newton
@@ -22,8 +24,9 @@ Bottom layer of flexpoison; it imports nothing of the package but
 ``homotopy``  its optimum, for a linear kernel, followed as the candidate row moves
 """
 
+from .adjoint import RowTerm, adjoint_gradient, mixed_derivative, row_term
 from .data import Data, GramData, LossSums, PlusRow, RowData
-from .fit import backtrack, fit, hessian_factor, start
+from .fit import SOLVERS, Solver, backtrack, fit, hessian_factor, solver_for, start
 from .hinge import (
     EpsilonLoss,
     HingeLoss,
@@ -32,7 +35,7 @@ from .hinge import (
     SquaredHingeLoss,
 )
 from .huber import HuberLoss
-from .implicit import RowTerm, adjoint_gradient, implicit_gradient, mixed_derivative, row_term
+from .implicit import implicit_gradient
 from .kinks import KinkFactor, inert
 from .learner import Learner
 from .linalg import CholeskyFactor, Factor, Fit, RankOneFactor, WoodburyInverse, cholesky
@@ -83,6 +86,9 @@ __all__ = [
     "Factor",
     "Fit",
     "cholesky",
+    "Solver",
+    "SOLVERS",
+    "solver_for",
     "start",
     "fit",
     "backtrack",

@@ -114,9 +114,19 @@ class KinkFactor:
         return self.adjoint(b)[0].ravel()
 
     def row_gradient(
-        self, Theta: np.ndarray, d: int, dE: np.ndarray, with_target: bool
+        self,
+        learner: Learner,
+        Theta: np.ndarray,
+        phi: np.ndarray,
+        t: float,
+        n: int,
+        d: int,
+        dE: np.ndarray,
+        with_target: bool,
     ) -> tuple[np.ndarray, float | None]:
-        """(∇_{x_p} E, ∂E/∂t_p) of the last row for E with ∇_Θ E = ``dE``."""
+        """(∇_{x_p} E, ∂E/∂t_p) of the last row for E with ∇_Θ E = ``dE`` (the
+        :class:`~flexpoison.engine.linalg.Factor` protocol; the row's terms come from
+        the slopes and multipliers held here, not from ``learner``, φ or t)."""
         U, ub = self.adjoint(dE.ravel())
         grad = np.zeros(d)
         grad_t = 0.0

@@ -18,8 +18,10 @@ scale of the penalty: 1, or a pipeline's scaler's ``scale_`` (:mod:`flexpoison.s
 
 with Λ₂ = λ₂·diag(P v²) and Λ₁ = λ₁·diag(P v) (P masks the intercepts).
 
-L1 terms are supported for squared-residual losses only (the active-set solver is
-exact for a quadratic smooth part); a learner that asks for more is refused.
+L1 terms are supported for every loss with a second derivative (exact active-set
+solves: :class:`~flexpoison.engine.fit.QuadraticL1Solver` for a squared residual,
+:class:`~flexpoison.engine.fit.ProximalNewtonSolver` otherwise); a piecewise-linear
+loss with L1 is refused.
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ class Learner:
     per_sample : bool
         Whether the loss is averaged over the N rows trained on.
     l2, l1 : float
-        λ₂ and λ₁ (both ≥ 0); λ₁ > 0 needs a squared-residual loss.
+        λ₂ and λ₁ (both ≥ 0); λ₁ > 0 needs a loss with a second derivative (not a
+        piecewise-linear one).
     scales : ndarray of shape (d,) or None
         v, the per-feature scale of the penalty (None: 1).
     intercept_l2 : float
@@ -82,15 +85,30 @@ class Learner:
     pinned_rows: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.l1 > 0 and self.loss.curvature is None:
+        if self.l1 > 0 and hasattr(self.loss, "pieces"):
             raise TypeError(
-                f"{self.name}: an L1 penalty is supported for squared-residual losses "
-                f"only, not {type(self.loss).__name__}"
+                f"{self.name}: an L1 penalty is supported for losses with a second "
+                f"derivative, not the piecewise-linear {type(self.loss).__name__}"
             )
 
     @property
     def n_outputs(self) -> int:
         return self.loss.n_outputs
+
+    @property
+    def centres(self) -> bool:
+        """Whether the features may be centred, φ = (x − shift, 1), without moving the
+        public θ: with an intercept, unless it is penalised (``intercept_l2``: b itself
+        is penalised) or the scores are shift invariant (softmax) under an L1 term.
+        There Newton's steps keep Σ_k b_k where it starts (the Hessian's gauge,
+        :meth:`from_sums`), and scikit-learn's gauge is Σ_k b_k = 0 on the raw
+        features; centring moves b_k by w_k·shift, and Σ_k w_k = 0 holds at the
+        optimum under an L2 penalty alone."""
+        if not self.fit_intercept or self.intercept_l2:
+            return False
+        return not (
+            self.l1 > 0 and self.n_outputs > 1 and declared(self.loss, "shift_invariant", False)
+        )
 
     def scale(self, n: int) -> float:
         """s(N): the factor in front of Σ ℓ."""

@@ -8,20 +8,45 @@ singular Hessian raises :class:`~flexpoison.errors.SingularHessianError`, never 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from scipy.linalg import lu_factor, lu_solve
 from scipy.linalg.lapack import dpotrf, dpotrs
 
 from ..errors import SingularHessianError
+from .adjoint import SolvedAdjoint
 
 if TYPE_CHECKING:
-    from .kinks import KinkFactor
-    from .local import ModelHessian
+    from .learner import Learner
 
 
-class CholeskyFactor:
+class Factor(Protocol):
+    """What a fit carries for the implicit gradient: a solve with its Hessian (on the
+    free coordinates, 0 elsewhere) and the candidate row's gradient from it.
+
+    ``row_gradient(learner, Θ, φ, t, n, d, ∇_Θ E, with_target)`` returns (∇_{x_p} E,
+    ∂E/∂t_p or None) of the last row (φ, t) of the n rows fitted: the one formula fed
+    with u = H⁻¹∇_Θ E (:class:`~flexpoison.engine.adjoint.SolvedAdjoint`, for every
+    factor that solves with H), or, for a fit that holds rows on a loss's kinks, its
+    own (:class:`~flexpoison.engine.kinks.KinkFactor`)."""
+
+    def solve(self, b: np.ndarray) -> np.ndarray: ...
+
+    def row_gradient(
+        self,
+        learner: Learner,
+        Theta: np.ndarray,
+        phi: np.ndarray,
+        t: float,
+        n: int,
+        d: int,
+        dE_dTheta: np.ndarray,
+        with_target: bool,
+    ) -> tuple[np.ndarray, float | None]: ...
+
+
+class CholeskyFactor(SolvedAdjoint):
     """H_SS = L·Lᵀ on the free coordinates S (all of them when ``idx`` is None).
 
     ``solve(b)`` returns H_SS⁻¹ b_S on S and 0 elsewhere (LAPACK potrs), so callers
@@ -40,7 +65,7 @@ class CholeskyFactor:
         return out
 
 
-class RankOneFactor:
+class RankOneFactor(SolvedAdjoint):
     """H = A + κ·φφᵀ on S, from A_SS⁻¹ padded with zeros (``Ainv``), by Sherman–Morrison:
 
         H⁻¹ b = A⁻¹ b − q·(qᵀb)·κ / (1 + κ·φᵀq),   q = A⁻¹ φ,
@@ -91,9 +116,6 @@ class WoodburyInverse:
         return scaled - self.V.T @ lu_solve(self.lu, self.V @ b, check_finite=False)
 
 
-Factor = CholeskyFactor | RankOneFactor
-
-
 @dataclass(slots=True)
 class Fit:
     """A learner's optimum on a data set, with what the implicit gradient reuses.
@@ -109,7 +131,7 @@ class Fit:
 
     Theta: np.ndarray
     active: np.ndarray | None
-    factor: Factor | KinkFactor | ModelHessian | None
+    factor: Factor | None
     n: int
 
 

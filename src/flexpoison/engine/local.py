@@ -27,6 +27,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import SingularHessianError
+from .adjoint import SolvedAdjoint
 from .data import LossSums, RowData
 from .learner import Learner
 from .linalg import CholeskyFactor, cholesky
@@ -50,7 +51,7 @@ def _scalar_d12(loss: Loss) -> Callable[[float, float], tuple[float, float]]:
     return d12
 
 
-class ModelHessian:
+class ModelHessian(SolvedAdjoint):
     """The factor of the model's Hessian at θ_r + Δ with the candidate,
     A + s·T[Δ] + s·ℓ''(z_p) ⊗ φφᵀ, formed on the first solve; where T[Δ] makes it
     indefinite (far outside the radius) the quadratic model's A + s·ℓ''(z_p) ⊗ φφᵀ

@@ -8,7 +8,7 @@ scores ``z = W φ(x) ∈ R^K`` with ``φ(x) = (x − shift, 1)``, and training m
 A loss declares ℓ and its first two derivatives in z once; the learner's gradient,
 Hessian and the mixed derivative that the poisoning gradient needs are all derived
 from these three functions (see :mod:`flexpoison.engine.learner` and
-:mod:`flexpoison.engine.implicit`). Shapes: ``z`` is ``(n, K)``; ``t`` is ``(n,)``
+:mod:`flexpoison.engine.adjoint`). Shapes: ``z`` is ``(n, K)``; ``t`` is ``(n,)``
 (encoded targets); ``value`` returns ``(n,)``, ``d1`` ``(n, K)``, ``d2`` ``(n, K, K)``.
 
 Optional declarations (``curvature`` for a squared residual, ``d1_dt`` for a continuous

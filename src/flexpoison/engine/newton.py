@@ -4,7 +4,7 @@ For losses without a constant curvature (logistic, softmax) the attack's questio
 θ on one training set plus one candidate row — is answered by Newton's method from
 the previous optimum, on the learner's own value, gradient and Hessian
 (:meth:`~flexpoison.engine.learner.Learner.from_sums`) and the general solver's line
-search (:func:`~flexpoison.engine.fit.backtrack`).
+search (:func:`~flexpoison.engine.smooth.backtrack`).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import numpy as np
 
 from ..errors import SingularHessianError
 from .data import Data, LossSums, RowData, row_sums
-from .fit import _damped_cholesky, backtrack, start
 from .learner import Learner
 from .linalg import CholeskyFactor, Fit, cholesky
+from .smooth import _damped_cholesky, backtrack, start
 
 
 class NewtonSolver:

@@ -5,7 +5,7 @@ times. For a squared-residual loss (``loss.curvature`` c) :class:`RankOneSolver`
 answers by a Sherman–Morrison update of a matrix factored once per training set, so a
 candidate costs O(p²) whatever n is; it also evaluates a quadratic effect at the
 optimum without forming θ, and evaluates the one gradient formula of
-:mod:`flexpoison.engine.implicit` in a basis it already holds, without a solve. When it cannot
+:mod:`flexpoison.engine.adjoint` in a basis it already holds, without a solve. When it cannot
 answer exactly (L1: the warm start's active set is not the optimum's) it says so, and
 the caller runs the general L1 solver on the statistics it holds
 (:meth:`RankOneSolver.solve`).
@@ -21,8 +21,8 @@ from scipy.linalg.lapack import dpotrs
 
 from ..errors import SingularHessianError
 from . import l1
+from .adjoint import RowTerm
 from .data import Data, GramData
-from .implicit import RowTerm
 from .learner import Learner, identity
 from .linalg import Fit, RankOneFactor, WoodburyInverse, cholesky
 
@@ -180,7 +180,7 @@ class RankOneSolver:
     ) -> tuple[np.ndarray, float | None]:
         """``scale`` × (∇_{x_p} f, ∂f/∂t_p) for the observed quadratic f at ``trial``'s
         optimum: the one-output formula a·u_w + b·(φᵀu)·w and c·(φᵀu) of
-        :mod:`flexpoison.engine.implicit` (``term``, at z_p = ``trial.phi_theta``),
+        :mod:`flexpoison.engine.adjoint` (``term``, at z_p = ``trial.phi_theta``),
         with the adjoint u = H⁻¹∇f and θ written in the basis (rₑ, θ₀, q, A⁻¹MA⁻¹φ)
         the trial already holds instead of solved for. With ∇f = 2(Mθ + m),
 

@@ -23,7 +23,7 @@ it keeps the signs, σ_j θ_j > 0, and every weight j off S meets
 
 Its gradient. Each v_j depends on x_p through the feature's own column only, so
 g_j = ∇_θ L gains ∂g_j/∂x_pj = (2λ₂ v_j θ_j + λ₁ σ_j)·∂v_j/∂x_pj beyond the row's
-term of :mod:`flexpoison.engine.implicit`, whence (:func:`scale_term`)
+term of :mod:`flexpoison.engine.adjoint`, whence (:func:`scale_term`)
 
     ∇_{x_p} E = a·u_w + b·(φᵀu)·w  −  u_w ⊙ (2λ₂ v ⊙ w + λ₁σ) ⊙ ∂v/∂x_p,
 

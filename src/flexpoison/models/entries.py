@@ -10,11 +10,20 @@ of ``refusals`` (the contract suite refuses an entry that leaves one out).
 
 from __future__ import annotations
 
-from . import kernel
+from . import kernel, saga
 from .huber import _huber, exact_fit
 from .spec import Example, ModelSpec, Refusal
 from .svm import _linear_svc, _linear_svr
-from .terms import _elastic, _glm, _least_squares, _logistic, _ridge, _ridge_classifier
+from .terms import (
+    _elastic,
+    _glm,
+    _least_squares,
+    _logistic,
+    _ridge,
+    _ridge_classifier,
+    _sparse_logistic,
+    sparse_logistic_serves,
+)
 
 _EXACT_CD = {"tol": 1e-12, "max_iter": 1_000_000}
 # liblinear's dual coordinate descent, seeded: at tol 1e-10 it stops after ~10³ passes
@@ -27,6 +36,7 @@ _EXACT_LIBLINEAR = {"dual": True, "tol": 1e-10, "max_iter": 20_000, "random_stat
 # floor of responses and features in the hundreds (e.g. CCPP), where its line search
 # fails and it falls back to L-BFGS; at 1e-10 Newton's last step leaves ~1e-16.
 _EXACT_GLM = {"solver": "newton-cholesky", "tol": 1e-10, "max_iter": 1000}
+_SOLVER_LOGISTIC = ("intercept_scaling", "max_iter", "n_jobs", "random_state", "tol", "verbose")
 
 #: Parameters of scikit-learn's solvers that do not change the optimum (ModelSpec.ignored).
 _SOLVER_DIRECT = ("copy_X", "max_iter", "random_state", "solver", "tol")
@@ -111,23 +121,45 @@ ENTRIES: tuple[ModelSpec, ...] = (
             Example({"C": 0.5, "fit_intercept": False}, 2),
             Example({"C": 1.0}, 3),
         ),
-        ignored=(
-            "intercept_scaling",
-            "max_iter",
-            "n_jobs",
-            "random_state",
-            "tol",
-            "verbose",
-            "warm_start",
-        ),
+        ignored=(*_SOLVER_LOGISTIC, "warm_start"),
         refusals=(
             Refusal({"class_weight": "balanced"}, "class_weight", 2),
             Refusal({"dual": True}, "dual", 2),
             Refusal({"solver": "liblinear"}, "liblinear", 2),
             Refusal({"l1_ratio": 0.5}, "l1_ratio", 2),
-            Refusal({"penalty": "l1", "solver": "saga"}, "penalty", 2),
+            Refusal({"penalty": "l1", "solver": "liblinear"}, "penalty", 2),
             Refusal({"C": 0.0}, "C", 2),
         ),
+        serves=lambda params: not sparse_logistic_serves(params),
+    ),
+    ModelSpec(
+        name="logistic-l1",
+        estimator="sklearn.linear_model:LogisticRegression",
+        task="classification",
+        objective_params=("C", "l1_ratio", "penalty"),
+        reg_param="C",
+        defaults={"C": 1.0, "l1_ratio": 1.0, "solver": "saga", "max_iter": 10000},
+        tight=saga.TIGHT,
+        terms=_sparse_logistic,
+        default_target="negate",
+        default_target_multiclass="swap",
+        examples=(
+            Example({"C": 0.1, "l1_ratio": 1.0}, 2),
+            Example({"C": 0.1, "l1_ratio": 0.5, "fit_intercept": False}, 2),
+            Example({"C": 0.1, "penalty": "elasticnet", "l1_ratio": 0.7}, 2),
+            Example({"C": 0.1, "l1_ratio": 0.7}, 3),
+        ),
+        ignored=(*_SOLVER_LOGISTIC, "warm_start"),
+        refusals=(
+            Refusal({"class_weight": "balanced"}, "class_weight", 2),
+            Refusal({"dual": True}, "dual", 2),
+            Refusal({"l1_ratio": 1.5}, "l1_ratio", 2),
+            Refusal({"l1_ratio": 1.0}, "l1_ratio", 4),
+            Refusal({"solver": "lbfgs"}, "solver", 2),
+            Refusal({"C": 0.0}, "C", 2),
+        ),
+        exact_fit=saga.exact_fit,
+        serves=sparse_logistic_serves,
     ),
     ModelSpec(
         name="ridgeclassifier",

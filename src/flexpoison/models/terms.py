@@ -97,22 +97,29 @@ def _elastic(name: str, rho: float | None):
     return terms
 
 
-def _logistic(params, n_classes) -> Terms:
-    from ..engine.losses import LogisticLoss, SoftmaxLoss
+def logistic_penalty(params: Mapping[str, Any]) -> tuple[Any, Any]:
+    """scikit-learn's effective penalty of a ``LogisticRegression`` and its L1 share:
+    ``penalty`` when set (deprecated since 1.8: ``"l2"``, ``"l1"``, ``"elasticnet"``
+    with ``l1_ratio``, or None), else — ``"deprecated"``, or absent from ``params`` —
+    from ``l1_ratio`` (0 or None: ``"l2"``, 1: ``"l1"``, otherwise ``"elasticnet"``).
+    The share is 0 for L2, 1 for L1, else ``l1_ratio`` (unchecked: the terms check it)."""
+    penalty = params.get("penalty", "deprecated")
+    ratio = params.get("l1_ratio")
+    if penalty == "deprecated":
+        penalty = "l2" if ratio is None or ratio == 0 else "l1" if ratio == 1 else "elasticnet"
+    share = {"l2": 0.0, "l1": 1.0}.get(penalty, ratio) if isinstance(penalty, str) else 0.0
+    return penalty, share
 
-    name = "LogisticRegression"
-    penalty = params.get("penalty", "l2")
-    l1_ratio = params.get("l1_ratio")
+
+def sparse_logistic_serves(params: Mapping[str, Any]) -> bool:
+    """Whether a ``LogisticRegression`` has an L1 term fitted by saga (the sparse
+    logistic entry's; liblinear's L1 penalises the intercept and is refused)."""
+    return logistic_penalty(params)[0] in ("l1", "elasticnet") and params.get("solver") == "saga"
+
+
+def _logistic_common(params: Mapping[str, Any], name: str) -> float:
+    """C, with what every logistic entry refuses: C ≤ 0, class weights, the dual."""
     C = _number(params, "C", name)
-    if penalty == "deprecated":  # scikit-learn ≥ 1.8 spells the penalty with l1_ratio/C
-        _require(
-            l1_ratio in (None, 0, 0.0),
-            name,
-            f"l1_ratio={l1_ratio} adds an L1 penalty; only the L2 penalty "
-            "(l1_ratio=0) is supported",
-        )
-        penalty = "l2"
-    _require(penalty == "l2", name, f"penalty={penalty!r} is not supported; only the L2 penalty is")
     _require(
         C > 0,
         name,
@@ -123,16 +130,79 @@ def _logistic(params, n_classes) -> Terms:
         name,
         "class_weight is not supported (it reweights the loss per class)",
     )
+    _require(not params.get("dual", False), name, "dual=True is not supported")
+    return C
+
+
+def _logistic_loss(n_classes: int | None) -> Loss:
+    from ..engine.losses import LogisticLoss, SoftmaxLoss
+
+    k = 2 if n_classes is None else n_classes
+    return LogisticLoss() if k == 2 else SoftmaxLoss(k)
+
+
+def _logistic(params, n_classes) -> Terms:
+    """C·Σ log(1 + e^{−t z}) + ½‖w‖² (softmax for K ≥ 3); an L1 term is the sparse
+    logistic entry's (:func:`_sparse_logistic`), with solver='saga'."""
+    name = "LogisticRegression"
+    penalty, _ = logistic_penalty(params)
+    if penalty in ("l1", "elasticnet"):
+        shown = (
+            f"l1_ratio={params.get('l1_ratio')}"
+            if params.get("penalty", "deprecated") == "deprecated"
+            else f"penalty={penalty!r}"
+        )
+        _require(
+            False,
+            name,
+            f"{shown} adds an L1 penalty, supported with solver='saga' only (got "
+            f"solver={params.get('solver')!r}; liblinear's L1 also penalises the intercept)",
+        )
+    _require(penalty == "l2", name, f"penalty={penalty!r} is not supported; only the L2 penalty is")
+    C = _logistic_common(params, name)
     _require(
         params.get("solver") != "liblinear",
         name,
         "solver='liblinear' penalises the intercept, which changes the objective; "
         "use 'lbfgs', 'newton-cg', 'newton-cholesky', 'sag' or 'saga'",
     )
-    _require(not params.get("dual", False), name, "dual=True is not supported")
+    return Terms(_logistic_loss(n_classes), C, False, 1.0, 0.0)
+
+
+def _sparse_logistic(params, n_classes) -> Terms:
+    """C·Σ log(1 + e^{−t z}) + ((1 − ρ)/2)‖w‖² + ρ‖w‖₁ (softmax for K ≥ 3), ρ the
+    effective L1 share (:func:`logistic_penalty`), fitted by saga."""
+    name = "LogisticRegression"
+    penalty, ratio = logistic_penalty(params)
+    _require(
+        penalty in ("l1", "elasticnet"),
+        name,
+        f"penalty={penalty!r} (l1_ratio={params.get('l1_ratio')!r}) has no L1 term; the "
+        "L2 logistic entry models it",
+    )
+    _require(
+        ratio is not None,
+        name,
+        "l1_ratio must be given with penalty='elasticnet' (the L1 share, in [0, 1])",
+    )
+    rho = _number({"l1_ratio": ratio}, "l1_ratio", name)
+    _require(0 <= rho <= 1, name, f"l1_ratio must lie in [0, 1], got {rho}")
+    _require(
+        params.get("solver") == "saga",
+        name,
+        f"an L1 penalty is supported with solver='saga' only, got solver="
+        f"{params.get('solver')!r} (liblinear's also penalises the intercept)",
+    )
     k = 2 if n_classes is None else n_classes
-    loss = LogisticLoss() if k == 2 else SoftmaxLoss(k)
-    return Terms(loss, C, False, 1.0, 0.0)
+    _require(
+        rho < 1 or k == 2 or k % 2 == 1,
+        name,
+        f"l1_ratio=1 (pure L1) on a multinomial model of {k} classes has no unique "
+        "optimum: with an even number of classes a feature's weights can shift together "
+        "at no cost; use l1_ratio < 1",
+    )
+    C = _logistic_common(params, name)
+    return Terms(_logistic_loss(n_classes), C, False, 1.0 - rho, rho)
 
 
 def _ridge_classifier(params, n_classes) -> Terms:

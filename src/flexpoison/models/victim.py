@@ -214,6 +214,13 @@ def victim(estimator, y: np.ndarray) -> Victim:
         intercept_l2=terms.intercept_l2,
         pinned_rows=terms.pinned_rows,
     )
+    if scaler is not None and scaler.centres and not (learner.centres or terms.intercept_l2):
+        raise UnsupportedEstimatorError(
+            f"Pipeline: {scaler.label} centres the features, which moves the intercepts "
+            f"of {spec.class_name}'s multinomial model with an L1 term (scikit-learn fixes "
+            "sum_k b_k = 0 in the scaled units) with every poison row; use "
+            "with_mean=False, MaxAbsScaler, or the model alone"
+        )
     out = Victim(spec, learner, classes, scaler)
     out.check_targets(y, "y")
     domain = declared(learner.loss, "domain")
