@@ -16,10 +16,14 @@ the bound (:mod:`flexpoison.certify._bound`).
 ``online``        :func:`model_targeted`: Suya et al.'s online attack, one max-gap row
                   at a time; :class:`ModelTargeted`, the same as a strategy of
                   :class:`~flexpoison.attack.FlexiblePoisoning`
+``curve``         :func:`points_curve`: E_I against m for the default and the
+                  model-targeted attacks, with the certified bound (the points-needed
+                  view)
 """
 
 from ._certificate import Certificate, points_needed
 from ._result import CertifiedRows, certify_result
+from .curve import AttackCurve, PointsCurve, points_curve
 from .online import ModelTargeted, OnlineResult, model_targeted
 
 __all__ = [
@@ -30,4 +34,7 @@ __all__ = [
     "OnlineResult",
     "model_targeted",
     "ModelTargeted",
+    "AttackCurve",
+    "PointsCurve",
+    "points_curve",
 ]

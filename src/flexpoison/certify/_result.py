@@ -9,7 +9,7 @@ import numpy as np
 
 from ..attack.result import AttackResult, CertifiedRows
 from ..errors import UnsupportedEstimatorError
-from ._certificate import points_needed
+from ._certificate import Certificate, points_needed
 
 
 def certify_result(result: AttackResult, *, max_iter: int = 100) -> AttackResult:
@@ -33,20 +33,26 @@ def certify_result(result: AttackResult, *, max_iter: int = 100) -> AttackResult
     if reason is not None:
         return replace(result, certificate=CertifiedRows(None, m, reason))
     try:
-        certificate = points_needed(
-            result.estimator,
-            result.X_clean,
-            result.y_clean,
-            np.asarray(result.theta_poisoned, dtype=float),
-            n_sigma=None,
-            bounds=(np.asarray(result.lower, float), np.asarray(result.upper, float)),
-            max_iter=max_iter,
-        )
+        certificate = bound_in_box(result, result.theta_poisoned, max_iter)
     except UnsupportedEstimatorError as exc:
         return replace(result, certificate=CertifiedRows(None, m, str(exc)))
     seconds = time.perf_counter() - started
     bound = CertifiedRows(float(certificate.lower_bound), m, None, seconds)
     return replace(result, certificate=bound)
+
+
+def bound_in_box(result: AttackResult, theta, max_iter: int = 100) -> Certificate:
+    """:func:`points_needed` for θ_t = ``theta`` on the clean rows ``result``'s attack
+    was given, over its feasible box (``result.lower``, ``result.upper``)."""
+    return points_needed(
+        result.estimator,
+        result.X_clean,
+        result.y_clean,
+        np.asarray(theta, dtype=float),
+        n_sigma=None,
+        bounds=(np.asarray(result.lower, float), np.asarray(result.upper, float)),
+        max_iter=max_iter,
+    )
 
 
 def _not_certifiable(result: AttackResult) -> str | None:
