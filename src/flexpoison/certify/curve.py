@@ -18,7 +18,8 @@ rows of the M-row run are the rows of the m-row run with the same seed (the
 model-targeted rows are deterministic). ``tests/test_certify_curve.py`` checks it.
 
 Drawn against them: ``lower_bound``, :func:`~flexpoison.certify.points_needed` at
-θ_t — no feasible set of fewer rows makes θ_t the victim's optimum — and, at the m of
+θ_t over the attacks' box (its integer and one-hot constraints relaxed to it) — no
+feasible set of fewer rows makes θ_t the victim's optimum — and, at the m of
 ``certify_at``, the bound at the model each attack reached, lower_bound(θ_m) ≤ m (θ_m
 is the exact optimum of the clean rows and those m rows), and the efficiency
 lower_bound(θ_m)/m: how close the m rows are to the fewest that reach θ_m.
@@ -29,7 +30,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -41,7 +42,7 @@ from ..attack.containers import _column_names
 from ..attack.subpopulation import PREFIX, Subpopulation
 from ..errors import InvalidInputError
 from ..models.victim import sorted_labels
-from ._certificate import Certificate, points_needed
+from ._certificate import Certificate
 from ._result import bound_in_box
 from .online import ModelTargeted
 
@@ -155,20 +156,20 @@ def points_curve(
     epsilon: float = 0.1,
     certify_at=None,
     n_sigma: float | None = 3.0,
-    bounds=None,
-    integer_features=None,
-    one_hot_groups=None,
     random_state: int = 0,
     max_iter: int = 100,
     progress: bool | None = False,
+    **constraints,
 ) -> PointsCurve:
     """E_I against m for the default and the model-targeted attacks, with the
     certified lower bound (module docstring).
 
     Parameters
     ----------
-    estimator, X, y, theta_target :
-        As for :func:`~flexpoison.certify.points_needed` (θ_t, or a target preset).
+    estimator, X, y :
+        As for :func:`~flexpoison.certify.points_needed`.
+    theta_target : array-like, str or None
+        θ_t, or a target preset (None: the victim's default preset).
     n_points : int
         M, the largest number of rows.
     epsilon : float, default 0.1
@@ -177,15 +178,19 @@ def points_curve(
     certify_at : sequence of int, optional
         The m at which lower_bound(θ_m) is computed (each in 1 … M; about 0.1–2 s per
         m and attack). Default: 1, 2, 4, … and M. Empty: none.
-    n_sigma, bounds, integer_features, one_hot_groups :
-        The feasible set, as for :class:`~flexpoison.attack.FlexiblePoisoning`
-        (frozen features are refused: the model-targeted rows range over the box).
+    n_sigma : float or None, default 3
+        The box, as for :class:`~flexpoison.attack.FlexiblePoisoning`.
     random_state : int, default 0
         The default attack's seed.
     max_iter : int, default 100
         The certificate's ascent (:func:`~flexpoison.certify.points_needed`).
     progress : bool or None, default False
         Progress on stderr (:mod:`flexpoison._progress`).
+    **constraints :
+        :class:`~flexpoison.attack.FlexiblePoisoning`'s ``bounds``,
+        ``integer_features``, ``one_hot_groups``, ``round_fractional``, ``data_units``
+        (frozen features are refused: the model-targeted rows range over the box).
+        Both attacks honour them; the certificates relax them to the box (still valid).
 
     Returns
     -------
@@ -193,33 +198,34 @@ def points_curve(
     """
     check_count(n_points, "n_points")
     check_positive(epsilon, "epsilon")
+    if max_iter != 0:
+        check_count(max_iter, "max_iter")
     grid = _grid(certify_at, n_points)
-    feasible = {
-        "n_sigma": n_sigma,
-        "bounds": bounds,
-        "integer_features": integer_features,
-        "one_hot_groups": one_hot_groups,
-    }
-    certificate = points_needed(estimator, X, y, theta_target, max_iter=max_iter, **feasible)
-    theta_t = certificate.theta_target
-    strategies = {"flexpoison": None, "model-targeted": ModelTargeted()}
     runs: dict[str, tuple[AttackResult, float]] = {}
+    strategies = {"flexpoison": None, "model-targeted": ModelTargeted()}
+    target = theta_target
     for name, strategy in strategies.items():
         attack = FlexiblePoisoning(
             estimator,
-            goal=Integrity(theta_t),
+            goal=Integrity(target),
             alpha=0.0,
             n_points=n_points,
+            n_sigma=n_sigma,
             random_state=random_state,
             strategy=strategy,
             progress=progress,
-            **feasible,
+            **constraints,
         )
         note(progress, f"{name} attack: {n_points} rows")
         started = time.perf_counter()
         with warnings.catch_warnings():  # kept on the curve
             warnings.simplefilter("ignore")
             runs[name] = attack.generate(X, y), time.perf_counter() - started
+        target = np.asarray(runs[name][0].theta_target)  # a preset, resolved once
+    first = runs["flexpoison"][0]
+    certificate = bound_in_box(first, target, max_iter)
+    relaxed = tuple(k for k in ("integer_features", "one_hot_groups") if constraints.get(k))
+    certificate = replace(certificate, relaxed=relaxed)
     mask = _subpopulation(theta_target, X, y)
     victim = models.victim(estimator, np.asarray(y))
     bar = progress_bar(
@@ -234,18 +240,17 @@ def points_curve(
             bar.update(1)
         curves.append(_curve(name, result, seconds, grid, bounds_m, epsilon, victim, mask, X, y))
     bar.close()
-    effect_clean = runs["flexpoison"][0].effect_clean
     if mask is None:
-        return PointsCurve(certificate, effect_clean, float(epsilon), tuple(curves))
+        return PointsCurve(certificate, first.effect_clean, float(epsilon), tuple(curves))
     return PointsCurve(
         certificate,
-        effect_clean,
+        first.effect_clean,
         float(epsilon),
         tuple(curves),
-        str(theta_target),
+        str(theta_target).strip(),
         int(mask.sum()),
         _error(victim, certificate.theta_clean, X, y, mask),
-        _error(victim, theta_t, X, y, mask),
+        _error(victim, target, X, y, mask),
     )
 
 
