@@ -48,7 +48,9 @@ FLAGS = {
     **CONSTRAINT_FLAGS,
 }
 
-HELP = """How many poison rows does it take to pull the model to a target? The
+HELP = """Certify the fewest poison rows that reach a target model, against two attacks.
+
+    How many poison rows does it take to pull the model to theta_t? The
     points-needed view for FILE.csv.
 
     The rows are split into train and test (--test-size, --seed; the training rows are
