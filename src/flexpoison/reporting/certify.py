@@ -22,6 +22,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..certify import PointsCurve
+from ..errors import InvalidInputError
 from . import files
 from .plotting import literal
 
@@ -32,11 +33,16 @@ OUTPUT_FILES = ("points_needed.json", "points_needed.png")
 STYLE = {"flexpoison": ("C0", "o"), "model-targeted": ("C1", "s")}
 
 
-def plot_points_needed(curve: PointsCurve, *, title: str | None = None) -> Figure:
-    """The points-needed view of ``curve`` (module docstring); ``title`` is shown
+def plot_points_needed(
+    curve: PointsCurve, *, title: str | None = None, figure: Figure | None = None
+) -> Figure:
+    """The points-needed view of ``curve`` (module docstring), on a new figure or on
+    the empty ``figure`` given (e.g. pyplot's, for a notebook); ``title`` is shown
     literally."""
     panels = 3 if curve.subpopulation is not None else 2
-    fig = Figure(figsize=(6.4, 2.6 * panels + 0.6), layout="constrained")
+    if figure is not None and figure.axes:
+        raise InvalidInputError("figure: expected an empty figure to draw the panels on")
+    fig = figure or Figure(figsize=(6.4, 2.6 * panels + 0.6), layout="constrained")
     axes = fig.subplots(panels, 1, sharex=True)
     _effect_panel(axes[0], curve)
     if curve.subpopulation is not None:
