@@ -292,8 +292,8 @@ def search(problem: Problem, theta_clean: np.ndarray, max_iter: int) -> Point:
     """The best bound found: θ = θ_t + η·u along u = θ₀ − θ_t and along the clean
     objective's descent direction at θ_t, η = 2^-k (k = 0…12), then L-BFGS on
     −log(A/B) from the best two of them, then θ_t + 2^-k·v (k = 2…23) along the
-    direction v of the best first-order bound (:func:`._direction.direction`); the
-    best θ evaluated on the way is kept. The
+    direction v of the best first-order bound (:func:`._direction.direction`, inner
+    maximum to 1e-9); the best θ evaluated on the way is kept. The
     search takes the inner maximum to a relative 1e-6 (a valid, slightly smaller
     bound); the θ found is evaluated again to :meth:`Problem.at`'s default 1e-9."""
     best = _search(problem, theta_clean, max_iter)
@@ -324,9 +324,10 @@ def _search(problem: Problem, theta_clean: np.ndarray, max_iter: int) -> Point:
             break
         _ascend(problem, start.theta, at, max_iter)
     v = direction(problem, theta_clean) if max_iter and math.isfinite(best[0].bound) else None
-    if v is not None:  # the first-order limit's direction, at steps down to 2^-23
-        for k in range(2, 24):
-            at(theta_t + 2.0**-k * v)
+    if v is not None:  # the first-order limit's direction, at steps down to 2^-23, with
+        # the inner maximum to 1e-9: near θ_t the gap is small beside the loss itself
+        along = [problem.at(theta_t + 2.0**-k * v) for k in range(2, 24)]
+        best[0] = max([best[0], *along], key=lambda point: point.bound)
     return best[0]
 
 
