@@ -182,7 +182,7 @@ class AttackResult:
         the check does not run (pipelines, sample weights, victims without θ).
     certificate : CertifiedRows or None
         The certified fewest rows that reach θ_poisoned, and the efficiency
-        lower_bound / m (integrity goals; None until asked for: it takes about a second,
+        lower_bound / m (integrity goals; None until asked for: it takes a few seconds,
         see :func:`flexpoison.certify.certify_result`).
     estimator, X_clean, y_clean : optional
         The victim and the clean training data the attack was given (for

@@ -176,7 +176,7 @@ def points_curve(
         ``reached_at`` is the first m with ‖θ_m − θ_t‖ ≤ ε·‖θ₀ − θ_t‖, i.e.
         E_I ≤ ε²·E_I(θ₀).
     certify_at : sequence of int, optional
-        The m at which lower_bound(θ_m) is computed (each in 1 … M; about 0.1–2 s per
+        The m at which lower_bound(θ_m) is computed (each in 1 … M; about 1–7 s per
         m and attack). Default: 1, 2, 4, … and M. Empty: none.
     n_sigma : float or None, default 3
         The box, as for :class:`~flexpoison.attack.FlexiblePoisoning`.

@@ -178,7 +178,7 @@ HELP = """Craft poison rows for FILE.csv against a scikit-learn model.
     "--certify",
     is_flag=True,
     help="Integrity: also certify the fewest poison rows that reach the model the attack "
-    "reached (Suya et al.'s lower bound, over the same box; about a second) and the "
+    "reached (Suya et al.'s lower bound, over the same box; a few seconds) and the "
     "efficiency lower bound / m, printed and in summary.json's 'certificate'.",
 )
 @seed_option("the train/test split and of the attack's initial points")

@@ -113,7 +113,7 @@ def _grid(ctx, param, value: str | None) -> tuple[int, ...] | None:
     "--certify-at",
     metavar="M,M,...",
     callback=_grid,
-    help="The m at which the model each attack reached is certified (about 0.1-2 s "
+    help="The m at which the model each attack reached is certified (about 1-7 s "
     "each, per attack). Default: 1, 2, 4, ... and --n-points.",
 )
 @N_SIGMA
