@@ -323,7 +323,9 @@ def _search(problem: Problem, theta_clean: np.ndarray, max_iter: int) -> Point:
         if not (math.isfinite(best[0].bound) and start.bound > 0):
             break
         _ascend(problem, start.theta, at, max_iter)
-    v = direction(problem, theta_clean) if max_iter and math.isfinite(best[0].bound) else None
+    v = None
+    if max_iter and math.isfinite(best[0].bound):  # from the best θ so far
+        v = direction(problem, theta_clean, best[0].theta - theta_t)
     if v is not None:  # the first-order limit's direction, at steps down to 2^-23, with
         # the inner maximum to 1e-9: near θ_t the gap is small beside the loss itself
         along = [problem.at(theta_t + 2.0**-k * v) for k in range(2, 24)]

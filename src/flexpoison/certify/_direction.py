@@ -53,15 +53,23 @@ def columns(problem: Problem, X: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return np.array(out) + problem.scaling.b * dR
 
 
+def _norm(v: np.ndarray) -> float:
+    return float(np.linalg.norm(v))
+
+
 def _solve(g: np.ndarray, cuts: np.ndarray, limit: float) -> np.ndarray | None:
     """argmax g·v subject to cuts·v ≤ 1 and |v| ≤ limit (None if not solved)."""
     solved = linprog(-g, A_ub=cuts, b_ub=np.ones(len(cuts)), bounds=(-limit, limit), method="highs")
     return solved.x if solved.status == 0 else None
 
 
-def direction(problem: Problem, theta_clean: np.ndarray) -> np.ndarray | None:
+def direction(
+    problem: Problem, theta_clean: np.ndarray, start: np.ndarray | None = None
+) -> np.ndarray | None:
     """The v of the best first-order bound found (module docstring), scaled to
-    ‖θ₀ − θ_t‖; None where there is none (θ₀ = θ_t, g = 0, or no programme solved)."""
+    ‖θ₀ − θ_t‖; None where there is none (θ₀ = θ_t, g = 0, or no programme solved).
+    ``start``: a direction to begin from (the best θ − θ_t found so far), which the
+    queries are drawn toward from the first round."""
     theta_t = problem.theta_target
     span = float(np.linalg.norm(theta_clean - theta_t))
     _, dG = problem.clean(theta_t)
@@ -77,6 +85,13 @@ def direction(problem: Problem, theta_clean: np.ndarray) -> np.ndarray | None:
     active = seeds[seeds @ solved >= 1.0 - 1e-6]
     cuts = list(active if len(active) else seeds)
     best, best_ratio = None, 0.0
+    if start is not None and float(g @ start) > 0:
+        found = problem.inner(theta_t + (PRICING_STEP * span / _norm(start)) * start)
+        cut = columns(problem, found.x[None], np.array([found.target]))[0]
+        h = float(cut @ start)
+        if h > 0:
+            best, best_ratio = start, float(g @ start) / h
+            cuts.append(cut)
     for _ in range(MAX_ROUNDS):
         v = _solve(g, np.array(cuts), limit)
         if v is None:
