@@ -20,6 +20,7 @@ import os
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from ..certify import PointsCurve
 from ..errors import InvalidInputError
@@ -49,6 +50,7 @@ def plot_points_needed(
         _subpopulation_panel(axes[1], curve)
     _efficiency_panel(axes[-1], curve)
     axes[-1].set_xlabel("poison rows added, m")
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))  # m counts rows
     if title is not None:
         fig.suptitle(literal(title), fontsize="medium")
     return fig
