@@ -2,6 +2,7 @@
 
     python benchmarks/bench_certify.py              # four cases (~6 min on 2 shared cores)
     python benchmarks/bench_certify.py --max-points 64 --cases diabetes-ridge
+    python benchmarks/bench_certify.py --results     # the certificate on 8-row results
 
 Per case: θ₀ the victim on the training rows (70 %, seeded; stratified for
 classification), θ_t the target, and
@@ -141,11 +142,58 @@ def _powers(m: int) -> list[int]:
     return out if out[-1] == m else out + [m]
 
 
+def _diabetes_standardised():
+    X, y = load_diabetes(return_X_y=True)
+    X, _, y, _ = train_test_split(X, y, test_size=0.3, random_state=0)
+    return Ridge(alpha=1.0), (X - X.mean(axis=0)) / X.std(axis=0), y, "flip-top", ""
+
+
+#: ``--results``: the certificate on an attack's own result (8 rows, α = 0).
+RESULT_CASES = {
+    "cancer-logistic": lambda: _cluster0(_cancer, LogisticRegression(max_iter=10_000)),
+    "cancer-svc": lambda: _cluster0(_cancer, LinearSVC(max_iter=10_000)),
+    "diabetes-ridge": _diabetes_standardised,
+    "digits17-svc": lambda: _cluster0(_digits17, LinearSVC(max_iter=10_000)),
+}
+
+
+def _cluster0(data, estimator):
+    X, y, source, _ = data()
+    return estimator, X, y, f"flip-subpopulation:class={source},cluster=0/8", ""
+
+
+def results(n_points: int = 8) -> None:
+    """The table of the certify page's "A certificate on an attack's result": per case
+    the attack's progress, the bound for the model it reached (its efficiency) and the
+    certificate's seconds."""
+    from flexpoison.certify import certify_result
+
+    print(f"{'case':>16} {'progress':>9} {'bound':>8} {'efficiency':>11} {'seconds':>8}")
+    for name, make in RESULT_CASES.items():
+        estimator, X, y, target, _ = make()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = FlexiblePoisoning(
+                estimator, goal=Integrity(target), alpha=0.0, n_points=n_points, random_state=0
+            ).generate(X, y)
+        cert = certify_result(result).certificate
+        print(
+            f"{name:>16} {result.progress:>9.3f} {cert.lower_bound:>8.2f} "
+            f"{cert.efficiency:>11.3f} {cert.seconds:>8.2f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--max-points", type=int, default=128)
+    parser.add_argument(
+        "--results", action="store_true", help="the certificate on 8-row attack results"
+    )
     args = parser.parse_args()
+    if args.results:
+        results()
+        return
     for name in args.cases.split(","):
         run(name.strip(), args.max_points)
 

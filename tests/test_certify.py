@@ -289,7 +289,7 @@ def test_the_inequality_is_the_learners_objective_rearranged(name, params):
 
 
 def test_the_bound_is_positive_and_below_a_known_construction():
-    """θ_t reached by m copies of one extreme row needs more than half of them (13.76 of
+    """θ_t reached by m copies of one extreme row needs more than half of them (14.33 of
     15 when measured: the max-gap row is that corner), and at most m."""
     spec = models.get("logistic")
     rng = np.random.default_rng(11)

@@ -154,3 +154,11 @@ def test_public_names_resolve_and_are_documented(package):
         if name != "__version__" and not re.search(rf"\b{re.escape(name)}\b", api):
             undocumented.append(name)
     assert undocumented == []
+
+
+def test_every_test_module_is_on_the_tests_map():
+    """tests/README.md maps each test module to what it covers: a new one is added there."""
+    here = Path(__file__).parent
+    listed = (here / "README.md").read_text()
+    missing = [p.name for p in sorted(here.glob("test_*.py")) if f"`{p.name}`" not in listed]
+    assert not missing, f"add to tests/README.md: {missing}"

@@ -111,7 +111,11 @@ def craft_point(
 class RowStrategy(Protocol):
     """A way to choose each poison row other than the descent (module docstring)."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """How the attack's reports name the rows it chooses (read-only: a frozen
+        dataclass's field satisfies it)."""
+        ...
 
     def chooser(
         self, estimator: Any, setup: Any

@@ -222,7 +222,7 @@ class AttackResult:
         the check does not run (pipelines, sample weights, victims without θ).
     certificate : CertifiedRows or None
         The certified fewest rows that reach θ_poisoned, and the efficiency
-        lower_bound / m (integrity goals; None until asked for: it takes about a second,
+        lower_bound / m (integrity goals; None until asked for: it takes a few seconds,
         see :func:`flexpoison.certify.certify_result`).
     screenings : tuple of OwnerScreening
         With ``evade``: each named sanitizer's decision on the final clean + poison

@@ -11,15 +11,21 @@ the bound (:mod:`flexpoison.certify._bound`).
 ``_polygon``      the maximum of a difference of convex functions over a zonotope
 ``_inner``        M(θ): the largest loss gap over the feasible rows, per loss family
 ``_bound``        the bound A/B at one θ, from the learner's objective scaling
+``_direction``    the direction of the best first-order bound near θ_t (a linear
+                  programme, by cutting planes): where the search looks last
 ``_certificate``  :func:`points_needed`: the search over θ and the result
 ``_result``       :func:`certify_result`: the bound for the model an attack reached
 ``online``        :func:`model_targeted`: Suya et al.'s online attack, one max-gap row
                   at a time; :class:`ModelTargeted`, the same as a strategy of
                   :class:`~flexpoison.attack.FlexiblePoisoning`
+``curve``         :func:`points_curve`: E_I against m for the default and the
+                  model-targeted attacks, with the certified bound (the points-needed
+                  view)
 """
 
 from ._certificate import Certificate, points_needed
 from ._result import CertifiedRows, certify_result
+from .curve import AttackCurve, PointsCurve, points_curve
 from .online import ModelTargeted, OnlineResult, model_targeted
 
 __all__ = [
@@ -30,4 +36,7 @@ __all__ = [
     "OnlineResult",
     "model_targeted",
     "ModelTargeted",
+    "AttackCurve",
+    "PointsCurve",
+    "points_curve",
 ]

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..attack.result import AttackResult, CertifiedRows
 from ..errors import UnsupportedEstimatorError
-from ._certificate import points_needed
+from ._certificate import Certificate, points_needed
 
 
 def certify_result(result: AttackResult, *, max_iter: int = 100) -> AttackResult:
@@ -22,10 +22,10 @@ def certify_result(result: AttackResult, *, max_iter: int = 100) -> AttackResult
     bound is at most m (the efficiency at most 1); it says how many of the m rows any
     attack in the same box would have needed at least. Where no certificate applies
     (not an integrity goal, a pipeline, a kernel machine, no poison row) the
-    certificate's ``lower_bound`` is None and its ``reason`` says why. Cost: about one
-    to two seconds per call (30 features, 569 rows; the search's L-BFGS ascent, 100
-    evaluations by default; ``max_iter=0``: the scan alone, about 0.2 s, a lower bound
-    2–10× lower).
+    certificate's ``lower_bound`` is None and its ``reason`` says why. Cost: 1.5 to
+    7.5 s per call (30 to 55 features, 250 to 400 rows: the search's L-BFGS ascent,
+    100 evaluations by default, and its first-order direction, ~100 linear programmes;
+    ``max_iter=0``: the scan alone, about 0.2 s, a lower bound 2–10× lower).
     """
     m = result.n_points
     started = time.perf_counter()
@@ -33,20 +33,26 @@ def certify_result(result: AttackResult, *, max_iter: int = 100) -> AttackResult
     if reason is not None:
         return replace(result, certificate=CertifiedRows(None, m, reason))
     try:
-        certificate = points_needed(
-            result.estimator,
-            result.X_clean,
-            result.y_clean,
-            np.asarray(result.theta_poisoned, dtype=float),
-            n_sigma=None,
-            bounds=(np.asarray(result.lower, float), np.asarray(result.upper, float)),
-            max_iter=max_iter,
-        )
+        certificate = bound_in_box(result, result.theta_poisoned, max_iter)
     except UnsupportedEstimatorError as exc:
         return replace(result, certificate=CertifiedRows(None, m, str(exc)))
     seconds = time.perf_counter() - started
     bound = CertifiedRows(float(certificate.lower_bound), m, None, seconds)
     return replace(result, certificate=bound)
+
+
+def bound_in_box(result: AttackResult, theta, max_iter: int = 100) -> Certificate:
+    """:func:`points_needed` for θ_t = ``theta`` on the clean rows ``result``'s attack
+    was given, over its feasible box (``result.lower``, ``result.upper``)."""
+    return points_needed(
+        result.estimator,
+        result.X_clean,
+        result.y_clean,
+        np.asarray(theta, dtype=float),
+        n_sigma=None,
+        bounds=(np.asarray(result.lower, float), np.asarray(result.upper, float)),
+        max_iter=max_iter,
+    )
 
 
 def _not_certifiable(result: AttackResult) -> str | None:

@@ -19,6 +19,7 @@ from .common import CONTEXT
 #: command name → (module, function): the table of contents of the command line.
 COMMANDS = {
     "attack": ("flexpoison.cli.attack", "attack"),
+    "certify": ("flexpoison.cli.certify", "certify"),
     "reproduce": ("flexpoison.cli.reproduce", "reproduce"),
     "frontier": ("flexpoison.cli.frontier", "frontier"),
     "sweep": ("flexpoison.cli.sweep", "sweep"),

@@ -7,11 +7,9 @@ standardisation, attack, scikit-learn refits, test metric) and writes
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -24,7 +22,6 @@ from ..attack.defaults import (
     STEP_RULES,
 )
 from ..attack.goals import GOALS
-from ..scalers import FIXED_SCALER, REFITTED_SCALER
 from .common import (
     CONTEXT,
     PASSES,
@@ -52,14 +49,19 @@ from .constraints import (
     integer_columns,
     recorded,
 )
+from .victim import (
+    N_SIGMA,
+    STANDARDIZE,
+    TARGET,
+    check_victim_options,
+    goal_for,
+    has_target,
+    hyper_parameters,
+    settings_used,
+    test_size_option,
+    victim_options,
+)
 
-MODEL_NAMES = models.MODEL_NAMES
-MODEL_HELP = "; ".join(
-    f"{spec.name} = scikit-learn's {spec.class_name}" for spec in models.REGISTRY.values()
-)
-REG_HELP = ", ".join(
-    f"{spec.reg_param} for {spec.name}" for spec in models.REGISTRY.values() if spec.reg_param
-)
 OUTPUT_FILES = ("poison.csv", "summary.json", "W_first_point.png", "effect_vs_rate.png")
 
 # The attack's error messages start with its argument's name; say the option instead.
@@ -102,32 +104,7 @@ HELP = """Craft poison rows for FILE.csv against a scikit-learn model.
 
 @click.command(no_args_is_help=True, context_settings=CONTEXT, help=HELP)
 @data_options(required=True, sep_note="poison.csv is written with the same separator.")
-@click.option(
-    "--model",
-    required=True,
-    type=click.Choice(MODEL_NAMES),
-    help="The victim: " + MODEL_HELP + ". Class labels may be integers or "
-    "strings; 3 or more classes give a multiclass model.",
-)
-@click.option(
-    "--reg",
-    type=click.FloatRange(min=0),
-    metavar="FLOAT",
-    default=1.0,
-    show_default=True,
-    help="The model's regularisation strength: " + REG_HELP + ". Not used by unregularised models.",
-)
-@click.option(
-    "--l1-ratio",
-    type=click.FloatRange(0, 1),
-    metavar="FLOAT",
-    default=0.5,
-    show_default=True,
-    help="The l1_ratio of models that have one (1 = pure L1, 0 = pure L2).",
-)
-@click.option(
-    "--no-intercept", is_flag=True, help="Fit the model without an intercept (fit_intercept=False)."
-)
+@victim_options
 @click.option(
     "--alpha",
     metavar="FLOAT",
@@ -146,21 +123,7 @@ HELP = """Craft poison rows for FILE.csv against a scikit-learn model.
     "takes loss-availability, or integrity with --target 'predict:v@x*'; its theta_* "
     "outputs are its decision values at the goal's rows."
 )
-@click.option(
-    "--target",
-    "target",
-    metavar="PRESET|FILE",
-    help="Integrity target theta_t: a preset - 'flip-top' (flip the sign of "
-    "the largest weight; regression default), 'negate' (negate the "
-    "weights; binary default), 'swap:A,B' (swap classes A and B; "
-    "multinomial default: the two closest classes), 'predict:v@x1,x2,...' "
-    "(pull the prediction at x* toward v, x* in the CSV's units), "
-    "'flip-subpopulation:class=A,cluster=C/K,COLUMN<v,to=B' (any of the terms; the "
-    "clean fit with those rows' labels flipped; clusters by size, 0 the largest; "
-    "v in the CSV's units) - or a file "
-    "with theta = (w..., b) per class row, one number per line or comma "
-    "separated (in standardised units with --standardize).",
-)
+@TARGET
 @click.option(
     "--rate",
     metavar="FLOAT",
@@ -207,39 +170,18 @@ HELP = """Craft poison rows for FILE.csv against a scikit-learn model.
     help="Regression only: optimise the poison responses too (within the "
     "observed range), not just the features.",
 )
-@click.option(
-    "--n-sigma",
-    metavar="FLOAT",
-    type=click.FloatRange(min=0, min_open=True),
-    default=3.0,
-    show_default=True,
-    help="Feasible box half-width: every poison feature stays within "
-    "x_c +/- n_sigma * sigma of the clean training rows.",
-)
+@N_SIGMA
 @constraint_options
-@click.option(
-    "--test-size",
-    metavar="FLOAT",
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
-    default=0.3,
-    show_default=True,
-    help="Share of the rows held out (split with --seed; stratified for "
-    "classification) to report the test metric before and after poisoning: "
-    "MSE for regression, accuracy for classification.",
+@test_size_option(
+    "to report the test metric before and after poisoning: MSE for regression, "
+    "accuracy for classification."
 )
-@click.option(
-    "--standardize/--no-standardize",
-    default=False,
-    show_default=True,
-    help=f"Standardise the features with {FIXED_SCALER}; theta, C and E are in those "
-    "units, and poison.csv is mapped back to the data file's units. Not the victim of "
-    f"{REFITTED_SCALER}.",
-)
+@STANDARDIZE
 @click.option(
     "--certify",
     is_flag=True,
     help="Integrity: also certify the fewest poison rows that reach the model the attack "
-    "reached (Suya et al.'s lower bound, over the same box; about a second) and the "
+    "reached (Suya et al.'s lower bound, over the same box; a few seconds) and the "
     "efficiency lower bound / m, printed and in summary.json's 'certificate'.",
 )
 @evade_options
@@ -306,7 +248,7 @@ def attack(
 
         table, dataset = read_data(data, sep, target_column, spec.task, columns)
         X, y, feature_names = dataset.X, dataset.y, dataset.feature_names
-        estimator = spec.make(**_hyper_parameters(spec, reg, l1_ratio, no_intercept))
+        estimator = spec.make(**hyper_parameters(spec, reg, l1_ratio, no_intercept))
         split = split_data(
             X,
             y,
@@ -316,7 +258,9 @@ def attack(
             standardize=standardize,
             feature_names=feature_names,
         )
-        experiment = Experiment(estimator, _goal(goal, target, split.scaler, feature_names), split)
+        experiment = Experiment(
+            estimator, goal_for(goal, target, split.scaler, feature_names), split
+        )
         constraints = constraints_from(table, dataset, ctx.params)
         arguments = constraints.attack_arguments(split.X_train, feature_names, split.scaler)
         arguments.update(evade_arguments(ctx.params))
@@ -334,7 +278,7 @@ def attack(
             "target_column": target_column,
             "feature_names": list(feature_names),
             "model": label,
-            "settings": _settings(ctx, sep, spec),
+            "settings": settings_used(ctx, sep, spec),
             "seed": seed,
             "n_rows": len(table.rows),
             "attack_space": "standardized" if standardize else "original",
@@ -447,11 +391,6 @@ def _measured(experiment, measured, feature_names) -> dict:
 def _check_options(ctx: click.Context, spec) -> str:
     """Refuse option combinations that make no sense; return the separator to use."""
     params = ctx.params
-    given = {
-        name
-        for name in params
-        if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT
-    }
     if (params["rate"] is None) == (params["n_points"] is None):
         raise click.UsageError("give exactly one of --rate and --n-points")
     model = params["model"]
@@ -460,23 +399,18 @@ def _check_options(ctx: click.Context, spec) -> str:
     problem = spec.goal_problem(params["goal"], params["target"])
     if problem is not None:
         raise click.UsageError(f"--model {model}: {problem}")
-    if params.get("certify") and not _has_target(params["goal"]):
+    if params.get("certify") and not has_target(params["goal"]):
         raise click.UsageError(
             "--certify applies to --goal integrity only (it bounds the rows that reach "
             "a target model)"
         )
-    if params["target"] is not None and not _has_target(params["goal"]):
-        with_target = [name for name in GOALS if _has_target(name)]
+    if params["target"] is not None and not has_target(params["goal"]):
+        with_target = [name for name in GOALS if has_target(name)]
         raise click.UsageError(
             f"--target applies to --goal {' or '.join(with_target)} only (--goal "
             f"{params['goal']} has no target model)"
         )
-    if params["no_intercept"] and not spec.has_theta:
-        raise click.UsageError(f"--no-intercept does not apply to --model {model}")
-    if "reg" in given and spec.reg_param is None:
-        raise click.UsageError(f"--reg has no effect with --model {model} (it is not regularised)")
-    if "l1_ratio" in given and "l1_ratio" not in spec.objective_params:
-        raise click.UsageError(f"--l1-ratio does not apply to --model {model}")
+    check_victim_options(ctx, spec)
     check_constraint_options(params)
     if params["optimize_y"] and spec.task != "regression":
         raise click.UsageError(
@@ -491,78 +425,6 @@ def _check_options(ctx: click.Context, spec) -> str:
         raise click.UsageError(f"--out: cannot write into {ancestor}")
     check_out_dir(params["out"], params["force"])
     return sep
-
-
-def _hyper_parameters(spec, reg: float, l1_ratio: float, no_intercept: bool) -> dict:
-    """The estimator's constructor arguments for --reg, --l1-ratio, --no-intercept;
-    a value the model refuses (e.g. --reg 0 for a model that needs > 0) is one error
-    naming --reg."""
-    from ..errors import UnsupportedEstimatorError
-
-    params: dict = {"fit_intercept": not no_intercept} if spec.has_theta else {}
-    if spec.reg_param is not None:
-        params[spec.reg_param] = reg
-    if "l1_ratio" in spec.objective_params:
-        params["l1_ratio"] = l1_ratio
-    try:
-        spec.terms({**spec.defaults, **params}, None)
-    except UnsupportedEstimatorError as exc:
-        raise click.UsageError(f"--reg / --l1-ratio: {one_line(exc)}") from None
-    return params
-
-
-def _settings(ctx: click.Context, sep: str, spec) -> dict:
-    """Every option as used (paths as given; --reg/--l1-ratio None where unused)."""
-    settings = {
-        name: str(value) if isinstance(value, Path) else value for name, value in ctx.params.items()
-    }
-    settings["sep"] = sep
-    if spec.reg_param is None:
-        settings["reg"] = None
-    if "l1_ratio" not in spec.objective_params:
-        settings["l1_ratio"] = None
-    return settings
-
-
-def _has_target(goal: str) -> bool:
-    """Whether the goal named ``goal`` takes a target model (``--target``)."""
-    return "target" in {f.name for f in dataclasses.fields(GOALS[goal])}
-
-
-def _goal(goal: str, target: str | None, scaler, names):
-    """The goal by name, with its target (a preset, or a θ_t read from a file)."""
-    from ..attack import subpopulation
-    from ..data import read_vector
-
-    make: Any = GOALS[goal]  # a goal with a target when one is given (_check_options)
-    if target is None:
-        return make()
-    if target.startswith(subpopulation.PREFIX):  # names and units: the CSV's
-        return make(
-            target=subpopulation.in_attack_units(
-                target, names, None if scaler is None else scaler.transform
-            )
-        )
-    if Path(target).is_file():
-        return make(target=read_vector(target))
-    if os.sep in target or target.endswith((".txt", ".csv")):
-        raise click.BadParameter(f"no such file {target!r}", param_hint="'--target'")
-    if scaler is not None and target.startswith("predict:"):
-        target = _standardized_predict(target, scaler)
-    return make(target=target)
-
-
-def _standardized_predict(target: str, scaler) -> str:
-    """'predict:v@x*' with x* mapped from the CSV's units into standardised space."""
-    import numpy as np
-
-    value, _, point = target[len("predict:") :].partition("@")
-    try:
-        x_star = np.array([[float(s) for s in point.split(",")]])
-        z_star = scaler.transform(x_star)[0]
-    except ValueError:  # malformed or wrong length: the attack reports it, unchanged
-        return target
-    return f"predict:{value}@" + ",".join(repr(float(z)) for z in z_star)
 
 
 def _poison_rows(

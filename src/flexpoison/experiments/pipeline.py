@@ -240,7 +240,7 @@ class Experiment:
         and those raised as :class:`~flexpoison.errors.FlexPoisonWarning`) speak of the
         data's columns in the data's units (:meth:`in_data_terms`). ``certify``: with the
         certified fewest rows that reach the model it reached
-        (:func:`flexpoison.certify.certify_result`, about a second)."""
+        (:func:`flexpoison.certify.certify_result`, a few seconds)."""
         with warnings.catch_warnings():  # raised again below, in the data's terms
             warnings.simplefilter("ignore", FlexPoisonWarning)
             result = attacker.generate(self.split.X_train, self.split.y_train)

@@ -1,0 +1,325 @@
+"""The points-needed view: how close to θ_t each attack gets with m rows, against the
+certified fewest rows (issue 23).
+
+For m = 1 … M, :func:`points_curve` reports E_I(θ_m) = ‖θ_m − θ_t‖² (and, for a
+``flip-subpopulation`` target, the share of the subpopulation's rows θ_m misclassifies)
+for two attacks on the same feasible set:
+
+* ``flexpoison``, the default search at α = 0 (``FlexiblePoisoning(estimator,
+  Integrity(θ_t), alpha=0, n_points=M)``);
+* ``model-targeted``, Suya et al.'s online attack as the attack's strategy
+  (:class:`~flexpoison.certify.ModelTargeted`, run over the whole budget).
+
+Both are read off one run of M rows: θ_m is the run's ``theta_history[m − 1]``. That
+is the attack with budget m itself, not an approximation of it: with one pass, each
+row is crafted given the rows before it and joins the set for good (Algorithm 1), and
+its random starts are drawn in the same order whatever the budget, so the first m
+rows of the M-row run are the rows of the m-row run with the same seed (the
+model-targeted rows are deterministic). ``tests/test_certify_curve.py`` checks it.
+
+Drawn against them: ``lower_bound``, :func:`~flexpoison.certify.points_needed` at
+θ_t over the attacks' box (its integer and one-hot constraints relaxed to it) — no
+feasible set of fewer rows makes θ_t the victim's optimum — and, at the m of
+``certify_at``, the bound at the model each attack reached, lower_bound(θ_m) ≤ m (θ_m
+is the exact optimum of the clean rows and those m rows), and the efficiency
+lower_bound(θ_m)/m: how close the m rows are to the fewest that reach θ_m.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .. import models
+from .._progress import note, progress_bar
+from .._validation import check_count, check_positive
+from ..attack import AttackResult, FlexiblePoisoning, Integrity
+from ..attack.containers import _column_names
+from ..attack.subpopulation import PREFIX, Subpopulation
+from ..errors import InvalidInputError
+from ..models.victim import sorted_labels
+from ._certificate import Certificate
+from ._result import bound_in_box
+from .online import ModelTargeted
+
+#: The two attacks of the view, by the name each is reported under.
+ATTACKS = ("flexpoison", "model-targeted")
+
+
+@dataclass(frozen=True)
+class AttackCurve:
+    """One attack's curve.
+
+    ``effect[m − 1]`` is E_I after m rows and ``distance[m − 1]`` = ‖θ_m − θ_t‖ /
+    ‖θ₀ − θ_t‖ (m = 1 … ``n_points``); ``subpopulation_error[m − 1]`` the share of the
+    subpopulation θ_m misclassifies (None without a subpopulation target);
+    ``certified_m`` the m whose θ_m was certified, ``lower_bound`` the bound at each;
+    ``reached_at`` the first m within ε (None: not within the budget); ``warnings`` the
+    run's; ``seconds`` the attack's wall time (certificates not counted)."""
+
+    name: str
+    effect: np.ndarray
+    distance: np.ndarray
+    subpopulation_error: np.ndarray | None
+    certified_m: np.ndarray
+    lower_bound: np.ndarray
+    reached_at: int | None
+    warnings: tuple[str, ...]
+    seconds: float
+
+    @property
+    def n_points(self) -> int:
+        return int(self.effect.size)
+
+    @property
+    def efficiency(self) -> np.ndarray:
+        """lower_bound(θ_m) / m at each certified m, in [0, 1]."""
+        return self.lower_bound / self.certified_m
+
+    def describe(self) -> dict:
+        """As plain JSON values."""
+        sub = self.subpopulation_error
+        return {
+            "name": self.name,
+            "m": list(range(1, self.n_points + 1)),
+            "effect": self.effect.tolist(),
+            "distance": self.distance.tolist(),
+            "subpopulation_error": None if sub is None else sub.tolist(),
+            "certified_m": self.certified_m.tolist(),
+            "lower_bound": [_finite(v) for v in self.lower_bound],
+            "efficiency": [_finite(v) for v in self.efficiency],
+            "reached_at": self.reached_at,
+            "warnings": list(self.warnings),
+            "seconds": self.seconds,
+        }
+
+
+@dataclass(frozen=True)
+class PointsCurve:
+    """What :func:`points_curve` returns: the certificate for θ_t, E_I(θ₀), ε, the two
+    :class:`AttackCurve` s and, for a subpopulation target, its size and the share of it
+    θ₀ and θ_t misclassify."""
+
+    certificate: Certificate
+    effect_clean: float
+    epsilon: float
+    attacks: tuple[AttackCurve, ...]
+    subpopulation: str | None = None
+    subpopulation_rows: int = 0
+    subpopulation_error_clean: float | None = None
+    subpopulation_error_target: float | None = None
+
+    @property
+    def lower_bound(self) -> float:
+        """The certified fewest rows that make θ_t the victim's optimum."""
+        return self.certificate.lower_bound
+
+    def attack(self, name: str) -> AttackCurve:
+        """The curve of the attack ``name`` (:data:`ATTACKS`)."""
+        for curve in self.attacks:
+            if curve.name == name:
+                return curve
+        raise InvalidInputError(f"attack: expected one of {ATTACKS}, got {name!r}")
+
+    def describe(self) -> dict:
+        """As plain JSON values (an unreachable θ_t's bound +∞ as the string "inf")."""
+        cert = self.certificate
+        return {
+            "lower_bound": _finite(cert.lower_bound),
+            "min_points": _finite(cert.min_points),
+            "scaling": cert.scaling,
+            "exact_inner": cert.exact_inner,
+            "relaxed": list(cert.relaxed),
+            "theta_clean": cert.theta_clean.tolist(),
+            "theta_target": cert.theta_target.tolist(),
+            "effect_clean": self.effect_clean,
+            "epsilon": self.epsilon,
+            "subpopulation": self.subpopulation,
+            "subpopulation_rows": self.subpopulation_rows,
+            "subpopulation_error_clean": self.subpopulation_error_clean,
+            "subpopulation_error_target": self.subpopulation_error_target,
+            "attacks": [curve.describe() for curve in self.attacks],
+        }
+
+
+def points_curve(
+    estimator,
+    X,
+    y,
+    theta_target,
+    n_points: int,
+    *,
+    epsilon: float = 0.1,
+    certify_at=None,
+    n_sigma: float | None = 3.0,
+    random_state: int = 0,
+    max_iter: int = 100,
+    progress: bool | None = False,
+    **constraints,
+) -> PointsCurve:
+    """E_I against m for the default and the model-targeted attacks, with the
+    certified lower bound (module docstring).
+
+    Parameters
+    ----------
+    estimator, X, y :
+        As for :func:`~flexpoison.certify.points_needed`.
+    theta_target : array-like, str or None
+        θ_t, or a target preset (None: the victim's default preset).
+    n_points : int
+        M, the largest number of rows.
+    epsilon : float, default 0.1
+        ``reached_at`` is the first m with ‖θ_m − θ_t‖ ≤ ε·‖θ₀ − θ_t‖, i.e.
+        E_I ≤ ε²·E_I(θ₀).
+    certify_at : sequence of int, optional
+        The m at which lower_bound(θ_m) is computed (each in 1 … M; about 1–7 s per
+        m and attack). Default: 1, 2, 4, … and M. Empty: none.
+    n_sigma : float or None, default 3
+        The box, as for :class:`~flexpoison.attack.FlexiblePoisoning`.
+    random_state : int, default 0
+        The default attack's seed.
+    max_iter : int, default 100
+        The certificate's ascent (:func:`~flexpoison.certify.points_needed`).
+    progress : bool or None, default False
+        Progress on stderr (:mod:`flexpoison._progress`).
+    **constraints :
+        :class:`~flexpoison.attack.FlexiblePoisoning`'s ``bounds``,
+        ``integer_features``, ``one_hot_groups``, ``round_fractional``, ``data_units``
+        (frozen features are refused: the model-targeted rows range over the box).
+        Both attacks honour them; the certificates relax them to the box (still valid).
+
+    Returns
+    -------
+    PointsCurve
+    """
+    check_count(n_points, "n_points")
+    check_positive(epsilon, "epsilon")
+    if max_iter != 0:
+        check_count(max_iter, "max_iter")
+    grid = _grid(certify_at, n_points)
+    runs: dict[str, tuple[AttackResult, float]] = {}
+    strategies = {"flexpoison": None, "model-targeted": ModelTargeted()}
+    target = theta_target
+    for name, strategy in strategies.items():
+        attack = FlexiblePoisoning(
+            estimator,
+            goal=Integrity(target),
+            alpha=0.0,
+            n_points=n_points,
+            n_sigma=n_sigma,
+            random_state=random_state,
+            strategy=strategy,
+            progress=progress,
+            **constraints,
+        )
+        note(progress, f"{name} attack: {n_points} rows")
+        started = time.perf_counter()
+        with warnings.catch_warnings():  # kept on the curve
+            warnings.simplefilter("ignore")
+            runs[name] = attack.generate(X, y), time.perf_counter() - started
+        target = np.asarray(runs[name][0].theta_target)  # a preset, resolved once
+    first = runs["flexpoison"][0]
+    certificate = bound_in_box(first, target, max_iter)
+    relaxed = tuple(k for k in ("integer_features", "one_hot_groups") if constraints.get(k))
+    certificate = replace(certificate, relaxed=relaxed)
+    mask = _subpopulation(theta_target, X, y)
+    victim = models.victim(estimator, np.asarray(y))
+    bar = progress_bar(
+        total=len(grid) * len(runs), progress=progress, desc="certificates", unit="m"
+    )
+    curves = []
+    for name, (result, seconds) in runs.items():
+        bounds_m = []
+        for m in grid:
+            theta_m = result.theta_history[m - 1] if m <= result.n_points else None
+            bounds_m.append(math.nan if theta_m is None else _bound(result, theta_m, max_iter))
+            bar.update(1)
+        curves.append(_curve(name, result, seconds, grid, bounds_m, epsilon, victim, mask, X, y))
+    bar.close()
+    if mask is None:
+        return PointsCurve(certificate, first.effect_clean, float(epsilon), tuple(curves))
+    return PointsCurve(
+        certificate,
+        first.effect_clean,
+        float(epsilon),
+        tuple(curves),
+        str(theta_target).strip(),
+        int(mask.sum()),
+        _error(victim, certificate.theta_clean, X, y, mask),
+        _error(victim, target, X, y, mask),
+    )
+
+
+def _curve(name, result, seconds, grid, bounds_m, epsilon, victim, mask, X, y) -> AttackCurve:
+    effect = np.asarray(result.effect_history, dtype=float)
+    start = result.effect_clean  # > 0: the attack refuses θ_t = θ₀
+    distance = np.sqrt(np.maximum(effect, 0.0) / start) if start > 0 else np.zeros_like(effect)
+    within = np.flatnonzero(distance <= epsilon)
+    sub = None
+    if mask is not None:
+        sub = np.array([_error(victim, theta, X, y, mask) for theta in result.theta_history])
+    done = [k for k, m in enumerate(grid) if m <= result.n_points]
+    return AttackCurve(
+        name=name,
+        effect=effect,
+        distance=distance,
+        subpopulation_error=sub,
+        certified_m=np.array([grid[k] for k in done], dtype=float),
+        lower_bound=np.array([bounds_m[k] for k in done], dtype=float),
+        reached_at=int(within[0]) + 1 if within.size else None,
+        warnings=tuple(result.warnings),
+        seconds=seconds,
+    )
+
+
+def _bound(result: AttackResult, theta: np.ndarray, max_iter: int) -> float:
+    """lower_bound(θ) over the result's box (:func:`bound_in_box`)."""
+    return float(bound_in_box(result, theta, max_iter).lower_bound)
+
+
+def _grid(certify_at, n_points: int) -> list[int]:
+    """The m to certify: ``certify_at`` checked (integers in 1 … M, sorted, once each),
+    or 1, 2, 4, … and M."""
+    if certify_at is None:
+        powers = [2**k for k in range(int(math.log2(n_points)) + 1)]
+        return sorted({*powers, n_points})
+    try:
+        grid = [check_count(m, "certify_at") for m in certify_at]
+    except TypeError:
+        raise InvalidInputError(
+            f"certify_at: expected a sequence of integers, got {certify_at!r}"
+        ) from None
+    wrong = [m for m in grid if m > n_points]
+    if wrong:
+        raise InvalidInputError(f"certify_at: {wrong} above n_points = {n_points}")
+    return sorted(set(grid))
+
+
+def _subpopulation(theta_target, X, y) -> np.ndarray | None:
+    """The rows a ``flip-subpopulation`` target selects (None for another target)."""
+    if not (isinstance(theta_target, str) and theta_target.strip().startswith(PREFIX)):
+        return None
+    spec = Subpopulation.parse(theta_target.strip())
+    labels = [str(c) for c in sorted_labels(np.asarray(y))]
+    return spec.rows(np.asarray(X, dtype=float), np.asarray(y), _column_names(X), labels)
+
+
+def _error(victim, theta: np.ndarray, X, y, mask: np.ndarray) -> float:
+    """The share of the rows of ``mask`` that θ labels otherwise than y."""
+    X_sub = np.asarray(X, dtype=float)[mask]
+    return float(np.mean(victim.predict(theta, X_sub) != np.asarray(y)[mask]))
+
+
+def _finite(value: float) -> float | str | None:
+    """A number for JSON, which has no infinity: +∞ as "inf", NaN and −∞ (no bound at
+    all) as None."""
+    if value == math.inf:
+        return "inf"
+    return float(value) if math.isfinite(value) else None
+
+
+__all__ = ["ATTACKS", "AttackCurve", "PointsCurve", "points_curve"]
