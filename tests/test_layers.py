@@ -93,6 +93,22 @@ def test_no_source_file_over_600_lines(path, module):
     assert len(path.read_text(encoding="utf-8").splitlines()) <= 600
 
 
+@pytest.mark.parametrize("path, module", list(_modules()), ids=lambda v: str(v))
+def test_functions_and_module_docstrings_stay_short(path, module):
+    """No function over 100 lines (docstring included) and no module docstring over 40:
+    derivations belong on the documentation's maths page."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    doc = ast.get_docstring(tree) or ""
+    assert len(doc.splitlines()) <= 40, f"{module}: module docstring of {len(doc.splitlines())}"
+    long = [
+        f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno - node.lineno + 1 > 100
+    ]
+    assert not long, f"{module}: {long}"
+
+
 def test_the_models_names_are_spelled_in_the_registry_only():
     names = [f'"{name}"' for name in models.MODEL_NAMES]
     names += [spec.class_name for spec in models.REGISTRY.values()]

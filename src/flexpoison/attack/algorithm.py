@@ -260,32 +260,9 @@ class FlexiblePoisoning(EstimatorParams):
         effect_clean = setup.objective.effect_at(setup.objective.Theta_start)
         evasion = evasion_check.start(self, setup, m)
         alpha = float(self.alpha)
-        # The share trade-off keeps (1 − α) of the α = 0 attack's gain after every
-        # point (module flexpoison.attack.search): 0 < α < 1 first runs that attack,
-        # from a copy of the generator, so that both draw the same starts.
-        calibrate = self.trade_off == "share" and 0.0 < alpha < 1.0
-        first_rng = copy.deepcopy(rng) if calibrate else None
-
-        def phase(desc: str):  # 0 < α < 1 crafts every point twice: two phases, named
-            return progress_bar(
-                total=m * self.passes, progress=self.progress, desc=desc, unit="pt", leave=False
-            )
-
-        targets: _Targets | None = None
-        effect_unconcealed = None
-        first: _Run | None = None
-        if self.trade_off == "share" and alpha == 1.0:
-            targets = _Targets([0.0] * m, 0.0)
-        elif first_rng is not None:
-            bar = phase("calibration (α = 0 run)")
-            first = self._run(setup, m, first_rng, effect_clean, None, bar.update, None, evasion)
-            bar.close()
-            effect_unconcealed = first.effect_final
-            targets = _Targets(
-                [(1.0 - alpha) * goal.sign * (effect_clean - e) for e in first.first_effects],
-                (1.0 - alpha) * goal.sign * (effect_clean - first.effect_final),
-            )
-        bar = phase(f"poison points (α = {alpha:g})" if calibrate else "poison points")
+        targets, first = self._calibrated(setup, m, rng, effect_clean, evasion)
+        effect_unconcealed = None if first is None else first.effect_final
+        bar = self._phase(m, "poison points" + (f" (α = {alpha:g})" if first else ""))
         run = self._run(setup, m, rng, effect_clean, targets, bar.update, first, evasion)
         bar.close()
         chosen, reports, evaluations = run.chosen, run.reports, run.evaluations
@@ -346,6 +323,31 @@ class FlexiblePoisoning(EstimatorParams):
             y_clean=y,
             screenings=screenings,
         )
+
+    def _phase(self, m: int, desc: str):
+        """A progress bar over m points (× passes): 0 < α < 1 crafts each twice, named."""
+        return progress_bar(
+            total=m * self.passes, progress=self.progress, desc=desc, unit="pt", leave=False
+        )
+
+    def _calibrated(self, setup, m, rng, effect_clean, evasion):
+        """The share trade-off's targets and the α = 0 run they come from (None: none).
+
+        It keeps (1 − α) of the α = 0 attack's gain after every point (module
+        flexpoison.attack.search): 0 < α < 1 first runs that attack, from a copy of the
+        generator ``rng``, so that both draw the same starts."""
+        alpha, sign = float(self.alpha), self.goal.sign
+        if self.trade_off != "share" or alpha == 0.0:
+            return None, None
+        if alpha == 1.0:
+            return _Targets([0.0] * m, 0.0), None
+        bar = self._phase(m, "calibration (α = 0 run)")
+        first = self._run(
+            setup, m, copy.deepcopy(rng), effect_clean, None, bar.update, None, evasion
+        )
+        bar.close()
+        gains = [(1.0 - alpha) * sign * (effect_clean - e) for e in first.first_effects]
+        return _Targets(gains, (1.0 - alpha) * sign * (effect_clean - first.effect_final)), first
 
     def _run(
         self,

@@ -29,22 +29,15 @@ Target presets for :class:`Integrity` (deterministic functions of θ₀, except
     multinomial: the parameter rows of classes A and B exchanged (default: the two
     classes whose rows of θ₀ are closest).
 ``predict:v@x1,x2,…``
-    make the model's decision value at x* = (x1, x2, …) equal v. Its effect is the
-    prediction itself, E_I = (f_θ(x*) − v)² with f_θ(x*) = θ·φ*, φ* = (x*, 1)
-    (:class:`~flexpoison.attack.effects.PredictionEffect`), and its progress the share
-    of the way from f₀(x*) to v closed, 1 − |f − v| / |f₀ − v|. The θ_t it reports is
-    the θ nearest to θ₀ with that prediction, θ₀ + (v − φ*ᵀθ₀)·φ*/‖φ*‖², which the
-    attack does not aim at: rows can hardly push θ along an arbitrary direction. For
-    regression v is the response (a log-link GLM's linear predictor, log of the
-    response); for binary classification v is the decision value (log-odds of the
-    second class); x* is in the units of the data passed to the attack.
+    make the decision value at x* = (x1, x2, …) equal v (the response for regression,
+    the log-odds of the second class for binary classification): E_I = (f_θ(x*) − v)²
+    (:class:`~flexpoison.attack.effects.PredictionEffect`); θ_t is reported as the θ
+    nearest to θ₀ with that prediction (the maths page, "Concealment, effect and the
+    goals").
 ``flip-subpopulation:class=A,cluster=C/K,FEATURE<v,to=B`` (any of the terms)
-    classification: the victim's exact fit on the clean rows with a subpopulation's
-    labels flipped — the rows of class A, those meeting the feature conditions, and of
-    these k-means cluster C of K (0 the largest) — e.g.
-    ``flip-subpopulation:class=1,cluster=2/8`` or ``flip-subpopulation:x0<30``. An
-    attainable target (Koh et al.; Suya et al.); :mod:`.subpopulation` has the details.
-    Regression is refused: it has no label to flip.
+    classification: the victim's exact fit with a subpopulation's labels flipped (rows
+    of class A meeting the feature conditions, and of these k-means cluster C of K);
+    :mod:`.subpopulation` has the details. Regression is refused.
 """
 
 from __future__ import annotations

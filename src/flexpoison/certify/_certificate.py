@@ -87,6 +87,16 @@ class Certificate:
         return float(math.ceil(self.lower_bound * (1.0 - 1e-9)))
 
 
+def _checked_theta(theta, theta_target: np.ndarray) -> np.ndarray:
+    """``theta`` as floats of θ_t's shape, all finite; else one error naming it."""
+    theta = np.asarray(theta, dtype=float)
+    if theta.shape != theta_target.shape or not np.all(np.isfinite(theta)):
+        raise InvalidInputError(
+            f"theta: expected {theta_target.size} finite numbers, got shape {theta.shape}"
+        )
+    return theta
+
+
 def points_needed(
     estimator,
     X,
@@ -159,13 +169,7 @@ def points_needed(
     setup = prepare(estimator, X, y, theta_target, n_sigma, bounds, y_bounds, constraints)
     problem, victim, theta_clean = setup.problem, setup.victim, setup.theta_clean
     if theta is not None:
-        theta = np.asarray(theta, dtype=float)
-        if theta.shape != problem.theta_target.shape or not np.all(np.isfinite(theta)):
-            raise InvalidInputError(
-                f"theta: expected {problem.theta_target.size} finite numbers, got shape "
-                f"{theta.shape}"
-            )
-        best = problem.at(theta)
+        best = problem.at(_checked_theta(theta, problem.theta_target))
     else:
         best = search(problem, theta_clean, max_iter)
     relaxed = tuple(name for name, value in constraints.items() if value)

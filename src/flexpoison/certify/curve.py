@@ -146,6 +146,30 @@ class PointsCurve:
         }
 
 
+def _runs(estimator, X, y, theta_target, progress, settings: dict, constraints: dict):
+    """The default and the model-targeted attacks, each with M rows: name → (result,
+    seconds), and θ_t (a preset resolved once, by the first)."""
+    runs: dict[str, tuple[AttackResult, float]] = {}
+    target = theta_target
+    for name, strategy in {"flexpoison": None, "model-targeted": ModelTargeted()}.items():
+        attack = FlexiblePoisoning(
+            estimator,
+            goal=Integrity(target),
+            alpha=0.0,
+            strategy=strategy,
+            progress=progress,
+            **settings,
+            **constraints,
+        )
+        note(progress, f"{name} attack: {settings['n_points']} rows")
+        started = time.perf_counter()
+        with warnings.catch_warnings():  # kept on the curve
+            warnings.simplefilter("ignore")
+            runs[name] = attack.generate(X, y), time.perf_counter() - started
+        target = np.asarray(runs[name][0].theta_target)
+    return runs, target
+
+
 def points_curve(
     estimator,
     X,
@@ -201,27 +225,8 @@ def points_curve(
     if max_iter != 0:
         check_count(max_iter, "max_iter")
     grid = _grid(certify_at, n_points)
-    runs: dict[str, tuple[AttackResult, float]] = {}
-    strategies = {"flexpoison": None, "model-targeted": ModelTargeted()}
-    target = theta_target
-    for name, strategy in strategies.items():
-        attack = FlexiblePoisoning(
-            estimator,
-            goal=Integrity(target),
-            alpha=0.0,
-            n_points=n_points,
-            n_sigma=n_sigma,
-            random_state=random_state,
-            strategy=strategy,
-            progress=progress,
-            **constraints,
-        )
-        note(progress, f"{name} attack: {n_points} rows")
-        started = time.perf_counter()
-        with warnings.catch_warnings():  # kept on the curve
-            warnings.simplefilter("ignore")
-            runs[name] = attack.generate(X, y), time.perf_counter() - started
-        target = np.asarray(runs[name][0].theta_target)  # a preset, resolved once
+    settings = dict(n_points=n_points, n_sigma=n_sigma, random_state=random_state)
+    runs, target = _runs(estimator, X, y, theta_target, progress, settings, constraints)
     first = runs["flexpoison"][0]
     certificate = bound_in_box(first, target, max_iter)
     relaxed = tuple(k for k in ("integer_features", "one_hot_groups") if constraints.get(k))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -221,9 +221,8 @@ def frontier(
 
     The feature constraints (--integer, --frozen, --one-hot, --bounds, --within-range)
     are those of 'flexpoison attack', in the data's units: they hold for the flexible
-    attack at every alpha and for the unconcealed baseline (its bounds within the
-    data's range); random clone and label flip copy clean rows, which hold the data's
-    own values, and are not held to --bounds.
+    attack at every alpha and for the unconcealed baseline; random clone and label flip
+    copy clean rows, which hold the data's own values.
 
     Everything is written inside --out (frontier.html is the self-contained report),
     which must be new or empty unless --force; only --report edits a file elsewhere.
@@ -254,14 +253,14 @@ def frontier(
             out = Path("flexpoison-out") / f"frontier-{source.name}-{victim}-{kind}"
             check_out_dir(out, force)
         passed = ("model", "goal", "rate", "alphas", "seed", "data_dir")
+        series: dict[str, Any] = {key: ctx.params[key] or () for key in ("evading", "evade")}
         result = fr.run_frontier(
             source,
             **{key: ctx.params[key] for key in passed},
             attack=configured_attack(ctx.params),  # its search options, as `attack`'s
             progress=not quiet,  # a bar on a terminal, plain lines in a log
             constraints=constraints if constraints else None,
-            evading=evading or (),
-            evade=evade or (),
+            **series,
         )
         written = write_frontier(result, out, report=report, auto_report=False)
     if not quiet:

@@ -115,7 +115,8 @@ def run_frontier(
     evading: Sequence[str] = (),
     evade: Sequence[str] = (),
 ) -> FrontierResult:
-    """Attack for every α and baseline, sanitise with every sanitizer, measure.
+    """Attack for every α and baseline, sanitise with every sanitizer, measure: a
+    :class:`FrontierResult`, one row per (attack point, sanitizer) and the clean rows'.
 
     Parameters
     ----------
@@ -123,9 +124,8 @@ def run_frontier(
         A name for :func:`~flexpoison.data.load_dataset` (with ``data_dir``) or a
         :class:`~flexpoison.data.Dataset`, e.g. a user's CSV file (recorded by SHA-256).
     model : str, scikit-learn estimator or None
-        A registry name (:data:`flexpoison.models.MODEL_NAMES`, with its default
-        hyper-parameters), an unfitted estimator of the registry, or None for the
-        registry's default model of the data set's task.
+        A registry name (:data:`flexpoison.models.MODEL_NAMES`), an unfitted estimator
+        of the registry, or None: the registry's default model of the task.
     goal : {"integrity", "availability", "loss-availability"}, Goal or None
         See :func:`frontier_goal` (integrity: the victim's default target preset);
         None: the victim's :attr:`~flexpoison.models.ModelSpec.default_goal`.
@@ -136,18 +136,16 @@ def run_frontier(
     seed : int
         Seeds the split, the attacks' initial rows and the baselines.
     attack : FlexiblePoisoning, optional
-        The flexible attack's search (``max_iter``, ``tol``, ``trade_off``, ``starts``,
-        ``passes``, ``step`` …; default: FlexiblePoisoning's), configured once and aimed
-        at every α (:meth:`Experiment.configure`), with the budget, the seed and the
-        constraints set here; ``unconcealed`` takes its ``max_iter``, ``trade_off``,
-        ``starts`` and ``passes``.
+        The flexible attack's search settings (default: FlexiblePoisoning's), aimed at
+        every α with the budget, seed and constraints set here (:meth:`Experiment.configure`);
+        ``unconcealed`` takes its ``max_iter``, ``trade_off``, ``starts``, ``passes``.
     baselines : subset of :data:`BASELINES`
         Baseline attacks run with the same budget.
     sanitizers : sequence of names or sanitizers, optional
-        Default: every sanitizer of :data:`~flexpoison.defences.SANITIZERS`
-        (``trim`` for regression only), named ones with ``clean_removal``.
-    clean_removal : float in [0, 1)
-        Share of the clean training rows each calibrated sanitizer removes.
+        Default: every one of :data:`~flexpoison.defences.SANITIZERS` (``trim`` for
+        regression only); those named remove ``clean_removal`` (in [0, 1)) of the clean rows.
+    clean_removal : float
+        See ``sanitizers``.
     data_dir : path, optional
         Where :func:`~flexpoison.data.load_dataset` looks for the UCI files.
     progress : bool or None
@@ -155,24 +153,14 @@ def run_frontier(
     on_attack : callable, optional
         Called with each :class:`AttackPoint` as soon as it is crafted.
     constraints : Specs, optional
-        Feature constraints in the data set's units (integer, frozen, one-hot, bounds
-        by column, within the range; :class:`~flexpoison.attack.specs.Specs`), passed to
-        the flexible attack at every α and to ``unconcealed`` (its bounds intersected
-        with the data's range). ``random_clone`` and ``label_flip`` copy clean training
-        rows, whose values are the data's own, and are not held to the bounds.
+        Feature constraints in the data's units (:class:`~flexpoison.attack.specs.Specs`),
+        for the flexible attack and ``unconcealed``; ``random_clone`` and ``label_flip``
+        copy clean rows, whose values are the data's own.
     evading : sequence of sanitizer names
-        The "evading" series: for each, the flexible attack at α = 0 built to evade
-        that sanitizer as the frontier calibrates it (``evade=[it]``,
-        :mod:`flexpoison.attack.evasion`), measured against every sanitizer like any
-        other attack (named ``"evading_<sanitizer>"``).
+        The "evading" series: per name, the attack at α = 0 built to evade that sanitizer
+        as calibrated here (``evade=[it]``), measured like any other (``"evading_<name>"``).
     evade : sequence of sanitizer names
-        Sanitizers the flexible attack evades at every α (``evade=[...]``, as the
-        frontier calibrates them); the baselines do not.
-
-    Returns
-    -------
-    FrontierResult
-        One row per (attack point, sanitizer) plus the ``"clean"`` reference rows.
+        Sanitizers the flexible attack evades at every α (not the baselines).
     """
     start = time.perf_counter()
     alphas, rate, baselines, seed = _checked(alphas, rate, baselines, seed)
@@ -181,8 +169,7 @@ def run_frontier(
     experiment = Experiment(victim, goal, split)
     chosen = experiment.sanitizers(sanitizers, clean_removal)
     given = Specs() if constraints is None else constraints
-    names = list(dataset.feature_names)
-    settings = _attack_settings(experiment, rate, given, names, seed)
+    settings = _attack_settings(experiment, rate, given, list(dataset.feature_names), seed)
     evade = _evading(evade, chosen, "evade")
     if evade:
         settings["evade"] = [dict(chosen)[name] for name in evade]
@@ -190,7 +177,6 @@ def run_frontier(
     # validates every setting (alpha, max_iter, tol, goal vs model) before any work
     first = alphas[0] if alphas else 0.0
     experiment.configure(attack, alpha=first).objective(split.X_train, split.y_train)
-    search = attack.get_params(deep=False)
     jobs = [("flexible", a) for a in alphas] + [(b, None) for b in baselines]
     evading = _evading(evading, chosen)
     jobs += [(EVADING + name, 0.0) for name in evading]
@@ -198,22 +184,30 @@ def run_frontier(
     points = _attack_points(experiment, jobs, attack, seed, progress, on_attack, configured)
     record = FrontierSettings(
         **_described(dataset, spec, model_name, victim, goal, split, settings),
+        **_searched(attack),
         rate=float(rate),
         alphas=alphas,
         baselines=baselines,
         sanitizers=(NO_SANITIZER, *[s for s, _ in chosen]),
         seed=seed,
-        max_iter=int(search["max_iter"]),
-        tol=float(search["tol"]),
         clean_removal=float(clean_removal),
-        trade_off=search["trade_off"],
-        starts=int(search["starts"]),
-        passes=int(search["passes"]),
         constraints=None if constraints is None else constraints.settings(),
         evading=evading,
         evade=evade,
     )
     return _assembled(experiment, dataset, points, chosen, given, settings, record, start)
+
+
+def _searched(attack: FlexiblePoisoning) -> dict:
+    """The search settings of the configured attack that :class:`FrontierSettings` records."""
+    search = attack.get_params(deep=False)
+    return {
+        "max_iter": int(search["max_iter"]),
+        "tol": float(search["tol"]),
+        "trade_off": search["trade_off"],
+        "starts": int(search["starts"]),
+        "passes": int(search["passes"]),
+    }
 
 
 def _attack_settings(
