@@ -44,6 +44,7 @@ from ..errors import InvalidInputError
 from .box import Box
 from .descent import Descent
 from .evasion import PULL_GRID, PULL_HALVINGS, Calibrated, Evasion, check, resolve
+from .loss_constraint import restore
 from .objective import Objective
 from .result import OwnerScreening, PointReport
 from .search import replay
@@ -131,6 +132,11 @@ def settle(
         return _rounded(evasion, box, best.x + s * (x_a - best.x)), best.t + s * (t_a - best.t)
 
     held: list = []  # the evaluations of the points found to hold the constraints
+    if tau is not None:  # first the point moved onto ℓ ≤ τ along ∇c (loss_constraint)
+        x_r = restore(objective, box, best.x, best.t, copies, tau, Theta)
+        ok, ev_r = (False, None) if x_r is None else holds(_rounded(evasion, box, x_r), best.t)
+        if ok:
+            held.append(ev_r)
 
     def probe(s: float) -> bool:
         x, t = at(s)
