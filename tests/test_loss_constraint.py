@@ -13,7 +13,7 @@ from sklearn.svm import LinearSVC
 
 from flexpoison import FlexiblePoisoning, LossAvailability
 from flexpoison.attack import evasion_check
-from flexpoison.attack.loss_constraint import constraint, restore
+from flexpoison.attack.loss_constraint import constraint, effect, restore, search
 
 VICTIMS = {
     "ridge": (Ridge, 2),
@@ -68,6 +68,30 @@ def test_the_constraint_gradient_is_central_differences_of_exact_refits(name, da
     np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-7 * max(1.0, np.abs(fd).max()))
 
 
+@seed(25)
+@settings(max_examples=12, deadline=None)
+@given(st.sampled_from(sorted(VICTIMS)), st.integers(0, 1000), st.sampled_from([1, 3]))
+def test_the_effect_gradient_with_copies_is_central_differences(name, data_seed, k):
+    """∇_x E(θ_k(x)), the k copies moving together, equals central differences of E at
+    exact refits."""
+    _, setup, X = _setup(name, data_seed)
+    objective = setup.objective
+    x, t = _row(setup, X, np.random.default_rng(data_seed))
+    _, grad = effect(objective, x, t, k, objective.Theta_start)
+    h = 1e-5
+    fd = np.array(
+        [
+            (
+                effect(objective, x + h * e, t, k, objective.Theta_start)[0]
+                - effect(objective, x - h * e, t, k, objective.Theta_start)[0]
+            )
+            / (2 * h)
+            for e in np.eye(x.size)
+        ]
+    )
+    np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-7 * max(1.0, np.abs(fd).max()))
+
+
 @pytest.mark.parametrize("name", sorted(VICTIMS))
 def test_the_constraint_is_the_evasions_loss_at_the_refit(name):
     """c(x) with one copy is the loss filter's ℓ (Evasion.losses) at θ_p."""
@@ -95,3 +119,24 @@ def test_restore_reaches_the_threshold_inside_the_box(name, k):
     assert moved is not None
     assert np.all(moved >= setup.box.lower) and np.all(moved <= setup.box.upper)
     assert constraint(objective, moved, t, k, objective.Theta_start)[0] <= tau
+
+
+@pytest.mark.parametrize("name", sorted(VICTIMS))
+def test_search_holds_the_threshold_and_does_not_lose_effect(name):
+    """search's point keeps c ≤ τ in the box, with an effect at least the restored
+    start's (the goal's direction)."""
+    _, setup, X = _setup(name, 7)
+    objective = setup.objective
+    x, t = _row(setup, X, np.random.default_rng(7))
+    k, Theta = 2, objective.Theta_start
+    tau = 0.5 * constraint(objective, x, t, k, Theta)[0]
+    start = restore(objective, setup.box, x, t, k, tau, Theta)
+    found = search(objective, setup.box, x, t, k, tau, Theta, X.std(axis=0))
+    assert start is not None and found is not None
+    assert np.all(found >= setup.box.lower) and np.all(found <= setup.box.upper)
+    assert constraint(objective, found, t, k, Theta)[0] <= tau
+    sign = objective.goal.sign
+    assert (
+        sign * effect(objective, found, t, k, Theta)[0]
+        <= sign * effect(objective, start, t, k, Theta)[0]
+    )

@@ -44,7 +44,7 @@ from ..errors import InvalidInputError
 from .box import Box
 from .descent import Descent
 from .evasion import PULL_GRID, PULL_HALVINGS, Calibrated, Evasion, check, resolve
-from .loss_constraint import restore
+from .loss_constraint import search
 from .objective import Objective
 from .result import OwnerScreening, PointReport
 from .search import replay
@@ -118,9 +118,23 @@ def settle(
         return bool(evasion.losses(Theta_p, x[None], np.array([t]))[0] <= tau), ev
 
     copies = max(1, evasion.m - len(chosen)) if evasion.lookahead else 1
-    good, _ = holds(best.x, best.t)
-    if good:
+    good, ev_b = holds(best.x, best.t)
+    sign = objective.goal.sign
+
+    def key(e) -> float:  # what is minimised: a classifier's copies', E of the final model
+        return sign * (ahead.get(id(e), e.E) if evasion.copies else e.E)
+
+    held: list = []  # the evaluations of the points found to hold the constraints
+    if tau is not None:  # the point searched along ℓ ≤ τ (loss_constraint.search)
+        std = evasion.X.std(axis=0)
+        x_s = search(objective, box, best.x, best.t, copies, tau, Theta, np.where(std > 0, std, 1))
+        ok, ev_s = (False, None) if x_s is None else holds(_rounded(evasion, box, x_s), best.t)
+        if ok:
+            held.append(ev_s)
+    if good and (not held or key(held[0]) >= key(ev_b)):
         return best, report
+    if good:
+        return _moved(best, report, held[0], sign)
     allowed = np.ones(evasion.X.shape[0], dtype=bool)
     if calibrated is not None:
         allowed = calibrated.keeps(evasion.X, evasion.y)
@@ -130,13 +144,6 @@ def settle(
 
     def at(s: float) -> tuple[np.ndarray, float]:
         return _rounded(evasion, box, best.x + s * (x_a - best.x)), best.t + s * (t_a - best.t)
-
-    held: list = []  # the evaluations of the points found to hold the constraints
-    if tau is not None:  # first the point moved onto ℓ ≤ τ along ∇c (loss_constraint)
-        x_r = restore(objective, box, best.x, best.t, copies, tau, Theta)
-        ok, ev_r = (False, None) if x_r is None else holds(_rounded(evasion, box, x_r), best.t)
-        if ok:
-            held.append(ev_r)
 
     def probe(s: float) -> bool:
         x, t = at(s)
@@ -161,12 +168,14 @@ def settle(
             fine = mid
         else:
             bad = mid
-    sign = objective.goal.sign
     if not held:  # the anchor itself (the constraints may not hold it: reported)
         x, t = at(1.0)
         held.append(objective.evaluate(x, t, Theta_init=Theta, with_gradient=False, exact=True))
-    # the best effect among them: a classifier's copies', E of the final model
-    ev = min(held, key=lambda e: sign * (ahead.get(id(e), e.E) if evasion.copies else e.E))
+    return _moved(best, report, min(held, key=key), sign)
+
+
+def _moved(best: Descent, report: PointReport, ev, sign: float) -> tuple[Descent, PointReport]:
+    """The point ``best`` moved to the evaluation ``ev``, and its report."""
     moved = Descent(best.start, ev.x, ev.t, ev, best.history, best.stop)
     harmless = bool(sign * (ev.E - report.effect_before) <= 0)
     return moved, dataclasses.replace(report, effect_after=ev.E, harmless=harmless)
