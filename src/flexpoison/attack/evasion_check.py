@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -44,7 +45,7 @@ from ..errors import InvalidInputError
 from .box import Box
 from .descent import Descent
 from .evasion import PULL_GRID, PULL_HALVINGS, Calibrated, Evasion, check, resolve
-from .loss_constraint import search
+from .loss_constraint import constraint, search
 from .objective import Objective
 from .result import OwnerScreening, PointReport
 from .search import replay
@@ -53,6 +54,8 @@ from .search import replay
 #: still rejected on its anchor, up to EXTRA rounds onto the allowed row of least loss.
 ROUNDS = 4
 EXTRA = 2
+#: Re-calibrations of the owner's τ at a classifier's final model (:func:`_searched`).
+RECALIBRATIONS = 3
 
 
 def _rounded(evasion: Evasion, box: Box, x: np.ndarray) -> np.ndarray:
@@ -126,8 +129,7 @@ def settle(
 
     held: list = []  # the evaluations of the points found to hold the constraints
     if tau is not None:  # the point searched along ℓ ≤ τ (loss_constraint.search)
-        std = evasion.X.std(axis=0)
-        x_s = search(objective, box, best.x, best.t, copies, tau, Theta, np.where(std > 0, std, 1))
+        x_s, tau = _searched(evasion, objective, box, best, copies, tau, Theta)
         ok, ev_s = (False, None) if x_s is None else holds(_rounded(evasion, box, x_s), best.t)
         if ok:
             held.append(ev_s)
@@ -179,6 +181,46 @@ def _moved(best: Descent, report: PointReport, ev, sign: float) -> tuple[Descent
     moved = Descent(best.start, ev.x, ev.t, ev, best.history, best.stop)
     harmless = bool(sign * (ev.E - report.effect_before) <= 0)
     return moved, dataclasses.replace(report, effect_after=ev.E, harmless=harmless)
+
+
+def _searched(
+    evasion: Evasion, objective: Objective, box: Box, best: Descent, k: int, tau: float, Theta
+) -> tuple[np.ndarray | None, float]:
+    """The point searched along ℓ(θ_k) ≤ τ (:func:`~flexpoison.attack.loss_constraint.search`)
+    and the τ it holds. For a classifier's copies under the poisoned calibration the
+    owner's τ is that of the final model, θ_k with the k copies: it is re-calibrated at
+    the found point's θ_k and the search resumed from there, up to RECALIBRATIONS
+    times; the last point whose ℓ is at most the τ of its own θ_k is kept (else the
+    first search's, with τ as given)."""
+    std = evasion.X.std(axis=0)
+    scale = np.where(std > 0, std, 1.0)
+    found = search(objective, box, best.x, best.t, k, tau, Theta, scale)
+    if found is None or not (evasion.copies and evasion.calibration == "poisoned"):
+        return found, tau
+
+    def own(x: np.ndarray) -> tuple[float, float]:  # (ℓ, τ) at the model of k copies of x
+        c, _, Theta_k = constraint(objective, x, best.t, k, Theta)
+        rows = [SimpleNamespace(x=x, t=best.t)] * k  # what Evasion.rows reads
+        raised = evasion.loss_threshold(Theta_k, rows)
+        assert raised is not None  # the loss filter is named (τ was given)
+        return c, raised
+
+    kept, aim, searched_at = found, tau, tau
+    for _ in range(RECALIBRATIONS):
+        c, raised = own(found)
+        if c <= raised:
+            kept, aim = found, raised
+        if not raised > searched_at * 1.001:  # the owner's τ no higher: done
+            break
+        again = search(objective, box, found, best.t, k, raised, Theta, scale)
+        if again is None:
+            break
+        found, searched_at = again, raised
+    else:
+        c, raised = own(found)
+        if c <= raised:
+            kept, aim = found, raised
+    return kept, aim
 
 
 def crafted(
