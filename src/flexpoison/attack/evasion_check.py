@@ -55,7 +55,7 @@ from .search import replay
 ROUNDS = 4
 EXTRA = 2
 #: Re-calibrations of the owner's τ at a classifier's final model (:func:`_searched`).
-RECALIBRATIONS = 3
+RECALIBRATIONS = 6
 
 
 def _rounded(evasion: Evasion, box: Box, x: np.ndarray) -> np.ndarray:
