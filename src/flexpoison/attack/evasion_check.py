@@ -6,13 +6,17 @@ set screened as the data owner screens it (:mod:`flexpoison.attack.evasion`).
 the point and the m − q − 1 points still to come as copies of it (later points often
 start from the one before; copies of a row pull the model toward fitting it); for a
 classifier, the first point is checked with m copies of it and every later point is a
-copy of it (:func:`crafted`), so that the look-ahead model is the final one. A point
+copy of it (:func:`crafted`), so that the look-ahead model is the final one. With the
+loss filter, the point is first searched along ℓ(θ_k) ≤ τ
+(:func:`flexpoison.attack.loss_constraint.search`; for a classifier under the poisoned
+calibration with τ re-calibrated at its own final model, :func:`_searched`). A point
 that breaks a constraint (its rounding to integer or one-hot features, or its loss)
 moves along the segment to its *anchor* — the nearest clean row of its class that every
 geometric constraint keeps (with the loss filter, among those whose loss is at most
 halfway from the least one to τ): the segment is probed on a grid of eighths and
 bisected at its first point that holds them, and the point is the one of best effect
-among those probed that hold them (the anchor itself when none does).
+among those probed that hold them and the searched one (the anchor itself when none
+does).
 
 :func:`finish` screens the final set with every named sanitizer, calibrated as the
 owner calibrates it, and pulls each rejected poison row a quarter of the way toward
