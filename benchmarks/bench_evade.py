@@ -16,7 +16,10 @@ for every filter of the group.
 
 Run (single-threaded)::
 
-    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_evade.py [--cases a,b] [--out FILE]
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_evade.py [--cases a,b] [--out FILE] \
+        [--groups "sphere+slab;loss"]
+
+(``--groups loss``: the loss filter's rows only.)
 """
 
 from __future__ import annotations
