@@ -106,8 +106,10 @@ def settle(
     report: PointReport,
     box: Box,
     chosen: list = (),  # type: ignore[assignment]
+    region: Box | None = None,
 ) -> tuple[Descent, PointReport]:
-    """The point ``best`` held to the geometric sets and the loss (module docstring)."""
+    """The point ``best`` held to the geometric sets and the loss (module docstring);
+    ``region``: the point's feasible set for the loss search (default ``box``)."""
     decode = evasion.victim.decode
 
     ahead: dict[int, float] = {}  # a classifier's E with all m copies, by evaluation
@@ -133,7 +135,7 @@ def settle(
 
     held: list = []  # the evaluations of the points found to hold the constraints
     if tau is not None:  # the point searched along ℓ ≤ τ (loss_constraint.search)
-        x_s, tau = _searched(evasion, objective, box, best, copies, tau, Theta)
+        x_s, tau = _searched(evasion, objective, region or box, best, copies, tau, Theta)
         ok, ev_s = (False, None) if x_s is None else holds(_rounded(evasion, box, x_s), best.t)
         if ok:
             held.append(ev_s)
@@ -254,8 +256,19 @@ def crafted(
     tau = evasion.loss_threshold(Theta, ctx.chosen)
     best, report = craft(objective, Theta, effect_before, target, **kw)
     calibrated = getattr(box, "calibrated", None)
+    region, t = box.target(best.t)  # the sets of the point's label: its search stays in them
+    base = evasion.base_box
     return settle(
-        evasion, calibrated, tau, objective, Theta, best, report, evasion.base_box, ctx.chosen
+        evasion,
+        calibrated,
+        tau,
+        objective,
+        Theta,
+        best,
+        report,
+        base,
+        ctx.chosen,
+        region if t == best.t else base,
     )
 
 

@@ -16,8 +16,9 @@ the second term by the attack's own adjoint (:func:`flexpoison.engine.implicit_g
 H the Hessian of the training objective with the k rows).
 
 :func:`restore` moves a row that breaks the constraint onto it by Gauss–Newton steps,
-the minimum-norm linearised correction x ← Π(x − (c(x) − τ')·∇c / ‖∇c‖²), Π the box
-(coordinates held at a bound take no step), τ' slightly below τ.
+the minimum-norm linearised correction x ← Π(x − (c(x) − τ')·∇c / ‖∇c‖²), Π the
+projection onto the point's feasible set (the box, or its Region with the geometric
+sanitizers' sets; coordinates held at a bound take no step), τ' slightly below τ.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def restore(
         norm2 = float(grad @ grad)
         if not norm2 > 0.0:
             return None
-        x = Box.project(box, x - ((c - aim) / norm2) * grad)
+        x = box.project(x - ((c - aim) / norm2) * grad)
     c, _, _ = constraint(objective, x, t, k, Theta)
     return x if c <= aim else None
 
@@ -137,7 +138,7 @@ def search(
         norm = float(np.linalg.norm(d))
         if not norm > 0.0:
             break
-        step = Box.project(box, x + scale * (eta / norm) * d)
+        step = box.project(x + scale * (eta / norm) * d)
         trial = restore(objective, box, step, t, k, tau, Theta0)
         if trial is None:
             eta *= 0.5
