@@ -16,7 +16,10 @@ for every filter of the group.
 
 Run (single-threaded)::
 
-    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_evade.py [--cases a,b] [--out FILE]
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_evade.py [--cases a,b] [--out FILE] \
+        [--groups "sphere+slab;loss"]
+
+(``--groups loss``: the loss filter's rows only.)
 """
 
 from __future__ import annotations
@@ -122,7 +125,7 @@ def _owner(make, goal, X, y, result, names, calibration, extra):
     return evasion_check.owner_screenings(evasion, screenings, pulls, effect_of, X_all, y_all)
 
 
-def run_case(name, load, make, goal, extra):
+def run_case(name, load, make, goal, extra, groups=GROUPS):
     X, y = load()
     X = np.asarray(X, dtype=float)
     sign = goal.sign
@@ -136,7 +139,7 @@ def run_case(name, load, make, goal, extra):
     base, base_seconds = free[0.0]
     E0, Ea = base.effect_clean, base.effect_final
     rows = []
-    for names in GROUPS:
+    for names in groups:
         for calibration in CALIBRATIONS:
             started = time.perf_counter()
             evading = _attack(make, goal, 0.0, list(names), calibration, **extra).generate(X, y)
@@ -180,14 +183,20 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--cases", default=None)
     parser.add_argument("--out", default=None)
+    parser.add_argument(
+        "--groups", default=None, help="filter groups, e.g. 'loss' or 'sphere+slab;loss'"
+    )
     args = parser.parse_args()
     table = cases()
     names = list(table) if args.cases is None else args.cases.split(",")
+    groups = GROUPS
+    if args.groups is not None:
+        groups = tuple(tuple(g.split("+")) for g in args.groups.split(";"))
     rows = []
     warnings.simplefilter("ignore")
     for name in names:
         load, make, goal, extra = table[name]
-        rows += run_case(name, load, make, goal, extra)
+        rows += run_case(name, load, make, goal, extra, groups)
     if args.out:
         with open(args.out, "w") as f:
             json.dump(rows, f, indent=1)

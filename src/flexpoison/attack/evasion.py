@@ -24,19 +24,20 @@ How each kind is held:
 * **loss**: ℓ(θ_p; x, y) ≤ τ (the loss filter's squared error or the victim's own
   loss at θ_p, the exact poisoned model — at a look-ahead model with the points still
   to come as copies of this one; a classifier's points after the first are copies of
-  it, so that its look-ahead model is the final one). Enforced after each point's
-  descent: a row that breaks it is pulled along the segment to an anchor (a nearby
-  clean row of its class that every constraint keeps, of low loss) to the point of
-  best effect found there that holds it
+  it, so that its look-ahead model is the final one). A constraint of each point's
+  search: after the descent, the point is moved onto it and stepped along its
+  boundary by the gradient of ℓ(θ_k) through the attack's adjoint
+  (:mod:`flexpoison.attack.loss_constraint`); a row that still breaks it is pulled
+  along the segment to an anchor (a nearby clean row of its class that every
+  constraint keeps, of low loss), the point of best effect that holds it kept
   (:func:`flexpoison.attack.evasion_check.settle`); the final check verifies it on the
   final model.
 * **isolation_forest, lof, trim** and any other sanitizer are not constraints:
   :func:`flexpoison.attack.evasion_check.finish` screens the final set and pulls each
-  rejected row toward a kept clean row of its class, a quarter of the way per
-  round, up to the row itself.
+  rejected row toward a kept clean row of its class, a quarter of the way per round.
 
-The final check runs for every named sanitizer under the chosen calibration, and the
-result reports each one's decision (:class:`~flexpoison.attack.result.OwnerScreening`).
+The final check runs for every named sanitizer under the chosen calibration; the result
+reports each one's decision (:class:`~flexpoison.attack.result.OwnerScreening`).
 """
 
 from __future__ import annotations

@@ -6,13 +6,17 @@ set screened as the data owner screens it (:mod:`flexpoison.attack.evasion`).
 the point and the m − q − 1 points still to come as copies of it (later points often
 start from the one before; copies of a row pull the model toward fitting it); for a
 classifier, the first point is checked with m copies of it and every later point is a
-copy of it (:func:`crafted`), so that the look-ahead model is the final one. A point
+copy of it (:func:`crafted`), so that the look-ahead model is the final one. With the
+loss filter, the point is first searched along ℓ(θ_k) ≤ τ
+(:func:`flexpoison.attack.loss_constraint.search`; for a classifier under the poisoned
+calibration with τ re-calibrated at its own final model, :func:`_searched`). A point
 that breaks a constraint (its rounding to integer or one-hot features, or its loss)
 moves along the segment to its *anchor* — the nearest clean row of its class that every
 geometric constraint keeps (with the loss filter, among those whose loss is at most
 halfway from the least one to τ): the segment is probed on a grid of eighths and
 bisected at its first point that holds them, and the point is the one of best effect
-among those probed that hold them (the anchor itself when none does).
+among those probed that hold them and the searched one (the anchor itself when none
+does).
 
 :func:`finish` screens the final set with every named sanitizer, calibrated as the
 owner calibrates it, and pulls each rejected poison row a quarter of the way toward
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -44,6 +49,7 @@ from ..errors import InvalidInputError
 from .box import Box
 from .descent import Descent
 from .evasion import PULL_GRID, PULL_HALVINGS, Calibrated, Evasion, check, resolve
+from .loss_constraint import constraint, search
 from .objective import Objective
 from .result import OwnerScreening, PointReport
 from .search import replay
@@ -52,6 +58,8 @@ from .search import replay
 #: still rejected on its anchor, up to EXTRA rounds onto the allowed row of least loss.
 ROUNDS = 4
 EXTRA = 2
+#: Re-calibrations of the owner's τ at a classifier's final model (:func:`_searched`).
+RECALIBRATIONS = 6
 
 
 def _rounded(evasion: Evasion, box: Box, x: np.ndarray) -> np.ndarray:
@@ -98,8 +106,10 @@ def settle(
     report: PointReport,
     box: Box,
     chosen: list = (),  # type: ignore[assignment]
+    region: Box | None = None,
 ) -> tuple[Descent, PointReport]:
-    """The point ``best`` held to the geometric sets and the loss (module docstring)."""
+    """The point ``best`` held to the geometric sets and the loss (module docstring);
+    ``region``: the point's feasible set for the loss search (default ``box``)."""
     decode = evasion.victim.decode
 
     ahead: dict[int, float] = {}  # a classifier's E with all m copies, by evaluation
@@ -117,9 +127,22 @@ def settle(
         return bool(evasion.losses(Theta_p, x[None], np.array([t]))[0] <= tau), ev
 
     copies = max(1, evasion.m - len(chosen)) if evasion.lookahead else 1
-    good, _ = holds(best.x, best.t)
-    if good:
+    good, ev_b = holds(best.x, best.t)
+    sign = objective.goal.sign
+
+    def key(e) -> float:  # what is minimised: a classifier's copies', E of the final model
+        return sign * (ahead.get(id(e), e.E) if evasion.copies else e.E)
+
+    held: list = []  # the evaluations of the points found to hold the constraints
+    if tau is not None:  # the point searched along ℓ ≤ τ (loss_constraint.search)
+        x_s, tau = _searched(evasion, objective, region or box, best, copies, tau, Theta)
+        ok, ev_s = (False, None) if x_s is None else holds(_rounded(evasion, box, x_s), best.t)
+        if ok:
+            held.append(ev_s)
+    if good and (not held or key(held[0]) >= key(ev_b)):
         return best, report
+    if good:
+        return _moved(best, report, held[0], sign)
     allowed = np.ones(evasion.X.shape[0], dtype=bool)
     if calibrated is not None:
         allowed = calibrated.keeps(evasion.X, evasion.y)
@@ -129,8 +152,6 @@ def settle(
 
     def at(s: float) -> tuple[np.ndarray, float]:
         return _rounded(evasion, box, best.x + s * (x_a - best.x)), best.t + s * (t_a - best.t)
-
-    held: list = []  # the evaluations of the points found to hold the constraints
 
     def probe(s: float) -> bool:
         x, t = at(s)
@@ -155,15 +176,57 @@ def settle(
             fine = mid
         else:
             bad = mid
-    sign = objective.goal.sign
     if not held:  # the anchor itself (the constraints may not hold it: reported)
         x, t = at(1.0)
         held.append(objective.evaluate(x, t, Theta_init=Theta, with_gradient=False, exact=True))
-    # the best effect among them: a classifier's copies', E of the final model
-    ev = min(held, key=lambda e: sign * (ahead.get(id(e), e.E) if evasion.copies else e.E))
+    return _moved(best, report, min(held, key=key), sign)
+
+
+def _moved(best: Descent, report: PointReport, ev, sign: float) -> tuple[Descent, PointReport]:
+    """The point ``best`` moved to the evaluation ``ev``, and its report."""
     moved = Descent(best.start, ev.x, ev.t, ev, best.history, best.stop)
     harmless = bool(sign * (ev.E - report.effect_before) <= 0)
     return moved, dataclasses.replace(report, effect_after=ev.E, harmless=harmless)
+
+
+def _searched(
+    evasion: Evasion, objective: Objective, box: Box, best: Descent, k: int, tau: float, Theta
+) -> tuple[np.ndarray | None, float]:
+    """The point searched along ℓ(θ_k) ≤ τ (:func:`~flexpoison.attack.loss_constraint.search`)
+    and the τ it holds. For a classifier's copies under the poisoned calibration the
+    owner's τ is that of the final model, θ_k with the k copies: it is re-calibrated at
+    the found point's θ_k and the search resumed from there, up to RECALIBRATIONS
+    times; the last point whose ℓ is at most the τ of its own θ_k is kept (else the
+    first search's, with τ as given)."""
+    std = evasion.X.std(axis=0)
+    scale = np.where(std > 0, std, 1.0)
+    found = search(objective, box, best.x, best.t, k, tau, Theta, scale)
+    if found is None or not (evasion.copies and evasion.calibration == "poisoned"):
+        return found, tau
+
+    def own(x: np.ndarray) -> tuple[float, float]:  # (ℓ, τ) at the model of k copies of x
+        c, _, Theta_k = constraint(objective, x, best.t, k, Theta)
+        rows = [SimpleNamespace(x=x, t=best.t)] * k  # what Evasion.rows reads
+        raised = evasion.loss_threshold(Theta_k, rows)
+        assert raised is not None  # the loss filter is named (τ was given)
+        return c, raised
+
+    kept, aim, searched_at = found, tau, tau
+    for _ in range(RECALIBRATIONS):
+        c, raised = own(found)
+        if c <= raised:
+            kept, aim = found, raised
+        if not raised > searched_at * 1.001:  # the owner's τ no higher: done
+            break
+        again = search(objective, box, found, best.t, k, raised, Theta, scale)
+        if again is None:
+            break
+        found, searched_at = again, raised
+    else:
+        c, raised = own(found)
+        if c <= raised:
+            kept, aim = found, raised
+    return kept, aim
 
 
 def crafted(
@@ -193,8 +256,19 @@ def crafted(
     tau = evasion.loss_threshold(Theta, ctx.chosen)
     best, report = craft(objective, Theta, effect_before, target, **kw)
     calibrated = getattr(box, "calibrated", None)
+    region, t = box.target(best.t)  # the sets of the point's label: its search stays in them
+    base = evasion.base_box
     return settle(
-        evasion, calibrated, tau, objective, Theta, best, report, evasion.base_box, ctx.chosen
+        evasion,
+        calibrated,
+        tau,
+        objective,
+        Theta,
+        best,
+        report,
+        base,
+        ctx.chosen,
+        region if t == best.t else base,
     )
 
 

@@ -1,0 +1,154 @@
+"""The loss filter as a constraint of the poison row, its gradient, and the step that
+restores it (:func:`flexpoison.attack.evasion_check.settle` uses them).
+
+With θ_k(x) the victim's optimum on the training set plus k copies of the row (x, t)
+(k = 1, or the look-ahead's copies), the constraint is
+
+    c(x) = ℓ(θ_k(x); x, t) ≤ τ,   z = Θφ(x),
+
+ℓ the loss filter's: (z − t)² for regression, the victim's own loss for a classifier.
+Its gradient adds the row's direct term to the implicit one, the k copies moving
+together (each has the same mixed derivative ∂g/∂x, so their terms add):
+
+    ∇_x c = W_{:, :d}ᵀ ℓ'(z) + k·(−(∂g/∂x)ᵀ H⁻¹ ∇_Θ ℓ),   ∇_Θ ℓ = ℓ'(z) φᵀ,
+
+the second term by the attack's own adjoint (:func:`flexpoison.engine.implicit_gradient`,
+H the Hessian of the training objective with the k rows).
+
+:func:`restore` moves a row that breaks the constraint onto it by Gauss–Newton steps,
+the minimum-norm linearised correction x ← Π(x − (c(x) − τ')·∇c / ‖∇c‖²), Π the
+projection onto the point's feasible set (the box, or its Region with the geometric
+sanitizers' sets; coordinates held at a bound take no step), τ' slightly below τ.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import engine
+from .box import Box
+
+#: Gauss–Newton steps of :func:`restore`, and the target τ' = (1 − AIM)·τ it aims at.
+STEPS = 8
+#: Steps of :func:`search` along the constraint's boundary.
+SEARCH = 12
+AIM = 0.02
+
+
+def row_loss(victim, Theta: np.ndarray, phi: np.ndarray, t: float) -> tuple[float, np.ndarray]:
+    """(ℓ, ℓ'(z)) of one row at Θ, z = Θφ: (z − t)² and 2(z − t) for regression, the
+    victim's loss and its derivative in z (K values) for a classifier."""
+    z = (Theta @ phi)[None]
+    if victim.classes is None:
+        r = float(z[0, 0] - t)
+        return r * r, np.array([2.0 * r])
+    loss = victim.learner.loss
+    tt = np.array([t])
+    return float(loss.value(z, tt)[0]), np.asarray(loss.d1(z, tt), dtype=float)[0]
+
+
+def _fit_with_copies(objective, x: np.ndarray, t: float, k: int, Theta0: np.ndarray):
+    """(learner, φ(x), the exact fit on the training set plus k copies of (x, t) with
+    its Hessian factor)."""
+    learner = objective.learner_at(None)[0]
+    phi = objective._features(x)
+    data = objective.data.with_rows(np.tile(phi, (k, 1)), np.full(k, float(t)))
+    fit = engine.fit(learner, data, Theta0)
+    if fit.factor is None:
+        fit = engine.Fit(fit.Theta, fit.active, engine.hessian_factor(learner, data, fit), fit.n)
+    return learner, phi, fit
+
+
+def constraint(
+    objective, x: np.ndarray, t: float, k: int, Theta0: np.ndarray
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """(c(x), ∇_x c, θ_k) for k copies of (x, t) added to the objective's training set
+    (module docstring): one exact fit, the Hessian factor at its optimum, one solve."""
+    learner, phi, fit = _fit_with_copies(objective, x, t, k, Theta0)
+    c, dz = row_loss(objective.victim, fit.Theta, phi, t)
+    d = objective.n_features
+    g_theta, _ = engine.implicit_gradient(learner, fit, phi, t, d, np.outer(dz, phi), False)
+    return c, fit.Theta[:, :d].T @ dz + k * g_theta, fit.Theta
+
+
+def effect(
+    objective, x: np.ndarray, t: float, k: int, Theta0: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """(E(θ_k(x)), ∇_x E) with k copies of (x, t): E depends on θ only, so
+    ∇_x E = k·(−(∂g/∂x)ᵀ H⁻¹ ∇_Θ E), the attack's adjoint with the k rows in H."""
+    learner, phi, fit = _fit_with_copies(objective, x, t, k, Theta0)
+    E, dE = objective.effect(fit.Theta, learner.pack(fit.Theta @ objective._T))
+    g, _ = engine.implicit_gradient(learner, fit, phi, t, objective.n_features, dE, False)
+    return float(E), k * g
+
+
+def restore(
+    objective, box: Box, x: np.ndarray, t: float, k: int, tau: float, Theta0: np.ndarray
+) -> np.ndarray | None:
+    """x moved onto c ≤ τ by at most :data:`STEPS` Gauss–Newton steps (module
+    docstring), or None when they do not reach it."""
+    aim = (1.0 - AIM) * tau
+    Theta = Theta0
+    for _ in range(STEPS):
+        c, grad, Theta = constraint(objective, x, t, k, Theta)
+        if c <= aim:
+            return x
+        free = ~(((x <= box.lower) & (grad > 0)) | ((x >= box.upper) & (grad < 0)))
+        grad = np.where(free, grad, 0.0)
+        norm2 = float(grad @ grad)
+        if not norm2 > 0.0:
+            return None
+        x = box.project(x - ((c - aim) / norm2) * grad)
+    c, _, _ = constraint(objective, x, t, k, Theta)
+    return x if c <= aim else None
+
+
+def search(
+    objective,
+    box: Box,
+    x: np.ndarray,
+    t: float,
+    k: int,
+    tau: float,
+    Theta0: np.ndarray,
+    scale: np.ndarray,
+    steps: int = SEARCH,
+) -> np.ndarray | None:
+    """The best point found for E(θ_k) on c ≤ τ: from x restored onto it, steps along
+    −sign·∇E in units of ``scale`` (per-feature σ), near the boundary (c ≥ (1 − 2·AIM)·τ)
+    with the part that raises c removed (the boundary's tangent), each step restored
+    onto c ≤ τ; a step that does not improve E is halved, one that does grows by half.
+    None when x cannot be restored."""
+    c, _, _ = constraint(objective, x, t, k, Theta0)
+    if c > (1.0 - AIM) * tau:
+        restored = restore(objective, box, x, t, k, tau, Theta0)
+        if restored is None:
+            return None
+        x = restored
+    sign = objective.goal.sign
+    E, gE = effect(objective, x, t, k, Theta0)
+    eta = 0.5
+    for _ in range(steps):
+        c, gc, _ = constraint(objective, x, t, k, Theta0)
+        d, gc_u = -sign * scale * gE, scale * gc  # in σ units, u = x/σ
+        raise_c = float(d @ gc_u)
+        if c >= (1.0 - 2 * AIM) * tau and raise_c > 0 and gc_u @ gc_u > 0:
+            d = d - (raise_c / float(gc_u @ gc_u)) * gc_u
+        d = np.where(((x <= box.lower) & (d < 0)) | ((x >= box.upper) & (d > 0)), 0.0, d)
+        norm = float(np.linalg.norm(d))
+        if not norm > 0.0:
+            break
+        step = box.project(x + scale * (eta / norm) * d)
+        trial = restore(objective, box, step, t, k, tau, Theta0)
+        if trial is None:
+            eta *= 0.5
+            continue
+        E_trial, gE_trial = effect(objective, trial, t, k, Theta0)
+        if sign * E_trial >= sign * E:
+            eta *= 0.5
+            continue
+        x, E, gE, eta = trial, E_trial, gE_trial, 1.5 * eta
+    return x
+
+
+__all__ = ["STEPS", "SEARCH", "AIM", "row_loss", "constraint", "effect", "restore", "search"]

@@ -1,0 +1,142 @@
+"""The loss filter's constraint c(x) = ℓ(θ_k(x); x, t) and its gradient
+(:mod:`flexpoison.attack.loss_constraint`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, seed, settings
+from hypothesis import strategies as st
+from sklearn.datasets import make_classification, make_regression
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.svm import LinearSVC
+
+from flexpoison import FlexiblePoisoning, LossAvailability
+from flexpoison.attack import evasion_check
+from flexpoison.attack.loss_constraint import constraint, effect, restore, search
+
+VICTIMS = {
+    "ridge": (Ridge, 2),
+    "logistic": (LogisticRegression, 2),
+    "multinomial": (LogisticRegression, 3),
+    "linearsvc": (LinearSVC, 2),
+}
+
+
+def _setup(name: str, data_seed: int):
+    make, classes = VICTIMS[name]
+    if make is Ridge:
+        X, y = make_regression(50, 4, noise=5.0, random_state=data_seed)
+    else:
+        X, y = make_classification(
+            60, 4, n_informative=3, n_redundant=0, n_classes=classes, random_state=data_seed
+        )
+    attack = FlexiblePoisoning(make(), goal=LossAvailability(), n_points=2, evade=["loss"])
+    return attack, attack._setup(X, y, None), np.asarray(X, dtype=float)
+
+
+def _row(setup, X, rng):
+    """A row near a training row, with a label other than its own (classification)."""
+    i = int(rng.integers(X.shape[0]))
+    x = X[i] + rng.normal(scale=0.7, size=X.shape[1])
+    labels = np.unique(setup.t)
+    t = float(setup.t[i]) + 30.0 if labels.size > 3 else float(labels[labels != setup.t[i]][0])
+    return x, t
+
+
+@seed(24)
+@settings(max_examples=12, deadline=None)
+@given(st.sampled_from(sorted(VICTIMS)), st.integers(0, 1000), st.sampled_from([1, 3]))
+def test_the_constraint_gradient_is_central_differences_of_exact_refits(name, data_seed, k):
+    """∇_x c from the adjoint equals central differences of c, each an exact refit on
+    the training set plus k copies of the moved row."""
+    _, setup, X = _setup(name, data_seed)
+    objective = setup.objective
+    x, t = _row(setup, X, np.random.default_rng(data_seed))
+    c, grad, Theta = constraint(objective, x, t, k, objective.Theta_start)
+    h = 1e-5
+    fd = np.array(
+        [
+            (
+                constraint(objective, x + h * e, t, k, Theta)[0]
+                - constraint(objective, x - h * e, t, k, Theta)[0]
+            )
+            / (2 * h)
+            for e in np.eye(x.size)
+        ]
+    )
+    np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-7 * max(1.0, np.abs(fd).max()))
+
+
+@seed(25)
+@settings(max_examples=12, deadline=None)
+@given(st.sampled_from(sorted(VICTIMS)), st.integers(0, 1000), st.sampled_from([1, 3]))
+def test_the_effect_gradient_with_copies_is_central_differences(name, data_seed, k):
+    """∇_x E(θ_k(x)), the k copies moving together, equals central differences of E at
+    exact refits."""
+    _, setup, X = _setup(name, data_seed)
+    objective = setup.objective
+    x, t = _row(setup, X, np.random.default_rng(data_seed))
+    _, grad = effect(objective, x, t, k, objective.Theta_start)
+    h = 1e-5
+    fd = np.array(
+        [
+            (
+                effect(objective, x + h * e, t, k, objective.Theta_start)[0]
+                - effect(objective, x - h * e, t, k, objective.Theta_start)[0]
+            )
+            / (2 * h)
+            for e in np.eye(x.size)
+        ]
+    )
+    np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-7 * max(1.0, np.abs(fd).max()))
+
+
+@pytest.mark.parametrize("name", sorted(VICTIMS))
+def test_the_constraint_is_the_evasions_loss_at_the_refit(name):
+    """c(x) with one copy is the loss filter's ℓ (Evasion.losses) at θ_p."""
+    attack, setup, X = _setup(name, 3)
+    evasion = evasion_check.start(attack, setup, 2)
+    x, t = _row(setup, X, np.random.default_rng(3))
+    c, _, Theta = constraint(setup.objective, x, t, 1, setup.objective.Theta_start)
+    assert c == pytest.approx(evasion.losses(Theta, x[None], np.array([t]))[0], rel=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(VICTIMS))
+@pytest.mark.parametrize("k", [1, 3])
+def test_restore_reaches_the_threshold_inside_the_box(name, k):
+    """A row of high loss moved by restore has c ≤ τ at the refit, inside the box."""
+    _, setup, X = _setup(name, 5)
+    objective = setup.objective
+    rng = np.random.default_rng(5)
+    for _ in range(5):  # a row whose loss is worth halving
+        x, t = _row(setup, X, rng)
+        c, _, _ = constraint(objective, x, t, k, objective.Theta_start)
+        if c > 0.05:
+            break
+    tau = 0.5 * c
+    moved = restore(objective, setup.box, x, t, k, tau, objective.Theta_start)
+    assert moved is not None
+    assert np.all(moved >= setup.box.lower) and np.all(moved <= setup.box.upper)
+    assert constraint(objective, moved, t, k, objective.Theta_start)[0] <= tau
+
+
+@pytest.mark.parametrize("name", sorted(VICTIMS))
+def test_search_holds_the_threshold_and_does_not_lose_effect(name):
+    """search's point keeps c ≤ τ in the box, with an effect at least the restored
+    start's (the goal's direction)."""
+    _, setup, X = _setup(name, 7)
+    objective = setup.objective
+    x, t = _row(setup, X, np.random.default_rng(7))
+    k, Theta = 2, objective.Theta_start
+    tau = 0.5 * constraint(objective, x, t, k, Theta)[0]
+    start = restore(objective, setup.box, x, t, k, tau, Theta)
+    found = search(objective, setup.box, x, t, k, tau, Theta, X.std(axis=0))
+    assert start is not None and found is not None
+    assert np.all(found >= setup.box.lower) and np.all(found <= setup.box.upper)
+    assert constraint(objective, found, t, k, Theta)[0] <= tau
+    sign = objective.goal.sign
+    assert (
+        sign * effect(objective, found, t, k, Theta)[0]
+        <= sign * effect(objective, start, t, k, Theta)[0]
+    )
