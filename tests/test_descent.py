@@ -6,6 +6,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import Lasso, LogisticRegression, Ridge
 
@@ -20,7 +22,7 @@ from flexpoison import (
 )
 from flexpoison.attack import search
 from flexpoison.attack.baselines import at_target
-from flexpoison.attack.descent import Descender
+from flexpoison.attack.descent import _ARMIJO, _DOUBLE, Descender, _halvings
 
 DIABETES = load_diabetes(scaled=False)
 X_STAR = [50, 1, 25, 90, 180, 110, 50, 4, 4.6, 90]
@@ -99,8 +101,9 @@ def test_screening_spends_little_on_the_starts_it_drops(monkeypatch):
         return out
 
     monkeypatch.setattr(search, "screen", spy)
-    r = FlexiblePoisoning(LogisticRegression(), goal=LossAvailability(), alpha=0.0,
-                          n_points=2, random_state=0).generate(X, y)
+    r = FlexiblePoisoning(
+        LogisticRegression(), goal=LossAvailability(), alpha=0.0, n_points=2, random_state=0
+    ).generate(X, y)
     for q, (descents, point) in enumerate(zip(seen, r.points, strict=True)):
         assert len(descents) == (4 if q == 0 else 5)
         assert (descents[-1].start.kind == "previous point") == (q > 0)
@@ -115,8 +118,7 @@ def test_screening_spends_little_on_the_starts_it_drops(monkeypatch):
 def test_predict_goal_aims_at_the_prediction_and_beats_the_rows_at_x_star():
     X, y = DIABETES.data, DIABETES.target
     goal = Integrity(PREDICT)
-    r = _quiet(FlexiblePoisoning(Ridge(), goal=goal, alpha=0.0, n_points=20, random_state=0),
-               X, y)
+    r = _quiet(FlexiblePoisoning(Ridge(), goal=goal, alpha=0.0, n_points=20, random_state=0), X, y)
     f_clean = Ridge().fit(X, y).predict([X_STAR])[0]
     f = r.poisoned_model().predict([X_STAR])[0]
     assert r.effect_clean == pytest.approx((f_clean - 300.0) ** 2)
@@ -137,8 +139,10 @@ def test_predict_goal_gradient_matches_finite_differences():
     x, label = X[5] + 0.1, 1 - y[5]
     grad = objective.gradient(x, label)
     h = 1e-6
-    numeric = [(objective.value(x + h * e, label) - objective.value(x - h * e, label)) / (2 * h)
-               for e in np.eye(3)]
+    numeric = [
+        (objective.value(x + h * e, label) - objective.value(x - h * e, label)) / (2 * h)
+        for e in np.eye(3)
+    ]
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-8)
 
 
@@ -155,8 +159,69 @@ def test_the_concealed_runs_first_point_shows_the_descent_that_found_it():
     """0 < α < 1 starts each point from the α = 0 run's; the first point's W history
     is that run's descent (same rows) then its own: the W figure is not one dot."""
     X, y = make_regression(n=80)
-    r = FlexiblePoisoning(Ridge(), goal=Integrity(), alpha=0.5, n_points=3,
-                          random_state=0).generate(X, y)
+    r = FlexiblePoisoning(
+        Ridge(), goal=Integrity(), alpha=0.5, n_points=3, random_state=0
+    ).generate(X, y)
     first = np.asarray(r.W_history[0])
     assert first.size > 2 and np.all(np.diff(first) <= 0.0)
     assert r.points[0].start == "α = 0 point"
+
+
+@given(
+    m=st.floats(1e-6, 1e6),
+    c=st.floats(1e-6, 1e6),
+    a=st.floats(1e-6, 1e6),
+)
+def test_the_ray_model_skips_only_the_halvings_that_fail_on_a_quadratic(m, c, a):
+    # W(a) − W = −m·a + ½·c·a² along the ray: the step the model jumps to is the first
+    # of a, a/2, a/4, … that passes Armijo's test, and the doubled step after an
+    # accepted one is tried exactly when it passes
+    def armijo(s):
+        return -m * s + 0.5 * c * s * s <= -_ARMIJO * m * s * (1 - 1e-12)
+
+    def ratio(s):
+        return (m * s - 0.5 * c * s * s) / (m * s)
+
+    if armijo(a):
+        assert (ratio(a) >= _DOUBLE) == armijo(2 * a) or abs(ratio(a) - _DOUBLE) < 1e-9
+        return
+    k = _halvings(ratio(a))
+    passing = next(j for j in range(1, 200) if armijo(a / 2**j))
+    assert abs(k - passing) <= (1 if abs(ratio(a / 2**passing) - _ARMIJO) < 1e-9 else 0)
+    assert _halvings(float("nan")) == 1
+
+
+def test_skipping_halvings_takes_the_steps_plain_halving_takes_in_fewer_trials(monkeypatch):
+    """The gradient rule's line search skips the halvings the ray's model says fail
+    (descent._halvings); the points it accepts are plain halving's, bit for bit. The
+    first trial moves the whole diagonal here, so that the first step needs halvings."""
+    from flexpoison.attack import descent
+
+    monkeypatch.setattr(descent, "_FIRST_STEP", 1.0)
+
+    effect, start, setup = _objective_and_start(
+        Ridge(), LossAvailability(), DIABETES.data, DIABETES.target
+    )
+    Theta = setup.objective.Theta_start
+    trials = [0]
+    evaluate = type(effect).evaluate
+
+    def counted(self, *args, **kw):
+        trials[0] += 1
+        return evaluate(self, *args, **kw)
+
+    monkeypatch.setattr(type(effect), "evaluate", counted)
+
+    def run():
+        trials[0] = 0
+        d = Descender(
+            effect, start, Theta, setup.box, None, step_rule="backtracking", tol=1e-5, scale=None
+        )
+        d.advance(15)
+        return d.history, trials[0]
+
+    skipping, skipping_trials = run()
+    monkeypatch.setattr(descent, "_halvings", lambda ratio: 1)
+    plain, plain_trials = run()
+    assert skipping == plain and len(plain) > 3
+    assert skipping_trials < plain_trials

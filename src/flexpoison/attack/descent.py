@@ -30,6 +30,11 @@ accepted point is differentiated).
   it never does worse than ``"backtracking"`` at a kink.
 * ``"backtracking"``: projected gradient, Δz = −a·∇_z W; the first trial moves a tenth
   of the cube's diagonal, a step doubles after it is accepted and halves after not.
+  A failed trial's decrease ratio ρ (W's decrease over the first-order one) says, on
+  the ray's quadratic model, how many halvings fail too: they are skipped, and if the
+  step reached passes with ρ ≥ ½ (the model says the step above passes too) the
+  skipped steps are tried back up, so the step taken is the halving sequence's first
+  that passes, as without the skip, in fewer trials.
 * ``"paper"``: the paper's x ← Π(x − ∇W / i) at iteration i, in the data's units,
   every step accepted.
 
@@ -60,6 +65,10 @@ _QN_TRIALS = 30
 _FIRST_STEP = 0.1
 # Armijo's sufficient-decrease constant.
 _ARMIJO = 1e-4
+# A step whose decrease ratio ρ (actual over first-order) is at least this would pass
+# Armijo's test doubled, on the ray's quadratic model: ρ(2a) = 2ρ(a) − 1 ≥ 10⁻⁴ iff
+# ρ(a) ≥ (1 + 10⁻⁴)/2.
+_DOUBLE = 0.5 * (1.0 + _ARMIJO)
 # L-BFGS memory (pairs kept) and the curvature a pair must show to be kept.
 _MEMORY = 10
 _CURVATURE = 1e-10
@@ -216,17 +225,33 @@ class _Gradient:
             return None, True
         if self.step_size is None:  # the first trial moves a share of the diagonal
             self.step_size = _FIRST_STEP * space.diagonal / g_norm
+        skipped = 0  # halvings skipped since the last failed trial
+        passed: Evaluation | None = None
         for _ in range(_MAX_TRIALS):
             if not self.step_size * g_norm > 1e-12:
                 break
-            trial, moved = _try(self.context, ev, z, g, z - self.step_size * g)
+            trial, moved, ratio = _try(self.context, ev, z, g, z - self.step_size * g)
             if moved is None:  # the projected gradient vanishes
+                if passed is not None:  # (going back up) the step below stands
+                    self.step_size *= 0.5
                 break
             if trial is not None:
-                self.step_size *= 2.0
-                return self.context.accept(trial), True
-            self.step_size *= 0.5
-        return None, True
+                passed = trial
+                if skipped and ratio >= _DOUBLE:  # the model was off: the skipped
+                    skipped -= 1  # step above may pass too (a backtracking's step)
+                    self.step_size *= 2.0
+                    continue
+                break
+            if passed is not None:  # the step above failed: the one below it stands
+                self.step_size *= 0.5
+                break
+            k = _halvings(ratio)
+            skipped = k - 1
+            self.step_size *= 0.5**k
+        if passed is None:
+            return None, True
+        self.step_size *= 2.0
+        return self.context.accept(passed), True
 
 
 class _LBFGS:
@@ -253,7 +278,7 @@ class _LBFGS:
             if slope < 0.0:
                 a = 1.0
                 for _ in range(_QN_TRIALS):
-                    trial, moved = _try(self.context, ev, z, g, z + a * d)
+                    trial, moved, _ = _try(self.context, ev, z, g, z + a * d)
                     if moved is None:
                         break
                     if trial is not None:
@@ -309,18 +334,32 @@ class _LBFGS:
 
 def _try(
     context: _Context, ev: Evaluation, z: np.ndarray, g: np.ndarray, target: np.ndarray
-) -> tuple[Evaluation | None, float | None]:
+) -> tuple[Evaluation | None, float | None, float]:
     """W at the projection of ``target``: the trial if it passes Armijo's test (else
-    None), and the first-order decrease it promised (None if it promised none: the
-    projected step does not descend)."""
+    None), the first-order decrease m it promised (None if it promised none: the
+    projected step does not descend), and the ratio ρ = (W(z) − W(z_new))/m of the
+    decrease to the promise (NaN when there is no trial or W is not finite)."""
     z_new = np.clip(target, 0.0, 1.0)
     moved = float(g.dot(z - z_new))
     if not moved > 0.0:
-        return None, None
+        return None, None, math.nan
     trial = context.trial(z_new, ev)
+    ratio = (ev.W - trial.W) / moved
     if trial.W <= ev.W - _ARMIJO * moved:
-        return trial, moved
-    return None, moved
+        return trial, moved, ratio
+    return None, moved, ratio
+
+
+def _halvings(ratio: float) -> int:
+    """How many times to halve a gradient step whose trial failed Armijo's test with
+    decrease ratio ρ: on the ray's quadratic model W(a) = W − m·a + ½·c·a²,
+    ρ(a) = 1 − c·a/(2m), so ρ(a/2ᵏ) = 1 − (1 − ρ)/2ᵏ, and the first step of the
+    halving sequence that passes (ρ ≥ 10⁻⁴) is k = ⌈log₂((1 − ρ)/(1 − 10⁻⁴))⌉: the
+    halvings the model says fail are skipped (the same step when W is quadratic on
+    the ray). At least 1; 1 when ρ is not finite."""
+    if not math.isfinite(ratio):
+        return 1
+    return max(1, math.ceil(math.log2((1.0 - ratio) / (1.0 - _ARMIJO))))
 
 
 class Descender:
