@@ -16,7 +16,12 @@ what the point keeps). A descent can be paused and resumed (:meth:`advance`).
 Rules (``step=``). All but ``"paper"`` run where the box is the unit cube,
 z = (x − lower)/w (the response scaled by its range; a pinned feature stays), with
 Armijo's test W(z(a)) ≤ W(z) + 10⁻⁴·∇W·(z(a) − z) on value-only trials (only the
-accepted point is differentiated).
+accepted point is differentiated). A line search takes the first of a, a/2, a/4, …
+that passes; in a projected-gradient step a failed trial's decrease ratio ρ (W's
+decrease over the first-order one) says, on the ray's quadratic model, how many
+halvings fail too: they are skipped, and if the step reached passes with ρ ≥ ½ (the
+model says the step above passes too) the skipped steps are tried back up, so the
+step taken is plain halving's, in fewer trials.
 
 * ``"lbfgs"`` (default): 5 projected-gradient steps (they follow the gradient's path
   from the start, which decides the local minimum, and give the first curvature
@@ -30,11 +35,6 @@ accepted point is differentiated).
   it never does worse than ``"backtracking"`` at a kink.
 * ``"backtracking"``: projected gradient, Δz = −a·∇_z W; the first trial moves a tenth
   of the cube's diagonal, a step doubles after it is accepted and halves after not.
-  A failed trial's decrease ratio ρ (W's decrease over the first-order one) says, on
-  the ray's quadratic model, how many halvings fail too: they are skipped, and if the
-  step reached passes with ρ ≥ ½ (the model says the step above passes too) the
-  skipped steps are tried back up, so the step taken is the halving sequence's first
-  that passes, as without the skip, in fewer trials.
 * ``"paper"``: the paper's x ← Π(x − ∇W / i) at iteration i, in the data's units,
   every step accepted.
 
@@ -225,32 +225,10 @@ class _Gradient:
             return None, True
         if self.step_size is None:  # the first trial moves a share of the diagonal
             self.step_size = _FIRST_STEP * space.diagonal / g_norm
-        skipped = 0  # halvings skipped since the last failed trial
-        passed: Evaluation | None = None
-        for _ in range(_MAX_TRIALS):
-            if not self.step_size * g_norm > 1e-12:
-                break
-            trial, moved, ratio = _try(self.context, ev, z, g, z - self.step_size * g)
-            if moved is None:  # the projected gradient vanishes
-                if passed is not None:  # (going back up) the step below stands
-                    self.step_size *= 0.5
-                break
-            if trial is not None:
-                passed = trial
-                if skipped and ratio >= _DOUBLE:  # the model was off: the skipped
-                    skipped -= 1  # step above may pass too (a backtracking's step)
-                    self.step_size *= 2.0
-                    continue
-                break
-            if passed is not None:  # the step above failed: the one below it stands
-                self.step_size *= 0.5
-                break
-            k = _halvings(ratio)
-            skipped = k - 1
-            self.step_size *= 0.5**k
+        passed, a = _backtrack(self.context, ev, z, g, -g, self.step_size, 1e-12 / g_norm)
         if passed is None:
             return None, True
-        self.step_size *= 2.0
+        self.step_size = 2.0 * a
         return self.context.accept(passed), True
 
 
@@ -276,17 +254,13 @@ class _LBFGS:
                 d = d * (self.radius / norm)
             slope = float(g.dot(d))
             if slope < 0.0:
-                a = 1.0
-                for _ in range(_QN_TRIALS):
-                    trial, moved, _ = _try(self.context, ev, z, g, z + a * d)
-                    if moved is None:
-                        break
-                    if trial is not None:
-                        self.radius *= _GROWTH if a == 1.0 else 0.5
-                        new = self.context.accept(trial)
-                        conclusive = a == 1.0  # a cut step may be a kink's, not the end
-                        break
-                    a *= 0.5
+                # plain halving: a quasi-Newton step that fails mostly fails at the
+                # box's faces, where the ray's model misleads (the skip cost trials)
+                trial, a = _backtrack(self.context, ev, z, g, d, 1.0, 0.5**_QN_TRIALS, False)
+                if trial is not None:
+                    self.radius *= _GROWTH if a == 1.0 else 0.5
+                    new = self.context.accept(trial)
+                    conclusive = a == 1.0  # a cut step may be a kink's, not the end
             if new is None:  # no descent direction or a failed line search
                 self.pairs.clear()
         if new is None:  # a projected-gradient step
@@ -348,6 +322,47 @@ def _try(
     if trial.W <= ev.W - _ARMIJO * moved:
         return trial, moved, ratio
     return None, moved, ratio
+
+
+def _backtrack(
+    context: _Context,
+    ev: Evaluation,
+    z: np.ndarray,
+    g: np.ndarray,
+    d: np.ndarray,
+    a: float,
+    floor: float,
+    skip: bool = True,
+) -> tuple[Evaluation | None, float]:
+    """The first step of a, a/2, a/4, … above ``floor`` whose trial Π(z + step·d)
+    passes Armijo's test, and that step (None if none does, or the projected step
+    stops descending). With ``skip``, a failed trial's ratio skips the halvings the
+    ray's model says fail too (:func:`_halvings`); where the step reached passes with
+    ρ ≥ ½ (the model says its double passes too) the skipped steps are tried back up,
+    so the step taken is plain halving's in fewer trials."""
+    skipped = 0  # halvings skipped since the last failed trial
+    passed: tuple[Evaluation, float] | None = None
+    for _ in range(_MAX_TRIALS):
+        if not a > floor:
+            break
+        trial, moved, ratio = _try(context, ev, z, g, z + a * d)
+        if moved is None:  # the projected step does not descend
+            break
+        if trial is not None:
+            passed = (trial, a)
+            if skipped and ratio >= _DOUBLE:  # the model was off: try the step above
+                skipped -= 1
+                a *= 2.0
+                continue
+            break
+        if passed is not None:  # the step above failed: the one below it stands
+            break
+        k = _halvings(ratio) if skip else 1
+        while k > 1 and not a * 0.5**k > floor:  # the last step above the floor
+            k -= 1
+        skipped = k - 1
+        a *= 0.5**k
+    return (None, a) if passed is None else passed
 
 
 def _halvings(ratio: float) -> int:
