@@ -22,7 +22,7 @@ from flexpoison import (
 )
 from flexpoison.attack import search
 from flexpoison.attack.baselines import at_target
-from flexpoison.attack.descent import _ARMIJO, _DOUBLE, Descender, _halvings
+from flexpoison.attack.descent import _ARMIJO, Descender, _halvings
 
 DIABETES = load_diabetes(scaled=False)
 X_STAR = [50, 1, 25, 90, 180, 110, 50, 4, 4.6, 90]
@@ -174,8 +174,7 @@ def test_the_concealed_runs_first_point_shows_the_descent_that_found_it():
 )
 def test_the_ray_model_skips_only_the_halvings_that_fail_on_a_quadratic(m, c, a):
     # W(a) − W = −m·a + ½·c·a² along the ray: the step the model jumps to is the first
-    # of a, a/2, a/4, … that passes Armijo's test, and the doubled step after an
-    # accepted one is tried exactly when it passes
+    # of a, a/2, a/4, … that passes Armijo's test
     def armijo(s):
         return -m * s + 0.5 * c * s * s <= -_ARMIJO * m * s * (1 - 1e-12)
 
@@ -183,7 +182,6 @@ def test_the_ray_model_skips_only_the_halvings_that_fail_on_a_quadratic(m, c, a)
         return (m * s - 0.5 * c * s * s) / (m * s)
 
     if armijo(a):
-        assert (ratio(a) >= _DOUBLE) == armijo(2 * a) or abs(ratio(a) - _DOUBLE) < 1e-9
         return
     k = _halvings(ratio(a))
     passing = next(j for j in range(1, 200) if armijo(a / 2**j))
@@ -193,15 +191,15 @@ def test_the_ray_model_skips_only_the_halvings_that_fail_on_a_quadratic(m, c, a)
 
 def test_skipping_halvings_takes_the_steps_plain_halving_takes_in_fewer_trials(monkeypatch):
     """The gradient rule's line search skips the halvings the ray's model says fail
-    (descent._halvings); the points it accepts are plain halving's, bit for bit. The
-    first trial moves the whole diagonal here, so that the first step needs halvings."""
+    (descent._halvings); the points it accepts are plain halving's, bit for bit
+    (logistic integrity on 5,000 rows, where the first trial overshoots ~2⁶)."""
+    from sklearn.datasets import make_classification as sk_classification
+
     from flexpoison.attack import descent
 
-    monkeypatch.setattr(descent, "_FIRST_STEP", 1.0)
-
-    effect, start, setup = _objective_and_start(
-        Ridge(), LossAvailability(), DIABETES.data, DIABETES.target
-    )
+    X, y = sk_classification(n_samples=5000, n_features=20, n_informative=10, random_state=0)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    effect, start, setup = _objective_and_start(LogisticRegression(), Integrity("negate"), X, y)
     Theta = setup.objective.Theta_start
     trials = [0]
     evaluate = type(effect).evaluate

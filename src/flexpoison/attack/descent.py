@@ -19,9 +19,9 @@ Armijo's test W(z(a)) ≤ W(z) + 10⁻⁴·∇W·(z(a) − z) on value-only tria
 accepted point is differentiated). A line search takes the first of a, a/2, a/4, …
 that passes; in a projected-gradient step a failed trial's decrease ratio ρ (W's
 decrease over the first-order one) says, on the ray's quadratic model, how many
-halvings fail too: they are skipped, and if the step reached passes with ρ ≥ ½ (the
-model says the step above passes too) the skipped steps are tried back up, so the
-step taken is plain halving's, in fewer trials.
+halvings fail too: they are skipped, and from the step reached, if it passes, the
+skipped steps are tried back up until one fails, so the step taken is plain
+halving's (wherever the steps that pass are those below some size), in fewer trials.
 
 * ``"lbfgs"`` (default): 5 projected-gradient steps (they follow the gradient's path
   from the start, which decides the local minimum, and give the first curvature
@@ -65,10 +65,6 @@ _QN_TRIALS = 30
 _FIRST_STEP = 0.1
 # Armijo's sufficient-decrease constant.
 _ARMIJO = 1e-4
-# A step whose decrease ratio ρ (actual over first-order) is at least this would pass
-# Armijo's test doubled, on the ray's quadratic model: ρ(2a) = 2ρ(a) − 1 ≥ 10⁻⁴ iff
-# ρ(a) ≥ (1 + 10⁻⁴)/2.
-_DOUBLE = 0.5 * (1.0 + _ARMIJO)
 # L-BFGS memory (pairs kept) and the curvature a pair must show to be kept.
 _MEMORY = 10
 _CURVATURE = 1e-10
@@ -319,7 +315,7 @@ def _try(
         return None, None, math.nan
     trial = context.trial(z_new, ev)
     ratio = (ev.W - trial.W) / moved
-    if trial.W <= ev.W - _ARMIJO * moved:
+    if trial.W < ev.W and trial.W <= ev.W - _ARMIJO * moved:  # a decrease, not rounding
         return trial, moved, ratio
     return None, moved, ratio
 
@@ -337,9 +333,10 @@ def _backtrack(
     """The first step of a, a/2, a/4, … above ``floor`` whose trial Π(z + step·d)
     passes Armijo's test, and that step (None if none does, or the projected step
     stops descending). With ``skip``, a failed trial's ratio skips the halvings the
-    ray's model says fail too (:func:`_halvings`); where the step reached passes with
-    ρ ≥ ½ (the model says its double passes too) the skipped steps are tried back up,
-    so the step taken is plain halving's in fewer trials."""
+    ray's model says fail too (:func:`_halvings`); from the step reached, if it passes,
+    the skipped steps are tried back up until one fails, so the step taken is plain
+    halving's wherever the steps that pass are all those below some size (the model
+    need not be right: a kink or W's rounding floor only costs trials)."""
     skipped = 0  # halvings skipped since the last failed trial
     passed: tuple[Evaluation, float] | None = None
     for _ in range(_MAX_TRIALS):
@@ -350,7 +347,7 @@ def _backtrack(
             break
         if trial is not None:
             passed = (trial, a)
-            if skipped and ratio >= _DOUBLE:  # the model was off: try the step above
+            if skipped:  # a skipped step above may pass too (a kink, a rounding floor)
                 skipped -= 1
                 a *= 2.0
                 continue
