@@ -15,13 +15,10 @@ what the point keeps). A descent can be paused and resumed (:meth:`advance`).
 
 Rules (``step=``). All but ``"paper"`` run where the box is the unit cube,
 z = (x − lower)/w (the response scaled by its range; a pinned feature stays), with
-Armijo's test W(z(a)) ≤ W(z) + 10⁻⁴·∇W·(z(a) − z) on value-only trials (only the
-accepted point is differentiated). A line search takes the first of a, a/2, a/4, …
-that passes; in a projected-gradient step a failed trial's decrease ratio ρ (W's
-decrease over the first-order one) says, on the ray's quadratic model, how many
-halvings fail too: they are skipped, and from the step reached, if it passes, the
-skipped steps are tried back up until one fails, so the step taken is plain
-halving's (wherever the steps that pass are those below some size), in fewer trials.
+Armijo's test W(z(a)) ≤ W(z) + 10⁻⁴·∇W·(z(a) − z) and W(z(a)) < W(z) on value-only
+trials (only the accepted point is differentiated): the first of a, a/2, … that
+passes, a gradient step skipping the halvings the ray's quadratic model says fail and
+trying them back up from the one that passes (:func:`_backtrack`).
 
 * ``"lbfgs"`` (default): 5 projected-gradient steps (they follow the gradient's path
   from the start, which decides the local minimum, and give the first curvature
