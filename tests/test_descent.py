@@ -6,6 +6,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import Lasso, LogisticRegression, Ridge
 
@@ -20,7 +22,7 @@ from flexpoison import (
 )
 from flexpoison.attack import search
 from flexpoison.attack.baselines import at_target
-from flexpoison.attack.descent import Descender
+from flexpoison.attack.descent import _ARMIJO, Descender, _halvings
 
 DIABETES = load_diabetes(scaled=False)
 X_STAR = [50, 1, 25, 90, 180, 110, 50, 4, 4.6, 90]
@@ -163,3 +165,61 @@ def test_the_concealed_runs_first_point_shows_the_descent_that_found_it():
     first = np.asarray(r.W_history[0])
     assert first.size > 2 and np.all(np.diff(first) <= 0.0)
     assert r.points[0].start == "α = 0 point"
+
+
+@given(
+    m=st.floats(1e-6, 1e6),
+    c=st.floats(1e-6, 1e6),
+    a=st.floats(1e-6, 1e6),
+)
+def test_the_ray_model_skips_only_the_halvings_that_fail_on_a_quadratic(m, c, a):
+    # W(a) − W = −m·a + ½·c·a² along the ray: the step the model jumps to is the first
+    # of a, a/2, a/4, … that passes Armijo's test
+    def armijo(s):
+        return -m * s + 0.5 * c * s * s <= -_ARMIJO * m * s * (1 - 1e-12)
+
+    def ratio(s):
+        return (m * s - 0.5 * c * s * s) / (m * s)
+
+    if armijo(a):
+        return
+    k = _halvings(ratio(a))
+    passing = next(j for j in range(1, 200) if armijo(a / 2**j))
+    assert abs(k - passing) <= (1 if abs(ratio(a / 2**passing) - _ARMIJO) < 1e-9 else 0)
+    assert _halvings(float("nan")) == 1
+
+
+def test_skipping_halvings_takes_the_steps_plain_halving_takes_in_fewer_trials(monkeypatch):
+    """The gradient rule's line search skips the halvings the ray's model says fail
+    (descent._halvings); the points it accepts are plain halving's, bit for bit
+    (logistic integrity on 5,000 rows, where the first trial overshoots ~2⁶)."""
+    from sklearn.datasets import make_classification as sk_classification
+
+    from flexpoison.attack import descent
+
+    X, y = sk_classification(n_samples=5000, n_features=20, n_informative=10, random_state=0)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    effect, start, setup = _objective_and_start(LogisticRegression(), Integrity("negate"), X, y)
+    Theta = setup.objective.Theta_start
+    trials = [0]
+    evaluate = type(effect).evaluate
+
+    def counted(self, *args, **kw):
+        trials[0] += 1
+        return evaluate(self, *args, **kw)
+
+    monkeypatch.setattr(type(effect), "evaluate", counted)
+
+    def run():
+        trials[0] = 0
+        d = Descender(
+            effect, start, Theta, setup.box, None, step_rule="backtracking", tol=1e-5, scale=None
+        )
+        d.advance(15)
+        return d.history, trials[0]
+
+    skipping, skipping_trials = run()
+    monkeypatch.setattr(descent, "_halvings", lambda ratio: 1)
+    plain, plain_trials = run()
+    assert skipping == plain and len(plain) > 3
+    assert skipping_trials < plain_trials

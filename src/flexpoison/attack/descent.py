@@ -15,8 +15,10 @@ what the point keeps). A descent can be paused and resumed (:meth:`advance`).
 
 Rules (``step=``). All but ``"paper"`` run where the box is the unit cube,
 z = (x − lower)/w (the response scaled by its range; a pinned feature stays), with
-Armijo's test W(z(a)) ≤ W(z) + 10⁻⁴·∇W·(z(a) − z) on value-only trials (only the
-accepted point is differentiated).
+Armijo's test W(z(a)) ≤ W(z) + 10⁻⁴·∇W·(z(a) − z) and W(z(a)) < W(z) on value-only
+trials (only the accepted point is differentiated): the first of a, a/2, … that
+passes, a gradient step skipping the halvings the ray's quadratic model says fail and
+trying them back up from the one that passes (:func:`_backtrack`).
 
 * ``"lbfgs"`` (default): 5 projected-gradient steps (they follow the gradient's path
   from the start, which decides the local minimum, and give the first curvature
@@ -216,17 +218,11 @@ class _Gradient:
             return None, True
         if self.step_size is None:  # the first trial moves a share of the diagonal
             self.step_size = _FIRST_STEP * space.diagonal / g_norm
-        for _ in range(_MAX_TRIALS):
-            if not self.step_size * g_norm > 1e-12:
-                break
-            trial, moved = _try(self.context, ev, z, g, z - self.step_size * g)
-            if moved is None:  # the projected gradient vanishes
-                break
-            if trial is not None:
-                self.step_size *= 2.0
-                return self.context.accept(trial), True
-            self.step_size *= 0.5
-        return None, True
+        passed, a = _backtrack(self.context, ev, z, g, -g, self.step_size, 1e-12 / g_norm)
+        if passed is None:
+            return None, True
+        self.step_size = 2.0 * a
+        return self.context.accept(passed), True
 
 
 class _LBFGS:
@@ -251,17 +247,13 @@ class _LBFGS:
                 d = d * (self.radius / norm)
             slope = float(g.dot(d))
             if slope < 0.0:
-                a = 1.0
-                for _ in range(_QN_TRIALS):
-                    trial, moved = _try(self.context, ev, z, g, z + a * d)
-                    if moved is None:
-                        break
-                    if trial is not None:
-                        self.radius *= _GROWTH if a == 1.0 else 0.5
-                        new = self.context.accept(trial)
-                        conclusive = a == 1.0  # a cut step may be a kink's, not the end
-                        break
-                    a *= 0.5
+                # plain halving: a quasi-Newton step that fails mostly fails at the
+                # box's faces, where the ray's model misleads (the skip cost trials)
+                trial, a = _backtrack(self.context, ev, z, g, d, 1.0, 0.5**_QN_TRIALS, False)
+                if trial is not None:
+                    self.radius *= _GROWTH if a == 1.0 else 0.5
+                    new = self.context.accept(trial)
+                    conclusive = a == 1.0  # a cut step may be a kink's, not the end
             if new is None:  # no descent direction or a failed line search
                 self.pairs.clear()
         if new is None:  # a projected-gradient step
@@ -309,18 +301,74 @@ class _LBFGS:
 
 def _try(
     context: _Context, ev: Evaluation, z: np.ndarray, g: np.ndarray, target: np.ndarray
-) -> tuple[Evaluation | None, float | None]:
+) -> tuple[Evaluation | None, float | None, float]:
     """W at the projection of ``target``: the trial if it passes Armijo's test (else
-    None), and the first-order decrease it promised (None if it promised none: the
-    projected step does not descend)."""
+    None), the first-order decrease m it promised (None if it promised none: the
+    projected step does not descend), and the ratio ρ = (W(z) − W(z_new))/m of the
+    decrease to the promise (NaN when there is no trial or W is not finite)."""
     z_new = np.clip(target, 0.0, 1.0)
     moved = float(g.dot(z - z_new))
     if not moved > 0.0:
-        return None, None
+        return None, None, math.nan
     trial = context.trial(z_new, ev)
-    if trial.W <= ev.W - _ARMIJO * moved:
-        return trial, moved
-    return None, moved
+    ratio = (ev.W - trial.W) / moved
+    if trial.W < ev.W and trial.W <= ev.W - _ARMIJO * moved:  # a decrease, not rounding
+        return trial, moved, ratio
+    return None, moved, ratio
+
+
+def _backtrack(
+    context: _Context,
+    ev: Evaluation,
+    z: np.ndarray,
+    g: np.ndarray,
+    d: np.ndarray,
+    a: float,
+    floor: float,
+    skip: bool = True,
+) -> tuple[Evaluation | None, float]:
+    """The first step of a, a/2, a/4, … above ``floor`` whose trial Π(z + step·d)
+    passes Armijo's test, and that step (None if none does, or the projected step
+    stops descending). With ``skip``, a failed trial's ratio skips the halvings the
+    ray's model says fail too (:func:`_halvings`); from the step reached, if it passes,
+    the skipped steps are tried back up until one fails, so the step taken is plain
+    halving's wherever the steps that pass are all those below some size (the model
+    need not be right: a kink or W's rounding floor only costs trials)."""
+    skipped = 0  # halvings skipped since the last failed trial
+    passed: tuple[Evaluation, float] | None = None
+    for _ in range(_MAX_TRIALS):
+        if not a > floor:
+            break
+        trial, moved, ratio = _try(context, ev, z, g, z + a * d)
+        if moved is None:  # the projected step does not descend
+            break
+        if trial is not None:
+            passed = (trial, a)
+            if skipped:  # a skipped step above may pass too (a kink, a rounding floor)
+                skipped -= 1
+                a *= 2.0
+                continue
+            break
+        if passed is not None:  # the step above failed: the one below it stands
+            break
+        k = _halvings(ratio) if skip else 1
+        while k > 1 and not a * 0.5**k > floor:  # the last step above the floor
+            k -= 1
+        skipped = k - 1
+        a *= 0.5**k
+    return (None, a) if passed is None else passed
+
+
+def _halvings(ratio: float) -> int:
+    """How many times to halve a gradient step whose trial failed Armijo's test with
+    decrease ratio ρ: on the ray's quadratic model W(a) = W − m·a + ½·c·a²,
+    ρ(a) = 1 − c·a/(2m), so ρ(a/2ᵏ) = 1 − (1 − ρ)/2ᵏ, and the first step of the
+    halving sequence that passes (ρ ≥ 10⁻⁴) is k = ⌈log₂((1 − ρ)/(1 − 10⁻⁴))⌉: the
+    halvings the model says fail are skipped (the same step when W is quadratic on
+    the ray). At least 1; 1 when ρ is not finite."""
+    if not math.isfinite(ratio):
+        return 1
+    return max(1, math.ceil(math.log2((1.0 - ratio) / (1.0 - _ARMIJO))))
 
 
 class Descender:
