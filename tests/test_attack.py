@@ -223,7 +223,7 @@ def test_an_overflowing_box_is_refused_instead_of_looping(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("n_sigma: the 1e+154σ box of feature")
     X, y = make_regression(n=40, d=3)  # a large box that fits still works, and ends
-    r = FlexiblePoisoning(Ridge(), n_points=2, n_sigma=1e100, max_iter=5).generate(X, y)
+    r = FlexiblePoisoning(Ridge(), n_points=2, n_sigma=1e100, max_iter=5, random_state=0).generate(X, y)
     assert np.all(np.isfinite(r.X_poison)) and np.all(np.isfinite(r.theta_poisoned))
 
 
@@ -260,7 +260,7 @@ def test_values_whose_squares_overflow_are_refused_with_the_remedy(case):
     """X of 1e154, y of 1e300 or a candidate at 1e200 gave NaN θ, W and E with only a
     RuntimeWarning; each is now one error naming the scale and the remedy."""
     X, y = make_regression(n=40, d=3)
-    attack = FlexiblePoisoning(Ridge(), n_points=1)
+    attack = FlexiblePoisoning(Ridge(), n_points=1, random_state=0)
     with pytest.raises(
         InvalidInputError,
         match=rf"^{case}: values up to .* too large.*"
@@ -278,7 +278,7 @@ def test_a_target_of_strings_is_an_error_naming_target():
     X, y = make_regression(n=40, d=3)
     with pytest.raises(InvalidInputError, match="^target: expected a preset name or a flat"):
         FlexiblePoisoning(
-            Ridge(), goal=Integrity(target=["a", "b", "c", "d"]), n_points=1
+            Ridge(), goal=Integrity(target=["a", "b", "c", "d"]), n_points=1, random_state=0
         ).generate(X, y)
 
 
@@ -293,18 +293,18 @@ def test_refusals_name_the_real_cause():
     with pytest.raises(
         InvalidInputError, match="feature 1 varies by σ = .*below float64's precision.*standardise"
     ):
-        FlexiblePoisoning(Ridge(), n_points=1).generate(tiny, y)
+        FlexiblePoisoning(Ridge(), n_points=1, random_state=0).generate(tiny, y)
     with pytest.raises(SingularHessianError, match="collinear"):
-        FlexiblePoisoning(LinearRegression(), n_points=1).generate(
+        FlexiblePoisoning(LinearRegression(), n_points=1, random_state=0).generate(
             np.column_stack([X, 2 * X[:, 0]]), y
         )
     with pytest.raises(SingularHessianError, match="fewer than the model's parameters"):
-        FlexiblePoisoning(LinearRegression(), n_points=1).generate(X[:3], y[:3])
+        FlexiblePoisoning(LinearRegression(), n_points=1, random_state=0).generate(X[:3], y[:3])
     # unscaled features without an intercept: the L1 solver ends at once (it took
     # 1.5–39 s before refusing), at an optimum at least as good as scikit-learn's
     scaled = X * [1e-3, 1.0, 1e3] + [500.0, -400.0, 900.0]
     r = FlexiblePoisoning(
-        ElasticNet(alpha=0.5, l1_ratio=0.8, fit_intercept=False), n_points=2, max_iter=5
+        ElasticNet(alpha=0.5, l1_ratio=0.8, fit_intercept=False), n_points=2, max_iter=5, random_state=0
     ).generate(scaled, y)
     assert np.all(np.isfinite(r.theta_poisoned))
 
@@ -314,7 +314,7 @@ def test_at_most_one_poison_row_per_clean_row():
     for kw in ({"rate": 1.5}, {"n_points": 31}):
         with pytest.raises(InvalidInputError, match="at most one poison row per clean row"):
             FlexiblePoisoning(Ridge(), **kw).generate(X, y)
-    assert FlexiblePoisoning(Ridge(), rate=1.0, max_iter=2).generate(X, y).n_points == 30
+    assert FlexiblePoisoning(Ridge(), rate=1.0, max_iter=2, random_state=0).generate(X, y).n_points == 30
 
 
 def test_small_problems_run_on_one_blas_thread():

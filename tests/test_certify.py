@@ -468,7 +468,7 @@ def test_the_certificate_on_a_result_bounds_its_own_rows(name, target):
     X, y = _diabetes_rows() if models.get(name).task == "regression" else _cancer_rows()
     m = 6
     attack = FlexiblePoisoning(
-        models.get(name).make(), goal=Integrity(target), alpha=0.0, n_points=m
+        models.get(name).make(), goal=Integrity(target), alpha=0.0, n_points=m, random_state=0
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -492,9 +492,9 @@ def test_a_result_without_a_certificate_says_why():
     X, y = _diabetes_rows()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        available = FlexiblePoisoning(Ridge(), goal=Availability(), alpha=0.0, n_points=2)
+        available = FlexiblePoisoning(Ridge(), goal=Availability(), alpha=0.0, n_points=2, random_state=0)
         piped = FlexiblePoisoning(
-            make_pipeline(StandardScaler(), Ridge()), goal=Integrity(), alpha=0.0, n_points=2
+            make_pipeline(StandardScaler(), Ridge()), goal=Integrity(), alpha=0.0, n_points=2, random_state=0
         )
         results = [available.generate(X, y), piped.generate(X, y)]
     reasons = [certify_result(r).certificate.reason for r in results]
@@ -535,7 +535,7 @@ def test_points_needed_takes_the_subpopulation_preset():
     X, y = _cancer_rows()
     estimator = models.get("logistic").make()
     target = "flip-subpopulation:class=0,cluster=1/3"
-    attack = FlexiblePoisoning(estimator, goal=Integrity(target), alpha=0.0)
+    attack = FlexiblePoisoning(estimator, goal=Integrity(target), alpha=0.0, random_state=0)
     expected = attack.objective(X, y).theta_reference
     certificate = points_needed(estimator, X, y, target, max_iter=0)
     np.testing.assert_array_equal(certificate.theta_target, expected)
@@ -556,6 +556,7 @@ def test_the_certificate_relaxes_the_attacks_constraints_and_stays_valid():
         n_points=5,
         frozen_features=[0],
         integer_features=[1],
+        random_state=0,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -84,7 +84,7 @@ grid = pytest.mark.parametrize("case, kind", GRID)
 
 
 def _objective(case, kind, alpha=ALPHA):
-    return FlexiblePoisoning(case.estimator, goal=GOALS[kind](), alpha=alpha).objective(
+    return FlexiblePoisoning(case.estimator, goal=GOALS[kind](), alpha=alpha, random_state=0).objective(
         case.X, case.y
     )
 
@@ -496,7 +496,7 @@ def test_declared_refusals_are_refused_by_name(spec, refusal):
     estimator = spec.make(**refusal.params)
     goal = goal_from_name("loss-availability" if not spec.has_theta else "availability")
     with pytest.raises(UnsupportedEstimatorError, match=refusal.names):
-        FlexiblePoisoning(estimator, goal=goal, n_points=1).objective(X, y)
+        FlexiblePoisoning(estimator, goal=goal, n_points=1, random_state=0).objective(X, y)
 
 
 def test_several_entries_may_serve_one_class():

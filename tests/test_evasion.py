@@ -121,7 +121,7 @@ def test_the_loss_at_theta_p_is_the_loss_filters():
         (Ridge(), _regression(1), "regression"),
         (LogisticRegression(C=10.0), _classification(1), "classification"),
     ):
-        attack = FlexiblePoisoning(estimator, n_points=1, evade=["loss"])
+        attack = FlexiblePoisoning(estimator, n_points=1, evade=["loss"], random_state=0)
         setup = attack._setup(X, y, None)
         evasion = evasion_check.start(attack, setup, 1)
         Theta = setup.objective.Theta_start
@@ -169,7 +169,7 @@ def test_the_frontier_draws_an_evading_attack_per_sanitizer():
         baselines=(),
         sanitizers=["sphere", "slab", "loss"],
         evading=("sphere", "loss"),
-        attack=FlexiblePoisoning(None, max_iter=20, starts=1),
+        attack=FlexiblePoisoning(None, max_iter=20, starts=1, random_state=0),
     )
     assert result.settings.evading == ("sphere", "loss")
     for name in ("sphere", "loss"):
@@ -196,7 +196,7 @@ def test_the_frontier_can_make_every_alpha_evade():
         baselines=("unconcealed",),
         sanitizers=["sphere", "slab"],
         evade=("sphere", "slab"),
-        attack=FlexiblePoisoning(None, max_iter=20, starts=1),
+        attack=FlexiblePoisoning(None, max_iter=20, starts=1, random_state=0),
     )
     assert result.settings.evade == ("sphere", "slab")
     for alpha in (0.0, 0.5):

@@ -222,10 +222,10 @@ def test_loss_availability_with_the_box_of_the_data_range():
     assert np.all(r.X_poison >= X.min(0)) and np.all(r.X_poison <= X.max(0))
     assert r.effect_final > 2.0 * r.effect_clean
     with pytest.raises(InvalidInputError, match="n_sigma: None .*needs bounds"):
-        FlexiblePoisoning(Ridge(), n_sigma=None, n_points=1).generate(X, y)
+        FlexiblePoisoning(Ridge(), n_sigma=None, n_points=1, random_state=0).generate(X, y)
     with pytest.raises(InvalidInputError, match="every bound must be finite"):
         FlexiblePoisoning(
-            Ridge(), n_sigma=None, n_points=1, bounds=(X.min(0), np.full(4, np.inf))
+            Ridge(), n_sigma=None, n_points=1, bounds=(X.min(0), np.full(4, np.inf)), random_state=0
         ).generate(X, y)
 
 

@@ -71,13 +71,13 @@ def test_value_is_infinite_without_a_positive_scale_and_the_kink_is_an_inlier():
 def test_unsupported_settings_are_refused_by_name(params, message):
     X, y = make_regression()
     with pytest.raises(UnsupportedEstimatorError, match=f"^HuberRegressor: {message}"):
-        FlexiblePoisoning(HuberRegressor(**params), n_points=1).generate(X, y)
+        FlexiblePoisoning(HuberRegressor(**params), n_points=1, random_state=0).generate(X, y)
 
 
 def test_theta_ends_with_the_scale_and_presets_leave_it_alone():
     X, y = make_regression()
     estimator = HuberRegressor(epsilon=1.5, alpha=0.5)
-    attack = FlexiblePoisoning(estimator, goal=Integrity(), n_points=1, max_iter=3)
+    attack = FlexiblePoisoning(estimator, goal=Integrity(), n_points=1, max_iter=3, random_state=0)
     result = attack.generate(X, y)
     fitted = exact_fit(estimator, X, y)
     theta = models.theta_of(fitted)
@@ -88,7 +88,7 @@ def test_theta_ends_with_the_scale_and_presets_leave_it_alone():
     assert victim.theta_names(list("abcd")) == [*(f"w[{c}]" for c in "abcd"), "b", "scale"]
     np.testing.assert_allclose(victim.predict(theta, X), fitted.predict(X), rtol=1e-12)
     with pytest.raises(InvalidInputError, match="^target: .*d=4 \\+ intercept\\) \\+ 1"):
-        FlexiblePoisoning(estimator, goal=Integrity(np.zeros(5)), n_points=1).generate(X, y)
+        FlexiblePoisoning(estimator, goal=Integrity(np.zeros(5)), n_points=1, random_state=0).generate(X, y)
 
 
 def test_a_fit_from_outside_the_domain_restarts_and_reaches_the_optimum():

@@ -76,7 +76,7 @@ def _refit_theta(pipe, X, y, x, t) -> np.ndarray:
 
 
 def _check_gradient(pipe, goal, X, y, x, t, alpha=0.3, rtol=1e-5):
-    attack = FlexiblePoisoning(_tight(pipe), goal=goal, alpha=alpha)
+    attack = FlexiblePoisoning(_tight(pipe), goal=goal, alpha=alpha, random_state=0)
     objective = attack.objective(X, y)
     grad = objective.gradient(x, t)
     theta0 = _raw_theta(_tight(pipe).fit(X, y), X.shape[1])
@@ -144,7 +144,7 @@ def test_the_scale_term_matters(diabetes):
     refit check above could not pass by accident."""
     X, y = diabetes
     pipe = make_pipeline(StandardScaler(), Ridge(alpha=30.0))
-    objective = FlexiblePoisoning(pipe, goal=Availability(), alpha=0.0).objective(X, y)
+    objective = FlexiblePoisoning(pipe, goal=Availability(), alpha=0.0, random_state=0).objective(X, y)
     x = _beyond(X)
     ev = objective.evaluate(x, 300.0)
     learner, slope = objective.learner_at(x)
@@ -190,7 +190,7 @@ def test_a_pipeline_is_solved_by_the_scaled_solver_as_by_the_general_one(diabete
     with every sign wrong is refused and left to the general solver."""
     X, y = diabetes
     pipe = _pipe(scalers, model)
-    objective = FlexiblePoisoning(pipe, goal=LossAvailability(), alpha=0.2).objective(X, y)
+    objective = FlexiblePoisoning(pipe, goal=LossAvailability(), alpha=0.2, random_state=0).objective(X, y)
     assert objective._scaled is not None
     general = _general(objective)
     for x, t in ((_beyond(X), 300.0), (X[5] + 0.1 * X.std(axis=0), 80.0)):
@@ -224,7 +224,7 @@ def test_loss_availability_gradients_of_a_scaled_pipeline_match_refits(diabetes,
     X, y = diabetes
     pipe = _pipe(scalers, model)
     alpha = 0.3
-    objective = FlexiblePoisoning(_tight(pipe), goal=LossAvailability(), alpha=alpha).objective(
+    objective = FlexiblePoisoning(_tight(pipe), goal=LossAvailability(), alpha=alpha, random_state=0).objective(
         X, y
     )
     assert objective.victim.learner.loss.curvature == 2.0  # ℓ = (z − t)², as E_L below
@@ -345,7 +345,7 @@ def test_loss_availability_through_a_pipeline(cancer):
 def test_unsupported_pipelines_are_refused_by_name(diabetes, pipe, message):
     X, y = diabetes
     with pytest.raises(UnsupportedEstimatorError, match=message):
-        FlexiblePoisoning(pipe, n_points=1).generate(X, y)
+        FlexiblePoisoning(pipe, n_points=1, random_state=0).generate(X, y)
 
 
 CHAINS = [

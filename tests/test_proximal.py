@@ -81,7 +81,7 @@ def test_pure_l1_on_an_even_number_of_classes_is_refused_and_it_is_not_unique():
     _, _, fit = _fit(X, y, 1.0, 1.0)
     assert _rel(fit.Theta.ravel(), models.theta_of(_saga(X, y, C=1.0, l1_ratio=1.0))) > 1e-3
     with pytest.raises(UnsupportedEstimatorError, match="l1_ratio=1"):
-        FlexiblePoisoning(LogisticRegression(C=1.0, l1_ratio=1.0, solver="saga")).objective(X, y)
+        FlexiblePoisoning(LogisticRegression(C=1.0, l1_ratio=1.0, solver="saga"), random_state=0).objective(X, y)
 
 
 @settings(max_examples=25, deadline=None)
@@ -145,7 +145,7 @@ def test_the_row_gradient_matches_differences_of_saga_refits(k, params, goal):
     X, y = make_classification(n=80, d=4, k=k, seed=1, sparse=True)
     estimator = LogisticRegression(solver="saga", **params)
     alpha = 0.3
-    obj = FlexiblePoisoning(estimator, goal=goal, alpha=alpha).objective(X, y)
+    obj = FlexiblePoisoning(estimator, goal=goal, alpha=alpha, random_state=0).objective(X, y)
     x, y_p = X.mean(0) + 0.5 * X.std(0) * np.array([1.0, -0.5, 0.3, 0.8]), y[1]
     theta = obj.theta(x, y_p)
     support = theta.reshape(obj.victim.n_outputs, -1)[:, :4] != 0
@@ -192,7 +192,7 @@ def test_a_scaled_pipeline_with_l1_matches_refits_and_a_centred_multinomial_is_r
     MaxAbsScaler it matches."""
     X, y = make_classification(n=80, d=4, k=2, seed=4, sparse=True)
     pipe = make_pipeline(StandardScaler(), LogisticRegression(C=0.4, l1_ratio=0.6, solver="saga"))
-    obj = FlexiblePoisoning(pipe, goal=Integrity(), alpha=0.3).objective(X, y)
+    obj = FlexiblePoisoning(pipe, goal=Integrity(), alpha=0.3, random_state=0).objective(X, y)
     x = X.mean(0) + X.std(0) * np.array([0.3, -1.0, 0.5, 0.2])
 
     def raw(fitted, d, k):
@@ -210,9 +210,9 @@ def test_a_scaled_pipeline_with_l1_matches_refits_and_a_centred_multinomial_is_r
     X3, y3 = make_classification(n=90, d=4, k=3, seed=4, sparse=True)
     model = LogisticRegression(C=0.4, l1_ratio=0.6, solver="saga")
     with pytest.raises(UnsupportedEstimatorError, match="StandardScaler.*centres"):
-        FlexiblePoisoning(make_pipeline(StandardScaler(), clone(model))).objective(X3, y3)
+        FlexiblePoisoning(make_pipeline(StandardScaler(), clone(model)), random_state=0).objective(X3, y3)
     pipe3 = make_pipeline(MaxAbsScaler(), clone(model))
-    obj3 = FlexiblePoisoning(pipe3, goal=Integrity(), alpha=0.3).objective(X3, y3)
+    obj3 = FlexiblePoisoning(pipe3, goal=Integrity(), alpha=0.3, random_state=0).objective(X3, y3)
     fitted = refit(pipe3, np.vstack([X3, x]), np.append(y3, 2))
     assert _rel(obj3.theta(x, 2), raw(fitted, 4, 3)) <= 1e-6
 
@@ -309,7 +309,7 @@ def test_the_saga_oracle_sets_the_intercepts_saga_stops_short_of():
     assert not plain.coef_.any() and abs(plain.intercept_[0]) > 0.1
     fitted = exact_fit(estimator, x, y)
     assert not fitted.coef_.any() and fitted.intercept_[0] == 0.0
-    obj = FlexiblePoisoning(estimator, goal=Availability()).objective(x[:-1], y[:-1])
+    obj = FlexiblePoisoning(estimator, goal=Availability(), random_state=0).objective(x[:-1], y[:-1])
     np.testing.assert_allclose(obj.theta(x[-1], y[-1]), [0.0, 0.0], atol=1e-12)
 
 

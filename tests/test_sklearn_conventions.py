@@ -33,7 +33,7 @@ def test_clone_gives_an_equal_unfitted_copy():
 
 
 def test_deep_params_reach_the_victim_and_set_params_changes_them():
-    attack = FlexiblePoisoning(Ridge(alpha=1.0), n_points=2)
+    attack = FlexiblePoisoning(Ridge(alpha=1.0), n_points=2, random_state=0)
     params = attack.get_params(deep=True)
     assert params["estimator__alpha"] == 1.0 and params["alpha"] == 0.5
     assert attack.set_params(alpha=0.1, estimator__alpha=3.0) is attack
@@ -111,7 +111,7 @@ def test_set_params_lets_the_later_budget_win():
     """n_points and rate are exclusive: setting one clears the other, as a
     scikit-learn user expects of clone(...).set_params(...); setting both at once
     keeps both, and generate refuses them."""
-    attack = FlexiblePoisoning(Ridge(), rate=0.05)
+    attack = FlexiblePoisoning(Ridge(), rate=0.05, random_state=0)
     by_count = clone(attack).set_params(n_points=5)
     assert (by_count.n_points, by_count.rate) == (5, None)
     by_rate = clone(by_count).set_params(rate=0.1)

@@ -61,7 +61,7 @@ def test_loss_availability_beats_the_clean_model():
 )
 def test_theta_goals_are_refused_by_name(goal, name):
     with pytest.raises(InvalidInputError, match=f"^{name}: "):
-        FlexiblePoisoning(RBF, goal=goal, n_points=1).generate(X, Y)
+        FlexiblePoisoning(RBF, goal=goal, n_points=1, random_state=0).generate(X, Y)
 
 
 @pytest.mark.parametrize(
@@ -76,19 +76,19 @@ def test_theta_goals_are_refused_by_name(goal, name):
 def test_unsupported_settings_are_refused_by_name(params, match):
     goal = LossAvailability()
     with pytest.raises(UnsupportedEstimatorError, match=f"^SVC: .*{match}"):
-        FlexiblePoisoning(SVC(**{"gamma": 0.3, **params}), goal=goal, n_points=1).generate(X, Y)
+        FlexiblePoisoning(SVC(**{"gamma": 0.3, **params}), goal=goal, n_points=1, random_state=0).generate(X, Y)
 
 
 def test_more_than_two_classes_are_refused_by_name():
     X3, y3 = make_classification(n=60, k=3)
     with pytest.raises(InvalidInputError, match="^y: SVC is supported for two classes"):
-        FlexiblePoisoning(SVC(gamma=0.3), goal=LossAvailability(), n_points=1).generate(X3, y3)
+        FlexiblePoisoning(SVC(gamma=0.3), goal=LossAvailability(), n_points=1, random_state=0).generate(X3, y3)
 
 
 def test_a_pipeline_is_refused_by_name():
     with pytest.raises(UnsupportedEstimatorError, match="^Pipeline: SVC is supported alone"):
         FlexiblePoisoning(
-            make_pipeline(StandardScaler(), RBF), goal=LossAvailability(), n_points=1
+            make_pipeline(StandardScaler(), RBF), goal=LossAvailability(), n_points=1, random_state=0
         ).generate(X, Y)
 
 
@@ -206,7 +206,7 @@ def test_the_frontier_runs_svc_with_the_hinge_loss_filter():
         baselines=(),
         sanitizers=["loss"],
         seed=0,
-        attack=FlexiblePoisoning(None, max_iter=5, starts=1),
+        attack=FlexiblePoisoning(None, max_iter=5, starts=1, random_state=0),
         progress=False,
     )
     assert result.settings.goal == "loss-availability"
@@ -259,7 +259,7 @@ def _linear_problem(seed: int, C: float):
     X, y = make_classification(n=80, d=4, seed=seed)
     X = StandardScaler().fit_transform(X)
     objective = FlexiblePoisoning(
-        SVC(kernel="linear", C=C), goal=LossAvailability(), alpha=0.0
+        SVC(kernel="linear", C=C), goal=LossAvailability(), alpha=0.0, random_state=0
     ).objective(X, y)
     label = 1 - y[0]
     return objective, X, y, label, 1.0 if label == 1 else -1.0

@@ -120,7 +120,7 @@ def test_exact_solver_agrees_with_liblinear(kind, seed):
     rng = np.random.default_rng(seed + (100 if kind == "svr" else 0))
     X, y = _problem(rng, kind)
     estimator = _estimator(rng, kind)
-    ours = FlexiblePoisoning(estimator, goal=Availability()).objective(X, y).theta_reference
+    ours = FlexiblePoisoning(estimator, goal=Availability(), random_state=0).objective(X, y).theta_reference
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         theirs = models.theta_of(tight(estimator).fit(X, y))
@@ -233,7 +233,7 @@ def test_theta_at_feature_scale_1000_is_the_optimum(estimator):
 def _on_a_knot(estimator, X, y, goal, targets):
     """An objective and a candidate row held on a knot of the loss (searched at random
     in the box), with its factor."""
-    obj = FlexiblePoisoning(estimator, goal=goal, alpha=0.3).objective(X, y)
+    obj = FlexiblePoisoning(estimator, goal=goal, alpha=0.3, random_state=0).objective(X, y)
     rng = np.random.default_rng(0)
     for _ in range(400):
         x = X.mean(0) + 2.0 * X.std(0) * rng.uniform(-1, 1, X.shape[1])
@@ -279,7 +279,7 @@ def test_pinned_model_has_an_exactly_zero_gradient_and_the_result_says_so():
     ("zero gradient"), and the result warns instead of reporting a converged attack."""
     X, y = make_regression()
     estimator = LinearSVR(C=1.0, epsilon=0.1)
-    obj = FlexiblePoisoning(estimator, goal=Integrity(), alpha=0.0).objective(X, y)
+    obj = FlexiblePoisoning(estimator, goal=Integrity(), alpha=0.0, random_state=0).objective(X, y)
     x, y_p = X.mean(0) + 0.3 * X.std(0), float(np.quantile(y, 0.9))
     fit = obj.evaluate(*obj._point(x, y_p), with_gradient=False).fit
     assert fit.factor.pinned and all(position < 0 for position, _ in fit.factor.last)
@@ -295,7 +295,7 @@ def test_a_scaler_that_keeps_the_intercept_is_attacked_through():
     pipeline, and ∇_{x_p} W equals central differences of W."""
     X, y = make_classification(k=2)
     pipe = make_pipeline(MaxAbsScaler(), LinearSVC(C=0.5, loss="hinge"))
-    obj = FlexiblePoisoning(pipe, goal=Integrity(), alpha=0.3).objective(X, y)
+    obj = FlexiblePoisoning(pipe, goal=Integrity(), alpha=0.3, random_state=0).objective(X, y)
     x, y_p = X.mean(0) + 0.5 * X.std(0), 0
     fitted = make_pipeline(MaxAbsScaler(), tight(LinearSVC(C=0.5, loss="hinge")))
     fitted.fit(np.vstack([X, x]), np.append(y, y_p))
@@ -331,4 +331,4 @@ def test_settings_that_change_the_objective_are_refused_by_name(estimator, words
     if "SVR" in words:
         X, y = make_regression()
     with pytest.raises(UnsupportedEstimatorError, match="^" + words.replace("(", r"\(")):
-        FlexiblePoisoning(estimator).objective(X, y)
+        FlexiblePoisoning(estimator, random_state=0).objective(X, y)

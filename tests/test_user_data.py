@@ -153,7 +153,7 @@ def test_a_csv_of_a_built_in_set_gives_its_frontier(tmp_path):
         model="logistic",
         alphas=[0.5],
         rate=0.05,
-        attack=FlexiblePoisoning(None, max_iter=2, starts=1),
+        attack=FlexiblePoisoning(None, max_iter=2, starts=1, random_state=0),
         baselines=(),
         sanitizers=["sphere"],
     )

@@ -221,7 +221,7 @@ def test_unsupported_estimators(est, message):
 def test_sample_weight_refused():
     X, y = make_regression(n=30)
     with pytest.raises(UnsupportedEstimatorError, match="sample_weight is not supported"):
-        FlexiblePoisoning(Ridge(), n_points=1).generate(X, y, sample_weight=np.ones(30))
+        FlexiblePoisoning(Ridge(), n_points=1, random_state=0).generate(X, y, sample_weight=np.ones(30))
 
 
 def test_optimize_y_for_classification_refused():
@@ -259,13 +259,13 @@ def test_collinear_features_without_regularisation():
 
 def test_objective_rejects_bad_points():
     X, y = make_regression(n=30, d=4)
-    obj = FlexiblePoisoning(Ridge(), n_points=1).objective(X, y)
+    obj = FlexiblePoisoning(Ridge(), n_points=1, random_state=0).objective(X, y)
     with pytest.raises(InvalidInputError, match=r"x_p: expected shape \(4,\)"):
         obj.value(np.zeros(3), 1.0)
     with pytest.raises(InvalidInputError, match="x_p: contains NaN"):
         obj.gradient(np.array([0, np.nan, 0, 0]), 1.0)
     Xc, yc = make_classification(n=30)
-    obj = FlexiblePoisoning(LogisticRegression(), goal=Availability(), n_points=1).objective(Xc, yc)
+    obj = FlexiblePoisoning(LogisticRegression(), goal=Availability(), n_points=1, random_state=0).objective(Xc, yc)
     with pytest.raises(InvalidInputError, match=r"y_p: 7 is not one of the classes"):
         obj.value(Xc[0], 7)
 
@@ -333,7 +333,7 @@ def test_boolean_and_sparse_features_refused():
 
 def test_objective_needs_no_budget_and_checks_points():
     X, y = make_regression(n=30, d=4)
-    obj = FlexiblePoisoning(Ridge()).objective(X, y)  # no n_points/rate: fine
+    obj = FlexiblePoisoning(Ridge(), random_state=0).objective(X, y)  # no n_points/rate: fine
     for bad in ("abc", None, 1 + 2j):
         with pytest.raises(InvalidInputError, match="y_p: expected a finite number"):
             obj.value(X[0], bad)
@@ -350,7 +350,7 @@ def test_presets_that_change_nothing_are_refused():
 def test_all_zero_lasso_without_intercept_has_a_zero_effect_gradient():
     X, y = make_regression(n=30, d=4)
     obj = FlexiblePoisoning(
-        Lasso(alpha=1e3, fit_intercept=False), goal=Availability(), alpha=0.0
+        Lasso(alpha=1e3, fit_intercept=False), goal=Availability(), alpha=0.0, random_state=0
     ).objective(X, y)
     assert np.array_equal(obj.theta(X[0], 1.0), np.zeros(4))
     assert np.array_equal(obj.gradient(X[0], 1.0), np.zeros(4))
@@ -415,7 +415,7 @@ def test_responses_outside_a_glms_domain_are_refused_by_name(est, bad, domain):
         _generate(X, wrong, est=est)
     with pytest.raises(InvalidInputError, match=f"^y_eval: {name} needs responses {domain}"):
         _generate(X, y, est=est, goal=LossAvailability(X_eval=X, y_eval=wrong))
-    objective = FlexiblePoisoning(est).objective(X, y)
+    objective = FlexiblePoisoning(est, random_state=0).objective(X, y)
     with pytest.raises(
         InvalidInputError, match=f"^y_p: {name} needs responses {domain}, got {bad:g}$"
     ):
