@@ -32,7 +32,7 @@ from sklearn.svm import SVC
 
 from flexpoison import FlexiblePoisoning, LossAvailability
 from flexpoison.attack import baselines
-from flexpoison.attack.kernel import KernelObjective, KernelEvaluation
+from flexpoison.attack.kernel import KernelEvaluation, KernelObjective
 
 
 class NaiveObjective(KernelObjective):
@@ -47,8 +47,9 @@ class NaiveObjective(KernelObjective):
             up = self.evaluate(ev.x + e, ev.t, with_gradient=False).W
             down = self.evaluate(ev.x - e, ev.t, with_gradient=False).W
             grad[j] = (up - down) / (2 * h[j])
-        out = KernelEvaluation(ev.W, ev.C, ev.E, ev.x, ev.t, ev.phi, ev.theta, grad, None,
-                               ev.fit, ev.dE)
+        out = KernelEvaluation(
+            ev.W, ev.C, ev.E, ev.x, ev.t, ev.phi, ev.theta, grad, None, ev.fit, ev.dE
+        )
         out.dual = ev.dual
         return out
 
@@ -74,16 +75,17 @@ def main() -> None:
     parser.add_argument("--kernel", choices=("rbf", "linear"), default="rbf")
     args = parser.parse_args()
     data = load_breast_cancer()
-    X_tr, X_te, y_tr, y_te = train_test_split(data.data, data.target, test_size=0.3,
-                                              random_state=0)
+    X_tr, X_te, y_tr, y_te = train_test_split(data.data, data.target, test_size=0.3, random_state=0)
     scaler = StandardScaler().fit(X_tr)
     X_tr, X_te = scaler.transform(X_tr), scaler.transform(X_te)
     svc = SVC(kernel=args.kernel, C=1.0)
     m = max(1, round(args.rate * X_tr.shape[0]))
     goal = LossAvailability(X_te, y_te)
     acc0, hinge0 = _score(svc, X_tr, y_tr, X_te, y_te)
-    print(f"{args.kernel} SVC on breast cancer: {X_tr.shape[0]} training rows × {X_tr.shape[1]}, "
-          f"{X_te.shape[0]} test rows; {m} poison rows ({args.rate:.0%})")
+    print(
+        f"{args.kernel} SVC on breast cancer: {X_tr.shape[0]} training rows × {X_tr.shape[1]}, "
+        f"{X_te.shape[0]} test rows; {m} poison rows ({args.rate:.0%})"
+    )
     print(f"{'attack':<34}{'test acc':>9}{'drop':>8}{'test hinge':>12}{'s/point':>10}")
     print(f"{'clean':<34}{acc0:>9.4f}{0.0:>8.4f}{hinge0:>12.4f}{'':>10}")
 
@@ -93,18 +95,34 @@ def main() -> None:
     acc, hinge = _score(svc, X_tr, y_tr, X_te, y_te, flip.X_poison, flip.y_poison)
     print(f"{'label flip':<34}{acc:>9.4f}{acc0 - acc:>8.4f}{hinge:>12.4f}{seconds / m:>10.3f}")
 
-    attack = FlexiblePoisoning(svc, goal=goal, alpha=0.0, n_points=m, max_iter=args.max_iter,
-                               starts=args.starts, random_state=0)
+    attack = FlexiblePoisoning(
+        svc,
+        goal=goal,
+        alpha=0.0,
+        n_points=m,
+        max_iter=args.max_iter,
+        starts=args.starts,
+        random_state=0,
+    )
     start = time.perf_counter()
     result = attack.generate(X_tr, y_tr)
     seconds = time.perf_counter() - start
     acc_a, hinge_a = _score(svc, X_tr, y_tr, X_te, y_te, result.X_poison, result.y_poison)
-    print(f"{'flexpoison (exact gradient)':<34}{acc_a:>9.4f}{acc0 - acc_a:>8.4f}"
-          f"{hinge_a:>12.4f}{seconds / m:>10.3f}")
+    print(
+        f"{'flexpoison (exact gradient)':<34}{acc_a:>9.4f}{acc0 - acc_a:>8.4f}"
+        f"{hinge_a:>12.4f}{seconds / m:>10.3f}"
+    )
 
     k = min(args.naive_points, m)
-    naive = FlexiblePoisoning(svc, goal=goal, alpha=0.0, n_points=k, max_iter=args.max_iter,
-                              starts=args.starts, random_state=0)
+    naive = FlexiblePoisoning(
+        svc,
+        goal=goal,
+        alpha=0.0,
+        n_points=k,
+        max_iter=args.max_iter,
+        starts=args.starts,
+        random_state=0,
+    )
     setup = naive._setup(X_tr, y_tr, None)
     objective = setup.objective
     objective.__class__ = NaiveObjective
@@ -118,13 +136,14 @@ def main() -> None:
     finally:
         FlexiblePoisoning._setup = original  # type: ignore[method-assign]
     same = np.abs(slow.X_poison - result.X_poison[:k]).max()
-    print(f"{f'naive refit FD gradient ({k} pts)':<34}{'':>9}{'':>8}{'':>12}"
-          f"{seconds / k:>10.3f}")
+    print(f"{f'naive refit FD gradient ({k} pts)':<34}{'':>9}{'':>8}{'':>12}{seconds / k:>10.3f}")
     print(f"  its first {k} rows differ from the exact gradient's by at most {same:.2e}")
     verdict = "PASS" if acc_a < acc and hinge_a > hinge else "FAIL"
-    print(f"{verdict}: the attack {'beats' if verdict == 'PASS' else 'does not beat'} "
-          f"label flipping (accuracy {acc_a:.4f} vs {acc:.4f}, hinge {hinge_a:.4f} vs "
-          f"{hinge:.4f})")
+    print(
+        f"{verdict}: the attack {'beats' if verdict == 'PASS' else 'does not beat'} "
+        f"label flipping (accuracy {acc_a:.4f} vs {acc:.4f}, hinge {hinge_a:.4f} vs "
+        f"{hinge:.4f})"
+    )
 
 
 if __name__ == "__main__":

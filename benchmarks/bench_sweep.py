@@ -26,15 +26,20 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-EXECUTORS = {"local-1": ["--workers", "1"], "local-2": ["--workers", "2"],
-             "dask-2": ["--dask", "--workers", "2"]}
+EXECUTORS = {
+    "local-1": ["--workers", "1"],
+    "local-2": ["--workers", "2"],
+    "dask-2": ["--dask", "--workers", "2"],
+}
 
 
 def run(grid: Path, out: Path, options: list[str]) -> tuple[float, str]:
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "flexpoison", "sweep", str(grid),
-                           "--out", str(out), *options],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "flexpoison", "sweep", str(grid), "--out", str(out), *options],
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - start
     if done.returncode != 0:
         sys.exit(f"flexpoison sweep {' '.join(options)} failed:\n{done.stderr[-2000:]}")
@@ -45,8 +50,12 @@ def run(grid: Path, out: Path, options: list[str]) -> tuple[float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grid", type=Path, default=HERE / "sweep_grid200.toml")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="where the stores go (default: a temporary directory)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="where the stores go (default: a temporary directory)",
+    )
     parser.add_argument("--no-dask", action="store_true", help="skip the LocalCluster")
     args = parser.parse_args()
     from flexpoison.sweeps import load_sweep, read_store
@@ -56,8 +65,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = args.out or Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
-        print(f"grid {args.grid.name}: {n_runs} runs; {os.cpu_count()} CPUs; "
-              f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+        print(
+            f"grid {args.grid.name}: {n_runs} runs; {os.cpu_count()} CPUs; "
+            f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
+        )
         print(f"{'executor':<10}{'wall s':>9}  sweep's own report")
         stores = {}
         for name, options in executors.items():
@@ -72,9 +83,13 @@ def main() -> None:
             failed = sum(row["status"] != "done" for row in rows.values())
             same = rows.keys() == reference.keys() and all(
                 rows[k]["settings"] == reference[k]["settings"]
-                and rows[k]["result"] == reference[k]["result"] for k in reference)
-            print(f"{name}: {len(rows)} runs, {failed} failed, results "
-                  f"{'identical to' if same else 'DIFFERENT from'} {reference_name}'s")
+                and rows[k]["result"] == reference[k]["result"]
+                for k in reference
+            )
+            print(
+                f"{name}: {len(rows)} runs, {failed} failed, results "
+                f"{'identical to' if same else 'DIFFERENT from'} {reference_name}'s"
+            )
 
 
 if __name__ == "__main__":

@@ -298,8 +298,9 @@ class Diffs:
         same = (x == y) | (np.isnan(x) & np.isnan(y))
         cat = category(key)
         with np.errstate(invalid="ignore", over="ignore"):
-            scale = 1.0 if cat == "diagnostics" else \
-                np.maximum(np.maximum(np.abs(x), np.abs(y)), 1e-12)
+            scale = (
+                1.0 if cat == "diagnostics" else np.maximum(np.maximum(np.abs(x), np.abs(y)), 1e-12)
+            )
             rel = np.where(same, 0.0, np.nan_to_num(np.abs(x - y) / scale, nan=np.inf))
         self.count[cat] += x.size
         if rel.max() > self.worst[cat][0]:
@@ -427,8 +428,10 @@ def main() -> int:
     line = f"largest relative difference on E, θ, C and metrics: {worst:.3g}"
     line += f" (nothing compared in {', '.join(empty)})" if empty else ""
     print(f"\n{line} (threshold {THRESHOLD:g}): {word[verdict]}")
-    print(f"integers, array lengths, keys, other numbers (diagnostics: absolute), all jobs "
-          f"ran: {word[clean]}")
+    print(
+        f"integers, array lengths, keys, other numbers (diagnostics: absolute), all jobs "
+        f"ran: {word[clean]}"
+    )
     return 0 if verdict and clean else 1
 
 

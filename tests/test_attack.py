@@ -223,7 +223,9 @@ def test_an_overflowing_box_is_refused_instead_of_looping(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("n_sigma: the 1e+154σ box of feature")
     X, y = make_regression(n=40, d=3)  # a large box that fits still works, and ends
-    r = FlexiblePoisoning(Ridge(), n_points=2, n_sigma=1e100, max_iter=5, random_state=0).generate(X, y)
+    r = FlexiblePoisoning(Ridge(), n_points=2, n_sigma=1e100, max_iter=5, random_state=0).generate(
+        X, y
+    )
     assert np.all(np.isfinite(r.X_poison)) and np.all(np.isfinite(r.theta_poisoned))
 
 
@@ -304,7 +306,10 @@ def test_refusals_name_the_real_cause():
     # 1.5–39 s before refusing), at an optimum at least as good as scikit-learn's
     scaled = X * [1e-3, 1.0, 1e3] + [500.0, -400.0, 900.0]
     r = FlexiblePoisoning(
-        ElasticNet(alpha=0.5, l1_ratio=0.8, fit_intercept=False), n_points=2, max_iter=5, random_state=0
+        ElasticNet(alpha=0.5, l1_ratio=0.8, fit_intercept=False),
+        n_points=2,
+        max_iter=5,
+        random_state=0,
     ).generate(scaled, y)
     assert np.all(np.isfinite(r.theta_poisoned))
 
@@ -314,7 +319,10 @@ def test_at_most_one_poison_row_per_clean_row():
     for kw in ({"rate": 1.5}, {"n_points": 31}):
         with pytest.raises(InvalidInputError, match="at most one poison row per clean row"):
             FlexiblePoisoning(Ridge(), **kw).generate(X, y)
-    assert FlexiblePoisoning(Ridge(), rate=1.0, max_iter=2, random_state=0).generate(X, y).n_points == 30
+    assert (
+        FlexiblePoisoning(Ridge(), rate=1.0, max_iter=2, random_state=0).generate(X, y).n_points
+        == 30
+    )
 
 
 def test_small_problems_run_on_one_blas_thread():

@@ -492,9 +492,15 @@ def test_a_result_without_a_certificate_says_why():
     X, y = _diabetes_rows()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        available = FlexiblePoisoning(Ridge(), goal=Availability(), alpha=0.0, n_points=2, random_state=0)
+        available = FlexiblePoisoning(
+            Ridge(), goal=Availability(), alpha=0.0, n_points=2, random_state=0
+        )
         piped = FlexiblePoisoning(
-            make_pipeline(StandardScaler(), Ridge()), goal=Integrity(), alpha=0.0, n_points=2, random_state=0
+            make_pipeline(StandardScaler(), Ridge()),
+            goal=Integrity(),
+            alpha=0.0,
+            n_points=2,
+            random_state=0,
         )
         results = [available.generate(X, y), piped.generate(X, y)]
     reasons = [certify_result(r).certificate.reason for r in results]

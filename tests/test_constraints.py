@@ -251,15 +251,17 @@ def test_integer_coded_floats_are_integers_and_rounding_is_opted_into(dtype):
     assert json.loads(json.dumps(attack.settings()))["round_fractional"] is True
     assert X.loc[4, "dose"] == dtype(0.32)  # the clean rows are never changed
     with pytest.raises(InvalidInputError, match=r"^round_fractional: expected True or False"):
-        FlexiblePoisoning(Ridge(), integer_features=["dose"], round_fractional="yes", random_state=0).objective(
-            X, y
-        )
+        FlexiblePoisoning(
+            Ridge(), integer_features=["dose"], round_fractional="yes", random_state=0
+        ).objective(X, y)
 
 
 def test_names_need_a_data_frame_and_rows_must_be_one_hot():
     X, y = _categorical()
     with pytest.raises(InvalidInputError, match="'x1' names a column, but X has no column"):
-        FlexiblePoisoning(Ridge(), frozen_features=["x1"], random_state=0).objective(X.to_numpy(), y)
+        FlexiblePoisoning(Ridge(), frozen_features=["x1"], random_state=0).objective(
+            X.to_numpy(), y
+        )
     X.loc[0, ["cat_a", "cat_b"]] = 1
     with pytest.raises(InvalidInputError, match="row 0 holds 2 ones in the group"):
         FlexiblePoisoning(Ridge(), one_hot_groups=[[2, 3, 4]], random_state=0).objective(X, y)
@@ -288,7 +290,11 @@ def test_a_name_held_by_several_columns_is_refused(settings, argument):
 def test_settings_stay_json_and_empty_constraints_change_nothing(diabetes):
     X, y = diabetes
     attack = FlexiblePoisoning(
-        Ridge(), integer_features=[np.int64(0)], frozen_features=["sex"], one_hot_groups=[[2, 3]], random_state=0
+        Ridge(),
+        integer_features=[np.int64(0)],
+        frozen_features=["sex"],
+        one_hot_groups=[[2, 3]],
+        random_state=0,
     )
     settings = json.loads(json.dumps(attack.settings()))
     assert settings["integer_features"] == [0] and settings["frozen_features"] == ["sex"]

@@ -84,9 +84,9 @@ grid = pytest.mark.parametrize("case, kind", GRID)
 
 
 def _objective(case, kind, alpha=ALPHA):
-    return FlexiblePoisoning(case.estimator, goal=GOALS[kind](), alpha=alpha, random_state=0).objective(
-        case.X, case.y
-    )
+    return FlexiblePoisoning(
+        case.estimator, goal=GOALS[kind](), alpha=alpha, random_state=0
+    ).objective(case.X, case.y)
 
 
 def _candidate(case):

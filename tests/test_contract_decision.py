@@ -60,7 +60,9 @@ grid = pytest.mark.parametrize("case, make", GRID)
 
 
 def _objective(case, goal, alpha=ALPHA):
-    return FlexiblePoisoning(case.estimator, goal=goal, alpha=alpha, random_state=0).objective(case.X, case.y)
+    return FlexiblePoisoning(case.estimator, goal=goal, alpha=alpha, random_state=0).objective(
+        case.X, case.y
+    )
 
 
 def _decision_tol(obj, X_all) -> float:

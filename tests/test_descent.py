@@ -135,7 +135,9 @@ def test_predict_goal_aims_at_the_prediction_and_beats_the_rows_at_x_star():
 def test_predict_goal_gradient_matches_finite_differences():
     X, y = make_classification(n=120, d=3, seed=2)
     goal = Integrity("predict:2.5@0.3,-0.2,0.1")
-    objective = FlexiblePoisoning(LogisticRegression(), goal=goal, alpha=0.3, random_state=0).objective(X, y)
+    objective = FlexiblePoisoning(
+        LogisticRegression(), goal=goal, alpha=0.3, random_state=0
+    ).objective(X, y)
     x, label = X[5] + 0.1, 1 - y[5]
     grad = objective.gradient(x, label)
     h = 1e-6

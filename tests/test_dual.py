@@ -158,7 +158,9 @@ def test_the_gradient_on_a_degenerate_margin_set(estimator, seed, x, t):
     W from tight scikit-learn refits (1e-3)."""
     X, y = _lattice(60, seed)
     alpha = 0.3
-    obj = FlexiblePoisoning(estimator, goal=LossAvailability(), alpha=alpha, random_state=0).objective(X, y)
+    obj = FlexiblePoisoning(
+        estimator, goal=LossAvailability(), alpha=alpha, random_state=0
+    ).objective(X, y)
     x = np.array(x)
     fit = obj.evaluate(x, t, with_gradient=False).dual
     assert fit.system is not None and fit.system.degenerate
@@ -258,7 +260,9 @@ def test_a_polynomial_kernel_on_features_near_100_is_refused_quickly():
     y = (X[:, 0] + X[:, 1] + 0.5 * rng.normal(size=100) > 200).astype(int)
     start = time.perf_counter()
     with pytest.raises(ConvergenceError, match="kernel values up to 1.1e\\+12.*standardise"):
-        FlexiblePoisoning(SVC(kernel="poly"), goal=LossAvailability(), n_points=1, random_state=0).generate(X, y)
+        FlexiblePoisoning(
+            SVC(kernel="poly"), goal=LossAvailability(), n_points=1, random_state=0
+        ).generate(X, y)
     assert time.perf_counter() - start < 20
 
 

@@ -13,12 +13,12 @@ from click.testing import CliRunner
 from conftest import make_classification, make_regression
 from flexpoison.attack import GOALS, FlexiblePoisoning
 from flexpoison.cli.frontier import frontier as frontier_command
-from flexpoison.experiments.record import LEGACY, RECORD_VERSION
 from flexpoison.data import Dataset
 from flexpoison.defences import SANITIZERS, ThreeSigma
 from flexpoison.errors import InvalidInputError
 from flexpoison.experiments import frontier as fr
 from flexpoison.experiments.paper import split_dataset
+from flexpoison.experiments.record import LEGACY, RECORD_VERSION
 from flexpoison.reporting import frontier as frontier_files
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -182,7 +182,9 @@ def test_the_attack_moves_toward_a_subpopulation_target():
 
     X, y = _cancer()
     goal = Integrity("flip-subpopulation:class=1,cluster=0/4")
-    attack = FlexiblePoisoning(models.get("logistic").make(), goal=goal, alpha=0.0, n_points=8, random_state=0)
+    attack = FlexiblePoisoning(
+        models.get("logistic").make(), goal=goal, alpha=0.0, n_points=8, random_state=0
+    )
     result = attack.generate(X, y)
     assert result.effect_history[-1] < 0.8 * result.effect_clean
 

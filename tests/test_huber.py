@@ -88,7 +88,9 @@ def test_theta_ends_with_the_scale_and_presets_leave_it_alone():
     assert victim.theta_names(list("abcd")) == [*(f"w[{c}]" for c in "abcd"), "b", "scale"]
     np.testing.assert_allclose(victim.predict(theta, X), fitted.predict(X), rtol=1e-12)
     with pytest.raises(InvalidInputError, match="^target: .*d=4 \\+ intercept\\) \\+ 1"):
-        FlexiblePoisoning(estimator, goal=Integrity(np.zeros(5)), n_points=1, random_state=0).generate(X, y)
+        FlexiblePoisoning(
+            estimator, goal=Integrity(np.zeros(5)), n_points=1, random_state=0
+        ).generate(X, y)
 
 
 def test_a_fit_from_outside_the_domain_restarts_and_reaches_the_optimum():

@@ -204,7 +204,9 @@ def test_the_model_is_not_formed_where_its_third_derivatives_cost_more_than_newt
 
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(150, 5)), np.arange(150) % 50
-    obj = FlexiblePoisoning(LogisticRegression(), goal=LossAvailability(), random_state=0).objective(X, y)
+    obj = FlexiblePoisoning(
+        LogisticRegression(), goal=LossAvailability(), random_state=0
+    ).objective(X, y)
     assert lrn.LocalModel.for_data(obj.victim.learner, obj.data, obj.Theta_start) is None
     r = FlexiblePoisoning(
         LogisticRegression(),
@@ -250,7 +252,9 @@ def test_a_loss_effect_on_the_training_rows_is_the_models_cubic_sums(name):
 
     estimator, make = MODELS[name]
     X, y = make(20000, 1)
-    obj = FlexiblePoisoning(estimator, goal=LossAvailability(), alpha=0.0, random_state=0).objective(X, y)
+    obj = FlexiblePoisoning(
+        estimator, goal=LossAvailability(), alpha=0.0, random_state=0
+    ).objective(X, y)
     assert obj._effect_rows == X.shape[0]
     for u, row in (([0.3, -0.5, 0.2, 0.4], 1), ([-0.5, 0.1, 0.45, -0.2], 2)):
         x, phi, t = _row(obj, X, y, u, label_row=row)

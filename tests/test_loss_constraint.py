@@ -31,7 +31,9 @@ def _setup(name: str, data_seed: int):
         X, y = make_classification(
             60, 4, n_informative=3, n_redundant=0, n_classes=classes, random_state=data_seed
         )
-    attack = FlexiblePoisoning(make(), goal=LossAvailability(), n_points=2, evade=["loss"], random_state=0)
+    attack = FlexiblePoisoning(
+        make(), goal=LossAvailability(), n_points=2, evade=["loss"], random_state=0
+    )
     return attack, attack._setup(X, y, None), np.asarray(X, dtype=float)
 
 

@@ -144,7 +144,9 @@ def test_the_scale_term_matters(diabetes):
     refit check above could not pass by accident."""
     X, y = diabetes
     pipe = make_pipeline(StandardScaler(), Ridge(alpha=30.0))
-    objective = FlexiblePoisoning(pipe, goal=Availability(), alpha=0.0, random_state=0).objective(X, y)
+    objective = FlexiblePoisoning(pipe, goal=Availability(), alpha=0.0, random_state=0).objective(
+        X, y
+    )
     x = _beyond(X)
     ev = objective.evaluate(x, 300.0)
     learner, slope = objective.learner_at(x)
@@ -190,7 +192,9 @@ def test_a_pipeline_is_solved_by_the_scaled_solver_as_by_the_general_one(diabete
     with every sign wrong is refused and left to the general solver."""
     X, y = diabetes
     pipe = _pipe(scalers, model)
-    objective = FlexiblePoisoning(pipe, goal=LossAvailability(), alpha=0.2, random_state=0).objective(X, y)
+    objective = FlexiblePoisoning(
+        pipe, goal=LossAvailability(), alpha=0.2, random_state=0
+    ).objective(X, y)
     assert objective._scaled is not None
     general = _general(objective)
     for x, t in ((_beyond(X), 300.0), (X[5] + 0.1 * X.std(axis=0), 80.0)):
@@ -224,9 +228,9 @@ def test_loss_availability_gradients_of_a_scaled_pipeline_match_refits(diabetes,
     X, y = diabetes
     pipe = _pipe(scalers, model)
     alpha = 0.3
-    objective = FlexiblePoisoning(_tight(pipe), goal=LossAvailability(), alpha=alpha, random_state=0).objective(
-        X, y
-    )
+    objective = FlexiblePoisoning(
+        _tight(pipe), goal=LossAvailability(), alpha=alpha, random_state=0
+    ).objective(X, y)
     assert objective.victim.learner.loss.curvature == 2.0  # ℓ = (z − t)², as E_L below
     general = _general(objective)
     sign = objective.goal.sign

@@ -81,7 +81,9 @@ def test_pure_l1_on_an_even_number_of_classes_is_refused_and_it_is_not_unique():
     _, _, fit = _fit(X, y, 1.0, 1.0)
     assert _rel(fit.Theta.ravel(), models.theta_of(_saga(X, y, C=1.0, l1_ratio=1.0))) > 1e-3
     with pytest.raises(UnsupportedEstimatorError, match="l1_ratio=1"):
-        FlexiblePoisoning(LogisticRegression(C=1.0, l1_ratio=1.0, solver="saga"), random_state=0).objective(X, y)
+        FlexiblePoisoning(
+            LogisticRegression(C=1.0, l1_ratio=1.0, solver="saga"), random_state=0
+        ).objective(X, y)
 
 
 @settings(max_examples=25, deadline=None)
@@ -210,7 +212,9 @@ def test_a_scaled_pipeline_with_l1_matches_refits_and_a_centred_multinomial_is_r
     X3, y3 = make_classification(n=90, d=4, k=3, seed=4, sparse=True)
     model = LogisticRegression(C=0.4, l1_ratio=0.6, solver="saga")
     with pytest.raises(UnsupportedEstimatorError, match="StandardScaler.*centres"):
-        FlexiblePoisoning(make_pipeline(StandardScaler(), clone(model)), random_state=0).objective(X3, y3)
+        FlexiblePoisoning(make_pipeline(StandardScaler(), clone(model)), random_state=0).objective(
+            X3, y3
+        )
     pipe3 = make_pipeline(MaxAbsScaler(), clone(model))
     obj3 = FlexiblePoisoning(pipe3, goal=Integrity(), alpha=0.3, random_state=0).objective(X3, y3)
     fitted = refit(pipe3, np.vstack([X3, x]), np.append(y3, 2))
@@ -309,7 +313,9 @@ def test_the_saga_oracle_sets_the_intercepts_saga_stops_short_of():
     assert not plain.coef_.any() and abs(plain.intercept_[0]) > 0.1
     fitted = exact_fit(estimator, x, y)
     assert not fitted.coef_.any() and fitted.intercept_[0] == 0.0
-    obj = FlexiblePoisoning(estimator, goal=Availability(), random_state=0).objective(x[:-1], y[:-1])
+    obj = FlexiblePoisoning(estimator, goal=Availability(), random_state=0).objective(
+        x[:-1], y[:-1]
+    )
     np.testing.assert_allclose(obj.theta(x[-1], y[-1]), [0.0, 0.0], atol=1e-12)
 
 

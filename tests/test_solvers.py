@@ -45,9 +45,9 @@ ALL = [pytest.param(c, id=c.id) for c in CASES]
 
 
 def _objective(case, goal=None):
-    return FlexiblePoisoning(case.estimator, goal=goal or Integrity(), alpha=0.3, random_state=0).objective(
-        case.X, case.y
-    )
+    return FlexiblePoisoning(
+        case.estimator, goal=goal or Integrity(), alpha=0.3, random_state=0
+    ).objective(case.X, case.y)
 
 
 def _target(case, obj):
@@ -372,7 +372,9 @@ def test_dual_rank_one_solver_equals_the_dense_one(case, goal, u, t):
     X = rng.normal(size=(n, d)) * np.linspace(0.5, 3.0, d) + 1.0
     y = X[:, 0] - X[:, 1] + rng.normal(size=n)
     goals = {"flip-top": lambda: Integrity("flip-top"), "loss": GOALS["loss-availability"]}
-    obj = FlexiblePoisoning(case.estimator, goal=goals[goal](), alpha=0.3, random_state=0).objective(X, y)
+    obj = FlexiblePoisoning(
+        case.estimator, goal=goals[goal](), alpha=0.3, random_state=0
+    ).objective(X, y)
     dual = obj._solver
     assert dual is not None and obj.data.rows is not None
     assert isinstance(dual._full.Ainv, lrn.WoodburyInverse)
@@ -452,7 +454,9 @@ def test_newton_from_a_warm_start_far_past_a_log_links_optimum():
     rng = np.random.default_rng(0)
     X = np.column_stack([1000.0 * rng.normal(size=40), rng.normal(size=40)])
     y = rng.poisson(1.0, size=40).astype(float)
-    obj = FlexiblePoisoning(PoissonRegressor(alpha=0.05, fit_intercept=False), random_state=0).objective(X, y)
+    obj = FlexiblePoisoning(
+        PoissonRegressor(alpha=0.05, fit_intercept=False), random_state=0
+    ).objective(X, y)
     learner, data = obj.victim.learner, obj.data
     far = obj.Theta_start + np.array([[0.1, 0.0]])  # scores up to ~250
     fitted = lrn.fit(learner, data, far)

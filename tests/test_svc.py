@@ -76,19 +76,26 @@ def test_theta_goals_are_refused_by_name(goal, name):
 def test_unsupported_settings_are_refused_by_name(params, match):
     goal = LossAvailability()
     with pytest.raises(UnsupportedEstimatorError, match=f"^SVC: .*{match}"):
-        FlexiblePoisoning(SVC(**{"gamma": 0.3, **params}), goal=goal, n_points=1, random_state=0).generate(X, Y)
+        FlexiblePoisoning(
+            SVC(**{"gamma": 0.3, **params}), goal=goal, n_points=1, random_state=0
+        ).generate(X, Y)
 
 
 def test_more_than_two_classes_are_refused_by_name():
     X3, y3 = make_classification(n=60, k=3)
     with pytest.raises(InvalidInputError, match="^y: SVC is supported for two classes"):
-        FlexiblePoisoning(SVC(gamma=0.3), goal=LossAvailability(), n_points=1, random_state=0).generate(X3, y3)
+        FlexiblePoisoning(
+            SVC(gamma=0.3), goal=LossAvailability(), n_points=1, random_state=0
+        ).generate(X3, y3)
 
 
 def test_a_pipeline_is_refused_by_name():
     with pytest.raises(UnsupportedEstimatorError, match="^Pipeline: SVC is supported alone"):
         FlexiblePoisoning(
-            make_pipeline(StandardScaler(), RBF), goal=LossAvailability(), n_points=1, random_state=0
+            make_pipeline(StandardScaler(), RBF),
+            goal=LossAvailability(),
+            n_points=1,
+            random_state=0,
         ).generate(X, Y)
 
 
@@ -346,7 +353,6 @@ def test_a_followed_fit_is_refused_where_the_dual_fit_is():
     )
     with pytest.raises(ConvergenceError, match="C = 1e\\+08"):
         attack.generate(X, data.target[:200])
-
 
 
 # Found by issue 22's slow property profile: C = 1e5, a near-identity RBF kernel (one

@@ -120,7 +120,11 @@ def test_exact_solver_agrees_with_liblinear(kind, seed):
     rng = np.random.default_rng(seed + (100 if kind == "svr" else 0))
     X, y = _problem(rng, kind)
     estimator = _estimator(rng, kind)
-    ours = FlexiblePoisoning(estimator, goal=Availability(), random_state=0).objective(X, y).theta_reference
+    ours = (
+        FlexiblePoisoning(estimator, goal=Availability(), random_state=0)
+        .objective(X, y)
+        .theta_reference
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         theirs = models.theta_of(tight(estimator).fit(X, y))

@@ -221,7 +221,9 @@ def test_unsupported_estimators(est, message):
 def test_sample_weight_refused():
     X, y = make_regression(n=30)
     with pytest.raises(UnsupportedEstimatorError, match="sample_weight is not supported"):
-        FlexiblePoisoning(Ridge(), n_points=1, random_state=0).generate(X, y, sample_weight=np.ones(30))
+        FlexiblePoisoning(Ridge(), n_points=1, random_state=0).generate(
+            X, y, sample_weight=np.ones(30)
+        )
 
 
 def test_optimize_y_for_classification_refused():
@@ -265,7 +267,9 @@ def test_objective_rejects_bad_points():
     with pytest.raises(InvalidInputError, match="x_p: contains NaN"):
         obj.gradient(np.array([0, np.nan, 0, 0]), 1.0)
     Xc, yc = make_classification(n=30)
-    obj = FlexiblePoisoning(LogisticRegression(), goal=Availability(), n_points=1, random_state=0).objective(Xc, yc)
+    obj = FlexiblePoisoning(
+        LogisticRegression(), goal=Availability(), n_points=1, random_state=0
+    ).objective(Xc, yc)
     with pytest.raises(InvalidInputError, match=r"y_p: 7 is not one of the classes"):
         obj.value(Xc[0], 7)
 
