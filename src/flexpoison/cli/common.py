@@ -418,11 +418,25 @@ def echo_screenings(result) -> None:
         return
     parts = [
         f"{s.sanitizer} removes {s.poison_removed}/{result.n_points} poison rows"
-        + ("" if s.effect is None else f" (E after {s.effect:.4g})")
+        + _effect_kept(s.effect, result)
         for s in result.screenings
     ]
     calibration = result.screenings[0].calibration
     echo_wrapped(f"screened as the owner does ({calibration} calibration): " + "; ".join(parts))
+
+
+def _effect_kept(effect: float | None, result) -> str:
+    """E after a sanitizer, and the share of the attack's change of E it keeps,
+    (E_after − E_clean) / (E_final − E_clean): a filter that removes no poison row may
+    still undo the attack (by the clean rows it removes), which "0 removed" hides."""
+    if effect is None:
+        return ""
+    change = float(result.effect_history[-1]) - result.effect_clean
+    if change == 0.0:
+        return f" (E after {effect:.4g})"
+    kept = (effect - result.effect_clean) / change
+    share = f"{kept:.0%} of the attack's change kept" if kept > 0 else "none of it kept"
+    return f" (E after {effect:.4g}: {share})"
 
 
 @contextlib.contextmanager
