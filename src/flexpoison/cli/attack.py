@@ -37,7 +37,6 @@ from .common import (
     force_option,
     goal_option,
     one_line,
-    read_data,
     seed_option,
     user_errors,
 )
@@ -45,7 +44,6 @@ from .constraints import FLAGS as CONSTRAINT_FLAGS
 from .constraints import (
     check_constraint_options,
     constraint_options,
-    constraints_from,
     integer_columns,
     recorded,
 )
@@ -54,9 +52,8 @@ from .victim import (
     STANDARDIZE,
     TARGET,
     check_victim_options,
-    goal_for,
     has_target,
-    hyper_parameters,
+    on_data,
     settings_used,
     test_size_option,
     victim_options,
@@ -243,27 +240,15 @@ def attack(
     goal = ctx.params["goal"]  # resolved: the victim's default when none is named
     columns: list[str] = []  # the feature columns' names, for error messages
     with user_errors(FLAGS, columns):
-        from ..experiments import Experiment, configured_attack, split_data
+        from ..experiments import Experiment, configured_attack
         from ..reporting import attack as report
 
-        table, dataset = read_data(data, sep, target_column, spec.task, columns)
-        X, y, feature_names = dataset.X, dataset.y, dataset.feature_names
-        estimator = spec.make(**hyper_parameters(spec, reg, l1_ratio, no_intercept))
-        split = split_data(
-            X,
-            y,
-            task=spec.task,
-            test_size=test_size,
-            seed=seed,
-            standardize=standardize,
-            feature_names=feature_names,
-        )
-        experiment = Experiment(
-            estimator, goal_for(goal, target, split.scaler, feature_names), split
-        )
-        constraints = constraints_from(table, dataset, ctx.params)
-        arguments = constraints.attack_arguments(split.X_train, feature_names, split.scaler)
-        arguments.update(evade_arguments(ctx.params))
+        prepared = on_data(ctx, spec, sep, goal, columns)
+        table, dataset, estimator = prepared.table, prepared.dataset, prepared.estimator
+        split, feature_names = prepared.split, dataset.feature_names
+        constraints, X = prepared.constraints, dataset.X
+        experiment = Experiment(estimator, prepared.goal, split)
+        arguments = {**prepared.arguments, **evade_arguments(ctx.params)}
         progress = not quiet  # a bar on a terminal, plain lines in a log
         attack = configured_attack(ctx.params, alpha=alpha, random_state=seed, progress=progress)
         attacker = experiment.configure(attack, **arguments)

@@ -18,19 +18,17 @@ from .common import (
     echo_warning,
     force_option,
     one_line,
-    read_data,
     seed_option,
     user_errors,
 )
 from .constraints import FLAGS as CONSTRAINT_FLAGS
-from .constraints import check_constraint_options, constraint_options, constraints_from
+from .constraints import check_constraint_options, constraint_options
 from .victim import (
     N_SIGMA,
     STANDARDIZE,
     TARGET,
     check_victim_options,
-    goal_for,
-    hyper_parameters,
+    on_data,
     settings_used,
     test_size_option,
     victim_options,
@@ -165,24 +163,13 @@ def certify(
     columns: list[str] = []  # the feature columns' names, for error messages
     with user_errors(FLAGS, columns):
         from ..certify import points_curve
-        from ..experiments import Experiment, split_data
+        from ..experiments import Experiment
         from ..reporting.certify import OUTPUT_FILES, plot_points_needed, write_points_curve
 
-        table, dataset = read_data(data, sep, target_column, spec.task, columns)
-        estimator = spec.make(**hyper_parameters(spec, reg, l1_ratio, no_intercept))
+        prepared = on_data(ctx, spec, sep, "integrity", columns)
+        table, dataset, estimator = prepared.table, prepared.dataset, prepared.estimator
+        split, goal, arguments = prepared.split, prepared.goal, prepared.arguments
         names = dataset.feature_names
-        split = split_data(
-            dataset.X,
-            dataset.y,
-            task=spec.task,
-            test_size=test_size,
-            seed=seed,
-            standardize=standardize,
-            feature_names=names,
-        )
-        goal = goal_for("integrity", target, split.scaler, names)
-        constraints = constraints_from(table, dataset, ctx.params)
-        arguments = constraints.attack_arguments(split.X_train, names, split.scaler)
         curve = points_curve(
             estimator,
             split.X_train,

@@ -221,3 +221,46 @@ __all__ = [
     "has_target",
     "goal_for",
 ]
+
+
+@dataclasses.dataclass(frozen=True)
+class OnData:
+    """A command's victim on the user's file: the table read, its data set, the
+    estimator, the split, the goal, the feature constraints (data units) and the
+    attack's arguments for them (attack units)."""
+
+    table: Any
+    dataset: Any
+    estimator: Any
+    split: Any
+    goal: Any
+    constraints: Any
+    arguments: dict
+
+
+def on_data(ctx: click.Context, spec, sep: str, goal: str, columns: list[str]) -> OnData:
+    """Read ``--data``, make the victim (``--reg``, ``--l1-ratio``, ``--no-intercept``),
+    split (``--test-size``, ``--seed``, ``--standardize``), build the goal with its
+    ``--target`` and the feature constraints, as every command that attacks a file does;
+    ``columns`` is filled with the feature columns' names (for error messages)."""
+    from ..experiments import split_data
+    from .common import read_data
+    from .constraints import constraints_from
+
+    p = ctx.params
+    table, dataset = read_data(p["data"], sep, p["target_column"], spec.task, columns)
+    names = dataset.feature_names
+    estimator = spec.make(**hyper_parameters(spec, p["reg"], p["l1_ratio"], p["no_intercept"]))
+    split = split_data(
+        dataset.X,
+        dataset.y,
+        task=spec.task,
+        test_size=p["test_size"],
+        seed=p["seed"],
+        standardize=p["standardize"],
+        feature_names=names,
+    )
+    goal_ = goal_for(goal, p["target"], split.scaler, names)
+    constraints = constraints_from(table, dataset, p)
+    arguments = constraints.attack_arguments(split.X_train, names, split.scaler)
+    return OnData(table, dataset, estimator, split, goal_, constraints, arguments)
