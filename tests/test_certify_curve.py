@@ -227,3 +227,51 @@ def test_a_failed_write_leaves_no_file(csv_file, tmp_path, monkeypatch):
     result = _certify(csv_file, out, "--certify-at", "1")
     assert result.exit_code == 1 and "cannot write the results" in result.output
     assert not out.exists()
+
+
+def _model_targeted(csv_file, out, *more):
+    command = [
+        "attack", "--data", str(csv_file), "--target-column", "label", "--model", "logistic",
+        "--goal", "integrity", "--strategy", "model-targeted", "--out", str(out), *more,
+    ]  # fmt: skip
+    return CliRunner().invoke(main, command)
+
+
+def test_attack_crafts_with_the_model_targeted_strategy(csv_file, tmp_path):
+    """--strategy model-targeted: alpha 0 by default, the online rows until within
+    --epsilon (the first m with ||θ_m − θ_t|| ≤ ε·||θ_0 − θ_t||), said and stored."""
+    out = tmp_path / "run"
+    more = ["--n-points", "40", "--epsilon", "0.5", "--standardize"]
+    more += ["--target", "flip-subpopulation:class=bad,cluster=0/3"]
+    result = _model_targeted(csv_file, out, *more)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["settings"]["strategy"] == "model-targeted"
+    assert summary["settings"]["alpha"] == 0.0 and summary["settings"]["epsilon"] == 0.5
+    first, history = summary["effect_clean"], summary["effect_history"]
+    share = math.sqrt(history[-1] / first)
+    assert f"is {share:.3g} of the clean model's" in result.output
+    assert summary["n_points"] < 40  # stopped at the first row within epsilon
+    assert history[-1] <= 0.25 * first < min(history[:-1])
+    assert f"within epsilon = 0.5 after {summary['n_points']} rows" in result.output
+    assert len(pd.read_csv(out / "poison.csv")) == summary["n_points"]
+
+
+@pytest.mark.parametrize(
+    "more, message",
+    [
+        (["--alpha", "0.5"], "--strategy model-targeted: needs --alpha 0"),
+        (["--passes", "2"], "--strategy model-targeted: needs --passes 1"),
+        (["--frozen", "age"], "--strategy model-targeted: needs no --frozen columns"),
+        (["--evade", "sphere"], "--strategy model-targeted: needs no --evade"),
+        (["--target", "predict:1@0,0,0"], "needs --goal integrity with a model target"),
+        (["--goal", "availability"], "needs --goal integrity with a model target"),
+        (["--strategy", "flexpoison", "--epsilon", "0.1"], "--epsilon applies to --strategy"),
+    ],
+)
+def test_attack_refuses_what_the_strategy_cannot_do(csv_file, tmp_path, more, message):
+    out = tmp_path / "run"
+    result = _model_targeted(csv_file, out, "--n-points", "3", *more)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert not out.exists()

@@ -29,6 +29,12 @@ SEARCH_SETTINGS = (
     "n_sigma",
 )
 
+#: The ways the attack chooses its rows, by name: the paper's descent on W (the default)
+#: and Suya et al.'s model-targeted online attack (:class:`flexpoison.certify.ModelTargeted`,
+#: a ``strategy`` of :class:`~flexpoison.attack.FlexiblePoisoning`).
+MODEL_TARGETED = "model-targeted"
+STRATEGIES = ("flexpoison", MODEL_TARGETED)
+
 __all__ = [
     "STEP_RULES",
     "StepRule",
@@ -36,4 +42,6 @@ __all__ = [
     "DEFAULT_MAX_ITER",
     "DEFAULT_TOL",
     "SEARCH_SETTINGS",
+    "MODEL_TARGETED",
+    "STRATEGIES",
 ]

@@ -25,6 +25,7 @@ import numpy as np
 
 from .. import models
 from .._validation import check_count, check_positive
+from ..attack.defaults import MODEL_TARGETED
 from ..models import theta_of
 from ._certificate import prepare
 
@@ -128,7 +129,7 @@ class ModelTargeted:
     :class:`~flexpoison.attack.AttackResult`."""
 
     epsilon: float = 0.0
-    name: str = "model-targeted"
+    name: str = MODEL_TARGETED
 
     def __post_init__(self) -> None:
         if self.epsilon != 0:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from .. import models
 from .._validation import MAX_RATE
@@ -19,7 +20,9 @@ from ..attack.defaults import (
     DEFAULT_MAX_ITER,
     DEFAULT_STEP,
     DEFAULT_TOL,
+    MODEL_TARGETED,
     STEP_RULES,
+    STRATEGIES,
 )
 from ..attack.goals import GOALS
 from .common import (
@@ -52,6 +55,7 @@ from .victim import (
     STANDARDIZE,
     TARGET,
     check_victim_options,
+    epsilon_option,
     has_target,
     on_data,
     settings_used,
@@ -76,6 +80,8 @@ FLAGS = {
     "starts": "--starts",
     "passes": "--passes",
     "evade": "--evade",
+    "strategy": "--strategy",
+    "epsilon": "--epsilon",
     "test_size": "--test-size",
     **CONSTRAINT_FLAGS,
 }
@@ -121,6 +127,19 @@ HELP = """Craft poison rows for FILE.csv against a scikit-learn model.
     "outputs are its decision values at the goal's rows."
 )
 @TARGET
+@click.option(
+    "--strategy",
+    type=click.Choice(STRATEGIES),
+    default=STRATEGIES[0],
+    show_default=True,
+    help="How each row is chosen: 'flexpoison' = descent on W from several starts; "
+    f"'{MODEL_TARGETED}' = Suya et al.'s online attack toward --target's theta_t "
+    "(each row the feasible row of largest loss gap at the model so far; integrity "
+    "with a model target, --alpha 0, which is its default, and one pass).",
+)
+@epsilon_option(
+    None, f"with --strategy {MODEL_TARGETED}, stop adding rows once within it (default: add all m)."
+)
 @click.option(
     "--rate",
     metavar="FLOAT",
@@ -231,12 +250,15 @@ def attack(
     certify: bool,
     evade: list[str] | None,
     evade_calibration: str,
+    strategy: str,
+    epsilon: float | None,
 ) -> None:
     """The ``attack`` command (its help text is :data:`HELP`)."""
     started = time.perf_counter()
     ctx = click.get_current_context()
     spec = models.get(model)
     sep = _check_options(ctx, spec)
+    alpha = ctx.params["alpha"]  # 0 by default with --strategy model-targeted
     goal = ctx.params["goal"]  # resolved: the victim's default when none is named
     columns: list[str] = []  # the feature columns' names, for error messages
     with user_errors(FLAGS, columns):
@@ -250,7 +272,13 @@ def attack(
         experiment = Experiment(estimator, prepared.goal, split)
         arguments = {**prepared.arguments, **evade_arguments(ctx.params)}
         progress = not quiet  # a bar on a terminal, plain lines in a log
-        attack = configured_attack(ctx.params, alpha=alpha, random_state=seed, progress=progress)
+        attack = configured_attack(
+            ctx.params,
+            alpha=alpha,
+            random_state=seed,
+            progress=progress,
+            strategy=_strategy(strategy, epsilon),
+        )
         attacker = experiment.configure(attack, **arguments)
         measured = experiment.run(attacker, certify=certify)
         result = measured.result
@@ -278,6 +306,8 @@ def attack(
         _write(out, table.columns, poison, sep, summary, figures, integer_columns(constraints))
     if not quiet:
         _echo_outcome(measured, summary, alpha)
+        if strategy == MODEL_TARGETED:
+            _echo_reach(result, epsilon)
     click.echo(f"wrote {', '.join(OUTPUT_FILES)} to {out}")
     for message in measured.warnings:  # even with --quiet: a failed attack must be seen
         echo_warning(message, "summary.json")
@@ -323,6 +353,18 @@ def _echo_outcome(measured, summary: dict, alpha: float) -> None:
     if result.certificate is not None:
         click.echo(f"certificate: {result.certificate.line()}")
     echo_screenings(result)
+
+
+def _echo_reach(result, epsilon: float | None) -> None:
+    """How close the model-targeted rows came to theta_t, ||theta - theta_t|| over
+    ||theta_0 - theta_t|| (sqrt of E_I's ratio), and whether within --epsilon."""
+    first, last = result.effect_clean, result.effect_history[-1]
+    share = (last / first) ** 0.5 if first > 0 else 0.0
+    line = f"{MODEL_TARGETED}: ||theta - theta_t|| is {share:.3g} of the clean model's"
+    if epsilon is not None:
+        within = "within" if share <= epsilon else "not within"
+        line += f", {within} epsilon = {epsilon:g} after {result.n_points} rows"
+    click.echo(line)
 
 
 def _measured(experiment, measured, feature_names) -> dict:
@@ -395,6 +437,7 @@ def _check_options(ctx: click.Context, spec) -> str:
             f"--target applies to --goal {' or '.join(with_target)} only (--goal "
             f"{params['goal']} has no target model)"
         )
+    _check_strategy(ctx)
     check_victim_options(ctx, spec)
     check_constraint_options(params)
     if params["optimize_y"] and spec.task != "regression":
@@ -410,6 +453,41 @@ def _check_options(ctx: click.Context, spec) -> str:
         raise click.UsageError(f"--out: cannot write into {ancestor}")
     check_out_dir(params["out"], params["force"])
     return sep
+
+
+def _check_strategy(ctx: click.Context) -> None:
+    """Refuse what --strategy model-targeted cannot do (crafting.check_strategy, said in
+    options) before any work; without --alpha it runs at alpha 0."""
+    params = ctx.params
+    if params["strategy"] != MODEL_TARGETED:
+        if params["epsilon"] is not None:
+            raise click.UsageError(f"--epsilon applies to --strategy {MODEL_TARGETED} only")
+        return
+    if ctx.get_parameter_source("alpha") is ParameterSource.DEFAULT:
+        params["alpha"] = 0.0
+    target = (params["target"] or "").strip()
+    needs = None
+    if not has_target(params["goal"]) or target.startswith("predict:"):
+        needs = "--goal integrity with a model target theta_t (a preset or a file, not 'predict:')"
+    elif params["alpha"] != 0:
+        needs = "--alpha 0 (it has no concealment term)"
+    elif params["passes"] != 1:
+        needs = "--passes 1 (it adds each row once)"
+    elif params["frozen"] is not None:
+        needs = "no --frozen columns (its rows range over the box)"
+    elif params["evade"]:
+        needs = "no --evade (its rows do not see the sanitizers)"
+    if needs is not None:
+        raise click.UsageError(f"--strategy {MODEL_TARGETED}: needs {needs}")
+
+
+def _strategy(name: str, epsilon: float | None):
+    """The attack's ``strategy`` for --strategy NAME (None: its own descent)."""
+    if name != MODEL_TARGETED:
+        return None
+    from ..certify import ModelTargeted
+
+    return ModelTargeted(epsilon=epsilon or 0.0)
 
 
 def _poison_rows(

@@ -28,6 +28,7 @@ from .victim import (
     STANDARDIZE,
     TARGET,
     check_victim_options,
+    epsilon_option,
     on_data,
     settings_used,
     test_size_option,
@@ -98,15 +99,7 @@ def _grid(ctx, param, value: str | None) -> tuple[int, ...] | None:
     help="M, the most poison rows: each attack adds M rows, one at a time, and the "
     "curve covers m = 1 ... M (each attack's first m rows are its m-row attack).",
 )
-@click.option(
-    "--epsilon",
-    metavar="FLOAT",
-    type=click.FloatRange(min=0, min_open=True),
-    default=0.1,
-    show_default=True,
-    help="'Within epsilon of theta_t': ||theta_m - theta_t|| <= epsilon * "
-    "||theta_0 - theta_t||; the first such m of each attack is reported.",
-)
+@epsilon_option(0.1, "the first such m of each attack is reported.")
 @click.option(
     "--certify-at",
     metavar="M,M,...",

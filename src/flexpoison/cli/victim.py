@@ -96,6 +96,20 @@ N_SIGMA = click.option(
 )
 
 
+def epsilon_option(default: float | None, use: str) -> Callable[[F], F]:
+    """``--epsilon``, the closeness to theta_t every command measures the same way;
+    ``use`` says what the command does with it."""
+    return click.option(
+        "--epsilon",
+        metavar="FLOAT",
+        type=click.FloatRange(min=0, min_open=True),
+        default=default,
+        show_default=default is not None,
+        help="'Within epsilon of theta_t': ||theta_m - theta_t|| <= epsilon * "
+        f"||theta_0 - theta_t||; {use}",
+    )
+
+
 def test_size_option(purpose: str) -> Callable[[F], F]:
     """``--test-size``; ``purpose`` says what the held-out rows are for."""
     return click.option(
@@ -213,6 +227,7 @@ __all__ = [
     "victim_options",
     "TARGET",
     "N_SIGMA",
+    "epsilon_option",
     "test_size_option",
     "STANDARDIZE",
     "check_victim_options",
