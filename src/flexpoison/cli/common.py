@@ -413,30 +413,35 @@ def evade_arguments(params: Mapping[str, Any]) -> dict:
 
 
 def echo_screenings(result) -> None:
-    """What each evaded sanitizer removed of the final set, in one line (none without)."""
+    """What each evaded sanitizer removed of the final set, and with several what the
+    owner who runs them all removes, in one line (none without)."""
     if not result.screenings:
         return
     parts = [
-        f"{s.sanitizer} removes {s.poison_removed}/{result.n_points} poison rows"
-        + _effect_kept(s.effect, result)
+        (
+            f"all together ({s.sanitizer}) keep {s.rows_kept}/{s.rows} rows and remove "
+            if s.combined
+            else f"{s.sanitizer} removes "
+        )
+        + f"{s.poison_removed}/{result.n_points} poison rows"
+        + _effect_kept(s)
         for s in result.screenings
     ]
     calibration = result.screenings[0].calibration
     echo_wrapped(f"screened as the owner does ({calibration} calibration): " + "; ".join(parts))
 
 
-def _effect_kept(effect: float | None, result) -> str:
-    """E after a sanitizer, and the share of the attack's change of E it keeps,
-    (E_after − E_clean) / (E_final − E_clean): a filter that removes no poison row may
-    still undo the attack (by the clean rows it removes), which "0 removed" hides."""
-    if effect is None:
+def _effect_kept(screening) -> str:
+    """E after a screening, and the share of the attack's change of E it keeps
+    (``OwnerScreening.kept``): a filter that removes no poison row may still undo the
+    attack (by the clean rows it removes), which "0 removed" hides."""
+    if screening.effect is None:
         return ""
-    change = float(result.effect_history[-1]) - result.effect_clean
-    if change == 0.0:
-        return f" (E after {effect:.4g})"
-    kept = (effect - result.effect_clean) / change
+    if screening.kept is None:
+        return f" (E after {screening.effect:.4g})"
+    kept = screening.kept
     share = f"{kept:.0%} of the attack's change kept" if kept > 0 else "none of it kept"
-    return f" (E after {effect:.4g}: {share})"
+    return f" (E after {screening.effect:.4g}: {share})"
 
 
 @contextlib.contextmanager
