@@ -206,22 +206,25 @@ def test_the_frontier_can_make_every_alpha_evade():
         fr.run_frontier(data, model="ridge", alphas=(0.0,), sanitizers=["sphere"], evade=["lof"])
 
 
+#: A one-run sweep grid (iris, logistic, availability), quick to run.
+SWEEP = {
+    "datasets": ["iris"],
+    "models": ["logistic"],
+    "goals": ["availability"],
+    "alphas": [0],
+    "rates": [0.05],
+    "seeds": [0],
+    "max_iter": 5,
+    "starts": 1,
+}
+
+
 def test_a_sweep_grid_can_name_sanitizers_to_evade(tmp_path):
     """``evade`` in a sweep file: each run's attack evades them (calibrated with its
     clean_removal) and records their screenings; a grid without it keeps its ids."""
     from flexpoison import sweeps as sw
 
-    keys = {
-        "datasets": ["iris"],
-        "models": ["logistic"],
-        "goals": ["availability"],
-        "alphas": [0],
-        "rates": [0.05],
-        "seeds": [0],
-        "max_iter": 5,
-        "starts": 1,
-    }
-    lines = "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items())
+    lines = "".join(f"{k} = {json.dumps(v)}\n" for k, v in SWEEP.items())
     plain = tmp_path / "plain.toml"
     plain.write_text("[sweep]\n" + lines)
     evading = tmp_path / "evading.toml"

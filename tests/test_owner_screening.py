@@ -20,7 +20,7 @@ from flexpoison.attack.result import OwnerScreening, kept_share
 from flexpoison.cli import main
 from flexpoison.defences import CombinedScreening, screen, screen_combined
 from flexpoison.errors import InvalidInputError
-from test_evasion import _regression, _run
+from test_evasion import SWEEP, _regression, _run
 
 
 def _evading(evade, calibration, seed=0):
@@ -166,3 +166,74 @@ def test_attack_command_reports_the_combined_owner(tmp_path):
         ("sphere+slab", True),
     ]
     assert "all together (sphere+slab) keep" in " ".join(result.output.split())
+
+
+def _sweep_file(path, **extra):
+    keys = {**SWEEP, **extra}
+    path.write_text("[sweep]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items()))
+    return path
+
+
+def _sweep(*args):
+    return CliRunner().invoke(main, ["sweep", *map(str, args)])
+
+
+def test_sweep_evade_flags_replace_the_files_keys(tmp_path):
+    """--evade replaces the file's evade list, --evade-calibration its calibration; the
+    runs are those of a file that says the same, and a poisoned calibration reaches the
+    attack (each record's screenings say it) with the combined owner last."""
+    from flexpoison import sweeps as sw
+
+    file = _sweep_file(tmp_path / "grid.toml", evade=["slab"])
+    same = _sweep_file(tmp_path / "same.toml", evade=["sphere", "slab"])
+    same.write_text(same.read_text() + 'evade_calibration = "poisoned"\n')
+    flags = ["--evade", "sphere,slab", "--evade-calibration", "poisoned"]
+    expected = sw.load_sweep(same).runs
+    assert sw.load_sweep(file, evade=["sphere", "slab"], evade_calibration="poisoned").runs == (
+        expected
+    )
+    assert expected[0].settings["evade_calibration"] == "poisoned"
+    assert expected[0].run_id not in {r.run_id for r in sw.load_sweep(file).runs}
+    out = tmp_path / "out"
+    done = _sweep(file, "--out", out, "--workers", "1", "--quiet", *flags)
+    assert done.exit_code == 0, done.output
+    (row,) = sw.read_store(out)
+    assert row["run_id"] == expected[0].run_id
+    records = row["result"]["screenings"]
+    assert [(r["sanitizer"], r["calibration"]) for r in records] == [
+        ("sphere", "poisoned"),
+        ("slab", "poisoned"),
+        ("sphere+slab", "poisoned"),
+    ]
+    assert records[-1]["combined"] and all(r["poison_removed"] == 0 for r in records)
+    status = _sweep(file, "--out", out, "--status", *flags)  # the same grid: done
+    assert status.exit_code == 0 and "done          1" in status.output, status.output
+
+
+def test_a_clean_calibration_keeps_the_ids_of_existing_evading_runs(tmp_path):
+    from flexpoison import sweeps as sw
+
+    file = _sweep_file(tmp_path / "grid.toml", evade=["sphere"])
+    (before,) = sw.load_sweep(file).runs
+    (flagged,) = sw.load_sweep(file, evade_calibration="clean").runs
+    assert "evade_calibration" not in before.settings and flagged == before
+
+
+@pytest.mark.parametrize(
+    "extra, flags, message",
+    [
+        ({}, ["--evade", "sphere,nope"], "unknown sanitizer 'nope'; expected names among"),
+        ({}, ["--evade", "sphere,,slab"], "expected names separated by commas"),
+        ({}, ["--evade", "slab,slab"], "'slab' is given twice"),
+        ({}, ["--evade-calibration", "both"], "'both' is not one of 'clean', 'poisoned'"),
+        ({}, ["--evade-calibration", "poisoned"], "no sanitizer is to be evaded"),
+        ({"evade_calibration": "poisoned"}, [], "no sanitizer is to be evaded"),
+        ({"evade": ["sphere"], "evade_calibration": "dirty"}, [], "unknown calibration"),
+    ],
+)
+def test_sweep_evade_flags_refuse_bad_values_by_name(tmp_path, extra, flags, message):
+    file = _sweep_file(tmp_path / "grid.toml", **extra)
+    done = _sweep(file, "--out", tmp_path / "out", *flags)
+    assert done.exit_code != 0
+    assert message in " ".join(done.output.split()), done.output
+    assert not (tmp_path / "out").exists()

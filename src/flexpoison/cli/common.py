@@ -381,18 +381,55 @@ EVADE = click.option(
 )
 
 
+def _evade_calibration(default: str | None, more: str = "") -> Callable[[F], F]:
+    """``--evade-calibration`` (the choices of :data:`flexpoison.attack.evasion.CALIBRATIONS`)."""
+    return click.option(
+        "--evade-calibration",
+        type=click.Choice(["clean", "poisoned"]),
+        default=default,
+        show_default=default is not None,
+        help="How the data owner calibrates the sanitizers of --evade: on the clean "
+        "training rows, or on the training set as screened, poison included." + more,
+    )
+
+
 def evade_options(command: F) -> F:
     """``--evade NAMES`` and ``--evade-calibration``: sanitizers every poison row is
     to pass (:mod:`flexpoison.attack.evasion`)."""
-    command = click.option(
-        "--evade-calibration",
-        type=click.Choice(["clean", "poisoned"]),
-        default="clean",
-        show_default=True,
-        help="How the data owner calibrates the sanitizers of --evade: on the clean "
-        "training rows, or on the training set as screened, poison included.",
+    return EVADE(_evade_calibration("clean")(command))
+
+
+def _sanitizer_names(ctx: click.Context, param: click.Parameter, value: str | None):
+    """Comma-separated names of :data:`flexpoison.defences.SANITIZERS`, each once."""
+    names = _names(ctx, param, value)
+    if names is None:
+        return None
+    from ..defences import SANITIZERS
+
+    for name in names:
+        if name not in SANITIZERS:
+            raise click.BadParameter(
+                f"unknown sanitizer {name!r}; expected names among {', '.join(SANITIZERS)}"
+            )
+        if names.count(name) > 1:
+            raise click.BadParameter(f"{name!r} is given twice")
+    return names
+
+
+def sweep_evade_options(command: F) -> F:
+    """The ``sweep`` command's ``--evade`` and ``--evade-calibration``: they replace the
+    sweep file's ``evade`` and ``evade_calibration`` keys for every run."""
+    command = _evade_calibration(
+        None, " Replaces the sweep file's evade_calibration (default: clean)."
     )(command)
-    return EVADE(command)
+    return click.option(
+        "--evade",
+        metavar="NAMES",
+        callback=_sanitizer_names,
+        help="Sanitizers every run's attack evades (flexpoison.defences.SANITIZERS, "
+        "comma-separated, e.g. sphere,slab), calibrated with the file's clean_removal: "
+        "replaces the sweep file's evade list. Runs that evade have their own ids.",
+    )(command)
 
 
 EVADING = click.option(
@@ -492,6 +529,7 @@ __all__ = [
     "name_columns",
     "user_errors",
     "evade_options",
+    "sweep_evade_options",
     "EVADE",
     "EVADING",
     "evade_arguments",
