@@ -252,12 +252,13 @@ def crafted(
         )
         return Descent(first.start, ev.x, ev.t, ev, [ev.W], "reached"), report
     box = evasion.box(ctx.chosen)
-    ctx.setup = dataclasses.replace(ctx.setup, box=box)
+    ctx.setup = dataclasses.replace(ctx.setup, box=box, constraints=evasion.constraints_for(box))
     tau = evasion.loss_threshold(Theta, ctx.chosen)
     best, report = craft(objective, Theta, effect_before, target, **kw)
     calibrated = getattr(box, "calibrated", None)
     region, t = box.target(best.t)  # the sets of the point's label: its search stays in them
-    base = evasion.base_box
+    # frozen features: the checks and pulls move the point's other features only
+    region, base = evasion.pinned(region, best.x), evasion.pinned(evasion.base_box, best.x)
     return settle(
         evasion,
         calibrated,
@@ -319,7 +320,7 @@ def finish(
                 a = _anchor_index(evasion, t0, kept[:n], x0, ratio, -np.inf)  # the least loss
             s = min(1.0, pulls[q] / ROUNDS)
             t_a = float(evasion.t[a]) if evasion.victim.classes is None else t0
-            x = _rounded(evasion, box, x0 + s * (evasion.X[a] - x0))
+            x = _rounded(evasion, evasion.pinned(box, x0), x0 + s * (evasion.X[a] - x0))
             c = chosen[q]
             chosen[q] = Descent(c.start, x, t0 + s * (t_a - t0), c.ev, c.history, c.stop)
     return chosen, screenings, pulls
