@@ -142,7 +142,7 @@ def test_the_loss_at_theta_p_is_the_loss_filters():
         ({"evade": [3]}, "expected sanitizer names"),
         ({"evade": ["sphere"], "evade_calibration": "both"}, "evade_calibration"),
         ({"evade": ["sphere"], "evade_margin": 1.0}, "evade_margin"),
-        ({"evade": ["sphere"], "optimize_y": True}, "optimize_y"),
+        ({"evade": ["sphere"], "optimize_y": True}, "sphere not supported with optimize_y"),
     ],
 )
 def test_bad_evasion_settings_are_refused_by_name(kwargs, message):

@@ -1,7 +1,8 @@
-"""Evading sanitizers with frozen features (issue 24): each point keeps its source
-row's frozen values and is projected onto the slice of the sanitizers' sets where they
-hold; evasion still holds by construction; rows whose frozen values put the sets out
-of reach are not drawn as starts."""
+"""Evading sanitizers with frozen features or an optimised response (issue 24): each
+point keeps its source row's frozen values and is projected onto the slice of the
+sanitizers' sets where they hold; evasion still holds by construction; rows whose
+frozen values put the sets out of reach are not drawn as starts; optimize_y goes with
+the filters that do not look at the response."""
 
 from __future__ import annotations
 
@@ -111,7 +112,28 @@ def test_frozen_values_that_put_every_slice_out_of_reach_are_refused():
         attack.generate(X, y)
 
 
-def test_optimize_y_stays_refused_with_evade():
+def test_optimize_y_is_refused_with_sphere_or_slab_by_name():
     X, y = _regression(0)
-    with pytest.raises(InvalidInputError, match="not supported with optimize_y"):
-        FlexiblePoisoning(Ridge(), n_points=2, evade=["sphere"], optimize_y=True).generate(X, y)
+    with pytest.raises(InvalidInputError, match="evade: slab not supported with optimize_y"):
+        FlexiblePoisoning(
+            Ridge(), n_points=2, evade=["three_sigma", "slab"], optimize_y=True
+        ).generate(X, y)
+
+
+@pytest.mark.parametrize("calibration", ["clean", "poisoned"])
+def test_optimize_y_evades_the_filters_that_do_not_look_at_the_response(calibration):
+    """The 3σ filter sees the features only: a response optimised by gradient leaves
+    its box as it is; the loss filter is checked at the final response."""
+    X, y = _regression(3)
+    result = _run(
+        Ridge(),
+        Integrity("flip-top"),
+        X,
+        y,
+        ["three_sigma", "loss"],
+        calibration,
+        3,
+        optimize_y=True,
+    )
+    assert all(s.poison_removed == 0 for s in result.screenings), result.screenings
+    assert not np.isin(np.asarray(result.y_poison), y).all()  # responses optimised

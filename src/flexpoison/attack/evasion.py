@@ -101,14 +101,14 @@ def check(attack, sanitizers: tuple[Sanitizer, ...]) -> None:
     margin = attack.evade_margin
     if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin < 1:
         raise InvalidInputError(f"evade_margin: expected a number in [0, 1), got {margin!r}")
-    for name, why in (
-        (
-            "optimize_y",
-            "a regression row's sets depend on its response, and the descent projects "
-            "the row and its response separately",
-        ),
-        ("strategy", "a strategy chooses its rows without the constraints"),
-    ):
+    responded = [s.name for s in sanitizers if isinstance(s, (Sphere, Slab))]
+    if attack.optimize_y and responded:
+        raise InvalidInputError(
+            f"evade: {' and '.join(responded)} not supported with optimize_y (a regression "
+            "row's sphere and slab depend on its response, and the descent projects the "
+            "row and its response separately); three_sigma and the others are"
+        )
+    for name, why in (("strategy", "a strategy chooses its rows without the constraints"),):
         if getattr(attack, name):
             raise InvalidInputError(f"evade: not supported with {name} ({why})")
 
