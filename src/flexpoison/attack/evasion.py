@@ -21,17 +21,12 @@ How each kind is held:
   the intersection (:mod:`flexpoison.attack.regions`), the thresholds shrunk by
   ``evade_margin``. For regression the view holds the response as one more
   coordinate: a row's sets depend on its response (:meth:`EvadingBox.target`).
-* **loss**: ℓ(θ_p; x, y) ≤ τ (the loss filter's squared error or the victim's own
-  loss at θ_p, the exact poisoned model — at a look-ahead model with the points still
-  to come as copies of this one; a classifier's points after the first are copies of
-  it, so that its look-ahead model is the final one). A constraint of each point's
-  search: after the descent, the point is moved onto it and stepped along its
-  boundary by the gradient of ℓ(θ_k) through the attack's adjoint
-  (:mod:`flexpoison.attack.loss_constraint`); a row that still breaks it is pulled
-  along the segment to an anchor (a nearby clean row of its class that every
-  constraint keeps, of low loss), the point of best effect that holds it kept
-  (:func:`flexpoison.attack.evasion_check.settle`); the final check verifies it on the
-  final model.
+* **loss**: ℓ(θ_p; x, y) ≤ τ at a look-ahead model (the points still to come as copies
+  of this one; a classifier's later points are copies of its first, so that its
+  look-ahead model is the final one). After the descent the point is moved onto it
+  and stepped along its boundary (:mod:`flexpoison.attack.loss_constraint`); a row
+  that still breaks it is pulled toward an anchor, a nearby clean row every constraint
+  keeps (:func:`flexpoison.attack.evasion_check.settle`); the final check verifies it.
 * **isolation_forest, lof, trim** and any other sanitizer are not constraints:
   :func:`flexpoison.attack.evasion_check.finish` screens the final set and pulls each
   rejected row toward a kept clean row of its class, a quarter of the way per round.
