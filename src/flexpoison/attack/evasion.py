@@ -31,10 +31,8 @@ How each kind is held:
   :func:`flexpoison.attack.evasion_check.finish` screens the final set and pulls each
   rejected row toward a kept clean row of its class, a quarter of the way per round.
 
-With ``frozen_features`` every point keeps its source row's values there and is
-projected onto the slice of the sets where they hold (:meth:`Region.pinned`); the rows a
-start may come from are those whose frozen values leave such a slice
-(:meth:`Evasion.constraints_for`).
+With ``frozen_features`` a point is projected onto the slice of the sets where its
+row's frozen values hold (:meth:`Region.pinned`, :meth:`Evasion.constraints_for`).
 
 The final check runs for every named sanitizer under the chosen calibration; the result
 reports each one's decision, and with several that of the owner who runs them all
