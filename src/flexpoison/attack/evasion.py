@@ -21,23 +21,22 @@ How each kind is held:
   the intersection (:mod:`flexpoison.attack.regions`), the thresholds shrunk by
   ``evade_margin``. For regression the view holds the response as one more
   coordinate: a row's sets depend on its response (:meth:`EvadingBox.target`).
-* **loss**: ℓ(θ_p; x, y) ≤ τ (the loss filter's squared error or the victim's own
-  loss at θ_p, the exact poisoned model — at a look-ahead model with the points still
-  to come as copies of this one; a classifier's points after the first are copies of
-  it, so that its look-ahead model is the final one). A constraint of each point's
-  search: after the descent, the point is moved onto it and stepped along its
-  boundary by the gradient of ℓ(θ_k) through the attack's adjoint
-  (:mod:`flexpoison.attack.loss_constraint`); a row that still breaks it is pulled
-  along the segment to an anchor (a nearby clean row of its class that every
-  constraint keeps, of low loss), the point of best effect that holds it kept
-  (:func:`flexpoison.attack.evasion_check.settle`); the final check verifies it on the
-  final model.
+* **loss**: ℓ(θ_p; x, y) ≤ τ at a look-ahead model (the points still to come as copies
+  of this one; a classifier's later points are copies of its first, so that its
+  look-ahead model is the final one). After the descent the point is moved onto it
+  and stepped along its boundary (:mod:`flexpoison.attack.loss_constraint`); a row
+  that still breaks it is pulled toward an anchor, a nearby clean row every constraint
+  keeps (:func:`flexpoison.attack.evasion_check.settle`); the final check verifies it.
 * **isolation_forest, lof, trim** and any other sanitizer are not constraints:
   :func:`flexpoison.attack.evasion_check.finish` screens the final set and pulls each
   rejected row toward a kept clean row of its class, a quarter of the way per round.
 
+With ``frozen_features`` a point is projected onto the slice of the sets where its
+row's frozen values hold (:meth:`Region.pinned`, :meth:`Evasion.constraints_for`).
+
 The final check runs for every named sanitizer under the chosen calibration; the result
-reports each one's decision (:class:`~flexpoison.attack.result.OwnerScreening`).
+reports each one's decision, and with several that of the owner who runs them all
+(:class:`~flexpoison.attack.result.OwnerScreening`).
 """
 
 from __future__ import annotations
@@ -95,11 +94,14 @@ def check(attack, sanitizers: tuple[Sanitizer, ...]) -> None:
     margin = attack.evade_margin
     if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin < 1:
         raise InvalidInputError(f"evade_margin: expected a number in [0, 1), got {margin!r}")
-    for name, why in (
-        ("frozen_features", "the sets around the class centroids need not meet frozen values"),
-        ("optimize_y", "a regression row's sets depend on its response"),
-        ("strategy", "a strategy chooses its rows without the constraints"),
-    ):
+    responded = [s.name for s in sanitizers if isinstance(s, (Sphere, Slab))]
+    if attack.optimize_y and responded:
+        raise InvalidInputError(
+            f"evade: {' and '.join(responded)} not supported with optimize_y (a regression "
+            "row's sphere and slab depend on its response, and the descent projects the "
+            "row and its response separately); three_sigma and the others are"
+        )
+    for name, why in (("strategy", "a strategy chooses its rows without the constraints"),):
         if getattr(attack, name):
             raise InvalidInputError(f"evade: not supported with {name} ({why})")
 
@@ -149,6 +151,7 @@ class EvadingBox(Box):
     decode: Any = None  # encoded target → the user's label
     centre_t: float = 0.0  # regression: the response the sets are widest at
     cache: dict = field(default_factory=dict, compare=False, repr=False)
+    frozen: np.ndarray | None = None  # frozen features: each Region projects on its slice
 
     def target(self, t: float) -> tuple[Box, float]:
         if t in self.cache:
@@ -179,7 +182,7 @@ class EvadingBox(Box):
         box = Box(self.lower, self.upper, self.dtype)
         calibrated = self.calibrated
         if calibrated is None:
-            return region(box, np.zeros(self.lower.size), np.ones(self.lower.size), ())
+            return region(box, np.zeros(self.lower.size), np.ones(self.lower.size), (), self.frozen)
         lower = np.maximum(self.lower, calibrated.lower)
         upper = np.minimum(self.upper, calibrated.upper)
         if np.any(lower > upper):
@@ -187,7 +190,7 @@ class EvadingBox(Box):
         box = Box(lower, upper, self.dtype)
         d = lower.size
         if not calibrated.geometries:
-            return region(box, np.zeros(d), np.ones(d), ())
+            return region(box, np.zeros(d), np.ones(d), (), self.frozen)
         y = self.decode(np.array([t]))
         sets: list[Set] = []
         view = calibrated.geometries[0].view
@@ -211,7 +214,7 @@ class EvadingBox(Box):
                     return None
                 continue
             sets.append(Band(c[:d] - (gap * u[d] / a**2) * u[:d], u[:d] / a, tau / a))
-        return region(box, view.mean[:d], view.std[:d], tuple(sets))
+        return region(box, view.mean[:d], view.std[:d], tuple(sets), self.frozen)
 
 
 def _inputs(X: np.ndarray, y: np.ndarray, task: str) -> Inputs:
@@ -239,6 +242,16 @@ class Evasion:
     cache: dict = field(default_factory=dict)  # what the clean calibration computes once
     lookahead: bool = True  # the loss at θ_p with the points to come as copies (settle)
     copies: bool = False  # every point after the first a copy of it (see crafted)
+
+    @property
+    def frozen(self) -> np.ndarray | None:
+        """The frozen features' indices (None: none)."""
+        return None if self.constraints is None else self.constraints.frozen
+
+    def pinned(self, box: Box, x: np.ndarray) -> Box:
+        """``box`` with the frozen features held at x's values (``box`` without any)."""
+        frozen = self.frozen
+        return box if frozen is None or not frozen.size else box.pinned(frozen, x[frozen])
 
     @property
     def geometric(self) -> tuple[Sanitizer, ...]:
@@ -295,10 +308,52 @@ class Evasion:
             return self.cache["box"]
         centre_t = float(np.mean(self.t)) if self.victim.classes is None else 0.0
         evading = EvadingBox(
-            box.lower, box.upper, box.dtype, self.calibrate(chosen), self.victim.decode, centre_t
+            box.lower,
+            box.upper,
+            box.dtype,
+            self.calibrate(chosen),
+            self.victim.decode,
+            centre_t,
+            frozen=self.frozen,
         )
         self.cache["box"] = evading
         return evading
+
+    def constraints_for(self, box: Box):
+        """The feature constraints of a point crafted in ``box`` (:meth:`box`). With
+        frozen features and geometric sets, the rows a start may come from
+        (``eligible``) are narrowed to those whose frozen values leave a point of the
+        sets for every target a start may take — each class; for regression the row's
+        own response and the lowest and highest — so that no point is crafted in a slice
+        of the sets that its frozen values put out of reach (:meth:`Region.pinned`).
+        Cached under the clean calibration (the sets do not move)."""
+        limits, frozen = self.constraints, self.frozen
+        if frozen is None or not frozen.size or not isinstance(box, EvadingBox):
+            return limits
+        if self.calibration == "clean" and "limits" in self.cache:
+            return self.cache["limits"]
+        rows = np.arange(self.X.shape[0]) if limits.eligible is None else limits.eligible
+        t = self.t
+        shared = np.unique(t) if self.victim.classes is not None else [t.min(), t.max()]
+        regions = {float(v): box.target(float(v))[0] for v in shared}
+
+        def reachable(row: int) -> bool:
+            own = [] if self.victim.classes is not None else [box.target(float(t[row]))[0]]
+            values = self.X[row, frozen]
+            return all(
+                isinstance(r.pinned(frozen, values), Region) for r in [*regions.values(), *own]
+            )
+
+        kept = np.array([row for row in rows if reachable(int(row))], dtype=int)
+        if not kept.size:
+            raise InvalidInputError(
+                "evade: with frozen_features, no clean row's frozen values leave a point "
+                "of the sanitizers' sets for every label; freeze fewer features or lower "
+                "evade_margin"
+            )
+        narrowed = dataclasses.replace(limits, eligible=kept)
+        self.cache["limits"] = narrowed
+        return narrowed
 
     def loss_threshold(self, Theta: np.ndarray, chosen) -> float | None:
         """τ of the loss filter, shrunk by the margin (None: the loss is not evaded).

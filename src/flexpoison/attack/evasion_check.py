@@ -43,7 +43,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from .. import models
-from ..defences import screen
+from ..defences import CombinedScreening, Screening, screen_combined
 from ..defences.model_based import LossFilter
 from ..errors import InvalidInputError
 from .box import Box
@@ -51,7 +51,7 @@ from .descent import Descent
 from .evasion import PULL_GRID, PULL_HALVINGS, Calibrated, Evasion, check, resolve
 from .loss_constraint import constraint, search
 from .objective import Objective
-from .result import OwnerScreening, PointReport
+from .result import OwnerScreening, PointReport, kept_share
 from .search import replay
 
 #: Rounds of the final pull: a rejected row moves 1/ROUNDS of the way each round; then,
@@ -252,12 +252,13 @@ def crafted(
         )
         return Descent(first.start, ev.x, ev.t, ev, [ev.W], "reached"), report
     box = evasion.box(ctx.chosen)
-    ctx.setup = dataclasses.replace(ctx.setup, box=box)
+    ctx.setup = dataclasses.replace(ctx.setup, box=box, constraints=evasion.constraints_for(box))
     tau = evasion.loss_threshold(Theta, ctx.chosen)
     best, report = craft(objective, Theta, effect_before, target, **kw)
     calibrated = getattr(box, "calibrated", None)
     region, t = box.target(best.t)  # the sets of the point's label: its search stays in them
-    base = evasion.base_box
+    # frozen features: the checks and pulls move the point's other features only
+    region, base = evasion.pinned(region, best.x), evasion.pinned(evasion.base_box, best.x)
     return settle(
         evasion,
         calibrated,
@@ -272,27 +273,25 @@ def crafted(
     )
 
 
-def _screenings(evasion: Evasion, X_all: np.ndarray, y_all: np.ndarray) -> list:
-    """Every named sanitizer's screening of the set, calibrated as the owner does."""
+def _screenings(evasion: Evasion, X_all: np.ndarray, y_all: np.ndarray) -> CombinedScreening:
+    """Every named sanitizer's screening of the set, calibrated as the owner does, and
+    the rows all of them keep."""
     clean = evasion.calibration == "clean"
     X_cal, y_cal = (evasion.X, evasion.y) if clean else (X_all, y_all)
-    return [
-        screen(
-            s,
-            X_all,
-            y_all,
-            X_clean=X_cal,
-            y_clean=y_cal,
-            task=evasion.task,  # type: ignore[arg-type]
-            estimator=evasion.estimator,
-        )
-        for s in evasion.sanitizers
-    ]
+    return screen_combined(
+        evasion.sanitizers,
+        X_all,
+        y_all,
+        X_clean=X_cal,
+        y_clean=y_cal,
+        task=evasion.task,  # type: ignore[arg-type]
+        estimator=evasion.estimator,
+    )
 
 
 def finish(
     evasion: Evasion, chosen: list[Descent], box: Box
-) -> tuple[list[Descent], list, np.ndarray]:
+) -> tuple[list[Descent], CombinedScreening, np.ndarray]:
     """The final set screened by every named sanitizer, rejected poison rows pulled
     toward the data (module docstring): the points, the last screenings and how many
     rounds each point was pulled."""
@@ -305,15 +304,13 @@ def finish(
         X_all = np.vstack([evasion.X, [c.x for c in chosen]])
         y_all = np.r_[evasion.y, decode(np.array([c.t for c in chosen]))]
         screenings = _screenings(evasion, X_all, y_all)
-        kept = np.ones(X_all.shape[0], dtype=bool)
-        for s in screenings:
-            kept &= s.kept_mask
+        kept = screenings.kept_mask
         rejected = np.flatnonzero(~kept[n:])
         movable = rejected[pulls[rejected] < ROUNDS + EXTRA]
         if not movable.size:
             break
         # with the loss filter, the last anchors are of least loss (score over threshold)
-        loss = next((s for s in screenings if s.name == "loss"), None)
+        loss = next((s for s in screenings.screenings if s.name == "loss"), None)
         ratio = None if loss is None else (loss.scores / np.maximum(loss.threshold, 1e-300))[:n]
         for q in movable:
             pulls[q] += 1
@@ -323,7 +320,7 @@ def finish(
                 a = _anchor_index(evasion, t0, kept[:n], x0, ratio, -np.inf)  # the least loss
             s = min(1.0, pulls[q] / ROUNDS)
             t_a = float(evasion.t[a]) if evasion.victim.classes is None else t0
-            x = _rounded(evasion, box, x0 + s * (evasion.X[a] - x0))
+            x = _rounded(evasion, evasion.pinned(box, x0), x0 + s * (evasion.X[a] - x0))
             c = chosen[q]
             chosen[q] = Descent(c.start, x, t0 + s * (t_a - t0), c.ev, c.history, c.stop)
     return chosen, screenings, pulls
@@ -331,26 +328,37 @@ def finish(
 
 def owner_screenings(
     evasion: Evasion,
-    screenings: list,
+    screenings: CombinedScreening,
     pulls: np.ndarray,
     effect_of: Callable[[np.ndarray, np.ndarray], float | None],
     X_all: np.ndarray,
     y_all: np.ndarray,
+    effects: tuple[float, float],
 ) -> tuple[OwnerScreening, ...]:
     """Each sanitizer's decision on the final set and E of the victim refitted on the
-    rows it keeps (``effect_of``: None where no victim can be refitted)."""
+    rows it keeps (``effect_of``: None where no victim can be refitted); with several
+    sanitizers, last, the owner who runs them all (the rows every one keeps).
+    ``effects``: (E_clean, the attack's final E), for the share of the change kept."""
     n = evasion.X.shape[0]
+    decisions: list[tuple[Screening | CombinedScreening, bool]]
+    decisions = [(s, False) for s in screenings.screenings]
+    if len(decisions) > 1:
+        decisions.append((screenings, True))
     out = []
-    for sanitizer, s in zip(evasion.sanitizers, screenings, strict=True):
+    for s, combined in decisions:
         removed = s.removed
+        effect = effect_of(X_all[s.kept], y_all[s.kept])
         out.append(
             OwnerScreening(
-                sanitizer.name,
+                s.name,
                 evasion.calibration,
                 int(removed.size),
                 int(np.count_nonzero(removed >= n)),
-                effect_of(X_all[s.kept], y_all[s.kept]),
+                effect,
                 int(np.count_nonzero(pulls)),
+                rows=int(X_all.shape[0]),
+                kept=kept_share(effect, *effects),
+                combined=combined,
             )
         )
     return tuple(out)
@@ -423,10 +431,11 @@ def conclude(evasion: Evasion, setup, chosen: list[Descent], evaluations: list):
     X_all = np.vstack([evasion.X, [c.x for c in chosen]])
     y_all = np.r_[evasion.y, evasion.victim.decode(np.array([c.t for c in chosen]))]
     effect_of = _effect_of(evasion, setup)
+    effects = (setup.objective.effect_at(setup.objective.Theta_start), evaluations[-1].E)
     return (
         chosen,
         evaluations,
-        owner_screenings(evasion, screenings, pulls, effect_of, X_all, y_all),
+        owner_screenings(evasion, screenings, pulls, effect_of, X_all, y_all, effects),
     )
 
 

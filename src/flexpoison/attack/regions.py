@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import InvalidInputError
 from .box import Box
 
 #: Dykstra sweeps at most, and its stopping tolerance on the change of z per sweep.
@@ -114,12 +113,16 @@ class Region(Box):
     """The box ∩ the sets (balls and bands of the view z = (x − mean)/scale): a
     :class:`~flexpoison.attack.box.Box` whose :meth:`project` lands in the
     intersection, exactly (module docstring). ``interior`` is a point of x strictly
-    inside every set and in the box (:func:`region`)."""
+    inside every set and in the box (:func:`region`). ``frozen``: feature indices a
+    point keeps (frozen features): :meth:`project` then projects onto the slice of the
+    region where they hold the point's own values (:meth:`pinned`)."""
 
     mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
     scale: np.ndarray = field(default_factory=lambda: np.ones(0))
     sets: tuple[Set, ...] = ()
     interior: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    frozen: np.ndarray | None = None
+    slices: dict = field(default_factory=dict, compare=False, repr=False)
 
     def view(self, x: np.ndarray) -> np.ndarray:
         return (x - self.mean) / self.scale
@@ -133,7 +136,10 @@ class Region(Box):
 
     def project(self, x: np.ndarray) -> np.ndarray:
         """The point of the intersection nearest x in the view (Dykstra), made exactly
-        feasible by bisection toward ``interior``, in the box's dtype."""
+        feasible by bisection toward ``interior``, in the box's dtype (with ``frozen``:
+        of the slice where x's frozen features keep their values)."""
+        if self.frozen is not None and self.frozen.size:
+            return self.pinned(self.frozen, x[self.frozen]).project(x)
         clipped = Box.project(self, x)
         if self.feasible(clipped):
             return clipped
@@ -163,18 +169,57 @@ class Region(Box):
         return best
 
     def pinned(self, indices: np.ndarray, values: np.ndarray) -> Box:
-        raise InvalidInputError(
-            "evade: frozen features are not supported when evading sanitizers "
-            "(the sets around the class centroids need not meet the frozen values)"
-        )
+        """The slice of the region where the features ``indices`` hold ``values`` (a
+        point's frozen features): the box pinned there (:meth:`Box.pinned`) ∩ the same
+        sets, a :class:`Region` of its own (its interior point found anew). When the
+        slice holds no point strictly inside the sets (the frozen values put them out of
+        reach), the pinned box alone: the point is crafted in it and then held by the
+        evading attack's checks (:mod:`flexpoison.attack.evasion_check`), as a rounded
+        point is — not by construction. Cached per slice."""
+        key = (np.asarray(indices).tobytes(), np.asarray(values, dtype=float).tobytes())
+        if key not in self.slices:
+            box = Box.pinned(self, indices, values)
+            found = region(box, self.mean, self.scale, self.sets, hint=self.interior)
+            self.slices[key] = box if found is None else found
+        return self.slices[key]
 
 
-def region(box: Box, mean: np.ndarray, scale: np.ndarray, sets: tuple[Set, ...]) -> Region | None:
+def misses(s: Set, lower: np.ndarray, upper: np.ndarray) -> bool:
+    """Whether the set holds no point strictly inside it within the box [lower, upper]
+    of the view: for a ball, min over the box of ‖z − c‖ = ‖clip(c) − c‖ ≥ r; for a band,
+    the range of ⟨z − c, u⟩ over the box, [Σ min(u_j a_j, u_j b_j), Σ max(…)] with
+    a = lower − c, b = upper − c, misses (−h, h). A necessary condition of an empty
+    intersection, checked before Dykstra's search (which would run to MAX_SWEEPS)."""
+    if isinstance(s, Ball):
+        return bool(np.linalg.norm(np.clip(s.centre, lower, upper) - s.centre) >= s.radius)
+    ends = np.stack([s.direction * (lower - s.centre), s.direction * (upper - s.centre)])
+    ends = np.nan_to_num(ends, nan=0.0)  # 0·∞ on an unbounded side a zero u_j ignores
+    low, high = float(ends.min(axis=0).sum()), float(ends.max(axis=0).sum())
+    return not (low < s.half_width and high > -s.half_width)
+
+
+def region(
+    box: Box,
+    mean: np.ndarray,
+    scale: np.ndarray,
+    sets: tuple[Set, ...],
+    frozen: np.ndarray | None = None,
+    hint: np.ndarray | None = None,
+) -> Region | None:
     """``box`` ∩ ``sets`` as a :class:`Region`, with a strictly interior point: Dykstra's
     projection of the first set's centre onto the box ∩ the sets shrunk to half their
     size; None when that point is not strictly inside (the intersection is empty or
-    too thin to hold one)."""
+    too thin to hold one). ``frozen``: the region's frozen features
+    (:attr:`Region.frozen`). ``hint``: a point of x tried first, moved into the box (a
+    slice's: the whole region's interior point); used as the interior point when it is
+    strictly inside every set, without Dykstra's search."""
     lower, upper = (box.lower - mean) / scale, (box.upper - mean) / scale
+    if any(misses(s, lower, upper) for s in sets):
+        return None
+    if hint is not None:
+        x0 = Box.project(box, hint)
+        if all(s.excess((x0 - mean) / scale) < 0.0 for s in sets):
+            return Region(box.lower, box.upper, box.dtype, mean, scale, sets, x0, frozen)
     start = sets[0].centre if sets else 0.5 * (lower + upper)
     half = tuple(s.shrunk(0.5) for s in sets)
     z0 = dykstra(np.clip(start, lower, upper), half, lower, upper)
@@ -184,7 +229,17 @@ def region(box: Box, mean: np.ndarray, scale: np.ndarray, sets: tuple[Set, ...])
         return None
     if any(not s.excess(z0) < 0.0 for s in sets):
         return None
-    return Region(box.lower, box.upper, box.dtype, mean, scale, sets, x0)
+    return Region(box.lower, box.upper, box.dtype, mean, scale, sets, x0, frozen)
 
 
-__all__ = ["Ball", "Band", "Set", "dykstra", "Region", "region", "MAX_SWEEPS", "BISECTIONS"]
+__all__ = [
+    "Ball",
+    "Band",
+    "Set",
+    "dykstra",
+    "misses",
+    "Region",
+    "region",
+    "MAX_SWEEPS",
+    "BISECTIONS",
+]

@@ -76,18 +76,32 @@ class CertifiedRows:
         }
 
 
+def kept_share(effect: float | None, effect_clean: float, effect_attack: float) -> float | None:
+    """The share of an attack's change of E that a screening leaves,
+    (E_after − E_clean) / (E_attack − E_clean): 1 when the owner's refit on the rows kept
+    has the attack's E, 0 when it has the clean model's, below 0 when it moves E the
+    other way. None without an E after screening or when the attack did not change E."""
+    change = effect_attack - effect_clean
+    if effect is None or change == 0.0:
+        return None
+    return (effect - effect_clean) / change
+
+
 @dataclass(frozen=True)
 class OwnerScreening:
     """One sanitizer's decision on an evading attack's final training set (clean +
     poison rows), calibrated as the owner calibrates it
-    (:mod:`flexpoison.attack.evasion`).
+    (:mod:`flexpoison.attack.evasion`); or, with ``combined``, the decision of the owner
+    who runs every named sanitizer and keeps the rows all of them keep
+    (:class:`flexpoison.defences.CombinedScreening`).
 
     Attributes
     ----------
     sanitizer : str
-        Its registry name.
+        Its registry name; for the combined owner the names joined by ``+``.
     calibration : {"clean", "poisoned"}
-        Its thresholds from the clean rows, or from the clean + poison rows.
+        Its thresholds from the clean rows, or from the clean + poison rows (each
+        sanitizer on the whole set, as when it runs alone).
     rows_removed, poison_removed : int
         Rows it removes, and how many of them are poison rows.
     effect : float or None
@@ -95,6 +109,13 @@ class OwnerScreening:
         without θ, or when it keeps a single class).
     pulled : int
         Poison rows the final check moved toward the data (all sanitizers together).
+    rows : int
+        Rows screened (clean + poison); ``rows_kept`` = rows − rows_removed.
+    kept : float or None
+        The share of the attack's change of E that is left after the screening
+        (:func:`kept_share` of ``effect``, E_clean and the attack's final E).
+    combined : bool
+        True for the owner who runs all the named sanitizers together.
     """
 
     sanitizer: str
@@ -103,15 +124,26 @@ class OwnerScreening:
     poison_removed: int
     effect: float | None
     pulled: int = 0
+    rows: int = 0
+    kept: float | None = None
+    combined: bool = False
+
+    @property
+    def rows_kept(self) -> int:
+        """Rows left in the training set after the screening."""
+        return self.rows - self.rows_removed
 
     def describe(self) -> dict:
         """As plain JSON values (``summary.json``)."""
         return {
             "sanitizer": self.sanitizer,
+            "combined": self.combined,
             "calibration": self.calibration,
+            "rows_kept": self.rows_kept,
             "rows_removed": self.rows_removed,
             "poison_removed": self.poison_removed,
             "effect_after_screening": self.effect,
+            "effect_kept": self.kept,
             "pulled": self.pulled,
         }
 
@@ -226,7 +258,9 @@ class AttackResult:
         see :func:`flexpoison.certify.certify_result`).
     screenings : tuple of OwnerScreening
         With ``evade``: each named sanitizer's decision on the final clean + poison
-        rows, as the owner calibrates it, and E after it (:class:`OwnerScreening`).
+        rows, as the owner calibrates it, and E after it (:class:`OwnerScreening`);
+        with several named, last, the owner who runs them all and keeps the rows every
+        one keeps (``combined``).
     estimator, X_clean, y_clean : optional
         The victim and the clean training data the attack was given (for
         :meth:`poisoned_model`).
@@ -410,6 +444,8 @@ def assess(
 
 __all__ = [
     "BARELY",
+    "OwnerScreening",
+    "kept_share",
     "PointReport",
     "AttackResult",
     "assess",

@@ -381,18 +381,55 @@ EVADE = click.option(
 )
 
 
+def _evade_calibration(default: str | None, more: str = "") -> Callable[[F], F]:
+    """``--evade-calibration`` (the choices of :data:`flexpoison.attack.evasion.CALIBRATIONS`)."""
+    return click.option(
+        "--evade-calibration",
+        type=click.Choice(["clean", "poisoned"]),
+        default=default,
+        show_default=default is not None,
+        help="How the data owner calibrates the sanitizers of --evade: on the clean "
+        "training rows, or on the training set as screened, poison included." + more,
+    )
+
+
 def evade_options(command: F) -> F:
     """``--evade NAMES`` and ``--evade-calibration``: sanitizers every poison row is
     to pass (:mod:`flexpoison.attack.evasion`)."""
-    command = click.option(
-        "--evade-calibration",
-        type=click.Choice(["clean", "poisoned"]),
-        default="clean",
-        show_default=True,
-        help="How the data owner calibrates the sanitizers of --evade: on the clean "
-        "training rows, or on the training set as screened, poison included.",
+    return EVADE(_evade_calibration("clean")(command))
+
+
+def _sanitizer_names(ctx: click.Context, param: click.Parameter, value: str | None):
+    """Comma-separated names of :data:`flexpoison.defences.SANITIZERS`, each once."""
+    names = _names(ctx, param, value)
+    if names is None:
+        return None
+    from ..defences import SANITIZERS
+
+    for name in names:
+        if name not in SANITIZERS:
+            raise click.BadParameter(
+                f"unknown sanitizer {name!r}; expected names among {', '.join(SANITIZERS)}"
+            )
+        if names.count(name) > 1:
+            raise click.BadParameter(f"{name!r} is given twice")
+    return names
+
+
+def sweep_evade_options(command: F) -> F:
+    """The ``sweep`` command's ``--evade`` and ``--evade-calibration``: they replace the
+    sweep file's ``evade`` and ``evade_calibration`` keys for every run."""
+    command = _evade_calibration(
+        None, " Replaces the sweep file's evade_calibration (default: clean)."
     )(command)
-    return EVADE(command)
+    return click.option(
+        "--evade",
+        metavar="NAMES",
+        callback=_sanitizer_names,
+        help="Sanitizers every run's attack evades (flexpoison.defences.SANITIZERS, "
+        "comma-separated, e.g. sphere,slab), calibrated with the file's clean_removal: "
+        "replaces the sweep file's evade list. Runs that evade have their own ids.",
+    )(command)
 
 
 EVADING = click.option(
@@ -413,30 +450,35 @@ def evade_arguments(params: Mapping[str, Any]) -> dict:
 
 
 def echo_screenings(result) -> None:
-    """What each evaded sanitizer removed of the final set, in one line (none without)."""
+    """What each evaded sanitizer removed of the final set, and with several what the
+    owner who runs them all removes, in one line (none without)."""
     if not result.screenings:
         return
     parts = [
-        f"{s.sanitizer} removes {s.poison_removed}/{result.n_points} poison rows"
-        + _effect_kept(s.effect, result)
+        (
+            f"all together ({s.sanitizer}) keep {s.rows_kept}/{s.rows} rows and remove "
+            if s.combined
+            else f"{s.sanitizer} removes "
+        )
+        + f"{s.poison_removed}/{result.n_points} poison rows"
+        + _effect_kept(s)
         for s in result.screenings
     ]
     calibration = result.screenings[0].calibration
     echo_wrapped(f"screened as the owner does ({calibration} calibration): " + "; ".join(parts))
 
 
-def _effect_kept(effect: float | None, result) -> str:
-    """E after a sanitizer, and the share of the attack's change of E it keeps,
-    (E_after − E_clean) / (E_final − E_clean): a filter that removes no poison row may
-    still undo the attack (by the clean rows it removes), which "0 removed" hides."""
-    if effect is None:
+def _effect_kept(screening) -> str:
+    """E after a screening, and the share of the attack's change of E it keeps
+    (``OwnerScreening.kept``): a filter that removes no poison row may still undo the
+    attack (by the clean rows it removes), which "0 removed" hides."""
+    if screening.effect is None:
         return ""
-    change = float(result.effect_history[-1]) - result.effect_clean
-    if change == 0.0:
-        return f" (E after {effect:.4g})"
-    kept = (effect - result.effect_clean) / change
+    if screening.kept is None:
+        return f" (E after {screening.effect:.4g})"
+    kept = screening.kept
     share = f"{kept:.0%} of the attack's change kept" if kept > 0 else "none of it kept"
-    return f" (E after {effect:.4g}: {share})"
+    return f" (E after {screening.effect:.4g}: {share})"
 
 
 @contextlib.contextmanager
@@ -487,6 +529,7 @@ __all__ = [
     "name_columns",
     "user_errors",
     "evade_options",
+    "sweep_evade_options",
     "EVADE",
     "EVADING",
     "evade_arguments",

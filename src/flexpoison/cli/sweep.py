@@ -17,7 +17,15 @@ from .._validation import MAX_RATE
 from ..data.loaders import DATASETS
 from ..scalers import FIXED_SCALER, REFITTED_SCALER
 from ..sweeps.spec import MAX_RUNS
-from .common import CONTEXT, QUIET, WIDTH, echo_wrapped, shorten, user_errors
+from .common import (
+    CONTEXT,
+    QUIET,
+    WIDTH,
+    echo_wrapped,
+    shorten,
+    sweep_evade_options,
+    user_errors,
+)
 
 #: Runs with warnings that --status lists at most (the store holds them all).
 STATUS_WARNED = 20
@@ -46,6 +54,10 @@ HELP = """Run the grid of a sweep FILE (TOML), resumably, into DIR/results.sqlit
 
     Each run splits its data set 70/30 with its seed and standardises the features
     with {scaler}. Not the victim of {refitted}.
+
+    --evade NAMES and --evade-calibration replace the file's evade and
+    evade_calibration keys: every run's attack then crafts rows those sanitizers keep.
+    Such runs have ids of their own; give the same flags with --status.
 
     \b
     Example sweep file:
@@ -117,6 +129,7 @@ HELP = """Run the grid of a sweep FILE (TOML), resumably, into DIR/results.sqlit
     help="Only print where the sweep stands in DIR (done / failed / pending, "
     "failed runs' errors); run nothing, write nothing.",
 )
+@sweep_evade_options
 @QUIET
 def sweep(
     file: Path,
@@ -126,6 +139,8 @@ def sweep(
     dask_local: bool,
     retry_failed: bool,
     status: bool,
+    evade: list[str] | None,
+    evade_calibration: str | None,
     quiet: bool,
 ) -> None:
     """The ``sweep`` command (its help text is :data:`HELP`)."""
@@ -153,7 +168,7 @@ def sweep(
     # Ctrl-C at any point (reading the file, starting workers, running) ends with the
     # exit status of an interrupt, 130, and one line saying where things stand
     with user_errors(), _interrupt_exits(ctx, out / sw.STORE_NAME):
-        grid = sw.load_sweep(file)
+        grid = sw.load_sweep(file, evade=evade, evade_calibration=evade_calibration)
         if status:
             report = sw.sweep_status(grid, out)
             _print_status(grid, report, out)

@@ -5,7 +5,8 @@
 ``model_based``  loss-based filtering, TRIM
 
 :data:`SANITIZERS` names a default configuration of each;
-:func:`get_sanitizer`, :func:`screen` and :func:`apply_sanitizer` run one by name.
+:func:`get_sanitizer`, :func:`screen` and :func:`apply_sanitizer` run one by name;
+:func:`screen_combined` runs several as one owner does, keeping the rows every one keeps.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, cast
 import numpy as np
 
 from ..errors import InvalidInputError
-from .base import TASKS, Sanitizer, Screening, Task, TrimScreening
+from .base import TASKS, CombinedScreening, Sanitizer, Screening, Task, TrimScreening
 from .geometric import IsolationForestFilter, LocalOutlierFactorFilter, Slab, Sphere, ThreeSigma
 from .model_based import LossFilter, Trim
 
@@ -89,6 +90,38 @@ def screen(
     return sanitizer.screen(X, y, X_clean=X_clean, y_clean=y_clean, task=task)
 
 
+def screen_combined(
+    names_or_objs, X, y, *, X_clean, y_clean, task: Task, estimator=None
+) -> CombinedScreening:
+    """Run several sanitizers on (X, y) as one data owner does: each is calibrated on
+    (X_clean, y_clean) as :func:`screen` calibrates it, and a row is kept when every
+    one of them keeps it.
+
+    Parameters
+    ----------
+    names_or_objs : sequence of str or sanitizer
+        Keys of :data:`SANITIZERS` or configured sanitizers (at least one).
+    X, y, X_clean, y_clean, task, estimator
+        As for :func:`screen`.
+
+    Returns
+    -------
+    CombinedScreening
+        Each sanitizer's :class:`Screening` and the rows all of them keep.
+    """
+    chosen = () if isinstance(names_or_objs, (str, Sanitizer)) else tuple(names_or_objs)
+    if not chosen:
+        raise InvalidInputError(
+            f"sanitizers: expected a list of one or more sanitizers, got {names_or_objs!r}"
+        )
+    return CombinedScreening(
+        tuple(
+            screen(s, X, y, X_clean=X_clean, y_clean=y_clean, task=task, estimator=estimator)
+            for s in chosen
+        )
+    )
+
+
 def apply_sanitizer(
     name_or_obj: str | Sanitizer, X, y, *, X_clean, y_clean, task: Task, estimator=None
 ) -> np.ndarray:
@@ -103,6 +136,7 @@ def apply_sanitizer(
 
 __all__ = [
     "Screening",
+    "CombinedScreening",
     "TrimScreening",
     "Sanitizer",
     "Task",
@@ -117,5 +151,6 @@ __all__ = [
     "SANITIZERS",
     "get_sanitizer",
     "screen",
+    "screen_combined",
     "apply_sanitizer",
 ]

@@ -43,7 +43,7 @@ from __future__ import annotations
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -56,8 +56,31 @@ TASKS: tuple[Task, ...] = ("regression", "classification")
 # ------------------------------------------------------------------------ results
 
 
+class _Removed:
+    """What a decision keeps (``kept``, ``kept_mask``, ``n_samples``) gives what it removes."""
+
+    if TYPE_CHECKING:  # provided by each decision
+
+        @property
+        def kept(self) -> np.ndarray: ...
+        @property
+        def kept_mask(self) -> np.ndarray: ...
+        @property
+        def n_samples(self) -> int: ...
+
+    @property
+    def removed(self) -> np.ndarray:
+        """Sorted indices of the rows removed."""
+        return np.flatnonzero(~self.kept_mask)
+
+    @property
+    def removed_share(self) -> float:
+        """Share of the rows removed, in [0, 1]."""
+        return 1.0 - self.kept.size / self.n_samples
+
+
 @dataclass(frozen=True)
-class Screening:
+class Screening(_Removed):
     """What a sanitizer decided about each row of the data it screened.
 
     Attributes
@@ -89,15 +112,48 @@ class Screening:
         mask[self.kept] = True
         return mask
 
-    @property
-    def removed(self) -> np.ndarray:
-        """Sorted indices of the rows removed."""
-        return np.flatnonzero(~self.kept_mask)
+
+@dataclass(frozen=True)
+class CombinedScreening(_Removed):
+    """Several sanitizers run by one data owner on the same rows: a row stays in the
+    training set only when every one of them keeps it, kept = ∩ₛ keptₛ. Each sanitizer
+    is calibrated as it is alone (on the same calibration rows), not on what the others
+    left.
+
+    Attributes
+    ----------
+    screenings : tuple of Screening
+        Each sanitizer's own decision, in the order they were named.
+    """
+
+    screenings: tuple[Screening, ...]
+
+    def __post_init__(self):
+        sizes = {s.n_samples for s in self.screenings}
+        if len(sizes) != 1:
+            raise InvalidInputError(
+                "screenings: expected one or more screenings of the same rows, got sizes "
+                f"{sorted(sizes)}"
+            )
 
     @property
-    def removed_share(self) -> float:
-        """Share of the rows removed, in [0, 1]."""
-        return 1.0 - self.kept.size / self.n_samples
+    def name(self) -> str:
+        """The sanitizers' names joined by ``+`` (e.g. ``"sphere+slab"``)."""
+        return "+".join(s.name for s in self.screenings)
+
+    @property
+    def n_samples(self) -> int:
+        return self.screenings[0].n_samples
+
+    @property
+    def kept_mask(self) -> np.ndarray:
+        """Boolean mask of shape (n_samples,), True for the rows every sanitizer keeps."""
+        return np.logical_and.reduce([s.kept_mask for s in self.screenings])
+
+    @property
+    def kept(self) -> np.ndarray:
+        """Sorted indices of the rows every sanitizer keeps."""
+        return np.flatnonzero(self.kept_mask)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -270,6 +326,7 @@ __all__ = [
     "Task",
     "TASKS",
     "Screening",
+    "CombinedScreening",
     "TrimScreening",
     "Sanitizer",
     "Inputs",

@@ -43,7 +43,10 @@ def compute_run(
     names = list(dataset.feature_names)
     evade: dict = {}  # the sanitizers the attack evades, configured as the run measures them
     if s.get("evade"):
-        evade = {"evade": [z for _, z in experiment.sanitizers(s["evade"], s["clean_removal"])]}
+        evade = {
+            "evade": [z for _, z in experiment.sanitizers(s["evade"], s["clean_removal"])],
+            "evade_calibration": s.get("evade_calibration", "clean"),
+        }
     with warnings.catch_warnings():  # a run's warnings are part of its result
         warnings.simplefilter("ignore", FlexPoisonWarning)
         attack = configured_attack(s, alpha=s["alpha"], random_state=s["seed"])

@@ -14,7 +14,7 @@ import math
 import os
 import tomllib
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -113,6 +113,7 @@ _DEFAULTS = {
     "n_sigma": 3.0,
     "test_size": 0.3,
     "clean_removal": 0.05,
+    "evade_calibration": "clean",
     "skip_incompatible": False,
     "name": None,
     "data_dir": None,
@@ -212,8 +213,16 @@ def _dataset_key(name: str) -> str:
     return name.strip().lower().replace("-", "_")
 
 
-def load_sweep(path: str | os.PathLike) -> Sweep:
+def load_sweep(
+    path: str | os.PathLike,
+    *,
+    evade: Sequence[str] | None = None,
+    evade_calibration: str | None = None,
+) -> Sweep:
     """Read, validate and expand a sweep file (see the module docstring).
+
+    ``evade`` and ``evade_calibration`` (the ``sweep`` command's ``--evade`` and
+    ``--evade-calibration``), when given, replace the file's keys of those names.
 
     Raises
     ------
@@ -223,8 +232,16 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
     path = Path(path)
     check = _Checker(path)
     table = _read_table(path)
+    given = {"evade": evade, "evade_calibration": evade_calibration}
+    table.update({key: value for key, value in given.items() if value is not None})
     axes = _axes(check, table)
     opts = _options(check, table, path)
+    if "evade_calibration" in table and not axes["evade"]:
+        check.fail(
+            "evade_calibration",
+            "how the sanitizers to evade are calibrated, but no sanitizer is to be evaded "
+            "(evade = [...], or --evade)",
+        )
     data = _data_sets(check, axes, opts)
     axes["datasets"] = list(data)  # their labels, in the file's order
     pairs, skipped = _pairs(check, axes, data, opts["skip_incompatible"])
@@ -333,6 +350,7 @@ def _options(check: _Checker, table: Mapping, path: Path) -> dict:
     from typing import get_args
 
     from ..attack import StepRule, TradeOff
+    from ..attack.evasion import CALIBRATIONS
     from ..defences.base import check_share
 
     opts = {**_DEFAULTS, **{k: table[k] for k in _DEFAULTS if k in table}}
@@ -351,6 +369,9 @@ def _options(check: _Checker, table: Mapping, path: Path) -> dict:
             "test_size", opts["test_size"], "", "number", lambda t: 0 < t < 1, "(0, 1)"
         ),
         "clean_removal": setting("clean_removal", float, check_share),
+        "evade_calibration": check.choice(
+            "evade_calibration", opts["evade_calibration"], CALIBRATIONS, "calibration"
+        ),
         "step": check.choice("step", opts["step"], get_args(StepRule), "step rule"),
         "trade_off": check.choice("trade_off", opts["trade_off"], get_args(TradeOff), "trade-off"),
         "starts": setting("starts", int, check_count),
@@ -548,6 +569,8 @@ def _expand(
                         if evade:  # only then: the other runs keep their ids
                             settings["evade"] = evade
                             settings["clean_removal"] = opts["clean_removal"]
+                            if opts["evade_calibration"] != "clean":  # likewise
+                                settings["evade_calibration"] = opts["evade_calibration"]
                         if data[ds_name].csv is not None:  # a CSV file: what was read
                             settings["data"] = data[ds_name].csv
                         yield Run(run_id(settings), settings)
