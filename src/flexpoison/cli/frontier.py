@@ -268,7 +268,9 @@ def frontier(
     s = result.settings
     tail = f"; report updated: {written.report}" if written.report else ""
     click.echo(
-        f"frontier: {len(result.attacks)} attacks x {len(s.sanitizers) - 1} sanitizers, "
+        f"frontier: {len(result.attacks)} attacks x {len(s.sanitizers) - 1} sanitizers"
+        + "".join(f" + {name} together" for name in s.combined)
+        + ", "
         f"m = {s.n_poison} poison rows ({time.perf_counter() - start:.1f} s); "
         f"files in {written.out_dir}{tail}"
     )
@@ -310,7 +312,7 @@ def _table(result, width: int = WIDTH) -> str:
     from ..experiments.pipeline import NO_SANITIZER
 
     s = result.settings
-    names = list(s.sanitizers)
+    names = list(s.screens)
     attacks = list(result.attacks)
     labels = [p.label if len(p.label) <= 16 else p.attack.replace("_", " ") for p in attacks]
     direction = "higher" if s.higher_is_damage else "lower"

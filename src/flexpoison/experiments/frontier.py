@@ -48,7 +48,7 @@ from ..attack import FlexiblePoisoning, Goal, goal_from_name
 from ..attack.baselines import label_flip, random_clone, unconcealed
 from ..attack.specs import ATTACK_ARGUMENTS, Specs, feature_indices
 from ..data import Dataset, load_dataset
-from ..defences import Sanitizer
+from ..defences import Sanitizer, combined_name
 from ..errors import InvalidInputError
 from .frontier_records import (
     ATTACK_LABELS,
@@ -159,8 +159,13 @@ def run_frontier(
     evading : sequence of sanitizer names
         The "evading" series: per name, the attack at α = 0 built to evade that sanitizer
         as calibrated here (``evade=[it]``), measured like any other (``"evading_<name>"``).
+        With several names, also the one built to evade them all (``evade=evading``,
+        ``"evading_sphere+slab"``), and every attack is measured after the owner who runs
+        them together (sanitizer ``"sphere+slab"``: the rows every one keeps,
+        :func:`~flexpoison.defences.screen_combined`; :attr:`FrontierSettings.combined`).
     evade : sequence of sanitizer names
-        Sanitizers the flexible attack evades at every α (not the baselines).
+        Sanitizers the flexible attack evades at every α (not the baselines); with
+        several, every attack is measured after the owner who runs them together too.
     """
     start = time.perf_counter()
     alphas, rate, baselines, seed = _checked(alphas, rate, baselines, seed)
@@ -180,7 +185,11 @@ def run_frontier(
     jobs = [("flexible", a) for a in alphas] + [(b, None) for b in baselines]
     evading = _evading(evading, chosen)
     jobs += [(EVADING + name, 0.0) for name in evading]
-    configured = {EVADING + name: sanitizer for name, sanitizer in chosen}
+    configured = {EVADING + name: [sanitizer] for name, sanitizer in chosen}
+    owners = _owners(chosen, evading, evade)
+    if len(evading) > 1:  # and the attack built to evade them all
+        jobs.append((EVADING + combined_name(evading), 0.0))
+        configured[jobs[-1][0]] = [dict(chosen)[name] for name in evading]
     points = _attack_points(experiment, jobs, attack, seed, progress, on_attack, configured)
     record = FrontierSettings(
         **_described(dataset, spec, model_name, victim, goal, split, settings),
@@ -194,8 +203,10 @@ def run_frontier(
         constraints=None if constraints is None else constraints.settings(),
         evading=evading,
         evade=evade,
+        combined=tuple(owners),
     )
-    return _assembled(experiment, dataset, points, chosen, given, settings, record, start)
+    screens = [*chosen, *owners.items()]
+    return _assembled(experiment, dataset, points, screens, given, settings, record, start)
 
 
 def _searched(attack: FlexiblePoisoning) -> dict:
@@ -238,17 +249,29 @@ def _evading(evading: Sequence[str], chosen, argument: str = "evading") -> tuple
     return tuple(dict.fromkeys(evading))
 
 
+def _owners(chosen, *groups: tuple[str, ...]) -> dict[str, tuple[Sanitizer, ...]]:
+    """The owners who run several sanitizers together, by name (``"sphere+slab"``):
+    one per group of two or more names (the evading series', ``evade``'s), each
+    group once."""
+    configured = dict(chosen)
+    owners: dict[str, tuple[Sanitizer, ...]] = {}
+    for group in groups:
+        if len(group) > 1 and set(group) not in [{s.name for s in o} for o in owners.values()]:
+            owners[combined_name(group)] = tuple(configured[name] for name in group)
+    return owners
+
+
 def _attack_points(
     experiment, jobs, attack, seed, progress, on_attack, configured
 ) -> list[AttackPoint]:
     """Every attack of the frontier, in order, each handed to ``on_attack`` when done;
-    ``configured``: the sanitizer each evading attack evades, by attack name."""
+    ``configured``: the sanitizers each evading attack evades, by attack name."""
     points: list[AttackPoint] = []
     bar = progress_bar(jobs, progress=progress, desc="attack points", unit="attack")
     for name, alpha in bar:
         bar.set_postfix_str(f"α = {alpha:g}" if alpha is not None else name)
         evading = (
-            experiment.configure(attack, evade=[configured[name]]) if name in configured else None
+            experiment.configure(attack, evade=configured[name]) if name in configured else None
         )
         point = _attack_point(experiment, name, alpha, evading or attack, seed)
         points.append(point)
