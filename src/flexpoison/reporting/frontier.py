@@ -16,6 +16,7 @@ import re
 import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from .._environment import versions
 from ..errors import InvalidInputError
@@ -109,7 +110,15 @@ def _plot_one(
     flex = [r for r in result.rows_for(sanitizer) if r.attack == "flexible"]
     flex.sort(key=lambda r: r.alpha if r.alpha is not None else -1.0)
     shown = {*BASELINES, EVADING + sanitizer}  # and the attack built to evade this one
-    base = {r.label: (r.recall, r.effect) for r in result.rows_for(sanitizer) if r.attack in shown}
+    base = {
+        # in the overview one legend serves every panel: "the panel's" evading attack
+        (EVADES_PANEL if r.attack.startswith(EVADING) and title is not None else r.label): (
+            r.recall,
+            r.effect,
+        )
+        for r in result.rows_for(sanitizer)
+        if r.attack in shown
+    }
     clean_here = result.row(CLEAN, sanitizer).effect
     references = {"no attack": result.effect_clean}
     if sanitizer != NO_SANITIZER:
@@ -128,6 +137,10 @@ def _plot_one(
         else f"{literal(s.dataset)}, {s.model}, {s.goal}, rate {s.rate:g}: sanitizer "
         + _panel(sanitizer, s),
     )
+
+
+#: The overview's legend entry of the attack built to evade each panel's sanitizer(s).
+EVADES_PANEL = "built to evade the panel's sanitizer(s)"
 
 
 def _panel(name: str, s: FrontierSettings) -> str:
@@ -153,8 +166,12 @@ def figures_for(result: FrontierResult) -> dict[str, bytes]:
         _plot_one(result, name, ax=axes[k], legend=False, title=_panel(name, s))
     for ax in axes[len(names) :]:
         ax.set_axis_off()
-    if names:
-        handles, labels = axes[0].get_legend_handles_labels()
+    if names:  # every panel's entries once (an evading attack is on its panel only)
+        entries: dict[str, Any] = {}
+        for ax in axes[: len(names)]:
+            for handle, label in zip(*ax.get_legend_handles_labels()):
+                entries.setdefault(label, handle)
+        handles, labels = list(entries.values()), list(entries)
         fig.legend(
             handles, labels, loc="outside lower center", ncols=min(6, len(labels)), fontsize="small"
         )
