@@ -96,8 +96,9 @@ class FrontierSettings:
     constraints: dict | None = None  # Specs.settings() of the feature constraints, if any
     evading: tuple[str, ...] = ()  # sanitizers each attacked by one built to evade it
     evade: tuple[str, ...] = ()  # sanitizers the flexible attack evades at every α
-    # the owners who run several together ("sphere+slab": evading's, evade's), measured
-    # like a sanitizer after those of ``sanitizers``
+    # the owners who run several together ("sphere+slab", one per group of ≥ 2 names of
+    # evading or evade), measured like a sanitizer; with ≥ 2 evading names the attack
+    # "evading_sphere+slab" is built to evade them all
     combined: tuple[str, ...] = ()
 
     @property
