@@ -154,10 +154,23 @@ def test_one_owner_per_group_and_none_for_a_single_name():
     assert same.settings.combined == ("sphere+slab",)  # the same owner, once
 
 
-def test_the_figures_draw_the_combined_owner_on_its_own_panel(case):
+def test_the_figures_draw_the_combined_owner_on_its_own_panel(case, monkeypatch):
+    from matplotlib.figure import Figure
+
     _, _, result, names = case
     joined = "+".join(names)
+    legends = []  # the overview's one legend: every panel's entries, once
+    draw = Figure.legend
+    monkeypatch.setattr(
+        Figure,
+        "legend",
+        lambda fig, h, labels, **kw: legends.append(labels) or draw(fig, h, labels, **kw),
+    )
     figures = frontier_files.figures_for(result)
+    (labels,) = legends
+    assert len(labels) == len(set(labels))
+    # the first panel (three_sigma) has no evader; the overview's legend still names it
+    assert (frontier_files.EVADES_PANEL in labels) == bool(result.settings.evading)
     assert figures[f"frontier_{joined}.png"].startswith(PNG_MAGIC)
     assert figures["frontier_overview.png"].startswith(PNG_MAGIC)
     fig = frontier_files._plot_one(result, joined)
