@@ -438,7 +438,9 @@ EVADING = click.option(
     callback=_names,
     help="The evading series: for each of these sanitizers (comma-separated, e.g. "
     "sphere,slab,loss), the alpha = 0 attack built to evade it, measured like every "
-    "other attack and drawn on that sanitizer's panel.",
+    "other attack and drawn on that sanitizer's panel. With several: also the attack "
+    "built to evade them all, and every attack measured after the owner who runs them "
+    "together (keeps the rows every one keeps; sanitizer sphere+slab, its own panel).",
 )
 
 

@@ -224,6 +224,11 @@ def frontier(
     attack at every alpha and for the unconcealed baseline; random clone and label flip
     copy clean rows, which hold the data's own values.
 
+    --evading NAMES adds the alpha = 0 attacks built to evade each; with several names
+    (of --evading or --evade), the attack built to evade them all, and every attack
+    measured after the owner who runs them together, keeping the rows every one keeps
+    (sanitizer sphere+slab in the files, its own panel).
+
     Everything is written inside --out (frontier.html is the self-contained report),
     which must be new or empty unless --force; only --report edits a file elsewhere.
     """
@@ -265,16 +270,22 @@ def frontier(
         written = write_frontier(result, out, report=report, auto_report=False)
     if not quiet:
         click.echo(_table(result))
-    s = result.settings
-    tail = f"; report updated: {written.report}" if written.report else ""
-    click.echo(
-        f"frontier: {len(result.attacks)} attacks x {len(s.sanitizers) - 1} sanitizers, "
-        f"m = {s.n_poison} poison rows ({time.perf_counter() - start:.1f} s); "
-        f"files in {written.out_dir}{tail}"
-    )
+    click.echo(_done(result, written, time.perf_counter() - start))
     # even with --quiet: a failed attack must be seen
     labelled = [(p.label, message) for p in result.attacks for message in p.warnings]
     echo_labelled_warnings(labelled, "frontier.json", len(result.attacks))
+
+
+def _done(result, written, seconds: float) -> str:
+    """The last line: what was measured (and the owners who run several sanitizers
+    together), how long it took, where the files are."""
+    s = result.settings
+    tail = f"; report updated: {written.report}" if written.report else ""
+    return (
+        f"frontier: {len(result.attacks)} attacks x {len(s.sanitizers) - 1} sanitizers"
+        + "".join(f" + {name} together" for name in s.combined)
+        + f", m = {s.n_poison} poison rows ({seconds:.1f} s); files in {written.out_dir}{tail}"
+    )
 
 
 def _check_options(
@@ -310,7 +321,7 @@ def _table(result, width: int = WIDTH) -> str:
     from ..experiments.pipeline import NO_SANITIZER
 
     s = result.settings
-    names = list(s.sanitizers)
+    names = list(s.screens)
     attacks = list(result.attacks)
     labels = [p.label if len(p.label) <= 16 else p.attack.replace("_", " ") for p in attacks]
     direction = "higher" if s.higher_is_damage else "lower"

@@ -17,7 +17,15 @@ from typing import Any, cast
 import numpy as np
 
 from ..errors import InvalidInputError
-from .base import TASKS, CombinedScreening, Sanitizer, Screening, Task, TrimScreening
+from .base import (
+    TASKS,
+    CombinedScreening,
+    Sanitizer,
+    Screening,
+    Task,
+    TrimScreening,
+    combined_name,
+)
 from .geometric import IsolationForestFilter, LocalOutlierFactorFilter, Slab, Sphere, ThreeSigma
 from .model_based import LossFilter, Trim
 
@@ -152,5 +160,6 @@ __all__ = [
     "get_sanitizer",
     "screen",
     "screen_combined",
+    "combined_name",
     "apply_sanitizer",
 ]

@@ -41,7 +41,7 @@ countermeasures for regression learning".
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
@@ -113,6 +113,12 @@ class Screening(_Removed):
         return mask
 
 
+def combined_name(names: Iterable[str]) -> str:
+    """The name of the owner who runs several sanitizers together: their names joined
+    by ``+`` in the order given (``"sphere+slab"``)."""
+    return "+".join(names)
+
+
 @dataclass(frozen=True)
 class CombinedScreening(_Removed):
     """Several sanitizers run by one data owner on the same rows: a row stays in the
@@ -139,7 +145,7 @@ class CombinedScreening(_Removed):
     @property
     def name(self) -> str:
         """The sanitizers' names joined by ``+`` (e.g. ``"sphere+slab"``)."""
-        return "+".join(s.name for s in self.screenings)
+        return combined_name(s.name for s in self.screenings)
 
     @property
     def n_samples(self) -> int:
@@ -327,6 +333,7 @@ __all__ = [
     "TASKS",
     "Screening",
     "CombinedScreening",
+    "combined_name",
     "TrimScreening",
     "Sanitizer",
     "Inputs",

@@ -48,7 +48,7 @@ from ..attack import FlexiblePoisoning, Goal, goal_from_name
 from ..attack.baselines import label_flip, random_clone, unconcealed
 from ..attack.specs import ATTACK_ARGUMENTS, Specs, feature_indices
 from ..data import Dataset, load_dataset
-from ..defences import Sanitizer
+from ..defences import Sanitizer, combined_name
 from ..errors import InvalidInputError
 from .frontier_records import (
     ATTACK_LABELS,
@@ -160,7 +160,8 @@ def run_frontier(
         The "evading" series: per name, the attack at α = 0 built to evade that sanitizer
         as calibrated here (``evade=[it]``), measured like any other (``"evading_<name>"``).
     evade : sequence of sanitizer names
-        Sanitizers the flexible attack evades at every α (not the baselines).
+        Sanitizers the flexible attack evades at every α (not the baselines). Several
+        names here or in ``evading``: see :attr:`FrontierSettings.combined`.
     """
     start = time.perf_counter()
     alphas, rate, baselines, seed = _checked(alphas, rate, baselines, seed)
@@ -170,7 +171,7 @@ def run_frontier(
     chosen = experiment.sanitizers(sanitizers, clean_removal)
     given = Specs() if constraints is None else constraints
     settings = _attack_settings(experiment, rate, given, list(dataset.feature_names), seed)
-    evade = _evading(evade, chosen, "evade")
+    evading, evade, evaders, owners = _series(chosen, evading, evade)
     if evade:
         settings["evade"] = [dict(chosen)[name] for name in evade]
     attack = experiment.configure(FlexiblePoisoning(None) if attack is None else attack, **settings)
@@ -178,10 +179,7 @@ def run_frontier(
     first = alphas[0] if alphas else 0.0
     experiment.configure(attack, alpha=first).objective(split.X_train, split.y_train)
     jobs = [("flexible", a) for a in alphas] + [(b, None) for b in baselines]
-    evading = _evading(evading, chosen)
-    jobs += [(EVADING + name, 0.0) for name in evading]
-    configured = {EVADING + name: sanitizer for name, sanitizer in chosen}
-    points = _attack_points(experiment, jobs, attack, seed, progress, on_attack, configured)
+    points = _attack_points(experiment, jobs, attack, seed, progress, on_attack, evaders)
     record = FrontierSettings(
         **_described(dataset, spec, model_name, victim, goal, split, settings),
         **_searched(attack),
@@ -194,8 +192,10 @@ def run_frontier(
         constraints=None if constraints is None else constraints.settings(),
         evading=evading,
         evade=evade,
+        combined=tuple(owners),
     )
-    return _assembled(experiment, dataset, points, chosen, given, settings, record, start)
+    screens = [*chosen, *owners.items()]  # and the owners who run several together
+    return _assembled(experiment, dataset, points, screens, given, settings, record, start)
 
 
 def _searched(attack: FlexiblePoisoning) -> dict:
@@ -238,17 +238,48 @@ def _evading(evading: Sequence[str], chosen, argument: str = "evading") -> tuple
     return tuple(dict.fromkeys(evading))
 
 
+def _series(
+    chosen, evading, evade
+) -> tuple[
+    tuple[str, ...], tuple[str, ...], dict[str, list[Sanitizer]], dict[str, tuple[Sanitizer, ...]]
+]:
+    """The names to evade (``evading``'s, ``evade``'s, checked), the evading attacks
+    by name with the sanitizers each evades (one per name of ``evading``, and, with
+    several, ``"evading_sphere+slab"`` built to evade them all), and the owners who
+    run several together (:func:`_owners`)."""
+    evading, evade = _evading(evading, chosen), _evading(evade, chosen, "evade")
+    configured = dict(chosen)
+    evaders = {EVADING + name: [configured[name]] for name in evading}
+    if len(evading) > 1:
+        evaders[EVADING + combined_name(evading)] = [configured[name] for name in evading]
+    return evading, evade, evaders, _owners(chosen, evading, evade)
+
+
+def _owners(chosen, *groups: tuple[str, ...]) -> dict[str, tuple[Sanitizer, ...]]:
+    """The owners who run several sanitizers together, by name (``"sphere+slab"``):
+    one per group of two or more names (the evading series', ``evade``'s), each
+    group once."""
+    configured = dict(chosen)
+    owners: dict[str, tuple[Sanitizer, ...]] = {}
+    for group in groups:
+        if len(group) > 1 and set(group) not in [{s.name for s in o} for o in owners.values()]:
+            owners[combined_name(group)] = tuple(configured[name] for name in group)
+    return owners
+
+
 def _attack_points(
     experiment, jobs, attack, seed, progress, on_attack, configured
 ) -> list[AttackPoint]:
-    """Every attack of the frontier, in order, each handed to ``on_attack`` when done;
-    ``configured``: the sanitizer each evading attack evades, by attack name."""
+    """Every attack of the frontier, in order, each handed to ``on_attack`` when done:
+    ``jobs``, then the evading attacks at α = 0 (``configured``: the sanitizers each
+    evades, by attack name)."""
     points: list[AttackPoint] = []
+    jobs = [*jobs, *[(name, 0.0) for name in configured]]
     bar = progress_bar(jobs, progress=progress, desc="attack points", unit="attack")
     for name, alpha in bar:
         bar.set_postfix_str(f"α = {alpha:g}" if alpha is not None else name)
         evading = (
-            experiment.configure(attack, evade=[configured[name]]) if name in configured else None
+            experiment.configure(attack, evade=configured[name]) if name in configured else None
         )
         point = _attack_point(experiment, name, alpha, evading or attack, seed)
         points.append(point)

@@ -18,6 +18,13 @@ Per (attack, sanitizer), on the training rows the sanitizer keeps (:class:`Front
 
 Sanitizer ``"none"`` (keep every row) is the reference: its effect is the attack's own.
 The pseudo-attack ``"clean"`` (no poison) shows what each sanitizer does to clean data.
+
+With several sanitizers to evade (``evading`` or ``evade`` of two or more names), the
+rows also hold the owner who runs them **together**: sanitizer ``"sphere+slab"``
+(:attr:`FrontierSettings.combined`), keeping the rows every one of them keeps, each
+calibrated on the clean training rows as it is alone
+(:func:`~flexpoison.defences.screen_combined`), measured like any sanitizer. The
+attack ``"evading_sphere+slab"`` is the α = 0 attack built to evade them all.
 """
 
 from __future__ import annotations
@@ -89,6 +96,15 @@ class FrontierSettings:
     constraints: dict | None = None  # Specs.settings() of the feature constraints, if any
     evading: tuple[str, ...] = ()  # sanitizers each attacked by one built to evade it
     evade: tuple[str, ...] = ()  # sanitizers the flexible attack evades at every α
+    # the owners who run several together ("sphere+slab", one per group of ≥ 2 names of
+    # evading or evade), measured like a sanitizer; with ≥ 2 evading names the attack
+    # "evading_sphere+slab" is built to evade them all
+    combined: tuple[str, ...] = ()
+
+    @property
+    def screens(self) -> tuple[str, ...]:
+        """Every screening measured: ``sanitizers`` (``"none"`` first), then ``combined``."""
+        return (*self.sanitizers, *self.combined)
 
 
 @dataclass(frozen=True)

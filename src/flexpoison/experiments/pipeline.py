@@ -43,7 +43,7 @@ from ..attack import AttackResult, FlexiblePoisoning, Goal
 from ..attack.defaults import SEARCH_SETTINGS
 from ..attack.ranges import restate
 from ..attack.result import REFIT_GAP, refit_gap
-from ..defences import SANITIZERS, Sanitizer, get_sanitizer
+from ..defences import SANITIZERS, Sanitizer, get_sanitizer, screen_combined
 from ..errors import FlexPoisonWarning, InvalidInputError
 from .outcomes import KEPT_ONE_CLASS, MEASURED, REMOVED_EVERY_ROW, UNMEASURED_WHY
 
@@ -428,14 +428,16 @@ class Experiment:
         self,
         X_poison: np.ndarray,
         y_poison: np.ndarray,
-        sanitizers: Sequence[tuple[str, Sanitizer]],
+        sanitizers: Sequence[tuple[str, Sanitizer | tuple[Sanitizer, ...]]],
         effect_clean: float,
     ) -> list[Screened]:
         """Without a sanitizer, then with each: the rows kept of clean + poison, the
-        victim refitted on them, its effect and test metric (:class:`Screened`). A
-        sanitizer whose rows leave no victim to refit is recorded with its unmeasured
-        outcome (:mod:`~flexpoison.experiments.outcomes`), not raised: what it removed
-        is its result."""
+        victim refitted on them, its effect and test metric (:class:`Screened`). An
+        entry whose sanitizer is a tuple is the owner who runs them all together: the
+        rows every one keeps (:func:`~flexpoison.defences.screen_combined`, each
+        calibrated as alone). A sanitizer whose rows leave no victim to refit is
+        recorded with its unmeasured outcome (:mod:`~flexpoison.experiments.outcomes`),
+        not raised: what it removed is its result."""
         X_all, y_all = self.with_poison(X_poison, y_poison)
         X, y = self.split.X_train, self.split.y_train
         n, m = X.shape[0], X_poison.shape[0]
@@ -444,6 +446,11 @@ class Experiment:
         for name, sanitizer in [(NO_SANITIZER, None), *sanitizers]:
             if sanitizer is None:
                 kept = np.arange(n + m)
+            elif isinstance(sanitizer, tuple):
+                together = screen_combined(
+                    sanitizer, X_all, y_all, X_clean=X, y_clean=y, task=self.task
+                )
+                kept = together.kept
             else:
                 kept = np.asarray(
                     sanitizer(X_all, y_all, X_clean=X, y_clean=y, task=self.task), dtype=int

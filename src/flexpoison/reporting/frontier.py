@@ -16,6 +16,7 @@ import re
 import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from .._environment import versions
 from ..errors import InvalidInputError
@@ -109,7 +110,15 @@ def _plot_one(
     flex = [r for r in result.rows_for(sanitizer) if r.attack == "flexible"]
     flex.sort(key=lambda r: r.alpha if r.alpha is not None else -1.0)
     shown = {*BASELINES, EVADING + sanitizer}  # and the attack built to evade this one
-    base = {r.label: (r.recall, r.effect) for r in result.rows_for(sanitizer) if r.attack in shown}
+    base = {
+        # in the overview one legend serves every panel: "the panel's" evading attack
+        (EVADES_PANEL if r.attack.startswith(EVADING) and title is not None else r.label): (
+            r.recall,
+            r.effect,
+        )
+        for r in result.rows_for(sanitizer)
+        if r.attack in shown
+    }
     clean_here = result.row(CLEAN, sanitizer).effect
     references = {"no attack": result.effect_clean}
     if sanitizer != NO_SANITIZER:
@@ -125,29 +134,44 @@ def _plot_one(
         legend=legend,
         title=title
         if title is not None
-        else f"{literal(s.dataset)}, {s.model}, {s.goal}, rate {s.rate:g}: sanitizer {sanitizer}",
+        else f"{literal(s.dataset)}, {s.model}, {s.goal}, rate {s.rate:g}: sanitizer "
+        + _panel(sanitizer, s),
     )
 
 
+#: The overview's legend entry of the attack built to evade each panel's sanitizer(s).
+EVADES_PANEL = "built to evade the panel's sanitizer(s)"
+
+
+def _panel(name: str, s: FrontierSettings) -> str:
+    """A panel's title: the sanitizer's name; the combined owner's says "together"."""
+    return f"{name} (all together)" if name in s.combined else name
+
+
 def figures_for(result: FrontierResult) -> dict[str, bytes]:
-    """PNG bytes by file name: one per sanitizer and ``frontier_overview.png``."""
+    """PNG bytes by file name: one per sanitizer, one per owner who runs several together
+    (``frontier_sphere+slab.png``) and ``frontier_overview.png``."""
     from matplotlib.figure import Figure
 
     from .plotting import literal
 
     s = result.settings
-    names = [n for n in s.sanitizers if n != NO_SANITIZER]
+    names = [n for n in s.screens if n != NO_SANITIZER]
     out = {f"frontier_{name}.png": _png(_plot_one(result, name)) for name in names}
     cols = min(3, max(1, len(names)))
     nrows = max(1, math.ceil(len(names) / cols))
     fig = Figure(figsize=(5.2 * cols, 4.0 * nrows + 0.6), layout="constrained")
     axes = fig.subplots(nrows, cols, squeeze=False).ravel()
     for k, name in enumerate(names):
-        _plot_one(result, name, ax=axes[k], legend=False, title=name)
+        _plot_one(result, name, ax=axes[k], legend=False, title=_panel(name, s))
     for ax in axes[len(names) :]:
         ax.set_axis_off()
-    if names:
-        handles, labels = axes[0].get_legend_handles_labels()
+    if names:  # every panel's entries once (an evading attack is on its panel only)
+        entries: dict[str, Any] = {}
+        for ax in axes[: len(names)]:
+            for handle, label in zip(*ax.get_legend_handles_labels()):
+                entries.setdefault(label, handle)
+        handles, labels = list(entries.values()), list(entries)
         fig.legend(
             handles, labels, loc="outside lower center", ncols=min(6, len(labels)), fontsize="small"
         )
@@ -186,9 +210,11 @@ def write_frontier(
 ) -> WrittenFrontier:
     """Write the frontier's files into ``out_dir`` (all or nothing) and the report.
 
-    Files: ``frontier.csv`` (one row per attack × sanitizer, :data:`CSV_COLUMNS`),
-    ``frontier.json`` (settings, references, attacks, rows, versions),
-    ``frontier_<sanitizer>.png`` per sanitizer, ``frontier_overview.png``,
+    Files: ``frontier.csv`` (one row per attack × sanitizer, :data:`CSV_COLUMNS`; the
+    owner who runs several together is the sanitizer ``"sphere+slab"``, listed in
+    ``settings.combined``), ``frontier.json`` (settings, references, attacks, rows,
+    versions), ``frontier_<sanitizer>.png`` per sanitizer and owner (e.g.
+    ``frontier_sphere+slab.png``), ``frontier_overview.png``,
     ``frontier.html`` (self-contained) and, per attack, its poison rows in the data
     set's units (``poison_flexible_alpha0.5.csv``, ``poison_random_clone.csv``, …;
     :func:`poison_file_name`). The files of an earlier frontier in ``out_dir``
@@ -267,7 +293,7 @@ def render_section(result: FrontierResult, overview_png: bytes) -> str:
     s = result.settings
     key = _key(s)
     direction = "higher" if s.higher_is_damage else "lower"
-    sanitizers = [n for n in s.sanitizers if n != NO_SANITIZER]
+    sanitizers = [n for n in s.screens if n != NO_SANITIZER]
     img = base64.b64encode(overview_png).decode("ascii")
     parts = [
         f"<!-- flexpoison:{key} -->",
@@ -279,7 +305,12 @@ def render_section(result: FrontierResult, overview_png: bytes) -> str:
         f"and how many of them does it catch? Each sanitizer is calibrated on the clean "
         f"training split (removing {s.clean_removal:.0%} of it; three_sigma: the fixed "
         f"k = 3 rule; trim: keeps n rows); the victim is refitted on the rows it keeps. "
-        f"Effect {e(s.effect_name)}: {direction} = more damage. The flexible attack "
+        + "".join(
+            f"{e(name)}: the owner who runs those sanitizers together keeps the rows "
+            "every one of them keeps. "
+            for name in s.combined
+        )
+        + f"Effect {e(s.effect_name)}: {direction} = more damage. The flexible attack "
         f"sweeps α over {', '.join(f'{a:g}' for a in s.alphas)}; baselines: "
         f"{', '.join(e(ATTACK_LABELS[b]) for b in s.baselines) or 'none'}; seed {s.seed}, "
         f"max_iter {s.max_iter}. Without poison: {e(s.effect_name)} = "
