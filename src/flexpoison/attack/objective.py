@@ -502,6 +502,10 @@ class Objective:
         """E of the model Θ (internal coordinates)."""
         return self.effect.value(Theta, self.victim.learner.pack(Theta @ self._T))
 
+    def effect_gradient(self, Theta: np.ndarray) -> np.ndarray:
+        """∇_Θ E of the model Θ (internal coordinates)."""
+        return self.effect.gradient(Theta, self.victim.learner.pack(Theta @ self._T))
+
     def effect_gain(self, effect_before: float) -> Objective:
         """The same objective with α = 0 and W = sign·(E − E_before): −W is the gain in E
         over the training set without the point (everything else shared; the origin
