@@ -144,6 +144,9 @@ def starts(objective: Objective, Theta: np.ndarray, box: Box, sign: float) -> li
         or not isinstance(data, engine.RowData)
     ):
         return []
+    edges = {t: margin_edge(learner.loss, t) for t in (-1.0, 1.0)}
+    if not any(edges.values()):
+        return []
     fit = engine.fit(learner, data, Theta)
     factor = fit.factor if fit.factor is not None else engine.hessian_factor(learner, data, fit)
     if factor is None:
@@ -158,8 +161,7 @@ def starts(objective: Objective, Theta: np.ndarray, box: Box, sign: float) -> li
     centre, half = 0.5 * (box.lower + box.upper), 0.5 * (box.upper - box.lower)
     loss = learner.loss
     out = []
-    for t in (-1.0, 1.0):
-        edge = margin_edge(loss, t)
+    for t, edge in edges.items():
         if edge is None:
             continue
         depth = 0.5
