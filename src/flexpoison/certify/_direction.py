@@ -51,6 +51,10 @@ GAP = 1e-3
 #: Where the level lies between the model's minimum and the best h found (½: the
 #: method's usual choice; 0.3 and 0.7 took 227 and 267 rounds on digits, ½ 221).
 LEVEL = 0.5
+#: Kelley's programme is solved again every this many rounds (its value U only falls
+#: as cuts are added, so an older U is still an upper bound; a level set it leaves
+#: empty makes it solve at once).
+KELLEY_EVERY = 4
 #: The pricing step η, relative to ‖θ₀ − θ_t‖: small enough that the gap at
 #: θ_t + η·v is its first-order term.
 PRICING_STEP = 1e-5
@@ -140,15 +144,21 @@ def direction(
         if float(cut @ query) > 0:
             best, h_best = query, float(cut @ query)
             cuts.append(cut)
+    v, value, age = None, 0.0, KELLEY_EVERY
     for _ in range(MAX_ROUNDS):
-        v = _solve(g, np.array(cuts), limit)
-        if v is None or not float(g @ v) > 0:
-            break
-        value = float(g @ v)  # ≥ r(v) for every v: the cuts relax the feasible rows
+        if age >= KELLEY_EVERY:  # Kelley's programme: U, valid however many cuts follow
+            v = _solve(g, np.array(cuts), limit)
+            if v is None or not float(g @ v) > 0:
+                break
+            value, age = float(g @ v), 0  # U ≥ r(v) for every v: the cuts relax the rows
+        age += 1
         if best is not None and value - 1.0 / h_best <= GAP * value:
             break
         level = (1.0 + LEVEL * (value * h_best - 1.0)) / value  # h_low + ½(h_best − h_low)
         projected = None if best is None else level_query(best, g, np.array(cuts), level)
+        if projected is None and age > 1:  # an older U's level may lie below the model
+            age = KELLEY_EVERY
+            continue
         # the first round, or no projection: Kelley's point
         query = v / value if projected is None else projected
         cut = cut_at(query)
