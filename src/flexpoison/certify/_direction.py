@@ -159,8 +159,11 @@ def direction(
         if projected is None and age > 1:  # an older U's level may lie below the model
             age = KELLEY_EVERY
             continue
-        # the first round, or no projection: Kelley's point
-        query = v / value if projected is None else projected
+        if projected is not None:
+            query = projected
+        else:  # the first round, or no projection: Kelley's point (solved this round)
+            assert v is not None
+            query = v / value
         cut = cut_at(query)
         h = float(cut @ query)
         if h <= 0:  # no feasible row gains along it: θ_t may be out of reach that way
