@@ -542,7 +542,8 @@ class Objective:
         one fit, whatever the number of rows)."""
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
-        Phi = np.array([self._features(x) for x in xs]).reshape(len(xs), -1)
+        width = self._features(self.x_c).size  # (no rows: one point run with passes)
+        Phi = np.array([self._features(x) for x in xs]).reshape(len(xs), width)
         new.data = self.data.with_rows(Phi, np.asarray(ts, dtype=float))
         if self.stats is not None:
             new.stats = self.stats.with_rows(np.asarray(xs, dtype=float).reshape(len(xs), -1))
