@@ -34,8 +34,9 @@ the margin, z = (1 − δ)·z_e (δ = 1: the decision boundary):
    most the decision boundary). Steps 1 and 2 alternate :data:`ROUNDS` times from
    δ = ½.
 
-No depth or box scale is tuned: the depth is E's own best step along the row's
-pull, and the box's scale the row's leverage. The descent then starts from each row.
+No depth or box scale is tuned on a case: the depth is E's own best step along the
+row's pull and the box's scale the row's leverage (the rounds, the first depth ½ and
+the halvings' limit only bound the work). The descent then starts from each row.
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ from .objective import Objective
 ROUNDS = 3
 #: Bisections of the depth.
 BISECTIONS = 40
-#: The largest leverage h = s·ℓ''·φᵀH⁻¹φ of a start, where the first-order model's ΔΘ
-#: is at most twice the refit's.
+#: The largest leverage h = s·ℓ''·φᵀH⁻¹φ of a start: along φ → λφ the pull's gain
+#: λ·a/(1 + λ²·h) peaks at h = 1.
 LEVERAGE = 1.0
 #: The box's half-widths are halved at most this many times (to 1/64) to reach it.
 HALVINGS = 6
@@ -145,7 +146,7 @@ def starts(objective: Objective, Theta: np.ndarray, box: Box, sign: float) -> li
     ):
         return []
     edges = {t: margin_edge(learner.loss, t) for t in (-1.0, 1.0)}
-    if not any(edges.values()):
+    if all(edge is None for edge in edges.values()):
         return []
     fit = engine.fit(learner, data, Theta)
     factor = fit.factor if fit.factor is not None else engine.hessian_factor(learner, data, fit)
