@@ -203,3 +203,22 @@ def test_a_stalled_attack_moves_on_from_the_first_order_starts(monkeypatch):
     with_starts, _ = _distance(monkeypatch, True)
     assert with_starts[:stall] == without[:stall]  # the same until the stall
     assert with_starts[-1] < 0.9 * without[-1]
+
+
+def test_a_concealed_run_keeps_to_its_unconcealed_run_s_points():
+    """At α = 0.5 the α = 0 run (which stalls, then uses the first-order starts) gives
+    E_unconcealed; the concealed points start from its points, never from new
+    first-order rows."""
+    X, y = _digits()
+    goal = Integrity("flip-subpopulation:class=7,cluster=3/8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = FlexiblePoisoning(
+            LinearSVC(max_iter=10_000), goal=goal, alpha=0.0, n_points=6, random_state=0
+        ).generate(X, y)
+        concealed = FlexiblePoisoning(
+            LinearSVC(max_iter=10_000), goal=goal, alpha=0.5, n_points=6, random_state=0
+        ).generate(X, y)
+    assert "first-order" in [p.start for p in plain.points]
+    assert concealed.effect_unconcealed == pytest.approx(plain.effect_final, rel=1e-9)
+    assert {p.start for p in concealed.points} == {"α = 0 point"}

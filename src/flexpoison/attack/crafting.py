@@ -65,7 +65,8 @@ def craft_point(
     whose best descent stops at zero gradient (every start ends where the row moves
     nothing, e.g. beyond a squared hinge's margin) is crafted again from the
     first-order starts, and every later point starts from them too (none with frozen
-    features: they range over the box); a run that never stalls is unchanged."""
+    features: they range over the box; none in a concealed run, whose points start
+    from its α = 0 run's); a run that never stalls is unchanged."""
     setup, box, victim, chosen = ctx.setup, ctx.setup.box, ctx.setup.victim, ctx.chosen
     rng, extra, sign = ctx.rng, ctx.extra, attack.goal.sign
     with_no_op, with_previous = ctx.with_no_op, ctx.with_previous
@@ -103,11 +104,14 @@ def craft_point(
         # the attack's trials may be the local model's: the point kept is exact
         return crafted, dataclasses.replace(crafted.descent, ev=objective.exact(crafted.descent.ev))
 
+    # from the box, so none with frozen features; a concealed run (``warm``) follows its
+    # α = 0 run's points, which had them
     frozen = setup.constraints is not None and setup.constraints.frozen is not None
-    if ctx.stalled and not frozen:  # a point before stalled: the first-order starts too
+    first = not frozen and warm is None
+    if ctx.stalled and first:  # a point before stalled: the first-order starts too
         candidates += first_order.starts(objective, Theta, box, sign)
     crafted, best = craft(candidates)
-    if best.stop == "zero gradient" and not ctx.stalled and not frozen:
+    if best.stop == "zero gradient" and not ctx.stalled and first:
         ctx.stalled = True
         crafted, best = _first_order(craft, crafted, best, objective, Theta, box, attack)
     if warm is not None and not chosen:  # the first point, on the same rows as
