@@ -222,3 +222,19 @@ def test_a_concealed_run_keeps_to_its_unconcealed_run_s_points():
     assert "first-order" in [p.start for p in plain.points]
     assert concealed.effect_unconcealed == pytest.approx(plain.effect_final, rel=1e-9)
     assert {p.start for p in concealed.points} == {"α = 0 point"}
+
+
+def test_shrunk_row_halves_the_box_until_the_leverage_is_at_most_one():
+    """The row of a box halved k times, the first k with curvature·q ≤ 1 (here
+    q = ‖x‖², the box centred at 0): the rows of the boxes before have q > 1."""
+    rng = np.random.default_rng(0)
+    gain, w = rng.normal(size=4), rng.normal(size=4)
+    centre, half = np.zeros(4), np.full(4, 8.0)
+    found = first_order.shrunk_row(gain, w, 0.0, centre, half, 1.0, lambda x: float(x @ x))
+    assert found is not None
+    x, q = found
+    assert q == pytest.approx(float(x @ x)) and q <= 1.0
+    k = int(round(np.log2(8.0 / np.max(np.abs(x))))) if np.max(np.abs(x)) > 0 else 0
+    for j in range(k):  # every larger box's row is too far out
+        bigger = first_order.best_row(gain, w, 0.0, centre - half / 2**j, centre + half / 2**j)
+        assert float(bigger @ bigger) > 1.0

@@ -99,6 +99,31 @@ def best_row(
     return solved.x if solved.status == 0 else None
 
 
+def shrunk_row(
+    gain: np.ndarray,
+    w: np.ndarray,
+    level: float,
+    centre: np.ndarray,
+    half: np.ndarray,
+    curvature: float,
+    quadratic_form,
+) -> tuple[np.ndarray, float] | None:
+    """The programme's row (:func:`best_row`) in the box about ``centre`` with its
+    half-widths ``half`` halved until h = curvature·q ≤ :data:`LEVERAGE`
+    (q = ``quadratic_form(x)`` = φᵀH⁻¹φ; at most :data:`HALVINGS` times), with its q;
+    the last feasible row if none reaches it, None if none is feasible."""
+    found = None
+    for k in range(HALVINGS + 1):
+        reach = half * 2.0**-k
+        row = best_row(gain, w, level, centre - reach, centre + reach)
+        if row is None:
+            break
+        found = (row, quadratic_form(row))
+        if curvature * found[1] <= LEVERAGE:
+            break
+    return found
+
+
 def pull(loss: engine.Loss, scale: float, z: float, t: float, q: float) -> float:
     """|κ(z)| = s·|ℓ'(z, t)| / (1 + s·ℓ''(z, t)·q): how far a row at score z moves Θ
     along H⁻¹φ, q = φᵀH⁻¹φ (module docstring)."""
@@ -161,6 +186,11 @@ def starts(objective: Objective, Theta: np.ndarray, box: Box, sign: float) -> li
     scale = learner.scale(data.n + 1)
     centre, half = 0.5 * (box.lower + box.upper), 0.5 * (box.upper - box.lower)
     loss = learner.loss
+
+    def leverage(x: np.ndarray) -> float:  # q = φᵀH⁻¹φ
+        phi = learner.feature_row(x, objective.shift)
+        return float(phi @ factor.solve(phi))
+
     out = []
     for t, edge in edges.items():
         if edge is None:
@@ -171,18 +201,12 @@ def starts(objective: Objective, Theta: np.ndarray, box: Box, sign: float) -> li
             z = (1.0 - depth) * edge
             Z, T = np.array([[z]]), np.array([t])
             d1 = float(loss.d1(Z, T)[0, 0])
-            x, q = None, 0.0
-            for k in range(HALVINGS + 1):  # the box halved until the row's h ≤ LEVERAGE
-                reach = half * 2.0**-k
-                row = best_row(sign * d1 * u_w, w, z - offset, centre - reach, centre + reach)
-                if row is None:
-                    break
-                phi = learner.feature_row(row, objective.shift)
-                x, q = row, float(phi @ factor.solve(phi))
-                if scale * float(loss.d2(Z, T)[0, 0, 0]) * q <= LEVERAGE:
-                    break
-            if x is None:
+            curvature = scale * float(loss.d2(Z, T)[0, 0, 0])
+            found = shrunk_row(sign * d1 * u_w, w, z - offset, centre, half, curvature, leverage)
+            if found is None:
+                x = None
                 break
+            x, q = found
             # the pull's direction in Θ: −sign(ℓ')·H⁻¹φ; the attacker's best step along it
             phi = learner.feature_row(x, objective.shift)
             D = -np.sign(d1) * factor.solve(phi).reshape(Theta.shape)
