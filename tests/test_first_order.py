@@ -238,3 +238,21 @@ def test_shrunk_row_halves_the_box_until_the_leverage_is_at_most_one():
     for j in range(k):  # every larger box's row is too far out
         bigger = first_order.best_row(gain, w, 0.0, centre - half / 2**j, centre + half / 2**j)
         assert float(bigger @ bigger) > 1.0
+
+
+def test_a_kernel_machine_that_stalls_gets_no_first_order_starts():
+    """A kernel SVC's point may stop at zero gradient too; it has no θ and no rows'
+    Hessian, so the run goes on without first-order starts (it once raised there)."""
+    from sklearn.datasets import make_classification as sklearn_classification
+    from sklearn.svm import SVC
+
+    X, y = sklearn_classification(40, 3, n_informative=2, n_redundant=0, random_state=1)
+    goal = Integrity(f"predict:3@{X[0, 0]},{X[0, 1]},{X[0, 2]}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = FlexiblePoisoning(
+            SVC(kernel="linear", C=0.1), goal=goal, alpha=0.0, n_points=4, random_state=0
+        ).generate(X, y)
+    stops = [p.stop for p in result.points]
+    assert "zero gradient" in stops
+    assert "first-order" not in [p.start for p in result.points]

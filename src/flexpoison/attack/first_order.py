@@ -158,17 +158,16 @@ def depth_for(
 def starts(objective: Objective, Theta: np.ndarray, box: Box, sign: float) -> list[Start]:
     """The first-order starts (module docstring) at the optimum Θ of ``objective``'s
     training rows, for an attacker who moves E with ``sign``; none for a victim they do
-    not apply to (several outputs, a regressor, a pipeline, a loss never flat, Θ
-    pinned: no coordinate free)."""
+    not apply to (a kernel machine, several outputs, a regressor, a pipeline, a loss
+    never flat, Θ pinned: no coordinate free)."""
     victim = objective.victim
-    learner = victim.learner
+    if not victim.spec.has_theta:
+        return []  # a kernel machine: no θ, no H (its objective holds no rows' data)
     data = objective.data
-    if (
-        learner.n_outputs != 1
-        or victim.classes is None
-        or victim.scaler is not None
-        or not isinstance(data, engine.RowData)
-    ):
+    learner = victim.learner
+    if not isinstance(data, engine.RowData):
+        return []
+    if learner.n_outputs != 1 or victim.classes is None or victim.scaler is not None:
         return []
     edges = {t: margin_edge(learner.loss, t) for t in (-1.0, 1.0)}
     if all(edge is None for edge in edges.values()):
