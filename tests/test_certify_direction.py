@@ -13,7 +13,7 @@ import pytest
 from flexpoison import models, points_needed
 from flexpoison.attack import feasible_box
 from flexpoison.certify._certificate import prepare
-from flexpoison.certify._direction import columns, direction
+from flexpoison.certify._direction import columns, direction, level_query
 from test_certify import _data, _poisoned
 
 
@@ -59,3 +59,59 @@ def test_the_first_order_direction_certifies_a_known_construction():
     limit = problem.at(theta_t + 2.0**-13 * v).bound
     assert limit == pytest.approx(ratio, rel=1e-2)
     assert 0.95 * 15 < points_needed(estimator, X, y, theta_t).lower_bound <= 15
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_level_query_is_the_euclidean_projection_onto_the_level_set(seed):
+    """The least-distance programme's answer is in {g·v = 1, c_j·v ≤ level} and no
+    farther from v_best than SLSQP's projection; an empty level set gives None."""
+    from scipy.optimize import minimize
+
+    rng = np.random.default_rng(seed)
+    n, k = 6, 15
+    g = rng.normal(size=n)
+    cuts = rng.normal(size=(k, n))
+    best = rng.normal(size=n)
+    best /= float(g @ best)
+    level = float(np.quantile(cuts @ best, 0.3))  # cuts best above it: a real projection
+    found = level_query(best, g, cuts, level)
+    reference = minimize(
+        lambda v: float((v - best) @ (v - best)),
+        best,
+        jac=lambda v: 2 * (v - best),
+        constraints=[
+            {"type": "eq", "fun": lambda v: g @ v - 1.0, "jac": lambda v: g[None]},
+            {"type": "ineq", "fun": lambda v: level - cuts @ v, "jac": lambda v: -cuts},
+        ],
+        method="SLSQP",
+        options={"ftol": 1e-14, "maxiter": 500},
+    )
+    if not reference.success:  # SLSQP says the set is empty: so must the programme
+        assert found is None
+        return
+    assert found is not None
+    assert float(g @ found) == pytest.approx(1.0, abs=1e-9)
+    assert np.all(cuts @ found <= level + 1e-9)
+    assert np.linalg.norm(found - best) <= np.linalg.norm(reference.x - best) * (1 + 1e-6)
+    assert level_query(best, g, np.vstack([cuts, g]), 0.5) is None  # g·v ≤ ½ with g·v = 1
+
+
+def test_the_level_method_closes_its_gap_before_the_round_limit(monkeypatch):
+    """On a 10-feature logistic target the level bundle stops by its own test (the
+    programme's value and the best ratio within GAP), not at MAX_ROUNDS."""
+    from flexpoison.certify import _direction
+
+    spec = models.get("logistic")
+    rng = np.random.default_rng(2)
+    X, y = _data(spec, None, rng, n=80, d=10)
+    estimator = spec.make(C=1.0)
+    box = feasible_box(X, 3.0)
+    rows = box.lower + rng.uniform(size=(6, 10)) * (box.upper - box.lower)
+    theta_t = _poisoned(spec, estimator, X, y, rows, np.array([0, 1, 0, 1, 0, 0]), np.ones(6, int))
+    problem = prepare(estimator, X, y, theta_t, 3.0, None, None).problem
+    calls = []
+    solve = _direction._solve
+    monkeypatch.setattr(_direction, "_solve", lambda *args: calls.append(1) or solve(*args))
+    v = direction(problem, prepare(estimator, X, y, theta_t, 3.0, None, None).theta_clean)
+    assert v is not None
+    assert len(calls) < _direction.MAX_ROUNDS

@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 
 from conftest import cases, fitted_theta, tight
 from flexpoison import FlexiblePoisoning, InvalidInputError, engine, models
+from flexpoison.attack import first_order
 from flexpoison.attack.goals import GOALS
 
 ALPHA = 0.3  # trade-off of the fixed-point checks
@@ -332,7 +333,7 @@ def _same(a, b) -> bool:
 
 @grid
 def test_generate_is_feasible_descends_matches_sklearn_and_is_reproducible(
-    case, kind, recorded_points
+    case, kind, recorded_points, monkeypatch
 ):
     """A short attack run: no evaluated point (not even a rejected trial) leaves the
     default 3σ box; W never increases along a point's history under the default
@@ -387,11 +388,15 @@ def test_generate_is_feasible_descends_matches_sklearn_and_is_reproducible(
     for field in dataclasses.fields(result):
         assert _same(getattr(result, field.name), getattr(again, field.name)), field.name
 
-    # another seed, another start (several starts may well converge to one point)
+    # another seed, another start (several starts may well converge to one point; a
+    # point whose start stalls at zero gradient goes on from the first-order starts,
+    # which draw nothing: then the seeds' own starts must differ)
     def first(seed):
         return _generate(case, kind, seed, n_points=1, starts=1).X_poison[0]
 
-    assert not np.array_equal(first(0), first(1))
+    if np.array_equal(first(0), first(1)):
+        monkeypatch.setattr(first_order, "starts", lambda *args: [])
+        assert not np.array_equal(first(0), first(1))
 
 
 # -------------------------------------------------------------- 4. bad inputs

@@ -260,6 +260,21 @@ def test_further_passes_never_lose_effect_at_alpha_zero(estimator, goal):
     )
 
 
+@pytest.mark.parametrize("estimator", [Ridge(), LogisticRegression()], ids=["ridge", "logistic"])
+def test_one_point_with_further_passes_is_re_crafted_alone(estimator):
+    """With one point a later pass re-crafts it on the clean rows alone (no other
+    point: it once failed to build that empty set), and loses nothing."""
+    X, y = (
+        make_regression(n=80, seed=5)
+        if isinstance(estimator, Ridge)
+        else make_classification(n=80, seed=5)
+    )
+    kw = dict(goal=Integrity(), alpha=0.0, n_points=1, max_iter=30, random_state=0)
+    one = FlexiblePoisoning(estimator, **kw).generate(X, y)
+    two = FlexiblePoisoning(estimator, passes=2, **kw).generate(X, y)
+    assert two.effect_final <= one.effect_final * (1 + 1e-12)
+
+
 @pytest.mark.parametrize(
     ("estimator", "goal"),
     [

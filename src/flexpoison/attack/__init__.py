@@ -8,6 +8,7 @@ line. Reading order:
 ``goals``      Integrity / Availability / LossAvailability, target presets
 ``objective``  W = α·C ± (1 − α)·E for one candidate row, and its exact gradient
 ``search``     one point: its starts, the descent, the effect-share trade-off
+``first_order`` starts inside a classifier's margin once a point stalls at zero gradient
 ``crafting``   one point of a run: its candidates, the search, its report
 ``specs``      the constraints as a user states them: columns by name, bounds by column
 ``constraints`` frozen, integer and one-hot features: pinned boxes, rounding and repair

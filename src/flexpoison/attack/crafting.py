@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from ..errors import InvalidInputError
-from . import search
+from . import first_order, search
 from .descent import Descent, Start
 from .goals import Integrity
 from .result import PointReport
@@ -33,7 +33,10 @@ if TYPE_CHECKING:
 class Crafting:
     """What every point of one run shares: the setup, the random streams (the paper's
     starts from ``rng``, the further ones from ``extra``), E before any poison, the
-    responses' range (when optimised), which extra starts apply, and the points so far."""
+    responses' range (when optimised), which extra starts apply, the points so far,
+    and whether a point has stalled (``stalled``: its best descent stopped at zero
+    gradient, so that it and every later point also start from the first-order rows of
+    :mod:`flexpoison.attack.first_order`)."""
 
     setup: Any  # FlexiblePoisoning._setup's
     rng: np.random.Generator
@@ -43,6 +46,7 @@ class Crafting:
     with_no_op: bool
     with_previous: bool
     chosen: list[search.Descent] = field(default_factory=list)
+    stalled: bool = False
     reports: list[PointReport] = field(default_factory=list)
 
 
@@ -57,7 +61,12 @@ def craft_point(
     warm=None,
 ) -> tuple[search.Descent, PointReport]:
     """One point: its starts (or the α = 0 run's point ``warm``, or the point it had
-    in an earlier pass, ``previous``), the descent, and its report."""
+    in an earlier pass, ``previous``), the descent, and its report. The first point
+    whose best descent stops at zero gradient (every start ends where the row moves
+    nothing, e.g. beyond a squared hinge's margin) is crafted again from the
+    first-order starts, and every later point starts from them too (none with frozen
+    features: they range over the box; none in a concealed run, whose points start
+    from its α = 0 run's); a run that never stalls is unchanged."""
     setup, box, victim, chosen = ctx.setup, ctx.setup.box, ctx.setup.victim, ctx.chosen
     rng, extra, sign = ctx.rng, ctx.extra, attack.goal.sign
     with_no_op, with_previous = ctx.with_no_op, ctx.with_previous
@@ -73,24 +82,38 @@ def craft_point(
         candidates.append(search.no_op(objective, box, Theta, candidates[0]))
     if with_previous and warm is None and previous is None and chosen:
         candidates.append(search.resume(chosen[-1], "previous point"))
-    crafted = search.craft(
-        objective,
-        candidates,
-        Theta,
-        box,
-        ctx.y_range,
-        effect_before,
-        trade_off=attack.trade_off,
-        step_rule=attack.step,
-        max_iter=attack.max_iter,
-        tol=attack.tol,
-        keep=None if target is None else target - sign * (ctx.effect_clean - effect_before),
-        constraints=setup.constraints,
-        no_op_anchor=with_no_op,
-        warm=warm is not None,
-    )
-    # the attack's trials may be the local model's: the point kept is exact
-    best = dataclasses.replace(crafted.descent, ev=objective.exact(crafted.descent.ev))
+    keep = None if target is None else target - sign * (ctx.effect_clean - effect_before)
+
+    def craft(candidates: list[Start]) -> tuple[search.Crafted, Descent]:
+        crafted = search.craft(
+            objective,
+            candidates,
+            Theta,
+            box,
+            ctx.y_range,
+            effect_before,
+            trade_off=attack.trade_off,
+            step_rule=attack.step,
+            max_iter=attack.max_iter,
+            tol=attack.tol,
+            keep=keep,
+            constraints=setup.constraints,
+            no_op_anchor=with_no_op,
+            warm=warm is not None,
+        )
+        # the attack's trials may be the local model's: the point kept is exact
+        return crafted, dataclasses.replace(crafted.descent, ev=objective.exact(crafted.descent.ev))
+
+    # from the box, so none with frozen features; a concealed run (``warm``) follows its
+    # α = 0 run's points, which had them
+    frozen = setup.constraints is not None and setup.constraints.frozen is not None
+    first = not frozen and warm is None
+    if ctx.stalled and first:  # a point before stalled: the first-order starts too
+        candidates += first_order.starts(objective, Theta, box, sign)
+    crafted, best = craft(candidates)
+    if best.stop == "zero gradient" and not ctx.stalled and first:
+        ctx.stalled = True
+        crafted, best = _first_order(craft, crafted, best, objective, Theta, box, attack)
     if warm is not None and not chosen:  # the first point, on the same rows as
         # the α = 0 run's: the descent that found its start, then its own
         best = dataclasses.replace(best, history=warm.history[:-1] + best.history)
@@ -106,6 +129,34 @@ def craft_point(
         crafted.repaired,
     )
     return best, report
+
+
+def _first_order(
+    craft: Callable[[list[Start]], tuple[search.Crafted, Descent]],
+    crafted: search.Crafted,
+    best: Descent,
+    objective,
+    Theta: np.ndarray,
+    box,
+    attack: FlexiblePoisoning,
+) -> tuple[search.Crafted, Descent]:
+    """A point stuck at zero gradient, crafted again from the first-order starts
+    (:mod:`flexpoison.attack.first_order`); kept if it does better (a lower W under the
+    paper's trade-off, a larger gain under the share one); the iterations of both
+    count."""
+    sign = attack.goal.sign
+    candidates = first_order.starts(objective, Theta, box, sign)
+    if not candidates:
+        return crafted, best
+    again, other = craft(candidates)
+    spent = crafted.n_iter + again.n_iter
+    if attack.trade_off == "paper":
+        better = other.ev.W < best.ev.W
+    else:
+        better = sign * other.ev.E < sign * best.ev.E
+    if better:
+        crafted, best = again, other
+    return dataclasses.replace(crafted, n_iter=spent), best
 
 
 class RowStrategy(Protocol):

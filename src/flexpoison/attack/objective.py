@@ -502,6 +502,10 @@ class Objective:
         """E of the model Θ (internal coordinates)."""
         return self.effect.value(Theta, self.victim.learner.pack(Theta @ self._T))
 
+    def effect_gradient(self, Theta: np.ndarray) -> np.ndarray:
+        """∇_Θ E of the model Θ (internal coordinates)."""
+        return self.effect.gradient(Theta, self.victim.learner.pack(Theta @ self._T))
+
     def effect_gain(self, effect_before: float) -> Objective:
         """The same objective with α = 0 and W = sign·(E − E_before): −W is the gain in E
         over the training set without the point (everything else shared; the origin
@@ -538,7 +542,8 @@ class Objective:
         one fit, whatever the number of rows)."""
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
-        Phi = np.array([self._features(x) for x in xs]).reshape(len(xs), -1)
+        width = self._features(self.x_c).size  # (no rows: one point run with passes)
+        Phi = np.array([self._features(x) for x in xs]).reshape(len(xs), width)
         new.data = self.data.with_rows(Phi, np.asarray(ts, dtype=float))
         if self.stats is not None:
             new.stats = self.stats.with_rows(np.asarray(xs, dtype=float).reshape(len(xs), -1))

@@ -167,7 +167,9 @@ class PointReport:
     start : str
         The start it came from (``"clone"``, ``"flipped"``, ``"opposite response"``,
         ``"lowest response"``, ``"highest response"``, ``"no-op"``, ``"previous point"``,
-        ``"previous pass"``, or ``"α = 0 point"``: the share trade-off descends from
+        ``"previous pass"``, ``"first-order"`` (a row inside a classifier's margin,
+        :mod:`flexpoison.attack.first_order`, once a point has stalled at zero
+        gradient), or ``"α = 0 point"``: the share trade-off descends from
         the α = 0 run's point; or the name of the ``strategy`` that chose it, e.g.
         ``"model-targeted"``).
     effect_before, effect_after : float

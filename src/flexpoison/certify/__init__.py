@@ -12,7 +12,7 @@ the bound (:mod:`flexpoison.certify._bound`).
 ``_inner``        M(θ): the largest loss gap over the feasible rows, per loss family
 ``_bound``        the bound A/B at one θ, from the learner's objective scaling
 ``_direction``    the direction of the best first-order bound near θ_t (a linear
-                  programme, by cutting planes): where the search looks last
+                  programme, by a level bundle method): where the search looks last
 ``_certificate``  :func:`points_needed`: the search over θ and the result
 ``_result``       :func:`certify_result`: the bound for the model an attack reached
 ``online``        :func:`model_targeted`: Suya et al.'s online attack, one max-gap row

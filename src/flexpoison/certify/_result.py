@@ -22,10 +22,11 @@ def certify_result(result: AttackResult, *, max_iter: int = 100) -> AttackResult
     bound is at most m (the efficiency at most 1); it says how many of the m rows any
     attack in the same box would have needed at least. Where no certificate applies
     (not an integrity goal, a pipeline, a kernel machine, no poison row) the
-    certificate's ``lower_bound`` is None and its ``reason`` says why. Cost: 1.5 to
-    7.5 s per call (30 to 55 features, 250 to 400 rows: the search's L-BFGS ascent,
-    100 evaluations by default, and its first-order direction, ~100 linear programmes;
-    ``max_iter=0``: the scan alone, about 0.2 s, a lower bound 2–10× lower).
+    certificate's ``lower_bound`` is None and its ``reason`` says why. Cost: 1 to
+    11 s per call (10 to 55 features, 250 to 400 rows: the search's L-BFGS ascent,
+    100 evaluations by default, and its first-order direction, a level bundle method
+    of at most 600 rounds; ``max_iter=0``: the scan alone, about 0.2 s, a lower bound
+    2–10× lower).
     """
     m = result.n_points
     started = time.perf_counter()
