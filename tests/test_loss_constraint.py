@@ -11,9 +11,9 @@ from sklearn.datasets import make_classification, make_regression
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.svm import LinearSVC
 
-from flexpoison import FlexiblePoisoning, LossAvailability
+from flexpoison import FlexiblePoisoning, Integrity, LossAvailability
 from flexpoison.attack import evasion_check
-from flexpoison.attack.loss_constraint import constraint, effect, restore, search
+from flexpoison.attack.loss_constraint import AIM, constraint, effect, restore, search, vertex_row
 
 VICTIMS = {
     "ridge": (Ridge, 2),
@@ -142,3 +142,56 @@ def test_search_holds_the_threshold_and_does_not_lose_effect(name):
         sign * effect(objective, found, t, k, Theta)[0]
         <= sign * effect(objective, start, t, k, Theta)[0]
     )
+
+
+@seed(26)
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 1000), st.sampled_from([1, 3]), st.sampled_from(["loss", "flip-top"]))
+def test_vertex_row_sits_at_a_vertex_with_the_filters_edge_residual(data_seed, k, goal):
+    """The row of :func:`vertex_row` is a vertex of the box, and its residual at a
+    scikit-learn refit on the training set plus k copies of it is ±(1 − 2·AIM)·√τ."""
+    X, y = make_regression(50, 4, noise=5.0, random_state=data_seed)
+    attack = FlexiblePoisoning(
+        Ridge(),
+        goal=LossAvailability() if goal == "loss" else Integrity("flip-top"),
+        n_points=2,
+        evade=["loss"],
+        random_state=0,
+    )
+    setup = attack._setup(X, y, None)
+    objective, box, tau = setup.objective, setup.box, 4.0
+    found = vertex_row(objective, box, X[0], float(setup.t[0]), k, tau, objective.Theta_start)
+    if found is None:  # neither vertex is predicted to move E the goal's way
+        return
+    v, t_v = found
+    assert np.all(np.isclose(v, box.lower) | np.isclose(v, box.upper))
+    y_v = float(setup.victim.decode(np.array([t_v]))[0])
+    model = Ridge().fit(np.vstack([X, np.tile(v, (k, 1))]), np.r_[y, np.full(k, y_v)])
+    residual = float(model.predict(v[None])[0]) - y_v
+    np.testing.assert_allclose(abs(residual), (1 - 2 * AIM) * np.sqrt(tau), rtol=1e-6)
+
+
+def test_the_vertex_set_replaces_the_rows_only_when_it_does_better(monkeypatch):
+    """Ridge with small-integer features evading the loss filter: with the vertex set
+    the final E is at least as good as without it, and the filter removes no poison
+    row either way (the judged integer case, smaller)."""
+    rng = np.random.default_rng(3)
+    X = rng.integers(0, 5, size=(40, 5)).astype(float)[rng.integers(0, 40, 150)]
+    y = X @ np.array([1.0, -2.0, 0.5, 1.5, 0.0]) + rng.normal(size=150)
+
+    def run():
+        return FlexiblePoisoning(
+            Ridge(),
+            goal=Integrity("flip-top"),
+            rate=0.03,
+            evade=["loss"],
+            integer_features=list(range(5)),
+            random_state=0,
+        ).generate(X, y)
+
+    with_set = run()
+    monkeypatch.setattr(evasion_check, "_vertex_set", lambda *a: None)
+    without = run()
+    for result in (with_set, without):
+        assert result.screenings[0].poison_removed == 0
+    assert with_set.effect_final < without.effect_final

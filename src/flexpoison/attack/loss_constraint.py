@@ -23,6 +23,8 @@ sanitizers' sets; coordinates held at a bound take no step), τ' slightly below 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from .. import engine
@@ -151,4 +153,60 @@ def search(
     return x
 
 
-__all__ = ["STEPS", "SEARCH", "AIM", "row_loss", "constraint", "effect", "restore", "search"]
+def vertex_row(
+    objective,
+    box: Box,
+    x: np.ndarray,
+    t: float,
+    k: int,
+    tau: float,
+    Theta0: np.ndarray,
+    snap: Callable[[np.ndarray], np.ndarray] = lambda v: v,
+) -> tuple[np.ndarray, float] | None:
+    """Regression: the row (v, t_v) at a box vertex whose residual at θ_k (k copies of
+    it) is ρ = ±(1 − 2·AIM)·√τ, the loss filter's edge. For the squared loss k rows
+    with residual ρ at v move θ by −2kρ·H⁻¹φ(v) to first order, so E by −2kρ·uᵀφ(v),
+    u = H⁻¹∇_Θ E (H and ∇E at θ_k of (x, t)): for each sign of ρ the vertex maximising
+    sign·ρ·uᵀφ(v) feature by feature, ``snap``-ped (rounded to integer features). Its
+    residual is affine in t_v for the squared loss, so two fits give the response.
+    The two candidates (ρ > 0, ρ < 0; their first-order changes are often nearly equal)
+    are compared by E at their own θ_k. None when neither is predicted to help."""
+    learner, _, fit = _fit_with_copies(objective, x, t, k, Theta0)
+    _, dE = objective.effect(fit.Theta, learner.pack(fit.Theta @ objective._T))
+    u = np.ravel(fit.factor.solve(np.ravel(dE)))
+    sign = objective.goal.sign
+    rho = (1.0 - 2 * AIM) * np.sqrt(tau)
+
+    def fitted(v: np.ndarray, t_v: float) -> tuple[float, np.ndarray]:
+        _, phi, fit_v = _fit_with_copies(objective, v, t_v, k, fit.Theta)
+        return float((fit_v.Theta @ phi)[0] - t_v), fit_v.Theta
+
+    found = []
+    for r in (rho, -rho):
+        v = box.project(np.where(sign * r * u[: x.size] > 0, box.upper, box.lower))
+        if not sign * r * float(u @ objective._features(v)) > 0:
+            continue
+        v = snap(v)
+        t_a = float((fit.Theta @ objective._features(v))[0]) - r
+        (r_a, _), (r_b, _) = fitted(v, t_a), fitted(v, t_a + 1.0)
+        if not r_b - r_a < 0:
+            continue
+        t_v = t_a + (r - r_a) / (r_b - r_a)
+        found.append((sign * objective.effect_at(fitted(v, t_v)[1]), v, t_v))
+    if not found:
+        return None
+    _, v, t_v = min(found, key=lambda f: f[0])
+    return v, t_v
+
+
+__all__ = [
+    "STEPS",
+    "SEARCH",
+    "AIM",
+    "row_loss",
+    "constraint",
+    "effect",
+    "restore",
+    "search",
+    "vertex_row",
+]
