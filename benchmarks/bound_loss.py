@@ -117,7 +117,8 @@ def bound(A, theta0, theta_t, lower, upper, M) -> dict:
     value, _ = f(res.x)
     g = -2 * Ainv.T @ (theta0 - Ainv @ u - theta_t)
     gap = float(g @ u - M * min(support(g, lower, upper), support(-g, lower, upper)))
-    return {"u": u, "theta": theta0 - Ainv @ u, "value": value, "lower": value - gap, "gap": gap}
+    parts = {"p": res.x[:d], "q": res.x[d : 2 * d], "s_p": res.x[2 * d], "s_q": res.x[2 * d + 1]}
+    return {"u": u, "theta": theta0 - Ainv @ u, "value": value, "lower": value - gap, "gap": gap} | parts
 
 
 class Judge:

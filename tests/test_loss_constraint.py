@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, seed, settings
@@ -13,7 +15,7 @@ from sklearn.svm import LinearSVC
 
 from flexpoison import FlexiblePoisoning, Integrity, LossAvailability
 from flexpoison.attack import evasion_check
-from flexpoison.attack.loss_constraint import AIM, constraint, effect, restore, search, vertex_row
+from flexpoison.attack.loss_constraint import AIM, constraint, edge_row, effect, restore, search
 
 VICTIMS = {
     "ridge": (Ridge, 2),
@@ -144,35 +146,52 @@ def test_search_holds_the_threshold_and_does_not_lose_effect(name):
     )
 
 
+def _at_edge(X, y, v, r, k):
+    """(y_v, model): the response whose k copies at v have residual r at the ridge
+    refit with them (the residual is affine in y_v: two scikit-learn fits)."""
+
+    def residual(y_v):
+        model = Ridge().fit(np.vstack([X, np.tile(v, (k, 1))]), np.r_[y, np.full(k, y_v)])
+        return float(model.predict(v[None])[0]) - y_v, model
+
+    (r0, _), (r1, _) = residual(0.0), residual(1.0)
+    y_v = (r - r0) / (r1 - r0)
+    return y_v, residual(y_v)[1]
+
+
 @seed(26)
 @settings(max_examples=10, deadline=None)
-@given(st.integers(0, 1000), st.sampled_from([1, 3]), st.sampled_from(["loss", "flip-top"]))
-def test_vertex_row_sits_at_a_vertex_with_the_filters_edge_residual(data_seed, k, goal):
-    """The row of :func:`vertex_row` is a vertex of the box, and its residual at a
-    scikit-learn refit on the training set plus k copies of it is ±(1 − 2·AIM)·√τ."""
+@given(st.integers(0, 1000), st.sampled_from([1, 3]))
+def test_edge_row_has_the_edge_residual_and_beats_every_vertex(data_seed, k):
+    """Ridge, E_I: the row of :func:`edge_row` lies in the box, its residual at a
+    scikit-learn refit with k copies of it is ±√((1 − AIM/4)·τ), and no box vertex with
+    either edge residual (brute force, each by exact refits) gives a smaller E_I."""
     X, y = make_regression(50, 4, noise=5.0, random_state=data_seed)
     attack = FlexiblePoisoning(
-        Ridge(),
-        goal=LossAvailability() if goal == "loss" else Integrity("flip-top"),
-        n_points=2,
-        evade=["loss"],
-        random_state=0,
+        Ridge(), goal=Integrity("flip-top"), n_points=2, evade=["loss"], random_state=0
     )
     setup = attack._setup(X, y, None)
     objective, box, tau = setup.objective, setup.box, 4.0
-    found = vertex_row(objective, box, X[0], float(setup.t[0]), k, tau, objective.Theta_start)
-    if found is None:  # neither vertex is predicted to move E the goal's way
-        return
+    theta_t = np.asarray(objective.theta_reference)
+    found = edge_row(objective, box, k, tau, objective.Theta_start)
+    assert found is not None
     v, t_v = found
-    assert np.all(np.isclose(v, box.lower) | np.isclose(v, box.upper))
+    assert np.all((v >= box.lower) & (v <= box.upper))
+    rho = np.sqrt((1 - AIM / 4) * tau)
     y_v = float(setup.victim.decode(np.array([t_v]))[0])
     model = Ridge().fit(np.vstack([X, np.tile(v, (k, 1))]), np.r_[y, np.full(k, y_v)])
-    residual = float(model.predict(v[None])[0]) - y_v
-    np.testing.assert_allclose(abs(residual), (1 - 2 * AIM) * np.sqrt(tau), rtol=1e-6)
+    np.testing.assert_allclose(abs(float(model.predict(v[None])[0]) - y_v), rho, rtol=1e-6)
+
+    def E(m):
+        return float(np.sum((np.r_[m.coef_, m.intercept_] - theta_t) ** 2))
+
+    corners = itertools.product(*zip(box.lower, box.upper, strict=True))
+    brute = min(E(_at_edge(X, y, np.array(c), r, k)[1]) for c in corners for r in (rho, -rho))
+    assert E(model) <= brute + 1e-9 * max(1.0, brute)
 
 
-def test_the_vertex_set_replaces_the_rows_only_when_it_does_better(monkeypatch):
-    """Ridge with small-integer features evading the loss filter: with the vertex set
+def test_the_edge_set_replaces_the_rows_only_when_it_does_better(monkeypatch):
+    """Ridge with small-integer features evading the loss filter: with the edge set
     the final E is at least as good as without it, and the filter removes no poison
     row either way (the judged integer case, smaller)."""
     rng = np.random.default_rng(3)
@@ -190,7 +209,7 @@ def test_the_vertex_set_replaces_the_rows_only_when_it_does_better(monkeypatch):
         ).generate(X, y)
 
     with_set = run()
-    monkeypatch.setattr(evasion_check, "_vertex_set", lambda *a: None)
+    monkeypatch.setattr(evasion_check, "_edge_set", lambda *a: None)
     without = run()
     for result in (with_set, without):
         assert result.screenings[0].poison_removed == 0

@@ -24,7 +24,7 @@ the nearest clean row of its class that every sanitizer kept, up to that row its
 screening again after each round; a row still rejected there (the loss filter: its
 copies moved θ_p) is moved, for up to two more rounds, onto the kept clean row of its
 class with the least loss. A regressor evading the loss filter also tries m copies of
-one row at a box vertex with its residual at the filter's edge (:func:`_vertex_set`),
+one row in the box with its residual at the filter's edge (:func:`_edge_set`),
 and keeps that set when it passes and does better.
 
 What is guaranteed: a geometric sanitizer under the clean calibration never rejects a
@@ -51,7 +51,7 @@ from ..errors import InvalidInputError
 from .box import Box
 from .descent import Descent
 from .evasion import PULL_GRID, PULL_HALVINGS, Calibrated, Evasion, check, resolve
-from .loss_constraint import constraint, search, vertex_row
+from .loss_constraint import constraint, edge_row, search
 from .objective import Objective
 from .result import OwnerScreening, PointReport, kept_share
 from .search import replay
@@ -423,7 +423,7 @@ def evasion_needs_theta(sanitizers) -> bool:
 def conclude(evasion: Evasion, setup, chosen: list[Descent], evaluations: list):
     """The final check (:func:`finish`) and what the owner sees: the points (moved
     ones re-evaluated in order), their evaluations and each sanitizer's decision. A
-    regressor evading the loss filter takes instead the vertex set (:func:`_vertex_set`)
+    regressor evading the loss filter takes instead the edge set (:func:`_edge_set`)
     when every sanitizer keeps all of it and its final E is better."""
     chosen, screenings, pulls = finish(evasion, chosen, evasion.base_box)
     if pulls.any():
@@ -432,7 +432,7 @@ def conclude(evasion: Evasion, setup, chosen: list[Descent], evaluations: list):
             Descent(c.start, ev.x, ev.t, ev, c.history, c.stop)
             for c, ev in zip(chosen, evaluations, strict=True)
         ]
-    other = _vertex_set(evasion, setup, chosen)
+    other = _edge_set(evasion, setup, chosen)
     if other is not None and _better(evasion, setup, other, (chosen, evaluations, screenings)):
         chosen, evaluations, screenings = other
         pulls = np.zeros(len(chosen), dtype=int)
@@ -447,15 +447,17 @@ def conclude(evasion: Evasion, setup, chosen: list[Descent], evaluations: list):
     )
 
 
-def _vertex_set(evasion: Evasion, setup, chosen: list[Descent]):
+def _edge_set(evasion: Evasion, setup, chosen: list[Descent]):
     """Regression evading the loss filter (no frozen features): the other set, m
-    copies of the row at a box vertex whose residual at the model with all m copies is
-    at the filter's edge (:func:`~flexpoison.attack.loss_constraint.vertex_row`, k = m),
-    screened as :func:`finish` screens it; None when no vertex is predicted to help.
-    Why: for ridge θ_p = θ₀ − A⁻¹Σ r_j x̃_j with |r_j| ≤ √τ, so the best θ_p has rows at
-    vertices with |r_j| = √τ (benchmarks/bound_loss.py: on the integer-feature case one
-    vertex comes within 0.01 of the bound's share). Copies keep each row's residual
-    where the look-ahead put it; rows at different vertices crafted one by one do not."""
+    copies of the row whose residual at the model with all m copies is at the filter's
+    edge (:func:`~flexpoison.attack.loss_constraint.edge_row`, k = m), screened as
+    :func:`finish` screens it; None when no such row is found.
+    Why: for ridge θ_p = θ₀ − A⁻¹Σ r_j x̃_j with |r_j| ≤ √τ, and the least E over that
+    convex set is a QP whose optimum, on the judged ridge cases, puts every row at
+    one point with |r_j| = √τ (benchmarks/bound_loss.py). Copies keep each row's
+    residual where its own model put it; rows crafted one by one at different points
+    break each other's residuals.
+    """
     frozen = evasion.frozen
     if evasion.loss is None or evasion.victim.classes is not None or not chosen:
         return None
@@ -464,16 +466,8 @@ def _vertex_set(evasion: Evasion, setup, chosen: list[Descent]):
     objective, m, box = setup.objective, len(chosen), evasion.base_box
     tau = evasion.loss_threshold(objective.Theta_start, [])
     assert tau is not None  # the loss filter is named
-    found = vertex_row(
-        objective,
-        box,
-        chosen[0].x,
-        chosen[0].t,
-        m,
-        tau,
-        objective.Theta_start,
-        lambda v: _rounded(evasion, box, v),
-    )
+    snap = lambda v: _rounded(evasion, box, v)  # noqa: E731
+    found = edge_row(objective, box, m, tau, objective.Theta_start, snap)
     if found is None:
         return None
     x, t = found

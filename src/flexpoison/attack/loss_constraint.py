@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from scipy.optimize import minimize
 
 from .. import engine
 from .box import Box
@@ -153,29 +154,44 @@ def search(
     return x
 
 
-def vertex_row(
+def edge_row(
     objective,
     box: Box,
-    x: np.ndarray,
-    t: float,
     k: int,
     tau: float,
     Theta0: np.ndarray,
     snap: Callable[[np.ndarray], np.ndarray] = lambda v: v,
 ) -> tuple[np.ndarray, float] | None:
-    """Regression: the row (v, t_v) at a box vertex whose residual at θ_k (k copies of
-    it) is ρ = ±(1 − 2·AIM)·√τ, the loss filter's edge. For the squared loss k rows
-    with residual ρ at v move θ by −2kρ·H⁻¹φ(v) to first order, so E by −2kρ·uᵀφ(v),
-    u = H⁻¹∇_Θ E (H and ∇E at θ_k of (x, t)): for each sign of ρ the vertex maximising
-    sign·ρ·uᵀφ(v) feature by feature, ``snap``-ped (rounded to integer features). Its
-    residual is affine in t_v for the squared loss, so two fits give the response.
-    The two candidates (ρ > 0, ρ < 0; their first-order changes are often nearly equal)
-    are compared by E at their own θ_k. None when neither is predicted to help."""
-    learner, _, fit = _fit_with_copies(objective, x, t, k, Theta0)
-    _, dE = objective.effect(fit.Theta, learner.pack(fit.Theta @ objective._T))
-    u = np.ravel(fit.factor.solve(np.ravel(dE)))
-    sign = objective.goal.sign
-    rho = (1.0 - 2 * AIM) * np.sqrt(tau)
+    """Regression: the row (v, t_v) whose k copies have the residual ρ = ±√((1 − AIM/4)·τ)
+    (the loss filter's edge) at their own model θ_k, v the box point that moves E most
+    the goal's way. At the optimum of s·Σℓ + ½θᵀΛ₂θ the k rows with residual ρ enter
+    only through their gradient, so
+
+        θ_k = θ₀ − H⁻¹·k·s·ℓ'(ρ)·φ(v),
+
+    H the Hessian of the training objective at θ₀, exact for ridge (ℓ quadratic, H
+    constant; benchmarks/bound_loss.py), first order otherwise. For each sign of ρ,
+    sign·E(θ_k(v)) is minimised over the box (L-BFGS-B in units of its widths, from the
+    vertex that the first-order change −k·s·ℓ'(ρ)·uᵀφ(v), u = H⁻¹∇E, favours) and
+    ``snap``-ped (rounded to integer features). The residual is affine in t_v for the
+    squared loss, so two exact fits give the response; the candidates (each sign's
+    optimum and its starting vertex: rounding can cost the optimum more than the
+    vertex) are compared by E at their own exact θ_k. None when none can be placed."""
+    learner, _, fit = _fit_with_copies(objective, box.lower, 0.0, 0, Theta0)
+    factor, shape, d = fit.factor, fit.Theta.shape, box.lower.size
+    sign, scale = objective.goal.sign, learner.scale(fit.n)
+    rho = np.sqrt((1.0 - AIM / 4) * tau)  # the final check judges; E is steep in ρ
+    width = box.upper - box.lower
+
+    def weight(r: float) -> float:  # k·s·ℓ'(r)
+        return k * scale * float(np.ravel(learner.loss.d1(np.array([[r]]), np.zeros(1)))[0])
+
+    def moved(v: np.ndarray, r: float, w: float = 1.0) -> tuple[float, np.ndarray]:
+        """(sign·E, its gradient in v) at θ₀ − w·H⁻¹·k·s·ℓ'(r)·φ(v)."""
+        step = w * weight(r) * np.ravel(factor.solve(np.ravel(objective._features(v)[None])))
+        Theta = fit.Theta - step.reshape(shape)
+        E, dE = objective.effect(Theta, learner.pack(Theta @ objective._T))
+        return sign * float(E), -sign * weight(r) * np.ravel(factor.solve(np.ravel(dE)))[:d]
 
     def fitted(v: np.ndarray, t_v: float) -> tuple[float, np.ndarray]:
         _, phi, fit_v = _fit_with_copies(objective, v, t_v, k, fit.Theta)
@@ -183,16 +199,29 @@ def vertex_row(
 
     found = []
     for r in (rho, -rho):
-        v = box.project(np.where(sign * r * u[: x.size] > 0, box.upper, box.lower))
-        if not sign * r * float(u @ objective._features(v)) > 0:
-            continue
-        v = snap(v)
-        t_a = float((fit.Theta @ objective._features(v))[0]) - r
-        (r_a, _), (r_b, _) = fitted(v, t_a), fitted(v, t_a + 1.0)
-        if not r_b - r_a < 0:
-            continue
-        t_v = t_a + (r - r_a) / (r_b - r_a)
-        found.append((sign * objective.effect_at(fitted(v, t_v)[1]), v, t_v))
+        _, g = moved(box.lower, r, 0.0)  # at θ₀: the first-order change's vertex
+
+        def unit(z: np.ndarray, r: float) -> tuple[float, np.ndarray]:  # v = lower + z·width
+            value, grad = moved(box.lower + z * width, r)
+            return value, grad * width
+
+        z = minimize(
+            unit,
+            (g < 0).astype(float),
+            args=(r,),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=[(0.0, 1.0)] * d,
+            options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 500},
+        ).x
+        for v in (box.lower + z * width, box.lower + (g < 0) * width):  # optimum, vertex
+            v = snap(box.project(v))
+            t_a = float((fit.Theta @ objective._features(v))[0]) - r
+            (r_a, _), (r_b, _) = fitted(v, t_a), fitted(v, t_a + 1.0)
+            if not r_b - r_a < 0:
+                continue
+            t_v = t_a + (r - r_a) / (r_b - r_a)
+            found.append((sign * objective.effect_at(fitted(v, t_v)[1]), v, t_v))
     if not found:
         return None
     _, v, t_v = min(found, key=lambda f: f[0])
@@ -208,5 +237,5 @@ __all__ = [
     "effect",
     "restore",
     "search",
-    "vertex_row",
+    "edge_row",
 ]
