@@ -189,6 +189,24 @@ def found_attack(judge: Judge, V: np.ndarray, m: int, sweeps: int = 6):
     return Xp, rp
 
 
+def sampled(judge: Judge, make, lower, upper, m: int, low: float, n: int = 300) -> str:
+    """The derivation checked on random attacks: m rows at random box points with random
+    residuals in ±√τ, their responses from θ_p = θ₀ − A⁻¹Σ r_j x̃_j; a scikit-learn refit
+    must give those residuals (so the filter keeps the rows) and E ≥ the bound."""
+    rng = np.random.default_rng(0)
+    worst, below = 0.0, 0
+    for _ in range(n):
+        Xp = lower + rng.random((m, lower.size)) * (upper - lower)
+        rp = rng.uniform(-1.0, 1.0, m) * np.sqrt(judge.tau)
+        model = make().fit(np.vstack([judge.X, Xp]), np.r_[judge.y, judge.rows(Xp, rp)])
+        worst = max(worst, float(np.max(np.abs(model.predict(Xp) - judge.rows(Xp, rp) - rp))))
+        E = float(np.sum((np.r_[model.coef_, model.intercept_] - judge.theta_t) ** 2))
+        below += E < low
+    return (
+        f"{n} random kept attacks: {below} below the bound; residuals match sklearn to {worst:.1e}"
+    )
+
+
 def run(name: str) -> None:
     load, make, goal, extra = cases()[name]
     X, y = load()
@@ -237,6 +255,8 @@ def run(name: str) -> None:
                 sign = "+" if part == "p" else "−"
                 print(f"     optimum: {out[r] / np.sqrt(tau):.3f}·√τ of residual {sign} at {point}")
     bl, bh = next(iter(boxes.values()))
+    low = bound(judge.A, judge.theta0, theta_t, bl, bh, m * np.sqrt(tau))["lower"]
+    print(f"   check: {sampled(judge, make, bl, bh, m, low)}")
     if bl.size > 6:
         return  # 2^d vertices: the search below is for the small integer case
     V = np.array(list(itertools.product(*zip(bl, bh, strict=True))), dtype=float)
