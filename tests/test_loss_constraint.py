@@ -163,9 +163,12 @@ def _at_edge(X, y, v, r, k):
 @settings(max_examples=10, deadline=None)
 @given(st.integers(0, 1000), st.sampled_from([1, 3]))
 def test_edge_row_has_the_edge_residual_and_beats_every_vertex(data_seed, k):
-    """Ridge, E_I: the row of :func:`edge_row` lies in the box, its residual at a
-    scikit-learn refit with k copies of it is ±√((1 − AIM/4)·τ), and no box vertex with
-    either edge residual (brute force, each by exact refits) gives a smaller E_I."""
+    """Ridge, E_I: the row of :func:`edge_row` lies in the box with its response in
+    the range given; its residual at a scikit-learn refit with k copies of it is
+    at most ±√((1 − AIM/4)·τ); and when the response is inside the range (the
+    problem is then ridge's convex QP in v) the residual is exactly that and no box
+    vertex with either edge residual and a response in the range (brute force, each by
+    exact refits) gives a smaller E_I."""
     X, y = make_regression(50, 4, noise=5.0, random_state=data_seed)
     attack = FlexiblePoisoning(
         Ridge(), goal=Integrity("flip-top"), n_points=2, evade=["loss"], random_state=0
@@ -173,21 +176,31 @@ def test_edge_row_has_the_edge_residual_and_beats_every_vertex(data_seed, k):
     setup = attack._setup(X, y, None)
     objective, box, tau = setup.objective, setup.box, 4.0
     theta_t = np.asarray(objective.theta_reference)
-    found = edge_row(objective, box, k, tau, objective.Theta_start)
+    t_range = (float(y.min()), float(y.max()))
+    found = edge_row(objective, box, k, tau, objective.Theta_start, t_range)
     assert found is not None
     v, t_v = found
-    assert np.all((v >= box.lower) & (v <= box.upper))
+    assert np.all((v >= box.lower) & (v <= box.upper)) and t_range[0] <= t_v <= t_range[1]
     rho = np.sqrt((1 - AIM / 4) * tau)
     y_v = float(setup.victim.decode(np.array([t_v]))[0])
     model = Ridge().fit(np.vstack([X, np.tile(v, (k, 1))]), np.r_[y, np.full(k, y_v)])
-    np.testing.assert_allclose(abs(float(model.predict(v[None])[0]) - y_v), rho, rtol=1e-6)
+    residual = abs(float(model.predict(v[None])[0]) - y_v)
+    assert residual <= rho * (1 + 1e-9)
+    if not t_range[0] < t_v < t_range[1]:  # the range holds the response: not a QP
+        return
+    np.testing.assert_allclose(residual, rho, rtol=1e-6)
 
     def E(m):
         return float(np.sum((np.r_[m.coef_, m.intercept_] - theta_t) ** 2))
 
-    corners = itertools.product(*zip(box.lower, box.upper, strict=True))
-    brute = min(E(_at_edge(X, y, np.array(c), r, k)[1]) for c in corners for r in (rho, -rho))
-    assert E(model) <= brute + 1e-9 * max(1.0, brute)
+    values = [
+        E(fit)
+        for c in itertools.product(*zip(box.lower, box.upper, strict=True))
+        for r in (rho, -rho)
+        for y_c, fit in [_at_edge(X, y, np.array(c), r, k)]
+        if t_range[0] <= y_c <= t_range[1]
+    ]
+    assert not values or E(model) <= min(values) + 1e-9 * max(1.0, min(values))
 
 
 def test_the_edge_set_replaces_the_rows_only_when_it_does_better(monkeypatch):

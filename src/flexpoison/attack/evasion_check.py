@@ -467,7 +467,8 @@ def _edge_set(evasion: Evasion, setup, chosen: list[Descent]):
     tau = evasion.loss_threshold(objective.Theta_start, [])
     assert tau is not None  # the loss filter is named
     snap = lambda v: _rounded(evasion, box, v)  # noqa: E731
-    found = edge_row(objective, box, m, tau, objective.Theta_start, snap)
+    t_range = (float(evasion.t.min()), float(evasion.t.max()))  # the attack's responses
+    found = edge_row(objective, box, m, tau, objective.Theta_start, t_range, snap)
     if found is None:
         return None
     x, t = found

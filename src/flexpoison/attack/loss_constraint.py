@@ -160,11 +160,13 @@ def edge_row(
     k: int,
     tau: float,
     Theta0: np.ndarray,
+    t_range: tuple[float, float],
     snap: Callable[[np.ndarray], np.ndarray] = lambda v: v,
 ) -> tuple[np.ndarray, float] | None:
     """Regression: the row (v, t_v) whose k copies have the residual ρ = ±√((1 − AIM/4)·τ)
     (the loss filter's edge) at their own model θ_k, v the box point that moves E most
-    the goal's way. At the optimum of s·Σℓ + ½θᵀΛ₂θ the k rows with residual ρ enter
+    the goal's way, t_v in ``t_range`` (the responses the attack uses). At the optimum
+    of s·Σℓ + ½θᵀΛ₂θ the k rows with residual ρ enter
     only through their gradient, so
 
         θ_k = θ₀ − H⁻¹·k·s·ℓ'(ρ)·φ(v),
@@ -173,8 +175,11 @@ def edge_row(
     constant; benchmarks/bound_loss.py), first order otherwise. For each sign of ρ,
     sign·E(θ_k(v)) is minimised over the box (L-BFGS-B in units of its widths, from the
     vertex that the first-order change −k·s·ℓ'(ρ)·uᵀφ(v), u = H⁻¹∇E, favours) and
-    ``snap``-ped (rounded to integer features). The residual is affine in t_v for the
-    squared loss, so two exact fits give the response; the candidates (each sign's
+    ``snap``-ped (rounded to integer features). When the response t(v) = φ(v)ᵀθ_k(v) − ρ
+    of that optimum leaves ``t_range`` by more than ρ/4, SLSQP holds it inside (drawn
+    in by ρ/4) from there. The residual is affine in t_v for the squared loss, so two
+    exact fits give the response, which is then clipped into ``t_range`` (a candidate
+    whose residual leaves ±ρ by the clip is dropped). The candidates (each sign's
     optimum and its starting vertex: rounding can cost the optimum more than the
     vertex) are compared by E at their own exact θ_k. None when none can be placed."""
     learner, _, fit = _fit_with_copies(objective, box.lower, 0.0, 0, Theta0)
@@ -186,12 +191,25 @@ def edge_row(
     def weight(r: float) -> float:  # k·s·ℓ'(r)
         return k * scale * float(np.ravel(learner.loss.d1(np.array([[r]]), np.zeros(1)))[0])
 
+    lo, hi = t_range
+    inset = min(rho, hi - lo) / 4  # the constrained search's range, inside the attack's
+
+    def state(v: np.ndarray, r: float, w: float = 1.0):
+        """(φ(v), H⁻¹φ(v), θ₀ − w·H⁻¹·k·s·ℓ'(r)·φ(v))."""
+        phi = objective._features(v)
+        u = np.ravel(factor.solve(np.ravel(phi[None])))
+        return phi, u, fit.Theta - (w * weight(r) * u).reshape(shape)
+
     def moved(v: np.ndarray, r: float, w: float = 1.0) -> tuple[float, np.ndarray]:
         """(sign·E, its gradient in v) at θ₀ − w·H⁻¹·k·s·ℓ'(r)·φ(v)."""
-        step = w * weight(r) * np.ravel(factor.solve(np.ravel(objective._features(v)[None])))
-        Theta = fit.Theta - step.reshape(shape)
+        _, _, Theta = state(v, r, w)
         E, dE = objective.effect(Theta, learner.pack(Theta @ objective._T))
         return sign * float(E), -sign * weight(r) * np.ravel(factor.solve(np.ravel(dE)))[:d]
+
+    def response(v: np.ndarray, r: float) -> tuple[float, np.ndarray]:
+        """(t(v) = φ(v)ᵀθ_k(v) − r, its gradient in v)."""
+        phi, u, Theta = state(v, r)
+        return float((Theta @ phi)[0]) - r, Theta[0, :d] - weight(r) * u[:d]
 
     def fitted(v: np.ndarray, t_v: float) -> tuple[float, np.ndarray]:
         _, phi, fit_v = _fit_with_copies(objective, v, t_v, k, fit.Theta)
@@ -201,26 +219,48 @@ def edge_row(
     for r in (rho, -rho):
         _, g = moved(box.lower, r, 0.0)  # at θ₀: the first-order change's vertex
 
-        def unit(z: np.ndarray, r: float) -> tuple[float, np.ndarray]:  # v = lower + z·width
-            value, grad = moved(box.lower + z * width, r)
+        def unit(z: np.ndarray, r: float) -> tuple[float, np.ndarray]:
+            value, grad = moved(box.lower + z * width, r)  # v = lower + z·width
             return value, grad * width
 
+        def room(z: np.ndarray, r: float) -> np.ndarray:  # ≥ 0: t(v) inside the range
+            t, _ = response(box.lower + z * width, r)
+            return np.array([hi - inset - t, t - lo - inset])
+
+        def room_jac(z: np.ndarray, r: float) -> np.ndarray:
+            _, dt = response(box.lower + z * width, r)
+            return np.vstack([-dt * width, dt * width])
+
+        bounds = [(0.0, 1.0)] * d
         z = minimize(
             unit,
             (g < 0).astype(float),
             args=(r,),
             jac=True,
             method="L-BFGS-B",
-            bounds=[(0.0, 1.0)] * d,
+            bounds=bounds,
             options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 500},
         ).x
+        if np.any(room(z, r) < -inset):  # the response leaves the range: hold it there
+            z = minimize(
+                unit,
+                z,
+                args=(r,),
+                jac=True,
+                method="SLSQP",
+                bounds=bounds,
+                constraints=[{"type": "ineq", "fun": room, "jac": room_jac, "args": (r,)}],
+                options={"ftol": 1e-12, "maxiter": 500},
+            ).x
         for v in (box.lower + z * width, box.lower + (g < 0) * width):  # optimum, vertex
             v = snap(box.project(v))
             t_a = float((fit.Theta @ objective._features(v))[0]) - r
             (r_a, _), (r_b, _) = fitted(v, t_a), fitted(v, t_a + 1.0)
             if not r_b - r_a < 0:
                 continue
-            t_v = t_a + (r - r_a) / (r_b - r_a)
+            t_v = min(max(t_a + (r - r_a) / (r_b - r_a), lo), hi)
+            if abs(r_a + (r_b - r_a) * (t_v - t_a)) > rho * (1 + 1e-9):
+                continue
             found.append((sign * objective.effect_at(fitted(v, t_v)[1]), v, t_v))
     if not found:
         return None
