@@ -184,6 +184,8 @@ def edge_row(
     vertex) are compared by E at their own exact θ_k. None when none can be placed."""
     learner, _, fit = _fit_with_copies(objective, box.lower, 0.0, 0, Theta0)
     factor, shape, d = fit.factor, fit.Theta.shape, box.lower.size
+    if factor is None:  # no coordinate free (an L1 model at zero): nothing moves
+        return None
     sign, scale = objective.goal.sign, learner.scale(fit.n)
     rho = np.sqrt((1.0 - AIM / 4) * tau)  # the final check judges; E is steep in ρ
     width = box.upper - box.lower
