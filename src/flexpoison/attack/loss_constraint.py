@@ -154,6 +154,52 @@ def search(
     return x
 
 
+def _box_minimum(unit, room, room_jac, z0: np.ndarray, r: float, inset: float) -> np.ndarray:
+    """The minimum of ``unit`` over [0, 1]^d from z0 (L-BFGS-B); when the response
+    leaves its range there (``room`` < −inset), SLSQP from it with room ≥ 0."""
+    bounds = [(0.0, 1.0)] * z0.size
+    z = minimize(
+        unit,
+        z0,
+        args=(r,),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 500},
+    ).x
+    if not np.any(room(z, r) < -inset):
+        return z
+    return minimize(
+        unit,
+        z,
+        args=(r,),
+        jac=True,
+        method="SLSQP",
+        bounds=bounds,
+        constraints=[{"type": "ineq", "fun": room, "jac": room_jac, "args": (r,)}],
+        options={"ftol": 1e-12, "maxiter": 500},
+    ).x
+
+
+def _placed(objective, Theta0, v, r: float, k: int, rho: float, t_range):
+    """(sign·E at θ_k, v, t_v) for k copies of (v, t_v) with residual r at θ_k, t_v
+    from two exact fits (the residual is affine in it) and clipped into ``t_range``;
+    None when the residual does not fall with t_v or the clip takes it past ±ρ."""
+
+    def fitted(t_v: float) -> tuple[float, np.ndarray]:
+        _, phi, fit_v = _fit_with_copies(objective, v, t_v, k, Theta0)
+        return float((fit_v.Theta @ phi)[0] - t_v), fit_v.Theta
+
+    t_a = float((Theta0 @ objective._features(v))[0]) - r
+    (r_a, _), (r_b, _) = fitted(t_a), fitted(t_a + 1.0)
+    if not r_b - r_a < 0:
+        return None
+    t_v = min(max(t_a + (r - r_a) / (r_b - r_a), t_range[0]), t_range[1])
+    if abs(r_a + (r_b - r_a) * (t_v - t_a)) > rho * (1 + 1e-9):
+        return None
+    return objective.goal.sign * objective.effect_at(fitted(t_v)[1]), v, t_v
+
+
 def edge_row(
     objective,
     box: Box,
@@ -213,10 +259,6 @@ def edge_row(
         phi, u, Theta = state(v, r)
         return float((Theta @ phi)[0]) - r, Theta[0, :d] - weight(r) * u[:d]
 
-    def fitted(v: np.ndarray, t_v: float) -> tuple[float, np.ndarray]:
-        _, phi, fit_v = _fit_with_copies(objective, v, t_v, k, fit.Theta)
-        return float((fit_v.Theta @ phi)[0] - t_v), fit_v.Theta
-
     found = []
     for r in (rho, -rho):
         _, g = moved(box.lower, r, 0.0)  # at θ₀: the first-order change's vertex
@@ -233,37 +275,11 @@ def edge_row(
             _, dt = response(box.lower + z * width, r)
             return np.vstack([-dt * width, dt * width])
 
-        bounds = [(0.0, 1.0)] * d
-        z = minimize(
-            unit,
-            (g < 0).astype(float),
-            args=(r,),
-            jac=True,
-            method="L-BFGS-B",
-            bounds=bounds,
-            options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 500},
-        ).x
-        if np.any(room(z, r) < -inset):  # the response leaves the range: hold it there
-            z = minimize(
-                unit,
-                z,
-                args=(r,),
-                jac=True,
-                method="SLSQP",
-                bounds=bounds,
-                constraints=[{"type": "ineq", "fun": room, "jac": room_jac, "args": (r,)}],
-                options={"ftol": 1e-12, "maxiter": 500},
-            ).x
+        z = _box_minimum(unit, room, room_jac, (g < 0).astype(float), r, inset)
         for v in (box.lower + z * width, box.lower + (g < 0) * width):  # optimum, vertex
-            v = snap(box.project(v))
-            t_a = float((fit.Theta @ objective._features(v))[0]) - r
-            (r_a, _), (r_b, _) = fitted(v, t_a), fitted(v, t_a + 1.0)
-            if not r_b - r_a < 0:
-                continue
-            t_v = min(max(t_a + (r - r_a) / (r_b - r_a), lo), hi)
-            if abs(r_a + (r_b - r_a) * (t_v - t_a)) > rho * (1 + 1e-9):
-                continue
-            found.append((sign * objective.effect_at(fitted(v, t_v)[1]), v, t_v))
+            placed = _placed(objective, fit.Theta, snap(box.project(v)), r, k, rho, t_range)
+            if placed is not None:
+                found.append(placed)
     if not found:
         return None
     _, v, t_v = min(found, key=lambda f: f[0])
