@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, seed, settings
@@ -11,9 +13,9 @@ from sklearn.datasets import make_classification, make_regression
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.svm import LinearSVC
 
-from flexpoison import FlexiblePoisoning, LossAvailability
+from flexpoison import FlexiblePoisoning, Integrity, LossAvailability
 from flexpoison.attack import evasion_check
-from flexpoison.attack.loss_constraint import constraint, effect, restore, search
+from flexpoison.attack.loss_constraint import AIM, constraint, edge_row, effect, restore, search
 
 VICTIMS = {
     "ridge": (Ridge, 2),
@@ -142,3 +144,86 @@ def test_search_holds_the_threshold_and_does_not_lose_effect(name):
         sign * effect(objective, found, t, k, Theta)[0]
         <= sign * effect(objective, start, t, k, Theta)[0]
     )
+
+
+def _at_edge(X, y, v, r, k):
+    """(y_v, model): the response whose k copies at v have residual r at the ridge
+    refit with them (the residual is affine in y_v: two scikit-learn fits)."""
+
+    def residual(y_v):
+        model = Ridge().fit(np.vstack([X, np.tile(v, (k, 1))]), np.r_[y, np.full(k, y_v)])
+        return float(model.predict(v[None])[0]) - y_v, model
+
+    (r0, _), (r1, _) = residual(0.0), residual(1.0)
+    y_v = (r - r0) / (r1 - r0)
+    return y_v, residual(y_v)[1]
+
+
+@seed(26)
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 1000), st.sampled_from([1, 3]))
+def test_edge_row_has_the_edge_residual_and_beats_every_vertex(data_seed, k):
+    """Ridge, E_I: the row of :func:`edge_row` lies in the box with its response in
+    the range given; its residual at a scikit-learn refit with k copies of it is
+    at most ±√((1 − AIM/4)·τ); and when the response is inside the range (the
+    problem is then ridge's convex QP in v) the residual is exactly that and no box
+    vertex with either edge residual and a response in the range (brute force, each by
+    exact refits) gives a smaller E_I."""
+    X, y = make_regression(50, 4, noise=5.0, random_state=data_seed)
+    attack = FlexiblePoisoning(
+        Ridge(), goal=Integrity("flip-top"), n_points=2, evade=["loss"], random_state=0
+    )
+    setup = attack._setup(X, y, None)
+    objective, box, tau = setup.objective, setup.box, 4.0
+    theta_t = np.asarray(objective.theta_reference)
+    t_range = (float(y.min()), float(y.max()))
+    found = edge_row(objective, box, k, tau, objective.Theta_start, t_range)
+    assert found is not None
+    v, t_v = found
+    assert np.all((v >= box.lower) & (v <= box.upper)) and t_range[0] <= t_v <= t_range[1]
+    rho = np.sqrt((1 - AIM / 4) * tau)
+    y_v = float(setup.victim.decode(np.array([t_v]))[0])
+    model = Ridge().fit(np.vstack([X, np.tile(v, (k, 1))]), np.r_[y, np.full(k, y_v)])
+    residual = abs(float(model.predict(v[None])[0]) - y_v)
+    assert residual <= rho * (1 + 1e-9)
+    if not t_range[0] < t_v < t_range[1]:  # the range holds the response: not a QP
+        return
+    np.testing.assert_allclose(residual, rho, rtol=1e-6)
+
+    def E(m):
+        return float(np.sum((np.r_[m.coef_, m.intercept_] - theta_t) ** 2))
+
+    values = [
+        E(fit)
+        for c in itertools.product(*zip(box.lower, box.upper, strict=True))
+        for r in (rho, -rho)
+        for y_c, fit in [_at_edge(X, y, np.array(c), r, k)]
+        if t_range[0] <= y_c <= t_range[1]
+    ]
+    assert not values or E(model) <= min(values) + 1e-9 * max(1.0, min(values))
+
+
+def test_the_edge_set_replaces_the_rows_only_when_it_does_better(monkeypatch):
+    """Ridge with small-integer features evading the loss filter: with the edge set
+    the final E is at least as good as without it, and the filter removes no poison
+    row either way (the judged integer case, smaller)."""
+    rng = np.random.default_rng(3)
+    X = rng.integers(0, 5, size=(40, 5)).astype(float)[rng.integers(0, 40, 150)]
+    y = X @ np.array([1.0, -2.0, 0.5, 1.5, 0.0]) + rng.normal(size=150)
+
+    def run():
+        return FlexiblePoisoning(
+            Ridge(),
+            goal=Integrity("flip-top"),
+            rate=0.03,
+            evade=["loss"],
+            integer_features=list(range(5)),
+            random_state=0,
+        ).generate(X, y)
+
+    with_set = run()
+    monkeypatch.setattr(evasion_check, "_edge_set", lambda *a: None)
+    without = run()
+    for result in (with_set, without):
+        assert result.screenings[0].poison_removed == 0
+    assert with_set.effect_final < without.effect_final

@@ -23,7 +23,9 @@ owner calibrates it, and pulls each rejected poison row a quarter of the way tow
 the nearest clean row of its class that every sanitizer kept, up to that row itself,
 screening again after each round; a row still rejected there (the loss filter: its
 copies moved θ_p) is moved, for up to two more rounds, onto the kept clean row of its
-class with the least loss.
+class with the least loss. A regressor evading the loss filter also tries m copies of
+one row in the box with its residual at the filter's edge (:func:`_edge_set`),
+and keeps that set when it passes and does better.
 
 What is guaranteed: a geometric sanitizer under the clean calibration never rejects a
 settled point (its sets do not depend on the poison). Under the poisoned calibration,
@@ -49,7 +51,7 @@ from ..errors import InvalidInputError
 from .box import Box
 from .descent import Descent
 from .evasion import PULL_GRID, PULL_HALVINGS, Calibrated, Evasion, check, resolve
-from .loss_constraint import constraint, search
+from .loss_constraint import constraint, edge_row, search
 from .objective import Objective
 from .result import OwnerScreening, PointReport, kept_share
 from .search import replay
@@ -420,7 +422,9 @@ def evasion_needs_theta(sanitizers) -> bool:
 
 def conclude(evasion: Evasion, setup, chosen: list[Descent], evaluations: list):
     """The final check (:func:`finish`) and what the owner sees: the points (moved
-    ones re-evaluated in order), their evaluations and each sanitizer's decision."""
+    ones re-evaluated in order), their evaluations and each sanitizer's decision. A
+    regressor evading the loss filter takes instead the edge set (:func:`_edge_set`)
+    when every sanitizer keeps all of it and its final E is better."""
     chosen, screenings, pulls = finish(evasion, chosen, evasion.base_box)
     if pulls.any():
         evaluations = replay(setup.objective, chosen)
@@ -428,6 +432,10 @@ def conclude(evasion: Evasion, setup, chosen: list[Descent], evaluations: list):
             Descent(c.start, ev.x, ev.t, ev, c.history, c.stop)
             for c, ev in zip(chosen, evaluations, strict=True)
         ]
+    other = _edge_set(evasion, setup, chosen)
+    if other is not None and _better(evasion, setup, other, (chosen, evaluations, screenings)):
+        chosen, evaluations, screenings = other
+        pulls = np.zeros(len(chosen), dtype=int)
     X_all = np.vstack([evasion.X, [c.x for c in chosen]])
     y_all = np.r_[evasion.y, evasion.victim.decode(np.array([c.t for c in chosen]))]
     effect_of = _effect_of(evasion, setup)
@@ -437,6 +445,48 @@ def conclude(evasion: Evasion, setup, chosen: list[Descent], evaluations: list):
         evaluations,
         owner_screenings(evasion, screenings, pulls, effect_of, X_all, y_all, effects),
     )
+
+
+def _edge_set(evasion: Evasion, setup, chosen: list[Descent]):
+    """Regression evading the loss filter (no frozen features): the other set, m
+    copies of the row whose residual at the model with all m copies is at the filter's
+    edge (:func:`~flexpoison.attack.loss_constraint.edge_row`, k = m), screened as
+    :func:`finish` screens it; None when no such row is found.
+    Why: for ridge θ_p = θ₀ − A⁻¹Σ r_j x̃_j with |r_j| ≤ √τ, and the least E over that
+    convex set is a QP whose optimum, on the judged ridge cases, puts every row at
+    one point with |r_j| = √τ (benchmarks/bound_loss.py). Copies keep each row's
+    residual where its own model put it; rows crafted one by one at different points
+    break each other's residuals.
+    """
+    frozen = evasion.frozen
+    if evasion.loss is None or evasion.victim.classes is not None or not chosen:
+        return None
+    if frozen is not None and frozen.size:
+        return None
+    objective, m, box = setup.objective, len(chosen), evasion.base_box
+    tau = evasion.loss_threshold(objective.Theta_start, [])
+    assert tau is not None  # the loss filter is named
+    snap = lambda v: _rounded(evasion, box, v)  # noqa: E731
+    t_range = (float(evasion.t.min()), float(evasion.t.max()))  # the attack's responses
+    found = edge_row(objective, box, m, tau, objective.Theta_start, t_range, snap)
+    if found is None:
+        return None
+    x, t = found
+    rows = [Descent(c.start, x, t, c.ev, c.history, c.stop) for c in chosen]
+    rows, screenings, _ = finish(evasion, rows, box)
+    evaluations = replay(setup.objective, rows)
+    rows = [Descent(c.start, e.x, e.t, e, c.history, c.stop) for c, e in zip(rows, evaluations)]
+    return rows, evaluations, screenings
+
+
+def _better(evasion: Evasion, setup, other, current) -> bool:
+    """Whether the set ``other`` (rows, evaluations, screenings) passes every named
+    sanitizer and moves the final E further the goal's way than ``current``."""
+    n = evasion.X.shape[0]
+    if np.any(~other[2].kept_mask[n:]):
+        return False
+    sign = setup.objective.goal.sign
+    return bool(sign * other[1][-1].E < sign * current[1][-1].E)
 
 
 def _effect_of(evasion: Evasion, setup) -> Callable[[np.ndarray, np.ndarray], float | None]:

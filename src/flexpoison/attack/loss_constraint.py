@@ -23,7 +23,10 @@ sanitizers' sets; coordinates held at a bound take no step), τ' slightly below 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+from scipy.optimize import minimize
 
 from .. import engine
 from .box import Box
@@ -151,4 +154,146 @@ def search(
     return x
 
 
-__all__ = ["STEPS", "SEARCH", "AIM", "row_loss", "constraint", "effect", "restore", "search"]
+def _box_minimum(unit, room, room_jac, z0: np.ndarray, r: float, inset: float) -> np.ndarray:
+    """The minimum of ``unit`` over [0, 1]^d from z0 (L-BFGS-B); when the response
+    leaves its range there (``room`` < −inset), SLSQP from it with room ≥ 0."""
+    bounds = [(0.0, 1.0)] * z0.size
+    z = minimize(
+        unit,
+        z0,
+        args=(r,),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 500},
+    ).x
+    if not np.any(room(z, r) < -inset):
+        return z
+    return minimize(
+        unit,
+        z,
+        args=(r,),
+        jac=True,
+        method="SLSQP",
+        bounds=bounds,
+        constraints=[{"type": "ineq", "fun": room, "jac": room_jac, "args": (r,)}],
+        options={"ftol": 1e-12, "maxiter": 500},
+    ).x
+
+
+def _placed(objective, Theta0, v, r: float, k: int, rho: float, t_range):
+    """(sign·E at θ_k, v, t_v) for k copies of (v, t_v) with residual r at θ_k, t_v
+    from two exact fits (the residual is affine in it) and clipped into ``t_range``;
+    None when the residual does not fall with t_v or the clip takes it past ±ρ."""
+
+    def fitted(t_v: float) -> tuple[float, np.ndarray]:
+        _, phi, fit_v = _fit_with_copies(objective, v, t_v, k, Theta0)
+        return float((fit_v.Theta @ phi)[0] - t_v), fit_v.Theta
+
+    t_a = float((Theta0 @ objective._features(v))[0]) - r
+    (r_a, _), (r_b, _) = fitted(t_a), fitted(t_a + 1.0)
+    if not r_b - r_a < 0:
+        return None
+    t_v = min(max(t_a + (r - r_a) / (r_b - r_a), t_range[0]), t_range[1])
+    if abs(r_a + (r_b - r_a) * (t_v - t_a)) > rho * (1 + 1e-9):
+        return None
+    return objective.goal.sign * objective.effect_at(fitted(t_v)[1]), v, t_v
+
+
+def edge_row(
+    objective,
+    box: Box,
+    k: int,
+    tau: float,
+    Theta0: np.ndarray,
+    t_range: tuple[float, float],
+    snap: Callable[[np.ndarray], np.ndarray] = lambda v: v,
+) -> tuple[np.ndarray, float] | None:
+    """Regression: the row (v, t_v) whose k copies have the residual ρ = ±√((1 − AIM/4)·τ)
+    (the loss filter's edge) at their own model θ_k, v the box point that moves E most
+    the goal's way, t_v in ``t_range`` (the responses the attack uses). At the optimum
+    of s·Σℓ + ½θᵀΛ₂θ the k rows with residual ρ enter
+    only through their gradient, so
+
+        θ_k = θ₀ − H⁻¹·k·s·ℓ'(ρ)·φ(v),
+
+    H the Hessian of the training objective at θ₀, exact for ridge (ℓ quadratic, H
+    constant; benchmarks/bound_loss.py), first order otherwise. For each sign of ρ,
+    sign·E(θ_k(v)) is minimised over the box (L-BFGS-B in units of its widths, from the
+    vertex that the first-order change −k·s·ℓ'(ρ)·uᵀφ(v), u = H⁻¹∇E, favours) and
+    ``snap``-ped (rounded to integer features). When the response t(v) = φ(v)ᵀθ_k(v) − ρ
+    of that optimum leaves ``t_range`` by more than ρ/4, SLSQP holds it inside (drawn
+    in by ρ/4) from there. The residual is affine in t_v for the squared loss, so two
+    exact fits give the response, which is then clipped into ``t_range`` (a candidate
+    whose residual leaves ±ρ by the clip is dropped). The candidates (each sign's
+    optimum and its starting vertex: rounding can cost the optimum more than the
+    vertex) are compared by E at their own exact θ_k. None when none can be placed."""
+    learner, _, fit = _fit_with_copies(objective, box.lower, 0.0, 0, Theta0)
+    factor, shape, d = fit.factor, fit.Theta.shape, box.lower.size
+    if factor is None:  # no coordinate free (an L1 model at zero): nothing moves
+        return None
+    sign, scale = objective.goal.sign, learner.scale(fit.n)
+    rho = np.sqrt((1.0 - AIM / 4) * tau)  # the final check judges; E is steep in ρ
+    width = box.upper - box.lower
+
+    def weight(r: float) -> float:  # k·s·ℓ'(r)
+        return k * scale * float(np.ravel(learner.loss.d1(np.array([[r]]), np.zeros(1)))[0])
+
+    lo, hi = t_range
+    inset = min(rho, hi - lo) / 4  # the constrained search's range, inside the attack's
+
+    def state(v: np.ndarray, r: float, w: float = 1.0):
+        """(φ(v), H⁻¹φ(v), θ₀ − w·H⁻¹·k·s·ℓ'(r)·φ(v))."""
+        phi = objective._features(v)
+        u = np.ravel(factor.solve(np.ravel(phi[None])))
+        return phi, u, fit.Theta - (w * weight(r) * u).reshape(shape)
+
+    def moved(v: np.ndarray, r: float, w: float = 1.0) -> tuple[float, np.ndarray]:
+        """(sign·E, its gradient in v) at θ₀ − w·H⁻¹·k·s·ℓ'(r)·φ(v)."""
+        _, _, Theta = state(v, r, w)
+        E, dE = objective.effect(Theta, learner.pack(Theta @ objective._T))
+        return sign * float(E), -sign * weight(r) * np.ravel(factor.solve(np.ravel(dE)))[:d]
+
+    def response(v: np.ndarray, r: float) -> tuple[float, np.ndarray]:
+        """(t(v) = φ(v)ᵀθ_k(v) − r, its gradient in v)."""
+        phi, u, Theta = state(v, r)
+        return float((Theta @ phi)[0]) - r, Theta[0, :d] - weight(r) * u[:d]
+
+    found = []
+    for r in (rho, -rho):
+        _, g = moved(box.lower, r, 0.0)  # at θ₀: the first-order change's vertex
+
+        def unit(z: np.ndarray, r: float) -> tuple[float, np.ndarray]:
+            value, grad = moved(box.lower + z * width, r)  # v = lower + z·width
+            return value, grad * width
+
+        def room(z: np.ndarray, r: float) -> np.ndarray:  # ≥ 0: t(v) inside the range
+            t, _ = response(box.lower + z * width, r)
+            return np.array([hi - inset - t, t - lo - inset])
+
+        def room_jac(z: np.ndarray, r: float) -> np.ndarray:
+            _, dt = response(box.lower + z * width, r)
+            return np.vstack([-dt * width, dt * width])
+
+        z = _box_minimum(unit, room, room_jac, (g < 0).astype(float), r, inset)
+        for v in (box.lower + z * width, box.lower + (g < 0) * width):  # optimum, vertex
+            placed = _placed(objective, fit.Theta, snap(box.project(v)), r, k, rho, t_range)
+            if placed is not None:
+                found.append(placed)
+    if not found:
+        return None
+    _, v, t_v = min(found, key=lambda f: f[0])
+    return v, t_v
+
+
+__all__ = [
+    "STEPS",
+    "SEARCH",
+    "AIM",
+    "row_loss",
+    "constraint",
+    "effect",
+    "restore",
+    "search",
+    "edge_row",
+]
