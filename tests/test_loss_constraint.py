@@ -4,15 +4,17 @@
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import numpy as np
 import pytest
 from hypothesis import given, seed, settings
 from hypothesis import strategies as st
 from sklearn.datasets import make_classification, make_regression
-from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.linear_model import LogisticRegression, PoissonRegressor, Ridge
 from sklearn.svm import LinearSVC
 
+from conftest import cases
 from flexpoison import FlexiblePoisoning, Integrity, LossAvailability
 from flexpoison.attack import evasion_check
 from flexpoison.attack.loss_constraint import AIM, constraint, edge_row, effect, restore, search
@@ -22,6 +24,7 @@ VICTIMS = {
     "logistic": (LogisticRegression, 2),
     "multinomial": (LogisticRegression, 3),
     "linearsvc": (LinearSVC, 2),
+    "poisson": (PoissonRegressor, 0),  # the filter's residual through the log link
 }
 
 
@@ -29,6 +32,10 @@ def _setup(name: str, data_seed: int):
     make, classes = VICTIMS[name]
     if make is Ridge:
         X, y = make_regression(50, 4, noise=5.0, random_state=data_seed)
+    elif make is PoissonRegressor:
+        X, _ = make_regression(50, 4, random_state=data_seed)
+        rng = np.random.default_rng(data_seed)
+        y = rng.poisson(np.exp(1.0 + 0.3 * X @ rng.normal(size=4))).astype(float)
     else:
         X, y = make_classification(
             60, 4, n_informative=3, n_redundant=0, n_classes=classes, random_state=data_seed
@@ -227,3 +234,36 @@ def test_the_edge_set_replaces_the_rows_only_when_it_does_better(monkeypatch):
     for result in (with_set, without):
         assert result.screenings[0].poison_removed == 0
     assert with_set.effect_final < without.effect_final
+
+
+def test_the_constraint_is_scikit_learns_residual_through_the_link():
+    """PoissonRegressor: c(x) with one copy is (t − ŷ)², ŷ scikit-learn's prediction
+    (the mean exp(z), not the score z) of its own refit with the row added, as the
+    owner's loss filter computes it."""
+    _, setup, X = _setup("poisson", 5)
+    x, t = _row(setup, X, np.random.default_rng(5))
+    c, _, _ = constraint(setup.objective, x, t, 1, setup.objective.Theta_start)
+    model = PoissonRegressor(tol=1e-12, max_iter=10_000)
+    model.fit(np.vstack([X, x]), np.r_[setup.objective.victim.decode(setup.t), t])
+    assert c == pytest.approx((t - model.predict(x[None])[0]) ** 2, rel=1e-6)
+
+
+@pytest.mark.parametrize("case", cases(), ids=lambda c: c.id)
+def test_every_victim_evades_the_loss_filter(case):
+    """Every registry victim with a θ runs evade=["loss"] under both calibrations (no
+    crash: Huber's σ score, the GLMs' link) and the owner's filter removes no poison row."""
+    for calibration in ("clean", "poisoned"):
+        attack = FlexiblePoisoning(
+            case.estimator,
+            goal=LossAvailability(),
+            alpha=0.0,
+            n_points=2,
+            evade=["loss"],
+            evade_calibration=calibration,
+            random_state=0,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = attack.generate(case.X, case.y)
+        (screening,) = result.screenings
+        assert screening.sanitizer == "loss" and screening.poison_removed == 0

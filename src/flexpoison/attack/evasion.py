@@ -53,6 +53,7 @@ from ..defences.geometric import Geometry, Slab, Sphere, ThreeSigma
 from ..defences.model_based import LossFilter
 from ..errors import InvalidInputError
 from .box import Box
+from .loss_constraint import filter_losses
 from .regions import Ball, Band, Region, Set, region
 
 CALIBRATIONS = ("clean", "poisoned")
@@ -380,11 +381,8 @@ class Evasion:
         """ℓ of rows (X, encoded t) under the internal model Θ: the loss filter's
         (y − ŷ)² for regression, the victim's own per-row loss for a classifier
         (the log-loss for a logistic one, −log p(y | x))."""
-        learner = self.victim.learner
-        Z = learner.features(X, self.shift) @ Theta.T
-        if self.victim.classes is None:
-            return (t - Z[:, 0]) ** 2
-        return learner.loss.value(Z, t)
+        Z = self.victim.learner.features(X, self.shift) @ Theta.T
+        return filter_losses(self.victim, Z, t)[0]
 
 
 __all__ = [

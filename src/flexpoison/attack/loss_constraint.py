@@ -38,16 +38,29 @@ SEARCH = 12
 AIM = 0.02
 
 
-def row_loss(victim, Theta: np.ndarray, phi: np.ndarray, t: float) -> tuple[float, np.ndarray]:
-    """(ℓ, ℓ'(z)) of one row at Θ, z = Θφ: (z − t)² and 2(z − t) for regression, the
-    victim's loss and its derivative in z (K values) for a classifier."""
-    z = (Theta @ phi)[None]
-    if victim.classes is None:
-        r = float(z[0, 0] - t)
-        return r * r, np.array([2.0 * r])
+def filter_losses(victim, Z: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The loss filter's ℓ of rows with scores Z (n × K) and encoded targets t, and
+    ∂ℓ/∂Z (n × K). Regression: ℓ = (ŷ − t)², ŷ = g⁻¹(z₀) the victim's response (the
+    loss's declared inverse link, z₀ itself without one), ∂ℓ/∂z₀ = 2(ŷ − t)·(g⁻¹)'(z₀);
+    a further score (Huber's σ) has derivative 0. Classification: the victim's own loss
+    and its derivative (the log-loss for a logistic one, −log p(y | x))."""
+    Z = np.asarray(Z, dtype=float)
+    t = np.asarray(t, dtype=float)
     loss = victim.learner.loss
-    tt = np.array([t])
-    return float(loss.value(z, tt)[0]), np.asarray(loss.d1(z, tt), dtype=float)[0]
+    if victim.classes is not None:
+        return loss.value(Z, t), np.asarray(loss.d1(Z, t), dtype=float)
+    response = engine.declared(loss, "response")
+    z = Z[:, 0]
+    r = (z if response is None else response(z)) - t
+    dZ = np.zeros_like(Z)
+    dZ[:, 0] = 2.0 * r * (1.0 if response is None else engine.declared(loss, "response_d1")(z))
+    return r * r, dZ
+
+
+def row_loss(victim, Theta: np.ndarray, phi: np.ndarray, t: float) -> tuple[float, np.ndarray]:
+    """(ℓ, ∂ℓ/∂z) of one row at Θ, z = Θφ (:func:`filter_losses`)."""
+    value, dz = filter_losses(victim, (Theta @ phi)[None], np.array([t]))
+    return float(value[0]), dz[0]
 
 
 def _fit_with_copies(objective, x: np.ndarray, t: float, k: int, Theta0: np.ndarray):
@@ -227,11 +240,13 @@ def edge_row(
     exact fits give the response, which is then clipped into ``t_range`` (a candidate
     whose residual leaves ±ρ by the clip is dropped). The candidates (each sign's
     optimum and its starting vertex: rounding can cost the optimum more than the
-    vertex) are compared by E at their own exact θ_k. None when none can be placed."""
+    vertex) are compared by E at their own exact θ_k. None when none can be placed, for
+    a model with a score besides the prediction (Huber's σ), and for a loss on a
+    restricted domain (the GLMs: a log link, responses t ≥ 0)."""
     learner, _, fit = _fit_with_copies(objective, box.lower, 0.0, 0, Theta0)
     factor, shape, d = fit.factor, fit.Theta.shape, box.lower.size
-    if factor is None:  # no coordinate free (an L1 model at zero): nothing moves
-        return None
+    if factor is None or shape[0] > 1 or engine.declared(learner.loss, "domain"):
+        return None  # nothing moves (an L1 model at zero), or not the formula's loss
     sign, scale = objective.goal.sign, learner.scale(fit.n)
     rho = np.sqrt((1.0 - AIM / 4) * tau)  # the final check judges; E is steep in ρ
     width = box.upper - box.lower
@@ -290,6 +305,7 @@ __all__ = [
     "STEPS",
     "SEARCH",
     "AIM",
+    "filter_losses",
     "row_loss",
     "constraint",
     "effect",

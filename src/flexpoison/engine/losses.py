@@ -286,6 +286,10 @@ class TweedieLoss:
     def response(self, z: np.ndarray) -> np.ndarray:
         return _exp(z)
 
+    def response_d1(self, z: np.ndarray) -> np.ndarray:
+        """dμ/dz of the log link: μ itself."""
+        return _exp(z)
+
     @property
     def curvature_rate(self) -> float:
         return max(2.0 - self.power, self.power - 1.0)
