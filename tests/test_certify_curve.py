@@ -1,7 +1,8 @@
 """The points-needed view (flexpoison.certify.points_curve, flexpoison certify; issue 23).
 
 * The default attack's curve is read off one M-row run: its first m rows are the m-row
-  attack with the same seed (Algorithm 1, one pass), which the curve relies on.
+  attack with the same seed (Algorithm 1, one pass), which the curve relies on. With
+  passes > 1 it is one run per m instead, each that m-row attack's own result.
 * The curve agrees with points_needed (θ_t's bound) and with the online attack
   (model_targeted); every certified m bounds its own rows (lower_bound(θ_m) ≤ m); the
   subpopulation's error is scikit-learn's own misclassification share.
@@ -130,6 +131,8 @@ def test_the_curve_is_plain_json(curve):
         ({"certify_at": [2, 9]}, "certify_at: [9] above n_points = 4"),
         ({"certify_at": 3}, "certify_at: expected a sequence of integers"),
         ({"frozen_features": [0]}, "frozen features are not supported"),
+        ({"passes": 0}, "passes: must be"),
+        ({"passes": 1.5}, "passes: expected a positive integer"),
     ],
 )
 def test_bad_input_is_one_clear_error(blobs, change, message):
@@ -138,6 +141,67 @@ def test_bad_input_is_one_clear_error(blobs, change, message):
     n_points = arguments.pop("n_points")
     with pytest.raises(InvalidInputError, match=message.replace("[", r"\[").replace("]", r"\]")):
         points_curve(models.get("logistic").make(), X, y, "negate", n_points, **arguments)
+
+
+@pytest.fixture(scope="module")
+def passes_curve(blobs):
+    X, y = blobs
+    estimator = models.get("logistic").make()
+    return points_curve(estimator, X, y, SUBPOPULATION, 5, passes=2, max_iter=5, random_state=4)
+
+
+def test_with_passes_each_m_is_a_run_of_its_own(blobs, passes_curve):
+    """passes = 2: the default attack at m = 1, 2, 4 and M = 5, each the m-row 2-pass
+    attack's own result; the model-targeted one still every m of one run."""
+    from flexpoison.attack.subpopulation import Subpopulation
+
+    X, y = blobs
+    mask = Subpopulation.parse(SUBPOPULATION).rows(X, y, None, ["0", "1"])
+    flex = passes_curve.attack("flexpoison")
+    np.testing.assert_array_equal(flex.m, [1, 2, 4, 5])
+    assert flex.passes == 2 and flex.n_points == 5
+    assert flex.subpopulation_error is not None
+    for k, m in enumerate(flex.m):
+        attack = FlexiblePoisoning(
+            models.get("logistic").make(),
+            goal=Integrity(SUBPOPULATION),
+            alpha=0.0,
+            passes=2,
+            n_points=int(m),
+            random_state=4,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            direct = attack.generate(X, y)
+        assert flex.effect[k] == direct.effect_final
+        rows = np.vstack([X, direct.X_poison]), np.concatenate([y, direct.y_poison])
+        refit = tight(models.get("logistic").make()).fit(*rows)  # scikit-learn's own
+        share = np.mean(refit.predict(X[mask]) != y[mask])
+        assert flex.subpopulation_error[k] == pytest.approx(share)
+    np.testing.assert_array_equal(flex.certified_m, [1, 2, 4, 5])
+    assert np.all((0 < flex.lower_bound) & (flex.lower_bound <= flex.certified_m * (1 + 1e-6)))
+    targeted = passes_curve.attack("model-targeted")
+    np.testing.assert_array_equal(targeted.m, [1, 2, 3, 4, 5])
+    assert targeted.passes == 1
+    described = json.loads(json.dumps(passes_curve.describe(), allow_nan=False))
+    assert [(a["m"], a["passes"]) for a in described["attacks"]] == [
+        ([1, 2, 4, 5], 2),
+        ([1, 2, 3, 4, 5], 1),
+    ]
+
+
+def test_with_passes_reached_at_is_the_smallest_run_m_within_epsilon(blobs, passes_curve):
+    X, y = blobs
+    flex = passes_curve.attack("flexpoison")
+    epsilon = float(flex.distance[2]) * (1 + 1e-9)  # m = 4's run is within it
+    estimator = models.get("logistic").make()
+    curve = points_curve(
+        estimator, X, y, SUBPOPULATION, 5, epsilon=epsilon, passes=2, max_iter=0, random_state=4
+    )
+    again = curve.attack("flexpoison")
+    np.testing.assert_array_equal(again.effect, flex.effect)  # the same runs
+    expected = min(m for m, d in zip(flex.m, flex.distance) if d <= epsilon)
+    assert again.reached_at == expected <= 4
 
 
 def _legend_texts(figure):
@@ -156,6 +220,13 @@ def test_the_figure_renders_every_case(curve, tmp_path):
     assert any("no number of rows" in text for text in _legend_texts(figure))
     figure.savefig(tmp_path / "unreachable.png")
     assert (tmp_path / "unreachable.png").stat().st_size > 0
+
+
+def test_the_figure_draws_a_run_per_m_as_markers(passes_curve):
+    figure = plot_points_needed(passes_curve)
+    assert any("2 passes, a run per m shown" in text for text in _legend_texts(figure))
+    lines = [line for line in figure.axes[0].lines if line.get_linestyle() == "None"]
+    assert [list(line.get_xdata()) for line in lines] == [[0, 1, 2, 4, 5]]
 
 
 @pytest.fixture(scope="module")
@@ -196,6 +267,20 @@ def test_the_command_writes_the_curve_and_the_figure(csv_file, tmp_path):
     assert f"wrote {', '.join(OUTPUT_FILES)} to {out}" in result.output
 
 
+def test_the_command_runs_each_m_with_passes(csv_file, tmp_path):
+    out = tmp_path / "run"
+    result = _certify(csv_file, out, "--passes", "2", "--certify-at", "2", "--standardize")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
+    summary = json.loads((out / "points_needed.json").read_text())
+    assert summary["settings"]["passes"] == 2
+    flex, targeted = summary["attacks"]
+    assert (flex["m"], flex["passes"], flex["certified_m"]) == ([2, 4], 2, [2])
+    assert (targeted["m"], targeted["passes"]) == ([1, 2, 3, 4], 1)
+    assert "flexpoison: " in result.output and "(2 passes, run at m = 2, 4)" in result.output
+    assert "flexpoison attack: 4 rows (2 passes; run 2 of 2)" in result.output
+
+
 @pytest.mark.parametrize(
     "more, message",
     [
@@ -205,6 +290,8 @@ def test_the_command_writes_the_curve_and_the_figure(csv_file, tmp_path):
         (["--frozen", "age"], "--frozen: the model-targeted attack's rows range over the box"),
         (["--target", "flip-subpopulation:class=ugly"], "is not among the labels"),
         (["--model", "svc"], "a kernel machine has no parameter vector theta"),
+        (["--passes", "0"], "Invalid value for '--passes': 0 is not in the range x>=1"),
+        (["--passes", "two"], "Invalid value for '--passes': 'two' is not a valid integer"),
     ],
 )
 def test_bad_options_are_one_clear_error_and_write_nothing(csv_file, tmp_path, more, message):

@@ -17,6 +17,12 @@ its random starts are drawn in the same order whatever the budget, so the first 
 rows of the M-row run are the rows of the m-row run with the same seed (the
 model-targeted rows are deterministic). ``tests/test_certify_curve.py`` checks it.
 
+With ``passes`` > 1 the default attack crafts every row again given all the others,
+so the first m rows of the M-row run are not the m-row attack: its curve is then one
+run of its own per m (``FlexiblePoisoning(..., n_points=m, passes=passes)``, θ_m its
+``theta_poisoned``), at the m of ``certify_at`` and M only; the model-targeted attack
+(one pass by construction) is still read off one M-row run.
+
 Drawn against them: ``lower_bound``, :func:`~flexpoison.certify.points_needed` at
 θ_t over the attacks' box (its integer and one-hot constraints relaxed to it) — no
 feasible set of fewer rows makes θ_t the victim's optimum — and, at the m of
@@ -54,14 +60,17 @@ ATTACKS = ("flexpoison", "model-targeted")
 class AttackCurve:
     """One attack's curve.
 
-    ``effect[m − 1]`` is E_I after m rows and ``distance[m − 1]`` = ‖θ_m − θ_t‖ /
-    ‖θ₀ − θ_t‖ (m = 1 … ``n_points``); ``subpopulation_error[m − 1]`` the share of the
-    subpopulation θ_m misclassifies (None without a subpopulation target);
-    ``certified_m`` the m whose θ_m was certified, ``lower_bound`` the bound at each;
-    ``reached_at`` the first m within ε (None: not within the budget); ``warnings`` the
-    run's; ``seconds`` the attack's wall time (certificates not counted)."""
+    ``m`` the numbers of rows the curve has a model for (1 … ``n_points``, or with
+    ``passes`` > 1 the m run, one run each); ``effect[k]`` is E_I after ``m[k]`` rows
+    and ``distance[k]`` = ‖θ_m − θ_t‖ / ‖θ₀ − θ_t‖; ``subpopulation_error[k]`` the
+    share of the subpopulation θ_m misclassifies (None without a subpopulation
+    target); ``certified_m`` the m whose θ_m was certified, ``lower_bound`` the bound
+    at each; ``reached_at`` the smallest m of ``m`` within ε (None: none is);
+    ``warnings`` the runs', each once; ``seconds`` the attack's wall time, all its runs
+    (certificates not counted); ``passes`` the attack's passes."""
 
     name: str
+    m: np.ndarray
     effect: np.ndarray
     distance: np.ndarray
     subpopulation_error: np.ndarray | None
@@ -70,10 +79,12 @@ class AttackCurve:
     reached_at: int | None
     warnings: tuple[str, ...]
     seconds: float
+    passes: int = 1
 
     @property
     def n_points(self) -> int:
-        return int(self.effect.size)
+        """M, the largest m."""
+        return int(self.m[-1])
 
     @property
     def efficiency(self) -> np.ndarray:
@@ -85,7 +96,7 @@ class AttackCurve:
         sub = self.subpopulation_error
         return {
             "name": self.name,
-            "m": list(range(1, self.n_points + 1)),
+            "m": [int(m) for m in self.m],
             "effect": self.effect.tolist(),
             "distance": self.distance.tolist(),
             "subpopulation_error": None if sub is None else sub.tolist(),
@@ -95,6 +106,7 @@ class AttackCurve:
             "reached_at": self.reached_at,
             "warnings": list(self.warnings),
             "seconds": self.seconds,
+            "passes": self.passes,
         }
 
 
@@ -146,27 +158,67 @@ class PointsCurve:
         }
 
 
-def _runs(estimator, X, y, theta_target, progress, settings: dict, constraints: dict):
-    """The default and the model-targeted attacks, each with M rows: name → (result,
-    seconds), and θ_t (a preset resolved once, by the first)."""
-    runs: dict[str, tuple[AttackResult, float]] = {}
+@dataclass(frozen=True)
+class _Models:
+    """One attack's models: θ_m (``theta[k]``) and E_I(θ_m) (``effect[k]``) at each m
+    of ``m``; ``box`` the run whose clean rows and box certify them (the last, the
+    M-row run: every run of the view has the same)."""
+
+    m: np.ndarray
+    theta: np.ndarray
+    effect: np.ndarray
+    box: AttackResult
+    warnings: tuple[str, ...]
+    seconds: float
+
+
+def _models(results: list[AttackResult], seconds: float, per_run: bool) -> _Models:
+    """Prefixes of the one run in ``results`` or, ``per_run``, each run's final model."""
+    last = results[-1]
+    if not per_run:
+        m = np.arange(1, last.n_points + 1)
+        theta, effect = np.asarray(last.theta_history), np.asarray(last.effect_history)
+    else:
+        m = np.array([r.n_points for r in results])
+        theta = np.array([r.theta_poisoned for r in results])
+        effect = np.array([r.effect_final for r in results])
+    messages = tuple(dict.fromkeys(w for r in results for w in r.warnings))  # each once
+    return _Models(m, theta, effect.astype(float), last, messages, seconds)
+
+
+def _runs(estimator, X, y, theta_target, progress, settings: dict, constraints: dict, per_m):
+    """The default and the model-targeted attacks: name → :class:`_Models`, and θ_t (a
+    preset resolved once, by the first run). Each is one run of ``settings["n_points"]``
+    rows read at every m, but the default one with ``per_m`` = (passes, sizes):
+    ``passes`` passes, one run per m of ``sizes``."""
+    runs: dict[str, _Models] = {}
+    passes, sizes = per_m or (1, [settings["n_points"]])
+    rest = {k: v for k, v in settings.items() if k != "n_points"}
     target = theta_target
     for name, strategy in {"flexpoison": None, "model-targeted": ModelTargeted()}.items():
-        attack = FlexiblePoisoning(
-            estimator,
-            goal=Integrity(target),
-            alpha=0.0,
-            strategy=strategy,
-            progress=progress,
-            **settings,
-            **constraints,
-        )
-        note(progress, f"{name} attack: {settings['n_points']} rows")
-        started = time.perf_counter()
-        with warnings.catch_warnings():  # kept on the curve
-            warnings.simplefilter("ignore")
-            runs[name] = attack.generate(X, y), time.perf_counter() - started
-        target = np.asarray(runs[name][0].theta_target)
+        per_run = strategy is None and per_m is not None
+        results, seconds = [], 0.0
+        for k, m in enumerate(sizes if per_run else [settings["n_points"]]):
+            attack = FlexiblePoisoning(
+                estimator,
+                goal=Integrity(target),
+                alpha=0.0,
+                strategy=strategy,
+                progress=progress,
+                n_points=m,
+                passes=passes if per_run else 1,
+                **rest,
+                **constraints,
+            )
+            more = f" ({passes} passes; run {k + 1} of {len(sizes)})" if per_run else ""
+            note(progress, f"{name} attack: {m} rows{more}")
+            started = time.perf_counter()
+            with warnings.catch_warnings():  # kept on the curve
+                warnings.simplefilter("ignore")
+                results.append(attack.generate(X, y))
+            seconds += time.perf_counter() - started
+            target = np.asarray(results[-1].theta_target)
+        runs[name] = _models(results, seconds, per_run)
     return runs, target
 
 
@@ -181,6 +233,7 @@ def points_curve(
     certify_at=None,
     n_sigma: float | None = 3.0,
     random_state: int = 0,
+    passes: int = 1,
     max_iter: int = 100,
     progress: bool | None = False,
     **constraints,
@@ -201,11 +254,19 @@ def points_curve(
         E_I ≤ ε²·E_I(θ₀).
     certify_at : sequence of int, optional
         The m at which lower_bound(θ_m) is computed (each in 1 … M; about 1–7 s per
-        m and attack). Default: 1, 2, 4, … and M. Empty: none.
+        m and attack). Default: 1, 2, 4, … and M. Empty: none. With ``passes`` > 1
+        also the m the default attack is run at (with M).
     n_sigma : float or None, default 3
         The box, as for :class:`~flexpoison.attack.FlexiblePoisoning`.
     random_state : int, default 0
         The default attack's seed.
+    passes : int, default 1
+        The default attack's passes. 1: its curve is every m = 1 … M, read off one
+        M-row run. More: the first m rows of the M-row run are no longer the m-row
+        attack, so the curve is one run per m of ``certify_at`` and M only (1, 2, 4,
+        …, M by default: about 2–3 M rows in all, each run ``passes`` passes, so 2–3
+        times the cost of the M-row run alone), and ``reached_at`` is the smallest of
+        those m within ε.
     max_iter : int, default 100
         The certificate's ascent (:func:`~flexpoison.certify.points_needed`).
     progress : bool or None, default False
@@ -224,10 +285,12 @@ def points_curve(
     check_positive(epsilon, "epsilon")
     if max_iter != 0:
         check_count(max_iter, "max_iter")
+    check_count(passes, "passes")
     grid = _grid(certify_at, n_points)
     settings = dict(n_points=n_points, n_sigma=n_sigma, random_state=random_state)
-    runs, target = _runs(estimator, X, y, theta_target, progress, settings, constraints)
-    first = runs["flexpoison"][0]
+    per_m = (passes, sorted({*grid, n_points})) if passes > 1 else None
+    runs, target = _runs(estimator, X, y, theta_target, progress, settings, constraints, per_m)
+    first = runs["flexpoison"].box
     certificate = bound_in_box(first, target, max_iter)
     relaxed = tuple(k for k in ("integer_features", "one_hot_groups") if constraints.get(k))
     certificate = replace(certificate, relaxed=relaxed)
@@ -237,13 +300,15 @@ def points_curve(
         total=len(grid) * len(runs), progress=progress, desc="certificates", unit="m"
     )
     curves = []
-    for name, (result, seconds) in runs.items():
+    for name, run in runs.items():
+        index = {int(m): k for k, m in enumerate(run.m)}
         bounds_m = []
         for m in grid:
-            theta_m = result.theta_history[m - 1] if m <= result.n_points else None
-            bounds_m.append(math.nan if theta_m is None else _bound(result, theta_m, max_iter))
+            theta_m = run.theta[index[m]] if m in index else None
+            bounds_m.append(math.nan if theta_m is None else _bound(run.box, theta_m, max_iter))
             bar.update(1)
-        curves.append(_curve(name, result, seconds, grid, bounds_m, epsilon, victim, mask, X, y))
+        per_run = passes if name == "flexpoison" else 1
+        curves.append(_curve(name, run, per_run, grid, bounds_m, epsilon, victim, mask, X, y))
     bar.close()
     if mask is None:
         return PointsCurve(certificate, first.effect_clean, float(epsilon), tuple(curves))
@@ -259,25 +324,29 @@ def points_curve(
     )
 
 
-def _curve(name, result, seconds, grid, bounds_m, epsilon, victim, mask, X, y) -> AttackCurve:
-    effect = np.asarray(result.effect_history, dtype=float)
-    start = result.effect_clean  # > 0: the attack refuses θ_t = θ₀
+def _curve(name, run: _Models, passes, grid, bounds_m, epsilon, victim, mask, X, y):
+    """The :class:`AttackCurve` of ``run``, with ``bounds_m`` the bounds at ``grid``
+    (NaN at an m the run has no model for)."""
+    effect = run.effect
+    start = run.box.effect_clean  # > 0: the attack refuses θ_t = θ₀
     distance = np.sqrt(np.maximum(effect, 0.0) / start) if start > 0 else np.zeros_like(effect)
     within = np.flatnonzero(distance <= epsilon)
     sub = None
     if mask is not None:
-        sub = np.array([_error(victim, theta, X, y, mask) for theta in result.theta_history])
-    done = [k for k, m in enumerate(grid) if m <= result.n_points]
+        sub = np.array([_error(victim, theta, X, y, mask) for theta in run.theta])
+    done = [k for k, m in enumerate(grid) if m in run.m]
     return AttackCurve(
         name=name,
+        m=run.m,
         effect=effect,
         distance=distance,
         subpopulation_error=sub,
         certified_m=np.array([grid[k] for k in done], dtype=float),
         lower_bound=np.array([bounds_m[k] for k in done], dtype=float),
-        reached_at=int(within[0]) + 1 if within.size else None,
-        warnings=tuple(result.warnings),
-        seconds=seconds,
+        reached_at=int(run.m[within[0]]) if within.size else None,
+        warnings=run.warnings,
+        seconds=run.seconds,
+        passes=passes,
     )
 
 

@@ -44,16 +44,23 @@ STARTS = click.option(
     help="Descents per poison point (the paper's start and clones with other "
     "responses or labels); the best is kept. 1 = the paper's single start.",
 )
-PASSES = click.option(
-    "--passes",
-    metavar="INTEGER",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Passes over the poison points: after the first, every point is crafted "
-    "again given all the others (the cyclic scheme of Jagielski et al. 2018); each "
-    "pass costs about as much as the first.",
-)
+
+
+def passes_option(more: str = "") -> Callable[[F], F]:
+    """``--passes``, the same in every command; ``more`` says what else it does there."""
+    return click.option(
+        "--passes",
+        metavar="INTEGER",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="Passes over the poison points: after the first, every point is crafted "
+        "again given all the others (the cyclic scheme of Jagielski et al. 2018); each "
+        "pass costs about as much as the first." + more,
+    )
+
+
+PASSES = passes_option()
 
 #: ``--goal``: the goals' names and what each measures, the same in every command.
 GOAL_HELP = (

@@ -3,7 +3,8 @@ the files of ``flexpoison certify``: the curve as JSON and the figure, all or no
 
 The figure has one panel per measure, against the number of poison rows m:
 
-* E_I = ‖θ_m − θ_t‖² of each attack (log scale), from θ₀ at m = 0, with the line
+* E_I = ‖θ_m − θ_t‖² of each attack (log scale), from θ₀ at m = 0 (an attack of
+  several passes, one run per m: its runs' m as markers alone), with the line
   E_I = ε²·E_I(θ₀) (within ε of θ_t) and, shaded, the m below the certified bound
   for θ_t: no feasible set of fewer rows makes θ_t the victim's optimum;
 * for a ``flip-subpopulation`` target, the share of the subpopulation each θ_m
@@ -58,11 +59,12 @@ def plot_points_needed(
 
 def _effect_panel(ax: Axes, curve: PointsCurve) -> None:
     for attack in curve.attacks:
-        color, marker = STYLE.get(attack.name, (None, "."))
-        m = np.arange(attack.n_points + 1)
+        m = np.concatenate([[0], attack.m])
         effect = np.concatenate([[curve.effect_clean], attack.effect])
         where = "" if attack.reached_at is None else f", within ε at m = {attack.reached_at}"
-        ax.plot(m, effect, color=color, marker=marker, markersize=3, label=attack.name + where)
+        if attack.passes > 1:
+            where = f" ({attack.passes} passes, a run per m shown){where}"
+        ax.plot(m, effect, label=attack.name + where, **_style(attack))
     ax.set_yscale("log")
     eps = curve.epsilon
     ax.axhline(
@@ -76,6 +78,15 @@ def _effect_panel(ax: Axes, curve: PointsCurve) -> None:
     ax.set_ylabel("$E_I = \\|\\theta_m - \\theta_t\\|^2$\n(squared distance to the target)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="x-small", loc="best")
+
+
+def _style(attack) -> dict:
+    """An attack's colour and marker; its runs' m as markers alone when it is one run
+    per m (several passes: no model in between)."""
+    color, marker = STYLE.get(attack.name, (None, "."))
+    if attack.passes > 1:
+        return dict(color=color, marker=marker, markersize=5, linestyle="none")
+    return dict(color=color, marker=marker, markersize=3)
 
 
 def _impossible(ax: Axes, bound: float, n_points: int) -> None:
@@ -96,11 +107,10 @@ def _impossible(ax: Axes, bound: float, n_points: int) -> None:
 
 def _subpopulation_panel(ax: Axes, curve: PointsCurve) -> None:
     for attack in curve.attacks:
-        color, marker = STYLE.get(attack.name, (None, "."))
         assert attack.subpopulation_error is not None  # a subpopulation target
-        m = np.arange(attack.n_points + 1)
+        m = np.concatenate([[0], attack.m])
         error = np.concatenate([[curve.subpopulation_error_clean], attack.subpopulation_error])
-        ax.plot(m, error, color=color, marker=marker, markersize=3, label=attack.name)
+        ax.plot(m, error, label=attack.name, **_style(attack))
     assert curve.subpopulation_error_target is not None
     ax.axhline(
         curve.subpopulation_error_target,
