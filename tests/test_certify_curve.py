@@ -362,3 +362,25 @@ def test_attack_refuses_what_the_strategy_cannot_do(csv_file, tmp_path, more, me
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
     assert not out.exists()
+
+
+def test_the_runs_of_a_view_warn_once_per_kind():
+    """A view's runs at several m warn alike with other numbers: each kind once, in the
+    largest run's words; a kind only a smaller run has is kept."""
+    from types import SimpleNamespace
+
+    from flexpoison.certify.curve import _each_kind
+
+    def run(m, *messages):
+        return SimpleNamespace(n_points=m, warnings=messages)
+
+    results = [
+        run(2, "1 of 2 points stopped at max_iter = 5", "worst 'px1' -3.5 < min 0", "only here"),
+        run(4, "3 of 4 points stopped at max_iter = 5", "worst 'px7' -2.5 < min 0"),
+    ]
+    assert _each_kind(results) == (
+        "3 of 4 points stopped at max_iter = 5",
+        "worst 'px7' -2.5 < min 0",
+        "only here",
+    )
+    assert _each_kind(results[:1]) == results[0].warnings  # one run: every message

@@ -34,6 +34,7 @@ lower_bound(θ_m)/m: how close the m rows are to the fewest that reach θ_m.
 from __future__ import annotations
 
 import math
+import re
 import time
 import warnings
 from dataclasses import dataclass, replace
@@ -182,8 +183,25 @@ def _models(results: list[AttackResult], seconds: float, per_run: bool) -> _Mode
         m = np.array([r.n_points for r in results])
         theta = np.array([r.theta_poisoned for r in results])
         effect = np.array([r.effect_final for r in results])
-    messages = tuple(dict.fromkeys(w for r in results for w in r.warnings))  # each once
-    return _Models(m, theta, effect.astype(float), last, messages, seconds)
+    return _Models(m, theta, effect.astype(float), last, _each_kind(results), seconds)
+
+
+def _kind(message: str) -> str:
+    """A warning with its numbers and quoted names blanked: the same warning of
+    another run of the attack, at another m."""
+    return re.sub(r"'[^']*'|[-+]?\d[\d.e+-]*", "#", message)
+
+
+def _each_kind(results: list[AttackResult]) -> tuple[str, ...]:
+    """The runs' warnings, each kind once in the wording of the largest run that has it
+    (the runs of a view are one attack at several m: the same warning, other numbers)."""
+    if len(results) == 1:
+        return tuple(dict.fromkeys(results[0].warnings))
+    chosen: dict[str, str] = {}
+    for result in sorted(results, key=lambda r: r.n_points):
+        for message in result.warnings:
+            chosen[_kind(message)] = message  # a larger run's wording replaces it
+    return tuple(chosen.values())
 
 
 def _runs(estimator, X, y, theta_target, progress, settings: dict, constraints: dict, per_m):
