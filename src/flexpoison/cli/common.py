@@ -384,7 +384,8 @@ EVADE = click.option(
     callback=_names,
     help="Craft rows that these sanitizers (flexpoison.defences.SANITIZERS, "
     "comma-separated, e.g. sphere,slab,loss) keep, calibrated on the clean training "
-    "rows unless said otherwise (attack: --evade-calibration).",
+    "rows unless said otherwise (attack: --evade-calibration). With several, the "
+    "results also show the owner who runs them all together (the rows every one keeps).",
 )
 
 
