@@ -31,6 +31,7 @@ from flexpoison import (
     UnsupportedEstimatorError,
     models,
 )
+from flexpoison.attack.kernel import LINEAR_STOP_SCALE
 from flexpoison.cli import main
 from flexpoison.experiments import Experiment, split_data
 
@@ -417,3 +418,47 @@ def test_a_fit_with_duplicated_free_rows_of_both_labels_is_the_optimum():
     cold = dual.fit(kernel, rows, t, C, solve=kernel_models.libsvm_fit)
     f = cold.decision(kernel, np.array([x_star]))
     assert np.abs(result.theta_poisoned - f).max() <= 1e-6 * max(1.0, float(np.abs(f).max()))
+
+
+@pytest.mark.parametrize(
+    "estimator, alpha, trade_off, scale",
+    [
+        (SVC(kernel="linear", C=1.0), 0.0, "share", LINEAR_STOP_SCALE),
+        (SVC(kernel="linear", C=1.0), 0.5, "share", LINEAR_STOP_SCALE),
+        (SVC(kernel="linear", C=1.0), 0.5, "paper", 1.0),  # the paper's W keeps tol
+        (RBF, 0.0, "share", 1.0),
+    ],
+)
+def test_a_linear_svc_effect_search_stops_at_its_scaled_tolerance(
+    estimator, alpha, trade_off, scale, monkeypatch
+):
+    """The effect search's relative stop test runs at tol × LINEAR_STOP_SCALE for the
+    linear kernel only; the paper's W (absolute floor 1) and the other kernels keep tol,
+    and the descents do stop by it (not only at max_iter)."""
+    from flexpoison.attack import descent
+
+    tols, stops = [], []
+    init, result = descent.Descender.__init__, descent.Descender.result
+
+    def spy_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        tols.append(self.tol)
+
+    def spy_result(self, max_iter):
+        out = result(self, max_iter)
+        stops.append(out.stop)
+        return out
+
+    monkeypatch.setattr(descent.Descender, "__init__", spy_init)
+    monkeypatch.setattr(descent.Descender, "result", spy_result)
+    FlexiblePoisoning(
+        estimator,
+        goal=LossAvailability(),
+        alpha=alpha,
+        trade_off=trade_off,
+        n_points=2,
+        tol=1e-6,
+        random_state=0,
+    ).generate(X, Y)
+    assert tols and set(tols) == {1e-6 * scale}
+    assert "tolerance" in stops
