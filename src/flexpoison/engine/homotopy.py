@@ -127,7 +127,10 @@ class _State:
         if solved is None:
             return None
         A, factor = solved
-        rate, _ = dgetrs(factor[0], factor[1], np.append(-(A @ du_w), -du_b))
+        rhs = np.empty(S.size + 1)
+        rhs[:-1] = -(A @ du_w)
+        rhs[-1] = -du_b
+        rate, _ = dgetrs(factor[0], factor[1], rhs)
         dw = A.T @ rate[:-1] + du_w
         t, C = self.t, self.C
         slope = t * (self.X @ dw + rate[-1])
@@ -138,10 +141,10 @@ class _State:
         room[np.abs(d_alpha) * length <= _STILL * C] = np.inf
         reach[self.side * slope >= -_STILL / length] = np.inf
         lam, row = length, -1
-        j = int(np.argmin(room))
+        j = int(room.argmin())
         if room[j] < lam:
             lam, row = max(float(room[j]), 0.0), int(S[j])
-        j = int(np.argmin(reach))
+        j = int(reach.argmin())
         if reach[j] < lam:
             lam, row = max(float(reach[j]), 0.0), j
         return rate, dw, slope, lam, row
@@ -166,7 +169,7 @@ class _State:
         else:
             codes[row] = MARGIN
             self.side[row] = 0.0
-        self.S = np.flatnonzero(codes == MARGIN)
+        self.S = (codes == MARGIN).nonzero()[0]
         self.factor = None
 
 
