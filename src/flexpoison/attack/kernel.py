@@ -82,11 +82,12 @@ _SHORT = 50
 #: :class:`flexpoison.attack.descent.Descender`). Its W is piecewise smooth in x_p, with
 #: a ridge where the candidate meets its margin at α_p = C, and the descent's tail
 #: crawls along it: on benchmarks/bench_peers.py's linear case 85 % of the evaluations
-#: came after iteration 10. Without that tail the attack is no weaker over random_state
-#: 0–4 of bench_svc's linear kernel (mean test hinge 0.288 → 0.302) and of svc_cases'
-#: fair-linear (0.648 → 0.648), and 0–5 of bench_peers (0.129 → 0.128, 157 → 28
-#: evaluations per point). Not for other kernels: bench_svc's RBF kernel, random_state
-#: 0–2, lost with it (0.260 → 0.247).
+#: came after iteration 10. Without that tail the attack is no weaker on the means over
+#: random_state 0–9 of bench_svc's linear kernel (test hinge 0.296 → 0.303) and of
+#: svc_cases' fair-linear (E_L 0.643 → 0.645), and a little weaker on 0–7 of bench_peers
+#: (0.133 → 0.127, secml's 0.056) at 155 → 29 evaluations per point; a single seed's
+#: result moves by more than that either way. Not for other kernels: bench_svc's RBF,
+#: random_state 0–2, lost with it (0.260 → 0.247).
 LINEAR_STOP_SCALE = 1e4
 
 
