@@ -333,6 +333,29 @@ def test_the_followed_gradient_is_the_derivative_of_w():
     assert checked >= 10
 
 
+@pytest.mark.parametrize("seed, C", [(0, 1.0), (1, 0.3), (2, 10.0)])
+def test_a_followed_end_carries_the_factor_of_its_margin_rows(seed, C):
+    """Every followed evaluation of a walk whose candidate stays off its margin hands
+    the gradient the LU of its end's margin rows made afresh and tested (the path tests
+    M only where S grew; its end is tested whatever the path), the same factor a fresh
+    factorisation gives, bit for bit, wherever M is well conditioned."""
+    from flexpoison.engine import homotopy
+
+    objective, X, y, label, t = _linear_problem(seed, C)
+    checked = 0
+    for ev in _walk(objective, X, t, seed):
+        margin = ev.dual.margin
+        if margin.size == 0 or margin[-1] == X.shape[0]:
+            continue  # the candidate on its margin: its own factor, made afresh anyway
+        fresh = homotopy._factor(X[margin])
+        assert fresh is not None
+        if fresh[2] > homotopy._DIRECT:
+            assert ev.dual.system is not None and ev.dual.system.lu is not None
+            assert np.array_equal(ev.dual.system.lu[0], fresh[0])
+            checked += 1
+    assert checked >= 3
+
+
 def _sets(beta, C):
     """Each row's set: 0 off the margin, 1 on it, 2 at its bound."""
     alpha = np.abs(beta)

@@ -264,6 +264,8 @@ def _settle(state: _State, t_p: float, a: float, x_p: np.ndarray, steps: int) ->
         if solved is None:
             return None
         A, factor = solved
+        if np.isnan(factor[2]):  # made untested on the path: its rcond decides the LU's use
+            factor = _factor(A)
         labels = t[S]
     if factor is None:
         return None
