@@ -50,7 +50,7 @@ class NaiveObjective(KernelObjective):
         out = KernelEvaluation(
             ev.W, ev.C, ev.E, ev.x, ev.t, ev.phi, ev.theta, grad, None, ev.fit, ev.dE
         )
-        out.dual = ev.dual
+        out.dual, out.kernel, out.gamma_slope = ev.dual, ev.kernel, ev.gamma_slope
         return out
 
 

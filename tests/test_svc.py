@@ -31,6 +31,7 @@ from flexpoison import (
     UnsupportedEstimatorError,
     models,
 )
+from flexpoison.attack.kernel import LINEAR_STOP_SCALE
 from flexpoison.cli import main
 from flexpoison.experiments import Experiment, split_data
 
@@ -332,6 +333,29 @@ def test_the_followed_gradient_is_the_derivative_of_w():
     assert checked >= 10
 
 
+@pytest.mark.parametrize("seed, C", [(0, 1.0), (1, 0.3), (2, 10.0)])
+def test_a_followed_end_carries_the_factor_of_its_margin_rows(seed, C):
+    """Every followed evaluation of a walk whose candidate stays off its margin hands
+    the gradient the LU of its end's margin rows made afresh and tested (the path tests
+    M only where S grew; its end is tested whatever the path), the same factor a fresh
+    factorisation gives, bit for bit, wherever M is well conditioned."""
+    from flexpoison.engine import homotopy
+
+    objective, X, y, label, t = _linear_problem(seed, C)
+    checked = 0
+    for ev in _walk(objective, X, t, seed):
+        margin = ev.dual.margin
+        if margin.size == 0 or margin[-1] == X.shape[0]:
+            continue  # the candidate on its margin: its own factor, made afresh anyway
+        fresh = homotopy._factor(X[margin])
+        assert fresh is not None
+        if fresh[2] > homotopy._DIRECT:
+            assert ev.dual.system is not None and ev.dual.system.lu is not None
+            assert np.array_equal(ev.dual.system.lu[0], fresh[0])
+            checked += 1
+    assert checked >= 3
+
+
 def _sets(beta, C):
     """Each row's set: 0 off the margin, 1 on it, 2 at its bound."""
     alpha = np.abs(beta)
@@ -417,3 +441,47 @@ def test_a_fit_with_duplicated_free_rows_of_both_labels_is_the_optimum():
     cold = dual.fit(kernel, rows, t, C, solve=kernel_models.libsvm_fit)
     f = cold.decision(kernel, np.array([x_star]))
     assert np.abs(result.theta_poisoned - f).max() <= 1e-6 * max(1.0, float(np.abs(f).max()))
+
+
+@pytest.mark.parametrize(
+    "estimator, alpha, trade_off, scale",
+    [
+        (SVC(kernel="linear", C=1.0), 0.0, "share", LINEAR_STOP_SCALE),
+        (SVC(kernel="linear", C=1.0), 0.5, "share", LINEAR_STOP_SCALE),
+        (SVC(kernel="linear", C=1.0), 0.5, "paper", 1.0),  # the paper's W keeps tol
+        (RBF, 0.0, "share", 1.0),
+    ],
+)
+def test_a_linear_svc_effect_search_stops_at_its_scaled_tolerance(
+    estimator, alpha, trade_off, scale, monkeypatch
+):
+    """The effect search's relative stop test runs at tol × LINEAR_STOP_SCALE for the
+    linear kernel only; the paper's W (absolute floor 1) and the other kernels keep tol,
+    and the descents do stop by it (not only at max_iter)."""
+    from flexpoison.attack import descent
+
+    tols, stops = [], []
+    init, result = descent.Descender.__init__, descent.Descender.result
+
+    def spy_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        tols.append(self.tol)
+
+    def spy_result(self, max_iter):
+        out = result(self, max_iter)
+        stops.append(out.stop)
+        return out
+
+    monkeypatch.setattr(descent.Descender, "__init__", spy_init)
+    monkeypatch.setattr(descent.Descender, "result", spy_result)
+    FlexiblePoisoning(
+        estimator,
+        goal=LossAvailability(),
+        alpha=alpha,
+        trade_off=trade_off,
+        n_points=2,
+        tol=1e-6,
+        random_state=0,
+    ).generate(X, Y)
+    assert tols and set(tols) == {1e-6 * scale}
+    assert "tolerance" in stops

@@ -159,7 +159,8 @@ class FlexiblePoisoning(EstimatorParams):
     tol : float, default 1e-5
         Stop a descent when |W⁽ⁱ⁺¹⁾ − W⁽ⁱ⁾| < tol · max(1, |W⁽ⁱ⁾|) (the paper's W), or
         below tol times what it has gained so far (the share trade-off's effect
-        search).
+        search; 10⁴·tol against a linear-kernel classifier, whose W is only piecewise
+        smooth: :data:`flexpoison.attack.kernel.LINEAR_STOP_SCALE`).
     optimize_y : bool, default False
         Regression only: also optimise y_p by gradient, within [min y, max y].
     n_sigma : float or None, default 3.0

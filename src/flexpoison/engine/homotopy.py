@@ -73,10 +73,11 @@ class Followed:
     system: MarginSystem | None = None
 
 
-def _factor(A: np.ndarray) -> tuple | None:
+def _factor(A: np.ndarray, check: bool = True) -> tuple | None:
     """LAPACK's LU (getrf) of the margin matrix M of the rows A (K_SS = AAᵀ), or None
-    when M fails :func:`~flexpoison.engine.margin.nonsingular`'s test (gecon). Raw
-    LAPACK: M has at most d + 2 rows, and the wrappers' checks cost more than the
+    when M fails :func:`~flexpoison.engine.margin.nonsingular`'s test (gecon; not made
+    without ``check``, and the reciprocal condition number is then NaN). Raw LAPACK: M
+    has at most d + 2 rows, and the wrappers' checks cost more than the
     factorisation."""
     m = A.shape[0]
     M = np.ones((m + 1, m + 1))
@@ -85,6 +86,8 @@ def _factor(A: np.ndarray) -> tuple | None:
     lu, piv, info = dgetrf(M)
     if info != 0:
         return None
+    if not check:
+        return lu, piv, np.nan
     rcond, info = dgecon(lu, float(np.abs(M).sum(axis=0).max()), norm="1")
     if info != 0 or not rcond > RANK_RTOL:
         return None
@@ -95,7 +98,10 @@ class _State:
     """A point of the path: β of the rows, b, w and the rows' margins, moved along a
     piece by :meth:`move` (the end is solved afresh from its sets: no drift kept).
     ``side`` is +1 off the margin, −1 at the bound, 0 on it: a row crosses m = 1 when
-    side·(dm/dλ) < 0. The margin system's factor is kept while S stays."""
+    side·(dm/dλ) < 0. The margin system's factor is kept while S stays; its singularity
+    test is made where S has grown (M(v, v_b) = 0 gives ‖X_Sᵀv‖² = −v_b·1ᵀv = 0: M is
+    singular only where the rows (x_i, 1) of S are dependent, which a row leaving does
+    not make them; the end is checked whatever the path)."""
 
     def __init__(self, X, t, C, beta, b, codes, w):
         self.X, self.t, self.C = X, t, C
@@ -104,15 +110,16 @@ class _State:
         self.side = np.where(codes == OFF, 1.0, np.where(codes == BOUND, -1.0, 0.0))
         self.S = np.flatnonzero(codes == MARGIN)
         self.factor: tuple | None = None  # (X_S, the LU of its margin matrix), when made
+        self.grown = True  # S has gained a row since the last test (or never had one)
 
     def system(self) -> tuple | None:
         """(X_S, its margin matrix's LU) for the current S (None: singular)."""
         if self.factor is None:
             A = self.X[self.S]
-            factor = _factor(A)
+            factor = _factor(A, self.grown)
             if factor is None:
                 return None
-            self.factor = (A, factor)
+            self.factor, self.grown = (A, factor), False
         return self.factor
 
     def piece(self, du_w, du_b, length):
@@ -127,7 +134,10 @@ class _State:
         if solved is None:
             return None
         A, factor = solved
-        rate, _ = dgetrs(factor[0], factor[1], np.append(-(A @ du_w), -du_b))
+        rhs = np.empty(S.size + 1)
+        rhs[:-1] = -(A @ du_w)
+        rhs[-1] = -du_b
+        rate, _ = dgetrs(factor[0], factor[1], rhs)
         dw = A.T @ rate[:-1] + du_w
         t, C = self.t, self.C
         slope = t * (self.X @ dw + rate[-1])
@@ -138,10 +148,10 @@ class _State:
         room[np.abs(d_alpha) * length <= _STILL * C] = np.inf
         reach[self.side * slope >= -_STILL / length] = np.inf
         lam, row = length, -1
-        j = int(np.argmin(room))
+        j = int(room.argmin())
         if room[j] < lam:
             lam, row = max(float(room[j]), 0.0), int(S[j])
-        j = int(np.argmin(reach))
+        j = int(reach.argmin())
         if reach[j] < lam:
             lam, row = max(float(reach[j]), 0.0), j
         return rate, dw, slope, lam, row
@@ -166,7 +176,8 @@ class _State:
         else:
             codes[row] = MARGIN
             self.side[row] = 0.0
-        self.S = np.flatnonzero(codes == MARGIN)
+            self.grown = True
+        self.S = (codes == MARGIN).nonzero()[0]
         self.factor = None
 
 
@@ -253,6 +264,8 @@ def _settle(state: _State, t_p: float, a: float, x_p: np.ndarray, steps: int) ->
         if solved is None:
             return None
         A, factor = solved
+        if np.isnan(factor[2]):  # made untested on the path: its rcond decides the LU's use
+            factor = _factor(A)
         labels = t[S]
     if factor is None:
         return None
