@@ -5,7 +5,10 @@ many rows, and the prediction goal against the rows placed at x*.
     python benchmarks/bench_search.py --repeats 5
 
 Each time is the median of ``--repeats`` runs of ``generate`` in this process (one
-BLAS thread), divided by the number of points. Cases:
+BLAS thread), divided by the number of points. Beside the time ratios of the starts
+and share lines, ``calls`` is the ratio of the objective's evaluations (trial values
+and accepted points' gradients, counted on one more run): the same comparison in a
+unit the machine's load does not move. Cases:
 
 * **starts** — the default (4 starts, screened, plus the point before) against
   ``starts=1``, at α = 0: cost ratio and gain ratio, on raw diabetes (Ridge flip-top,
@@ -45,6 +48,7 @@ from flexpoison import (
     LossAvailability,
 )
 from flexpoison.attack.baselines import at_target
+from flexpoison.attack.objective import Objective
 
 X_STAR = [50, 1, 25, 90, 180, 110, 50, 4, 4.6, 90]
 
@@ -76,15 +80,47 @@ def cases():
     ]
 
 
-def timed(estimator, goal, X, y, m, repeats, **kw):
-    """(seconds per point, median of ``repeats``, and the last result)."""
+class Calls:
+    """Counts the objective's evaluations (``Objective.evaluate``: a trial's value,
+    and ``differentiate``: an accepted point's gradient) while active: the search's
+    cost in the unit that does not move with the machine's load."""
+
+    count = 0
+
+    def __enter__(self):
+        self._saved = Objective.evaluate, Objective.differentiate
+        evaluate, differentiate = self._saved
+
+        def counted_evaluate(obj, *a, **k):
+            Calls.count += 1
+            return evaluate(obj, *a, **k)
+
+        def counted_differentiate(obj, *a, **k):
+            Calls.count += 1
+            return differentiate(obj, *a, **k)
+
+        Objective.evaluate, Objective.differentiate = counted_evaluate, counted_differentiate
+        Calls.count = 0
+        return self
+
+    def __exit__(self, *exc):
+        Objective.evaluate, Objective.differentiate = self._saved
+
+
+def timed(estimator, goal, X, y, m, repeats, count=False, **kw):
+    """(seconds per point, median of ``repeats``; with ``count``, objective calls per
+    point, counted on one more run, else 0; the last result)."""
     times = []
     for _ in range(repeats):
         attack = FlexiblePoisoning(estimator, goal=goal, n_points=m, random_state=0, **kw)
         start = time.perf_counter()
         result = attack.generate(X, y)
         times.append(time.perf_counter() - start)
-    return float(np.median(times)) / m, result
+    if not count:
+        return float(np.median(times)) / m, 0.0, result
+    with Calls():
+        FlexiblePoisoning(estimator, goal=goal, n_points=m, random_state=0, **kw).generate(X, y)
+    return float(np.median(times)) / m, Calls.count / m, result
 
 
 def gain(result, goal) -> float:
@@ -101,24 +137,25 @@ def main(argv=None) -> int:
     warnings.simplefilter("ignore", FlexPoisonWarning)
     r = args.repeats
     print("starts: the default against starts=1, alpha = 0")
-    print(f"  {'case':<29}{'ms/pt':>8}{'1 start':>9}{'cost':>7}{'gain':>7}{'it/pt':>7}")
+    print(f"  {'case':<29}{'ms/pt':>8}{'1 start':>9}{'cost':>7}{'calls':>7}{'gain':>7}{'it/pt':>7}")
     for name, est, goal, X, y, m, kw in cases():
-        s4, r4 = timed(est, goal, X, y, m, r, alpha=0.0, **kw)
-        s1, r1 = timed(est, goal, X, y, m, r, alpha=0.0, starts=1, **kw)
+        s4, c4, r4 = timed(est, goal, X, y, m, r, True, alpha=0.0, **kw)
+        s1, c1, r1 = timed(est, goal, X, y, m, r, True, alpha=0.0, starts=1, **kw)
         print(
-            f"  {name:<29}{s4 * 1e3:8.1f}{s1 * 1e3:9.1f}{s4 / s1:6.2f}x"
+            f"  {name:<29}{s4 * 1e3:8.1f}{s1 * 1e3:9.1f}{s4 / s1:6.2f}x{c4 / c1:6.2f}x"
             f"{gain(r4, goal) / gain(r1, goal):6.2f}x{np.median(r4.n_iter):7.0f}"
         )
     print("share trade-off: alpha = 0.5 against alpha = 0")
     for name, est, goal, X, y, m, kw in cases()[:3]:
-        s0, r0 = timed(est, goal, X, y, m, r, alpha=0.0, **kw)
-        s5, r5 = timed(est, goal, X, y, m, r, alpha=0.5, **kw)
+        s0, c0, r0 = timed(est, goal, X, y, m, r, True, alpha=0.0, **kw)
+        s5, c5, r5 = timed(est, goal, X, y, m, r, True, alpha=0.5, **kw)
         print(
-            f"  {name:<29} cost {s5 / s0:5.2f}x, share kept {gain(r5, goal) / gain(r0, goal):.3f}"
+            f"  {name:<29} cost {s5 / s0:5.2f}x (calls {c5 / c0:5.2f}x), "
+            f"share kept {gain(r5, goal) / gain(r0, goal):.3f}"
         )
     Xd, yd = load_diabetes(return_X_y=True, scaled=False)
-    plain, _ = timed(Ridge(), LossAvailability(), Xd, yd, 20, r, alpha=0.0)
-    piped, _ = timed(
+    plain, _, _ = timed(Ridge(), LossAvailability(), Xd, yd, 20, r, alpha=0.0)
+    piped, _, _ = timed(
         make_pipeline(StandardScaler(), Ridge()), LossAvailability(), Xd, yd, 20, r, alpha=0.0
     )
     print(
@@ -129,13 +166,13 @@ def main(argv=None) -> int:
     X = (X - X.mean(axis=0)) / X.std(axis=0)
     goal = Integrity("negate")
     for label, kw in (("defaults", {}), ("paper step, 1 start", dict(step="paper", starts=1))):
-        s, res = timed(LogisticRegression(), goal, X, y, 20, 1, alpha=0.0, **kw)
+        s, _, res = timed(LogisticRegression(), goal, X, y, 20, 1, alpha=0.0, **kw)
         print(
             f"50k x 20 logistic, {label}: {s * 1e3:.1f} ms/pt, progress {res.progress:.4f}, "
             f"{np.median(res.n_iter):.0f} it/pt"
         )
     goal = Integrity("predict:300@" + ",".join(map(str, X_STAR)))
-    _, res = timed(Ridge(), goal, Xd, yd, 20, 1, alpha=0.0)
+    _, _, res = timed(Ridge(), goal, Xd, yd, 20, 1, alpha=0.0)
     base = at_target(Ridge(), Xd, yd, 20, goal)
     refit = Ridge().fit(np.vstack([Xd, base.X_poison]), np.r_[yd, base.y_poison])
     clean = Ridge().fit(Xd, yd).predict([X_STAR])[0]
