@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -263,25 +264,22 @@ def craft(
     ``no_op_anchor``: whether the concealment path starts at the no-op row (a
     squared-residual regressor's), else at x_c. ``warm``: the candidates start
     next to the point sought (the α = 0 run's point): one whose gain already reaches
-    ``keep`` is concealed as it is, without a descent. ``alone``: the start at the point
-    before's optimum is the only descent where it settles in the first round
-    (:func:`screen`); the result's ``lead`` is the screening's (:func:`lead`)."""
+    ``keep`` is concealed as it is, without a descent. ``alone``: as :func:`screen`'s;
+    the result's ``lead`` is its screening's (:func:`lead`)."""
     sign = objective.goal.sign
     discrete = constraints is not None and constraints.discrete
     if trade_off == "paper":
         descents = screen(
             objective, candidates, Theta, box, y_range, step_rule, max_iter, tol, alone=alone
         )
-        ahead = lead(descents)
+        made = partial(Crafted, lead=lead(descents))  # every result carries the lead
         best, harmless = choose(descents, sign, effect_before)
         spent = sum(d.n_iter for d in descents)
         if not discrete:
-            return Crafted(best, harmless, spent, 1.0, lead=ahead)
+            return made(best, harmless, spent, 1.0)
         assert constraints is not None
         rounded, changed = _discrete(objective, best, Theta, constraints, _W, _unmoved(best))
-        return Crafted(
-            rounded, _harmless(rounded, sign, effect_before), spent, 1.0, changed, lead=ahead
-        )
+        return made(rounded, _harmless(rounded, sign, effect_before), spent, 1.0, changed)
     effect = objective.effect_gain(effect_before)  # W = sign·(E − E_before)
     first = screen(
         effect,
@@ -296,19 +294,17 @@ def craft(
         enough=keep if warm else None,
         alone=alone,
     )
-    ahead = lead(first)
+    made = partial(Crafted, lead=lead(first))
     spent = sum(d.n_iter for d in first)
     best, harmless = choose(first, sign, effect_before)
     gain = -best.ev.W
     noise = _ROUNDING * max(abs(effect_before), max(abs(d.ev.W) for d in first))
     if keep is None or keep >= gain or not harmless or not gain > noise:
         if not discrete:
-            return Crafted(best, harmless, spent, 1.0, lead=ahead)
+            return made(best, harmless, spent, 1.0)
         assert constraints is not None
         rounded, changed = _discrete(effect, best, Theta, constraints, _W, _unmoved(best))
-        return Crafted(
-            rounded, _harmless(rounded, sign, effect_before), spent, 1.0, changed, lead=ahead
-        )
+        return made(rounded, _harmless(rounded, sign, effect_before), spent, 1.0, changed)
     box, _ = box.target(best.t)  # the concealment path stays in the point's own sets
     if no_op_anchor:  # with best's frozen values
         anchor = no_op(objective, box, Theta, best.start)
@@ -321,7 +317,7 @@ def craft(
     share, ev = _conceal(effect, anchor, best, needed, Theta, box)
     concealed = Descent(best.start, ev.x, ev.t, ev, best.history, best.stop)
     if not discrete:
-        return Crafted(concealed, True, spent, share, lead=ahead)
+        return made(concealed, True, spent, share)
     assert constraints is not None
 
     def shortfall_then_C(ev: Evaluation) -> tuple[float, float]:
@@ -335,9 +331,7 @@ def craft(
         shortfall_then_C,
         share == 0.0 and anchor.kind == "no-op",
     )
-    return Crafted(
-        rounded, _harmless(rounded, sign, effect_before), spent, share, changed, lead=ahead
-    )
+    return made(rounded, _harmless(rounded, sign, effect_before), spent, share, changed)
 
 
 def _W(ev: Evaluation) -> float:
