@@ -348,3 +348,31 @@ def test_small_problems_run_on_one_blas_thread():
     assert blas_threads() == own  # restored
     assert small_problem(10**5, 100) and not small_problem(10**5, 101)
     assert FlexiblePoisoning.generate.__wrapped__  # the attack is wrapped
+
+
+def test_one_blas_thread_builds_one_controller(monkeypatch):
+    """One BLAS thread inside, the setting restored after, and one threadpoolctl
+    controller for every use (building one costs ~5 ms: a 50k-row attack paid it twice)."""
+    import threadpoolctl
+
+    from flexpoison import _threads
+
+    built = []
+    real = threadpoolctl.ThreadpoolController
+
+    def counting():
+        built.append(1)
+        return real()
+
+    monkeypatch.setattr(_threads, "_CONTROLLER", [])
+    monkeypatch.setattr(threadpoolctl, "ThreadpoolController", counting)
+
+    def blas_threads():  # by a controller of its own, not counted
+        return max(i["num_threads"] for i in real().info() if i["user_api"] == "blas")
+
+    own = blas_threads()
+    for _ in range(3):
+        with _threads.one_blas_thread():
+            assert blas_threads() == 1
+        assert blas_threads() == own
+    assert len(built) == 1

@@ -87,12 +87,9 @@ def test_lbfgs_steps_past_l1_kinks():
     assert sum(fast.n_iter) < sum(slow.n_iter)
 
 
-def test_screening_spends_little_on_the_starts_it_drops(monkeypatch):
-    """Four starts (and the point before, from the second point on): each runs 3
-    iterations, two run to 10, one to its stop; the point is never a screened-out
-    start, and the iterations reported are all starts together."""
-    X, y = make_classification(n=200, d=4, seed=4)
-    seen = []
+def _screenings(monkeypatch) -> list[list]:
+    """The list every later :func:`search.screen` call appends its descents to."""
+    seen: list[list] = []
     original = search.screen
 
     def spy(*args, **kwargs):
@@ -101,6 +98,15 @@ def test_screening_spends_little_on_the_starts_it_drops(monkeypatch):
         return out
 
     monkeypatch.setattr(search, "screen", spy)
+    return seen
+
+
+def test_screening_spends_little_on_the_starts_it_drops(monkeypatch):
+    """Four starts (and the point before, from the second point on): each runs 3
+    iterations, two run to 10, one to its stop; the point is never a screened-out
+    start, and the iterations reported are all starts together."""
+    X, y = make_classification(n=200, d=4, seed=4)
+    seen = _screenings(monkeypatch)
     r = FlexiblePoisoning(
         LogisticRegression(), goal=LossAvailability(), alpha=0.0, n_points=2, random_state=0
     ).generate(X, y)
@@ -113,6 +119,57 @@ def test_screening_spends_little_on_the_starts_it_drops(monkeypatch):
         assert dropped[: len(descents) - 2] == [3] * (len(descents) - 2)
         assert set(dropped[len(descents) - 2 :]) <= {10}
         assert point.n_iter == sum(d.n_iter for d in descents)
+
+
+def test_lead_is_the_point_before_s_margin_where_it_wins():
+    """(W₂ − W₁)/|W₁| where the point before's optimum has the lowest W; 0 where another
+    start wins or ties, or nothing gains; None without a screening (one descent)."""
+    from types import SimpleNamespace
+
+    def descent(kind, W):
+        ev = SimpleNamespace(W=W)
+        return search.Descent(
+            search.Start(np.zeros(1), 0.0, kind), np.zeros(1), 0.0, ev, [W], "tolerance"
+        )
+
+    prev = search.PREVIOUS
+    assert (
+        search.lead([descent("flipped", -0.5), descent(prev, -2.0), descent("flipped", -1.5)])
+        == 0.25
+    )
+    assert search.lead([descent(prev, -1.0), descent("flipped", -2.0)]) == 0.0
+    assert search.lead([descent("flipped", -2.0), descent(prev, -2.0)]) == 0.0
+    assert search.lead([descent(prev, 0.5), descent("flipped", 1.0)]) == 0.0
+    assert search.lead([descent(prev, -1.0)]) is None
+
+
+def test_the_point_before_alone_changes_nothing_where_it_wins(monkeypatch):
+    """Where the point before's optimum leads (here: wins at all) and settles within
+    the first round, it is the only descent; on rows where it wins every screening that
+    rule then skips, the points, θ and E are those of the full screening, for fewer
+    iterations."""
+    from sklearn.datasets import make_classification as sk_classification
+
+    X, y = sk_classification(n_samples=2000, n_features=10, n_informative=5, random_state=0)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    kw = dict(goal=Integrity("negate"), alpha=0.0, n_points=5, random_state=0)
+    seen = _screenings(monkeypatch)
+    monkeypatch.setattr(search, "LEAD", np.inf)
+    full = _quiet(FlexiblePoisoning(LogisticRegression(), **kw), X, y)
+    screened, seen[:] = list(seen), []
+    monkeypatch.setattr(search, "LEAD", 1e-12)  # the point before wins at all
+    alone = _quiet(FlexiblePoisoning(LogisticRegression(), **kw), X, y)
+    skipped = [q for q, out in enumerate(seen) if len(out) == 1]
+    assert skipped  # the rule ran
+    for q in skipped:
+        (only,) = seen[q]
+        assert only.start.kind == search.PREVIOUS and only.n_iter <= 3
+        assert search.lead(screened[q - 1]) > 0.0  # the full run's point before led
+        assert search.lead(screened[q]) > 0.0  # and the point before's optimum won here
+    np.testing.assert_array_equal(alone.X_poison, full.X_poison)
+    np.testing.assert_array_equal(alone.theta_poisoned, full.theta_poisoned)
+    assert alone.effect_final == full.effect_final
+    assert sum(alone.n_iter) < sum(full.n_iter)
 
 
 def test_predict_goal_aims_at_the_prediction_and_beats_the_rows_at_x_star():

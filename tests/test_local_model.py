@@ -135,6 +135,37 @@ def test_the_handed_over_model_answers_like_a_fresh_one(name):
 
 
 @pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("shift", [0.02, 0.19])
+def test_the_extended_model_reads_the_rows_drift_from_their_scores(name, shift):
+    """The handed-over model's drift is max_i max_k |z_ik(Θ) − z_c,ik| over the kept rows
+    (their scores at the pass's Θ against their centres); past RADIUS/2 the rows that
+    moved past RADIUS/4 take their scores at Θ as their centres, the others keep theirs
+    (a small move, and a large one that re-expands some rows)."""
+    obj, X, y = _objective(name, n=2000)
+    model = obj._local
+    x, phi, t = _row(obj, X, y, [0.35, 0.1, -0.4, 0.2])
+    model.trial(phi, t)  # formed: the centre and its scores
+    Theta_c, _, _, scores = model.centre
+    z_c = scores.z[: model.data.n].copy()
+    Theta = Theta_c.copy()
+    Theta[0, 0] += shift / model.rate  # scores move by that times feature 0 (standard normal)
+    passed = model.pass_at(phi, t, Theta)
+    Z = passed[4]
+    new = model.extended(passed)
+    moved = np.max(np.abs(Z - z_c), axis=1)
+    rate = model.rate
+    if rate * moved.max() <= 0.5 * model.RADIUS:
+        assert new.drift == moved.max()
+        np.testing.assert_array_equal(new.centre[3].z[: model.data.n], z_c)
+        return
+    far = rate * moved > 0.25 * model.RADIUS
+    assert 0 < far.sum() <= model.data.n // 4  # this case re-expands some rows
+    expected = np.where(far[:, None], Z, z_c)
+    np.testing.assert_array_equal(new.centre[3].z[: model.data.n], expected)
+    assert new.drift == np.max(np.abs(Z - expected))
+
+
+@pytest.mark.parametrize("name", MODELS)
 def test_every_reported_theta_is_what_scikit_learn_fits_on_the_same_rows(name):
     """An attack whose trials are the model's still reports exact models: the poisoned
     θ after every point equals a tight scikit-learn refit on clean + poison rows."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.linear_model import (
     ElasticNet,
     GammaRegressor,
@@ -154,6 +156,32 @@ def test_a_feature_below_float64_precision_is_named_when_x_has_columns():
     X[:, 3] = -1.0  # constant: frozen, not refused
     with pytest.raises(InvalidInputError, match=r"feature 1 \('rooms'\) varies by σ"):
         _generate(_Table(X, ["area", "rooms", "age", "zip"]), y)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.sampled_from([2, 7, 1000, 60_000]),
+    dtype=st.sampled_from([np.float64, np.float32, np.int64]),
+)
+def test_constant_columns_are_those_of_max_minus_min_zero(seed, n, dtype):
+    """The box's constant columns (max − min = 0, found among the columns whose σ is
+    within the mean's rounding) are np.ptp's, for values whose mean rounds (0.1, 1/3,
+    a large one), columns constant but in one row, and noise."""
+    from flexpoison.attack.box import _constant_columns
+
+    rng = np.random.default_rng(seed)
+    values = [0.1, 1.0 / 3.0, -7.3e5, 0.0, 2.0**-30, 12345.678]
+    columns = []
+    for v in values:
+        columns.append(np.full(n, v))
+        bent = np.full(n, v)
+        bent[rng.integers(n)] += max(abs(v), 1.0) * 1e-7  # constant but in one row
+        columns.append(bent)
+    columns.append(rng.standard_normal(n))
+    X = np.column_stack(columns).astype(dtype)
+    mean, sigma = X.mean(axis=0), X.std(axis=0)
+    assert np.array_equal(_constant_columns(X, mean, sigma), np.ptp(X, axis=0) == 0)
 
 
 def test_target_vector_of_wrong_length():

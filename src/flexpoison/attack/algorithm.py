@@ -287,7 +287,7 @@ class FlexiblePoisoning(EstimatorParams):
         )
         theta_refit = None
         if victim.spec.has_theta and victim.scaler is None and sample_weight is None:
-            X_all = np.vstack([setup.X, X_poison.astype(box.dtype)]).astype(np.float64)
+            X_all = np.asarray(np.vstack([setup.X, X_poison.astype(box.dtype)]), dtype=np.float64)
             y_all = victim.decode(np.r_[setup.t, [c.t for c in chosen]])
             gap, theta_refit = refit_warnings(
                 victim.spec, self.estimator, X_all, y_all, thetas[-1], victim.n_outputs

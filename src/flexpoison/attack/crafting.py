@@ -34,9 +34,12 @@ class Crafting:
     """What every point of one run shares: the setup, the random streams (the paper's
     starts from ``rng``, the further ones from ``extra``), E before any poison, the
     responses' range (when optimised), which extra starts apply, the points so far,
-    and whether a point has stalled (``stalled``: its best descent stopped at zero
+    whether a point has stalled (``stalled``: its best descent stopped at zero
     gradient, so that it and every later point also start from the first-order rows of
-    :mod:`flexpoison.attack.first_order`)."""
+    :mod:`flexpoison.attack.first_order`), and the last screening's lead
+    (:func:`flexpoison.attack.search.lead`: from :data:`~flexpoison.attack.search.LEAD`
+    on, a point whose start at the point before's optimum settles in the first round
+    takes it alone)."""
 
     setup: Any  # FlexiblePoisoning._setup's
     rng: np.random.Generator
@@ -48,6 +51,7 @@ class Crafting:
     chosen: list[search.Descent] = field(default_factory=list)
     stalled: bool = False
     reports: list[PointReport] = field(default_factory=list)
+    lead: float = 0.0
 
 
 def craft_point(
@@ -81,7 +85,7 @@ def craft_point(
     if with_no_op and warm is None:
         candidates.append(search.no_op(objective, box, Theta, candidates[0]))
     if with_previous and warm is None and previous is None and chosen:
-        candidates.append(search.resume(chosen[-1], "previous point"))
+        candidates.append(search.resume(chosen[-1], search.PREVIOUS))
     keep = None if target is None else target - sign * (ctx.effect_clean - effect_before)
 
     def craft(candidates: list[Start]) -> tuple[search.Crafted, Descent]:
@@ -100,7 +104,10 @@ def craft_point(
             constraints=setup.constraints,
             no_op_anchor=with_no_op,
             warm=warm is not None,
+            alone=ctx.lead >= search.LEAD,
         )
+        if crafted.lead is not None:  # a screening ran: its lead decides the next point's
+            ctx.lead = crafted.lead
         # the attack's trials may be the local model's: the point kept is exact
         return crafted, dataclasses.replace(crafted.descent, ev=objective.exact(crafted.descent.ev))
 

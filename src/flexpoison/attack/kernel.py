@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .. import engine
+from .._threads import one_blas_thread
 from ..engine import dual, homotopy
 from ..engine.active_set import MARGIN
 from ..engine.dual import DualFit, Kernel
@@ -245,7 +246,7 @@ class KernelObjective(Objective):
         """Fit the victim on the training rows plus (x, t); W (and its gradient). Always
         exact (``exact`` is the interface of :meth:`Objective.evaluate`); the fit starts
         from ``Theta_init`` (β…, b), or from the training rows' optimum."""
-        with dual.one_blas_thread():
+        with one_blas_thread():
             return self._evaluate(x, t, Theta_init, with_gradient or with_y)
 
     def _evaluate(self, x, t, Theta_init, with_gradient: bool) -> Evaluation:
@@ -328,7 +329,7 @@ class KernelObjective(Objective):
         weight = self._sign * (1 - self.alpha)
         if ev.dual.system is None and ev.dual.margin.size:  # a followed fit's, centred
             ev.dual = replace(ev.dual, system=homotopy.margin_system(ev.dual.X, ev.dual.margin))
-        with dual.one_blas_thread():
+        with one_blas_thread():
             gE = ev.dual.adjoint(ev.kernel, self.decision_effect.Z, ev.dE, ev.gamma_slope)
         grad = (2.0 * self.alpha) * (ev.x - self.x_c) + weight * gE
         out = KernelEvaluation(

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._threads import one_blas_thread
 from ..errors import ConvergenceError
 from .active_set import BOUND, MARGIN, OFF, Finished, finish
 from .margin import MarginSystem
@@ -264,7 +265,9 @@ def fit(
     out (from libsvm's start) or when that rounding exceeds :data:`_WORST`."""
     if K is None:
         K = kernel.matrix(X, X)
-    with one_blas_thread():  # small dense solves: a second thread only waits on a busy machine
+    # the margin systems are small (≤ N rows): a second OpenBLAS thread gains nothing and,
+    # on a loaded machine, made one 150 × 150 LU take 31 ms instead of 0.3 ms
+    with one_blas_thread():
         return _fit(X, t, C, K, solve, name, max_iter, start)
 
 
@@ -298,20 +301,6 @@ def _fit(X, t, C, K, solve, name, max_iter, start) -> DualFit:
     return _checked(X, t, C, K, done, name)
 
 
-_CONTROLLER: list = []
-
-
-def one_blas_thread():
-    """A context in which BLAS/LAPACK run on one thread. The margin systems are small
-    (≤ N rows): a second OpenBLAS thread gains nothing and, on a loaded machine, made one
-    150 × 150 LU take 31 ms instead of 0.3 ms."""
-    from threadpoolctl import ThreadpoolController
-
-    if not _CONTROLLER:
-        _CONTROLLER.append(ThreadpoolController())
-    return _CONTROLLER[0].limit(limits=1, user_api="blas")
-
-
 def _checked(X, t, C, K, done: Finished, name: str) -> DualFit:
     """The :class:`DualFit` of :func:`finish`'s result, refused when f's rounding
     exceeds :data:`_WORST`."""
@@ -337,6 +326,5 @@ __all__ = [
     "feasible_start",
     "fit",
     "libsvm_tolerance",
-    "one_blas_thread",
     "set_codes",
 ]

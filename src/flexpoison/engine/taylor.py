@@ -16,8 +16,8 @@ from contextlib import nullcontext
 from itertools import combinations_with_replacement, product
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
+from .._threads import one_blas_thread
 from .losses import Loss, declared
 
 _FEW = 64  # rows up to which T's share is one product (n·p³), not one per feature
@@ -43,7 +43,7 @@ def _gram_and_cubes(
     doubles = list(combinations_with_replacement(range(K), 2))
     heads = [[np.zeros((p - a, p - a)) for a in range(p)] for _ in triples]
     grams = [np.zeros((p, p)) for _ in doubles]
-    with threadpool_limits(limits=1, user_api="blas") if n > _FEW else nullcontext():
+    with one_blas_thread() if n > _FEW else nullcontext():
         for start in range(0, n, ROW_BLOCK):
             QT = np.ascontiguousarray(Phi[start : start + ROW_BLOCK].T)
             for j, (k, l, m) in enumerate(triples if n > _FEW else ()):
