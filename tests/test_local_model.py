@@ -18,6 +18,7 @@ from sklearn.linear_model import LogisticRegression, PoissonRegressor
 
 from flexpoison import FlexiblePoisoning, Integrity, models
 from flexpoison import engine as lrn
+from flexpoison.engine.local import root_floor
 
 
 def _poisson(n, seed=0, d=4):
@@ -323,3 +324,111 @@ def test_loss_sums_over_many_rows_are_taken_by_blocks_alike(K, monkeypatch):
     np.testing.assert_allclose(
         blocked.hess, whole.hess, rtol=0, atol=1e-12 * np.abs(whole.hess).max()
     )
+
+
+def _root(loss, z0, M, t):
+    """The root of r = ℓ'(z₀ − M·r) by scipy's hybrid Powell method with the Jacobian
+    I + ℓ''·M, its residual checked (relative to M's size: r's rounding moves z by M)."""
+    from scipy.optimize import root
+
+    def F(r):
+        return r - loss.d1((z0 - M @ r)[None], t)[0]
+
+    def J(r):
+        return np.eye(M.shape[0]) + loss.d2((z0 - M @ r)[None], t)[0] @ M
+
+    sol = root(F, loss.d1(z0[None], t)[0], jac=J, method="hybr", tol=1e-14)
+    assert np.abs(F(sol.x)).max() <= 1e-12 * (1.0 + np.abs(M).max())
+    return sol.x
+
+
+@pytest.mark.parametrize("K", [1, 2, 3, 5])
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**31), scale=st.sampled_from([0.01, 1.0, 30.0]))
+def test_the_root_floor_is_below_the_root_and_tight_for_a_linear_gradient(K, seed, scale):
+    """:func:`root_floor` ≤ ‖r*‖_M at the root of r = ℓ'(z₀ − M·r) for the logistic and
+    softmax losses with their declared ``curvature_max`` (M random positive
+    semi-definite, its spread bounded by the largest absolute row sum as the trial
+    does); and equal to it for ℓ' = L·z with z₀ along M's top eigenvector (the bound
+    cannot be raised)."""
+    rng = np.random.default_rng(seed)
+    G = rng.standard_normal((K, K)) * scale
+    M = G @ G.T
+    z0 = rng.standard_normal(K) * 3.0
+    if K == 1:
+        loss, t = lrn.LogisticLoss(), np.array([rng.choice([-1.0, 1.0])])
+    else:
+        loss, t = lrn.SoftmaxLoss(K), np.array([float(rng.integers(K))])
+
+    r = _root(loss, z0, M, t)
+    r0 = loss.d1(z0[None], t)[0]
+    spread = float(np.abs(M).sum(axis=1).max())
+    floor = root_floor(np.sqrt(r0 @ M @ r0), loss.curvature_max, spread)
+    assert floor <= np.sqrt(max(0.0, r @ M @ r)) * (1 + 1e-9) + 1e-12
+    L = 0.7
+    w, V = np.linalg.eigh(M)
+    z0 = V[:, -1]
+    r = np.linalg.solve(np.eye(K) + L * M, L * z0)  # r = L·(z₀ − M·r)
+    exact = root_floor(np.sqrt(L * z0 @ M @ (L * z0)), L, w[-1])
+    assert exact == pytest.approx(np.sqrt(r @ M @ r), rel=1e-9, abs=1e-15)
+
+
+@pytest.mark.parametrize("data", ["wine", "breast_cancer"])
+def test_a_skipped_trial_is_one_the_root_would_not_trust_and_evaluates_the_same(data, monkeypatch):
+    """Trials the root's floor skips against the same trials with the skip off
+    (``_beyond`` None): every skipped one is untrusted there too, its bound at least the
+    floor's; every other trial is the same; and the objective's evaluations (W,
+    gradient, θ_p, modelled or not) and an attack's rows are bit-identical. The
+    candidates are training rows scaled by ½–1½ with their own label (mostly trusted)
+    or the next one (skipped): both kinds occur (the counts are asserted)."""
+    from sklearn.datasets import load_breast_cancer, load_wine
+    from sklearn.preprocessing import StandardScaler
+
+    from flexpoison import Availability
+
+    X, y = (load_wine if data == "wine" else load_breast_cancer)(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    rng = np.random.default_rng(0)
+    K = int(y.max()) + 1
+    points = [  # training rows scaled, with their own label or the next (misfit)
+        (scale * X[i], (y[i] + shift) % K)
+        for shift in (0, 1)
+        for scale in (0.5, 1.0, 1.5)
+        for i in rng.choice(len(y), 8, replace=False)
+    ]
+
+    def run():
+        attack = FlexiblePoisoning(
+            LogisticRegression(), Availability(), n_points=2, random_state=0, alpha=0.0
+        )
+        obj = attack.objective(X, y)
+        model = obj._local
+        trials, evals = [], []
+        for x, label in points:
+            t = float(obj.victim.encode(np.array([label]))[0])
+            trials.append(model.trial(obj._features(x), t))
+            for exact in (False, True):
+                ev = obj.evaluate(x, t, exact=exact)
+                evals.append((ev.W, ev.grad_x, ev.theta, ev.modelled))
+        return trials, evals, attack.generate(X, y).X_poison
+
+    skipped, ev_skip, rows_skip = run()
+    monkeypatch.setattr(lrn.LocalModel, "_beyond", lambda self, size0, spread: None)
+    full, ev_full, rows_full = run()
+    n_skipped = n_trusted = 0
+    for a, b in zip(skipped, full, strict=True):
+        if a is not None and a.Theta is None:  # skipped
+            n_skipped += 1
+            assert b is None or (not b.trusted and b.bound >= a.bound * (1 - 1e-9))
+        else:
+            assert (a is None) == (b is None)
+            if a is not None:
+                n_trusted += a.trusted
+                np.testing.assert_array_equal(a.Theta, b.Theta)
+                assert (a.bound, a.error, a.trusted) == (b.bound, b.error, b.trusted)
+    assert n_skipped >= 10 and n_trusted >= 5, (n_skipped, n_trusted)
+    for a, b in zip(ev_skip, ev_full, strict=True):
+        assert a[0] == b[0] and a[3] == b[3]
+        np.testing.assert_array_equal(a[1], b[1])
+        np.testing.assert_array_equal(a[2], b[2])
+    np.testing.assert_array_equal(rows_skip, rows_full)

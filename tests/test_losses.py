@@ -116,3 +116,20 @@ def test_logistic_scalar_derivatives_are_the_array_ones(z, t):
     assert d1 == pytest.approx(loss.d1(zz, tt)[0, 0], rel=1e-14, abs=1e-300)
     assert d2 == pytest.approx(expit(z) * expit(-z), rel=1e-13, abs=1e-300)
     assert d2 == pytest.approx(loss.d2(zz, tt)[0, 0, 0], rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize(
+    "loss, K", [(LogisticLoss(), 1), (SoftmaxLoss(2), 2), (SoftmaxLoss(3), 3), (SoftmaxLoss(7), 7)]
+)
+def test_curvature_max_bounds_the_curvature_and_is_reached(loss, K):
+    """ℓ'''s largest eigenvalue stays within the declared ``curvature_max`` over scores
+    out to ±30, and reaches it where two scores tie above the rest (σ = ½ for one
+    output), so the bound the local model skips trials by is the tightest constant."""
+    z, rng = _rows(5, 2000, K, 3.0)
+    z[:200] *= 10.0
+    t = rng.integers(0, K, 2000).astype(float) if K > 1 else rng.choice([-1.0, 1.0], 2000)
+    top = np.linalg.eigvalsh(loss.d2(z, t)).max(axis=1)
+    assert top.max() <= loss.curvature_max * (1 + 1e-12)
+    tie = np.full((1, K), -40.0)
+    tie[0, :2] = 0.0  # one output: z = 0
+    assert np.linalg.eigvalsh(loss.d2(tie, t[:1])).max() == pytest.approx(loss.curvature_max)

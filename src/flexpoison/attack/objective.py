@@ -314,6 +314,7 @@ class Objective:
                 except SingularHessianError:  # the model's A is singular: Newton alone
                     self._local = None
             if local is not None and local.trusted:
+                assert local.Theta is not None  # a trusted trial has its θ_p
                 if exact:  # solved exactly from the model's θ_p (n-fold faster than Newton)
                     fit = self._exact_fit(phi, t, local.Theta)
                 else:

@@ -51,6 +51,19 @@ def _scalar_d12(loss: Loss) -> Callable[[float, float], tuple[float, float]]:
     return d12
 
 
+def root_floor(size0: float, lipschitz: float, spread: float) -> float:
+    """A lower bound on ‖r‖_M = √(rᵀM·r) at the root of r = ℓ'(z₀ − M·r) from its
+    start r₀ = ℓ'(z₀) alone: ‖r₀‖_M / (1 + L·μ), ``size0`` = ‖r₀‖_M, ``lipschitz``
+    L ≥ the largest eigenvalue of ℓ'' anywhere and ``spread`` μ ≥ that of M (M
+    symmetric positive semi-definite).
+
+    With N = M^½ and v = N·r the root is v* = h(v*), h(v) = N·ℓ'(z₀ − N·v), and
+    v₀ = N·r₀ = h(0). h is L·μ-Lipschitz (‖N‖² = μ), so ‖v₀ − v*‖ ≤ L·μ·‖v*‖ and
+    ‖v₀‖ ≤ (1 + L·μ)·‖v*‖: ‖r*‖_M = ‖v*‖ ≥ ‖v₀‖/(1 + L·μ), with equality for a
+    linear ℓ' of slope L where M·r₀ is along M's top eigenvector."""
+    return size0 / (1.0 + lipschitz * spread)
+
+
 class ModelHessian(SolvedAdjoint):
     """The factor of the model's Hessian at θ_r + Δ with the candidate,
     A + s·T[Δ] + s·ℓ''(z_p) ⊗ φφᵀ, formed on the first solve; where T[Δ] makes it
@@ -80,11 +93,15 @@ class LocalTrial:
     factor of the model's Hessian there, ``bound`` the bound c·δ on the model's reach
     and ``error`` the estimate ρ² of θ_p's error relative to its move (module
     docstring). Beyond the radius the cubic step is skipped: ``Theta`` is θ₁,
-    ``factor`` None and ``error`` infinite."""
+    ``factor`` None and ``error`` infinite; where the root's floor already lies beyond
+    it (:func:`root_floor`) the root is not found either: ``Theta`` is None and
+    ``bound`` that floor's."""
 
     __slots__ = ("Theta", "factor", "bound", "error")
 
-    def __init__(self, Theta: np.ndarray, factor: ModelHessian | None, bound: float, error: float):
+    def __init__(
+        self, Theta: np.ndarray | None, factor: ModelHessian | None, bound: float, error: float
+    ):
         self.Theta, self.factor, self.bound, self.error = Theta, factor, bound, error
 
     @property
@@ -182,6 +199,7 @@ class LocalModel:
         self._eye = np.eye(K)
         self._theta_ref = Theta_ref.ravel()
         self._d12 = declared(learner.loss, "scalar_d12") or _scalar_d12(learner.loss)
+        self._lipschitz = declared(learner.loss, "curvature_max")  # None: never skipped
         if self.leverage is None:
             self.leverage = self._leverage()  # λ²
         self._ready = True
@@ -261,6 +279,24 @@ class LocalModel:
             )
         return H
 
+    def _bound(self, move: float) -> float:
+        """The bound c·δ on the model's reach for a move ‖θ − θ_r‖_A of at most
+        ``move`` (module docstring): c·(drift + λ·move)."""
+        assert self.leverage is not None  # set by _prepare
+        return self.rate * (self.drift + math.sqrt(self.leverage) * move)
+
+    def _beyond(self, size0: float, spread: float) -> float | None:
+        """The bound with the root's ‖r‖_M at its floor (:func:`root_floor`; ``size0``
+        = √(s·r₀ᵀM r₀), ``spread`` ≥ M's largest eigenvalue) where that floor already
+        puts the trial past the radius, else None (also where the loss states no
+        ``curvature_max``). The root found stops within 1e-8 of r (relative), so a
+        floor past the radius by 1e-6 of it is past it for the root found too: the
+        trial it skips is one the root would have left untrusted."""
+        if self._lipschitz is None:
+            return None
+        bound = self._bound(self._offset + root_floor(size0, self._lipschitz, spread))
+        return bound if bound > self.RADIUS * (1.0 + 1e-6) else None
+
     def _woodbury(
         self, b: np.ndarray, B: np.ndarray, DW: np.ndarray, phi: np.ndarray
     ) -> np.ndarray:
@@ -278,6 +314,9 @@ class LocalModel:
         m = float(phi.dot(b))  # M
         z0 = float(self._Theta0[0].dot(phi))
         r = d12(z0, t)[0]
+        beyond = self._beyond(math.sqrt(max(0.0, s * r * r * m)), m)
+        if beyond is not None:  # untrusted whatever the root: not found
+            return LocalTrial(None, None, beyond, math.inf)
         # F(r) = r − ℓ'(z₀ − m·r) rises (F' = 1 + m·ℓ'' ≥ 1): Newton, kept inside the
         # bracket of the iterates seen on either side of the root (bisection where a
         # step would leave it: a far candidate's sigmoid makes plain Newton cycle)
@@ -298,9 +337,7 @@ class LocalModel:
         else:
             return None
         theta = self._Theta0[0] - b * r
-        move = self._offset + math.sqrt(max(0.0, s * r * r * m))  # ≥ ‖θ₁ − θ_r‖_A
-        assert self.leverage is not None  # set by _candidate's _prepare
-        bound = self.rate * (self.drift + math.sqrt(self.leverage) * move)
+        bound = self._bound(self._offset + math.sqrt(max(0.0, s * r * r * m)))
         if bound > self.RADIUS:
             return LocalTrial(theta[None], None, bound, math.inf)
         delta = theta - self._theta_ref
@@ -336,6 +373,11 @@ class LocalModel:
         z0 = self._Theta0 @ phi
         t_arr = np.array([t])
         r = loss.d1(z0[None], t_arr)[0]
+        # M's largest eigenvalue is at most its largest absolute row sum (M symmetric)
+        size0 = math.sqrt(max(0.0, self._s * float(r @ M @ r)))
+        beyond = self._beyond(size0, float(np.abs(M).sum(axis=1).max()))
+        if beyond is not None:  # untrusted whatever the root: not found
+            return LocalTrial(None, None, beyond, math.inf)
         for _ in range(50):
             z = z0 - M @ r
             F = r - loss.d1(z[None], t_arr)[0]
@@ -347,9 +389,8 @@ class LocalModel:
         else:
             return None
         theta = self._Theta0.ravel() - B @ r
-        move = self._offset + math.sqrt(max(0.0, self._s * float(r @ M @ r)))  # ≥ ‖θ₁ − θ_r‖_A
-        assert self.leverage is not None  # set by _candidate's _prepare
-        bound = self.rate * (self.drift + math.sqrt(self.leverage) * move)
+        # ‖θ₁ − θ_r‖_A ≤ ‖θ_0 − θ_r‖_A + √(s·rᵀM r)
+        bound = self._bound(self._offset + math.sqrt(max(0.0, self._s * float(r @ M @ r))))
         if bound > self.RADIUS:  # untrusted whatever the cubic step: θ₁ is its answer
             return LocalTrial(theta.reshape(K, p), None, bound, math.inf)
         delta = theta - self._theta_ref

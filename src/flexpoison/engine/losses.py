@@ -73,12 +73,13 @@ class LogisticLoss:
     """ℓ(z, t) = log(1 + exp(−t z)), t ∈ {−1, +1}, K = 1.
 
     ℓ' = −t·σ(−t z), ℓ'' = σ(z)·σ(−z), with σ the logistic function; ℓ‴ = ℓ''·(1 − 2σ(z)),
-    so |ℓ‴| ≤ ℓ'': curvature rate 1.
+    so |ℓ‴| ≤ ℓ'': curvature rate 1. ℓ'' ≤ ¼ (at z = 0): curvature bound ¼.
     """
 
     n_outputs: int = 1
     curvature: float | None = None
     curvature_rate: float = 1.0
+    curvature_max: float = 0.25
 
     def value(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
         return np.logaddexp(0.0, -t * z[:, 0])
@@ -139,13 +140,16 @@ class SoftmaxLoss:
 
     ℓ' = p − e_t, ℓ'' = diag(p) − p pᵀ, with p = softmax(z). Shift invariant. A shift
     Δ moves each p_k by a factor within e^{±2‖Δ‖∞}, so vᵀℓ''v = ½Σ_kl p_k p_l (v_k − v_l)²
-    moves by one within e^{±4‖Δ‖∞}: curvature rate 4.
+    moves by one within e^{±4‖Δ‖∞}: curvature rate 4. Row k of ℓ'' sums in absolute
+    value to 2·p_k·(1 − p_k) ≤ ½, so its largest eigenvalue is at most ½ (Gershgorin):
+    curvature bound ½.
     """
 
     n_outputs: int
     curvature: float | None = None
     shift_invariant: bool = True
     curvature_rate: float = 4.0
+    curvature_max: float = 0.5
 
     def value(self, z: np.ndarray, t: np.ndarray) -> np.ndarray:
         m, _, total = _shifted_exp(z)
