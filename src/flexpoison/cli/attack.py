@@ -30,6 +30,7 @@ from .common import (
     PASSES,
     QUIET,
     STARTS,
+    TOL_HELP,
     TRADE_OFF,
     check_out_dir,
     data_options,
@@ -177,8 +178,7 @@ HELP = """Craft poison rows for FILE.csv against a scikit-learn model.
     type=click.FloatRange(min=0, min_open=True),
     default=DEFAULT_TOL,
     show_default=True,
-    help="Stop a descent when W changes by less than tol times what it has gained "
-    "(tol * max(1, |W|) for --trade-off paper).",
+    help=TOL_HELP + "; tol * max(1, |W|) for --trade-off paper).",
 )
 @click.option(
     "--optimize-y",

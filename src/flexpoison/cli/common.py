@@ -20,6 +20,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
+#: ``--tol``'s help, the part every command that runs the flexible attack shares.
+TOL_HELP = (
+    "Stop a descent when W changes by less than tol times what it has gained "
+    "(10^4 times that against a linear kernel, whose W is only piecewise smooth"
+)
+
 #: ``--trade-off`` and ``--starts``: how the flexible attack weighs and searches, the
 #: same in every command that runs it.
 TRADE_OFF = click.option(

@@ -23,6 +23,7 @@ from .common import (
     PASSES,
     QUIET,
     STARTS,
+    TOL_HELP,
     TRADE_OFF,
     WIDTH,
     check_data_options,
@@ -156,8 +157,7 @@ def _dataset(ctx, param, value: str | None) -> str | None:
     type=click.FloatRange(min=0, min_open=True),
     default=DEFAULT_TOL,
     show_default=True,
-    help="Stop a descent when W changes by less than tol times what it has gained "
-    "(flexible attack and the unconcealed baseline).",
+    help=TOL_HELP + "; flexible attack and the unconcealed baseline).",
 )
 @TRADE_OFF
 @STARTS
