@@ -6,7 +6,7 @@ proposes an accepted point, or none (no feasible step lowers W). The loop record
 stops (:data:`Stop`) at ``"tolerance"`` — |ΔW| < tol·max(scale, |W|) for the paper's W;
 for the effect search (W = sign·(E − E_before), ``scale=None``) |ΔW| < tol·max(|W − W₀|,
 |W|), below tol times what the descent or the point has gained (times the objective's
-``stop_scale``, 1 unless it declares one: a linear-kernel classifier's); a step a rule calls
+``stop_scale``: 1, a linear-kernel classifier's larger); a step a rule calls
 *inconclusive* (a quasi-Newton step its line search cut short) does not stop it, the
 next step is a projected-gradient one — ``"stationary"`` (the projected gradient
 vanishes or no trial lowers W), ``"zero gradient"`` (E's exact gradient is zero: the
@@ -396,7 +396,7 @@ class Descender:
             start = Start(box.project(start.x), t, start.kind, start.row, start.fixed)
         self.objective, self.start = objective, start
         if scale is None:  # the effect search's relative test: a victim may loosen it
-            tol *= float(getattr(objective, "stop_scale", 1.0))
+            tol *= objective.stop_scale
         self.tol, self.scale = tol, scale
         if start.fixed is not None and start.fixed.size:  # frozen features: pinned
             box = box.pinned(start.fixed, start.x[start.fixed])

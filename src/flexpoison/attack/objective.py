@@ -176,6 +176,13 @@ class Objective:
         self._effect_rows = _loss_effect_rows(effect, data, learner.loss)
         self._make_solvers()
 
+    @property
+    def stop_scale(self) -> float:
+        """The factor on the effect search's stop tolerance
+        (:class:`flexpoison.attack.descent.Descender`): 1; an objective whose W is only
+        piecewise smooth may declare a larger one (a linear kernel's)."""
+        return 1.0
+
     def _make_solvers(self, local: engine.LocalModel | None = None) -> None:
         learner = self.victim.learner
         # the last exact solves by the local model: (θ_p, what extends the model by it),
